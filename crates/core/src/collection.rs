@@ -1,0 +1,275 @@
+//! A collection in memory: the synced state from the server, the pending optimistic writes on
+//! top of it, and the visible view (synced + pending) that reads and subscribers see.
+
+use crate::document::Document;
+use crate::hlc::Hlc;
+use crate::mutation::Op;
+use crate::query::Query;
+use crate::scheduler::MergeFn;
+use crate::transaction::TxId;
+use crate::DocId;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// How a document changed in the visible view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// It appeared.
+    Added,
+    /// Its content changed (a soft delete is an update to a tombstone).
+    Updated,
+    /// It is gone from the view (rolled back or hard-deleted).
+    Removed,
+}
+
+/// One change to the visible view, as subscribers receive it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocChange {
+    /// The collection.
+    pub collection: String,
+    /// The document.
+    pub id: DocId,
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The document now (absent when removed).
+    pub doc: Option<Document>,
+}
+
+#[derive(Debug, Clone)]
+struct PendingWrite {
+    tx: TxId,
+    op: Op,
+    hlc: Hlc,
+}
+
+/// One collection's documents.
+#[derive(Debug, Clone)]
+pub struct Collection {
+    name: String,
+    synced: HashMap<DocId, Document>,
+    pending: HashMap<DocId, Vec<PendingWrite>>,
+    visible: HashMap<DocId, Document>,
+    live: usize,
+}
+
+impl Collection {
+    /// An empty collection.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            synced: HashMap::new(),
+            pending: HashMap::new(),
+            visible: HashMap::new(),
+            live: 0,
+        }
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The visible document, tombstones included.
+    pub fn get(&self, id: &str) -> Option<&Document> {
+        self.visible.get(id)
+    }
+
+    /// The last state confirmed by the server (or, for a local-only collection, by storage).
+    pub fn synced(&self, id: &str) -> Option<&Document> {
+        self.synced.get(id)
+    }
+
+    /// Every visible document, tombstones included, in no particular order.
+    pub fn docs(&self) -> impl Iterator<Item = &Document> {
+        self.visible.values()
+    }
+
+    /// Every synced document (what storage holds).
+    pub fn synced_docs(&self) -> impl Iterator<Item = &Document> {
+        self.synced.values()
+    }
+
+    /// Runs a query over the visible view.
+    pub fn find(&self, query: &Query) -> Vec<&Document> {
+        query.run(self.visible.values())
+    }
+
+    /// The number of visible documents that are not soft-deleted.
+    pub fn count(&self) -> usize {
+        self.live
+    }
+
+    /// Whether any unfinished transaction writes this document.
+    pub fn has_pending(&self, id: &str) -> bool {
+        self.pending.contains_key(id)
+    }
+
+    /// Adds an optimistic write of transaction `tx` on top of the document.
+    pub fn add_pending(&mut self, tx: TxId, id: &str, op: Op, hlc: Hlc, merge: Option<&MergeFn>) -> Option<DocChange> {
+        self.pending
+            .entry(id.to_owned())
+            .or_default()
+            .push(PendingWrite { tx, op, hlc });
+        self.recompute(id, merge)
+    }
+
+    /// Replaces transaction `tx`'s writes to the document with `ops` (after a conflict was
+    /// resolved), keeping their place in the order.
+    pub fn replace_pending(&mut self, tx: TxId, id: &str, ops: Vec<Op>, merge: Option<&MergeFn>) -> Option<DocChange> {
+        if let Some(writes) = self.pending.get_mut(id) {
+            let hlc = writes.iter().find(|w| w.tx == tx).map(|w| w.hlc);
+            let at = writes.iter().position(|w| w.tx == tx);
+            writes.retain(|w| w.tx != tx);
+            if let (Some(at), Some(hlc)) = (at, hlc) {
+                let new = ops.into_iter().map(|op| PendingWrite { tx, op, hlc });
+                writes.splice(at..at, new);
+            }
+            if writes.is_empty() {
+                self.pending.remove(id);
+            }
+        }
+        self.recompute(id, merge)
+    }
+
+    /// Drops transaction `tx`'s writes to the document (it completed or was rolled back).
+    pub fn remove_pending(&mut self, tx: TxId, id: &str, merge: Option<&MergeFn>) -> Option<DocChange> {
+        if let Some(writes) = self.pending.get_mut(id) {
+            writes.retain(|w| w.tx != tx);
+            if writes.is_empty() {
+                self.pending.remove(id);
+            }
+        }
+        self.recompute(id, merge)
+    }
+
+    /// Stores a document from the server if it is newer than the synced one (a re-delivered or
+    /// reordered older version is ignored). Returns whether it was stored, and the view change.
+    pub fn apply_remote(&mut self, doc: Document, merge: Option<&MergeFn>) -> (bool, Option<DocChange>) {
+        if self.synced.get(&doc.id).is_some_and(|old| old.version >= doc.version) {
+            return (false, None);
+        }
+        let id = doc.id.clone();
+        self.synced.insert(id.clone(), doc);
+        (true, self.recompute(&id, merge))
+    }
+
+    /// Stores a document as synced unconditionally (local-only collections, loading).
+    pub fn set_synced(&mut self, doc: Document, merge: Option<&MergeFn>) -> Option<DocChange> {
+        let id = doc.id.clone();
+        self.synced.insert(id.clone(), doc);
+        self.recompute(&id, merge)
+    }
+
+    /// Removes the local copy for good (`hardDelete`).
+    pub fn remove(&mut self, id: &str, merge: Option<&MergeFn>) -> Option<DocChange> {
+        self.synced.remove(id);
+        self.recompute(id, merge)
+    }
+
+    /// Recomputes the visible document from synced + pending writes and reports the change.
+    fn recompute(&mut self, id: &str, merge: Option<&MergeFn>) -> Option<DocChange> {
+        let synced = self.synced.get(id);
+        let writes = self.pending.get(id);
+        let mut doc = synced.cloned();
+        for write in writes.into_iter().flatten() {
+            // A write that no longer applies (the document was deleted remotely) shows nothing;
+            // the server will reject it and the transaction will roll back.
+            if let Ok(next) = write.op.apply(id, doc.as_ref(), write.hlc) {
+                doc = Some(next);
+            }
+        }
+        if let (Some(merge), Some(synced), Some(pending), true) = (merge, synced, doc.as_ref(), writes.is_some()) {
+            doc = Some(merge(synced, pending));
+        }
+        let old = match &doc {
+            Some(new) => self.visible.insert(id.to_owned(), new.clone()),
+            None => self.visible.remove(id),
+        };
+        let was_live = old.as_ref().is_some_and(|d| !d.deleted);
+        let is_live = doc.as_ref().is_some_and(|d| !d.deleted);
+        self.live = self.live + usize::from(is_live) - usize::from(was_live);
+        let kind = match (&old, &doc) {
+            (None, None) => return None,
+            // Only what users see counts: a new server version of the same content is silent.
+            (Some(a), Some(b)) if a.fields == b.fields && a.deleted == b.deleted => return None,
+            (None, Some(_)) => ChangeKind::Added,
+            (Some(_), Some(_)) => ChangeKind::Updated,
+            (Some(_), None) => ChangeKind::Removed,
+        };
+        Some(DocChange {
+            collection: self.name.clone(),
+            id: id.to_owned(),
+            kind,
+            doc,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(v: serde_json::Value) -> crate::document::Fields {
+        v.as_object().unwrap().clone()
+    }
+
+    fn remote(id: &str, version: u64, v: serde_json::Value) -> Document {
+        Document {
+            id: id.into(),
+            fields: fields(v),
+            version,
+            hlc: Hlc::default(),
+            deleted: false,
+        }
+    }
+
+    #[test]
+    fn the_visible_view_is_synced_plus_pending_writes() {
+        let mut c = Collection::new("todos");
+        c.apply_remote(remote("a", 1, json!({"t": 1, "n": 0})), None);
+        let change = c
+            .add_pending(TxId(1), "a", Op::Update { patch: fields(json!({"n": 5})) }, Hlc::default(), None)
+            .unwrap();
+        assert_eq!(change.kind, ChangeKind::Updated);
+        assert_eq!(c.get("a").unwrap().fields, fields(json!({"t": 1, "n": 5})));
+        // A newer server version arrives: the pending write is re-applied on top of it.
+        c.apply_remote(remote("a", 2, json!({"t": 2, "n": 0})), None);
+        assert_eq!(c.get("a").unwrap().fields, fields(json!({"t": 2, "n": 5})));
+        // An older, re-delivered version is ignored.
+        assert!(!c.apply_remote(remote("a", 1, json!({"t": 1})), None).0);
+        // Rolling back shows the synced document again.
+        c.remove_pending(TxId(1), "a", None);
+        assert_eq!(c.get("a").unwrap().fields, fields(json!({"t": 2, "n": 0})));
+        assert_eq!(c.count(), 1);
+    }
+
+    #[test]
+    fn a_custom_merge_decides_what_shows_over_newer_synced_state() {
+        let merge: MergeFn = std::rc::Rc::new(|synced: &Document, pending: &Document| {
+            let mut doc = pending.clone();
+            doc.fields.insert("t".into(), synced.fields["t"].clone());
+            doc.fields.insert("merged".into(), json!(true));
+            doc
+        });
+        let mut c = Collection::new("todos");
+        c.apply_remote(remote("a", 1, json!({"t": 1})), Some(&merge));
+        c.add_pending(TxId(1), "a", Op::Update { patch: fields(json!({"t": 9, "n": 1})) }, Hlc::default(), Some(&merge));
+        c.apply_remote(remote("a", 2, json!({"t": 2})), Some(&merge));
+        assert_eq!(c.get("a").unwrap().fields, fields(json!({"t": 2, "n": 1, "merged": true})));
+    }
+
+    #[test]
+    fn counts_exclude_tombstones_and_removal_reports_removed() {
+        let mut c = Collection::new("todos");
+        c.add_pending(TxId(1), "a", Op::Insert { fields: fields(json!({})) }, Hlc::default(), None);
+        c.add_pending(TxId(2), "a", Op::Delete, Hlc::default(), None);
+        assert_eq!(c.count(), 0);
+        assert!(c.get("a").unwrap().deleted);
+        let change = c.remove_pending(TxId(1), "a", None).unwrap();
+        // Without the insert the delete no longer applies: the document is gone from the view.
+        assert_eq!(change.kind, ChangeKind::Removed);
+        assert!(c.get("a").is_none());
+    }
+}

@@ -1,0 +1,142 @@
+//! Documents: JSON objects with an `_id`, plus the sync metadata the engine keeps beside them.
+
+use crate::error::json_type;
+use crate::hlc::Hlc;
+use crate::{CoreError, DocId, Version};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The field holding a document's id in user-facing JSON.
+pub const ID_FIELD: &str = "_id";
+/// The field marking a soft-deleted document (a tombstone) in user-facing JSON.
+pub const DELETED_FIELD: &str = "_deleted";
+
+/// A JSON object's fields, without `_id` and `_deleted`.
+pub type Fields = Map<String, Value>;
+
+/// A document and its sync metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Document {
+    /// The document's `_id`.
+    pub id: DocId,
+    /// The user's fields.
+    pub fields: Fields,
+    /// The server version that produced this state; 0 if the server has never seen it.
+    pub version: Version,
+    /// The timestamp of the write that produced this state (orders last-write-wins).
+    pub hlc: Hlc,
+    /// A soft-deleted document: kept as a tombstone so the delete syncs and is never undone.
+    pub deleted: bool,
+}
+
+impl Document {
+    /// The user-facing JSON: the fields plus `_id`, and `_deleted: true` for a tombstone.
+    pub fn to_json(&self) -> Value {
+        let mut object = Map::with_capacity(self.fields.len() + 2);
+        object.insert(ID_FIELD.into(), Value::String(self.id.clone()));
+        object.extend(self.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if self.deleted {
+            object.insert(DELETED_FIELD.into(), Value::Bool(true));
+        }
+        Value::Object(object)
+    }
+
+    /// A field's value; `_id` and `_deleted` are answered too, so queries can use them.
+    pub fn field(&self, name: &str) -> Option<Value> {
+        match name {
+            ID_FIELD => Some(Value::String(self.id.clone())),
+            DELETED_FIELD => Some(Value::Bool(self.deleted)),
+            _ => self.fields.get(name).cloned(),
+        }
+    }
+}
+
+/// Splits user JSON into its `_id` and fields, checking that it is an object with a string id
+/// and no reserved field.
+pub fn parse_document(value: Value) -> Result<(DocId, Fields), CoreError> {
+    let Value::Object(mut fields) = value else {
+        return Err(CoreError::NotAnObject(json_type(&value)));
+    };
+    let id = match fields.remove(ID_FIELD) {
+        None => return Err(CoreError::MissingId),
+        Some(Value::String(id)) if !id.is_empty() => id,
+        Some(other) => return Err(CoreError::InvalidId(describe(&other))),
+    };
+    check_reserved(&fields)?;
+    Ok((id, fields))
+}
+
+/// Checks a patch for `update`: an object that does not touch `_id` or `_deleted`.
+pub fn parse_patch(value: Value) -> Result<Fields, CoreError> {
+    let Value::Object(fields) = value else {
+        return Err(CoreError::NotAnObject(json_type(&value)));
+    };
+    if fields.contains_key(ID_FIELD) {
+        return Err(CoreError::ReservedField(ID_FIELD.into()));
+    }
+    check_reserved(&fields)?;
+    Ok(fields)
+}
+
+fn check_reserved(fields: &Fields) -> Result<(), CoreError> {
+    if fields.contains_key(DELETED_FIELD) {
+        return Err(CoreError::ReservedField(DELETED_FIELD.into()));
+    }
+    Ok(())
+}
+
+fn describe(value: &Value) -> String {
+    match value {
+        Value::String(_) => "an empty string".into(),
+        other => json_type(other).into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_a_document_and_round_trips_it_to_json() {
+        let (id, fields) = parse_document(json!({"_id": "a", "title": "T"})).unwrap();
+        let doc = Document {
+            id,
+            fields,
+            version: 0,
+            hlc: Hlc::default(),
+            deleted: true,
+        };
+        assert_eq!(
+            doc.to_json(),
+            json!({"_id": "a", "title": "T", "_deleted": true})
+        );
+        assert_eq!(doc.field("_deleted"), Some(json!(true)));
+    }
+
+    #[test]
+    fn bad_documents_are_typed_errors() {
+        assert_eq!(
+            parse_document(json!([1])),
+            Err(CoreError::NotAnObject("an array"))
+        );
+        assert_eq!(parse_document(json!({"x": 1})), Err(CoreError::MissingId));
+        assert_eq!(
+            parse_document(json!({"_id": 5})),
+            Err(CoreError::InvalidId("a number".into()))
+        );
+        assert_eq!(
+            parse_document(json!({"_id": ""})),
+            Err(CoreError::InvalidId("an empty string".into()))
+        );
+        assert_eq!(
+            parse_document(json!({"_id": "a", "_deleted": true})),
+            Err(CoreError::ReservedField("_deleted".into()))
+        );
+        assert_eq!(
+            parse_patch(json!({"_id": "b"})),
+            Err(CoreError::ReservedField("_id".into()))
+        );
+        assert_eq!(parse_patch(json!("x")), Err(CoreError::NotAnObject("a string")));
+    }
+}

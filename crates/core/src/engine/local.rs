@@ -1,0 +1,264 @@
+//! Local writes: committing transactions onto the optimistic overlay, and finishing them
+//! (completion, failure with rollback and cascade, ordered queueing).
+
+use super::{ConflictId, Engine, TxEntry};
+use crate::collection::DocChange;
+use crate::conflict::ConflictStrategy;
+use crate::document::{Document, Fields, DELETED_FIELD, ID_FIELD};
+use crate::mutation::{Mutation, MutationRequest, Op, OpError};
+use crate::scheduler::{dependents, queue_positions};
+use crate::transaction::{Transaction, TxError, TxId, TxState};
+use crate::CoreError;
+use std::collections::HashMap;
+
+impl Engine {
+    /// Validates and applies a local transaction optimistically; it is sent once durable.
+    pub(super) fn commit(&mut self, requests: Vec<MutationRequest>) -> Result<TxId, CoreError> {
+        if requests.is_empty() {
+            return Err(CoreError::EmptyTransaction);
+        }
+        self.check_writes(&requests)?;
+        let id = TxId(self.next_tx);
+        self.next_tx += 1;
+        let keep_base = matches!(self.config.conflict_strategy, ConflictStrategy::Custom(_));
+        let mutations: Vec<Mutation> = requests
+            .into_iter()
+            .map(|r| Mutation {
+                hlc: self.clock.now(self.now),
+                base_version: self.collections[&r.collection].synced(&r.doc_id).map_or(0, |d| d.version),
+                base: keep_base.then(|| self.collections[&r.collection].synced(&r.doc_id).cloned()).flatten(),
+                collection: r.collection,
+                doc_id: r.doc_id,
+                op: r.op,
+                wire_id: None,
+                parked: None,
+            })
+            .collect();
+        let local_only = mutations.iter().all(|m| !self.is_synced(&m.collection));
+        let tx = Transaction::new(id, mutations, self.now);
+        let merge = self.merge_fn();
+        for m in &tx.mutations {
+            let collection = self.collections.get_mut(&m.collection).expect("checked above");
+            let change = collection.add_pending(id, &m.doc_id, m.op.clone(), m.hlc, merge.as_ref());
+            self.out.changes.extend(change);
+        }
+        self.txs.insert(
+            id,
+            TxEntry {
+                tx,
+                revision: 1,
+                durable_revision: 0,
+                local_only,
+                in_flight: None,
+                retry_at: None,
+                abandon: false,
+            },
+        );
+        self.store.checkpoint_dirty = true;
+        self.touch(id);
+        self.reschedule();
+        Ok(id)
+    }
+
+    /// Checks every write against the visible view, in order, before anything is applied.
+    fn check_writes(&self, requests: &[MutationRequest]) -> Result<(), CoreError> {
+        let mut scratch: HashMap<(&str, &str), Option<Document>> = HashMap::new();
+        for r in requests {
+            let collection = self.collection(&r.collection)?;
+            if r.doc_id.is_empty() {
+                return Err(CoreError::InvalidId("an empty string".into()));
+            }
+            let fields = match &r.op {
+                Op::Insert { fields } | Op::Put { fields } => Some(fields),
+                Op::Update { patch } => Some(patch),
+                Op::Delete => None,
+            };
+            if let Some(reserved) = fields.and_then(|f| [ID_FIELD, DELETED_FIELD].into_iter().find(|k| f.contains_key(*k))) {
+                return Err(CoreError::ReservedField(reserved.into()));
+            }
+            let key = (r.collection.as_str(), r.doc_id.as_str());
+            let current = scratch
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| collection.get(&r.doc_id).cloned());
+            let next = r
+                .op
+                .apply(&r.doc_id, current.as_ref(), Default::default())
+                .map_err(|e| op_error(e, &r.collection, &r.doc_id))?;
+            scratch.insert(key, Some(next));
+        }
+        Ok(())
+    }
+
+    /// Removes a document's local copy for good (not synced).
+    pub(super) fn hard_delete(&mut self, collection: &str, id: &str) -> Result<(), CoreError> {
+        let merge = self.merge_fn();
+        let c = self
+            .collections
+            .get_mut(collection)
+            .ok_or_else(|| CoreError::UnknownCollection(collection.into()))?;
+        if c.has_pending(id) {
+            return Err(CoreError::HasPendingWrites {
+                collection: collection.into(),
+                id: id.into(),
+            });
+        }
+        if c.synced(id).is_none() {
+            return Err(op_error(OpError::NotFound, collection, id));
+        }
+        self.out.changes.extend(c.remove(id, merge.as_ref()));
+        self.store.docs.insert((collection.into(), id.into()));
+        Ok(())
+    }
+
+    /// Resolves a parked conflict: the mutation becomes a replacement with `fields`.
+    pub(super) fn resolve_conflict(&mut self, id: ConflictId, fields: Fields) -> Result<(), CoreError> {
+        let unknown = || CoreError::UnknownConflict(id.to_string());
+        let entry = self.txs.get_mut(&id.tx).ok_or_else(unknown)?;
+        let m = entry.tx.mutations.get_mut(id.index).ok_or_else(unknown)?;
+        let Some(parked) = m.parked.take() else {
+            return Err(unknown());
+        };
+        m.op = Op::Put { fields };
+        m.base_version = parked.remote.version;
+        let doc = (m.collection.clone(), m.doc_id.clone());
+        entry.revision += 1;
+        self.sync_overlay(id.tx, &doc.0, &doc.1);
+        self.touch(id.tx);
+        Ok(())
+    }
+
+    /// Makes the overlay show transaction `tx`'s current mutations on one document.
+    pub(super) fn sync_overlay(&mut self, tx: TxId, collection: &str, doc_id: &str) {
+        let ops: Vec<Op> = self.txs[&tx]
+            .tx
+            .mutations
+            .iter()
+            .filter(|m| m.collection == collection && m.doc_id == doc_id)
+            .map(|m| m.op.clone())
+            .collect();
+        let merge = self.merge_fn();
+        if let Some(c) = self.collections.get_mut(collection) {
+            self.out.changes.extend(c.replace_pending(tx, doc_id, ops, merge.as_ref()));
+        }
+    }
+
+    /// Finishes a transaction successfully. Writes to local-only collections become their
+    /// synced state; synced collections were updated from the server's answer already.
+    pub(super) fn complete(&mut self, id: TxId) {
+        let Some(entry) = self.txs.get_mut(&id) else { return };
+        if entry.tx.state == TxState::Persisting {
+            entry.tx.set_state(TxState::PersistedAwaitingSync, self.now);
+        }
+        entry.tx.finish_attempt(self.now, None, None);
+        entry.tx.set_state(TxState::Completed, self.now);
+        let mutations = entry.tx.mutations.clone();
+        let merge = self.merge_fn();
+        for m in &mutations {
+            if !self.is_synced(&m.collection) {
+                let c = self.collections.get_mut(&m.collection).expect("configured");
+                if let Ok(doc) = m.op.apply(&m.doc_id, c.synced(&m.doc_id), m.hlc) {
+                    self.out.changes.extend(c.set_synced(doc, merge.as_ref()));
+                    self.store.docs.insert((m.collection.clone(), m.doc_id.clone()));
+                }
+            }
+        }
+        self.retire(id, &mutations);
+    }
+
+    /// Fails a transaction and rolls it back; under the ordered strategy its dependents fail
+    /// too, naming it as the cause.
+    pub(super) fn fail(&mut self, id: TxId, message: String) {
+        let Some(entry) = self.txs.get(&id) else { return };
+        let mut failing = vec![(id, message.clone())];
+        if self.config.mutation_strategy.is_ordered() {
+            let later = self.txs.range(id..).map(|(_, e)| &e.tx);
+            failing.extend(
+                dependents(&entry.tx, later)
+                    .into_iter()
+                    .map(|d| (d, format!("depends on failed transaction {id}: {message}"))),
+            );
+        }
+        for (tx_id, msg) in failing {
+            let entry = self.txs.get_mut(&tx_id).expect("listed above");
+            entry.tx.fail(
+                TxError {
+                    transaction_id: id,
+                    message: msg,
+                },
+                self.now,
+            );
+            let mutations = entry.tx.mutations.clone();
+            self.retire(tx_id, &mutations);
+        }
+        self.status.fail(message);
+    }
+
+    /// Takes a finished transaction off the overlay, out of storage and off the wire index.
+    fn retire(&mut self, id: TxId, mutations: &[Mutation]) {
+        let merge = self.merge_fn();
+        let mut changes: Vec<DocChange> = Vec::new();
+        for m in mutations {
+            if let Some(c) = self.collections.get_mut(&m.collection) {
+                changes.extend(c.remove_pending(id, &m.doc_id, merge.as_ref()));
+            }
+            if let Some(wire) = m.wire_id {
+                self.wire_index.remove(&wire);
+            }
+        }
+        self.out.changes.extend(changes);
+        if let Some(entry) = self.txs.get_mut(&id) {
+            entry.in_flight = None;
+            entry.retry_at = None;
+        }
+        self.touch(id);
+        self.finished.push_back(id);
+        while self.finished.len() > super::FINISHED_KEPT {
+            if let Some(old) = self.finished.pop_front() {
+                self.txs.remove(&old);
+            }
+        }
+        self.reschedule();
+    }
+
+    /// Recomputes which transactions are queued behind others (ordered strategy).
+    pub(super) fn reschedule(&mut self) {
+        if !self.config.mutation_strategy.is_ordered() {
+            return;
+        }
+        let positions = queue_positions(self.txs.values().map(|e| &e.tx));
+        for (id, behind) in positions {
+            let entry = self.txs.get_mut(&id).expect("positions come from txs");
+            let state = entry.tx.state;
+            if !matches!(state, TxState::Queued | TxState::Pending) || entry.tx.queued_behind == behind {
+                continue;
+            }
+            let next = if behind.is_empty() { TxState::Pending } else { TxState::Queued };
+            entry.tx.queued_behind = behind;
+            entry.tx.set_state(next, self.now);
+            self.out.txs.insert(id);
+        }
+    }
+
+    /// Marks a transaction as changed: its record is re-stored and subscribers told.
+    pub(super) fn touch(&mut self, id: TxId) {
+        self.store.txs.insert(id);
+        self.out.txs.insert(id);
+    }
+
+    pub(super) fn is_synced(&self, collection: &str) -> bool {
+        self.config
+            .collections
+            .iter()
+            .any(|c| c.name == collection && c.sync)
+    }
+}
+
+fn op_error(e: OpError, collection: &str, id: &str) -> CoreError {
+    let (collection, id) = (collection.to_owned(), id.to_owned());
+    match e {
+        OpError::NotFound => CoreError::NotFound { collection, id },
+        OpError::AlreadyExists => CoreError::AlreadyExists { collection, id },
+        OpError::Deleted => CoreError::Deleted { collection, id },
+    }
+}

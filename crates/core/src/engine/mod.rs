@@ -1,0 +1,508 @@
+//! The client engine as a state machine: `handle(input, now) -> effects`.
+//!
+//! The driver (the wasm crate, or a test) feeds inputs: storage loaded or persisted, local
+//! writes, connection changes, server messages, timer ticks. The engine answers with effects to
+//! execute: persist a batch to storage, send a message, notify subscribers, wake up at a time.
+//! Writes are sent only after they are durable, so a reload never reuses a mutation id.
+
+mod inbound;
+mod local;
+mod outbox;
+mod persist;
+mod status;
+
+pub use persist::{Checkpoint, Snapshot, StorageWrite};
+pub use status::{SyncLogEntry, SyncLogStatus, SyncStats, SyncStatus, SyncType};
+
+use crate::collection::{Collection, DocChange};
+use crate::conflict::ConflictStrategy;
+use crate::document::{Document, Fields};
+use crate::hlc::{Hlc, HybridClock};
+use crate::mutation::MutationRequest;
+use crate::protocol::{ClientMessage, ServerMessage};
+use crate::retry::RetryPolicy;
+use crate::rng::Rng;
+use crate::scheduler::MutationStrategy;
+use crate::transaction::{Transaction, TxId};
+use crate::{ClientId, CoreError, DocId, Millis, MutationId, Version};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fmt;
+
+/// Which way data flows (`direction`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Send local writes only.
+    Push,
+    /// Receive remote changes only.
+    Pull,
+    /// Both.
+    #[default]
+    Both,
+}
+
+impl Direction {
+    /// Whether local writes are sent.
+    pub fn pushes(self) -> bool {
+        self != Direction::Pull
+    }
+    /// Whether remote changes are received.
+    pub fn pulls(self) -> bool {
+        self != Direction::Push
+    }
+}
+
+/// A collection in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionConfig {
+    /// Its name.
+    pub name: String,
+    /// Synced with the server (`false`: local only).
+    pub sync: bool,
+}
+
+/// The engine's configuration.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// The collections.
+    pub collections: Vec<CollectionConfig>,
+    /// Push, pull or both.
+    pub direction: Direction,
+    /// How conflicts are resolved.
+    pub conflict_strategy: ConflictStrategy,
+    /// Ordered or parallel transactions.
+    pub mutation_strategy: MutationStrategy,
+    /// How failed attempts are retried.
+    pub retry: RetryPolicy,
+    /// At most this many mutations per push and changes per pull page.
+    pub batch_size: usize,
+    /// How often polling clients pull.
+    pub pull_interval_ms: Millis,
+    /// A request unanswered for this long is sent again.
+    pub ack_timeout_ms: Millis,
+    /// Seeds jitter and the client id: give each database a random seed.
+    pub seed: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            collections: Vec::new(),
+            direction: Direction::Both,
+            conflict_strategy: ConflictStrategy::LastWriteWins,
+            mutation_strategy: MutationStrategy::Ordered,
+            retry: RetryPolicy::default(),
+            batch_size: 100,
+            pull_interval_ms: 30_000,
+            ack_timeout_ms: 10_000,
+            seed: 0,
+        }
+    }
+}
+
+impl fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("collections", &self.collections)
+            .field("direction", &self.direction)
+            .field("conflict_strategy", &self.conflict_strategy)
+            .field("mutation_strategy", &self.mutation_strategy)
+            .field("retry", &self.retry)
+            .field("batch_size", &self.batch_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineConfig {
+    /// Checks the configuration, naming the first bad value.
+    pub fn validate(&self) -> Result<(), CoreError> {
+        let bad = |msg: String| Err(CoreError::InvalidConfig(msg));
+        if self.collections.is_empty() {
+            return bad("at least one collection is needed".into());
+        }
+        let mut seen = BTreeSet::new();
+        for c in &self.collections {
+            if c.name.is_empty() {
+                return bad("a collection name must not be empty".into());
+            }
+            if !seen.insert(&c.name) {
+                return bad(format!("collection `{}` is listed twice", c.name));
+            }
+        }
+        if self.batch_size == 0 || self.batch_size > 10_000 {
+            return bad(format!("batchSize must be 1..=10000, got {}", self.batch_size));
+        }
+        if self.pull_interval_ms == 0 {
+            return bad("pullInterval must be positive".into());
+        }
+        if self.ack_timeout_ms == 0 {
+            return bad("the acknowledgement timeout must be positive".into());
+        }
+        self.retry.validate()
+    }
+}
+
+/// Something that happened, for the engine to react to.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// Storage finished loading: must come first, once.
+    Loaded(Snapshot),
+    /// A local transaction (one or more writes, all or nothing).
+    Commit(Vec<MutationRequest>),
+    /// Remove a document's local copy for good.
+    HardDelete {
+        /// The collection.
+        collection: String,
+        /// The document.
+        id: DocId,
+    },
+    /// The application resolved a parked conflict with these fields.
+    ResolveConflict {
+        /// The conflict.
+        id: ConflictId,
+        /// The document's fields to send.
+        fields: Fields,
+    },
+    /// A `Persist` effect's write is durable.
+    Persisted {
+        /// The write's token.
+        token: u64,
+    },
+    /// A `Persist` effect's write failed.
+    PersistFailed {
+        /// The write's token.
+        token: u64,
+        /// What storage said.
+        message: String,
+    },
+    /// A connection to the server is open (`live`: WebSocket; otherwise HTTP polling).
+    Connected {
+        /// Whether the server pushes live changes.
+        live: bool,
+    },
+    /// The connection is gone or the server is unreachable.
+    Disconnected {
+        /// Why.
+        reason: String,
+    },
+    /// A message from the server.
+    Server(ServerMessage),
+    /// Push and/or pull now (`forceSync`, `push`, `pull`).
+    SyncNow {
+        /// Send pending writes.
+        push: bool,
+        /// Fetch remote changes.
+        pull: bool,
+    },
+    /// Time passed (a `WakeAt` came due).
+    Tick,
+}
+
+/// Something for the driver to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Write this batch in one storage transaction, then report `Persisted` or `PersistFailed`.
+    Persist(StorageWrite),
+    /// Send this message to the server.
+    Send(ClientMessage),
+    /// The visible view changed.
+    Changes(Vec<DocChange>),
+    /// These transactions changed (their new state and history).
+    Transactions(Vec<Transaction>),
+    /// These transactions are now durable in storage (their `insert`/`update` may resolve).
+    Durable(Vec<TxId>),
+    /// The sync status changed.
+    Status(SyncStatus),
+    /// The sync stats changed.
+    Stats(SyncStats),
+    /// Feed a `Tick` at this time.
+    WakeAt(Millis),
+}
+
+/// What one `handle` call produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Step {
+    /// The effects, in order.
+    pub effects: Vec<Effect>,
+    /// The new transaction's id, for `Commit`.
+    pub transaction: Option<TxId>,
+}
+
+/// Names a parked conflict: a transaction and the index of its mutation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConflictId {
+    /// The transaction.
+    pub tx: TxId,
+    /// The mutation's index in it.
+    pub index: usize,
+}
+
+impl fmt::Display for ConflictId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.tx, self.index)
+    }
+}
+
+/// A conflict waiting for `resolveConflict`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConflictEntry {
+    /// Its id.
+    pub id: ConflictId,
+    /// The collection.
+    pub collection: String,
+    /// The document.
+    pub doc_id: DocId,
+    /// The document as this client wanted it.
+    pub local: Option<Document>,
+    /// The server's document.
+    pub remote: Document,
+    /// The synced document the local write started from.
+    pub base: Option<Document>,
+}
+
+/// A transaction plus what the engine tracks about it.
+#[derive(Debug, Clone)]
+struct TxEntry {
+    tx: Transaction,
+    /// Bumped whenever the stored record must change.
+    revision: u64,
+    /// The newest revision known durable (0: not yet).
+    durable_revision: u64,
+    /// Its writes are all to local-only collections.
+    local_only: bool,
+    /// Sent, in the push with this `seq`, and not answered yet.
+    in_flight: Option<u64>,
+    /// Not to be sent before this time.
+    retry_at: Option<Millis>,
+    /// Retries are exhausted: send it with `abandon` so the server settles it.
+    abandon: bool,
+}
+
+impl TxEntry {
+    fn is_durable(&self) -> bool {
+        self.durable_revision == self.revision
+    }
+    fn has_ids(&self) -> bool {
+        self.tx.mutations.iter().any(|m| m.wire_id.is_some())
+    }
+    fn is_parked(&self) -> bool {
+        self.tx.mutations.iter().any(|m| m.parked.is_some())
+    }
+}
+
+/// The connection as the engine sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Down,
+    Up { live: bool, welcomed: bool },
+}
+
+/// A push on the wire.
+#[derive(Debug, Clone)]
+struct Flight {
+    txs: Vec<TxId>,
+    sent_at: Millis,
+    log: u64,
+}
+
+/// The pull loop.
+#[derive(Debug, Clone, Default)]
+struct PullState {
+    /// The pull on the wire: its seq and when it was sent.
+    in_flight: Option<(u64, Millis)>,
+    /// Pull again as soon as possible.
+    requested: bool,
+    /// The sync-log entry of the pull run under way.
+    log: Option<u64>,
+    /// Polling: the next scheduled pull.
+    next_at: Option<Millis>,
+}
+
+/// How many finished transactions stay in memory for `transactions()`.
+const FINISHED_KEPT: usize = 500;
+/// How many sync-log entries are kept.
+const SYNC_LOG_KEPT: usize = 200;
+
+/// The client engine.
+pub struct Engine {
+    config: EngineConfig,
+    loaded: bool,
+    client_id: ClientId,
+    clock: HybridClock,
+    rng: Rng,
+    collections: HashMap<String, Collection>,
+    txs: BTreeMap<TxId, TxEntry>,
+    finished: VecDeque<TxId>,
+    wire_index: HashMap<MutationId, TxId>,
+    next_tx: u64,
+    next_mutation_id: MutationId,
+    cursor: Version,
+    link: Link,
+    flights: BTreeMap<u64, Flight>,
+    pull: PullState,
+    next_seq: u64,
+    store: persist::StoreState,
+    status: status::StatusState,
+    now: Millis,
+    out: Outgoing,
+}
+
+/// What a step has produced so far.
+#[derive(Debug, Default)]
+struct Outgoing {
+    effects: Vec<Effect>,
+    changes: Vec<DocChange>,
+    txs: BTreeSet<TxId>,
+    durable: Vec<TxId>,
+    wake: Option<Millis>,
+}
+
+impl Engine {
+    /// A new engine; it accepts `Loaded` first.
+    pub fn new(config: EngineConfig) -> Result<Self, CoreError> {
+        config.validate()?;
+        let collections = config
+            .collections
+            .iter()
+            .map(|c| (c.name.clone(), Collection::new(c.name.clone())))
+            .collect();
+        Ok(Self {
+            rng: Rng::new(config.seed),
+            config,
+            loaded: false,
+            client_id: ClientId::new(),
+            clock: HybridClock::new(0, Hlc::default()),
+            collections,
+            txs: BTreeMap::new(),
+            finished: VecDeque::new(),
+            wire_index: HashMap::new(),
+            next_tx: 1,
+            next_mutation_id: 1,
+            cursor: 0,
+            link: Link::Down,
+            flights: BTreeMap::new(),
+            pull: PullState::default(),
+            next_seq: 1,
+            store: persist::StoreState::default(),
+            status: status::StatusState::default(),
+            now: 0,
+            out: Outgoing::default(),
+        })
+    }
+
+    /// Reacts to `input` at time `now` (milliseconds since the epoch).
+    pub fn handle(&mut self, input: Input, now: Millis) -> Result<Step, CoreError> {
+        self.now = self.now.max(now);
+        let mut transaction = None;
+        match input {
+            Input::Loaded(snapshot) => self.load(snapshot)?,
+            _ if !self.loaded => return Err(CoreError::NotLoaded),
+            Input::Commit(requests) => transaction = Some(self.commit(requests)?),
+            Input::HardDelete { collection, id } => self.hard_delete(&collection, &id)?,
+            Input::ResolveConflict { id, fields } => self.resolve_conflict(id, fields)?,
+            Input::Persisted { token } => self.persisted(token),
+            Input::PersistFailed { token, message } => self.persist_failed(token, message),
+            Input::Connected { live } => self.connected(live),
+            Input::Disconnected { reason } => self.disconnected(&reason),
+            Input::Server(message) => self.receive(message),
+            Input::SyncNow { push, pull } => self.sync_now(push, pull),
+            Input::Tick => {}
+        }
+        self.pump();
+        Ok(Step {
+            effects: self.finish_step(),
+            transaction,
+        })
+    }
+
+    /// This client's id (known once loaded).
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The pull cursor: every change up to this version has been received.
+    pub fn cursor(&self) -> Version {
+        self.cursor
+    }
+
+    /// A collection's in-memory state.
+    pub fn collection(&self, name: &str) -> Result<&Collection, CoreError> {
+        self.collections
+            .get(name)
+            .ok_or_else(|| CoreError::UnknownCollection(name.into()))
+    }
+
+    /// A transaction, while it is unfinished or among the recently finished.
+    pub fn transaction(&self, id: TxId) -> Option<&Transaction> {
+        self.txs.get(&id).map(|e| &e.tx)
+    }
+
+    /// Every transaction kept in memory, oldest first.
+    pub fn transactions(&self) -> impl Iterator<Item = &Transaction> {
+        self.txs.values().map(|e| &e.tx)
+    }
+
+    /// Conflicts waiting for `resolveConflict`.
+    pub fn conflicts(&self) -> Vec<ConflictEntry> {
+        self.txs
+            .values()
+            .flat_map(|e| {
+                e.tx.mutations.iter().enumerate().filter_map(|(index, m)| {
+                    let parked = m.parked.as_ref()?;
+                    Some(ConflictEntry {
+                        id: ConflictId { tx: e.tx.id, index },
+                        collection: m.collection.clone(),
+                        doc_id: m.doc_id.clone(),
+                        local: parked.local.clone(),
+                        remote: parked.remote.clone(),
+                        base: parked.base.clone(),
+                    })
+                })
+            })
+            .collect()
+    }
+
+    fn finish_step(&mut self) -> Vec<Effect> {
+        self.flush();
+        self.emit_status();
+        let mut out = std::mem::take(&mut self.out);
+        let mut effects = Vec::with_capacity(out.effects.len() + 4);
+        if !out.changes.is_empty() {
+            effects.push(Effect::Changes(out.changes));
+        }
+        if !out.txs.is_empty() {
+            let txs = out.txs.iter().filter_map(|id| self.txs.get(id)).map(|e| e.tx.clone()).collect();
+            effects.push(Effect::Transactions(txs));
+        }
+        if !out.durable.is_empty() {
+            effects.push(Effect::Durable(out.durable));
+        }
+        effects.append(&mut out.effects);
+        if let Some(at) = self.next_wake() {
+            if out.wake != Some(at) || at <= self.now {
+                effects.push(Effect::WakeAt(at));
+            }
+            self.out.wake = Some(at);
+        }
+        effects
+    }
+
+    /// The earliest time something is due: a retry, a request timeout, a poll, a storage retry.
+    fn next_wake(&self) -> Option<Millis> {
+        let timeout = self.config.ack_timeout_ms;
+        let retries = self.txs.values().filter_map(|e| e.retry_at);
+        let pushes = self.flights.values().map(|f| f.sent_at + timeout);
+        let pull = self.pull.in_flight.map(|(_, at)| at + timeout);
+        retries
+            .chain(pushes)
+            .chain(pull)
+            .chain(self.pull.next_at)
+            .chain(self.store.retry_at)
+            .min()
+    }
+
+    fn merge_fn(&self) -> Option<crate::scheduler::MergeFn> {
+        self.config.mutation_strategy.merge().cloned()
+    }
+}

@@ -1,0 +1,381 @@
+//! The outbox: assigning wire ids, sending durable transactions in id order, and acting on the
+//! server's answers (applied, conflict, rejected), on retries and on lost connections.
+
+use super::{Engine, Flight, Link, SyncType};
+use crate::conflict::Resolution;
+use crate::document::Document;
+use crate::mutation::{Mutation, ParkedConflict};
+use crate::protocol::{ClientMessage, CursorRange, ErrorInfo, MutationResult, Outcome, WireMutation, WireTransaction};
+use crate::retry::{FailureKind, RetryDecision};
+use crate::transaction::{TxId, TxState};
+use std::collections::HashMap;
+
+impl Engine {
+    /// Moves the outbox forward: finishes local-only work, assigns ids, sends what is ready.
+    pub(super) fn pump_outbox(&mut self) {
+        self.complete_local_only();
+        let Link::Up { welcomed: true, .. } = self.link else { return };
+        if !self.config.direction.pushes() {
+            return;
+        }
+        self.start_due_retries();
+        self.assign_ids();
+        self.send_ready();
+    }
+
+    /// Local-only transactions are done once durable.
+    fn complete_local_only(&mut self) {
+        let done: Vec<TxId> = self
+            .txs
+            .values()
+            .filter(|e| e.local_only && e.tx.state == TxState::Pending && e.is_durable())
+            .map(|e| e.tx.id)
+            .collect();
+        for id in done {
+            self.complete(id);
+        }
+    }
+
+    /// Transactions that already hold ids and whose retry time has come go back to persisting.
+    fn start_due_retries(&mut self) {
+        let now = self.now;
+        for entry in self.txs.values_mut() {
+            if entry.tx.state == TxState::Pending && entry.has_ids() && entry.retry_at.is_none_or(|at| at <= now) {
+                entry.retry_at = None;
+                entry.tx.set_state(TxState::Persisting, now);
+                self.out.txs.insert(entry.tx.id);
+            }
+        }
+    }
+
+    /// Gives ids to pending transactions, in creation order, unless an earlier one is waiting
+    /// for a retry (ids go on the wire in order, so it would hold them back anyway).
+    fn assign_ids(&mut self) {
+        if self.txs.values().any(|e| e.has_ids() && e.tx.state == TxState::Pending) {
+            return;
+        }
+        let synced: Vec<String> = self.config.collections.iter().filter(|c| c.sync).map(|c| c.name.clone()).collect();
+        let mut assigned = false;
+        for entry in self.txs.values_mut() {
+            let ready = entry.tx.state == TxState::Pending && !entry.local_only && !entry.has_ids() && !entry.is_parked() && entry.durable_revision > 0;
+            if !ready {
+                continue;
+            }
+            for m in entry.tx.mutations.iter_mut().filter(|m| synced.contains(&m.collection)) {
+                m.wire_id = Some(self.next_mutation_id);
+                self.wire_index.insert(self.next_mutation_id, entry.tx.id);
+                self.next_mutation_id += 1;
+            }
+            entry.revision += 1;
+            entry.tx.set_state(TxState::Persisting, self.now);
+            self.store.txs.insert(entry.tx.id);
+            self.out.txs.insert(entry.tx.id);
+            assigned = true;
+        }
+        if assigned {
+            self.store.checkpoint_dirty = true;
+            self.reschedule();
+        }
+    }
+
+    /// Sends persisting transactions whose ids are durable, in id order, in batches; stops at
+    /// the first one not ready so the server sees contiguous ids.
+    fn send_ready(&mut self) {
+        let mut order: Vec<(u64, TxId)> = self
+            .txs
+            .values()
+            .filter(|e| e.tx.state == TxState::Persisting && e.has_ids())
+            .filter_map(|e| Some((e.tx.mutations.iter().find_map(|m| m.wire_id)?, e.tx.id)))
+            .collect();
+        order.sort_unstable();
+        let mut batch: Vec<WireTransaction> = Vec::new();
+        let mut batch_txs = Vec::new();
+        let mut size = 0;
+        for (_, id) in order {
+            let entry = &self.txs[&id];
+            if entry.in_flight.is_some() {
+                continue;
+            }
+            if !entry.is_durable() {
+                break;
+            }
+            let wire = self.wire_transaction(id);
+            if size > 0 && size + wire.mutations.len() > self.config.batch_size {
+                self.send_push(std::mem::take(&mut batch), std::mem::take(&mut batch_txs));
+                size = 0;
+            }
+            size += wire.mutations.len();
+            batch.push(wire);
+            batch_txs.push(id);
+        }
+        if !batch.is_empty() {
+            self.send_push(batch, batch_txs);
+        }
+    }
+
+    fn wire_transaction(&self, id: TxId) -> WireTransaction {
+        let entry = &self.txs[&id];
+        let mutations = entry
+            .tx
+            .mutations
+            .iter()
+            .filter_map(|m| {
+                Some(WireMutation {
+                    id: m.wire_id?,
+                    collection: m.collection.clone(),
+                    doc_id: m.doc_id.clone(),
+                    op: m.op.clone(),
+                    hlc: m.hlc,
+                    base_version: m.base_version,
+                })
+            })
+            .collect();
+        WireTransaction {
+            mutations,
+            abandon: entry.abandon,
+        }
+    }
+
+    fn send_push(&mut self, transactions: Vec<WireTransaction>, txs: Vec<TxId>) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        for id in &txs {
+            let entry = self.txs.get_mut(id).expect("batched from txs");
+            entry.in_flight = Some(seq);
+            entry.tx.start_attempt(self.now);
+            self.out.txs.insert(*id);
+        }
+        let log = self.start_log(SyncType::Push);
+        self.flights.insert(
+            seq,
+            Flight {
+                txs,
+                sent_at: self.now,
+                log,
+            },
+        );
+        self.send(ClientMessage::Push { seq, transactions });
+    }
+
+    /// Acts on a push's answer. Results are matched by mutation id, so a late duplicate answer
+    /// is harmless; transactions of the push left unanswered go back to pending.
+    pub(super) fn push_result(&mut self, seq: u64, results: Vec<MutationResult>, range: Option<CursorRange>) {
+        let mut by_tx: HashMap<TxId, Vec<MutationResult>> = HashMap::new();
+        for r in results {
+            if let Some(tx) = self.wire_index.get(&r.id) {
+                by_tx.entry(*tx).or_default().push(r);
+            }
+        }
+        let (mut applied, mut errors, mut all_settled) = (0, 0, true);
+        for (id, results) in by_tx {
+            let expected = self.txs[&id].tx.mutations.iter().filter(|m| m.wire_id.is_some()).count();
+            if results.len() != expected || self.txs[&id].tx.state != TxState::Persisting {
+                all_settled = false;
+                continue;
+            }
+            let (a, e) = self.settle(id, results);
+            applied += a;
+            errors += e;
+        }
+        if let Some(flight) = self.flights.remove(&seq) {
+            for id in flight.txs {
+                self.requeue(id, "not processed: an earlier transaction in the same push failed");
+            }
+            self.finish_log(flight.log, applied, errors, None);
+        }
+        // The range holds this push's own writes; they are in the view only if all settled.
+        if let (Some(range), true) = (range, all_settled) {
+            self.advance_cursor(range);
+        }
+    }
+
+    /// Settles one fully answered transaction; returns (applied, failed) mutation counts.
+    fn settle(&mut self, id: TxId, results: Vec<MutationResult>) -> (usize, usize) {
+        self.txs.get_mut(&id).expect("answered").in_flight = None;
+        if let Some(error) = results.iter().find_map(|r| match &r.outcome {
+            Outcome::Rejected { error } if error.retryable => Some(error.clone()),
+            _ => None,
+        }) {
+            self.retry_later(id, error.message);
+            return (0, results.len());
+        }
+        if results.iter().any(|r| matches!(r.outcome, Outcome::Conflict { .. })) {
+            self.resolve_conflicts(id, results);
+            return (0, 0);
+        }
+        let rejection = results.iter().find_map(|r| match &r.outcome {
+            Outcome::Rejected { error } if error.code == "abandoned" => Some(self.gave_up_message(id)),
+            Outcome::Rejected { error } if error.code != "aborted" => Some(error.message.clone()),
+            _ => None,
+        });
+        if let Some(message) = rejection {
+            self.fail(id, message);
+            return (0, results.len());
+        }
+        let merge = self.merge_fn();
+        let count = results.len();
+        for r in results {
+            let Outcome::Applied { doc } = r.outcome else { continue };
+            let m = self.txs[&id].tx.mutations.iter().find(|m| m.wire_id == Some(r.id)).expect("indexed");
+            let collection = m.collection.clone();
+            self.clock.observe(doc.hlc, self.now);
+            let key = (collection.clone(), doc.id.clone());
+            let c = self.collections.get_mut(&collection).expect("configured");
+            let (stored, change) = c.apply_remote(doc, merge.as_ref());
+            self.out.changes.extend(change);
+            if stored {
+                self.store.docs.insert(key);
+            }
+        }
+        self.complete(id);
+        self.status.pushed(count, self.now);
+        (count, 0)
+    }
+
+    /// Applies the conflict strategy to each conflicting mutation, then either re-sends the
+    /// transaction with new ids, parks it in the conflict inbox, or completes it when nothing
+    /// of it is left to send.
+    fn resolve_conflicts(&mut self, id: TxId, results: Vec<MutationResult>) {
+        let merge = self.merge_fn();
+        let strategy = self.config.conflict_strategy.clone();
+        let mut mutations = self.txs[&id].tx.mutations.clone();
+        let mut keep = vec![true; mutations.len()];
+        let mut conflicts = 0;
+        for r in results {
+            let Outcome::Conflict { doc: remote } = r.outcome else { continue };
+            conflicts += 1;
+            let index = mutations.iter().position(|m| m.wire_id == Some(r.id)).expect("indexed");
+            let (local, base) = local_and_base(&mutations, index, self.collections[&mutations[index].collection].synced(&mutations[index].doc_id));
+            let m = &mut mutations[index];
+            match strategy.resolve(m, local.as_ref(), &remote, base.as_ref()) {
+                Resolution::KeepServer => keep[index] = false,
+                Resolution::Resend(op) => {
+                    m.op = op;
+                    m.base_version = remote.version;
+                }
+                Resolution::Park => m.parked = Some(ParkedConflict { local, remote: remote.clone(), base }),
+            }
+            self.clock.observe(remote.hlc, self.now);
+            let key = (m.collection.clone(), remote.id.clone());
+            let c = self.collections.get_mut(&m.collection).expect("configured");
+            let (stored, change) = c.apply_remote(remote, merge.as_ref());
+            self.out.changes.extend(change);
+            if stored {
+                self.store.docs.insert(key);
+            }
+        }
+        for m in &mut mutations {
+            if let Some(wire) = m.wire_id.take() {
+                self.wire_index.remove(&wire);
+            }
+        }
+        let docs: Vec<(String, String)> = mutations.iter().map(|m| (m.collection.clone(), m.doc_id.clone())).collect();
+        let mut kept = keep.iter();
+        mutations.retain(|_| *kept.next().expect("same length"));
+        self.status.conflicts(conflicts);
+        let entry = self.txs.get_mut(&id).expect("answered");
+        entry.tx.mutations = mutations;
+        entry.revision += 1;
+        let message = format!("conflict on {conflicts} document(s); resolved by the {:?} strategy", strategy);
+        entry.tx.finish_attempt(self.now, Some(message), None);
+        if entry.tx.mutations.iter().all(|m| !self.config.collections.iter().any(|c| c.sync && c.name == m.collection)) {
+            // Nothing left for the server: the server's version stands.
+            for (collection, doc) in docs {
+                self.sync_overlay(id, &collection, &doc);
+            }
+            self.complete(id);
+            return;
+        }
+        entry.tx.set_state(TxState::Pending, self.now);
+        for (collection, doc) in docs {
+            self.sync_overlay(id, &collection, &doc);
+        }
+        self.touch(id);
+        self.reschedule();
+    }
+
+    /// A retryable failure: back off and resend with the same ids, or, with retries exhausted,
+    /// send it once more marked `abandon` so the server settles it as rejected.
+    fn retry_later(&mut self, id: TxId, message: String) {
+        let entry = self.txs.get_mut(&id).expect("answered");
+        entry.tx.retries += 1;
+        let decision = self.config.retry.decide(entry.tx.retries, FailureKind::Retryable, self.now, &mut self.rng);
+        let retry_at = match decision {
+            RetryDecision::RetryAt(at) => Some(at),
+            RetryDecision::GiveUp => {
+                entry.abandon = true;
+                entry.revision += 1;
+                None
+            }
+        };
+        entry.retry_at = retry_at;
+        entry.tx.finish_attempt(self.now, Some(message.clone()), retry_at);
+        entry.tx.set_state(TxState::Pending, self.now);
+        self.touch(id);
+        self.status.fail(message);
+    }
+
+    fn gave_up_message(&self, id: TxId) -> String {
+        let tx = &self.txs[&id].tx;
+        let last = tx.attempts.iter().rev().find_map(|a| a.error.clone()).unwrap_or_default();
+        format!("gave up after {} attempts: {last}", tx.retries)
+    }
+
+    /// A sent transaction lost its answer (connection loss, timeout, early stop): it goes back
+    /// to pending with its ids and is re-sent; this does not count against the retry limit.
+    pub(super) fn requeue(&mut self, id: TxId, why: &str) {
+        let Some(entry) = self.txs.get_mut(&id) else { return };
+        if entry.in_flight.is_none() || entry.tx.state != TxState::Persisting {
+            return;
+        }
+        entry.in_flight = None;
+        entry.tx.finish_attempt(self.now, Some(why.to_owned()), None);
+        entry.tx.set_state(TxState::Pending, self.now);
+        self.out.txs.insert(id);
+    }
+
+    /// Every push on the wire is given up on (connection lost, or a whole-push error).
+    pub(super) fn requeue_all(&mut self, why: &str, error: Option<&ErrorInfo>) {
+        let flights = std::mem::take(&mut self.flights);
+        for (_, flight) in flights {
+            for id in &flight.txs {
+                self.requeue(*id, why);
+            }
+            self.finish_log(flight.log, 0, 0, Some(why.to_owned()));
+        }
+        if let Some(error) = error {
+            // The first transaction holding ids holds back all others: back it off.
+            let first = self.txs.values().find(|e| e.has_ids() && !e.tx.state.is_terminal());
+            if let Some(first) = first.map(|e| e.tx.id) {
+                self.retry_later(first, error.message.clone());
+            }
+        }
+    }
+
+    /// Pushes whose answer is overdue are treated as lost.
+    pub(super) fn expire_pushes(&mut self) {
+        let deadline = self.now.saturating_sub(self.config.ack_timeout_ms);
+        let overdue: Vec<u64> = self.flights.iter().filter(|(_, f)| f.sent_at <= deadline).map(|(s, _)| *s).collect();
+        for seq in overdue {
+            let flight = self.flights.remove(&seq).expect("listed");
+            for id in &flight.txs {
+                self.requeue(*id, "no answer from the server in time");
+            }
+            self.finish_log(flight.log, 0, 0, Some("no answer from the server in time".into()));
+        }
+    }
+}
+
+/// A conflict's `base` (the document the write started from) and `local` (what the transaction's
+/// writes to that document, up to `index`, made of it).
+fn local_and_base(mutations: &[Mutation], index: usize, synced: Option<&Document>) -> (Option<Document>, Option<Document>) {
+    let target = &mutations[index];
+    let base = target.base.clone().or_else(|| synced.cloned());
+    let mut local = base.clone();
+    for m in mutations[..=index].iter().filter(|m| m.collection == target.collection && m.doc_id == target.doc_id) {
+        if let Ok(doc) = m.op.apply(&m.doc_id, local.as_ref(), m.hlc) {
+            local = Some(doc);
+        }
+    }
+    (local, base)
+}

@@ -1,0 +1,231 @@
+//! Sync status, stats and the sync log, all derived from engine state.
+
+use super::{Effect, Engine, Link};
+use crate::transaction::TxState;
+use crate::Millis;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// What the UI shows about sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncStatus {
+    /// Connected and in sync.
+    Idle,
+    /// Pushing or pulling.
+    Syncing,
+    /// The last sync or storage operation failed (see `lastError`); it is being retried.
+    Error,
+    /// No connection to the server.
+    Offline,
+}
+
+/// Counters for the UI.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStats {
+    /// Mutations the server acknowledged as applied.
+    pub push_count: u64,
+    /// Remote changes received.
+    pub pull_count: u64,
+    /// Conflicts met.
+    pub conflict_count: u64,
+    /// When a push or pull last succeeded.
+    pub last_sync_at: Option<Millis>,
+    /// The last error's message.
+    pub last_error: Option<String>,
+}
+
+/// Push or pull.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncType {
+    /// Sending local writes.
+    Push,
+    /// Receiving remote changes.
+    Pull,
+}
+
+/// A sync run's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncLogStatus {
+    /// Under way.
+    Running,
+    /// Finished.
+    Completed,
+    /// Gave up (see `error`).
+    Failed,
+}
+
+/// The persisted record of one sync run (`engine.syncLog()`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncLogEntry {
+    /// Increasing id.
+    pub id: u64,
+    /// Push or pull.
+    pub sync_type: SyncType,
+    /// Its state.
+    pub status: SyncLogStatus,
+    /// When it started.
+    pub started_at: Millis,
+    /// When it ended.
+    pub completed_at: Option<Millis>,
+    /// Mutations applied (push) or changes received (pull).
+    pub synced_count: u64,
+    /// Mutations rejected.
+    pub error_count: u64,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// Status bookkeeping.
+#[derive(Debug, Clone, Default)]
+pub(super) struct StatusState {
+    stats: SyncStats,
+    /// An error not yet cleared by a later success.
+    failing: bool,
+    /// Storage is failing (cleared only by a successful write).
+    storage_failing: bool,
+    emitted_status: Option<SyncStatus>,
+    emitted_stats: Option<SyncStats>,
+    log: VecDeque<SyncLogEntry>,
+    next_log: u64,
+}
+
+impl StatusState {
+    pub fn fail(&mut self, message: String) {
+        self.failing = true;
+        self.stats.last_error = Some(message);
+    }
+    pub fn storage_failed(&mut self, message: String) {
+        self.storage_failing = true;
+        self.fail(message);
+    }
+    pub fn storage_ok(&mut self) {
+        self.storage_failing = false;
+    }
+    pub fn pushed(&mut self, count: usize, now: Millis) {
+        self.stats.push_count += count as u64;
+        self.succeeded(now);
+    }
+    pub fn pulled(&mut self, count: usize, now: Millis) {
+        self.stats.pull_count += count as u64;
+        self.succeeded(now);
+    }
+    pub fn conflicts(&mut self, count: usize) {
+        self.stats.conflict_count += count as u64;
+    }
+    fn succeeded(&mut self, now: Millis) {
+        self.failing = false;
+        self.stats.last_sync_at = Some(now);
+    }
+}
+
+impl Engine {
+    /// The current sync status.
+    pub fn status(&self) -> SyncStatus {
+        let Link::Up { welcomed, .. } = self.link else {
+            return SyncStatus::Offline;
+        };
+        if self.status.failing || self.status.storage_failing {
+            return SyncStatus::Error;
+        }
+        let outbox_waiting = self.config.direction.pushes()
+            && self.txs.values().any(|e| !e.local_only && !e.is_parked() && matches!(e.tx.state, TxState::Pending | TxState::Persisting));
+        if !welcomed || !self.flights.is_empty() || self.pull.in_flight.is_some() || self.pull.requested || outbox_waiting {
+            SyncStatus::Syncing
+        } else {
+            SyncStatus::Idle
+        }
+    }
+
+    /// The sync counters.
+    pub fn stats(&self) -> &SyncStats {
+        &self.status.stats
+    }
+
+    /// Recent sync runs, newest first, optionally only those with `status`.
+    pub fn sync_log(&self, limit: usize, status: Option<SyncLogStatus>) -> Vec<&SyncLogEntry> {
+        self.status
+            .log
+            .iter()
+            .rev()
+            .filter(|e| status.is_none_or(|s| e.status == s))
+            .take(limit)
+            .collect()
+    }
+
+    pub(super) fn emit_status(&mut self) {
+        let status = self.status();
+        if self.status.emitted_status != Some(status) {
+            self.status.emitted_status = Some(status);
+            self.out.effects.push(Effect::Status(status));
+        }
+        if self.status.emitted_stats.as_ref() != Some(&self.status.stats) {
+            self.status.emitted_stats = Some(self.status.stats.clone());
+            self.out.effects.push(Effect::Stats(self.status.stats.clone()));
+        }
+    }
+
+    pub(super) fn start_log(&mut self, sync_type: SyncType) -> u64 {
+        let id = self.status.next_log;
+        self.status.next_log += 1;
+        self.status.log.push_back(SyncLogEntry {
+            id,
+            sync_type,
+            status: SyncLogStatus::Running,
+            started_at: self.now,
+            completed_at: None,
+            synced_count: 0,
+            error_count: 0,
+            error: None,
+        });
+        self.store.logs.insert(id);
+        while self.status.log.len() > super::SYNC_LOG_KEPT {
+            if let Some(old) = self.status.log.pop_front() {
+                self.store.logs.remove(&old.id);
+                self.store.removed_logs.insert(old.id);
+            }
+        }
+        id
+    }
+
+    pub(super) fn add_to_log(&mut self, id: u64, synced: usize) {
+        if let Some(entry) = self.status.log.iter_mut().find(|e| e.id == id) {
+            entry.synced_count += synced as u64;
+            self.store.logs.insert(id);
+        }
+    }
+
+    pub(super) fn finish_log(&mut self, id: u64, synced: usize, errors: usize, error: Option<String>) {
+        let now = self.now;
+        if let Some(entry) = self.status.log.iter_mut().find(|e| e.id == id) {
+            entry.synced_count += synced as u64;
+            entry.error_count += errors as u64;
+            entry.completed_at = Some(now);
+            entry.status = if error.is_some() { SyncLogStatus::Failed } else { SyncLogStatus::Completed };
+            entry.error = error;
+            self.store.logs.insert(id);
+        }
+    }
+
+    pub(super) fn log_entry(&self, id: u64) -> Option<&SyncLogEntry> {
+        self.status.log.iter().find(|e| e.id == id)
+    }
+
+    /// Restores the log; runs that were under way when the page closed are marked failed.
+    pub(super) fn load_log(&mut self, mut entries: Vec<SyncLogEntry>) {
+        entries.sort_by_key(|e| e.id);
+        for mut entry in entries {
+            if entry.status == SyncLogStatus::Running {
+                entry.status = SyncLogStatus::Failed;
+                entry.error = Some("interrupted by a reload".into());
+                self.store.logs.insert(entry.id);
+            }
+            self.status.next_log = self.status.next_log.max(entry.id + 1);
+            self.status.log.push_back(entry);
+        }
+    }
+}

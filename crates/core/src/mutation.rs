@@ -1,0 +1,178 @@
+//! Mutations: what a write does to one document, and how it applies.
+
+use crate::document::{Document, Fields};
+use crate::hlc::Hlc;
+use crate::{DocId, MutationId, Version};
+use serde::{Deserialize, Serialize};
+
+/// The change a mutation makes to its document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Op {
+    /// Create a document that does not exist.
+    Insert {
+        /// The new document's fields.
+        fields: Fields,
+    },
+    /// Shallow-merge fields into an existing document.
+    Update {
+        /// The fields to set.
+        patch: Fields,
+    },
+    /// Soft-delete: turn the document into a tombstone.
+    Delete,
+    /// Replace the document's fields, creating it if needed (conflict resolutions use this).
+    Put {
+        /// The document's new fields.
+        fields: Fields,
+    },
+}
+
+/// Why an op could not apply to a document's current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpError {
+    /// The document does not exist.
+    NotFound,
+    /// An insert found a live document.
+    AlreadyExists,
+    /// The document is a tombstone; deletes are final.
+    Deleted,
+}
+
+impl OpError {
+    /// The protocol's error code for this failure.
+    pub fn code(self) -> &'static str {
+        match self {
+            OpError::NotFound => "not_found",
+            OpError::AlreadyExists => "already_exists",
+            OpError::Deleted => "deleted",
+        }
+    }
+}
+
+impl Op {
+    /// The document after this op, stamped with `hlc`, keeping the current server version.
+    pub fn apply(&self, id: &str, current: Option<&Document>, hlc: Hlc) -> Result<Document, OpError> {
+        if current.is_some_and(|doc| doc.deleted) {
+            return Err(OpError::Deleted);
+        }
+        let version = current.map_or(0, |doc| doc.version);
+        let (fields, deleted) = match (self, current) {
+            (Op::Insert { .. }, Some(_)) => return Err(OpError::AlreadyExists),
+            (Op::Insert { fields } | Op::Put { fields }, _) => (fields.clone(), false),
+            (Op::Update { .. } | Op::Delete, None) => return Err(OpError::NotFound),
+            (Op::Update { patch }, Some(doc)) => {
+                let mut fields = doc.fields.clone();
+                fields.extend(patch.iter().map(|(k, v)| (k.clone(), v.clone())));
+                (fields, false)
+            }
+            (Op::Delete, Some(doc)) => (doc.fields.clone(), true),
+        };
+        Ok(Document {
+            id: id.to_owned(),
+            fields,
+            version,
+            hlc,
+            deleted,
+        })
+    }
+
+    /// The op to re-send when the local change wins a conflict: an insert that met an existing
+    /// document becomes a replacement; other ops keep their meaning on the newer document.
+    pub fn rebased(&self) -> Op {
+        match self {
+            Op::Insert { fields } => Op::Put {
+                fields: fields.clone(),
+            },
+            other => other.clone(),
+        }
+    }
+}
+
+/// A write to one document, as the application asked for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MutationRequest {
+    /// The collection written.
+    pub collection: String,
+    /// The document written.
+    pub doc_id: DocId,
+    /// What the write does.
+    pub op: Op,
+}
+
+/// A write inside a transaction, with what the engine tracks for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mutation {
+    /// The collection written.
+    pub collection: String,
+    /// The document written.
+    pub doc_id: DocId,
+    /// What the write does.
+    pub op: Op,
+    /// When the write was made (orders last-write-wins).
+    pub hlc: Hlc,
+    /// The server version of the document this write was made against (0: none); a newer
+    /// version by another client on the server is a conflict.
+    pub base_version: Version,
+    /// The synced document this write was made against, kept for custom conflict resolvers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<Document>,
+    /// The wire id, assigned when the transaction is first sent and kept across re-sends.
+    pub wire_id: Option<MutationId>,
+    /// A conflict waiting in the inbox for `resolveConflict`, if any.
+    pub parked: Option<ParkedConflict>,
+}
+
+/// A conflict the custom resolver left unresolved, kept until the application resolves it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParkedConflict {
+    /// The document as this client wanted it.
+    pub local: Option<Document>,
+    /// The server's document.
+    pub remote: Document,
+    /// The document both sides started from, if known.
+    pub base: Option<Document>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(value: serde_json::Value) -> Fields {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn ops_apply_with_their_documented_meaning() {
+        let hlc = Hlc::default();
+        let inserted = Op::Insert {
+            fields: fields(json!({"a": 1, "b": 2})),
+        }
+        .apply("x", None, hlc)
+        .unwrap();
+        let updated = Op::Update {
+            patch: fields(json!({"b": 3})),
+        }
+        .apply("x", Some(&inserted), hlc)
+        .unwrap();
+        assert_eq!(updated.fields, fields(json!({"a": 1, "b": 3})));
+        let deleted = Op::Delete.apply("x", Some(&updated), hlc).unwrap();
+        assert!(deleted.deleted);
+        assert_eq!(
+            Op::Update { patch: Fields::new() }.apply("x", Some(&deleted), hlc),
+            Err(OpError::Deleted)
+        );
+        assert_eq!(Op::Delete.apply("x", None, hlc), Err(OpError::NotFound));
+        assert_eq!(
+            Op::Insert { fields: Fields::new() }.apply("x", Some(&inserted), hlc),
+            Err(OpError::AlreadyExists)
+        );
+        let put = Op::Put {
+            fields: fields(json!({"c": 1})),
+        }
+        .apply("x", Some(&inserted), hlc)
+        .unwrap();
+        assert_eq!(put.fields, fields(json!({"c": 1})));
+    }
+}

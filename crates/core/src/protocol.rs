@@ -1,0 +1,214 @@
+//! Protocol v1 messages between an engine and the sync server (JSON, tagged by `type`).
+//! docs/PROTOCOL.md describes each with an example.
+
+use crate::document::Document;
+use crate::hlc::Hlc;
+use crate::mutation::Op;
+use crate::{ClientId, MutationId, Version};
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this core speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// A message from an engine to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Opens a session: who the client is and which collections it syncs.
+    Hello {
+        /// Must be [`PROTOCOL_VERSION`].
+        protocol: u32,
+        /// The client's id (one per browser database).
+        client_id: ClientId,
+        /// The collections to receive changes for.
+        collections: Vec<String>,
+    },
+    /// Transactions to apply, in mutation-id order.
+    Push {
+        /// Echoed in the answer.
+        seq: u64,
+        /// The transactions, each applied all-or-nothing.
+        transactions: Vec<WireTransaction>,
+    },
+    /// Asks for the changes after `cursor`.
+    Pull {
+        /// Echoed in the answer.
+        seq: u64,
+        /// The last version the client has.
+        cursor: Version,
+        /// At most this many changes.
+        limit: u32,
+    },
+}
+
+/// A transaction on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireTransaction {
+    /// Its mutations, with contiguous ids.
+    pub mutations: Vec<WireMutation>,
+    /// The client gave up on it: record it as rejected unless it was already applied.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub abandon: bool,
+}
+
+/// A mutation on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireMutation {
+    /// The client's mutation id.
+    pub id: MutationId,
+    /// The collection written.
+    pub collection: String,
+    /// The document written.
+    pub doc_id: String,
+    /// What it does.
+    pub op: Op,
+    /// When it was made.
+    pub hlc: Hlc,
+    /// The server version the client last saw for the document (0: none).
+    pub base_version: Version,
+}
+
+/// A message from the server to an engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// Answers `hello`.
+    Welcome {
+        /// The client id, confirmed.
+        client_id: ClientId,
+        /// The last mutation id the server has processed for this client (0: none).
+        last_mutation_id: MutationId,
+        /// The tenant's newest version.
+        head: Version,
+    },
+    /// Answers `push`, per mutation, in order. Stops early after a retryable failure: the
+    /// unanswered mutations were not processed.
+    PushResult {
+        /// The push's `seq`.
+        seq: u64,
+        /// One result per processed mutation.
+        results: Vec<MutationResult>,
+        /// The versions this push committed, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        range: Option<CursorRange>,
+    },
+    /// Answers `pull`.
+    PullPage {
+        /// The pull's `seq`.
+        seq: u64,
+        /// Changed documents (latest state), by increasing version.
+        changes: Vec<Change>,
+        /// The cursor to pull from next.
+        cursor: Version,
+        /// More changes are waiting.
+        has_more: bool,
+    },
+    /// Changes another connection of the tenant just committed.
+    Changes {
+        /// The changed documents.
+        changes: Vec<Change>,
+        /// All of the tenant's changes in this version range are included.
+        range: CursorRange,
+    },
+    /// Something went wrong.
+    Error {
+        /// The request it answers, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        /// What went wrong.
+        #[serde(flatten)]
+        error: ErrorInfo,
+    },
+}
+
+/// A half-open version range `(since, cursor]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CursorRange {
+    /// Exclusive lower bound.
+    pub since: Version,
+    /// Inclusive upper bound.
+    pub cursor: Version,
+}
+
+/// A changed document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// Its collection.
+    pub collection: String,
+    /// Its latest state, with its version.
+    pub doc: Document,
+}
+
+/// What happened to one mutation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MutationResult {
+    /// The mutation's id.
+    pub id: MutationId,
+    /// Its outcome.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// A mutation's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Applied: the document's new state and version.
+    Applied {
+        /// The document after the mutation.
+        doc: Document,
+    },
+    /// Not applied: another client changed the document since `base_version`.
+    Conflict {
+        /// The server's document.
+        doc: Document,
+    },
+    /// Not applied, for the reason given.
+    Rejected {
+        /// Why.
+        error: ErrorInfo,
+    },
+}
+
+/// A structured error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    /// A stable machine-readable code.
+    pub code: String,
+    /// A readable message.
+    pub message: String,
+    /// Whether the same request may succeed later.
+    pub retryable: bool,
+}
+
+impl ErrorInfo {
+    /// An error with these parts.
+    pub fn new(code: &str, message: impl Into<String>, retryable: bool) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+            retryable,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn messages_have_a_stable_tagged_json_form() {
+        let msg = ServerMessage::Error {
+            seq: Some(3),
+            error: ErrorInfo::new("rate_limited", "slow down", true),
+        };
+        assert_eq!(
+            serde_json::to_value(&msg).unwrap(),
+            json!({"type": "error", "seq": 3, "code": "rate_limited", "message": "slow down", "retryable": true})
+        );
+        let pull: ClientMessage =
+            serde_json::from_value(json!({"type": "pull", "seq": 1, "cursor": 5, "limit": 100})).unwrap();
+        assert_eq!(pull, ClientMessage::Pull { seq: 1, cursor: 5, limit: 100 });
+    }
+}

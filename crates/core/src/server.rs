@@ -1,0 +1,387 @@
+//! The sync server's rules as pure functions: idempotent, ordered, all-or-nothing application
+//! of pushed transactions, conflict detection, version assignment and pull paging. The server
+//! crate adds only storage and network around [`apply_push`] and [`page`].
+
+use crate::document::Document;
+use crate::mutation::Op;
+use crate::protocol::{Change, CursorRange, ErrorInfo, MutationResult, Outcome, WireMutation, WireTransaction};
+use crate::{ClientId, Millis, MutationId, Version};
+use std::collections::{BTreeMap, HashMap};
+
+/// A stored document with the client that last wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerDoc {
+    /// Its collection.
+    pub collection: String,
+    /// Its state and version.
+    pub doc: Document,
+    /// The client whose mutation produced this version.
+    pub writer: ClientId,
+}
+
+/// What the server remembers about a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRecord {
+    /// The user the client id is bound to (the first one to use it).
+    pub user: String,
+    /// The last mutation id processed for it.
+    pub last_mutation_id: MutationId,
+}
+
+/// Read access to stored state, inside the storage transaction that will commit the result.
+pub trait ServerView {
+    /// The client's record, if it has pushed before.
+    fn client(&self, client: &str) -> Option<ClientRecord>;
+    /// A stored document.
+    fn document(&self, collection: &str, id: &str) -> Option<ServerDoc>;
+    /// The remembered outcome of an already processed mutation.
+    fn outcome(&self, client: &str, id: MutationId) -> Option<Outcome>;
+}
+
+/// A push to apply.
+#[derive(Debug, Clone, Copy)]
+pub struct PushRequest<'a> {
+    /// The pushing client.
+    pub client_id: &'a str,
+    /// The authenticated user.
+    pub user: &'a str,
+    /// The server's clock (clamps timestamps from the future).
+    pub now: Millis,
+    /// The newest version committed so far.
+    pub head: Version,
+    /// The transactions, in mutation-id order.
+    pub transactions: &'a [WireTransaction],
+}
+
+/// What to commit, atomically, and what to answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushCommit {
+    /// The answer, per processed mutation.
+    pub results: Vec<MutationResult>,
+    /// Documents to store (each document's last state), with their new versions.
+    pub writes: Vec<ServerDoc>,
+    /// New outcomes to remember for idempotent replays.
+    pub outcomes: Vec<MutationResult>,
+    /// The client's record after the push.
+    pub client: ClientRecord,
+    /// The newest version after the push.
+    pub head: Version,
+    /// The versions committed, if any.
+    pub range: Option<CursorRange>,
+}
+
+/// Checks a mutation before it applies (size limits, authorisation); a retryable error stops
+/// the push there, a non-retryable one rejects its transaction.
+pub type MutationCheck<'a> = &'a dyn Fn(&WireMutation) -> Result<(), ErrorInfo>;
+
+/// Applies a push: replays are answered from remembered outcomes without applying again; new
+/// transactions must continue the client's id sequence; each applies all-or-nothing.
+pub fn apply_push(view: &impl ServerView, req: PushRequest<'_>, check: MutationCheck<'_>) -> Result<PushCommit, ErrorInfo> {
+    let mut client = match view.client(req.client_id) {
+        Some(record) if record.user != req.user => {
+            return Err(ErrorInfo::new("forbidden", "this client id belongs to another user", false));
+        }
+        Some(record) => record,
+        None => ClientRecord {
+            user: req.user.to_owned(),
+            last_mutation_id: 0,
+        },
+    };
+    let mut docs: BTreeMap<(String, String), ServerDoc> = BTreeMap::new();
+    let mut head = req.head;
+    let mut results = Vec::new();
+    let mut outcomes = Vec::new();
+    for tx in req.transactions {
+        let (first, last) = id_span(tx)?;
+        if last <= client.last_mutation_id {
+            for m in &tx.mutations {
+                let outcome = outcomes
+                    .iter()
+                    .find(|r: &&MutationResult| r.id == m.id)
+                    .map(|r| r.outcome.clone())
+                    .or_else(|| view.outcome(req.client_id, m.id))
+                    .unwrap_or_else(|| rejected("unknown_outcome", "this mutation's outcome is no longer kept", false));
+                results.push(MutationResult { id: m.id, outcome });
+            }
+            continue;
+        }
+        if first != client.last_mutation_id + 1 {
+            return Err(ErrorInfo::new(
+                "mutation_gap",
+                format!("expected mutation {} next, got {first}", client.last_mutation_id + 1),
+                false,
+            ));
+        }
+        let answer = match apply_transaction(view, &docs, req, tx, head, check) {
+            Err(stop) => {
+                results.extend(tx.mutations.iter().map(|m| MutationResult {
+                    id: m.id,
+                    outcome: Outcome::Rejected { error: stop.clone() },
+                }));
+                break;
+            }
+            Ok(answer) => answer,
+        };
+        for write in answer.writes {
+            head = head.max(write.doc.version);
+            docs.insert((write.collection.clone(), write.doc.id.clone()), write);
+        }
+        client.last_mutation_id = last;
+        outcomes.extend(answer.results.iter().cloned());
+        results.extend(answer.results);
+    }
+    let range = (head > req.head).then_some(CursorRange {
+        since: req.head,
+        cursor: head,
+    });
+    Ok(PushCommit {
+        results,
+        writes: docs.into_values().collect(),
+        outcomes,
+        client,
+        head,
+        range,
+    })
+}
+
+struct TxAnswer {
+    results: Vec<MutationResult>,
+    writes: Vec<ServerDoc>,
+}
+
+fn id_span(tx: &WireTransaction) -> Result<(MutationId, MutationId), ErrorInfo> {
+    let bad = |msg: &str| ErrorInfo::new("bad_request", msg, false);
+    let first = tx.mutations.first().ok_or_else(|| bad("empty transaction"))?.id;
+    for (i, m) in tx.mutations.iter().enumerate() {
+        if m.id != first + i as u64 {
+            return Err(bad("mutation ids in a transaction must be contiguous"));
+        }
+    }
+    Ok((first, first + tx.mutations.len() as u64 - 1))
+}
+
+/// Applies one new transaction on top of `docs` (this push's earlier writes) and the view.
+/// `Err` is a retryable failure: nothing is recorded and processing stops.
+fn apply_transaction(
+    view: &impl ServerView,
+    docs: &BTreeMap<(String, String), ServerDoc>,
+    req: PushRequest<'_>,
+    tx: &WireTransaction,
+    head: Version,
+    check: MutationCheck<'_>,
+) -> Result<TxAnswer, ErrorInfo> {
+    let reject_all = |failing: MutationId, error: ErrorInfo| TxAnswer {
+        results: tx
+            .mutations
+            .iter()
+            .map(|m| MutationResult {
+                id: m.id,
+                outcome: if m.id == failing {
+                    Outcome::Rejected { error: error.clone() }
+                } else {
+                    aborted(failing)
+                },
+            })
+            .collect(),
+        writes: Vec::new(),
+    };
+    if tx.abandon {
+        let error = ErrorInfo::new("abandoned", "the client gave up on this transaction", false);
+        return Ok(reject_all(tx.mutations[0].id, error));
+    }
+    for m in &tx.mutations {
+        if let Err(error) = check(m) {
+            if error.retryable {
+                return Err(error);
+            }
+            return Ok(reject_all(m.id, error));
+        }
+    }
+    let mut local: HashMap<(&str, &str), ServerDoc> = HashMap::new();
+    let current = |local: &HashMap<(&str, &str), ServerDoc>, m: &WireMutation| {
+        local
+            .get(&(m.collection.as_str(), m.doc_id.as_str()))
+            .cloned()
+            .or_else(|| docs.get(&(m.collection.clone(), m.doc_id.clone())).cloned())
+            .or_else(|| view.document(&m.collection, &m.doc_id))
+    };
+    let conflicts: Vec<(MutationId, Document)> = tx
+        .mutations
+        .iter()
+        .filter_map(|m| {
+            let doc = current(&local, m)?;
+            (doc.doc.version > m.base_version && doc.writer != req.client_id).then_some((m.id, doc.doc))
+        })
+        .collect();
+    if !conflicts.is_empty() {
+        let results = tx
+            .mutations
+            .iter()
+            .map(|m| MutationResult {
+                id: m.id,
+                outcome: match conflicts.iter().find(|(id, _)| *id == m.id) {
+                    Some((_, doc)) => Outcome::Conflict { doc: doc.clone() },
+                    None => aborted(conflicts[0].0),
+                },
+            })
+            .collect();
+        return Ok(TxAnswer {
+            results,
+            writes: Vec::new(),
+        });
+    }
+    let mut version = head;
+    let mut results = Vec::new();
+    for m in &tx.mutations {
+        let existing = current(&local, m);
+        let hlc = m.hlc.clamped(req.now);
+        match m.op.apply(&m.doc_id, existing.as_ref().map(|d| &d.doc), hlc) {
+            Err(e) => {
+                let error = ErrorInfo::new(e.code(), describe(&m.op, e, &m.collection, &m.doc_id), false);
+                return Ok(reject_all(m.id, error));
+            }
+            Ok(mut doc) => {
+                version += 1;
+                doc.version = version;
+                results.push(MutationResult {
+                    id: m.id,
+                    outcome: Outcome::Applied { doc: doc.clone() },
+                });
+                let write = ServerDoc {
+                    collection: m.collection.clone(),
+                    doc,
+                    writer: req.client_id.to_owned(),
+                };
+                local.insert((m.collection.as_str(), m.doc_id.as_str()), write);
+            }
+        }
+    }
+    Ok(TxAnswer {
+        results,
+        writes: local.into_values().collect(),
+    })
+}
+
+fn describe(op: &Op, error: crate::mutation::OpError, collection: &str, id: &str) -> String {
+    let verb = match op {
+        Op::Insert { .. } => "insert",
+        Op::Update { .. } => "update",
+        Op::Delete => "delete",
+        Op::Put { .. } => "replace",
+    };
+    let why = match error {
+        crate::mutation::OpError::NotFound => "it does not exist",
+        crate::mutation::OpError::AlreadyExists => "it already exists",
+        crate::mutation::OpError::Deleted => "it was deleted",
+    };
+    format!("cannot {verb} {collection}/{id}: {why}")
+}
+
+fn aborted(cause: MutationId) -> Outcome {
+    rejected(
+        "aborted",
+        &format!("not applied: mutation {cause} of the same transaction was not applied"),
+        false,
+    )
+}
+
+fn rejected(code: &str, message: &str, retryable: bool) -> Outcome {
+    Outcome::Rejected {
+        error: ErrorInfo::new(code, message, retryable),
+    }
+}
+
+/// A pull page from the changes after `cursor`, fetched in version order with `limit + 1`
+/// rows so that `has_more` is known without a second query.
+pub fn page(mut rows: Vec<Change>, cursor: Version, limit: usize) -> (Vec<Change>, Version, bool) {
+    let has_more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = rows.last().map_or(cursor, |c| c.doc.version);
+    (rows, next, has_more)
+}
+
+/// One tenant's server state in memory: the reference for tests and the simulation, and the
+/// model the storage-backed server must behave like.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryServer {
+    docs: HashMap<(String, String), ServerDoc>,
+    by_version: BTreeMap<Version, (String, String)>,
+    clients: HashMap<ClientId, ClientRecord>,
+    outcomes: HashMap<(ClientId, MutationId), Outcome>,
+    head: Version,
+}
+
+impl ServerView for MemoryServer {
+    fn client(&self, client: &str) -> Option<ClientRecord> {
+        self.clients.get(client).cloned()
+    }
+    fn document(&self, collection: &str, id: &str) -> Option<ServerDoc> {
+        self.docs.get(&(collection.to_owned(), id.to_owned())).cloned()
+    }
+    fn outcome(&self, client: &str, id: MutationId) -> Option<Outcome> {
+        self.outcomes.get(&(client.to_owned(), id)).cloned()
+    }
+}
+
+impl MemoryServer {
+    /// An empty server.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The newest committed version.
+    pub fn head(&self) -> Version {
+        self.head
+    }
+
+    /// The last mutation id processed for a client.
+    pub fn last_mutation_id(&self, client: &str) -> MutationId {
+        self.clients.get(client).map_or(0, |c| c.last_mutation_id)
+    }
+
+    /// Every stored document.
+    pub fn documents(&self) -> impl Iterator<Item = &ServerDoc> {
+        self.docs.values()
+    }
+
+    /// Applies a push and commits it; returns the commit (its results and range).
+    pub fn push(&mut self, req: PushRequest<'_>, check: MutationCheck<'_>) -> Result<PushCommit, ErrorInfo> {
+        let req = PushRequest { head: self.head, ..req };
+        let commit = apply_push(self, req, check)?;
+        self.commit(req.client_id, &commit);
+        Ok(commit)
+    }
+
+    /// Stores what [`apply_push`] decided, as one atomic step.
+    pub fn commit(&mut self, client_id: &str, commit: &PushCommit) {
+        for write in &commit.writes {
+            let key = (write.collection.clone(), write.doc.id.clone());
+            if let Some(old) = self.docs.insert(key.clone(), write.clone()) {
+                self.by_version.remove(&old.doc.version);
+            }
+            self.by_version.insert(write.doc.version, key);
+        }
+        for r in &commit.outcomes {
+            self.outcomes.insert((client_id.to_owned(), r.id), r.outcome.clone());
+        }
+        self.clients.insert(client_id.to_owned(), commit.client.clone());
+        self.head = self.head.max(commit.head);
+    }
+
+    /// The changes after `cursor`: at most `limit`, the next cursor, and whether more wait.
+    pub fn pull(&self, cursor: Version, limit: usize) -> (Vec<Change>, Version, bool) {
+        let rows = self
+            .by_version
+            .range(cursor + 1..)
+            .take(limit + 1)
+            .map(|(_, key)| {
+                let stored = &self.docs[key];
+                Change {
+                    collection: stored.collection.clone(),
+                    doc: stored.doc.clone(),
+                }
+            })
+            .collect();
+        page(rows, cursor, limit)
+    }
+}

@@ -1,0 +1,255 @@
+//! Transactions: a group of mutations that succeeds or fails as one, with its state machine and
+//! the history of every attempt to persist it.
+
+use crate::mutation::Mutation;
+use crate::{DocId, Millis};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A transaction's id: unique within one client database, increasing in creation order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TxId(pub u64);
+
+impl fmt::Display for TxId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "tx-{}", self.0)
+    }
+}
+
+/// Where a transaction is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxState {
+    /// Waiting behind an unfinished transaction that touches the same object (ordered strategy).
+    Queued,
+    /// Ready to be persisted: waiting for the network, a retry time, or its turn.
+    Pending,
+    /// Being persisted: sent and not yet answered.
+    Persisting,
+    /// Persisted by the backend; waiting for the change to come back through sync.
+    PersistedAwaitingSync,
+    /// Done: the backend has it and the synced state reflects it.
+    Completed,
+    /// Given up: rolled back locally; `error` says why.
+    Failed,
+}
+
+impl TxState {
+    /// Completed or failed: nothing more will happen to it.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, TxState::Completed | TxState::Failed)
+    }
+
+    /// Whether a transaction in this state locks its objects under the ordered strategy.
+    pub fn locks(self) -> bool {
+        matches!(self, TxState::Persisting | TxState::PersistedAwaitingSync)
+    }
+
+    /// Whether the state machine allows going from `self` to `next`.
+    pub fn can_become(self, next: TxState) -> bool {
+        use TxState::*;
+        match (self, next) {
+            (Queued, Pending | Failed) => true,
+            (Pending, Queued | Persisting | Completed | Failed) => true,
+            (Persisting, Pending | PersistedAwaitingSync | Completed | Failed) => true,
+            (PersistedAwaitingSync, Completed | Failed) => true,
+            _ => false,
+        }
+    }
+}
+
+/// One try at persisting a transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    /// 1 for the first attempt, then 2, 3, …
+    pub id: u32,
+    /// When it was sent.
+    pub started_at: Millis,
+    /// When it was answered or abandoned.
+    pub completed_at: Option<Millis>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// When the next attempt is due, if a retry was scheduled.
+    pub retry_scheduled_for: Option<Millis>,
+}
+
+/// Why a transaction failed; `transaction_id` names the root cause (itself, or the transaction
+/// whose failure it depended on).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TxError {
+    /// The transaction whose failure caused this one.
+    pub transaction_id: TxId,
+    /// A readable reason.
+    pub message: String,
+}
+
+/// A transaction and its full history, as `engine.transactions()` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transaction {
+    /// Its id.
+    pub id: TxId,
+    /// Its current state.
+    pub state: TxState,
+    /// When it was created.
+    pub created_at: Millis,
+    /// When its state or history last changed.
+    pub updated_at: Millis,
+    /// Its writes, applied in order.
+    pub mutations: Vec<Mutation>,
+    /// Every attempt to persist it.
+    pub attempts: Vec<Attempt>,
+    /// The id of the attempt under way, if any.
+    pub current_attempt: Option<u32>,
+    /// The transactions it waits for (ordered strategy).
+    pub queued_behind: Vec<TxId>,
+    /// Why it failed.
+    pub error: Option<TxError>,
+    /// Failed attempts that count against the retry limit.
+    pub retries: u32,
+}
+
+impl Transaction {
+    /// A new transaction in state `pending`.
+    pub fn new(id: TxId, mutations: Vec<Mutation>, now: Millis) -> Self {
+        Self {
+            id,
+            state: TxState::Pending,
+            created_at: now,
+            updated_at: now,
+            mutations,
+            attempts: Vec::new(),
+            current_attempt: None,
+            queued_behind: Vec::new(),
+            error: None,
+            retries: 0,
+        }
+    }
+
+    /// Moves to `next`. Transitions the state machine forbids are engine bugs.
+    pub fn set_state(&mut self, next: TxState, now: Millis) {
+        if self.state == next {
+            return;
+        }
+        debug_assert!(
+            self.state.can_become(next),
+            "{}: {:?} -> {:?}",
+            self.id,
+            self.state,
+            next
+        );
+        self.state = next;
+        self.updated_at = now;
+    }
+
+    /// Records the start of a new attempt and returns its id.
+    pub fn start_attempt(&mut self, now: Millis) -> u32 {
+        let id = self.attempts.len() as u32 + 1;
+        self.attempts.push(Attempt {
+            id,
+            started_at: now,
+            completed_at: None,
+            error: None,
+            retry_scheduled_for: None,
+        });
+        self.current_attempt = Some(id);
+        self.updated_at = now;
+        id
+    }
+
+    /// Closes the current attempt, if any, with its outcome.
+    pub fn finish_attempt(&mut self, now: Millis, error: Option<String>, retry_at: Option<Millis>) {
+        let Some(current) = self.current_attempt.take() else {
+            return;
+        };
+        if let Some(attempt) = self.attempts.iter_mut().find(|a| a.id == current) {
+            attempt.completed_at = Some(now);
+            attempt.error = error;
+            attempt.retry_scheduled_for = retry_at;
+        }
+        self.updated_at = now;
+    }
+
+    /// Fails it with `error` (closing any attempt).
+    pub fn fail(&mut self, error: TxError, now: Millis) {
+        self.finish_attempt(now, Some(error.message.clone()), None);
+        self.error = Some(error);
+        self.queued_behind.clear();
+        self.set_state(TxState::Failed, now);
+    }
+
+    /// The objects it writes, as `(collection, id)` pairs.
+    pub fn objects(&self) -> impl Iterator<Item = (&str, &DocId)> {
+        self.mutations
+            .iter()
+            .map(|m| (m.collection.as_str(), &m.doc_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TxState::*;
+
+    const ALL: [TxState; 6] = [
+        Queued,
+        Pending,
+        Persisting,
+        PersistedAwaitingSync,
+        Completed,
+        Failed,
+    ];
+
+    #[test]
+    fn the_state_machine_allows_exactly_the_documented_transitions() {
+        let allowed = [
+            (Queued, Pending),
+            (Queued, Failed),
+            (Pending, Queued),
+            (Pending, Persisting),
+            (Pending, Completed),
+            (Pending, Failed),
+            (Persisting, Pending),
+            (Persisting, PersistedAwaitingSync),
+            (Persisting, Completed),
+            (Persisting, Failed),
+            (PersistedAwaitingSync, Completed),
+            (PersistedAwaitingSync, Failed),
+        ];
+        for from in ALL {
+            for to in ALL {
+                assert_eq!(
+                    from.can_become(to),
+                    allowed.contains(&(from, to)),
+                    "{from:?} -> {to:?}"
+                );
+            }
+        }
+        assert!(ALL.iter().filter(|s| s.is_terminal()).eq([&Completed, &Failed]));
+        assert!(ALL.iter().filter(|s| s.locks()).eq([&Persisting, &PersistedAwaitingSync]));
+    }
+
+    #[test]
+    fn attempts_record_their_outcome_and_retry_time() {
+        let mut tx = Transaction::new(TxId(1), Vec::new(), 10);
+        assert_eq!(tx.start_attempt(20), 1);
+        tx.finish_attempt(30, Some("boom".into()), Some(1030));
+        assert_eq!(tx.start_attempt(1030), 2);
+        tx.finish_attempt(1040, None, None);
+        assert_eq!(tx.current_attempt, None);
+        assert_eq!(tx.attempts[0].error.as_deref(), Some("boom"));
+        assert_eq!(tx.attempts[0].retry_scheduled_for, Some(1030));
+        assert_eq!(tx.attempts[1].completed_at, Some(1040));
+        tx.fail(
+            TxError {
+                transaction_id: TxId(1),
+                message: "no".into(),
+            },
+            1050,
+        );
+        assert_eq!(tx.state, Failed);
+    }
+}

@@ -1,0 +1,394 @@
+//! A deterministic driver for the engine: in-memory storage with explicit write completion, the
+//! reference server with broadcasts, and a `World` that delivers messages directly. The
+//! simulation adds a faulty network on top of the same pieces.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use ferrosync_core::collection::DocChange;
+use ferrosync_core::document::{parse_document, parse_patch, Document};
+use ferrosync_core::engine::{
+    Checkpoint, CollectionConfig, Effect, Engine, EngineConfig, Input, Snapshot, StorageWrite, SyncLogEntry, SyncStatus,
+};
+use ferrosync_core::mutation::{MutationRequest, Op};
+use ferrosync_core::protocol::{Change, ClientMessage, ErrorInfo, ServerMessage, WireMutation};
+use ferrosync_core::server::{apply_push, ClientRecord, MemoryServer, PushRequest, ServerDoc, ServerView};
+use ferrosync_core::transaction::{Transaction, TxId, TxState};
+use ferrosync_core::{CoreError, Millis, MutationId};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// A test start time: 2026-01-01.
+pub const T0: Millis = 1_767_225_600_000;
+
+/// A config with a synced `todos` and a local-only `cache` collection.
+pub fn config(seed: u64) -> EngineConfig {
+    EngineConfig {
+        collections: vec![
+            CollectionConfig { name: "todos".into(), sync: true },
+            CollectionConfig { name: "cache".into(), sync: false },
+        ],
+        seed,
+        ..EngineConfig::default()
+    }
+}
+
+pub fn insert(collection: &str, doc: Value) -> MutationRequest {
+    let (doc_id, fields) = parse_document(doc).expect("valid test document");
+    MutationRequest { collection: collection.into(), doc_id, op: Op::Insert { fields } }
+}
+
+pub fn update(collection: &str, id: &str, patch: Value) -> MutationRequest {
+    let patch = parse_patch(patch).expect("valid test patch");
+    MutationRequest { collection: collection.into(), doc_id: id.into(), op: Op::Update { patch } }
+}
+
+pub fn delete(collection: &str, id: &str) -> MutationRequest {
+    MutationRequest { collection: collection.into(), doc_id: id.into(), op: Op::Delete }
+}
+
+/// Storage in memory: applies writes exactly as IndexedDB would, one batch at a time.
+#[derive(Debug, Clone, Default)]
+pub struct Store {
+    pub checkpoint: Option<Checkpoint>,
+    pub docs: BTreeMap<(String, String), Document>,
+    pub txs: BTreeMap<TxId, Transaction>,
+    pub logs: BTreeMap<u64, SyncLogEntry>,
+}
+
+impl Store {
+    pub fn apply(&mut self, w: &StorageWrite) {
+        for (c, d) in &w.documents {
+            self.docs.insert((c.clone(), d.id.clone()), d.clone());
+        }
+        for key in &w.removed_documents {
+            self.docs.remove(key);
+        }
+        for tx in &w.transactions {
+            self.txs.insert(tx.id, tx.clone());
+        }
+        for id in &w.removed_transactions {
+            self.txs.remove(id);
+        }
+        if let Some(cp) = &w.checkpoint {
+            self.checkpoint = Some(cp.clone());
+        }
+        for e in &w.sync_log {
+            self.logs.insert(e.id, e.clone());
+        }
+        for id in &w.removed_sync_log {
+            self.logs.remove(id);
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            checkpoint: self.checkpoint.clone(),
+            documents: self.docs.iter().map(|((c, _), d)| (c.clone(), d.clone())).collect(),
+            transactions: self.txs.values().cloned().collect(),
+            sync_log: self.logs.values().cloned().collect(),
+        }
+    }
+}
+
+/// An engine plus the effects it asked for, executed only when a test says so.
+pub struct Client {
+    pub engine: Engine,
+    pub config: EngineConfig,
+    pub store: Store,
+    /// Storage writes issued and not yet completed (lost on reload).
+    pub writes: VecDeque<StorageWrite>,
+    /// Messages sent and not yet delivered.
+    pub outbox: VecDeque<ClientMessage>,
+    pub wake: Option<Millis>,
+    /// Every state each transaction was seen in, in order (kept across reloads).
+    pub history: BTreeMap<TxId, Vec<TxState>>,
+    pub last_seen: BTreeMap<TxId, Transaction>,
+    pub durable: BTreeSet<TxId>,
+    pub statuses: Vec<SyncStatus>,
+    pub changes: Vec<DocChange>,
+}
+
+impl Client {
+    pub fn open(config: EngineConfig, store: Store, now: Millis) -> Client {
+        let engine = Engine::new(config.clone()).expect("valid config");
+        let mut client = Client {
+            engine,
+            config,
+            store,
+            writes: VecDeque::new(),
+            outbox: VecDeque::new(),
+            wake: None,
+            history: BTreeMap::new(),
+            last_seen: BTreeMap::new(),
+            durable: BTreeSet::new(),
+            statuses: Vec::new(),
+            changes: Vec::new(),
+        };
+        let snapshot = client.store.snapshot();
+        client.handle(Input::Loaded(snapshot), now).expect("loads");
+        client
+    }
+
+    pub fn handle(&mut self, input: Input, now: Millis) -> Result<Option<TxId>, CoreError> {
+        let step = self.engine.handle(input, now)?;
+        for effect in step.effects {
+            match effect {
+                Effect::Persist(w) => self.writes.push_back(w),
+                Effect::Send(m) => self.outbox.push_back(m),
+                Effect::Changes(c) => self.changes.extend(c),
+                Effect::Transactions(txs) => {
+                    for tx in txs {
+                        let seen = self.history.entry(tx.id).or_default();
+                        if seen.last() != Some(&tx.state) {
+                            seen.push(tx.state);
+                        }
+                        self.last_seen.insert(tx.id, tx);
+                    }
+                }
+                Effect::Durable(ids) => self.durable.extend(ids),
+                Effect::Status(s) => self.statuses.push(s),
+                Effect::Stats(_) => {}
+                Effect::WakeAt(at) => self.wake = Some(at),
+            }
+        }
+        Ok(step.transaction)
+    }
+
+    pub fn commit(&mut self, requests: Vec<MutationRequest>, now: Millis) -> Result<TxId, CoreError> {
+        Ok(self.handle(Input::Commit(requests), now)?.expect("commit returns its id"))
+    }
+
+    /// Completes the oldest storage write.
+    pub fn complete_write(&mut self, now: Millis) -> bool {
+        let Some(w) = self.writes.pop_front() else { return false };
+        self.store.apply(&w);
+        self.handle(Input::Persisted { token: w.token }, now).expect("persisted");
+        true
+    }
+
+    /// Completes storage writes until none is pending.
+    pub fn flush(&mut self, now: Millis) {
+        while self.complete_write(now) {}
+    }
+
+    /// Drops the engine with whatever was not durable, and opens a new one on the same storage.
+    pub fn reload(&mut self, now: Millis) {
+        let history = std::mem::take(&mut self.history);
+        let last_seen = std::mem::take(&mut self.last_seen);
+        let durable = std::mem::take(&mut self.durable);
+        let mut fresh = Client::open(self.config.clone(), self.store.clone(), now);
+        fresh.history = history;
+        fresh.last_seen = last_seen;
+        fresh.durable = durable;
+        *self = fresh;
+    }
+
+    pub fn tx(&self, id: TxId) -> Transaction {
+        self.engine.transaction(id).cloned().unwrap_or_else(|| self.last_seen[&id].clone())
+    }
+
+    pub fn visible(&self, id: &str) -> Option<Document> {
+        self.engine.collection("todos").unwrap().get(id).cloned()
+    }
+}
+
+/// The reference server: a `MemoryServer` plus broadcasts, with hooks for fault injection.
+pub struct Server {
+    pub mem: MemoryServer,
+    pub now: Millis,
+    /// Rejects mutations whose document has `"invalid": true` (non-retryable).
+    pub validate: bool,
+    /// Answers every push with a retryable "busy" error while true.
+    pub busy: bool,
+    /// A deliberately broken server that forgets which mutations it has processed.
+    pub broken_dedup: bool,
+    /// How many times each write token (the `w` field) was applied.
+    pub applied_tokens: BTreeMap<String, u32>,
+    /// Per (client, document), the tokens applied in order.
+    pub applied_order: BTreeMap<(String, String), Vec<String>>,
+}
+
+/// A view that forgets processed mutations: every push looks new (the broken-dedup fault).
+struct Forgetful<'a> {
+    inner: &'a MemoryServer,
+    first_id: MutationId,
+}
+
+impl ServerView for Forgetful<'_> {
+    fn client(&self, client: &str) -> Option<ClientRecord> {
+        self.inner.client(client).map(|r| ClientRecord { last_mutation_id: self.first_id.saturating_sub(1), ..r })
+    }
+    fn document(&self, collection: &str, id: &str) -> Option<ServerDoc> {
+        self.inner.document(collection, id)
+    }
+    fn outcome(&self, _: &str, _: MutationId) -> Option<ferrosync_core::protocol::Outcome> {
+        None
+    }
+}
+
+impl Server {
+    pub fn new() -> Server {
+        Server {
+            mem: MemoryServer::new(),
+            now: T0,
+            validate: true,
+            busy: false,
+            broken_dedup: false,
+            applied_tokens: BTreeMap::new(),
+            applied_order: BTreeMap::new(),
+        }
+    }
+
+    /// Handles a message from `client_id`: the replies to it, and a broadcast for the others.
+    pub fn handle(&mut self, client_id: &str, msg: ClientMessage) -> (Vec<ServerMessage>, Option<ServerMessage>) {
+        match msg {
+            ClientMessage::Hello { client_id: id, .. } => {
+                let welcome = ServerMessage::Welcome {
+                    last_mutation_id: self.mem.last_mutation_id(&id),
+                    client_id: id,
+                    head: self.mem.head(),
+                };
+                (vec![welcome], None)
+            }
+            ClientMessage::Pull { seq, cursor, limit } => {
+                let (changes, cursor, has_more) = self.mem.pull(cursor, limit as usize);
+                (vec![ServerMessage::PullPage { seq, changes, cursor, has_more }], None)
+            }
+            ClientMessage::Push { seq, transactions } => {
+                let busy = self.busy;
+                let validate = self.validate;
+                let check = move |m: &WireMutation| -> Result<(), ErrorInfo> {
+                    if busy {
+                        return Err(ErrorInfo::new("busy", "the server is busy", true));
+                    }
+                    let invalid = match &m.op {
+                        Op::Insert { fields } | Op::Put { fields } | Op::Update { patch: fields } => {
+                            fields.get("invalid") == Some(&Value::Bool(true))
+                        }
+                        Op::Delete => false,
+                    };
+                    if validate && invalid {
+                        return Err(ErrorInfo::new("invalid", "the document is marked invalid", false));
+                    }
+                    Ok(())
+                };
+                let req = PushRequest { client_id, user: "user", now: self.now, head: self.mem.head(), transactions: &transactions };
+                let result = if self.broken_dedup {
+                    let first_id = transactions.first().and_then(|t| t.mutations.first()).map_or(1, |m| m.id);
+                    apply_push(&Forgetful { inner: &self.mem, first_id }, req, &check)
+                } else {
+                    apply_push(&self.mem, req, &check)
+                };
+                match result {
+                    Err(error) => (vec![ServerMessage::Error { seq: Some(seq), error }], None),
+                    Ok(commit) => {
+                        self.mem.commit(client_id, &commit);
+                        self.record_applied(client_id, &transactions, &commit.outcomes);
+                        let broadcast = commit.range.map(|range| ServerMessage::Changes {
+                            changes: commit
+                                .writes
+                                .iter()
+                                .map(|w| Change { collection: w.collection.clone(), doc: w.doc.clone() })
+                                .collect(),
+                            range,
+                        });
+                        (vec![ServerMessage::PushResult { seq, results: commit.results, range: commit.range }], broadcast)
+                    }
+                }
+            }
+        }
+    }
+
+    fn record_applied(
+        &mut self,
+        client_id: &str,
+        txs: &[ferrosync_core::protocol::WireTransaction],
+        outcomes: &[ferrosync_core::protocol::MutationResult],
+    ) {
+        for r in outcomes {
+            if !matches!(r.outcome, ferrosync_core::protocol::Outcome::Applied { .. }) {
+                continue;
+            }
+            let m = txs.iter().flat_map(|t| &t.mutations).find(|m| m.id == r.id).expect("answered mutation was sent");
+            let token = match &m.op {
+                Op::Insert { fields } | Op::Put { fields } | Op::Update { patch: fields } => fields.get("w").and_then(Value::as_str),
+                Op::Delete => None,
+            };
+            if let Some(token) = token {
+                *self.applied_tokens.entry(token.to_owned()).or_default() += 1;
+                self.applied_order.entry((client_id.to_owned(), m.doc_id.clone())).or_default().push(token.to_owned());
+            }
+        }
+    }
+
+    pub fn doc(&self, id: &str) -> Option<Document> {
+        self.mem.document("todos", id).map(|d| d.doc)
+    }
+}
+
+/// Clients and a server with perfect, immediate delivery between connected parties.
+pub struct World {
+    pub server: Server,
+    pub clients: Vec<Client>,
+    pub connected: Vec<bool>,
+    pub now: Millis,
+}
+
+impl World {
+    pub fn new(n: usize, make: impl Fn(u64) -> EngineConfig) -> World {
+        let clients = (0..n).map(|i| Client::open(make(i as u64 + 1), Store::default(), T0)).collect();
+        World { server: Server::new(), clients, connected: vec![false; n], now: T0 }
+    }
+
+    pub fn connect(&mut self, i: usize) {
+        self.connected[i] = true;
+        self.clients[i].handle(Input::Connected { live: true }, self.now).unwrap();
+    }
+
+    pub fn disconnect(&mut self, i: usize) {
+        self.connected[i] = false;
+        self.clients[i].outbox.clear();
+        self.clients[i].handle(Input::Disconnected { reason: "test".into() }, self.now).unwrap();
+    }
+
+    pub fn advance(&mut self, ms: Millis) {
+        self.now += ms;
+        self.server.now = self.now;
+        for c in &mut self.clients {
+            if c.wake.is_some_and(|at| at <= self.now) {
+                c.wake = None;
+                c.handle(Input::Tick, self.now).unwrap();
+            }
+        }
+    }
+
+    /// Completes storage writes and delivers messages until nothing moves.
+    pub fn settle(&mut self) {
+        loop {
+            let mut moved = false;
+            for i in 0..self.clients.len() {
+                while self.clients[i].complete_write(self.now) {
+                    moved = true;
+                }
+                if !self.connected[i] {
+                    continue;
+                }
+                while let Some(msg) = self.clients[i].outbox.pop_front() {
+                    moved = true;
+                    let id = self.clients[i].engine.client_id().to_owned();
+                    let (replies, broadcast) = self.server.handle(&id, msg);
+                    for reply in replies {
+                        self.clients[i].handle(Input::Server(reply), self.now).unwrap();
+                    }
+                    for j in (0..self.clients.len()).filter(|j| *j != i && self.connected[*j]) {
+                        if let Some(b) = &broadcast {
+                            self.clients[j].handle(Input::Server(b.clone()), self.now).unwrap();
+                        }
+                    }
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+}
