@@ -7,7 +7,11 @@ use crate::Version;
 impl Engine {
     /// A connection opened: introduce ourselves.
     pub(super) fn connected(&mut self, live: bool) {
-        self.link = Link::Up { live, welcomed: false };
+        self.link = Link::Up { live, welcomed: false, hello_at: self.now };
+        self.send_hello();
+    }
+
+    fn send_hello(&mut self) {
         let collections = self.config.collections.iter().filter(|c| c.sync).map(|c| c.name.clone()).collect();
         self.send(ClientMessage::Hello {
             protocol: PROTOCOL_VERSION,
@@ -37,7 +41,7 @@ impl Engine {
                     return;
                 }
                 if let Link::Up { live, .. } = self.link {
-                    self.link = Link::Up { live, welcomed: true };
+                    self.link = Link::Up { live, welcomed: true, hello_at: self.now };
                 }
                 // Never reuse an id the server has processed (e.g. storage restored from a backup).
                 if self.next_mutation_id <= last_mutation_id {
@@ -88,14 +92,25 @@ impl Engine {
 
     /// Runs the timers and both halves of sync.
     pub(super) fn pump(&mut self) {
+        self.expire_hello();
         self.expire_pushes();
         self.expire_pull();
         self.pump_outbox();
         self.pump_pull();
     }
 
+    /// A `hello` unanswered in time is sent again.
+    fn expire_hello(&mut self) {
+        if let Link::Up { live, welcomed: false, hello_at } = self.link {
+            if hello_at + self.config.ack_timeout_ms <= self.now {
+                self.link = Link::Up { live, welcomed: false, hello_at: self.now };
+                self.send_hello();
+            }
+        }
+    }
+
     fn pump_pull(&mut self) {
-        let Link::Up { live, welcomed: true } = self.link else { return };
+        let Link::Up { live, welcomed: true, .. } = self.link else { return };
         if !self.config.direction.pulls() || self.pull.in_flight.is_some() {
             return;
         }

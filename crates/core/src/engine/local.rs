@@ -191,7 +191,7 @@ impl Engine {
             let mutations = entry.tx.mutations.clone();
             self.retire(tx_id, &mutations);
         }
-        self.status.fail(message);
+        self.status.record(message);
     }
 
     /// Takes a finished transaction off the overlay, out of storage and off the wire index.

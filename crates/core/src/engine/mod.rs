@@ -295,7 +295,8 @@ impl TxEntry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Link {
     Down,
-    Up { live: bool, welcomed: bool },
+    /// Connected; `hello_at` is when the unanswered `hello` was sent (none once welcomed).
+    Up { live: bool, welcomed: bool, hello_at: Millis },
 }
 
 /// A push on the wire.
@@ -494,9 +495,14 @@ impl Engine {
         let retries = self.txs.values().filter_map(|e| e.retry_at);
         let pushes = self.flights.values().map(|f| f.sent_at + timeout);
         let pull = self.pull.in_flight.map(|(_, at)| at + timeout);
+        let hello = match self.link {
+            Link::Up { welcomed: false, hello_at, .. } => Some(hello_at + timeout),
+            _ => None,
+        };
         retries
             .chain(pushes)
             .chain(pull)
+            .chain(hello)
             .chain(self.pull.next_at)
             .chain(self.store.retry_at)
             .min()

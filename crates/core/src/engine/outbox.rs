@@ -78,25 +78,31 @@ impl Engine {
         }
     }
 
-    /// Sends persisting transactions whose ids are durable, in id order, in batches; stops at
-    /// the first one not ready so the server sees contiguous ids.
-    fn send_ready(&mut self) {
+    /// Unfinished transactions holding wire ids, by their first id: the order the server must
+    /// see them in.
+    fn wire_order(&self) -> Vec<TxId> {
         let mut order: Vec<(u64, TxId)> = self
             .txs
             .values()
-            .filter(|e| e.tx.state == TxState::Persisting && e.has_ids())
+            .filter(|e| !e.tx.state.is_terminal())
             .filter_map(|e| Some((e.tx.mutations.iter().find_map(|m| m.wire_id)?, e.tx.id)))
             .collect();
         order.sort_unstable();
+        order.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// Sends persisting transactions whose ids are durable, in id order, in batches; stops at
+    /// the first one not ready (waiting for a retry, or for storage) so ids stay contiguous.
+    fn send_ready(&mut self) {
         let mut batch: Vec<WireTransaction> = Vec::new();
         let mut batch_txs = Vec::new();
         let mut size = 0;
-        for (_, id) in order {
+        for id in self.wire_order() {
             let entry = &self.txs[&id];
             if entry.in_flight.is_some() {
                 continue;
             }
-            if !entry.is_durable() {
+            if entry.tx.state != TxState::Persisting || !entry.is_durable() {
                 break;
             }
             let wire = self.wire_transaction(id);
@@ -199,6 +205,7 @@ impl Engine {
             self.retry_later(id, error.message);
             return (0, results.len());
         }
+        self.status.answered();
         if results.iter().any(|r| matches!(r.outcome, Outcome::Conflict { .. })) {
             self.resolve_conflicts(id, results);
             return (0, 0);
@@ -345,8 +352,7 @@ impl Engine {
         }
         if let Some(error) = error {
             // The first transaction holding ids holds back all others: back it off.
-            let first = self.txs.values().find(|e| e.has_ids() && !e.tx.state.is_terminal());
-            if let Some(first) = first.map(|e| e.tx.id) {
+            if let Some(&first) = self.wire_order().first() {
                 self.retry_later(first, error.message.clone());
             }
         }

@@ -95,8 +95,13 @@ pub(super) struct StatusState {
 }
 
 impl StatusState {
+    /// Sync itself is failing (retryable error, protocol error): status `error` until a success.
     pub fn fail(&mut self, message: String) {
         self.failing = true;
+        self.record(message);
+    }
+    /// Something was rejected, but sync works: only `lastError` shows it.
+    pub fn record(&mut self, message: String) {
         self.stats.last_error = Some(message);
     }
     pub fn storage_failed(&mut self, message: String) {
@@ -113,6 +118,10 @@ impl StatusState {
     pub fn pulled(&mut self, count: usize, now: Millis) {
         self.stats.pull_count += count as u64;
         self.succeeded(now);
+    }
+    /// The server gave a definitive answer: whatever was failing works again.
+    pub fn answered(&mut self) {
+        self.failing = false;
     }
     pub fn conflicts(&mut self, count: usize) {
         self.stats.conflict_count += count as u64;

@@ -1,0 +1,507 @@
+//! Deterministic simulation: several clients and the server's apply logic over a seeded network
+//! that drops, duplicates and reorders messages (so answers are lost after commit), with storage
+//! writes that a reload may lose, clients reloaded mid-transaction, links that flap, a server
+//! that is sometimes busy, and skewed clocks. After the faults heal, invariants I1-I7 of the
+//! brief are checked. `SIM_SEEDS` (default 1000) and `SIM_STEPS` (default 200) set the size;
+//! `SIM_SEED` replays one seed.
+
+mod common;
+
+use common::*;
+use ferrosync_core::conflict::ConflictStrategy;
+use ferrosync_core::engine::{EngineConfig, Input, SyncStatus};
+use ferrosync_core::protocol::{ClientMessage, ServerMessage};
+use ferrosync_core::retry::RetryPolicy;
+use ferrosync_core::rng::Rng;
+use ferrosync_core::scheduler::MutationStrategy;
+use ferrosync_core::transaction::TxState;
+use ferrosync_core::{Millis, Version};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+
+const CLIENTS: usize = 3;
+const DOC_POOL: u64 = 12;
+/// I7: the outbox drains within this long after the network heals.
+const DRAIN_LIMIT_MS: Millis = 30_000;
+
+#[derive(Debug)]
+struct Violation {
+    invariant: &'static str,
+    detail: String,
+}
+
+fn violation<T>(invariant: &'static str, detail: impl Into<String>) -> Result<T, Violation> {
+    Err(Violation { invariant, detail: detail.into() })
+}
+
+enum Packet {
+    ToServer { from: usize, msg: ClientMessage },
+    ToClient { to: usize, epoch: u64, msg: ServerMessage },
+}
+
+struct Node {
+    client: Client,
+    connected: bool,
+    epoch: u64,
+    skew: i64,
+    /// Write tokens in the order this client committed them, per document (for I3).
+    order: BTreeMap<String, Vec<String>>,
+    /// The last cursor seen in this session, and the last durable one (for I5).
+    cursor: Version,
+    durable_cursor: Version,
+    /// Documents this client has seen deleted in this session or stored deleted (for I6).
+    tombstones: BTreeSet<String>,
+}
+
+/// How often each fault and outcome occurred, to show the run exercised them.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    commits: u64,
+    lost: u64,
+    duplicated: u64,
+    reloads: u64,
+    flaps: u64,
+    busy_toggles: u64,
+    conflicts: u64,
+    failed: u64,
+    completed: u64,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, o: Counts) {
+        self.commits += o.commits;
+        self.lost += o.lost;
+        self.duplicated += o.duplicated;
+        self.reloads += o.reloads;
+        self.flaps += o.flaps;
+        self.busy_toggles += o.busy_toggles;
+        self.conflicts += o.conflicts;
+        self.failed += o.failed;
+        self.completed += o.completed;
+    }
+}
+
+struct Sim {
+    counts: Counts,
+    rng: Rng,
+    server: Server,
+    nodes: Vec<Node>,
+    net: Vec<Packet>,
+    now: Millis,
+    writes: u64,
+    ordered: bool,
+    /// The client index behind each client id (ids are per database, kept across reloads).
+    owners: BTreeMap<String, usize>,
+}
+
+struct Options {
+    steps: usize,
+    broken_dedup: bool,
+}
+
+fn engine_config(seed: u64, variant: u64) -> EngineConfig {
+    EngineConfig {
+        conflict_strategy: match variant % 3 {
+            0 => ConflictStrategy::LastWriteWins,
+            1 => ConflictStrategy::ServerWins,
+            _ => ConflictStrategy::ClientWins,
+        },
+        mutation_strategy: if variant % 5 == 4 { MutationStrategy::Parallel { merge: None } } else { MutationStrategy::Ordered },
+        retry: RetryPolicy { base_delay_ms: 500, max_delay_ms: 8_000, ..RetryPolicy::default() },
+        batch_size: 4,
+        ack_timeout_ms: 5_000,
+        ..config(seed)
+    }
+}
+
+impl Sim {
+    fn new(seed: u64, options: &Options) -> Sim {
+        let mut rng = Rng::new(seed);
+        let variant = rng.next_u64();
+        let mut server = Server::new();
+        server.broken_dedup = options.broken_dedup;
+        let nodes = (0..CLIENTS)
+            .map(|i| {
+                let skew = match rng.up_to(3) {
+                    0 => 600_000, // ten minutes ahead: clamped by others
+                    1 => -60_000,
+                    _ => 0,
+                };
+                let config = engine_config(seed.wrapping_mul(31).wrapping_add(i as u64), variant);
+                Node {
+                    client: Client::open(config, Store::default(), (T0 as i64 + skew) as Millis),
+                    connected: false,
+                    epoch: 0,
+                    skew,
+                    order: BTreeMap::new(),
+                    cursor: 0,
+                    durable_cursor: 0,
+                    tombstones: BTreeSet::new(),
+                }
+            })
+            .collect();
+        let mut sim = Sim {
+            counts: Counts::default(),
+            rng,
+            server,
+            nodes,
+            net: Vec::new(),
+            now: T0,
+            writes: 0,
+            ordered: variant % 5 != 4,
+            owners: BTreeMap::new(),
+        };
+        for i in 0..CLIENTS {
+            sim.track_owner(i);
+        }
+        sim
+    }
+
+    fn local_now(&self, i: usize) -> Millis {
+        (self.now as i64 + self.nodes[i].skew) as Millis
+    }
+
+    fn track_owner(&mut self, i: usize) {
+        self.owners.insert(self.nodes[i].client.engine.client_id().to_owned(), i);
+    }
+
+    fn input(&mut self, i: usize, input: Input) {
+        let now = self.local_now(i);
+        self.nodes[i].client.handle(input, now).expect("engine accepts driver input");
+        self.collect_sends(i);
+    }
+
+    fn collect_sends(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        while let Some(msg) = node.client.outbox.pop_front() {
+            if node.connected {
+                self.net.push(Packet::ToServer { from: i, msg });
+            }
+        }
+    }
+
+    fn connect(&mut self, i: usize) {
+        self.nodes[i].connected = true;
+        self.nodes[i].epoch += 1;
+        self.input(i, Input::Connected { live: true });
+    }
+
+    fn disconnect(&mut self, i: usize) {
+        self.nodes[i].connected = false;
+        self.input(i, Input::Disconnected { reason: "link down".into() });
+    }
+
+    fn local_write(&mut self, i: usize) {
+        let count = 1 + self.rng.up_to(2) as usize;
+        let mut requests = Vec::new();
+        let mut tokens = Vec::new();
+        for _ in 0..count {
+            self.writes += 1;
+            let token = format!("w{}", self.writes);
+            let id = format!("d{}", self.rng.up_to(DOC_POOL - 1));
+            let invalid = self.rng.chance(0.02);
+            let fields = json!({"w": token, "n": self.rng.up_to(100), "invalid": invalid});
+            let live = self.nodes[i].client.visible(&id).filter(|d| !d.deleted);
+            let request = match (live, self.rng.up_to(9)) {
+                (None, _) => insert("todos", json!({"_id": id, "w": token, "invalid": invalid})),
+                (Some(_), 0) => delete("todos", &id),
+                (Some(_), _) => update("todos", &id, fields),
+            };
+            if !matches!(request.op, ferrosync_core::mutation::Op::Delete) {
+                tokens.push((id, token));
+            }
+            requests.push(request);
+        }
+        let now = self.local_now(i);
+        if self.nodes[i].client.commit(requests, now).is_ok() {
+            self.counts.commits += 1;
+            for (id, token) in tokens {
+                self.nodes[i].order.entry(id).or_default().push(token);
+            }
+        }
+        self.collect_sends(i);
+    }
+
+    fn complete_write(&mut self, i: usize) -> Result<(), Violation> {
+        let now = self.local_now(i);
+        if self.nodes[i].client.complete_write(now) {
+            let cursor = self.nodes[i].client.store.checkpoint.as_ref().map_or(0, |c| c.cursor);
+            if cursor < self.nodes[i].durable_cursor {
+                return violation("I5", format!("client {i}'s stored cursor went back from {} to {cursor}", self.nodes[i].durable_cursor));
+            }
+            self.nodes[i].durable_cursor = cursor;
+            self.collect_sends(i);
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, index: usize, keep_copy: bool) -> Result<(), Violation> {
+        let packet = if keep_copy {
+            match &self.net[index] {
+                Packet::ToServer { from, msg } => Packet::ToServer { from: *from, msg: msg.clone() },
+                Packet::ToClient { to, epoch, msg } => Packet::ToClient { to: *to, epoch: *epoch, msg: msg.clone() },
+            }
+        } else {
+            self.net.remove(index)
+        };
+        match packet {
+            Packet::ToServer { from, msg } => {
+                let id = self.nodes[from].client.engine.client_id().to_owned();
+                self.server.now = self.now;
+                let (replies, broadcast) = self.server.handle(&id, msg);
+                self.check_server_tombstones()?;
+                for reply in replies {
+                    self.net.push(Packet::ToClient { to: from, epoch: self.nodes[from].epoch, msg: reply });
+                }
+                if let Some(b) = broadcast {
+                    for j in (0..CLIENTS).filter(|j| *j != from && self.nodes[*j].connected) {
+                        self.net.push(Packet::ToClient { to: j, epoch: self.nodes[j].epoch, msg: b.clone() });
+                    }
+                }
+            }
+            Packet::ToClient { to, epoch, msg } => {
+                // A message from an earlier connection never arrives on a new one.
+                if self.nodes[to].connected && self.nodes[to].epoch == epoch {
+                    self.input(to, Input::Server(msg));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn tick_due(&mut self) {
+        for i in 0..CLIENTS {
+            if self.nodes[i].client.wake.is_some_and(|at| at <= self.local_now(i)) {
+                self.nodes[i].client.wake = None;
+                self.input(i, Input::Tick);
+            }
+        }
+    }
+
+    fn reload(&mut self, i: usize) {
+        if self.nodes[i].connected {
+            self.nodes[i].connected = false;
+        }
+        let now = self.local_now(i);
+        self.nodes[i].client.reload(now);
+        self.nodes[i].cursor = self.nodes[i].client.engine.cursor();
+        // A reload restores what was durable: tombstones only held in memory are re-fetched.
+        let stored = self.nodes[i].client.store.docs.values().filter(|d| d.deleted).map(|d| d.id.clone()).collect();
+        self.nodes[i].tombstones = stored;
+        self.track_owner(i);
+        self.collect_sends(i);
+    }
+
+    fn step(&mut self) -> Result<(), Violation> {
+        let i = self.rng.up_to(CLIENTS as u64 - 1) as usize;
+        match self.rng.up_to(99) {
+            0..=29 => self.local_write(i),
+            30..=49 => self.complete_write(i)?,
+            50..=79 if !self.net.is_empty() => {
+                let index = self.rng.up_to(self.net.len() as u64 - 1) as usize;
+                if self.rng.chance(0.1) {
+                    self.net.remove(index); // lost
+                    self.counts.lost += 1;
+                } else {
+                    let duplicate = self.rng.chance(0.05);
+                    self.counts.duplicated += u64::from(duplicate);
+                    self.deliver(index, duplicate)?;
+                }
+            }
+            80..=89 => {
+                self.now += self.rng.up_to(3_000);
+                self.tick_due();
+            }
+            90..=94 => {
+                self.counts.flaps += 1;
+                if self.nodes[i].connected {
+                    self.disconnect(i);
+                } else {
+                    self.connect(i);
+                }
+            }
+            95..=96 => {
+                self.counts.reloads += 1;
+                self.reload(i);
+            }
+            97 => {
+                self.counts.busy_toggles += 1;
+                self.server.busy = !self.server.busy;
+            }
+            _ => {}
+        }
+        self.check_client(i)
+    }
+
+    /// I5 and I6 as seen by one client after each step.
+    fn check_client(&mut self, i: usize) -> Result<(), Violation> {
+        let node = &mut self.nodes[i];
+        let cursor = node.client.engine.cursor();
+        if cursor < node.cursor {
+            return violation("I5", format!("client {i}'s cursor went back from {} to {cursor}", node.cursor));
+        }
+        if cursor > self.server.mem.head() {
+            return violation("I5", format!("client {i}'s cursor {cursor} is past the server's head"));
+        }
+        node.cursor = cursor;
+        let todos = node.client.engine.collection("todos").expect("configured");
+        for id in &node.tombstones {
+            if todos.synced(id).is_some_and(|d| !d.deleted) {
+                return violation("I6", format!("{id} came back on client {i} after it was deleted"));
+            }
+        }
+        let deleted: Vec<String> = todos.synced_docs().filter(|d| d.deleted).map(|d| d.id.clone()).collect();
+        node.tombstones.extend(deleted);
+        Ok(())
+    }
+
+    fn check_server_tombstones(&self) -> Result<(), Violation> {
+        for node in &self.nodes {
+            for id in &node.tombstones {
+                if self.server.doc(id).is_some_and(|d| !d.deleted) {
+                    return violation("I6", format!("{id} came back on the server after it was deleted"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Heals every fault and runs until quiet; I7 bounds how long that may take.
+    fn heal(&mut self) -> Result<(), Violation> {
+        self.server.busy = false;
+        for i in 0..CLIENTS {
+            if !self.nodes[i].connected {
+                self.connect(i);
+            }
+        }
+        let healed_at = self.now;
+        loop {
+            for i in 0..CLIENTS {
+                let now = self.local_now(i);
+                while self.nodes[i].client.complete_write(now) {
+                    self.collect_sends(i);
+                }
+            }
+            while !self.net.is_empty() {
+                self.deliver(0, false)?;
+            }
+            let busy = self.nodes.iter().any(|n| !n.client.writes.is_empty() || n.client.engine.status() != SyncStatus::Idle);
+            if !busy && self.net.is_empty() {
+                return Ok(());
+            }
+            if self.now > healed_at + DRAIN_LIMIT_MS {
+                let states: Vec<_> = self.nodes.iter().map(|n| (n.client.engine.status(), n.client.engine.stats().last_error.clone())).collect();
+                let stuck: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .flat_map(|n| n.client.engine.transactions().filter(|t| !t.state.is_terminal()))
+                    .map(|t| format!("{} {:?} behind {:?} ids {:?}", t.id, t.state, t.queued_behind, t.mutations.iter().map(|m| m.wire_id).collect::<Vec<_>>()))
+                    .collect();
+                return violation("I7", format!("not drained {DRAIN_LIMIT_MS} ms after healing; statuses {states:?}; unfinished {stuck:?}"));
+            }
+            self.now += 250;
+            self.tick_due();
+        }
+    }
+
+    fn check_final(&self) -> Result<(), Violation> {
+        // I1: every durable write ended completed or failed (acknowledged or rejected).
+        for (i, node) in self.nodes.iter().enumerate() {
+            for id in &node.client.durable {
+                let state = node.client.last_seen.get(id).map(|t| t.state);
+                if !matches!(state, Some(TxState::Completed | TxState::Failed)) {
+                    return violation("I1", format!("client {i}'s durable {id} ended {state:?}"));
+                }
+            }
+        }
+        // I2: no write applied twice.
+        if let Some((token, n)) = self.server.applied_tokens.iter().find(|(_, n)| **n > 1) {
+            return violation("I2", format!("write {token} was applied {n} times"));
+        }
+        // I3: each client's writes to a document were applied in the order it made them.
+        if self.ordered {
+            for ((client_id, doc), applied) in &self.server.applied_order {
+                let made = &self.nodes[self.owners[client_id]].order[doc];
+                let mut rest = made.iter();
+                if !applied.iter().all(|t| rest.any(|m| m == t)) {
+                    return violation("I3", format!("{doc}: applied {applied:?}, made {made:?}"));
+                }
+            }
+        }
+        // I4: every replica converged to the server's state.
+        for (i, node) in self.nodes.iter().enumerate() {
+            let todos = node.client.engine.collection("todos").expect("configured");
+            let server: BTreeMap<_, _> = self.server.mem.documents().map(|d| (d.doc.id.clone(), &d.doc)).collect();
+            for (id, doc) in &server {
+                let mine = todos.get(id);
+                if mine.map(|d| (&d.fields, d.deleted, d.version)) != Some((&doc.fields, doc.deleted, doc.version)) {
+                    return violation("I4", format!("client {i} has {id} as {mine:?}, the server {doc:?}"));
+                }
+            }
+            if let Some(extra) = todos.docs().find(|d| !server.contains_key(&d.id)) {
+                return violation("I4", format!("client {i} has {} that the server does not", extra.id));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn run(seed: u64, options: &Options) -> Result<Counts, Violation> {
+    let mut sim = Sim::new(seed, options);
+    for i in 0..CLIENTS {
+        sim.connect(i);
+    }
+    for _ in 0..options.steps {
+        sim.step()?;
+    }
+    sim.heal()?;
+    sim.check_final()?;
+    for node in &sim.nodes {
+        sim.counts.conflicts += node.client.engine.stats().conflict_count;
+        for tx in node.client.last_seen.values() {
+            sim.counts.failed += u64::from(tx.state == TxState::Failed);
+            sim.counts.completed += u64::from(tx.state == TxState::Completed);
+        }
+    }
+    Ok(sim.counts)
+}
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[test]
+fn invariants_hold_under_injected_faults() {
+    let steps = env("SIM_STEPS", 200) as usize;
+    let options = Options { steps, broken_dedup: false };
+    let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
+        Ok(seed) => vec![seed.parse().expect("SIM_SEED is a number")],
+        Err(_) => (0..env("SIM_SEEDS", 1_000)).collect(),
+    };
+    let mut totals = Counts::default();
+    for &seed in &seeds {
+        match run(seed, &options) {
+            Ok(counts) => totals += counts,
+            Err(v) => panic!(
+                "invariant {} violated with seed {seed}: {}\nreplay: SIM_SEED={seed} cargo test -p ferrosync-core --test simulation",
+                v.invariant, v.detail
+            ),
+        }
+    }
+    println!("simulation: {} seeds x {steps} steps, no invariant violated; {totals:?}", seeds.len());
+    if seeds.len() >= 100 {
+        let c = totals;
+        let exercised = [c.lost, c.duplicated, c.reloads, c.flaps, c.busy_toggles, c.conflicts, c.failed, c.completed];
+        assert!(exercised.iter().all(|n| *n > 0), "every fault and outcome must occur: {totals:?}");
+    }
+}
+
+#[test]
+fn a_server_that_forgets_processed_mutations_is_caught() {
+    let options = Options { steps: 200, broken_dedup: true };
+    let violations: Vec<Violation> = (0..100).filter_map(|seed| run(seed, &options).err()).collect();
+    assert!(
+        violations.iter().any(|v| v.invariant == "I2"),
+        "re-applied mutations must be reported as I2 violations, got {violations:?}"
+    );
+}
