@@ -106,17 +106,40 @@ impl Collection {
     }
 
     /// Adds an optimistic write of transaction `tx` on top of the document.
-    pub fn add_pending(&mut self, tx: TxId, id: &str, op: Op, hlc: Hlc, merge: Option<&MergeFn>) -> Option<DocChange> {
+    pub fn add_pending(
+        &mut self,
+        tx: TxId,
+        id: &str,
+        op: Op,
+        hlc: Hlc,
+        merge: Option<&MergeFn>,
+    ) -> Option<DocChange> {
+        // Without a merge function the view is the writes folded over the synced document, so a
+        // new write applies to the current view: O(1) instead of replaying the document's queue.
+        let next = match merge {
+            None => Some(op.apply(id, self.visible.get(id), hlc)),
+            Some(_) => None,
+        };
         self.pending
             .entry(id.to_owned())
             .or_default()
             .push(PendingWrite { tx, op, hlc });
-        self.recompute(id, merge)
+        match next {
+            Some(Ok(doc)) => self.show(id, Some(doc)),
+            Some(Err(_)) => None,
+            None => self.recompute(id, merge),
+        }
     }
 
     /// Replaces transaction `tx`'s writes to the document with `ops` (after a conflict was
     /// resolved), keeping their place in the order.
-    pub fn replace_pending(&mut self, tx: TxId, id: &str, ops: Vec<Op>, merge: Option<&MergeFn>) -> Option<DocChange> {
+    pub fn replace_pending(
+        &mut self,
+        tx: TxId,
+        id: &str,
+        ops: Vec<Op>,
+        merge: Option<&MergeFn>,
+    ) -> Option<DocChange> {
         if let Some(writes) = self.pending.get_mut(id) {
             let hlc = writes.iter().find(|w| w.tx == tx).map(|w| w.hlc);
             let at = writes.iter().position(|w| w.tx == tx);
@@ -133,7 +156,12 @@ impl Collection {
     }
 
     /// Drops transaction `tx`'s writes to the document (it completed or was rolled back).
-    pub fn remove_pending(&mut self, tx: TxId, id: &str, merge: Option<&MergeFn>) -> Option<DocChange> {
+    pub fn remove_pending(
+        &mut self,
+        tx: TxId,
+        id: &str,
+        merge: Option<&MergeFn>,
+    ) -> Option<DocChange> {
         if let Some(writes) = self.pending.get_mut(id) {
             writes.retain(|w| w.tx != tx);
             if writes.is_empty() {
@@ -145,8 +173,16 @@ impl Collection {
 
     /// Stores a document from the server if it is newer than the synced one (a re-delivered or
     /// reordered older version is ignored). Returns whether it was stored, and the view change.
-    pub fn apply_remote(&mut self, doc: Document, merge: Option<&MergeFn>) -> (bool, Option<DocChange>) {
-        if self.synced.get(&doc.id).is_some_and(|old| old.version >= doc.version) {
+    pub fn apply_remote(
+        &mut self,
+        doc: Document,
+        merge: Option<&MergeFn>,
+    ) -> (bool, Option<DocChange>) {
+        if self
+            .synced
+            .get(&doc.id)
+            .is_some_and(|old| old.version >= doc.version)
+        {
             return (false, None);
         }
         let id = doc.id.clone();
@@ -179,9 +215,16 @@ impl Collection {
                 doc = Some(next);
             }
         }
-        if let (Some(merge), Some(synced), Some(pending), true) = (merge, synced, doc.as_ref(), writes.is_some()) {
+        if let (Some(merge), Some(synced), Some(pending), true) =
+            (merge, synced, doc.as_ref(), writes.is_some())
+        {
             doc = Some(merge(synced, pending));
         }
+        self.show(id, doc)
+    }
+
+    /// Makes `doc` the visible document and reports the change, if users can see one.
+    fn show(&mut self, id: &str, doc: Option<Document>) -> Option<DocChange> {
         let old = match &doc {
             Some(new) => self.visible.insert(id.to_owned(), new.clone()),
             None => self.visible.remove(id),
@@ -230,7 +273,15 @@ mod tests {
         let mut c = Collection::new("todos");
         c.apply_remote(remote("a", 1, json!({"t": 1, "n": 0})), None);
         let change = c
-            .add_pending(TxId(1), "a", Op::Update { patch: fields(json!({"n": 5})) }, Hlc::default(), None)
+            .add_pending(
+                TxId(1),
+                "a",
+                Op::Update {
+                    patch: fields(json!({"n": 5})),
+                },
+                Hlc::default(),
+                None,
+            )
             .unwrap();
         assert_eq!(change.kind, ChangeKind::Updated);
         assert_eq!(c.get("a").unwrap().fields, fields(json!({"t": 1, "n": 5})));
@@ -255,15 +306,34 @@ mod tests {
         });
         let mut c = Collection::new("todos");
         c.apply_remote(remote("a", 1, json!({"t": 1})), Some(&merge));
-        c.add_pending(TxId(1), "a", Op::Update { patch: fields(json!({"t": 9, "n": 1})) }, Hlc::default(), Some(&merge));
+        c.add_pending(
+            TxId(1),
+            "a",
+            Op::Update {
+                patch: fields(json!({"t": 9, "n": 1})),
+            },
+            Hlc::default(),
+            Some(&merge),
+        );
         c.apply_remote(remote("a", 2, json!({"t": 2})), Some(&merge));
-        assert_eq!(c.get("a").unwrap().fields, fields(json!({"t": 2, "n": 1, "merged": true})));
+        assert_eq!(
+            c.get("a").unwrap().fields,
+            fields(json!({"t": 2, "n": 1, "merged": true}))
+        );
     }
 
     #[test]
     fn counts_exclude_tombstones_and_removal_reports_removed() {
         let mut c = Collection::new("todos");
-        c.add_pending(TxId(1), "a", Op::Insert { fields: fields(json!({})) }, Hlc::default(), None);
+        c.add_pending(
+            TxId(1),
+            "a",
+            Op::Insert {
+                fields: fields(json!({})),
+            },
+            Hlc::default(),
+            None,
+        );
         c.add_pending(TxId(2), "a", Op::Delete, Hlc::default(), None);
         assert_eq!(c.count(), 0);
         assert!(c.get("a").unwrap().deleted);

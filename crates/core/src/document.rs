@@ -137,6 +137,9 @@ mod tests {
             parse_patch(json!({"_id": "b"})),
             Err(CoreError::ReservedField("_id".into()))
         );
-        assert_eq!(parse_patch(json!("x")), Err(CoreError::NotAnObject("a string")));
+        assert_eq!(
+            parse_patch(json!("x")),
+            Err(CoreError::NotAnObject("a string"))
+        );
     }
 }

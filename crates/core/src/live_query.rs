@@ -102,7 +102,8 @@ mod tests {
         let op = Op::Insert {
             fields: v.as_object().unwrap().clone(),
         };
-        c.add_pending(TxId(tx), id, op, Hlc::default(), None).unwrap()
+        c.add_pending(TxId(tx), id, op, Hlc::default(), None)
+            .unwrap()
     }
 
     #[test]
@@ -115,7 +116,15 @@ mod tests {
         assert!(live.apply(&[change]));
         assert_eq!(live.ids().collect::<Vec<_>>(), ["b", "a"]);
         let done = c
-            .add_pending(TxId(3), "b", Op::Update { patch: json!({"done": true}).as_object().unwrap().clone() }, Hlc::default(), None)
+            .add_pending(
+                TxId(3),
+                "b",
+                Op::Update {
+                    patch: json!({"done": true}).as_object().unwrap().clone(),
+                },
+                Hlc::default(),
+                None,
+            )
             .unwrap();
         assert!(live.apply(&[done]));
         assert_eq!(live.ids().collect::<Vec<_>>(), ["a"]);

@@ -52,7 +52,12 @@ impl OpError {
 
 impl Op {
     /// The document after this op, stamped with `hlc`, keeping the current server version.
-    pub fn apply(&self, id: &str, current: Option<&Document>, hlc: Hlc) -> Result<Document, OpError> {
+    pub fn apply(
+        &self,
+        id: &str,
+        current: Option<&Document>,
+        hlc: Hlc,
+    ) -> Result<Document, OpError> {
         if current.is_some_and(|doc| doc.deleted) {
             return Err(OpError::Deleted);
         }
@@ -160,12 +165,18 @@ mod tests {
         let deleted = Op::Delete.apply("x", Some(&updated), hlc).unwrap();
         assert!(deleted.deleted);
         assert_eq!(
-            Op::Update { patch: Fields::new() }.apply("x", Some(&deleted), hlc),
+            Op::Update {
+                patch: Fields::new()
+            }
+            .apply("x", Some(&deleted), hlc),
             Err(OpError::Deleted)
         );
         assert_eq!(Op::Delete.apply("x", None, hlc), Err(OpError::NotFound));
         assert_eq!(
-            Op::Insert { fields: Fields::new() }.apply("x", Some(&inserted), hlc),
+            Op::Insert {
+                fields: Fields::new()
+            }
+            .apply("x", Some(&inserted), hlc),
             Err(OpError::AlreadyExists)
         );
         let put = Op::Put {

@@ -208,7 +208,15 @@ mod tests {
             json!({"type": "error", "seq": 3, "code": "rate_limited", "message": "slow down", "retryable": true})
         );
         let pull: ClientMessage =
-            serde_json::from_value(json!({"type": "pull", "seq": 1, "cursor": 5, "limit": 100})).unwrap();
-        assert_eq!(pull, ClientMessage::Pull { seq: 1, cursor: 5, limit: 100 });
+            serde_json::from_value(json!({"type": "pull", "seq": 1, "cursor": 5, "limit": 100}))
+                .unwrap();
+        assert_eq!(
+            pull,
+            ClientMessage::Pull {
+                seq: 1,
+                cursor: 5,
+                limit: 100
+            }
+        );
     }
 }

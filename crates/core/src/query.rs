@@ -51,7 +51,10 @@ impl Query {
                         .iter()
                         .map(|f| match f {
                             Value::String(f) => Ok(SortField::parse(f)),
-                            other => Err(bad(format!("sort fields must be strings, got {}", json_type(other)))),
+                            other => Err(bad(format!(
+                                "sort fields must be strings, got {}",
+                                json_type(other)
+                            ))),
                         })
                         .collect::<Result<_, _>>()?;
                 }
@@ -60,7 +63,10 @@ impl Query {
                 }
                 ("includeDeleted", Value::Bool(b)) => query.include_deleted = *b,
                 ("where" | "sort" | "limit" | "includeDeleted", other) => {
-                    return Err(bad(format!("`{key}` has the wrong type ({})", json_type(other))));
+                    return Err(bad(format!(
+                        "`{key}` has the wrong type ({})",
+                        json_type(other)
+                    )));
                 }
                 _ => return Err(bad(format!("unknown option `{key}`"))),
             }
@@ -223,7 +229,16 @@ mod tests {
 
     #[test]
     fn json_values_are_totally_ordered_across_types() {
-        let ordered = [json!(null), json!(false), json!(true), json!(-1.5), json!(2), json!("a"), json!([1]), json!({"a": 1})];
+        let ordered = [
+            json!(null),
+            json!(false),
+            json!(true),
+            json!(-1.5),
+            json!(2),
+            json!("a"),
+            json!([1]),
+            json!({"a": 1}),
+        ];
         for pair in ordered.windows(2) {
             assert_eq!(compare_json(&pair[0], &pair[1]), Ordering::Less, "{pair:?}");
         }

@@ -68,7 +68,13 @@ impl RetryPolicy {
 
     /// Decides after the `failures`-th counted failure (1-based) of kind `kind` at `now`:
     /// full jitter draws the delay uniformly from `0..=ceiling(failures)`.
-    pub fn decide(&self, failures: u32, kind: FailureKind, now: Millis, rng: &mut Rng) -> RetryDecision {
+    pub fn decide(
+        &self,
+        failures: u32,
+        kind: FailureKind,
+        now: Millis,
+        rng: &mut Rng,
+    ) -> RetryDecision {
         if kind == FailureKind::NonRetriable || !self.auto_retry || failures > self.max_retries {
             return RetryDecision::GiveUp;
         }

@@ -1,10 +1,10 @@
-//! Ordering between transactions: the ordered strategy's per-object queues and cascading
-//! failures, and the parallel strategy's merge function.
+//! Ordering between transactions: the two mutation strategies, and which transactions fail
+//! with a failed one under the ordered strategy.
 
 use crate::document::Document;
 use crate::transaction::{Transaction, TxId};
 use crate::DocId;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::rc::Rc;
 
@@ -55,28 +55,12 @@ impl MutationStrategy {
 
 type Object<'a> = (&'a str, &'a DocId);
 
-/// For each unfinished transaction (in creation order), the earlier unfinished transactions it
-/// must wait for under the ordered strategy: the latest earlier one on each of its objects.
-pub fn queue_positions<'a>(
-    txs: impl Iterator<Item = &'a Transaction>,
-) -> HashMap<TxId, Vec<TxId>> {
-    let mut last_on: HashMap<Object<'a>, TxId> = HashMap::new();
-    let mut positions = HashMap::new();
-    for tx in txs.filter(|tx| !tx.state.is_terminal()) {
-        let mut behind: Vec<TxId> = tx.objects().filter_map(|o| last_on.get(&o).copied()).collect();
-        behind.sort_unstable();
-        behind.dedup();
-        for object in tx.objects() {
-            last_on.insert(object, tx.id);
-        }
-        positions.insert(tx.id, behind);
-    }
-    positions
-}
-
 /// The unfinished transactions after `failed` that share an object with it, directly or through
 /// another such transaction: under the ordered strategy they fail with it.
-pub fn dependents<'a>(failed: &'a Transaction, later: impl Iterator<Item = &'a Transaction>) -> Vec<TxId> {
+pub fn dependents<'a>(
+    failed: &'a Transaction,
+    later: impl Iterator<Item = &'a Transaction>,
+) -> Vec<TxId> {
     let mut tainted: HashSet<Object<'a>> = failed.objects().collect();
     let mut out = Vec::new();
     for tx in later.filter(|tx| tx.id > failed.id && !tx.state.is_terminal()) {

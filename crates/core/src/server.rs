@@ -4,7 +4,9 @@
 
 use crate::document::Document;
 use crate::mutation::Op;
-use crate::protocol::{Change, CursorRange, ErrorInfo, MutationResult, Outcome, WireMutation, WireTransaction};
+use crate::protocol::{
+    Change, CursorRange, ErrorInfo, MutationResult, Outcome, WireMutation, WireTransaction,
+};
 use crate::{ClientId, Millis, MutationId, Version};
 use std::collections::{BTreeMap, HashMap};
 
@@ -76,10 +78,18 @@ pub type MutationCheck<'a> = &'a dyn Fn(&WireMutation) -> Result<(), ErrorInfo>;
 
 /// Applies a push: replays are answered from remembered outcomes without applying again; new
 /// transactions must continue the client's id sequence; each applies all-or-nothing.
-pub fn apply_push(view: &impl ServerView, req: PushRequest<'_>, check: MutationCheck<'_>) -> Result<PushCommit, ErrorInfo> {
+pub fn apply_push(
+    view: &impl ServerView,
+    req: PushRequest<'_>,
+    check: MutationCheck<'_>,
+) -> Result<PushCommit, ErrorInfo> {
     let mut client = match view.client(req.client_id) {
         Some(record) if record.user != req.user => {
-            return Err(ErrorInfo::new("forbidden", "this client id belongs to another user", false));
+            return Err(ErrorInfo::new(
+                "forbidden",
+                "this client id belongs to another user",
+                false,
+            ));
         }
         Some(record) => record,
         None => ClientRecord {
@@ -100,7 +110,13 @@ pub fn apply_push(view: &impl ServerView, req: PushRequest<'_>, check: MutationC
                     .find(|r: &&MutationResult| r.id == m.id)
                     .map(|r| r.outcome.clone())
                     .or_else(|| view.outcome(req.client_id, m.id))
-                    .unwrap_or_else(|| rejected("unknown_outcome", "this mutation's outcome is no longer kept", false));
+                    .unwrap_or_else(|| {
+                        rejected(
+                            "unknown_outcome",
+                            "this mutation's outcome is no longer kept",
+                            false,
+                        )
+                    });
                 results.push(MutationResult { id: m.id, outcome });
             }
             continue;
@@ -108,7 +124,10 @@ pub fn apply_push(view: &impl ServerView, req: PushRequest<'_>, check: MutationC
         if first != client.last_mutation_id + 1 {
             return Err(ErrorInfo::new(
                 "mutation_gap",
-                format!("expected mutation {} next, got {first}", client.last_mutation_id + 1),
+                format!(
+                    "expected mutation {} next, got {first}",
+                    client.last_mutation_id + 1
+                ),
                 false,
             ));
         }
@@ -116,7 +135,9 @@ pub fn apply_push(view: &impl ServerView, req: PushRequest<'_>, check: MutationC
             Err(stop) => {
                 results.extend(tx.mutations.iter().map(|m| MutationResult {
                     id: m.id,
-                    outcome: Outcome::Rejected { error: stop.clone() },
+                    outcome: Outcome::Rejected {
+                        error: stop.clone(),
+                    },
                 }));
                 break;
             }
@@ -151,7 +172,11 @@ struct TxAnswer {
 
 fn id_span(tx: &WireTransaction) -> Result<(MutationId, MutationId), ErrorInfo> {
     let bad = |msg: &str| ErrorInfo::new("bad_request", msg, false);
-    let first = tx.mutations.first().ok_or_else(|| bad("empty transaction"))?.id;
+    let first = tx
+        .mutations
+        .first()
+        .ok_or_else(|| bad("empty transaction"))?
+        .id;
     for (i, m) in tx.mutations.iter().enumerate() {
         if m.id != first + i as u64 {
             return Err(bad("mutation ids in a transaction must be contiguous"));
@@ -177,7 +202,9 @@ fn apply_transaction(
             .map(|m| MutationResult {
                 id: m.id,
                 outcome: if m.id == failing {
-                    Outcome::Rejected { error: error.clone() }
+                    Outcome::Rejected {
+                        error: error.clone(),
+                    }
                 } else {
                     aborted(failing)
                 },
@@ -210,7 +237,8 @@ fn apply_transaction(
         .iter()
         .filter_map(|m| {
             let doc = current(&local, m)?;
-            (doc.doc.version > m.base_version && doc.writer != req.client_id).then_some((m.id, doc.doc))
+            (doc.doc.version > m.base_version && doc.writer != req.client_id)
+                .then_some((m.id, doc.doc))
         })
         .collect();
     if !conflicts.is_empty() {
@@ -235,9 +263,16 @@ fn apply_transaction(
     for m in &tx.mutations {
         let existing = current(&local, m);
         let hlc = m.hlc.clamped(req.now);
-        match m.op.apply(&m.doc_id, existing.as_ref().map(|d| &d.doc), hlc) {
+        match m
+            .op
+            .apply(&m.doc_id, existing.as_ref().map(|d| &d.doc), hlc)
+        {
             Err(e) => {
-                let error = ErrorInfo::new(e.code(), describe(&m.op, e, &m.collection, &m.doc_id), false);
+                let error = ErrorInfo::new(
+                    e.code(),
+                    describe(&m.op, e, &m.collection, &m.doc_id),
+                    false,
+                );
                 return Ok(reject_all(m.id, error));
             }
             Ok(mut doc) => {
@@ -316,7 +351,9 @@ impl ServerView for MemoryServer {
         self.clients.get(client).cloned()
     }
     fn document(&self, collection: &str, id: &str) -> Option<ServerDoc> {
-        self.docs.get(&(collection.to_owned(), id.to_owned())).cloned()
+        self.docs
+            .get(&(collection.to_owned(), id.to_owned()))
+            .cloned()
     }
     fn outcome(&self, client: &str, id: MutationId) -> Option<Outcome> {
         self.outcomes.get(&(client.to_owned(), id)).cloned()
@@ -345,8 +382,15 @@ impl MemoryServer {
     }
 
     /// Applies a push and commits it; returns the commit (its results and range).
-    pub fn push(&mut self, req: PushRequest<'_>, check: MutationCheck<'_>) -> Result<PushCommit, ErrorInfo> {
-        let req = PushRequest { head: self.head, ..req };
+    pub fn push(
+        &mut self,
+        req: PushRequest<'_>,
+        check: MutationCheck<'_>,
+    ) -> Result<PushCommit, ErrorInfo> {
+        let req = PushRequest {
+            head: self.head,
+            ..req
+        };
         let commit = apply_push(self, req, check)?;
         self.commit(req.client_id, &commit);
         Ok(commit)
@@ -362,9 +406,11 @@ impl MemoryServer {
             self.by_version.insert(write.doc.version, key);
         }
         for r in &commit.outcomes {
-            self.outcomes.insert((client_id.to_owned(), r.id), r.outcome.clone());
+            self.outcomes
+                .insert((client_id.to_owned(), r.id), r.outcome.clone());
         }
-        self.clients.insert(client_id.to_owned(), commit.client.clone());
+        self.clients
+            .insert(client_id.to_owned(), commit.client.clone());
         self.head = self.head.max(commit.head);
     }
 

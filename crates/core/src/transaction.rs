@@ -49,13 +49,16 @@ impl TxState {
     /// Whether the state machine allows going from `self` to `next`.
     pub fn can_become(self, next: TxState) -> bool {
         use TxState::*;
-        match (self, next) {
-            (Queued, Pending | Failed) => true,
-            (Pending, Queued | Persisting | Completed | Failed) => true,
-            (Persisting, Pending | PersistedAwaitingSync | Completed | Failed) => true,
-            (PersistedAwaitingSync, Completed | Failed) => true,
-            _ => false,
-        }
+        matches!(
+            (self, next),
+            (Queued, Pending | Failed)
+                | (Pending, Queued | Persisting | Completed | Failed)
+                | (
+                    Persisting,
+                    Pending | PersistedAwaitingSync | Completed | Failed
+                )
+                | (PersistedAwaitingSync, Completed | Failed)
+        )
     }
 }
 
@@ -228,8 +231,14 @@ mod tests {
                 );
             }
         }
-        assert!(ALL.iter().filter(|s| s.is_terminal()).eq([&Completed, &Failed]));
-        assert!(ALL.iter().filter(|s| s.locks()).eq([&Persisting, &PersistedAwaitingSync]));
+        assert!(ALL
+            .iter()
+            .filter(|s| s.is_terminal())
+            .eq([&Completed, &Failed]));
+        assert!(ALL
+            .iter()
+            .filter(|s| s.locks())
+            .eq([&Persisting, &PersistedAwaitingSync]));
     }
 
     #[test]

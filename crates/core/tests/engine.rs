@@ -18,7 +18,9 @@ fn world(n: usize) -> World {
 }
 
 fn field(doc: &Option<Document>, name: &str) -> serde_json::Value {
-    doc.as_ref().and_then(|d| d.fields.get(name).cloned()).unwrap_or_default()
+    doc.as_ref()
+        .and_then(|d| d.fields.get(name).cloned())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -26,7 +28,12 @@ fn a_write_is_visible_at_once_durable_then_completed_through_each_state() {
     let mut w = world(1);
     w.connect(0);
     w.settle();
-    let tx = w.clients[0].commit(vec![insert("todos", json!({"_id": "1", "title": "Task"}))], w.now).unwrap();
+    let tx = w.clients[0]
+        .commit(
+            vec![insert("todos", json!({"_id": "1", "title": "Task"}))],
+            w.now,
+        )
+        .unwrap();
     // Optimistic: visible before anything is durable.
     assert_eq!(field(&w.clients[0].visible("1"), "title"), json!("Task"));
     assert!(!w.clients[0].durable.contains(&tx));
@@ -39,8 +46,19 @@ fn a_write_is_visible_at_once_durable_then_completed_through_each_state() {
     assert_eq!(c.tx(tx).attempts.len(), 1);
     assert_eq!(c.tx(tx).attempts[0].error, None);
     assert_eq!(w.server.doc("1").unwrap().fields["title"], json!("Task"));
-    assert_eq!(c.engine.collection("todos").unwrap().synced("1").unwrap().version, 1);
-    assert!(c.store.txs.is_empty(), "a completed transaction leaves the durable outbox");
+    assert_eq!(
+        c.engine
+            .collection("todos")
+            .unwrap()
+            .synced("1")
+            .unwrap()
+            .version,
+        1
+    );
+    assert!(
+        c.store.txs.is_empty(),
+        "a completed transaction leaves the durable outbox"
+    );
 }
 
 #[test]
@@ -49,21 +67,41 @@ fn inserts_reach_other_clients_and_soft_deletes_hide_documents() {
     w.connect(0);
     w.connect(1);
     w.settle();
-    w.clients[0].commit(vec![insert("todos", json!({"_id": "a", "done": false}))], w.now).unwrap();
+    w.clients[0]
+        .commit(
+            vec![insert("todos", json!({"_id": "a", "done": false}))],
+            w.now,
+        )
+        .unwrap();
     w.settle();
     assert_eq!(field(&w.clients[1].visible("a"), "done"), json!(false));
-    w.clients[1].commit(vec![delete("todos", "a")], w.now).unwrap();
+    w.clients[1]
+        .commit(vec![delete("todos", "a")], w.now)
+        .unwrap();
     w.settle();
     for c in &w.clients {
         let todos = c.engine.collection("todos").unwrap();
         assert!(todos.get("a").unwrap().deleted);
         assert!(todos.find(&Query::default()).is_empty());
-        assert_eq!(todos.find(&Query { include_deleted: true, ..Query::default() }).len(), 1);
+        assert_eq!(
+            todos
+                .find(&Query {
+                    include_deleted: true,
+                    ..Query::default()
+                })
+                .len(),
+            1
+        );
         assert_eq!(todos.count(), 0);
     }
-    assert!(w.server.doc("a").unwrap().deleted, "the tombstone is on the server");
+    assert!(
+        w.server.doc("a").unwrap().deleted,
+        "the tombstone is on the server"
+    );
     // Deletes are final: an update of the tombstone is refused locally.
-    let err = w.clients[0].commit(vec![update("todos", "a", json!({"done": true}))], w.now).unwrap_err();
+    let err = w.clients[0]
+        .commit(vec![update("todos", "a", json!({"done": true}))], w.now)
+        .unwrap_err();
     assert!(matches!(err, CoreError::Deleted { .. }));
 }
 
@@ -72,27 +110,58 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
     let mut w = world(1);
     let c = &mut w.clients[0];
     let now = T0;
-    assert!(matches!(c.commit(vec![], now), Err(CoreError::EmptyTransaction)));
+    assert!(matches!(
+        c.commit(vec![], now),
+        Err(CoreError::EmptyTransaction)
+    ));
     assert!(matches!(
         c.commit(vec![insert("nope", json!({"_id": "1"}))], now),
         Err(CoreError::UnknownCollection(name)) if name == "nope"
     ));
-    assert!(matches!(c.commit(vec![update("todos", "missing", json!({"x": 1}))], now), Err(CoreError::NotFound { .. })));
-    assert!(matches!(c.commit(vec![delete("todos", "missing")], now), Err(CoreError::NotFound { .. })));
+    assert!(matches!(
+        c.commit(vec![update("todos", "missing", json!({"x": 1}))], now),
+        Err(CoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        c.commit(vec![delete("todos", "missing")], now),
+        Err(CoreError::NotFound { .. })
+    ));
     // All or nothing: the valid first write is not applied when the second is bad.
-    let err = c.commit(vec![insert("todos", json!({"_id": "ok"})), update("todos", "missing", json!({}))], now);
+    let err = c.commit(
+        vec![
+            insert("todos", json!({"_id": "ok"})),
+            update("todos", "missing", json!({})),
+        ],
+        now,
+    );
     assert!(err.is_err());
     assert!(c.visible("ok").is_none());
-    c.commit(vec![insert("todos", json!({"_id": "ok"}))], now).unwrap();
-    assert!(matches!(c.commit(vec![insert("todos", json!({"_id": "ok"}))], now), Err(CoreError::AlreadyExists { .. })));
+    c.commit(vec![insert("todos", json!({"_id": "ok"}))], now)
+        .unwrap();
     assert!(matches!(
-        c.handle(Input::HardDelete { collection: "todos".into(), id: "ok".into() }, now),
+        c.commit(vec![insert("todos", json!({"_id": "ok"}))], now),
+        Err(CoreError::AlreadyExists { .. })
+    ));
+    assert!(matches!(
+        c.handle(
+            Input::HardDelete {
+                collection: "todos".into(),
+                id: "ok".into()
+            },
+            now
+        ),
         Err(CoreError::HasPendingWrites { .. })
     ));
-    assert!(matches!(c.handle(Input::Loaded(Default::default()), now), Err(CoreError::AlreadyLoaded)));
+    assert!(matches!(
+        c.handle(Input::Loaded(Default::default()), now),
+        Err(CoreError::AlreadyLoaded)
+    ));
     // An input before `Loaded` is refused.
     let mut fresh = ferrosync_core::engine::Engine::new(config(9)).unwrap();
-    assert!(matches!(fresh.handle(Input::Tick, now), Err(CoreError::NotLoaded)));
+    assert!(matches!(
+        fresh.handle(Input::Tick, now),
+        Err(CoreError::NotLoaded)
+    ));
 }
 
 #[test]
@@ -101,13 +170,22 @@ fn a_multi_mutation_transaction_applies_atomically_on_the_server() {
     w.connect(0);
     w.settle();
     let tx = w.clients[0]
-        .commit(vec![insert("todos", json!({"_id": "a"})), insert("todos", json!({"_id": "b", "invalid": true}))], w.now)
+        .commit(
+            vec![
+                insert("todos", json!({"_id": "a"})),
+                insert("todos", json!({"_id": "b", "invalid": true})),
+            ],
+            w.now,
+        )
         .unwrap();
     w.settle();
     let t = w.clients[0].tx(tx);
     assert_eq!(t.state, Failed);
     assert!(t.error.unwrap().message.contains("invalid"));
-    assert!(w.server.doc("a").is_none(), "no part of a rejected transaction is applied");
+    assert!(
+        w.server.doc("a").is_none(),
+        "no part of a rejected transaction is applied"
+    );
     assert!(w.clients[0].visible("a").is_none(), "rolled back locally");
 }
 
@@ -116,16 +194,36 @@ fn ordered_transactions_queue_per_object_and_a_failure_cascades_to_dependents() 
     let mut w = world(1);
     w.connect(0);
     w.settle();
-    w.clients[0].commit(vec![insert("todos", json!({"_id": "a", "n": 0}))], w.now).unwrap();
+    w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "a", "n": 0}))], w.now)
+        .unwrap();
     w.settle();
-    let bad = w.clients[0].commit(vec![update("todos", "a", json!({"invalid": true}))], w.now).unwrap();
-    let dependent = w.clients[0].commit(vec![update("todos", "a", json!({"n": 2})), insert("todos", json!({"_id": "b"}))], w.now).unwrap();
-    let second = w.clients[0].commit(vec![update("todos", "b", json!({"n": 3}))], w.now).unwrap();
-    let independent = w.clients[0].commit(vec![insert("todos", json!({"_id": "c"}))], w.now).unwrap();
+    let bad = w.clients[0]
+        .commit(vec![update("todos", "a", json!({"invalid": true}))], w.now)
+        .unwrap();
+    let dependent = w.clients[0]
+        .commit(
+            vec![
+                update("todos", "a", json!({"n": 2})),
+                insert("todos", json!({"_id": "b"})),
+            ],
+            w.now,
+        )
+        .unwrap();
+    let second = w.clients[0]
+        .commit(vec![update("todos", "b", json!({"n": 3}))], w.now)
+        .unwrap();
+    let independent = w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "c"}))], w.now)
+        .unwrap();
     let c = &w.clients[0];
     assert_eq!(c.tx(dependent).state, Queued);
     assert_eq!(c.tx(dependent).queued_behind, [bad]);
-    assert_eq!(c.tx(second).queued_behind, [dependent], "b is touched by the queued transaction");
+    assert_eq!(
+        c.tx(second).queued_behind,
+        [dependent],
+        "b is touched by the queued transaction"
+    );
     assert_eq!(c.tx(independent).state, Pending);
     assert_eq!(field(&c.visible("a"), "n"), json!(2));
     w.settle();
@@ -134,13 +232,24 @@ fn ordered_transactions_queue_per_object_and_a_failure_cascades_to_dependents() 
     for id in [dependent, second] {
         let t = c.tx(id);
         assert_eq!(t.state, Failed);
-        assert_eq!(t.error.unwrap().transaction_id, bad, "the error names the root cause");
+        assert_eq!(
+            t.error.unwrap().transaction_id,
+            bad,
+            "the error names the root cause"
+        );
     }
     assert_eq!(c.tx(independent).state, Completed);
-    assert_eq!(field(&c.visible("a"), "n"), json!(0), "optimistic state rolled back");
+    assert_eq!(
+        field(&c.visible("a"), "n"),
+        json!(0),
+        "optimistic state rolled back"
+    );
     assert!(c.visible("b").is_none());
     assert!(w.server.doc("b").is_none());
-    assert_eq!(c.engine.stats().last_error.as_deref(), Some("the document is marked invalid"));
+    assert_eq!(
+        c.engine.stats().last_error.as_deref(),
+        Some("the document is marked invalid")
+    );
 }
 
 #[test]
@@ -148,12 +257,19 @@ fn a_queued_transaction_runs_after_the_one_it_waits_for_completes() {
     let mut w = world(1);
     w.connect(0);
     w.settle();
-    let first = w.clients[0].commit(vec![insert("todos", json!({"_id": "a", "n": 1}))], w.now).unwrap();
-    let second = w.clients[0].commit(vec![update("todos", "a", json!({"n": 2}))], w.now).unwrap();
+    let first = w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "a", "n": 1}))], w.now)
+        .unwrap();
+    let second = w.clients[0]
+        .commit(vec![update("todos", "a", json!({"n": 2}))], w.now)
+        .unwrap();
     assert_eq!(w.clients[0].tx(second).state, Queued);
     w.settle();
     // Unblocked and sent in the same step: Queued -> Pending -> Persisting, reported once.
-    assert_eq!(w.clients[0].history[&second], [Queued, Persisting, Completed]);
+    assert_eq!(
+        w.clients[0].history[&second],
+        [Queued, Persisting, Completed]
+    );
     assert_eq!(w.clients[0].tx(first).state, Completed);
     assert_eq!(w.server.doc("a").unwrap().fields["n"], json!(2));
 }
@@ -163,29 +279,51 @@ fn parallel_transactions_do_not_queue_and_merge_over_incoming_updates() {
     let merge: MergeFn = Rc::new(|synced: &Document, pending: &Document| {
         // Keep the server's title, the pending count.
         let mut doc = pending.clone();
-        doc.fields.insert("title".into(), synced.fields["title"].clone());
+        doc.fields
+            .insert("title".into(), synced.fields["title"].clone());
         doc
     });
     let mut w = World::new(2, |seed| ferrosync_core::engine::EngineConfig {
-        mutation_strategy: MutationStrategy::Parallel { merge: Some(merge.clone()) },
+        mutation_strategy: MutationStrategy::Parallel {
+            merge: Some(merge.clone()),
+        },
         ..config(seed)
     });
     w.connect(0);
     w.connect(1);
     w.settle();
-    w.clients[0].commit(vec![insert("todos", json!({"_id": "a", "title": "old", "n": 0}))], w.now).unwrap();
+    w.clients[0]
+        .commit(
+            vec![insert("todos", json!({"_id": "a", "title": "old", "n": 0}))],
+            w.now,
+        )
+        .unwrap();
     w.settle();
     // Client 1 goes offline and edits twice: no queueing in parallel mode.
     w.disconnect(1);
-    let t1 = w.clients[1].commit(vec![update("todos", "a", json!({"n": 1, "title": "mine"}))], w.now).unwrap();
-    let t2 = w.clients[1].commit(vec![update("todos", "a", json!({"n": 2}))], w.now).unwrap();
+    let t1 = w.clients[1]
+        .commit(
+            vec![update("todos", "a", json!({"n": 1, "title": "mine"}))],
+            w.now,
+        )
+        .unwrap();
+    let t2 = w.clients[1]
+        .commit(vec![update("todos", "a", json!({"n": 2}))], w.now)
+        .unwrap();
     assert_eq!(w.clients[1].tx(t2).state, Pending);
     assert!(w.clients[1].tx(t2).queued_behind.is_empty());
     // A remote update arrives: the merge decides what shows.
-    w.clients[0].commit(vec![update("todos", "a", json!({"title": "server"}))], w.now).unwrap();
+    w.clients[0]
+        .commit(
+            vec![update("todos", "a", json!({"title": "server"}))],
+            w.now,
+        )
+        .unwrap();
     w.settle();
     w.connect(1);
-    w.clients[1].outbox.retain(|m| !matches!(m, ferrosync_core::protocol::ClientMessage::Push { .. }));
+    w.clients[1]
+        .outbox
+        .retain(|m| !matches!(m, ferrosync_core::protocol::ClientMessage::Push { .. }));
     let visible = w.clients[1].visible("a");
     let _ = (t1, visible);
     w.settle();
@@ -200,28 +338,45 @@ fn parallel_transactions_do_not_queue_and_merge_over_incoming_updates() {
 fn a_parallel_merge_shapes_the_view_while_writes_are_pending() {
     let merge: MergeFn = Rc::new(|synced: &Document, pending: &Document| {
         let mut doc = pending.clone();
-        doc.fields.insert("title".into(), synced.fields["title"].clone());
+        doc.fields
+            .insert("title".into(), synced.fields["title"].clone());
         doc.fields.insert("merged".into(), json!(true));
         doc
     });
     let mut w = World::new(2, |seed| ferrosync_core::engine::EngineConfig {
-        mutation_strategy: MutationStrategy::Parallel { merge: Some(merge.clone()) },
+        mutation_strategy: MutationStrategy::Parallel {
+            merge: Some(merge.clone()),
+        },
         ..config(seed)
     });
     w.connect(0);
     w.connect(1);
     w.settle();
-    w.clients[0].commit(vec![insert("todos", json!({"_id": "a", "title": "old", "n": 0}))], w.now).unwrap();
+    w.clients[0]
+        .commit(
+            vec![insert("todos", json!({"_id": "a", "title": "old", "n": 0}))],
+            w.now,
+        )
+        .unwrap();
     w.settle();
     // Client 1's write is durable but not yet answered when client 0's update arrives.
-    w.clients[1].commit(vec![update("todos", "a", json!({"n": 5}))], w.now).unwrap();
+    w.clients[1]
+        .commit(vec![update("todos", "a", json!({"n": 5}))], w.now)
+        .unwrap();
     w.clients[1].flush(w.now);
-    w.clients[0].commit(vec![update("todos", "a", json!({"title": "server"}))], w.now).unwrap();
+    w.clients[0]
+        .commit(
+            vec![update("todos", "a", json!({"title": "server"}))],
+            w.now,
+        )
+        .unwrap();
     w.clients[0].flush(w.now);
     let push = w.clients[0].outbox.pop_front().unwrap();
     let id = w.clients[0].engine.client_id().to_owned();
     let (_, broadcast) = w.server.handle(&id, push);
-    w.clients[1].handle(Input::Server(broadcast.unwrap()), w.now).unwrap();
+    w.clients[1]
+        .handle(Input::Server(broadcast.unwrap()), w.now)
+        .unwrap();
     let visible = w.clients[1].visible("a").unwrap();
     assert_eq!(visible.fields["title"], json!("server"));
     assert_eq!(visible.fields["n"], json!(5));
@@ -229,7 +384,10 @@ fn a_parallel_merge_shapes_the_view_while_writes_are_pending() {
 }
 
 /// Two clients edit the same document while one is offline; returns (world, offline client's tx).
-fn concurrent_edit(strategy: ConflictStrategy, offline_is_newer: bool) -> (World, ferrosync_core::transaction::TxId) {
+fn concurrent_edit(
+    strategy: ConflictStrategy,
+    offline_is_newer: bool,
+) -> (World, ferrosync_core::transaction::TxId) {
     let mut w = World::new(2, move |seed| ferrosync_core::engine::EngineConfig {
         conflict_strategy: strategy.clone(),
         ..config(seed)
@@ -237,14 +395,31 @@ fn concurrent_edit(strategy: ConflictStrategy, offline_is_newer: bool) -> (World
     w.connect(0);
     w.connect(1);
     w.settle();
-    w.clients[0].commit(vec![insert("todos", json!({"_id": "a", "title": "base", "n": 0}))], w.now).unwrap();
+    w.clients[0]
+        .commit(
+            vec![insert(
+                "todos",
+                json!({"_id": "a", "title": "base", "n": 0}),
+            )],
+            w.now,
+        )
+        .unwrap();
     w.settle();
     w.disconnect(1);
     let (first, second) = if offline_is_newer { (0, 1) } else { (1, 0) };
     let mut tx = None;
     for i in [first, second] {
         w.advance(1_000);
-        let id = w.clients[i].commit(vec![update("todos", "a", json!({"title": format!("by {i}"), "n": i + 1}))], w.now).unwrap();
+        let id = w.clients[i]
+            .commit(
+                vec![update(
+                    "todos",
+                    "a",
+                    json!({"title": format!("by {i}"), "n": i + 1}),
+                )],
+                w.now,
+            )
+            .unwrap();
         if i == 1 {
             tx = Some(id);
         }
@@ -270,10 +445,18 @@ fn last_write_wins_keeps_the_later_write_either_way() {
     assert_eq!(converged(&w), json!("by 1"));
     assert_eq!(w.clients[1].tx(tx).state, Completed);
     assert_eq!(w.clients[1].engine.stats().conflict_count, 1);
-    assert_eq!(w.clients[1].tx(tx).attempts.len(), 2, "conflict, then the re-send");
+    assert_eq!(
+        w.clients[1].tx(tx).attempts.len(),
+        2,
+        "conflict, then the re-send"
+    );
     let (w, tx) = concurrent_edit(ConflictStrategy::LastWriteWins, false);
     assert_eq!(converged(&w), json!("by 0"));
-    assert_eq!(w.clients[1].tx(tx).state, Completed, "the older write is overruled, not failed");
+    assert_eq!(
+        w.clients[1].tx(tx).state,
+        Completed,
+        "the older write is overruled, not failed"
+    );
 }
 
 #[test]
@@ -293,37 +476,63 @@ fn client_wins_reapplies_the_local_write_on_the_server_version() {
 
 #[test]
 fn a_custom_resolver_merges_local_remote_and_base() {
-    let resolver = ConflictStrategy::Custom(Rc::new(|c: &ferrosync_core::conflict::ConflictInput<'_>| {
-        let local = c.local?;
-        let mut fields = c.remote.fields.clone();
-        let base_n = c.base.map_or(0, |b| b.fields["n"].as_i64().unwrap());
-        let sum = local.fields["n"].as_i64().unwrap() + c.remote.fields["n"].as_i64().unwrap() - base_n;
-        fields.insert("n".into(), json!(sum));
-        Some(fields)
-    }));
+    let resolver = ConflictStrategy::Custom(Rc::new(
+        |c: &ferrosync_core::conflict::ConflictInput<'_>| {
+            let local = c.local?;
+            let mut fields = c.remote.fields.clone();
+            let base_n = c.base.map_or(0, |b| b.fields["n"].as_i64().unwrap());
+            let sum = local.fields["n"].as_i64().unwrap() + c.remote.fields["n"].as_i64().unwrap()
+                - base_n;
+            fields.insert("n".into(), json!(sum));
+            Some(fields)
+        },
+    ));
     let (w, _) = concurrent_edit(resolver, true);
     assert_eq!(converged(&w), json!("by 0"));
-    assert_eq!(w.server.doc("a").unwrap().fields["n"], json!(3), "both increments kept");
+    assert_eq!(
+        w.server.doc("a").unwrap().fields["n"],
+        json!(3),
+        "both increments kept"
+    );
 }
 
 #[test]
 fn an_unresolved_custom_conflict_waits_in_the_inbox_until_resolved() {
-    let resolver = ConflictStrategy::Custom(Rc::new(|_: &ferrosync_core::conflict::ConflictInput<'_>| None));
+    let resolver = ConflictStrategy::Custom(Rc::new(
+        |_: &ferrosync_core::conflict::ConflictInput<'_>| None,
+    ));
     let (mut w, tx) = concurrent_edit(resolver, true);
     let conflicts = w.clients[1].engine.conflicts();
     assert_eq!(conflicts.len(), 1);
     let conflict = &conflicts[0];
     assert_eq!(conflict.id, ConflictId { tx, index: 0 });
     assert_eq!(conflict.remote.fields["title"], json!("by 0"));
-    assert_eq!(conflict.local.as_ref().unwrap().fields["title"], json!("by 1"));
+    assert_eq!(
+        conflict.local.as_ref().unwrap().fields["title"],
+        json!("by 1")
+    );
     assert_eq!(w.clients[1].tx(tx).state, Pending);
     let mut fields = conflict.remote.fields.clone();
     fields.insert("title".into(), json!("resolved"));
-    w.clients[1].handle(Input::ResolveConflict { id: conflict.id, fields }, w.now).unwrap();
+    w.clients[1]
+        .handle(
+            Input::ResolveConflict {
+                id: conflict.id,
+                fields,
+            },
+            w.now,
+        )
+        .unwrap();
     w.settle();
     assert!(w.clients[1].engine.conflicts().is_empty());
     assert_eq!(converged(&w), json!("resolved"));
-    let unknown = w.clients[1].handle(Input::ResolveConflict { id: conflict.id, fields: Default::default() }, w.now);
+    let unknown = w.clients[1].handle(
+        Input::ResolveConflict {
+            id: conflict.id,
+            fields: Default::default(),
+        },
+        w.now,
+    );
     assert!(matches!(unknown, Err(CoreError::UnknownConflict(_))));
 }
 
@@ -333,7 +542,9 @@ fn retryable_failures_back_off_within_the_jitter_bounds_then_give_up() {
     w.connect(0);
     w.settle();
     w.server.busy = true;
-    let tx = w.clients[0].commit(vec![insert("todos", json!({"_id": "a"}))], w.now).unwrap();
+    let tx = w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "a"}))], w.now)
+        .unwrap();
     w.settle();
     let policy = ferrosync_core::retry::RetryPolicy::default();
     for retry in 1..=4u32 {
@@ -341,7 +552,11 @@ fn retryable_failures_back_off_within_the_jitter_bounds_then_give_up() {
         let last = t.attempts.last().unwrap();
         let at = last.retry_scheduled_for.expect("a retry is scheduled");
         let failed_at = last.completed_at.unwrap();
-        assert!(at >= failed_at && at <= failed_at + policy.ceiling(retry), "retry {retry} at +{}", at - failed_at);
+        assert!(
+            at >= failed_at && at <= failed_at + policy.ceiling(retry),
+            "retry {retry} at +{}",
+            at - failed_at
+        );
         assert_eq!(t.state, Pending);
         assert_eq!(w.clients[0].engine.status(), SyncStatus::Error);
         // Nothing is sent before the scheduled time.
@@ -356,7 +571,11 @@ fn retryable_failures_back_off_within_the_jitter_bounds_then_give_up() {
     let t = w.clients[0].tx(tx);
     assert_eq!(t.state, Failed);
     assert_eq!(t.attempts.len(), 6, "5 attempts plus the abandon request");
-    assert!(t.error.unwrap().message.starts_with("gave up after 5 attempts"));
+    assert!(t
+        .error
+        .unwrap()
+        .message
+        .starts_with("gave up after 5 attempts"));
     w.server.busy = false;
     assert!(w.server.doc("a").is_none());
     assert!(w.clients[0].visible("a").is_none());
@@ -367,7 +586,12 @@ fn a_non_retriable_rejection_fails_at_once() {
     let mut w = world(1);
     w.connect(0);
     w.settle();
-    let tx = w.clients[0].commit(vec![insert("todos", json!({"_id": "a", "invalid": true}))], w.now).unwrap();
+    let tx = w.clients[0]
+        .commit(
+            vec![insert("todos", json!({"_id": "a", "invalid": true}))],
+            w.now,
+        )
+        .unwrap();
     w.settle();
     let t = w.clients[0].tx(tx);
     assert_eq!(t.state, Failed);
@@ -381,7 +605,9 @@ fn a_retry_succeeds_once_the_server_recovers() {
     w.connect(0);
     w.settle();
     w.server.busy = true;
-    let tx = w.clients[0].commit(vec![insert("todos", json!({"_id": "a"}))], w.now).unwrap();
+    let tx = w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "a"}))], w.now)
+        .unwrap();
     w.settle();
     w.server.busy = false;
     w.advance(policy_ceiling(1) + 1);
@@ -389,7 +615,11 @@ fn a_retry_succeeds_once_the_server_recovers() {
     let t = w.clients[0].tx(tx);
     assert_eq!(t.state, Completed);
     assert_eq!(t.attempts.len(), 2);
-    assert_eq!(w.clients[0].engine.status(), SyncStatus::Idle, "a success clears the error");
+    assert_eq!(
+        w.clients[0].engine.status(),
+        SyncStatus::Idle,
+        "a success clears the error"
+    );
 }
 
 fn policy_ceiling(retry: u32) -> u64 {
@@ -400,7 +630,9 @@ fn policy_ceiling(retry: u32) -> u64 {
 fn offline_writes_sync_after_reconnecting_without_counting_as_retries() {
     let mut w = world(2);
     w.connect(1);
-    let tx = w.clients[0].commit(vec![insert("todos", json!({"_id": "a"}))], w.now).unwrap();
+    let tx = w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "a"}))], w.now)
+        .unwrap();
     w.settle();
     assert_eq!(w.clients[0].engine.status(), SyncStatus::Offline);
     assert_eq!(w.clients[0].tx(tx).state, Pending);
@@ -409,7 +641,9 @@ fn offline_writes_sync_after_reconnecting_without_counting_as_retries() {
     assert_eq!(w.clients[0].tx(tx).state, Completed);
     assert!(w.clients[1].visible("a").is_some());
     // A connection lost mid-push: the transaction goes back to pending and is re-sent.
-    let tx2 = w.clients[0].commit(vec![update("todos", "a", json!({"n": 1}))], w.now).unwrap();
+    let tx2 = w.clients[0]
+        .commit(vec![update("todos", "a", json!({"n": 1}))], w.now)
+        .unwrap();
     w.clients[0].flush(w.now);
     assert_eq!(w.clients[0].tx(tx2).state, Persisting);
     w.disconnect(0);
@@ -419,7 +653,11 @@ fn offline_writes_sync_after_reconnecting_without_counting_as_retries() {
     let t = w.clients[0].tx(tx2);
     assert_eq!(t.state, Completed);
     assert_eq!(t.retries, 0);
-    assert!(t.attempts[0].error.as_deref().unwrap().starts_with("connection lost"));
+    assert!(t.attempts[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .starts_with("connection lost"));
 }
 
 #[test]
@@ -427,7 +665,9 @@ fn a_lost_answer_is_resent_and_applied_exactly_once() {
     let mut w = world(1);
     w.connect(0);
     w.settle();
-    let tx = w.clients[0].commit(vec![insert("todos", json!({"_id": "a", "w": "t1"}))], w.now).unwrap();
+    let tx = w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "a", "w": "t1"}))], w.now)
+        .unwrap();
     w.clients[0].flush(w.now);
     // The server commits, but the answer is lost.
     let push = w.clients[0].outbox.pop_front().unwrap();
@@ -446,7 +686,9 @@ fn a_reload_mid_transaction_completes_it_exactly_once() {
     let mut w = world(1);
     w.connect(0);
     w.settle();
-    let tx = w.clients[0].commit(vec![insert("todos", json!({"_id": "a", "w": "t1"}))], w.now).unwrap();
+    let tx = w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "a", "w": "t1"}))], w.now)
+        .unwrap();
     w.clients[0].flush(w.now);
     let push = w.clients[0].outbox.pop_front().unwrap();
     let id = w.clients[0].engine.client_id().to_owned();
@@ -454,25 +696,36 @@ fn a_reload_mid_transaction_completes_it_exactly_once() {
     // The page reloads before the answer: the engine is rebuilt from storage.
     w.clients[0].reload(w.now);
     assert_eq!(w.clients[0].engine.client_id(), id);
-    assert_eq!(field(&w.clients[0].visible("a"), "w"), json!("t1"), "the optimistic view is restored");
+    assert_eq!(
+        field(&w.clients[0].visible("a"), "w"),
+        json!("t1"),
+        "the optimistic view is restored"
+    );
     assert_eq!(w.clients[0].tx(tx).state, Pending);
     w.connect(0);
     w.settle();
     assert_eq!(w.clients[0].tx(tx).state, Completed);
     assert_eq!(w.server.applied_tokens["t1"], 1);
     // A write that never became durable is gone after a reload, and was never sent.
-    w.clients[0].commit(vec![insert("todos", json!({"_id": "lost"}))], w.now).unwrap();
+    w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "lost"}))], w.now)
+        .unwrap();
     w.clients[0].reload(w.now);
     assert!(w.clients[0].visible("lost").is_none());
 }
 
 #[test]
 fn pulls_come_in_pages_and_the_cursor_advances() {
-    let mut w = World::new(2, |seed| ferrosync_core::engine::EngineConfig { batch_size: 100, ..config(seed) });
+    let mut w = World::new(2, |seed| ferrosync_core::engine::EngineConfig {
+        batch_size: 100,
+        ..config(seed)
+    });
     w.connect(0);
     w.settle();
     for chunk in 0..5 {
-        let docs = (0..50).map(|i| insert("todos", json!({"_id": format!("d{}", chunk * 50 + i)}))).collect();
+        let docs = (0..50)
+            .map(|i| insert("todos", json!({"_id": format!("d{}", chunk * 50 + i)})))
+            .collect();
         w.clients[0].commit(docs, w.now).unwrap();
     }
     w.settle();
@@ -483,11 +736,20 @@ fn pulls_come_in_pages_and_the_cursor_advances() {
     assert_eq!(c.engine.collection("todos").unwrap().count(), 250);
     assert_eq!(c.engine.cursor(), 250);
     assert_eq!(c.engine.stats().pull_count, 250);
-    let pulls = c.engine.sync_log(10, None).into_iter().filter(|e| e.sync_type == SyncType::Pull).collect::<Vec<_>>();
+    let pulls = c
+        .engine
+        .sync_log(10, None)
+        .into_iter()
+        .filter(|e| e.sync_type == SyncType::Pull)
+        .collect::<Vec<_>>();
     assert_eq!(pulls.len(), 1, "one pull run of three pages");
     assert_eq!(pulls[0].synced_count, 250);
     assert_eq!(pulls[0].status, SyncLogStatus::Completed);
-    assert_eq!(c.store.checkpoint.as_ref().unwrap().cursor, 250, "the cursor is durable");
+    assert_eq!(
+        c.store.checkpoint.as_ref().unwrap().cursor,
+        250,
+        "the cursor is durable"
+    );
 }
 
 #[test]
@@ -497,15 +759,28 @@ fn status_goes_offline_syncing_idle_and_stats_count() {
     w.connect(0);
     w.connect(1);
     w.settle();
-    w.clients[0].commit(vec![insert("todos", json!({"_id": "a"}))], w.now).unwrap();
+    w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "a"}))], w.now)
+        .unwrap();
     w.settle();
-    assert_eq!(w.clients[0].statuses, [SyncStatus::Offline, SyncStatus::Syncing, SyncStatus::Idle, SyncStatus::Syncing, SyncStatus::Idle]);
+    assert_eq!(
+        w.clients[0].statuses,
+        [
+            SyncStatus::Offline,
+            SyncStatus::Syncing,
+            SyncStatus::Idle,
+            SyncStatus::Syncing,
+            SyncStatus::Idle
+        ]
+    );
     let stats = w.clients[0].engine.stats();
     assert_eq!(stats.push_count, 1);
     assert_eq!(stats.last_sync_at, Some(w.now));
     w.disconnect(0);
     assert_eq!(w.clients[0].engine.status(), SyncStatus::Offline);
-    let log = w.clients[0].engine.sync_log(1, Some(SyncLogStatus::Completed));
+    let log = w.clients[0]
+        .engine
+        .sync_log(1, Some(SyncLogStatus::Completed));
     assert_eq!(log[0].sync_type, SyncType::Push);
     assert_eq!(log[0].synced_count, 1);
 }
@@ -513,12 +788,25 @@ fn status_goes_offline_syncing_idle_and_stats_count() {
 #[test]
 fn storage_failures_show_as_errors_and_are_written_again() {
     let mut w = world(1);
-    let tx = w.clients[0].commit(vec![insert("todos", json!({"_id": "a"}))], w.now).unwrap();
+    let tx = w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "a"}))], w.now)
+        .unwrap();
     let write = w.clients[0].writes.pop_front().unwrap();
     w.connect(0);
-    w.clients[0].handle(Input::PersistFailed { token: write.token, message: "QuotaExceededError".into() }, w.now).unwrap();
+    w.clients[0]
+        .handle(
+            Input::PersistFailed {
+                token: write.token,
+                message: "QuotaExceededError".into(),
+            },
+            w.now,
+        )
+        .unwrap();
     assert_eq!(w.clients[0].engine.status(), SyncStatus::Error);
-    assert_eq!(w.clients[0].engine.stats().last_error.as_deref(), Some("storage: QuotaExceededError"));
+    assert_eq!(
+        w.clients[0].engine.stats().last_error.as_deref(),
+        Some("storage: QuotaExceededError")
+    );
     assert!(!w.clients[0].durable.contains(&tx));
     w.advance(policy_ceiling(1));
     w.settle();
@@ -531,17 +819,38 @@ fn local_only_collections_complete_once_durable_and_never_sync() {
     let mut w = world(1);
     w.connect(0);
     w.settle();
-    let tx = w.clients[0].commit(vec![insert("cache", json!({"_id": "x", "v": 1}))], w.now).unwrap();
+    let tx = w.clients[0]
+        .commit(vec![insert("cache", json!({"_id": "x", "v": 1}))], w.now)
+        .unwrap();
     w.settle();
     let c = &w.clients[0];
     assert_eq!(c.tx(tx).state, Completed);
     assert_eq!(c.history[&tx], [Pending, Completed]);
-    assert!(c.store.docs.contains_key(&("cache".to_string(), "x".to_string())));
+    assert!(c
+        .store
+        .docs
+        .contains_key(&("cache".to_string(), "x".to_string())));
     assert_eq!(w.server.mem.head(), 0);
-    w.clients[0].handle(Input::HardDelete { collection: "cache".into(), id: "x".into() }, w.now).unwrap();
+    w.clients[0]
+        .handle(
+            Input::HardDelete {
+                collection: "cache".into(),
+                id: "x".into(),
+            },
+            w.now,
+        )
+        .unwrap();
     w.settle();
-    assert!(w.clients[0].engine.collection("cache").unwrap().get("x").is_none());
-    assert!(w.clients[0].store.docs.is_empty(), "hardDelete removes the stored copy");
+    assert!(w.clients[0]
+        .engine
+        .collection("cache")
+        .unwrap()
+        .get("x")
+        .is_none());
+    assert!(
+        w.clients[0].store.docs.is_empty(),
+        "hardDelete removes the stored copy"
+    );
 }
 
 #[test]
@@ -549,13 +858,29 @@ fn hard_delete_removes_a_synced_document_locally_only() {
     let mut w = world(1);
     w.connect(0);
     w.settle();
-    w.clients[0].commit(vec![insert("todos", json!({"_id": "a"}))], w.now).unwrap();
+    w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "a"}))], w.now)
+        .unwrap();
     w.settle();
-    w.clients[0].handle(Input::HardDelete { collection: "todos".into(), id: "a".into() }, w.now).unwrap();
+    w.clients[0]
+        .handle(
+            Input::HardDelete {
+                collection: "todos".into(),
+                id: "a".into(),
+            },
+            w.now,
+        )
+        .unwrap();
     w.settle();
     assert!(w.clients[0].visible("a").is_none());
     assert!(w.server.doc("a").is_some());
-    let missing = w.clients[0].handle(Input::HardDelete { collection: "todos".into(), id: "a".into() }, w.now);
+    let missing = w.clients[0].handle(
+        Input::HardDelete {
+            collection: "todos".into(),
+            id: "a".into(),
+        },
+        w.now,
+    );
     assert!(matches!(missing, Err(CoreError::NotFound { .. })));
 }
 
@@ -563,14 +888,22 @@ fn hard_delete_removes_a_synced_document_locally_only() {
 fn push_only_and_pull_only_clients_send_or_receive_only() {
     use ferrosync_core::engine::Direction;
     let mut w = World::new(2, |seed| ferrosync_core::engine::EngineConfig {
-        direction: if seed == 1 { Direction::Push } else { Direction::Pull },
+        direction: if seed == 1 {
+            Direction::Push
+        } else {
+            Direction::Pull
+        },
         ..config(seed)
     });
     w.connect(0);
     w.connect(1);
     w.settle();
-    w.clients[0].commit(vec![insert("todos", json!({"_id": "a"}))], w.now).unwrap();
-    let pending = w.clients[1].commit(vec![insert("todos", json!({"_id": "b"}))], w.now).unwrap();
+    w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "a"}))], w.now)
+        .unwrap();
+    let pending = w.clients[1]
+        .commit(vec![insert("todos", json!({"_id": "b"}))], w.now)
+        .unwrap();
     w.settle();
     assert!(w.server.doc("a").is_some());
     assert!(w.clients[1].visible("a").is_some(), "pull-only receives");
@@ -588,8 +921,13 @@ fn future_timestamps_are_clamped_by_the_server() {
     w.settle();
     // This client's clock runs an hour ahead.
     let skewed = w.now + 3_600_000;
-    w.clients[0].commit(vec![insert("todos", json!({"_id": "a"}))], skewed).unwrap();
+    w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "a"}))], skewed)
+        .unwrap();
     w.settle();
     let stored = w.server.doc("a").unwrap();
-    assert_eq!(stored.hlc.wall, w.now + ferrosync_core::hlc::MAX_CLOCK_SKEW_MS);
+    assert_eq!(
+        stored.hlc.wall,
+        w.now + ferrosync_core::hlc::MAX_CLOCK_SKEW_MS
+    );
 }

@@ -31,12 +31,22 @@ struct Violation {
 }
 
 fn violation<T>(invariant: &'static str, detail: impl Into<String>) -> Result<T, Violation> {
-    Err(Violation { invariant, detail: detail.into() })
+    Err(Violation {
+        invariant,
+        detail: detail.into(),
+    })
 }
 
 enum Packet {
-    ToServer { from: usize, msg: ClientMessage },
-    ToClient { to: usize, epoch: u64, msg: ServerMessage },
+    ToServer {
+        from: usize,
+        msg: ClientMessage,
+    },
+    ToClient {
+        to: usize,
+        epoch: u64,
+        msg: ServerMessage,
+    },
 }
 
 struct Node {
@@ -106,8 +116,16 @@ fn engine_config(seed: u64, variant: u64) -> EngineConfig {
             1 => ConflictStrategy::ServerWins,
             _ => ConflictStrategy::ClientWins,
         },
-        mutation_strategy: if variant % 5 == 4 { MutationStrategy::Parallel { merge: None } } else { MutationStrategy::Ordered },
-        retry: RetryPolicy { base_delay_ms: 500, max_delay_ms: 8_000, ..RetryPolicy::default() },
+        mutation_strategy: if variant % 5 == 4 {
+            MutationStrategy::Parallel { merge: None }
+        } else {
+            MutationStrategy::Ordered
+        },
+        retry: RetryPolicy {
+            base_delay_ms: 500,
+            max_delay_ms: 8_000,
+            ..RetryPolicy::default()
+        },
         batch_size: 4,
         ack_timeout_ms: 5_000,
         ..config(seed)
@@ -162,12 +180,16 @@ impl Sim {
     }
 
     fn track_owner(&mut self, i: usize) {
-        self.owners.insert(self.nodes[i].client.engine.client_id().to_owned(), i);
+        self.owners
+            .insert(self.nodes[i].client.engine.client_id().to_owned(), i);
     }
 
     fn input(&mut self, i: usize, input: Input) {
         let now = self.local_now(i);
-        self.nodes[i].client.handle(input, now).expect("engine accepts driver input");
+        self.nodes[i]
+            .client
+            .handle(input, now)
+            .expect("engine accepts driver input");
         self.collect_sends(i);
     }
 
@@ -188,7 +210,12 @@ impl Sim {
 
     fn disconnect(&mut self, i: usize) {
         self.nodes[i].connected = false;
-        self.input(i, Input::Disconnected { reason: "link down".into() });
+        self.input(
+            i,
+            Input::Disconnected {
+                reason: "link down".into(),
+            },
+        );
     }
 
     fn local_write(&mut self, i: usize) {
@@ -225,9 +252,20 @@ impl Sim {
     fn complete_write(&mut self, i: usize) -> Result<(), Violation> {
         let now = self.local_now(i);
         if self.nodes[i].client.complete_write(now) {
-            let cursor = self.nodes[i].client.store.checkpoint.as_ref().map_or(0, |c| c.cursor);
+            let cursor = self.nodes[i]
+                .client
+                .store
+                .checkpoint
+                .as_ref()
+                .map_or(0, |c| c.cursor);
             if cursor < self.nodes[i].durable_cursor {
-                return violation("I5", format!("client {i}'s stored cursor went back from {} to {cursor}", self.nodes[i].durable_cursor));
+                return violation(
+                    "I5",
+                    format!(
+                        "client {i}'s stored cursor went back from {} to {cursor}",
+                        self.nodes[i].durable_cursor
+                    ),
+                );
             }
             self.nodes[i].durable_cursor = cursor;
             self.collect_sends(i);
@@ -238,8 +276,15 @@ impl Sim {
     fn deliver(&mut self, index: usize, keep_copy: bool) -> Result<(), Violation> {
         let packet = if keep_copy {
             match &self.net[index] {
-                Packet::ToServer { from, msg } => Packet::ToServer { from: *from, msg: msg.clone() },
-                Packet::ToClient { to, epoch, msg } => Packet::ToClient { to: *to, epoch: *epoch, msg: msg.clone() },
+                Packet::ToServer { from, msg } => Packet::ToServer {
+                    from: *from,
+                    msg: msg.clone(),
+                },
+                Packet::ToClient { to, epoch, msg } => Packet::ToClient {
+                    to: *to,
+                    epoch: *epoch,
+                    msg: msg.clone(),
+                },
             }
         } else {
             self.net.remove(index)
@@ -251,11 +296,19 @@ impl Sim {
                 let (replies, broadcast) = self.server.handle(&id, msg);
                 self.check_server_tombstones()?;
                 for reply in replies {
-                    self.net.push(Packet::ToClient { to: from, epoch: self.nodes[from].epoch, msg: reply });
+                    self.net.push(Packet::ToClient {
+                        to: from,
+                        epoch: self.nodes[from].epoch,
+                        msg: reply,
+                    });
                 }
                 if let Some(b) = broadcast {
                     for j in (0..CLIENTS).filter(|j| *j != from && self.nodes[*j].connected) {
-                        self.net.push(Packet::ToClient { to: j, epoch: self.nodes[j].epoch, msg: b.clone() });
+                        self.net.push(Packet::ToClient {
+                            to: j,
+                            epoch: self.nodes[j].epoch,
+                            msg: b.clone(),
+                        });
                     }
                 }
             }
@@ -271,7 +324,11 @@ impl Sim {
 
     fn tick_due(&mut self) {
         for i in 0..CLIENTS {
-            if self.nodes[i].client.wake.is_some_and(|at| at <= self.local_now(i)) {
+            if self.nodes[i]
+                .client
+                .wake
+                .is_some_and(|at| at <= self.local_now(i))
+            {
                 self.nodes[i].client.wake = None;
                 self.input(i, Input::Tick);
             }
@@ -286,7 +343,14 @@ impl Sim {
         self.nodes[i].client.reload(now);
         self.nodes[i].cursor = self.nodes[i].client.engine.cursor();
         // A reload restores what was durable: tombstones only held in memory are re-fetched.
-        let stored = self.nodes[i].client.store.docs.values().filter(|d| d.deleted).map(|d| d.id.clone()).collect();
+        let stored = self.nodes[i]
+            .client
+            .store
+            .docs
+            .values()
+            .filter(|d| d.deleted)
+            .map(|d| d.id.clone())
+            .collect();
         self.nodes[i].tombstones = stored;
         self.track_owner(i);
         self.collect_sends(i);
@@ -338,19 +402,35 @@ impl Sim {
         let node = &mut self.nodes[i];
         let cursor = node.client.engine.cursor();
         if cursor < node.cursor {
-            return violation("I5", format!("client {i}'s cursor went back from {} to {cursor}", node.cursor));
+            return violation(
+                "I5",
+                format!(
+                    "client {i}'s cursor went back from {} to {cursor}",
+                    node.cursor
+                ),
+            );
         }
         if cursor > self.server.mem.head() {
-            return violation("I5", format!("client {i}'s cursor {cursor} is past the server's head"));
+            return violation(
+                "I5",
+                format!("client {i}'s cursor {cursor} is past the server's head"),
+            );
         }
         node.cursor = cursor;
         let todos = node.client.engine.collection("todos").expect("configured");
         for id in &node.tombstones {
             if todos.synced(id).is_some_and(|d| !d.deleted) {
-                return violation("I6", format!("{id} came back on client {i} after it was deleted"));
+                return violation(
+                    "I6",
+                    format!("{id} came back on client {i} after it was deleted"),
+                );
             }
         }
-        let deleted: Vec<String> = todos.synced_docs().filter(|d| d.deleted).map(|d| d.id.clone()).collect();
+        let deleted: Vec<String> = todos
+            .synced_docs()
+            .filter(|d| d.deleted)
+            .map(|d| d.id.clone())
+            .collect();
         node.tombstones.extend(deleted);
         Ok(())
     }
@@ -359,7 +439,10 @@ impl Sim {
         for node in &self.nodes {
             for id in &node.tombstones {
                 if self.server.doc(id).is_some_and(|d| !d.deleted) {
-                    return violation("I6", format!("{id} came back on the server after it was deleted"));
+                    return violation(
+                        "I6",
+                        format!("{id} came back on the server after it was deleted"),
+                    );
                 }
             }
         }
@@ -385,17 +468,41 @@ impl Sim {
             while !self.net.is_empty() {
                 self.deliver(0, false)?;
             }
-            let busy = self.nodes.iter().any(|n| !n.client.writes.is_empty() || n.client.engine.status() != SyncStatus::Idle);
+            let busy = self.nodes.iter().any(|n| {
+                !n.client.writes.is_empty() || n.client.engine.status() != SyncStatus::Idle
+            });
             if !busy && self.net.is_empty() {
                 return Ok(());
             }
             if self.now > healed_at + DRAIN_LIMIT_MS {
-                let states: Vec<_> = self.nodes.iter().map(|n| (n.client.engine.status(), n.client.engine.stats().last_error.clone())).collect();
+                let states: Vec<_> = self
+                    .nodes
+                    .iter()
+                    .map(|n| {
+                        (
+                            n.client.engine.status(),
+                            n.client.engine.stats().last_error.clone(),
+                        )
+                    })
+                    .collect();
                 let stuck: Vec<String> = self
                     .nodes
                     .iter()
-                    .flat_map(|n| n.client.engine.transactions().filter(|t| !t.state.is_terminal()))
-                    .map(|t| format!("{} {:?} behind {:?} ids {:?}", t.id, t.state, t.queued_behind, t.mutations.iter().map(|m| m.wire_id).collect::<Vec<_>>()))
+                    .flat_map(|n| {
+                        n.client
+                            .engine
+                            .transactions()
+                            .filter(|t| !t.state.is_terminal())
+                    })
+                    .map(|t| {
+                        format!(
+                            "{} {:?} behind {:?} ids {:?}",
+                            t.id,
+                            t.state,
+                            t.queued_behind,
+                            t.mutations.iter().map(|m| m.wire_id).collect::<Vec<_>>()
+                        )
+                    })
                     .collect();
                 return violation("I7", format!("not drained {DRAIN_LIMIT_MS} ms after healing; statuses {states:?}; unfinished {stuck:?}"));
             }
@@ -431,15 +538,28 @@ impl Sim {
         // I4: every replica converged to the server's state.
         for (i, node) in self.nodes.iter().enumerate() {
             let todos = node.client.engine.collection("todos").expect("configured");
-            let server: BTreeMap<_, _> = self.server.mem.documents().map(|d| (d.doc.id.clone(), &d.doc)).collect();
+            let server: BTreeMap<_, _> = self
+                .server
+                .mem
+                .documents()
+                .map(|d| (d.doc.id.clone(), &d.doc))
+                .collect();
             for (id, doc) in &server {
                 let mine = todos.get(id);
-                if mine.map(|d| (&d.fields, d.deleted, d.version)) != Some((&doc.fields, doc.deleted, doc.version)) {
-                    return violation("I4", format!("client {i} has {id} as {mine:?}, the server {doc:?}"));
+                if mine.map(|d| (&d.fields, d.deleted, d.version))
+                    != Some((&doc.fields, doc.deleted, doc.version))
+                {
+                    return violation(
+                        "I4",
+                        format!("client {i} has {id} as {mine:?}, the server {doc:?}"),
+                    );
                 }
             }
             if let Some(extra) = todos.docs().find(|d| !server.contains_key(&d.id)) {
-                return violation("I4", format!("client {i} has {} that the server does not", extra.id));
+                return violation(
+                    "I4",
+                    format!("client {i} has {} that the server does not", extra.id),
+                );
             }
         }
         Ok(())
@@ -467,13 +587,19 @@ fn run(seed: u64, options: &Options) -> Result<Counts, Violation> {
 }
 
 fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[test]
 fn invariants_hold_under_injected_faults() {
     let steps = env("SIM_STEPS", 200) as usize;
-    let options = Options { steps, broken_dedup: false };
+    let options = Options {
+        steps,
+        broken_dedup: false,
+    };
     let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
         Ok(seed) => vec![seed.parse().expect("SIM_SEED is a number")],
         Err(_) => (0..env("SIM_SEEDS", 1_000)).collect(),
@@ -488,18 +614,38 @@ fn invariants_hold_under_injected_faults() {
             ),
         }
     }
-    println!("simulation: {} seeds x {steps} steps, no invariant violated; {totals:?}", seeds.len());
+    println!(
+        "simulation: {} seeds x {steps} steps, no invariant violated; {totals:?}",
+        seeds.len()
+    );
     if seeds.len() >= 100 {
         let c = totals;
-        let exercised = [c.lost, c.duplicated, c.reloads, c.flaps, c.busy_toggles, c.conflicts, c.failed, c.completed];
-        assert!(exercised.iter().all(|n| *n > 0), "every fault and outcome must occur: {totals:?}");
+        let exercised = [
+            c.lost,
+            c.duplicated,
+            c.reloads,
+            c.flaps,
+            c.busy_toggles,
+            c.conflicts,
+            c.failed,
+            c.completed,
+        ];
+        assert!(
+            exercised.iter().all(|n| *n > 0),
+            "every fault and outcome must occur: {totals:?}"
+        );
     }
 }
 
 #[test]
 fn a_server_that_forgets_processed_mutations_is_caught() {
-    let options = Options { steps: 200, broken_dedup: true };
-    let violations: Vec<Violation> = (0..100).filter_map(|seed| run(seed, &options).err()).collect();
+    let options = Options {
+        steps: 200,
+        broken_dedup: true,
+    };
+    let violations: Vec<Violation> = (0..100)
+        .filter_map(|seed| run(seed, &options).err())
+        .collect();
     assert!(
         violations.iter().any(|v| v.invariant == "I2"),
         "re-applied mutations must be reported as I2 violations, got {violations:?}"

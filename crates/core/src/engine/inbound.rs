@@ -7,12 +7,22 @@ use crate::Version;
 impl Engine {
     /// A connection opened: introduce ourselves.
     pub(super) fn connected(&mut self, live: bool) {
-        self.link = Link::Up { live, welcomed: false, hello_at: self.now };
+        self.link = Link::Up {
+            live,
+            welcomed: false,
+            hello_at: self.now,
+        };
         self.send_hello();
     }
 
     fn send_hello(&mut self) {
-        let collections = self.config.collections.iter().filter(|c| c.sync).map(|c| c.name.clone()).collect();
+        let collections = self
+            .config
+            .collections
+            .iter()
+            .filter(|c| c.sync)
+            .map(|c| c.name.clone())
+            .collect();
         self.send(ClientMessage::Hello {
             protocol: PROTOCOL_VERSION,
             client_id: self.client_id.clone(),
@@ -35,13 +45,24 @@ impl Engine {
     /// Dispatches a server message.
     pub(super) fn receive(&mut self, message: ServerMessage) {
         match message {
-            ServerMessage::Welcome { client_id, last_mutation_id, .. } => {
+            ServerMessage::Welcome {
+                client_id,
+                last_mutation_id,
+                ..
+            } => {
                 if client_id != self.client_id {
-                    self.status.fail(format!("the server welcomed client `{client_id}`, not `{}`", self.client_id));
+                    self.status.fail(format!(
+                        "the server welcomed client `{client_id}`, not `{}`",
+                        self.client_id
+                    ));
                     return;
                 }
                 if let Link::Up { live, .. } = self.link {
-                    self.link = Link::Up { live, welcomed: true, hello_at: self.now };
+                    self.link = Link::Up {
+                        live,
+                        welcomed: true,
+                        hello_at: self.now,
+                    };
                 }
                 // Never reuse an id the server has processed (e.g. storage restored from a backup).
                 if self.next_mutation_id <= last_mutation_id {
@@ -50,8 +71,17 @@ impl Engine {
                 }
                 self.pull.requested = self.config.direction.pulls();
             }
-            ServerMessage::PushResult { seq, results, range } => self.push_result(seq, results, range),
-            ServerMessage::PullPage { seq, changes, cursor, has_more } => self.pull_page(seq, changes, cursor, has_more),
+            ServerMessage::PushResult {
+                seq,
+                results,
+                range,
+            } => self.push_result(seq, results, range),
+            ServerMessage::PullPage {
+                seq,
+                changes,
+                cursor,
+                has_more,
+            } => self.pull_page(seq, changes, cursor, has_more),
             ServerMessage::Changes { changes, range } => {
                 if self.config.direction.pulls() {
                     self.apply_changes(changes);
@@ -101,16 +131,32 @@ impl Engine {
 
     /// A `hello` unanswered in time is sent again.
     fn expire_hello(&mut self) {
-        if let Link::Up { live, welcomed: false, hello_at } = self.link {
+        if let Link::Up {
+            live,
+            welcomed: false,
+            hello_at,
+        } = self.link
+        {
             if hello_at + self.config.ack_timeout_ms <= self.now {
-                self.link = Link::Up { live, welcomed: false, hello_at: self.now };
+                self.link = Link::Up {
+                    live,
+                    welcomed: false,
+                    hello_at: self.now,
+                };
                 self.send_hello();
             }
         }
     }
 
     fn pump_pull(&mut self) {
-        let Link::Up { live, welcomed: true, .. } = self.link else { return };
+        let Link::Up {
+            live,
+            welcomed: true,
+            ..
+        } = self.link
+        else {
+            return;
+        };
         if !self.config.direction.pulls() || self.pull.in_flight.is_some() {
             return;
         }
@@ -178,7 +224,10 @@ impl Engine {
             }
             self.clock.observe(change.doc.hlc, self.now);
             let key = (change.collection.clone(), change.doc.id.clone());
-            let c = self.collections.get_mut(&change.collection).expect("synced collections exist");
+            let c = self
+                .collections
+                .get_mut(&change.collection)
+                .expect("synced collections exist");
             let (stored, view) = c.apply_remote(change.doc, merge.as_ref());
             self.out.changes.extend(view);
             if stored {

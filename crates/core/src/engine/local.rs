@@ -6,7 +6,7 @@ use crate::collection::DocChange;
 use crate::conflict::ConflictStrategy;
 use crate::document::{Document, Fields, DELETED_FIELD, ID_FIELD};
 use crate::mutation::{Mutation, MutationRequest, Op, OpError};
-use crate::scheduler::{dependents, queue_positions};
+use crate::scheduler::dependents;
 use crate::transaction::{Transaction, TxError, TxId, TxState};
 use crate::CoreError;
 use std::collections::HashMap;
@@ -25,8 +25,12 @@ impl Engine {
             .into_iter()
             .map(|r| Mutation {
                 hlc: self.clock.now(self.now),
-                base_version: self.collections[&r.collection].synced(&r.doc_id).map_or(0, |d| d.version),
-                base: keep_base.then(|| self.collections[&r.collection].synced(&r.doc_id).cloned()).flatten(),
+                base_version: self.collections[&r.collection]
+                    .synced(&r.doc_id)
+                    .map_or(0, |d| d.version),
+                base: keep_base
+                    .then(|| self.collections[&r.collection].synced(&r.doc_id).cloned())
+                    .flatten(),
                 collection: r.collection,
                 doc_id: r.doc_id,
                 op: r.op,
@@ -38,7 +42,10 @@ impl Engine {
         let tx = Transaction::new(id, mutations, self.now);
         let merge = self.merge_fn();
         for m in &tx.mutations {
-            let collection = self.collections.get_mut(&m.collection).expect("checked above");
+            let collection = self
+                .collections
+                .get_mut(&m.collection)
+                .expect("checked above");
             let change = collection.add_pending(id, &m.doc_id, m.op.clone(), m.hlc, merge.as_ref());
             self.out.changes.extend(change);
         }
@@ -56,7 +63,7 @@ impl Engine {
         );
         self.store.checkpoint_dirty = true;
         self.touch(id);
-        self.reschedule();
+        self.track(id);
         Ok(id)
     }
 
@@ -73,7 +80,11 @@ impl Engine {
                 Op::Update { patch } => Some(patch),
                 Op::Delete => None,
             };
-            if let Some(reserved) = fields.and_then(|f| [ID_FIELD, DELETED_FIELD].into_iter().find(|k| f.contains_key(*k))) {
+            if let Some(reserved) = fields.and_then(|f| {
+                [ID_FIELD, DELETED_FIELD]
+                    .into_iter()
+                    .find(|k| f.contains_key(*k))
+            }) {
                 return Err(CoreError::ReservedField(reserved.into()));
             }
             let key = (r.collection.as_str(), r.doc_id.as_str());
@@ -81,10 +92,9 @@ impl Engine {
                 .get(&key)
                 .cloned()
                 .unwrap_or_else(|| collection.get(&r.doc_id).cloned());
-            let next = r
-                .op
-                .apply(&r.doc_id, current.as_ref(), Default::default())
-                .map_err(|e| op_error(e, &r.collection, &r.doc_id))?;
+            let next =
+                r.op.apply(&r.doc_id, current.as_ref(), Default::default())
+                    .map_err(|e| op_error(e, &r.collection, &r.doc_id))?;
             scratch.insert(key, Some(next));
         }
         Ok(())
@@ -112,7 +122,11 @@ impl Engine {
     }
 
     /// Resolves a parked conflict: the mutation becomes a replacement with `fields`.
-    pub(super) fn resolve_conflict(&mut self, id: ConflictId, fields: Fields) -> Result<(), CoreError> {
+    pub(super) fn resolve_conflict(
+        &mut self,
+        id: ConflictId,
+        fields: Fields,
+    ) -> Result<(), CoreError> {
         let unknown = || CoreError::UnknownConflict(id.to_string());
         let entry = self.txs.get_mut(&id.tx).ok_or_else(unknown)?;
         let m = entry.tx.mutations.get_mut(id.index).ok_or_else(unknown)?;
@@ -125,6 +139,7 @@ impl Engine {
         entry.revision += 1;
         self.sync_overlay(id.tx, &doc.0, &doc.1);
         self.touch(id.tx);
+        self.classify(id.tx);
         Ok(())
     }
 
@@ -139,14 +154,18 @@ impl Engine {
             .collect();
         let merge = self.merge_fn();
         if let Some(c) = self.collections.get_mut(collection) {
-            self.out.changes.extend(c.replace_pending(tx, doc_id, ops, merge.as_ref()));
+            self.out
+                .changes
+                .extend(c.replace_pending(tx, doc_id, ops, merge.as_ref()));
         }
     }
 
     /// Finishes a transaction successfully. Writes to local-only collections become their
     /// synced state; synced collections were updated from the server's answer already.
     pub(super) fn complete(&mut self, id: TxId) {
-        let Some(entry) = self.txs.get_mut(&id) else { return };
+        let Some(entry) = self.txs.get_mut(&id) else {
+            return;
+        };
         if entry.tx.state == TxState::Persisting {
             entry.tx.set_state(TxState::PersistedAwaitingSync, self.now);
         }
@@ -159,7 +178,9 @@ impl Engine {
                 let c = self.collections.get_mut(&m.collection).expect("configured");
                 if let Ok(doc) = m.op.apply(&m.doc_id, c.synced(&m.doc_id), m.hlc) {
                     self.out.changes.extend(c.set_synced(doc, merge.as_ref()));
-                    self.store.docs.insert((m.collection.clone(), m.doc_id.clone()));
+                    self.store
+                        .docs
+                        .insert((m.collection.clone(), m.doc_id.clone()));
                 }
             }
         }
@@ -169,7 +190,9 @@ impl Engine {
     /// Fails a transaction and rolls it back; under the ordered strategy its dependents fail
     /// too, naming it as the cause.
     pub(super) fn fail(&mut self, id: TxId, message: String) {
-        let Some(entry) = self.txs.get(&id) else { return };
+        let Some(entry) = self.txs.get(&id) else {
+            return;
+        };
         let mut failing = vec![(id, message.clone())];
         if self.config.mutation_strategy.is_ordered() {
             let later = self.txs.range(id..).map(|(_, e)| &e.tx);
@@ -207,6 +230,7 @@ impl Engine {
             }
         }
         self.out.changes.extend(changes);
+        self.untrack(id);
         if let Some(entry) = self.txs.get_mut(&id) {
             entry.in_flight = None;
             entry.retry_at = None;
@@ -218,26 +242,6 @@ impl Engine {
                 self.txs.remove(&old);
             }
         }
-        self.reschedule();
-    }
-
-    /// Recomputes which transactions are queued behind others (ordered strategy).
-    pub(super) fn reschedule(&mut self) {
-        if !self.config.mutation_strategy.is_ordered() {
-            return;
-        }
-        let positions = queue_positions(self.txs.values().map(|e| &e.tx));
-        for (id, behind) in positions {
-            let entry = self.txs.get_mut(&id).expect("positions come from txs");
-            let state = entry.tx.state;
-            if !matches!(state, TxState::Queued | TxState::Pending) || entry.tx.queued_behind == behind {
-                continue;
-            }
-            let next = if behind.is_empty() { TxState::Pending } else { TxState::Queued };
-            entry.tx.queued_behind = behind;
-            entry.tx.set_state(next, self.now);
-            self.out.txs.insert(id);
-        }
     }
 
     /// Marks a transaction as changed: its record is re-stored and subscribers told.
@@ -247,10 +251,7 @@ impl Engine {
     }
 
     pub(super) fn is_synced(&self, collection: &str) -> bool {
-        self.config
-            .collections
-            .iter()
-            .any(|c| c.name == collection && c.sync)
+        self.synced.contains(collection)
     }
 }
 

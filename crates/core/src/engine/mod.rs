@@ -9,6 +9,7 @@ mod inbound;
 mod local;
 mod outbox;
 mod persist;
+mod queue;
 mod status;
 
 pub use persist::{Checkpoint, Snapshot, StorageWrite};
@@ -131,7 +132,10 @@ impl EngineConfig {
             }
         }
         if self.batch_size == 0 || self.batch_size > 10_000 {
-            return bad(format!("batchSize must be 1..=10000, got {}", self.batch_size));
+            return bad(format!(
+                "batchSize must be 1..=10000, got {}",
+                self.batch_size
+            ));
         }
         if self.pull_interval_ms == 0 {
             return bad("pullInterval must be positive".into());
@@ -289,6 +293,9 @@ impl TxEntry {
     fn is_parked(&self) -> bool {
         self.tx.mutations.iter().any(|m| m.parked.is_some())
     }
+    fn first_wire_id(&self) -> Option<MutationId> {
+        self.tx.mutations.iter().find_map(|m| m.wire_id)
+    }
 }
 
 /// The connection as the engine sees it.
@@ -296,7 +303,11 @@ impl TxEntry {
 enum Link {
     Down,
     /// Connected; `hello_at` is when the unanswered `hello` was sent (none once welcomed).
-    Up { live: bool, welcomed: bool, hello_at: Millis },
+    Up {
+        live: bool,
+        welcomed: bool,
+        hello_at: Millis,
+    },
 }
 
 /// A push on the wire.
@@ -333,6 +344,8 @@ pub struct Engine {
     clock: HybridClock,
     rng: Rng,
     collections: HashMap<String, Collection>,
+    /// The names of synced collections.
+    synced: BTreeSet<String>,
     txs: BTreeMap<TxId, TxEntry>,
     finished: VecDeque<TxId>,
     wire_index: HashMap<MutationId, TxId>,
@@ -344,6 +357,7 @@ pub struct Engine {
     pull: PullState,
     next_seq: u64,
     store: persist::StoreState,
+    queues: queue::Queues,
     status: status::StatusState,
     now: Millis,
     out: Outgoing,
@@ -368,7 +382,14 @@ impl Engine {
             .iter()
             .map(|c| (c.name.clone(), Collection::new(c.name.clone())))
             .collect();
+        let synced = config
+            .collections
+            .iter()
+            .filter(|c| c.sync)
+            .map(|c| c.name.clone())
+            .collect();
         Ok(Self {
+            synced,
             rng: Rng::new(config.seed),
             config,
             loaded: false,
@@ -386,6 +407,7 @@ impl Engine {
             pull: PullState::default(),
             next_seq: 1,
             store: persist::StoreState::default(),
+            queues: queue::Queues::default(),
             status: status::StatusState::default(),
             now: 0,
             out: Outgoing::default(),
@@ -473,7 +495,12 @@ impl Engine {
             effects.push(Effect::Changes(out.changes));
         }
         if !out.txs.is_empty() {
-            let txs = out.txs.iter().filter_map(|id| self.txs.get(id)).map(|e| e.tx.clone()).collect();
+            let txs = out
+                .txs
+                .iter()
+                .filter_map(|id| self.txs.get(id))
+                .map(|e| e.tx.clone())
+                .collect();
             effects.push(Effect::Transactions(txs));
         }
         if !out.durable.is_empty() {
@@ -492,11 +519,20 @@ impl Engine {
     /// The earliest time something is due: a retry, a request timeout, a poll, a storage retry.
     fn next_wake(&self) -> Option<Millis> {
         let timeout = self.config.ack_timeout_ms;
-        let retries = self.txs.values().filter_map(|e| e.retry_at);
+        // Only transactions holding wire ids wait for retries.
+        let retries = self
+            .queues
+            .wire
+            .values()
+            .filter_map(|id| self.txs[id].retry_at);
         let pushes = self.flights.values().map(|f| f.sent_at + timeout);
         let pull = self.pull.in_flight.map(|(_, at)| at + timeout);
         let hello = match self.link {
-            Link::Up { welcomed: false, hello_at, .. } => Some(hello_at + timeout),
+            Link::Up {
+                welcomed: false,
+                hello_at,
+                ..
+            } => Some(hello_at + timeout),
             _ => None,
         };
         retries

@@ -5,16 +5,23 @@ use super::{Engine, Flight, Link, SyncType};
 use crate::conflict::Resolution;
 use crate::document::Document;
 use crate::mutation::{Mutation, ParkedConflict};
-use crate::protocol::{ClientMessage, CursorRange, ErrorInfo, MutationResult, Outcome, WireMutation, WireTransaction};
+use crate::protocol::{
+    ClientMessage, CursorRange, ErrorInfo, MutationResult, Outcome, WireMutation, WireTransaction,
+};
 use crate::retry::{FailureKind, RetryDecision};
 use crate::transaction::{TxId, TxState};
 use std::collections::HashMap;
+
+/// At most this many batches' worth of transactions hold wire ids at once (flow control).
+const MAX_WIRE_BATCHES: usize = 4;
 
 impl Engine {
     /// Moves the outbox forward: finishes local-only work, assigns ids, sends what is ready.
     pub(super) fn pump_outbox(&mut self) {
         self.complete_local_only();
-        let Link::Up { welcomed: true, .. } = self.link else { return };
+        let Link::Up { welcomed: true, .. } = self.link else {
+            return;
+        };
         if !self.config.direction.pushes() {
             return;
         }
@@ -26,10 +33,14 @@ impl Engine {
     /// Local-only transactions are done once durable.
     fn complete_local_only(&mut self) {
         let done: Vec<TxId> = self
-            .txs
-            .values()
-            .filter(|e| e.local_only && e.tx.state == TxState::Pending && e.is_durable())
-            .map(|e| e.tx.id)
+            .queues
+            .local
+            .iter()
+            .filter(|id| {
+                let e = &self.txs[id];
+                e.tx.state == TxState::Pending && e.is_durable()
+            })
+            .copied()
             .collect();
         for id in done {
             self.complete(id);
@@ -39,56 +50,59 @@ impl Engine {
     /// Transactions that already hold ids and whose retry time has come go back to persisting.
     fn start_due_retries(&mut self) {
         let now = self.now;
-        for entry in self.txs.values_mut() {
-            if entry.tx.state == TxState::Pending && entry.has_ids() && entry.retry_at.is_none_or(|at| at <= now) {
+        for id in self.queues.wire.values() {
+            let entry = self.txs.get_mut(id).expect("indexed");
+            if entry.tx.state == TxState::Pending && entry.retry_at.is_none_or(|at| at <= now) {
                 entry.retry_at = None;
                 entry.tx.set_state(TxState::Persisting, now);
-                self.out.txs.insert(entry.tx.id);
+                self.out.txs.insert(*id);
             }
         }
     }
 
-    /// Gives ids to pending transactions, in creation order, unless an earlier one is waiting
-    /// for a retry (ids go on the wire in order, so it would hold them back anyway).
+    /// Gives ids to ready transactions, oldest first, up to the in-flight limit, unless one
+    /// holding ids waits for a retry (ids go on the wire in order, so it holds them back).
     fn assign_ids(&mut self) {
-        if self.txs.values().any(|e| e.has_ids() && e.tx.state == TxState::Pending) {
+        if self
+            .queues
+            .wire
+            .values()
+            .any(|id| self.txs[id].tx.state == TxState::Pending)
+        {
             return;
         }
-        let synced: Vec<String> = self.config.collections.iter().filter(|c| c.sync).map(|c| c.name.clone()).collect();
-        let mut assigned = false;
-        for entry in self.txs.values_mut() {
-            let ready = entry.tx.state == TxState::Pending && !entry.local_only && !entry.has_ids() && !entry.is_parked() && entry.durable_revision > 0;
-            if !ready {
-                continue;
-            }
-            for m in entry.tx.mutations.iter_mut().filter(|m| synced.contains(&m.collection)) {
+        let room =
+            (MAX_WIRE_BATCHES * self.config.batch_size).saturating_sub(self.queues.wire.len());
+        let candidates: Vec<TxId> = self
+            .queues
+            .ready
+            .iter()
+            .filter(|id| self.txs[id].durable_revision > 0)
+            .take(room)
+            .copied()
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        for id in candidates {
+            let entry = self.txs.get_mut(&id).expect("indexed");
+            for m in entry
+                .tx
+                .mutations
+                .iter_mut()
+                .filter(|m| self.synced.contains(&m.collection))
+            {
                 m.wire_id = Some(self.next_mutation_id);
-                self.wire_index.insert(self.next_mutation_id, entry.tx.id);
+                self.wire_index.insert(self.next_mutation_id, id);
                 self.next_mutation_id += 1;
             }
             entry.revision += 1;
             entry.tx.set_state(TxState::Persisting, self.now);
-            self.store.txs.insert(entry.tx.id);
-            self.out.txs.insert(entry.tx.id);
-            assigned = true;
+            self.store.txs.insert(id);
+            self.out.txs.insert(id);
+            self.classify(id);
         }
-        if assigned {
-            self.store.checkpoint_dirty = true;
-            self.reschedule();
-        }
-    }
-
-    /// Unfinished transactions holding wire ids, by their first id: the order the server must
-    /// see them in.
-    fn wire_order(&self) -> Vec<TxId> {
-        let mut order: Vec<(u64, TxId)> = self
-            .txs
-            .values()
-            .filter(|e| !e.tx.state.is_terminal())
-            .filter_map(|e| Some((e.tx.mutations.iter().find_map(|m| m.wire_id)?, e.tx.id)))
-            .collect();
-        order.sort_unstable();
-        order.into_iter().map(|(_, id)| id).collect()
+        self.store.checkpoint_dirty = true;
     }
 
     /// Sends persisting transactions whose ids are durable, in id order, in batches; stops at
@@ -97,7 +111,8 @@ impl Engine {
         let mut batch: Vec<WireTransaction> = Vec::new();
         let mut batch_txs = Vec::new();
         let mut size = 0;
-        for id in self.wire_order() {
+        let order: Vec<TxId> = self.queues.wire.values().copied().collect();
+        for id in order {
             let entry = &self.txs[&id];
             if entry.in_flight.is_some() {
                 continue;
@@ -165,7 +180,12 @@ impl Engine {
 
     /// Acts on a push's answer. Results are matched by mutation id, so a late duplicate answer
     /// is harmless; transactions of the push left unanswered go back to pending.
-    pub(super) fn push_result(&mut self, seq: u64, results: Vec<MutationResult>, range: Option<CursorRange>) {
+    pub(super) fn push_result(
+        &mut self,
+        seq: u64,
+        results: Vec<MutationResult>,
+        range: Option<CursorRange>,
+    ) {
         let mut by_tx: HashMap<TxId, Vec<MutationResult>> = HashMap::new();
         for r in results {
             if let Some(tx) = self.wire_index.get(&r.id) {
@@ -174,7 +194,12 @@ impl Engine {
         }
         let (mut applied, mut errors, mut all_settled) = (0, 0, true);
         for (id, results) in by_tx {
-            let expected = self.txs[&id].tx.mutations.iter().filter(|m| m.wire_id.is_some()).count();
+            let expected = self.txs[&id]
+                .tx
+                .mutations
+                .iter()
+                .filter(|m| m.wire_id.is_some())
+                .count();
             if results.len() != expected || self.txs[&id].tx.state != TxState::Persisting {
                 all_settled = false;
                 continue;
@@ -185,7 +210,10 @@ impl Engine {
         }
         if let Some(flight) = self.flights.remove(&seq) {
             for id in flight.txs {
-                self.requeue(id, "not processed: an earlier transaction in the same push failed");
+                self.requeue(
+                    id,
+                    "not processed: an earlier transaction in the same push failed",
+                );
             }
             self.finish_log(flight.log, applied, errors, None);
         }
@@ -206,12 +234,17 @@ impl Engine {
             return (0, results.len());
         }
         self.status.answered();
-        if results.iter().any(|r| matches!(r.outcome, Outcome::Conflict { .. })) {
+        if results
+            .iter()
+            .any(|r| matches!(r.outcome, Outcome::Conflict { .. }))
+        {
             self.resolve_conflicts(id, results);
             return (0, 0);
         }
         let rejection = results.iter().find_map(|r| match &r.outcome {
-            Outcome::Rejected { error } if error.code == "abandoned" => Some(self.gave_up_message(id)),
+            Outcome::Rejected { error } if error.code == "abandoned" => {
+                Some(self.gave_up_message(id))
+            }
             Outcome::Rejected { error } if error.code != "aborted" => Some(error.message.clone()),
             _ => None,
         });
@@ -222,8 +255,15 @@ impl Engine {
         let merge = self.merge_fn();
         let count = results.len();
         for r in results {
-            let Outcome::Applied { doc } = r.outcome else { continue };
-            let m = self.txs[&id].tx.mutations.iter().find(|m| m.wire_id == Some(r.id)).expect("indexed");
+            let Outcome::Applied { doc } = r.outcome else {
+                continue;
+            };
+            let m = self.txs[&id]
+                .tx
+                .mutations
+                .iter()
+                .find(|m| m.wire_id == Some(r.id))
+                .expect("indexed");
             let collection = m.collection.clone();
             self.clock.observe(doc.hlc, self.now);
             let key = (collection.clone(), doc.id.clone());
@@ -249,10 +289,19 @@ impl Engine {
         let mut keep = vec![true; mutations.len()];
         let mut conflicts = 0;
         for r in results {
-            let Outcome::Conflict { doc: remote } = r.outcome else { continue };
+            let Outcome::Conflict { doc: remote } = r.outcome else {
+                continue;
+            };
             conflicts += 1;
-            let index = mutations.iter().position(|m| m.wire_id == Some(r.id)).expect("indexed");
-            let (local, base) = local_and_base(&mutations, index, self.collections[&mutations[index].collection].synced(&mutations[index].doc_id));
+            let index = mutations
+                .iter()
+                .position(|m| m.wire_id == Some(r.id))
+                .expect("indexed");
+            let (local, base) = local_and_base(
+                &mutations,
+                index,
+                self.collections[&mutations[index].collection].synced(&mutations[index].doc_id),
+            );
             let m = &mut mutations[index];
             match strategy.resolve(m, local.as_ref(), &remote, base.as_ref()) {
                 Resolution::KeepServer => keep[index] = false,
@@ -260,7 +309,13 @@ impl Engine {
                     m.op = op;
                     m.base_version = remote.version;
                 }
-                Resolution::Park => m.parked = Some(ParkedConflict { local, remote: remote.clone(), base }),
+                Resolution::Park => {
+                    m.parked = Some(ParkedConflict {
+                        local,
+                        remote: remote.clone(),
+                        base,
+                    })
+                }
             }
             self.clock.observe(remote.hlc, self.now);
             let key = (m.collection.clone(), remote.id.clone());
@@ -271,21 +326,33 @@ impl Engine {
                 self.store.docs.insert(key);
             }
         }
+        self.unwire(id);
         for m in &mut mutations {
             if let Some(wire) = m.wire_id.take() {
                 self.wire_index.remove(&wire);
             }
         }
-        let docs: Vec<(String, String)> = mutations.iter().map(|m| (m.collection.clone(), m.doc_id.clone())).collect();
+        let docs: Vec<(String, String)> = mutations
+            .iter()
+            .map(|m| (m.collection.clone(), m.doc_id.clone()))
+            .collect();
         let mut kept = keep.iter();
         mutations.retain(|_| *kept.next().expect("same length"));
         self.status.conflicts(conflicts);
         let entry = self.txs.get_mut(&id).expect("answered");
         entry.tx.mutations = mutations;
         entry.revision += 1;
-        let message = format!("conflict on {conflicts} document(s); resolved by the {:?} strategy", strategy);
+        let message = format!(
+            "conflict on {conflicts} document(s); resolved by the {:?} strategy",
+            strategy
+        );
         entry.tx.finish_attempt(self.now, Some(message), None);
-        if entry.tx.mutations.iter().all(|m| !self.config.collections.iter().any(|c| c.sync && c.name == m.collection)) {
+        if entry
+            .tx
+            .mutations
+            .iter()
+            .all(|m| !self.synced.contains(&m.collection))
+        {
             // Nothing left for the server: the server's version stands.
             for (collection, doc) in docs {
                 self.sync_overlay(id, &collection, &doc);
@@ -298,7 +365,7 @@ impl Engine {
             self.sync_overlay(id, &collection, &doc);
         }
         self.touch(id);
-        self.reschedule();
+        self.classify(id);
     }
 
     /// A retryable failure: back off and resend with the same ids, or, with retries exhausted,
@@ -306,7 +373,12 @@ impl Engine {
     fn retry_later(&mut self, id: TxId, message: String) {
         let entry = self.txs.get_mut(&id).expect("answered");
         entry.tx.retries += 1;
-        let decision = self.config.retry.decide(entry.tx.retries, FailureKind::Retryable, self.now, &mut self.rng);
+        let decision = self.config.retry.decide(
+            entry.tx.retries,
+            FailureKind::Retryable,
+            self.now,
+            &mut self.rng,
+        );
         let retry_at = match decision {
             RetryDecision::RetryAt(at) => Some(at),
             RetryDecision::GiveUp => {
@@ -316,7 +388,9 @@ impl Engine {
             }
         };
         entry.retry_at = retry_at;
-        entry.tx.finish_attempt(self.now, Some(message.clone()), retry_at);
+        entry
+            .tx
+            .finish_attempt(self.now, Some(message.clone()), retry_at);
         entry.tx.set_state(TxState::Pending, self.now);
         self.touch(id);
         self.status.fail(message);
@@ -324,19 +398,28 @@ impl Engine {
 
     fn gave_up_message(&self, id: TxId) -> String {
         let tx = &self.txs[&id].tx;
-        let last = tx.attempts.iter().rev().find_map(|a| a.error.clone()).unwrap_or_default();
+        let last = tx
+            .attempts
+            .iter()
+            .rev()
+            .find_map(|a| a.error.clone())
+            .unwrap_or_default();
         format!("gave up after {} attempts: {last}", tx.retries)
     }
 
     /// A sent transaction lost its answer (connection loss, timeout, early stop): it goes back
     /// to pending with its ids and is re-sent; this does not count against the retry limit.
     pub(super) fn requeue(&mut self, id: TxId, why: &str) {
-        let Some(entry) = self.txs.get_mut(&id) else { return };
+        let Some(entry) = self.txs.get_mut(&id) else {
+            return;
+        };
         if entry.in_flight.is_none() || entry.tx.state != TxState::Persisting {
             return;
         }
         entry.in_flight = None;
-        entry.tx.finish_attempt(self.now, Some(why.to_owned()), None);
+        entry
+            .tx
+            .finish_attempt(self.now, Some(why.to_owned()), None);
         entry.tx.set_state(TxState::Pending, self.now);
         self.out.txs.insert(id);
     }
@@ -352,7 +435,7 @@ impl Engine {
         }
         if let Some(error) = error {
             // The first transaction holding ids holds back all others: back it off.
-            if let Some(&first) = self.wire_order().first() {
+            if let Some(&first) = self.queues.wire.values().next() {
                 self.retry_later(first, error.message.clone());
             }
         }
@@ -361,24 +444,41 @@ impl Engine {
     /// Pushes whose answer is overdue are treated as lost.
     pub(super) fn expire_pushes(&mut self) {
         let deadline = self.now.saturating_sub(self.config.ack_timeout_ms);
-        let overdue: Vec<u64> = self.flights.iter().filter(|(_, f)| f.sent_at <= deadline).map(|(s, _)| *s).collect();
+        let overdue: Vec<u64> = self
+            .flights
+            .iter()
+            .filter(|(_, f)| f.sent_at <= deadline)
+            .map(|(s, _)| *s)
+            .collect();
         for seq in overdue {
             let flight = self.flights.remove(&seq).expect("listed");
             for id in &flight.txs {
                 self.requeue(*id, "no answer from the server in time");
             }
-            self.finish_log(flight.log, 0, 0, Some("no answer from the server in time".into()));
+            self.finish_log(
+                flight.log,
+                0,
+                0,
+                Some("no answer from the server in time".into()),
+            );
         }
     }
 }
 
 /// A conflict's `base` (the document the write started from) and `local` (what the transaction's
 /// writes to that document, up to `index`, made of it).
-fn local_and_base(mutations: &[Mutation], index: usize, synced: Option<&Document>) -> (Option<Document>, Option<Document>) {
+fn local_and_base(
+    mutations: &[Mutation],
+    index: usize,
+    synced: Option<&Document>,
+) -> (Option<Document>, Option<Document>) {
     let target = &mutations[index];
     let base = target.base.clone().or_else(|| synced.cloned());
     let mut local = base.clone();
-    for m in mutations[..=index].iter().filter(|m| m.collection == target.collection && m.doc_id == target.doc_id) {
+    for m in mutations[..=index]
+        .iter()
+        .filter(|m| m.collection == target.collection && m.doc_id == target.doc_id)
+    {
         if let Ok(doc) = m.op.apply(&m.doc_id, local.as_ref(), m.hlc) {
             local = Some(doc);
         }

@@ -85,7 +85,11 @@ struct InFlight {
 
 impl StoreState {
     fn is_dirty(&self) -> bool {
-        self.checkpoint_dirty || !self.docs.is_empty() || !self.txs.is_empty() || !self.logs.is_empty() || !self.removed_logs.is_empty()
+        self.checkpoint_dirty
+            || !self.docs.is_empty()
+            || !self.txs.is_empty()
+            || !self.logs.is_empty()
+            || !self.removed_logs.is_empty()
     }
 }
 
@@ -119,19 +123,32 @@ impl Engine {
         let mut txs = snapshot.transactions;
         txs.sort_by_key(|t| t.id);
         for mut tx in txs.into_iter().filter(|t| !t.state.is_terminal()) {
-            if tx.mutations.iter().any(|m| !self.collections.contains_key(&m.collection)) {
+            if tx
+                .mutations
+                .iter()
+                .any(|m| !self.collections.contains_key(&m.collection))
+            {
                 return Err(CoreError::UnknownCollection(format!(
                     "{} (used by stored transaction {}; keep it in the configuration)",
-                    tx.mutations.iter().find(|m| !self.collections.contains_key(&m.collection)).map_or("", |m| m.collection.as_str()),
+                    tx.mutations
+                        .iter()
+                        .find(|m| !self.collections.contains_key(&m.collection))
+                        .map_or("", |m| m.collection.as_str()),
                     tx.id
                 )));
             }
-            if matches!(tx.state, TxState::Persisting | TxState::PersistedAwaitingSync) {
+            if matches!(
+                tx.state,
+                TxState::Persisting | TxState::PersistedAwaitingSync
+            ) {
                 tx.state = TxState::Pending;
                 tx.finish_attempt(self.now, Some("interrupted by a reload".into()), None);
             }
             for m in &tx.mutations {
-                self.collections.get_mut(&m.collection).expect("checked").add_pending(tx.id, &m.doc_id, m.op.clone(), m.hlc, merge.as_ref());
+                self.collections
+                    .get_mut(&m.collection)
+                    .expect("checked")
+                    .add_pending(tx.id, &m.doc_id, m.op.clone(), m.hlc, merge.as_ref());
                 if let Some(wire) = m.wire_id {
                     self.wire_index.insert(wire, tx.id);
                     self.next_mutation_id = self.next_mutation_id.max(wire + 1);
@@ -152,16 +169,19 @@ impl Engine {
                     abandon: false,
                 },
             );
+            self.track(id);
         }
         self.load_log(snapshot.sync_log);
         self.loaded = true;
-        self.reschedule();
         Ok(())
     }
 
     /// Emits one storage write with everything changed since the last, unless one is under way.
     pub(super) fn flush(&mut self) {
-        if self.store.in_flight.is_some() || !self.store.is_dirty() || self.store.retry_at.is_some_and(|at| at > self.now) {
+        if self.store.in_flight.is_some()
+            || !self.store.is_dirty()
+            || self.store.retry_at.is_some_and(|at| at > self.now)
+        {
             return;
         }
         self.store.retry_at = None;
@@ -181,7 +201,9 @@ impl Engine {
         for (collection, id) in &docs {
             match self.collections.get(collection).and_then(|c| c.synced(id)) {
                 Some(doc) => write.documents.push((collection.clone(), doc.clone())),
-                None => write.removed_documents.push((collection.clone(), id.clone())),
+                None => write
+                    .removed_documents
+                    .push((collection.clone(), id.clone())),
             }
         }
         let mut revisions = Vec::new();
@@ -194,7 +216,10 @@ impl Engine {
                 _ => write.removed_transactions.push(*id),
             }
         }
-        write.sync_log = logs.iter().filter_map(|id| self.log_entry(*id).cloned()).collect();
+        write.sync_log = logs
+            .iter()
+            .filter_map(|id| self.log_entry(*id).cloned())
+            .collect();
         self.store.in_flight = Some(InFlight {
             token,
             docs,
@@ -208,10 +233,14 @@ impl Engine {
 
     /// A write is durable: its transactions' revisions are, and the next write may go.
     pub(super) fn persisted(&mut self, token: u64) {
-        let Some(done) = self.store.in_flight.take_if(|w| w.token == token) else { return };
+        let Some(done) = self.store.in_flight.take_if(|w| w.token == token) else {
+            return;
+        };
         self.store.failures = 0;
         for (id, revision) in done.txs {
-            let Some(entry) = self.txs.get_mut(&id) else { continue };
+            let Some(entry) = self.txs.get_mut(&id) else {
+                continue;
+            };
             if revision > entry.durable_revision {
                 if entry.durable_revision == 0 {
                     self.out.durable.push(id);
@@ -224,9 +253,13 @@ impl Engine {
 
     /// A write failed: what it covered is written again later, and the status shows the error.
     pub(super) fn persist_failed(&mut self, token: u64, message: String) {
-        let Some(failed) = self.store.in_flight.take_if(|w| w.token == token) else { return };
+        let Some(failed) = self.store.in_flight.take_if(|w| w.token == token) else {
+            return;
+        };
         self.store.docs.extend(failed.docs);
-        self.store.txs.extend(failed.txs.into_iter().map(|(id, _)| id));
+        self.store
+            .txs
+            .extend(failed.txs.into_iter().map(|(id, _)| id));
         self.store.logs.extend(failed.logs);
         self.store.removed_logs.extend(failed.removed_logs);
         self.store.checkpoint_dirty |= failed.checkpoint;

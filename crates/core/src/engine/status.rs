@@ -1,7 +1,6 @@
 //! Sync status, stats and the sync log, all derived from engine state.
 
 use super::{Effect, Engine, Link};
-use crate::transaction::TxState;
 use crate::Millis;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -142,8 +141,13 @@ impl Engine {
             return SyncStatus::Error;
         }
         let outbox_waiting = self.config.direction.pushes()
-            && self.txs.values().any(|e| !e.local_only && !e.is_parked() && matches!(e.tx.state, TxState::Pending | TxState::Persisting));
-        if !welcomed || !self.flights.is_empty() || self.pull.in_flight.is_some() || self.pull.requested || outbox_waiting {
+            && !(self.queues.ready.is_empty() && self.queues.wire.is_empty());
+        if !welcomed
+            || !self.flights.is_empty()
+            || self.pull.in_flight.is_some()
+            || self.pull.requested
+            || outbox_waiting
+        {
             SyncStatus::Syncing
         } else {
             SyncStatus::Idle
@@ -174,7 +178,9 @@ impl Engine {
         }
         if self.status.emitted_stats.as_ref() != Some(&self.status.stats) {
             self.status.emitted_stats = Some(self.status.stats.clone());
-            self.out.effects.push(Effect::Stats(self.status.stats.clone()));
+            self.out
+                .effects
+                .push(Effect::Stats(self.status.stats.clone()));
         }
     }
 
@@ -208,13 +214,23 @@ impl Engine {
         }
     }
 
-    pub(super) fn finish_log(&mut self, id: u64, synced: usize, errors: usize, error: Option<String>) {
+    pub(super) fn finish_log(
+        &mut self,
+        id: u64,
+        synced: usize,
+        errors: usize,
+        error: Option<String>,
+    ) {
         let now = self.now;
         if let Some(entry) = self.status.log.iter_mut().find(|e| e.id == id) {
             entry.synced_count += synced as u64;
             entry.error_count += errors as u64;
             entry.completed_at = Some(now);
-            entry.status = if error.is_some() { SyncLogStatus::Failed } else { SyncLogStatus::Completed };
+            entry.status = if error.is_some() {
+                SyncLogStatus::Failed
+            } else {
+                SyncLogStatus::Completed
+            };
             entry.error = error;
             self.store.logs.insert(id);
         }

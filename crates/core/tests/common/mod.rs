@@ -6,11 +6,14 @@
 use ferrosync_core::collection::DocChange;
 use ferrosync_core::document::{parse_document, parse_patch, Document};
 use ferrosync_core::engine::{
-    Checkpoint, CollectionConfig, Effect, Engine, EngineConfig, Input, Snapshot, StorageWrite, SyncLogEntry, SyncStatus,
+    Checkpoint, CollectionConfig, Effect, Engine, EngineConfig, Input, Snapshot, StorageWrite,
+    SyncLogEntry, SyncStatus,
 };
 use ferrosync_core::mutation::{MutationRequest, Op};
 use ferrosync_core::protocol::{Change, ClientMessage, ErrorInfo, ServerMessage, WireMutation};
-use ferrosync_core::server::{apply_push, ClientRecord, MemoryServer, PushRequest, ServerDoc, ServerView};
+use ferrosync_core::server::{
+    apply_push, ClientRecord, MemoryServer, PushRequest, ServerDoc, ServerView,
+};
 use ferrosync_core::transaction::{Transaction, TxId, TxState};
 use ferrosync_core::{CoreError, Millis, MutationId};
 use serde_json::Value;
@@ -23,8 +26,14 @@ pub const T0: Millis = 1_767_225_600_000;
 pub fn config(seed: u64) -> EngineConfig {
     EngineConfig {
         collections: vec![
-            CollectionConfig { name: "todos".into(), sync: true },
-            CollectionConfig { name: "cache".into(), sync: false },
+            CollectionConfig {
+                name: "todos".into(),
+                sync: true,
+            },
+            CollectionConfig {
+                name: "cache".into(),
+                sync: false,
+            },
         ],
         seed,
         ..EngineConfig::default()
@@ -33,16 +42,28 @@ pub fn config(seed: u64) -> EngineConfig {
 
 pub fn insert(collection: &str, doc: Value) -> MutationRequest {
     let (doc_id, fields) = parse_document(doc).expect("valid test document");
-    MutationRequest { collection: collection.into(), doc_id, op: Op::Insert { fields } }
+    MutationRequest {
+        collection: collection.into(),
+        doc_id,
+        op: Op::Insert { fields },
+    }
 }
 
 pub fn update(collection: &str, id: &str, patch: Value) -> MutationRequest {
     let patch = parse_patch(patch).expect("valid test patch");
-    MutationRequest { collection: collection.into(), doc_id: id.into(), op: Op::Update { patch } }
+    MutationRequest {
+        collection: collection.into(),
+        doc_id: id.into(),
+        op: Op::Update { patch },
+    }
 }
 
 pub fn delete(collection: &str, id: &str) -> MutationRequest {
-    MutationRequest { collection: collection.into(), doc_id: id.into(), op: Op::Delete }
+    MutationRequest {
+        collection: collection.into(),
+        doc_id: id.into(),
+        op: Op::Delete,
+    }
 }
 
 /// Storage in memory: applies writes exactly as IndexedDB would, one batch at a time.
@@ -82,7 +103,11 @@ impl Store {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             checkpoint: self.checkpoint.clone(),
-            documents: self.docs.iter().map(|((c, _), d)| (c.clone(), d.clone())).collect(),
+            documents: self
+                .docs
+                .iter()
+                .map(|((c, _), d)| (c.clone(), d.clone()))
+                .collect(),
             transactions: self.txs.values().cloned().collect(),
             sync_log: self.logs.values().cloned().collect(),
         }
@@ -153,15 +178,24 @@ impl Client {
         Ok(step.transaction)
     }
 
-    pub fn commit(&mut self, requests: Vec<MutationRequest>, now: Millis) -> Result<TxId, CoreError> {
-        Ok(self.handle(Input::Commit(requests), now)?.expect("commit returns its id"))
+    pub fn commit(
+        &mut self,
+        requests: Vec<MutationRequest>,
+        now: Millis,
+    ) -> Result<TxId, CoreError> {
+        Ok(self
+            .handle(Input::Commit(requests), now)?
+            .expect("commit returns its id"))
     }
 
     /// Completes the oldest storage write.
     pub fn complete_write(&mut self, now: Millis) -> bool {
-        let Some(w) = self.writes.pop_front() else { return false };
+        let Some(w) = self.writes.pop_front() else {
+            return false;
+        };
         self.store.apply(&w);
-        self.handle(Input::Persisted { token: w.token }, now).expect("persisted");
+        self.handle(Input::Persisted { token: w.token }, now)
+            .expect("persisted");
         true
     }
 
@@ -183,7 +217,10 @@ impl Client {
     }
 
     pub fn tx(&self, id: TxId) -> Transaction {
-        self.engine.transaction(id).cloned().unwrap_or_else(|| self.last_seen[&id].clone())
+        self.engine
+            .transaction(id)
+            .cloned()
+            .unwrap_or_else(|| self.last_seen[&id].clone())
     }
 
     pub fn visible(&self, id: &str) -> Option<Document> {
@@ -215,7 +252,10 @@ struct Forgetful<'a> {
 
 impl ServerView for Forgetful<'_> {
     fn client(&self, client: &str) -> Option<ClientRecord> {
-        self.inner.client(client).map(|r| ClientRecord { last_mutation_id: self.first_id.saturating_sub(1), ..r })
+        self.inner.client(client).map(|r| ClientRecord {
+            last_mutation_id: self.first_id.saturating_sub(1),
+            ..r
+        })
     }
     fn document(&self, collection: &str, id: &str) -> Option<ServerDoc> {
         self.inner.document(collection, id)
@@ -239,7 +279,11 @@ impl Server {
     }
 
     /// Handles a message from `client_id`: the replies to it, and a broadcast for the others.
-    pub fn handle(&mut self, client_id: &str, msg: ClientMessage) -> (Vec<ServerMessage>, Option<ServerMessage>) {
+    pub fn handle(
+        &mut self,
+        client_id: &str,
+        msg: ClientMessage,
+    ) -> (Vec<ServerMessage>, Option<ServerMessage>) {
         match msg {
             ClientMessage::Hello { client_id: id, .. } => {
                 let welcome = ServerMessage::Welcome {
@@ -251,7 +295,15 @@ impl Server {
             }
             ClientMessage::Pull { seq, cursor, limit } => {
                 let (changes, cursor, has_more) = self.mem.pull(cursor, limit as usize);
-                (vec![ServerMessage::PullPage { seq, changes, cursor, has_more }], None)
+                (
+                    vec![ServerMessage::PullPage {
+                        seq,
+                        changes,
+                        cursor,
+                        has_more,
+                    }],
+                    None,
+                )
             }
             ClientMessage::Push { seq, transactions } => {
                 let busy = self.busy;
@@ -261,25 +313,53 @@ impl Server {
                         return Err(ErrorInfo::new("busy", "the server is busy", true));
                     }
                     let invalid = match &m.op {
-                        Op::Insert { fields } | Op::Put { fields } | Op::Update { patch: fields } => {
+                        Op::Insert { fields }
+                        | Op::Put { fields }
+                        | Op::Update { patch: fields } => {
                             fields.get("invalid") == Some(&Value::Bool(true))
                         }
                         Op::Delete => false,
                     };
                     if validate && invalid {
-                        return Err(ErrorInfo::new("invalid", "the document is marked invalid", false));
+                        return Err(ErrorInfo::new(
+                            "invalid",
+                            "the document is marked invalid",
+                            false,
+                        ));
                     }
                     Ok(())
                 };
-                let req = PushRequest { client_id, user: "user", now: self.now, head: self.mem.head(), transactions: &transactions };
+                let req = PushRequest {
+                    client_id,
+                    user: "user",
+                    now: self.now,
+                    head: self.mem.head(),
+                    transactions: &transactions,
+                };
                 let result = if self.broken_dedup {
-                    let first_id = transactions.first().and_then(|t| t.mutations.first()).map_or(1, |m| m.id);
-                    apply_push(&Forgetful { inner: &self.mem, first_id }, req, &check)
+                    let first_id = transactions
+                        .first()
+                        .and_then(|t| t.mutations.first())
+                        .map_or(1, |m| m.id);
+                    apply_push(
+                        &Forgetful {
+                            inner: &self.mem,
+                            first_id,
+                        },
+                        req,
+                        &check,
+                    )
                 } else {
                     apply_push(&self.mem, req, &check)
                 };
                 match result {
-                    Err(error) => (vec![ServerMessage::Error { seq: Some(seq), error }], None),
+                    Err(error) => (
+                        vec![ServerMessage::Error {
+                            seq: Some(seq),
+                            error,
+                        }],
+                        None,
+                    ),
                     Ok(commit) => {
                         self.mem.commit(client_id, &commit);
                         self.record_applied(client_id, &transactions, &commit.outcomes);
@@ -287,11 +367,21 @@ impl Server {
                             changes: commit
                                 .writes
                                 .iter()
-                                .map(|w| Change { collection: w.collection.clone(), doc: w.doc.clone() })
+                                .map(|w| Change {
+                                    collection: w.collection.clone(),
+                                    doc: w.doc.clone(),
+                                })
                                 .collect(),
                             range,
                         });
-                        (vec![ServerMessage::PushResult { seq, results: commit.results, range: commit.range }], broadcast)
+                        (
+                            vec![ServerMessage::PushResult {
+                                seq,
+                                results: commit.results,
+                                range: commit.range,
+                            }],
+                            broadcast,
+                        )
                     }
                 }
             }
@@ -308,14 +398,23 @@ impl Server {
             if !matches!(r.outcome, ferrosync_core::protocol::Outcome::Applied { .. }) {
                 continue;
             }
-            let m = txs.iter().flat_map(|t| &t.mutations).find(|m| m.id == r.id).expect("answered mutation was sent");
+            let m = txs
+                .iter()
+                .flat_map(|t| &t.mutations)
+                .find(|m| m.id == r.id)
+                .expect("answered mutation was sent");
             let token = match &m.op {
-                Op::Insert { fields } | Op::Put { fields } | Op::Update { patch: fields } => fields.get("w").and_then(Value::as_str),
+                Op::Insert { fields } | Op::Put { fields } | Op::Update { patch: fields } => {
+                    fields.get("w").and_then(Value::as_str)
+                }
                 Op::Delete => None,
             };
             if let Some(token) = token {
                 *self.applied_tokens.entry(token.to_owned()).or_default() += 1;
-                self.applied_order.entry((client_id.to_owned(), m.doc_id.clone())).or_default().push(token.to_owned());
+                self.applied_order
+                    .entry((client_id.to_owned(), m.doc_id.clone()))
+                    .or_default()
+                    .push(token.to_owned());
             }
         }
     }
@@ -335,19 +434,35 @@ pub struct World {
 
 impl World {
     pub fn new(n: usize, make: impl Fn(u64) -> EngineConfig) -> World {
-        let clients = (0..n).map(|i| Client::open(make(i as u64 + 1), Store::default(), T0)).collect();
-        World { server: Server::new(), clients, connected: vec![false; n], now: T0 }
+        let clients = (0..n)
+            .map(|i| Client::open(make(i as u64 + 1), Store::default(), T0))
+            .collect();
+        World {
+            server: Server::new(),
+            clients,
+            connected: vec![false; n],
+            now: T0,
+        }
     }
 
     pub fn connect(&mut self, i: usize) {
         self.connected[i] = true;
-        self.clients[i].handle(Input::Connected { live: true }, self.now).unwrap();
+        self.clients[i]
+            .handle(Input::Connected { live: true }, self.now)
+            .unwrap();
     }
 
     pub fn disconnect(&mut self, i: usize) {
         self.connected[i] = false;
         self.clients[i].outbox.clear();
-        self.clients[i].handle(Input::Disconnected { reason: "test".into() }, self.now).unwrap();
+        self.clients[i]
+            .handle(
+                Input::Disconnected {
+                    reason: "test".into(),
+                },
+                self.now,
+            )
+            .unwrap();
     }
 
     pub fn advance(&mut self, ms: Millis) {
@@ -377,11 +492,15 @@ impl World {
                     let id = self.clients[i].engine.client_id().to_owned();
                     let (replies, broadcast) = self.server.handle(&id, msg);
                     for reply in replies {
-                        self.clients[i].handle(Input::Server(reply), self.now).unwrap();
+                        self.clients[i]
+                            .handle(Input::Server(reply), self.now)
+                            .unwrap();
                     }
                     for j in (0..self.clients.len()).filter(|j| *j != i && self.connected[*j]) {
                         if let Some(b) = &broadcast {
-                            self.clients[j].handle(Input::Server(b.clone()), self.now).unwrap();
+                            self.clients[j]
+                                .handle(Input::Server(b.clone()), self.now)
+                                .unwrap();
                         }
                     }
                 }

@@ -1,0 +1,150 @@
+//! Indexes over unfinished transactions, so each step costs what it changes rather than the
+//! size of the outbox: the ordered strategy's per-object queues, the transactions ready for
+//! wire ids, those holding ids in the order the server must see them, and local-only ones.
+
+use super::Engine;
+use crate::transaction::{TxId, TxState};
+use crate::{DocId, MutationId};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+type Object = (String, DocId);
+
+#[derive(Debug, Default)]
+pub(super) struct Queues {
+    /// Per object, the unfinished transactions on it, oldest first (ordered strategy).
+    on_object: HashMap<Object, Vec<TxId>>,
+    /// The objects each transaction queued on (conflict resolution may later drop some of its
+    /// mutations; its places in the queues are released all the same).
+    claims: HashMap<TxId, Vec<Object>>,
+    /// For each transaction, the ones waiting for it.
+    waiters: HashMap<TxId, Vec<TxId>>,
+    /// Pending, unparked transactions without wire ids: next to be given ids.
+    pub ready: BTreeSet<TxId>,
+    /// Transactions holding wire ids, by first id: the order they go on the wire.
+    pub wire: BTreeMap<MutationId, TxId>,
+    /// Unfinished transactions that only write local-only collections.
+    pub local: BTreeSet<TxId>,
+}
+
+impl Queues {
+    /// The transactions `id` must wait for: on each of its objects, the closest earlier one.
+    fn blockers(&self, id: TxId) -> Vec<TxId> {
+        let mut behind: Vec<TxId> = self.claims[&id]
+            .iter()
+            .filter_map(|o| {
+                let queue = &self.on_object[o];
+                let at = queue.iter().position(|t| *t == id)?;
+                at.checked_sub(1).map(|prev| queue[prev])
+            })
+            .collect();
+        behind.sort_unstable();
+        behind.dedup();
+        behind
+    }
+
+    fn wait(&mut self, id: TxId, behind: &[TxId]) {
+        for blocker in behind {
+            self.waiters.entry(*blocker).or_default().push(id);
+        }
+    }
+}
+
+impl Engine {
+    /// Starts tracking a new (or reloaded) transaction, in creation order: under the ordered
+    /// strategy it waits for the closest earlier unfinished transaction on each of its objects.
+    pub(super) fn track(&mut self, id: TxId) {
+        if self.config.mutation_strategy.is_ordered() {
+            let mut objects: Vec<Object> = self.txs[&id]
+                .tx
+                .objects()
+                .map(|(c, d)| (c.to_owned(), d.clone()))
+                .collect();
+            objects.sort_unstable();
+            objects.dedup();
+            for object in &objects {
+                self.queues
+                    .on_object
+                    .entry(object.clone())
+                    .or_default()
+                    .push(id);
+            }
+            self.queues.claims.insert(id, objects);
+            let behind = self.queues.blockers(id);
+            self.queues.wait(id, &behind);
+            self.txs.get_mut(&id).expect("tracked").tx.queued_behind = behind;
+        }
+        let entry = self.txs.get_mut(&id).expect("tracked");
+        if matches!(entry.tx.state, TxState::Pending | TxState::Queued) && !entry.has_ids() {
+            let next = if entry.tx.queued_behind.is_empty() {
+                TxState::Pending
+            } else {
+                TxState::Queued
+            };
+            entry.tx.set_state(next, self.now);
+        }
+        self.classify(id);
+    }
+
+    /// Files a transaction under the index its state calls for.
+    pub(super) fn classify(&mut self, id: TxId) {
+        let q = &mut self.queues;
+        q.ready.remove(&id);
+        let Some(entry) = self.txs.get(&id) else {
+            return;
+        };
+        if entry.tx.state.is_terminal() {
+            q.local.remove(&id);
+            return;
+        }
+        if entry.local_only {
+            q.local.insert(id);
+        } else if let Some(first) = entry.first_wire_id() {
+            q.wire.insert(first, id);
+        } else if entry.tx.state == TxState::Pending && !entry.is_parked() {
+            q.ready.insert(id);
+        }
+    }
+
+    /// Forgets a transaction's wire position (before its ids are cleared or it finishes).
+    pub(super) fn unwire(&mut self, id: TxId) {
+        if let Some(first) = self.txs.get(&id).and_then(|e| e.first_wire_id()) {
+            self.queues.wire.remove(&first);
+        }
+    }
+
+    /// A finished transaction leaves every index; those waiting for it now wait for their new
+    /// closest predecessors, or run.
+    pub(super) fn untrack(&mut self, id: TxId) {
+        self.unwire(id);
+        self.classify(id);
+        for object in self.queues.claims.remove(&id).unwrap_or_default() {
+            if let Some(queue) = self.queues.on_object.get_mut(&object) {
+                queue.retain(|t| *t != id);
+                if queue.is_empty() {
+                    self.queues.on_object.remove(&object);
+                }
+            }
+        }
+        for waiter in self.queues.waiters.remove(&id).unwrap_or_default() {
+            if !self.queues.claims.contains_key(&waiter) {
+                continue; // finished too
+            }
+            let behind = self.queues.blockers(waiter);
+            let Some(entry) = self.txs.get_mut(&waiter) else {
+                continue;
+            };
+            let added: Vec<TxId> = behind
+                .iter()
+                .filter(|b| !entry.tx.queued_behind.contains(b))
+                .copied()
+                .collect();
+            entry.tx.queued_behind = behind;
+            if entry.tx.queued_behind.is_empty() && entry.tx.state == TxState::Queued {
+                entry.tx.set_state(TxState::Pending, self.now);
+            }
+            self.queues.wait(waiter, &added);
+            self.out.txs.insert(waiter);
+            self.classify(waiter);
+        }
+    }
+}
