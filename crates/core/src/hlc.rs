@@ -16,8 +16,9 @@ pub struct Hlc {
     pub wall: Millis,
     /// Logical counter for events within the same millisecond.
     pub counter: u32,
-    /// The issuing client's node number: breaks ties between clients.
-    pub node: u64,
+    /// The issuing client's node number: breaks ties between clients (32 bits, so it stays
+    /// exact in JavaScript numbers).
+    pub node: u32,
 }
 
 impl Hlc {
@@ -43,7 +44,7 @@ pub struct HybridClock {
 
 impl HybridClock {
     /// A clock for `node`, resuming after `last` (the last timestamp it issued, after a reload).
-    pub fn new(node: u64, last: Hlc) -> Self {
+    pub fn new(node: u32, last: Hlc) -> Self {
         Self {
             last: Hlc { node, ..last },
         }
@@ -97,11 +98,11 @@ impl HybridClock {
     }
 }
 
-/// A stable node number for a client id (FNV-1a), used as the HLC tie-breaker.
-pub fn node_of(client_id: &str) -> u64 {
-    client_id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
-    })
+/// A stable node number for a client id (32-bit FNV-1a), used as the HLC tie-breaker.
+pub fn node_of(client_id: &str) -> u32 {
+    client_id
+        .bytes()
+        .fold(0x811c_9dc5, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
 }
 
 #[cfg(test)]
