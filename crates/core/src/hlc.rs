@@ -100,9 +100,9 @@ impl HybridClock {
 
 /// A stable node number for a client id (32-bit FNV-1a), used as the HLC tie-breaker.
 pub fn node_of(client_id: &str) -> u32 {
-    client_id
-        .bytes()
-        .fold(0x811c_9dc5, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+    client_id.bytes().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs what building and testing Ferrosync needs on Debian 12, skipping whatever is already there.
+# Quiet on success; every step is idempotent. Sourced by scripts/test.sh and scripts/start.sh.
+set -euo pipefail
+
+WASM_BINDGEN_VERSION=0.2.130 # must match the `wasm-bindgen = "=…"` pin in Cargo.toml
+WASM_PACK_VERSION=0.15.1
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown >/dev/null 2>&1
+fi
+
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
+  cargo install --quiet --force wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+if [ "$(wasm-pack --version 2>/dev/null | awk '{print $2}')" != "$WASM_PACK_VERSION" ]; then
+  say "installing wasm-pack $WASM_PACK_VERSION (a few minutes, once)"
+  cargo install --quiet --force wasm-pack --version "$WASM_PACK_VERSION"
+fi
+
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  say "installing Debian's chromium and chromium-driver"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq >/dev/null
+  as_root apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+# npm packages: reinstall only when package-lock.json changed since the last install.
+if [ -f "$root/package-lock.json" ]; then
+  stamp="$root/node_modules/.ferrosync-installed"
+  if [ ! -f "$stamp" ] || [ "$root/package-lock.json" -nt "$stamp" ]; then
+    say "installing npm packages"
+    (cd "$root" && npm ci --silent --no-audit --no-fund >/dev/null)
+    touch "$stamp"
+  fi
+fi

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# THE main command (`npm start`): installs what is missing, builds the wasm package, the server
+# and the demo, then serves the demo in the foreground until Ctrl-C.
+# FERROSYNC_LISTEN changes the address (default 127.0.0.1:8787).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+listen="${FERROSYNC_LISTEN:-127.0.0.1:8787}"
+www="$PWD/target/www"
+
+# shellcheck source=scripts/setup.sh
+source scripts/setup.sh
+
+echo "==> building the wasm package (wasm-pack, release)" >&2
+# Only the root package builds for wasm32: default-members are the native crates.
+wasm-pack --log-level warn build --target web --release --out-dir pkg -- --quiet -p ferrosync
+
+echo "==> building ferrosync-server (release)" >&2
+cargo build --quiet --release -p ferrosync-server
+
+echo "==> assembling the demo in target/www" >&2
+rm -rf "$www"
+mkdir -p "$www"
+cp -R www/. "$www/"
+cp -R pkg "$www/pkg"
+
+target/release/ferrosync-server --listen "$listen" --static "$www" &
+server=$!
+stop() { kill -TERM "$server" 2>/dev/null || true; }
+trap stop INT TERM EXIT
+
+# Announce the URL only once the server answers (it gets 30 s).
+ready=false
+for _ in $(seq 300); do
+  if (exec 3<>"/dev/tcp/${listen%:*}/${listen##*:}") 2>/dev/null; then
+    ready=true
+    break
+  fi
+  kill -0 "$server" 2>/dev/null || break
+  sleep 0.1
+done
+if [ "$ready" != true ]; then
+  echo "ferrosync-server did not start on $listen" >&2
+  exit 1
+fi
+echo "Ferrosync demo: http://$listen/"
+
+status=0
+wait "$server" || status=$?
+if [ "$status" -gt 128 ]; then
+  # A trapped Ctrl-C/SIGTERM interrupted `wait`: let the server finish its graceful shutdown.
+  status=0
+  wait "$server" || status=$?
+fi
+exit "$status"
