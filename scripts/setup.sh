@@ -33,8 +33,12 @@ fi
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   say "installing Debian's chromium and chromium-driver"
   export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get update -qq >/dev/null
-  as_root apt-get install -y -qq chromium chromium-driver >/dev/null
+  apt_log=$(mktemp)
+  if ! { as_root apt-get update -qq && as_root apt-get install -y -qq chromium chromium-driver; } >"$apt_log" 2>&1; then
+    cat "$apt_log" >&2
+    exit 1
+  fi
+  rm -f "$apt_log"
 fi
 
 # npm packages: reinstall only when package-lock.json changed since the last install.

@@ -25,9 +25,7 @@ fn field(doc: &Option<Document>, name: &str) -> serde_json::Value {
 
 #[test]
 fn a_write_is_visible_at_once_durable_then_completed_through_each_state() {
-    let mut w = world(1);
-    w.connect(0);
-    w.settle();
+    let mut w = World::online(1, config);
     let tx = w.clients[0]
         .commit(
             vec![insert("todos", json!({"_id": "1", "title": "Task"}))],
@@ -63,10 +61,7 @@ fn a_write_is_visible_at_once_durable_then_completed_through_each_state() {
 
 #[test]
 fn inserts_reach_other_clients_and_soft_deletes_hide_documents() {
-    let mut w = world(2);
-    w.connect(0);
-    w.connect(1);
-    w.settle();
+    let mut w = World::online(2, config);
     w.clients[0]
         .commit(
             vec![insert("todos", json!({"_id": "a", "done": false}))],
@@ -166,9 +161,7 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
 
 #[test]
 fn a_multi_mutation_transaction_applies_atomically_on_the_server() {
-    let mut w = world(1);
-    w.connect(0);
-    w.settle();
+    let mut w = World::online(1, config);
     let tx = w.clients[0]
         .commit(
             vec![
@@ -191,9 +184,7 @@ fn a_multi_mutation_transaction_applies_atomically_on_the_server() {
 
 #[test]
 fn ordered_transactions_queue_per_object_and_a_failure_cascades_to_dependents() {
-    let mut w = world(1);
-    w.connect(0);
-    w.settle();
+    let mut w = World::online(1, config);
     w.clients[0]
         .commit(vec![insert("todos", json!({"_id": "a", "n": 0}))], w.now)
         .unwrap();
@@ -254,9 +245,7 @@ fn ordered_transactions_queue_per_object_and_a_failure_cascades_to_dependents() 
 
 #[test]
 fn a_queued_transaction_runs_after_the_one_it_waits_for_completes() {
-    let mut w = world(1);
-    w.connect(0);
-    w.settle();
+    let mut w = World::online(1, config);
     let first = w.clients[0]
         .commit(vec![insert("todos", json!({"_id": "a", "n": 1}))], w.now)
         .unwrap();
@@ -275,83 +264,21 @@ fn a_queued_transaction_runs_after_the_one_it_waits_for_completes() {
 }
 
 #[test]
-fn parallel_transactions_do_not_queue_and_merge_over_incoming_updates() {
+fn parallel_transactions_do_not_queue_and_a_merge_shapes_the_view_over_remote_updates() {
     let merge: MergeFn = Rc::new(|synced: &Document, pending: &Document| {
-        // Keep the server's title, the pending count.
-        let mut doc = pending.clone();
-        doc.fields
-            .insert("title".into(), synced.fields["title"].clone());
-        doc
-    });
-    let mut w = World::new(2, |seed| ferrosync_core::engine::EngineConfig {
-        mutation_strategy: MutationStrategy::Parallel {
-            merge: Some(merge.clone()),
-        },
-        ..config(seed)
-    });
-    w.connect(0);
-    w.connect(1);
-    w.settle();
-    w.clients[0]
-        .commit(
-            vec![insert("todos", json!({"_id": "a", "title": "old", "n": 0}))],
-            w.now,
-        )
-        .unwrap();
-    w.settle();
-    // Client 1 goes offline and edits twice: no queueing in parallel mode.
-    w.disconnect(1);
-    let t1 = w.clients[1]
-        .commit(
-            vec![update("todos", "a", json!({"n": 1, "title": "mine"}))],
-            w.now,
-        )
-        .unwrap();
-    let t2 = w.clients[1]
-        .commit(vec![update("todos", "a", json!({"n": 2}))], w.now)
-        .unwrap();
-    assert_eq!(w.clients[1].tx(t2).state, Pending);
-    assert!(w.clients[1].tx(t2).queued_behind.is_empty());
-    // A remote update arrives: the merge decides what shows.
-    w.clients[0]
-        .commit(
-            vec![update("todos", "a", json!({"title": "server"}))],
-            w.now,
-        )
-        .unwrap();
-    w.settle();
-    w.connect(1);
-    w.clients[1]
-        .outbox
-        .retain(|m| !matches!(m, ferrosync_core::protocol::ClientMessage::Push { .. }));
-    let visible = w.clients[1].visible("a");
-    let _ = (t1, visible);
-    w.settle();
-    let c = &w.clients[1];
-    assert_eq!(c.tx(t1).state, Completed);
-    assert_eq!(c.tx(t2).state, Completed);
-    // Last-write-wins: client 1's edits are newer than client 0's title change.
-    assert_eq!(w.server.doc("a").unwrap().fields["n"], json!(2));
-}
-
-#[test]
-fn a_parallel_merge_shapes_the_view_while_writes_are_pending() {
-    let merge: MergeFn = Rc::new(|synced: &Document, pending: &Document| {
+        // Show the server's title with the pending count.
         let mut doc = pending.clone();
         doc.fields
             .insert("title".into(), synced.fields["title"].clone());
         doc.fields.insert("merged".into(), json!(true));
         doc
     });
-    let mut w = World::new(2, |seed| ferrosync_core::engine::EngineConfig {
+    let mut w = World::online(2, |seed| ferrosync_core::engine::EngineConfig {
         mutation_strategy: MutationStrategy::Parallel {
             merge: Some(merge.clone()),
         },
         ..config(seed)
     });
-    w.connect(0);
-    w.connect(1);
-    w.settle();
     w.clients[0]
         .commit(
             vec![insert("todos", json!({"_id": "a", "title": "old", "n": 0}))],
@@ -359,11 +286,19 @@ fn a_parallel_merge_shapes_the_view_while_writes_are_pending() {
         )
         .unwrap();
     w.settle();
-    // Client 1's write is durable but not yet answered when client 0's update arrives.
-    w.clients[1]
+    // Two writes to the same document: neither waits for the other.
+    let t1 = w.clients[1]
+        .commit(vec![update("todos", "a", json!({"n": 1}))], w.now)
+        .unwrap();
+    let t2 = w.clients[1]
         .commit(vec![update("todos", "a", json!({"n": 5}))], w.now)
         .unwrap();
+    for t in [t1, t2] {
+        assert_eq!(w.clients[1].tx(t).state, Pending);
+        assert!(w.clients[1].tx(t).queued_behind.is_empty());
+    }
     w.clients[1].flush(w.now);
+    // Client 0's update reaches client 1 while client 1's writes are unanswered.
     w.clients[0]
         .commit(
             vec![update("todos", "a", json!({"title": "server"}))],
@@ -373,7 +308,7 @@ fn a_parallel_merge_shapes_the_view_while_writes_are_pending() {
     w.clients[0].flush(w.now);
     let push = w.clients[0].outbox.pop_front().unwrap();
     let id = w.clients[0].engine.client_id().to_owned();
-    let (_, broadcast) = w.server.handle(&id, push);
+    let (replies, broadcast) = w.server.handle(&id, push);
     w.clients[1]
         .handle(Input::Server(broadcast.unwrap()), w.now)
         .unwrap();
@@ -381,6 +316,15 @@ fn a_parallel_merge_shapes_the_view_while_writes_are_pending() {
     assert_eq!(visible.fields["title"], json!("server"));
     assert_eq!(visible.fields["n"], json!(5));
     assert_eq!(visible.fields["merged"], json!(true));
+    for reply in replies {
+        w.clients[0].handle(Input::Server(reply), w.now).unwrap();
+    }
+    // Everything settles and both replicas match the server.
+    w.settle();
+    for t in [t1, t2] {
+        assert!(w.clients[1].tx(t).state.is_terminal());
+    }
+    converged(&w);
 }
 
 /// Two clients edit the same document while one is offline; returns (world, offline client's tx).
@@ -538,9 +482,7 @@ fn an_unresolved_custom_conflict_waits_in_the_inbox_until_resolved() {
 
 #[test]
 fn retryable_failures_back_off_within_the_jitter_bounds_then_give_up() {
-    let mut w = world(1);
-    w.connect(0);
-    w.settle();
+    let mut w = World::online(1, config);
     w.server.busy = true;
     let tx = w.clients[0]
         .commit(vec![insert("todos", json!({"_id": "a"}))], w.now)
@@ -583,9 +525,7 @@ fn retryable_failures_back_off_within_the_jitter_bounds_then_give_up() {
 
 #[test]
 fn a_non_retriable_rejection_fails_at_once() {
-    let mut w = world(1);
-    w.connect(0);
-    w.settle();
+    let mut w = World::online(1, config);
     let tx = w.clients[0]
         .commit(
             vec![insert("todos", json!({"_id": "a", "invalid": true}))],
@@ -601,9 +541,7 @@ fn a_non_retriable_rejection_fails_at_once() {
 
 #[test]
 fn a_retry_succeeds_once_the_server_recovers() {
-    let mut w = world(1);
-    w.connect(0);
-    w.settle();
+    let mut w = World::online(1, config);
     w.server.busy = true;
     let tx = w.clients[0]
         .commit(vec![insert("todos", json!({"_id": "a"}))], w.now)
@@ -662,9 +600,7 @@ fn offline_writes_sync_after_reconnecting_without_counting_as_retries() {
 
 #[test]
 fn a_lost_answer_is_resent_and_applied_exactly_once() {
-    let mut w = world(1);
-    w.connect(0);
-    w.settle();
+    let mut w = World::online(1, config);
     let tx = w.clients[0]
         .commit(vec![insert("todos", json!({"_id": "a", "w": "t1"}))], w.now)
         .unwrap();
@@ -683,9 +619,7 @@ fn a_lost_answer_is_resent_and_applied_exactly_once() {
 
 #[test]
 fn a_reload_mid_transaction_completes_it_exactly_once() {
-    let mut w = world(1);
-    w.connect(0);
-    w.settle();
+    let mut w = World::online(1, config);
     let tx = w.clients[0]
         .commit(vec![insert("todos", json!({"_id": "a", "w": "t1"}))], w.now)
         .unwrap();
@@ -816,9 +750,7 @@ fn storage_failures_show_as_errors_and_are_written_again() {
 
 #[test]
 fn local_only_collections_complete_once_durable_and_never_sync() {
-    let mut w = world(1);
-    w.connect(0);
-    w.settle();
+    let mut w = World::online(1, config);
     let tx = w.clients[0]
         .commit(vec![insert("cache", json!({"_id": "x", "v": 1}))], w.now)
         .unwrap();
@@ -855,9 +787,7 @@ fn local_only_collections_complete_once_durable_and_never_sync() {
 
 #[test]
 fn hard_delete_removes_a_synced_document_locally_only() {
-    let mut w = world(1);
-    w.connect(0);
-    w.settle();
+    let mut w = World::online(1, config);
     w.clients[0]
         .commit(vec![insert("todos", json!({"_id": "a"}))], w.now)
         .unwrap();
@@ -916,9 +846,7 @@ fn push_only_and_pull_only_clients_send_or_receive_only() {
 
 #[test]
 fn future_timestamps_are_clamped_by_the_server() {
-    let mut w = world(1);
-    w.connect(0);
-    w.settle();
+    let mut w = World::online(1, config);
     // This client's clock runs an hour ahead.
     let skewed = w.now + 3_600_000;
     w.clients[0]

@@ -445,6 +445,16 @@ impl World {
         }
     }
 
+    /// `n` clients, all connected and welcomed.
+    pub fn online(n: usize, make: impl Fn(u64) -> EngineConfig) -> World {
+        let mut world = World::new(n, make);
+        for i in 0..n {
+            world.connect(i);
+        }
+        world.settle();
+        world
+    }
+
     pub fn connect(&mut self, i: usize) {
         self.connected[i] = true;
         self.clients[i]
