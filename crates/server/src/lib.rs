@@ -1,28 +1,92 @@
-//! Ferrosync's reference sync server.
+//! Ferrosync's reference sync server: protocol v1 (docs/PROTOCOL.md) over WebSocket and HTTP,
+//! SQLite storage, token authentication, limits, and the demo app's static files.
 //!
-//! For now it answers health checks and serves a static directory (the demo app);
-//! the sync protocol, storage and authentication come later.
+//! The sync rules come from `ferrosync_core::server`; this crate adds storage, network and
+//! access control.
 
+pub mod auth;
+pub mod http;
+pub mod hub;
+pub mod limits;
+pub mod session;
+pub mod storage;
+pub mod ws;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use std::collections::HashMap;
 use std::path::PathBuf;
-
-use axum::{routing::get, Router};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tower_http::{services::ServeDir, trace::TraceLayer};
 
-/// What the HTTP router serves.
-#[derive(Debug, Clone, Default)]
-pub struct Config {
-    /// Directory served for every path no other route claims (`index.html` for directories).
-    pub static_dir: Option<PathBuf>,
+/// Everything the handlers share.
+pub struct AppState {
+    /// Durable state.
+    pub storage: Arc<dyn storage::Storage>,
+    /// Token checks.
+    pub auth: auth::Authenticator,
+    /// Origin checks.
+    pub origins: auth::OriginPolicy,
+    /// Size, depth, batch and rate limits.
+    pub limits: limits::Limits,
+    /// Live fan-out.
+    pub hub: hub::Hub,
+    /// WebSocket ping interval; a connection silent for three of them is closed.
+    pub heartbeat: Duration,
+    /// Flips to `true` when the server stops: WebSocket connections close.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Per-user rate limiters of polling requests.
+    pub http_rates: Mutex<HashMap<String, limits::RateLimiter>>,
+    /// When the server started (the rate limiters' clock).
+    pub started: Instant,
 }
 
-/// Builds the server's router: `GET /healthz` and, when configured, the static directory.
-pub fn router(config: &Config) -> Router {
-    let router = Router::new().route("/healthz", get(healthz));
-    let router = match &config.static_dir {
+/// What the router serves.
+pub struct Config {
+    /// Durable state.
+    pub storage: Arc<dyn storage::Storage>,
+    /// Token checks.
+    pub auth: auth::Authenticator,
+    /// Allowed browser origins besides the server's own.
+    pub allowed_origins: Vec<String>,
+    /// Limits.
+    pub limits: limits::Limits,
+    /// Directory served for every other path (`index.html` for directories).
+    pub static_dir: Option<PathBuf>,
+    /// WebSocket ping interval.
+    pub heartbeat: Duration,
+}
+
+/// Builds the router, and the sender that tells open WebSockets to close (send `true`).
+pub fn router(config: Config) -> (Router, tokio::sync::watch::Sender<bool>) {
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let state = Arc::new(AppState {
+        storage: config.storage,
+        auth: config.auth,
+        origins: auth::OriginPolicy::new(config.allowed_origins),
+        hub: hub::Hub::default(),
+        heartbeat: config.heartbeat,
+        shutdown,
+        http_rates: Mutex::new(HashMap::new()),
+        started: Instant::now(),
+        limits: config.limits,
+    });
+    let api = Router::new()
+        .route("/v1/sync", get(ws::upgrade))
+        .route("/v1/hello", post(http::hello))
+        .route("/v1/push", post(http::sync))
+        .route("/v1/pull", post(http::sync))
+        .route("/v1/status", get(http::status))
+        .layer(DefaultBodyLimit::max(state.limits.max_frame_bytes))
+        .with_state(state);
+    let router = Router::new().route("/healthz", get(healthz)).merge(api);
+    let router = match config.static_dir {
         Some(dir) => router.fallback_service(ServeDir::new(dir)),
         None => router,
     };
-    router.layer(TraceLayer::new_for_http())
+    (router.layer(TraceLayer::new_for_http()), stop)
 }
 
 /// Liveness probe: the process is up and serving requests.

@@ -1,9 +1,10 @@
 //! `ferrosync-server`: the command-line entry point of Ferrosync's reference server.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
-
 use clap::Parser;
-use ferrosync_server::{router, shutdown_signal, Config};
+use ferrosync_server::{
+    auth::Authenticator, limits::Limits, router, shutdown_signal, storage, ws, Config,
+};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 use tracing_subscriber::EnvFilter;
 
 /// Ferrosync's reference sync server.
@@ -13,9 +14,36 @@ struct Args {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
     listen: SocketAddr,
+    /// Database: sqlite://PATH.
+    #[arg(long, value_name = "URL", default_value = "sqlite://ferrosync.db")]
+    db: String,
     /// Directory to serve over HTTP (for example the demo app).
     #[arg(long = "static", value_name = "DIR")]
     static_dir: Option<PathBuf>,
+    /// A fixed token accepted as user "dev" in tenant "dev" (development only).
+    #[arg(long, value_name = "TOKEN", env = "FERROSYNC_DEV_TOKEN")]
+    dev_token: Option<String>,
+    /// Secret for HS256 JWTs (claims: `sub` = user, `tenant`).
+    #[arg(long, value_name = "SECRET", env = "FERROSYNC_JWT_SECRET")]
+    jwt_secret: Option<String>,
+    /// A browser origin allowed besides the server's own (repeatable).
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    allowed_origins: Vec<String>,
+    /// Largest WebSocket message or HTTP body, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_frame_bytes)]
+    max_frame_bytes: usize,
+    /// Largest document, in bytes of JSON.
+    #[arg(long, default_value_t = Limits::default().max_doc_bytes)]
+    max_doc_bytes: usize,
+    /// Deepest JSON nesting accepted.
+    #[arg(long, default_value_t = Limits::default().max_depth)]
+    max_depth: usize,
+    /// Most mutations per push and changes per pull page.
+    #[arg(long, default_value_t = Limits::default().max_batch)]
+    max_batch: usize,
+    /// Messages per second per connection (WebSocket) or per user (HTTP).
+    #[arg(long, default_value_t = Limits::default().messages_per_second)]
+    max_messages_per_second: u32,
 }
 
 #[tokio::main]
@@ -26,7 +54,6 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-
     let args = Args::parse();
     if let Some(dir) = &args.static_dir {
         if !dir.is_dir() {
@@ -34,7 +61,33 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-
+    let auth = Authenticator::new(args.dev_token, args.jwt_secret);
+    if !auth.is_configured() {
+        tracing::error!("no way to authenticate: pass --dev-token or --jwt-secret");
+        return ExitCode::FAILURE;
+    }
+    let storage = match storage::open(&args.db) {
+        Ok(storage) => Arc::from(storage),
+        Err(error) => {
+            tracing::error!(%error, "cannot open the database");
+            return ExitCode::FAILURE;
+        }
+    };
+    let limits = Limits {
+        max_frame_bytes: args.max_frame_bytes,
+        max_doc_bytes: args.max_doc_bytes,
+        max_depth: args.max_depth,
+        max_batch: args.max_batch,
+        messages_per_second: args.max_messages_per_second,
+    };
+    let (app, stop) = router(Config {
+        storage,
+        auth,
+        allowed_origins: args.allowed_origins,
+        limits,
+        static_dir: args.static_dir,
+        heartbeat: ws::DEFAULT_HEARTBEAT,
+    });
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -42,16 +95,17 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let app = router(&Config {
-        static_dir: args.static_dir,
-    });
     match listener.local_addr() {
-        Ok(addr) => tracing::info!(%addr, "listening"),
+        Ok(addr) => tracing::info!(%addr, db = %args.db, "listening"),
         Err(error) => tracing::warn!(%error, "listening on an unknown address"),
     }
-
+    let graceful = async move {
+        shutdown_signal().await;
+        // WebSockets close; in-flight requests and storage transactions finish first.
+        let _ = stop.send(true);
+    };
     match axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(graceful)
         .await
     {
         Ok(()) => {

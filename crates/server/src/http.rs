@@ -1,0 +1,230 @@
+//! HTTP endpoints: `POST /v1/hello`, `/v1/push`, `/v1/pull` for polling clients (the client id
+//! in the `x-ferrosync-client` header), and `GET /v1/status` for the sync log.
+
+use crate::auth::{bearer, Principal};
+use crate::limits::{self, RateLimiter};
+use crate::session::{now_ms, Session};
+use crate::storage::{Caller, LogFilter};
+use crate::AppState;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ferrosync_core::protocol::{ClientMessage, ErrorInfo, ServerMessage};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The header naming the client on polling requests.
+pub const CLIENT_HEADER: &str = "x-ferrosync-client";
+
+/// A request refused before it reached the protocol: a status and a structured error.
+#[derive(Debug)]
+pub struct Refusal {
+    status: StatusCode,
+    error: ErrorInfo,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let body = ServerMessage::Error {
+            seq: None,
+            error: self.error,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+fn refuse(status: StatusCode, code: &str, message: &str) -> Refusal {
+    let retryable = status == StatusCode::TOO_MANY_REQUESTS;
+    Refusal {
+        status,
+        error: ErrorInfo::new(code, message, retryable),
+    }
+}
+
+/// Checks the Origin and the token (from `Authorization: Bearer`, or `query_token` for
+/// WebSockets); the refusal is a ready response.
+pub fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+) -> Result<Principal, Refusal> {
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    if !state
+        .origins
+        .allows(text(header::ORIGIN), text(header::HOST))
+    {
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "forbidden_origin",
+            "this origin may not connect",
+        ));
+    }
+    let token = text(header::AUTHORIZATION).and_then(bearer).or(query_token);
+    let Some(token) = token else {
+        return Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a bearer token is required",
+        ));
+    };
+    state
+        .auth
+        .authenticate(token, now_ms() / 1_000)
+        .map_err(|e| refuse(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string()))
+}
+
+/// Authorizes a polling request and applies the per-user rate limit.
+fn admit(state: &AppState, headers: &HeaderMap) -> Result<Principal, Refusal> {
+    let principal = authorize(state, headers, None)?;
+    let key = format!("{}/{}", principal.tenant, principal.user);
+    let mut rates = state.http_rates.lock().unwrap_or_else(|p| p.into_inner());
+    let now = state.started.elapsed().as_millis() as u64;
+    let limiter = rates
+        .entry(key)
+        .or_insert_with(|| RateLimiter::new(state.limits.messages_per_second, now));
+    if !limiter.allow(now) {
+        return Err(refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests; slow down",
+        ));
+    }
+    Ok(principal)
+}
+
+/// The answer with a status code matching its error, if any.
+fn answer(message: ServerMessage) -> Response {
+    let status = match &message {
+        ServerMessage::Error { error, .. } => match error.code.as_str() {
+            "forbidden" => StatusCode::FORBIDDEN,
+            "too_large" | "batch_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+            "storage" | "internal" => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        },
+        _ => StatusCode::OK,
+    };
+    (status, Json(message)).into_response()
+}
+
+/// Parses a request body as one client message, within the depth limit.
+fn message(state: &AppState, body: &str) -> Result<ClientMessage, Refusal> {
+    if !limits::depth_within(body, state.limits.max_depth) {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "too_deep",
+            "the JSON nests too deep",
+        ));
+    }
+    serde_json::from_str(body).map_err(|e| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            &format!("not a valid message: {e}"),
+        )
+    })
+}
+
+/// `POST /v1/hello`.
+pub async fn hello(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Response, Refusal> {
+    let principal = admit(&state, &headers)?;
+    match message(&state, &body)? {
+        msg @ ClientMessage::Hello { .. } => {
+            Ok(answer(Session::new(principal, 0).handle(&state, msg).await))
+        }
+        _ => Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "expected a hello message",
+        )),
+    }
+}
+
+/// `POST /v1/push` and `POST /v1/pull`: the session is the one the client opened with hello.
+pub async fn sync(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Response, Refusal> {
+    let principal = admit(&state, &headers)?;
+    let msg = match message(&state, &body)? {
+        msg @ (ClientMessage::Push { .. } | ClientMessage::Pull { .. }) => msg,
+        _ => {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "expected a push or pull message",
+            ))
+        }
+    };
+    let client_id = headers
+        .get(CLIENT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            refuse(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the x-ferrosync-client header is required",
+            )
+        })?;
+    let (storage, p, id) = (state.storage.clone(), principal.clone(), client_id.clone());
+    let collections = tokio::task::spawn_blocking(move || {
+        storage.collections(Caller {
+            tenant: &p.tenant,
+            user: &p.user,
+            client_id: &id,
+        })
+    })
+    .await;
+    let Ok(Ok(Some(collections))) = collections else {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "hello_required",
+            "send hello for this client first",
+        ));
+    };
+    let mut session = Session {
+        client_id: Some(client_id),
+        collections,
+        ..Session::new(principal, 0)
+    };
+    Ok(answer(session.handle(&state, msg).await))
+}
+
+/// Query parameters of `GET /v1/status`.
+#[derive(Debug, Deserialize)]
+pub struct StatusQuery {
+    limit: Option<usize>,
+    status: Option<String>,
+    sync_type: Option<String>,
+    collection: Option<String>,
+}
+
+/// `GET /v1/status`: the caller's tenant's recent sync runs and totals.
+pub async fn status(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<StatusQuery>,
+) -> Result<Response, Refusal> {
+    let principal = admit(&state, &headers)?;
+    let filter = LogFilter {
+        limit: q.limit.unwrap_or(50).min(1_000),
+        status: q.status,
+        sync_type: q.sync_type,
+        collection: q.collection,
+    };
+    let storage = state.storage.clone();
+    match tokio::task::spawn_blocking(move || storage.logs(&principal.tenant, &filter)).await {
+        Ok(Ok(report)) => Ok(Json(report).into_response()),
+        _ => Err(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage",
+            "the sync log is unavailable",
+        )),
+    }
+}

@@ -1,0 +1,355 @@
+//! One client's protocol session, shared by the WebSocket and HTTP endpoints: `hello`, `push`
+//! and `pull` checked against the caller, applied through storage, logged, and fanned out.
+
+use crate::auth::Principal;
+use crate::hub::Broadcast;
+use crate::limits;
+use crate::storage::{Caller, SyncLog};
+use crate::AppState;
+use ferrosync_core::protocol::{
+    Change, ClientMessage, ErrorInfo, Outcome, ServerMessage, WireTransaction, PROTOCOL_VERSION,
+};
+use ferrosync_core::Millis;
+use std::sync::Arc;
+
+/// The longest client id accepted.
+const MAX_CLIENT_ID: usize = 128;
+
+/// Who is connected and what they said at `hello`.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The authenticated caller.
+    pub principal: Principal,
+    /// The client id, once `hello` succeeded.
+    pub client_id: Option<String>,
+    /// The collections the client syncs.
+    pub collections: Vec<String>,
+    /// The WebSocket connection id (0 for HTTP).
+    pub connection: u64,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}
+
+fn error(seq: Option<u64>, code: &str, message: impl Into<String>) -> ServerMessage {
+    ServerMessage::Error {
+        seq,
+        error: ErrorInfo::new(code, message, false),
+    }
+}
+
+impl Session {
+    /// A session for an authenticated caller.
+    pub fn new(principal: Principal, connection: u64) -> Self {
+        Self {
+            principal,
+            client_id: None,
+            collections: Vec::new(),
+            connection,
+        }
+    }
+
+    fn caller(&self) -> Option<Caller<'_>> {
+        Some(Caller {
+            tenant: &self.principal.tenant,
+            user: &self.principal.user,
+            client_id: self.client_id.as_deref()?,
+        })
+    }
+
+    /// Handles one message; returns the answer.
+    pub async fn handle(&mut self, state: &Arc<AppState>, message: ClientMessage) -> ServerMessage {
+        match message {
+            ClientMessage::Hello {
+                protocol,
+                client_id,
+                collections,
+            } => self.hello(state, protocol, client_id, collections).await,
+            ClientMessage::Push { seq, transactions } => self.push(state, seq, transactions).await,
+            ClientMessage::Pull { seq, cursor, limit } => {
+                self.pull(state, seq, cursor, limit).await
+            }
+        }
+    }
+
+    async fn hello(
+        &mut self,
+        state: &Arc<AppState>,
+        protocol: u32,
+        client_id: String,
+        collections: Vec<String>,
+    ) -> ServerMessage {
+        if protocol != PROTOCOL_VERSION {
+            return error(
+                None,
+                "unsupported_protocol",
+                format!("this server speaks protocol {PROTOCOL_VERSION}, not {protocol}"),
+            );
+        }
+        if client_id.is_empty()
+            || client_id.len() > MAX_CLIENT_ID
+            || client_id.chars().any(char::is_control)
+        {
+            return error(
+                None,
+                "bad_request",
+                format!("a client id is 1 to {MAX_CLIENT_ID} printable characters"),
+            );
+        }
+        let (storage, principal, id, cols) = (
+            state.storage.clone(),
+            self.principal.clone(),
+            client_id.clone(),
+            collections.clone(),
+        );
+        let answer = blocking(move || {
+            let caller = Caller {
+                tenant: &principal.tenant,
+                user: &principal.user,
+                client_id: &id,
+            };
+            storage.hello(caller, &cols)
+        })
+        .await;
+        match answer {
+            Ok(Ok(hello)) => {
+                self.client_id = Some(client_id.clone());
+                self.collections = collections;
+                ServerMessage::Welcome {
+                    client_id,
+                    last_mutation_id: hello.last_mutation_id,
+                    head: hello.head,
+                }
+            }
+            Ok(Err(refused)) => ServerMessage::Error {
+                seq: None,
+                error: refused,
+            },
+            Err(failed) => ServerMessage::Error {
+                seq: None,
+                error: failed,
+            },
+        }
+    }
+
+    async fn push(
+        &mut self,
+        state: &Arc<AppState>,
+        seq: u64,
+        transactions: Vec<WireTransaction>,
+    ) -> ServerMessage {
+        let Some(caller) = self.caller() else {
+            return error(Some(seq), "hello_required", "send hello first");
+        };
+        let owned = (
+            caller.tenant.to_owned(),
+            caller.user.to_owned(),
+            caller.client_id.to_owned(),
+        );
+        if let Err(e) = limits::check_push(&transactions, &state.limits) {
+            return ServerMessage::Error {
+                seq: Some(seq),
+                error: e,
+            };
+        }
+        let started = now_ms();
+        let collections = collections_of(&transactions);
+        let (storage, limits) = (state.storage.clone(), state.limits.clone());
+        let (tenant, user, client_id) = owned.clone();
+        let answer = blocking(move || {
+            let check = |m: &_| limits::check_mutation(m, &limits);
+            storage.push(
+                Caller {
+                    tenant: &tenant,
+                    user: &user,
+                    client_id: &client_id,
+                },
+                &transactions,
+                now_ms(),
+                &check,
+            )
+        })
+        .await;
+        let (tenant, user, client_id) = owned;
+        let mut log = SyncLog {
+            id: 0,
+            sync_type: "push".into(),
+            status: "completed".into(),
+            user_id: user,
+            client_id,
+            started_at: started,
+            completed_at: now_ms(),
+            synced_count: 0,
+            error_count: 0,
+            collections,
+            results: serde_json::Value::Null,
+            error: None,
+        };
+        let reply = match answer.and_then(|refused_or_commit| refused_or_commit) {
+            Ok(commit) => {
+                let statuses: Vec<serde_json::Value> = commit
+                    .results
+                    .iter()
+                    .map(|r| {
+                        let status = match &r.outcome {
+                            Outcome::Applied { .. } => "applied",
+                            Outcome::Conflict { .. } => "conflict",
+                            Outcome::Rejected { .. } => "rejected",
+                        };
+                        serde_json::json!({ "id": r.id, "status": status })
+                    })
+                    .collect();
+                log.synced_count = commit
+                    .results
+                    .iter()
+                    .filter(|r| matches!(r.outcome, Outcome::Applied { .. }))
+                    .count() as u64;
+                log.error_count = commit.results.len() as u64 - log.synced_count;
+                log.results = serde_json::Value::Array(statuses);
+                if let Some(range) = commit.range {
+                    let changes = commit
+                        .writes
+                        .iter()
+                        .map(|w| Change {
+                            collection: w.collection.clone(),
+                            doc: w.doc.clone(),
+                        })
+                        .collect();
+                    state.hub.publish(
+                        &tenant,
+                        Broadcast {
+                            from: self.connection,
+                            changes,
+                            range,
+                        },
+                    );
+                }
+                ServerMessage::PushResult {
+                    seq,
+                    results: commit.results,
+                    range: commit.range,
+                }
+            }
+            Err(e) => {
+                log.status = "failed".into();
+                log.error = Some(format!("{}: {}", e.code, e.message));
+                ServerMessage::Error {
+                    seq: Some(seq),
+                    error: e,
+                }
+            }
+        };
+        record(state, tenant, log).await;
+        reply
+    }
+
+    async fn pull(
+        &mut self,
+        state: &Arc<AppState>,
+        seq: u64,
+        cursor: u64,
+        limit: u32,
+    ) -> ServerMessage {
+        let Some(caller) = self.caller() else {
+            return error(Some(seq), "hello_required", "send hello first");
+        };
+        let limit = (limit as usize).clamp(1, state.limits.max_batch);
+        let (tenant, user, client_id) = (
+            caller.tenant.to_owned(),
+            caller.user.to_owned(),
+            caller.client_id.to_owned(),
+        );
+        let started = now_ms();
+        let (storage, t, cols) = (
+            state.storage.clone(),
+            tenant.clone(),
+            self.collections.clone(),
+        );
+        let answer = blocking(move || storage.pull(&t, cursor, limit, &cols).map(Ok)).await;
+        let mut log = SyncLog {
+            id: 0,
+            sync_type: "pull".into(),
+            status: "completed".into(),
+            user_id: user,
+            client_id,
+            started_at: started,
+            completed_at: now_ms(),
+            synced_count: 0,
+            error_count: 0,
+            collections: self.collections.clone(),
+            results: serde_json::Value::Null,
+            error: None,
+        };
+        let reply = match answer {
+            Ok(Ok(page)) => {
+                log.synced_count = page.changes.len() as u64;
+                log.results =
+                    serde_json::json!({ "cursor": page.cursor, "has_more": page.has_more });
+                ServerMessage::PullPage {
+                    seq,
+                    changes: page.changes,
+                    cursor: page.cursor,
+                    has_more: page.has_more,
+                }
+            }
+            Ok(Err(e)) | Err(e) => {
+                log.status = "failed".into();
+                log.error = Some(e.message.clone());
+                ServerMessage::Error {
+                    seq: Some(seq),
+                    error: e,
+                }
+            }
+        };
+        record(state, tenant, log).await;
+        reply
+    }
+}
+
+fn collections_of(transactions: &[WireTransaction]) -> Vec<String> {
+    let mut names: Vec<String> = transactions
+        .iter()
+        .flat_map(|t| &t.mutations)
+        .map(|m| m.collection.clone())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// Runs a storage call off the async threads; a storage failure becomes a retryable error.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<Result<T, ErrorInfo>, crate::storage::StorageError> + Send + 'static,
+) -> Result<Result<T, ErrorInfo>, ErrorInfo> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(failure)) => {
+            tracing::error!(error = %failure, "storage failed");
+            Err(failure.to_error_info())
+        }
+        Err(panic) => {
+            tracing::error!(error = %panic, "storage task panicked");
+            Err(ErrorInfo::new(
+                "internal",
+                "the server failed to process the request",
+                true,
+            ))
+        }
+    }
+}
+
+/// Appends to the sync log; a failure is logged, not sent to the client whose sync succeeded.
+async fn record(state: &Arc<AppState>, tenant: String, entry: SyncLog) {
+    let storage = state.storage.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || storage.log(&tenant, &entry))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+    {
+        tracing::error!(error = %e, "could not write the sync log");
+    }
+}

@@ -1,0 +1,197 @@
+//! Starts the real router on an ephemeral loopback port with a fresh SQLite file, and speaks
+//! to it with a real WebSocket client and real HTTP.
+#![allow(dead_code)] // each test binary uses a different part
+
+use ferrosync_core::document::parse_document;
+use ferrosync_core::hlc::Hlc;
+use ferrosync_core::mutation::Op;
+use ferrosync_core::protocol::{ClientMessage, ServerMessage, WireMutation, WireTransaction};
+use ferrosync_server::auth::{sign_hs256, Authenticator};
+use ferrosync_server::limits::Limits;
+use ferrosync_server::{router, storage::SqliteStorage, Config};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+
+pub const SECRET: &str = "test-secret";
+pub const DEV: &str = "dev-token";
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub db: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// A token for `user` in `tenant`, valid for an hour.
+pub fn token(user: &str, tenant: &str) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3_600;
+    sign_hs256(
+        &json!({"sub": user, "tenant": tenant, "exp": exp}),
+        SECRET.as_bytes(),
+    )
+}
+
+pub async fn start(limits: Limits) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("test.db");
+    let storage = Arc::new(SqliteStorage::open(db.to_str().unwrap()).unwrap());
+    let (app, _stop) = router(Config {
+        storage,
+        auth: Authenticator::new(Some(DEV.into()), Some(SECRET.into())),
+        allowed_origins: vec!["http://app.example".into()],
+        limits,
+        static_dir: None,
+        heartbeat: Duration::from_secs(20),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _keep = _stop;
+        axum::serve(listener, app).await.unwrap()
+    });
+    TestServer {
+        addr,
+        db,
+        _dir: dir,
+    }
+}
+
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a WebSocket with `token` (as the browser does: a query parameter).
+pub async fn connect(
+    addr: SocketAddr,
+    token: &str,
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    let request = format!("ws://{addr}/v1/sync?token={token}")
+        .into_client_request()
+        .unwrap();
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(socket, _)| socket)
+}
+
+/// Sends raw text and reads the next text answer (skipping pings).
+pub async fn exchange_raw(socket: &mut Socket, text: String) -> Value {
+    socket.send(Message::Text(text.into())).await.unwrap();
+    next_json(socket).await
+}
+
+pub async fn next_json(socket: &mut Socket) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("an answer in time");
+        match frame.expect("open").expect("a frame") {
+            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+/// Sends a message and returns its answer, skipping live `changes` that arrive meanwhile.
+pub async fn exchange(socket: &mut Socket, message: &ClientMessage) -> ServerMessage {
+    let mut answer = exchange_raw(socket, serde_json::to_string(message).unwrap()).await;
+    while answer["type"] == "changes" {
+        answer = next_json(socket).await;
+    }
+    serde_json::from_value(answer).unwrap()
+}
+
+pub fn hello(client_id: &str) -> ClientMessage {
+    ClientMessage::Hello {
+        protocol: 1,
+        client_id: client_id.into(),
+        collections: vec!["todos".into()],
+    }
+}
+
+/// Opens a socket and says hello as `client_id`.
+pub async fn session(addr: SocketAddr, token: &str, client_id: &str) -> Socket {
+    let mut socket = connect(addr, token).await.unwrap();
+    let welcome = exchange(&mut socket, &hello(client_id)).await;
+    assert!(
+        matches!(welcome, ServerMessage::Welcome { .. }),
+        "{welcome:?}"
+    );
+    socket
+}
+
+/// A one-mutation transaction replacing `doc_id` with `{"n": n}`.
+pub fn put(id: u64, doc_id: &str, base_version: u64, n: i64) -> WireTransaction {
+    let (_, fields) = parse_document(json!({"_id": doc_id, "n": n})).unwrap();
+    WireTransaction {
+        mutations: vec![WireMutation {
+            id,
+            collection: "todos".into(),
+            doc_id: doc_id.into(),
+            op: Op::Put { fields },
+            hlc: Hlc {
+                wall: 1_767_225_600_000,
+                counter: id as u32,
+                node: 1,
+            },
+            base_version,
+        }],
+        abandon: false,
+    }
+}
+
+pub fn push(seq: u64, transactions: Vec<WireTransaction>) -> ClientMessage {
+    ClientMessage::Push { seq, transactions }
+}
+
+/// The statuses of a push answer, in order.
+pub fn statuses(answer: &ServerMessage) -> Vec<String> {
+    let ServerMessage::PushResult { results, .. } = answer else {
+        panic!("not a push result: {answer:?}")
+    };
+    results
+        .iter()
+        .map(|r| {
+            serde_json::to_value(&r.outcome).unwrap()["status"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// An HTTP request with a bearer token and optional client header; returns (status, JSON body).
+pub async fn http(
+    method: &str,
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    client: Option<&str>,
+    body: Option<String>,
+) -> (u16, Value) {
+    let http = reqwest::Client::new();
+    let mut req = http.request(method.parse().unwrap(), format!("http://{addr}{path}"));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    if let Some(client) = client {
+        req = req.header("x-ferrosync-client", client);
+    }
+    if let Some(body) = body {
+        req = req.header("content-type", "application/json").body(body);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}

@@ -1,0 +1,445 @@
+//! Protocol v1 against the real server: WebSocket and HTTP, SQLite on disk.
+
+mod common;
+
+use common::*;
+use ferrosync_core::protocol::{ClientMessage, ServerMessage};
+use ferrosync_server::limits::Limits;
+use futures_util::SinkExt;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let server = start(Limits::default()).await;
+    let (status, body) = http("GET", server.addr, "/healthz", None, None, None).await;
+    assert_eq!((status, body), (200, json!("ok")));
+}
+
+#[tokio::test]
+async fn a_push_is_acknowledged_and_pulled_back_over_websocket() {
+    let server = start(Limits::default()).await;
+    let mut ws = session(server.addr, &token("alice", "acme"), "c1").await;
+    let answer = exchange(
+        &mut ws,
+        &push(1, vec![put(1, "a", 0, 1), put(2, "b", 0, 2)]),
+    )
+    .await;
+    assert_eq!(statuses(&answer), ["applied", "applied"]);
+    let ServerMessage::PushResult { seq, range, .. } = answer else {
+        unreachable!()
+    };
+    assert_eq!(seq, 1);
+    assert_eq!(range.map(|r| (r.since, r.cursor)), Some((0, 2)));
+    let page = exchange(
+        &mut ws,
+        &ClientMessage::Pull {
+            seq: 2,
+            cursor: 0,
+            limit: 100,
+        },
+    )
+    .await;
+    let ServerMessage::PullPage {
+        changes,
+        cursor,
+        has_more,
+        ..
+    } = page
+    else {
+        panic!("{page:?}")
+    };
+    assert_eq!(
+        changes
+            .iter()
+            .map(|c| c.doc.id.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    assert_eq!((cursor, has_more), (2, false));
+    // A reconnect is welcomed with the last processed mutation id.
+    let mut again = connect(server.addr, &token("alice", "acme")).await.unwrap();
+    let welcome = exchange(&mut again, &hello("c1")).await;
+    assert_eq!(
+        welcome,
+        ServerMessage::Welcome {
+            client_id: "c1".into(),
+            last_mutation_id: 2,
+            head: 2
+        }
+    );
+}
+
+#[tokio::test]
+async fn commits_are_broadcast_to_the_tenants_other_connections_only() {
+    let server = start(Limits::default()).await;
+    let mut writer = session(server.addr, &token("alice", "acme"), "c1").await;
+    let mut reader = session(server.addr, &token("bob", "acme"), "c2").await;
+    let mut outsider = session(server.addr, &token("eve", "other"), "c3").await;
+    exchange(&mut writer, &push(1, vec![put(1, "a", 0, 7)])).await;
+    let live: ServerMessage = serde_json::from_value(next_json(&mut reader).await).unwrap();
+    let ServerMessage::Changes { changes, range } = live else {
+        panic!("{live:?}")
+    };
+    assert_eq!(changes[0].doc.fields["n"], json!(7));
+    assert_eq!((range.since, range.cursor), (0, 1));
+    // The other tenant hears nothing: its next message is the answer to its own pull.
+    let page = exchange(
+        &mut outsider,
+        &ClientMessage::Pull {
+            seq: 9,
+            cursor: 0,
+            limit: 10,
+        },
+    )
+    .await;
+    assert!(
+        matches!(page, ServerMessage::PullPage { ref changes, .. } if changes.is_empty()),
+        "{page:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_re_sent_push_after_a_lost_answer_is_not_applied_again() {
+    let server = start(Limits::default()).await;
+    let mut ws = session(server.addr, &token("alice", "acme"), "c1").await;
+    let batch = push(1, vec![put(1, "a", 0, 1), put(2, "a", 0, 2)]);
+    let first = exchange(&mut ws, &batch).await;
+    // The connection drops before the answer is read; the client reconnects and re-sends.
+    drop(ws);
+    let mut ws = session(server.addr, &token("alice", "acme"), "c1").await;
+    let again = exchange(&mut ws, &batch).await;
+    let results = |m: &ServerMessage| match m {
+        ServerMessage::PushResult { results, .. } => results.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(results(&again), results(&first), "answered from the record");
+    assert!(
+        matches!(again, ServerMessage::PushResult { range: None, .. }),
+        "nothing committed"
+    );
+    let page = exchange(
+        &mut ws,
+        &ClientMessage::Pull {
+            seq: 3,
+            cursor: 0,
+            limit: 100,
+        },
+    )
+    .await;
+    let ServerMessage::PullPage {
+        changes, cursor, ..
+    } = page
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (changes.len(), cursor),
+        (1, 2),
+        "one document, two versions, nothing more"
+    );
+    let gap = exchange(&mut ws, &push(4, vec![put(9, "b", 0, 1)])).await;
+    assert!(
+        matches!(gap, ServerMessage::Error { ref error, .. } if error.code == "mutation_gap"),
+        "{gap:?}"
+    );
+}
+
+#[tokio::test]
+async fn pulls_page_through_changes_over_http() {
+    let server = start(Limits::default()).await;
+    let t = token("alice", "acme");
+    let hello = serde_json::to_string(&hello("poller")).unwrap();
+    let (status, welcome) = http(
+        "POST",
+        server.addr,
+        "/v1/hello",
+        Some(&t),
+        None,
+        Some(hello),
+    )
+    .await;
+    assert_eq!((status, welcome["type"].as_str()), (200, Some("welcome")));
+    let txs = (1..=25)
+        .map(|i| put(i, &format!("d{i:02}"), 0, i as i64))
+        .collect();
+    let body = serde_json::to_string(&push(1, txs)).unwrap();
+    let (status, answer) = http(
+        "POST",
+        server.addr,
+        "/v1/push",
+        Some(&t),
+        Some("poller"),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["results"].as_array().unwrap().len(), 25);
+    let (mut cursor, mut seen, mut pages) = (0, 0, 0);
+    loop {
+        let body = serde_json::to_string(&ClientMessage::Pull {
+            seq: pages,
+            cursor,
+            limit: 10,
+        })
+        .unwrap();
+        let (status, page) = http(
+            "POST",
+            server.addr,
+            "/v1/pull",
+            Some(&t),
+            Some("poller"),
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        pages += 1;
+        seen += page["changes"].as_array().unwrap().len();
+        cursor = page["cursor"].as_u64().unwrap();
+        if !page["has_more"].as_bool().unwrap() {
+            break;
+        }
+    }
+    assert_eq!((pages, seen, cursor), (3, 25, 25));
+    // Without hello, a polling client is told to say it first.
+    let body = serde_json::to_string(&ClientMessage::Pull {
+        seq: 1,
+        cursor: 0,
+        limit: 10,
+    })
+    .unwrap();
+    let (status, refused) = http(
+        "POST",
+        server.addr,
+        "/v1/pull",
+        Some(&t),
+        Some("stranger"),
+        Some(body),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (400, Some("hello_required"))
+    );
+}
+
+#[tokio::test]
+async fn a_write_based_on_an_old_version_is_a_conflict_with_the_server_document() {
+    let server = start(Limits::default()).await;
+    let mut alice = session(server.addr, &token("alice", "acme"), "c1").await;
+    let mut bob = session(server.addr, &token("bob", "acme"), "c2").await;
+    exchange(&mut alice, &push(1, vec![put(1, "a", 0, 1)])).await;
+    let answer = exchange(&mut bob, &push(1, vec![put(1, "a", 0, 5)])).await;
+    let ServerMessage::PushResult { results, .. } = &answer else {
+        panic!("{answer:?}")
+    };
+    let outcome = serde_json::to_value(&results[0].outcome).unwrap();
+    assert_eq!(outcome["status"], "conflict");
+    assert_eq!(outcome["doc"]["fields"]["n"], 1);
+    assert_eq!(outcome["doc"]["version"], 1);
+}
+
+#[tokio::test]
+async fn tenants_are_isolated_and_client_ids_bound_to_their_user() {
+    let server = start(Limits::default()).await;
+    let mut alice = session(server.addr, &token("alice", "acme"), "c1").await;
+    exchange(&mut alice, &push(1, vec![put(1, "secret", 0, 42)])).await;
+    // Eve, in another tenant, cannot see Alice's document or write over it.
+    let mut eve = session(server.addr, &token("eve", "evil"), "c9").await;
+    let page = exchange(
+        &mut eve,
+        &ClientMessage::Pull {
+            seq: 1,
+            cursor: 0,
+            limit: 100,
+        },
+    )
+    .await;
+    assert!(matches!(page, ServerMessage::PullPage { ref changes, .. } if changes.is_empty()));
+    exchange(&mut eve, &push(2, vec![put(1, "secret", 1, 0)])).await;
+    let page = exchange(
+        &mut alice,
+        &ClientMessage::Pull {
+            seq: 2,
+            cursor: 0,
+            limit: 100,
+        },
+    )
+    .await;
+    let ServerMessage::PullPage { changes, .. } = page else {
+        panic!()
+    };
+    assert_eq!(
+        changes[0].doc.fields["n"],
+        json!(42),
+        "Alice's document is untouched"
+    );
+    // Nor can she take over Alice's client id: refused at hello and at push, 0 rows applied.
+    let mut thief = connect(server.addr, &token("eve", "evil")).await.unwrap();
+    let refused = exchange(&mut thief, &hello("c1")).await;
+    assert!(
+        matches!(refused, ServerMessage::Error { ref error, .. } if error.code == "forbidden"),
+        "{refused:?}"
+    );
+    let (status, body) = http(
+        "POST",
+        server.addr,
+        "/v1/push",
+        Some(&token("eve", "evil")),
+        Some("c1"),
+        Some(serde_json::to_string(&push(3, vec![put(2, "x", 0, 1)])).unwrap()),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("hello_required"))
+    );
+    let (_, status_log) = http(
+        "GET",
+        server.addr,
+        "/v1/status?sync_type=push",
+        Some(&token("alice", "acme")),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        status_log["totals"]["push"]["synced"], 1,
+        "only Alice's own write in her tenant"
+    );
+}
+
+#[tokio::test]
+async fn bad_tokens_and_foreign_origins_are_refused_before_the_upgrade() {
+    let server = start(Limits::default()).await;
+    let expired = ferrosync_server::auth::sign_hs256(
+        &json!({"sub": "a", "tenant": "t", "exp": 1}),
+        SECRET.as_bytes(),
+    );
+    let forged =
+        ferrosync_server::auth::sign_hs256(&json!({"sub": "a", "tenant": "t"}), b"wrong secret");
+    for bad in ["", "garbage", expired.as_str(), forged.as_str()] {
+        let err = connect(server.addr, bad).await.expect_err("refused");
+        assert!(err.to_string().contains("401"), "{bad:?}: {err}");
+    }
+    assert!(
+        connect(server.addr, DEV).await.is_ok(),
+        "the dev token works"
+    );
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    for (origin, ok) in [("http://evil.example", false), ("http://app.example", true)] {
+        let mut request = format!("ws://{}/v1/sync?token={DEV}", server.addr)
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
+        let result = tokio_tungstenite::connect_async(request).await;
+        assert_eq!(result.is_ok(), ok, "{origin}");
+        if let Err(e) = result {
+            assert!(e.to_string().contains("403"), "{e}");
+        }
+    }
+    let (status, body) = http("GET", server.addr, "/v1/status", None, None, None).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
+}
+
+#[tokio::test]
+async fn malformed_json_gets_a_structured_error_and_the_connection_stays_usable() {
+    let server = start(Limits::default()).await;
+    let mut ws = session(server.addr, DEV, "c1").await;
+    for junk in ["{not json", r#"{"type": "teleport"}"#, "[]"] {
+        let answer = exchange_raw(&mut ws, junk.into()).await;
+        assert_eq!(answer["type"], "error", "{junk}");
+        assert_eq!(answer["code"], "bad_request");
+        assert_eq!(answer["retryable"], false);
+    }
+    let answer = exchange(&mut ws, &push(1, vec![put(1, "a", 0, 1)])).await;
+    assert_eq!(statuses(&answer), ["applied"]);
+    // Several messages in one frame get their answers in one frame, in order.
+    let batch = serde_json::to_string(&[
+        push(2, vec![put(2, "b", 0, 1)]),
+        ClientMessage::Pull {
+            seq: 3,
+            cursor: 0,
+            limit: 10,
+        },
+    ])
+    .unwrap();
+    let answers = exchange_raw(&mut ws, batch).await;
+    assert_eq!(answers[0]["type"], "push_result");
+    assert_eq!(answers[1]["changes"].as_array().unwrap().len(), 2);
+    ws.close(None).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_status_endpoint_lists_and_filters_sync_runs() {
+    let server = start(Limits::default()).await;
+    let t = token("alice", "acme");
+    let mut ws = session(server.addr, &t, "c1").await;
+    exchange(&mut ws, &push(1, vec![put(1, "a", 0, 1)])).await;
+    exchange(&mut ws, &push(2, vec![put(5, "b", 0, 1)])).await; // a gap: a failed run
+    exchange(
+        &mut ws,
+        &ClientMessage::Pull {
+            seq: 3,
+            cursor: 0,
+            limit: 10,
+        },
+    )
+    .await;
+    let (status, all) = http("GET", server.addr, "/v1/status", Some(&t), None, None).await;
+    assert_eq!(status, 200);
+    let logs = all["logs"].as_array().unwrap();
+    assert_eq!(logs.len(), 3);
+    assert_eq!(logs[0]["sync_type"], "pull", "newest first");
+    assert_eq!(
+        all["totals"]["push"],
+        json!({"runs": 2, "failed": 1, "synced": 1, "errors": 0})
+    );
+    let (_, failed) = http(
+        "GET",
+        server.addr,
+        "/v1/status?status=failed",
+        Some(&t),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(failed["logs"].as_array().unwrap().len(), 1);
+    assert!(failed["logs"][0]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("mutation_gap"));
+    let (_, pulls) = http(
+        "GET",
+        server.addr,
+        "/v1/status?sync_type=pull&limit=1",
+        Some(&t),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(pulls["logs"][0]["synced_count"], 1);
+    let (_, other) = http(
+        "GET",
+        server.addr,
+        "/v1/status?collection=notes",
+        Some(&t),
+        None,
+        None,
+    )
+    .await;
+    assert!(other["logs"].as_array().unwrap().is_empty());
+    let (_, todos) = http(
+        "GET",
+        server.addr,
+        "/v1/status?collection=todos",
+        Some(&t),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(todos["logs"].as_array().unwrap().len(), 3);
+    let _ = ws.send(Message::Close(None)).await;
+}
