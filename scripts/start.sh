@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # THE main command (`npm start`): installs what is missing, builds the wasm package, the server
 # and the demo, then serves the demo in the foreground until Ctrl-C.
-# FERROSYNC_LISTEN changes the address (default 127.0.0.1:8787).
+# FERROSYNC_LISTEN changes the address (default 127.0.0.1:8787); FERROSYNC_DEV_TOKEN fixes the
+# development token clients authenticate with (default: a new random one each start).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 listen="${FERROSYNC_LISTEN:-127.0.0.1:8787}"
 www="$PWD/target/www"
+db="$PWD/target/ferrosync-demo.db"
+dev_token="${FERROSYNC_DEV_TOKEN:-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')}"
 
 # shellcheck source=scripts/setup.sh
 source scripts/setup.sh
@@ -25,7 +28,8 @@ mkdir -p "$www"
 cp -R www/. "$www/"
 cp -R pkg "$www/pkg"
 
-target/release/ferrosync-server --listen "$listen" --static "$www" &
+target/release/ferrosync-server --listen "$listen" --static "$www" --db "sqlite://$db" \
+  --dev-token "$dev_token" &
 server=$!
 stop() { kill -TERM "$server" 2>/dev/null || true; }
 trap stop INT TERM EXIT
@@ -45,6 +49,7 @@ if [ "$ready" != true ]; then
   exit 1
 fi
 echo "Ferrosync demo: http://$listen/"
+echo "Dev token: $dev_token"
 
 status=0
 wait "$server" || status=$?

@@ -1,5 +1,6 @@
 //! `ferrosync-server`: the command-line entry point of Ferrosync's reference server.
 
+use axum::serve::ListenerExt;
 use clap::Parser;
 use ferrosync_server::{
     auth::Authenticator, limits::Limits, router, shutdown_signal, storage, ws, Config,
@@ -61,6 +62,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    if args.max_messages_per_second == 0 {
+        tracing::error!("--max-messages-per-second must be at least 1");
+        return ExitCode::FAILURE;
+    }
     let auth = Authenticator::new(args.dev_token, args.jwt_secret);
     if !auth.is_configured() {
         tracing::error!("no way to authenticate: pass --dev-token or --jwt-secret");
@@ -104,6 +109,12 @@ async fn main() -> ExitCode {
         // WebSockets close; in-flight requests and storage transactions finish first.
         let _ = stop.send(true);
     };
+    // Small answers go out at once rather than waiting on delayed ACKs (Nagle).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::warn!(%error, "cannot disable Nagle's algorithm");
+        }
+    });
     match axum::serve(listener, app)
         .with_graceful_shutdown(graceful)
         .await
