@@ -12,7 +12,7 @@ pub mod session;
 pub mod storage;
 pub mod ws;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::routing::{get, post};
 use axum::Router;
 use std::collections::HashMap;
@@ -86,7 +86,10 @@ pub fn router(config: Config) -> (Router, tokio::sync::watch::Sender<bool>) {
         Some(dir) => router.fallback_service(ServeDir::new(dir)),
         None => router,
     };
-    (router.layer(TraceLayer::new_for_http()), stop)
+    // Spans name the path only: the query may hold a token, which never reaches the logs.
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &Request<_>| tracing::debug_span!("request", method = %req.method(), path = %req.uri().path()));
+    (router.layer(trace), stop)
 }
 
 /// Liveness probe: the process is up and serving requests.

@@ -16,7 +16,7 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most mutations per push and changes per pull (default 1000).
     pub max_batch: usize,
-    /// Messages per second per connection, with bursts of the same size (default 1000: far above what an engine sends, low enough to stop a flood).
+    /// Messages per second per connection, with bursts of the same size (default 5000: above what an engine sends, low enough to stop a flood).
     pub messages_per_second: u32,
 }
 
@@ -27,7 +27,7 @@ impl Default for Limits {
             max_doc_bytes: 262_144,
             max_depth: 32,
             max_batch: 1000,
-            messages_per_second: 1000,
+            messages_per_second: 5000,
         }
     }
 }
@@ -221,7 +221,7 @@ mod tests {
         assert_eq!(limits.max_doc_bytes, 262_144);
         assert_eq!(limits.max_depth, 32);
         assert_eq!(limits.max_batch, 1000);
-        assert_eq!(limits.messages_per_second, 1000);
+        assert_eq!(limits.messages_per_second, 5000);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! `kill -9` while a client pushes: after a restart on the same SQLite file, every acknowledged
-//! mutation is there exactly once, and re-sending what was unanswered applies nothing twice.
+//! The real server process: `kill -9` while a client pushes loses no acknowledged mutation and
+//! applies none twice after a restart; SIGTERM shuts down gracefully.
 
 mod common;
 
@@ -169,4 +169,35 @@ async fn acknowledged_writes_survive_kill_9_exactly_once() {
     };
     assert_eq!(new_head, after, "still one version per mutation");
     assert_eq!(after, resend_to * PER_PUSH);
+}
+
+#[tokio::test]
+async fn sigterm_closes_websockets_with_1001_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, addr) = launch(&dir.path().join("term.db")).await;
+    let mut ws = session(addr, DEV, "c1").await;
+    let pid = server.id().unwrap().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let code = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("closed in time");
+        match frame {
+            Some(Ok(Message::Close(Some(frame)))) => break u16::from(frame.code),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(code, 1001);
+    drop(ws);
+    let status = tokio::time::timeout(Duration::from_secs(10), server.wait())
+        .await
+        .expect("exits in time")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
 }
