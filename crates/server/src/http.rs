@@ -3,7 +3,8 @@
 
 use crate::auth::{bearer, Principal};
 use crate::limits::{self, RateLimiter};
-use crate::session::{now_ms, Session};
+use crate::now_ms;
+use crate::session::Session;
 use crate::storage::{Caller, LogFilter};
 use crate::AppState;
 use axum::extract::{Query, State};

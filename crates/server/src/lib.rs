@@ -92,6 +92,13 @@ pub fn router(config: Config) -> (Router, tokio::sync::watch::Sender<bool>) {
     (router.layer(trace), stop)
 }
 
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> ferrosync_core::Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as ferrosync_core::Millis)
+}
+
 /// Liveness probe: the process is up and serving requests.
 async fn healthz() -> &'static str {
     "ok"

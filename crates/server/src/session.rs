@@ -5,11 +5,10 @@ use crate::auth::Principal;
 use crate::hub::Broadcast;
 use crate::limits;
 use crate::storage::{Caller, SyncLog};
-use crate::AppState;
+use crate::{now_ms, AppState};
 use ferrosync_core::protocol::{
     Change, ClientMessage, ErrorInfo, Outcome, ServerMessage, WireTransaction, PROTOCOL_VERSION,
 };
-use ferrosync_core::Millis;
 use std::sync::Arc;
 
 /// The longest client id accepted.
@@ -26,13 +25,6 @@ pub struct Session {
     pub collections: Vec<String>,
     /// The WebSocket connection id (0 for HTTP).
     pub connection: u64,
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
 }
 
 fn error(seq: Option<u64>, code: &str, message: impl Into<String>) -> ServerMessage {
@@ -175,20 +167,7 @@ impl Session {
         })
         .await;
         let (tenant, user, client_id) = owned;
-        let mut log = SyncLog {
-            id: 0,
-            sync_type: "push".into(),
-            status: "completed".into(),
-            user_id: user,
-            client_id,
-            started_at: started,
-            completed_at: now_ms(),
-            synced_count: 0,
-            error_count: 0,
-            collections,
-            results: serde_json::Value::Null,
-            error: None,
-        };
+        let mut log = SyncLog::run("push", user, client_id, started, collections);
         let reply = match answer.and_then(|refused_or_commit| refused_or_commit) {
             Ok(commit) => {
                 let statuses: Vec<serde_json::Value> = commit
@@ -270,20 +249,7 @@ impl Session {
             self.collections.clone(),
         );
         let answer = blocking(move || storage.pull(&t, cursor, limit, &cols).map(Ok)).await;
-        let mut log = SyncLog {
-            id: 0,
-            sync_type: "pull".into(),
-            status: "completed".into(),
-            user_id: user,
-            client_id,
-            started_at: started,
-            completed_at: now_ms(),
-            synced_count: 0,
-            error_count: 0,
-            collections: self.collections.clone(),
-            results: serde_json::Value::Null,
-            error: None,
-        };
+        let mut log = SyncLog::run("pull", user, client_id, started, self.collections.clone());
         let reply = match answer {
             Ok(Ok(page)) => {
                 log.synced_count = page.changes.len() as u64;

@@ -99,6 +99,32 @@ pub struct SyncLog {
     pub error: Option<String>,
 }
 
+impl SyncLog {
+    /// A successful run that started at `started_at` and ends now; callers fill in the counts.
+    pub fn run(
+        sync_type: &str,
+        user_id: String,
+        client_id: String,
+        started_at: Millis,
+        collections: Vec<String>,
+    ) -> Self {
+        Self {
+            id: 0,
+            sync_type: sync_type.into(),
+            status: "completed".into(),
+            user_id,
+            client_id,
+            started_at,
+            completed_at: crate::now_ms(),
+            synced_count: 0,
+            error_count: 0,
+            collections,
+            results: serde_json::Value::Null,
+            error: None,
+        }
+    }
+}
+
 /// Which sync-log rows to list (`GET /v1/status`).
 #[derive(Debug, Clone, Default)]
 pub struct LogFilter {
