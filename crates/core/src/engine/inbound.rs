@@ -1,6 +1,7 @@
 //! The connection and the inbound half of sync: handshake, pulls, live changes and the cursor.
 
 use super::{Engine, Link, SyncType};
+use crate::document::Document;
 use crate::protocol::{Change, ClientMessage, CursorRange, ServerMessage, PROTOCOL_VERSION};
 use crate::Version;
 
@@ -217,22 +218,27 @@ impl Engine {
 
     /// Stores remote documents (newer versions only) and updates the view.
     fn apply_changes(&mut self, changes: Vec<Change>) {
-        let merge = self.merge_fn();
         for change in changes {
-            if !self.is_synced(&change.collection) {
-                continue;
+            if self.is_synced(&change.collection) {
+                self.store_remote(&change.collection, change.doc);
             }
-            self.clock.observe(change.doc.hlc, self.now);
-            let key = (change.collection.clone(), change.doc.id.clone());
-            let c = self
-                .collections
-                .get_mut(&change.collection)
-                .expect("synced collections exist");
-            let (stored, view) = c.apply_remote(change.doc, merge.as_ref());
-            self.out.changes.extend(view);
-            if stored {
-                self.store.docs.insert(key);
-            }
+        }
+    }
+
+    /// Takes in a document from the server: its timestamp moves the clock, and it replaces the
+    /// synced copy (and is written to storage) if its version is newer.
+    pub(super) fn store_remote(&mut self, collection: &str, doc: Document) {
+        self.clock.observe(doc.hlc, self.now);
+        let merge = self.merge_fn();
+        let key = (collection.to_owned(), doc.id.clone());
+        let c = self
+            .collections
+            .get_mut(collection)
+            .expect("synced collections exist");
+        let (stored, change) = c.apply_remote(doc, merge.as_ref());
+        self.out.changes.extend(change);
+        if stored {
+            self.store.docs.insert(key);
         }
     }
 

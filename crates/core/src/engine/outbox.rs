@@ -252,7 +252,6 @@ impl Engine {
             self.fail(id, message);
             return (0, results.len());
         }
-        let merge = self.merge_fn();
         let count = results.len();
         for r in results {
             let Outcome::Applied { doc } = r.outcome else {
@@ -265,14 +264,7 @@ impl Engine {
                 .find(|m| m.wire_id == Some(r.id))
                 .expect("indexed");
             let collection = m.collection.clone();
-            self.clock.observe(doc.hlc, self.now);
-            let key = (collection.clone(), doc.id.clone());
-            let c = self.collections.get_mut(&collection).expect("configured");
-            let (stored, change) = c.apply_remote(doc, merge.as_ref());
-            self.out.changes.extend(change);
-            if stored {
-                self.store.docs.insert(key);
-            }
+            self.store_remote(&collection, doc);
         }
         self.complete(id);
         self.status.pushed(count, self.now);
@@ -283,7 +275,6 @@ impl Engine {
     /// transaction with new ids, parks it in the conflict inbox, or completes it when nothing
     /// of it is left to send.
     fn resolve_conflicts(&mut self, id: TxId, results: Vec<MutationResult>) {
-        let merge = self.merge_fn();
         let strategy = self.config.conflict_strategy.clone();
         let mut mutations = self.txs[&id].tx.mutations.clone();
         let mut keep = vec![true; mutations.len()];
@@ -317,14 +308,8 @@ impl Engine {
                     })
                 }
             }
-            self.clock.observe(remote.hlc, self.now);
-            let key = (m.collection.clone(), remote.id.clone());
-            let c = self.collections.get_mut(&m.collection).expect("configured");
-            let (stored, change) = c.apply_remote(remote, merge.as_ref());
-            self.out.changes.extend(change);
-            if stored {
-                self.store.docs.insert(key);
-            }
+            let collection = m.collection.clone();
+            self.store_remote(&collection, remote);
         }
         self.unwire(id);
         for m in &mut mutations {
