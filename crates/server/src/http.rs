@@ -2,9 +2,9 @@
 //! in the `x-ferrosync-client` header), and `GET /v1/status` for the sync log.
 
 use crate::auth::{bearer, Principal};
-use crate::limits::{self, RateLimiter};
+use crate::limits::RateLimiter;
 use crate::now_ms;
-use crate::session::Session;
+use crate::session::{decode, Session};
 use crate::storage::{Caller, LogFilter};
 use crate::AppState;
 use axum::extract::{Query, State};
@@ -110,19 +110,9 @@ fn answer(message: ServerMessage) -> Response {
 
 /// Parses a request body as one client message, within the depth limit.
 fn message(state: &AppState, body: &str) -> Result<ClientMessage, Refusal> {
-    if !limits::depth_within(body, state.limits.max_depth) {
-        return Err(refuse(
-            StatusCode::BAD_REQUEST,
-            "too_deep",
-            "the JSON nests too deep",
-        ));
-    }
-    serde_json::from_str(body).map_err(|e| {
-        refuse(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            &format!("not a valid message: {e}"),
-        )
+    decode(body, &state.limits).map_err(|error| Refusal {
+        status: StatusCode::BAD_REQUEST,
+        error,
     })
 }
 

@@ -27,6 +27,19 @@ pub struct Session {
     pub connection: u64,
 }
 
+/// Decodes untrusted JSON, refusing nesting deeper than the limit before parsing it.
+pub fn decode<T: serde::de::DeserializeOwned>(
+    text: &str,
+    limits: &limits::Limits,
+) -> Result<T, ErrorInfo> {
+    if !limits::depth_within(text, limits.max_depth) {
+        let message = format!("JSON nests deeper than {} levels", limits.max_depth);
+        return Err(ErrorInfo::new("too_deep", message, false));
+    }
+    serde_json::from_str(text)
+        .map_err(|e| ErrorInfo::new("bad_request", format!("not a valid message: {e}"), false))
+}
+
 fn error(seq: Option<u64>, code: &str, message: impl Into<String>) -> ServerMessage {
     ServerMessage::Error {
         seq,

@@ -5,7 +5,7 @@
 use crate::auth::Principal;
 use crate::hub::Broadcast;
 use crate::limits::{self, RateLimiter};
-use crate::session::Session;
+use crate::session::{decode, Session};
 use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -137,24 +137,14 @@ async fn connection(state: Arc<AppState>, principal: Principal, socket: WebSocke
 
 /// One message or an array of messages; `true` when it was an array.
 fn parse(text: &str, limits: &limits::Limits) -> Result<(Vec<ClientMessage>, bool), ErrorInfo> {
-    if !limits::depth_within(text, limits.max_depth) {
-        return Err(ErrorInfo::new(
-            "too_deep",
-            format!("JSON nests deeper than {} levels", limits.max_depth),
-            false,
-        ));
-    }
-    let bad = |e: serde_json::Error| {
-        ErrorInfo::new("bad_request", format!("not a valid message: {e}"), false)
-    };
     if text.trim_start().starts_with('[') {
-        let messages: Vec<ClientMessage> = serde_json::from_str(text).map_err(bad)?;
+        let messages: Vec<ClientMessage> = decode(text, limits)?;
         if messages.is_empty() {
             return Err(ErrorInfo::new("bad_request", "an empty batch", false));
         }
         Ok((messages, true))
     } else {
-        Ok((vec![serde_json::from_str(text).map_err(bad)?], false))
+        Ok((vec![decode(text, limits)?], false))
     }
 }
 

@@ -183,16 +183,7 @@ async fn sigterm_closes_websockets_with_1001_and_exits_cleanly() {
         .await
         .unwrap();
     assert!(killed.success());
-    let code = loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("closed in time");
-        match frame {
-            Some(Ok(Message::Close(Some(frame)))) => break u16::from(frame.code),
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    };
+    let code = close_code(&mut ws).await;
     assert_eq!(code, 1001);
     drop(ws);
     let status = tokio::time::timeout(Duration::from_secs(10), server.wait())

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use ferrosync_core::protocol::{ClientMessage, ServerMessage};
 use ferrosync_server::limits::Limits;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::json;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
@@ -18,20 +18,6 @@ fn small() -> Limits {
         max_depth: 10,
         max_batch: 3,
         messages_per_second: 5,
-    }
-}
-
-/// Reads until the server closes; returns the close code.
-async fn close_code(ws: &mut Socket) -> u16 {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("closed in time");
-        match frame {
-            Some(Ok(Message::Close(Some(frame)))) => return frame.code.into(),
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
     }
 }
 

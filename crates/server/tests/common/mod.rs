@@ -195,3 +195,17 @@ pub async fn http(
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
 }
+
+/// Reads until the server closes; returns the close code.
+pub async fn close_code(ws: &mut Socket) -> u16 {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("closed in time");
+        match frame {
+            Some(Ok(Message::Close(Some(frame)))) => return frame.code.into(),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
