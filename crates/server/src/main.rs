@@ -5,7 +5,7 @@ use clap::Parser;
 use ferrosync_server::{
     auth::Authenticator, limits::Limits, router, shutdown_signal, storage, ws, Config,
 };
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 use tracing_subscriber::EnvFilter;
 
 /// Ferrosync's reference sync server.
@@ -104,10 +104,12 @@ async fn main() -> ExitCode {
         Ok(addr) => tracing::info!(%addr, db = %args.db, "listening"),
         Err(error) => tracing::warn!(%error, "listening on an unknown address"),
     }
+    let stop = Arc::new(stop);
+    let signal = stop.clone();
     let graceful = async move {
         shutdown_signal().await;
         // WebSockets close; in-flight requests and storage transactions finish first.
-        let _ = stop.send(true);
+        let _ = signal.send(true);
     };
     // Small answers go out at once rather than waiting on delayed ACKs (Nagle).
     let listener = listener.tap_io(|tcp| {
@@ -115,10 +117,18 @@ async fn main() -> ExitCode {
             tracing::warn!(%error, "cannot disable Nagle's algorithm");
         }
     });
-    match axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(graceful)
+        .await;
+    // Upgraded WebSockets outlive `serve`: each holds a shutdown receiver until it has sent
+    // its close frame, so wait (bounded) until they are all gone before the runtime stops.
+    if tokio::time::timeout(Duration::from_secs(10), stop.closed())
         .await
+        .is_err()
     {
+        tracing::warn!("some WebSocket connections did not close within 10 s");
+    }
+    match served {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
