@@ -8,7 +8,22 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 started=$SECONDS
 # Keep a copy of everything printed, to total the test counts at the end.
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# The sync server the browser tests talk to (started below): its process and its files.
+server_pid=
+server_dir=
+cleanup() {
+  local status=$?
+  if [ -n "$server_pid" ]; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    if [ "$status" -ne 0 ]; then
+      echo "--- ferrosync-server log ---"
+      cat "$server_dir/server.log"
+    fi
+  fi
+  rm -rf "$log" "$server_dir"
+}
+trap cleanup EXIT
 exec > >(tee "$log") 2>&1
 section() { printf '\n==> %s  [%ss]\n' "$*" "$((SECONDS - started))"; }
 
@@ -27,6 +42,59 @@ cargo clippy --quiet -p ferrosync --target wasm32-unknown-unknown --all-targets 
 
 section "cargo test (native: core + server)"
 cargo test --quiet --workspace
+
+section "sync server for the browser tests"
+# The debug build: `cargo test` above has just built it, while the release profile (LTO, one
+# codegen unit) would add about 95 s to a fresh checkout and 40 s after every server change.
+cargo build --quiet -p ferrosync-server
+server_dir=$(mktemp -d)
+random_hex() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n'; }
+dev_token=$(random_hex)
+jwt_secret=$(random_hex)
+# Two distinct free loopback ports: the server's, and the test runner page's (whose origin,
+# http://127.0.0.1:PORT, the server allows). They are taken below Linux's ephemeral range
+# (32768+), so no outgoing connection takes the runner's port before the runner binds it.
+read -r server_port runner_port < <(python3 -c '
+import random, socket
+ports = []
+while len(ports) < 2:
+    port = random.randrange(20000, 32768)
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+    if port not in ports:
+        ports.append(port)
+print(*ports)')
+NO_COLOR=1 "${CARGO_TARGET_DIR:-target}/debug/ferrosync-server" --listen "127.0.0.1:$server_port" \
+  --db "sqlite://$server_dir/test.db" --dev-token "$dev_token" --jwt-secret "$jwt_secret" \
+  --allowed-origin "http://127.0.0.1:$runner_port" >"$server_dir/server.log" 2>&1 &
+server_pid=$!
+# Ready when GET /healthz answers 200 (it gets 30 s).
+healthy() {
+  (
+    exec 3<>"/dev/tcp/127.0.0.1/$server_port"
+    printf 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nConnection: close\r\n\r\n' "$server_port" >&3
+    IFS= read -r -t 2 status_line <&3
+    [[ $status_line == "HTTP/1.1 200 "* ]]
+  ) 2>/dev/null
+}
+for _ in $(seq 300); do
+  healthy && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if ! healthy; then
+  echo "ferrosync-server did not become healthy on 127.0.0.1:$server_port"
+  exit 1
+fi
+# Where wasm-bindgen-test-runner serves the test page, and what the browser tests connect to
+# (read at compile time with option_env!).
+export WASM_BINDGEN_TEST_ADDRESS="127.0.0.1:$runner_port"
+export FERROSYNC_TEST_SERVER="127.0.0.1:$server_port"
+export FERROSYNC_TEST_DEV_TOKEN="$dev_token"
+export FERROSYNC_TEST_JWT_SECRET="$jwt_secret"
 
 section "browser tests (wasm-pack test in headless Chromium)"
 # Only the root package builds for wasm32: default-members are the native crates.

@@ -39,6 +39,8 @@ pub enum ClientMessage {
         /// At most this many changes.
         limit: u32,
     },
+    /// A heartbeat: the server answers `pong`, so a silent dead connection is noticed.
+    Ping,
 }
 
 /// A transaction on the wire.
@@ -72,6 +74,8 @@ pub struct WireMutation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
+    /// Answers `ping`.
+    Pong,
     /// Answers `hello`.
     Welcome {
         /// The client id, confirmed.

@@ -859,3 +859,19 @@ fn future_timestamps_are_clamped_by_the_server() {
         w.now + ferrosync_core::hlc::MAX_CLOCK_SKEW_MS
     );
 }
+
+#[test]
+fn conflict_ids_read_back_from_their_text() {
+    let id = ConflictId {
+        tx: ferrosync_core::transaction::TxId(12),
+        index: 3,
+    };
+    assert_eq!(id.to_string(), "tx-12/3");
+    assert_eq!("tx-12/3".parse::<ConflictId>(), Ok(id));
+    for bad in ["", "12/3", "tx-12", "tx-a/3", "tx-1/-1"] {
+        assert_eq!(
+            bad.parse::<ConflictId>(),
+            Err(CoreError::UnknownConflict(bad.into()))
+        );
+    }
+}

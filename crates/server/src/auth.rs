@@ -229,21 +229,26 @@ impl OriginPolicy {
         Self { allowed }
     }
 
+    /// Whether `origin` is one of the `--allowed-origin`s (ASCII case-insensitive). The server's
+    /// own origin is not listed: see [`OriginPolicy::allows`].
+    pub fn is_listed(&self, origin: &str) -> bool {
+        let origin = origin.trim();
+        self.allowed
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(origin))
+    }
+
     /// Whether a request with this `Origin` header (None: not a browser) and `Host` header may proceed.
     /// No Origin: allowed. Origin in the allowlist: allowed. Otherwise only the same origin:
-    /// the Origin's host[:port] equals the Host header. Comparison of scheme/host is ASCII case-insensitive.
+    /// the Origin's `host[:port]` equals the Host header. Comparison of scheme/host is ASCII case-insensitive.
     pub fn allows(&self, origin: Option<&str>, host: Option<&str>) -> bool {
         let Some(origin) = origin else {
             return true;
         };
-        let origin = origin.trim();
-        if self
-            .allowed
-            .iter()
-            .any(|allowed| allowed.eq_ignore_ascii_case(origin))
-        {
+        if self.is_listed(origin) {
             return true;
         }
+        let origin = origin.trim();
         let (Some((scheme, authority)), Some(host)) = (origin.split_once("://"), host) else {
             return false;
         };
@@ -588,6 +593,10 @@ mod tests {
         assert!(policy.allows(Some("http://localhost:5173"), None));
         assert!(!policy.allows(Some("http://localhost:5174"), Some("localhost:8080")));
         assert!(!policy.allows(Some("https://localhost:5173"), Some("localhost:8080")));
+        assert!(policy.is_listed("http://localhost:5173"));
+        // The server's own origin is allowed, but not listed (it needs no CORS).
+        assert!(policy.allows(Some("http://localhost:8080"), Some("localhost:8080")));
+        assert!(!policy.is_listed("http://localhost:8080"));
     }
 
     #[test]

@@ -1,22 +1,66 @@
 //! HTTP endpoints: `POST /v1/hello`, `/v1/push`, `/v1/pull` for polling clients (the client id
-//! in the `x-ferrosync-client` header), and `GET /v1/status` for the sync log.
+//! in the `x-ferrosync-client` header), `GET /v1/status` for the sync log, and the CORS policy
+//! that lets pages on an `--allowed-origin` call them.
 
-use crate::auth::{bearer, Principal};
+use crate::auth::{bearer, OriginPolicy, Principal};
 use crate::limits::RateLimiter;
 use crate::now_ms;
 use crate::session::{decode, Session};
 use crate::storage::{Caller, LogFilter};
 use crate::AppState;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ferrosync_core::protocol::{ClientMessage, ErrorInfo, ServerMessage};
 use serde::Deserialize;
 use std::sync::Arc;
+use std::time::Duration;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// The header naming the client on polling requests.
 pub const CLIENT_HEADER: &str = "x-ferrosync-client";
+
+/// How long a browser may cache a preflight answer.
+const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(600);
+
+/// CORS for the HTTP endpoints: a page on one of the policy's `--allowed-origin`s (the same list,
+/// compared the same way, as the 403 check of [`authorize`]) may call them with the headers the
+/// engine sends. Preflights are answered here, without authentication. The server's own origin
+/// needs no CORS; other origins get no `access-control-allow-origin`, and with
+/// [`hide_cors_from_other_origins`] outside this layer, no CORS headers at all.
+pub fn cors(origins: &OriginPolicy) -> CorsLayer {
+    let origins = origins.clone();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            origin
+                .to_str()
+                .is_ok_and(|origin| origins.is_listed(origin))
+        }))
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static(CLIENT_HEADER),
+        ])
+        .max_age(PREFLIGHT_MAX_AGE)
+}
+
+/// Removes the preflight headers that the CORS layer sends whatever the origin, when it did not
+/// allow the origin: an origin that is not allowed learns nothing about the API.
+pub async fn hide_cors_from_other_origins(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        for name in [
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            header::ACCESS_CONTROL_MAX_AGE,
+        ] {
+            headers.remove(name);
+        }
+    }
+    response
+}
 
 /// A request refused before it reached the protocol: a status and a structured error.
 #[derive(Debug)]

@@ -14,7 +14,7 @@ pub mod ws;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{middleware, Router};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -73,15 +73,20 @@ pub fn router(config: Config) -> (Router, tokio::sync::watch::Sender<bool>) {
         started: Instant::now(),
         limits: config.limits,
     });
-    let api = Router::new()
-        .route("/v1/sync", get(ws::upgrade))
+    // The endpoints a browser page may call with fetch, from its own or an allowed origin.
+    let fetchable = Router::new()
+        .route("/healthz", get(healthz))
         .route("/v1/hello", post(http::hello))
         .route("/v1/push", post(http::sync))
         .route("/v1/pull", post(http::sync))
         .route("/v1/status", get(http::status))
         .layer(DefaultBodyLimit::max(state.limits.max_frame_bytes))
+        .layer(http::cors(&state.origins))
+        .layer(middleware::map_response(http::hide_cors_from_other_origins));
+    let router = Router::new()
+        .route("/v1/sync", get(ws::upgrade))
+        .merge(fetchable)
         .with_state(state);
-    let router = Router::new().route("/healthz", get(healthz)).merge(api);
     let router = match config.static_dir {
         Some(dir) => router.fallback_service(ServeDir::new(dir)),
         None => router,

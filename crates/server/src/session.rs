@@ -78,6 +78,7 @@ impl Session {
             ClientMessage::Pull { seq, cursor, limit } => {
                 self.pull(state, seq, cursor, limit).await
             }
+            ClientMessage::Ping => ServerMessage::Pong,
         }
     }
 

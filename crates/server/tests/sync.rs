@@ -17,6 +17,82 @@ async fn healthz_answers_ok() {
 }
 
 #[tokio::test]
+async fn a_ping_is_answered_with_pong_before_and_after_hello_and_never_logged() {
+    let server = start(Limits::default()).await;
+    let t = token("alice", "acme");
+    let mut ws = connect(server.addr, &t).await.unwrap();
+    // Before hello: the exact wire form.
+    let pong = exchange_raw(&mut ws, r#"{"type":"ping"}"#.into()).await;
+    assert_eq!(pong, json!({"type": "pong"}));
+    let welcome = exchange(&mut ws, &hello("c1")).await;
+    assert!(
+        matches!(welcome, ServerMessage::Welcome { .. }),
+        "{welcome:?}"
+    );
+    assert_eq!(
+        exchange(&mut ws, &ClientMessage::Ping).await,
+        ServerMessage::Pong
+    );
+    // In a batch, the pong takes the ping's place among the answers.
+    let batch = serde_json::to_string(&[
+        ClientMessage::Ping,
+        ClientMessage::Pull {
+            seq: 1,
+            cursor: 0,
+            limit: 10,
+        },
+    ])
+    .unwrap();
+    let answers = exchange_raw(&mut ws, batch).await;
+    assert_eq!(answers[0], json!({"type": "pong"}));
+    assert_eq!(answers[1]["type"], "pull_page");
+    // The sync log holds the pull only: pings are not sync runs.
+    let (status, log) = http("GET", server.addr, "/v1/status", Some(&t), None, None).await;
+    assert_eq!(status, 200);
+    let types: Vec<&str> = log["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| run["sync_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["pull"]);
+}
+
+#[tokio::test]
+async fn a_ping_is_not_a_polling_request() {
+    let server = start(Limits::default()).await;
+    let t = token("alice", "acme");
+    let hello = serde_json::to_string(&hello("poller")).unwrap();
+    let (status, _) = http(
+        "POST",
+        server.addr,
+        "/v1/hello",
+        Some(&t),
+        None,
+        Some(hello),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let ping = serde_json::to_string(&ClientMessage::Ping).unwrap();
+    for path in ["/v1/hello", "/v1/push", "/v1/pull"] {
+        let (status, body) = http(
+            "POST",
+            server.addr,
+            path,
+            Some(&t),
+            Some("poller"),
+            Some(ping.clone()),
+        )
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("bad_request")),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_push_is_acknowledged_and_pulled_back_over_websocket() {
     let server = start(Limits::default()).await;
     let mut ws = session(server.addr, &token("alice", "acme"), "c1").await;

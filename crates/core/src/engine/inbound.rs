@@ -89,6 +89,8 @@ impl Engine {
                     self.advance_cursor(range);
                 }
             }
+            // Heartbeats are the driver's business.
+            ServerMessage::Pong => {}
             ServerMessage::Error { seq, error } => {
                 let message = format!("{}: {}", error.code, error.message);
                 match seq {

@@ -248,6 +248,25 @@ impl fmt::Display for ConflictId {
     }
 }
 
+impl std::str::FromStr for ConflictId {
+    type Err = CoreError;
+
+    /// Parses the `Display` form, `tx-<id>/<index>`.
+    fn from_str(s: &str) -> Result<Self, CoreError> {
+        let parsed = s
+            .strip_prefix("tx-")
+            .and_then(|rest| rest.split_once('/'))
+            .and_then(|(tx, index)| Some((tx.parse().ok()?, index.parse().ok()?)));
+        match parsed {
+            Some((tx, index)) => Ok(ConflictId {
+                tx: TxId(tx),
+                index,
+            }),
+            None => Err(CoreError::UnknownConflict(s.into())),
+        }
+    }
+}
+
 /// A conflict waiting for `resolveConflict`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConflictEntry {
@@ -449,6 +468,11 @@ impl Engine {
         self.cursor
     }
 
+    /// The configured collections' names.
+    pub fn collection_names(&self) -> impl Iterator<Item = &str> {
+        self.config.collections.iter().map(|c| c.name.as_str())
+    }
+
     /// A collection's in-memory state.
     pub fn collection(&self, name: &str) -> Result<&Collection, CoreError> {
         self.collections
@@ -459,6 +483,11 @@ impl Engine {
     /// A transaction, while it is unfinished or among the recently finished.
     pub fn transaction(&self, id: TxId) -> Option<&Transaction> {
         self.txs.get(&id).map(|e| &e.tx)
+    }
+
+    /// Whether transaction `id` is unfinished and its newest state is in storage.
+    pub fn is_durable(&self, id: TxId) -> bool {
+        self.txs.get(&id).is_some_and(TxEntry::is_durable)
     }
 
     /// Every transaction kept in memory, oldest first.

@@ -293,6 +293,7 @@ impl Server {
                 };
                 (vec![welcome], None)
             }
+            ClientMessage::Ping => (vec![ServerMessage::Pong], None),
             ClientMessage::Pull { seq, cursor, limit } => {
                 let (changes, cursor, has_more) = self.mem.pull(cursor, limit as usize);
                 (

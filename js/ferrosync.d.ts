@@ -1,0 +1,516 @@
+// Ferrosync's public TypeScript API, written by hand in js/ferrosync.d.ts and embedded verbatim
+// into the generated pkg/ferrosync.d.ts by the wasm crate. It therefore holds top-level module
+// declarations only: no imports, no default export, no `declare module` wrapper.
+
+// ---------------------------------------------------------------------------------------------
+// Documents
+// ---------------------------------------------------------------------------------------------
+
+/** Any value that survives a JSON round trip. */
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | string
+  | JsonValue[]
+  | { [key: string]: JsonValue };
+
+/** The fields of an untyped document. */
+export type DocumentFields = { [field: string]: JsonValue };
+
+/**
+ * A stored document: the user's fields plus the system fields.
+ * @typeParam T - the shape of the user's fields
+ */
+export type Document<T extends object = DocumentFields> = T & {
+  /** The document id, unique within its collection. */
+  _id: string;
+  /** Present (and `true`) only on soft-deleted documents. */
+  _deleted?: true;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Sync status and statistics
+// ---------------------------------------------------------------------------------------------
+
+/** The engine's connection and sync state. */
+export type SyncStatus = 'idle' | 'syncing' | 'error' | 'offline';
+
+/** Running totals about syncing since the engine was opened. */
+export interface SyncStats {
+  /** Mutations pushed to and acknowledged by the server. */
+  pushCount: number;
+  /** Changes pulled from the server. */
+  pullCount: number;
+  /** Conflicts detected. */
+  conflictCount: number;
+  /** When the last sync run finished successfully (ms since epoch), or `null` if none has. */
+  lastSyncAt: number | null;
+  /** The message of the most recent sync error, or `null`. */
+  lastError: string | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The life cycle of a transaction:
+ * `queued` → `pending` → `persisting` → `persisted_awaiting_sync` → `completed`, or `failed`.
+ */
+export type TransactionState =
+  | 'queued'
+  | 'pending'
+  | 'persisting'
+  | 'persisted_awaiting_sync'
+  | 'completed'
+  | 'failed';
+
+/** One attempt at sending a transaction to the server. */
+export interface Attempt {
+  /** The attempt number, starting at 1. */
+  id: number;
+  /** When the attempt started (ms since epoch). */
+  startedAt: number;
+  /** When the attempt finished (ms since epoch), or `null` while it runs. */
+  completedAt: number | null;
+  /** Why the attempt failed, or `null`. */
+  error: string | null;
+  /** When the next attempt is due (ms since epoch), or `null` if none is scheduled. */
+  retryScheduledFor: number | null;
+}
+
+/** One write inside a transaction. */
+export type Mutation = {
+  /** The collection written to. */
+  collection: string;
+  /** The id of the document written. */
+  id: string;
+  /** The client-local mutation id, or `null` until one is assigned. */
+  mutationId: number | null;
+} & (
+  | {
+      /** Creates a document. */
+      type: 'insert';
+      /** The fields of the new document. */
+      fields: DocumentFields;
+    }
+  | {
+      /** Changes some fields of a document. */
+      type: 'update';
+      /** The fields changed. */
+      patch: DocumentFields;
+    }
+  | {
+      /** Soft-deletes a document. */
+      type: 'delete';
+    }
+  | {
+      /** Replaces a document as a whole. */
+      type: 'put';
+      /** The complete fields of the document. */
+      fields: DocumentFields;
+    }
+);
+
+/** Why a transaction failed. */
+export interface TransactionError {
+  /** The id of the failed transaction. */
+  transactionId: number;
+  /** A human-readable description of the failure. */
+  message: string;
+}
+
+/** A snapshot of a transaction with its full state and attempt history. Times are ms since epoch. */
+export interface Transaction {
+  /** The transaction id. */
+  id: number;
+  /** The state at the time of the snapshot. */
+  state: TransactionState;
+  /** When the transaction was created. */
+  createdAt: number;
+  /** When the transaction last changed state. */
+  updatedAt: number;
+  /** The writes of the transaction, in order. */
+  mutations: Mutation[];
+  /** Every attempt at sending the transaction, oldest first. */
+  attempts: Attempt[];
+  /** The id of the attempt under way, or `null`. */
+  currentAttempt: number | null;
+  /** The ids of the transactions this one waits for. */
+  queuedBehind: number[];
+  /** Why the transaction failed, or `null`. */
+  error: TransactionError | null;
+  /** How many retries have been made after the first attempt. */
+  retries: number;
+}
+
+/** A handle on one transaction, returned by every write. */
+export declare class TransactionHandle {
+  private constructor();
+  /** The transaction id. */
+  readonly id: number;
+  /** The current state (live: read again to see changes). */
+  readonly state: TransactionState;
+  /** A snapshot of the transaction as it is now. */
+  readonly transaction: Transaction;
+  /**
+   * Waits until the transaction is settled.
+   * @returns the transaction once `completed`; rejects with an `Error` that carries
+   * `transactionId: number` once `failed`.
+   */
+  settled(): Promise<Transaction>;
+  /** Releases the handle's memory. */
+  free(): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries and live changes
+// ---------------------------------------------------------------------------------------------
+
+/** What happened to a document. */
+export type ChangeType = 'added' | 'updated' | 'removed';
+
+/**
+ * A change to one document of a collection.
+ * @typeParam T - the shape of the collection's documents
+ */
+export interface Change<T extends object = DocumentFields> {
+  /** What happened. */
+  type: ChangeType;
+  /** The collection of the document. */
+  collection: string;
+  /** The document id. */
+  id: string;
+  /** The document after the change, or `null` when it was removed. */
+  doc: Document<T> | null;
+}
+
+/** Selects, orders and limits the documents of a collection. */
+export interface Query {
+  /** Equality on every listed field; `_id` and `_deleted` are allowed. */
+  where?: { [field: string]: JsonValue };
+  /** `"field"` sorts ascending, `"-field"` descending; later keys break ties. */
+  sort?: string | string[];
+  /** The largest number of documents returned. */
+  limit?: number;
+  /** Also return soft-deleted documents. @defaultValue `false` */
+  includeDeleted?: boolean;
+}
+
+/** A registration made by {@link Observable.subscribe}. */
+export interface Subscription {
+  /** Stops the callback from being called again. */
+  unsubscribe(): void;
+}
+
+/**
+ * A value that changes over time.
+ * @typeParam T - the type of the value
+ */
+export declare class Observable<T> {
+  private constructor();
+  /** The current value. */
+  readonly value: T;
+  /**
+   * Calls `callback` at once with the current value, then on each change.
+   * @returns the subscription, to unsubscribe
+   */
+  subscribe(callback: (value: T) => void): Subscription;
+  /** Releases the observable's memory. */
+  free(): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sync log
+// ---------------------------------------------------------------------------------------------
+
+/** The direction of one sync run. */
+export type SyncType = 'push' | 'pull';
+
+/** The outcome of one sync run. */
+export type SyncLogStatus = 'running' | 'completed' | 'failed';
+
+/** The persisted record of one sync run. */
+export interface SyncLogEntry {
+  /** The entry id. */
+  id: number;
+  /** Whether the run pushed or pulled. */
+  syncType: SyncType;
+  /** The outcome of the run. */
+  status: SyncLogStatus;
+  /** When the run started (ms since epoch). */
+  startedAt: number;
+  /** When the run finished (ms since epoch), or `null` while it runs. */
+  completedAt: number | null;
+  /** How many changes were synced. */
+  syncedCount: number;
+  /** How many changes failed. */
+  errorCount: number;
+  /** Why the run failed, or `null`. */
+  error: string | null;
+}
+
+/** Filters for {@link SyncEngine.syncLog}. */
+export interface SyncLogQuery {
+  /** The largest number of entries returned. */
+  limit?: number;
+  /** Only entries with this outcome. */
+  status?: SyncLogStatus;
+  /** Only entries of this direction. */
+  syncType?: SyncType;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conflicts
+// ---------------------------------------------------------------------------------------------
+
+/** A conflict parked in the inbox, waiting for {@link SyncEngine.resolveConflict}. */
+export interface Conflict {
+  /** The conflict id. */
+  id: string;
+  /** The collection of the document. */
+  collection: string;
+  /** The id of the conflicting document. */
+  docId: string;
+  /** The local version, or `null` if there is none. */
+  local: Document | null;
+  /** The server's version. */
+  remote: Document;
+  /** The last version both sides agreed on, or `null` if unknown. */
+  base: Document | null;
+}
+
+/** What a {@link ConflictResolver} is given. */
+export interface ConflictInput {
+  /** The collection of the document. */
+  collection: string;
+  /** The id of the document. */
+  id: string;
+  /** The local version, if any. */
+  local: Document | undefined;
+  /** The server's version. */
+  remote: Document;
+  /** The last version both sides agreed on, if known. */
+  base: Document | undefined;
+}
+
+/**
+ * Resolves a conflict for the `'custom'` strategy.
+ * @returns the merged fields, or `undefined` to park the conflict in the inbox
+ */
+export type ConflictResolver = (input: ConflictInput) => DocumentFields | undefined;
+
+/**
+ * Rebases a pending local document onto a newly synced one (parallel mutation strategy).
+ * @param synced - the document as last synced
+ * @param pending - the document with the pending local writes
+ * @returns the document to show and send
+ */
+export type MergeFunction = (synced: Document, pending: Document) => Document;
+
+/**
+ * How transactions are sent: one after another (`ordered`), or concurrently with
+ * pending writes merged by `merge` (`parallel`).
+ */
+export type MutationStrategy = { type: 'ordered' } | { type: 'parallel'; merge?: MergeFunction };
+
+/** How conflicts between local and server writes are resolved. */
+export type ConflictStrategy = 'last-write-wins' | 'server-wins' | 'client-wins' | 'custom';
+
+/** Which way changes flow. */
+export type SyncDirection = 'push' | 'pull' | 'both';
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------------------------
+
+/** One collection of the engine. */
+export interface CollectionConfig {
+  /** The collection name. */
+  name: string;
+  /** Sync with the server; `false` keeps the collection local only. @defaultValue `true` */
+  sync?: boolean;
+}
+
+/** Options of {@link SyncEngine.open}. Unknown options are rejected at runtime. */
+export interface SyncEngineConfig {
+  /** The IndexedDB database name. */
+  name: string;
+  /** The collections of the engine. */
+  collections: CollectionConfig[];
+  /**
+   * The sync server: `ws://` or `wss://` syncs over a WebSocket, `http://` or `https://` by
+   * HTTP polling. Omit it for a local-only engine.
+   */
+  serverUrl?: string;
+  /** The bearer token sent to the server. */
+  authToken?: string;
+  /** Which way changes flow. @defaultValue `'both'` */
+  direction?: SyncDirection;
+  /** How conflicts are resolved. @defaultValue `'last-write-wins'` */
+  conflictStrategy?: ConflictStrategy;
+  /** Resolves conflicts; required with `conflictStrategy: 'custom'` and used only there. */
+  conflictResolver?: ConflictResolver;
+  /** How transactions are sent. @defaultValue `{ type: 'ordered' }` */
+  mutationStrategy?: MutationStrategy;
+  /** Retry failed sends with exponential backoff. @defaultValue `true` */
+  autoRetry?: boolean;
+  /** The first retry delay, in ms. @defaultValue `1000` */
+  retryDelay?: number;
+  /** Retries after the first attempt. @defaultValue `4` */
+  maxRetryAttempts?: number;
+  /** The longest retry delay, in ms. @defaultValue `30000` */
+  maxRetryDelay?: number;
+  /** Use a WebSocket for live updates where the server URL allows it. @defaultValue `true` */
+  useWebSocket?: boolean;
+  /** How often to pull when polling, in ms. @defaultValue `30000` */
+  pullInterval?: number;
+  /** Mutations or changes per request, 1 to 1000. @defaultValue `100` */
+  batchSize?: number;
+  /** How long to wait for the server's acknowledgement, in ms. @defaultValue `10000` */
+  ackTimeout?: number;
+  /** Start syncing on open when `serverUrl` is set. @defaultValue `true` */
+  autoStart?: boolean;
+  /** Ask the browser to keep the data (`navigator.storage.persist()`). @defaultValue `true` */
+  requestPersistence?: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Collections
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A collection of documents, read synchronously from memory and written durably.
+ * @typeParam T - the shape of the documents' fields
+ */
+export declare class Collection<T extends object = DocumentFields> {
+  private constructor();
+  /** The collection name. */
+  readonly name: string;
+  /**
+   * Inserts a document. It is visible to `get` and `find` at once.
+   * @returns the transaction handle, once the write is durable in IndexedDB
+   */
+  insert(doc: T & { _id: string }): Promise<TransactionHandle>;
+  /**
+   * Changes some fields of a document.
+   * @returns the transaction handle, once the write is durable in IndexedDB
+   */
+  update(id: string, patch: Partial<T>): Promise<TransactionHandle>;
+  /**
+   * Soft-deletes a document: it gets `_deleted: true`, is hidden from `find` unless
+   * `includeDeleted` is set, and the deletion syncs.
+   * @returns the transaction handle, once the write is durable in IndexedDB
+   */
+  delete(id: string): Promise<TransactionHandle>;
+  /** Removes the local copy of a document for good; this is not synced. */
+  hardDelete(id: string): Promise<void>;
+  /** The document with this id, or `undefined` if there is none. */
+  get(id: string): Document<T> | undefined;
+  /** The documents matching `query`; soft-deleted ones only with `includeDeleted`. */
+  find(query?: Query): Document<T>[];
+  /** How many documents match `query`. */
+  count(query?: Query): number;
+  /**
+   * Calls `callback` with every batch of changes to the collection.
+   * @returns a function that unsubscribes
+   */
+  subscribe(callback: (changes: Change<T>[]) => void): () => void;
+  /** Releases the collection's memory. */
+  free(): void;
+}
+
+/**
+ * A collection inside {@link SyncEngine.transaction}: writes are recorded and commit together.
+ * @typeParam T - the shape of the documents' fields
+ */
+export declare class TransactionCollection<T extends object = DocumentFields> {
+  private constructor();
+  /** Records an insert. */
+  insert(doc: T & { _id: string }): void;
+  /** Records an update of some fields. */
+  update(id: string, patch: Partial<T>): void;
+  /** Records a soft delete. */
+  delete(id: string): void;
+  /** Releases the object's memory. */
+  free(): void;
+}
+
+/** The argument of the body of {@link SyncEngine.transaction}. */
+export declare class TransactionScope {
+  private constructor();
+  /** The collection `name`, for writes in this transaction. */
+  collection<T extends object = DocumentFields>(name: string): TransactionCollection<T>;
+  /** Releases the object's memory. */
+  free(): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Engine
+// ---------------------------------------------------------------------------------------------
+
+/** A local-first database that syncs its collections with a server. */
+export declare class SyncEngine {
+  private constructor();
+  /** Opens (or creates) the engine's IndexedDB database and loads it. */
+  static open(config: SyncEngineConfig): Promise<SyncEngine>;
+  /** Deletes the IndexedDB database `name` with all its data. */
+  static deleteDatabase(name: string): Promise<void>;
+  /** The IndexedDB database name. */
+  readonly name: string;
+  /** The id of this client, kept across reloads. */
+  readonly clientId: string;
+  /** The collection `name`; it must be listed in the config. */
+  collection<T extends object = DocumentFields>(name: string): Collection<T>;
+  /**
+   * Runs `body` and commits all its writes atomically after it resolves; nothing is written if
+   * it throws or rejects.
+   * @returns the transaction handle, once the writes are durable in IndexedDB
+   */
+  transaction(body: (t: TransactionScope) => void | Promise<void>): Promise<TransactionHandle>;
+  /** The sync status, live. */
+  getStatus(): Observable<SyncStatus>;
+  /** The sync statistics, live. */
+  getStats(): Observable<SyncStats>;
+  /** Snapshots of the transactions the engine knows about. */
+  transactions(): Transaction[];
+  /**
+   * Calls `callback` with a snapshot of a transaction each time one changes.
+   * @returns a function that unsubscribes
+   */
+  onTransaction(callback: (transaction: Transaction) => void): () => void;
+  /** The persisted records of sync runs, newest first. */
+  syncLog(query?: SyncLogQuery): SyncLogEntry[];
+  /** The conflicts parked in the inbox. */
+  conflicts(): Conflict[];
+  /** Resolves the parked conflict `id` with `doc` as the winning fields. */
+  resolveConflict(id: string, doc: DocumentFields): void;
+  /** Starts syncing. */
+  start(): Promise<void>;
+  /** Stops syncing; local reads and writes keep working. */
+  stop(): Promise<void>;
+  /** Pushes and pulls now, without waiting for the next scheduled run. */
+  forceSync(): Promise<void>;
+  /** Pushes pending transactions now. */
+  push(): Promise<void>;
+  /** Pulls changes from the server now. */
+  pull(): Promise<void>;
+  /** Stops syncing and closes the database; the engine cannot be used afterwards. */
+  destroy(): void;
+  /** Releases the engine's memory. */
+  free(): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Utilities
+// ---------------------------------------------------------------------------------------------
+
+/** The version of this package. */
+export declare function version(): string;
+
+/**
+ * Makes a Rust panic surface as a readable message on the browser console. Call it once after
+ * `init()`; further calls do nothing.
+ */
+export declare function initPanicHook(): void;

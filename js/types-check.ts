@@ -1,0 +1,240 @@
+// Compile-only check of the public TypeScript surface (js/ferrosync.d.ts); never executed.
+// `npx tsc --noEmit -p js` must pass: every line below is either valid use that must type-check,
+// or misuse marked `@ts-expect-error` that must be rejected.
+
+import {
+  Collection,
+  Observable,
+  SyncEngine,
+  TransactionHandle,
+  initPanicHook,
+  version,
+} from './ferrosync';
+import type {
+  Attempt,
+  Change,
+  Conflict,
+  ConflictInput,
+  ConflictResolver,
+  Document,
+  DocumentFields,
+  JsonValue,
+  MergeFunction,
+  Mutation,
+  Query,
+  Subscription,
+  SyncEngineConfig,
+  SyncLogEntry,
+  SyncStats,
+  SyncStatus,
+  Transaction,
+  TransactionState,
+} from './ferrosync';
+
+/** Fails to compile unless `A` and `B` are the same type. */
+type Equals<A, B> = (<X>() => X extends A ? 1 : 2) extends <X>() => X extends B ? 1 : 2 ? true : false;
+function assertType<T extends true>(): T | void {}
+
+interface Todo {
+  title: string;
+  completed: boolean;
+  tags?: string[];
+}
+
+const resolver: ConflictResolver = ({ collection, id, local, remote, base }: ConflictInput) => {
+  if (collection !== 'todos' || local === undefined) return undefined; // park it in the inbox
+  const merged: DocumentFields = { ...remote, title: local['title'] ?? remote['title'] ?? id };
+  if (base !== undefined && base['completed'] === true) merged['completed'] = true;
+  return merged;
+};
+
+const merge: MergeFunction = (synced, pending) => ({ ...synced, ...pending, _id: synced._id });
+
+export async function main(): Promise<void> {
+  initPanicHook();
+  const v: string = version();
+
+  const config: SyncEngineConfig = {
+    name: 'my-app',
+    collections: [{ name: 'todos', sync: true }, { name: 'cache', sync: false }],
+    serverUrl: 'ws://127.0.0.1:8787/v1/sync',
+    authToken: 'token',
+    direction: 'both',
+    conflictStrategy: 'custom',
+    conflictResolver: resolver,
+    mutationStrategy: { type: 'parallel', merge },
+    autoRetry: true,
+    retryDelay: 1000,
+    maxRetryAttempts: 4,
+    maxRetryDelay: 30_000,
+    useWebSocket: true,
+    pullInterval: 30_000,
+    batchSize: 100,
+    ackTimeout: 10_000,
+    autoStart: false,
+    requestPersistence: false,
+  };
+  const engine: SyncEngine = await SyncEngine.open(config);
+  const localOnly = await SyncEngine.open({ name: 'local', collections: [{ name: 'notes' }] });
+  const ids: string[] = [engine.name, engine.clientId, localOnly.name, v];
+
+  // Typed collection.
+  const todos: Collection<Todo> = engine.collection<Todo>('todos');
+  const name: string = todos.name;
+  const tx: TransactionHandle = await todos.insert({ _id: '1', title: 'Task', completed: false });
+  const txId: number = tx.id;
+  const state: TransactionState = tx.state;
+  const snapshot: Transaction = tx.transaction;
+  const done: Transaction = await tx.settled();
+  tx.free();
+  await todos.update('1', { completed: true });
+  await todos.update('1', { tags: ['home'] });
+  await todos.delete('1');
+  await todos.hardDelete('1');
+
+  const one = todos.get('1');
+  assertType<Equals<typeof one, Document<Todo> | undefined>>();
+  if (one !== undefined) {
+    const title: string = one.title;
+    const docId: string = one._id;
+    const deleted: true | undefined = one._deleted;
+    ids.push(title, docId, String(deleted));
+  }
+
+  const query: Query = { where: { completed: false, _deleted: true }, sort: ['-title', 'completed'], limit: 50, includeDeleted: true };
+  const open = todos.find({ where: { completed: false }, sort: 'title', limit: 50 });
+  assertType<Equals<typeof open, Document<Todo>[]>>();
+  const first = open[0]; // noUncheckedIndexedAccess: possibly undefined
+  assertType<Equals<typeof first, Document<Todo> | undefined>>();
+  const all: Document<Todo>[] = todos.find();
+  const n: number = todos.count() + todos.count(query) + all.length;
+
+  const stopTodos: () => void = todos.subscribe((changes: Change<Todo>[]) => {
+    for (const change of changes) {
+      if (change.type === 'removed') continue;
+      const completed: boolean | undefined = change.doc?.completed;
+      ids.push(change.collection, change.id, String(completed));
+    }
+  });
+  stopTodos();
+
+  // Untyped collection: fields are JSON values.
+  const cache = engine.collection('cache');
+  await cache.insert({ _id: 'k', value: { nested: [1, 'two', null, true] } });
+  const cached: JsonValue | undefined = cache.get('k')?.['value'];
+
+  // Atomic transaction.
+  const handle: TransactionHandle = await engine.transaction(async (t) => {
+    const tt = t.collection<Todo>('todos');
+    tt.insert({ _id: '2', title: 'Second', completed: false });
+    tt.update('1', { completed: true });
+    tt.delete('3');
+    t.collection('cache').insert({ _id: 'k2', value: 1 });
+  });
+  await engine.transaction((t) => {
+    t.collection('cache').delete('k2');
+  });
+  try {
+    await handle.settled();
+  } catch (error) {
+    if (error instanceof Error && 'transactionId' in error) ids.push(String(error.transactionId));
+  }
+
+  // Observables.
+  const status: Observable<SyncStatus> = engine.getStatus();
+  const current: SyncStatus = status.value;
+  const sub: Subscription = status.subscribe((s) => {
+    if (s === 'offline' || s === 'error') ids.push(s);
+  });
+  sub.unsubscribe();
+  status.free();
+  const stats: SyncStats = engine.getStats().value;
+  const lastSyncAt: number | null = stats.lastSyncAt;
+  engine.getStats().subscribe(({ pushCount, pullCount, conflictCount, lastError }) => {
+    ids.push(String(pushCount + pullCount + conflictCount), lastError ?? '');
+  });
+
+  // Transaction history.
+  const transactions: Transaction[] = engine.transactions();
+  for (const t of transactions) {
+    const attempts: Attempt[] = t.attempts;
+    const retryAt: number | null | undefined = attempts[0]?.retryScheduledFor;
+    const message: string | undefined = t.error?.message;
+    const mutations: Mutation[] = t.mutations;
+    for (const m of mutations) {
+      switch (m.type) {
+        case 'insert':
+        case 'put':
+          ids.push(m.collection, m.id, String(m.fields['title']));
+          break;
+        case 'update':
+          ids.push(String(m.patch['completed']), String(m.mutationId));
+          break;
+        case 'delete':
+          ids.push(m.id);
+          break;
+      }
+    }
+    ids.push(String(retryAt), message ?? '', String(t.queuedBehind.length + t.retries));
+  }
+  const offTransaction: () => void = engine.onTransaction((t) => ids.push(t.state));
+  offTransaction();
+
+  // Sync log and conflicts.
+  const log: SyncLogEntry[] = engine.syncLog({ limit: 10, status: 'completed', syncType: 'push' });
+  const everything: SyncLogEntry[] = engine.syncLog();
+  const conflicts: Conflict[] = engine.conflicts();
+  for (const c of conflicts) {
+    const local: Document | null = c.local;
+    engine.resolveConflict(c.id, { ...c.remote, title: local?.['title'] ?? null });
+  }
+
+  await engine.start();
+  await engine.forceSync();
+  await engine.push();
+  await engine.pull();
+  await engine.stop();
+  engine.destroy();
+  engine.free();
+  await SyncEngine.deleteDatabase('my-app');
+
+  ids.push(name, String(txId + n), state, snapshot.state, done.state, current, String(cached));
+  ids.push(String(lastSyncAt), String(log.length + everything.length));
+
+  // ----- Misuse that must be rejected -----
+
+  // @ts-expect-error: unknown conflict strategy
+  await SyncEngine.open({ name: 'x', collections: [], conflictStrategy: 'newest-wins' });
+  // @ts-expect-error: unknown option
+  await SyncEngine.open({ name: 'x', collections: [], retries: 3 });
+  // @ts-expect-error: `merge` belongs to the parallel strategy only
+  await SyncEngine.open({ name: 'x', collections: [], mutationStrategy: { type: 'ordered', merge } });
+  // @ts-expect-error: wrong type for a patched field
+  await todos.update('1', { completed: 'yes' });
+  // @ts-expect-error: unknown field in a patch
+  await todos.update('1', { done: true });
+  // @ts-expect-error: insert needs `_id`
+  await todos.insert({ title: 'No id', completed: false });
+  // @ts-expect-error: insert needs every required field
+  await todos.insert({ _id: '4', title: 'Missing completed' });
+  // @ts-expect-error: untyped documents hold JSON values only
+  await cache.insert({ _id: 'f', fn: () => 1 });
+  // @ts-expect-error: not a sync status
+  if (current === 'done') ids.push('never');
+  // @ts-expect-error: not a transaction state
+  if (tx.state === 'succeeded') ids.push('never');
+  // @ts-expect-error: the state is read-only
+  tx.state = 'completed';
+  // @ts-expect-error: engines are created with SyncEngine.open
+  new SyncEngine();
+  // @ts-expect-error: not a sync log status
+  engine.syncLog({ status: 'ok' });
+  // @ts-expect-error: a resolver returns fields or undefined
+  const badResolver: ConflictResolver = () => null;
+  // @ts-expect-error: a transaction body is given a scope, not a collection
+  await engine.transaction((t: Collection) => t.name);
+  // @ts-expect-error: find results may be undefined when indexed
+  const surely: Document<Todo> = open[0];
+
+  ids.push(String(badResolver), String(surely));
+}

@@ -1,0 +1,299 @@
+//! `SyncEngine`: opening, sync control, transactions, status, the sync log and conflicts.
+
+use super::{
+    commit, fields_of, once_fn, unlisten, views, Collection, Observable, TransactionScope,
+};
+use crate::driver::{Done, Role, Shared, Topic};
+use crate::js::{self, now};
+use crate::options::{self, Callbacks};
+use crate::storage::Storage;
+use ferrosync_core::conflict::{ConflictInput, ResolverFn};
+use ferrosync_core::document::Document;
+use ferrosync_core::engine::{ConflictId, SyncLogStatus, SyncType};
+use ferrosync_core::scheduler::MergeFn;
+use js_sys::{Function, Object, Promise};
+use serde::Deserialize;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+
+/// A sync engine over one IndexedDB database.
+#[wasm_bindgen(skip_typescript)]
+pub struct SyncEngine {
+    shared: Shared,
+    name: String,
+}
+
+/// A settled receiver as a promise of `undefined`.
+fn settled(rx: Result<Done, JsValue>) -> Promise {
+    future_to_promise(async move {
+        rx?.await
+            .map_err(|_| js::error("Error", "this SyncEngine was destroyed"))??;
+        Ok(JsValue::UNDEFINED)
+    })
+}
+
+#[wasm_bindgen]
+impl SyncEngine {
+    /// Opens (or creates) the database named in `config`, restores documents and unfinished
+    /// transactions, and starts syncing when `serverUrl` is set (unless `autoStart: false`).
+    pub async fn open(config: JsValue) -> Result<SyncEngine, JsValue> {
+        console_error_panic_hook::set_once();
+        if !config.is_object() {
+            return Err(js::error(
+                "TypeError",
+                "SyncEngine.open needs a config object",
+            ));
+        }
+        let callbacks = Callbacks {
+            resolver: function(&config, "conflictResolver")?.map(resolver),
+            merge: function(&js::get(&config, "mutationStrategy"), "merge")?.map(merge),
+        };
+        let mut options = options::parse(&js::to_json(&config, "the config")?, callbacks)
+            .map_err(|e| js::error("TypeError", &e.to_string()))?;
+        options.engine.seed = random_seed();
+        if options.request_persistence {
+            request_persistence();
+        }
+        let name = options.name.clone();
+        let shared = crate::driver::open(options).await?;
+        Ok(SyncEngine { shared, name })
+    }
+
+    /// Deletes a database (close every engine using it first).
+    #[wasm_bindgen(js_name = deleteDatabase)]
+    pub async fn delete_database(name: String) -> Result<(), JsValue> {
+        Storage::delete(&name)
+            .await
+            .map_err(|e| js::error("StorageError", &e))
+    }
+
+    /// The IndexedDB database name.
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// This database's client id (what the server knows it by).
+    #[wasm_bindgen(getter, js_name = clientId)]
+    pub fn client_id(&self) -> Result<String, JsValue> {
+        self.shared.with(|role| role.client_id())
+    }
+
+    /// A configured collection.
+    pub fn collection(&self, name: String) -> Result<Collection, JsValue> {
+        self.shared
+            .with(|role| role.collection(&name).map(|_| ()))?
+            .map_err(js::core_error)?;
+        Ok(Collection::new(self.shared.clone(), name))
+    }
+
+    /// Runs `body(t)`, then commits every write it made through `t` as one transaction;
+    /// nothing is written if it throws. Resolves to the transaction once durable.
+    pub fn transaction(&self, body: Function) -> Promise {
+        let shared = self.shared.clone();
+        future_to_promise(async move {
+            let scope = TransactionScope::new(shared.clone());
+            let writes = scope.writes();
+            let result = body.call1(&JsValue::UNDEFINED, &JsValue::from(scope));
+            let result = match result {
+                Ok(value) => JsFuture::from(Promise::resolve(&value)).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            let requests = writes.take();
+            result?;
+            JsFuture::from(commit(&shared, Ok(requests))).await
+        })
+    }
+
+    /// The sync status: `'idle' | 'syncing' | 'error' | 'offline'`.
+    #[wasm_bindgen(js_name = getStatus)]
+    pub fn get_status(&self) -> Observable {
+        Observable::new(self.shared.clone(), Topic::Status)
+    }
+
+    /// The sync counters: `{ pushCount, pullCount, conflictCount, lastSyncAt, lastError }`.
+    #[wasm_bindgen(js_name = getStats)]
+    pub fn get_stats(&self) -> Observable {
+        Observable::new(self.shared.clone(), Topic::Stats)
+    }
+
+    /// Unfinished and recently finished transactions, oldest first, with their history.
+    pub fn transactions(&self) -> Result<JsValue, JsValue> {
+        self.shared.with(|role| role.transactions())
+    }
+
+    /// Calls `callback(transaction)` on every transaction change; returns the unsubscribe
+    /// function.
+    #[wasm_bindgen(js_name = onTransaction)]
+    pub fn on_transaction(&self, callback: Function) -> Result<JsValue, JsValue> {
+        let id = self
+            .shared
+            .with(|role| role.hub().map(|hub| hub.listen_transactions(callback)))?;
+        let shared = self.shared.clone();
+        Ok(once_fn(move || unlisten(&shared, id)))
+    }
+
+    /// Recent sync runs, newest first: `{ limit, status, syncType }` filter them.
+    #[wasm_bindgen(js_name = syncLog)]
+    pub fn sync_log(&self, query: JsValue) -> Result<JsValue, JsValue> {
+        #[derive(Deserialize, Default)]
+        #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        struct LogQuery {
+            limit: Option<usize>,
+            status: Option<SyncLogStatus>,
+            sync_type: Option<SyncType>,
+        }
+        let query: LogQuery = if query.is_undefined() || query.is_null() {
+            LogQuery::default()
+        } else {
+            serde_json::from_value(js::to_json(&query, "the syncLog query")?)
+                .map_err(|e| js::error("TypeError", &format!("syncLog: {e}")))?
+        };
+        self.shared.with(|role| {
+            let entries: Vec<_> = role
+                .sync_log(query.status)
+                .into_iter()
+                .filter(|e| query.sync_type.is_none_or(|t| e.sync_type == t))
+                .take(query.limit.unwrap_or(usize::MAX))
+                .collect();
+            js::to_js(&entries)
+        })
+    }
+
+    /// Conflicts waiting in the inbox (custom resolver returned `undefined`).
+    pub fn conflicts(&self) -> Result<JsValue, JsValue> {
+        self.shared.with(|role| role.conflicts())
+    }
+
+    /// Resolves a parked conflict with these fields; they are sent as the document.
+    #[wasm_bindgen(js_name = resolveConflict)]
+    pub fn resolve_conflict(&self, id: String, doc: JsValue) -> Result<(), JsValue> {
+        let id: ConflictId = id.parse().map_err(js::core_error)?;
+        let fields = fields_of(&doc, "the resolved document")?;
+        self.shared
+            .with(|role| role.resolve_conflict(id, fields))?
+            .map_err(js::core_error)
+    }
+
+    /// Starts syncing (connects; reconnects after losses).
+    pub fn start(&self) -> Promise {
+        settled(self.shared.with(Role::start))
+    }
+
+    /// Stops syncing and closes the connection; local reads and writes go on.
+    pub fn stop(&self) -> Promise {
+        settled(self.shared.with(Role::stop))
+    }
+
+    /// Pushes and pulls now; resolves when in sync, rejects if that fails.
+    #[wasm_bindgen(js_name = forceSync)]
+    pub fn force_sync(&self) -> Promise {
+        settled(self.shared.with(|role| role.sync_now(true, true)))
+    }
+
+    /// Pushes pending writes now; resolves when in sync, rejects if that fails.
+    pub fn push(&self) -> Promise {
+        settled(self.shared.with(|role| role.sync_now(true, false)))
+    }
+
+    /// Pulls remote changes now; resolves when in sync, rejects if that fails.
+    pub fn pull(&self) -> Promise {
+        settled(self.shared.with(|role| role.sync_now(false, true)))
+    }
+
+    /// Stops syncing, closes the database and rejects whatever still waits. Idempotent.
+    pub fn destroy(&self) {
+        let _ = self.shared.with(Role::destroy);
+    }
+}
+
+/// An optional function-valued option.
+fn function(target: &JsValue, key: &str) -> Result<Option<Function>, JsValue> {
+    if !target.is_object() {
+        return Ok(None);
+    }
+    let value = js::get(target, key);
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    value.dyn_into::<Function>().map(Some).map_err(|_| {
+        js::error(
+            "TypeError",
+            &format!("invalid SyncEngine config: `{key}` must be a function"),
+        )
+    })
+}
+
+/// `conflictResolver({ collection, id, local, remote, base })` as the core calls it. A resolver
+/// that throws or returns a non-object parks the conflict (and says why on the console).
+fn resolver(f: Function) -> ResolverFn {
+    Rc::new(move |input: &ConflictInput<'_>| {
+        let doc = |d: Option<&Document>| d.map_or(JsValue::UNDEFINED, views::document);
+        let arg = Object::new();
+        js::set(&arg, "collection", &input.collection.into());
+        js::set(&arg, "id", &input.doc_id.into());
+        js::set(&arg, "local", &doc(input.local));
+        js::set(&arg, "remote", &views::document(input.remote));
+        js::set(&arg, "base", &doc(input.base));
+        let merged = f.call1(&JsValue::UNDEFINED, &arg).and_then(|value| {
+            if value.is_undefined() || value.is_null() {
+                return Ok(None);
+            }
+            fields_of(&value, "conflictResolver's result").map(Some)
+        });
+        merged.unwrap_or_else(|e| {
+            web_sys::console::error_2(
+                &"ferrosync: conflictResolver failed; the conflict is parked".into(),
+                &e,
+            );
+            None
+        })
+    })
+}
+
+/// `mutationStrategy.merge(synced, pending)` as the core calls it. A merge that throws shows
+/// the pending document (and says why on the console).
+fn merge(f: Function) -> MergeFn {
+    Rc::new(move |synced: &Document, pending: &Document| {
+        let merged = f
+            .call2(
+                &JsValue::UNDEFINED,
+                &views::document(synced),
+                &views::document(pending),
+            )
+            .and_then(|value| fields_of(&value, "merge's result"));
+        match merged {
+            Ok(fields) => Document {
+                fields,
+                ..pending.clone()
+            },
+            Err(e) => {
+                web_sys::console::error_2(
+                    &"ferrosync: merge failed; showing the pending document".into(),
+                    &e,
+                );
+                pending.clone()
+            }
+        }
+    })
+}
+
+/// Asks the browser to keep this origin's storage under pressure (best effort: the answer
+/// only changes eviction, so it is not awaited).
+fn request_persistence() {
+    if let Some(window) = web_sys::window() {
+        if let Ok(promise) = window.navigator().storage().persist() {
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = JsFuture::from(promise).await;
+            });
+        }
+    }
+}
+
+/// A seed for the client id and jitter: different for every database.
+fn random_seed() -> u64 {
+    let high = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    let low = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    (high << 32) ^ low ^ now()
+}

@@ -1,0 +1,97 @@
+//! `engine.transaction(async t => { t.collection('todos').insert(a); ... })`: writes are
+//! collected while the body runs and committed together when it resolves.
+
+use super::{delete_request, insert_request, update_request};
+use crate::driver::Shared;
+use crate::js;
+use ferrosync_core::mutation::MutationRequest;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+
+/// The writes collected so far; `None` once the transaction body has finished.
+type Pending = Rc<RefCell<Option<Vec<MutationRequest>>>>;
+
+fn add(pending: &Pending, request: Result<MutationRequest, JsValue>) -> Result<(), JsValue> {
+    let request = request?;
+    match pending.borrow_mut().as_mut() {
+        Some(requests) => {
+            requests.push(request);
+            Ok(())
+        }
+        None => Err(js::error(
+            "Error",
+            "this transaction has already been committed; write inside its body",
+        )),
+    }
+}
+
+/// The argument of a transaction body.
+#[wasm_bindgen(skip_typescript)]
+pub struct TransactionScope {
+    shared: Shared,
+    pending: Pending,
+}
+
+impl TransactionScope {
+    pub(super) fn new(shared: Shared) -> Self {
+        TransactionScope {
+            shared,
+            pending: Rc::new(RefCell::new(Some(Vec::new()))),
+        }
+    }
+
+    /// The writes this scope collects.
+    pub(super) fn writes(&self) -> Writes {
+        Writes(self.pending.clone())
+    }
+}
+
+/// A transaction body's writes, kept by the caller while the scope itself goes to JavaScript.
+pub(super) struct Writes(Pending);
+
+impl Writes {
+    /// Ends the body: the writes to commit; later writes through the scope throw.
+    pub(super) fn take(&self) -> Vec<MutationRequest> {
+        self.0.borrow_mut().take().unwrap_or_default()
+    }
+}
+
+#[wasm_bindgen]
+impl TransactionScope {
+    /// A collection to write to inside the transaction.
+    pub fn collection(&self, name: String) -> Result<TransactionCollection, JsValue> {
+        self.shared
+            .with(|role| role.collection(&name).map(|_| ()))?
+            .map_err(js::core_error)?;
+        Ok(TransactionCollection {
+            name,
+            pending: self.pending.clone(),
+        })
+    }
+}
+
+/// A collection inside a transaction: writes join the transaction.
+#[wasm_bindgen(skip_typescript)]
+pub struct TransactionCollection {
+    name: String,
+    pending: Pending,
+}
+
+#[wasm_bindgen]
+impl TransactionCollection {
+    /// Adds an insert to the transaction.
+    pub fn insert(&self, doc: JsValue) -> Result<(), JsValue> {
+        add(&self.pending, insert_request(&self.name, &doc))
+    }
+
+    /// Adds an update to the transaction.
+    pub fn update(&self, id: String, patch: JsValue) -> Result<(), JsValue> {
+        add(&self.pending, update_request(&self.name, id, &patch))
+    }
+
+    /// Adds a soft delete to the transaction.
+    pub fn delete(&self, id: String) -> Result<(), JsValue> {
+        add(&self.pending, Ok(delete_request(&self.name, id)))
+    }
+}

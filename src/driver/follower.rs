@@ -1,0 +1,523 @@
+//! A tab that follows: it mirrors the leading tab's visible documents, transactions and sync
+//! state (a snapshot, then an update per leader step) and forwards every write and command to
+//! it. Writes show at once in the mirror; the leader's updates then replace them with the
+//! authoritative state. Unanswered requests are re-sent to a new leader, which recognises those
+//! it has already committed.
+
+use super::{Done, Forwarded, Hub, Reply, Settlement, Topic};
+use crate::js;
+use crate::options::Options;
+use crate::tabs::messages::{self, LeaderState, Request, TabMessage};
+use crate::tabs::Channel;
+use ferrosync_core::collection::{ChangeKind, Collection, DocChange};
+use ferrosync_core::document::{Document, Fields};
+use ferrosync_core::engine::{ConflictId, SyncLogEntry, SyncLogStatus, SyncStats, SyncStatus};
+use ferrosync_core::mutation::{MutationRequest, OpError};
+use ferrosync_core::transaction::{Transaction, TxId};
+use ferrosync_core::CoreError;
+use futures::channel::oneshot;
+use gloo_timers::callback::Interval;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use wasm_bindgen::JsValue;
+use web_sys::AbortController;
+
+/// How often a follower without a snapshot says hello again.
+const HELLO_EVERY_MS: u32 = 250;
+/// Finished transactions kept for `transactions()`.
+const FINISHED_KEPT: usize = 500;
+
+/// Who waits for a forwarded request.
+pub(super) enum Answer {
+    /// A commit: told once durable, with the transaction's id and end.
+    Commit(oneshot::Sender<Result<(TxId, Rc<Settlement>), JsValue>>),
+    /// Anything else.
+    Done(Reply),
+}
+
+/// A forwarded request not answered yet.
+pub(super) struct Pending {
+    pub request: Request,
+    pub answer: Answer,
+}
+
+/// The engine as a following tab runs it.
+pub struct Follower {
+    /// The subscribers.
+    pub hub: Hub,
+    pub(super) tab: String,
+    pub(super) channel: Rc<Channel>,
+    pub(super) options: Options,
+    collections: HashMap<String, Collection>,
+    transactions: BTreeMap<TxId, Transaction>,
+    state: Option<LeaderState>,
+    /// Told when the first snapshot arrives.
+    ready: Vec<oneshot::Sender<()>>,
+    has_snapshot: bool,
+    next_seq: u64,
+    pub(super) pending: BTreeMap<u64, Pending>,
+    pub(super) settlements: HashMap<TxId, Rc<Settlement>>,
+    hello_timer: Option<Interval>,
+    /// The queued request for the database's lock (this tab leads once it is granted).
+    pub(super) waiting_lock: Option<AbortController>,
+}
+
+impl Follower {
+    /// A follower of the leader of `options.name`; it asks for a snapshot at once.
+    pub fn new(hub: Hub, tab: String, channel: Rc<Channel>, options: Options) -> Follower {
+        let collections = options
+            .engine
+            .collections
+            .iter()
+            .map(|c| (c.name.clone(), Collection::new(c.name.clone())))
+            .collect();
+        let mut follower = Follower {
+            hub,
+            tab,
+            channel,
+            options,
+            collections,
+            transactions: BTreeMap::new(),
+            state: None,
+            ready: Vec::new(),
+            has_snapshot: false,
+            next_seq: 1,
+            pending: BTreeMap::new(),
+            settlements: HashMap::new(),
+            hello_timer: None,
+            waiting_lock: None,
+        };
+        follower.hello();
+        follower
+    }
+
+    /// A receiver told once the mirror holds the leader's state.
+    pub fn ready(&mut self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        if self.has_snapshot {
+            let _ = tx.send(());
+        } else {
+            self.ready.push(tx);
+        }
+        rx
+    }
+
+    /// Asks the leader for a snapshot, again every [`HELLO_EVERY_MS`] until one arrives.
+    fn hello(&mut self) {
+        let message = TabMessage::Hello {
+            tab: self.tab.clone(),
+        };
+        self.channel.post(&message);
+        let channel = self.channel.clone();
+        self.hello_timer = Some(Interval::new(HELLO_EVERY_MS, move || {
+            channel.post(&message)
+        }));
+    }
+
+    /// A mirrored collection.
+    pub fn collection(&self, name: &str) -> Result<&Collection, CoreError> {
+        self.collections
+            .get(name)
+            .ok_or_else(|| CoreError::UnknownCollection(name.into()))
+    }
+
+    /// Applies writes to the mirror (checked as the leader will check them) and forwards them.
+    pub fn commit(&mut self, requests: Vec<MutationRequest>) -> Result<Forwarded, CoreError> {
+        if requests.is_empty() {
+            return Err(CoreError::EmptyTransaction);
+        }
+        let mut written: BTreeMap<(String, String), Document> = BTreeMap::new();
+        for r in &requests {
+            let collection = self.collection(&r.collection)?;
+            let key = (r.collection.clone(), r.doc_id.clone());
+            let current = written
+                .get(&key)
+                .or_else(|| collection.get(&r.doc_id))
+                .cloned();
+            let hlc = current.as_ref().map(|d| d.hlc).unwrap_or_default();
+            let doc =
+                r.op.apply(&r.doc_id, current.as_ref(), hlc)
+                    .map_err(|e| refused(e, &r.collection, &r.doc_id))?;
+            written.insert(key, doc);
+        }
+        let mut changes = Vec::new();
+        for ((collection, _), doc) in written {
+            if let Some(change) = self
+                .collections
+                .get_mut(&collection)
+                .and_then(|c| c.set_synced(doc, None))
+            {
+                changes.push(change);
+            }
+        }
+        self.hub.changes(&changes);
+        let (tx, rx) = oneshot::channel();
+        self.forward(Request::Commit { requests }, Answer::Commit(tx));
+        Ok(rx)
+    }
+
+    /// Forwards `hardDelete` (checked against the mirror first).
+    pub fn hard_delete(&mut self, collection: &str, id: String) -> Result<Done, CoreError> {
+        if self.collection(collection)?.get(&id).is_none() {
+            return Err(CoreError::NotFound {
+                collection: collection.into(),
+                id,
+            });
+        }
+        Ok(self.forward_done(Request::HardDelete {
+            collection: collection.into(),
+            id,
+        }))
+    }
+
+    /// Forwards `resolveConflict` (checked against the mirrored inbox first).
+    pub fn resolve_conflict(&mut self, id: ConflictId, fields: Fields) -> Result<(), CoreError> {
+        let id = id.to_string();
+        let parked = self
+            .state
+            .as_ref()
+            .and_then(|s| s.conflicts.as_array())
+            .is_some_and(|list| list.iter().any(|c| c["id"] == id.as_str()));
+        if !parked {
+            return Err(CoreError::UnknownConflict(id));
+        }
+        let done = self.forward_done(Request::ResolveConflict { id, fields });
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Ok(Err(e)) = done.await {
+                web_sys::console::error_2(&"ferrosync: resolveConflict failed".into(), &e);
+            }
+        });
+        Ok(())
+    }
+
+    /// Forwards a request whose answer is only "done" or an error.
+    pub fn forward_done(&mut self, request: Request) -> Done {
+        let (reply, rx) = oneshot::channel();
+        self.forward(request, Answer::Done(reply));
+        rx
+    }
+
+    fn forward(&mut self, request: Request, answer: Answer) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.channel.post(&TabMessage::Request {
+            tab: self.tab.clone(),
+            seq,
+            request: request.clone(),
+        });
+        self.pending.insert(seq, Pending { request, answer });
+    }
+
+    /// The leader's client id.
+    pub fn client_id(&self) -> String {
+        self.state
+            .as_ref()
+            .map(|s| s.client_id.clone())
+            .unwrap_or_default()
+    }
+
+    /// One mirrored transaction.
+    pub fn transaction(&self, id: TxId) -> Option<JsValue> {
+        self.transactions
+            .get(&id)
+            .map(crate::api::views::transaction)
+    }
+
+    /// The mirrored transactions.
+    pub fn transactions(&self) -> JsValue {
+        crate::api::views::transactions(self.transactions.values())
+    }
+
+    /// The mirrored sync log, newest first.
+    pub fn sync_log(&self, status: Option<SyncLogStatus>) -> Vec<SyncLogEntry> {
+        self.state
+            .iter()
+            .flat_map(|s| s.sync_log.iter())
+            .filter(|e| status.is_none_or(|s| e.status == s))
+            .cloned()
+            .collect()
+    }
+
+    /// The mirrored conflict inbox.
+    pub fn conflicts(&self) -> JsValue {
+        js::to_js(
+            &self
+                .state
+                .as_ref()
+                .map_or(serde_json::Value::Array(Vec::new()), |s| {
+                    s.conflicts.clone()
+                }),
+        )
+    }
+
+    /// The mirrored status or stats.
+    pub fn current(&self, topic: Topic) -> JsValue {
+        match (topic, &self.state) {
+            (Topic::Status, Some(s)) => js::to_js(&s.status),
+            (Topic::Stats, Some(s)) => js::to_js(&s.stats),
+            (Topic::Status, None) => js::to_js(&SyncStatus::Offline),
+            (Topic::Stats, None) => js::to_js(&SyncStats::default()),
+        }
+    }
+
+    /// Acts on a message from the leader.
+    pub fn on_message(&mut self, message: TabMessage) {
+        match message {
+            TabMessage::Snapshot {
+                to,
+                collections,
+                transactions,
+                state,
+            } if to == self.tab => {
+                self.hello_timer = None;
+                self.replace_mirror(collections);
+                self.transactions.clear();
+                self.add_transactions(transactions);
+                self.set_state(state);
+                self.has_snapshot = true;
+                for ready in self.ready.drain(..) {
+                    let _ = ready.send(());
+                }
+            }
+            TabMessage::Update {
+                changes,
+                transactions,
+                state,
+            } if self.has_snapshot => {
+                let changes = self.apply_changes(changes);
+                self.hub.changes(&changes);
+                self.add_transactions(transactions);
+                if let Some(state) = state {
+                    self.set_state(state);
+                }
+            }
+            TabMessage::Reply { to, seq, result } if to == self.tab => self.answered(seq, result),
+            TabMessage::Leader { tab } if tab != self.tab => {
+                self.hello();
+                for (seq, pending) in &self.pending {
+                    self.channel.post(&TabMessage::Request {
+                        tab: self.tab.clone(),
+                        seq: *seq,
+                        request: pending.request.clone(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn answered(&mut self, seq: u64, result: Result<messages::Reply, String>) {
+        match (&result, self.pending.get(&seq)) {
+            // A commit is answered twice: committed (keep waiting), then durable.
+            (Ok(messages::Reply::Committed { tx }), Some(_)) => {
+                self.settlement(*tx);
+                return;
+            }
+            (_, None) => return,
+            _ => {}
+        }
+        let Some(pending) = self.pending.remove(&seq) else {
+            return;
+        };
+        let failed = result.is_err();
+        match (pending.answer, result) {
+            (Answer::Commit(reply), Ok(messages::Reply::Durable { tx, finished })) => {
+                let settlement = self.settlement(tx);
+                if let Some(finished) = finished {
+                    settlement.settle(&finished);
+                }
+                let _ = reply.send(Ok((tx, settlement)));
+            }
+            (Answer::Done(reply), Ok(_)) => {
+                let _ = reply.send(Ok(()));
+            }
+            (Answer::Commit(reply), Err(message)) => {
+                let _ = reply.send(Err(js::error("Error", &message)));
+            }
+            (Answer::Done(reply), Err(message)) => {
+                let _ = reply.send(Err(js::error("Error", &message)));
+            }
+            (Answer::Commit(reply), Ok(other)) => {
+                let _ = reply.send(Err(js::error(
+                    "Error",
+                    &format!("unexpected answer from the leading tab: {other:?}"),
+                )));
+            }
+        }
+        // A refused write was shown optimistically: take the leader's state again.
+        if failed {
+            self.has_snapshot = false;
+            self.hello();
+        }
+    }
+
+    /// The settlement of transaction `tx` (settled at once if the mirror knows its end).
+    fn settlement(&mut self, tx: TxId) -> Rc<Settlement> {
+        let settlement = self.settlements.entry(tx).or_default().clone();
+        if let Some(done) = self.transactions.get(&tx).filter(|t| t.state.is_terminal()) {
+            settlement.settle(done);
+            self.settlements.remove(&tx);
+        }
+        settlement
+    }
+
+    fn add_transactions(&mut self, txs: Vec<Transaction>) {
+        self.hub.transactions(&txs);
+        for tx in txs {
+            if tx.state.is_terminal() {
+                if let Some(settlement) = self.settlements.remove(&tx.id) {
+                    settlement.settle(&tx);
+                }
+            }
+            self.transactions.insert(tx.id, tx);
+        }
+        let finished: Vec<TxId> = self
+            .transactions
+            .values()
+            .filter(|t| t.state.is_terminal())
+            .map(|t| t.id)
+            .collect();
+        for id in finished
+            .iter()
+            .take(finished.len().saturating_sub(FINISHED_KEPT))
+        {
+            self.transactions.remove(id);
+        }
+    }
+
+    fn set_state(&mut self, state: LeaderState) {
+        let old = self.state.replace(state);
+        let new = self.state.as_ref().expect("just set");
+        if old.as_ref().map(|s| s.status) != Some(new.status) {
+            self.hub.topic(Topic::Status, &js::to_js(&new.status));
+        }
+        if old.as_ref().map(|s| &s.stats) != Some(&new.stats) {
+            self.hub.topic(Topic::Stats, &js::to_js(&new.stats));
+        }
+    }
+
+    /// Applies the leader's changes; returns how the mirror changed.
+    fn apply_changes(&mut self, changes: Vec<DocChange>) -> Vec<DocChange> {
+        changes
+            .into_iter()
+            .filter_map(|change| {
+                let collection = self.collections.get_mut(&change.collection)?;
+                match (change.kind, change.doc) {
+                    (ChangeKind::Removed, _) | (_, None) => collection.remove(&change.id, None),
+                    (_, Some(doc)) => collection.set_synced(doc, None),
+                }
+            })
+            .collect()
+    }
+
+    /// Makes the mirror equal to `snapshot`, telling subscribers what changed.
+    fn replace_mirror(&mut self, snapshot: Vec<(String, Vec<Document>)>) {
+        let mut changes = Vec::new();
+        for (name, docs) in snapshot {
+            let Some(collection) = self.collections.get_mut(&name) else {
+                continue;
+            };
+            let keep: std::collections::HashSet<&str> =
+                docs.iter().map(|d| d.id.as_str()).collect();
+            let gone: Vec<String> = collection
+                .docs()
+                .filter(|d| !keep.contains(d.id.as_str()))
+                .map(|d| d.id.clone())
+                .collect();
+            changes.extend(gone.iter().filter_map(|id| collection.remove(id, None)));
+            changes.extend(
+                docs.into_iter()
+                    .filter_map(|d| collection.set_synced(d, None)),
+            );
+        }
+        self.hub.changes(&changes);
+    }
+
+    /// Takes the follower apart for the leader it becomes.
+    pub(super) fn into_parts(mut self) -> FollowerParts {
+        self.hello_timer = None;
+        FollowerParts {
+            hub: self.hub,
+            tab: self.tab,
+            channel: self.channel,
+            pending: self.pending,
+            settlements: self.settlements,
+            mirror: self.collections,
+        }
+    }
+
+    /// Leaves: tells the leader, withdraws from the lock queue, rejects whatever waits.
+    pub fn destroy(&mut self) {
+        self.channel.post(&TabMessage::Bye {
+            tab: self.tab.clone(),
+        });
+        self.hello_timer = None;
+        if let Some(waiting) = self.waiting_lock.take() {
+            waiting.abort();
+        }
+        self.hub.clear();
+        let gone = || js::error("Error", "this SyncEngine was destroyed");
+        for (_, pending) in std::mem::take(&mut self.pending) {
+            match pending.answer {
+                Answer::Commit(reply) => {
+                    let _ = reply.send(Err(gone()));
+                }
+                Answer::Done(reply) => {
+                    let _ = reply.send(Err(gone()));
+                }
+            }
+        }
+    }
+}
+
+/// What a follower hands to the leader it becomes.
+pub(super) struct FollowerParts {
+    pub hub: Hub,
+    pub tab: String,
+    pub channel: Rc<Channel>,
+    pub pending: BTreeMap<u64, Pending>,
+    pub settlements: HashMap<TxId, Rc<Settlement>>,
+    pub mirror: HashMap<String, Collection>,
+}
+
+/// What `mirror` shows differently from `engine`'s view (when a follower takes over).
+pub(super) fn differences(
+    mirror: &HashMap<String, Collection>,
+    engine: &ferrosync_core::engine::Engine,
+) -> Vec<DocChange> {
+    let mut changes = Vec::new();
+    for (name, shown) in mirror {
+        let Ok(actual) = engine.collection(name) else {
+            continue;
+        };
+        let change = |id: &str, kind, doc: Option<&Document>| DocChange {
+            collection: name.clone(),
+            id: id.to_owned(),
+            kind,
+            doc: doc.cloned(),
+        };
+        for doc in actual.docs() {
+            match shown.get(&doc.id) {
+                None => changes.push(change(&doc.id, ChangeKind::Added, Some(doc))),
+                Some(old) if old.fields != doc.fields || old.deleted != doc.deleted => {
+                    changes.push(change(&doc.id, ChangeKind::Updated, Some(doc)))
+                }
+                Some(_) => {}
+            }
+        }
+        for doc in shown.docs().filter(|d| actual.get(&d.id).is_none()) {
+            changes.push(change(&doc.id, ChangeKind::Removed, None));
+        }
+    }
+    changes
+}
+
+/// The error the leader's engine would give for a write that cannot apply.
+fn refused(error: OpError, collection: &str, id: &str) -> CoreError {
+    let (collection, id) = (collection.to_owned(), id.to_owned());
+    match error {
+        OpError::NotFound => CoreError::NotFound { collection, id },
+        OpError::AlreadyExists => CoreError::AlreadyExists { collection, id },
+        OpError::Deleted => CoreError::Deleted { collection, id },
+    }
+}

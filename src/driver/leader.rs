@@ -1,0 +1,598 @@
+//! The leading tab: feeds inputs to the core engine and executes the effects it returns
+//! (storage writes, messages, timers, notifications), keeps the connection to the server, and
+//! serves the other tabs of the database (see `serving`).
+
+use super::{Done, Handle, Hub, Reply, Settlement, Topic};
+use crate::js::{self, now};
+use crate::options::Remote;
+use crate::storage::{Origin, Storage};
+use crate::tabs::{Channel, Lock};
+use crate::transport::{Connection, Event};
+use ferrosync_core::collection::DocChange;
+use ferrosync_core::document::Fields;
+use ferrosync_core::engine::{
+    ConflictId, Effect, Engine, Input, StorageWrite, SyncLogStatus, SyncStats, SyncStatus,
+};
+use ferrosync_core::mutation::MutationRequest;
+use ferrosync_core::transaction::{Transaction, TxId};
+use ferrosync_core::CoreError;
+use futures::channel::oneshot;
+use gloo_timers::callback::Timeout;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::{Rc, Weak};
+use wasm_bindgen::prelude::*;
+
+/// How long the first reconnect waits at most; doubles per failure up to [`RECONNECT_CAP_MS`].
+const RECONNECT_BASE_MS: u64 = 500;
+const RECONNECT_CAP_MS: u64 = 30_000;
+
+/// A browser event listener and the event it listens to.
+type WindowListener = (&'static str, Closure<dyn FnMut()>);
+
+/// A `forceSync`/`push`/`pull` caller waiting for sync to settle.
+struct SyncWaiter {
+    reply: Reply,
+    /// Sync-log runs from this id on were started for (or after) the request.
+    since_log: u64,
+}
+
+/// The other tabs of the database, as the leader sees them.
+pub(super) struct Tabs {
+    /// This tab.
+    pub id: String,
+    pub channel: Rc<Channel>,
+    /// Tabs that said hello (updates are broadcast only while there are some).
+    pub followers: HashSet<String>,
+    /// Follower requests and the transactions they created (loaded and new).
+    pub origins: HashMap<String, Origin>,
+    /// Origin records to write with the next storage write that holds their transaction.
+    pub unwritten: BTreeMap<TxId, String>,
+    /// The database's lock, held while this tab leads.
+    pub lock: Option<Lock>,
+}
+
+/// The engine as the leading tab runs it.
+pub struct Leader {
+    /// The core engine.
+    pub engine: Engine,
+    /// The subscribers.
+    pub hub: Hub,
+    pub(super) me: Weak<Handle>,
+    pub(super) tabs: Tabs,
+    storage: Option<Rc<Storage>>,
+    remote: Option<Remote>,
+    connection: Option<Connection>,
+    /// A connection is opening (not yet open or closed).
+    connecting: bool,
+    /// Tells current connection events from those of connections already dropped.
+    generation: u64,
+    /// `start()` was called and not `stop()`.
+    running: bool,
+    reconnect_failures: u32,
+    reconnect_timer: Option<Timeout>,
+    wake_timer: Option<Timeout>,
+    online_listeners: Vec<WindowListener>,
+    durable_waiters: HashMap<TxId, Vec<Reply>>,
+    settlements: HashMap<TxId, Rc<Settlement>>,
+    sync_waiters: Vec<SyncWaiter>,
+    /// Storage writes issued, and the newest that succeeded (writes run one at a time).
+    writes_issued: u64,
+    writes_ok: u64,
+    flush_waiters: Vec<(u64, Reply)>,
+}
+
+/// What a step changed that the other tabs should see.
+#[derive(Default)]
+pub(super) struct Outbound {
+    pub changes: Vec<DocChange>,
+    pub transactions: Vec<Transaction>,
+    pub state: bool,
+}
+
+impl Leader {
+    /// Wraps a new engine (feed it `Loaded` next).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        engine: Engine,
+        hub: Hub,
+        me: Weak<Handle>,
+        storage: Storage,
+        origins: Vec<Origin>,
+        remote: Option<Remote>,
+        tab: String,
+        channel: Rc<Channel>,
+        lock: Lock,
+    ) -> Leader {
+        Leader {
+            engine,
+            hub,
+            me,
+            tabs: Tabs {
+                id: tab,
+                channel,
+                followers: HashSet::new(),
+                origins: origins
+                    .into_iter()
+                    .map(|o| (o.request.clone(), o))
+                    .collect(),
+                unwritten: BTreeMap::new(),
+                lock: Some(lock),
+            },
+            storage: Some(Rc::new(storage)),
+            remote,
+            connection: None,
+            connecting: false,
+            generation: 0,
+            running: false,
+            reconnect_failures: 0,
+            reconnect_timer: None,
+            wake_timer: None,
+            online_listeners: Vec::new(),
+            durable_waiters: HashMap::new(),
+            settlements: HashMap::new(),
+            sync_waiters: Vec::new(),
+            writes_issued: 0,
+            writes_ok: 0,
+            flush_waiters: Vec::new(),
+        }
+    }
+
+    /// Hands `input` to the engine and executes the effects; returns the new transaction's id.
+    pub fn input(&mut self, input: Input) -> Result<Option<TxId>, CoreError> {
+        let step = self.engine.handle(input, now())?;
+        self.execute(step.effects);
+        self.check_sync_waiters();
+        Ok(step.transaction)
+    }
+
+    /// Feeds an input whose refusal would be the engine's own bug: it is reported, not thrown.
+    pub(super) fn feed(&mut self, input: Input) {
+        if let Err(e) = self.input(input) {
+            web_sys::console::error_1(&format!("ferrosync: {e}").into());
+        }
+    }
+
+    fn execute(&mut self, effects: Vec<Effect>) {
+        let mut outgoing = Vec::new();
+        let mut outbound = Outbound::default();
+        let serving = !self.tabs.followers.is_empty();
+        for effect in effects {
+            match effect {
+                Effect::Persist(write) => self.persist(write),
+                Effect::Send(message) => outgoing.push(message),
+                Effect::Changes(changes) => {
+                    self.hub.changes(&changes);
+                    if serving {
+                        outbound.changes.extend(changes);
+                    }
+                }
+                Effect::Transactions(txs) => {
+                    self.hub.transactions(&txs);
+                    self.transactions_changed(&txs);
+                    if serving {
+                        outbound.transactions.extend(txs);
+                        outbound.state = true;
+                    }
+                }
+                Effect::Durable(ids) => {
+                    for id in ids {
+                        for reply in self.durable_waiters.remove(&id).unwrap_or_default() {
+                            let _ = reply.send(Ok(()));
+                        }
+                    }
+                }
+                Effect::Status(status) => {
+                    self.hub.topic(Topic::Status, &js::to_js(&status));
+                    outbound.state = serving;
+                }
+                Effect::Stats(stats) => {
+                    self.hub.topic(Topic::Stats, &js::to_js(&stats));
+                    outbound.state = serving;
+                }
+                Effect::WakeAt(at) => {
+                    let me = self.me.clone();
+                    let delay = at.saturating_sub(now()).min(u32::MAX as u64) as u32;
+                    self.wake_timer = Some(Timeout::new(delay, move || {
+                        if let Some(handle) = me.upgrade() {
+                            handle.with_leader(|l| l.feed(Input::Tick));
+                        }
+                    }));
+                }
+            }
+        }
+        if let (Some(connection), false) = (&self.connection, outgoing.is_empty()) {
+            connection.send(outgoing);
+        }
+        if serving {
+            self.broadcast(outbound);
+        }
+    }
+
+    /// Settles transactions that finished, and rejects `insert` promises of those that failed
+    /// before becoming durable.
+    fn transactions_changed(&mut self, txs: &[Transaction]) {
+        for tx in txs.iter().filter(|tx| tx.state.is_terminal()) {
+            if let Some(settlement) = self.settlements.remove(&tx.id) {
+                settlement.settle(tx);
+            }
+            for reply in self.durable_waiters.remove(&tx.id).unwrap_or_default() {
+                let _ = reply.send(match &tx.error {
+                    Some(error) => Err(crate::api::views::transaction_error(error)),
+                    None => Ok(()),
+                });
+            }
+        }
+    }
+
+    /// Writes a batch (with the origin records it covers) in the background and reports the
+    /// result to the engine.
+    fn persist(&mut self, write: StorageWrite) {
+        let Some(storage) = self.storage.clone() else {
+            return;
+        };
+        self.writes_issued += 1;
+        let number = self.writes_issued;
+        let origins = self.origins_for(&write);
+        let me = self.me.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = storage.write(&write, &origins).await;
+            // Destroyed meanwhile: this task holds the last reference, so it closes the database.
+            if let Ok(storage) = Rc::try_unwrap(storage) {
+                storage.close();
+            }
+            let Some(handle) = me.upgrade() else {
+                return;
+            };
+            handle.with_leader(|l| match result {
+                Ok(()) => {
+                    l.writes_ok = number;
+                    l.origins_written(origins);
+                    let waiting = std::mem::take(&mut l.flush_waiters);
+                    let (ready, waiting): (Vec<_>, Vec<_>) = waiting
+                        .into_iter()
+                        .partition(|(target, _)| *target <= number);
+                    l.flush_waiters = waiting;
+                    for (_, reply) in ready {
+                        let _ = reply.send(Ok(()));
+                    }
+                    l.feed(Input::Persisted { token: write.token });
+                }
+                Err(message) => l.feed(Input::PersistFailed {
+                    token: write.token,
+                    message,
+                }),
+            });
+        });
+    }
+
+    /// Commits a transaction; returns its id, its settlement and a receiver told once it is
+    /// durable (or failed first).
+    pub fn commit(
+        &mut self,
+        requests: Vec<MutationRequest>,
+    ) -> Result<(TxId, Rc<Settlement>, Done), CoreError> {
+        let id = self
+            .input(Input::Commit(requests))?
+            .expect("a commit creates a transaction");
+        let settlement = self
+            .settlements
+            .entry(id)
+            .or_insert_with(|| Rc::new(Settlement::default()))
+            .clone();
+        Ok((id, settlement, self.durable(id)))
+    }
+
+    /// The settlement of a transaction this engine still knows (or `None`).
+    pub(super) fn settlement(&mut self, id: TxId) -> Option<Rc<Settlement>> {
+        let tx = self.engine.transaction(id)?;
+        if tx.state.is_terminal() {
+            let settlement = Rc::new(Settlement::default());
+            settlement.settle(tx);
+            return Some(settlement);
+        }
+        Some(
+            self.settlements
+                .entry(id)
+                .or_insert_with(|| Rc::new(Settlement::default()))
+                .clone(),
+        )
+    }
+
+    /// Takes over a settlement a follower handed out for transaction `id`.
+    pub(super) fn adopt_settlement(&mut self, id: TxId, settlement: Rc<Settlement>) {
+        match self.engine.transaction(id) {
+            Some(tx) if tx.state.is_terminal() => settlement.settle(tx),
+            Some(_) => {
+                self.settlements.insert(id, settlement);
+            }
+            None => {
+                let finished = self.tabs.origins.values().find(|o| o.tx == id);
+                if let Some(tx) = finished.and_then(|o| o.finished.as_ref()) {
+                    settlement.settle(tx);
+                }
+            }
+        }
+    }
+
+    /// A receiver told once transaction `id` is durable (at once if it already is).
+    pub(super) fn durable(&mut self, id: TxId) -> Done {
+        let (reply, rx) = oneshot::channel();
+        match self.engine.transaction(id) {
+            Some(tx) if tx.state.is_terminal() => {
+                let _ = reply.send(match &tx.error {
+                    Some(error) => Err(crate::api::views::transaction_error(error)),
+                    None => Ok(()),
+                });
+            }
+            Some(_) if self.engine.is_durable(id) => {
+                let _ = reply.send(Ok(()));
+            }
+            Some(_) => self.durable_waiters.entry(id).or_default().push(reply),
+            // Finished and forgotten: it was durable.
+            None => {
+                let _ = reply.send(Ok(()));
+            }
+        }
+        rx
+    }
+
+    /// `hardDelete`: a receiver told once the removal is in IndexedDB.
+    pub fn hard_delete(&mut self, collection: &str, id: String) -> Result<Done, CoreError> {
+        self.input(Input::HardDelete {
+            collection: collection.into(),
+            id,
+        })?;
+        Ok(self.flushed())
+    }
+
+    /// `resolveConflict`.
+    pub fn resolve_conflict(&mut self, id: ConflictId, fields: Fields) -> Result<(), CoreError> {
+        self.input(Input::ResolveConflict { id, fields })
+            .map(|_| ())
+    }
+
+    /// A receiver told once everything changed so far is in IndexedDB.
+    fn flushed(&mut self) -> Done {
+        let (reply, rx) = oneshot::channel();
+        // The write under way may predate the change: only the next one surely covers it.
+        self.flush_waiters.push((self.writes_issued + 1, reply));
+        rx
+    }
+
+    /// The status or stats now.
+    pub fn current(&self, topic: Topic) -> JsValue {
+        match topic {
+            Topic::Status => js::to_js(&self.engine.status()),
+            Topic::Stats => js::to_js::<SyncStats>(self.engine.stats()),
+        }
+    }
+
+    /// Starts syncing: connects, and reconnects after losses until [`Leader::stop_sync`].
+    pub fn start_sync(&mut self) -> Result<(), JsValue> {
+        if self.remote.is_none() {
+            return Err(js::error(
+                "Error",
+                "this engine has no serverUrl, so it cannot sync",
+            ));
+        }
+        if !self.running {
+            self.running = true;
+            self.watch_online();
+            self.reconnect_failures = 0;
+            self.connect();
+        }
+        Ok(())
+    }
+
+    /// Stops syncing and closes the connection; local reads and writes go on.
+    pub fn stop_sync(&mut self) {
+        self.running = false;
+        self.reconnect_timer = None;
+        self.disconnect("sync stopped");
+    }
+
+    fn disconnect(&mut self, reason: &str) {
+        self.connecting = false;
+        if self.connection.take().is_some() {
+            self.feed(Input::Disconnected {
+                reason: reason.into(),
+            });
+        }
+    }
+
+    fn connect(&mut self) {
+        let Some(remote) = &self.remote else {
+            return;
+        };
+        if !self.running || self.connection.is_some() || !browser_online() {
+            return;
+        }
+        self.reconnect_timer = None;
+        self.generation += 1;
+        let (generation, me) = (self.generation, self.me.clone());
+        let events = Rc::new(move |event| {
+            if let Some(handle) = me.upgrade() {
+                handle.with_leader(|l| l.connection_event(generation, event));
+            }
+        });
+        self.connection = Some(Connection::open(remote, self.engine.client_id(), events));
+        self.connecting = true;
+    }
+
+    fn connection_event(&mut self, generation: u64, event: Event) {
+        if generation != self.generation || self.connection.is_none() {
+            return;
+        }
+        match event {
+            Event::Open { live } => {
+                self.connecting = false;
+                self.feed(Input::Connected { live });
+            }
+            Event::Received(messages) => {
+                self.reconnect_failures = 0;
+                for message in messages {
+                    self.feed(Input::Server(message));
+                }
+            }
+            Event::Closed { reason } => {
+                self.connection = None;
+                self.connecting = false;
+                self.feed(Input::Disconnected { reason });
+                self.schedule_reconnect();
+            }
+        }
+    }
+
+    /// Reconnects after a delay drawn uniformly below a ceiling that doubles per failure.
+    fn schedule_reconnect(&mut self) {
+        if !self.running {
+            return;
+        }
+        self.reconnect_failures += 1;
+        let exponent = (self.reconnect_failures - 1).min(16);
+        let ceiling = (RECONNECT_BASE_MS << exponent).min(RECONNECT_CAP_MS);
+        let delay = (js_sys::Math::random() * ceiling as f64) as u32;
+        let me = self.me.clone();
+        self.reconnect_timer = Some(Timeout::new(delay, move || {
+            if let Some(handle) = me.upgrade() {
+                handle.with_leader(Leader::connect);
+            }
+        }));
+    }
+
+    /// Follows the browser's `online`/`offline` events.
+    fn watch_online(&mut self) {
+        if !self.online_listeners.is_empty() {
+            return;
+        }
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        for (event, online) in [("online", true), ("offline", false)] {
+            let me = self.me.clone();
+            let callback = Closure::<dyn FnMut()>::new(move || {
+                if let Some(handle) = me.upgrade() {
+                    handle.with_leader(|l| {
+                        if online {
+                            l.reconnect_failures = 0;
+                            l.connect();
+                        } else {
+                            l.reconnect_timer = None;
+                            l.disconnect("the browser is offline");
+                        }
+                    });
+                }
+            });
+            let _ =
+                window.add_event_listener_with_callback(event, callback.as_ref().unchecked_ref());
+            self.online_listeners.push((event, callback));
+        }
+    }
+
+    /// Asks for a push and/or pull; the receiver is told when sync settles (idle), or fails.
+    pub fn sync_now(&mut self, push: bool, pull: bool) -> Done {
+        let (reply, rx) = oneshot::channel();
+        if self.remote.is_none() || !self.running {
+            let _ = reply.send(Err(js::error(
+                "Error",
+                if self.remote.is_none() {
+                    "this engine has no serverUrl, so it cannot sync"
+                } else {
+                    "sync is stopped; call start() first"
+                },
+            )));
+            return rx;
+        }
+        let since_log = self
+            .engine
+            .sync_log(1, None)
+            .first()
+            .map_or(0, |e| e.id + 1);
+        self.sync_waiters.push(SyncWaiter { reply, since_log });
+        self.feed(Input::SyncNow { push, pull });
+        rx
+    }
+
+    /// Settles `forceSync`/`push`/`pull` callers: idle → resolved; a run they caused failed,
+    /// or the server is unreachable → rejected with the reason.
+    fn check_sync_waiters(&mut self) {
+        if self.sync_waiters.is_empty() {
+            return;
+        }
+        let status = self.engine.status();
+        let unreachable = status == SyncStatus::Offline && !self.connecting;
+        let failed_runs: Vec<(u64, String)> = self
+            .engine
+            .sync_log(usize::MAX, Some(SyncLogStatus::Failed))
+            .into_iter()
+            .map(|e| {
+                (
+                    e.id,
+                    e.error.clone().unwrap_or_else(|| "sync failed".into()),
+                )
+            })
+            .collect();
+        let last_error = self
+            .engine
+            .stats()
+            .last_error
+            .clone()
+            .unwrap_or_else(|| "the server is unreachable".into());
+        for waiter in std::mem::take(&mut self.sync_waiters) {
+            let failed = failed_runs.iter().find(|(id, _)| *id >= waiter.since_log);
+            let outcome = if status == SyncStatus::Idle {
+                Some(Ok(()))
+            } else if let Some((_, error)) = failed {
+                Some(Err(error.clone()))
+            } else if unreachable {
+                Some(Err(format!("offline: {last_error}")))
+            } else {
+                None
+            };
+            match outcome {
+                Some(result) => {
+                    let _ = waiter
+                        .reply
+                        .send(result.map_err(|message| js::error("SyncError", &message)));
+                }
+                None => self.sync_waiters.push(waiter),
+            }
+        }
+    }
+
+    /// Stops everything and lets the next tab lead. Waiting callers are rejected.
+    pub fn destroy(&mut self) {
+        self.stop_sync();
+        self.wake_timer = None;
+        if let Some(window) = web_sys::window() {
+            for (event, callback) in self.online_listeners.drain(..) {
+                let _ = window
+                    .remove_event_listener_with_callback(event, callback.as_ref().unchecked_ref());
+            }
+        }
+        self.hub.clear();
+        let gone = || Err(js::error("Error", "this SyncEngine was destroyed"));
+        for (_, replies) in self.durable_waiters.drain() {
+            for reply in replies {
+                let _ = reply.send(gone());
+            }
+        }
+        for waiter in self.sync_waiters.drain(..) {
+            let _ = waiter.reply.send(gone());
+        }
+        for (_, reply) in self.flush_waiters.drain(..) {
+            let _ = reply.send(gone());
+        }
+        // A write under way keeps its own reference and closes the database when done.
+        if let Some(storage) = self.storage.take().and_then(|s| Rc::try_unwrap(s).ok()) {
+            storage.close();
+        }
+        if let Some(lock) = self.tabs.lock.take() {
+            lock.release();
+        }
+    }
+}
+
+fn browser_online() -> bool {
+    web_sys::window().is_none_or(|w| w.navigator().on_line())
+}

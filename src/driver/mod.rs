@@ -1,0 +1,353 @@
+//! The driver: runs the core engine in the page.
+//!
+//! Everything runs on the page's one thread. [`Handle`] owns the engine's [`Role`] in a
+//! `RefCell`: the [`Leader`] (this tab holds the database's lock: it feeds inputs to the core
+//! engine and executes its effects) or a [`Follower`] (another tab leads: it mirrors the
+//! leader's state and forwards calls). Every entry point borrows the role, acts, and releases
+//! it; user callbacks queued meanwhile run only after that, so user code never re-enters a
+//! borrowed engine. Tasks (a storage write, a connection, a tab message) report back through a
+//! `Weak<Handle>`.
+
+mod follower;
+mod hub;
+mod leader;
+mod opening;
+mod serving;
+
+pub use follower::Follower;
+pub use hub::{CallbackQueue, Hub, Topic};
+pub use leader::Leader;
+pub use opening::open;
+
+use crate::js;
+use ferrosync_core::collection::Collection;
+use ferrosync_core::document::Fields;
+use ferrosync_core::engine::{ConflictId, SyncLogEntry, SyncLogStatus};
+use ferrosync_core::mutation::MutationRequest;
+use ferrosync_core::transaction::{Transaction, TxId};
+use ferrosync_core::CoreError;
+use futures::channel::oneshot;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::JsValue;
+
+/// Told once something has happened (or failed).
+pub type Done = oneshot::Receiver<Result<(), JsValue>>;
+type Reply = oneshot::Sender<Result<(), JsValue>>;
+/// Told once a forwarded commit is durable: the transaction's id and end.
+pub type Forwarded = oneshot::Receiver<Result<(TxId, Rc<Settlement>), JsValue>>;
+
+/// The engine, as this tab runs it.
+pub enum Role {
+    /// This tab leads.
+    Leader(Box<Leader>),
+    /// Another tab leads.
+    Follower(Box<Follower>),
+    /// `destroy()` was called.
+    Destroyed,
+}
+
+/// The engine and its driver, shared by the JavaScript objects and the tasks.
+pub struct Handle {
+    role: RefCell<Role>,
+    callbacks: Rc<CallbackQueue>,
+}
+
+/// What JavaScript objects hold.
+pub type Shared = Rc<Handle>;
+
+impl Handle {
+    /// A handle around the role `build` makes (given its weak self-reference and hub).
+    pub fn new(
+        build: impl FnOnce(std::rc::Weak<Handle>, Hub) -> Result<Role, JsValue>,
+    ) -> Result<Shared, JsValue> {
+        let callbacks = Rc::new(CallbackQueue::default());
+        let mut failed = None;
+        let handle = Rc::new_cyclic(|me| {
+            let role = build(me.clone(), Hub::new(callbacks.clone())).unwrap_or_else(|e| {
+                failed = Some(e);
+                Role::Destroyed
+            });
+            Handle {
+                role: RefCell::new(role),
+                callbacks,
+            }
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(handle),
+        }
+    }
+
+    /// Runs `f` on the role, then the callbacks it queued.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Role) -> R) -> Result<R, JsValue> {
+        let result = {
+            let mut role = self.role.try_borrow_mut().map_err(|_| {
+                js::error(
+                    "Error",
+                    "the engine cannot be called from inside conflictResolver or merge; they \
+                     must be pure",
+                )
+            })?;
+            if let Role::Destroyed = *role {
+                return Err(js::error("Error", "this SyncEngine was destroyed"));
+            }
+            f(&mut role)
+        };
+        self.callbacks.drain();
+        Ok(result)
+    }
+
+    /// Runs `f` if this tab leads (tasks of a leader use it; they stop mattering otherwise).
+    pub fn with_leader(&self, f: impl FnOnce(&mut Leader)) {
+        let _ = self.with(|role| {
+            if let Role::Leader(leader) = role {
+                f(leader);
+            }
+        });
+    }
+
+    /// Replaces the role (a follower taking over as leader).
+    pub fn replace(&self, f: impl FnOnce(Role) -> Role) {
+        if let Ok(mut role) = self.role.try_borrow_mut() {
+            let old = std::mem::replace(&mut *role, Role::Destroyed);
+            *role = f(old);
+        }
+        self.callbacks.drain();
+    }
+}
+
+/// A transaction's end, for `TransactionHandle.settled()`.
+#[derive(Default)]
+pub struct Settlement {
+    finished: RefCell<Option<Transaction>>,
+    waiters: RefCell<Vec<oneshot::Sender<()>>>,
+}
+
+impl Settlement {
+    /// Waits for the end: the transaction, completed or failed (with its `error`).
+    pub async fn wait(&self) -> Transaction {
+        if self.finished.borrow().is_none() {
+            let (tx, rx) = oneshot::channel();
+            self.waiters.borrow_mut().push(tx);
+            let _ = rx.await;
+        }
+        self.finished
+            .borrow()
+            .clone()
+            .expect("waiters are woken once the transaction finished")
+    }
+
+    /// The finished transaction, if it has finished.
+    pub fn finished(&self) -> Option<Transaction> {
+        self.finished.borrow().clone()
+    }
+
+    /// Records the end and wakes the waiters.
+    pub fn settle(&self, tx: &Transaction) {
+        *self.finished.borrow_mut() = Some(tx.clone());
+        for waiter in self.waiters.borrow_mut().drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+}
+
+/// A committed transaction on its way to IndexedDB.
+pub enum Committing {
+    /// Committed by this tab's engine.
+    Here {
+        /// Its id.
+        id: TxId,
+        /// Its end.
+        settlement: Rc<Settlement>,
+        /// Told once durable.
+        durable: Done,
+    },
+    /// Forwarded to the leading tab, which answers once durable.
+    Forwarded(Forwarded),
+}
+
+impl Committing {
+    /// Waits until durable: the transaction's id and end.
+    pub async fn durable(self) -> Result<(TxId, Rc<Settlement>), JsValue> {
+        let gone = || js::error("Error", "this SyncEngine was destroyed");
+        match self {
+            Committing::Here {
+                id,
+                settlement,
+                durable,
+            } => {
+                durable.await.map_err(|_| gone())??;
+                Ok((id, settlement))
+            }
+            Committing::Forwarded(rx) => rx.await.map_err(|_| gone())?,
+        }
+    }
+}
+
+impl Role {
+    /// A collection's visible documents.
+    pub fn collection(&self, name: &str) -> Result<&Collection, CoreError> {
+        match self {
+            Role::Leader(l) => l.engine.collection(name),
+            Role::Follower(f) => f.collection(name),
+            Role::Destroyed => Err(CoreError::UnknownCollection(name.into())),
+        }
+    }
+
+    /// Commits writes as one transaction (visible at once).
+    pub fn commit(&mut self, requests: Vec<MutationRequest>) -> Result<Committing, CoreError> {
+        match self {
+            Role::Leader(l) => {
+                let (id, settlement, durable) = l.commit(requests)?;
+                Ok(Committing::Here {
+                    id,
+                    settlement,
+                    durable,
+                })
+            }
+            Role::Follower(f) => f.commit(requests).map(Committing::Forwarded),
+            Role::Destroyed => Err(CoreError::NotLoaded),
+        }
+    }
+
+    /// `hardDelete`: told once durable.
+    pub fn hard_delete(&mut self, collection: &str, id: String) -> Result<Done, CoreError> {
+        match self {
+            Role::Leader(l) => l.hard_delete(collection, id),
+            Role::Follower(f) => f.hard_delete(collection, id),
+            Role::Destroyed => Err(CoreError::NotLoaded),
+        }
+    }
+
+    /// `resolveConflict`.
+    pub fn resolve_conflict(&mut self, id: ConflictId, fields: Fields) -> Result<(), CoreError> {
+        match self {
+            Role::Leader(l) => l.resolve_conflict(id, fields),
+            Role::Follower(f) => f.resolve_conflict(id, fields),
+            Role::Destroyed => Err(CoreError::NotLoaded),
+        }
+    }
+
+    /// `forceSync`/`push`/`pull`: told once in sync, or of the failure.
+    pub fn sync_now(&mut self, push: bool, pull: bool) -> Done {
+        match self {
+            Role::Leader(l) => l.sync_now(push, pull),
+            Role::Follower(f) => {
+                f.forward_done(crate::tabs::messages::Request::SyncNow { push, pull })
+            }
+            Role::Destroyed => closed(),
+        }
+    }
+
+    /// `start`.
+    pub fn start(&mut self) -> Done {
+        match self {
+            Role::Leader(l) => {
+                let (reply, rx) = oneshot::channel();
+                let _ = reply.send(l.start_sync());
+                rx
+            }
+            Role::Follower(f) => f.forward_done(crate::tabs::messages::Request::Start),
+            Role::Destroyed => closed(),
+        }
+    }
+
+    /// `stop`.
+    pub fn stop(&mut self) -> Done {
+        match self {
+            Role::Leader(l) => {
+                l.stop_sync();
+                let (reply, rx) = oneshot::channel();
+                let _ = reply.send(Ok(()));
+                rx
+            }
+            Role::Follower(f) => f.forward_done(crate::tabs::messages::Request::Stop),
+            Role::Destroyed => closed(),
+        }
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> String {
+        match self {
+            Role::Leader(l) => l.engine.client_id().to_owned(),
+            Role::Follower(f) => f.client_id(),
+            Role::Destroyed => String::new(),
+        }
+    }
+
+    /// One transaction's view, while this tab knows it.
+    pub fn transaction(&self, id: TxId) -> Option<JsValue> {
+        match self {
+            Role::Leader(l) => l.engine.transaction(id).map(crate::api::views::transaction),
+            Role::Follower(f) => f.transaction(id),
+            Role::Destroyed => None,
+        }
+    }
+
+    /// `transactions()`.
+    pub fn transactions(&self) -> JsValue {
+        match self {
+            Role::Leader(l) => crate::api::views::transactions(l.engine.transactions()),
+            Role::Follower(f) => f.transactions(),
+            Role::Destroyed => JsValue::UNDEFINED,
+        }
+    }
+
+    /// `syncLog()`: entries newest first, optionally with one status.
+    pub fn sync_log(&self, status: Option<SyncLogStatus>) -> Vec<SyncLogEntry> {
+        match self {
+            Role::Leader(l) => l
+                .engine
+                .sync_log(usize::MAX, status)
+                .into_iter()
+                .cloned()
+                .collect(),
+            Role::Follower(f) => f.sync_log(status),
+            Role::Destroyed => Vec::new(),
+        }
+    }
+
+    /// `conflicts()`.
+    pub fn conflicts(&self) -> JsValue {
+        match self {
+            Role::Leader(l) => js::to_js(&crate::api::views::conflicts(&l.engine.conflicts())),
+            Role::Follower(f) => f.conflicts(),
+            Role::Destroyed => JsValue::UNDEFINED,
+        }
+    }
+
+    /// The status or stats now.
+    pub fn current(&self, topic: Topic) -> JsValue {
+        match self {
+            Role::Leader(l) => l.current(topic),
+            Role::Follower(f) => f.current(topic),
+            Role::Destroyed => JsValue::UNDEFINED,
+        }
+    }
+
+    /// The subscribers.
+    pub fn hub(&mut self) -> Option<&mut Hub> {
+        match self {
+            Role::Leader(l) => Some(&mut l.hub),
+            Role::Follower(f) => Some(&mut f.hub),
+            Role::Destroyed => None,
+        }
+    }
+
+    /// Stops everything; later calls fail.
+    pub fn destroy(&mut self) {
+        match std::mem::replace(self, Role::Destroyed) {
+            Role::Leader(mut l) => l.destroy(),
+            Role::Follower(mut f) => f.destroy(),
+            Role::Destroyed => {}
+        }
+    }
+}
+
+/// A receiver already told that the engine is gone.
+fn closed() -> Done {
+    let (reply, rx) = oneshot::channel();
+    let _ = reply.send(Err(js::error("Error", "this SyncEngine was destroyed")));
+    rx
+}

@@ -1,0 +1,207 @@
+//! Opening an engine: this tab leads when the database's lock is free; otherwise it follows
+//! the leading tab and waits in line for the lock, taking over when it is granted.
+
+use super::follower::{differences, Answer, Follower};
+use super::leader::Leader;
+use super::serving::Outcome;
+use super::{Handle, Role, Shared};
+use crate::js;
+use crate::options::Options;
+use crate::storage::{Origin, Storage};
+use crate::tabs::{self, Channel, Lock};
+use ferrosync_core::engine::{Engine, Input, Snapshot};
+use std::rc::{Rc, Weak};
+use wasm_bindgen::JsValue;
+
+/// Opens the engine `options` describe, as leader or follower.
+pub async fn open(options: Options) -> Result<Shared, JsValue> {
+    let tab = tabs::new_tab_id();
+    let Some(lock) = tabs::try_lock(&options.name).await? else {
+        return follow(options, tab).await;
+    };
+    let (storage, snapshot, origins) = load(&options.name).await?;
+    let engine = Engine::new(options.engine.clone()).map_err(js::core_error)?;
+    let handle = Handle::new(|me, hub| {
+        let channel = Channel::open(&options.name, route(me.clone()))?;
+        let leader = Leader::new(
+            engine,
+            hub,
+            me,
+            storage,
+            origins,
+            options.remote.clone(),
+            tab,
+            channel,
+            lock,
+        );
+        Ok(Role::Leader(Box::new(leader)))
+    })?;
+    handle.with(|role| match role {
+        Role::Leader(leader) => begin(leader, snapshot, &options),
+        _ => Ok(()),
+    })??;
+    Ok(handle)
+}
+
+/// Follows the leading tab: waits for its snapshot (or to lead, if it closes first).
+async fn follow(options: Options, tab: String) -> Result<Shared, JsValue> {
+    let name = options.name.clone();
+    let handle = Handle::new(|me, hub| {
+        let channel = Channel::open(&name, route(me.clone()))?;
+        Ok(Role::Follower(Box::new(Follower::new(
+            hub, tab, channel, options,
+        ))))
+    })?;
+    let me = Rc::downgrade(&handle);
+    let waiting = tabs::wait_for_lock(&name, move |lock| {
+        wasm_bindgen_futures::spawn_local(take_over(me, lock));
+    })?;
+    let ready = handle.with(|role| match role {
+        Role::Follower(f) => {
+            f.waiting_lock = Some(waiting);
+            Some(f.ready())
+        }
+        _ => None,
+    })?;
+    if let Some(ready) = ready {
+        // Also ends when this tab takes over (the follower is gone).
+        let _ = ready.await;
+    }
+    Ok(handle)
+}
+
+/// Opens the database and reads what the engine starts from.
+async fn load(name: &str) -> Result<(Storage, Snapshot, Vec<Origin>), JsValue> {
+    let storage = Storage::open(name)
+        .await
+        .map_err(|e| js::error("StorageError", &e))?;
+    let (snapshot, origins) = storage
+        .load()
+        .await
+        .map_err(|e| js::error("StorageError", &e))?;
+    Ok((storage, snapshot, origins))
+}
+
+/// Starts a leader: loads its engine, tells the other tabs, starts syncing.
+fn begin(leader: &mut Leader, snapshot: Snapshot, options: &Options) -> Result<(), JsValue> {
+    leader
+        .input(Input::Loaded(snapshot))
+        .map_err(js::core_error)?;
+    leader.announce();
+    if options.auto_start && options.remote.is_some() {
+        leader.start_sync()?;
+    }
+    Ok(())
+}
+
+/// Routes a message from another tab to this tab's role.
+fn route(me: Weak<Handle>) -> impl Fn(tabs::messages::TabMessage) + 'static {
+    move |message| {
+        if let Some(handle) = me.upgrade() {
+            let _ = handle.with(|role| match role {
+                Role::Leader(leader) => leader.on_tab_message(message),
+                Role::Follower(follower) => follower.on_message(message),
+                Role::Destroyed => {}
+            });
+        }
+    }
+}
+
+/// This follower was granted the lock: it opens the database and leads, finishing what it
+/// had asked the old leader to do (commits it had recorded are recognised, not repeated).
+async fn take_over(me: Weak<Handle>, lock: Lock) {
+    let options = me.upgrade().and_then(|handle| {
+        handle
+            .with(|role| match role {
+                Role::Follower(f) => Some(f.options.clone()),
+                _ => None,
+            })
+            .ok()
+            .flatten()
+    });
+    let Some(options) = options else {
+        return lock.release();
+    };
+    let opened = match load(&options.name).await {
+        Ok(loaded) => Engine::new(options.engine.clone())
+            .map(|engine| (engine, loaded))
+            .map_err(js::core_error),
+        Err(e) => Err(e),
+    };
+    let Some(handle) = me.upgrade() else {
+        return lock.release();
+    };
+    let ((engine, (storage, snapshot, origins)), lock) = match opened {
+        Ok(opened) => (opened, lock),
+        Err(e) => {
+            web_sys::console::error_2(&"ferrosync: this tab cannot take over".into(), &e);
+            return lock.release();
+        }
+    };
+    handle.replace(|role| {
+        let Role::Follower(follower) = role else {
+            lock.release();
+            return role;
+        };
+        let parts = follower.into_parts();
+        let mut leader = Leader::new(
+            engine,
+            parts.hub,
+            me.clone(),
+            storage,
+            origins,
+            options.remote.clone(),
+            parts.tab.clone(),
+            parts.channel,
+            lock,
+        );
+        if let Err(e) = begin(&mut leader, snapshot, &options) {
+            web_sys::console::error_2(&"ferrosync: this tab cannot take over".into(), &e);
+        }
+        leader
+            .hub
+            .changes(&differences(&parts.mirror, &leader.engine));
+        for (tx, settlement) in parts.settlements {
+            leader.adopt_settlement(tx, settlement);
+        }
+        for (seq, pending) in parts.pending {
+            let outcome = leader.run(&format!("{}:{seq}", parts.tab), pending.request);
+            finish(&mut leader, outcome, pending.answer);
+        }
+        Role::Leader(Box::new(leader))
+    });
+}
+
+/// Answers one of this tab's own requests that the old leader left unanswered.
+fn finish(leader: &mut Leader, outcome: Outcome, answer: Answer) {
+    use crate::tabs::messages::Reply;
+    let settlement = match &outcome {
+        Outcome::Later(_, Reply::Durable { tx, finished }) => {
+            let settlement = leader.settlement(*tx).unwrap_or_default();
+            if let Some(finished) = finished {
+                settlement.settle(finished);
+            }
+            Some((*tx, settlement))
+        }
+        _ => None,
+    };
+    wasm_bindgen_futures::spawn_local(async move {
+        let result: Result<(), JsValue> = match outcome {
+            Outcome::Now(result) => result.map(|_| ()).map_err(|e| js::error("Error", &e)),
+            Outcome::Later(done, _) => done
+                .await
+                .unwrap_or_else(|_| Err(js::error("Error", "this SyncEngine was destroyed"))),
+        };
+        match (answer, settlement) {
+            (Answer::Commit(reply), Some(committed)) => {
+                let _ = reply.send(result.map(|()| committed));
+            }
+            (Answer::Commit(reply), None) => {
+                let _ = reply.send(result.and(Err(js::error("Error", "the commit was refused"))));
+            }
+            (Answer::Done(reply), _) => {
+                let _ = reply.send(result);
+            }
+        }
+    });
+}

@@ -1,0 +1,207 @@
+//! How the leading tab serves the others: snapshots for followers that say hello, an update
+//! after every step while followers listen, and their forwarded calls run here. Commit requests
+//! are recorded as origins (in the same IndexedDB transaction as the transaction they created),
+//! so a request re-sent after a takeover is answered, not applied again.
+
+use super::leader::{Leader, Outbound};
+use super::Done;
+use crate::api::views;
+use crate::js::now;
+use crate::storage::Origin;
+use crate::tabs::messages::{LeaderState, Reply, Request, TabMessage};
+use ferrosync_core::engine::StorageWrite;
+
+/// What running a request gave.
+pub(super) enum Outcome {
+    /// The answer.
+    Now(Result<Reply, String>),
+    /// This answer once `Done` is told (a commit's is `Durable`).
+    Later(Done, Reply),
+}
+
+impl Leader {
+    /// Acts on a message from another tab.
+    pub(super) fn on_tab_message(&mut self, message: TabMessage) {
+        match message {
+            TabMessage::Hello { tab } => {
+                self.tabs.followers.insert(tab.clone());
+                let collections = self
+                    .engine
+                    .collection_names()
+                    .map(|name| {
+                        let docs = self
+                            .engine
+                            .collection(name)
+                            .map(|c| c.docs().cloned().collect())
+                            .unwrap_or_default();
+                        (name.to_owned(), docs)
+                    })
+                    .collect();
+                self.tabs.channel.post(&TabMessage::Snapshot {
+                    to: tab,
+                    collections,
+                    transactions: self.engine.transactions().cloned().collect(),
+                    state: self.state(),
+                });
+            }
+            TabMessage::Bye { tab } => {
+                self.tabs.followers.remove(&tab);
+            }
+            TabMessage::Request { tab, seq, request } => {
+                self.tabs.followers.insert(tab.clone());
+                self.serve(tab, seq, request);
+            }
+            // Only followers act on these.
+            TabMessage::Snapshot { .. }
+            | TabMessage::Update { .. }
+            | TabMessage::Reply { .. }
+            | TabMessage::Leader { .. } => {}
+        }
+    }
+
+    /// Tells the followers this tab leads now.
+    pub(super) fn announce(&self) {
+        self.tabs.channel.post(&TabMessage::Leader {
+            tab: self.tabs.id.clone(),
+        });
+    }
+
+    /// Runs a follower's request and posts the answer(s) back.
+    fn serve(&mut self, tab: String, seq: u64, request: Request) {
+        let origin = format!("{tab}:{seq}");
+        let channel = self.tabs.channel.clone();
+        let reply = move |result: Result<Reply, String>| {
+            channel.post(&TabMessage::Reply {
+                to: tab.clone(),
+                seq,
+                result,
+            })
+        };
+        match self.run(&origin, request) {
+            Outcome::Now(result) => reply(result),
+            Outcome::Later(done, answer) => {
+                if let Reply::Durable { tx, .. } = &answer {
+                    reply(Ok(Reply::Committed { tx: *tx }));
+                }
+                wasm_bindgen_futures::spawn_local(async move {
+                    reply(match done.await {
+                        Ok(Ok(())) => Ok(answer),
+                        Ok(Err(e)) => Err(crate::js::describe(&e)),
+                        Err(_) => Err("the leading tab closed".into()),
+                    });
+                });
+            }
+        }
+    }
+
+    /// Runs a request from another tab (`origin`: `tab:seq`, which commits are recorded under).
+    pub(super) fn run(&mut self, origin: &str, request: Request) -> Outcome {
+        match request {
+            Request::Commit { requests } => {
+                let (tx, finished) = match self.tabs.origins.get(origin) {
+                    Some(known) => (known.tx, known.finished.clone()),
+                    None => match self.commit(requests) {
+                        Ok((tx, _, _)) => {
+                            self.tabs.origins.insert(
+                                origin.to_owned(),
+                                Origin {
+                                    request: origin.to_owned(),
+                                    tx,
+                                    at: now(),
+                                    finished: None,
+                                },
+                            );
+                            self.tabs.unwritten.insert(tx, origin.to_owned());
+                            (tx, None)
+                        }
+                        Err(e) => return Outcome::Now(Err(e.to_string())),
+                    },
+                };
+                Outcome::Later(self.durable(tx), Reply::Durable { tx, finished })
+            }
+            Request::HardDelete { collection, id } => match self.hard_delete(&collection, id) {
+                Ok(done) => Outcome::Later(done, Reply::Done),
+                Err(e) => Outcome::Now(Err(e.to_string())),
+            },
+            Request::ResolveConflict { id, fields } => Outcome::Now(
+                id.parse()
+                    .and_then(|id| self.resolve_conflict(id, fields))
+                    .map(|()| Reply::Done)
+                    .map_err(|e| e.to_string()),
+            ),
+            Request::SyncNow { push, pull } => {
+                Outcome::Later(self.sync_now(push, pull), Reply::Done)
+            }
+            Request::Start => Outcome::Now(
+                self.start_sync()
+                    .map(|()| Reply::Done)
+                    .map_err(|e| crate::js::describe(&e)),
+            ),
+            Request::Stop => {
+                self.stop_sync();
+                Outcome::Now(Ok(Reply::Done))
+            }
+        }
+    }
+
+    /// The sync state as followers show it.
+    fn state(&self) -> LeaderState {
+        LeaderState {
+            client_id: self.engine.client_id().to_owned(),
+            status: self.engine.status(),
+            stats: self.engine.stats().clone(),
+            sync_log: self
+                .engine
+                .sync_log(50, None)
+                .into_iter()
+                .cloned()
+                .collect(),
+            conflicts: views::conflicts(&self.engine.conflicts()),
+        }
+    }
+
+    /// Sends a step's changes to the followers.
+    pub(super) fn broadcast(&self, outbound: Outbound) {
+        if outbound.changes.is_empty() && outbound.transactions.is_empty() && !outbound.state {
+            return;
+        }
+        self.tabs.channel.post(&TabMessage::Update {
+            changes: outbound.changes,
+            transactions: outbound.transactions,
+            state: outbound.state.then(|| self.state()),
+        });
+    }
+
+    /// The origin records a storage write must carry: for transactions it stores (first
+    /// durability) and those it removes (their end).
+    pub(super) fn origins_for(&self, write: &StorageWrite) -> Vec<Origin> {
+        if self.tabs.unwritten.is_empty() {
+            return Vec::new();
+        }
+        let stored = write.transactions.iter().map(|t| t.id);
+        let removed = write.removed_transactions.iter().copied();
+        stored
+            .chain(removed)
+            .filter_map(|id| {
+                let request = self.tabs.unwritten.get(&id)?;
+                let mut origin = self.tabs.origins.get(request)?.clone();
+                origin.finished = self
+                    .engine
+                    .transaction(id)
+                    .filter(|t| t.state.is_terminal())
+                    .cloned();
+                Some(origin)
+            })
+            .collect()
+    }
+
+    /// Origin records are durable; those with their end need no further write.
+    pub(super) fn origins_written(&mut self, origins: Vec<Origin>) {
+        for origin in origins {
+            if origin.finished.is_some() {
+                self.tabs.unwritten.remove(&origin.tx);
+            }
+            self.tabs.origins.insert(origin.request.clone(), origin);
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Values across the JavaScript boundary: JSON in (as `JSON.stringify` sees it), plain objects
+//! out, and errors as JavaScript `Error`s.
+
+use ferrosync_core::CoreError;
+use serde::Serialize;
+use serde_json::Value;
+use wasm_bindgen::{JsCast, JsValue};
+
+/// A JavaScript value as JSON, with `JSON.stringify`'s rules (functions and `undefined` fields
+/// are dropped, dates become strings).
+pub fn to_json(value: &JsValue, what: &str) -> Result<Value, JsValue> {
+    let text = js_sys::JSON::stringify(value).map_err(|e| {
+        error(
+            "TypeError",
+            &format!("{what} is not JSON: {}", describe(&e)),
+        )
+    })?;
+    let text = text
+        .as_string()
+        .ok_or_else(|| error("TypeError", &format!("{what} is not JSON")))?;
+    serde_json::from_str(&text).map_err(|e| error("TypeError", &format!("{what}: {e}")))
+}
+
+/// A Rust value as a plain JavaScript value (maps become objects, integers numbers).
+pub fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap_or(JsValue::UNDEFINED)
+}
+
+/// A JavaScript `Error` with this `name` and `message`.
+pub fn error(name: &str, message: &str) -> JsValue {
+    let error = js_sys::Error::new(message);
+    error.set_name(name);
+    error.into()
+}
+
+/// The core's refusal as a JavaScript error (`TypeError` for bad arguments).
+pub fn core_error(e: CoreError) -> JsValue {
+    let name = match e {
+        CoreError::NotAnObject(_)
+        | CoreError::MissingId
+        | CoreError::InvalidId(_)
+        | CoreError::ReservedField(_)
+        | CoreError::InvalidConfig(_) => "TypeError",
+        _ => "Error",
+    };
+    error(name, &e.to_string())
+}
+
+/// Sets `key` on a JavaScript object.
+pub fn set(target: &JsValue, key: &str, value: &JsValue) {
+    // Only fails on frozen objects or proxies, which this crate never passes.
+    let _ = js_sys::Reflect::set(target, &JsValue::from_str(key), value);
+}
+
+/// Reads `key` of a JavaScript object (`undefined` when absent).
+pub fn get(target: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// A thrown JavaScript value as text: an `Error`'s message, or its string form.
+pub fn describe(value: &JsValue) -> String {
+    if let Some(error) = value.dyn_ref::<js_sys::Error>() {
+        return format!(
+            "{}: {}",
+            String::from(error.name()),
+            String::from(error.message())
+        );
+    }
+    value.as_string().unwrap_or_else(|| format!("{value:?}"))
+}
+
+/// The current time in milliseconds since the epoch.
+pub fn now() -> u64 {
+    js_sys::Date::now() as u64
+}

@@ -1,0 +1,569 @@
+//! `SyncEngine.open(config)`: the configuration object, checked and turned into the engine's
+//! settings. Pure Rust (the config arrives as JSON, functions passed separately), so every rule
+//! is tested natively.
+
+use ferrosync_core::conflict::{ConflictStrategy, ResolverFn};
+use ferrosync_core::engine::{CollectionConfig, Direction, EngineConfig};
+use ferrosync_core::retry::RetryPolicy;
+use ferrosync_core::scheduler::{MergeFn, MutationStrategy};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// The largest `batchSize`: the reference server's default `--max-batch`.
+pub const MAX_BATCH_SIZE: u64 = 1000;
+
+/// A configuration the engine cannot run with; the message names the option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid SyncEngine config: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The functions a config may carry (JSON cannot).
+#[derive(Default, Clone)]
+pub struct Callbacks {
+    /// `conflictResolver`.
+    pub resolver: Option<ResolverFn>,
+    /// `mutationStrategy.merge`.
+    pub merge: Option<MergeFn>,
+}
+
+/// How the engine reaches the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// A WebSocket at this URL (without the token).
+    WebSocket {
+        /// `ws://` or `wss://` URL.
+        url: String,
+    },
+    /// HTTP polling: `POST {base}/hello|push|pull`.
+    Polling {
+        /// `http(s)://host[:port]/path`, without a trailing slash.
+        base: String,
+    },
+}
+
+/// Where and how to sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    /// The transport and its address.
+    pub transport: Transport,
+    /// `authToken`: bearer token over HTTP, `token` query parameter on the WebSocket.
+    pub auth_token: Option<String>,
+}
+
+/// A checked configuration.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The IndexedDB database name.
+    pub name: String,
+    /// The core engine's settings.
+    pub engine: EngineConfig,
+    /// The server, if the engine syncs.
+    pub remote: Option<Remote>,
+    /// Start syncing when opened.
+    pub auto_start: bool,
+    /// Ask the browser to keep the database under storage pressure.
+    pub request_persistence: bool,
+}
+
+/// Every option `SyncEngine.open` accepts.
+const KNOWN: &[&str] = &[
+    "name",
+    "collections",
+    "serverUrl",
+    "authToken",
+    "direction",
+    "conflictStrategy",
+    "conflictResolver",
+    "mutationStrategy",
+    "autoRetry",
+    "retryDelay",
+    "maxRetryAttempts",
+    "maxRetryDelay",
+    "useWebSocket",
+    "pullInterval",
+    "batchSize",
+    "ackTimeout",
+    "autoStart",
+    "requestPersistence",
+];
+
+fn bad<T>(message: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(message.into()))
+}
+
+/// Reads one optional option of the config object.
+struct Reader<'a>(&'a Map<String, Value>);
+
+impl Reader<'_> {
+    fn string(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => bad(format!("`{key}` must be a string, got {other}")),
+        }
+    }
+
+    fn bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => bad(format!("`{key}` must be true or false, got {other}")),
+        }
+    }
+
+    /// A whole number in `min..=max`.
+    fn integer(&self, key: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(v) if (min..=max).contains(&v) => Ok(v),
+                _ => bad(format!(
+                    "`{key}` must be a whole number in {min}..={max}, got {n}"
+                )),
+            },
+            Some(other) => bad(format!("`{key}` must be a number, got {other}")),
+        }
+    }
+}
+
+/// Checks `config` (the JSON part of the object given to `SyncEngine.open`) and builds the
+/// options. `callbacks` holds the function-valued options.
+pub fn parse(config: &Value, callbacks: Callbacks) -> Result<Options, ConfigError> {
+    let Value::Object(map) = config else {
+        return bad("expected an object");
+    };
+    if let Some(unknown) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return bad(format!(
+            "unknown option `{unknown}` (known: {})",
+            KNOWN.join(", ")
+        ));
+    }
+    let read = Reader(map);
+    let name = match read.string("name")? {
+        Some(name) if !name.trim().is_empty() => name,
+        _ => return bad("`name` (the IndexedDB database name) is required"),
+    };
+    let retry = RetryPolicy {
+        auto_retry: read.bool("autoRetry", true)?,
+        base_delay_ms: read.integer("retryDelay", 1_000, 1, 3_600_000)?,
+        max_retries: read.integer("maxRetryAttempts", 4, 0, 100)? as u32,
+        max_delay_ms: read.integer("maxRetryDelay", 30_000, 1, 86_400_000)?,
+    };
+    let engine = EngineConfig {
+        collections: collections(map.get("collections"))?,
+        direction: direction(read.string("direction")?)?,
+        conflict_strategy: conflict_strategy(read.string("conflictStrategy")?, &callbacks)?,
+        mutation_strategy: mutation_strategy(map.get("mutationStrategy"), &callbacks)?,
+        retry,
+        batch_size: read.integer("batchSize", 100, 1, MAX_BATCH_SIZE)? as usize,
+        pull_interval_ms: read.integer("pullInterval", 30_000, 100, 86_400_000)?,
+        ack_timeout_ms: read.integer("ackTimeout", 10_000, 100, 600_000)?,
+        seed: 0,
+    };
+    engine
+        .validate()
+        .or_else(|e| bad(e.to_string().replace("invalid configuration: ", "")))?;
+    let remote = match read.string("serverUrl")? {
+        Some(url) => Some(Remote {
+            transport: transport(&url, read.bool("useWebSocket", true)?)?,
+            auth_token: read.string("authToken")?,
+        }),
+        None if map.contains_key("authToken") => {
+            return bad("`authToken` is set but `serverUrl` is not")
+        }
+        None => None,
+    };
+    Ok(Options {
+        name,
+        engine,
+        remote,
+        auto_start: read.bool("autoStart", true)?,
+        request_persistence: read.bool("requestPersistence", true)?,
+    })
+}
+
+fn collections(value: Option<&Value>) -> Result<Vec<CollectionConfig>, ConfigError> {
+    let Some(Value::Array(list)) = value else {
+        return bad("`collections` must be an array like [{ name: 'todos', sync: true }]");
+    };
+    if list.is_empty() {
+        return bad("`collections` must name at least one collection");
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let Value::Object(entry) = entry else {
+                return bad(format!(
+                    "`collections[{i}]` must be an object with a `name`"
+                ));
+            };
+            if let Some(key) = entry.keys().find(|k| *k != "name" && *k != "sync") {
+                return bad(format!(
+                    "`collections[{i}]` has an unknown option `{key}` (known: name, sync)"
+                ));
+            }
+            let read = Reader(entry);
+            let name = match read.string("name")? {
+                Some(name) if !name.is_empty() => name,
+                _ => {
+                    return bad(format!(
+                        "`collections[{i}].name` must be a non-empty string"
+                    ))
+                }
+            };
+            Ok(CollectionConfig {
+                name,
+                sync: read.bool("sync", true)?,
+            })
+        })
+        .collect()
+}
+
+fn direction(value: Option<String>) -> Result<Direction, ConfigError> {
+    match value.as_deref() {
+        None | Some("both") => Ok(Direction::Both),
+        Some("push") => Ok(Direction::Push),
+        Some("pull") => Ok(Direction::Pull),
+        Some(other) => bad(format!(
+            "`direction` must be 'push', 'pull' or 'both', got '{other}'"
+        )),
+    }
+}
+
+fn conflict_strategy(
+    value: Option<String>,
+    callbacks: &Callbacks,
+) -> Result<ConflictStrategy, ConfigError> {
+    let strategy = match value.as_deref() {
+        None | Some("last-write-wins") => ConflictStrategy::LastWriteWins,
+        Some("server-wins") => ConflictStrategy::ServerWins,
+        Some("client-wins") => ConflictStrategy::ClientWins,
+        Some("custom") => match &callbacks.resolver {
+            Some(resolver) => return Ok(ConflictStrategy::Custom(resolver.clone())),
+            None => return bad("`conflictStrategy: 'custom'` needs a `conflictResolver` function"),
+        },
+        Some(other) => {
+            return bad(format!(
+                "`conflictStrategy` must be 'last-write-wins', 'server-wins', 'client-wins' or \
+                 'custom', got '{other}'"
+            ))
+        }
+    };
+    if callbacks.resolver.is_some() {
+        return bad("`conflictResolver` is only used with `conflictStrategy: 'custom'`");
+    }
+    Ok(strategy)
+}
+
+fn mutation_strategy(
+    value: Option<&Value>,
+    callbacks: &Callbacks,
+) -> Result<MutationStrategy, ConfigError> {
+    let kind = match value {
+        None | Some(Value::Null) => "ordered",
+        Some(Value::Object(map)) => {
+            if let Some(key) = map.keys().find(|k| *k != "type" && *k != "merge") {
+                return bad(format!(
+                    "`mutationStrategy` has an unknown option `{key}` (known: type, merge)"
+                ));
+            }
+            match map.get("type") {
+                Some(Value::String(kind)) => kind.as_str(),
+                _ => return bad("`mutationStrategy.type` must be 'ordered' or 'parallel'"),
+            }
+        }
+        Some(other) => {
+            return bad(format!(
+                "`mutationStrategy` must be {{ type: 'ordered' }} or {{ type: 'parallel' }}, got \
+                 {other}"
+            ))
+        }
+    };
+    match kind {
+        "ordered" if callbacks.merge.is_some() => {
+            bad("`mutationStrategy.merge` is only used with `type: 'parallel'`")
+        }
+        "ordered" => Ok(MutationStrategy::Ordered),
+        "parallel" => Ok(MutationStrategy::Parallel {
+            merge: callbacks.merge.clone(),
+        }),
+        other => bad(format!(
+            "`mutationStrategy.type` must be 'ordered' or 'parallel', got '{other}'"
+        )),
+    }
+}
+
+/// `ws(s)://` → WebSocket (or polling on the same host when `use_websocket` is false);
+/// `http(s)://` → polling. Polling's base path is the URL's path without a trailing `/sync`,
+/// or `/v1` when the URL has no path.
+fn transport(url: &str, use_websocket: bool) -> Result<Transport, ConfigError> {
+    let invalid = |why: &str| bad(format!("`serverUrl` {why}, got '{url}'"));
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return invalid("must start with ws://, wss://, http:// or https://");
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let http_scheme = match scheme.as_str() {
+        "ws" | "http" => "http",
+        "wss" | "https" => "https",
+        _ => return invalid("must start with ws://, wss://, http:// or https://"),
+    };
+    if rest.contains(['?', '#', ' ']) {
+        return invalid("must not contain a query, a fragment or spaces");
+    }
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if authority.is_empty() || authority.contains('@') {
+        return invalid("must name a host (and no user info)");
+    }
+    if let Some((_, port)) = authority
+        .rsplit_once(':')
+        .filter(|_| !authority.ends_with(']'))
+    {
+        if port.parse::<u16>().is_err() {
+            return invalid("has a bad port");
+        }
+    }
+    if scheme.starts_with("ws") && use_websocket {
+        return Ok(Transport::WebSocket {
+            url: format!("{scheme}://{authority}{path}"),
+        });
+    }
+    let path = path.trim_end_matches('/');
+    let path = path.strip_suffix("/sync").unwrap_or(path);
+    let path = if path.is_empty() { "/v1" } else { path };
+    Ok(Transport::Polling {
+        base: format!("{http_scheme}://{authority}{path}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::rc::Rc;
+
+    fn base() -> Value {
+        json!({ "name": "app", "collections": [{ "name": "todos" }] })
+    }
+
+    fn with(extra: Value) -> Value {
+        let mut config = base();
+        config
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        config
+    }
+
+    fn error(config: Value) -> String {
+        parse(&config, Callbacks::default()).unwrap_err().0
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let options = parse(&base(), Callbacks::default()).unwrap();
+        assert_eq!(options.name, "app");
+        assert_eq!(
+            options.engine.collections,
+            vec![CollectionConfig {
+                name: "todos".into(),
+                sync: true
+            }]
+        );
+        assert_eq!(options.engine.direction, Direction::Both);
+        assert_eq!(options.engine.batch_size, 100);
+        assert_eq!(options.engine.pull_interval_ms, 30_000);
+        assert_eq!(options.engine.retry, RetryPolicy::default());
+        assert!(options.engine.mutation_strategy.is_ordered());
+        assert!(options.remote.is_none());
+        assert!(options.auto_start && options.request_persistence);
+    }
+
+    #[test]
+    fn every_option_is_read() {
+        let options = parse(
+            &with(json!({
+                "collections": [{ "name": "todos", "sync": true }, { "name": "cache", "sync": false }],
+                "serverUrl": "wss://sync.example.com/v1/sync",
+                "authToken": "t",
+                "direction": "pull",
+                "conflictStrategy": "server-wins",
+                "mutationStrategy": { "type": "parallel" },
+                "autoRetry": false, "retryDelay": 50, "maxRetryAttempts": 2, "maxRetryDelay": 400,
+                "pullInterval": 500, "batchSize": 1000, "ackTimeout": 2000,
+                "autoStart": false, "requestPersistence": false,
+            })),
+            Callbacks::default(),
+        )
+        .unwrap();
+        assert!(!options.engine.collections[1].sync);
+        assert_eq!(options.engine.direction, Direction::Pull);
+        assert!(matches!(
+            options.engine.conflict_strategy,
+            ConflictStrategy::ServerWins
+        ));
+        assert!(!options.engine.mutation_strategy.is_ordered());
+        assert_eq!(
+            options.engine.retry,
+            RetryPolicy {
+                auto_retry: false,
+                base_delay_ms: 50,
+                max_retries: 2,
+                max_delay_ms: 400
+            }
+        );
+        assert_eq!(options.engine.pull_interval_ms, 500);
+        assert_eq!(options.engine.batch_size, 1000);
+        assert_eq!(options.engine.ack_timeout_ms, 2000);
+        assert_eq!(
+            options.remote,
+            Some(Remote {
+                transport: Transport::WebSocket {
+                    url: "wss://sync.example.com/v1/sync".into()
+                },
+                auth_token: Some("t".into()),
+            })
+        );
+        assert!(!options.auto_start && !options.request_persistence);
+    }
+
+    #[test]
+    fn urls_pick_the_transport() {
+        let remote = |url: &str, ws: bool| {
+            parse(
+                &with(json!({ "serverUrl": url, "useWebSocket": ws })),
+                Callbacks::default(),
+            )
+            .unwrap()
+            .remote
+            .unwrap()
+            .transport
+        };
+        let polling = |base: &str| Transport::Polling { base: base.into() };
+        assert_eq!(
+            remote("ws://127.0.0.1:8787/v1/sync", false),
+            polling("http://127.0.0.1:8787/v1")
+        );
+        assert_eq!(remote("wss://h/v1/sync", false), polling("https://h/v1"));
+        assert_eq!(remote("http://h:1", true), polling("http://h:1/v1"));
+        assert_eq!(
+            remote("https://h/api/v1/", true),
+            polling("https://h/api/v1")
+        );
+        assert_eq!(
+            remote("WS://h/v1/sync", true),
+            Transport::WebSocket {
+                url: "ws://h/v1/sync".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bad_values_are_errors_naming_the_option() {
+        let cases = [
+            (json!({ "colour": 1 }), "unknown option `colour`"),
+            (json!({ "name": "" }), "`name`"),
+            (json!({ "collections": [] }), "`collections`"),
+            (
+                json!({ "collections": [{ "name": "a", "synced": true }] }),
+                "`synced`",
+            ),
+            (
+                json!({ "collections": [{ "name": "a" }, { "name": "a" }] }),
+                "listed twice",
+            ),
+            (json!({ "serverUrl": "ftp://h" }), "`serverUrl`"),
+            (json!({ "serverUrl": "ws://" }), "must name a host"),
+            (json!({ "serverUrl": "ws://h:99999/" }), "bad port"),
+            (json!({ "serverUrl": "ws://h/?x=1" }), "query"),
+            (json!({ "serverUrl": 5 }), "`serverUrl` must be a string"),
+            (json!({ "authToken": "t" }), "`serverUrl` is not"),
+            (json!({ "direction": "sideways" }), "`direction`"),
+            (
+                json!({ "conflictStrategy": "newest" }),
+                "`conflictStrategy`",
+            ),
+            (
+                json!({ "conflictStrategy": "custom" }),
+                "`conflictResolver`",
+            ),
+            (
+                json!({ "mutationStrategy": { "type": "random" } }),
+                "`mutationStrategy.type`",
+            ),
+            (
+                json!({ "mutationStrategy": "ordered" }),
+                "`mutationStrategy`",
+            ),
+            (json!({ "batchSize": 0 }), "`batchSize`"),
+            (json!({ "batchSize": 1001 }), "`batchSize`"),
+            (json!({ "batchSize": 1.5 }), "`batchSize`"),
+            (
+                json!({ "retryDelay": "1s" }),
+                "`retryDelay` must be a number",
+            ),
+            (
+                json!({ "retryDelay": 5000, "maxRetryDelay": 10 }),
+                "retry delay",
+            ),
+            (json!({ "autoRetry": "yes" }), "`autoRetry`"),
+        ];
+        for (config, expected) in cases {
+            let message = error(with(config.clone()));
+            assert!(
+                message.contains(expected),
+                "{config}: `{message}` should mention {expected}"
+            );
+        }
+        assert!(error(json!([])).contains("expected an object"));
+    }
+
+    #[test]
+    fn functions_must_match_their_strategy() {
+        let resolver: ResolverFn = Rc::new(|_| None);
+        let merge: MergeFn = Rc::new(|synced, _| synced.clone());
+        let custom = parse(
+            &with(json!({ "conflictStrategy": "custom" })),
+            Callbacks {
+                resolver: Some(resolver.clone()),
+                merge: None,
+            },
+        )
+        .unwrap();
+        assert!(matches!(
+            custom.engine.conflict_strategy,
+            ConflictStrategy::Custom(_)
+        ));
+        let stray_resolver = parse(
+            &base(),
+            Callbacks {
+                resolver: Some(resolver),
+                merge: None,
+            },
+        );
+        assert!(stray_resolver.unwrap_err().0.contains("only used with"));
+        let parallel = parse(
+            &with(json!({ "mutationStrategy": { "type": "parallel" } })),
+            Callbacks {
+                resolver: None,
+                merge: Some(merge.clone()),
+            },
+        )
+        .unwrap();
+        assert!(parallel.engine.mutation_strategy.merge().is_some());
+        let stray_merge = parse(
+            &base(),
+            Callbacks {
+                resolver: None,
+                merge: Some(merge),
+            },
+        );
+        assert!(stray_merge.unwrap_err().0.contains("only used with"));
+    }
+}

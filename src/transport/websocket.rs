@@ -1,0 +1,132 @@
+//! The WebSocket transport: one task owns the socket, writes frames queued by `send`, reads
+//! frames (one message or an array), and sends a `ping` every [`HEARTBEAT_MS`]; a connection
+//! that stays silent for [`SILENCE_MS`] is closed as dead.
+
+use super::{Event, Events};
+use crate::js::now;
+use ferrosync_core::protocol::{ClientMessage, ServerMessage};
+use futures::channel::mpsc;
+use futures::{Sink, SinkExt, StreamExt};
+use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
+use gloo_timers::future::IntervalStream;
+use serde::Deserialize;
+use std::pin::Pin;
+
+/// How often a heartbeat goes out.
+const HEARTBEAT_MS: u32 = 15_000;
+/// Silence longer than this (two missed heartbeats) means the connection is dead.
+const SILENCE_MS: u64 = 2 * HEARTBEAT_MS as u64 + 5_000;
+
+/// A frame from the server.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Frame {
+    One(ServerMessage),
+    Many(Vec<ServerMessage>),
+}
+
+/// A WebSocket connection; dropping it closes the socket.
+pub struct Socket {
+    frames: mpsc::UnboundedSender<String>,
+}
+
+impl Socket {
+    /// Opens `url` (with `token` as the `token` query parameter).
+    pub fn open(url: &str, token: Option<&str>, events: Events) -> Socket {
+        let url = match token {
+            Some(token) => format!("{url}?token={}", js_sys::encode_uri_component(token)),
+            None => url.to_owned(),
+        };
+        let (frames, queue) = mpsc::unbounded();
+        wasm_bindgen_futures::spawn_local(async move {
+            let reason = run(&url, queue, &events).await;
+            events(Event::Closed { reason });
+        });
+        Socket { frames }
+    }
+
+    /// Queues `messages` as one frame.
+    pub fn send(&self, messages: &[ClientMessage]) {
+        let frame = match messages {
+            [one] => serde_json::to_string(one),
+            many => serde_json::to_string(many),
+        };
+        // The task is gone only after the connection closed, which it has reported.
+        let _ = self
+            .frames
+            .unbounded_send(frame.expect("client messages serialize"));
+    }
+}
+
+/// Runs the connection until it ends; returns why it ended.
+async fn run(url: &str, mut queue: mpsc::UnboundedReceiver<String>, events: &Events) -> String {
+    let socket = match WebSocket::open(url) {
+        Ok(socket) => socket,
+        Err(e) => return format!("cannot open a WebSocket to {url}: {e}"),
+    };
+    let (mut write, read) = socket.split();
+    // The sink is ready once the socket is open.
+    if let Err(e) = futures::future::poll_fn(|cx| Pin::new(&mut write).poll_ready(cx)).await {
+        return format!("cannot connect: {}", describe(&e));
+    }
+    events(Event::Open { live: true });
+    let mut read = read.fuse();
+    let mut heartbeat = IntervalStream::new(HEARTBEAT_MS).fuse();
+    let mut last_heard = now();
+    loop {
+        futures::select! {
+            frame = queue.next() => match frame {
+                Some(text) => {
+                    if let Err(e) = write.send(Message::Text(text)).await {
+                        return describe(&e);
+                    }
+                }
+                // The driver dropped the connection.
+                None => {
+                    let _ = write.close().await;
+                    return "closed".into();
+                }
+            },
+            incoming = read.next() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    last_heard = now();
+                    match serde_json::from_str::<Frame>(&text) {
+                        Ok(Frame::One(ServerMessage::Pong)) => {}
+                        Ok(Frame::One(message)) => events(Event::Received(vec![message])),
+                        Ok(Frame::Many(messages)) => events(Event::Received(messages)),
+                        Err(e) => return format!("the server sent an unreadable frame: {e}"),
+                    }
+                }
+                Some(Ok(Message::Bytes(_))) => {
+                    return "the server sent a binary frame".into();
+                }
+                Some(Err(e)) => return describe(&e),
+                None => return "the connection closed".into(),
+            },
+            _ = heartbeat.next() => {
+                if now().saturating_sub(last_heard) > SILENCE_MS {
+                    return "no answer from the server (heartbeat)".into();
+                }
+                let ping = serde_json::to_string(&ClientMessage::Ping).expect("ping serializes");
+                if let Err(e) = write.send(Message::Text(ping)).await {
+                    return describe(&e);
+                }
+            },
+        }
+    }
+}
+
+fn describe(e: &WebSocketError) -> String {
+    match e {
+        WebSocketError::ConnectionClose(close) if close.reason.is_empty() => {
+            format!("the connection closed (code {})", close.code)
+        }
+        WebSocketError::ConnectionClose(close) => {
+            format!(
+                "the connection closed (code {}: {})",
+                close.code, close.reason
+            )
+        }
+        other => other.to_string(),
+    }
+}
