@@ -102,10 +102,16 @@ section "browser tests (wasm-pack test in headless Chromium)"
 wasm-pack --log-level warn test --headless --chrome --chromedriver "$(command -v chromedriver)" \
   -- -p ferrosync
 
-if [ -f js/tsconfig.json ]; then
-  section "TypeScript (tsc --noEmit)"
-  npx --no-install tsc --noEmit -p js
-fi
+section "end-to-end tests (Playwright: real tabs in headless Chromium)"
+# The package as users load it (debug build: faster to make), beside the test pages.
+e2e_www=target/e2e/www
+mkdir -p "$e2e_www"
+wasm-pack --log-level warn build --dev --target web --no-pack --out-dir "$e2e_www/pkg" -- --quiet -p ferrosync
+cp tests/e2e/page.html tests/e2e/page.js "$e2e_www/"
+node tests/e2e/tabs.mjs target/debug/ferrosync-server "$e2e_www"
+
+section "TypeScript (tsc --noEmit)"
+npx --no-install tsc --noEmit -p js
 
 section "all checks passed"
 # One line with the total over every runner above ("test result: ok. N passed; M failed; ...").
