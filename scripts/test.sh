@@ -108,7 +108,7 @@ e2e_www=target/e2e/www
 mkdir -p "$e2e_www"
 wasm-pack --log-level warn build --dev --target web --no-pack --out-dir "$e2e_www/pkg" -- --quiet -p ferrosync
 cp tests/e2e/page.html tests/e2e/page.js "$e2e_www/"
-node tests/e2e/tabs.mjs target/debug/ferrosync-server "$e2e_www"
+node tests/e2e/run.mjs target/debug/ferrosync-server "$e2e_www"
 
 section "TypeScript (tsc --noEmit)"
 npx --no-install tsc --noEmit -p js

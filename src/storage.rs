@@ -7,14 +7,20 @@
 //! - `meta`: key `"checkpoint"`, value the client id, cursor, next ids and clock;
 //! - `origins`: key a follower tab's request (`tab:seq`), value the transaction it created (and,
 //!   once finished, its end), written with the transaction so a re-sent request is recognised.
+//!
+//! Built on `idb` (the IndexedDB layer `rexie` wraps) because a failed write must say why: an
+//! aborted transaction's error (`QuotaExceededError`, say) is only reachable there. A connection
+//! the browser closes (site data cleared, another tab upgrading the schema) is reopened for the
+//! next write, and the caller is told so it can write everything again.
 
 use ferrosync_core::document::Document;
 use ferrosync_core::engine::{Checkpoint, Snapshot, StorageWrite, SyncLogEntry};
 use ferrosync_core::transaction::{Transaction, TxId};
-use futures::future::try_join_all;
-use rexie::{ObjectStore, Rexie, Store, TransactionMode};
+use idb::{Database, Factory, ObjectStore, TransactionMode, TransactionResult};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::rc::Rc;
 use wasm_bindgen::JsValue;
 
 /// The schema version (the IndexedDB database version).
@@ -43,17 +49,32 @@ pub struct Origin {
     pub finished: Option<Transaction>,
 }
 
-/// An open engine database.
-pub struct Storage {
-    db: Rexie,
+/// Why a write failed.
+#[derive(Debug)]
+pub struct WriteError {
+    /// For `lastError`.
+    pub message: String,
+    /// The connection had been closed and was reopened: storage may have lost its data.
+    pub reopened: bool,
 }
 
-/// Why storage failed, as a message for `lastError` (names the DOM exception, such as
-/// `QuotaExceededError`, when there is one).
-fn describe(e: rexie::Error) -> String {
-    match e {
-        rexie::Error::IdbError(inner) => inner.to_string(),
-        other => other.to_string(),
+/// The open connection, or none after the browser closed it.
+type Slot = Rc<RefCell<Option<Rc<Database>>>>;
+
+/// An open engine database.
+pub struct Storage {
+    name: String,
+    db: Slot,
+}
+
+fn describe(e: idb::Error) -> String {
+    e.to_string()
+}
+
+fn failed(message: String) -> WriteError {
+    WriteError {
+        message,
+        reopened: false,
     }
 }
 
@@ -72,51 +93,71 @@ fn document_key(collection: &str, id: &str) -> JsValue {
     js_sys::Array::of2(&JsValue::from_str(collection), &JsValue::from_str(id)).into()
 }
 
+fn number_key(n: u64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
 impl Storage {
     /// Opens (creating or upgrading) the database `name`.
     pub async fn open(name: &str) -> Result<Storage, String> {
-        let db = ALL
-            .iter()
-            .fold(Rexie::builder(name).version(SCHEMA_VERSION), |b, store| {
-                b.add_object_store(ObjectStore::new(store))
-            })
-            .build()
-            .await
-            .map_err(|e| format!("cannot open IndexedDB database `{name}`: {}", describe(e)))?;
-        Ok(Storage { db })
+        let db: Slot = Rc::default();
+        *db.borrow_mut() = Some(connect(name, &db).await?);
+        Ok(Storage {
+            name: name.to_owned(),
+            db,
+        })
     }
 
     /// Deletes the database `name` (waits until every connection to it is closed).
     pub async fn delete(name: &str) -> Result<(), String> {
-        Rexie::delete(name)
+        let request = Factory::new()
+            .and_then(|f| f.delete(name))
+            .map_err(|e| format!("cannot delete IndexedDB database `{name}`: {e}"))?;
+        request
             .await
-            .map_err(|e| format!("cannot delete IndexedDB database `{name}`: {}", describe(e)))
+            .map_err(|e| format!("cannot delete IndexedDB database `{name}`: {e}"))
+    }
+
+    /// The connection, reopened if the browser closed it.
+    async fn db(&self) -> Result<Rc<Database>, String> {
+        let current = self.db.borrow().clone();
+        match current {
+            Some(db) => Ok(db),
+            None => {
+                let db = connect(&self.name, &self.db).await?;
+                *self.db.borrow_mut() = Some(db.clone());
+                Ok(db)
+            }
+        }
     }
 
     /// Reads everything the engine needs to start (and the origin records), in one read-only
     /// transaction.
     pub async fn load(&self) -> Result<(Snapshot, Vec<Origin>), String> {
-        let tx = self
-            .db
+        let db = self.db().await?;
+        let tx = db
             .transaction(&ALL, TransactionMode::ReadOnly)
             .map_err(describe)?;
-        let tx = &tx;
-        let all = |name: &'static str| async move {
-            let store = tx.store(name).map_err(describe)?;
-            store.get_all(None, None).await.map_err(describe)
+        let all = |name: &'static str| {
+            let store = tx.object_store(name).map_err(describe);
+            async move {
+                store?
+                    .get_all(None, None)
+                    .map_err(describe)?
+                    .await
+                    .map_err(describe)
+            }
         };
+        let checkpoint = tx
+            .object_store(META)
+            .and_then(|store| store.get(JsValue::from_str(CHECKPOINT_KEY)))
+            .map_err(describe)?;
         let (documents, transactions, sync_log, origins, checkpoint) = futures::try_join!(
             all(DOCUMENTS),
             all(TRANSACTIONS),
             all(SYNC_LOG),
             all(ORIGINS),
-            async {
-                let store = tx.store(META).map_err(describe)?;
-                store
-                    .get(JsValue::from_str(CHECKPOINT_KEY))
-                    .await
-                    .map_err(describe)
-            },
+            async { checkpoint.await.map_err(describe) },
         )?;
         let oldest = crate::js::now().saturating_sub(ORIGIN_KEPT_MS);
         let (origins, stale): (Vec<Origin>, Vec<Origin>) = origins
@@ -149,13 +190,32 @@ impl Storage {
     }
 
     /// Writes one batch (and origin records) in one read-write transaction; resolves once it
-    /// has committed.
-    pub async fn write(&self, write: &StorageWrite, origins: &[Origin]) -> Result<(), String> {
-        let tx = self
-            .db
-            .transaction(&ALL, TransactionMode::ReadWrite)
-            .map_err(describe)?;
-        let store = |name| tx.store(name).map_err(describe);
+    /// has committed. Every request is issued at once; only the transaction's end is awaited.
+    pub async fn write(&self, write: &StorageWrite, origins: &[Origin]) -> Result<(), WriteError> {
+        let was_open = self.db.borrow().is_some();
+        let db = self.db().await.map_err(failed)?;
+        if !was_open {
+            return Err(WriteError {
+                message: "the IndexedDB connection was closed by the browser; reopened it".into(),
+                reopened: true,
+            });
+        }
+        let tx = match db.transaction(&ALL, TransactionMode::ReadWrite) {
+            Ok(tx) => tx,
+            Err(idb::Error::TransactionOpenFailed(e)) => {
+                // Closed under us without a `close` event: reopen for the next write.
+                self.db.borrow_mut().take();
+                return Err(WriteError {
+                    message: format!(
+                        "the IndexedDB connection was closed ({}); reopening it",
+                        crate::js::describe(&e)
+                    ),
+                    reopened: true,
+                });
+            }
+            Err(e) => return Err(failed(describe(e))),
+        };
+        let store = |name| tx.object_store(name).map_err(|e| failed(describe(e)));
         let (documents, transactions, sync_log, meta, origin_store) = (
             store(DOCUMENTS)?,
             store(TRANSACTIONS)?,
@@ -163,110 +223,111 @@ impl Storage {
             store(META)?,
             store(ORIGINS)?,
         );
-        let puts = async {
-            put_all(
-                &documents,
-                write.documents.iter().map(|(collection, doc)| {
-                    (
-                        encode(&(collection, doc)),
-                        document_key(collection, &doc.id),
-                    )
-                }),
-            )
-            .await?;
-            put_all(
-                &transactions,
-                write
-                    .transactions
-                    .iter()
-                    .map(|t| (encode(t), JsValue::from_f64(t.id.0 as f64))),
-            )
-            .await?;
-            put_all(
-                &sync_log,
-                write
-                    .sync_log
-                    .iter()
-                    .map(|e| (encode(e), JsValue::from_f64(e.id as f64))),
-            )
-            .await?;
-            put_all(
-                &origin_store,
-                origins
-                    .iter()
-                    .map(|o| (encode(o), JsValue::from_str(&o.request))),
-            )
-            .await?;
+        let issued = (|| -> Result<(), idb::Error> {
+            for (collection, doc) in &write.documents {
+                documents.put(
+                    &encode(&(collection, doc)),
+                    Some(&document_key(collection, &doc.id)),
+                )?;
+            }
+            for (collection, id) in &write.removed_documents {
+                documents.delete(document_key(collection, id))?;
+            }
+            for t in &write.transactions {
+                transactions.put(&encode(t), Some(&number_key(t.id.0)))?;
+            }
+            for id in &write.removed_transactions {
+                transactions.delete(number_key(id.0))?;
+            }
+            for e in &write.sync_log {
+                sync_log.put(&encode(e), Some(&number_key(e.id)))?;
+            }
+            for id in &write.removed_sync_log {
+                sync_log.delete(number_key(*id))?;
+            }
+            for o in origins {
+                origin_store.put(&encode(o), Some(&JsValue::from_str(&o.request)))?;
+            }
             if let Some(checkpoint) = &write.checkpoint {
                 meta.put(
                     &encode(checkpoint),
                     Some(&JsValue::from_str(CHECKPOINT_KEY)),
-                )
-                .await
-                .map_err(describe)?;
+                )?;
             }
-            Ok::<(), String>(())
-        };
-        let deletes = try_join_all(
-            write
-                .removed_documents
-                .iter()
-                .map(|(collection, id)| documents.delete(document_key(collection, id)))
-                .chain(
-                    write
-                        .removed_transactions
-                        .iter()
-                        .map(|id| transactions.delete(JsValue::from_f64(id.0 as f64))),
-                )
-                .chain(
-                    write
-                        .removed_sync_log
-                        .iter()
-                        .map(|id| sync_log.delete(JsValue::from_f64(*id as f64))),
-                ),
-        );
-        let (puts, deletes) = futures::join!(puts, deletes);
-        puts?;
-        deletes.map_err(describe)?;
-        let result = tx.done().await.map_err(describe)?;
-        if result.is_committed() {
             Ok(())
-        } else {
-            Err("the IndexedDB transaction was aborted".into())
+        })();
+        if let Err(e) = issued {
+            return Err(failed(describe(e)));
         }
+        finish(tx, &meta).await.map_err(failed)
     }
 
     /// Deletes origin records (too old to be re-sent).
     async fn forget_origins(&self, origins: &[Origin]) -> Result<(), String> {
-        let tx = self
-            .db
+        let db = self.db().await?;
+        let tx = db
             .transaction(&[ORIGINS], TransactionMode::ReadWrite)
             .map_err(describe)?;
-        let store = tx.store(ORIGINS).map_err(describe)?;
-        try_join_all(
-            origins
-                .iter()
-                .map(|o| store.delete(JsValue::from_str(&o.request))),
-        )
-        .await
-        .map_err(describe)?;
-        tx.done().await.map_err(describe)?;
-        Ok(())
+        let store = tx.object_store(ORIGINS).map_err(describe)?;
+        for origin in origins {
+            store
+                .delete(JsValue::from_str(&origin.request))
+                .map_err(describe)?;
+        }
+        finish(tx, &store).await
     }
 
     /// Closes the connection.
     pub fn close(self) {
-        self.db.close();
+        if let Some(db) = self.db.borrow_mut().take() {
+            db.close();
+        }
     }
 }
 
-/// Issues every put at once and waits for the last (IndexedDB answers requests in order).
-async fn put_all(
-    store: &Store,
-    records: impl Iterator<Item = (JsValue, JsValue)>,
-) -> Result<(), String> {
-    store
-        .put_all(records.map(|(value, key)| (value, Some(key))))
+/// Opens the database, creating its stores; the connection closes itself (emptying `slot`)
+/// when the browser closes it or another tab needs a newer schema.
+async fn connect(name: &str, slot: &Slot) -> Result<Rc<Database>, String> {
+    let mut db = ALL
+        .iter()
+        .fold(
+            Database::builder(name).version(SCHEMA_VERSION),
+            |builder, store| builder.add_object_store(ObjectStore::builder(store)),
+        )
+        .build()
         .await
-        .map_err(describe)
+        .map_err(|e| format!("cannot open IndexedDB database `{name}`: {e}"))?;
+    let on_close = Rc::downgrade(slot);
+    db.on_close(move |_| {
+        if let Some(slot) = on_close.upgrade() {
+            slot.borrow_mut().take();
+        }
+    });
+    let on_upgrade = Rc::downgrade(slot);
+    db.on_version_change(move |_| {
+        if let Some(db) = on_upgrade
+            .upgrade()
+            .and_then(|slot| slot.borrow_mut().take())
+        {
+            db.close();
+        }
+    });
+    Ok(Rc::new(db))
+}
+
+/// Waits for a transaction to end; an abort reports the transaction's error (such as
+/// `QuotaExceededError`). `store` is any of its stores (the transaction is consumed).
+async fn finish(tx: idb::Transaction, store: &ObjectStore) -> Result<(), String> {
+    match tx.await {
+        Ok(TransactionResult::Committed) => Ok(()),
+        Ok(TransactionResult::Aborted) => Err(match store.transaction().error() {
+            Some(e) => format!(
+                "the IndexedDB transaction was aborted: {}: {}",
+                e.name(),
+                e.message()
+            ),
+            None => "the IndexedDB transaction was aborted".into(),
+        }),
+        Err(e) => Err(describe(e)),
+    }
 }

@@ -257,10 +257,15 @@ impl Leader {
                     }
                     l.feed(Input::Persisted { token: write.token });
                 }
-                Err(message) => l.feed(Input::PersistFailed {
-                    token: write.token,
-                    message,
-                }),
+                Err(error) => {
+                    l.feed(Input::PersistFailed {
+                        token: write.token,
+                        message: error.message,
+                    });
+                    if error.reopened {
+                        l.feed(Input::StorageReset);
+                    }
+                }
             });
         });
     }

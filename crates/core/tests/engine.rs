@@ -875,3 +875,36 @@ fn conflict_ids_read_back_from_their_text() {
         );
     }
 }
+
+#[test]
+fn after_a_storage_reset_everything_is_written_again() {
+    let mut w = World::online(2, config);
+    w.clients[1]
+        .commit(vec![insert("todos", json!({"_id": "synced"}))], w.now)
+        .unwrap();
+    w.settle();
+    w.disconnect(0);
+    let pending = w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "pending"}))], w.now)
+        .unwrap();
+    w.settle();
+    let before = w.clients[0].store.snapshot();
+    assert_eq!(before.documents.len(), 1);
+    assert_eq!(before.transactions.len(), 1);
+    // The browser cleared the site's data under the open engine.
+    w.clients[0].store = Default::default();
+    w.clients[0].handle(Input::StorageReset, w.now).unwrap();
+    w.settle();
+    let after = w.clients[0].store.snapshot();
+    assert_eq!(after.checkpoint, before.checkpoint);
+    assert_eq!(after.documents, before.documents);
+    assert_eq!(
+        after.transactions.iter().map(|t| t.id).collect::<Vec<_>>(),
+        [pending]
+    );
+    w.clients[0].reload(w.now);
+    w.connect(0);
+    w.settle();
+    assert_eq!(w.clients[0].tx(pending).state, Completed);
+    assert_eq!(w.server.mem.head(), 2, "nothing applied twice");
+}

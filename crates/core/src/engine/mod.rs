@@ -173,6 +173,9 @@ pub enum Input {
         /// The write's token.
         token: u64,
     },
+    /// Storage was reopened after its connection closed, and may have lost what it held (the
+    /// browser's data was cleared): everything is written again.
+    StorageReset,
     /// A `Persist` effect's write failed.
     PersistFailed {
         /// The write's token.
@@ -445,6 +448,7 @@ impl Engine {
             Input::ResolveConflict { id, fields } => self.resolve_conflict(id, fields)?,
             Input::Persisted { token } => self.persisted(token),
             Input::PersistFailed { token, message } => self.persist_failed(token, message),
+            Input::StorageReset => self.storage_reset(),
             Input::Connected { live } => self.connected(live),
             Input::Disconnected { reason } => self.disconnected(&reason),
             Input::Server(message) => self.receive(message),

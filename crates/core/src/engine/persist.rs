@@ -268,6 +268,25 @@ impl Engine {
         self.status.storage_failed(format!("storage: {message}"));
     }
 
+    /// Marks all durable state dirty, so the next writes store it again from memory.
+    pub(super) fn storage_reset(&mut self) {
+        self.store.checkpoint_dirty = true;
+        for (name, collection) in &self.collections {
+            self.store.docs.extend(
+                collection
+                    .synced_docs()
+                    .map(|doc| (name.clone(), doc.id.clone())),
+            );
+        }
+        for (id, entry) in &mut self.txs {
+            if !entry.tx.state.is_terminal() {
+                entry.revision += 1;
+                self.store.txs.insert(*id);
+            }
+        }
+        self.store.logs.extend(self.status.log_ids());
+    }
+
     fn checkpoint(&self) -> Checkpoint {
         Checkpoint {
             client_id: self.client_id.clone(),

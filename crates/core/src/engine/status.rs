@@ -125,6 +125,10 @@ impl StatusState {
     pub fn conflicts(&mut self, count: usize) {
         self.stats.conflict_count += count as u64;
     }
+    /// The ids of the kept sync-log entries.
+    pub fn log_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.log.iter().map(|e| e.id)
+    }
     fn succeeded(&mut self, now: Millis) {
         self.failing = false;
         self.stats.last_sync_at = Some(now);
@@ -132,12 +136,16 @@ impl StatusState {
 }
 
 impl Engine {
-    /// The current sync status.
+    /// The current sync status. Failing storage shows as `Error` even offline: local writes
+    /// are at stake.
     pub fn status(&self) -> SyncStatus {
+        if self.status.storage_failing {
+            return SyncStatus::Error;
+        }
         let Link::Up { welcomed, .. } = self.link else {
             return SyncStatus::Offline;
         };
-        if self.status.failing || self.status.storage_failing {
+        if self.status.failing {
             return SyncStatus::Error;
         }
         let outbox_waiting = self.config.direction.pushes()

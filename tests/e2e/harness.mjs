@@ -1,0 +1,100 @@
+// What the end-to-end tests share: free ports, real server processes, Debian's Chromium driven
+// by playwright-core, the test page, and a runner printing one line per test and a total.
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+
+const children = [];
+
+/** A free loopback port. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts `ferrosync-server` with `args` and waits until it answers /healthz. */
+export async function startServer(binary, args) {
+  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  let log = '';
+  let exited = false;
+  child.stderr.on('data', (chunk) => { log += chunk; });
+  child.once('exit', () => { exited = true; });
+  children.push(child);
+  const port = args[args.indexOf('--listen') + 1].split(':')[1];
+  for (let i = 0; i < 300 && !exited; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return child;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the server did not start: ${log}`);
+}
+
+/** Headless Chromium with the flags this machine needs. */
+export function launch() {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+/** A tab on the test page with the package loaded (`window.ferrosync`). */
+export async function openPage(context, origin) {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await page.goto(`${origin}/page.html`);
+  await page.waitForFunction(() => window.ferrosyncReady === true);
+  return page;
+}
+
+/** What a tenant's server holds: `{ head, ids }`, asked over HTTP as a new client. */
+export async function serverState(port, token) {
+  const call = (path, body) => fetch(`http://127.0.0.1:${port}/v1/${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-ferrosync-client': 'e2e-inspector' },
+    body: JSON.stringify(body),
+  }).then((r) => r.json());
+  const welcome = await call('hello', { type: 'hello', protocol: 1, client_id: 'e2e-inspector', collections: ['todos'] });
+  const page = await call('pull', { type: 'pull', seq: 1, cursor: 0, limit: 1000 });
+  return { head: welcome.head, ids: page.changes.map((c) => c.doc.id).sort() };
+}
+
+/** Throws `message` unless `condition`. */
+export function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+/** Runs the tests (`{ name: async fn }`) one by one, each within two minutes; prints a line
+ * each and the total. */
+export async function run(tests) {
+  let passed = 0;
+  let failed = 0;
+  for (const [name, test] of Object.entries(tests)) {
+    let timer;
+    try {
+      const timeout = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timed out after 120 s')), 120_000);
+      });
+      await Promise.race([test(), timeout]);
+      console.log(`test ${name} ... ok`);
+      passed++;
+    } catch (e) {
+      console.log(`test ${name} ... FAILED`);
+      console.error(e);
+      failed++;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  for (const child of children) child.kill('SIGTERM');
+  console.log(`test result: ${failed ? 'FAILED' : 'ok'}. ${passed} passed; ${failed} failed`);
+  // A test that timed out may leave its browser open: do not wait for it.
+  process.exit(failed ? 1 : 0);
+}
