@@ -15,9 +15,8 @@ dev_token="${FERROSYNC_DEV_TOKEN:-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 # shellcheck source=scripts/setup.sh
 source scripts/setup.sh
 
-echo "==> building the wasm package (wasm-pack, release)" >&2
-# Only the root package builds for wasm32: default-members are the native crates.
-wasm-pack --log-level warn build --target web --release --out-dir pkg -- --quiet -p ferrosync
+# shellcheck source=scripts/package.sh
+source scripts/package.sh
 
 echo "==> building ferrosync-server (release)" >&2
 cargo build --quiet --release -p ferrosync-server

@@ -112,6 +112,8 @@ node tests/e2e/run.mjs target/debug/ferrosync-server "$e2e_www"
 
 section "TypeScript (tsc --noEmit)"
 npx --no-install tsc --noEmit -p js
+# The declarations as users get them: embedded in wasm-bindgen's generated file.
+npx --no-install tsc --noEmit --strict --lib ES2022,DOM --types "" "$e2e_www/pkg/ferrosync.d.ts"
 
 section "all checks passed"
 # One line with the total over every runner above ("test result: ok. N passed; M failed; ...").

@@ -21,11 +21,11 @@ pub fn to_json(value: &JsValue, what: &str) -> Result<Value, JsValue> {
     serde_json::from_str(&text).map_err(|e| error("TypeError", &format!("{what}: {e}")))
 }
 
-/// A Rust value as a plain JavaScript value (maps become objects, integers numbers).
+/// A Rust value as a plain JavaScript value, through JSON text (one serializer for the whole
+/// crate keeps the wasm small; `JSON.parse` is fast).
 pub fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .unwrap_or(JsValue::UNDEFINED)
+    let text = serde_json::to_string(value).expect("engine values serialize");
+    js_sys::JSON::parse(&text).expect("serde_json writes valid JSON")
 }
 
 /// A JavaScript `Error` with this `name` and `message`.

@@ -38,11 +38,16 @@ fn doc(i: usize, version: u64) -> Document {
 
 /// A loaded engine holding `n` synced documents in `todos`.
 fn engine(n: usize) -> Engine {
+    engine_with(n, 100)
+}
+
+fn engine_with(n: usize, batch_size: usize) -> Engine {
     let config = EngineConfig {
         collections: vec![CollectionConfig {
             name: "todos".into(),
             sync: true,
         }],
+        batch_size,
         ..EngineConfig::default()
     };
     let mut engine = Engine::new(config).unwrap();
@@ -66,6 +71,34 @@ fn update(i: usize) -> Input {
     }])
 }
 
+/// Completes every storage write the step asked for, and those that follow.
+fn persist_all(e: &mut Engine, mut effects: Vec<Effect>) {
+    while let Some(token) = effects.iter().find_map(|effect| match effect {
+        Effect::Persist(write) => Some(write.token),
+        _ => None,
+    }) {
+        effects = e.handle(Input::Persisted { token }, NOW).unwrap().effects;
+    }
+}
+
+/// A connected engine (batches of 1000) with 4000 transactions on the wire, unanswered.
+fn syncing_engine() -> Engine {
+    let mut e = engine_with(DOCS, 1000);
+    e.handle(Input::Connected { live: true }, NOW).unwrap();
+    let welcome = ServerMessage::Welcome {
+        client_id: e.client_id().to_owned(),
+        last_mutation_id: 0,
+        head: DOCS as u64,
+    };
+    e.handle(Input::Server(welcome), NOW).unwrap();
+    let mut effects = Vec::new();
+    for i in 0..5_000 {
+        effects.extend(e.handle(update(i), NOW).unwrap().effects);
+    }
+    persist_all(&mut e, effects);
+    e
+}
+
 fn apply_mutations(c: &mut Criterion) {
     let mut group = c.benchmark_group("100k_docs");
     group
@@ -77,6 +110,18 @@ fn apply_mutations(c: &mut Criterion) {
             |mut e| {
                 for i in 0..MUTATIONS {
                     black_box(e.handle(update(i * 7), NOW).unwrap());
+                }
+                e
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("commit_10k_updates_while_syncing", |b| {
+        b.iter_batched(
+            syncing_engine,
+            |mut e| {
+                for i in 0..MUTATIONS {
+                    black_box(e.handle(update(5_000 + i), NOW).unwrap());
                 }
                 e
             },

@@ -5,6 +5,7 @@ use crate::hlc::Hlc;
 use crate::{CoreError, DocId, Version};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// The field holding a document's id in user-facing JSON.
 pub const ID_FIELD: &str = "_id";
@@ -43,10 +44,15 @@ impl Document {
 
     /// A field's value; `_id` and `_deleted` are answered too, so queries can use them.
     pub fn field(&self, name: &str) -> Option<Value> {
+        self.field_ref(name).map(Cow::into_owned)
+    }
+
+    /// A field's value without copying it (only `_id` and `_deleted` are built).
+    pub fn field_ref(&self, name: &str) -> Option<Cow<'_, Value>> {
         match name {
-            ID_FIELD => Some(Value::String(self.id.clone())),
-            DELETED_FIELD => Some(Value::Bool(self.deleted)),
-            _ => self.fields.get(name).cloned(),
+            ID_FIELD => Some(Cow::Owned(Value::String(self.id.clone()))),
+            DELETED_FIELD => Some(Cow::Owned(Value::Bool(self.deleted))),
+            _ => self.fields.get(name).map(Cow::Borrowed),
         }
     }
 }

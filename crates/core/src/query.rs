@@ -77,10 +77,25 @@ impl Query {
     /// Whether a document passes the filter and tombstone rule.
     pub fn matches(&self, doc: &Document) -> bool {
         (self.include_deleted || !doc.deleted)
-            && self
-                .filter
-                .iter()
-                .all(|(field, want)| doc.field(field).as_ref().unwrap_or(&Value::Null) == want)
+            && self.filter.iter().all(|(field, want)| {
+                doc.field_ref(field).as_deref().unwrap_or(&Value::Null) == want
+            })
+    }
+
+    /// Orders two documents as the query's results are ordered (sort fields, then `_id`).
+    pub fn compare(&self, a: &Document, b: &Document) -> Ordering {
+        for s in &self.sort {
+            let (x, y) = (a.field_ref(&s.field), b.field_ref(&s.field));
+            let order = compare_json(
+                x.as_deref().unwrap_or(&Value::Null),
+                y.as_deref().unwrap_or(&Value::Null),
+            );
+            let order = if s.descending { order.reverse() } else { order };
+            if order != Ordering::Equal {
+                return order;
+            }
+        }
+        a.id.cmp(&b.id)
     }
 
     /// The key ordering a document in this query's results.
@@ -93,15 +108,19 @@ impl Query {
         )
     }
 
-    /// Runs the query over documents: filter, sort (then `_id`), limit.
+    /// Runs the query over documents: filter, sort (then `_id`), limit. With a limit, only the
+    /// first `limit` matches are sorted (selected in linear time first).
     pub fn run<'a>(&self, docs: impl Iterator<Item = &'a Document>) -> Vec<&'a Document> {
-        let mut hits: Vec<(SortKey, &Document)> = docs
-            .filter(|d| self.matches(d))
-            .map(|d| (self.sort_key(d), d))
-            .collect();
-        hits.sort_unstable_by(|(ka, a), (kb, b)| ka.cmp(kb).then_with(|| a.id.cmp(&b.id)));
-        hits.truncate(self.limit.unwrap_or(usize::MAX));
-        hits.into_iter().map(|(_, d)| d).collect()
+        let mut hits: Vec<&Document> = docs.filter(|d| self.matches(d)).collect();
+        if let Some(limit) = self.limit.filter(|&limit| limit < hits.len()) {
+            if limit == 0 {
+                return Vec::new();
+            }
+            hits.select_nth_unstable_by(limit - 1, |a, b| self.compare(a, b));
+            hits.truncate(limit);
+        }
+        hits.sort_unstable_by(|a, b| self.compare(a, b));
+        hits
     }
 }
 
@@ -217,6 +236,31 @@ mod tests {
         let q = Query::from_json(&json!({"where": {"_deleted": true}, "includeDeleted": true}))
             .unwrap();
         assert_eq!(q.run(docs.iter()).len(), 1);
+    }
+
+    #[test]
+    fn a_limit_gives_the_first_results_of_the_full_order() {
+        let mut rng = crate::rng::Rng::new(7);
+        let docs: Vec<Document> = (0..500)
+            .map(|i| {
+                let rank = rng.next_u64() % 20;
+                doc(
+                    &format!("{i:03}"),
+                    json!({"rank": rank, "odd": i % 2}),
+                    false,
+                )
+            })
+            .collect();
+        for sort in [json!("rank"), json!(["-rank", "odd"]), json!("-_id")] {
+            let all = Query::from_json(&json!({"sort": sort}))
+                .unwrap()
+                .run(docs.iter());
+            for limit in [0, 1, 7, 250, 499, 500, 900] {
+                let q = Query::from_json(&json!({"sort": sort, "limit": limit})).unwrap();
+                let expected = &all[..limit.min(all.len())];
+                assert_eq!(q.run(docs.iter()), expected, "sort {sort} limit {limit}");
+            }
+        }
     }
 
     #[test]

@@ -5,7 +5,9 @@ mod common;
 use common::*;
 use ferrosync_core::conflict::ConflictStrategy;
 use ferrosync_core::document::Document;
-use ferrosync_core::engine::{ConflictId, Input, SyncLogStatus, SyncStatus, SyncType};
+use ferrosync_core::engine::{
+    ConflictId, EngineConfig, Input, SyncLogStatus, SyncStatus, SyncType,
+};
 use ferrosync_core::query::Query;
 use ferrosync_core::scheduler::{MergeFn, MutationStrategy};
 use ferrosync_core::transaction::TxState::*;
@@ -907,4 +909,33 @@ fn after_a_storage_reset_everything_is_written_again() {
     w.settle();
     assert_eq!(w.clients[0].tx(pending).state, Completed);
     assert_eq!(w.server.mem.head(), 2, "nothing applied twice");
+}
+
+#[test]
+fn a_step_finishing_more_transactions_than_are_kept_reports_every_one() {
+    let mut w = World::new(1, |seed| EngineConfig {
+        batch_size: 1000,
+        ..config(seed)
+    });
+    let ids: Vec<_> = (0..900)
+        .map(|i| {
+            w.clients[0]
+                .commit(
+                    vec![insert("todos", json!({ "_id": format!("d{i}") }))],
+                    w.now,
+                )
+                .unwrap()
+        })
+        .collect();
+    w.connect(0);
+    w.settle();
+    let c = &w.clients[0];
+    for id in ids {
+        assert_eq!(c.history[&id].last(), Some(&Completed), "{id}");
+    }
+    assert_eq!(
+        c.engine.transactions().count(),
+        500,
+        "only the newest finished are kept"
+    );
 }

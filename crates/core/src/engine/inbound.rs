@@ -124,11 +124,13 @@ impl Engine {
     }
 
     /// Runs the timers and both halves of sync.
-    pub(super) fn pump(&mut self) {
+    pub(super) fn pump(&mut self, outbox: bool) {
         self.expire_hello();
         self.expire_pushes();
         self.expire_pull();
-        self.pump_outbox();
+        if outbox {
+            self.pump_outbox();
+        }
         self.pump_pull();
     }
 

@@ -237,11 +237,6 @@ impl Engine {
         }
         self.touch(id);
         self.finished.push_back(id);
-        while self.finished.len() > super::FINISHED_KEPT {
-            if let Some(old) = self.finished.pop_front() {
-                self.txs.remove(&old);
-            }
-        }
     }
 
     /// Marks a transaction as changed: its record is re-stored and subscribers told.

@@ -439,6 +439,9 @@ impl Engine {
     /// Reacts to `input` at time `now` (milliseconds since the epoch).
     pub fn handle(&mut self, input: Input, now: Millis) -> Result<Step, CoreError> {
         self.now = self.now.max(now);
+        // A commit only adds a transaction that is not durable yet: nothing more can be sent
+        // or completed, so the outbox is left alone (keeps a burst of writes linear).
+        let outbox = !matches!(input, Input::Commit(_));
         let mut transaction = None;
         match input {
             Input::Loaded(snapshot) => self.load(snapshot)?,
@@ -455,7 +458,7 @@ impl Engine {
             Input::SyncNow { push, pull } => self.sync_now(push, pull),
             Input::Tick => {}
         }
-        self.pump();
+        self.pump(outbox);
         Ok(Step {
             effects: self.finish_step(),
             transaction,
@@ -538,6 +541,12 @@ impl Engine {
         }
         if !out.durable.is_empty() {
             effects.push(Effect::Durable(out.durable));
+        }
+        // Only now, after the step reported them, may finished transactions be forgotten.
+        while self.finished.len() > FINISHED_KEPT {
+            if let Some(old) = self.finished.pop_front() {
+                self.txs.remove(&old);
+            }
         }
         effects.append(&mut out.effects);
         if let Some(at) = self.next_wake() {

@@ -30,12 +30,14 @@ impl Engine {
         self.send_ready();
     }
 
-    /// Local-only transactions are done once durable.
+    /// Local-only transactions are done once durable. Transactions become durable in id order
+    /// (each storage write takes everything dirty), so the scan stops at the first that is not.
     fn complete_local_only(&mut self) {
         let done: Vec<TxId> = self
             .queues
             .local
             .iter()
+            .take_while(|id| self.txs[id].durable_revision > 0)
             .filter(|id| {
                 let e = &self.txs[id];
                 e.tx.state == TxState::Pending && e.is_durable()
@@ -77,7 +79,7 @@ impl Engine {
             .queues
             .ready
             .iter()
-            .filter(|id| self.txs[id].durable_revision > 0)
+            .take_while(|id| self.txs[id].durable_revision > 0)
             .take(room)
             .copied()
             .collect();
