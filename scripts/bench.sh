@@ -35,7 +35,8 @@ stop() {
 }
 trap stop EXIT
 
-random_hex() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n'; }
+# shellcheck source=scripts/server.sh
+source scripts/server.sh
 # Each scenario gets its own tenant, so one's documents never reach another's clients: the
 # runner signs a JWT per tenant with this secret.
 jwt_secret=$(random_hex)
@@ -45,16 +46,7 @@ NO_COLOR=1 target/release/ferrosync-server --listen "127.0.0.1:$port" --db "sqli
   --static "$www" --jwt-secret "$jwt_secret" >"$out/server.log" 2>&1 &
 server=$!
 
-ready=false
-for _ in $(seq 300); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    ready=true
-    break
-  fi
-  kill -0 "$server" 2>/dev/null || break
-  sleep 0.1
-done
-if [ "$ready" != true ]; then
+if ! wait_healthy "127.0.0.1:$port" "$server"; then
   echo "ferrosync-server did not become healthy on 127.0.0.1:$port" >&2
   cat "$out/server.log" >&2
   exit 1

@@ -10,7 +10,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 listen="${FERROSYNC_LISTEN:-127.0.0.1:8787}"
 www="$PWD/target/www"
 db="$PWD/target/ferrosync-demo.db"
-dev_token="${FERROSYNC_DEV_TOKEN:-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')}"
+# shellcheck source=scripts/server.sh
+source scripts/server.sh
+dev_token="${FERROSYNC_DEV_TOKEN:-$(random_hex)}"
 
 # shellcheck source=scripts/setup.sh
 source scripts/setup.sh
@@ -34,16 +36,7 @@ stop() { kill -TERM "$server" 2>/dev/null || true; }
 trap stop INT TERM EXIT
 
 # Announce the URL only once the server answers (it gets 30 s).
-ready=false
-for _ in $(seq 300); do
-  if (exec 3<>"/dev/tcp/${listen%:*}/${listen##*:}") 2>/dev/null; then
-    ready=true
-    break
-  fi
-  kill -0 "$server" 2>/dev/null || break
-  sleep 0.1
-done
-if [ "$ready" != true ]; then
+if ! wait_healthy "$listen" "$server"; then
   echo "ferrosync-server did not start on $listen" >&2
   exit 1
 fi

@@ -48,7 +48,8 @@ section "sync server for the browser tests"
 # codegen unit) would add about 95 s to a fresh checkout and 40 s after every server change.
 cargo build --quiet -p ferrosync-server
 server_dir=$(mktemp -d)
-random_hex() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n'; }
+# shellcheck source=scripts/server.sh
+source scripts/server.sh
 dev_token=$(random_hex)
 jwt_secret=$(random_hex)
 # Two distinct free loopback ports: the server's, and the test runner page's (whose origin,
@@ -71,21 +72,7 @@ NO_COLOR=1 "${CARGO_TARGET_DIR:-target}/debug/ferrosync-server" --listen "127.0.
   --db "sqlite://$server_dir/test.db" --dev-token "$dev_token" --jwt-secret "$jwt_secret" \
   --allowed-origin "http://127.0.0.1:$runner_port" >"$server_dir/server.log" 2>&1 &
 server_pid=$!
-# Ready when GET /healthz answers 200 (it gets 30 s).
-healthy() {
-  (
-    exec 3<>"/dev/tcp/127.0.0.1/$server_port"
-    printf 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nConnection: close\r\n\r\n' "$server_port" >&3
-    IFS= read -r -t 2 status_line <&3
-    [[ $status_line == "HTTP/1.1 200 "* ]]
-  ) 2>/dev/null
-}
-for _ in $(seq 300); do
-  healthy && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if ! healthy; then
+if ! wait_healthy "127.0.0.1:$server_port" "$server_pid"; then
   echo "ferrosync-server did not become healthy on 127.0.0.1:$server_port"
   exit 1
 fi

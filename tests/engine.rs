@@ -13,16 +13,6 @@ use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn todos(engine: &ferrosync::SyncEngine) -> ferrosync::Collection {
-    engine.collection("todos".into()).unwrap()
-}
-
-async fn insert(engine: &ferrosync::SyncEngine, doc: Value) -> JsValue {
-    wait(todos(engine).insert(js(&doc)))
-        .await
-        .expect("the insert is durable")
-}
-
 #[wasm_bindgen_test]
 async fn an_insert_on_one_engine_appears_on_another() {
     let tenant = unique("t");

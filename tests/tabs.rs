@@ -15,16 +15,6 @@ use web_sys::BroadcastChannel;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn todos(engine: &ferrosync::SyncEngine) -> ferrosync::Collection {
-    engine.collection("todos".into()).unwrap()
-}
-
-async fn insert(engine: &ferrosync::SyncEngine, doc: Value) -> JsValue {
-    wait(todos(engine).insert(js(&doc)))
-        .await
-        .expect("the insert is durable")
-}
-
 #[wasm_bindgen_test]
 async fn a_second_engine_on_one_database_follows_the_first() {
     let tenant = unique("t");

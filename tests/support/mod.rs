@@ -139,43 +139,28 @@ pub fn message(error: &JsValue) -> String {
         .unwrap_or_else(|| format!("{error:?}"))
 }
 
+/// POSTs `body` to `/v1/{path}` on the test server; the answer as JSON.
+async fn post(path: &str, token: &str, client: &str, body: Value) -> Value {
+    let request = gloo_net::http::Request::post(&format!("http://{}/v1/{path}", server()))
+        .header("authorization", &format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .header("x-ferrosync-client", client)
+        .body(body.to_string())
+        .unwrap();
+    let text = request.send().await.unwrap().text().await.unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 /// What the server holds for `tenant`: `(head version, documents)`, asked over HTTP as a
 /// brand-new client.
 pub async fn server_state(tenant: &str) -> (u64, Vec<Value>) {
     let token = token(tenant, "inspector");
     let client = unique("inspector");
-    let post = |path: &str, body: Value| {
-        gloo_net::http::Request::post(&format!("http://{}/v1/{path}", server()))
-            .header("authorization", &format!("Bearer {token}"))
-            .header("content-type", "application/json")
-            .header("x-ferrosync-client", &client)
-            .body(body.to_string())
-            .unwrap()
-    };
-    let welcome = post(
-        "hello",
-        json!({ "type": "hello", "protocol": 1, "client_id": client, "collections": ["todos"] }),
-    )
-    .send()
-    .await
-    .unwrap()
-    .text()
-    .await
-    .unwrap();
-    let page = post(
-        "pull",
-        json!({ "type": "pull", "seq": 1, "cursor": 0, "limit": 1000 }),
-    )
-    .send()
-    .await
-    .unwrap()
-    .text()
-    .await
-    .unwrap();
-    let (welcome, page): (Value, Value) = (
-        serde_json::from_str(&welcome).unwrap(),
-        serde_json::from_str(&page).unwrap(),
-    );
+    let hello =
+        json!({ "type": "hello", "protocol": 1, "client_id": client, "collections": ["todos"] });
+    let welcome = post("hello", &token, &client, hello).await;
+    let pull = json!({ "type": "pull", "seq": 1, "cursor": 0, "limit": 1000 });
+    let page = post("pull", &token, &client, pull).await;
     let docs = page["changes"]
         .as_array()
         .unwrap()
@@ -183,6 +168,18 @@ pub async fn server_state(tenant: &str) -> (u64, Vec<Value>) {
         .map(|c| c["doc"].clone())
         .collect();
     (welcome["head"].as_u64().unwrap(), docs)
+}
+
+/// The `todos` collection.
+pub fn todos(engine: &SyncEngine) -> ferrosync::Collection {
+    engine.collection("todos".into()).unwrap()
+}
+
+/// Inserts `doc` into `todos`; the transaction handle once durable.
+pub async fn insert(engine: &SyncEngine, doc: Value) -> JsValue {
+    wait(todos(engine).insert(js(&doc)))
+        .await
+        .expect("the insert is durable")
 }
 
 /// Calls `target.method(...args)` as JavaScript would.

@@ -62,16 +62,7 @@ async fn a_ping_is_answered_with_pong_before_and_after_hello_and_never_logged() 
 async fn a_ping_is_not_a_polling_request() {
     let server = start(Limits::default()).await;
     let t = token("alice", "acme");
-    let hello = serde_json::to_string(&hello("poller")).unwrap();
-    let (status, _) = http(
-        "POST",
-        server.addr,
-        "/v1/hello",
-        Some(&t),
-        None,
-        Some(hello),
-    )
-    .await;
+    let (status, _) = hello_over_http(server.addr, &t).await;
     assert_eq!(status, 200);
     let ping = serde_json::to_string(&ClientMessage::Ping).unwrap();
     for path in ["/v1/hello", "/v1/push", "/v1/pull"] {
@@ -225,16 +216,7 @@ async fn a_re_sent_push_after_a_lost_answer_is_not_applied_again() {
 async fn pulls_page_through_changes_over_http() {
     let server = start(Limits::default()).await;
     let t = token("alice", "acme");
-    let hello = serde_json::to_string(&hello("poller")).unwrap();
-    let (status, welcome) = http(
-        "POST",
-        server.addr,
-        "/v1/hello",
-        Some(&t),
-        None,
-        Some(hello),
-    )
-    .await;
+    let (status, welcome) = hello_over_http(server.addr, &t).await;
     assert_eq!((status, welcome["type"].as_str()), (200, Some("welcome")));
     let txs = (1..=25)
         .map(|i| put(i, &format!("d{i:02}"), 0, i as i64))
@@ -518,4 +500,10 @@ async fn the_status_endpoint_lists_and_filters_sync_runs() {
     .await;
     assert_eq!(todos["logs"].as_array().unwrap().len(), 3);
     let _ = ws.send(Message::Close(None)).await;
+}
+
+/// `POST /v1/hello` as the polling client `poller`.
+async fn hello_over_http(addr: std::net::SocketAddr, token: &str) -> (u16, serde_json::Value) {
+    let body = serde_json::to_string(&hello("poller")).unwrap();
+    http("POST", addr, "/v1/hello", Some(token), None, Some(body)).await
 }
