@@ -210,5 +210,20 @@ fn optimistic_insert_to_live_query(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, apply_mutations, optimistic_insert_to_live_query);
+/// `find({ where: { done: false }, sort: 'title', limit: 50 })` over 100k documents.
+fn find_with_limit(c: &mut Criterion) {
+    let e = engine(DOCS);
+    let query =
+        Query::from_json(&json!({"where": {"done": false}, "sort": "title", "limit": 50})).unwrap();
+    c.bench_function("100k_docs/find_where_sort_limit_50", |b| {
+        b.iter(|| black_box(e.collection("todos").unwrap().find(&query).len()))
+    });
+}
+
+criterion_group!(
+    benches,
+    apply_mutations,
+    optimistic_insert_to_live_query,
+    find_with_limit
+);
 criterion_main!(benches);

@@ -5,6 +5,7 @@ use crate::error::json_type;
 use crate::CoreError;
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 
 /// A query over one collection, as `find({ where, sort, limit, includeDeleted })` takes it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -108,19 +109,56 @@ impl Query {
         )
     }
 
-    /// Runs the query over documents: filter, sort (then `_id`), limit. With a limit, only the
-    /// first `limit` matches are sorted (selected in linear time first).
+    /// Runs the query over documents: filter, sort (then `_id`), limit. With a limit, the
+    /// first `limit` matches are kept in a heap as the documents stream by (one comparison for
+    /// most documents), and only those are sorted.
     pub fn run<'a>(&self, docs: impl Iterator<Item = &'a Document>) -> Vec<&'a Document> {
-        let mut hits: Vec<&Document> = docs.filter(|d| self.matches(d)).collect();
-        if let Some(limit) = self.limit.filter(|&limit| limit < hits.len()) {
-            if limit == 0 {
-                return Vec::new();
+        let matching = docs.filter(|d| self.matches(d));
+        let mut hits: Vec<&Document> = match self.limit {
+            Some(0) => return Vec::new(),
+            Some(limit) => {
+                let mut best = BinaryHeap::with_capacity(limit + 1);
+                for doc in matching {
+                    if best.len() < limit {
+                        best.push(Ranked { query: self, doc });
+                    } else if let Some(mut worst) = best.peek_mut() {
+                        if self.compare(doc, worst.doc) == Ordering::Less {
+                            *worst = Ranked { query: self, doc };
+                        }
+                    }
+                }
+                best.into_iter().map(|r| r.doc).collect()
             }
-            hits.select_nth_unstable_by(limit - 1, |a, b| self.compare(a, b));
-            hits.truncate(limit);
-        }
+            None => matching.collect(),
+        };
         hits.sort_unstable_by(|a, b| self.compare(a, b));
         hits
+    }
+}
+
+/// A document ordered as a query orders its results (for the top-`limit` heap).
+struct Ranked<'q, 'a> {
+    query: &'q Query,
+    doc: &'a Document,
+}
+
+impl PartialEq for Ranked<'_, '_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Ranked<'_, '_> {}
+
+impl PartialOrd for Ranked<'_, '_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked<'_, '_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.query.compare(self.doc, other.doc)
     }
 }
 
