@@ -40,6 +40,9 @@ pub enum Transport {
     WebSocket {
         /// `ws://` or `wss://` URL.
         url: String,
+        /// The same server's HTTP endpoints (`http(s)://host[:port]/path`), asked why when the
+        /// WebSocket is refused (browsers hide the refusal's status).
+        base: String,
     },
     /// HTTP polling: `POST {base}/hello|push|pull`.
     Polling {
@@ -329,17 +332,21 @@ fn transport(url: &str, use_websocket: bool) -> Result<Transport, ConfigError> {
             return invalid("has a bad port");
         }
     }
+    let base_path = path.trim_end_matches('/');
+    let base_path = base_path.strip_suffix("/sync").unwrap_or(base_path);
+    let base_path = if base_path.is_empty() {
+        "/v1"
+    } else {
+        base_path
+    };
+    let base = format!("{http_scheme}://{authority}{base_path}");
     if scheme.starts_with("ws") && use_websocket {
         return Ok(Transport::WebSocket {
             url: format!("{scheme}://{authority}{path}"),
+            base,
         });
     }
-    let path = path.trim_end_matches('/');
-    let path = path.strip_suffix("/sync").unwrap_or(path);
-    let path = if path.is_empty() { "/v1" } else { path };
-    Ok(Transport::Polling {
-        base: format!("{http_scheme}://{authority}{path}"),
-    })
+    Ok(Transport::Polling { base })
 }
 
 #[cfg(test)]
@@ -425,7 +432,8 @@ mod tests {
             options.remote,
             Some(Remote {
                 transport: Transport::WebSocket {
-                    url: "wss://sync.example.com/v1/sync".into()
+                    url: "wss://sync.example.com/v1/sync".into(),
+                    base: "https://sync.example.com/v1".into(),
                 },
                 auth_token: Some("t".into()),
             })
@@ -459,7 +467,8 @@ mod tests {
         assert_eq!(
             remote("WS://h/v1/sync", true),
             Transport::WebSocket {
-                url: "ws://h/v1/sync".into()
+                url: "ws://h/v1/sync".into(),
+                base: "http://h/v1".into(),
             }
         );
     }

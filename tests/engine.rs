@@ -501,3 +501,18 @@ async fn local_only_collections_persist_without_syncing() {
     assert_eq!(server_state(&tenant).await.0, 0, "never sent");
     again.destroy();
 }
+
+#[wasm_bindgen_test]
+async fn a_refused_token_is_reported_as_the_last_error() {
+    let mut options = config(&unique("t"), json!({}));
+    options["authToken"] = json!("not-a-valid-token");
+    let engine = open(&options).await;
+    until("the refusal reaches lastError", || {
+        json(&engine.get_stats().value().unwrap())["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("unauthorized"))
+    })
+    .await;
+    assert_eq!(json(&engine.get_status().value().unwrap()), "offline");
+    engine.destroy();
+}

@@ -41,8 +41,8 @@ impl Connection {
     pub fn open(remote: &Remote, client_id: &str, events: Events) -> Connection {
         let token = remote.auth_token.as_deref();
         match &remote.transport {
-            Transport::WebSocket { url } => {
-                Connection::WebSocket(websocket::Socket::open(url, token, events))
+            Transport::WebSocket { url, base } => {
+                Connection::WebSocket(websocket::Socket::open(url, base, token, events))
             }
             Transport::Polling { base } => {
                 Connection::Polling(polling::Poller::open(base, token, client_id, events))

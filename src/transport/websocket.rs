@@ -4,10 +4,12 @@
 
 use super::{Event, Events};
 use crate::js::now;
-use ferrosync_core::protocol::{ClientMessage, ServerMessage};
+use ferrosync_core::protocol::{ClientMessage, ErrorInfo, ServerMessage};
 use futures::channel::mpsc;
+use futures::stream::{SplitSink, SplitStream};
 use futures::{Sink, SinkExt, StreamExt};
-use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
+use gloo_net::http::Request;
+use gloo_net::websocket::{futures::WebSocket, Message, State, WebSocketError};
 use gloo_timers::future::IntervalStream;
 use serde::Deserialize;
 use std::pin::Pin;
@@ -31,15 +33,30 @@ pub struct Socket {
 }
 
 impl Socket {
-    /// Opens `url` (with `token` as the `token` query parameter).
-    pub fn open(url: &str, token: Option<&str>, events: Events) -> Socket {
-        let url = match token {
+    /// Opens `url` (with `token` as the `token` query parameter). If the server refuses it,
+    /// the reason is asked over HTTP at `base` and reported as a server error.
+    pub fn open(url: &str, base: &str, token: Option<&str>, events: Events) -> Socket {
+        let address = match token {
             Some(token) => format!("{url}?token={}", js_sys::encode_uri_component(token)),
             None => url.to_owned(),
         };
+        let (base, token) = (base.to_owned(), token.map(str::to_owned));
         let (frames, queue) = mpsc::unbounded();
         wasm_bindgen_futures::spawn_local(async move {
-            let reason = run(&url, queue, &events).await;
+            let reason = match run(&address, queue, &events).await {
+                Ended::NeverOpened(reason) => match refusal(&base, token.as_deref()).await {
+                    Some(refused) => {
+                        let reason = format!("{}: {}", refused.code, refused.message);
+                        events(Event::Received(vec![ServerMessage::Error {
+                            seq: None,
+                            error: refused,
+                        }]));
+                        reason
+                    }
+                    None => reason,
+                },
+                Ended::Closed(reason) => reason,
+            };
             events(Event::Closed { reason });
         });
         Socket { frames }
@@ -58,18 +75,54 @@ impl Socket {
     }
 }
 
-/// Runs the connection until it ends; returns why it ended.
-async fn run(url: &str, mut queue: mpsc::UnboundedReceiver<String>, events: &Events) -> String {
-    let socket = match WebSocket::open(url) {
+/// How a connection ended.
+enum Ended {
+    /// It never opened (refused, or the server is unreachable).
+    NeverOpened(String),
+    /// It was open; why it closed.
+    Closed(String),
+}
+
+/// Why the server refuses this client, asked over HTTP (an authenticated `GET {base}/status`):
+/// its structured error for a 4xx answer, `None` if it accepts or cannot be reached.
+async fn refusal(base: &str, token: Option<&str>) -> Option<ErrorInfo> {
+    let mut request = Request::get(&format!("{base}/status?limit=1"));
+    if let Some(token) = token {
+        request = request.header("authorization", &format!("Bearer {token}"));
+    }
+    let response = request.send().await.ok()?;
+    if !(400..500).contains(&response.status()) {
+        return None;
+    }
+    match serde_json::from_str(&response.text().await.ok()?).ok()? {
+        ServerMessage::Error { error, .. } => Some(error),
+        _ => None,
+    }
+}
+
+/// Runs the connection until it ends.
+async fn run(url: &str, queue: mpsc::UnboundedReceiver<String>, events: &Events) -> Ended {
+    let mut socket = match WebSocket::open(url) {
         Ok(socket) => socket,
-        Err(e) => return format!("cannot open a WebSocket to {url}: {e}"),
+        Err(e) => return Ended::NeverOpened(format!("cannot open a WebSocket: {e}")),
     };
-    let (mut write, read) = socket.split();
-    // The sink is ready once the socket is open.
-    if let Err(e) = futures::future::poll_fn(|cx| Pin::new(&mut write).poll_ready(cx)).await {
-        return format!("cannot connect: {}", describe(&e));
+    // Ready once the socket is no longer connecting: open, or already closed (refused).
+    let ready = futures::future::poll_fn(|cx| Pin::new(&mut socket).poll_ready(cx)).await;
+    if ready.is_err() || !matches!(socket.state(), State::Open) {
+        return Ended::NeverOpened("the server refused the connection or is unreachable".into());
     }
     events(Event::Open { live: true });
+    let (write, read) = socket.split();
+    Ended::Closed(serve(write, read, queue, events).await)
+}
+
+/// Carries frames both ways, with heartbeats, until the connection ends; returns why.
+async fn serve(
+    mut write: SplitSink<WebSocket, Message>,
+    read: SplitStream<WebSocket>,
+    mut queue: mpsc::UnboundedReceiver<String>,
+    events: &Events,
+) -> String {
     let mut read = read.fuse();
     let mut heartbeat = IntervalStream::new(HEARTBEAT_MS).fuse();
     let mut last_heard = now();
