@@ -404,7 +404,10 @@ export declare class Collection<T extends object = DocumentFields> {
    * @returns the transaction handle, once the write is durable in IndexedDB
    */
   delete(id: string): Promise<TransactionHandle>;
-  /** Removes the local copy of a document for good; this is not synced. */
+  /**
+   * Removes the local copy of a document for good; this is not synced. Resolves once the
+   * removal is in IndexedDB (while storage is failing, it waits for the retried write).
+   */
   hardDelete(id: string): Promise<void>;
   /** The document with this id, or `undefined` if there is none. */
   get(id: string): Document<T> | undefined;
@@ -480,11 +483,18 @@ export declare class SyncEngine {
    * @returns a function that unsubscribes
    */
   onTransaction(callback: (transaction: Transaction) => void): () => void;
-  /** The persisted records of sync runs, newest first. */
+  /**
+   * The persisted records of sync runs, newest first (the last 200; in a tab that is not the
+   * leading tab of its database, the 50 newest the leading tab shared).
+   */
   syncLog(query?: SyncLogQuery): SyncLogEntry[];
   /** The conflicts parked in the inbox. */
   conflicts(): Conflict[];
-  /** Resolves the parked conflict `id` with `doc` as the winning fields. */
+  /**
+   * Resolves the parked conflict `id` with `doc` as the winning fields. Throws for an unknown
+   * id; in a tab that is not the leading tab of its database, the leading tab applies it (a
+   * later refusal is reported on the console).
+   */
   resolveConflict(id: string, doc: DocumentFields): void;
   /** Starts syncing. */
   start(): Promise<void>;

@@ -35,6 +35,11 @@ pub fn error(name: &str, message: &str) -> JsValue {
     error.into()
 }
 
+/// The error of every call, and every wait, on a destroyed engine.
+pub fn destroyed() -> JsValue {
+    error("Error", "this SyncEngine was destroyed")
+}
+
 /// The core's refusal as a JavaScript error (`TypeError` for bad arguments).
 pub fn core_error(e: CoreError) -> JsValue {
     let name = match e {

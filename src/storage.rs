@@ -257,6 +257,8 @@ impl Storage {
             Ok(())
         })();
         if let Err(e) = issued {
+            // Nothing of a failed batch may commit.
+            let _ = tx.abort();
             return Err(failed(describe(e)));
         }
         finish(tx, &meta).await.map_err(failed)
@@ -276,9 +278,11 @@ impl Storage {
         }
         finish(tx, &store).await
     }
+}
 
-    /// Closes the connection.
-    pub fn close(self) {
+impl Drop for Storage {
+    /// Closes the connection, so other tabs may upgrade or delete the database.
+    fn drop(&mut self) {
         if let Some(db) = self.db.borrow_mut().take() {
             db.close();
         }

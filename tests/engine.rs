@@ -79,6 +79,8 @@ async fn hard_delete_removes_the_local_copy_for_good() {
     settled(&insert(&a, json!({ "_id": "1", "title": "x" })).await)
         .await
         .unwrap();
+    // Storage idle (no write under way): the removal starts a write of its own.
+    sleep(200).await;
     wait(todos(&a).hard_delete("1".into())).await.unwrap();
     assert!(get(&a, "todos", "1").is_null());
     a.destroy();
@@ -130,9 +132,17 @@ async fn a_reload_mid_transaction_completes_it_exactly_once() {
                 );
             }
         });
-        wait(a.transaction(body.as_ref().unchecked_ref::<js_sys::Function>().clone()))
+        let tx = wait(a.transaction(body.as_ref().unchecked_ref::<js_sys::Function>().clone()))
             .await
             .unwrap();
+        if auto_start {
+            until("the push is on the wire", || {
+                json(&prop(&tx, "transaction"))["attempts"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+            })
+            .await;
+        }
         a.destroy();
         let again = open(&config).await;
         if !auto_start {
@@ -262,7 +272,7 @@ async fn a_custom_resolver_merges_or_parks_conflicts() {
         ));
         js(&merged)
     });
-    let mut options = config(&tenant, json!({ "conflictStrategy": "custom" }));
+    let options = config(&tenant, json!({ "conflictStrategy": "custom" }));
     let engine_config = js(&options);
     js_sys::Reflect::set(
         &engine_config,
@@ -270,7 +280,6 @@ async fn a_custom_resolver_merges_or_parks_conflicts() {
         resolver.as_ref(),
     )
     .unwrap();
-    options["name"] = json!("unused");
     let a = open(&config(&tenant, json!({}))).await;
     let b = ferrosync::SyncEngine::open(engine_config).await.unwrap();
     settled(&insert(&a, json!({ "_id": "1", "title": "base" })).await)
@@ -307,9 +316,11 @@ async fn a_custom_resolver_merges_or_parks_conflicts() {
             .unwrap();
         }
         wait(b.force_sync()).await.unwrap();
-        until("the server has the merge", || true).await;
         let (_, docs) = server_state(&tenant).await;
-        assert_eq!(docs[0]["fields"]["title"], expected);
+        assert_eq!(
+            docs[0]["fields"]["title"], expected,
+            "the server has the merge"
+        );
     }
     assert_eq!(json(&b.conflicts().unwrap()), json!([]));
     a.destroy();

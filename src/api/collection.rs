@@ -65,9 +65,7 @@ impl Collection {
             .with(|role| role.hard_delete(&self.name, id).map_err(js::core_error));
         future_to_promise(async move {
             let flushed = flushed??;
-            flushed
-                .await
-                .map_err(|_| js::error("Error", "this SyncEngine was destroyed"))??;
+            flushed.await.map_err(|_| js::destroyed())??;
             Ok(JsValue::UNDEFINED)
         })
     }

@@ -27,8 +27,7 @@ pub struct SyncEngine {
 /// A settled receiver as a promise of `undefined`.
 fn settled(rx: Result<Done, JsValue>) -> Promise {
     future_to_promise(async move {
-        rx?.await
-            .map_err(|_| js::error("Error", "this SyncEngine was destroyed"))??;
+        rx?.await.map_err(|_| js::destroyed())??;
         Ok(JsValue::UNDEFINED)
     })
 }

@@ -63,7 +63,7 @@ impl TransactionHandle {
     pub fn settled(&self) -> Promise {
         let settlement = self.settlement.clone();
         future_to_promise(async move {
-            let tx = settlement.wait().await;
+            let tx = settlement.wait().await.ok_or_else(js::destroyed)?;
             match &tx.error {
                 Some(error) => Err(views::transaction_error(error)),
                 None => Ok(views::transaction(&tx)),

@@ -35,6 +35,20 @@ pub(super) enum Answer {
     Done(Reply),
 }
 
+impl Answer {
+    /// Tells the waiter the request failed.
+    pub(super) fn reject(self, error: JsValue) {
+        match self {
+            Answer::Commit(reply) => {
+                let _ = reply.send(Err(error));
+            }
+            Answer::Done(reply) => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
+}
+
 /// A forwarded request not answered yet.
 pub(super) struct Pending {
     pub request: Request,
@@ -331,12 +345,7 @@ impl Follower {
             (Answer::Done(reply), Ok(_)) => {
                 let _ = reply.send(Ok(()));
             }
-            (Answer::Commit(reply), Err(message)) => {
-                let _ = reply.send(Err(js::error("Error", &message)));
-            }
-            (Answer::Done(reply), Err(message)) => {
-                let _ = reply.send(Err(js::error("Error", &message)));
-            }
+            (answer, Err(message)) => answer.reject(js::error("Error", &message)),
             (Answer::Commit(reply), Ok(other)) => {
                 let _ = reply.send(Err(js::error(
                     "Error",
@@ -456,16 +465,11 @@ impl Follower {
             waiting.abort();
         }
         self.hub.clear();
-        let gone = || js::error("Error", "this SyncEngine was destroyed");
         for (_, pending) in std::mem::take(&mut self.pending) {
-            match pending.answer {
-                Answer::Commit(reply) => {
-                    let _ = reply.send(Err(gone()));
-                }
-                Answer::Done(reply) => {
-                    let _ = reply.send(Err(gone()));
-                }
-            }
+            pending.answer.reject(js::destroyed());
+        }
+        for (_, settlement) in self.settlements.drain() {
+            settlement.abandon();
         }
     }
 }

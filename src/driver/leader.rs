@@ -75,9 +75,8 @@ pub struct Leader {
     durable_waiters: HashMap<TxId, Vec<Reply>>,
     settlements: HashMap<TxId, Rc<Settlement>>,
     sync_waiters: Vec<SyncWaiter>,
-    /// Storage writes issued, and the newest that succeeded (writes run one at a time).
+    /// Storage writes issued (they run one at a time).
     writes_issued: u64,
-    writes_ok: u64,
     flush_waiters: Vec<(u64, Reply)>,
 }
 
@@ -132,7 +131,6 @@ impl Leader {
             settlements: HashMap::new(),
             sync_waiters: Vec::new(),
             writes_issued: 0,
-            writes_ok: 0,
             flush_waiters: Vec::new(),
         }
     }
@@ -216,10 +214,7 @@ impl Leader {
                 settlement.settle(tx);
             }
             for reply in self.durable_waiters.remove(&tx.id).unwrap_or_default() {
-                let _ = reply.send(match &tx.error {
-                    Some(error) => Err(crate::api::views::transaction_error(error)),
-                    None => Ok(()),
-                });
+                let _ = reply.send(outcome(tx));
             }
         }
     }
@@ -236,16 +231,14 @@ impl Leader {
         let me = self.me.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let result = storage.write(&write, &origins).await;
-            // Destroyed meanwhile: this task holds the last reference, so it closes the database.
-            if let Ok(storage) = Rc::try_unwrap(storage) {
-                storage.close();
-            }
+            // Destroyed meanwhile: this task holds the last reference; dropping it closes the
+            // database.
+            drop(storage);
             let Some(handle) = me.upgrade() else {
                 return;
             };
             handle.with_leader(|l| match result {
                 Ok(()) => {
-                    l.writes_ok = number;
                     l.origins_written(origins);
                     let waiting = std::mem::take(&mut l.flush_waiters);
                     let (ready, waiting): (Vec<_>, Vec<_>) = waiting
@@ -279,11 +272,7 @@ impl Leader {
         let id = self
             .input(Input::Commit(requests))?
             .expect("a commit creates a transaction");
-        let settlement = self
-            .settlements
-            .entry(id)
-            .or_insert_with(|| Rc::new(Settlement::default()))
-            .clone();
+        let settlement = self.settlement_of(id);
         Ok((id, settlement, self.durable(id)))
     }
 
@@ -295,12 +284,11 @@ impl Leader {
             settlement.settle(tx);
             return Some(settlement);
         }
-        Some(
-            self.settlements
-                .entry(id)
-                .or_insert_with(|| Rc::new(Settlement::default()))
-                .clone(),
-        )
+        Some(self.settlement_of(id))
+    }
+
+    fn settlement_of(&mut self, id: TxId) -> Rc<Settlement> {
+        self.settlements.entry(id).or_default().clone()
     }
 
     /// Takes over a settlement a follower handed out for transaction `id`.
@@ -324,10 +312,7 @@ impl Leader {
         let (reply, rx) = oneshot::channel();
         match self.engine.transaction(id) {
             Some(tx) if tx.state.is_terminal() => {
-                let _ = reply.send(match &tx.error {
-                    Some(error) => Err(crate::api::views::transaction_error(error)),
-                    None => Ok(()),
-                });
+                let _ = reply.send(outcome(tx));
             }
             Some(_) if self.engine.is_durable(id) => {
                 let _ = reply.send(Ok(()));
@@ -342,26 +327,24 @@ impl Leader {
     }
 
     /// `hardDelete`: a receiver told once the removal is in IndexedDB.
+    /// It waits while storage is failing (the write is retried).
     pub fn hard_delete(&mut self, collection: &str, id: String) -> Result<Done, CoreError> {
+        // The removal is in the first write issued from now on: the one this input starts, or
+        // the next one if a write is under way.
+        let (reply, done) = oneshot::channel();
+        let target = self.writes_issued + 1;
         self.input(Input::HardDelete {
             collection: collection.into(),
             id,
         })?;
-        Ok(self.flushed())
+        self.flush_waiters.push((target, reply));
+        Ok(done)
     }
 
     /// `resolveConflict`.
     pub fn resolve_conflict(&mut self, id: ConflictId, fields: Fields) -> Result<(), CoreError> {
         self.input(Input::ResolveConflict { id, fields })
             .map(|_| ())
-    }
-
-    /// A receiver told once everything changed so far is in IndexedDB.
-    fn flushed(&mut self) -> Done {
-        let (reply, rx) = oneshot::channel();
-        // The write under way may predate the change: only the next one surely covers it.
-        self.flush_waiters.push((self.writes_issued + 1, reply));
-        rx
     }
 
     /// The status or stats now.
@@ -431,10 +414,10 @@ impl Leader {
         match event {
             Event::Open { live } => {
                 self.connecting = false;
+                self.reconnect_failures = 0;
                 self.feed(Input::Connected { live });
             }
             Event::Received(messages) => {
-                self.reconnect_failures = 0;
                 for message in messages {
                     self.feed(Input::Server(message));
                 }
@@ -565,8 +548,10 @@ impl Leader {
         }
     }
 
-    /// Stops everything and lets the next tab lead. Waiting callers are rejected.
+    /// Stops everything and lets the next tab lead. Waiting callers are rejected; requests of
+    /// other tabs stay unanswered, so they re-send them to the next leader.
     pub fn destroy(&mut self) {
+        self.hub.clear();
         self.stop_sync();
         self.wake_timer = None;
         if let Some(window) = web_sys::window() {
@@ -575,26 +560,24 @@ impl Leader {
                     .remove_event_listener_with_callback(event, callback.as_ref().unchecked_ref());
             }
         }
-        self.hub.clear();
-        let gone = || Err(js::error("Error", "this SyncEngine was destroyed"));
-        for (_, replies) in self.durable_waiters.drain() {
-            for reply in replies {
-                let _ = reply.send(gone());
-            }
-        }
-        for waiter in self.sync_waiters.drain(..) {
-            let _ = waiter.reply.send(gone());
-        }
-        for (_, reply) in self.flush_waiters.drain(..) {
-            let _ = reply.send(gone());
+        // Dropped waiters reject as "destroyed" (see `Committing::durable`, `settled`).
+        self.durable_waiters.clear();
+        self.sync_waiters.clear();
+        self.flush_waiters.clear();
+        for (_, settlement) in self.settlements.drain() {
+            settlement.abandon();
         }
         // A write under way keeps its own reference and closes the database when done.
-        if let Some(storage) = self.storage.take().and_then(|s| Rc::try_unwrap(s).ok()) {
-            storage.close();
-        }
-        if let Some(lock) = self.tabs.lock.take() {
-            lock.release();
-        }
+        self.storage = None;
+        self.tabs.lock = None;
+    }
+}
+
+/// A finished transaction as its `insert` promise settles: done, or its error.
+fn outcome(tx: &Transaction) -> Result<(), JsValue> {
+    match &tx.error {
+        Some(error) => Err(crate::api::views::transaction_error(error)),
+        None => Ok(()),
     }
 }
 

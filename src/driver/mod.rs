@@ -90,7 +90,7 @@ impl Handle {
                 )
             })?;
             if let Role::Destroyed = *role {
-                return Err(js::error("Error", "this SyncEngine was destroyed"));
+                return Err(js::destroyed());
             }
             f(&mut role)
         };
@@ -125,17 +125,20 @@ pub struct Settlement {
 }
 
 impl Settlement {
-    /// Waits for the end: the transaction, completed or failed (with its `error`).
-    pub async fn wait(&self) -> Transaction {
+    /// Waits for the end: the transaction, completed or failed (with its `error`); `None` if
+    /// the engine was destroyed first.
+    pub async fn wait(&self) -> Option<Transaction> {
         if self.finished.borrow().is_none() {
             let (tx, rx) = oneshot::channel();
             self.waiters.borrow_mut().push(tx);
-            let _ = rx.await;
+            rx.await.ok()?;
         }
-        self.finished
-            .borrow()
-            .clone()
-            .expect("waiters are woken once the transaction finished")
+        self.finished.borrow().clone()
+    }
+
+    /// The engine is gone: waiters are told there will be no end.
+    pub fn abandon(&self) {
+        self.waiters.borrow_mut().clear();
     }
 
     /// The finished transaction, if it has finished.
@@ -170,7 +173,7 @@ pub enum Committing {
 impl Committing {
     /// Waits until durable: the transaction's id and end.
     pub async fn durable(self) -> Result<(TxId, Rc<Settlement>), JsValue> {
-        let gone = || js::error("Error", "this SyncEngine was destroyed");
+        let gone = || js::destroyed();
         match self {
             Committing::Here {
                 id,
@@ -348,6 +351,6 @@ impl Role {
 /// A receiver already told that the engine is gone.
 fn closed() -> Done {
     let (reply, rx) = oneshot::channel();
-    let _ = reply.send(Err(js::error("Error", "this SyncEngine was destroyed")));
+    let _ = reply.send(Err(js::destroyed()));
     rx
 }

@@ -87,6 +87,7 @@ fn begin(leader: &mut Leader, snapshot: Snapshot, options: &Options) -> Result<(
     leader
         .input(Input::Loaded(snapshot))
         .map_err(js::core_error)?;
+    leader.track_loaded_origins();
     leader.announce();
     if options.auto_start && options.remote.is_some() {
         leader.start_sync()?;
@@ -156,7 +157,13 @@ async fn take_over(me: Weak<Handle>, lock: Lock) {
             lock,
         );
         if let Err(e) = begin(&mut leader, snapshot, &options) {
+            // Unusable: say why, fail what waits, and let another tab lead.
             web_sys::console::error_2(&"ferrosync: this tab cannot take over".into(), &e);
+            for (_, pending) in parts.pending {
+                pending.answer.reject(e.clone());
+            }
+            leader.destroy();
+            return Role::Destroyed;
         }
         leader
             .hub
@@ -188,9 +195,7 @@ fn finish(leader: &mut Leader, outcome: Outcome, answer: Answer) {
     wasm_bindgen_futures::spawn_local(async move {
         let result: Result<(), JsValue> = match outcome {
             Outcome::Now(result) => result.map(|_| ()).map_err(|e| js::error("Error", &e)),
-            Outcome::Later(done, _) => done
-                .await
-                .unwrap_or_else(|_| Err(js::error("Error", "this SyncEngine was destroyed"))),
+            Outcome::Later(done, _) => done.await.unwrap_or_else(|_| Err(js::destroyed())),
         };
         match (answer, settlement) {
             (Answer::Commit(reply), Some(committed)) => {

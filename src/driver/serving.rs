@@ -59,6 +59,21 @@ impl Leader {
         }
     }
 
+    /// Origins loaded with unfinished transactions get their end recorded when they finish.
+    pub(super) fn track_loaded_origins(&mut self) {
+        for origin in self.tabs.origins.values() {
+            let unfinished = self
+                .engine
+                .transaction(origin.tx)
+                .is_some_and(|t| !t.state.is_terminal());
+            if origin.finished.is_none() && unfinished {
+                self.tabs
+                    .unwritten
+                    .insert(origin.tx, origin.request.clone());
+            }
+        }
+    }
+
     /// Tells the followers this tab leads now.
     pub(super) fn announce(&self) {
         self.tabs.channel.post(&TabMessage::Leader {
@@ -84,11 +99,13 @@ impl Leader {
                     reply(Ok(Reply::Committed { tx: *tx }));
                 }
                 wasm_bindgen_futures::spawn_local(async move {
-                    reply(match done.await {
-                        Ok(Ok(())) => Ok(answer),
-                        Ok(Err(e)) => Err(crate::js::describe(&e)),
-                        Err(_) => Err("the leading tab closed".into()),
-                    });
+                    match done.await {
+                        Ok(Ok(())) => reply(Ok(answer)),
+                        Ok(Err(e)) => reply(Err(crate::js::describe(&e))),
+                        // This tab stopped leading before it knew: no answer, so the
+                        // follower asks the next leader (which recognises a recorded commit).
+                        Err(_) => {}
+                    }
                 });
             }
         }

@@ -19,14 +19,18 @@ fn name_of(database: &str) -> String {
     format!("ferrosync:{database}")
 }
 
-/// A held lock; [`Lock::release`] (or closing the tab) lets the next tab have it.
+/// A held lock; dropping it (or closing the tab) lets the next tab have it.
 pub struct Lock {
     release: Function,
 }
 
 impl Lock {
     /// Releases the lock.
-    pub fn release(self) {
+    pub fn release(self) {}
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
         let _ = self.release.call0(&JsValue::UNDEFINED);
     }
 }

@@ -16,6 +16,8 @@ use std::pin::Pin;
 
 /// How often a heartbeat goes out.
 const HEARTBEAT_MS: u32 = 15_000;
+/// A handshake not finished in this time is given up.
+const CONNECT_TIMEOUT_MS: u32 = 10_000;
 /// Silence longer than this (two missed heartbeats) means the connection is dead.
 const SILENCE_MS: u64 = 2 * HEARTBEAT_MS as u64 + 5_000;
 
@@ -106,9 +108,20 @@ async fn run(url: &str, queue: mpsc::UnboundedReceiver<String>, events: &Events)
         Ok(socket) => socket,
         Err(e) => return Ended::NeverOpened(format!("cannot open a WebSocket: {e}")),
     };
-    // Ready once the socket is no longer connecting: open, or already closed (refused).
-    let ready = futures::future::poll_fn(|cx| Pin::new(&mut socket).poll_ready(cx)).await;
-    if ready.is_err() || !matches!(socket.state(), State::Open) {
+    // Ready once the socket is no longer connecting: open, or already closed (refused); a
+    // handshake that hangs is given up after CONNECT_TIMEOUT_MS.
+    let ready = {
+        let ready = futures::future::poll_fn(|cx| Pin::new(&mut socket).poll_ready(cx));
+        let timeout = gloo_timers::future::TimeoutFuture::new(CONNECT_TIMEOUT_MS);
+        futures::pin_mut!(ready);
+        match futures::future::select(ready, timeout).await {
+            futures::future::Either::Left((ready, _)) => ready.is_ok(),
+            futures::future::Either::Right(_) => false,
+        }
+    };
+    if !ready || !matches!(socket.state(), State::Open) {
+        // Dropping it would not stop a handshake still under way.
+        let _ = socket.close(None, None);
         return Ended::NeverOpened("the server refused the connection or is unreachable".into());
     }
     events(Event::Open { live: true });
