@@ -16,12 +16,16 @@
 use ferrosync_core::document::Document;
 use ferrosync_core::engine::{Checkpoint, Snapshot, StorageWrite, SyncLogEntry};
 use ferrosync_core::transaction::{Transaction, TxId};
-use idb::{Database, Factory, ObjectStore, TransactionMode, TransactionResult};
+use futures::channel::oneshot;
+use idb::{Database, Factory, ObjectStore, TransactionMode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::rc::Rc;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
+use web_sys::IdbTransaction;
 
 /// The schema version (the IndexedDB database version).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -261,7 +265,7 @@ impl Storage {
             let _ = tx.abort();
             return Err(failed(describe(e)));
         }
-        finish(tx, &meta).await.map_err(failed)
+        finish(tx).await.map_err(failed)
     }
 
     /// Deletes origin records (too old to be re-sent).
@@ -276,7 +280,7 @@ impl Storage {
                 .delete(JsValue::from_str(&origin.request))
                 .map_err(describe)?;
         }
-        finish(tx, &store).await
+        finish(tx).await
     }
 }
 
@@ -319,19 +323,36 @@ async fn connect(name: &str, slot: &Slot) -> Result<Rc<Database>, String> {
     Ok(Rc::new(db))
 }
 
-/// Waits for a transaction to end; an abort reports the transaction's error (such as
-/// `QuotaExceededError`). `store` is any of its stores (the transaction is consumed).
-async fn finish(tx: idb::Transaction, store: &ObjectStore) -> Result<(), String> {
-    match tx.await {
-        Ok(TransactionResult::Committed) => Ok(()),
-        Ok(TransactionResult::Aborted) => Err(match store.transaction().error() {
-            Some(e) => format!(
-                "the IndexedDB transaction was aborted: {}: {}",
-                e.name(),
-                e.message()
-            ),
-            None => "the IndexedDB transaction was aborted".into(),
-        }),
-        Err(e) => Err(describe(e)),
+/// Waits for a transaction to end (`complete` or `abort`: exactly one fires, once); an abort
+/// reports the transaction's error (such as `QuotaExceededError`). Request `error` events are
+/// not listened to: they end in an abort anyway.
+async fn finish(tx: idb::Transaction) -> Result<(), String> {
+    let tx = IdbTransaction::from(tx);
+    let (sender, ended) = oneshot::channel::<bool>();
+    let sender = Rc::new(RefCell::new(Some(sender)));
+    let on = |committed: bool| {
+        let sender = sender.clone();
+        Closure::<dyn FnMut()>::new(move || {
+            if let Some(sender) = sender.borrow_mut().take() {
+                let _ = sender.send(committed);
+            }
+        })
+    };
+    let (on_complete, on_abort) = (on(true), on(false));
+    tx.set_oncomplete(Some(on_complete.as_ref().unchecked_ref()));
+    tx.set_onabort(Some(on_abort.as_ref().unchecked_ref()));
+    let committed = ended.await.unwrap_or(false);
+    tx.set_oncomplete(None);
+    tx.set_onabort(None);
+    if committed {
+        return Ok(());
     }
+    Err(match tx.error() {
+        Some(e) => format!(
+            "the IndexedDB transaction was aborted: {}: {}",
+            e.name(),
+            e.message()
+        ),
+        None => "the IndexedDB transaction was aborted".into(),
+    })
 }
