@@ -11,7 +11,6 @@ use futures::{Sink, SinkExt, StreamExt};
 use gloo_net::http::Request;
 use gloo_net::websocket::{futures::WebSocket, Message, State, WebSocketError};
 use gloo_timers::future::IntervalStream;
-use serde::Deserialize;
 use std::pin::Pin;
 
 /// How often a heartbeat goes out.
@@ -21,12 +20,14 @@ const CONNECT_TIMEOUT_MS: u32 = 10_000;
 /// Silence longer than this (two missed heartbeats) means the connection is dead.
 const SILENCE_MS: u64 = 2 * HEARTBEAT_MS as u64 + 5_000;
 
-/// A frame from the server.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Frame {
-    One(ServerMessage),
-    Many(Vec<ServerMessage>),
+/// A frame from the server: one message, or an array of them (parsed directly, without
+/// buffering the frame to guess its shape).
+fn parse_frame(text: &str) -> serde_json::Result<Vec<ServerMessage>> {
+    if text.trim_start().starts_with('[') {
+        serde_json::from_str(text)
+    } else {
+        serde_json::from_str(text).map(|message| vec![message])
+    }
 }
 
 /// A WebSocket connection; dropping it closes the socket.
@@ -156,10 +157,16 @@ async fn serve(
             incoming = read.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
                     last_heard = now();
-                    match serde_json::from_str::<Frame>(&text) {
-                        Ok(Frame::One(ServerMessage::Pong)) => {}
-                        Ok(Frame::One(message)) => events(Event::Received(vec![message])),
-                        Ok(Frame::Many(messages)) => events(Event::Received(messages)),
+                    match parse_frame(&text) {
+                        Ok(messages) => {
+                            let messages: Vec<ServerMessage> = messages
+                                .into_iter()
+                                .filter(|m| *m != ServerMessage::Pong)
+                                .collect();
+                            if !messages.is_empty() {
+                                events(Event::Received(messages));
+                            }
+                        }
                         Err(e) => return format!("the server sent an unreadable frame: {e}"),
                     }
                 }
