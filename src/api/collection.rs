@@ -1,12 +1,13 @@
 //! `engine.collection(name)`: reads from memory, optimistic writes, live changes.
 
-use super::{commit, delete_request, insert_request, once_fn, unlisten, update_request, views};
+use super::{
+    commit, delete_request, insert_request, once_fn, settled, unlisten, update_request, views,
+};
 use crate::driver::Shared;
 use crate::js;
 use ferrosync_core::query::Query;
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 /// A collection of documents.
 #[wasm_bindgen(skip_typescript)]
@@ -60,14 +61,11 @@ impl Collection {
     /// Removes the local copy of a document for good (nothing is sent); resolves once durable.
     #[wasm_bindgen(js_name = hardDelete)]
     pub fn hard_delete(&self, id: String) -> Promise {
-        let flushed = self
-            .shared
-            .with(|role| role.hard_delete(&self.name, id).map_err(js::core_error));
-        future_to_promise(async move {
-            let flushed = flushed??;
-            flushed.await.map_err(|_| js::destroyed())??;
-            Ok(JsValue::UNDEFINED)
-        })
+        settled(
+            self.shared
+                .with(|role| role.hard_delete(&self.name, id).map_err(js::core_error))
+                .and_then(|done| done),
+        )
     }
 
     /// The document with this `_id`, or `undefined` (also for a soft-deleted one).

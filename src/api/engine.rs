@@ -1,9 +1,9 @@
 //! `SyncEngine`: opening, sync control, transactions, status, the sync log and conflicts.
 
 use super::{
-    commit, fields_of, once_fn, unlisten, views, Collection, Observable, TransactionScope,
+    commit, fields_of, once_fn, settled, unlisten, views, Collection, Observable, TransactionScope,
 };
-use crate::driver::{Done, Role, Shared, Topic};
+use crate::driver::{Role, Shared, Topic};
 use crate::js::{self, now};
 use crate::options::{self, Callbacks};
 use crate::storage::Storage;
@@ -22,14 +22,6 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 pub struct SyncEngine {
     shared: Shared,
     name: String,
-}
-
-/// A settled receiver as a promise of `undefined`.
-fn settled(rx: Result<Done, JsValue>) -> Promise {
-    future_to_promise(async move {
-        rx?.await.map_err(|_| js::destroyed())??;
-        Ok(JsValue::UNDEFINED)
-    })
 }
 
 #[wasm_bindgen]

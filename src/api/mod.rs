@@ -12,7 +12,7 @@ pub use engine::SyncEngine;
 pub use handle::{Observable, TransactionHandle};
 pub use scope::{TransactionCollection, TransactionScope};
 
-use crate::driver::Shared;
+use crate::driver::{Done, Shared};
 use crate::js;
 use ferrosync_core::document::{parse_document, parse_patch, Fields};
 use ferrosync_core::mutation::{MutationRequest, Op};
@@ -66,6 +66,14 @@ fn commit(shared: &Shared, requests: Result<Vec<MutationRequest>, JsValue>) -> P
     future_to_promise(async move {
         let (id, settlement) = committed?.durable().await?;
         Ok(TransactionHandle::new(shared, id, settlement).into())
+    })
+}
+
+/// A receiver of the driver as a promise of `undefined`.
+fn settled(done: Result<Done, JsValue>) -> Promise {
+    future_to_promise(async move {
+        done?.await.map_err(|_| js::destroyed())??;
+        Ok(JsValue::UNDEFINED)
     })
 }
 

@@ -2,7 +2,7 @@
 //! (storage writes, messages, timers, notifications), keeps the connection to the server, and
 //! serves the other tabs of the database (see `serving`).
 
-use super::{Done, Handle, Hub, Reply, Settlement, Topic};
+use super::{done_now, Done, Handle, Hub, Reply, Settlement, Topic};
 use crate::js::{self, now};
 use crate::options::Remote;
 use crate::storage::{Origin, Storage};
@@ -309,21 +309,17 @@ impl Leader {
 
     /// A receiver told once transaction `id` is durable (at once if it already is).
     pub(super) fn durable(&mut self, id: TxId) -> Done {
-        let (reply, rx) = oneshot::channel();
         match self.engine.transaction(id) {
-            Some(tx) if tx.state.is_terminal() => {
-                let _ = reply.send(outcome(tx));
+            Some(tx) if tx.state.is_terminal() => done_now(outcome(tx)),
+            Some(_) if self.engine.is_durable(id) => done_now(Ok(())),
+            Some(_) => {
+                let (reply, rx) = oneshot::channel();
+                self.durable_waiters.entry(id).or_default().push(reply);
+                rx
             }
-            Some(_) if self.engine.is_durable(id) => {
-                let _ = reply.send(Ok(()));
-            }
-            Some(_) => self.durable_waiters.entry(id).or_default().push(reply),
             // Finished and forgotten: it was durable.
-            None => {
-                let _ = reply.send(Ok(()));
-            }
+            None => done_now(Ok(())),
         }
-        rx
     }
 
     /// `hardDelete`: a receiver told once the removal is in IndexedDB.
@@ -479,9 +475,8 @@ impl Leader {
 
     /// Asks for a push and/or pull; the receiver is told when sync settles (idle), or fails.
     pub fn sync_now(&mut self, push: bool, pull: bool) -> Done {
-        let (reply, rx) = oneshot::channel();
         if self.remote.is_none() || !self.running {
-            let _ = reply.send(Err(js::error(
+            return done_now(Err(js::error(
                 "Error",
                 if self.remote.is_none() {
                     "this engine has no serverUrl, so it cannot sync"
@@ -489,8 +484,8 @@ impl Leader {
                     "sync is stopped; call start() first"
                 },
             )));
-            return rx;
         }
+        let (reply, rx) = oneshot::channel();
         let since_log = self
             .engine
             .sync_log(1, None)

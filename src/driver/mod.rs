@@ -246,11 +246,7 @@ impl Role {
     /// `start`.
     pub fn start(&mut self) -> Done {
         match self {
-            Role::Leader(l) => {
-                let (reply, rx) = oneshot::channel();
-                let _ = reply.send(l.start_sync());
-                rx
-            }
+            Role::Leader(l) => done_now(l.start_sync()),
             Role::Follower(f) => f.forward_done(crate::tabs::messages::Request::Start),
             Role::Destroyed => closed(),
         }
@@ -261,9 +257,7 @@ impl Role {
         match self {
             Role::Leader(l) => {
                 l.stop_sync();
-                let (reply, rx) = oneshot::channel();
-                let _ = reply.send(Ok(()));
-                rx
+                done_now(Ok(()))
             }
             Role::Follower(f) => f.forward_done(crate::tabs::messages::Request::Stop),
             Role::Destroyed => closed(),
@@ -348,9 +342,14 @@ impl Role {
     }
 }
 
+/// A receiver already told `result`.
+pub fn done_now(result: Result<(), JsValue>) -> Done {
+    let (reply, rx) = oneshot::channel();
+    let _ = reply.send(result);
+    rx
+}
+
 /// A receiver already told that the engine is gone.
 fn closed() -> Done {
-    let (reply, rx) = oneshot::channel();
-    let _ = reply.send(Err(js::destroyed()));
-    rx
+    done_now(Err(js::destroyed()))
 }

@@ -120,8 +120,9 @@ async fn take_over(me: Weak<Handle>, lock: Lock) {
             .ok()
             .flatten()
     });
+    // Returning without leading drops `lock`, which releases it.
     let Some(options) = options else {
-        return lock.release();
+        return;
     };
     let opened = match load(&options.name).await {
         Ok(loaded) => Engine::new(options.engine.clone())
@@ -130,18 +131,18 @@ async fn take_over(me: Weak<Handle>, lock: Lock) {
         Err(e) => Err(e),
     };
     let Some(handle) = me.upgrade() else {
-        return lock.release();
+        return;
     };
-    let ((engine, (storage, snapshot, origins)), lock) = match opened {
-        Ok(opened) => (opened, lock),
+    let (engine, (storage, snapshot, origins)) = match opened {
+        Ok(opened) => opened,
         Err(e) => {
             web_sys::console::error_2(&"ferrosync: this tab cannot take over".into(), &e);
-            return lock.release();
+            return;
         }
     };
     handle.replace(|role| {
         let Role::Follower(follower) = role else {
-            lock.release();
+            drop(lock);
             return role;
         };
         let parts = follower.into_parts();

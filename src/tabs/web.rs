@@ -24,11 +24,6 @@ pub struct Lock {
     release: Function,
 }
 
-impl Lock {
-    /// Releases the lock.
-    pub fn release(self) {}
-}
-
 impl Drop for Lock {
     fn drop(&mut self) {
         let _ = self.release.call0(&JsValue::UNDEFINED);
