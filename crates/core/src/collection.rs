@@ -197,6 +197,27 @@ impl Collection {
         self.recompute(&id, merge)
     }
 
+    /// Gives document `from` the id `to` (a backend assigned its own id): its synced state and
+    /// pending writes move over, after any `to` already has. Reports both view changes.
+    pub fn rename(&mut self, from: &str, to: &str, merge: Option<&MergeFn>) -> Vec<DocChange> {
+        if let Some(mut doc) = self.synced.remove(from) {
+            if !self.synced.contains_key(to) {
+                doc.id = to.to_owned();
+                self.synced.insert(to.to_owned(), doc);
+            }
+        }
+        if let Some(writes) = self.pending.remove(from) {
+            self.pending
+                .entry(to.to_owned())
+                .or_default()
+                .extend(writes);
+        }
+        self.recompute(from, merge)
+            .into_iter()
+            .chain(self.recompute(to, merge))
+            .collect()
+    }
+
     /// Removes the local copy for good (`hardDelete`).
     pub fn remove(&mut self, id: &str, merge: Option<&MergeFn>) -> Option<DocChange> {
         self.synced.remove(id);

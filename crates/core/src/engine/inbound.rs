@@ -162,7 +162,10 @@ impl Engine {
         else {
             return;
         };
-        if !self.config.direction.pulls() || self.pull.in_flight.is_some() {
+        if !self.config.direction.pulls()
+            || self.pull.in_flight.is_some()
+            || self.config.backend.is_custom()
+        {
             return;
         }
         let due = self.pull.next_at.is_some_and(|at| at <= self.now);

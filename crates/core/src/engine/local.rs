@@ -160,8 +160,9 @@ impl Engine {
         }
     }
 
-    /// Finishes a transaction successfully. Writes to local-only collections become their
-    /// synced state; synced collections were updated from the server's answer already.
+    /// Finishes a transaction successfully. Writes to local-only collections, and those a
+    /// custom backend persisted, become their synced state; with the reference server, synced
+    /// collections were updated from its answer already.
     pub(super) fn complete(&mut self, id: TxId) {
         let Some(entry) = self.txs.get_mut(&id) else {
             return;
@@ -173,8 +174,9 @@ impl Engine {
         entry.tx.set_state(TxState::Completed, self.now);
         let mutations = entry.tx.mutations.clone();
         let merge = self.merge_fn();
+        let custom = self.config.backend.is_custom();
         for m in &mutations {
-            if !self.is_synced(&m.collection) {
+            if custom || !self.is_synced(&m.collection) {
                 let c = self.collections.get_mut(&m.collection).expect("configured");
                 if let Ok(doc) = m.op.apply(&m.doc_id, c.synced(&m.doc_id), m.hlc) {
                     self.out.changes.extend(c.set_synced(doc, merge.as_ref()));

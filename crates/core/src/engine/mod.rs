@@ -5,6 +5,7 @@
 //! execute: persist a batch to storage, send a message, notify subscribers, wake up at a time.
 //! Writes are sent only after they are durable, so a reload never reuses a mutation id.
 
+mod backend;
 mod inbound;
 mod local;
 mod outbox;
@@ -12,6 +13,7 @@ mod persist;
 mod queue;
 mod status;
 
+pub use backend::{Backend, Call, CallOutcome, CallStep};
 pub use persist::{Checkpoint, Snapshot, StorageWrite};
 pub use status::{SyncLogEntry, SyncLogStatus, SyncStats, SyncStatus, SyncType};
 
@@ -84,6 +86,8 @@ pub struct EngineConfig {
     pub ack_timeout_ms: Millis,
     /// Seeds jitter and the client id: give each database a random seed.
     pub seed: u64,
+    /// The reference server's protocol, or the application's own functions.
+    pub backend: Backend,
 }
 
 impl Default for EngineConfig {
@@ -98,6 +102,7 @@ impl Default for EngineConfig {
             pull_interval_ms: 30_000,
             ack_timeout_ms: 10_000,
             seed: 0,
+            backend: Backend::Server,
         }
     }
 }
@@ -111,6 +116,7 @@ impl fmt::Debug for EngineConfig {
             .field("mutation_strategy", &self.mutation_strategy)
             .field("retry", &self.retry)
             .field("batch_size", &self.batch_size)
+            .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
 }
@@ -204,6 +210,24 @@ pub enum Input {
     },
     /// Time passed (a `WakeAt` came due).
     Tick,
+    /// A custom backend is ready (its `setup` resolved): transactions may be persisted.
+    BackendReady,
+    /// Documents a custom backend delivered (`setup`'s data, `onUpdate`); a document with
+    /// `deleted` set is a tombstone. `complete`: they are the whole state of `collections`, so
+    /// synced documents missing from them are gone.
+    Remote {
+        /// The documents, by collection.
+        docs: Vec<(String, Document)>,
+        /// The collections `docs` holds completely, if it is a full snapshot.
+        complete: Option<Vec<String>>,
+    },
+    /// A custom backend answered a `Call`.
+    Called {
+        /// The call answered.
+        call: Call,
+        /// Its outcome.
+        outcome: CallOutcome,
+    },
 }
 
 /// Something for the driver to do.
@@ -225,6 +249,8 @@ pub enum Effect {
     Stats(SyncStats),
     /// Feed a `Tick` at this time.
     WakeAt(Millis),
+    /// Call the custom backend's function for a transaction; answer with `Called`.
+    Call(Call),
 }
 
 /// What one `handle` call produced.
@@ -380,6 +406,7 @@ pub struct Engine {
     next_seq: u64,
     store: persist::StoreState,
     queues: queue::Queues,
+    custom: backend::CustomState,
     status: status::StatusState,
     now: Millis,
     out: Outgoing,
@@ -430,6 +457,7 @@ impl Engine {
             next_seq: 1,
             store: persist::StoreState::default(),
             queues: queue::Queues::default(),
+            custom: backend::CustomState::default(),
             status: status::StatusState::default(),
             now: 0,
             out: Outgoing::default(),
@@ -457,6 +485,9 @@ impl Engine {
             Input::Server(message) => self.receive(message),
             Input::SyncNow { push, pull } => self.sync_now(push, pull),
             Input::Tick => {}
+            Input::BackendReady => self.backend_ready(),
+            Input::Remote { docs, complete } => self.remote(docs, complete),
+            Input::Called { call, outcome } => self.called(call, outcome),
         }
         self.pump(outbox);
         Ok(Step {
@@ -578,6 +609,7 @@ impl Engine {
             _ => None,
         };
         retries
+            .chain(self.call_retry_at())
             .chain(pushes)
             .chain(pull)
             .chain(hello)

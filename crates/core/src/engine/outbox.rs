@@ -13,7 +13,7 @@ use crate::transaction::{TxId, TxState};
 use std::collections::HashMap;
 
 /// At most this many batches' worth of transactions hold wire ids at once (flow control).
-const MAX_WIRE_BATCHES: usize = 4;
+pub(super) const MAX_WIRE_BATCHES: usize = 4;
 
 impl Engine {
     /// Moves the outbox forward: finishes local-only work, assigns ids, sends what is ready.
@@ -23,6 +23,10 @@ impl Engine {
             return;
         };
         if !self.config.direction.pushes() {
+            return;
+        }
+        if self.config.backend.is_custom() {
+            self.call_ready();
             return;
         }
         self.start_due_retries();

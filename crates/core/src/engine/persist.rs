@@ -95,7 +95,8 @@ impl StoreState {
 
 impl Engine {
     /// Rebuilds the engine from storage. Transactions that were on the wire go back to pending
-    /// with their ids and are re-sent; the server's idempotency makes that safe.
+    /// with their ids and are re-sent; the server's idempotency makes that safe. With a custom
+    /// backend, those persisted and awaiting sync count as done.
     pub(super) fn load(&mut self, snapshot: Snapshot) -> Result<(), CoreError> {
         if self.loaded {
             return Err(CoreError::AlreadyLoaded);
@@ -122,6 +123,7 @@ impl Engine {
         }
         let mut txs = snapshot.transactions;
         txs.sort_by_key(|t| t.id);
+        let mut persisted = Vec::new();
         for mut tx in txs.into_iter().filter(|t| !t.state.is_terminal()) {
             if tx
                 .mutations
@@ -137,7 +139,10 @@ impl Engine {
                     tx.id
                 )));
             }
-            if matches!(
+            let custom = self.config.backend.is_custom();
+            if tx.state == TxState::PersistedAwaitingSync && custom {
+                persisted.push(tx.id);
+            } else if matches!(
                 tx.state,
                 TxState::Persisting | TxState::PersistedAwaitingSync
             ) {
@@ -171,6 +176,7 @@ impl Engine {
             );
             self.track(id);
         }
+        self.finish_persisted_on_load(persisted);
         self.load_log(snapshot.sync_log);
         self.loaded = true;
         Ok(())

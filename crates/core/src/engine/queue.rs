@@ -124,6 +124,7 @@ impl Engine {
                     self.queues.on_object.remove(&object);
                 }
             }
+            self.release_deferred(&object);
         }
         for waiter in self.queues.waiters.remove(&id).unwrap_or_default() {
             if !self.queues.claims.contains_key(&waiter) {
@@ -146,5 +147,33 @@ impl Engine {
             self.out.txs.insert(waiter);
             self.classify(waiter);
         }
+    }
+
+    /// Whether an unfinished transaction holds the object (persisting or awaiting sync).
+    pub(super) fn is_locked(&self, object: &Object) -> bool {
+        self.queues
+            .on_object
+            .get(object)
+            .is_some_and(|q| q.iter().any(|t| self.txs[t].tx.state.locks()))
+    }
+
+    /// The document `from` was given the id `to`: its queue moves along, merged in id order
+    /// with any queue `to` already has.
+    pub(super) fn rename_object(&mut self, collection: &str, from: &str, to: &str) {
+        let old = (collection.to_owned(), from.to_owned());
+        let new = (collection.to_owned(), to.to_owned());
+        let Some(moved) = self.queues.on_object.remove(&old) else {
+            return;
+        };
+        for tx in &moved {
+            if let Some(objects) = self.queues.claims.get_mut(tx) {
+                objects.retain(|o| *o != old && *o != new);
+                objects.push(new.clone());
+            }
+        }
+        let queue = self.queues.on_object.entry(new).or_default();
+        queue.extend(moved);
+        queue.sort_unstable();
+        queue.dedup();
     }
 }

@@ -152,6 +152,7 @@ impl Engine {
             && !(self.queues.ready.is_empty() && self.queues.wire.is_empty());
         if !welcomed
             || !self.flights.is_empty()
+            || self.calls_under_way()
             || self.pull.in_flight.is_some()
             || self.pull.requested
             || outbox_waiting

@@ -6,8 +6,8 @@
 use ferrosync_core::collection::DocChange;
 use ferrosync_core::document::{parse_document, parse_patch, Document};
 use ferrosync_core::engine::{
-    Checkpoint, CollectionConfig, Effect, Engine, EngineConfig, Input, Snapshot, StorageWrite,
-    SyncLogEntry, SyncStatus,
+    Call, Checkpoint, CollectionConfig, Effect, Engine, EngineConfig, Input, Snapshot,
+    StorageWrite, SyncLogEntry, SyncStatus,
 };
 use ferrosync_core::mutation::{MutationRequest, Op};
 use ferrosync_core::protocol::{Change, ClientMessage, ErrorInfo, ServerMessage, WireMutation};
@@ -130,6 +130,8 @@ pub struct Client {
     pub durable: BTreeSet<TxId>,
     pub statuses: Vec<SyncStatus>,
     pub changes: Vec<DocChange>,
+    /// Custom backend calls asked for and not yet answered.
+    pub calls: VecDeque<Call>,
 }
 
 impl Client {
@@ -147,6 +149,7 @@ impl Client {
             durable: BTreeSet::new(),
             statuses: Vec::new(),
             changes: Vec::new(),
+            calls: VecDeque::new(),
         };
         let snapshot = client.store.snapshot();
         client.handle(Input::Loaded(snapshot), now).expect("loads");
@@ -173,6 +176,7 @@ impl Client {
                 Effect::Status(s) => self.statuses.push(s),
                 Effect::Stats(_) => {}
                 Effect::WakeAt(at) => self.wake = Some(at),
+                Effect::Call(call) => self.calls.push_back(call),
             }
         }
         Ok(step.transaction)

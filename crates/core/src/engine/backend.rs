@@ -1,0 +1,386 @@
+//! Custom backends: instead of speaking the protocol to the reference server, the engine asks the
+//! application's functions to persist each transaction (`persist`, then `awaitSync`), and takes
+//! in the documents the application's sync source delivers (`setup`'s data, `onUpdate`).
+//!
+//! What a backend answers becomes the synced state: a completed transaction's writes are folded
+//! into it, and remote documents replace it. Under the ordered strategy a remote document for an
+//! object a transaction holds (persisting, or awaiting sync) waits until that transaction ends.
+
+use super::{Engine, Link, SyncType};
+use crate::document::Document;
+use crate::retry::{FailureKind, RetryDecision};
+use crate::transaction::{TxId, TxState};
+use crate::DocId;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Where the engine sends transactions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// The reference server, through the wire protocol.
+    #[default]
+    Server,
+    /// The application's functions: `persist`, and `awaitSync` when `await_sync`.
+    Custom {
+        /// After `persist`, wait for `awaitSync` before completing.
+        await_sync: bool,
+    },
+}
+
+impl Backend {
+    /// Whether transactions go to the application's functions.
+    pub fn is_custom(self) -> bool {
+        matches!(self, Backend::Custom { .. })
+    }
+}
+
+/// Which function a call is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallStep {
+    /// `persist`: write the transaction to the backend.
+    Persist,
+    /// `awaitSync`: wait until the persisted writes came back through sync.
+    AwaitSync,
+}
+
+/// One call to a custom backend, for one attempt at a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call {
+    /// The transaction.
+    pub tx: TxId,
+    /// The attempt it belongs to (see `Transaction::attempts`).
+    pub attempt: u32,
+    /// The function to call.
+    pub step: CallStep,
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// It resolved. For `persist`, `external_ids` gives the backend's ids for documents the
+    /// transaction created, as (mutation index, id): the local documents take those ids.
+    Done {
+        /// The backend's ids, by mutation index.
+        external_ids: Vec<(usize, DocId)>,
+    },
+    /// It rejected.
+    Failed {
+        /// What it said.
+        message: String,
+        /// False for a `NonRetriableError`: the transaction fails at once.
+        retryable: bool,
+    },
+}
+
+/// A collection and document id.
+type Object = (String, DocId);
+
+/// The custom backend's bookkeeping.
+#[derive(Debug, Default)]
+pub(super) struct CustomState {
+    /// Calls under way, with the sync-log run each belongs to.
+    calls: BTreeMap<TxId, (Call, u64)>,
+    /// Sync-log runs of calls: (calls unanswered, writes completed, failures).
+    runs: HashMap<u64, (usize, usize, usize)>,
+    /// Remote documents held back until their object is unlocked (`None`: removed).
+    deferred: BTreeMap<Object, Option<Document>>,
+}
+
+impl Engine {
+    fn is_custom(&self) -> bool {
+        self.config.backend.is_custom()
+    }
+
+    /// The backend's `setup` resolved.
+    pub(super) fn backend_ready(&mut self) {
+        if self.is_custom() {
+            self.link = Link::Up {
+                live: true,
+                welcomed: true,
+                hello_at: self.now,
+            };
+        }
+    }
+
+    /// Calls `persist` for ready transactions, oldest first, up to the in-flight limit. Ready
+    /// means durable (so a reload resumes it) and, after a failure, its retry time reached.
+    pub(super) fn call_ready(&mut self) {
+        let room = (super::outbox::MAX_WIRE_BATCHES * self.config.batch_size)
+            .saturating_sub(self.custom.calls.len());
+        let now = self.now;
+        let due: Vec<TxId> = self
+            .queues
+            .ready
+            .iter()
+            .filter(|id| {
+                let e = &self.txs[id];
+                e.durable_revision > 0 && e.retry_at.is_none_or(|at| at <= now)
+            })
+            .take(room)
+            .copied()
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let log = self.start_log(SyncType::Push);
+        self.custom.runs.insert(log, (due.len(), 0, 0));
+        for id in due {
+            let entry = self.txs.get_mut(&id).expect("ready");
+            entry.retry_at = None;
+            entry.tx.set_state(TxState::Persisting, now);
+            let attempt = entry.tx.start_attempt(now);
+            // Stored, so attempts count across reloads.
+            entry.revision += 1;
+            self.touch(id);
+            self.classify(id);
+            self.start_call(
+                Call {
+                    tx: id,
+                    attempt,
+                    step: CallStep::Persist,
+                },
+                log,
+            );
+        }
+    }
+
+    /// Whether a custom backend call is under way.
+    pub(super) fn calls_under_way(&self) -> bool {
+        !self.custom.calls.is_empty()
+    }
+
+    fn start_call(&mut self, call: Call, log: u64) {
+        self.custom.calls.insert(call.tx, (call, log));
+        self.out.effects.push(super::Effect::Call(call));
+    }
+
+    /// The earliest retry time among transactions waiting to be persisted again.
+    pub(super) fn call_retry_at(&self) -> Option<super::Millis> {
+        if !self.is_custom() {
+            return None;
+        }
+        self.queues
+            .ready
+            .iter()
+            .filter_map(|id| self.txs[id].retry_at)
+            .min()
+    }
+
+    /// Acts on a call's answer; answers to calls no longer under way are ignored.
+    pub(super) fn called(&mut self, call: Call, outcome: CallOutcome) {
+        match self.custom.calls.get(&call.tx) {
+            Some((current, _)) if *current == call => {}
+            _ => return,
+        }
+        let (_, log) = self.custom.calls.remove(&call.tx).expect("checked");
+        let succeeded = matches!(outcome, CallOutcome::Done { .. });
+        match (call.step, outcome) {
+            (CallStep::Persist, CallOutcome::Done { external_ids }) => {
+                self.take_external_ids(call.tx, external_ids);
+                self.status
+                    .pushed(self.txs[&call.tx].tx.mutations.len(), self.now);
+                let await_sync = self.config.backend == Backend::Custom { await_sync: true };
+                let entry = self.txs.get_mut(&call.tx).expect("called");
+                entry.tx.finish_attempt(self.now, None, None);
+                if await_sync {
+                    entry.tx.set_state(TxState::PersistedAwaitingSync, self.now);
+                    // Stored, so that after a reload it counts as done.
+                    entry.revision += 1;
+                    self.touch(call.tx);
+                    self.start_call(
+                        Call {
+                            step: CallStep::AwaitSync,
+                            ..call
+                        },
+                        log,
+                    );
+                    return;
+                }
+                self.complete(call.tx);
+            }
+            (CallStep::AwaitSync, CallOutcome::Done { .. }) => self.complete(call.tx),
+            (CallStep::Persist, CallOutcome::Failed { message, retryable }) => {
+                self.persist_rejected(call.tx, message, retryable)
+            }
+            (CallStep::AwaitSync, CallOutcome::Failed { message, .. }) => {
+                self.fail(call.tx, format!("awaitSync failed: {message}"))
+            }
+        }
+        self.end_call(log, succeeded);
+    }
+
+    /// A call ended: its run is finished once all its calls are.
+    fn end_call(&mut self, log: u64, succeeded: bool) {
+        let Some(run) = self.custom.runs.get_mut(&log) else {
+            return;
+        };
+        run.0 -= 1;
+        if succeeded {
+            run.1 += 1;
+        } else {
+            run.2 += 1;
+        }
+        if run.0 == 0 {
+            let (_, done, failed) = self.custom.runs.remove(&log).expect("present");
+            let error = (failed > 0).then(|| format!("{failed} transaction(s) failed"));
+            self.finish_log(log, done, failed, error);
+        }
+    }
+
+    /// `persist` rejected: retried under the policy, or failed at once when not retryable.
+    fn persist_rejected(&mut self, id: TxId, message: String, retryable: bool) {
+        let entry = self.txs.get_mut(&id).expect("called");
+        entry.tx.retries += 1;
+        let kind = if retryable {
+            FailureKind::Retryable
+        } else {
+            FailureKind::NonRetriable
+        };
+        let decision = self
+            .config
+            .retry
+            .decide(entry.tx.retries, kind, self.now, &mut self.rng);
+        match decision {
+            RetryDecision::RetryAt(at) => {
+                entry.retry_at = Some(at);
+                entry
+                    .tx
+                    .finish_attempt(self.now, Some(message.clone()), Some(at));
+                entry.tx.set_state(TxState::Pending, self.now);
+                self.touch(id);
+                self.classify(id);
+                self.status.fail(message);
+            }
+            RetryDecision::GiveUp if retryable => {
+                let message = format!("gave up after {} attempts: {message}", entry.tx.retries);
+                self.fail(id, message);
+            }
+            RetryDecision::GiveUp => self.fail(id, message),
+        }
+    }
+
+    /// The backend named its own ids for documents the transaction created: the local
+    /// documents, and every unfinished write to them, take those ids.
+    fn take_external_ids(&mut self, id: TxId, external_ids: Vec<(usize, DocId)>) {
+        for (index, to) in external_ids {
+            let Some(m) = self.txs[&id].tx.mutations.get(index) else {
+                continue;
+            };
+            let (collection, from) = (m.collection.clone(), m.doc_id.clone());
+            if from != to {
+                self.rename(&collection, &from, &to);
+            }
+        }
+    }
+
+    /// Gives document `from` the id `to`: in the collection, in storage, in unfinished
+    /// transactions, in the per-object queues and among deferred remote documents.
+    fn rename(&mut self, collection: &str, from: &str, to: &str) {
+        let merge = self.merge_fn();
+        let c = self.collections.get_mut(collection).expect("configured");
+        self.out.changes.extend(c.rename(from, to, merge.as_ref()));
+        self.store.docs.insert((collection.into(), from.into()));
+        self.store.docs.insert((collection.into(), to.into()));
+        let affected: Vec<TxId> = self
+            .txs
+            .iter_mut()
+            .filter(|(_, e)| !e.tx.state.is_terminal())
+            .filter_map(|(id, e)| {
+                let mut hit = false;
+                for m in &mut e.tx.mutations {
+                    if m.collection == collection && m.doc_id == from {
+                        m.doc_id = to.into();
+                        hit = true;
+                    }
+                }
+                hit.then(|| {
+                    e.revision += 1;
+                    *id
+                })
+            })
+            .collect();
+        for id in affected {
+            self.touch(id);
+        }
+        self.rename_object(collection, from, to);
+        let old = (collection.to_owned(), from.to_owned());
+        if let Some(doc) = self.custom.deferred.remove(&old) {
+            self.custom
+                .deferred
+                .insert((collection.into(), to.into()), doc);
+        }
+    }
+
+    /// Takes in documents from a custom backend. Under the ordered strategy, documents for
+    /// locked objects wait until the lock is released.
+    pub(super) fn remote(&mut self, docs: Vec<(String, Document)>, complete: Option<Vec<String>>) {
+        if !self.is_custom() || !self.config.direction.pulls() {
+            return;
+        }
+        let log = self.start_log(SyncType::Pull);
+        let count = docs.len();
+        let mut seen: BTreeSet<Object> = BTreeSet::new();
+        for (collection, doc) in docs {
+            if !self.is_synced(&collection) {
+                continue;
+            }
+            let key = (collection, doc.id.clone());
+            seen.insert(key.clone());
+            self.take_remote(key, Some(doc));
+        }
+        for collection in complete.unwrap_or_default() {
+            let gone: Vec<Object> = match self.collections.get(&collection) {
+                Some(c) if self.synced.contains(&collection) => c
+                    .synced_docs()
+                    .map(|d| (collection.clone(), d.id.clone()))
+                    .filter(|key| !seen.contains(key))
+                    .collect(),
+                _ => continue,
+            };
+            for key in gone {
+                self.take_remote(key, None);
+            }
+        }
+        self.status.pulled(count, self.now);
+        self.finish_log(log, count, 0, None);
+    }
+
+    fn take_remote(&mut self, key: Object, doc: Option<Document>) {
+        if self.config.mutation_strategy.is_ordered() && self.is_locked(&key) {
+            self.custom.deferred.insert(key, doc);
+            return;
+        }
+        self.set_remote(key, doc);
+    }
+
+    /// Makes `doc` the synced state of an object (`None`: removes it).
+    fn set_remote(&mut self, (collection, id): Object, doc: Option<Document>) {
+        let merge = self.merge_fn();
+        let c = self.collections.get_mut(&collection).expect("synced");
+        let change = match doc {
+            Some(mut doc) => {
+                doc.version = c.synced(&id).map_or(1, |d| d.version + 1);
+                c.set_synced(doc, merge.as_ref())
+            }
+            None => c.remove(&id, merge.as_ref()),
+        };
+        self.out.changes.extend(change);
+        self.store.docs.insert((collection, id));
+    }
+
+    /// An object's lock was released: a remote document held back for it applies now.
+    pub(super) fn release_deferred(&mut self, key: &Object) {
+        if !self.custom.deferred.contains_key(key) || self.is_locked(key) {
+            return;
+        }
+        let doc = self.custom.deferred.remove(key).expect("checked");
+        self.set_remote(key.clone(), doc);
+    }
+
+    /// On reload, transactions a custom backend persisted but had not synced count as done;
+    /// those it was persisting are tried again.
+    pub(super) fn finish_persisted_on_load(&mut self, ids: Vec<TxId>) {
+        for id in ids {
+            self.complete(id);
+        }
+    }
+}
