@@ -374,6 +374,80 @@ export interface SyncEngineConfig {
   autoStart?: boolean;
   /** Ask the browser to keep the data (`navigator.storage.persist()`). @defaultValue `true` */
   requestPersistence?: boolean;
+  /**
+   * A custom sync source instead of `serverUrl`: `setup` runs when sync starts; the `data` it
+   * resolves to is the backend's whole state, and `onUpdate` delivers changes later.
+   */
+  sync?: CustomSync;
+  /**
+   * A custom backend's write side: `persist` writes a transaction (retried under the retry
+   * policy unless it throws a `NonRetriableError`); `awaitSync`, if given, resolves once the
+   * persisted writes came back through `sync`.
+   */
+  mutationFn?: MutationFn;
+}
+
+/**
+ * Documents from a custom sync source: an array when the engine has one synced collection, or
+ * arrays by collection name. A document with `_deleted: true` is a tombstone.
+ */
+export type SyncData = Document[] | { [collection: string]: Document[] };
+
+/** A custom sync source (`SyncEngineConfig.sync`). */
+export interface CustomSync {
+  /** Names the source (shown in errors). */
+  id: string;
+  /**
+   * Connects the source. Call `onUpdate` with changed documents whenever the backend changes;
+   * pass `{ complete: true }` when they are the whole state of their collections.
+   * @returns the backend's current data, which replaces the synced state
+   */
+  setup(context: {
+    onUpdate(data: SyncData, options?: { complete?: boolean }): void;
+  }): Promise<{ data?: SyncData } | void>;
+}
+
+/** One write of a transaction, as a custom backend receives it. */
+export interface PendingChange {
+  /** The change id, `tx-<n>/<index>`: key `externalIds` by it. */
+  id: string;
+  /** What the write does. */
+  type: 'insert' | 'update' | 'delete';
+  /** The collection. */
+  collection: string;
+  /** The document id. */
+  key: string;
+  /** The fields the write sets (`{}` for a delete). */
+  changes: DocumentFields;
+  /** The document after the write (`null` if it does not apply). */
+  value: Document | null;
+  /** The synced document before the write, if any. */
+  original: Document | null;
+}
+
+/** What `persist` may resolve to. */
+export interface PersistResult {
+  /**
+   * The backend's ids for documents the transaction created, by change id: the local documents
+   * (and queued writes to them) take these ids.
+   */
+  externalIds?: { [changeId: string]: string };
+}
+
+/** A custom backend's write side (`SyncEngineConfig.mutationFn`). */
+export interface MutationFn {
+  /** Writes a transaction to the backend; rejects to retry, throws `NonRetriableError` to fail. */
+  persist(call: {
+    changes: PendingChange[];
+    attempt: number;
+    transaction: Transaction;
+  }): Promise<PersistResult | void>;
+  /** Resolves once the persisted writes came back through the sync source. */
+  awaitSync?(call: {
+    changes: PendingChange[];
+    transaction: Transaction;
+    sync: CustomSync | undefined;
+  }): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------

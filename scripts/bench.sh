@@ -13,6 +13,7 @@ source scripts/setup.sh
 
 # shellcheck source=scripts/package.sh
 source scripts/package.sh
+build_package pkg release
 
 echo "==> building ferrosync-server (release)" >&2
 cargo build --quiet --release -p ferrosync-server

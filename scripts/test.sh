@@ -93,7 +93,9 @@ section "end-to-end tests (Playwright: real tabs in headless Chromium)"
 # The package as users load it (debug build: faster to make), beside the test pages.
 e2e_www=target/e2e/www
 mkdir -p "$e2e_www"
-wasm-pack --log-level warn build --dev --target web --no-pack --out-dir "$e2e_www/pkg" -- --quiet -p ferrosync
+# shellcheck source=scripts/package.sh
+source scripts/package.sh
+build_package "$e2e_www/pkg" dev
 cp tests/e2e/page.html tests/e2e/page.js "$e2e_www/"
 node tests/e2e/run.mjs target/debug/ferrosync-server "$e2e_www"
 

@@ -80,3 +80,20 @@ pub fn describe(value: &JsValue) -> String {
 pub fn now() -> u64 {
     js_sys::Date::now() as u64
 }
+
+/// An optional function-valued field of a config object; anything else there is a `TypeError`.
+pub fn function(target: &JsValue, key: &str) -> Result<Option<js_sys::Function>, JsValue> {
+    if !target.is_object() {
+        return Ok(None);
+    }
+    let value = get(target, key);
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    value.dyn_into::<js_sys::Function>().map(Some).map_err(|_| {
+        error(
+            "TypeError",
+            &format!("invalid SyncEngine config: `{key}` must be a function"),
+        )
+    })
+}

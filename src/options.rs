@@ -3,7 +3,7 @@
 //! is tested natively.
 
 use ferrosync_core::conflict::{ConflictStrategy, ResolverFn};
-use ferrosync_core::engine::{CollectionConfig, Direction, EngineConfig};
+use ferrosync_core::engine::{Backend, CollectionConfig, Direction, EngineConfig};
 use ferrosync_core::retry::RetryPolicy;
 use ferrosync_core::scheduler::{MergeFn, MutationStrategy};
 use serde_json::{Map, Value};
@@ -31,6 +31,26 @@ pub struct Callbacks {
     pub resolver: Option<ResolverFn>,
     /// `mutationStrategy.merge`.
     pub merge: Option<MergeFn>,
+    /// Which custom backend functions are present.
+    pub backend: BackendFunctions,
+}
+
+/// Which functions of a custom backend the config carries (the driver holds the functions).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BackendFunctions {
+    /// `sync.setup`.
+    pub setup: bool,
+    /// `mutationFn.persist`.
+    pub persist: bool,
+    /// `mutationFn.awaitSync`.
+    pub await_sync: bool,
+}
+
+/// A custom backend (`sync` and/or `mutationFn`) instead of the reference server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomSync {
+    /// `sync.id`: names the sync source; `None` without a `sync` source (push only).
+    pub id: Option<String>,
 }
 
 /// How the engine reaches the server.
@@ -67,8 +87,10 @@ pub struct Options {
     pub name: String,
     /// The core engine's settings.
     pub engine: EngineConfig,
-    /// The server, if the engine syncs.
+    /// The server, if the engine syncs with one.
     pub remote: Option<Remote>,
+    /// The custom backend, if the engine syncs through the application's functions.
+    pub custom: Option<CustomSync>,
     /// Start syncing when opened.
     pub auto_start: bool,
     /// Ask the browser to keep the database under storage pressure.
@@ -95,6 +117,8 @@ const KNOWN: &[&str] = &[
     "ackTimeout",
     "autoStart",
     "requestPersistence",
+    "sync",
+    "mutationFn",
 ];
 
 fn bad<T>(message: impl Into<String>) -> Result<T, ConfigError> {
@@ -159,7 +183,7 @@ pub fn parse(config: &Value, callbacks: Callbacks) -> Result<Options, ConfigErro
         max_retries: read.integer("maxRetryAttempts", 4, 0, 100)? as u32,
         max_delay_ms: read.integer("maxRetryDelay", 30_000, 1, 86_400_000)?,
     };
-    let engine = EngineConfig {
+    let mut engine = EngineConfig {
         collections: collections(map.get("collections"))?,
         direction: direction(read.string("direction")?)?,
         conflict_strategy: conflict_strategy(read.string("conflictStrategy")?, &callbacks)?,
@@ -169,7 +193,19 @@ pub fn parse(config: &Value, callbacks: Callbacks) -> Result<Options, ConfigErro
         pull_interval_ms: read.integer("pullInterval", 30_000, 100, 86_400_000)?,
         ack_timeout_ms: read.integer("ackTimeout", 10_000, 100, 600_000)?,
         seed: 0,
+        backend: Backend::Server,
     };
+    let custom = custom_sync(map, callbacks.backend, engine.direction)?;
+    if custom.is_some() {
+        if map.contains_key("serverUrl") {
+            return bad(
+                "use either `serverUrl` or a custom backend (`sync`, `mutationFn`), not both",
+            );
+        }
+        engine.backend = Backend::Custom {
+            await_sync: callbacks.backend.await_sync,
+        };
+    }
     engine
         .validate()
         .or_else(|e| bad(e.to_string().replace("invalid configuration: ", "")))?;
@@ -187,9 +223,59 @@ pub fn parse(config: &Value, callbacks: Callbacks) -> Result<Options, ConfigErro
         name,
         engine,
         remote,
+        custom,
         auto_start: read.bool("autoStart", true)?,
         request_persistence: read.bool("requestPersistence", true)?,
     })
+}
+
+/// `sync: { id, setup }` and `mutationFn: { persist, awaitSync }` (functions are checked through
+/// `present`, as JSON drops them).
+fn custom_sync(
+    map: &Map<String, Value>,
+    present: BackendFunctions,
+    direction: Direction,
+) -> Result<Option<CustomSync>, ConfigError> {
+    let object = |key: &str, known: &[&str]| -> Result<Option<&Map<String, Value>>, ConfigError> {
+        match map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(inner)) => match inner.keys().find(|k| !known.contains(&k.as_str()))
+            {
+                Some(unknown) => bad(format!(
+                    "`{key}` has an unknown option `{unknown}` (known: {})",
+                    known.join(", ")
+                )),
+                None => Ok(Some(inner)),
+            },
+            Some(other) => bad(format!("`{key}` must be an object, got {other}")),
+        }
+    };
+    let sync = object("sync", &["id", "setup"])?;
+    let mutation_fn = object("mutationFn", &["persist", "awaitSync"])?;
+    let id = match sync {
+        None => None,
+        Some(sync) => {
+            let id = match Reader(sync).string("id") {
+                Ok(Some(id)) if !id.trim().is_empty() => id,
+                _ => return bad("`sync.id` must be a non-empty string naming the sync source"),
+            };
+            if !present.setup {
+                return bad("`sync.setup` must be a function ({ onUpdate }) => Promise<{ data }>");
+            }
+            Some(id)
+        }
+    };
+    match mutation_fn {
+        Some(_) if !present.persist => {
+            bad("`mutationFn.persist` must be a function ({ changes, attempt, transaction }) => Promise")
+        }
+        None if id.is_some() && direction.pushes() => bad(
+            "`sync` without `mutationFn` cannot write local changes anywhere: add \
+             `mutationFn: { persist }`, or set `direction: 'pull'`",
+        ),
+        None if id.is_none() => Ok(None),
+        _ => Ok(Some(CustomSync { id })),
+    }
 }
 
 fn collections(value: Option<&Value>) -> Result<Vec<CollectionConfig>, ConfigError> {
@@ -541,7 +627,7 @@ mod tests {
             &with(json!({ "conflictStrategy": "custom" })),
             Callbacks {
                 resolver: Some(resolver.clone()),
-                merge: None,
+                ..Callbacks::default()
             },
         )
         .unwrap();
@@ -553,15 +639,15 @@ mod tests {
             &base(),
             Callbacks {
                 resolver: Some(resolver),
-                merge: None,
+                ..Callbacks::default()
             },
         );
         assert!(stray_resolver.unwrap_err().0.contains("only used with"));
         let parallel = parse(
             &with(json!({ "mutationStrategy": { "type": "parallel" } })),
             Callbacks {
-                resolver: None,
                 merge: Some(merge.clone()),
+                ..Callbacks::default()
             },
         )
         .unwrap();
@@ -569,10 +655,94 @@ mod tests {
         let stray_merge = parse(
             &base(),
             Callbacks {
-                resolver: None,
                 merge: Some(merge),
+                ..Callbacks::default()
             },
         );
         assert!(stray_merge.unwrap_err().0.contains("only used with"));
+    }
+
+    #[test]
+    fn a_custom_backend_needs_its_functions_and_excludes_server_url() {
+        let all = BackendFunctions {
+            setup: true,
+            persist: true,
+            await_sync: true,
+        };
+        let parse_with = |extra: Value, backend: BackendFunctions| {
+            parse(
+                &with(extra),
+                Callbacks {
+                    backend,
+                    ..Callbacks::default()
+                },
+            )
+        };
+        let custom = json!({ "sync": { "id": "api" }, "mutationFn": {} });
+        let options = parse_with(custom.clone(), all).unwrap();
+        assert_eq!(
+            options.custom,
+            Some(CustomSync {
+                id: Some("api".into())
+            })
+        );
+        assert_eq!(options.engine.backend, Backend::Custom { await_sync: true });
+        let push_only = parse_with(
+            json!({ "mutationFn": {} }),
+            BackendFunctions {
+                persist: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(push_only.custom, Some(CustomSync { id: None }));
+        assert_eq!(
+            push_only.engine.backend,
+            Backend::Custom { await_sync: false }
+        );
+        let read_only = parse_with(
+            json!({ "sync": { "id": "feed" }, "direction": "pull" }),
+            BackendFunctions {
+                setup: true,
+                ..Default::default()
+            },
+        );
+        assert!(read_only.is_ok());
+        let cases = [
+            (custom.clone(), BackendFunctions::default(), "sync.setup"),
+            (
+                json!({ "sync": { "id": "" }, "mutationFn": {} }),
+                all,
+                "sync.id",
+            ),
+            (
+                json!({ "sync": { "id": "a", "url": "x" }, "mutationFn": {} }),
+                all,
+                "unknown option `url`",
+            ),
+            (
+                json!({ "mutationFn": {} }),
+                BackendFunctions::default(),
+                "mutationFn.persist",
+            ),
+            (
+                json!({ "sync": { "id": "a" } }),
+                all,
+                "without `mutationFn`",
+            ),
+            (json!({ "mutationFn": 3 }), all, "must be an object"),
+            (
+                json!({ "mutationFn": {}, "serverUrl": "ws://h/v1/sync" }),
+                all,
+                "not both",
+            ),
+        ];
+        for (extra, backend, expected) in cases {
+            let message = parse_with(extra.clone(), backend).unwrap_err().0;
+            assert!(
+                message.contains(expected),
+                "{extra}: `{message}` should mention {expected}"
+            );
+        }
     }
 }

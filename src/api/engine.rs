@@ -3,7 +3,7 @@
 use super::{
     commit, fields_of, once_fn, settled, unlisten, views, Collection, Observable, TransactionScope,
 };
-use crate::driver::{Role, Shared, Topic};
+use crate::driver::{CustomBackend, Role, Shared, Source, Topic};
 use crate::js::{self, now};
 use crate::options::{self, Callbacks};
 use crate::storage::Storage;
@@ -27,7 +27,8 @@ pub struct SyncEngine {
 #[wasm_bindgen]
 impl SyncEngine {
     /// Opens (or creates) the database named in `config`, restores documents and unfinished
-    /// transactions, and starts syncing when `serverUrl` is set (unless `autoStart: false`).
+    /// transactions, and starts syncing when `serverUrl` or a custom backend (`sync`,
+    /// `mutationFn`) is set (unless `autoStart: false`).
     pub async fn open(config: JsValue) -> Result<SyncEngine, JsValue> {
         console_error_panic_hook::set_once();
         if !config.is_object() {
@@ -36,9 +37,11 @@ impl SyncEngine {
                 "SyncEngine.open needs a config object",
             ));
         }
+        let custom = CustomBackend::from_config(&config)?;
         let callbacks = Callbacks {
-            resolver: function(&config, "conflictResolver")?.map(resolver),
-            merge: function(&js::get(&config, "mutationStrategy"), "merge")?.map(merge),
+            resolver: js::function(&config, "conflictResolver")?.map(resolver),
+            merge: js::function(&js::get(&config, "mutationStrategy"), "merge")?.map(merge),
+            backend: CustomBackend::present(custom.as_ref()),
         };
         let mut options = options::parse(&js::to_json(&config, "the config")?, callbacks)
             .map_err(|e| js::error("TypeError", &e.to_string()))?;
@@ -47,7 +50,12 @@ impl SyncEngine {
             request_persistence();
         }
         let name = options.name.clone();
-        let shared = crate::driver::open(options).await?;
+        let source = match (&options.remote, custom) {
+            (Some(remote), _) => Some(Source::Server(remote.clone())),
+            (None, Some(custom)) => Some(Source::Custom(Rc::new(custom))),
+            (None, None) => None,
+        };
+        let shared = crate::driver::open(options, source).await?;
         Ok(SyncEngine { shared, name })
     }
 
@@ -197,23 +205,6 @@ impl SyncEngine {
     pub fn destroy(&self) {
         let _ = self.shared.with(Role::destroy);
     }
-}
-
-/// An optional function-valued option.
-fn function(target: &JsValue, key: &str) -> Result<Option<Function>, JsValue> {
-    if !target.is_object() {
-        return Ok(None);
-    }
-    let value = js::get(target, key);
-    if value.is_undefined() || value.is_null() {
-        return Ok(None);
-    }
-    value.dyn_into::<Function>().map(Some).map_err(|_| {
-        js::error(
-            "TypeError",
-            &format!("invalid SyncEngine config: `{key}` must be a function"),
-        )
-    })
 }
 
 /// `conflictResolver({ collection, id, local, remote, base })` as the core calls it. A resolver

@@ -4,7 +4,7 @@
 //! authoritative state. Unanswered requests are re-sent to a new leader, which recognises those
 //! it has already committed.
 
-use super::{Done, Forwarded, Hub, Reply, Settlement, Topic};
+use super::{Done, Forwarded, Hub, Reply, Settlement, Source, Topic};
 use crate::js;
 use crate::options::Options;
 use crate::tabs::messages::{self, LeaderState, Request, TabMessage};
@@ -62,6 +62,8 @@ pub struct Follower {
     pub(super) tab: String,
     pub(super) channel: Rc<Channel>,
     pub(super) options: Options,
+    /// Where this tab syncs once it leads.
+    pub(super) source: Option<Source>,
     collections: HashMap<String, Collection>,
     transactions: BTreeMap<TxId, Transaction>,
     state: Option<LeaderState>,
@@ -78,7 +80,13 @@ pub struct Follower {
 
 impl Follower {
     /// A follower of the leader of `options.name`; it asks for a snapshot at once.
-    pub fn new(hub: Hub, tab: String, channel: Rc<Channel>, options: Options) -> Follower {
+    pub fn new(
+        hub: Hub,
+        tab: String,
+        channel: Rc<Channel>,
+        options: Options,
+        source: Option<Source>,
+    ) -> Follower {
         let collections = options
             .engine
             .collections
@@ -90,6 +98,7 @@ impl Follower {
             tab,
             channel,
             options,
+            source,
             collections,
             transactions: BTreeMap::new(),
             state: None,

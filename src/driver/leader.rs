@@ -2,9 +2,9 @@
 //! (storage writes, messages, timers, notifications), keeps the connection to the server, and
 //! serves the other tabs of the database (see `serving`).
 
-use super::{done_now, Done, Handle, Hub, Reply, Settlement, Topic};
+use super::custom::OnUpdate;
+use super::{done_now, Done, Handle, Hub, Reply, Settlement, Source, Topic};
 use crate::js::{self, now};
-use crate::options::Remote;
 use crate::storage::{Origin, Storage};
 use crate::tabs::{Channel, Lock};
 use crate::transport::{Connection, Event};
@@ -25,6 +25,9 @@ use wasm_bindgen::prelude::*;
 /// How long the first reconnect waits at most; doubles per failure up to [`RECONNECT_CAP_MS`].
 const RECONNECT_BASE_MS: u64 = 500;
 const RECONNECT_CAP_MS: u64 = 30_000;
+
+/// Why an engine without `serverUrl` or custom backend cannot sync.
+const NO_SOURCE: &str = "this engine has no serverUrl or custom backend, so it cannot sync";
 
 /// A browser event listener and the event it listens to.
 type WindowListener = (&'static str, Closure<dyn FnMut()>);
@@ -60,10 +63,14 @@ pub struct Leader {
     pub(super) me: Weak<Handle>,
     pub(super) tabs: Tabs,
     storage: Option<Rc<Storage>>,
-    remote: Option<Remote>,
+    source: Option<Source>,
     connection: Option<Connection>,
-    /// A connection is opening (not yet open or closed).
+    /// A connection is opening (not yet open or closed), or a custom backend's `setup` runs.
     connecting: bool,
+    /// A custom backend's `setup` resolved and sync has not stopped since.
+    custom_up: bool,
+    /// The `onUpdate` function handed to the custom backend's `setup`.
+    on_update: Option<OnUpdate>,
     /// Tells current connection events from those of connections already dropped.
     generation: u64,
     /// `start()` was called and not `stop()`.
@@ -97,7 +104,7 @@ impl Leader {
         me: Weak<Handle>,
         storage: Storage,
         origins: Vec<Origin>,
-        remote: Option<Remote>,
+        source: Option<Source>,
         tab: String,
         channel: Rc<Channel>,
         lock: Lock,
@@ -118,9 +125,11 @@ impl Leader {
                 lock: Some(lock),
             },
             storage: Some(Rc::new(storage)),
-            remote,
+            source,
             connection: None,
             connecting: false,
+            custom_up: false,
+            on_update: None,
             generation: 0,
             running: false,
             reconnect_failures: 0,
@@ -186,6 +195,12 @@ impl Leader {
                 Effect::Stats(stats) => {
                     self.hub.topic(Topic::Stats, &js::to_js(&stats));
                     outbound.state = serving;
+                }
+                Effect::Call(call) => {
+                    if let Some(Source::Custom(backend)) = &self.source {
+                        let backend = backend.clone();
+                        self.call(&backend, call);
+                    }
                 }
                 Effect::WakeAt(at) => {
                     let me = self.me.clone();
@@ -353,15 +368,14 @@ impl Leader {
 
     /// Starts syncing: connects, and reconnects after losses until [`Leader::stop_sync`].
     pub fn start_sync(&mut self) -> Result<(), JsValue> {
-        if self.remote.is_none() {
-            return Err(js::error(
-                "Error",
-                "this engine has no serverUrl, so it cannot sync",
-            ));
+        if self.source.is_none() {
+            return Err(js::error("Error", NO_SOURCE));
         }
         if !self.running {
             self.running = true;
-            self.watch_online();
+            if matches!(self.source, Some(Source::Server(_))) {
+                self.watch_online();
+            }
             self.reconnect_failures = 0;
             self.connect();
         }
@@ -377,7 +391,9 @@ impl Leader {
 
     fn disconnect(&mut self, reason: &str) {
         self.connecting = false;
-        if self.connection.take().is_some() {
+        self.on_update = None;
+        let was_up = std::mem::take(&mut self.custom_up);
+        if self.connection.take().is_some() || was_up {
             self.feed(Input::Disconnected {
                 reason: reason.into(),
             });
@@ -385,12 +401,21 @@ impl Leader {
     }
 
     fn connect(&mut self) {
-        let Some(remote) = &self.remote else {
-            return;
-        };
-        if !self.running || self.connection.is_some() || !browser_online() {
+        if !self.running || self.connection.is_some() || self.custom_up {
             return;
         }
+        let remote = match &self.source {
+            Some(Source::Server(remote)) if browser_online() => remote,
+            Some(Source::Custom(backend)) if !self.connecting => {
+                let backend = backend.clone();
+                self.reconnect_timer = None;
+                self.generation += 1;
+                self.connecting = true;
+                self.start_custom(backend, self.generation);
+                return;
+            }
+            _ => return,
+        };
         self.reconnect_timer = None;
         self.generation += 1;
         let (generation, me) = (self.generation, self.me.clone());
@@ -425,6 +450,54 @@ impl Leader {
                 self.schedule_reconnect();
             }
         }
+    }
+
+    /// The custom backend's `setup` run `generation` resolved: its data (if any) goes in, and
+    /// transactions may be persisted.
+    pub(super) fn custom_ready(&mut self, generation: u64, data: Option<Input>) {
+        if generation != self.generation || !self.connecting {
+            return;
+        }
+        self.connecting = false;
+        self.custom_up = true;
+        self.reconnect_failures = 0;
+        if let Some(data) = data {
+            self.feed(data);
+        }
+        self.feed(Input::BackendReady);
+    }
+
+    /// The custom backend's `setup` run `generation` failed: it is tried again after a backoff.
+    pub(super) fn custom_failed(&mut self, generation: u64, reason: &str) {
+        if generation != self.generation || !self.connecting {
+            return;
+        }
+        self.connecting = false;
+        self.on_update = None;
+        web_sys::console::error_1(&format!("ferrosync: {reason}").into());
+        self.feed(Input::Disconnected {
+            reason: reason.into(),
+        });
+        self.schedule_reconnect();
+    }
+
+    /// The current run of the custom backend's `setup`, while sync runs.
+    pub(super) fn custom_generation(&self) -> Option<u64> {
+        (self.running && (self.connecting || self.custom_up)).then_some(self.generation)
+    }
+
+    /// Keeps `onUpdate` alive while its `setup` run is current.
+    pub(super) fn keep_on_update(&mut self, on_update: OnUpdate) {
+        self.on_update = Some(on_update);
+    }
+
+    /// The names of the synced collections.
+    pub(super) fn synced_collections(&self) -> Vec<String> {
+        self.engine
+            .collection_names()
+            .filter(|name| self.engine.is_synced_collection(name))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Reconnects after a delay drawn uniformly below a ceiling that doubles per failure.
@@ -475,11 +548,11 @@ impl Leader {
 
     /// Asks for a push and/or pull; the receiver is told when sync settles (idle), or fails.
     pub fn sync_now(&mut self, push: bool, pull: bool) -> Done {
-        if self.remote.is_none() || !self.running {
+        if self.source.is_none() || !self.running {
             return done_now(Err(js::error(
                 "Error",
-                if self.remote.is_none() {
-                    "this engine has no serverUrl, so it cannot sync"
+                if self.source.is_none() {
+                    NO_SOURCE
                 } else {
                     "sync is stopped; call start() first"
                 },

@@ -8,16 +8,27 @@
 //! borrowed engine. Tasks (a storage write, a connection, a tab message) report back through a
 //! `Weak<Handle>`.
 
+mod custom;
 mod follower;
 mod hub;
 mod leader;
 mod opening;
 mod serving;
 
+pub use custom::CustomBackend;
 pub use follower::Follower;
 pub use hub::{CallbackQueue, Hub, Topic};
 pub use leader::Leader;
 pub use opening::open;
+
+/// Where the leading tab syncs.
+#[derive(Clone)]
+pub enum Source {
+    /// The reference server.
+    Server(crate::options::Remote),
+    /// The application's own functions.
+    Custom(std::rc::Rc<CustomBackend>),
+}
 
 use crate::js;
 use ferrosync_core::collection::Collection;

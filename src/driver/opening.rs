@@ -4,7 +4,7 @@
 use super::follower::{differences, Answer, Follower};
 use super::leader::Leader;
 use super::serving::Outcome;
-use super::{Handle, Role, Shared};
+use super::{Handle, Role, Shared, Source};
 use crate::js;
 use crate::options::Options;
 use crate::storage::{Origin, Storage};
@@ -14,25 +14,17 @@ use std::rc::{Rc, Weak};
 use wasm_bindgen::JsValue;
 
 /// Opens the engine `options` describe, as leader or follower.
-pub async fn open(options: Options) -> Result<Shared, JsValue> {
+pub async fn open(options: Options, source: Option<Source>) -> Result<Shared, JsValue> {
     let tab = tabs::new_tab_id();
     let Some(lock) = tabs::try_lock(&options.name).await? else {
-        return follow(options, tab).await;
+        return follow(options, source, tab).await;
     };
     let (storage, snapshot, origins) = load(&options.name).await?;
     let engine = Engine::new(options.engine.clone()).map_err(js::core_error)?;
     let handle = Handle::new(|me, hub| {
         let channel = Channel::open(&options.name, route(me.clone()))?;
         let leader = Leader::new(
-            engine,
-            hub,
-            me,
-            storage,
-            origins,
-            options.remote.clone(),
-            tab,
-            channel,
-            lock,
+            engine, hub, me, storage, origins, source, tab, channel, lock,
         );
         Ok(Role::Leader(Box::new(leader)))
     })?;
@@ -44,12 +36,12 @@ pub async fn open(options: Options) -> Result<Shared, JsValue> {
 }
 
 /// Follows the leading tab: waits for its snapshot (or to lead, if it closes first).
-async fn follow(options: Options, tab: String) -> Result<Shared, JsValue> {
+async fn follow(options: Options, source: Option<Source>, tab: String) -> Result<Shared, JsValue> {
     let name = options.name.clone();
     let handle = Handle::new(|me, hub| {
         let channel = Channel::open(&name, route(me.clone()))?;
         Ok(Role::Follower(Box::new(Follower::new(
-            hub, tab, channel, options,
+            hub, tab, channel, options, source,
         ))))
     })?;
     let me = Rc::downgrade(&handle);
@@ -89,7 +81,7 @@ fn begin(leader: &mut Leader, snapshot: Snapshot, options: &Options) -> Result<(
         .map_err(js::core_error)?;
     leader.track_loaded_origins();
     leader.announce();
-    if options.auto_start && options.remote.is_some() {
+    if options.auto_start && (options.remote.is_some() || options.custom.is_some()) {
         leader.start_sync()?;
     }
     Ok(())
@@ -114,14 +106,14 @@ async fn take_over(me: Weak<Handle>, lock: Lock) {
     let options = me.upgrade().and_then(|handle| {
         handle
             .with(|role| match role {
-                Role::Follower(f) => Some(f.options.clone()),
+                Role::Follower(f) => Some((f.options.clone(), f.source.clone())),
                 _ => None,
             })
             .ok()
             .flatten()
     });
     // Returning without leading drops `lock`, which releases it.
-    let Some(options) = options else {
+    let Some((options, source)) = options else {
         return;
     };
     let opened = match load(&options.name).await {
@@ -152,7 +144,7 @@ async fn take_over(me: Weak<Handle>, lock: Lock) {
             me.clone(),
             storage,
             origins,
-            options.remote.clone(),
+            source,
             parts.tab.clone(),
             parts.channel,
             lock,

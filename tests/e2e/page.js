@@ -1,6 +1,7 @@
-// Loads the wasm package and hands it to the test driving this tab.
-import init, { SyncEngine } from './pkg/ferrosync.js';
+// Loads the package through its entry point, as users import it, and hands it to the test
+// driving this tab.
+import * as ferrosync from './pkg/index.js';
 
-await init();
-window.ferrosync = { SyncEngine };
+await ferrosync.default();
+window.ferrosync = ferrosync;
 window.ferrosyncReady = true;

@@ -71,6 +71,9 @@ pub enum CoreError {
     /// The server's reply broke the protocol (wrong ids, missing results).
     #[error("protocol violation: {0}")]
     Protocol(String),
+    /// A custom backend's sync source delivered data the engine cannot read.
+    #[error("bad data from the sync source: {0}")]
+    BadRemoteData(String),
     /// A mutation id was sent out of order.
     #[error("mutation id {0} is out of order")]
     MutationOrder(MutationId),

@@ -7,10 +7,12 @@
 //! object a transaction holds (persisting, or awaiting sync) waits until that transaction ends.
 
 use super::{Engine, Link, SyncType};
-use crate::document::Document;
+use crate::document::{parse_document, Document, DELETED_FIELD};
+use crate::mutation::Op;
 use crate::retry::{FailureKind, RetryDecision};
 use crate::transaction::{TxId, TxState};
-use crate::DocId;
+use crate::{CoreError, DocId};
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Where the engine sends transactions.
@@ -383,4 +385,124 @@ impl Engine {
             self.complete(id);
         }
     }
+}
+
+impl Engine {
+    /// What `persist` and `awaitSync` receive as `changes`: one entry per write, with its id
+    /// (`tx-<n>/<index>`), `type` (`insert` | `update` | `delete`), `collection`, `key`, the
+    /// fields it sets as `changes`, and the document after it as `value` (`original`: before).
+    pub fn call_changes(&self, id: TxId) -> Value {
+        let Some(entry) = self.txs.get(&id) else {
+            return Value::Array(Vec::new());
+        };
+        let mut docs: HashMap<(&str, &str), Option<Document>> = HashMap::new();
+        let changes = entry.tx.mutations.iter().enumerate().map(|(index, m)| {
+            let key = (m.collection.as_str(), m.doc_id.as_str());
+            let before = docs
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| self.collections[&m.collection].synced(&m.doc_id).cloned());
+            let after = m.op.apply(&m.doc_id, before.as_ref(), m.hlc).ok();
+            let (kind, fields) = match &m.op {
+                Op::Insert { fields } => ("insert", Value::Object(fields.clone())),
+                Op::Update { patch } => ("update", Value::Object(patch.clone())),
+                Op::Put { fields } => ("update", Value::Object(fields.clone())),
+                Op::Delete => ("delete", json!({})),
+            };
+            let change = json!({
+                "id": format!("{id}/{index}"),
+                "type": kind,
+                "collection": m.collection,
+                "key": m.doc_id,
+                "changes": fields,
+                "value": after.as_ref().map(Document::to_json),
+                "original": before.as_ref().map(Document::to_json),
+            });
+            docs.insert(key, after);
+            change
+        });
+        Value::Array(changes.collect())
+    }
+
+    /// Reads `persist`'s answer: `{ externalIds: { '<change id>': '<id>' } }` (or nothing) as
+    /// the backend's ids by mutation index of transaction `id`.
+    pub fn external_ids(&self, id: TxId, answer: &Value) -> Result<Vec<(usize, DocId)>, CoreError> {
+        let bad = CoreError::BadRemoteData;
+        let ids = match answer.get("externalIds") {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Object(ids)) => ids,
+            Some(_) => return Err(bad("`externalIds` must map change ids to ids".into())),
+        };
+        let prefix = format!("{id}/");
+        let count = self.txs.get(&id).map_or(0, |e| e.tx.mutations.len());
+        ids.iter()
+            .map(|(change, external)| {
+                let index = change
+                    .strip_prefix(&prefix)
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .filter(|i| *i < count);
+                match (index, external) {
+                    (Some(index), Value::String(to)) if !to.is_empty() => Ok((index, to.clone())),
+                    (None, _) => Err(bad(format!("`{change}` is not a change of {id}"))),
+                    _ => Err(bad(format!(
+                        "the id for `{change}` must be a non-empty string"
+                    ))),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Documents by collection, and the collections they cover.
+pub type RemoteData = (Vec<(String, Document)>, Vec<String>);
+
+/// Reads a sync source's data (`setup`'s `data`, `onUpdate`'s argument): an array of documents
+/// when the engine has one synced collection, or an object of arrays by collection name.
+/// A document with `_deleted: true` is a tombstone. Returns the documents and the collections
+/// the data covers.
+pub fn remote_documents(data: Value, synced: &[&str]) -> Result<RemoteData, CoreError> {
+    let bad = |why: String| CoreError::BadRemoteData(why);
+    let groups: Vec<(String, Value)> = match data {
+        Value::Array(_) if synced.len() == 1 => vec![(synced[0].to_owned(), data)],
+        Value::Array(_) => {
+            return Err(bad(format!(
+                "with {} synced collections, give documents by collection: {{ name: [...] }}",
+                synced.len()
+            )))
+        }
+        Value::Object(map) => map.into_iter().collect(),
+        other => {
+            return Err(bad(format!(
+                "expected an array of documents or {{ collection: [...] }}, got {}",
+                crate::error::json_type(&other)
+            )))
+        }
+    };
+    let mut out = Vec::new();
+    let covered = groups.iter().map(|(c, _)| c.clone()).collect();
+    for (collection, docs) in groups {
+        if !synced.contains(&collection.as_str()) {
+            return Err(bad(format!("`{collection}` is not a synced collection")));
+        }
+        let Value::Array(docs) = docs else {
+            return Err(bad(format!("`{collection}` must be an array of documents")));
+        };
+        for mut value in docs {
+            let deleted = match value.as_object_mut().map(|o| o.remove(DELETED_FIELD)) {
+                Some(Some(Value::Bool(deleted))) => deleted,
+                Some(None) | None => false,
+                Some(Some(_)) => return Err(bad("`_deleted` must be true or false".into())),
+            };
+            let (id, fields) = parse_document(value).map_err(|e| bad(e.to_string()))?;
+            let doc = Document {
+                id,
+                fields,
+                version: 0,
+                hlc: Default::default(),
+                deleted,
+            };
+            out.push((collection.clone(), doc));
+        }
+    }
+    Ok((out, covered))
 }

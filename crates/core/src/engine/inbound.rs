@@ -34,6 +34,10 @@ impl Engine {
     /// The connection is gone: everything on the wire will be sent again.
     pub(super) fn disconnected(&mut self, reason: &str) {
         self.link = Link::Down;
+        if self.config.backend.is_custom() {
+            // No server to explain it: the reason is the error.
+            self.status.record(reason.to_owned());
+        }
         let why = format!("connection lost: {reason}");
         self.requeue_all(&why, None);
         if let Some(log) = self.pull.log.take() {

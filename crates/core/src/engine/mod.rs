@@ -13,7 +13,7 @@ mod persist;
 mod queue;
 mod status;
 
-pub use backend::{Backend, Call, CallOutcome, CallStep};
+pub use backend::{remote_documents, Backend, Call, CallOutcome, CallStep};
 pub use persist::{Checkpoint, Snapshot, StorageWrite};
 pub use status::{SyncLogEntry, SyncLogStatus, SyncStats, SyncStatus, SyncType};
 
@@ -509,6 +509,11 @@ impl Engine {
     /// The configured collections' names.
     pub fn collection_names(&self) -> impl Iterator<Item = &str> {
         self.config.collections.iter().map(|c| c.name.as_str())
+    }
+
+    /// Whether a configured collection syncs (`sync: true`).
+    pub fn is_synced_collection(&self, name: &str) -> bool {
+        self.synced.contains(name)
     }
 
     /// A collection's in-memory state.

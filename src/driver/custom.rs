@@ -1,0 +1,185 @@
+//! A custom backend as the leading tab runs it: the application's `sync.setup` and `onUpdate`
+//! feed remote documents to the engine, and the engine's `Call` effects become calls to
+//! `mutationFn.persist` and `mutationFn.awaitSync`.
+
+use super::leader::Leader;
+use super::Handle;
+use crate::js;
+use ferrosync_core::engine::{remote_documents, Call, CallOutcome, CallStep, Input};
+use js_sys::{Function, Object, Promise};
+use std::rc::{Rc, Weak};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+/// The error name that makes a failure final instead of retried.
+const NON_RETRIABLE: &str = "NonRetriableError";
+
+/// The `onUpdate(data, { complete })` function handed to `sync.setup`.
+pub type OnUpdate = Closure<dyn Fn(JsValue, JsValue) -> Result<(), JsValue>>;
+
+/// The application's functions (from `sync` and `mutationFn`).
+pub struct CustomBackend {
+    /// The `sync` object as given, handed to `awaitSync` as `sync`.
+    sync: JsValue,
+    setup: Option<Function>,
+    persist: Option<Function>,
+    await_sync: Option<Function>,
+}
+
+impl CustomBackend {
+    /// Reads the functions of `config.sync` and `config.mutationFn` (`None` when neither is set).
+    pub fn from_config(config: &JsValue) -> Result<Option<CustomBackend>, JsValue> {
+        let sync = js::get(config, "sync");
+        let mutation_fn = js::get(config, "mutationFn");
+        let backend = CustomBackend {
+            setup: js::function(&sync, "setup")?,
+            persist: js::function(&mutation_fn, "persist")?,
+            await_sync: js::function(&mutation_fn, "awaitSync")?,
+            sync,
+        };
+        let any =
+            backend.setup.is_some() || backend.persist.is_some() || backend.await_sync.is_some();
+        Ok(any.then_some(backend))
+    }
+
+    /// Which functions are present, for the pure config checks.
+    pub fn present(backend: Option<&CustomBackend>) -> crate::options::BackendFunctions {
+        crate::options::BackendFunctions {
+            setup: backend.is_some_and(|b| b.setup.is_some()),
+            persist: backend.is_some_and(|b| b.persist.is_some()),
+            await_sync: backend.is_some_and(|b| b.await_sync.is_some()),
+        }
+    }
+}
+
+impl Leader {
+    /// Runs `sync.setup({ onUpdate })` (if any) and, once it resolves, hands its data to the
+    /// engine and lets transactions be persisted. `generation` tells this run from later ones.
+    pub(super) fn start_custom(&mut self, backend: Rc<CustomBackend>, generation: u64) {
+        let me = self.me.clone();
+        let Some(setup) = backend.setup.clone() else {
+            self.custom_ready(generation, None);
+            return;
+        };
+        let synced: Vec<String> = self.synced_collections();
+        let on_update = {
+            let (me, synced) = (me.clone(), synced.clone());
+            OnUpdate::new(move |data: JsValue, options: JsValue| {
+                let complete = js::get(&options, "complete").as_bool() == Some(true);
+                let input = remote_input(&data, &synced, complete)?;
+                if let Some(handle) = me.upgrade() {
+                    handle.with_leader(|l| {
+                        if l.custom_generation() == Some(generation) {
+                            l.feed(input);
+                        }
+                    });
+                }
+                Ok(())
+            })
+        };
+        let arg = Object::new();
+        js::set(&arg, "onUpdate", on_update.as_ref());
+        self.keep_on_update(on_update);
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = match setup.call1(&backend.sync, &arg) {
+                Ok(value) => JsFuture::from(Promise::resolve(&value)).await,
+                Err(e) => Err(e),
+            };
+            let input = result.and_then(|value| {
+                let data = js::get(&value, "data");
+                if data.is_undefined() {
+                    return Ok(None);
+                }
+                remote_input(&data, &synced, true).map(Some)
+            });
+            let Some(handle) = me.upgrade() else {
+                return;
+            };
+            handle.with_leader(|l| match input {
+                Ok(input) => l.custom_ready(generation, input),
+                Err(e) => l.custom_failed(
+                    generation,
+                    &format!("sync.setup failed: {}", js::describe(&e)),
+                ),
+            });
+        });
+    }
+
+    /// Calls the function the engine asked for, and feeds its outcome back.
+    pub(super) fn call(&mut self, backend: &Rc<CustomBackend>, call: Call) {
+        let Some(tx) = self.engine.transaction(call.tx) else {
+            return;
+        };
+        let function = match call.step {
+            CallStep::Persist => backend.persist.clone(),
+            CallStep::AwaitSync => backend.await_sync.clone(),
+        };
+        let arg = Object::new();
+        js::set(
+            &arg,
+            "changes",
+            &js::to_js(&self.engine.call_changes(call.tx)),
+        );
+        js::set(&arg, "transaction", &crate::api::views::transaction(tx));
+        js::set(&arg, "attempt", &JsValue::from(call.attempt));
+        if call.step == CallStep::AwaitSync {
+            js::set(&arg, "sync", &backend.sync);
+        }
+        let me = self.me.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = match function {
+                Some(function) => match function.call1(&JsValue::UNDEFINED, &arg) {
+                    Ok(value) => JsFuture::from(Promise::resolve(&value)).await,
+                    Err(e) => Err(e),
+                },
+                None => Ok(JsValue::UNDEFINED),
+            };
+            answer(&me, call, result);
+        });
+    }
+}
+
+/// Feeds a call's result to the engine: resolved (with any `externalIds`), or rejected.
+fn answer(me: &Weak<Handle>, call: Call, result: Result<JsValue, JsValue>) {
+    let Some(handle) = me.upgrade() else {
+        return;
+    };
+    handle.with_leader(|l| {
+        let outcome = match result {
+            Ok(value) => {
+                let parsed = if value.is_object() {
+                    js::to_json(&value, "persist's result").and_then(|json| {
+                        l.engine
+                            .external_ids(call.tx, &json)
+                            .map_err(js::core_error)
+                    })
+                } else {
+                    Ok(Vec::new())
+                };
+                match parsed {
+                    Ok(external_ids) => CallOutcome::Done { external_ids },
+                    Err(e) => CallOutcome::Failed {
+                        message: js::describe(&e),
+                        retryable: false,
+                    },
+                }
+            }
+            Err(e) => CallOutcome::Failed {
+                retryable: js::get(&e, "name").as_string().as_deref() != Some(NON_RETRIABLE),
+                message: js::describe(&e),
+            },
+        };
+        l.feed(Input::Called { call, outcome });
+    });
+}
+
+/// The engine input for a sync source's data.
+fn remote_input(data: &JsValue, synced: &[String], complete: bool) -> Result<Input, JsValue> {
+    let names: Vec<&str> = synced.iter().map(String::as_str).collect();
+    let (docs, covered) = remote_documents(js::to_json(data, "the sync data")?, &names)
+        .map_err(|e| js::error("TypeError", &e.to_string()))?;
+    Ok(Input::Remote {
+        docs,
+        complete: complete.then_some(covered),
+    })
+}
