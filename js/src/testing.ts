@@ -86,9 +86,13 @@ export async function createTestCollection<T extends object = DocumentFields>(
   const echoed = new Map<number, Promise<void>>();
   let onUpdate: ((data: SyncData) => void) | undefined;
 
+  // Writes apply like a server's: an update patches what the backend holds now.
   const apply = (changes: PendingChange[]): Document<T>[] =>
     changes.map((change) => {
-      const doc = change.value as Document<T>;
+      const current = backend.get(change.key);
+      const doc = (change.type === 'update' && current
+        ? { ...current, ...change.changes }
+        : change.value) as Document<T>;
       backend.set(change.key, doc);
       return doc;
     });

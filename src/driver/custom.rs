@@ -166,11 +166,19 @@ fn answer(me: &Weak<Handle>, call: Call, result: Result<JsValue, JsValue>) {
             }
             Err(e) => CallOutcome::Failed {
                 retryable: js::get(&e, "name").as_string().as_deref() != Some(NON_RETRIABLE),
-                message: js::describe(&e),
+                message: reason(&e),
             },
         };
         l.feed(Input::Called { call, outcome });
     });
+}
+
+/// A rejection as a transaction's error: an `Error`'s message, or the value's string form.
+fn reason(error: &JsValue) -> String {
+    match error.dyn_ref::<js_sys::Error>() {
+        Some(error) => String::from(error.message()),
+        None => js::describe(error),
+    }
 }
 
 /// The engine input for a sync source's data.
