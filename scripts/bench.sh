@@ -56,3 +56,6 @@ fi
 echo "==> running the benchmarks in headless Chromium" >&2
 BENCH_URL="http://127.0.0.1:$port" BENCH_JWT_SECRET="$jwt_secret" BENCH_OUT="$out/results.json" BENCH_PKG="$www/pkg" \
   node bench/run.mjs
+
+echo "==> running the REST connector benchmark" >&2
+BENCH_URL="http://127.0.0.1:$port" BENCH_REST_OUT="$out/rest.json" node bench/rest.mjs
