@@ -238,3 +238,45 @@ export async function main(): Promise<void> {
 
   ids.push(String(badResolver), String(surely));
 }
+
+// A custom backend, a REST connector and the test harness, through the package entry.
+import {
+  NonRetriableError,
+  createRestConnector,
+  createSyncConnector,
+  createTestCollection,
+} from './src/index';
+
+export async function customBackends(): Promise<number> {
+  const engine = await SyncEngine.open({
+    name: 'custom',
+    collections: [{ name: 'todos' }],
+    sync: { id: 'api', setup: async ({ onUpdate }) => { onUpdate([{ _id: '1', title: 't' }]); return { data: [] }; } },
+    mutationFn: {
+      persist: async ({ changes, attempt }) => {
+        if (attempt > 3) throw new NonRetriableError('give up');
+        return { externalIds: { [changes[0]?.id ?? '']: 'server-1' } };
+      },
+    },
+  });
+  const rest = createRestConnector({ baseUrl: 'https://api.example.com' });
+  const connector = createSyncConnector(rest, 'todos')
+    .withModelConnector('todos', (b) => b.withList().withCreate().withBatchCreate({
+      request: (changes) => ({ method: 'POST', path: '/todos/batch', body: changes.map((c) => c.data) }),
+      extract: (_body, changes) => changes.map((c) => ({ changeId: c.changeId, externalId: c.localId })),
+    }))
+    .withSyncWrites()
+    .build();
+  const report = await connector.sync('INCREMENTAL', { useAsyncWrites: true });
+  const { collection, syncControl } = await createTestCollection<{ title: string }>({ initialData: [{ _id: 'a', title: 'x' }] });
+  syncControl.failNextPersist(new NonRetriableError('no'));
+  syncControl.setNetworkDelay(5);
+  // @ts-expect-error: the sync mode is FULL or INCREMENTAL
+  await connector.sync('PARTIAL');
+  // @ts-expect-error: persist receives changes, not documents
+  await SyncEngine.open({ name: 'x', collections: [], mutationFn: { persist: async ({ docs }: { docs: [] }) => docs } });
+  // @ts-expect-error: test documents have the collection's shape
+  syncControl.emitUpdate([{ _id: 'b', title: 1 }]);
+  engine.destroy();
+  return report.confirmed + collection.count();
+}
