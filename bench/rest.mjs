@@ -5,11 +5,10 @@
 //
 // Environment: BENCH_URL (a server serving bench/ and the package in pkg/, see scripts/bench.sh),
 // BENCH_REST_CREATES (default 1000), BENCH_REST_LATENCY (ms, default 50), BENCH_REST_OUT (JSON).
-import { chromium } from 'playwright-core';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { freePort } from '../tests/e2e/harness.mjs';
+import { freePort, launch } from '../tests/e2e/harness.mjs';
 import { startBatchServer, startJsonServer } from '../tests/e2e/rest-servers.mjs';
 
 const env = process.env;
@@ -23,11 +22,7 @@ const LATENCY = Number(env.BENCH_REST_LATENCY ?? 50);
 const OUT = env.BENCH_REST_OUT ?? 'target/bench/rest.json';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferrosync-rest-bench-'));
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 const results = [];
 try {
   for (const [label, batch, useAsyncWrites] of [

@@ -79,7 +79,7 @@ impl Leader {
         };
         let arg = Object::new();
         js::set(&arg, "onUpdate", on_update.as_ref());
-        self.keep_on_update(on_update);
+        self.on_update = Some(on_update);
         wasm_bindgen_futures::spawn_local(async move {
             let result = match setup.call1(&backend.sync, &arg) {
                 Ok(value) => JsFuture::from(Promise::resolve(&value)).await,

@@ -69,8 +69,9 @@ pub struct Leader {
     connecting: bool,
     /// A custom backend's `setup` resolved and sync has not stopped since.
     custom_up: bool,
-    /// The `onUpdate` function handed to the custom backend's `setup`.
-    on_update: Option<OnUpdate>,
+    /// The `onUpdate` function handed to the custom backend's `setup`, kept alive while that
+    /// run is current.
+    pub(super) on_update: Option<OnUpdate>,
     /// Tells current connection events from those of connections already dropped.
     generation: u64,
     /// `start()` was called and not `stop()`.
@@ -400,32 +401,32 @@ impl Leader {
         }
     }
 
+    /// Opens the connection, or runs the custom backend's `setup`, unless one is open or
+    /// opening.
     fn connect(&mut self) {
-        if !self.running || self.connection.is_some() || self.custom_up {
+        if !self.running || self.connecting || self.connection.is_some() || self.custom_up {
             return;
         }
-        let remote = match &self.source {
-            Some(Source::Server(remote)) if browser_online() => remote,
-            Some(Source::Custom(backend)) if !self.connecting => {
-                let backend = backend.clone();
-                self.reconnect_timer = None;
-                self.generation += 1;
-                self.connecting = true;
-                self.start_custom(backend, self.generation);
-                return;
-            }
-            _ => return,
+        let source = match &self.source {
+            Some(Source::Server(_)) if !browser_online() => return,
+            Some(source) => source.clone(),
+            None => return,
         };
         self.reconnect_timer = None;
         self.generation += 1;
-        let (generation, me) = (self.generation, self.me.clone());
-        let events = Rc::new(move |event| {
-            if let Some(handle) = me.upgrade() {
-                handle.with_leader(|l| l.connection_event(generation, event));
-            }
-        });
-        self.connection = Some(Connection::open(remote, self.engine.client_id(), events));
         self.connecting = true;
+        let (generation, me) = (self.generation, self.me.clone());
+        match source {
+            Source::Server(remote) => {
+                let events = Rc::new(move |event| {
+                    if let Some(handle) = me.upgrade() {
+                        handle.with_leader(|l| l.connection_event(generation, event));
+                    }
+                });
+                self.connection = Some(Connection::open(&remote, self.engine.client_id(), events));
+            }
+            Source::Custom(backend) => self.start_custom(backend, generation),
+        }
     }
 
     fn connection_event(&mut self, generation: u64, event: Event) {
@@ -484,11 +485,6 @@ impl Leader {
     /// The current run of the custom backend's `setup`, while sync runs.
     pub(super) fn custom_generation(&self) -> Option<u64> {
         (self.running && (self.connecting || self.custom_up)).then_some(self.generation)
-    }
-
-    /// Keeps `onUpdate` alive while its `setup` run is current.
-    pub(super) fn keep_on_update(&mut self, on_update: OnUpdate) {
-        self.on_update = Some(on_update);
     }
 
     /// The names of the synced collections.

@@ -1,10 +1,7 @@
 // The test harness users get (createTestCollection), run in Chromium: retries driven by
 // failNextPersist, NonRetriableError rollbacks, remote updates held back by locks, and reloads
 // with persisted and unpersisted transactions.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { check, freePort, launch, openPage, startServer } from './harness.mjs';
+import { check, withServedPage } from './harness.mjs';
 
 /** Opens a test collection named `name` in `page` as `window.t`. */
 function open(page, name, sync = {}, initialData = [{ _id: 'a', title: 'from the backend' }]) {
@@ -16,20 +13,7 @@ function open(page, name, sync = {}, initialData = [{ _id: 'a', title: 'from the
 }
 
 export function harnessTests(binary, www) {
-  const withPage = async (body) => {
-    const dir = mkdtempSync(join(tmpdir(), 'ferrosync-e2e-'));
-    const port = await freePort();
-    const server = await startServer(binary, ['--listen', `127.0.0.1:${port}`, '--db', `sqlite://${dir}/pages.db`, '--static', www, '--dev-token', 'unused']);
-    const browser = await launch();
-    try {
-      const page = await openPage(await browser.newContext(), `http://127.0.0.1:${port}`);
-      await body(page);
-    } finally {
-      await browser.close();
-      server.kill('SIGTERM');
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
+  const withPage = (body) => withServedPage(binary, www, ({ page }) => body(page));
   const waitFor = (page, predicate, arg) => page.waitForFunction(predicate, arg, { timeout: 10_000 });
 
   return {

@@ -2,7 +2,10 @@
 // by playwright-core, the test page, and a runner printing one line per test and a total.
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const children = [];
 
@@ -64,6 +67,27 @@ export async function serverState(port, token) {
   const welcome = await call('hello', { type: 'hello', protocol: 1, client_id: 'e2e-inspector', collections: ['todos'] });
   const page = await call('pull', { type: 'pull', seq: 1, cursor: 0, limit: 1000 });
   return { head: welcome.head, ids: page.changes.map((c) => c.doc.id).sort() };
+}
+
+/**
+ * Runs `body({ context, page, origin, dir })` with a page of `www` served by its own
+ * ferrosync-server (over a SQLite file in the temporary directory `dir`), then closes all.
+ */
+export async function withServedPage(binary, www, body) {
+  const dir = mkdtempSync(join(tmpdir(), 'ferrosync-e2e-'));
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const server = await startServer(binary, ['--listen', `127.0.0.1:${port}`, '--db', `sqlite://${dir}/pages.db`, '--static', www, '--dev-token', 'unused']);
+  const browser = await launch();
+  try {
+    const context = await browser.newContext();
+    const page = await openPage(context, origin);
+    await body({ context, page, origin, dir });
+  } finally {
+    await browser.close();
+    server.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Throws `message` unless `condition`. */

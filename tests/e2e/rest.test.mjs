@@ -1,10 +1,7 @@
 // REST connectors in Chromium against json-server (npm) and a small batch endpoint: async and
 // sync writes reach the same state, batches confirmed through extract, unmappable answers,
 // the three write-mode switches, temporary ids, and a slow API not blocking local writes.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { check, freePort, launch, openPage, startServer } from './harness.mjs';
+import { check, freePort, withServedPage } from './harness.mjs';
 import { startBatchServer, startJsonServer } from './rest-servers.mjs';
 
 /**
@@ -61,26 +58,19 @@ async function apiState(api) {
 }
 
 export function restTests(binary, www) {
-  const withApi = async ({ delay = 0, batch = false } = {}, body) => {
-    const dir = mkdtempSync(join(tmpdir(), 'ferrosync-rest-'));
-    const [port, apiPort, batchPort] = [await freePort(), await freePort(), await freePort()];
-    const server = await startServer(binary, ['--listen', `127.0.0.1:${port}`, '--db', `sqlite://${dir}/pages.db`, '--static', www, '--dev-token', 'unused']);
+  const withApi = ({ delay = 0, batch = false } = {}, body) => withServedPage(binary, www, async ({ page, dir }) => {
+    const [apiPort, batchPort] = [await freePort(), await freePort()];
     const api = `http://127.0.0.1:${apiPort}`;
     const json = await startJsonServer({ port: apiPort, dir, delay });
     const batchServer = batch ? await startBatchServer({ port: batchPort, target: api }) : undefined;
-    const browser = await launch();
     try {
-      const page = await openPage(await browser.newContext(), `http://127.0.0.1:${port}`);
       await install(page);
       await body({ page, api, batch: batchServer && `http://127.0.0.1:${batchPort}`, stats: batchServer?.stats });
     } finally {
-      await browser.close();
       batchServer?.server.close();
       json.kill();
-      server.kill('SIGTERM');
-      rmSync(dir, { recursive: true, force: true });
     }
-  };
+  });
 
   /** Creates, updates and deletes contacts with temporary ids, then syncs. */
   const scenario = (page, api, useAsyncWrites) => page.evaluate(async ({ api, useAsyncWrites }) => {

@@ -2,10 +2,7 @@
 // (QuotaExceededError) and the site's data cleared under an open engine (a closed
 // connection). Both must show as status 'error' with the cause in lastError, be retried, and
 // lose nothing.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { check, freePort, launch, openPage, startServer } from './harness.mjs';
+import { check, withServedPage } from './harness.mjs';
 
 /** A local-only engine (no server: only storage is exercised) in `page`. */
 function openEngine(page) {
@@ -36,28 +33,15 @@ async function insertUntilError(page, id, size) {
 
 export function storageTests(binary, www) {
   /** Runs `body` with a page on a fresh origin, its engine open; `quota` (bytes) if given. */
-  const withPage = async (body, quota) => {
-    const dir = mkdtempSync(join(tmpdir(), 'ferrosync-e2e-'));
-    const port = await freePort();
-    const origin = `http://127.0.0.1:${port}`;
-    const server = await startServer(binary, ['--listen', `127.0.0.1:${port}`, '--db', `sqlite://${dir}/pages.db`, '--static', www, '--dev-token', 'unused']);
-    const browser = await launch();
-    try {
-      const context = await browser.newContext();
-      const page = await openPage(context, origin);
-      const cdp = await context.newCDPSession(page);
-      if (quota) {
-        // Chromium reads an origin's quota before its first write, so it is set first.
-        await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: quota });
-      }
-      await openEngine(page);
-      await body({ page, cdp, origin });
-    } finally {
-      await browser.close();
-      server.kill('SIGTERM');
-      rmSync(dir, { recursive: true, force: true });
+  const withPage = (body, quota) => withServedPage(binary, www, async ({ context, page, origin }) => {
+    const cdp = await context.newCDPSession(page);
+    if (quota) {
+      // Chromium reads an origin's quota before its first write, so it is set first.
+      await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: quota });
     }
-  };
+    await openEngine(page);
+    await body({ page, cdp, origin });
+  });
   const ids = (page) => page.evaluate(() => window.engine.collection('notes').find().map((d) => d._id));
   const reload = async (page) => {
     await page.reload();

@@ -88,7 +88,8 @@ pub(super) struct CustomState {
 }
 
 impl Engine {
-    fn is_custom(&self) -> bool {
+    /// Whether transactions go to the application's functions.
+    pub(super) fn is_custom(&self) -> bool {
         self.config.backend.is_custom()
     }
 
@@ -230,31 +231,20 @@ impl Engine {
 
     /// `persist` rejected: retried under the policy, or failed at once when not retryable.
     fn persist_rejected(&mut self, id: TxId, message: String, retryable: bool) {
-        let entry = self.txs.get_mut(&id).expect("called");
-        entry.tx.retries += 1;
         let kind = if retryable {
             FailureKind::Retryable
         } else {
             FailureKind::NonRetriable
         };
-        let decision = self
-            .config
-            .retry
-            .decide(entry.tx.retries, kind, self.now, &mut self.rng);
-        match decision {
+        match self.count_failure(id, kind) {
             RetryDecision::RetryAt(at) => {
-                entry.retry_at = Some(at);
-                entry
-                    .tx
-                    .finish_attempt(self.now, Some(message.clone()), Some(at));
-                entry.tx.set_state(TxState::Pending, self.now);
-                self.touch(id);
+                self.back_off(id, message, Some(at));
                 self.classify(id);
-                self.status.fail(message);
             }
             RetryDecision::GiveUp if retryable => {
-                let message = format!("gave up after {} attempts: {message}", entry.tx.retries);
-                self.fail(id, message);
+                let entry = self.txs.get_mut(&id).expect("called");
+                entry.tx.finish_attempt(self.now, Some(message), None);
+                self.fail(id, self.gave_up_message(id));
             }
             RetryDecision::GiveUp => self.fail(id, message),
         }

@@ -34,7 +34,7 @@ impl Engine {
     /// The connection is gone: everything on the wire will be sent again.
     pub(super) fn disconnected(&mut self, reason: &str) {
         self.link = Link::Down;
-        if self.config.backend.is_custom() {
+        if self.is_custom() {
             // No server to explain it: the reason is the error.
             self.status.record(reason.to_owned());
         }
@@ -166,10 +166,7 @@ impl Engine {
         else {
             return;
         };
-        if !self.config.direction.pulls()
-            || self.pull.in_flight.is_some()
-            || self.config.backend.is_custom()
-        {
+        if !self.config.direction.pulls() || self.pull.in_flight.is_some() || self.is_custom() {
             return;
         }
         let due = self.pull.next_at.is_some_and(|at| at <= self.now);

@@ -174,7 +174,7 @@ impl Engine {
         entry.tx.set_state(TxState::Completed, self.now);
         let mutations = entry.tx.mutations.clone();
         let merge = self.merge_fn();
-        let custom = self.config.backend.is_custom();
+        let custom = self.is_custom();
         for m in &mutations {
             if custom || !self.is_synced(&m.collection) {
                 let c = self.collections.get_mut(&m.collection).expect("configured");

@@ -10,6 +10,7 @@ use crate::protocol::{
 };
 use crate::retry::{FailureKind, RetryDecision};
 use crate::transaction::{TxId, TxState};
+use crate::Millis;
 use std::collections::HashMap;
 
 /// At most this many batches' worth of transactions hold wire ids at once (flow control).
@@ -25,7 +26,7 @@ impl Engine {
         if !self.config.direction.pushes() {
             return;
         }
-        if self.config.backend.is_custom() {
+        if self.is_custom() {
             self.call_ready();
             return;
         }
@@ -362,22 +363,31 @@ impl Engine {
     /// A retryable failure: back off and resend with the same ids, or, with retries exhausted,
     /// send it once more marked `abandon` so the server settles it as rejected.
     fn retry_later(&mut self, id: TxId, message: String) {
-        let entry = self.txs.get_mut(&id).expect("answered");
-        entry.tx.retries += 1;
-        let decision = self.config.retry.decide(
-            entry.tx.retries,
-            FailureKind::Retryable,
-            self.now,
-            &mut self.rng,
-        );
-        let retry_at = match decision {
+        let retry_at = match self.count_failure(id, FailureKind::Retryable) {
             RetryDecision::RetryAt(at) => Some(at),
             RetryDecision::GiveUp => {
+                let entry = self.txs.get_mut(&id).expect("answered");
                 entry.abandon = true;
                 entry.revision += 1;
                 None
             }
         };
+        self.back_off(id, message, retry_at);
+    }
+
+    /// Counts a failed attempt against the retry limit and asks the policy what to do.
+    pub(super) fn count_failure(&mut self, id: TxId, kind: FailureKind) -> RetryDecision {
+        let entry = self.txs.get_mut(&id).expect("attempted");
+        entry.tx.retries += 1;
+        self.config
+            .retry
+            .decide(entry.tx.retries, kind, self.now, &mut self.rng)
+    }
+
+    /// Closes the failed attempt with `message` and puts the transaction back to pending, to be
+    /// tried again at `retry_at` (at once when `None`); the status shows the error meanwhile.
+    pub(super) fn back_off(&mut self, id: TxId, message: String, retry_at: Option<Millis>) {
+        let entry = self.txs.get_mut(&id).expect("attempted");
         entry.retry_at = retry_at;
         entry
             .tx
@@ -387,7 +397,7 @@ impl Engine {
         self.status.fail(message);
     }
 
-    fn gave_up_message(&self, id: TxId) -> String {
+    pub(super) fn gave_up_message(&self, id: TxId) -> String {
         let tx = &self.txs[&id].tx;
         let last = tx
             .attempts

@@ -139,7 +139,7 @@ impl Engine {
                     tx.id
                 )));
             }
-            let custom = self.config.backend.is_custom();
+            let custom = self.is_custom();
             if tx.state == TxState::PersistedAwaitingSync && custom {
                 persisted.push(tx.id);
             } else if matches!(
