@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # THE main command (`npm start`): installs what is missing, builds the wasm package, the server
-# and the demo, then serves the demo in the foreground until Ctrl-C.
+# and the demo app (www/, bundled with Vite), then serves the app in the foreground until Ctrl-C.
 # FERROSYNC_LISTEN changes the address (default 127.0.0.1:8787); FERROSYNC_DEV_TOKEN fixes the
 # development token clients authenticate with (default: a new random one each start).
 set -euo pipefail
@@ -24,11 +24,9 @@ build_package pkg release
 echo "==> building ferrosync-server (release)" >&2
 cargo build --quiet --release -p ferrosync-server
 
-echo "==> assembling the demo in target/www" >&2
-rm -rf "$www"
-mkdir -p "$www"
-cp -R www/. "$www/"
-cp -R pkg "$www/pkg"
+build_app www target/www pkg
+# The app reads this server's development token from config.json.
+printf '{"authToken":"%s"}\n' "$dev_token" >"$www/config.json"
 
 target/release/ferrosync-server --listen "$listen" --static "$www" --db "sqlite://$db" \
   --dev-token "$dev_token" &

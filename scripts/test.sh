@@ -90,17 +90,23 @@ wasm-pack --log-level warn test --headless --chrome --chromedriver "$(command -v
   -- -p ferrosync
 
 section "end-to-end tests (Playwright: real tabs in headless Chromium)"
-# The package as users load it (debug build: faster to make), beside the test pages.
+# The package as users load it (debug build: faster to make), beside the test pages; the demo
+# app over it; and the React hook tests' page, with React's development build (under
+# StrictMode, that build mounts, unmounts and mounts again, as apps under development do).
 e2e_www=target/e2e/www
 mkdir -p "$e2e_www"
 # shellcheck source=scripts/package.sh
 source scripts/package.sh
 build_package "$e2e_www/pkg" dev
 cp tests/e2e/page.html tests/e2e/page.js "$e2e_www/"
-node tests/e2e/run.mjs target/debug/ferrosync-server "$e2e_www"
+build_app www target/e2e/demo "$e2e_www/pkg"
+NODE_ENV=development build_app tests/react target/e2e/react "$e2e_www/pkg"
+node tests/e2e/run.mjs target/debug/ferrosync-server "$e2e_www" target/e2e/demo target/e2e/react
 
 section "TypeScript (tsc --noEmit)"
 npx --no-install tsc --noEmit -p js
+npx --no-install tsc --noEmit -p www
+npx --no-install tsc --noEmit -p tests/react
 # The declarations as users get them: embedded in wasm-bindgen's generated file.
 npx --no-install tsc --noEmit --strict --lib ES2022,DOM --types "" "$e2e_www/pkg/ferrosync.d.ts"
 

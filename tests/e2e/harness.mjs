@@ -57,7 +57,8 @@ export async function openPage(context, origin) {
   return page;
 }
 
-/** What a tenant's server holds: `{ head, ids }`, asked over HTTP as a new client. */
+/** What a tenant's server holds: `{ head, ids, docs }` (`docs` by id, as the server sends
+ * them), asked over HTTP as a new client. */
 export async function serverState(port, token) {
   const call = (path, body) => fetch(`http://127.0.0.1:${port}/v1/${path}`, {
     method: 'POST',
@@ -66,7 +67,11 @@ export async function serverState(port, token) {
   }).then((r) => r.json());
   const welcome = await call('hello', { type: 'hello', protocol: 1, client_id: 'e2e-inspector', collections: ['todos'] });
   const page = await call('pull', { type: 'pull', seq: 1, cursor: 0, limit: 1000 });
-  return { head: welcome.head, ids: page.changes.map((c) => c.doc.id).sort() };
+  return {
+    head: welcome.head,
+    ids: page.changes.map((c) => c.doc.id).sort(),
+    docs: Object.fromEntries(page.changes.map((c) => [c.doc.id, c.doc])),
+  };
 }
 
 /**

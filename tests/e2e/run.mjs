@@ -1,15 +1,21 @@
-// Runs every end-to-end test: node tests/e2e/run.mjs <ferrosync-server binary> <www directory>
-// (`www` holds page.html, page.js and the built package in pkg/).
+// Runs every end-to-end test:
+//   node tests/e2e/run.mjs <ferrosync-server binary> <www> <demo> <react>
+// `www` holds page.html, page.js and the built package in pkg/; `demo` the bundled demo app;
+// `react` the bundled page of the React hook tests.
 import { run } from './harness.mjs';
+import { demoTests } from './demo.test.mjs';
 import { harnessTests } from './harness-collection.test.mjs';
+import { reactTests } from './react.test.mjs';
 import { restTests } from './rest.test.mjs';
 import { storageTests } from './storage.test.mjs';
 import { tabTests } from './tabs.test.mjs';
 
-const [binary, www] = process.argv.slice(2);
+const [binary, www, demo, react] = process.argv.slice(2);
 await run({
   ...tabTests(binary, www),
   ...storageTests(binary, www),
   ...harnessTests(binary, www),
   ...restTests(binary, www),
+  ...reactTests(binary, react),
+  ...demoTests(binary, demo),
 });

@@ -611,9 +611,16 @@ fn a_lost_answer_is_resent_and_applied_exactly_once() {
     let push = w.clients[0].outbox.pop_front().unwrap();
     let id = w.clients[0].engine.client_id().to_owned();
     w.server.handle(&id, push);
-    // No answer within the timeout: re-sent with the same ids.
+    // No answer within the timeout: sync shows as failing, and the push is re-sent with the
+    // same ids.
     w.advance(10_001);
+    assert_eq!(w.clients[0].engine.status(), SyncStatus::Error);
+    assert_eq!(
+        w.clients[0].engine.stats().last_error.as_deref(),
+        Some("no answer from the server in time")
+    );
     w.settle();
+    assert_eq!(w.clients[0].engine.status(), SyncStatus::Idle);
     assert_eq!(w.clients[0].tx(tx).state, Completed);
     assert_eq!(w.server.applied_tokens["t1"], 1);
     assert_eq!(w.server.mem.head(), 1);

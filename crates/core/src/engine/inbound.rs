@@ -1,6 +1,6 @@
 //! The connection and the inbound half of sync: handshake, pulls, live changes and the cursor.
 
-use super::{Engine, Link, SyncType};
+use super::{Engine, Link, SyncType, NO_ANSWER};
 use crate::document::Document;
 use crate::protocol::{Change, ClientMessage, CursorRange, ServerMessage, PROTOCOL_VERSION};
 use crate::Version;
@@ -62,6 +62,7 @@ impl Engine {
                     ));
                     return;
                 }
+                self.status.answered();
                 if let Link::Up { live, .. } = self.link {
                     self.link = Link::Up {
                         live,
@@ -147,6 +148,7 @@ impl Engine {
         } = self.link
         {
             if hello_at + self.config.ack_timeout_ms <= self.now {
+                self.status.fail(NO_ANSWER.into());
                 self.link = Link::Up {
                     live,
                     welcomed: false,
@@ -191,6 +193,7 @@ impl Engine {
     fn expire_pull(&mut self) {
         if let Some((_, sent)) = self.pull.in_flight {
             if sent + self.config.ack_timeout_ms <= self.now {
+                self.status.fail(NO_ANSWER.into());
                 self.pull.in_flight = None;
                 self.pull.requested = true;
             }

@@ -383,6 +383,8 @@ struct PullState {
 const FINISHED_KEPT: usize = 500;
 /// How many sync-log entries are kept.
 const SYNC_LOG_KEPT: usize = 200;
+/// Why a request unanswered within `ack_timeout_ms` is given up on.
+const NO_ANSWER: &str = "no answer from the server in time";
 
 /// The client engine.
 pub struct Engine {

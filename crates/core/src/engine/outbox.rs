@@ -1,7 +1,7 @@
 //! The outbox: assigning wire ids, sending durable transactions in id order, and acting on the
 //! server's answers (applied, conflict, rejected), on retries and on lost connections.
 
-use super::{Engine, Flight, Link, SyncType};
+use super::{Engine, Flight, Link, SyncType, NO_ANSWER};
 use crate::conflict::Resolution;
 use crate::document::Document;
 use crate::mutation::{Mutation, ParkedConflict};
@@ -410,12 +410,13 @@ impl Engine {
 
     /// A sent transaction lost its answer (connection loss, timeout, early stop): it goes back
     /// to pending with its ids and is re-sent; this does not count against the retry limit.
-    pub(super) fn requeue(&mut self, id: TxId, why: &str) {
+    /// Whether it was still waiting for that answer.
+    pub(super) fn requeue(&mut self, id: TxId, why: &str) -> bool {
         let Some(entry) = self.txs.get_mut(&id) else {
-            return;
+            return false;
         };
         if entry.in_flight.is_none() || entry.tx.state != TxState::Persisting {
-            return;
+            return false;
         }
         entry.in_flight = None;
         entry
@@ -423,6 +424,7 @@ impl Engine {
             .finish_attempt(self.now, Some(why.to_owned()), None);
         entry.tx.set_state(TxState::Pending, self.now);
         self.out.txs.insert(id);
+        true
     }
 
     /// Every push on the wire is given up on (connection lost, or a whole-push error).
@@ -442,7 +444,8 @@ impl Engine {
         }
     }
 
-    /// Pushes whose answer is overdue are treated as lost.
+    /// Pushes whose answer is overdue are treated as lost, and sync shows as failing until the
+    /// server answers again.
     pub(super) fn expire_pushes(&mut self) {
         let deadline = self.now.saturating_sub(self.config.ack_timeout_ms);
         let overdue: Vec<u64> = self
@@ -453,15 +456,14 @@ impl Engine {
             .collect();
         for seq in overdue {
             let flight = self.flights.remove(&seq).expect("listed");
+            let mut unanswered = false;
             for id in &flight.txs {
-                self.requeue(*id, "no answer from the server in time");
+                unanswered |= self.requeue(*id, NO_ANSWER);
             }
-            self.finish_log(
-                flight.log,
-                0,
-                0,
-                Some("no answer from the server in time".into()),
-            );
+            self.finish_log(flight.log, 0, 0, Some(NO_ANSWER.into()));
+            if unanswered {
+                self.status.fail(NO_ANSWER.into());
+            }
         }
     }
 }

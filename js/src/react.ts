@@ -1,0 +1,230 @@
+// `ferrosync/react`: React hooks over an open engine. Each hook is a `useSyncExternalStore`
+// over a small store that subscribes to the engine only while React is subscribed, re-reads
+// the engine at most once per burst of notifications, and keeps the previous result when the
+// new one is equal, so components re-render only when what they show changed.
+import {
+  createContext,
+  createElement,
+  useContext,
+  useMemo,
+  useSyncExternalStore,
+  type ReactNode,
+} from 'react';
+import type {
+  Conflict,
+  Document,
+  DocumentFields,
+  Observable,
+  Query,
+  SyncEngine,
+  SyncStats,
+  SyncStatus,
+  Transaction,
+} from './ferrosync.js';
+
+const EngineContext = createContext<SyncEngine | null>(null);
+
+/** Props of {@link SyncProvider}. */
+export interface SyncProviderProps {
+  /** The open engine the hooks below read from (see `SyncEngine.open`). */
+  engine: SyncEngine;
+  /** The components that use the hooks. */
+  children?: ReactNode;
+}
+
+/**
+ * Makes `engine` available to the hooks in `children`. The provider neither opens nor destroys
+ * the engine: the application owns its lifetime.
+ */
+export function SyncProvider({ engine, children }: SyncProviderProps): ReactNode {
+  return createElement(EngineContext.Provider, { value: engine }, children);
+}
+
+/** The engine of the nearest {@link SyncProvider}; throws outside one. */
+export function useSyncEngine(): SyncEngine {
+  const engine = useContext(EngineContext);
+  if (!engine) {
+    throw new Error('ferrosync/react: useSyncEngine() needs a <SyncProvider engine={...}> above it');
+  }
+  return engine;
+}
+
+/** The sync status (`'idle' | 'syncing' | 'error' | 'offline'`), live. */
+export function useSyncStatus(): SyncStatus {
+  const engine = useSyncEngine();
+  return useStore(useMemo(() => observableStore(engine.getStatus()), [engine]));
+}
+
+/** The sync statistics, live. */
+export function useSyncStats(): SyncStats {
+  const engine = useSyncEngine();
+  return useStore(useMemo(() => observableStore(engine.getStats()), [engine]));
+}
+
+/**
+ * The documents of collection `name` matching `query`, live. The array (and every document in
+ * it) keeps its identity until its content changes; `query` is compared by value, so an inline
+ * object literal is fine.
+ */
+export function useCollection<T extends object = DocumentFields>(
+  name: string,
+  query?: Query,
+): Document<T>[] {
+  const engine = useSyncEngine();
+  const key = JSON.stringify(query ?? {});
+  const store = useMemo(() => {
+    const collection = engine.collection<T>(name);
+    const where: Query = JSON.parse(key);
+    return createStore(
+      (previous?: Document<T>[]) => reuseDocuments(previous, collection.find(where)),
+      (changed) => collection.subscribe(changed),
+    );
+  }, [engine, name, key]);
+  return useStore(store);
+}
+
+/**
+ * The document `id` of collection `name`, live: `undefined` if there is none, once it is
+ * soft-deleted (as `Collection.get`), or while `id` is null. Re-renders only for changes to
+ * that document.
+ */
+export function useDocument<T extends object = DocumentFields>(
+  name: string,
+  id: string | null | undefined,
+): Document<T> | undefined {
+  const engine = useSyncEngine();
+  const store = useMemo(() => {
+    const collection = engine.collection<T>(name);
+    return createStore(
+      () => (id == null ? undefined : collection.get(id)),
+      (changed) =>
+        collection.subscribe((changes) => {
+          if (changes.some((change) => change.id === id)) changed();
+        }),
+    );
+  }, [engine, name, id]);
+  return useStore(store);
+}
+
+/** Every transaction the engine knows about, with its state and attempts, live. */
+export function useTransactions(): Transaction[] {
+  const engine = useSyncEngine();
+  return useStore(
+    useMemo(
+      () => createStore(() => engine.transactions(), (changed) => engine.onTransaction(changed)),
+      [engine],
+    ),
+  );
+}
+
+/** The conflicts parked in the inbox, live; settle them with `engine.resolveConflict`. */
+export function useConflicts(): Conflict[] {
+  const engine = useSyncEngine();
+  // A conflict is parked on, and cleared from, a transaction's write: each change of the
+  // inbox is a transaction update.
+  return useStore(
+    useMemo(
+      () => createStore(() => engine.conflicts(), (changed) => engine.onTransaction(changed)),
+      [engine],
+    ),
+  );
+}
+
+/** What `useSyncExternalStore` needs. */
+interface Store<T> {
+  subscribe(notify: () => void): () => void;
+  getSnapshot(): T;
+}
+
+function useStore<T>(store: Store<T>): T {
+  return useSyncExternalStore(store.subscribe, store.getSnapshot, store.getSnapshot);
+}
+
+/**
+ * A store over `read` (given the previous value, to share what is unchanged), told of
+ * possible changes by `listen`. While nobody is subscribed it reads the engine on every
+ * snapshot; while subscribed it reads again only after a notification.
+ */
+function createStore<T>(
+  read: (previous: T | undefined) => T,
+  listen: (changed: () => void) => () => void,
+): Store<T> {
+  let value: T | undefined;
+  let fresh = false;
+  let subscribers = 0;
+  const refresh = () => {
+    const next = read(value);
+    if (!fresh || !same(value, next)) value = next;
+    fresh = true;
+  };
+  return {
+    getSnapshot() {
+      if (subscribers === 0 || !fresh) refresh();
+      return value as T;
+    },
+    subscribe(notify) {
+      subscribers++;
+      // Whatever changed between the render and this subscription shows at once.
+      fresh = false;
+      let active = true;
+      let scheduled = false;
+      const stop = listen(() => {
+        fresh = false;
+        if (scheduled) return;
+        scheduled = true;
+        // One re-read per burst: the engine calls back once per change.
+        queueMicrotask(() => {
+          scheduled = false;
+          if (active) notify();
+        });
+      });
+      return () => {
+        if (!active) return;
+        active = false;
+        subscribers--;
+        stop();
+      };
+    },
+  };
+}
+
+/** A store over an engine observable (status or stats). */
+function observableStore<T>(observable: Observable<T>): Store<T> {
+  return createStore(
+    () => observable.value,
+    (changed) => {
+      const subscription = observable.subscribe(changed);
+      return () => subscription.unsubscribe();
+    },
+  );
+}
+
+/** `next`, with each document equal to one in `previous` replaced by that one (and `previous`
+ * itself when nothing changed), so unchanged rows keep their identity. */
+function reuseDocuments<T extends object>(
+  previous: Document<T>[] | undefined,
+  next: Document<T>[],
+): Document<T>[] {
+  if (!previous) return next;
+  const before = new Map(previous.map((doc) => [doc._id, doc]));
+  let unchanged = previous.length === next.length;
+  const result = next.map((doc, i) => {
+    const old = before.get(doc._id);
+    const kept = old !== undefined && same(old, doc) ? old : doc;
+    if (kept !== previous[i]) unchanged = false;
+    return kept;
+  });
+  return unchanged ? previous : result;
+}
+
+/** Deep equality of JSON-like values. */
+function same(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const left = a as Record<string, unknown>;
+  const right = b as Record<string, unknown>;
+  const keys = Object.keys(left);
+  if (keys.length !== Object.keys(right).length) return false;
+  return keys.every((k) => Object.prototype.hasOwnProperty.call(right, k) && same(left[k], right[k]));
+}

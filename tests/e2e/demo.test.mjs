@@ -1,0 +1,208 @@
+// The demo app (www/, built with Vite) as users meet it: served by a real ferrosync-server over
+// a SQLite file, opened in separate browser contexts (separate devices), driven by clicks and
+// keys. Also saves the README's screenshot (docs/screenshot.png).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { check, freePort, launch, serverState, startServer } from './harness.mjs';
+
+const TOKEN = 'e2e-demo-token';
+const SCREENSHOT = fileURLToPath(new URL('../../docs/screenshot.png', import.meta.url));
+
+export function demoTests(binary, demo) {
+  const withDemo = (body) => withDemoServer(binary, demo, body);
+  return {
+    two_devices_converge_within_a_second: () => withDemo(async ({ browser, origin, port }) => {
+      const a = await openApp(browser, origin);
+      const b = await openApp(browser, origin);
+
+      await add(a, 'Buy oat milk');
+      // Each step: a write on one device shows on the other within a second.
+      await todo(b, 'Buy oat milk').waitFor({ timeout: 1000 });
+      await todo(b, 'Buy oat milk').getByRole('checkbox').check();
+      await a.locator('[data-testid=todo].done', { hasText: 'Buy oat milk' }).waitFor({ timeout: 1000 });
+      await rename(a, 'Buy oat milk', 'Buy oat milk and bread');
+      await todo(b, 'Buy oat milk and bread').waitFor({ timeout: 1000 });
+      await todo(a, 'Buy oat milk and bread').getByRole('button', { name: 'delete' }).click();
+      await todo(b, 'Buy oat milk and bread').waitFor({ state: 'detached', timeout: 1000 });
+
+      // The deletion is soft: both keep the tombstone until they purge it.
+      const purge = b.getByTestId('purge');
+      check((await purge.textContent()) === 'Purge 1 deleted', 'the deleted todo waits to be purged');
+      await purge.click();
+      await purge.waitFor({ state: 'detached' });
+      const server = Object.values((await serverState(port, TOKEN)).docs);
+      check(server.length === 1 && server[0].deleted === true, 'the server keeps the deletion (purging is local)');
+      check(
+        await a.evaluate(() => document.querySelector('[data-testid=purge]')?.textContent) === 'Purge 1 deleted',
+        'the other device still has its tombstone',
+      );
+
+      // The README's screenshot: a few todos, one done, one pending on a device that is offline.
+      for (const title of ['Write the release notes', 'Review the sync protocol', 'Water the plants']) {
+        await add(a, title);
+      }
+      await todo(a, 'Water the plants').getByRole('checkbox').check();
+      await todo(b, 'Water the plants').waitFor();
+      await a.getByTestId('online').uncheck();
+      await add(a, 'Book the team offsite');
+      await todo(a, 'Book the team offsite').getByText('unsynced').waitFor();
+      await a.screenshot({ path: SCREENSHOT });
+    }),
+
+    offline_edits_converge_under_last_write_wins: () => withDemo(async ({ browser, origin, port }) => {
+      const a = await openApp(browser, origin);
+      const b = await openApp(browser, origin);
+      await add(a, 'Plan the trip');
+      await todo(b, 'Plan the trip').waitFor();
+
+      await a.getByTestId('online').uncheck();
+      await waitForStatus(a, 'offline');
+      await rename(a, 'Plan the trip', 'Plan the trip to Lisbon');
+      await add(a, 'Pack the bags');
+      check(await todo(a, 'Plan the trip to Lisbon').getByText('unsynced').isVisible(), 'the offline edit waits');
+      // The later write: it wins once both are in.
+      await rename(b, 'Plan the trip', 'Plan the trip to Porto');
+      await waitForStatus(b, 'idle');
+
+      await a.getByTestId('online').check();
+      for (const page of [a, b]) {
+        await todo(page, 'Pack the bags').waitFor({ timeout: 10_000 });
+        await todo(page, 'Plan the trip to Porto').waitFor({ timeout: 10_000 });
+        await waitForStatus(page, 'idle');
+      }
+      const [left, right] = [await titles(a), await titles(b)];
+      check(JSON.stringify(left) === JSON.stringify(right), `both show the same list: ${left} / ${right}`);
+      const server = Object.values((await serverState(port, TOKEN)).docs).map((d) => d.fields.title).sort();
+      check(JSON.stringify(server) === JSON.stringify([...left].sort()), `the server agrees: ${server}`);
+      check((await a.getByText('unsynced').count()) === 0, 'nothing is left unsynced');
+    }),
+
+    a_reload_in_the_middle_of_a_write_loses_nothing: () => withDemo(async ({ browser, origin, port, server }) => {
+      const a = await openApp(browser, origin);
+      const b = await openApp(browser, origin);
+      // Frozen, the server takes the push but answers nothing: the write is under way.
+      server.kill('SIGSTOP');
+      try {
+        await add(a, 'Survive the reload');
+        await a.locator('[data-testid=transaction][data-state=persisting]').waitFor();
+        const reloading = a.reload();
+        // The old page is gone before the server answers; then it applies the push it holds,
+        // and the reloaded page sends the same write again.
+        await new Promise((r) => setTimeout(r, 300));
+        server.kill('SIGCONT');
+        await reloading;
+      } finally {
+        server.kill('SIGCONT');
+      }
+      await todo(a, 'Survive the reload').waitFor();
+      await todo(b, 'Survive the reload').waitFor({ timeout: 10_000 });
+      await waitForStatus(a, 'idle');
+      await b.waitForTimeout(500);
+      check((await todo(b, 'Survive the reload').count()) === 1, 'the other device has it once');
+      const state = await serverState(port, TOKEN);
+      check(state.ids.length === 1 && state.head === 1, `the server applied it once (head ${state.head})`);
+      const tx = a.getByTestId('transaction').first();
+      check((await tx.getAttribute('data-state')) === 'completed', 'the reloaded device sees it completed');
+    }),
+
+    the_status_indicator_shows_each_state: () => withDemo(async ({ browser, origin, server }) => {
+      const context = await browser.newContext();
+      // Every status the indicator shows, in order, recorded in the page from the first paint.
+      await context.addInitScript(() => {
+        window.statusesShown = [];
+        new MutationObserver(() => {
+          const shown = document.querySelector('[data-testid=status]')?.getAttribute('data-status');
+          if (shown && shown !== window.statusesShown.at(-1)) window.statusesShown.push(shown);
+        }).observe(document, { subtree: true, childList: true, attributes: true });
+      });
+      const page = await context.newPage();
+      await page.goto(`${origin}/`);
+      await waitForStatus(page, 'idle');
+
+      await page.getByTestId('online').uncheck();
+      await waitForStatus(page, 'offline');
+      await page.getByTestId('online').check();
+      await waitForStatus(page, 'idle');
+
+      // The server stops answering: the write is syncing, then unanswered (error, retried)...
+      server.kill('SIGSTOP');
+      try {
+        await add(page, 'Wait for the server');
+        await waitForStatus(page, 'syncing');
+        await waitForStatus(page, 'error', 30_000);
+      } finally {
+        server.kill('SIGCONT');
+      }
+      // ...until it answers again.
+      await waitForStatus(page, 'idle', 30_000);
+      const shown = await page.evaluate(() => window.statusesShown);
+      const expected = ['syncing', 'idle', 'offline', 'idle', 'syncing', 'error', 'idle'];
+      check(isSubsequence(expected, shown), `the indicator showed ${shown}`);
+      check(
+        (await page.getByTestId('transaction').first().getAttribute('data-state')) === 'completed',
+        'the write went through',
+      );
+    }),
+  };
+}
+
+/** Serves the demo (with a config.json holding the token) from its own server and browser. */
+async function withDemoServer(binary, demo, body) {
+  writeFileSync(join(demo, 'config.json'), JSON.stringify({ authToken: TOKEN }));
+  const dir = mkdtempSync(join(tmpdir(), 'ferrosync-demo-'));
+  const port = await freePort();
+  const server = await startServer(binary, ['--listen', `127.0.0.1:${port}`, '--db', `sqlite://${dir}/demo.db`, '--static', demo, '--dev-token', TOKEN]);
+  const browser = await launch();
+  try {
+    await body({ browser, origin: `http://127.0.0.1:${port}`, port, server });
+  } finally {
+    await browser.close();
+    server.kill('SIGCONT');
+    server.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The app in a new browser context (a device with its own storage), synced and idle. */
+async function openApp(browser, origin) {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 760 } });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await page.goto(`${origin}/`);
+  await waitForStatus(page, 'idle');
+  return page;
+}
+
+function waitForStatus(page, status, timeout = 10_000) {
+  return page.locator(`[data-testid=status][data-status=${status}]`).waitFor({ timeout });
+}
+
+function todo(page, title) {
+  return page.getByTestId('todo').filter({ has: page.getByTestId('title').getByText(title, { exact: true }) });
+}
+
+async function add(page, title) {
+  await page.getByTestId('new-todo').fill(title);
+  await page.getByTestId('new-todo').press('Enter');
+  await todo(page, title).waitFor();
+}
+
+async function rename(page, from, to) {
+  await todo(page, from).getByTestId('title').dblclick();
+  await page.getByTestId('edit').fill(to);
+  await page.getByTestId('edit').press('Enter');
+  await todo(page, to).waitFor();
+}
+
+function titles(page) {
+  return page.getByTestId('title').allTextContents();
+}
+
+/** Whether `expected` appears in `seen` in order (other entries may come between). */
+function isSubsequence(expected, seen) {
+  let i = 0;
+  for (const s of seen) if (s === expected[i]) i++;
+  return i === expected.length;
+}
