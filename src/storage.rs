@@ -65,10 +65,14 @@ pub struct WriteError {
 /// The open connection, or none after the browser closed it.
 type Slot = Rc<RefCell<Option<Rc<Database>>>>;
 
+/// Called when the browser closes the connection (see [`Storage::when_closed`]).
+type ClosedHook = Rc<RefCell<Option<Box<dyn Fn()>>>>;
+
 /// An open engine database.
 pub struct Storage {
     name: String,
     db: Slot,
+    closed: ClosedHook,
 }
 
 fn describe(e: idb::Error) -> String {
@@ -105,11 +109,19 @@ impl Storage {
     /// Opens (creating or upgrading) the database `name`.
     pub async fn open(name: &str) -> Result<Storage, String> {
         let db: Slot = Rc::default();
-        *db.borrow_mut() = Some(connect(name, &db).await?);
+        let closed: ClosedHook = Rc::default();
+        *db.borrow_mut() = Some(connect(name, &db, &closed).await?);
         Ok(Storage {
             name: name.to_owned(),
             db,
+            closed,
         })
+    }
+
+    /// Calls `f` when the browser closes the connection (site data cleared, say), so the
+    /// engine writes everything again at once rather than at its next write.
+    pub fn when_closed(&self, f: impl Fn() + 'static) {
+        *self.closed.borrow_mut() = Some(Box::new(f));
     }
 
     /// Deletes the database `name` (waits until every connection to it is closed).
@@ -128,7 +140,7 @@ impl Storage {
         match current {
             Some(db) => Ok(db),
             None => {
-                let db = connect(&self.name, &self.db).await?;
+                let db = connect(&self.name, &self.db, &self.closed).await?;
                 *self.db.borrow_mut() = Some(db.clone());
                 Ok(db)
             }
@@ -294,8 +306,8 @@ impl Drop for Storage {
 }
 
 /// Opens the database, creating its stores; the connection closes itself (emptying `slot`)
-/// when the browser closes it or another tab needs a newer schema.
-async fn connect(name: &str, slot: &Slot) -> Result<Rc<Database>, String> {
+/// when the browser closes it (then `closed` is called) or another tab needs a newer schema.
+async fn connect(name: &str, slot: &Slot, closed: &ClosedHook) -> Result<Rc<Database>, String> {
     let mut db = ALL
         .iter()
         .fold(
@@ -306,9 +318,15 @@ async fn connect(name: &str, slot: &Slot) -> Result<Rc<Database>, String> {
         .await
         .map_err(|e| format!("cannot open IndexedDB database `{name}`: {e}"))?;
     let on_close = Rc::downgrade(slot);
+    let hook = Rc::downgrade(closed);
     db.on_close(move |_| {
         if let Some(slot) = on_close.upgrade() {
             slot.borrow_mut().take();
+        }
+        if let Some(hook) = hook.upgrade() {
+            if let Some(f) = hook.borrow().as_ref() {
+                f();
+            }
         }
     });
     let on_upgrade = Rc::downgrade(slot);

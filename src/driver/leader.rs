@@ -110,6 +110,12 @@ impl Leader {
         channel: Rc<Channel>,
         lock: Lock,
     ) -> Leader {
+        let handle = me.clone();
+        storage.when_closed(move || {
+            if let Some(handle) = handle.upgrade() {
+                handle.with_leader(|l| l.feed(Input::StorageReset));
+            }
+        });
         Leader {
             engine,
             hub,

@@ -79,6 +79,33 @@ export function demoTests(binary, demo) {
       check((await a.getByText('unsynced').count()) === 0, 'nothing is left unsynced');
     }),
 
+    a_conflict_resolved_by_hand_in_the_conflict_view_reaches_both_devices: () => withDemo(async ({ browser, origin, port }) => {
+      const a = await openApp(browser, origin);
+      const b = await openApp(browser, origin);
+      await add(a, 'Choose a venue');
+      await todo(b, 'Choose a venue').waitFor();
+      // Device A resolves conflicts by hand: the page opens its engine again with that strategy.
+      await Promise.all([a.waitForEvent('load'), a.getByTestId('manual-conflicts').click()]);
+      await waitForStatus(a, 'idle');
+
+      await a.getByTestId('online').uncheck();
+      await rename(a, 'Choose a venue', 'Venue: the park');
+      await rename(b, 'Choose a venue', 'Venue: the hall');
+      await waitForStatus(b, 'idle');
+      await a.getByTestId('online').check();
+
+      const conflict = a.getByTestId('conflict');
+      await conflict.waitFor({ timeout: 10_000 });
+      const shown = await conflict.textContent();
+      check(shown.includes('Mine: Venue: the park') && shown.includes('Theirs: Venue: the hall'), `the conflict view shows both: ${shown}`);
+      await conflict.getByRole('button', { name: 'Keep mine' }).click();
+      await conflict.waitFor({ state: 'detached' });
+      await todo(b, 'Venue: the park').waitFor({ timeout: 10_000 });
+      await todo(a, 'Venue: the park').waitFor();
+      const server = Object.values((await serverState(port, TOKEN)).docs).map((d) => d.fields.title);
+      check(JSON.stringify(server) === '["Venue: the park"]', `the server has the choice: ${server}`);
+    }),
+
     a_reload_in_the_middle_of_a_write_loses_nothing: () => withDemo(async ({ browser, origin, port, server }) => {
       const a = await openApp(browser, origin);
       const b = await openApp(browser, origin);
