@@ -4,9 +4,23 @@
 # raw IndexedDB in headless Chromium, prints a table and writes target/bench/results.json.
 # BENCH_ROWS (default 100000) sizes the initial-sync and live-query scenarios; BENCH_REPS
 # (default 3) sets the repetitions whose median is reported.
+# `npm run bench -- --quick` is a smoke test: small sizes, one repetition, a few minutes.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+for arg in "$@"; do
+  case $arg in
+    --quick)
+      export BENCH_QUICK=1 BENCH_ROWS=${BENCH_ROWS:-2000} BENCH_REPS=${BENCH_REPS:-1}
+      export BENCH_REST_CREATES=${BENCH_REST_CREATES:-100}
+      ;;
+    *)
+      echo "usage: npm run bench [-- --quick]" >&2
+      exit 2
+      ;;
+  esac
+done
 
 # shellcheck source=scripts/setup.sh
 source scripts/setup.sh
@@ -24,6 +38,8 @@ rm -rf "$www"
 mkdir -p "$www"
 cp -R bench/. "$www/"
 cp -R pkg "$www/pkg"
+# The peers' page: Ferrosync and the engines users compare it with, bundled in one page.
+build_app bench/peers target/bench/www/peers pkg
 
 work=$(mktemp -d)
 server=
@@ -56,6 +72,9 @@ fi
 echo "==> running the benchmarks in headless Chromium" >&2
 BENCH_URL="http://127.0.0.1:$port" BENCH_JWT_SECRET="$jwt_secret" BENCH_OUT="$out/results.json" BENCH_PKG="$www/pkg" \
   node bench/run.mjs
+
+echo "==> running the peer benchmarks in headless Chromium" >&2
+BENCH_URL="http://127.0.0.1:$port" BENCH_PEERS_OUT="$out/peers.json" node bench/peers.mjs
 
 echo "==> running the REST connector benchmark" >&2
 BENCH_URL="http://127.0.0.1:$port" BENCH_REST_OUT="$out/rest.json" node bench/rest.mjs

@@ -1,0 +1,137 @@
+// Scenario 1: an optimistic write, timed until a live query over `docs` documents reports it.
+// Each system holds `docs` documents (half of them matching the query `done == false`), then
+// inserts `writes` (a multiple of 50) matching documents one by one; a write's time runs from the
+// call until the live query's callback has it. Returns times in milliseconds.
+import { SyncEngine } from 'ferrosync';
+import { createCollection, createLiveQueryCollection, eq, localOnlyCollectionOptions } from '@tanstack/db';
+import Dexie, { liveQuery } from 'dexie';
+import { createRxDatabase } from 'rxdb';
+import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
+
+let unique = 0;
+const name = (system) => `peers-${system}-${Date.now().toString(36)}-${unique++}`;
+const now = () => performance.now();
+
+/** `count` documents; even ones match the query. */
+function makeDocs(count, prefix = 'd') {
+  return Array.from({ length: count }, (_, i) => ({ id: `${prefix}${i}`, title: `document ${i}`, done: i % 2 === 1 }));
+}
+
+/** Browsers coarsen `performance.now()` (to 0.1 ms here), and a write can take less: writes are
+ * timed in groups of this many, one after the other, and each group gives its mean. */
+const GROUP = 50;
+
+/** Times `writes` writes: `write(doc)` starts one, and `waitFor(id, i)` resolves when the live
+ * query has the `i`th. Returns the mean time of each group of writes. */
+async function timeWrites(writes, write, waitFor) {
+  const times = [];
+  for (let g = 0; g < writes; g += GROUP) {
+    const start = now();
+    for (let i = g; i < g + GROUP; i++) {
+      const doc = { id: `w${i}`, title: `written ${i}`, done: false };
+      const seen = waitFor(doc.id, i);
+      write(doc);
+      await seen;
+    }
+    times.push((now() - start) / GROUP);
+  }
+  return times;
+}
+
+/** Resolves `waitFor(key)` promises as `report(keys)` sees the keys. Queries that hand over
+ * their whole result report its length (a write adds one), so checking costs the same for all. */
+function waiter() {
+  const pending = new Map();
+  return {
+    waitFor: (id) => new Promise((resolve) => pending.set(id, resolve)),
+    report(ids) {
+      for (const id of ids) {
+        pending.get(id)?.();
+        pending.delete(id);
+      }
+    },
+  };
+}
+
+export const liveWrite = {
+  async ferrosync({ docs, writes }) {
+    const engine = await SyncEngine.open({ name: name('ferrosync'), collections: [{ name: 'todos', sync: false }], requestPersistence: false });
+    try {
+      const todos = engine.collection('todos');
+      const seed = makeDocs(docs).map(({ id, ...rest }) => ({ _id: id, ...rest }));
+      for (let i = 0; i < seed.length; i += 10_000) {
+        await engine.transaction((t) => {
+          for (const doc of seed.slice(i, i + 10_000)) t.collection('todos').insert(doc);
+        });
+      }
+      const w = waiter();
+      const stop = todos.subscribe((changes) => w.report(changes.filter((c) => c.doc?.done === false).map((c) => c.id)));
+      const times = await timeWrites(writes, (doc) => {
+        const { id, ...rest } = doc;
+        todos.insert({ _id: id, ...rest });
+      }, w.waitFor);
+      stop();
+      return times;
+    } finally {
+      engine.destroy();
+      await SyncEngine.deleteDatabase(engine.name);
+    }
+  },
+
+  async tanstack({ docs, writes }) {
+    const todos = createCollection(localOnlyCollectionOptions({ id: name('tanstack'), getKey: (d) => d.id, initialData: makeDocs(docs) }));
+    const open = createLiveQueryCollection({ query: (q) => q.from({ t: todos }).where(({ t }) => eq(t.done, false)), startSync: true });
+    await open.preload();
+    const w = waiter();
+    const subscription = open.subscribeChanges((changes) => w.report(changes.filter((c) => c.type === 'insert').map((c) => c.key)));
+    const times = await timeWrites(writes, (doc) => todos.insert(doc), w.waitFor);
+    subscription.unsubscribe();
+    await open.cleanup();
+    await todos.cleanup();
+    return times;
+  },
+
+  async rxdb({ docs, writes }) {
+    const db = await createRxDatabase({ name: name('rxdb'), storage: getRxStorageDexie(), multiInstance: false });
+    try {
+      const { todos } = await db.addCollections({
+        todos: {
+          schema: {
+            version: 0,
+            primaryKey: 'id',
+            type: 'object',
+            properties: { id: { type: 'string', maxLength: 64 }, title: { type: 'string' }, done: { type: 'boolean' } },
+            required: ['id', 'title', 'done'],
+          },
+        },
+      });
+      await todos.bulkInsert(makeDocs(docs));
+      const w = waiter();
+      const subscription = todos.find({ selector: { done: false } }).$.subscribe((results) => w.report([results.length]));
+      const base = docs / 2;
+      const times = await timeWrites(writes, (doc) => todos.insert(doc), (_, i) => w.waitFor(base + i + 1));
+      subscription.unsubscribe();
+      return times;
+    } finally {
+      await db.remove();
+    }
+  },
+
+  async dexie({ docs, writes }) {
+    const db = new Dexie(name('dexie'));
+    db.version(1).stores({ todos: 'id, done' });
+    try {
+      // IndexedDB cannot index booleans: `done` is stored as 0 or 1.
+      await db.todos.bulkPut(makeDocs(docs).map((d) => ({ ...d, done: d.done ? 1 : 0 })));
+      const w = waiter();
+      const subscription = liveQuery(() => db.todos.where('done').equals(0).toArray()).subscribe((results) => w.report([results.length]));
+      const base = docs / 2;
+      const times = await timeWrites(writes, (doc) => db.todos.put({ ...doc, done: 0 }), (_, i) => w.waitFor(base + i + 1));
+      subscription.unsubscribe();
+      return times;
+    } finally {
+      db.close();
+      await Dexie.delete(db.name);
+    }
+  },
+};
