@@ -1,8 +1,8 @@
 // Runs the peer scenarios of bench/peers/ (bundled by scripts/bench.sh) in headless Chromium:
-// each scenario runs Ferrosync and its peers in one page, one after the other, repeated; the
-// figures are medians over the repetitions (after a warm-up run), with min and max, and every
-// Ferrosync figure is also a ratio to each peer from the same run. Prints a table and writes
-// JSON. Times are never asserted: the machine is noisy.
+// each scenario runs Ferrosync and its peers in one page, one after the other, repeated; a
+// figure is the median over the repetitions (after a warm-up run), with min and max, and every
+// Ferrosync figure is also a ratio to each other system from the same run. Prints tables and
+// writes JSON. Times are never asserted: the machine is noisy.
 //
 // Environment: BENCH_URL (the server serving the page at /peers/), BENCH_PEERS_OUT (the JSON
 // file), BENCH_QUICK=1 (small sizes, one repetition: a smoke test), BENCH_REPS (default 3).
@@ -20,16 +20,43 @@ if (!base) {
 const QUICK = env.BENCH_QUICK === '1';
 const REPS = QUICK ? 1 : Number(env.BENCH_REPS ?? 3);
 const OUT = env.BENCH_PEERS_OUT ?? 'target/bench/peers.json';
-const SIZES = QUICK ? [1_000] : [1_000, 10_000, 100_000];
-const WRITES = QUICK ? 100 : 500;
-const SYSTEMS = ['ferrosync', 'tanstack', 'rxdb', 'dexie'];
-const NAMES = { ferrosync: 'Ferrosync', tanstack: 'TanStack DB', rxdb: 'RxDB (Dexie storage)', dexie: 'Dexie liveQuery' };
+const NAMES = {
+  ferrosync: 'Ferrosync', raw: 'raw IndexedDB', tanstack: 'TanStack DB', rxdb: 'RxDB (Dexie storage)', dexie: 'Dexie',
+};
 
-const quantile = (xs, q) => {
+const WRITES = QUICK ? 100 : 500;
+const TOTAL = QUICK ? 1_000 : 10_000;
+/** The scenarios: which page functions run, for which cases, and what a run's result gives. */
+const SCENARIOS = [
+  {
+    id: 'live-write',
+    title: `Optimistic write → live query callback (${WRITES} writes, timed in groups of 50)`,
+    page: 'liveWrite',
+    systems: ['ferrosync', 'tanstack', 'rxdb', 'dexie'],
+    cases: (QUICK ? [1_000] : [1_000, 10_000, 100_000]).map((docs) => ({ label: `${docs} docs`, args: { docs, writes: WRITES } })),
+    warmup: { docs: 1_000, writes: 50 },
+    unit: 'ms per write (p50 of the groups)',
+    lowerIsBetter: true,
+    value: (times) => quantile(times, 0.5),
+  },
+  {
+    id: 'durable-writes',
+    title: `Durable local writes (${TOTAL} inserts in bursts, each burst awaited until durable)`,
+    page: 'durableWrites',
+    systems: ['ferrosync', 'raw', 'dexie', 'rxdb'],
+    cases: [1, 10, 100, 1_000].map((burst) => ({ label: `bursts of ${burst}`, args: { total: burst === 1 ? TOTAL / 10 : TOTAL, burst } })),
+    warmup: { total: 1_000, burst: 100 },
+    unit: 'inserts/s',
+    lowerIsBetter: false,
+    value: (ms, args) => (args.total * 1000) / ms,
+  },
+];
+
+function quantile(xs, q) {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-};
-const ms = (x) => (x < 0.1 ? x.toFixed(3) : x < 10 ? x.toFixed(2) : x.toFixed(1));
+}
+const format = (x) => (x >= 1000 ? `${(x / 1000).toFixed(1)}k` : x < 0.1 ? x.toFixed(3) : x < 10 ? x.toFixed(2) : x.toFixed(1));
 
 const browser = await launch();
 const results = { date: new Date().toISOString(), quick: QUICK, reps: REPS, conditions: {}, scenarios: [] };
@@ -40,35 +67,36 @@ try {
   const failed = await page.evaluate(() => window.peersError);
   if (failed) throw new Error(`the peer page failed to load: ${failed}`);
   results.conditions = { chromium: browser.version(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model };
+  const call = (scenario, system, args) => page.evaluate(([p, s, a]) => window.peers[p][s](a), [scenario.page, system, args]);
 
-  for (const docs of SIZES) {
-    const row = { id: `live-write-${docs}`, scenario: 'optimistic write → live query callback', docs, writes: WRITES, unit: 'ms per write (p50 of the means of groups of 50)', systems: {} };
-    for (const system of SYSTEMS) {
-      process.stderr.write(`--- live write, ${docs} docs, ${NAMES[system]} ...`);
-      const started = Date.now();
-      try {
-        // A warm-up run at the smallest size, then the measured runs.
-        await page.evaluate(([s, a]) => window.peers.liveWrite[s](a), [system, { docs: 1_000, writes: 50 }]);
-        const p50s = [];
-        const p95s = [];
-        for (let rep = 0; rep < REPS; rep++) {
-          const times = await page.evaluate(([s, a]) => window.peers.liveWrite[s](a), [system, { docs, writes: WRITES }]);
-          p50s.push(quantile(times, 0.5));
-          p95s.push(quantile(times, 0.95));
+  for (const scenario of SCENARIOS) {
+    const rows = [];
+    for (const { label, args } of scenario.cases) {
+      const row = { case: label, args, systems: {} };
+      for (const system of scenario.systems) {
+        process.stderr.write(`--- ${scenario.id}, ${label}, ${NAMES[system]} ...`);
+        const started = Date.now();
+        try {
+          await call(scenario, system, scenario.warmup);
+          const values = [];
+          for (let rep = 0; rep < REPS; rep++) values.push(scenario.value(await call(scenario, system, args), args));
+          row.systems[system] = { median: quantile(values, 0.5), min: Math.min(...values), max: Math.max(...values) };
+          process.stderr.write(` ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+        } catch (e) {
+          row.systems[system] = { error: String(e?.message ?? e).split('\n')[0] };
+          process.stderr.write(` FAILED: ${row.systems[system].error}\n`);
         }
-        row.systems[system] = { median: quantile(p50s, 0.5), min: Math.min(...p50s), max: Math.max(...p50s), p95: quantile(p95s, 0.5) };
-        process.stderr.write(` ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-      } catch (e) {
-        row.systems[system] = { error: String(e?.message ?? e).split('\n')[0] };
-        process.stderr.write(` FAILED: ${row.systems[system].error}\n`);
       }
+      // How Ferrosync compares with each system: > 1 means Ferrosync is better.
+      const own = row.systems.ferrosync?.median;
+      for (const system of scenario.systems.slice(1)) {
+        const other = row.systems[system]?.median;
+        if (own && other) row.systems[system].ferrosyncAdvantage = scenario.lowerIsBetter ? other / own : own / other;
+      }
+      rows.push(row);
     }
-    const own = row.systems.ferrosync?.median;
-    for (const system of SYSTEMS.slice(1)) {
-      const peer = row.systems[system]?.median;
-      if (own && peer) row.systems[system].ferrosyncRatio = own / peer;
-    }
-    results.scenarios.push(row);
+    const { id, title, systems, unit, lowerIsBetter } = scenario;
+    results.scenarios.push({ id, title, systems, unit, lowerIsBetter, rows });
   }
 } finally {
   await browser.close();
@@ -76,15 +104,17 @@ try {
 
 mkdirSync(dirname(OUT), { recursive: true });
 writeFileSync(OUT, `${JSON.stringify(results, null, 2)}\n`);
-console.log(`\nOptimistic write → live query callback (${WRITES} writes timed in groups of 50; ms per write, p50 of the groups: median of ${REPS} run(s) [min–max]; ratio = Ferrosync / peer)`);
-console.log(['docs', ...SYSTEMS.map((s) => NAMES[s])].join(' | '));
-for (const row of results.scenarios) {
-  const cells = SYSTEMS.map((s) => {
-    const r = row.systems[s];
-    if (r.error) return `failed: ${r.error}`;
-    const ratio = r.ferrosyncRatio ? ` (×${r.ferrosyncRatio.toPrecision(2)})` : '';
-    return `${ms(r.median)} [${ms(r.min)}–${ms(r.max)}]${ratio}`;
-  });
-  console.log([row.docs, ...cells].join(' | '));
+for (const s of results.scenarios) {
+  console.log(`\n${s.title}\n${s.unit}: median of ${REPS} run(s) [min–max]; (n×) = how many times better Ferrosync is`);
+  console.log(['', ...s.systems.map((x) => NAMES[x])].join(' | '));
+  for (const row of s.rows) {
+    const cells = s.systems.map((x) => {
+      const r = row.systems[x];
+      if (r.error) return `failed: ${r.error}`;
+      const advantage = r.ferrosyncAdvantage ? ` (${r.ferrosyncAdvantage.toPrecision(2)}×)` : '';
+      return `${format(r.median)} [${format(r.min)}–${format(r.max)}]${advantage}`;
+    });
+    console.log([row.case, ...cells].join(' | '));
+  }
 }
-console.log(`results: ${OUT}`);
+console.log(`\nresults: ${OUT}`);

@@ -7,15 +7,7 @@ import { createCollection, createLiveQueryCollection, eq, localOnlyCollectionOpt
 import Dexie, { liveQuery } from 'dexie';
 import { createRxDatabase } from 'rxdb';
 import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
-
-let unique = 0;
-const name = (system) => `peers-${system}-${Date.now().toString(36)}-${unique++}`;
-const now = () => performance.now();
-
-/** `count` documents; even ones match the query. */
-function makeDocs(count, prefix = 'd') {
-  return Array.from({ length: count }, (_, i) => ({ id: `${prefix}${i}`, title: `document ${i}`, done: i % 2 === 1 }));
-}
+import { makeDocs, name, now, rxTodoSchema } from './common.js';
 
 /** Browsers coarsen `performance.now()` (to 0.1 ms here), and a write can take less: writes are
  * timed in groups of this many, one after the other, and each group gives its mean. */
@@ -94,17 +86,7 @@ export const liveWrite = {
   async rxdb({ docs, writes }) {
     const db = await createRxDatabase({ name: name('rxdb'), storage: getRxStorageDexie(), multiInstance: false });
     try {
-      const { todos } = await db.addCollections({
-        todos: {
-          schema: {
-            version: 0,
-            primaryKey: 'id',
-            type: 'object',
-            properties: { id: { type: 'string', maxLength: 64 }, title: { type: 'string' }, done: { type: 'boolean' } },
-            required: ['id', 'title', 'done'],
-          },
-        },
-      });
+      const { todos } = await db.addCollections({ todos: { schema: rxTodoSchema } });
       await todos.bulkInsert(makeDocs(docs));
       const w = waiter();
       const subscription = todos.find({ selector: { done: false } }).$.subscribe((results) => w.report([results.length]));

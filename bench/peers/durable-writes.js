@@ -1,0 +1,78 @@
+// Scenario 2: durable local writes. `total` inserts, issued in bursts of `burst` (issued
+// together, then awaited until durable in IndexedDB, then the next burst). Returns the time in
+// milliseconds for all of them.
+import { SyncEngine } from 'ferrosync';
+import Dexie from 'dexie';
+import { createRxDatabase } from 'rxdb';
+import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
+import { makeDocs, name, now, rxTodoSchema } from './common.js';
+
+/** Runs `write(docs)` for each burst; returns the total time. */
+async function timeBursts(total, burst, write) {
+  const docs = makeDocs(total, 'b');
+  const start = now();
+  for (let i = 0; i < total; i += burst) await write(docs.slice(i, i + burst));
+  return now() - start;
+}
+
+function request(r) {
+  return new Promise((resolve, reject) => {
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}
+
+export const durableWrites = {
+  /** Each insert is its own transaction; the engine writes a burst's in one IndexedDB write. */
+  async ferrosync({ total, burst }) {
+    const engine = await SyncEngine.open({ name: name('ferrosync'), collections: [{ name: 'todos', sync: false }], requestPersistence: false });
+    try {
+      const todos = engine.collection('todos');
+      return await timeBursts(total, burst, (docs) =>
+        Promise.all(docs.map(({ id, ...rest }) => todos.insert({ _id: id, ...rest }))));
+    } finally {
+      engine.destroy();
+      await SyncEngine.deleteDatabase(engine.name);
+    }
+  },
+
+  /** The platform's limit: one IndexedDB transaction per burst. */
+  async raw({ total, burst }) {
+    const open = indexedDB.open(name('raw'), 1);
+    open.onupgradeneeded = () => open.result.createObjectStore('todos', { keyPath: 'id' });
+    const db = await request(open);
+    try {
+      return await timeBursts(total, burst, (docs) => new Promise((resolve, reject) => {
+        const tx = db.transaction('todos', 'readwrite');
+        const store = tx.objectStore('todos');
+        for (const doc of docs) store.put(doc);
+        tx.oncomplete = resolve;
+        tx.onerror = () => reject(tx.error);
+      }));
+    } finally {
+      db.close();
+      await request(indexedDB.deleteDatabase(db.name));
+    }
+  },
+
+  async dexie({ total, burst }) {
+    const db = new Dexie(name('dexie'));
+    db.version(1).stores({ todos: 'id' });
+    try {
+      return await timeBursts(total, burst, (docs) => db.todos.bulkPut(docs));
+    } finally {
+      db.close();
+      await Dexie.delete(db.name);
+    }
+  },
+
+  async rxdb({ total, burst }) {
+    const db = await createRxDatabase({ name: name('rxdb'), storage: getRxStorageDexie(), multiInstance: false });
+    try {
+      const { todos } = await db.addCollections({ todos: { schema: rxTodoSchema } });
+      return await timeBursts(total, burst, (docs) => todos.bulkInsert(docs));
+    } finally {
+      await db.remove();
+    }
+  },
+};
