@@ -280,3 +280,11 @@ export async function customBackends(): Promise<number> {
   engine.destroy();
   return report.confirmed + collection.count();
 }
+
+// The package entry exports the engine's `ChangeType` (what happened to a document), not the
+// connectors' `ConnectorChangeType`.
+import type { ChangeType as EntryChangeType, ConnectorChangeType } from './src/index';
+export const changeKind: EntryChangeType = 'added';
+export const connectorKind: ConnectorChangeType = 'CREATE';
+// @ts-expect-error: a connector's change kind is not a document change type
+export const mixedKind: EntryChangeType = 'CREATE';

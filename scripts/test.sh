@@ -103,6 +103,12 @@ build_app www target/e2e/demo "$e2e_www/pkg"
 NODE_ENV=development build_app tests/react target/e2e/react "$e2e_www/pkg"
 node tests/e2e/run.mjs target/debug/ferrosync-server "$e2e_www" target/e2e/demo target/e2e/react
 
+section "API reference (docs/API.md is generated from the package's declarations)"
+if ! node scripts/api-docs.mjs "$e2e_www/pkg" | diff -u docs/API.md -; then
+  echo "docs/API.md is out of date: node scripts/api-docs.mjs $e2e_www/pkg > docs/API.md"
+  exit 1
+fi
+
 section "TypeScript (tsc --noEmit)"
 npx --no-install tsc --noEmit -p js
 npx --no-install tsc --noEmit -p www

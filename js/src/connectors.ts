@@ -83,14 +83,14 @@ export function createRestConnector(options: RestConnectorOptions): RestConnecto
 }
 
 /** The kinds of change a model connector writes. */
-export type ChangeType = 'CREATE' | 'UPDATE' | 'DELETE';
+export type ConnectorChangeType = 'CREATE' | 'UPDATE' | 'DELETE';
 
 /** A local change, as the request builders receive it. */
 export interface ConnectorChange {
   /** The engine's change id (`tx-<n>/<index>`). */
   changeId: string;
   /** What it does. */
-  type: ChangeType;
+  type: ConnectorChangeType;
   /** The model it belongs to. */
   model: string;
   /** The local document id (for a create: the temporary id). */
@@ -116,7 +116,7 @@ export interface ChangeFailure {
   /** The change. */
   changeId: string;
   /** Its type and model. */
-  type: ChangeType;
+  type: ConnectorChangeType;
   model: string;
   /** Why. */
   error: string;
@@ -162,8 +162,8 @@ interface ModelSpec {
   idField: string;
   updatedAtField: string;
   list?: WriteSpec<ListContext>;
-  single: Partial<Record<ChangeType, WriteSpec<ConnectorChange>>>;
-  batch: Partial<Record<ChangeType, WriteSpec<ConnectorChange[]>>>;
+  single: Partial<Record<ConnectorChangeType, WriteSpec<ConnectorChange>>>;
+  batch: Partial<Record<ConnectorChangeType, WriteSpec<ConnectorChange[]>>>;
 }
 
 /** Declares how one model is read and written. */
@@ -301,7 +301,7 @@ function buildModel(name: string, build: (b: ModelConnectorBuilder) => ModelConn
     externalId: change.type === 'CREATE' ? idOf(body) : change.localId,
     externalUpdatedAt: (body as Record<string, unknown> | null)?.[spec.updatedAtField],
   });
-  const defaults: Record<ChangeType, WriteSpec<ConnectorChange>> = {
+  const defaults: Record<ConnectorChangeType, WriteSpec<ConnectorChange>> = {
     CREATE: { request: (c) => ({ method: 'POST', path, body: c.data }), extract: confirm },
     UPDATE: {
       request: (c) => ({ method: 'PATCH', path: `${path}/${encodeURIComponent(c.localId)}`, body: c.changes }),
@@ -312,11 +312,11 @@ function buildModel(name: string, build: (b: ModelConnectorBuilder) => ModelConn
       extract: (_body, c) => ({ changeId: c.changeId, externalId: c.localId }),
     },
   };
-  const single = (type: ChangeType, given?: Partial<WriteSpec<ConnectorChange>>) => {
+  const single = (type: ConnectorChangeType, given?: Partial<WriteSpec<ConnectorChange>>) => {
     spec.single[type] = { ...defaults[type], ...given };
     return b;
   };
-  const batch = (type: ChangeType, given: WriteSpec<ConnectorChange[]>) => {
+  const batch = (type: ConnectorChangeType, given: WriteSpec<ConnectorChange[]>) => {
     if (typeof given?.request !== 'function' || typeof given.extract !== 'function') {
       throw new TypeError(`batch ${type.toLowerCase()} for ${name} needs request and extract functions`);
     }
@@ -366,7 +366,7 @@ function resolveAsyncWrites(option: boolean | undefined, builder: boolean | unde
 function toConnectorChanges(changes: PendingChange[], model: string): ConnectorChange[] {
   return changes.map((c) => {
     const fields = ({ _id, _deleted, ...rest }: Document) => rest;
-    const type: ChangeType = c.type === 'insert' ? 'CREATE' : c.type === 'update' ? 'UPDATE' : 'DELETE';
+    const type: ConnectorChangeType = c.type === 'insert' ? 'CREATE' : c.type === 'update' ? 'UPDATE' : 'DELETE';
     const data = c.value ? fields(c.value) : c.original ? fields(c.original) : {};
     return { changeId: c.id, type, model, localId: c.key, data, changes: c.changes };
   });
@@ -460,7 +460,7 @@ function connector(
   const flush = async (asyncWrites: boolean): Promise<number> => {
     const taken = queue;
     queue = [];
-    const byType: Record<ChangeType, ConnectorChange[]> = { CREATE: [], UPDATE: [], DELETE: [] };
+    const byType: Record<ConnectorChangeType, ConnectorChange[]> = { CREATE: [], UPDATE: [], DELETE: [] };
     for (const q of taken) for (const c of q.changes) byType[c.type].push(c);
     let confirmed = 0;
     const tasks: (() => Promise<void>)[] = [];

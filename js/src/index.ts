@@ -6,7 +6,7 @@ export { NonRetriableError } from './errors.js';
 export { createRestConnector, createSyncConnector } from './connectors.js';
 export type {
   ChangeFailure,
-  ChangeType,
+  ConnectorChangeType,
   ConnectorChange,
   LogListener,
   ModelConnectorBuilder,
