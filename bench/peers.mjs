@@ -50,6 +50,21 @@ const SCENARIOS = [
     lowerIsBetter: false,
     value: (ms, args) => (args.total * 1000) / ms,
   },
+  ...['get', 'query', 'count'].map((kind) => ({
+    id: `reads-${kind}`,
+    title: {
+      get: 'Read: point get by id',
+      query: 'Read: a query returning 3,000 documents',
+      count: 'Read: count of the matching half',
+    }[kind],
+    page: 'reads',
+    systems: ['ferrosync', 'tanstack', 'rxdb', 'dexie'],
+    cases: (QUICK ? [10_000] : [10_000, 100_000]).map((docs) => ({ label: `${docs} docs`, args: { docs, reads: QUICK ? 20 : 200 } })),
+    warmup: { docs: 10_000, reads: 20 },
+    unit: 'ms per read (mean)',
+    lowerIsBetter: true,
+    value: (times) => times[kind],
+  })),
 ];
 
 function quantile(xs, q) {

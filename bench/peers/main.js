@@ -3,10 +3,11 @@
 import init from 'ferrosync';
 import { durableWrites } from './durable-writes.js';
 import { liveWrite } from './live-write.js';
+import { reads } from './reads.js';
 
 try {
   await init();
-  window.peers = { liveWrite, durableWrites };
+  window.peers = { liveWrite, durableWrites, reads };
   window.peersReady = true;
 } catch (error) {
   window.peersError = String(error?.stack ?? error);

@@ -1,0 +1,100 @@
+// Scenario 6: reads over `docs` stored documents (half with `done: false`): a point get, a
+// query returning 3,000 of the open ones, and a count of the open ones. Each read is repeated
+// `reads` times; returns the mean milliseconds of each kind.
+import { SyncEngine } from 'ferrosync';
+import { createCollection, createLiveQueryCollection, eq, localOnlyCollectionOptions } from '@tanstack/db';
+import Dexie from 'dexie';
+import { createRxDatabase } from 'rxdb';
+import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
+import { makeDocs, name, now, rxTodoSchema } from './common.js';
+
+const LIMIT = 3_000;
+
+/** Times `reads` runs of each of `get`, `query` and `count` (each may be async). */
+async function timeReads(reads, docs, { get, query, count }) {
+  const check = (what, got, expected) => {
+    if (got !== expected) throw new Error(`${what} returned ${got}, expected ${expected}`);
+  };
+  const mean = async (read, validate) => {
+    validate(await read(0));
+    const start = now();
+    for (let i = 0; i < reads; i++) await read(i);
+    return (now() - start) / reads;
+  };
+  return {
+    get: await mean((i) => get(`d${(i * 7919) % docs}`), (doc) => check('get', doc?.title, 'document 0')),
+    query: await mean(query, (rows) => check('query', rows.length, Math.min(LIMIT, docs / 2))),
+    count: await mean(count, (n) => check('count', n, docs / 2)),
+  };
+}
+
+export const reads = {
+  async ferrosync({ docs, reads }) {
+    const engine = await SyncEngine.open({ name: name('ferrosync'), collections: [{ name: 'todos', sync: false }], requestPersistence: false });
+    try {
+      const seed = makeDocs(docs).map(({ id, ...rest }) => ({ _id: id, ...rest }));
+      for (let i = 0; i < seed.length; i += 10_000) {
+        await engine.transaction((t) => {
+          for (const doc of seed.slice(i, i + 10_000)) t.collection('todos').insert(doc);
+        });
+      }
+      const todos = engine.collection('todos');
+      return await timeReads(reads, docs, {
+        get: (id) => todos.get(id),
+        query: () => todos.find({ where: { done: false }, limit: LIMIT }),
+        count: () => todos.count({ where: { done: false } }),
+      });
+    } finally {
+      engine.destroy();
+      await SyncEngine.deleteDatabase(engine.name);
+    }
+  },
+
+  async tanstack({ docs, reads }) {
+    const todos = createCollection(localOnlyCollectionOptions({ id: name('tanstack'), getKey: (d) => d.id, initialData: makeDocs(docs) }));
+    const open = createLiveQueryCollection({ query: (q) => q.from({ t: todos }).where(({ t }) => eq(t.done, false)), startSync: true });
+    await open.preload();
+    try {
+      // Queries are live collections, kept up to date: reading one is reading its current rows.
+      return await timeReads(reads, docs, {
+        get: (id) => todos.get(id),
+        query: () => open.toArray.slice(0, LIMIT),
+        count: () => open.size,
+      });
+    } finally {
+      await open.cleanup();
+      await todos.cleanup();
+    }
+  },
+
+  async rxdb({ docs, reads }) {
+    const db = await createRxDatabase({ name: name('rxdb'), storage: getRxStorageDexie(), multiInstance: false });
+    try {
+      const { todos } = await db.addCollections({ todos: { schema: { ...rxTodoSchema, indexes: ['done'] } } });
+      await todos.bulkInsert(makeDocs(docs));
+      return await timeReads(reads, docs, {
+        get: (id) => todos.findOne(id).exec(),
+        query: () => todos.find({ selector: { done: false }, limit: LIMIT }).exec(),
+        count: () => todos.count({ selector: { done: false } }).exec(),
+      });
+    } finally {
+      await db.remove();
+    }
+  },
+
+  async dexie({ docs, reads }) {
+    const db = new Dexie(name('dexie'));
+    db.version(1).stores({ todos: 'id, done' });
+    try {
+      await db.todos.bulkPut(makeDocs(docs).map((d) => ({ ...d, done: d.done ? 1 : 0 })));
+      return await timeReads(reads, docs, {
+        get: (id) => db.todos.get(id),
+        query: () => db.todos.where('done').equals(0).limit(LIMIT).toArray(),
+        count: () => db.todos.where('done').equals(0).count(),
+      });
+    } finally {
+      db.close();
+      await Dexie.delete(db.name);
+    }
+  },
+};
