@@ -95,7 +95,7 @@ impl Collection {
         self.shared.with(|role| {
             let collection = role.collection(&self.name).map_err(js::core_error)?;
             Ok(if filtered {
-                collection.find(&query).len()
+                collection.count_matching(&query)
             } else {
                 collection.count()
             })

@@ -100,6 +100,11 @@ impl Collection {
         self.live
     }
 
+    /// How many visible documents `find(query)` would return.
+    pub fn count_matching(&self, query: &Query) -> usize {
+        query.count(self.visible.values())
+    }
+
     /// Whether any unfinished transaction writes this document.
     pub fn has_pending(&self, id: &str) -> bool {
         self.pending.contains_key(id)

@@ -109,6 +109,16 @@ impl Query {
         )
     }
 
+    /// How many documents `run` would return (the limit applies), without collecting or
+    /// sorting them.
+    pub fn count<'a>(&self, docs: impl Iterator<Item = &'a Document>) -> usize {
+        let matching = docs.filter(|d| self.matches(d));
+        match self.limit {
+            Some(limit) => matching.take(limit).count(),
+            None => matching.count(),
+        }
+    }
+
     /// Runs the query over documents: filter, sort (then `_id`), limit. With a limit, the
     /// first `limit` matches are kept in a heap as the documents stream by (one comparison for
     /// most documents), and only those are sorted.
@@ -267,10 +277,12 @@ mod tests {
         let q = Query::from_json(&json!({"where": {"done": false}, "sort": "title"})).unwrap();
         let ids: Vec<_> = q.run(docs.iter()).iter().map(|d| d.id.as_str()).collect();
         assert_eq!(ids, ["2", "1"]);
+        assert_eq!(q.count(docs.iter()), 2, "count agrees with run");
         let q = Query::from_json(&json!({"sort": "-title", "limit": 2, "includeDeleted": true}))
             .unwrap();
         let ids: Vec<_> = q.run(docs.iter()).iter().map(|d| d.id.as_str()).collect();
         assert_eq!(ids, ["3", "1"]);
+        assert_eq!(q.count(docs.iter()), 2, "the limit applies to count too");
         let q = Query::from_json(&json!({"where": {"_deleted": true}, "includeDeleted": true}))
             .unwrap();
         assert_eq!(q.run(docs.iter()).len(), 1);
