@@ -76,5 +76,8 @@ BENCH_URL="http://127.0.0.1:$port" BENCH_JWT_SECRET="$jwt_secret" BENCH_OUT="$ou
 echo "==> running the peer benchmarks in headless Chromium" >&2
 BENCH_URL="http://127.0.0.1:$port" BENCH_PEERS_OUT="$out/peers.json" node bench/peers.mjs
 
+echo "==> measuring bundle sizes beside the peers" >&2
+BENCH_BUNDLES_OUT="$out/bundles.json" node bench/bundles.mjs
+
 echo "==> running the REST connector benchmark" >&2
 BENCH_URL="http://127.0.0.1:$port" BENCH_REST_OUT="$out/rest.json" node bench/rest.mjs
