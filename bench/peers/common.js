@@ -1,4 +1,5 @@
-// What the peer scenarios share: names, documents, the clock.
+// What the peer scenarios share: names, documents, the clock, a seeded Ferrosync engine.
+import { SyncEngine } from 'ferrosync';
 
 let unique = 0;
 /** A fresh database name for `system`. */
@@ -19,3 +20,21 @@ export const rxTodoSchema = {
   properties: { id: { type: 'string', maxLength: 64 }, title: { type: 'string' }, done: { type: 'boolean' } },
   required: ['id', 'title', 'done'],
 };
+
+/** Runs `body(engine)` on a new local-only Ferrosync engine holding `docs` documents (written
+ * in transactions of 10,000), then destroys it and deletes its database. */
+export async function withFerrosync(docs, body) {
+  const engine = await SyncEngine.open({ name: name('ferrosync'), collections: [{ name: 'todos', sync: false }], requestPersistence: false });
+  try {
+    const seed = makeDocs(docs).map(({ id, ...rest }) => ({ _id: id, ...rest }));
+    for (let i = 0; i < seed.length; i += 10_000) {
+      await engine.transaction((t) => {
+        for (const doc of seed.slice(i, i + 10_000)) t.collection('todos').insert(doc);
+      });
+    }
+    return await body(engine);
+  } finally {
+    engine.destroy();
+    await SyncEngine.deleteDatabase(engine.name);
+  }
+}

@@ -1,11 +1,10 @@
 // Scenario 2: durable local writes. `total` inserts, issued in bursts of `burst` (issued
 // together, then awaited until durable in IndexedDB, then the next burst). Returns the time in
 // milliseconds for all of them.
-import { SyncEngine } from 'ferrosync';
 import Dexie from 'dexie';
 import { createRxDatabase } from 'rxdb';
 import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
-import { makeDocs, name, now, rxTodoSchema } from './common.js';
+import { makeDocs, name, now, rxTodoSchema, withFerrosync } from './common.js';
 
 /** Runs `write(docs)` for each burst; returns the total time. */
 async function timeBursts(total, burst, write) {
@@ -24,16 +23,12 @@ function request(r) {
 
 export const durableWrites = {
   /** Each insert is its own transaction; the engine writes a burst's in one IndexedDB write. */
-  async ferrosync({ total, burst }) {
-    const engine = await SyncEngine.open({ name: name('ferrosync'), collections: [{ name: 'todos', sync: false }], requestPersistence: false });
-    try {
+  ferrosync({ total, burst }) {
+    return withFerrosync(0, (engine) => {
       const todos = engine.collection('todos');
-      return await timeBursts(total, burst, (docs) =>
+      return timeBursts(total, burst, (docs) =>
         Promise.all(docs.map(({ id, ...rest }) => todos.insert({ _id: id, ...rest }))));
-    } finally {
-      engine.destroy();
-      await SyncEngine.deleteDatabase(engine.name);
-    }
+    });
   },
 
   /** The platform's limit: one IndexedDB transaction per burst. */

@@ -2,12 +2,11 @@
 // Each system holds `docs` documents (half of them matching the query `done == false`), then
 // inserts `writes` (a multiple of 50) matching documents one by one; a write's time runs from the
 // call until the live query's callback has it. Returns times in milliseconds.
-import { SyncEngine } from 'ferrosync';
 import { createCollection, createLiveQueryCollection, eq, localOnlyCollectionOptions } from '@tanstack/db';
 import Dexie, { liveQuery } from 'dexie';
 import { createRxDatabase } from 'rxdb';
 import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
-import { makeDocs, name, now, rxTodoSchema } from './common.js';
+import { makeDocs, name, now, rxTodoSchema, withFerrosync } from './common.js';
 
 /** Browsers coarsen `performance.now()` (to 0.1 ms here), and a write can take less: writes are
  * timed in groups of this many, one after the other, and each group gives its mean. */
@@ -46,16 +45,9 @@ function waiter() {
 }
 
 export const liveWrite = {
-  async ferrosync({ docs, writes }) {
-    const engine = await SyncEngine.open({ name: name('ferrosync'), collections: [{ name: 'todos', sync: false }], requestPersistence: false });
-    try {
+  ferrosync({ docs, writes }) {
+    return withFerrosync(docs, async (engine) => {
       const todos = engine.collection('todos');
-      const seed = makeDocs(docs).map(({ id, ...rest }) => ({ _id: id, ...rest }));
-      for (let i = 0; i < seed.length; i += 10_000) {
-        await engine.transaction((t) => {
-          for (const doc of seed.slice(i, i + 10_000)) t.collection('todos').insert(doc);
-        });
-      }
       const w = waiter();
       const stop = todos.subscribe((changes) => w.report(changes.filter((c) => c.doc?.done === false).map((c) => c.id)));
       const times = await timeWrites(writes, (doc) => {
@@ -64,10 +56,7 @@ export const liveWrite = {
       }, w.waitFor);
       stop();
       return times;
-    } finally {
-      engine.destroy();
-      await SyncEngine.deleteDatabase(engine.name);
-    }
+    });
   },
 
   async tanstack({ docs, writes }) {

@@ -1,12 +1,11 @@
 // Scenario 6: reads over `docs` stored documents (half with `done: false`): a point get, a
 // query returning 3,000 of the open ones, and a count of the open ones. Each read is repeated
 // `reads` times; returns the mean milliseconds of each kind.
-import { SyncEngine } from 'ferrosync';
 import { createCollection, createLiveQueryCollection, eq, localOnlyCollectionOptions } from '@tanstack/db';
 import Dexie from 'dexie';
 import { createRxDatabase } from 'rxdb';
 import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
-import { makeDocs, name, now, rxTodoSchema } from './common.js';
+import { makeDocs, name, now, rxTodoSchema, withFerrosync } from './common.js';
 
 const LIMIT = 3_000;
 
@@ -29,25 +28,15 @@ async function timeReads(reads, docs, { get, query, count }) {
 }
 
 export const reads = {
-  async ferrosync({ docs, reads }) {
-    const engine = await SyncEngine.open({ name: name('ferrosync'), collections: [{ name: 'todos', sync: false }], requestPersistence: false });
-    try {
-      const seed = makeDocs(docs).map(({ id, ...rest }) => ({ _id: id, ...rest }));
-      for (let i = 0; i < seed.length; i += 10_000) {
-        await engine.transaction((t) => {
-          for (const doc of seed.slice(i, i + 10_000)) t.collection('todos').insert(doc);
-        });
-      }
+  ferrosync({ docs, reads }) {
+    return withFerrosync(docs, (engine) => {
       const todos = engine.collection('todos');
-      return await timeReads(reads, docs, {
+      return timeReads(reads, docs, {
         get: (id) => todos.get(id),
         query: () => todos.find({ where: { done: false }, limit: LIMIT }),
         count: () => todos.count({ where: { done: false } }),
       });
-    } finally {
-      engine.destroy();
-      await SyncEngine.deleteDatabase(engine.name);
-    }
+    });
   },
 
   async tanstack({ docs, reads }) {
