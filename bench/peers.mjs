@@ -50,6 +50,17 @@ const SCENARIOS = [
     lowerIsBetter: false,
     value: (ms, args) => (args.total * 1000) / ms,
   },
+  {
+    id: 'cold-start',
+    title: 'Cold start: open a database holding the documents, until the first query result (50 documents)',
+    page: 'coldStart',
+    systems: ['ferrosync', 'rxdb', 'dexie'],
+    cases: (QUICK ? [10_000] : [10_000, 100_000]).map((docs) => ({ label: `${docs} docs`, args: { docs } })),
+    warmup: { docs: 1_000 },
+    unit: 'ms',
+    lowerIsBetter: true,
+    value: (ms) => ms,
+  },
   ...['get', 'query', 'count'].map((kind) => ({
     id: `reads-${kind}`,
     title: {

@@ -21,17 +21,23 @@ export const rxTodoSchema = {
   required: ['id', 'title', 'done'],
 };
 
-/** Runs `body(engine)` on a new local-only Ferrosync engine holding `docs` documents (written
- * in transactions of 10,000), then destroys it and deletes its database. */
-export async function withFerrosync(docs, body) {
+/** A new local-only Ferrosync engine holding `docs` documents (written in transactions of
+ * 10,000, durable when this resolves). */
+export async function openFerrosync(docs) {
   const engine = await SyncEngine.open({ name: name('ferrosync'), collections: [{ name: 'todos', sync: false }], requestPersistence: false });
+  const seed = makeDocs(docs).map(({ id, ...rest }) => ({ _id: id, ...rest }));
+  for (let i = 0; i < seed.length; i += 10_000) {
+    await engine.transaction((t) => {
+      for (const doc of seed.slice(i, i + 10_000)) t.collection('todos').insert(doc);
+    });
+  }
+  return engine;
+}
+
+/** Runs `body(engine)` on `openFerrosync(docs)`, then destroys it and deletes its database. */
+export async function withFerrosync(docs, body) {
+  const engine = await openFerrosync(docs);
   try {
-    const seed = makeDocs(docs).map(({ id, ...rest }) => ({ _id: id, ...rest }));
-    for (let i = 0; i < seed.length; i += 10_000) {
-      await engine.transaction((t) => {
-        for (const doc of seed.slice(i, i + 10_000)) t.collection('todos').insert(doc);
-      });
-    }
     return await body(engine);
   } finally {
     engine.destroy();
