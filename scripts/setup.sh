@@ -41,12 +41,14 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   rm -f "$apt_log"
 fi
 
-# npm packages: reinstall only when package-lock.json changed since the last install.
+# npm packages: reinstall only when package-lock.json changed since the last install. No
+# package needs its install script (pouchdb-server's optional native stores would try to
+# download or compile binaries), so none run.
 if [ -f "$root/package-lock.json" ]; then
   stamp="$root/node_modules/.ferrosync-installed"
   if [ ! -f "$stamp" ] || [ "$root/package-lock.json" -nt "$stamp" ]; then
     say "installing npm packages"
-    (cd "$root" && npm ci --silent --no-audit --no-fund >/dev/null)
+    (cd "$root" && npm ci --silent --ignore-scripts --no-audit --no-fund >/dev/null)
     touch "$stamp"
   fi
 fi
