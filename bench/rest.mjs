@@ -3,7 +3,7 @@
 // a batch endpoint (also 50 ms). Each figure is the time of `connector.sync('FULL')` (all writes
 // confirmed, then one list), and its speed-up over synchronous individual writes in the same run.
 //
-// Environment: BENCH_URL (a server serving bench/ and the package in pkg/, see scripts/bench.sh),
+// Environment: BENCH_URL (the server serving the benchmark page at /peers/, see scripts/bench.sh),
 // BENCH_REST_CREATES (default 1000), BENCH_REST_LATENCY (ms, default 50), BENCH_REST_OUT (JSON).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,10 +41,10 @@ try {
       ? await startBatchServer({ port: batchPort, target: `http://127.0.0.1:${fastPort}`, delay: LATENCY })
       : undefined;
     const page = await browser.newPage();
-    await page.goto(`${base}/index.html`);
+    await page.goto(`${base}/peers/index.html`);
+    await page.waitForFunction(() => window.peersReady);
     const ms = await page.evaluate(async ({ api, batchApi, useAsyncWrites, creates, name }) => {
-      const ferrosync = await import('./pkg/index.js');
-      await ferrosync.default();
+      const { ferrosync } = window;
       const rest = ferrosync.createRestConnector({ baseUrl: api });
       const batchRest = batchApi && ferrosync.createRestConnector({ baseUrl: batchApi });
       const connector = ferrosync.createSyncConnector(rest, 'contacts')

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# `npm run bench`: builds the wasm package and the server in release, serves bench/ and pkg/
-# from a throwaway ferrosync-server, and runs bench/run.mjs, which measures the engine beside
-# raw IndexedDB in headless Chromium, prints a table and writes target/bench/results.json.
-# BENCH_ROWS (default 100000) sizes the initial-sync and live-query scenarios; BENCH_REPS
-# (default 3) sets the repetitions whose median is reported.
-# `npm run bench -- --quick` is a smoke test: small sizes, one repetition, a few minutes.
+# `npm run bench`: builds the wasm package and the server in release, bundles the benchmark page
+# (bench/peers/: Ferrosync, the raw platform and the peers), serves it from a throwaway
+# ferrosync-server, runs every scenario of bench/scenarios/ in headless Chromium (bench/run.mjs),
+# writes bench/results/latest.json and generates BENCHMARKS.md and its charts (bench/report.mjs);
+# then runs the REST connector benchmark (bench/rest.mjs).
+# `npm run bench -- --quick` is a smoke test (small sizes, one repetition, a few minutes); its
+# results and report go to target/bench/ instead, so the committed ones stay the full run's.
+# BENCH_REPS (default 3) sets the repetitions; BENCH_ONLY=id,id runs some scenarios only.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -12,8 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 for arg in "$@"; do
   case $arg in
     --quick)
-      export BENCH_QUICK=1 BENCH_ROWS=${BENCH_ROWS:-2000} BENCH_REPS=${BENCH_REPS:-1}
-      export BENCH_REST_CREATES=${BENCH_REST_CREATES:-100}
+      export BENCH_QUICK=1 BENCH_REST_CREATES=${BENCH_REST_CREATES:-100}
       ;;
     *)
       echo "usage: npm run bench [-- --quick]" >&2
@@ -35,11 +36,12 @@ cargo build --quiet --release -p ferrosync-server
 out="$PWD/target/bench"
 www="$out/www"
 rm -rf "$www"
-mkdir -p "$www"
-cp -R bench/. "$www/"
-cp -R pkg "$www/pkg"
-# The peers' page: Ferrosync and the engines users compare it with, bundled in one page.
 build_app bench/peers target/bench/www/peers pkg
+if [ "${BENCH_QUICK:-}" = 1 ]; then
+  results="$out/results/latest.json" report="$out/BENCHMARKS.md"
+else
+  results="$PWD/bench/results/latest.json" report="$PWD/BENCHMARKS.md"
+fi
 
 work=$(mktemp -d)
 server=
@@ -70,14 +72,16 @@ if ! wait_healthy "127.0.0.1:$port" "$server"; then
 fi
 
 echo "==> running the benchmarks in headless Chromium" >&2
-BENCH_URL="http://127.0.0.1:$port" BENCH_JWT_SECRET="$jwt_secret" BENCH_OUT="$out/results.json" BENCH_PKG="$www/pkg" \
-  node bench/run.mjs
+status=0
+rm -f "$results"
+BENCH_URL="http://127.0.0.1:$port" BENCH_JWT_SECRET="$jwt_secret" BENCH_RESULTS="$results" BENCH_PKG="$PWD/pkg" \
+  node bench/run.mjs || status=$?
+if [ -f "$results" ]; then
+  node bench/report.mjs "$results" "$report"
+fi
 
-echo "==> running the peer benchmarks in headless Chromium" >&2
-BENCH_URL="http://127.0.0.1:$port" BENCH_PEERS_OUT="$out/peers.json" node bench/peers.mjs
-
-echo "==> measuring bundle sizes beside the peers" >&2
-BENCH_BUNDLES_OUT="$out/bundles.json" node bench/bundles.mjs
-
-echo "==> running the REST connector benchmark" >&2
-BENCH_URL="http://127.0.0.1:$port" BENCH_REST_OUT="$out/rest.json" node bench/rest.mjs
+if [ -z "${BENCH_ONLY:-}" ]; then
+  echo "==> running the REST connector benchmark" >&2
+  BENCH_URL="http://127.0.0.1:$port" BENCH_REST_OUT="$out/rest.json" node bench/rest.mjs
+fi
+exit "$status"

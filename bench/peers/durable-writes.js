@@ -1,6 +1,8 @@
 // Scenario 2: durable local writes. `total` inserts, issued in bursts of `burst` (issued
 // together, then awaited until durable in IndexedDB, then the next burst). Returns the time in
 // milliseconds for all of them.
+import { createCollection, localOnlyCollectionOptions } from '@tanstack/db';
+import { IndexedDBAdapter, startOfflineExecutor } from '@tanstack/offline-transactions';
 import Dexie from 'dexie';
 import { createRxDatabase } from 'rxdb';
 import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
@@ -47,6 +49,40 @@ export const durableWrites = {
     } finally {
       db.close();
       await request(indexedDB.deleteDatabase(db.name));
+    }
+  },
+
+  /** Each insert is an offline transaction of its own; it is durable when its outbox entry
+   * (stored under `tx:<id>`) has been written to IndexedDB, as seen through the storage adapter.
+   * The mutation function (the server) resolves at once. */
+  async tanstackOffline({ total, burst }) {
+    const durable = new Map();
+    class ObservedAdapter extends IndexedDBAdapter {
+      async set(key, value) {
+        await super.set(key, value);
+        durable.get(key)?.();
+      }
+    }
+    const dbName = name('tanstack');
+    const todos = createCollection(localOnlyCollectionOptions({ id: dbName, getKey: (d) => d.id }));
+    const offline = startOfflineExecutor({
+      collections: { todos },
+      mutationFns: { save: async () => {} },
+      storage: new ObservedAdapter(dbName, 'transactions'),
+    });
+    await offline.waitForInit();
+    try {
+      return await timeBursts(total, burst, (docs) => Promise.all(docs.map((doc) => {
+        const tx = offline.createOfflineTransaction({ mutationFnName: 'save', autoCommit: false });
+        tx.mutate(() => todos.insert(doc));
+        const written = new Promise((resolve) => durable.set(`tx:${tx.id}`, resolve));
+        tx.commit().catch((error) => console.error('offline transaction failed', error));
+        return written;
+      })));
+    } finally {
+      offline.dispose();
+      await todos.cleanup();
+      await request(indexedDB.deleteDatabase(dbName));
     }
   },
 

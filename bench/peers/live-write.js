@@ -12,11 +12,13 @@ import { makeDocs, name, now, rxTodoSchema, withFerrosync } from './common.js';
  * timed in groups of this many, one after the other, and each group gives its mean. */
 const GROUP = 50;
 
-/** Times `writes` writes: `write(doc)` starts one, and `waitFor(id, i)` resolves when the live
- * query has the `i`th. Returns the mean time of each group of writes. */
-async function timeWrites(writes, write, waitFor) {
+/** Times up to `writes` writes: `write(doc)` starts one, and `waitFor(id, i)` resolves when the
+ * live query has the `i`th. Stops early, after two groups at least, once `budgetMs` have passed.
+ * Returns the mean time of each group of writes. */
+async function timeWrites({ writes, budgetMs }, write, waitFor) {
   const times = [];
-  for (let g = 0; g < writes; g += GROUP) {
+  const began = now();
+  for (let g = 0; g < writes && (times.length < 2 || now() - began < budgetMs); g += GROUP) {
     const start = now();
     for (let i = g; i < g + GROUP; i++) {
       const doc = { id: `w${i}`, title: `written ${i}`, done: false };
@@ -45,12 +47,12 @@ function waiter() {
 }
 
 export const liveWrite = {
-  ferrosync({ docs, writes }) {
+  ferrosync({ docs, ...limits }) {
     return withFerrosync(docs, async (engine) => {
       const todos = engine.collection('todos');
       const w = waiter();
       const stop = todos.subscribe((changes) => w.report(changes.filter((c) => c.doc?.done === false).map((c) => c.id)));
-      const times = await timeWrites(writes, (doc) => {
+      const times = await timeWrites(limits, (doc) => {
         const { id, ...rest } = doc;
         todos.insert({ _id: id, ...rest });
       }, w.waitFor);
@@ -59,20 +61,20 @@ export const liveWrite = {
     });
   },
 
-  async tanstack({ docs, writes }) {
+  async tanstack({ docs, ...limits }) {
     const todos = createCollection(localOnlyCollectionOptions({ id: name('tanstack'), getKey: (d) => d.id, initialData: makeDocs(docs) }));
     const open = createLiveQueryCollection({ query: (q) => q.from({ t: todos }).where(({ t }) => eq(t.done, false)), startSync: true });
     await open.preload();
     const w = waiter();
     const subscription = open.subscribeChanges((changes) => w.report(changes.filter((c) => c.type === 'insert').map((c) => c.key)));
-    const times = await timeWrites(writes, (doc) => todos.insert(doc), w.waitFor);
+    const times = await timeWrites(limits, (doc) => todos.insert(doc), w.waitFor);
     subscription.unsubscribe();
     await open.cleanup();
     await todos.cleanup();
     return times;
   },
 
-  async rxdb({ docs, writes }) {
+  async rxdb({ docs, ...limits }) {
     const db = await createRxDatabase({ name: name('rxdb'), storage: getRxStorageDexie(), multiInstance: false });
     try {
       const { todos } = await db.addCollections({ todos: { schema: rxTodoSchema } });
@@ -80,7 +82,7 @@ export const liveWrite = {
       const w = waiter();
       const subscription = todos.find({ selector: { done: false } }).$.subscribe((results) => w.report([results.length]));
       const base = docs / 2;
-      const times = await timeWrites(writes, (doc) => todos.insert(doc), (_, i) => w.waitFor(base + i + 1));
+      const times = await timeWrites(limits, (doc) => todos.insert(doc), (_, i) => w.waitFor(base + i + 1));
       subscription.unsubscribe();
       return times;
     } finally {
@@ -88,7 +90,7 @@ export const liveWrite = {
     }
   },
 
-  async dexie({ docs, writes }) {
+  async dexie({ docs, ...limits }) {
     const db = new Dexie(name('dexie'));
     db.version(1).stores({ todos: 'id, done' });
     try {
@@ -97,7 +99,7 @@ export const liveWrite = {
       const w = waiter();
       const subscription = liveQuery(() => db.todos.where('done').equals(0).toArray()).subscribe((results) => w.report([results.length]));
       const base = docs / 2;
-      const times = await timeWrites(writes, (doc) => db.todos.put({ ...doc, done: 0 }), (_, i) => w.waitFor(base + i + 1));
+      const times = await timeWrites(limits, (doc) => db.todos.put({ ...doc, done: 0 }), (_, i) => w.waitFor(base + i + 1));
       subscription.unsubscribe();
       return times;
     } finally {

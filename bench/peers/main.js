@@ -1,13 +1,15 @@
 // The peer benchmark page (bundled by Vite): every system under test in one page, so each
-// scenario runs them side by side in the same browser and run. bench/peers.mjs drives it.
-import init from 'ferrosync';
+// scenario runs them side by side in the same browser and run. bench/run.mjs drives it.
+import * as ferrosync from 'ferrosync';
 import { coldStart } from './cold-start.js';
 import { durableWrites } from './durable-writes.js';
 import { liveWrite } from './live-write.js';
 import { reads } from './reads.js';
 
 try {
-  await init();
+  await ferrosync.default();
+  // The package itself, for benchmarks that drive it directly (bench/rest.mjs).
+  window.ferrosync = ferrosync;
   window.peers = { liveWrite, durableWrites, coldStart, reads };
   window.peersReady = true;
 } catch (error) {

@@ -1,0 +1,14 @@
+// Scenario 3: reopen a database holding the documents, until the first query result
+// (bench/peers/cold-start.js).
+export default ({ quick }) => ({
+  id: 'cold-start',
+  number: 3,
+  title: 'Cold start to the first query result',
+  about: 'A database holding the documents (written first, not timed) is opened again by a new ' +
+    'instance; the time runs from opening until the first query result, the first 50 open documents.',
+  systems: ['ferrosync', 'rxdb', 'dexie'],
+  page: 'coldStart',
+  cases: (quick ? [10_000] : [10_000, 100_000]).map((docs) => ({ label: `${docs / 1000}k docs`, args: { docs } })),
+  warmup: { docs: 1_000 },
+  metrics: [{ id: 'cold-start', title: 'Cold start to the first query result', unit: 'ms', lowerIsBetter: true, value: (ms) => ms }],
+});

@@ -1,0 +1,35 @@
+// What the benchmark runner and report share: the systems' display names, statistics and
+// number formatting.
+
+/** Display names of the systems under test. */
+export const NAMES = {
+  ferrosync: 'Ferrosync',
+  raw: 'raw IndexedDB',
+  rawWebSocket: 'raw WebSocket',
+  tanstack: 'TanStack DB',
+  tanstackOffline: 'TanStack offline-transactions',
+  rxdb: 'RxDB (Dexie storage)',
+  dexie: 'Dexie',
+  pouchdb: 'PouchDB',
+};
+
+/** Systems that are the platform's limit rather than a peer: shown, but never "the winner". */
+export const PLATFORM = new Set(['raw', 'rawWebSocket']);
+
+/** The `q` quantile of `xs` (nearest rank). */
+export function quantile(xs, q) {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+export const median = (xs) => quantile(xs, 0.5);
+
+/** A figure with three significant digits at most, thousands as "k". */
+export function format(x) {
+  if (!Number.isFinite(x)) return String(x);
+  if (Math.abs(x) >= 10_000) return `${(x / 1000).toFixed(1)}k`;
+  if (Math.abs(x) >= 100) return x.toFixed(0);
+  if (Math.abs(x) >= 10) return x.toFixed(1);
+  if (Math.abs(x) >= 0.1) return x.toFixed(2);
+  return x.toPrecision(2);
+}
