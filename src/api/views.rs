@@ -2,7 +2,7 @@
 
 use crate::js::to_js;
 use ferrosync_core::collection::{ChangeKind, DocChange};
-use ferrosync_core::document::Document;
+use ferrosync_core::document::{Document, JsonView};
 use ferrosync_core::engine::ConflictEntry;
 use ferrosync_core::mutation::{Mutation, Op};
 use ferrosync_core::transaction::{Attempt, Transaction, TxError, TxState};
@@ -12,12 +12,12 @@ use wasm_bindgen::JsValue;
 
 /// A document as users see it: its fields, `_id`, and `_deleted: true` for a tombstone.
 pub fn document(doc: &Document) -> JsValue {
-    to_js(&doc.to_json())
+    to_js(&doc.json_view())
 }
 
-/// Documents as a JavaScript array.
+/// Documents as a JavaScript array (serialized in place, not copied).
 pub fn documents<'a>(docs: impl Iterator<Item = &'a Document>) -> JsValue {
-    let docs: Vec<Value> = docs.map(Document::to_json).collect();
+    let docs: Vec<JsonView<'_>> = docs.map(Document::json_view).collect();
     to_js(&docs)
 }
 
@@ -27,7 +27,7 @@ struct ChangeView<'a> {
     kind: ChangeKind,
     collection: &'a str,
     id: &'a str,
-    doc: Option<Value>,
+    doc: Option<JsonView<'a>>,
 }
 
 /// Changes to the visible view, as `subscribe` callbacks receive them.
@@ -37,7 +37,7 @@ pub fn changes<'a>(changes: impl Iterator<Item = &'a DocChange>) -> JsValue {
             kind: c.kind,
             collection: &c.collection,
             id: &c.id,
-            doc: c.doc.as_ref().map(Document::to_json),
+            doc: c.doc.as_ref().map(Document::json_view),
         })
         .collect();
     to_js(&views)

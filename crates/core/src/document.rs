@@ -3,7 +3,8 @@
 use crate::error::json_type;
 use crate::hlc::Hlc;
 use crate::{CoreError, DocId, Version};
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -42,6 +43,12 @@ impl Document {
         Value::Object(object)
     }
 
+    /// The user-facing JSON of [`Document::to_json`], serialized straight from the document
+    /// (same keys, same order) without copying it first.
+    pub fn json_view(&self) -> JsonView<'_> {
+        JsonView(self)
+    }
+
     /// A field's value; `_id` and `_deleted` are answered too, so queries can use them.
     pub fn field(&self, name: &str) -> Option<Value> {
         self.field_ref(name).map(Cow::into_owned)
@@ -53,6 +60,55 @@ impl Document {
             ID_FIELD => Some(Cow::Owned(Value::String(self.id.clone()))),
             DELETED_FIELD => Some(Cow::Owned(Value::Bool(self.deleted))),
             _ => self.fields.get(name).map(Cow::Borrowed),
+        }
+    }
+}
+
+/// A document serialized as its user-facing JSON (see [`Document::json_view`]).
+#[derive(Debug, Clone, Copy)]
+pub struct JsonView<'a>(&'a Document);
+
+impl Serialize for JsonView<'_> {
+    /// Writes the keys in the order of [`Document::to_json`]'s map (sorted, as `serde_json`'s
+    /// `Map` keeps them): `_deleted` and `_id` go where they sort among the fields.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let doc = self.0;
+        let reserved: &[Reserved] = if doc.deleted {
+            &[Reserved::Deleted, Reserved::Id]
+        } else {
+            &[Reserved::Id]
+        };
+        let mut map = serializer.serialize_map(Some(doc.fields.len() + reserved.len()))?;
+        let write = |map: &mut S::SerializeMap, field: Reserved| match field {
+            Reserved::Deleted => map.serialize_entry(DELETED_FIELD, &true),
+            Reserved::Id => map.serialize_entry(ID_FIELD, &doc.id),
+        };
+        let mut reserved = reserved.iter().copied().peekable();
+        for (key, value) in &doc.fields {
+            while let Some(field) = reserved.next_if(|f| f.name() < key.as_str()) {
+                write(&mut map, field)?;
+            }
+            map.serialize_entry(key, value)?;
+        }
+        for field in reserved {
+            write(&mut map, field)?;
+        }
+        map.end()
+    }
+}
+
+/// The fields [`JsonView`] adds to a document's own, in their sort order.
+#[derive(Clone, Copy)]
+enum Reserved {
+    Deleted,
+    Id,
+}
+
+impl Reserved {
+    fn name(self) -> &'static str {
+        match self {
+            Reserved::Deleted => DELETED_FIELD,
+            Reserved::Id => ID_FIELD,
         }
     }
 }
@@ -118,6 +174,40 @@ mod tests {
             json!({"_id": "a", "title": "T", "_deleted": true})
         );
         assert_eq!(doc.field("_deleted"), Some(json!(true)));
+    }
+
+    #[test]
+    fn the_json_view_writes_what_to_json_builds() {
+        // Keys sorting before, between and after `_deleted` and `_id` (uppercase, `_a`, `_e`,
+        // `_z`, lowercase), with and without the tombstone mark.
+        let (id, fields) = parse_document(json!({
+            "_id": "x\"y", "Z": 1, "_a": [1, {"b": null}], "_e": "s", "_z": 2.5, "title": "T"
+        }))
+        .unwrap();
+        for deleted in [false, true] {
+            let doc = Document {
+                id: id.clone(),
+                fields: fields.clone(),
+                version: 3,
+                hlc: Hlc::default(),
+                deleted,
+            };
+            assert_eq!(
+                serde_json::to_string(&doc.json_view()).unwrap(),
+                serde_json::to_string(&doc.to_json()).unwrap()
+            );
+        }
+        let empty = Document {
+            id: "e".into(),
+            fields: Fields::new(),
+            version: 0,
+            hlc: Hlc::default(),
+            deleted: false,
+        };
+        assert_eq!(
+            serde_json::to_string(&empty.json_view()).unwrap(),
+            r#"{"_id":"e"}"#
+        );
     }
 
     #[test]
