@@ -194,6 +194,8 @@ pub fn parse(config: &Value, callbacks: Callbacks) -> Result<Options, ConfigErro
         ack_timeout_ms: read.integer("ackTimeout", 10_000, 100, 600_000)?,
         seed: 0,
         backend: Backend::Server,
+        // The leader flushes after the current task's commits (see `Leader::input`).
+        batch_writes: true,
     };
     let custom = custom_sync(map, callbacks.backend, engine.direction)?;
     if custom.is_some() {

@@ -85,6 +85,10 @@ pub struct Leader {
     sync_waiters: Vec<SyncWaiter>,
     /// Storage writes issued (they run one at a time).
     writes_issued: u64,
+    /// A microtask will flush the changes of this task's commits (see [`Leader::input`]).
+    flush_queued: bool,
+    /// Flushes in the next task what a completed write left (see [`Leader::input`]).
+    flush_timer: Option<Timeout>,
     flush_waiters: Vec<(u64, Reply)>,
 }
 
@@ -147,16 +151,64 @@ impl Leader {
             settlements: HashMap::new(),
             sync_waiters: Vec::new(),
             writes_issued: 0,
+            flush_queued: false,
+            flush_timer: None,
             flush_waiters: Vec::new(),
         }
     }
 
     /// Hands `input` to the engine and executes the effects; returns the new transaction's id.
+    ///
+    /// The engine batches writes: what a commit changed is written by a microtask, so every
+    /// commit of the current task (a burst of `insert` calls) goes in one IndexedDB transaction;
+    /// what a completed write leaves (the compaction of finished local-only transactions, say)
+    /// waits for the next task, so the commits its durability lets callers make join it.
     pub fn input(&mut self, input: Input) -> Result<Option<TxId>, CoreError> {
+        let committed = matches!(input, Input::Commit(_));
         let step = self.engine.handle(input, now())?;
         self.execute(step.effects);
+        if step.unflushed {
+            if committed {
+                self.flush_soon();
+            } else {
+                self.flush_next_task();
+            }
+        }
         self.check_sync_waiters();
         Ok(step.transaction)
+    }
+
+    /// Flushes in a microtask (once for any number of calls before it runs).
+    fn flush_soon(&mut self) {
+        if std::mem::replace(&mut self.flush_queued, true) {
+            return;
+        }
+        let me = self.me.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Some(handle) = me.upgrade() {
+                handle.with_leader(|l| {
+                    if std::mem::take(&mut l.flush_queued) {
+                        l.feed(Input::Tick);
+                    }
+                });
+            }
+        });
+    }
+
+    /// Flushes in the next task, unless something flushes first.
+    fn flush_next_task(&mut self) {
+        if self.flush_timer.is_some() {
+            return;
+        }
+        let me = self.me.clone();
+        self.flush_timer = Some(Timeout::new(0, move || {
+            if let Some(handle) = me.upgrade() {
+                handle.with_leader(|l| {
+                    l.flush_timer = None;
+                    l.feed(Input::Tick);
+                });
+            }
+        }));
     }
 
     /// Feeds an input whose refusal would be the engine's own bug: it is reported, not thrown.
@@ -621,6 +673,12 @@ impl Leader {
     /// Stops everything and lets the next tab lead. Waiting callers are rejected; requests of
     /// other tabs stay unanswered, so they re-send them to the next leader.
     pub fn destroy(&mut self) {
+        // Changes waiting for a batched write are written still, as if it had been issued.
+        if self.flush_queued || self.flush_timer.is_some() {
+            self.flush_queued = false;
+            self.flush_timer = None;
+            self.feed(Input::Tick);
+        }
         self.hub.clear();
         self.stop_sync();
         self.wake_timer = None;

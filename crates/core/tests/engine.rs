@@ -946,3 +946,78 @@ fn a_step_finishing_more_transactions_than_are_kept_reports_every_one() {
         "only the newest finished are kept"
     );
 }
+
+#[test]
+fn batched_writes_put_a_burst_of_commits_and_the_last_burst_s_compaction_in_one_write() {
+    let batched = |seed| EngineConfig {
+        batch_writes: true,
+        ..config(seed)
+    };
+    let mut c = Client::open(batched(1), Store::default(), T0);
+    c.flush(T0);
+    let burst = |c: &mut Client, from: usize| -> Vec<_> {
+        (from..from + 3)
+            .map(|i| {
+                let id = c
+                    .commit(vec![insert("cache", json!({"_id": format!("{i}")}))], T0)
+                    .unwrap();
+                assert!(c.writes.is_empty(), "a commit does not write at once");
+                id
+            })
+            .collect()
+    };
+    let first = burst(&mut c, 0);
+    assert!(c.tick_unflushed(T0));
+    assert_eq!(c.writes.len(), 1, "one write for the burst");
+    assert_eq!(c.writes[0].transactions.len(), 3);
+    assert!(c.complete_write(T0));
+    assert!(first.iter().all(|id| c.durable.contains(id)));
+    // Durable local-only transactions complete; storing their documents and deleting their
+    // records waits for the next write, which the next burst's commits join.
+    assert!(first.iter().all(|id| c.tx(*id).state == Completed));
+    assert!(c.writes.is_empty() && c.unflushed);
+    let second = burst(&mut c, 3);
+    assert!(c.tick_unflushed(T0));
+    assert_eq!(c.writes.len(), 1);
+    let write = &c.writes[0];
+    assert_eq!(write.transactions.len(), 3);
+    assert_eq!(write.removed_transactions, first);
+    assert_eq!(write.documents.len(), 3);
+    c.flush(T0);
+    assert!(second.iter().all(|id| c.durable.contains(id)));
+    assert!(c.store.txs.is_empty(), "everything compacted once ticked");
+    assert_eq!(c.store.docs.len(), 6);
+    // What a reload finds: every document, nothing left to redo.
+    c.reload(T0);
+    assert_eq!(c.engine.collection("cache").unwrap().count(), 6);
+}
+
+#[test]
+fn a_reload_before_a_batched_compaction_is_written_finishes_the_stored_transaction_once() {
+    let mut c = Client::open(
+        EngineConfig {
+            batch_writes: true,
+            ..config(1)
+        },
+        Store::default(),
+        T0,
+    );
+    c.flush(T0);
+    let tx = c
+        .commit(vec![insert("cache", json!({"_id": "a"}))], T0)
+        .unwrap();
+    c.flush(T0);
+    assert!(c.durable.contains(&tx));
+    // The compaction was not ticked out before the reload: the stored transaction is
+    // finished again from storage, once.
+    let tx2 = c
+        .commit(vec![insert("cache", json!({"_id": "b"}))], T0)
+        .unwrap();
+    c.tick_unflushed(T0);
+    c.complete_write(T0);
+    assert!(c.durable.contains(&tx2));
+    c.reload(T0);
+    c.flush(T0);
+    assert_eq!(c.engine.collection("cache").unwrap().count(), 2);
+    assert!(c.store.txs.is_empty());
+}

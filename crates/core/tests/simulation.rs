@@ -128,6 +128,7 @@ fn engine_config(seed: u64, variant: u64) -> EngineConfig {
         },
         batch_size: 4,
         ack_timeout_ms: 5_000,
+        batch_writes: variant % 7 < 3,
         ..config(seed)
     }
 }
@@ -324,6 +325,11 @@ impl Sim {
 
     fn tick_due(&mut self) {
         for i in 0..CLIENTS {
+            // A batched write goes out in a later task than the steps that left it.
+            let now = self.local_now(i);
+            if self.nodes[i].client.tick_unflushed(now) {
+                self.collect_sends(i);
+            }
             if self.nodes[i]
                 .client
                 .wake

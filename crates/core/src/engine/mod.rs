@@ -88,6 +88,11 @@ pub struct EngineConfig {
     pub seed: u64,
     /// The reference server's protocol, or the application's own functions.
     pub backend: Backend,
+    /// Group storage writes across steps: a `Commit` or `Persisted` step does not start a
+    /// storage write itself but reports [`Step::unflushed`], and the driver feeds
+    /// [`Input::Tick`] when it chooses (after the current burst of commits, say), so a burst
+    /// of transactions, and the compaction of those finished before it, go in one write.
+    pub batch_writes: bool,
 }
 
 impl Default for EngineConfig {
@@ -103,6 +108,7 @@ impl Default for EngineConfig {
             ack_timeout_ms: 10_000,
             seed: 0,
             backend: Backend::Server,
+            batch_writes: false,
         }
     }
 }
@@ -117,6 +123,7 @@ impl fmt::Debug for EngineConfig {
             .field("retry", &self.retry)
             .field("batch_size", &self.batch_size)
             .field("backend", &self.backend)
+            .field("batch_writes", &self.batch_writes)
             .finish_non_exhaustive()
     }
 }
@@ -260,6 +267,9 @@ pub struct Step {
     pub effects: Vec<Effect>,
     /// The new transaction's id, for `Commit`.
     pub transaction: Option<TxId>,
+    /// Changes wait for a storage write this step did not start (only with
+    /// [`EngineConfig::batch_writes`]): feed [`Input::Tick`] soon to write them.
+    pub unflushed: bool,
 }
 
 /// Names a parked conflict: a transaction and the index of its mutation.
@@ -472,6 +482,8 @@ impl Engine {
         // A commit only adds a transaction that is not durable yet: nothing more can be sent
         // or completed, so the outbox is left alone (keeps a burst of writes linear).
         let outbox = !matches!(input, Input::Commit(_));
+        let hold =
+            self.config.batch_writes && matches!(input, Input::Commit(_) | Input::Persisted { .. });
         let mut transaction = None;
         match input {
             Input::Loaded(snapshot) => self.load(snapshot)?,
@@ -493,8 +505,9 @@ impl Engine {
         }
         self.pump(outbox);
         Ok(Step {
-            effects: self.finish_step(),
+            effects: self.finish_step(hold),
             transaction,
+            unflushed: hold && self.store.can_flush(self.now),
         })
     }
 
@@ -560,8 +573,11 @@ impl Engine {
             .collect()
     }
 
-    fn finish_step(&mut self) -> Vec<Effect> {
-        self.flush();
+    /// Ends a step: starts a storage write (unless `hold`), reports what changed.
+    fn finish_step(&mut self, hold: bool) -> Vec<Effect> {
+        if !hold {
+            self.flush();
+        }
         self.emit_status();
         let mut out = std::mem::take(&mut self.out);
         let mut effects = Vec::with_capacity(out.effects.len() + 4);

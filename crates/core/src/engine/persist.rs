@@ -84,6 +84,11 @@ struct InFlight {
 }
 
 impl StoreState {
+    /// Whether a write would start now: something is dirty, none is under way, no retry waits.
+    pub(super) fn can_flush(&self, now: Millis) -> bool {
+        self.in_flight.is_none() && self.is_dirty() && self.retry_at.is_none_or(|at| at <= now)
+    }
+
     fn is_dirty(&self) -> bool {
         self.checkpoint_dirty
             || !self.docs.is_empty()
@@ -184,10 +189,7 @@ impl Engine {
 
     /// Emits one storage write with everything changed since the last, unless one is under way.
     pub(super) fn flush(&mut self) {
-        if self.store.in_flight.is_some()
-            || !self.store.is_dirty()
-            || self.store.retry_at.is_some_and(|at| at > self.now)
-        {
+        if !self.store.can_flush(self.now) {
             return;
         }
         self.store.retry_at = None;

@@ -132,6 +132,8 @@ pub struct Client {
     pub changes: Vec<DocChange>,
     /// Custom backend calls asked for and not yet answered.
     pub calls: VecDeque<Call>,
+    /// A step left changes for a batched write (`batch_writes`): a `Tick` writes them.
+    pub unflushed: bool,
 }
 
 impl Client {
@@ -150,6 +152,7 @@ impl Client {
             statuses: Vec::new(),
             changes: Vec::new(),
             calls: VecDeque::new(),
+            unflushed: false,
         };
         let snapshot = client.store.snapshot();
         client.handle(Input::Loaded(snapshot), now).expect("loads");
@@ -158,6 +161,7 @@ impl Client {
 
     pub fn handle(&mut self, input: Input, now: Millis) -> Result<Option<TxId>, CoreError> {
         let step = self.engine.handle(input, now)?;
+        self.unflushed |= step.unflushed;
         for effect in step.effects {
             match effect {
                 Effect::Persist(w) => self.writes.push_back(w),
@@ -203,9 +207,23 @@ impl Client {
         true
     }
 
-    /// Completes storage writes until none is pending.
+    /// Completes storage writes until none is pending (ticking batched writes out).
     pub fn flush(&mut self, now: Millis) {
-        while self.complete_write(now) {}
+        loop {
+            while self.complete_write(now) {}
+            if !self.tick_unflushed(now) {
+                return;
+            }
+        }
+    }
+
+    /// Feeds the `Tick` that writes what batched steps left, if any did; says whether.
+    pub fn tick_unflushed(&mut self, now: Millis) -> bool {
+        if !std::mem::take(&mut self.unflushed) {
+            return false;
+        }
+        self.handle(Input::Tick, now).expect("tick");
+        true
     }
 
     /// Drops the engine with whatever was not durable, and opens a new one on the same storage.
