@@ -17,7 +17,7 @@ use ferrosync_core::document::Document;
 use ferrosync_core::engine::{Checkpoint, Snapshot, StorageWrite, SyncLogEntry};
 use ferrosync_core::transaction::{Transaction, TxId};
 use futures::channel::oneshot;
-use idb::{Database, Factory, ObjectStore, TransactionMode};
+use idb::{Database, Factory, ObjectStore, Request, TransactionMode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -154,34 +154,20 @@ impl Storage {
         let tx = db
             .transaction(&ALL, TransactionMode::ReadOnly)
             .map_err(describe)?;
-        let all = |name: &'static str| {
-            let store = tx.object_store(name).map_err(describe);
-            async move {
-                store?
-                    .get_all(None, None)
-                    .map_err(describe)?
-                    .await
-                    .map_err(describe)
-            }
-        };
         let checkpoint = tx
             .object_store(META)
             .and_then(|store| store.get(JsValue::from_str(CHECKPOINT_KEY)))
             .map_err(describe)?;
         let (documents, transactions, sync_log, origins, checkpoint) = futures::try_join!(
-            all(DOCUMENTS),
-            all(TRANSACTIONS),
-            all(SYNC_LOG),
-            all(ORIGINS),
+            read_all::<(String, Document)>(&tx, DOCUMENTS),
+            read_all::<Transaction>(&tx, TRANSACTIONS),
+            read_all::<SyncLogEntry>(&tx, SYNC_LOG),
+            read_all::<Origin>(&tx, ORIGINS),
             async { checkpoint.await.map_err(describe) },
         )?;
         let oldest = crate::js::now().saturating_sub(ORIGIN_KEPT_MS);
-        let (origins, stale): (Vec<Origin>, Vec<Origin>) = origins
-            .into_iter()
-            .map(|v| decode::<Origin>(v, ORIGINS))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .partition(|o| o.at >= oldest);
+        let (origins, stale): (Vec<Origin>, Vec<Origin>) =
+            origins.into_iter().partition(|o| o.at >= oldest);
         if !stale.is_empty() {
             self.forget_origins(&stale).await?;
         }
@@ -189,18 +175,9 @@ impl Storage {
             checkpoint: checkpoint
                 .map(|v| decode::<Checkpoint>(v, META))
                 .transpose()?,
-            documents: documents
-                .into_iter()
-                .map(|v| decode::<(String, Document)>(v, DOCUMENTS))
-                .collect::<Result<_, _>>()?,
-            transactions: transactions
-                .into_iter()
-                .map(|v| decode::<Transaction>(v, TRANSACTIONS))
-                .collect::<Result<_, _>>()?,
-            sync_log: sync_log
-                .into_iter()
-                .map(|v| decode::<SyncLogEntry>(v, SYNC_LOG))
-                .collect::<Result<_, _>>()?,
+            documents,
+            transactions,
+            sync_log,
         };
         Ok((snapshot, origins))
     }
@@ -339,6 +316,42 @@ async fn connect(name: &str, slot: &Slot, closed: &ClosedHook) -> Result<Rc<Data
         }
     });
     Ok(Rc::new(db))
+}
+
+/// Every record of the store `name` (each a JSON string): joined into one JSON array in
+/// JavaScript, so the records cross into wasm as one string and are parsed in one pass, not
+/// one crossing and one parse per record.
+async fn read_all<T: DeserializeOwned>(
+    tx: &idb::Transaction,
+    name: &'static str,
+) -> Result<Vec<T>, String> {
+    let mut request = tx
+        .object_store(name)
+        .and_then(|store| store.get_all(None, None))
+        .map_err(describe)?;
+    let (sender, answered) = oneshot::channel::<bool>();
+    let sender = Rc::new(RefCell::new(Some(sender)));
+    let on = |succeeded: bool| {
+        let sender = sender.clone();
+        move |_| {
+            if let Some(sender) = sender.borrow_mut().take() {
+                let _ = sender.send(succeeded);
+            }
+        }
+    };
+    request.on_success(on(true));
+    request.on_error(on(false));
+    if !answered.await.unwrap_or(false) {
+        return Err(match request.error() {
+            Ok(Some(e)) => format!("cannot read `{name}`: {}: {}", e.name(), e.message()),
+            _ => format!("cannot read `{name}`"),
+        });
+    }
+    // The engine writes each record as the JSON of one value, so joining them cannot blur
+    // their bounds; a record that is not such a string makes the whole array unreadable.
+    let records = js_sys::Array::from(&request.result().map_err(describe)?);
+    let text = format!("[{}]", String::from(records.join(",")));
+    serde_json::from_str(&text).map_err(|e| format!("a record in `{name}` is unreadable: {e}"))
 }
 
 /// Waits for a transaction to end (`complete` or `abort`: exactly one fires, once); an abort
