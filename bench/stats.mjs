@@ -27,7 +27,7 @@ export const median = (xs) => quantile(xs, 0.5);
 /** A figure with three significant digits at most, thousands as "k". */
 export function format(x) {
   if (!Number.isFinite(x)) return String(x);
-  if (Math.abs(x) >= 10_000) return `${(x / 1000).toFixed(1)}k`;
+  if (Math.abs(x) >= 1000) return `${(x / 1000).toFixed(1)}k`;
   if (Math.abs(x) >= 100) return x.toFixed(0);
   if (Math.abs(x) >= 10) return x.toFixed(1);
   if (Math.abs(x) >= 0.1) return x.toFixed(2);

@@ -9,9 +9,10 @@ export default ({ quick }) => {
       'in bursts; each burst is awaited until durable in IndexedDB before the next. Ferrosync and ' +
       'TanStack offline-transactions make each insert a transaction of its own in their outbox; raw ' +
       'IndexedDB writes each burst in one transaction (the platform\'s limit); Dexie `bulkPut` and ' +
-      'RxDB `bulkInsert` write each burst as one call. TanStack\'s outbox entry counts as durable when ' +
-      'its IndexedDB write completes (observed through its storage adapter; its mutation function ' +
-      'resolves at once).',
+      'RxDB `bulkInsert` write each burst as one call. A TanStack outbox entry counts as durable when ' +
+      'its storage adapter\'s write resolves, which it does on the put request\'s success, a little ' +
+      'before its IndexedDB transaction commits (in TanStack\'s favour); its mutation function, the ' +
+      'server, resolves at once.',
     systems: ['ferrosync', 'raw', 'tanstackOffline', 'dexie', 'rxdb'],
     page: 'durableWrites',
     cases: [1, 10, 100, 1_000].map((burst) => ({
