@@ -12,7 +12,8 @@ export default ({ quick }) => {
       'RxDB `bulkInsert` write each burst as one call. A TanStack outbox entry counts as durable when ' +
       'its storage adapter\'s write resolves, which it does on the put request\'s success, a little ' +
       'before its IndexedDB transaction commits (in TanStack\'s favour); its mutation function, the ' +
-      'server, resolves at once.',
+      'server, resolves at once. (offline-transactions 1.0.53 requires TanStack DB 0.8.7 exactly, so ' +
+      'its collection comes from that version; the other scenarios use TanStack DB 0.15.2.)',
     systems: ['ferrosync', 'raw', 'tanstackOffline', 'dexie', 'rxdb'],
     page: 'durableWrites',
     cases: [1, 10, 100, 1_000].map((burst) => ({
