@@ -3,7 +3,8 @@
 // system's median [min–max], Ferrosync's ratio to it, and who wins.
 //
 // Usage: node bench/report.mjs RESULTS.json REPORT.md (charts go to a `charts/` folder beside
-// the results, linked relative to the report).
+// the results, linked relative to the report). The causes of Ferrosync's losses, found with
+// profiles, are written by hand in bench/analysis.md and follow the summary.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { chart } from './chart.mjs';
@@ -66,7 +67,7 @@ for (const s of results.scenarios) {
     sections.push('', `![${m.title}](${relative(dirname(output), join(charts, file))})`, '');
   }
 }
-lines.push('', ...sections);
+lines.push('', readFileSync(join(import.meta.dirname, 'analysis.md'), 'utf8').trim(), '', ...sections);
 if (results.errors.length) {
   lines.push('## Failures', '', ...results.errors.map((e) => `- ${e.scenario}: ${e.error}`), '');
 }
