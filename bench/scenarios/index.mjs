@@ -11,7 +11,8 @@
 import bundles from './bundles.mjs';
 import coldStart from './cold-start.mjs';
 import durableWrites from './durable-writes.mjs';
+import initialSync from './initial-sync.mjs';
 import liveWrite from './live-write.mjs';
 import reads from './reads.mjs';
 
-export const scenarios = [liveWrite, durableWrites, coldStart, reads, bundles];
+export const scenarios = [liveWrite, durableWrites, coldStart, initialSync, reads, bundles];
