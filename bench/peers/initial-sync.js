@@ -29,7 +29,7 @@ function request(r) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function check(system, found, rows) {
-  if (found !== rows) throw new Error(`${system} holds ${found} documents after the initial sync, not ${rows}`);
+  if (found !== rows) throw new Error(`${system} holds ${found} documents, not ${rows}`);
 }
 
 /** Ferrosync's engine for the tenant of `token`, syncing collection `todos`. */
