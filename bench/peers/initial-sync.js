@@ -1,23 +1,23 @@
-// Scenario 4: initial sync. A fresh local database pulls `rows` documents from a server until all
-// are stored in IndexedDB and queryable. Returns milliseconds. The servers hold the rows already
-// (bench/scenarios/initial-sync.mjs seeds them, untimed; Ferrosync's through `seed` below).
+// Scenario 4: initial sync. A fresh local database pulls `rows` documents from its server, in
+// batches of 1,000, and the time runs from opening it until IndexedDB holds them all and they
+// are queryable; the count is checked. Returns milliseconds. The servers are seeded first:
+// `seedFerrosync` here, the others from Node (bench/scenarios/initial-sync.mjs).
 import { SyncEngine } from 'ferrosync';
 import PouchDB from 'pouchdb-browser';
 import { createRxDatabase } from 'rxdb';
 import { replicateRxCollection } from 'rxdb/plugins/replication';
 import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
-import { name, now, rxTodoSchema } from './common.js';
+import { makeDocs, name, now, rxTodoSchema } from './common.js';
 
 const BATCH = 1_000;
+/** How long a sync may take before it counts as failed. */
+const LIMIT_MS = 300_000;
 
-/** The servers' documents: `doc0000000`… with a title and `done` (bench/servers/ makes the same). */
-function makeRows(rows) {
-  return Array.from({ length: rows }, (_, i) => ({ _id: `doc${String(i).padStart(7, '0')}`, title: `document ${i}`, done: i % 2 === 1 }));
-}
-
-function check(what, got, rows) {
-  if (got !== rows) throw new Error(`${what}: ${got} documents after the initial sync, not ${rows}`);
-}
+/** The documents as the RxDB replication server holds them, with its `updatedAt`. */
+const rxSchema = {
+  ...rxTodoSchema,
+  properties: { ...rxTodoSchema.properties, updatedAt: { type: 'number' } },
+};
 
 function request(r) {
   return new Promise((resolve, reject) => {
@@ -26,73 +26,99 @@ function request(r) {
   });
 }
 
-/** Resolves once `ready()` is true, checking every 20 ms; fails after `limitMs`. */
-async function until(ready, limitMs, what) {
-  const limit = now() + limitMs;
-  while (!(await ready())) {
-    if (now() > limit) throw new Error(`${what} timed out`);
-    await new Promise((r) => setTimeout(r, 20));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function check(system, found, rows) {
+  if (found !== rows) throw new Error(`${system} holds ${found} documents, not ${rows}`);
+}
+
+/** Ferrosync's engine for the tenant of `token`, syncing collection `todos`. */
+const openEngine = (serverUrl, token) => SyncEngine.open({
+  name: name('ferrosync'), serverUrl, authToken: token, batchSize: BATCH,
+  collections: [{ name: 'todos', sync: true }], requestPersistence: false,
+});
+
+async function closeEngine(engine) {
+  const database = engine.name;
+  engine.destroy();
+  await SyncEngine.deleteDatabase(database);
+}
+
+/** Fills the tenant of `token` with `rows` documents, pushed by an engine in transactions of
+ * 1,000; resolves once the server has acknowledged them all. */
+export async function seedFerrosync({ serverUrl, token, rows }) {
+  const engine = await openEngine(serverUrl, token);
+  try {
+    const docs = makeDocs(rows).map(({ id, ...rest }) => ({ _id: id, ...rest }));
+    for (let i = 0; i < rows; i += BATCH) {
+      await engine.transaction((t) => {
+        for (const doc of docs.slice(i, i + BATCH)) t.collection('todos').insert(doc);
+      });
+    }
+    await engine.forceSync();
+    const limit = now() + LIMIT_MS;
+    while (engine.getStats().value.pushCount < rows) {
+      if (now() > limit) throw new Error(`the server acknowledged ${engine.getStats().value.pushCount} of ${rows} documents`);
+      await sleep(50);
+    }
+    check('the Ferrosync server', engine.getStats().value.pushCount, rows);
+  } finally {
+    await closeEngine(engine);
   }
 }
 
 export const initialSync = {
-  /** Not timed: pushes the rows into the tenant of `token` from an engine of its own. */
-  async seed({ rows, serverUrl, token }) {
-    const engine = await SyncEngine.open({ name: name('seed'), serverUrl, authToken: token, batchSize: BATCH, collections: [{ name: 'todos' }], requestPersistence: false });
-    try {
-      const docs = makeRows(rows);
-      for (let i = 0; i < rows; i += BATCH) {
-        await engine.transaction((t) => {
-          for (const doc of docs.slice(i, i + BATCH)) t.collection('todos').insert(doc);
-        });
-      }
-      await engine.forceSync();
-      const pushed = engine.getStats().value.pushCount;
-      if (pushed !== rows) throw new Error(`seeding pushed ${pushed} of ${rows} documents`);
-    } finally {
-      engine.destroy();
-      await SyncEngine.deleteDatabase(engine.name);
-    }
-  },
-
-  /** Until the engine's IndexedDB store holds every row and `count()` has them all. */
+  /** A fresh engine, until `collection.count()` and its IndexedDB `documents` store both hold
+   * `rows` documents (the store counted every 10 ms once the collection holds them). */
   async ferrosync({ rows, serverUrl, tokens }) {
     const start = now();
-    const engine = await SyncEngine.open({
-      name: name('ferrosync'), serverUrl, authToken: tokens[rows], batchSize: BATCH, collections: [{ name: 'todos' }], requestPersistence: false,
-    });
-    const db = await request(indexedDB.open(engine.name));
+    const engine = await openEngine(serverUrl, tokens[rows]);
     try {
-      const stored = () => request(db.transaction('documents', 'readonly').objectStore('documents').count());
-      await until(async () => (await stored()) >= rows && engine.collection('todos').count() === rows, 300_000, 'Ferrosync initial sync');
-      const ms = now() - start;
-      check('Ferrosync IndexedDB', await stored(), rows);
-      return ms;
+      const todos = engine.collection('todos');
+      const limit = start + LIMIT_MS;
+      const db = await request(indexedDB.open(engine.name));
+      try {
+        const countStored = () => request(db.transaction('documents').objectStore('documents').count());
+        let stored = 0;
+        while (todos.count() < rows || (stored = await countStored()) < rows) {
+          if (now() > limit) {
+            const { lastError } = engine.getStats().value;
+            throw new Error(`Ferrosync synced ${todos.count()} and stored ${stored} of ${rows} documents (last error: ${lastError})`);
+          }
+          await sleep(10);
+        }
+        const ms = now() - start;
+        check('Ferrosync (IndexedDB)', stored, rows);
+        check('Ferrosync', todos.count(), rows);
+        return ms;
+      } finally {
+        db.close();
+      }
     } finally {
-      db.close();
-      engine.destroy();
-      await SyncEngine.deleteDatabase(engine.name);
+      await closeEngine(engine);
     }
   },
 
-  /** The platform's limit: the rows written to IndexedDB in transactions of 1,000. */
+  /** The platform's limit: the same documents written in read-write transactions of 1,000. */
   async raw({ rows }) {
-    const docs = makeRows(rows);
+    const docs = makeDocs(rows);
     const start = now();
     const open = indexedDB.open(name('raw'), 1);
-    open.onupgradeneeded = () => open.result.createObjectStore('documents', { keyPath: '_id' });
+    open.onupgradeneeded = () => open.result.createObjectStore('todos', { keyPath: 'id' });
     const db = await request(open);
     try {
       for (let i = 0; i < rows; i += BATCH) {
         await new Promise((resolve, reject) => {
-          const tx = db.transaction('documents', 'readwrite');
-          for (const doc of docs.slice(i, i + BATCH)) tx.objectStore('documents').put(doc);
+          const tx = db.transaction('todos', 'readwrite');
+          const store = tx.objectStore('todos');
+          for (const doc of docs.slice(i, i + BATCH)) store.put(doc);
           tx.oncomplete = resolve;
           tx.onerror = () => reject(tx.error);
         });
       }
+      const stored = await request(db.transaction('todos').objectStore('todos').count());
       const ms = now() - start;
-      check('raw IndexedDB', await request(db.transaction('documents').objectStore('documents').count()), rows);
+      check('raw IndexedDB', stored, rows);
       return ms;
     } finally {
       db.close();
@@ -100,50 +126,48 @@ export const initialSync = {
     }
   },
 
-  /** RxDB's replication (pull only) from bench/servers/replication-server.mjs. */
-  async rxdb({ rows, replicationUrl }) {
+  /** RxDB's replication plugin, pulling once from bench/servers/replication-server.mjs. */
+  async rxdb({ rows, rxdbUrl }) {
     const start = now();
     const db = await createRxDatabase({ name: name('rxdb'), storage: getRxStorageDexie(), multiInstance: false });
     try {
-      const schema = { ...rxTodoSchema, properties: { ...rxTodoSchema.properties, updatedAt: { type: 'number' } } };
-      const { todos } = await db.addCollections({ todos: { schema } });
+      const { todos } = await db.addCollections({ todos: { schema: rxSchema } });
       const replication = replicateRxCollection({
         collection: todos,
-        replicationIdentifier: `bench-${rows}`,
+        replicationIdentifier: `initial-sync-${rows}`,
         live: false,
+        waitForLeadership: false,
         pull: {
           batchSize: BATCH,
           async handler(checkpoint, batchSize) {
             const query = new URLSearchParams({ limit: batchSize, ...(checkpoint ?? {}) });
-            const response = await fetch(`${replicationUrl}/pull/${rows}?${query}`);
-            if (!response.ok) throw new Error(`pull: ${response.status}`);
+            const response = await fetch(`${rxdbUrl}/rows-${rows}/pull?${query}`);
+            if (!response.ok) throw new Error(`pull: HTTP ${response.status}`);
             return response.json();
           },
         },
       });
-      let failure;
-      replication.error$.subscribe((e) => { failure = e; });
-      await replication.awaitInitialReplication();
-      if (failure) throw new Error(`RxDB replication failed: ${failure.message}`);
-      const count = await todos.count().exec();
+      const failed = new Promise((_, reject) => replication.error$.subscribe(reject));
+      await Promise.race([replication.awaitInitialReplication(), failed]);
+      const stored = await todos.count().exec();
       const ms = now() - start;
-      check('RxDB', count, rows);
       await replication.cancel();
+      check('RxDB', stored, rows);
       return ms;
     } finally {
       await db.remove();
     }
   },
 
-  /** PouchDB replicating from pouchdb-server (CouchDB's protocol), batches of 1,000. */
-  async pouchdb({ rows, couchUrl }) {
+  /** PouchDB's replication from pouchdb-server (CouchDB's protocol). */
+  async pouchdb({ rows, pouchdbUrl }) {
     const start = now();
     const db = new PouchDB(name('pouchdb'));
     try {
-      await db.replicate.from(`${couchUrl}/rows-${rows}`, { batch_size: BATCH });
-      const { doc_count: count } = await db.info();
+      await db.replicate.from(`${pouchdbUrl}/rows-${rows}`, { batch_size: BATCH });
+      const { doc_count: stored } = await db.info();
       const ms = now() - start;
-      check('PouchDB', count, rows);
+      check('PouchDB', stored, rows);
       return ms;
     } finally {
       await db.destroy();

@@ -3,7 +3,7 @@
 import * as ferrosync from 'ferrosync';
 import { coldStart } from './cold-start.js';
 import { durableWrites } from './durable-writes.js';
-import { initialSync } from './initial-sync.js';
+import { initialSync, seedFerrosync } from './initial-sync.js';
 import { liveWrite } from './live-write.js';
 import { reads } from './reads.js';
 
@@ -11,7 +11,9 @@ try {
   await ferrosync.default();
   // The package itself, for benchmarks that drive it directly (bench/rest.mjs).
   window.ferrosync = ferrosync;
-  window.peers = { liveWrite, durableWrites, coldStart, initialSync, reads };
+  window.peers = { liveWrite, durableWrites, coldStart, reads, initialSync };
+  // Fills a Ferrosync server tenant before the initial-sync scenario.
+  window.seedFerrosync = seedFerrosync;
   window.peersReady = true;
 } catch (error) {
   window.peersError = String(error?.stack ?? error);

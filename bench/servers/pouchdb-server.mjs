@@ -1,47 +1,37 @@
-// pouchdb-server (npm, in memory), the CouchDB-compatible server PouchDB replicates from, with
-// CORS open to the page (served by ferrosync-server on another port; PouchDB's requests carry
-// credentials, so they are allowed) and its log in a file.
+// pouchdb-server (a CouchDB-compatible server on PouchDB) for the initial-sync benchmark: in
+// memory, on a free loopback port, logging to a file, answering CORS requests from the page.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { freePort } from '../../tests/e2e/harness.mjs';
 
-const binary = join(import.meta.dirname, '..', '..', 'node_modules', '.bin', 'pouchdb-server');
-
-/** Starts pouchdb-server on `port`; resolves once it answers, to `{ url, seed(db, docs), close() }`. */
-export async function startPouchdbServer(port) {
-  const dir = mkdtempSync(join(tmpdir(), 'ferrosync-pouchdb-'));
+/** Starts pouchdb-server with its config and log in `dir`, allowing `origin`; resolves to
+ * `{ url, close() }` once it answers. */
+export async function startPouchServer({ dir, origin }) {
+  mkdirSync(dir, { recursive: true });
   const config = join(dir, 'config.json');
   writeFileSync(config, JSON.stringify({
+    log: { file: join(dir, 'log.txt') },
     httpd: { enable_cors: true },
-    cors: { origins: '*', credentials: true, methods: 'GET, PUT, POST, HEAD, DELETE', headers: 'accept, authorization, content-type, origin, referer' },
-    log: { file: join(dir, 'log.txt'), level: 'error' },
+    cors: { origins: origin, credentials: true, methods: 'GET, HEAD, POST, PUT, DELETE' },
   }));
-  const child = spawn(binary, ['--in-memory', '--port', String(port), '--config', config, '--no-stdout-logs'], { cwd: dir, stdio: 'ignore' });
+  const port = await freePort();
+  const child = spawn('node', ['node_modules/pouchdb-server/bin/pouchdb-server', '--in-memory',
+    '--no-stdout-logs', '--port', String(port), '--config', config], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
   const url = `http://127.0.0.1:${port}`;
   const close = async () => {
     child.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
+    await exited;
   };
-  for (let waited = 0; ; waited += 100) {
-    if (await fetch(url).then((r) => r.ok, () => false)) break;
-    if (child.exitCode !== null || waited > 30_000) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`pouchdb-server exited with ${child.exitCode} (log: ${dir})`);
+    if (await fetch(url).then((r) => r.ok, () => false)) return { url, close };
+    if (Date.now() > deadline) {
       await close();
-      throw new Error(`pouchdb-server did not start on port ${port}`);
+      throw new Error(`pouchdb-server did not answer on ${url} (log: ${dir})`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  /** Creates database `db` holding `docs` (written in bulk requests of 5,000). */
-  const seed = async (db, docs) => {
-    await fetch(`${url}/${db}`, { method: 'PUT' });
-    for (let i = 0; i < docs.length; i += 5_000) {
-      const response = await fetch(`${url}/${db}/_bulk_docs`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ docs: docs.slice(i, i + 5_000) }),
-      });
-      if (!response.ok) throw new Error(`seeding ${db}: ${response.status} ${await response.text()}`);
-    }
-    const info = await (await fetch(`${url}/${db}`)).json();
-    if (info.doc_count !== docs.length) throw new Error(`seeding ${db}: it holds ${info.doc_count} documents, not ${docs.length}`);
-  };
-  return { url, seed, close };
 }

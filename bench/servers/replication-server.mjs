@@ -1,54 +1,109 @@
-// A small server for RxDB's replication protocol, so RxDB's initial sync can be measured beside
-// Ferrosync's: `GET /pull/ROWS?updatedAt=U&id=I&limit=N` returns the next N of ROWS generated
-// documents after the checkpoint { id, updatedAt } (documents ordered by updatedAt, then id), as
-// `{ documents, checkpoint }`. The rows live in memory; answers allow any origin (the page is
-// served by ferrosync-server on another port).
+// A small in-memory server for RxDB's replication protocol over HTTP (`replicateRxCollection`),
+// the initial-sync benchmark's RxDB backend. It holds named collections of documents
+// `{ id, ..., updatedAt, _deleted }`:
+// - `GET /<collection>/pull?id=&updatedAt=&limit=`: up to `limit` documents after the checkpoint
+//   `{ id, updatedAt }` (omit both for the start), ordered by `updatedAt` then `id`, and the new
+//   checkpoint: `{ documents, checkpoint }`;
+// - `POST /<collection>/push` with `[{ assumedMasterState?, newDocumentState }]`: writes the rows
+//   whose assumed state is the server's (stamping `updatedAt`), and answers the server's state of
+//   the others, the conflicts.
+// Every answer allows any origin (CORS), since the benchmark page is served from elsewhere.
 import { createServer } from 'node:http';
 
-/** `rows` documents shaped like the page's (`bench/peers/common.js` makeDocs), plus the
- * replication fields; `updatedAt` increases with the index. */
-function makeRows(rows) {
-  return Array.from({ length: rows }, (_, i) => ({
-    id: `doc${String(i).padStart(7, '0')}`, title: `document ${i}`, done: i % 2 === 1, updatedAt: i + 1, _deleted: false,
-  }));
-}
+/** `a` before `b` in checkpoint order: `updatedAt`, then `id`. */
+const before = (a, b) => a.updatedAt < b.updatedAt || (a.updatedAt === b.updatedAt && a.id < b.id);
 
-/** The documents after `checkpoint`, at most `limit`. */
-function pull(docs, checkpoint, limit) {
-  const after = (d) => d.updatedAt > checkpoint.updatedAt || (d.updatedAt === checkpoint.updatedAt && d.id > checkpoint.id);
-  let start = 0;
-  let end = docs.length;
-  while (start < end) {
-    const mid = (start + end) >> 1;
-    if (after(docs[mid])) end = mid;
-    else start = mid + 1;
-  }
-  const documents = docs.slice(start, start + limit);
-  const last = documents.at(-1);
-  return { documents, checkpoint: last ? { id: last.id, updatedAt: last.updatedAt } : checkpoint };
-}
+/** One collection: its documents by id and, in checkpoint order, as a list. */
+class Collection {
+  byId = new Map();
+  ordered = [];
+  clock = 0;
 
-/** Starts the server on `port` (loopback); resolves to `{ url, close() }`. */
-export function startReplicationServer(port) {
-  const sets = new Map();
-  const server = createServer((req, res) => {
-    res.setHeader('access-control-allow-origin', '*');
-    const url = new URL(req.url, 'http://localhost');
-    const match = /^\/pull\/(\d+)$/.exec(url.pathname);
-    if (req.method !== 'GET' || !match) {
-      res.writeHead(404).end();
-      return;
+  /** The index of the first document after `checkpoint` (binary search). */
+  after(checkpoint) {
+    let lo = 0;
+    let hi = this.ordered.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (before(checkpoint, this.ordered[mid])) hi = mid;
+      else lo = mid + 1;
     }
-    const rows = Number(match[1]);
-    if (!sets.has(rows)) sets.set(rows, makeRows(rows));
-    const checkpoint = { id: url.searchParams.get('id') ?? '', updatedAt: Number(url.searchParams.get('updatedAt') ?? 0) };
-    const body = JSON.stringify(pull(sets.get(rows), checkpoint, Number(url.searchParams.get('limit') ?? 1000)));
-    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+    return lo;
+  }
+
+  pull(checkpoint, limit) {
+    const from = checkpoint ? this.after(checkpoint) : 0;
+    const documents = this.ordered.slice(from, from + limit);
+    const last = documents.at(-1);
+    return { documents, checkpoint: last ? { id: last.id, updatedAt: last.updatedAt } : checkpoint };
+  }
+
+  push(rows) {
+    const conflicts = [];
+    for (const { assumedMasterState, newDocumentState } of rows) {
+      const master = this.byId.get(newDocumentState.id);
+      if (master && master.updatedAt !== assumedMasterState?.updatedAt) {
+        conflicts.push(master);
+        continue;
+      }
+      if (master) this.ordered.splice(this.after(master) - 1, 1);
+      this.clock = Math.max(this.clock, Date.now());
+      const doc = { ...newDocumentState, updatedAt: this.clock };
+      this.byId.set(doc.id, doc);
+      this.ordered.splice(this.after(doc), 0, doc);
+    }
+    return conflicts;
+  }
+}
+
+const CORS = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, POST, OPTIONS',
+  'access-control-allow-headers': 'content-type',
+};
+
+/** Answers one request against `collections`. */
+async function handle(collections, req, res) {
+  const url = new URL(req.url, 'http://localhost');
+  const [, name, action] = url.pathname.split('/');
+  const send = (status, body) => {
+    res.writeHead(status, { ...CORS, 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  if (req.method === 'OPTIONS') {
+    res.writeHead(204, CORS);
+    return res.end();
+  }
+  const collection = () => {
+    if (!collections.has(name)) collections.set(name, new Collection());
+    return collections.get(name);
+  };
+  if (req.method === 'GET' && action === 'pull') {
+    const q = url.searchParams;
+    const checkpoint = q.has('id') ? { id: q.get('id'), updatedAt: Number(q.get('updatedAt')) } : undefined;
+    return send(200, collection().pull(checkpoint, Number(q.get('limit') ?? 100)));
+  }
+  if (req.method === 'POST' && action === 'push') {
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    return send(200, collection().push(JSON.parse(body)));
+  }
+  return send(404, { error: `no route ${req.method} ${url.pathname}` });
+}
+
+/** Starts the server on a free loopback port; resolves to `{ url, close() }`. */
+export function startReplicationServer() {
+  const collections = new Map();
+  const server = createServer((req, res) => {
+    handle(collections, req, res).catch((e) => {
+      res.writeHead(500, CORS);
+      res.end(String(e?.message ?? e));
+    });
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve({
-      url: `http://127.0.0.1:${port}`,
+    server.listen(0, '127.0.0.1', () => resolve({
+      url: `http://127.0.0.1:${server.address().port}`,
       close: () => new Promise((done) => server.close(done)),
     }));
   });
