@@ -11,7 +11,10 @@
 import bundles from './bundles.mjs';
 import coldStart from './cold-start.mjs';
 import durableWrites from './durable-writes.mjs';
+import echo from './echo.mjs';
+import fanOut from './fan-out.mjs';
 import liveWrite from './live-write.mjs';
+import push from './push.mjs';
 import reads from './reads.mjs';
 
-export const scenarios = [liveWrite, durableWrites, coldStart, reads, bundles];
+export const scenarios = [liveWrite, durableWrites, coldStart, push, fanOut, reads, bundles, echo];
