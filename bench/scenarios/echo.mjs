@@ -5,7 +5,7 @@ import { expectCount, networkRuns } from './net.mjs';
 const IN_FLIGHT = 4;
 
 export default ({ quick }) => {
-  const messages = quick ? 2_000 : 20_000;
+  const messages = quick ? 2_000 : 10_000;
   // One message a frame is slow for Ferrosync (a push and an SQLite commit each): fewer of them.
   const count = (frame) => (frame === 1 && !quick ? messages / 4 : messages);
   return {
