@@ -20,7 +20,8 @@ export default ({ quick }) => {
       'Ferrosync engines with their own databases in one page of one headless Chromium, in one tenant, ' +
       'on a 2-core machine shared with the server and the runner; the server\'s document count and the ' +
       'engines\' `pushCount` are checked after each run. Throughput is writes acknowledged per second; ' +
-      'a write\'s latency runs from the insert call until `settled()` resolves. The raw WebSocket ' +
+      'a write\'s latency runs from the insert call until `settled()` resolves, so with this many ' +
+      'writes in flight it is mostly queueing (about the writes in flight over the throughput). The raw WebSocket ' +
       'baseline sends the same number of change messages of the same JSON size over W sockets in ' +
       `frames of ${BATCH}, as many frames in flight, to a Node server on loopback that acknowledges ` +
       'each frame: the transport\'s limit (its latency runs from a frame\'s send to its acknowledgement).',
