@@ -208,7 +208,10 @@ mod tests {
                 }],
             },
         };
-        assert_eq!(TabMessage::decode(&request.encode()), Some(request));
+        assert_eq!(TabMessage::decode(&request.encode()), Some(request.clone()));
+        // Keys in another order (a `Value` sorts them: the tags come last).
+        let sorted = serde_json::to_value(&request).unwrap().to_string();
+        assert_eq!(TabMessage::decode(&sorted), Some(request));
         let reply = TabMessage::Reply {
             to: "t1".into(),
             seq: 3,

@@ -4,10 +4,11 @@
 use crate::document::Document;
 use crate::hlc::Hlc;
 use crate::mutation::Op;
+use crate::tagged::{self, Head, Tagged};
 use crate::{ClientId, MutationId, Version};
-use serde::de::Error as _;
+use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Map;
+use std::fmt;
 
 /// The protocol version this core speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -171,16 +172,30 @@ pub struct MutationResult {
 }
 
 impl<'de> Deserialize<'de> for MutationResult {
-    /// `outcome` is flattened: its `status` and fields sit next to `id`.
+    /// `outcome` is flattened: its `status` and fields follow `id` (see [`crate::tagged`]).
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut fields = Map::deserialize(deserializer)?;
-        let id = fields
-            .remove("id")
-            .ok_or_else(|| D::Error::missing_field("id"))?;
-        Ok(MutationResult {
-            id: MutationId::deserialize(id).map_err(D::Error::custom)?,
-            outcome: crate::tagged::payload(fields)?,
-        })
+        struct ResultVisitor;
+        impl<'de> Visitor<'de> for ResultVisitor {
+            type Value = MutationResult;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mutation result")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MutationResult, A::Error> {
+                match tagged::read_head(map, ["id", "status"])? {
+                    Head::InOrder([id, status], fields) => Ok(MutationResult {
+                        id: MutationId::deserialize(id).map_err(A::Error::custom)?,
+                        outcome: Outcome::variant(
+                            &tagged::tag_name::<A::Error>(status, "status")?,
+                            fields,
+                        )?,
+                    }),
+                    Head::Reordered(text) => tagged::reread(&text),
+                }
+            }
+        }
+        deserializer.deserialize_map(ResultVisitor)
     }
 }
 
@@ -306,6 +321,12 @@ mod tests {
             let text = serde_json::to_string(&message).unwrap();
             assert_eq!(
                 serde_json::from_str::<ServerMessage>(&text).unwrap(),
+                message
+            );
+            // A `Value` sorts its keys: `type` and `status` no longer come first.
+            let value = serde_json::to_value(&message).unwrap();
+            assert_eq!(
+                serde_json::from_value::<ServerMessage>(value).unwrap(),
                 message
             );
         }
