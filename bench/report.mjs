@@ -3,7 +3,8 @@
 // system's median [min–max], Ferrosync's ratio to it, and who wins.
 //
 // Usage: node bench/report.mjs RESULTS.json REPORT.md (charts go to a `charts/` folder beside
-// the results, linked relative to the report).
+// the results, linked relative to the report). The causes of Ferrosync's losses, found with
+// profiles, are written by hand in bench/analysis.md and follow the summary.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { chart } from './chart.mjs';
@@ -34,8 +35,8 @@ const lines = [
   '',
   '## Summary',
   '',
-  '| # | metric | BRIEF target | Ferrosync | target met | winner (peers) |',
-  '|---|---|---|---|---|---|',
+  '| # | metric (case) | BRIEF target | Ferrosync | target met | winner (peers) | raw platform |',
+  '|---|---|---|---|---|---|---|',
 ];
 const sections = [];
 for (const s of results.scenarios) {
@@ -48,7 +49,8 @@ for (const s of results.scenarios) {
     for (const row of m.rows) row.winner = winner(m, row);
     const summaryRow = targetRow ?? m.rows.at(-1);
     lines.push(`| ${s.number} | ${m.title} (${summaryRow.case}) | ${target?.text ?? '—'} | ${cell(summaryRow.systems.ferrosync)} ${m.unit} | ` +
-      `${met === null ? (target ? 'not measured at this size' : '—') : met ? 'yes' : '**no**'} | ${s.names[summaryRow.winner] ?? '—'} |`);
+      `${met === null ? (target ? 'not measured at this size' : '—') : met ? 'yes' : '**no**'} | ` +
+      `${versus(s, summaryRow, summaryRow.winner)} | ${s.systems.some((x) => PLATFORM.has(x)) ? versus(s, summaryRow, s.systems.find((x) => PLATFORM.has(x))) : '—'} |`);
     const file = `${m.id}.svg`;
     writeFileSync(join(charts, file), chart(m, s.systems.map((x) => [x, s.names[x]])));
     sections.push(`### ${m.title}`, '', `Unit: ${m.unit}, ${m.lowerIsBetter ? 'lower' : 'higher'} is better. BRIEF target: ${target?.text ?? 'none'}` +
@@ -58,20 +60,32 @@ for (const s of results.scenarios) {
     for (const row of m.rows) {
       const cells = s.systems.map((x) => {
         const r = row.systems[x];
-        const ratio = r?.ferrosyncAdvantage ? ` (${r.ferrosyncAdvantage >= 10 ? r.ferrosyncAdvantage.toFixed(0) : r.ferrosyncAdvantage.toPrecision(2)}×)` : '';
-        return `${cell(r)}${ratio}`;
+        return `${cell(r)}${r?.ferrosyncAdvantage ? ` (${ratio(r.ferrosyncAdvantage)})` : ''}`;
       });
-      sections.push(`| ${row.case} | ${cells.join(' | ')} | ${s.names[row.winner] ?? '—'} |`);
+      sections.push(`| ${row.case} | ${cells.join(' | ')} | ${s.names[row.winner] ?? 'no peer'} |`);
     }
     sections.push('', `![${m.title}](${relative(dirname(output), join(charts, file))})`, '');
   }
 }
-lines.push('', ...sections);
+lines.push('', readFileSync(join(import.meta.dirname, 'analysis.md'), 'utf8').trim(), '', ...sections);
 if (results.errors.length) {
   lines.push('## Failures', '', ...results.errors.map((e) => `- ${e.scenario}: ${e.error}`), '');
 }
 writeFileSync(output, `${lines.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`);
 console.log(`report: ${output}`);
+
+/** `system`'s median in `row` and Ferrosync's ratio to it: "Dexie 31.0 (0.08×)". */
+function versus(scenario, row, system) {
+  const r = system && row.systems[system];
+  if (!r) return system ? '—' : 'no peer';
+  if (system === 'ferrosync') return 'Ferrosync';
+  return `${scenario.names[system]} ${format(r.median)}${r.ferrosyncAdvantage ? ` (${ratio(r.ferrosyncAdvantage)})` : ''}`;
+}
+
+/** Ferrosync's advantage as "n×", with two significant digits below 10. */
+function ratio(x) {
+  return `${x >= 10 ? x.toFixed(0) : x.toPrecision(2)}×`;
+}
 
 /** A system's figure: median [min–max], or why it has none. */
 function cell(r) {
@@ -80,10 +94,11 @@ function cell(r) {
   return r.min === r.max ? format(r.median) : `${format(r.median)} [${format(r.min)}–${format(r.max)}]`;
 }
 
-/** The best system of a row among the peers and Ferrosync (the raw platform is the limit). */
+/** The best system of a row among the peers and Ferrosync (the raw platform is the limit);
+ * none when Ferrosync has no peer in the row. */
 function winner(metric, row) {
   const ranked = Object.entries(row.systems)
     .filter(([system, r]) => !PLATFORM.has(system) && r.median !== undefined)
     .sort(([, a], [, b]) => (metric.lowerIsBetter ? a.median - b.median : b.median - a.median));
-  return ranked[0]?.[0];
+  return ranked.length > 1 ? ranked[0][0] : undefined;
 }

@@ -54,11 +54,13 @@ const results = { date: new Date().toISOString(), quick, reps, conditions: {}, s
 const browser = await launch();
 try {
   const page = await (await browser.newContext()).newPage();
+  const loadErrors = [];
+  page.on('console', (m) => m.type() === 'error' && loadErrors.push(m.text()));
   page.on('pageerror', (e) => results.errors.push({ scenario: 'page', error: e.message }));
   await page.goto(`${base}/peers/index.html`);
-  await page.waitForFunction(() => window.peersReady || window.peersError, null, { timeout: 60_000 });
-  const failed = await page.evaluate(() => window.peersError);
-  if (failed) throw new Error(`the benchmark page failed to load: ${failed}`);
+  const loaded = await page.waitForFunction(() => window.peersReady || window.peersError, null, { timeout: 60_000 })
+    .then(() => page.evaluate(() => window.peersError), () => `no answer in 60 s; console errors: ${loadErrors.join('; ') || 'none'}`);
+  if (loaded) throw new Error(`the benchmark page failed to load: ${loaded}`);
   const clock = await page.evaluate(() => {
     let smallest = Infinity;
     for (let i = 0; i < 1000; i++) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Defines build_package OUT_DIR release|dev: the package users import, in OUT_DIR; and build_app.
 #  - wasm-pack builds the engine (only the root package builds for wasm32: default-members are
-#    the native crates); in release, wasm-opt -Oz from the npm package `binaryen` shrinks it
-#    (wasm-pack cannot download its own binaryen here);
+#    the native crates); in release, with the size-optimized cargo profile `wasm-release`, and
+#    wasm-opt -Oz from the npm package `binaryen` shrinks it (wasm-pack cannot download its own
+#    binaryen here);
 #  - tsc compiles the hand-written modules of js/src (package entry, connectors, test harness,
 #    React hooks) next to it; the package's entry point becomes index.js and `ferrosync/react`
 #    is react.js (React itself is a peer dependency: the app brings its own).
@@ -11,7 +12,13 @@
 build_package() {
   local out=$1 profile=$2
   echo "==> building the package into $out ($profile)" >&2
-  wasm-pack --log-level warn build "--$profile" --target web --out-dir "$out" -- --quiet -p ferrosync
+  # Release builds use the cargo profile `wasm-release` (opt-level "z"; see Cargo.toml).
+  local cargo_profile=("--$profile")
+  if [[ $profile == release ]]; then
+    cargo_profile=(--profile wasm-release)
+  fi
+  wasm-pack --log-level warn build "${cargo_profile[@]}" --target web --out-dir "$out" \
+    -- --quiet -p ferrosync
   if [[ $profile == release ]]; then
     npx --no-install wasm-opt -Oz --strip-debug --strip-producers \
       "$out/ferrosync_bg.wasm" -o "$out/ferrosync_bg.wasm"

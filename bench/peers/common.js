@@ -1,5 +1,8 @@
 // What the peer scenarios share: names, documents, the clock, a seeded Ferrosync engine.
 import { SyncEngine } from 'ferrosync';
+import { makeDocs } from './docs.mjs';
+
+export { makeDocs };
 
 let unique = 0;
 /** A fresh database name for `system`. */
@@ -7,12 +10,7 @@ export const name = (system) => `peers-${system}-${Date.now().toString(36)}-${un
 
 export const now = () => performance.now();
 
-/** `count` documents `{ id, title, done }`; those with an even index have `done: false`. */
-export function makeDocs(count, prefix = 'd') {
-  return Array.from({ length: count }, (_, i) => ({ id: `${prefix}${i}`, title: `document ${i}`, done: i % 2 === 1 }));
-}
-
-/** The RxDB schema of those documents. */
+/** The RxDB schema of `makeDocs` documents. */
 export const rxTodoSchema = {
   version: 0,
   primaryKey: 'id',

@@ -3,14 +3,20 @@
 import * as ferrosync from 'ferrosync';
 import { coldStart } from './cold-start.js';
 import { durableWrites } from './durable-writes.js';
+import { echo } from './echo.js';
+import { fanOut } from './fan-out.js';
+import { initialSync, seedFerrosync } from './initial-sync.js';
 import { liveWrite } from './live-write.js';
+import { push } from './push.js';
 import { reads } from './reads.js';
 
 try {
   await ferrosync.default();
   // The package itself, for benchmarks that drive it directly (bench/rest.mjs).
   window.ferrosync = ferrosync;
-  window.peers = { liveWrite, durableWrites, coldStart, reads };
+  window.peers = { liveWrite, durableWrites, coldStart, initialSync, push, fanOut, reads, echo };
+  // Fills a Ferrosync server tenant before the initial-sync scenario.
+  window.seedFerrosync = seedFerrosync;
   window.peersReady = true;
 } catch (error) {
   window.peersError = String(error?.stack ?? error);

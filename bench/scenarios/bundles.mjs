@@ -44,7 +44,8 @@ export default () => ({
   number: 7,
   title: 'Bundle size',
   about: 'What each system adds to an app: Ferrosync\'s engine (wasm and JS: sync, persistence, live ' +
-    'queries, retries); TanStack DB with live queries and offline transactions; RxDB with its Dexie ' +
+    'queries, retries); TanStack DB with live queries and offline transactions (one copy of TanStack DB: ' +
+    'the 0.8.7 that offline-transactions requires); RxDB with its Dexie ' +
     'storage and replication; PouchDB for the browser; Dexie. Each is bundled by Vite as a minified ' +
     'app build and every emitted file is gzipped at level 9 (1 KB = 1,000 bytes). Builds are ' +
     'deterministic: one run.',

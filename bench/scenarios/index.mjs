@@ -11,7 +11,11 @@
 import bundles from './bundles.mjs';
 import coldStart from './cold-start.mjs';
 import durableWrites from './durable-writes.mjs';
+import echo from './echo.mjs';
+import fanOut from './fan-out.mjs';
+import initialSync from './initial-sync.mjs';
 import liveWrite from './live-write.mjs';
+import push from './push.mjs';
 import reads from './reads.mjs';
 
-export const scenarios = [liveWrite, durableWrites, coldStart, reads, bundles];
+export const scenarios = [liveWrite, durableWrites, coldStart, initialSync, push, fanOut, reads, bundles, echo];

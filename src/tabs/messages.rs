@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A message between tabs (sent as JSON text).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TabMessage {
     /// A follower asks for a snapshot (on opening, after a refusal, after a takeover).
@@ -73,8 +73,27 @@ pub enum TabMessage {
     },
 }
 
+ferrosync_core::deserialize_tagged!(TabMessage, "type" {
+    "hello" => Hello { tab: String },
+    "request" => Request { tab: String, seq: u64, request: Request },
+    "bye" => Bye { tab: String },
+    "snapshot" => Snapshot {
+        to: String,
+        collections: Vec<(String, Vec<Document>)>,
+        transactions: Vec<Transaction>,
+        state: LeaderState,
+    },
+    "update" => Update {
+        changes: Vec<DocChange>,
+        transactions: Vec<Transaction>,
+        state: Option<LeaderState>,
+    },
+    "reply" => Reply { to: String, seq: u64, result: Result<Reply, String> },
+    "leader" => Leader { tab: String },
+});
+
 /// A follower's call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Request {
     /// Commit these writes as one transaction.
@@ -109,8 +128,17 @@ pub enum Request {
     Stop,
 }
 
+ferrosync_core::deserialize_tagged!(Request, "kind" {
+    "commit" => Commit { requests: Vec<MutationRequest> },
+    "hard_delete" => HardDelete { collection: String, id: String },
+    "resolve_conflict" => ResolveConflict { id: String, fields: Fields },
+    "sync_now" => SyncNow { push: bool, pull: bool },
+    "start" => Start,
+    "stop" => Stop,
+});
+
 /// A successful answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reply {
     /// The commit created this transaction (optimistically applied).
@@ -128,6 +156,12 @@ pub enum Reply {
     /// Done.
     Done,
 }
+
+ferrosync_core::deserialize_tagged!(Reply, "kind" {
+    "committed" => Committed { tx: TxId },
+    "durable" => Durable { tx: TxId, finished: Option<Transaction> },
+    "done" => Done,
+});
 
 /// The leader's sync state as followers show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -174,7 +208,10 @@ mod tests {
                 }],
             },
         };
-        assert_eq!(TabMessage::decode(&request.encode()), Some(request));
+        assert_eq!(TabMessage::decode(&request.encode()), Some(request.clone()));
+        // Keys in another order (a `Value` sorts them: the tags come last).
+        let sorted = serde_json::to_value(&request).unwrap().to_string();
+        assert_eq!(TabMessage::decode(&sorted), Some(request));
         let reply = TabMessage::Reply {
             to: "t1".into(),
             seq: 3,

@@ -9,7 +9,8 @@
 //! - [`document`], [`hlc`], [`mutation`]: the data model and its clock;
 //! - [`collection`], [`query`], [`live_query`]: in-memory state, optimistic overlay and queries;
 //! - [`transaction`], [`scheduler`], [`retry`], [`conflict`]: the write lifecycle;
-//! - [`protocol`], [`server`]: wire messages and the server's apply logic;
+//! - [`protocol`], [`server`]: wire messages and the server's apply logic ([`tagged`] reads the
+//!   tagged ones);
 //! - [`engine`]: the client state machine tying it together.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -28,6 +29,7 @@ pub mod retry;
 pub mod rng;
 pub mod scheduler;
 pub mod server;
+pub mod tagged;
 pub mod transaction;
 
 pub use error::CoreError;

@@ -6,7 +6,7 @@ use crate::{DocId, MutationId, Version};
 use serde::{Deserialize, Serialize};
 
 /// The change a mutation makes to its document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Op {
     /// Create a document that does not exist.
@@ -27,6 +27,13 @@ pub enum Op {
         fields: Fields,
     },
 }
+
+crate::deserialize_tagged!(Op, "type" {
+    "insert" => Insert { fields: Fields },
+    "update" => Update { patch: Fields },
+    "delete" => Delete,
+    "put" => Put { fields: Fields },
+});
 
 /// Why an op could not apply to a document's current state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +153,35 @@ mod tests {
 
     fn fields(value: serde_json::Value) -> Fields {
         value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn ops_are_tagged_by_type() {
+        let ops = [
+            (
+                Op::Insert {
+                    fields: fields(json!({"a": 1})),
+                },
+                json!({"type": "insert", "fields": {"a": 1}}),
+            ),
+            (
+                Op::Update {
+                    patch: fields(json!({"a": 2})),
+                },
+                json!({"type": "update", "patch": {"a": 2}}),
+            ),
+            (Op::Delete, json!({"type": "delete"})),
+            (
+                Op::Put {
+                    fields: fields(json!({})),
+                },
+                json!({"type": "put", "fields": {}}),
+            ),
+        ];
+        for (op, wire) in ops {
+            assert_eq!(serde_json::to_value(&op).unwrap(), wire);
+            assert_eq!(serde_json::from_value::<Op>(wire).unwrap(), op);
+        }
     }
 
     #[test]

@@ -4,8 +4,11 @@
 use crate::document::Document;
 use crate::hlc::Hlc;
 use crate::mutation::Op;
+use crate::tagged::{self, Head, Tagged};
 use crate::{ClientId, MutationId, Version};
-use serde::{Deserialize, Serialize};
+use serde::de::{Error as _, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
 
 /// The protocol version this core speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -71,7 +74,7 @@ pub struct WireMutation {
 }
 
 /// A message from the server to an engine.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// Answers `ping`.
@@ -125,6 +128,21 @@ pub enum ServerMessage {
     },
 }
 
+crate::deserialize_tagged!(ServerMessage, "type" {
+    "pong" => Pong,
+    "welcome" => Welcome { client_id: ClientId, last_mutation_id: MutationId, head: Version },
+    "push_result" => PushResult {
+        seq: u64,
+        results: Vec<MutationResult>,
+        range: Option<CursorRange>,
+    },
+    "pull_page" => PullPage { seq: u64, changes: Vec<Change>, cursor: Version, has_more: bool },
+    "changes" => Changes { changes: Vec<Change>, range: CursorRange },
+    // `error` is flattened: its fields sit next to `seq`.
+    "error" => Error { seq: Option<u64>, code: String, message: String, retryable: bool }
+        => ServerMessage::Error { seq, error: ErrorInfo { code, message, retryable } },
+});
+
 /// A half-open version range `(since, cursor]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CursorRange {
@@ -144,7 +162,7 @@ pub struct Change {
 }
 
 /// What happened to one mutation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MutationResult {
     /// The mutation's id.
     pub id: MutationId,
@@ -153,8 +171,36 @@ pub struct MutationResult {
     pub outcome: Outcome,
 }
 
+impl<'de> Deserialize<'de> for MutationResult {
+    /// `outcome` is flattened: its `status` and fields follow `id` (see [`crate::tagged`]).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ResultVisitor;
+        impl<'de> Visitor<'de> for ResultVisitor {
+            type Value = MutationResult;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mutation result")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MutationResult, A::Error> {
+                match tagged::read_head(map, ["id", "status"])? {
+                    Head::InOrder([id, status], fields) => Ok(MutationResult {
+                        id: MutationId::deserialize(id).map_err(A::Error::custom)?,
+                        outcome: Outcome::variant(
+                            &tagged::tag_name::<A::Error>(status, "status")?,
+                            fields,
+                        )?,
+                    }),
+                    Head::Reordered(text) => tagged::reread(&text),
+                }
+            }
+        }
+        deserializer.deserialize_map(ResultVisitor)
+    }
+}
+
 /// A mutation's outcome.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     /// Applied: the document's new state and version.
@@ -173,6 +219,12 @@ pub enum Outcome {
         error: ErrorInfo,
     },
 }
+
+crate::deserialize_tagged!(Outcome, "status" {
+    "applied" => Applied { doc: Document },
+    "conflict" => Conflict { doc: Document },
+    "rejected" => Rejected { error: ErrorInfo },
+});
 
 /// A structured error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,6 +252,87 @@ impl ErrorInfo {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn server_messages_read_back_as_written() {
+        let doc = Document {
+            id: "1".into(),
+            fields: json!({"title": "a"}).as_object().unwrap().clone(),
+            version: 4,
+            hlc: Hlc {
+                wall: 10,
+                counter: 1,
+                node: 2,
+            },
+            deleted: false,
+        };
+        let messages = [
+            ServerMessage::Pong,
+            ServerMessage::Welcome {
+                client_id: "c".into(),
+                last_mutation_id: 3,
+                head: 9,
+            },
+            ServerMessage::PushResult {
+                seq: 2,
+                results: vec![
+                    MutationResult {
+                        id: 1,
+                        outcome: Outcome::Applied { doc: doc.clone() },
+                    },
+                    MutationResult {
+                        id: 2,
+                        outcome: Outcome::Conflict { doc: doc.clone() },
+                    },
+                    MutationResult {
+                        id: 3,
+                        outcome: Outcome::Rejected {
+                            error: ErrorInfo::new("not_found", "gone", false),
+                        },
+                    },
+                ],
+                range: Some(CursorRange {
+                    since: 1,
+                    cursor: 2,
+                }),
+            },
+            ServerMessage::PullPage {
+                seq: 3,
+                changes: vec![Change {
+                    collection: "todos".into(),
+                    doc,
+                }],
+                cursor: 4,
+                has_more: true,
+            },
+            ServerMessage::Changes {
+                changes: vec![],
+                range: CursorRange {
+                    since: 4,
+                    cursor: 5,
+                },
+            },
+            ServerMessage::Error {
+                seq: None,
+                error: ErrorInfo::new("bad_request", "no", false),
+            },
+        ];
+        for message in messages {
+            let text = serde_json::to_string(&message).unwrap();
+            assert_eq!(
+                serde_json::from_str::<ServerMessage>(&text).unwrap(),
+                message
+            );
+            // A `Value` sorts its keys: `type` and `status` no longer come first.
+            let value = serde_json::to_value(&message).unwrap();
+            assert_eq!(
+                serde_json::from_value::<ServerMessage>(value).unwrap(),
+                message
+            );
+        }
+        let unknown = serde_json::from_str::<ServerMessage>(r#"{"type":"hi"}"#).unwrap_err();
+        assert!(unknown.to_string().starts_with("unknown variant `hi`"));
+    }
 
     #[test]
     fn messages_have_a_stable_tagged_json_form() {
