@@ -1,6 +1,6 @@
 // Scenario 2: durable local writes. Up to `total` inserts, issued in bursts of `burst` (issued
 // together, then awaited until durable in IndexedDB, then the next burst). A system still writing
-// after 10 s stops at the end of its burst. Returns `{ ms, inserts }`: the time and the inserts
+// after `budgetMs` stops at the end of its burst. Returns `{ ms, inserts }`: the time and the inserts
 // made durable in it.
 import Dexie from 'dexie';
 import { createRxDatabase } from 'rxdb';
@@ -8,14 +8,12 @@ import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
 import { makeDocs, name, now, rxTodoSchema, withFerrosync } from './common.js';
 import { createCollection, IndexedDBAdapter, localOnlyCollectionOptions, startOfflineExecutor } from './tanstack-offline.js';
 
-const BUDGET_MS = 10_000;
-
 /** Runs `write(docs)` for each burst, within the time budget; returns `{ ms, inserts }`. */
-async function timeBursts(total, burst, write) {
+async function timeBursts({ total, burst, budgetMs }, write) {
   const docs = makeDocs(total, 'b');
   const start = now();
   let inserts = 0;
-  while (inserts < total && now() - start < BUDGET_MS) {
+  while (inserts < total && now() - start < budgetMs) {
     await write(docs.slice(inserts, inserts + burst));
     inserts = Math.min(total, inserts + burst);
   }
@@ -31,21 +29,21 @@ function request(r) {
 
 export const durableWrites = {
   /** Each insert is its own transaction; the engine writes a burst's in one IndexedDB write. */
-  ferrosync({ total, burst }) {
+  ferrosync(args) {
     return withFerrosync(0, (engine) => {
       const todos = engine.collection('todos');
-      return timeBursts(total, burst, (docs) =>
+      return timeBursts(args, (docs) =>
         Promise.all(docs.map(({ id, ...rest }) => todos.insert({ _id: id, ...rest }))));
     });
   },
 
   /** The platform's limit: one IndexedDB transaction per burst. */
-  async raw({ total, burst }) {
+  async raw(args) {
     const open = indexedDB.open(name('raw'), 1);
     open.onupgradeneeded = () => open.result.createObjectStore('todos', { keyPath: 'id' });
     const db = await request(open);
     try {
-      return await timeBursts(total, burst, (docs) => new Promise((resolve, reject) => {
+      return await timeBursts(args, (docs) => new Promise((resolve, reject) => {
         const tx = db.transaction('todos', 'readwrite');
         const store = tx.objectStore('todos');
         for (const doc of docs) store.put(doc);
@@ -61,7 +59,7 @@ export const durableWrites = {
   /** Each insert is an offline transaction of its own; it is durable when its outbox entry
    * (stored under `tx:<id>`) has been written to IndexedDB, as seen through the storage adapter.
    * The mutation function (the server) resolves at once. */
-  async tanstackOffline({ total, burst }) {
+  async tanstackOffline(args) {
     const durable = new Map();
     class ObservedAdapter extends IndexedDBAdapter {
       async set(key, value) {
@@ -80,7 +78,7 @@ export const durableWrites = {
     });
     await offline.waitForInit();
     try {
-      return await timeBursts(total, burst, (docs) => Promise.all(docs.map((doc) => {
+      return await timeBursts(args, (docs) => Promise.all(docs.map((doc) => {
         const tx = offline.createOfflineTransaction({ mutationFnName: 'save', autoCommit: false });
         tx.mutate(() => todos.insert(doc));
         const written = new Promise((resolve) => durable.set(`tx:${tx.id}`, resolve));
@@ -99,22 +97,22 @@ export const durableWrites = {
     }
   },
 
-  async dexie({ total, burst }) {
+  async dexie(args) {
     const db = new Dexie(name('dexie'));
     db.version(1).stores({ todos: 'id' });
     try {
-      return await timeBursts(total, burst, (docs) => db.todos.bulkPut(docs));
+      return await timeBursts(args, (docs) => db.todos.bulkPut(docs));
     } finally {
       db.close();
       await Dexie.delete(db.name);
     }
   },
 
-  async rxdb({ total, burst }) {
+  async rxdb(args) {
     const db = await createRxDatabase({ name: name('rxdb'), storage: getRxStorageDexie(), multiInstance: false });
     try {
       const { todos } = await db.addCollections({ todos: { schema: rxTodoSchema } });
-      return await timeBursts(total, burst, (docs) => todos.bulkInsert(docs));
+      return await timeBursts(args, (docs) => todos.bulkInsert(docs));
     } finally {
       await db.remove();
     }
