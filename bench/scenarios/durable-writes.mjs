@@ -3,7 +3,7 @@ export default ({ quick }) => {
   const total = quick ? 1_000 : 10_000;
   // A system still writing after this long stops at the end of its burst (keeps the full run
   // within its 20 minutes: TanStack's outbox drains ever more slowly as it grows).
-  const budgetMs = 5_000;
+  const budgetMs = 3_000;
   return {
     id: 'durable-writes',
     number: 2,

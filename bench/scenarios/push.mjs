@@ -7,7 +7,7 @@ const BATCH = 100;
 const IN_FLIGHT = 4;
 
 export default ({ quick }) => {
-  const total = quick ? 2_000 : 20_000;
+  const total = quick ? 2_000 : 10_000;
   const label = (writers) => `${writers} writer${writers === 1 ? '' : 's'}`;
   return {
     id: 'push',
@@ -36,7 +36,7 @@ export default ({ quick }) => {
       label: label(writers), args: { writers, total, batchSize: BATCH, inFlight: IN_FLIGHT },
     })),
     warmup: { writers: 1, total: 500, batchSize: BATCH, inFlight: IN_FLIGHT },
-    // 16 writers take about 25 s a run.
+    // 16 writers take about 10 s a run.
     reps: (reps, { writers }) => (writers === 16 ? Math.min(reps, 2) : reps),
     metrics: [
       {
