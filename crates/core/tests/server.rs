@@ -4,7 +4,7 @@ use ferrosync_core::document::parse_document;
 use ferrosync_core::hlc::{Hlc, MAX_CLOCK_SKEW_MS};
 use ferrosync_core::mutation::Op;
 use ferrosync_core::protocol::{ErrorInfo, Outcome, WireMutation, WireTransaction};
-use ferrosync_core::server::{MemoryServer, PushRequest};
+use ferrosync_core::server::{MemoryServer, PushBounds, PushRequest};
 use ferrosync_core::MutationId;
 use serde_json::json;
 
@@ -49,6 +49,7 @@ fn push(
         now: NOW,
         head: 0,
         transactions: txs,
+        bounds: PushBounds::NONE,
     };
     Ok(server
         .push(req, &ok)?
@@ -176,6 +177,7 @@ fn a_retryable_check_stops_the_push_without_consuming_ids() {
         now: NOW,
         head: 0,
         transactions: &txs,
+        bounds: PushBounds::NONE,
     };
     let results = s.push(req, &busy_on_b).unwrap().results;
     assert_eq!(results.len(), 2, "the third transaction is not answered");

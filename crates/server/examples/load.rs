@@ -207,6 +207,8 @@ impl Server {
             .arg(format!("sqlite://{}", db.display()))
             .arg("--dev-token")
             .arg(&token)
+            // Every simulated client is the dev user.
+            .args(["--max-connections-per-user", "1000000"])
             .env_remove("FERROSYNC_JWT_SECRET")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())

@@ -18,6 +18,7 @@ fn small() -> Limits {
         max_depth: 10,
         max_batch: 3,
         messages_per_second: 5,
+        ..Limits::default()
     }
 }
 

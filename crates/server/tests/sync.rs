@@ -332,8 +332,11 @@ async fn tenants_are_isolated_and_client_ids_bound_to_their_user() {
         json!(42),
         "Alice's document is untouched"
     );
-    // Nor can she take over Alice's client id: refused at hello and at push, 0 rows applied.
-    let mut thief = connect(server.addr, &token("eve", "evil")).await.unwrap();
+    // Another user of Alice's tenant cannot take over her client id: refused at hello and at
+    // push, 0 rows applied. (In another tenant, "c1" is another client: see hardening.rs.)
+    let mut thief = connect(server.addr, &token("mallory", "acme"))
+        .await
+        .unwrap();
     let refused = exchange(&mut thief, &hello("c1")).await;
     assert!(
         matches!(refused, ServerMessage::Error { ref error, .. } if error.code == "forbidden"),
@@ -343,7 +346,7 @@ async fn tenants_are_isolated_and_client_ids_bound_to_their_user() {
         "POST",
         server.addr,
         "/v1/push",
-        Some(&token("eve", "evil")),
+        Some(&token("mallory", "acme")),
         Some("c1"),
         Some(serde_json::to_string(&push(3, vec![put(2, "x", 0, 1)])).unwrap()),
     )

@@ -12,7 +12,7 @@ use ferrosync_core::engine::{
 use ferrosync_core::mutation::{MutationRequest, Op};
 use ferrosync_core::protocol::{Change, ClientMessage, ErrorInfo, ServerMessage, WireMutation};
 use ferrosync_core::server::{
-    apply_push, ClientRecord, MemoryServer, PushRequest, ServerDoc, ServerView,
+    apply_push, ClientRecord, MemoryServer, PushBounds, PushRequest, ServerDoc, ServerView,
 };
 use ferrosync_core::transaction::{Transaction, TxId, TxState};
 use ferrosync_core::{CoreError, Millis, MutationId};
@@ -358,6 +358,7 @@ impl Server {
                     now: self.now,
                     head: self.mem.head(),
                     transactions: &transactions,
+                    bounds: PushBounds::NONE,
                 };
                 let result = if self.broken_dedup {
                     let first_id = transactions
