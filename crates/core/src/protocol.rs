@@ -289,7 +289,7 @@ mod tests {
     fn server_messages_read_back_as_written() {
         let doc = Document {
             id: "1".into(),
-            fields: json!({"title": "a"}).as_object().unwrap().clone(),
+            fields: json!({"title": "a"}).as_object().unwrap().clone().into(),
             version: 4,
             hlc: Hlc {
                 wall: 10,

@@ -339,7 +339,7 @@ impl Server {
                         Op::Insert { fields }
                         | Op::Put { fields }
                         | Op::Update { patch: fields } => {
-                            fields.get("invalid") == Some(&Value::Bool(true))
+                            fields.get("invalid") == Some(Value::Bool(true))
                         }
                         Op::Delete => false,
                     };
@@ -429,7 +429,7 @@ impl Server {
                 .expect("answered mutation was sent");
             let token = match &m.op {
                 Op::Insert { fields } | Op::Put { fields } | Op::Update { patch: fields } => {
-                    fields.get("w").and_then(Value::as_str)
+                    fields.get("w").and_then(|w| w.as_str().map(str::to_owned))
                 }
                 Op::Delete => None,
             };
