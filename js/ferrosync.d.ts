@@ -366,7 +366,7 @@ export interface SyncEngineConfig {
   useWebSocket?: boolean;
   /** How often to pull when polling, in ms. @defaultValue `30000` */
   pullInterval?: number;
-  /** Mutations or changes per request, 1 to 1000. @defaultValue `100` */
+  /** Mutations per push, 1 to 1000 (pulls ask for pages of up to 1000 changes). @defaultValue `100` */
   batchSize?: number;
   /** How long to wait for the server's acknowledgement, in ms. @defaultValue `10000` */
   ackTimeout?: number;

@@ -87,6 +87,8 @@ pub struct Leader {
     writes_issued: u64,
     /// A microtask will flush the changes of this task's commits (see [`Leader::input`]).
     flush_queued: bool,
+    /// An idle callback will let storage compact.
+    compact_queued: bool,
     /// Flushes in the next task what a completed write left (see [`Leader::input`]).
     flush_timer: Option<Timeout>,
     flush_waiters: Vec<(u64, Reply)>,
@@ -152,6 +154,7 @@ impl Leader {
             sync_waiters: Vec::new(),
             writes_issued: 0,
             flush_queued: false,
+            compact_queued: false,
             flush_timer: None,
             flush_waiters: Vec::new(),
         }
@@ -174,6 +177,9 @@ impl Leader {
                 self.flush_next_task();
             }
         }
+        if step.compact {
+            self.compact_when_idle();
+        }
         self.check_sync_waiters();
         Ok(step.transaction)
     }
@@ -190,6 +196,23 @@ impl Leader {
                     if std::mem::take(&mut l.flush_queued) {
                         l.feed(Input::Tick);
                     }
+                });
+            }
+        });
+    }
+
+    /// Lets storage compact its log when the page has time to spare (once for any number of
+    /// calls before it runs).
+    fn compact_when_idle(&mut self) {
+        if std::mem::replace(&mut self.compact_queued, true) {
+            return;
+        }
+        let me = self.me.clone();
+        js::when_idle(move || {
+            if let Some(handle) = me.upgrade() {
+                handle.with_leader(|l| {
+                    l.compact_queued = false;
+                    l.feed(Input::Compact);
                 });
             }
         });

@@ -208,7 +208,28 @@ impl Collection {
         (true, self.set_synced(doc, merge))
     }
 
-    /// Stores a document as synced unconditionally (local-only collections, loading).
+    /// Stores a synced document while loading, replacing any before it: nothing is reported
+    /// (nobody watches yet) and no pending write may exist.
+    pub fn load_synced(&mut self, doc: Document) {
+        let live = !doc.deleted;
+        if self
+            .synced
+            .insert(doc.id.clone(), doc)
+            .is_some_and(|old| !old.deleted)
+        {
+            self.live -= 1;
+        }
+        self.live += usize::from(live);
+    }
+
+    /// Removes a synced document while loading (it was removed for good later).
+    pub fn unload(&mut self, id: &str) {
+        if self.synced.remove(id).is_some_and(|old| !old.deleted) {
+            self.live -= 1;
+        }
+    }
+
+    /// Stores a document as synced unconditionally (local-only collections).
     pub fn set_synced(&mut self, doc: Document, merge: Option<&MergeFn>) -> Option<DocChange> {
         let id = doc.id.clone();
         let old = self.get(&id).cloned();
