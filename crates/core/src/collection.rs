@@ -1,6 +1,7 @@
 //! A collection in memory: the synced state from the server, the pending optimistic writes on
 //! top of it, and the visible view (synced + pending) that reads and subscribers see.
 
+use crate::doc_set::{DocSet, FastBuild};
 use crate::document::Document;
 use crate::hlc::Hlc;
 use crate::mutation::Op;
@@ -48,10 +49,10 @@ struct PendingWrite {
 #[derive(Debug, Clone)]
 pub struct Collection {
     name: String,
-    synced: HashMap<DocId, Document>,
-    pending: HashMap<DocId, Vec<PendingWrite>>,
+    synced: DocSet,
+    pending: HashMap<DocId, Vec<PendingWrite>, FastBuild>,
     /// The visible state of every document with pending writes (`None`: nothing shows).
-    overlay: HashMap<DocId, Option<Document>>,
+    overlay: HashMap<DocId, Option<Document>, FastBuild>,
     live: usize,
 }
 
@@ -60,9 +61,9 @@ impl Collection {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            synced: HashMap::new(),
-            pending: HashMap::new(),
-            overlay: HashMap::new(),
+            synced: DocSet::default(),
+            pending: HashMap::default(),
+            overlay: HashMap::default(),
             live: 0,
         }
     }
@@ -89,14 +90,14 @@ impl Collection {
     pub fn docs(&self) -> impl Iterator<Item = &Document> {
         let overlay = &self.overlay;
         self.synced
-            .values()
+            .iter()
             .filter(move |doc| overlay.is_empty() || !overlay.contains_key(&doc.id))
             .chain(overlay.values().flatten())
     }
 
     /// Every synced document (what storage holds).
     pub fn synced_docs(&self) -> impl Iterator<Item = &Document> {
-        self.synced.values()
+        self.synced.iter()
     }
 
     /// Runs a query over the visible view.
@@ -208,15 +209,16 @@ impl Collection {
         (true, self.set_synced(doc, merge))
     }
 
+    /// Room for `more` synced documents (a load knows how many are coming).
+    pub fn reserve(&mut self, more: usize) {
+        self.synced.reserve(more);
+    }
+
     /// Stores a synced document while loading, replacing any before it: nothing is reported
     /// (nobody watches yet) and no pending write may exist.
     pub fn load_synced(&mut self, doc: Document) {
         let live = !doc.deleted;
-        if self
-            .synced
-            .insert(doc.id.clone(), doc)
-            .is_some_and(|old| !old.deleted)
-        {
+        if self.synced.insert(doc).is_some_and(|old| !old.deleted) {
             self.live -= 1;
         }
         self.live += usize::from(live);
@@ -233,7 +235,7 @@ impl Collection {
     pub fn set_synced(&mut self, doc: Document, merge: Option<&MergeFn>) -> Option<DocChange> {
         let id = doc.id.clone();
         let old = self.get(&id).cloned();
-        self.synced.insert(id.clone(), doc);
+        self.synced.insert(doc);
         self.recompute(&id, old, merge)
     }
 
@@ -242,9 +244,9 @@ impl Collection {
     pub fn rename(&mut self, from: &str, to: &str, merge: Option<&MergeFn>) -> Vec<DocChange> {
         let (old_from, old_to) = (self.get(from).cloned(), self.get(to).cloned());
         if let Some(mut doc) = self.synced.remove(from) {
-            if !self.synced.contains_key(to) {
+            if !self.synced.contains(to) {
                 doc.id = to.to_owned();
-                self.synced.insert(to.to_owned(), doc);
+                self.synced.insert(doc);
             }
         }
         if let Some(writes) = self.pending.remove(from) {

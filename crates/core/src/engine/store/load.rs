@@ -11,6 +11,9 @@ use crate::transaction::{Transaction, TxId, TxState};
 use crate::CoreError;
 use std::collections::{BTreeMap, HashMap};
 
+/// A collection's pages as read: its page count, and each written page's `as_of` and bytes.
+type Layout = (usize, BTreeMap<u32, (u64, usize)>);
+
 impl Engine {
     /// Rebuilds the engine from storage. Transactions that were on the wire go back to pending
     /// with their ids and are re-sent; the server's idempotency makes that safe. With a custom
@@ -75,33 +78,37 @@ impl Engine {
     /// in storage untouched). A collection has as many pages as the newest page says; those
     /// not written yet hold nothing.
     fn load_pages(&mut self, stored: &[Vec<u8>]) -> Result<(), CoreError> {
-        let mut as_of: HashMap<String, (usize, BTreeMap<u32, u64>)> = HashMap::new();
-        for bytes in stored {
-            let page = Page::decode(bytes)?;
+        let pages = stored
+            .iter()
+            .map(|bytes| Page::decode(bytes))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut layouts: HashMap<String, Layout> = HashMap::new();
+        for page in &pages {
+            if let Some(collection) = self.collections.get_mut(&page.collection) {
+                collection.reserve(page.docs.len());
+            }
+        }
+        for page in pages {
             let Some(collection) = self.collections.get_mut(&page.collection) else {
                 continue;
             };
-            let (count, pages) = as_of.entry(page.collection).or_default();
+            let bytes = page.docs.iter().map(super::codec::doc_size).sum();
+            let (count, written) = layouts.entry(page.collection).or_default();
             *count = (*count).max(page.count as usize);
-            pages.insert(page.index, page.as_of);
+            written.insert(page.index, (page.as_of, bytes));
             for doc in page.docs {
                 collection.load_synced(doc);
             }
         }
-        for (collection, (count, pages)) in as_of {
-            if pages.keys().any(|&index| index as usize >= count) {
+        for (collection, (count, written)) in layouts {
+            if written.keys().any(|&index| index as usize >= count) {
                 return Err(CoreError::CorruptStorage(format!(
                     "a page of collection `{collection}` lies past its page count"
                 )));
             }
-            let mut loaded = Pages::new(
-                (0..count as u32)
-                    .map(|i| pages.get(&i).copied().unwrap_or(0))
-                    .collect(),
-            );
-            let synced = self.collections[&collection].synced_docs();
-            for doc in synced {
-                loaded.grow(hash(&doc.id), super::codec::doc_size(doc));
+            let mut loaded = Pages::new(vec![0; count]);
+            for (index, (as_of, bytes)) in written {
+                loaded.written(index, as_of, bytes);
             }
             self.store.log.pages.insert(collection, loaded);
         }
