@@ -242,7 +242,16 @@ impl Storage {
                 reopened: true,
             });
         }
-        let tx = match db.transaction(&WRITTEN, TransactionMode::ReadWrite) {
+        // Only the stores this write touches: most writes are one record.
+        let paged = write
+            .ops
+            .iter()
+            .any(|op| matches!(op, StoreOp::PutPage { .. }));
+        let stores: Vec<&str> = [(LOG, true), (PAGES, paged), (ORIGINS, !origins.is_empty())]
+            .into_iter()
+            .filter_map(|(name, used)| used.then_some(name))
+            .collect();
+        let tx = match db.transaction(&stores, TransactionMode::ReadWrite) {
             Ok(tx) => tx,
             Err(e) => {
                 // Closed under us without a `close` event: reopen for the next write.
@@ -253,11 +262,13 @@ impl Storage {
                 });
             }
         };
-        let stores = (tx.store(LOG), tx.store(PAGES), tx.store(ORIGINS));
-        let (Ok(log), Ok(pages), Ok(origin_store)) = stores else {
+        let store = |name: &str| stores.contains(&name).then(|| tx.store(name)).transpose();
+        let (Ok(Some(log)), Ok(pages), Ok(origin_store)) =
+            (store(LOG), store(PAGES), store(ORIGINS))
+        else {
             return Err(failed("the database lacks its stores".into()));
         };
-        let (log, pages, origin_store) = (&log, &pages, &origin_store);
+        let (log, pages, origin_store) = (&log, pages.as_ref(), origin_store.as_ref());
         let mut requests: Vec<Request<'_>> = Vec::new();
         for op in &write.ops {
             requests.push(match op {
@@ -271,6 +282,7 @@ impl Storage {
                     bytes,
                 } => {
                     let (value, key) = (bytes_value(bytes), page_key(collection, *index));
+                    let pages = pages.expect("a page write opens the pages store");
                     Box::pin(async move { pages.put(&value, Some(&key)).await.map(drop) })
                 }
                 StoreOp::DeleteRecords { from, to } => {
@@ -284,6 +296,7 @@ impl Storage {
             let value =
                 JsValue::from_str(&serde_json::to_string(origin).expect("origins serialize"));
             let key = JsValue::from_str(&origin.request);
+            let origin_store = origin_store.expect("origin records open their store");
             requests.push(Box::pin(async move {
                 origin_store.put(&value, Some(&key)).await.map(drop)
             }));
