@@ -25,6 +25,8 @@ build_package() {
   eval "$(python3 scripts/wasm-pack-settings.py "$settings" "$profile")"
   package_dir=${2:-$out_dir}
   echo "==> building the package into $package_dir ($profile, $settings)" >&2
+  # From an empty directory, so that nothing stale (an earlier build's files) gets packed.
+  rm -rf "$package_dir"
   wasm-pack --log-level warn build "${profile_flags[@]}" --target "$target" \
     --out-dir "$package_dir" -- --quiet
   if [[ ${#wasm_opt[@]} -gt 0 ]]; then
