@@ -21,8 +21,9 @@
 
 build_package() {
   local profile=$1 settings=${FERROSYNC_WASM_PACK_TOML:-wasm-pack.toml}
-  local target out_dir profile_flags wasm_opt
-  eval "$(python3 scripts/wasm-pack-settings.py "$settings" "$profile")"
+  local assignments target out_dir profile_flags wasm_opt
+  assignments=$(python3 scripts/wasm-pack-settings.py "$settings" "$profile") || return 1
+  eval "$assignments"
   package_dir=${2:-$out_dir}
   echo "==> building the package into $package_dir ($profile, $settings)" >&2
   # From an empty directory, so that nothing stale (an earlier build's files) gets packed.

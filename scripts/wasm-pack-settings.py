@@ -28,7 +28,7 @@ def main(path, name):
             "wasm_opt": profile["wasm-opt"],
         }
     except KeyError as missing:
-        sys.exit(f"{path}: no {missing} setting for [profile.{name}]")
+        sys.exit(f"{path}: the setting {missing} is missing ([profile.{name}] needs it)")
     for variable, value in values.items():
         if isinstance(value, list):
             print(f"{variable}=({' '.join(shlex.quote(str(v)) for v in value)})")
