@@ -4,7 +4,7 @@
 
 use super::{Event, Events};
 use crate::js::now;
-use ferrosync_core::protocol::{ClientMessage, ErrorInfo, ServerMessage};
+use ferrosync_core::protocol::{ClientMessage, ErrorInfo, ServerMessage, FRAME_MESSAGES};
 use futures::channel::mpsc;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{Sink, SinkExt, StreamExt};
@@ -65,16 +65,18 @@ impl Socket {
         Socket { frames }
     }
 
-    /// Queues `messages` as one frame.
+    /// Queues `messages` as frames of at most [`FRAME_MESSAGES`] each (the server's guarantee).
     pub fn send(&self, messages: &[ClientMessage]) {
-        let frame = match messages {
-            [one] => serde_json::to_string(one),
-            many => serde_json::to_string(many),
-        };
-        // The task is gone only after the connection closed, which it has reported.
-        let _ = self
-            .frames
-            .unbounded_send(frame.expect("client messages serialize"));
+        for chunk in messages.chunks(FRAME_MESSAGES) {
+            let frame = match chunk {
+                [one] => serde_json::to_string(one),
+                many => serde_json::to_string(many),
+            };
+            // The task is gone only after the connection closed, which it has reported.
+            let _ = self
+                .frames
+                .unbounded_send(frame.expect("client messages serialize"));
+        }
     }
 }
 

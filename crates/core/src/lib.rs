@@ -20,6 +20,7 @@ pub mod conflict;
 pub mod document;
 pub mod engine;
 pub mod error;
+pub mod fields;
 pub mod hlc;
 pub mod live_query;
 pub mod mutation;

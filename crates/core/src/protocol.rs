@@ -13,6 +13,38 @@ use std::fmt;
 /// The protocol version this core speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// The largest mutation id, version or cursor on the wire: 2^63 - 1, so that every one fits
+/// the signed 64-bit integers databases store.
+pub const MAX_WIRE_INT: u64 = i64::MAX as u64;
+
+/// Clients send at most this many messages in one WebSocket frame; servers accept at least
+/// this many.
+pub const FRAME_MESSAGES: usize = 64;
+
+/// The length of `value` as JSON, counted without building the text, or `None` once it passes
+/// `cap` (counting stops there).
+pub fn json_len<T: Serialize + ?Sized>(value: &T, cap: usize) -> Option<usize> {
+    struct Counter {
+        count: usize,
+        cap: usize,
+    }
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.count = self.count.saturating_add(buf.len());
+            if self.count > self.cap {
+                return Err(std::io::Error::other("over the cap"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter { count: 0, cap };
+    serde_json::to_writer(&mut counter, value).ok()?;
+    Some(counter.count)
+}
+
 /// A message from an engine to the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -257,7 +289,7 @@ mod tests {
     fn server_messages_read_back_as_written() {
         let doc = Document {
             id: "1".into(),
-            fields: json!({"title": "a"}).as_object().unwrap().clone(),
+            fields: json!({"title": "a"}).as_object().unwrap().clone().into(),
             version: 4,
             hlc: Hlc {
                 wall: 10,

@@ -5,7 +5,8 @@
 use crate::document::Document;
 use crate::mutation::Op;
 use crate::protocol::{
-    Change, CursorRange, ErrorInfo, MutationResult, Outcome, WireMutation, WireTransaction,
+    json_len, Change, CursorRange, ErrorInfo, MutationResult, Outcome, WireMutation,
+    WireTransaction, MAX_WIRE_INT,
 };
 use crate::{ClientId, Millis, MutationId, Version};
 use std::collections::{BTreeMap, HashMap};
@@ -53,6 +54,30 @@ pub struct PushRequest<'a> {
     pub head: Version,
     /// The transactions, in mutation-id order.
     pub transactions: &'a [WireTransaction],
+    /// Bounds on the documents it writes and on its answer.
+    pub bounds: PushBounds,
+}
+
+/// Bounds on what one push may cost: the size of each document it writes, and of its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushBounds {
+    /// Largest document a mutation may leave behind, in bytes of JSON (its fields).
+    pub max_doc_bytes: usize,
+    /// Most bytes of results any answer may carry: a transaction whose results alone would
+    /// pass it is rejected with `too_large`, since no push could carry its answer.
+    pub answer_bytes: usize,
+    /// Bytes of results this answer may still carry: a transaction that does not fit is not
+    /// processed (`busy`, retryable: the client sends it again in a later push).
+    pub answer_room: usize,
+}
+
+impl PushBounds {
+    /// No bounds.
+    pub const NONE: Self = Self {
+        max_doc_bytes: usize::MAX,
+        answer_bytes: usize::MAX,
+        answer_room: usize::MAX,
+    };
 }
 
 /// What to commit, atomically, and what to answer.
@@ -101,24 +126,37 @@ pub fn apply_push(
     let mut head = req.head;
     let mut results = Vec::new();
     let mut outcomes = Vec::new();
+    let mut answer_bytes = 0;
     for tx in req.transactions {
         let (first, last) = id_span(tx)?;
         if last <= client.last_mutation_id {
-            for m in &tx.mutations {
-                let outcome = outcomes
-                    .iter()
-                    .find(|r: &&MutationResult| r.id == m.id)
-                    .map(|r| r.outcome.clone())
-                    .or_else(|| view.outcome(req.client_id, m.id))
-                    .unwrap_or_else(|| {
-                        rejected(
-                            "unknown_outcome",
-                            "this mutation's outcome is no longer kept",
-                            false,
-                        )
-                    });
-                results.push(MutationResult { id: m.id, outcome });
+            let replayed: Vec<MutationResult> = tx
+                .mutations
+                .iter()
+                .map(|m| {
+                    let outcome = outcomes
+                        .iter()
+                        .find(|r: &&MutationResult| r.id == m.id)
+                        .map(|r| r.outcome.clone())
+                        .or_else(|| view.outcome(req.client_id, m.id))
+                        .unwrap_or_else(|| {
+                            rejected(
+                                "unknown_outcome",
+                                "this mutation's outcome is no longer kept",
+                                false,
+                            )
+                        });
+                    MutationResult { id: m.id, outcome }
+                })
+                .collect();
+            match json_len(&replayed, req.bounds.answer_room - answer_bytes) {
+                Some(len) => answer_bytes += len,
+                None => {
+                    results.extend(not_processed(tx, busy()));
+                    break;
+                }
             }
+            results.extend(replayed);
             continue;
         }
         if first != client.last_mutation_id + 1 {
@@ -131,18 +169,31 @@ pub fn apply_push(
                 false,
             ));
         }
-        let answer = match apply_transaction(view, &docs, req, tx, head, check) {
+        let mut answer = match apply_transaction(view, &docs, req, tx, head, check) {
             Err(stop) => {
-                results.extend(tx.mutations.iter().map(|m| MutationResult {
-                    id: m.id,
-                    outcome: Outcome::Rejected {
-                        error: stop.clone(),
-                    },
-                }));
+                results.extend(not_processed(tx, stop));
                 break;
             }
             Ok(answer) => answer,
         };
+        match json_len(&answer.results, req.bounds.answer_bytes) {
+            None => {
+                let error = ErrorInfo::new(
+                    "too_large",
+                    format!(
+                        "the answer to this transaction would be larger than the limit of {} bytes",
+                        req.bounds.answer_bytes
+                    ),
+                    false,
+                );
+                answer = reject_all(tx, tx.mutations[0].id, error);
+            }
+            Some(len) if len > req.bounds.answer_room - answer_bytes => {
+                results.extend(not_processed(tx, busy()));
+                break;
+            }
+            Some(len) => answer_bytes += len,
+        }
         for write in answer.writes {
             head = head.max(write.doc.version);
             docs.insert((write.collection.clone(), write.doc.id.clone()), write);
@@ -170,32 +221,9 @@ struct TxAnswer {
     writes: Vec<ServerDoc>,
 }
 
-fn id_span(tx: &WireTransaction) -> Result<(MutationId, MutationId), ErrorInfo> {
-    let bad = |msg: &str| ErrorInfo::new("bad_request", msg, false);
-    let first = tx
-        .mutations
-        .first()
-        .ok_or_else(|| bad("empty transaction"))?
-        .id;
-    for (i, m) in tx.mutations.iter().enumerate() {
-        if m.id != first + i as u64 {
-            return Err(bad("mutation ids in a transaction must be contiguous"));
-        }
-    }
-    Ok((first, first + tx.mutations.len() as u64 - 1))
-}
-
-/// Applies one new transaction on top of `docs` (this push's earlier writes) and the view.
-/// `Err` is a retryable failure: nothing is recorded and processing stops.
-fn apply_transaction(
-    view: &impl ServerView,
-    docs: &BTreeMap<(String, String), ServerDoc>,
-    req: PushRequest<'_>,
-    tx: &WireTransaction,
-    head: Version,
-    check: MutationCheck<'_>,
-) -> Result<TxAnswer, ErrorInfo> {
-    let reject_all = |failing: MutationId, error: ErrorInfo| TxAnswer {
+/// The whole transaction rejected: `failing` with `error`, the others `aborted`.
+fn reject_all(tx: &WireTransaction, failing: MutationId, error: ErrorInfo) -> TxAnswer {
+    TxAnswer {
         results: tx
             .mutations
             .iter()
@@ -211,17 +239,71 @@ fn apply_transaction(
             })
             .collect(),
         writes: Vec::new(),
-    };
+    }
+}
+
+/// The first and last mutation ids of a transaction: contiguous, from 1 to [`MAX_WIRE_INT`].
+fn id_span(tx: &WireTransaction) -> Result<(MutationId, MutationId), ErrorInfo> {
+    let bad = |msg: &str| ErrorInfo::new("bad_request", msg, false);
+    let first = tx
+        .mutations
+        .first()
+        .ok_or_else(|| bad("empty transaction"))?
+        .id;
+    let mut expected = first;
+    for m in &tx.mutations {
+        if m.id == 0 || m.id > MAX_WIRE_INT {
+            return Err(bad("a mutation id is between 1 and 2^63 - 1"));
+        }
+        if m.id != expected {
+            return Err(bad("mutation ids in a transaction must be contiguous"));
+        }
+        expected = m.id + 1;
+    }
+    Ok((first, expected - 1))
+}
+
+/// Every mutation of `tx` answered with `error`, nothing recorded (rule 5 when retryable).
+fn not_processed(
+    tx: &WireTransaction,
+    error: ErrorInfo,
+) -> impl Iterator<Item = MutationResult> + '_ {
+    tx.mutations.iter().map(move |m| MutationResult {
+        id: m.id,
+        outcome: Outcome::Rejected {
+            error: error.clone(),
+        },
+    })
+}
+
+fn busy() -> ErrorInfo {
+    ErrorInfo::new(
+        "busy",
+        "this push's answer reached the server's size limit; send the rest again",
+        true,
+    )
+}
+
+/// Applies one new transaction on top of `docs` (this push's earlier writes) and the view.
+/// `Err` is a retryable failure: nothing is recorded and processing stops.
+fn apply_transaction(
+    view: &impl ServerView,
+    docs: &BTreeMap<(String, String), ServerDoc>,
+    req: PushRequest<'_>,
+    tx: &WireTransaction,
+    head: Version,
+    check: MutationCheck<'_>,
+) -> Result<TxAnswer, ErrorInfo> {
     if tx.abandon {
         let error = ErrorInfo::new("abandoned", "the client gave up on this transaction", false);
-        return Ok(reject_all(tx.mutations[0].id, error));
+        return Ok(reject_all(tx, tx.mutations[0].id, error));
     }
     for m in &tx.mutations {
         if let Err(error) = check(m) {
             if error.retryable {
                 return Err(error);
             }
-            return Ok(reject_all(m.id, error));
+            return Ok(reject_all(tx, m.id, error));
         }
     }
     let mut local: HashMap<(&str, &str), ServerDoc> = HashMap::new();
@@ -273,7 +355,18 @@ fn apply_transaction(
                     describe(&m.op, e, &m.collection, &m.doc_id),
                     false,
                 );
-                return Ok(reject_all(m.id, error));
+                return Ok(reject_all(tx, m.id, error));
+            }
+            Ok(doc) if json_len(&doc.fields, req.bounds.max_doc_bytes).is_none() => {
+                let error = ErrorInfo::new(
+                    "too_large",
+                    format!(
+                        "{}/{} would be larger than the limit of {} bytes",
+                        m.collection, m.doc_id, req.bounds.max_doc_bytes
+                    ),
+                    false,
+                );
+                return Ok(reject_all(tx, m.id, error));
             }
             Ok(mut doc) => {
                 version += 1;

@@ -21,7 +21,7 @@ fn world(n: usize) -> World {
 
 fn field(doc: &Option<Document>, name: &str) -> serde_json::Value {
     doc.as_ref()
-        .and_then(|d| d.fields.get(name).cloned())
+        .and_then(|d| d.fields.get(name))
         .unwrap_or_default()
 }
 
@@ -45,7 +45,10 @@ fn a_write_is_visible_at_once_durable_then_completed_through_each_state() {
     assert_eq!(c.history[&tx], [Pending, Persisting, Completed]);
     assert_eq!(c.tx(tx).attempts.len(), 1);
     assert_eq!(c.tx(tx).attempts[0].error, None);
-    assert_eq!(w.server.doc("1").unwrap().fields["title"], json!("Task"));
+    assert_eq!(
+        w.server.doc("1").unwrap().fields.get("title").unwrap(),
+        json!("Task")
+    );
     assert_eq!(
         c.engine
             .collection("todos")
@@ -262,7 +265,10 @@ fn a_queued_transaction_runs_after_the_one_it_waits_for_completes() {
         [Queued, Persisting, Completed]
     );
     assert_eq!(w.clients[0].tx(first).state, Completed);
-    assert_eq!(w.server.doc("a").unwrap().fields["n"], json!(2));
+    assert_eq!(
+        w.server.doc("a").unwrap().fields.get("n").unwrap(),
+        json!(2)
+    );
 }
 
 #[test]
@@ -271,8 +277,8 @@ fn parallel_transactions_do_not_queue_and_a_merge_shapes_the_view_over_remote_up
         // Show the server's title with the pending count.
         let mut doc = pending.clone();
         doc.fields
-            .insert("title".into(), synced.fields["title"].clone());
-        doc.fields.insert("merged".into(), json!(true));
+            .insert("title", synced.fields.get("title").unwrap());
+        doc.fields.insert("merged", json!(true));
         doc
     });
     let mut w = World::online(2, |seed| ferrosync_core::engine::EngineConfig {
@@ -315,9 +321,9 @@ fn parallel_transactions_do_not_queue_and_a_merge_shapes_the_view_over_remote_up
         .handle(Input::Server(broadcast.unwrap()), w.now)
         .unwrap();
     let visible = w.clients[1].visible("a").unwrap();
-    assert_eq!(visible.fields["title"], json!("server"));
-    assert_eq!(visible.fields["n"], json!(5));
-    assert_eq!(visible.fields["merged"], json!(true));
+    assert_eq!(visible.fields.get("title").unwrap(), json!("server"));
+    assert_eq!(visible.fields.get("n").unwrap(), json!(5));
+    assert_eq!(visible.fields.get("merged").unwrap(), json!(true));
     for reply in replies {
         w.clients[0].handle(Input::Server(reply), w.now).unwrap();
     }
@@ -382,7 +388,7 @@ fn converged(w: &World) -> serde_json::Value {
         let d = c.visible("a").unwrap();
         assert_eq!(d.fields, server.fields, "replicas converge to the server");
     }
-    server.fields["title"].clone()
+    server.fields.get("title").unwrap().clone()
 }
 
 #[test]
@@ -417,7 +423,10 @@ fn server_wins_drops_the_local_write() {
 fn client_wins_reapplies_the_local_write_on_the_server_version() {
     let (w, _) = concurrent_edit(ConflictStrategy::ClientWins, false);
     assert_eq!(converged(&w), json!("by 1"));
-    assert_eq!(w.server.doc("a").unwrap().fields["n"], json!(2));
+    assert_eq!(
+        w.server.doc("a").unwrap().fields.get("n").unwrap(),
+        json!(2)
+    );
 }
 
 #[test]
@@ -426,17 +435,20 @@ fn a_custom_resolver_merges_local_remote_and_base() {
         |c: &ferrosync_core::conflict::ConflictInput<'_>| {
             let local = c.local?;
             let mut fields = c.remote.fields.clone();
-            let base_n = c.base.map_or(0, |b| b.fields["n"].as_i64().unwrap());
-            let sum = local.fields["n"].as_i64().unwrap() + c.remote.fields["n"].as_i64().unwrap()
+            let base_n = c
+                .base
+                .map_or(0, |b| b.fields.get("n").unwrap().as_i64().unwrap());
+            let sum = local.fields.get("n").unwrap().as_i64().unwrap()
+                + c.remote.fields.get("n").unwrap().as_i64().unwrap()
                 - base_n;
-            fields.insert("n".into(), json!(sum));
+            fields.insert("n", json!(sum));
             Some(fields)
         },
     ));
     let (w, _) = concurrent_edit(resolver, true);
     assert_eq!(converged(&w), json!("by 0"));
     assert_eq!(
-        w.server.doc("a").unwrap().fields["n"],
+        w.server.doc("a").unwrap().fields.get("n").unwrap(),
         json!(3),
         "both increments kept"
     );
@@ -452,14 +464,20 @@ fn an_unresolved_custom_conflict_waits_in_the_inbox_until_resolved() {
     assert_eq!(conflicts.len(), 1);
     let conflict = &conflicts[0];
     assert_eq!(conflict.id, ConflictId { tx, index: 0 });
-    assert_eq!(conflict.remote.fields["title"], json!("by 0"));
+    assert_eq!(conflict.remote.fields.get("title").unwrap(), json!("by 0"));
     assert_eq!(
-        conflict.local.as_ref().unwrap().fields["title"],
+        conflict
+            .local
+            .as_ref()
+            .unwrap()
+            .fields
+            .get("title")
+            .unwrap(),
         json!("by 1")
     );
     assert_eq!(w.clients[1].tx(tx).state, Pending);
     let mut fields = conflict.remote.fields.clone();
-    fields.insert("title".into(), json!("resolved"));
+    fields.insert("title", json!("resolved"));
     w.clients[1]
         .handle(
             Input::ResolveConflict {

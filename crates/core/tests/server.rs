@@ -4,7 +4,7 @@ use ferrosync_core::document::parse_document;
 use ferrosync_core::hlc::{Hlc, MAX_CLOCK_SKEW_MS};
 use ferrosync_core::mutation::Op;
 use ferrosync_core::protocol::{ErrorInfo, Outcome, WireMutation, WireTransaction};
-use ferrosync_core::server::{MemoryServer, PushRequest};
+use ferrosync_core::server::{MemoryServer, PushBounds, PushRequest};
 use ferrosync_core::MutationId;
 use serde_json::json;
 
@@ -49,6 +49,7 @@ fn push(
         now: NOW,
         head: 0,
         transactions: txs,
+        bounds: PushBounds::NONE,
     };
     Ok(server
         .push(req, &ok)?
@@ -149,7 +150,7 @@ fn a_newer_version_by_another_client_is_a_conflict_but_ones_own_is_not() {
     )
     .unwrap();
     assert!(
-        matches!(&other[0], Outcome::Conflict { doc } if doc.version == 2 && doc.fields["n"] == json!(2))
+        matches!(&other[0], Outcome::Conflict { doc } if doc.version == 2 && doc.fields.get("n").unwrap() == json!(2))
     );
     assert!(matches!(&other[1], Outcome::Rejected { error } if error.code == "aborted"));
     assert!(s.documents().all(|d| d.doc.id != "b"));
@@ -176,6 +177,7 @@ fn a_retryable_check_stops_the_push_without_consuming_ids() {
         now: NOW,
         head: 0,
         transactions: &txs,
+        bounds: PushBounds::NONE,
     };
     let results = s.push(req, &busy_on_b).unwrap().results;
     assert_eq!(results.len(), 2, "the third transaction is not answered");

@@ -207,6 +207,8 @@ impl Server {
             .arg(format!("sqlite://{}", db.display()))
             .arg("--dev-token")
             .arg(&token)
+            // Every simulated client is the dev user.
+            .args(["--max-connections-per-user", "1000000"])
             .env_remove("FERROSYNC_JWT_SECRET")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -581,10 +583,12 @@ async fn send(socket: &mut Socket, message: &ClientMessage) -> Result<(), String
 
 /// A transaction of one `put` creating the client's document number `id`.
 fn put(client_id: &str, node: u32, id: u64) -> WireTransaction {
-    let mut fields = Fields::new();
-    fields.insert("title".into(), json!(format!("load item {id}")));
-    fields.insert("completed".into(), json!(id % 2 == 0));
-    fields.insert("n".into(), json!(id));
+    let fields = Fields::from(
+        json!({"title": format!("load item {id}"), "completed": id % 2 == 0, "n": id})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
     WireTransaction {
         mutations: vec![WireMutation {
             id,

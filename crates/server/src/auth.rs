@@ -6,6 +6,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -212,67 +213,80 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// Which browser origins may connect.
+/// Which browser origins may connect: the server's own and the `--allowed-origin`s. The
+/// `Host` header is never trusted for this: a page on a rebound name (evil.example resolving
+/// to the server's address) sends a `Host` that matches its own origin.
 #[derive(Debug, Clone)]
 pub struct OriginPolicy {
     allowed: Vec<String>,
+    own: Vec<String>,
+}
+
+/// The origins a browser gives pages the server itself serves on `addr`: `http://IP:PORT`, and
+/// for a loopback or unspecified address the loopback names (`localhost`, `127.0.0.1`,
+/// `[::1]`). Other names the server is reached by (a domain, a LAN address when listening on
+/// `0.0.0.0`) are `--allowed-origin`s.
+pub fn own_origins(addr: SocketAddr) -> Vec<String> {
+    let port = addr.port();
+    let ip = addr.ip();
+    let mut origins = Vec::new();
+    if ip.is_loopback() || ip.is_unspecified() {
+        for host in ["localhost", "127.0.0.1", "[::1]"] {
+            origins.push(format!("http://{host}:{port}"));
+        }
+    }
+    if !ip.is_unspecified() {
+        origins.push(format!("http://{addr}"));
+    }
+    origins
+}
+
+/// An origin in the form compared: ASCII lowercase, no trailing slash, no default port.
+fn normalize_origin(origin: &str) -> String {
+    let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    let default_port = if origin.starts_with("http://") || origin.starts_with("ws://") {
+        ":80"
+    } else if origin.starts_with("https://") || origin.starts_with("wss://") {
+        ":443"
+    } else {
+        return origin;
+    };
+    match origin.strip_suffix(default_port) {
+        Some(bare) => bare.to_owned(),
+        None => origin,
+    }
 }
 
 impl OriginPolicy {
-    /// `allowed`: exact origins like "http://localhost:5173" (`--allowed-origin`, repeatable).
-    pub fn new(allowed: Vec<String>) -> Self {
-        let allowed = allowed
-            .into_iter()
-            .map(|origin| origin.trim().trim_end_matches('/').to_owned())
-            .filter(|origin| !origin.is_empty())
-            .collect();
-        Self { allowed }
+    /// `allowed`: exact origins like "http://localhost:5173" (`--allowed-origin`, repeatable);
+    /// `own`: the server's own origins ([`own_origins`]).
+    pub fn new(allowed: Vec<String>, own: Vec<String>) -> Self {
+        let normalize = |list: Vec<String>| -> Vec<String> {
+            list.iter()
+                .map(|origin| normalize_origin(origin))
+                .filter(|origin| !origin.is_empty())
+                .collect()
+        };
+        Self {
+            allowed: normalize(allowed),
+            own: normalize(own),
+        }
     }
 
-    /// Whether `origin` is one of the `--allowed-origin`s (ASCII case-insensitive). The server's
-    /// own origin is not listed: see [`OriginPolicy::allows`].
+    /// Whether `origin` is one of the `--allowed-origin`s (ASCII case-insensitive, default
+    /// ports optional). The server's own origins are not listed: they need no CORS.
     pub fn is_listed(&self, origin: &str) -> bool {
-        let origin = origin.trim();
-        self.allowed
-            .iter()
-            .any(|allowed| allowed.eq_ignore_ascii_case(origin))
+        self.allowed.contains(&normalize_origin(origin))
     }
 
-    /// Whether a request with this `Origin` header (None: not a browser) and `Host` header may proceed.
-    /// No Origin: allowed. Origin in the allowlist: allowed. Otherwise only the same origin:
-    /// the Origin's `host[:port]` equals the Host header. Comparison of scheme/host is ASCII case-insensitive.
-    pub fn allows(&self, origin: Option<&str>, host: Option<&str>) -> bool {
+    /// Whether a request with this `Origin` header (None: not a browser) may proceed: no
+    /// Origin, one of the server's own, or a listed one.
+    pub fn allows(&self, origin: Option<&str>) -> bool {
         let Some(origin) = origin else {
             return true;
         };
-        if self.is_listed(origin) {
-            return true;
-        }
-        let origin = origin.trim();
-        let (Some((scheme, authority)), Some(host)) = (origin.split_once("://"), host) else {
-            return false;
-        };
-        if authority.is_empty()
-            || authority.contains(['/', '?', '#', '@', ' '])
-            || scheme.is_empty()
-        {
-            return false;
-        }
-        let default_port = match scheme.to_ascii_lowercase().as_str() {
-            "http" | "ws" => Some(":80"),
-            "https" | "wss" => Some(":443"),
-            _ => None,
-        };
-        // Lowercased, without the scheme's default port (browsers usually omit it).
-        let normalize = |value: &str| -> String {
-            let value = value.trim().to_ascii_lowercase();
-            match default_port {
-                Some(port) if value.ends_with(port) => value[..value.len() - port.len()].to_owned(),
-                _ => value,
-            }
-        };
-        let authority = normalize(authority);
-        !authority.is_empty() && authority == normalize(host)
+        let origin = normalize_origin(origin);
+        self.own.contains(&origin) || self.allowed.contains(&origin)
     }
 }
 
@@ -579,74 +593,75 @@ mod tests {
         assert_eq!(bearer(""), None);
     }
 
+    fn policy(allowed: &[&str]) -> OriginPolicy {
+        let own = own_origins("127.0.0.1:8080".parse().unwrap());
+        OriginPolicy::new(allowed.iter().map(|o| o.to_string()).collect(), own)
+    }
+
     #[test]
     fn requests_without_origin_are_allowed() {
-        let policy = OriginPolicy::new(vec![]);
-        assert!(policy.allows(None, None));
-        assert!(policy.allows(None, Some("example.com")));
+        assert!(policy(&[]).allows(None));
     }
 
     #[test]
     fn allowlisted_origins_are_allowed() {
-        let policy = OriginPolicy::new(vec!["http://localhost:5173".into()]);
-        assert!(policy.allows(Some("http://localhost:5173"), Some("localhost:8080")));
-        assert!(policy.allows(Some("http://localhost:5173"), None));
-        assert!(!policy.allows(Some("http://localhost:5174"), Some("localhost:8080")));
-        assert!(!policy.allows(Some("https://localhost:5173"), Some("localhost:8080")));
+        let policy = policy(&["http://localhost:5173"]);
+        assert!(policy.allows(Some("http://localhost:5173")));
+        assert!(!policy.allows(Some("http://localhost:5174")));
+        assert!(!policy.allows(Some("https://localhost:5173")));
         assert!(policy.is_listed("http://localhost:5173"));
         // The server's own origin is allowed, but not listed (it needs no CORS).
-        assert!(policy.allows(Some("http://localhost:8080"), Some("localhost:8080")));
+        assert!(policy.allows(Some("http://localhost:8080")));
         assert!(!policy.is_listed("http://localhost:8080"));
     }
 
     #[test]
-    fn same_origin_is_allowed_via_host() {
-        let policy = OriginPolicy::new(vec![]);
-        assert!(policy.allows(Some("http://localhost:8080"), Some("localhost:8080")));
-        assert!(policy.allows(Some("https://sync.example.com"), Some("sync.example.com")));
+    fn the_servers_own_origins_come_from_its_address() {
+        let loopback = own_origins("127.0.0.1:8080".parse().unwrap());
+        for origin in [
+            "http://localhost:8080",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080",
+        ] {
+            assert!(loopback.contains(&origin.to_owned()), "{origin}");
+        }
+        assert_eq!(
+            own_origins("10.1.2.3:80".parse().unwrap()),
+            vec!["http://10.1.2.3:80".to_owned()]
+        );
+        let any = own_origins("0.0.0.0:8787".parse().unwrap());
+        assert!(any.contains(&"http://localhost:8787".to_owned()));
+        assert!(!any.iter().any(|o| o.contains("0.0.0.0")));
         // Default ports are the same origin whether written or not.
-        assert!(policy.allows(
-            Some("https://sync.example.com"),
-            Some("sync.example.com:443")
-        ));
-        assert!(policy.allows(Some("http://sync.example.com:80"), Some("sync.example.com")));
-        assert!(!policy.allows(
-            Some("https://sync.example.com"),
-            Some("sync.example.com:80")
-        ));
-        assert!(!policy.allows(Some("http://localhost:8080"), Some("localhost:8081")));
-        assert!(!policy.allows(Some("http://localhost:8080"), None));
+        let lan = OriginPolicy::new(vec![], own_origins("10.1.2.3:80".parse().unwrap()));
+        assert!(lan.allows(Some("http://10.1.2.3")));
+        assert!(lan.allows(Some("http://10.1.2.3:80")));
+        assert!(!lan.allows(Some("https://10.1.2.3")));
+    }
+
+    #[test]
+    fn a_rebound_name_is_not_the_same_origin() {
+        // evil.example resolving to the server: its Origin and Host agree, yet it is foreign.
+        let policy = policy(&[]);
+        assert!(!policy.allows(Some("http://evil.example:8080")));
+        assert!(!policy.allows(Some("http://localhost:8081")));
     }
 
     #[test]
     fn foreign_and_odd_origins_are_refused() {
-        let policy = OriginPolicy::new(vec!["https://app.example.com".into()]);
-        assert!(!policy.allows(Some("https://evil.example"), Some("sync.example.com")));
-        assert!(!policy.allows(
-            Some("https://app.example.com.evil"),
-            Some("sync.example.com")
-        ));
-        assert!(!policy.allows(Some("null"), Some("sync.example.com")));
-        assert!(!policy.allows(Some("https://"), Some("")));
-        assert!(!policy.allows(
-            Some("http://sync.example.com/x"),
-            Some("sync.example.com/x")
-        ));
-        assert!(!policy.allows(
-            Some("http://a@sync.example.com"),
-            Some("a@sync.example.com")
-        ));
+        let policy = policy(&["https://app.example.com"]);
+        assert!(!policy.allows(Some("https://evil.example")));
+        assert!(!policy.allows(Some("https://app.example.com.evil")));
+        assert!(!policy.allows(Some("null")));
+        assert!(!policy.allows(Some("https://")));
+        assert!(!policy.allows(Some("http://a@app.example.com")));
     }
 
     #[test]
-    fn origin_comparison_ignores_ascii_case() {
-        let policy = OriginPolicy::new(vec!["http://LocalHost:5173/".into()]);
-        assert!(policy.allows(Some("HTTP://localhost:5173"), Some("elsewhere")));
-        let same = OriginPolicy::new(vec![]);
-        assert!(same.allows(Some("HTTPS://Sync.Example.COM"), Some("sync.example.com")));
-        assert!(same.allows(
-            Some("https://sync.example.com"),
-            Some("SYNC.example.com:443")
-        ));
+    fn origin_comparison_ignores_ascii_case_and_default_ports() {
+        let policy = policy(&["http://LocalHost:5173/", "https://App.Example.com:443"]);
+        assert!(policy.allows(Some("HTTP://localhost:5173")));
+        assert!(policy.allows(Some("https://app.example.com")));
+        assert!(policy.allows(Some("HTTP://LOCALHOST:8080")));
     }
 }

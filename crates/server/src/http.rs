@@ -8,15 +8,20 @@ use crate::now_ms;
 use crate::session::{decode, Session};
 use crate::storage::{Caller, LogFilter};
 use crate::AppState;
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use axum::{middleware, Router};
 use ferrosync_core::protocol::{ClientMessage, ErrorInfo, ServerMessage};
+use http_body_util::LengthLimitError;
 use serde::Deserialize;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::services::ServeDir;
 
 /// The header naming the client on polling requests.
 pub const CLIENT_HEADER: &str = "x-ferrosync-client";
@@ -79,12 +84,73 @@ impl IntoResponse for Refusal {
     }
 }
 
-fn refuse(status: StatusCode, code: &str, message: &str) -> Refusal {
-    let retryable = status == StatusCode::TOO_MANY_REQUESTS;
-    Refusal {
-        status,
-        error: ErrorInfo::new(code, message, retryable),
+impl Refusal {
+    /// A refusal with this status and error; 429 and 503 are retryable.
+    pub fn new(status: StatusCode, code: &str, message: &str) -> Self {
+        let retryable = matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        );
+        Refusal {
+            status,
+            error: ErrorInfo::new(code, message, retryable),
+        }
     }
+}
+
+fn refuse(status: StatusCode, code: &str, message: &str) -> Refusal {
+    Refusal::new(status, code, message)
+}
+
+/// A request body as UTF-8 text, read within `--max-frame-bytes` and `--read-timeout-secs`;
+/// each failure is a structured refusal (413 `too_large`, 408 `timeout`, 400 `bad_request`).
+pub struct Body(pub String);
+
+impl FromRequest<Arc<AppState>> for Body {
+    type Rejection = Refusal;
+
+    async fn from_request(request: Request, state: &Arc<AppState>) -> Result<Self, Refusal> {
+        let limit = state.limits.max_frame_bytes;
+        let read = axum::body::to_bytes(request.into_body(), limit);
+        let bytes = match tokio::time::timeout(state.limits.read_timeout(), read).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(error))
+                if std::error::Error::source(&error)
+                    .is_some_and(|inner| inner.is::<LengthLimitError>()) =>
+            {
+                let message = format!("a request body is at most {limit} bytes");
+                return Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &message));
+            }
+            Ok(Err(_)) => {
+                return Err(refuse(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "the request body could not be read",
+                ))
+            }
+            Err(_) => {
+                return Err(refuse(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "timeout",
+                    "the request body did not arrive in time",
+                ))
+            }
+        };
+        String::from_utf8(bytes.into()).map(Body).map_err(|_| {
+            refuse(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the body is not UTF-8",
+            )
+        })
+    }
+}
+
+/// Query parameters, or a structured 400 naming what is wrong with them.
+pub fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Refusal> {
+    query
+        .map(|Query(value)| value)
+        .map_err(|e| refuse(StatusCode::BAD_REQUEST, "bad_request", &e.body_text()))
 }
 
 /// Checks the Origin and the token (from `Authorization: Bearer`, or `query_token` for
@@ -95,10 +161,7 @@ pub fn authorize(
     query_token: Option<&str>,
 ) -> Result<Principal, Refusal> {
     let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    if !state
-        .origins
-        .allows(text(header::ORIGIN), text(header::HOST))
-    {
+    if !state.origins.allows(text(header::ORIGIN)) {
         return Err(refuse(
             StatusCode::FORBIDDEN,
             "forbidden_origin",
@@ -144,7 +207,7 @@ fn answer(message: ServerMessage) -> Response {
         ServerMessage::Error { error, .. } => match error.code.as_str() {
             "forbidden" => StatusCode::FORBIDDEN,
             "too_large" | "batch_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-            "storage" | "internal" => StatusCode::SERVICE_UNAVAILABLE,
+            "storage" | "internal" | "busy" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         },
         _ => StatusCode::OK,
@@ -164,12 +227,15 @@ fn message(state: &AppState, body: &str) -> Result<ClientMessage, Refusal> {
 pub async fn hello(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: String,
+    Body(body): Body,
 ) -> Result<Response, Refusal> {
     let principal = admit(&state, &headers)?;
     match message(&state, &body)? {
         msg @ ClientMessage::Hello { .. } => {
-            Ok(answer(Session::new(principal, 0).handle(&state, msg).await))
+            let room = state.limits.max_answer_bytes;
+            Ok(answer(
+                Session::new(principal, 0).handle(&state, msg, room).await,
+            ))
         }
         _ => Err(refuse(
             StatusCode::BAD_REQUEST,
@@ -183,7 +249,7 @@ pub async fn hello(
 pub async fn sync(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: String,
+    Body(body): Body,
 ) -> Result<Response, Refusal> {
     let principal = admit(&state, &headers)?;
     let msg = match message(&state, &body)? {
@@ -228,7 +294,11 @@ pub async fn sync(
         collections,
         ..Session::new(principal, 0)
     };
-    Ok(answer(session.handle(&state, msg).await))
+    Ok(answer(
+        session
+            .handle(&state, msg, state.limits.max_answer_bytes)
+            .await,
+    ))
 }
 
 /// Query parameters of `GET /v1/status`.
@@ -244,9 +314,10 @@ pub struct StatusQuery {
 pub async fn status(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<StatusQuery>,
+    q: Result<Query<StatusQuery>, QueryRejection>,
 ) -> Result<Response, Refusal> {
     let principal = admit(&state, &headers)?;
+    let q = query(q)?;
     let filter = LogFilter {
         limit: q.limit.unwrap_or(50).min(1_000),
         status: q.status,
@@ -262,4 +333,47 @@ pub async fn status(
             "the sync log is unavailable",
         )),
     }
+}
+
+/// Any other path under `/v1/`, or any path when no `--static` directory is served.
+pub async fn unknown_endpoint() -> Refusal {
+    refuse(
+        StatusCode::NOT_FOUND,
+        "unknown_endpoint",
+        "no such endpoint",
+    )
+}
+
+/// A method an endpoint does not take.
+pub async fn method_not_allowed() -> Refusal {
+    refuse(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take this method",
+    )
+}
+
+/// The `--static` directory's files. Leading slashes are collapsed first: a request for
+/// `//host` would otherwise be redirected to the protocol-relative `//host/`, another site.
+pub fn static_files(dir: PathBuf) -> Router {
+    Router::new()
+        .fallback_service(ServeDir::new(dir))
+        .layer(middleware::map_request(collapse_leading_slashes))
+}
+
+async fn collapse_leading_slashes(mut request: Request) -> Request {
+    let path = request.uri().path();
+    if path.starts_with("//") {
+        let collapsed = format!("/{}", path.trim_start_matches('/'));
+        let path_and_query = match request.uri().query() {
+            Some(query) => format!("{collapsed}?{query}"),
+            None => collapsed,
+        };
+        let mut parts = request.uri().clone().into_parts();
+        parts.path_and_query = path_and_query.parse().ok();
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
 }

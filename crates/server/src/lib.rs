@@ -8,18 +8,19 @@ pub mod auth;
 pub mod http;
 pub mod hub;
 pub mod limits;
+pub mod serve;
 pub mod session;
 pub mod storage;
 pub mod ws;
 
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::routing::{get, post};
+use axum::extract::Request;
+use axum::routing::{any, get, post};
 use axum::{middleware, Router};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tower_http::{services::ServeDir, trace::TraceLayer};
+use tower_http::trace::TraceLayer;
 
 /// Everything the handlers share.
 pub struct AppState {
@@ -39,6 +40,8 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Per-user rate limiters of polling requests.
     pub http_rates: Mutex<HashMap<String, limits::RateLimiter>>,
+    /// Open WebSocket connections per user.
+    pub user_connections: ws::UserConnections,
     /// When the server started (the rate limiters' clock).
     pub started: Instant,
 }
@@ -51,6 +54,8 @@ pub struct Config {
     pub auth: auth::Authenticator,
     /// Allowed browser origins besides the server's own.
     pub allowed_origins: Vec<String>,
+    /// The server's own origins (see [`auth::own_origins`]).
+    pub own_origins: Vec<String>,
     /// Limits.
     pub limits: limits::Limits,
     /// Directory served for every other path (`index.html` for directories).
@@ -65,11 +70,12 @@ pub fn router(config: Config) -> (Router, tokio::sync::watch::Sender<bool>) {
     let state = Arc::new(AppState {
         storage: config.storage,
         auth: config.auth,
-        origins: auth::OriginPolicy::new(config.allowed_origins),
+        origins: auth::OriginPolicy::new(config.allowed_origins, config.own_origins),
         hub: hub::Hub::default(),
         heartbeat: config.heartbeat,
         shutdown,
         http_rates: Mutex::new(HashMap::new()),
+        user_connections: ws::UserConnections::default(),
         started: Instant::now(),
         limits: config.limits,
     });
@@ -80,7 +86,8 @@ pub fn router(config: Config) -> (Router, tokio::sync::watch::Sender<bool>) {
         .route("/v1/push", post(http::sync))
         .route("/v1/pull", post(http::sync))
         .route("/v1/status", get(http::status))
-        .layer(DefaultBodyLimit::max(state.limits.max_frame_bytes))
+        .route("/v1/{*rest}", any(http::unknown_endpoint))
+        .method_not_allowed_fallback(http::method_not_allowed)
         .layer(http::cors(&state.origins))
         .layer(middleware::map_response(http::hide_cors_from_other_origins));
     let router = Router::new()
@@ -88,8 +95,8 @@ pub fn router(config: Config) -> (Router, tokio::sync::watch::Sender<bool>) {
         .merge(fetchable)
         .with_state(state);
     let router = match config.static_dir {
-        Some(dir) => router.fallback_service(ServeDir::new(dir)),
-        None => router,
+        Some(dir) => router.fallback_service(http::static_files(dir)),
+        None => router.fallback(http::unknown_endpoint),
     };
     // Spans name the path only: the query may hold a token, which never reaches the logs.
     let trace = TraceLayer::new_for_http()

@@ -1,33 +1,94 @@
 //! Size, depth, batch and rate limits on what clients send.
 
-use std::io;
-
+use crate::storage::{LogRetention, PageBounds};
 use ferrosync_core::mutation::Op;
-use ferrosync_core::protocol::{ErrorInfo, WireMutation, WireTransaction};
+use ferrosync_core::protocol::{json_len, ErrorInfo, WireMutation, WireTransaction};
+use ferrosync_core::server::PushBounds;
 
-/// Size, depth, batch and rate limits (each a `--max-...` flag of the server).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Every bound on what one frame, connection or user may cost the server; each is a flag of
+/// `ferrosync-server` (docs/PROTOCOL.md lists them with the error each produces).
+#[derive(Debug, Clone, PartialEq, Eq, clap::Parser)]
 pub struct Limits {
-    /// Largest WebSocket frame or HTTP body, in bytes (default 1 MiB).
+    /// Largest WebSocket message or HTTP body, in bytes.
+    #[arg(long, default_value_t = 1_048_576)]
     pub max_frame_bytes: usize,
-    /// Largest document (an op's serialized fields or patch), in bytes (default 256 KiB).
+    /// Largest document, in bytes of JSON.
+    #[arg(long, default_value_t = 262_144)]
     pub max_doc_bytes: usize,
-    /// Deepest nesting of JSON objects/arrays in a message (default 32).
+    /// Deepest JSON nesting accepted.
+    #[arg(long, default_value_t = 32)]
     pub max_depth: usize,
-    /// Most mutations per push and changes per pull (default 1000).
+    /// Most mutations per push and changes per pull page.
+    #[arg(long, default_value_t = 1000)]
     pub max_batch: usize,
-    /// Messages per second per connection, with bursts of the same size (default 5000: above what an engine sends, low enough to stop a flood).
+    /// Messages per second per connection (WebSocket) or per user (HTTP), with bursts of the
+    /// same size; every frame counts, also one that does not parse.
+    #[arg(long = "max-messages-per-second", default_value_t = 5000,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub messages_per_second: u32,
+    /// Most messages in one WebSocket frame.
+    #[arg(long, default_value_t = 100)]
+    pub max_messages_per_frame: usize,
+    /// Most bytes of answers to one frame or request: pull pages stop early, and the rest of
+    /// the frame is answered `busy`.
+    #[arg(long, default_value_t = 4_194_304)]
+    pub max_answer_bytes: usize,
+    /// Most collections one `hello` may name.
+    #[arg(long, default_value_t = 100)]
+    pub max_collections: usize,
+    /// Most open connections; the next one is answered 503 (lowered to fit the process's
+    /// open-file limit).
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Most WebSocket connections of one user.
+    #[arg(long, default_value_t = 100)]
+    pub max_connections_per_user: usize,
+    /// Seconds a client has to send a request's headers, or its body.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub read_timeout_secs: u64,
+    /// Sync-log rows kept per tenant (the oldest go first).
+    #[arg(long, default_value_t = 10_000)]
+    pub sync_log_keep: u64,
+    /// Hours a sync-log row is kept.
+    #[arg(long, default_value_t = 168)]
+    pub sync_log_max_age_hours: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_frame_bytes: 1_048_576,
-            max_doc_bytes: 262_144,
-            max_depth: 32,
-            max_batch: 1000,
-            messages_per_second: 5000,
+        <Self as clap::Parser>::parse_from(["ferrosync-server"])
+    }
+}
+
+impl Limits {
+    /// How long a client may take to send headers or a body.
+    pub fn read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.read_timeout_secs)
+    }
+
+    /// A push's bounds, with the whole answer budget as its room.
+    pub fn push_bounds(&self) -> PushBounds {
+        PushBounds {
+            max_doc_bytes: self.max_doc_bytes,
+            answer_bytes: self.max_answer_bytes,
+            answer_room: self.max_answer_bytes,
+        }
+    }
+
+    /// A pull page's bounds: `limit` changes at most (capped by `max_batch`), in about
+    /// `answer_bytes`.
+    pub fn page_bounds(&self, limit: u32, answer_bytes: usize) -> PageBounds {
+        PageBounds {
+            changes: (limit as usize).clamp(1, self.max_batch),
+            bytes: answer_bytes,
+        }
+    }
+
+    /// How long sync-log rows are kept.
+    pub fn log_retention(&self) -> LogRetention {
+        LogRetention {
+            keep: self.sync_log_keep,
+            max_age_ms: self.sync_log_max_age_hours.saturating_mul(3_600_000),
         }
     }
 }
@@ -75,12 +136,7 @@ pub fn check_mutation(m: &WireMutation, limits: &Limits) -> Result<(), ErrorInfo
         Op::Update { patch } => patch,
         Op::Delete => return Ok(()),
     };
-    // Count the serialized bytes, stopping as soon as the limit is passed.
-    let mut counter = CappedCounter {
-        count: 0,
-        cap: limits.max_doc_bytes,
-    };
-    if serde_json::to_writer(&mut counter, document).is_ok() {
+    if json_len(document, limits.max_doc_bytes).is_some() {
         return Ok(());
     }
     Err(ErrorInfo::new(
@@ -154,28 +210,8 @@ impl RateLimiter {
     }
 }
 
-/// A writer that only counts bytes, failing once more than `cap` have been written.
-struct CappedCounter {
-    count: usize,
-    cap: usize,
-}
-
-impl io::Write for CappedCounter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.count = self.count.saturating_add(buf.len());
-        if self.count > self.cap {
-            return Err(io::Error::other("over the limit"));
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A client-supplied name, cut to a readable length for an error message.
-fn shorten(name: &str) -> String {
+pub fn shorten(name: &str) -> String {
     const MAX_CHARS: usize = 64;
     match name.char_indices().nth(MAX_CHARS) {
         Some((end, _)) => format!("{}…", &name[..end]),
@@ -186,12 +222,13 @@ fn shorten(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrosync_core::document::Fields;
     use ferrosync_core::hlc::Hlc;
-    use serde_json::{json, Map, Value};
+    use serde_json::{json, Value};
 
-    fn fields(value: Value) -> Map<String, Value> {
+    fn fields(value: Value) -> Fields {
         match value {
-            Value::Object(map) => map,
+            Value::Object(map) => Fields::from_map(&map),
             _ => panic!("not an object"),
         }
     }
@@ -222,6 +259,34 @@ mod tests {
         assert_eq!(limits.max_depth, 32);
         assert_eq!(limits.max_batch, 1000);
         assert_eq!(limits.messages_per_second, 5000);
+        assert_eq!(limits.max_messages_per_frame, 100);
+        assert_eq!(limits.max_answer_bytes, 4_194_304);
+        assert_eq!(limits.max_collections, 100);
+        assert_eq!(limits.max_connections, 10_000);
+        assert_eq!(limits.max_connections_per_user, 100);
+        assert_eq!(limits.read_timeout_secs, 10);
+        assert_eq!(limits.sync_log_keep, 10_000);
+        assert_eq!(limits.sync_log_max_age_hours, 168);
+    }
+
+    #[test]
+    fn every_limit_flag_is_documented_with_its_default() {
+        use clap::CommandFactory;
+        let protocol = include_str!("../../../docs/PROTOCOL.md");
+        for arg in Limits::command().get_arguments() {
+            let flag = format!("`--{}`", arg.get_long().expect("a long flag"));
+            let default = arg.get_default_values()[0].to_string_lossy().into_owned();
+            let row = protocol
+                .lines()
+                .find(|line| line.starts_with('|') && line.contains(&flag))
+                .unwrap_or_else(|| panic!("docs/PROTOCOL.md has no row for {flag}"));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            assert_eq!(
+                cells[2].replace(',', ""),
+                default,
+                "docs/PROTOCOL.md gives {flag} another default"
+            );
+        }
     }
 
     #[test]

@@ -1,10 +1,8 @@
 //! `ferrosync-server`: the command-line entry point of Ferrosync's reference server.
 
-use axum::serve::ListenerExt;
 use clap::Parser;
-use ferrosync_server::{
-    auth::Authenticator, limits::Limits, router, shutdown_signal, storage, ws, Config,
-};
+use ferrosync_server::auth::{self, Authenticator};
+use ferrosync_server::{limits::Limits, router, serve, shutdown_signal, storage, ws, Config};
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 use tracing_subscriber::EnvFilter;
 
@@ -30,21 +28,9 @@ struct Args {
     /// A browser origin allowed besides the server's own (repeatable).
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     allowed_origins: Vec<String>,
-    /// Largest WebSocket message or HTTP body, in bytes.
-    #[arg(long, default_value_t = Limits::default().max_frame_bytes)]
-    max_frame_bytes: usize,
-    /// Largest document, in bytes of JSON.
-    #[arg(long, default_value_t = Limits::default().max_doc_bytes)]
-    max_doc_bytes: usize,
-    /// Deepest JSON nesting accepted.
-    #[arg(long, default_value_t = Limits::default().max_depth)]
-    max_depth: usize,
-    /// Most mutations per push and changes per pull page.
-    #[arg(long, default_value_t = Limits::default().max_batch)]
-    max_batch: usize,
-    /// Messages per second per connection (WebSocket) or per user (HTTP).
-    #[arg(long, default_value_t = Limits::default().messages_per_second)]
-    max_messages_per_second: u32,
+    /// Bounds on what clients may cost.
+    #[command(flatten)]
+    limits: Limits,
 }
 
 #[tokio::main]
@@ -62,10 +48,6 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    if args.max_messages_per_second == 0 {
-        tracing::error!("--max-messages-per-second must be at least 1");
-        return ExitCode::FAILURE;
-    }
     let auth = Authenticator::new(args.dev_token, args.jwt_secret);
     if !auth.is_configured() {
         tracing::error!("no way to authenticate: pass --dev-token or --jwt-secret");
@@ -78,21 +60,6 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let limits = Limits {
-        max_frame_bytes: args.max_frame_bytes,
-        max_doc_bytes: args.max_doc_bytes,
-        max_depth: args.max_depth,
-        max_batch: args.max_batch,
-        messages_per_second: args.max_messages_per_second,
-    };
-    let (app, stop) = router(Config {
-        storage,
-        auth,
-        allowed_origins: args.allowed_origins,
-        limits,
-        static_dir: args.static_dir,
-        heartbeat: ws::DEFAULT_HEARTBEAT,
-    });
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -100,10 +67,17 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match listener.local_addr() {
-        Ok(addr) => tracing::info!(%addr, db = %args.db, "listening"),
-        Err(error) => tracing::warn!(%error, "listening on an unknown address"),
-    }
+    let addr = listener.local_addr().unwrap_or(args.listen);
+    tracing::info!(%addr, db = %args.db, "listening");
+    let (app, stop) = router(Config {
+        storage,
+        auth,
+        allowed_origins: args.allowed_origins,
+        own_origins: auth::own_origins(addr),
+        limits: args.limits.clone(),
+        static_dir: args.static_dir,
+        heartbeat: ws::DEFAULT_HEARTBEAT,
+    });
     let stop = Arc::new(stop);
     let signal = stop.clone();
     let graceful = async move {
@@ -111,31 +85,15 @@ async fn main() -> ExitCode {
         // WebSockets close; in-flight requests and storage transactions finish first.
         let _ = signal.send(true);
     };
-    // Small answers go out at once rather than waiting on delayed ACKs (Nagle).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::warn!(%error, "cannot disable Nagle's algorithm");
-        }
-    });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(graceful)
-        .await;
-    // Upgraded WebSockets outlive `serve`: each holds a shutdown receiver until it has sent
-    // its close frame, so wait (bounded) until they are all gone before the runtime stops.
+    serve::run(listener, app, &args.limits, graceful).await;
+    // Upgraded WebSockets outlive the accept loop: each holds a shutdown receiver until it has
+    // sent its close frame, so wait (bounded) until they are all gone before the runtime stops.
     if tokio::time::timeout(Duration::from_secs(10), stop.closed())
         .await
         .is_err()
     {
         tracing::warn!("some WebSocket connections did not close within 10 s");
     }
-    match served {
-        Ok(()) => {
-            tracing::info!("stopped");
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            tracing::error!(%error, "server failed");
-            ExitCode::FAILURE
-        }
-    }
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
 }

@@ -7,12 +7,19 @@ use crate::limits;
 use crate::storage::{Caller, SyncLog};
 use crate::{now_ms, AppState};
 use ferrosync_core::protocol::{
-    Change, ClientMessage, ErrorInfo, Outcome, ServerMessage, WireTransaction, PROTOCOL_VERSION,
+    Change, ClientMessage, ErrorInfo, Outcome, ServerMessage, WireTransaction, MAX_WIRE_INT,
+    PROTOCOL_VERSION,
 };
+use ferrosync_core::server::PushBounds;
 use std::sync::Arc;
 
-/// The longest client id accepted.
-const MAX_CLIENT_ID: usize = 128;
+/// The longest client id or collection name accepted, in bytes.
+const MAX_NAME: usize = 128;
+
+/// Whether `name` is 1 to [`MAX_NAME`] bytes of printable characters.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= MAX_NAME && !name.chars().any(char::is_control)
+}
 
 /// Who is connected and what they said at `hello`.
 #[derive(Debug, Clone)]
@@ -66,17 +73,36 @@ impl Session {
         })
     }
 
-    /// Handles one message; returns the answer.
-    pub async fn handle(&mut self, state: &Arc<AppState>, message: ClientMessage) -> ServerMessage {
+    /// Handles one message; returns the answer. `room` is how many more bytes of answers the
+    /// frame or request may carry (see [`limits::Limits::max_answer_bytes`]): pull pages and
+    /// pushes fit within it, and once it is spent they are answered `busy`.
+    pub async fn handle(
+        &mut self,
+        state: &Arc<AppState>,
+        message: ClientMessage,
+        room: usize,
+    ) -> ServerMessage {
         match message {
             ClientMessage::Hello {
                 protocol,
                 client_id,
                 collections,
             } => self.hello(state, protocol, client_id, collections).await,
-            ClientMessage::Push { seq, transactions } => self.push(state, seq, transactions).await,
+            ClientMessage::Push { seq, .. } | ClientMessage::Pull { seq, .. } if room == 0 => {
+                ServerMessage::Error {
+                    seq: Some(seq),
+                    error: ErrorInfo::new(
+                        "busy",
+                        "this frame's answers reached the server's size limit; send it again",
+                        true,
+                    ),
+                }
+            }
+            ClientMessage::Push { seq, transactions } => {
+                self.push(state, seq, transactions, room).await
+            }
             ClientMessage::Pull { seq, cursor, limit } => {
-                self.pull(state, seq, cursor, limit).await
+                self.pull(state, seq, cursor, limit, room).await
             }
             ClientMessage::Ping => ServerMessage::Pong,
         }
@@ -96,14 +122,29 @@ impl Session {
                 format!("this server speaks protocol {PROTOCOL_VERSION}, not {protocol}"),
             );
         }
-        if client_id.is_empty()
-            || client_id.len() > MAX_CLIENT_ID
-            || client_id.chars().any(char::is_control)
-        {
+        if !valid_name(&client_id) {
             return error(
                 None,
                 "bad_request",
-                format!("a client id is 1 to {MAX_CLIENT_ID} printable characters"),
+                format!("a client id is 1 to {MAX_NAME} bytes of printable characters"),
+            );
+        }
+        if collections.len() > state.limits.max_collections {
+            return error(
+                None,
+                "too_many_collections",
+                format!(
+                    "hello names {} collections, over the limit of {}",
+                    collections.len(),
+                    state.limits.max_collections
+                ),
+            );
+        }
+        if !collections.iter().all(|name| valid_name(name)) {
+            return error(
+                None,
+                "bad_request",
+                format!("a collection name is 1 to {MAX_NAME} bytes of printable characters"),
             );
         }
         let (storage, principal, id, cols) = (
@@ -147,6 +188,7 @@ impl Session {
         state: &Arc<AppState>,
         seq: u64,
         transactions: Vec<WireTransaction>,
+        room: usize,
     ) -> ServerMessage {
         let Some(caller) = self.caller() else {
             return error(Some(seq), "hello_required", "send hello first");
@@ -166,6 +208,10 @@ impl Session {
         let collections = collections_of(&transactions);
         let (storage, limits) = (state.storage.clone(), state.limits.clone());
         let (tenant, user, client_id) = owned.clone();
+        let bounds = PushBounds {
+            answer_room: room,
+            ..limits.push_bounds()
+        };
         let answer = blocking(move || {
             let check = |m: &_| limits::check_mutation(m, &limits);
             storage.push(
@@ -176,6 +222,7 @@ impl Session {
                 },
                 &transactions,
                 now_ms(),
+                bounds,
                 &check,
             )
         })
@@ -246,11 +293,15 @@ impl Session {
         seq: u64,
         cursor: u64,
         limit: u32,
+        room: usize,
     ) -> ServerMessage {
         let Some(caller) = self.caller() else {
             return error(Some(seq), "hello_required", "send hello first");
         };
-        let limit = (limit as usize).clamp(1, state.limits.max_batch);
+        if cursor > MAX_WIRE_INT {
+            return error(Some(seq), "bad_request", "a cursor is at most 2^63 - 1");
+        }
+        let bounds = state.limits.page_bounds(limit, room);
         let (tenant, user, client_id) = (
             caller.tenant.to_owned(),
             caller.user.to_owned(),
@@ -262,7 +313,7 @@ impl Session {
             tenant.clone(),
             self.collections.clone(),
         );
-        let answer = blocking(move || storage.pull(&t, cursor, limit, &cols).map(Ok)).await;
+        let answer = blocking(move || storage.pull(&t, cursor, bounds, &cols).map(Ok)).await;
         let mut log = SyncLog::run("pull", user, client_id, started, self.collections.clone());
         let reply = match answer {
             Ok(Ok(page)) => {
@@ -324,8 +375,8 @@ async fn blocking<T: Send + 'static>(
 
 /// Appends to the sync log; a failure is logged, not sent to the client whose sync succeeded.
 async fn record(state: &Arc<AppState>, tenant: String, entry: SyncLog) {
-    let storage = state.storage.clone();
-    if let Err(e) = tokio::task::spawn_blocking(move || storage.log(&tenant, &entry))
+    let (storage, retention) = (state.storage.clone(), state.limits.log_retention());
+    if let Err(e) = tokio::task::spawn_blocking(move || storage.log(&tenant, &entry, retention))
         .await
         .map_err(|e| e.to_string())
         .and_then(|r| r.map_err(|e| e.to_string()))

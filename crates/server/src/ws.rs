@@ -3,18 +3,22 @@
 //! back in one frame per frame received, and the tenant's commits arrive as `changes`.
 
 use crate::auth::Principal;
+use crate::http::Refusal;
 use crate::hub::Broadcast;
 use crate::limits::{self, RateLimiter};
 use crate::session::{decode, Session};
 use crate::AppState;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use ferrosync_core::protocol::{ClientMessage, ErrorInfo, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -30,25 +34,91 @@ pub struct SyncQuery {
     token: Option<String>,
 }
 
-/// Authenticates, checks the Origin, then upgrades.
+/// Open WebSocket connections per user, held to `--max-connections-per-user`.
+#[derive(Debug, Default)]
+pub struct UserConnections(Mutex<HashMap<String, usize>>);
+
+/// One of a user's connections; dropping it frees the place.
+pub struct UserSlot {
+    users: Arc<AppState>,
+    key: String,
+}
+
+impl UserConnections {
+    /// A place for one more connection of `principal`, unless it has `max` open already.
+    fn take(state: &Arc<AppState>, principal: &Principal, max: usize) -> Option<UserSlot> {
+        let key = format!("{}/{}", principal.tenant, principal.user);
+        let mut open = state
+            .user_connections
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(key.clone()).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(UserSlot {
+            users: state.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .users
+            .user_connections
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Authenticates, checks the Origin and the user's connection count, then upgrades.
 pub async fn upgrade(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(query): Query<SyncQuery>,
-    ws: WebSocketUpgrade,
-) -> Response {
-    let principal = match crate::http::authorize(&state, &headers, query.token.as_deref()) {
-        Ok(principal) => principal,
-        Err(refusal) => return refusal.into_response(),
+    query: Result<Query<SyncQuery>, QueryRejection>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, Refusal> {
+    let query =
+        query.map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_request", &e.body_text()))?;
+    let ws = ws.map_err(|e| Refusal::new(e.status(), "bad_request", &e.body_text()))?;
+    let principal = crate::http::authorize(&state, &headers, query.token.as_deref())?;
+    let max = state.limits.max_connections_per_user;
+    let Some(slot) = UserConnections::take(&state, &principal, max) else {
+        let message = format!("this user has {max} connections open already");
+        return Err(Refusal::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_connections",
+            &message,
+        ));
     };
     // Frames a little over the limit still arrive, so they can be refused with 1009.
     let ceiling = state.limits.max_frame_bytes.saturating_mul(2);
-    ws.max_message_size(ceiling)
+    Ok(ws
+        .max_message_size(ceiling)
         .max_frame_size(ceiling)
-        .on_upgrade(move |socket| connection(state, principal, socket))
+        .on_upgrade(move |socket| connection(state, principal, slot, socket)))
 }
 
-async fn connection(state: Arc<AppState>, principal: Principal, socket: WebSocket) {
+/// Why a connection closes: a close code and reason, or `None` when the peer went away.
+type Close = Option<(u16, &'static str)>;
+
+async fn connection(
+    state: Arc<AppState>,
+    principal: Principal,
+    _slot: UserSlot,
+    socket: WebSocket,
+) {
     let id = state.hub.connection_id();
     tracing::info!(connection = id, tenant = %principal.tenant, user = %principal.user, "connected");
     let mut changes = state.hub.subscribe(&principal.tenant);
@@ -59,8 +129,10 @@ async fn connection(state: Arc<AppState>, principal: Principal, socket: WebSocke
     let opened = Instant::now();
     let mut last_heard = Instant::now();
     let mut heartbeat = tokio::time::interval(state.heartbeat);
+    // A peer that takes no frame for this long is gone.
+    let send_timeout = state.heartbeat * 3;
     let close = loop {
-        tokio::select! {
+        let outgoing = tokio::select! {
             frame = rx.next() => {
                 last_heard = Instant::now();
                 let text = match frame {
@@ -74,26 +146,17 @@ async fn connection(state: Arc<AppState>, principal: Principal, socket: WebSocke
                     Some(Ok(Message::Close(_))) => break None,
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                 };
+                // Every frame costs a message, before anything else is done with it.
+                let now = opened.elapsed().as_millis() as u64;
+                if !rate.allow(now) {
+                    break Some((POLICY_VIOLATION, "rate limit exceeded"));
+                }
                 if text.len() > state.limits.max_frame_bytes {
                     break Some((TOO_BIG, "message too big"));
                 }
-                let answer = match parse(&text, &state.limits) {
-                    Err(error) => serde_json::to_string(&ServerMessage::Error { seq: None, error }),
-                    Ok((messages, batched)) => {
-                        let now = opened.elapsed().as_millis() as u64;
-                        if !messages.iter().all(|_| rate.allow(now)) {
-                            break Some((POLICY_VIOLATION, "rate limit exceeded"));
-                        }
-                        let mut answers = Vec::with_capacity(messages.len());
-                        for message in messages {
-                            answers.push(session.handle(&state, message).await);
-                        }
-                        if batched { serde_json::to_string(&answers) } else { serde_json::to_string(&answers[0]) }
-                    }
-                };
-                let Ok(answer) = answer else { break Some((POLICY_VIOLATION, "unencodable answer")) };
-                if tx.send(Message::Text(answer.into())).await.is_err() {
-                    break None;
+                match answer_frame(&state, &mut session, &mut rate, now, &text).await {
+                    Ok(answer) => Message::Text(answer.into()),
+                    Err(close) => break close,
                 }
             }
             commit = changes.recv() => {
@@ -103,22 +166,21 @@ async fn connection(state: Arc<AppState>, principal: Principal, socket: WebSocke
                     Err(RecvError::Lagged(_)) => None,
                     Err(RecvError::Closed) => break Some((GOING_AWAY, "server shutting down")),
                 };
-                if let Some(message) = message {
-                    let Ok(json) = serde_json::to_string(&message) else { continue };
-                    if tx.send(Message::Text(json.into())).await.is_err() {
-                        break None;
-                    }
-                }
+                let Some(json) = message.and_then(|m| serde_json::to_string(&m).ok()) else { continue };
+                Message::Text(json.into())
             }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > state.heartbeat * 3 {
                     break Some((GOING_AWAY, "no heartbeat"));
                 }
-                if tx.send(Message::Ping(Default::default())).await.is_err() {
-                    break None;
-                }
+                Message::Ping(Default::default())
             }
             _ = shutdown.changed() => break Some((GOING_AWAY, "server shutting down")),
+        };
+        match tokio::time::timeout(send_timeout, tx.send(outgoing)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => break None,
+            Err(_) => break Some((GOING_AWAY, "the client does not read")),
         }
     };
     if let Some((code, reason)) = close {
@@ -126,7 +188,7 @@ async fn connection(state: Arc<AppState>, principal: Principal, socket: WebSocke
             code,
             reason: Utf8Bytes::from_static(reason),
         };
-        let _ = tx.send(Message::Close(Some(frame))).await;
+        let _ = tokio::time::timeout(send_timeout, tx.send(Message::Close(Some(frame)))).await;
     }
     tracing::info!(
         connection = id,
@@ -135,12 +197,54 @@ async fn connection(state: Arc<AppState>, principal: Principal, socket: WebSocke
     );
 }
 
+/// Answers one frame: its messages in order, in one frame of the same shape, within the
+/// frame's answer budget. `Err` closes the connection.
+async fn answer_frame(
+    state: &Arc<AppState>,
+    session: &mut Session,
+    rate: &mut RateLimiter,
+    now: u64,
+    text: &str,
+) -> Result<String, Close> {
+    let encode = |message: &ServerMessage| {
+        serde_json::to_string(message).map_err(|_| Some((POLICY_VIOLATION, "unencodable answer")))
+    };
+    let (messages, batched) = match parse(text, &state.limits) {
+        Ok(parsed) => parsed,
+        Err(error) => return encode(&ServerMessage::Error { seq: None, error }),
+    };
+    // The frame's first message was paid for on arrival.
+    if !messages.iter().skip(1).all(|_| rate.allow(now)) {
+        return Err(Some((POLICY_VIOLATION, "rate limit exceeded")));
+    }
+    let mut answers = Vec::with_capacity(messages.len());
+    let mut room = state.limits.max_answer_bytes;
+    for message in messages {
+        let answer = encode(&session.handle(state, message, room).await)?;
+        room = room.saturating_sub(answer.len());
+        answers.push(answer);
+    }
+    Ok(if batched {
+        format!("[{}]", answers.join(","))
+    } else {
+        answers.swap_remove(0)
+    })
+}
+
 /// One message or an array of messages; `true` when it was an array.
 fn parse(text: &str, limits: &limits::Limits) -> Result<(Vec<ClientMessage>, bool), ErrorInfo> {
     if text.trim_start().starts_with('[') {
         let messages: Vec<ClientMessage> = decode(text, limits)?;
         if messages.is_empty() {
             return Err(ErrorInfo::new("bad_request", "an empty batch", false));
+        }
+        if messages.len() > limits.max_messages_per_frame {
+            let message = format!(
+                "a frame of {} messages, over the limit of {}",
+                messages.len(),
+                limits.max_messages_per_frame
+            );
+            return Err(ErrorInfo::new("too_many_messages", message, false));
         }
         Ok((messages, true))
     } else {

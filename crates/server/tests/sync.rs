@@ -148,7 +148,7 @@ async fn commits_are_broadcast_to_the_tenants_other_connections_only() {
     let ServerMessage::Changes { changes, range } = live else {
         panic!("{live:?}")
     };
-    assert_eq!(changes[0].doc.fields["n"], json!(7));
+    assert_eq!(changes[0].doc.fields.get("n").unwrap(), json!(7));
     assert_eq!((range.since, range.cursor), (0, 1));
     // The other tenant hears nothing: its next message is the answer to its own pull.
     let page = exchange(
@@ -328,12 +328,15 @@ async fn tenants_are_isolated_and_client_ids_bound_to_their_user() {
         panic!()
     };
     assert_eq!(
-        changes[0].doc.fields["n"],
+        changes[0].doc.fields.get("n").unwrap(),
         json!(42),
         "Alice's document is untouched"
     );
-    // Nor can she take over Alice's client id: refused at hello and at push, 0 rows applied.
-    let mut thief = connect(server.addr, &token("eve", "evil")).await.unwrap();
+    // Another user of Alice's tenant cannot take over her client id: refused at hello and at
+    // push, 0 rows applied. (In another tenant, "c1" is another client: see hardening.rs.)
+    let mut thief = connect(server.addr, &token("mallory", "acme"))
+        .await
+        .unwrap();
     let refused = exchange(&mut thief, &hello("c1")).await;
     assert!(
         matches!(refused, ServerMessage::Error { ref error, .. } if error.code == "forbidden"),
@@ -343,7 +346,7 @@ async fn tenants_are_isolated_and_client_ids_bound_to_their_user() {
         "POST",
         server.addr,
         "/v1/push",
-        Some(&token("eve", "evil")),
+        Some(&token("mallory", "acme")),
         Some("c1"),
         Some(serde_json::to_string(&push(3, vec![put(2, "x", 0, 1)])).unwrap()),
     )

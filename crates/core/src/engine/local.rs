@@ -83,7 +83,7 @@ impl Engine {
             if let Some(reserved) = fields.and_then(|f| {
                 [ID_FIELD, DELETED_FIELD]
                     .into_iter()
-                    .find(|k| f.contains_key(*k))
+                    .find(|k| f.contains_key(k))
             }) {
                 return Err(CoreError::ReservedField(reserved.into()));
             }

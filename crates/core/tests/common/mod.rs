@@ -12,7 +12,7 @@ use ferrosync_core::engine::{
 use ferrosync_core::mutation::{MutationRequest, Op};
 use ferrosync_core::protocol::{Change, ClientMessage, ErrorInfo, ServerMessage, WireMutation};
 use ferrosync_core::server::{
-    apply_push, ClientRecord, MemoryServer, PushRequest, ServerDoc, ServerView,
+    apply_push, ClientRecord, MemoryServer, PushBounds, PushRequest, ServerDoc, ServerView,
 };
 use ferrosync_core::transaction::{Transaction, TxId, TxState};
 use ferrosync_core::{CoreError, Millis, MutationId};
@@ -339,7 +339,7 @@ impl Server {
                         Op::Insert { fields }
                         | Op::Put { fields }
                         | Op::Update { patch: fields } => {
-                            fields.get("invalid") == Some(&Value::Bool(true))
+                            fields.get("invalid") == Some(Value::Bool(true))
                         }
                         Op::Delete => false,
                     };
@@ -358,6 +358,7 @@ impl Server {
                     now: self.now,
                     head: self.mem.head(),
                     transactions: &transactions,
+                    bounds: PushBounds::NONE,
                 };
                 let result = if self.broken_dedup {
                     let first_id = transactions
@@ -428,7 +429,7 @@ impl Server {
                 .expect("answered mutation was sent");
             let token = match &m.op {
                 Op::Insert { fields } | Op::Put { fields } | Op::Update { patch: fields } => {
-                    fields.get("w").and_then(Value::as_str)
+                    fields.get("w").and_then(|w| w.as_str().map(str::to_owned))
                 }
                 Op::Delete => None,
             };

@@ -4,10 +4,10 @@
 
 mod sqlite;
 
-pub use sqlite::SqliteStorage;
+pub use sqlite::{SqliteStorage, SCHEMA_VERSION};
 
 use ferrosync_core::protocol::{Change, ErrorInfo, WireMutation, WireTransaction};
-use ferrosync_core::server::PushCommit;
+use ferrosync_core::server::{PushBounds, PushCommit};
 use ferrosync_core::{Millis, MutationId, Version};
 use serde::Serialize;
 
@@ -57,6 +57,24 @@ pub struct Page {
     pub cursor: Version,
     /// Whether more changes wait.
     pub has_more: bool,
+}
+
+/// How much one pull page may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageBounds {
+    /// Most changes (rows read, also of collections the client skips).
+    pub changes: usize,
+    /// Roughly the most bytes of changes; a page holds at least one change.
+    pub bytes: usize,
+}
+
+/// How long sync-log rows are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogRetention {
+    /// Rows kept per tenant (storage may keep up to a small batch more until it prunes).
+    pub keep: u64,
+    /// Rows older than this (by `completed_at`) go at the next pruning.
+    pub max_age_ms: Millis,
 }
 
 /// Who is syncing: the tenant, the authenticated user and the client id.
@@ -165,8 +183,8 @@ pub type Check<'a> = &'a (dyn Fn(&WireMutation) -> Result<(), ErrorInfo> + Sync)
 
 /// Everything the sync endpoints need from storage.
 pub trait Storage: Send + Sync + 'static {
-    /// Registers a client session: binds a new client id to the caller, refuses one bound to
-    /// someone else, and remembers the collections it syncs.
+    /// Registers a client session: binds a new client id to the caller within its tenant,
+    /// refuses one bound to another user of the tenant, and remembers the collections it syncs.
     fn hello(
         &self,
         caller: Caller<'_>,
@@ -180,18 +198,24 @@ pub trait Storage: Send + Sync + 'static {
         caller: Caller<'_>,
         transactions: &[WireTransaction],
         now: Millis,
+        bounds: PushBounds,
         check: Check<'_>,
     ) -> PushOutcome;
-    /// The tenant's changes after `cursor` in `collections`.
+    /// The tenant's changes after `cursor` in `collections`, within `bounds`.
     fn pull(
         &self,
         tenant: &str,
         cursor: Version,
-        limit: usize,
+        bounds: PageBounds,
         collections: &[String],
     ) -> Result<Page, StorageError>;
-    /// Appends a sync-log row (its `id` is ignored).
-    fn log(&self, tenant: &str, entry: &SyncLog) -> Result<(), StorageError>;
+    /// Appends a sync-log row (its `id` is ignored), and prunes the tenant's log to `retention`.
+    fn log(
+        &self,
+        tenant: &str,
+        entry: &SyncLog,
+        retention: LogRetention,
+    ) -> Result<(), StorageError>;
     /// The tenant's sync-log rows matching `filter`, newest first, and totals per sync type.
     fn logs(&self, tenant: &str, filter: &LogFilter) -> Result<LogReport, StorageError>;
 }

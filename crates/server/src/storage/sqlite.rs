@@ -2,85 +2,118 @@
 //! assigned and committed in order and a `kill -9` loses nothing that was acknowledged.
 
 use super::{
-    Caller, Check, Hello, LogFilter, LogReport, LogTotals, Page, PushOutcome, Storage,
-    StorageError, SyncLog,
+    Caller, Check, Hello, LogFilter, LogReport, LogRetention, LogTotals, Page, PageBounds,
+    PushOutcome, Storage, StorageError, SyncLog,
 };
 use ferrosync_core::document::Document;
 use ferrosync_core::protocol::{Change, ErrorInfo, Outcome, WireTransaction};
-use ferrosync_core::server::{apply_push, page, ClientRecord, PushRequest, ServerDoc, ServerView};
+use ferrosync_core::server::{
+    apply_push, ClientRecord, PushBounds, PushRequest, ServerDoc, ServerView,
+};
 use ferrosync_core::{Millis, MutationId, Version};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Recorded outcomes are kept for this many mutation ids behind a client's newest, which is
 /// more than an engine ever has unanswered, so any re-send is answered from the record.
 const OUTCOMES_KEPT: u64 = 100_000;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS tenants (
-    tenant TEXT PRIMARY KEY,
-    head INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS documents (
-    tenant TEXT NOT NULL,
-    collection TEXT NOT NULL,
-    id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    writer TEXT NOT NULL,
-    deleted INTEGER NOT NULL,
-    hlc TEXT NOT NULL,
-    fields TEXT NOT NULL,
-    PRIMARY KEY (tenant, collection, id)
-);
-CREATE INDEX IF NOT EXISTS documents_by_version ON documents (tenant, version);
-CREATE TABLE IF NOT EXISTS clients (
-    client_id TEXT PRIMARY KEY,
-    tenant TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    last_mutation_id INTEGER NOT NULL,
-    collections TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS outcomes (
-    client_id TEXT NOT NULL,
-    mutation_id INTEGER NOT NULL,
-    outcome TEXT NOT NULL,
-    PRIMARY KEY (client_id, mutation_id)
-);
-CREATE TABLE IF NOT EXISTS sync_logs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    tenant TEXT NOT NULL,
-    sync_type TEXT NOT NULL,
-    status TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    client_id TEXT NOT NULL,
-    started_at INTEGER NOT NULL,
-    completed_at INTEGER NOT NULL,
-    synced_count INTEGER NOT NULL,
-    error_count INTEGER NOT NULL,
-    collections TEXT NOT NULL,
-    results TEXT NOT NULL,
-    error TEXT
-);
-CREATE INDEX IF NOT EXISTS sync_logs_by_tenant ON sync_logs (tenant, id);
-PRAGMA user_version = 1;
-";
+/// A tenant's sync log is pruned after this many new rows, so it holds at most
+/// `keep + PRUNE_EVERY` rows.
+const PRUNE_EVERY: u64 = 100;
+
+/// Bytes a change takes on the wire besides its names and JSON texts.
+const CHANGE_OVERHEAD: usize = 96;
+
+/// The schema, one migration per version (`PRAGMA user_version` counts those applied). Each
+/// runs in one transaction with the version bump, so a crash leaves it applied or not at all.
+const MIGRATIONS: &[&str] = &[
+    // 1: documents, clients (ids global), outcomes, sync log.
+    "
+    CREATE TABLE tenants (tenant TEXT PRIMARY KEY, head INTEGER NOT NULL);
+    CREATE TABLE documents (
+        tenant TEXT NOT NULL, collection TEXT NOT NULL, id TEXT NOT NULL,
+        version INTEGER NOT NULL, writer TEXT NOT NULL, deleted INTEGER NOT NULL,
+        hlc TEXT NOT NULL, fields TEXT NOT NULL,
+        PRIMARY KEY (tenant, collection, id)
+    );
+    CREATE INDEX documents_by_version ON documents (tenant, version);
+    CREATE TABLE clients (
+        client_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, user_id TEXT NOT NULL,
+        last_mutation_id INTEGER NOT NULL, collections TEXT NOT NULL
+    );
+    CREATE TABLE outcomes (
+        client_id TEXT NOT NULL, mutation_id INTEGER NOT NULL, outcome TEXT NOT NULL,
+        PRIMARY KEY (client_id, mutation_id)
+    );
+    CREATE TABLE sync_logs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, sync_type TEXT NOT NULL,
+        status TEXT NOT NULL, user_id TEXT NOT NULL, client_id TEXT NOT NULL,
+        started_at INTEGER NOT NULL, completed_at INTEGER NOT NULL,
+        synced_count INTEGER NOT NULL, error_count INTEGER NOT NULL,
+        collections TEXT NOT NULL, results TEXT NOT NULL, error TEXT
+    );
+    CREATE INDEX sync_logs_by_tenant ON sync_logs (tenant, id);
+    ",
+    // 2: client ids are scoped per tenant, so no tenant can claim another's.
+    "
+    ALTER TABLE clients RENAME TO clients_v1;
+    CREATE TABLE clients (
+        tenant TEXT NOT NULL, client_id TEXT NOT NULL, user_id TEXT NOT NULL,
+        last_mutation_id INTEGER NOT NULL, collections TEXT NOT NULL,
+        PRIMARY KEY (tenant, client_id)
+    );
+    INSERT INTO clients SELECT tenant, client_id, user_id, last_mutation_id, collections FROM clients_v1;
+    CREATE TABLE outcomes_v2 (
+        tenant TEXT NOT NULL, client_id TEXT NOT NULL, mutation_id INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        PRIMARY KEY (tenant, client_id, mutation_id)
+    );
+    INSERT INTO outcomes_v2
+        SELECT c.tenant, o.client_id, o.mutation_id, o.outcome
+        FROM outcomes o JOIN clients_v1 c ON c.client_id = o.client_id;
+    DROP TABLE outcomes;
+    ALTER TABLE outcomes_v2 RENAME TO outcomes;
+    DROP TABLE clients_v1;
+    ",
+];
+
+/// Brings the database to the newest schema. A database written by the first release of the
+/// server (tables created with `IF NOT EXISTS`, `user_version` 1) continues from migration 2.
+fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
+    let applied: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The newest schema version.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
 /// SQLite-backed storage. Calls are serialized on one connection (SQLite has one writer).
 pub struct SqliteStorage {
     conn: Mutex<Connection>,
+    /// Sync-log rows written per tenant since its last pruning.
+    unpruned: Mutex<HashMap<String, u64>>,
 }
 
 impl SqliteStorage {
     /// Opens (creating if needed) the database file at `path`.
     pub fn open(path: &str) -> Result<Self, StorageError> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         // WAL: readers don't block the writer; NORMAL sync is durable against process crashes.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "busy_timeout", 5_000)?;
-        conn.execute_batch(SCHEMA)?;
+        migrate(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            unpruned: Mutex::default(),
         })
     }
 
@@ -115,8 +148,8 @@ impl ServerView for View<'_> {
             Ok(self
                 .db
                 .query_row(
-                    "SELECT user_id, last_mutation_id FROM clients WHERE client_id = ?1",
-                    [client],
+                    "SELECT user_id, last_mutation_id FROM clients WHERE tenant = ?1 AND client_id = ?2",
+                    [self.tenant, client],
                     |r| {
                         Ok(ClientRecord {
                             user: r.get(0)?,
@@ -170,8 +203,8 @@ impl ServerView for View<'_> {
             let json: Option<String> = self
                 .db
                 .query_row(
-                    "SELECT outcome FROM outcomes WHERE client_id = ?1 AND mutation_id = ?2",
-                    params![client, id],
+                    "SELECT outcome FROM outcomes WHERE tenant = ?1 AND client_id = ?2 AND mutation_id = ?3",
+                    params![self.tenant, client, id],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -184,13 +217,13 @@ fn forbidden() -> ErrorInfo {
     ErrorInfo::new("forbidden", "this client id belongs to another user", false)
 }
 
-/// The client's tenant and user, if it is registered.
-fn owner(db: &Connection, client_id: &str) -> Result<Option<(String, String)>, StorageError> {
+/// The user the caller's client id is bound to in its tenant, if it is registered.
+fn owner(db: &Connection, caller: Caller<'_>) -> Result<Option<String>, StorageError> {
     Ok(db
         .query_row(
-            "SELECT tenant, user_id FROM clients WHERE client_id = ?1",
-            [client_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            "SELECT user_id FROM clients WHERE tenant = ?1 AND client_id = ?2",
+            [caller.tenant, caller.client_id],
+            |r| r.get(0),
         )
         .optional()?)
 }
@@ -214,19 +247,17 @@ impl Storage for SqliteStorage {
     ) -> Result<Result<Hello, ErrorInfo>, StorageError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if owner(&tx, caller.client_id)?
-            .is_some_and(|(t, u)| t != caller.tenant || u != caller.user)
-        {
+        if owner(&tx, caller)?.is_some_and(|user| user != caller.user) {
             return Ok(Err(forbidden()));
         }
         tx.execute(
             "INSERT INTO clients (client_id, tenant, user_id, last_mutation_id, collections) VALUES (?1, ?2, ?3, 0, ?4)
-             ON CONFLICT (client_id) DO UPDATE SET collections = excluded.collections",
+             ON CONFLICT (tenant, client_id) DO UPDATE SET collections = excluded.collections",
             params![caller.client_id, caller.tenant, caller.user, serde_json::to_string(collections)?],
         )?;
         let last_mutation_id = tx.query_row(
-            "SELECT last_mutation_id FROM clients WHERE client_id = ?1",
-            [caller.client_id],
+            "SELECT last_mutation_id FROM clients WHERE tenant = ?1 AND client_id = ?2",
+            [caller.tenant, caller.client_id],
             |r| r.get(0),
         )?;
         let head = head(&tx, caller.tenant)?;
@@ -239,17 +270,15 @@ impl Storage for SqliteStorage {
 
     fn collections(&self, caller: Caller<'_>) -> Result<Option<Vec<String>>, StorageError> {
         let conn = self.conn();
-        let row: Option<(String, String, String)> = conn
+        let row: Option<(String, String)> = conn
             .query_row(
-                "SELECT tenant, user_id, collections FROM clients WHERE client_id = ?1",
-                [caller.client_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                "SELECT user_id, collections FROM clients WHERE tenant = ?1 AND client_id = ?2",
+                [caller.tenant, caller.client_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
         match row {
-            Some((tenant, user, json)) if tenant == caller.tenant && user == caller.user => {
-                Ok(Some(serde_json::from_str(&json)?))
-            }
+            Some((user, json)) if user == caller.user => Ok(Some(serde_json::from_str(&json)?)),
             _ => Ok(None),
         }
     }
@@ -259,13 +288,12 @@ impl Storage for SqliteStorage {
         caller: Caller<'_>,
         transactions: &[WireTransaction],
         now: Millis,
+        bounds: PushBounds,
         check: Check<'_>,
     ) -> PushOutcome {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if owner(&tx, caller.client_id)?
-            .is_some_and(|(t, u)| t != caller.tenant || u != caller.user)
-        {
+        if owner(&tx, caller)?.is_some_and(|user| user != caller.user) {
             return Ok(Err(forbidden()));
         }
         let view = View {
@@ -279,6 +307,7 @@ impl Storage for SqliteStorage {
             now,
             head: head(&tx, caller.tenant)?,
             transactions,
+            bounds,
         };
         let decided = apply_push(&view, req, check);
         if let Some(failure) = view.failure.take() {
@@ -297,9 +326,10 @@ impl Storage for SqliteStorage {
             )?;
         }
         {
-            let mut insert = tx.prepare_cached("INSERT OR REPLACE INTO outcomes (client_id, mutation_id, outcome) VALUES (?1, ?2, ?3)")?;
+            let mut insert = tx.prepare_cached("INSERT OR REPLACE INTO outcomes (tenant, client_id, mutation_id, outcome) VALUES (?1, ?2, ?3, ?4)")?;
             for r in &commit.outcomes {
                 insert.execute(params![
+                    caller.tenant,
                     caller.client_id,
                     r.id,
                     serde_json::to_string(&r.outcome)?
@@ -308,12 +338,13 @@ impl Storage for SqliteStorage {
         }
         tx.execute(
             "INSERT INTO clients (client_id, tenant, user_id, last_mutation_id, collections) VALUES (?1, ?2, ?3, ?4, '[]')
-             ON CONFLICT (client_id) DO UPDATE SET last_mutation_id = excluded.last_mutation_id",
+             ON CONFLICT (tenant, client_id) DO UPDATE SET last_mutation_id = excluded.last_mutation_id",
             params![caller.client_id, caller.tenant, caller.user, commit.client.last_mutation_id],
         )?;
         tx.execute(
-            "DELETE FROM outcomes WHERE client_id = ?1 AND mutation_id + ?2 < ?3",
+            "DELETE FROM outcomes WHERE tenant = ?1 AND client_id = ?2 AND mutation_id + ?3 < ?4",
             params![
+                caller.tenant,
                 caller.client_id,
                 OUTCOMES_KEPT,
                 commit.client.last_mutation_id
@@ -331,7 +362,7 @@ impl Storage for SqliteStorage {
         &self,
         tenant: &str,
         cursor: Version,
-        limit: usize,
+        bounds: PageBounds,
         collections: &[String],
     ) -> Result<Page, StorageError> {
         let conn = self.conn();
@@ -339,44 +370,55 @@ impl Storage for SqliteStorage {
             "SELECT collection, id, version, deleted, hlc, fields FROM documents
              WHERE tenant = ?1 AND version > ?2 ORDER BY version LIMIT ?3",
         )?;
-        let rows = stmt
-            .query_map(params![tenant, cursor, limit as u64 + 1], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, u64>(2)?,
-                    r.get::<_, bool>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            })?
-            .map(|row| {
-                let (collection, id, version, deleted, hlc, fields) = row?;
-                let doc = Document {
-                    id,
-                    fields: serde_json::from_str(&fields)?,
-                    version,
-                    hlc: serde_json::from_str(&hlc)?,
-                    deleted,
-                };
-                Ok(Change { collection, doc })
-            })
-            .collect::<Result<Vec<_>, StorageError>>()?;
-        // The cursor moves over every row read, also those of collections this client skips.
-        let (rows, cursor, has_more) = page(rows, cursor, limit);
-        let changes = rows
-            .into_iter()
-            .filter(|c| collections.contains(&c.collection))
-            .collect();
+        let mut rows = stmt.query(params![tenant, cursor, bounds.changes as u64 + 1])?;
+        let (mut changes, mut next, mut read, mut bytes) = (Vec::new(), cursor, 0, 0);
+        while let Some(row) = rows.next()? {
+            if read == bounds.changes {
+                return Ok(Page {
+                    changes,
+                    cursor: next,
+                    has_more: true,
+                });
+            }
+            read += 1;
+            let collection: String = row.get(0)?;
+            let version: Version = row.get(2)?;
+            // The cursor moves over every row read, also those of collections this client skips.
+            if !collections.contains(&collection) {
+                next = version;
+                continue;
+            }
+            let (id, hlc, fields): (String, String, String) =
+                (row.get(1)?, row.get(4)?, row.get(5)?);
+            // Roughly the change's encoded size; a page always carries at least one change.
+            bytes += CHANGE_OVERHEAD + collection.len() + id.len() + hlc.len() + fields.len();
+            if bytes > bounds.bytes && !changes.is_empty() {
+                return Ok(Page {
+                    changes,
+                    cursor: next,
+                    has_more: true,
+                });
+            }
+            let doc = Document {
+                id,
+                fields: serde_json::from_str(&fields)?,
+                version,
+                hlc: serde_json::from_str(&hlc)?,
+                deleted: row.get(3)?,
+            };
+            changes.push(Change { collection, doc });
+            next = version;
+        }
         Ok(Page {
             changes,
-            cursor,
-            has_more,
+            cursor: next,
+            has_more: false,
         })
     }
 
-    fn log(&self, tenant: &str, e: &SyncLog) -> Result<(), StorageError> {
-        self.conn().execute(
+    fn log(&self, tenant: &str, e: &SyncLog, retention: LogRetention) -> Result<(), StorageError> {
+        let conn = self.conn();
+        conn.execute(
             "INSERT INTO sync_logs (tenant, sync_type, status, user_id, client_id, started_at, completed_at, synced_count, error_count, collections, results, error)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
@@ -384,6 +426,22 @@ impl Storage for SqliteStorage {
                 serde_json::to_string(&e.collections)?, e.results.to_string(), e.error
             ],
         )?;
+        // Pruning scans the tenant's rows, so it runs once per PRUNE_EVERY rows written.
+        let mut unpruned = self.unpruned.lock().unwrap_or_else(|p| p.into_inner());
+        let written = unpruned.entry(tenant.to_owned()).or_default();
+        *written += 1;
+        if *written >= PRUNE_EVERY {
+            *written = 0;
+            conn.execute(
+                "DELETE FROM sync_logs WHERE tenant = ?1 AND (completed_at < ?2 OR id <= (
+                   SELECT id FROM sync_logs WHERE tenant = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?3))",
+                params![
+                    tenant,
+                    e.completed_at.saturating_sub(retention.max_age_ms),
+                    retention.keep
+                ],
+            )?;
+        }
         Ok(())
     }
 

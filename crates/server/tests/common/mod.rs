@@ -6,9 +6,9 @@ use ferrosync_core::document::parse_document;
 use ferrosync_core::hlc::Hlc;
 use ferrosync_core::mutation::Op;
 use ferrosync_core::protocol::{ClientMessage, ServerMessage, WireMutation, WireTransaction};
-use ferrosync_server::auth::{sign_hs256, Authenticator};
+use ferrosync_server::auth::{own_origins, sign_hs256, Authenticator};
 use ferrosync_server::limits::Limits;
-use ferrosync_server::{router, storage::SqliteStorage, Config};
+use ferrosync_server::{router, serve, storage::SqliteStorage, Config};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -40,22 +40,28 @@ pub fn token(user: &str, tenant: &str) -> String {
 }
 
 pub async fn start(limits: Limits) -> TestServer {
+    start_with(limits, None).await
+}
+
+/// A server as `ferrosync-server` runs it (the same accept loop), serving `static_dir` too.
+pub async fn start_with(limits: Limits, static_dir: Option<PathBuf>) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("test.db");
     let storage = Arc::new(SqliteStorage::open(db.to_str().unwrap()).unwrap());
-    let (app, _stop) = router(Config {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (app, stop) = router(Config {
         storage,
         auth: Authenticator::new(Some(DEV.into()), Some(SECRET.into())),
         allowed_origins: vec!["http://app.example".into()],
-        limits,
-        static_dir: None,
+        own_origins: own_origins(addr),
+        limits: limits.clone(),
+        static_dir,
         heartbeat: Duration::from_secs(20),
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        let _keep = _stop;
-        axum::serve(listener, app).await.unwrap()
+        let _keep = stop;
+        serve::run(listener, app, &limits, std::future::pending()).await
     });
     TestServer {
         addr,
