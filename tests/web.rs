@@ -1,4 +1,5 @@
-//! Browser tests, run in headless Chromium by `wasm-pack test --headless --chrome -- -p ferrosync`.
+//! Browser tests, run in headless Chromium and Firefox by `wasm-pack test --headless --chrome`
+//! and `--firefox`; unlike those of engine.rs and tabs.rs, they need no server.
 //!
 //! They check what the engine needs from the browser: the package loads, and IndexedDB can
 //! create a database, commit a record and read it back from a fresh connection.
