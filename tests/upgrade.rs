@@ -106,6 +106,7 @@ async fn write_first_schema(name: &str) -> Result<(), JsValue> {
 }
 
 #[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn a_first_schema_database_opens_intact_and_finishes_its_transactions_once() {
     let tenant = unique("t");
     let config = config(&tenant, json!({}));
