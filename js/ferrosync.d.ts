@@ -580,6 +580,13 @@ export declare class SyncEngine {
   push(): Promise<void>;
   /** Pulls changes from the server now. */
   pull(): Promise<void>;
+  /**
+   * Resolves once everything the engine holds in memory (writes, their ends, documents received
+   * from the server) is durable in IndexedDB; it waits while storage is failing. A write's own
+   * promise already resolves once it is durable: this is for what sync brought in, as before a
+   * test or a benchmark reads storage.
+   */
+  flush(): Promise<void>;
   /** Stops syncing and closes the database; the engine cannot be used afterwards. */
   destroy(): void;
   /** Releases the engine's memory. */

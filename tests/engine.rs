@@ -541,3 +541,26 @@ async fn a_refused_token_is_reported_as_the_last_error() {
     assert_eq!(json(&engine.get_status().value().unwrap()), "offline");
     engine.destroy();
 }
+
+#[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
+async fn documents_received_from_the_server_are_durable_once_flush_resolves() {
+    let tenant = unique("t");
+    let a = open(&config(&tenant, json!({}))).await;
+    let b_config = config(&tenant, json!({}));
+    let b = open(&b_config).await;
+    settled(&insert(&a, json!({ "_id": "1", "title": "from a" })).await)
+        .await
+        .unwrap();
+    until("B has it", || get(&b, "todos", "1")["title"] == "from a").await;
+    wait(b.flush()).await.unwrap();
+    b.destroy();
+    // Reopened without syncing, B has the document from its own storage.
+    let mut offline = b_config.clone();
+    offline["autoStart"] = json!(false);
+    let reopened = open(&offline).await;
+    assert_eq!(get(&reopened, "todos", "1")["title"], "from a");
+    wait(reopened.flush()).await.unwrap();
+    a.destroy();
+    reopened.destroy();
+}

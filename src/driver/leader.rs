@@ -12,6 +12,7 @@ use ferrosync_core::collection::DocChange;
 use ferrosync_core::document::Fields;
 use ferrosync_core::engine::{
     ConflictId, Effect, Engine, Input, StorageWrite, SyncLogStatus, SyncStats, SyncStatus,
+    Unwritten,
 };
 use ferrosync_core::mutation::MutationRequest;
 use ferrosync_core::transaction::{Transaction, TxId};
@@ -432,6 +433,23 @@ impl Leader {
         })?;
         self.flush_waiters.push((target, reply));
         Ok(done)
+    }
+
+    /// `flush`: a receiver told once everything the engine holds is in IndexedDB (it waits
+    /// while storage is failing).
+    pub fn flush(&mut self) -> Done {
+        let target = match self.engine.unwritten() {
+            Unwritten::Nothing => return done_now(Ok(())),
+            Unwritten::InFlight => self.writes_issued,
+            Unwritten::Waiting => {
+                // Written by the next write, issued now unless one is under way.
+                self.feed(Input::Tick);
+                self.writes_issued + u64::from(self.engine.unwritten() == Unwritten::Waiting)
+            }
+        };
+        let (reply, done) = oneshot::channel();
+        self.flush_waiters.push((target, reply));
+        done
     }
 
     /// `resolveConflict`.

@@ -149,6 +149,7 @@ impl Leader {
             Request::SyncNow { push, pull } => {
                 Outcome::Later(self.sync_now(push, pull), Reply::Done)
             }
+            Request::Flush => Outcome::Later(self.flush(), Reply::Done),
             Request::Start => Outcome::Now(
                 self.start_sync()
                     .map(|()| Reply::Done)

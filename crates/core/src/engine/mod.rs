@@ -17,7 +17,7 @@ pub use backend::{remote_documents, Backend, Call, CallOutcome, CallStep};
 pub use status::{SyncLogEntry, SyncLogStatus, SyncStats, SyncStatus, SyncType};
 pub use store::{
     doc_size, hash, index_for, Checkpoint, MemoryStore, Page, Record, RecordMeta, Snapshot,
-    StorageTuning, StorageWrite, StoreOp,
+    StorageTuning, StorageWrite, StoreOp, Unwritten,
 };
 
 use crate::collection::{Collection, DocChange};

@@ -169,6 +169,17 @@ struct InFlight {
     folded: Vec<u64>,
 }
 
+/// What of the engine's state is not in storage yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unwritten {
+    /// Nothing: storage holds everything.
+    Nothing,
+    /// Only what the write under way carries.
+    InFlight,
+    /// Changes that wait for a write not issued yet (and maybe one under way).
+    Waiting,
+}
+
 impl StoreState {
     /// Nothing written yet.
     pub(super) fn new(tuning: StorageTuning) -> Self {
@@ -211,6 +222,17 @@ impl StoreState {
 }
 
 impl Engine {
+    /// What of the engine's state is not in storage yet (see [`Unwritten`]).
+    pub fn unwritten(&self) -> Unwritten {
+        if self.store.is_dirty() {
+            Unwritten::Waiting
+        } else if self.store.in_flight.is_some() {
+            Unwritten::InFlight
+        } else {
+            Unwritten::Nothing
+        }
+    }
+
     /// Emits one storage write with everything changed since the last (and a compaction slice
     /// when storage was idle or the log is overdue), unless one is under way.
     pub(super) fn flush(&mut self) {
