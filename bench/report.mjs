@@ -29,7 +29,7 @@ const lines = [
     `Run them with \`npm run bench\` (about 18 minutes from a fresh clone on 2 cores) or \`npm run bench -- --quick\` (a smoke test).`,
   '',
   `- Run: ${results.date.slice(0, 16).replace('T', ' ')} UTC, ${results.quick ? 'quick mode (small sizes, 1 run: indicative only)' : `median of ${results.reps} runs after a warm-up run`}.`,
-  `- Machine: ${c.cpu} (${c.cpus} cores), ${c.memoryGiB} GiB, ${c.os}; Chromium ${c.chromium} headless; Node ${c.node}.`,
+  `- Machine: ${c.cpu} (${c.cpus} cores), ${c.memoryGiB} GiB, ${c.os}; Chromium ${c.chromium} headless, with a profile on disk (IndexedDB and OPFS in files, as in a user\'s browser); Node ${c.node}.`,
   `- Clock: \`performance.now()\` resolution ${format(c.timerResolutionMs)} ms in the page.`,
   '- Each cell: median [min–max]. "×" is how many times better Ferrosync is than that system (above 1: Ferrosync is better; below 1: it loses). Raw platform figures are the limit, not competitors.',
   '',
