@@ -50,7 +50,7 @@ for (const s of results.scenarios) {
     const summaryRow = targetRow ?? m.rows.at(-1);
     lines.push(`| ${s.number} | ${m.title} (${summaryRow.case}) | ${target?.text ?? '—'} | ${cell(summaryRow.systems.ferrosync)} ${m.unit} | ` +
       `${met === null ? (target ? 'not measured at this size' : '—') : met ? 'yes' : '**no**'} | ` +
-      `${versus(s, summaryRow, summaryRow.winner)} | ${s.systems.some((x) => PLATFORM.has(x)) ? versus(s, summaryRow, s.systems.find((x) => PLATFORM.has(x))) : '—'} |`);
+      `${versus(s, summaryRow, summaryRow.winner)} | ${s.systems.filter((x) => PLATFORM.has(x)).map((x) => versus(s, summaryRow, x)).join('; ') || '—'} |`);
     const file = `${m.id}.svg`;
     writeFileSync(join(charts, file), chart(m, s.systems.map((x) => [x, s.names[x]])));
     sections.push(`### ${m.title}`, '', `Unit: ${m.unit}, ${m.lowerIsBetter ? 'lower' : 'higher'} is better. BRIEF target: ${target?.text ?? 'none'}` +
