@@ -41,7 +41,8 @@ const lines = [
 const sections = [];
 for (const s of results.scenarios) {
   sections.push(`## ${s.number}. ${s.title}`, '', s.about, '');
-  for (const m of s.metrics) {
+  // A scenario whose setup failed has no rows: its failure is listed at the end.
+  for (const m of s.metrics.filter((metric) => metric.rows.length)) {
     const target = m.target;
     const targetRow = target && m.rows.find((r) => r.case === target.case);
     const own = targetRow?.systems.ferrosync?.median;

@@ -72,7 +72,7 @@ export default () => ({
     'variants an app loads only when configured to (wa-sqlite with encryption, its synchronous ' +
     'build for the OPFS VFSes, and each again for running without a worker): its figure counts what ' +
     'the default configuration loads, its worker and wa-sqlite\'s asynchronous build with the ' +
-    'IndexedDB VFS (all it emits is about 3.0 MB). Builds are deterministic: one run.',
+    'IndexedDB VFS (all it emits is about 3.0 MB gzipped). Builds are deterministic: one run.',
   systems: ['ferrosync', 'tanstack', 'rxdb', 'pouchdb', 'dexie', 'powersync'],
   measure: (system, _args, ctx) => bundle(system, ctx.pkg),
   cases: [{ label: 'app build', args: {} }],
