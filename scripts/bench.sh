@@ -36,7 +36,11 @@ cargo build --quiet --release -p ferrosync-server
 out="$PWD/target/bench"
 www="$out/www"
 rm -rf "$www"
-build_app bench/peers target/bench/www/peers "$package_dir"
+# The bench's own Vite config: module workers, so PowerSync's and SQLite's workers and wasm are
+# bundled from node_modules.
+echo "==> bundling bench/peers into $www/peers" >&2
+FERROSYNC_PKG=$package_dir npx --no-install vite build bench/peers --config bench/vite.config.mjs \
+  --outDir "$www/peers"
 if [ "${BENCH_QUICK:-}" = 1 ]; then
   results="$out/results/latest.json" report="$out/BENCHMARKS.md"
 else

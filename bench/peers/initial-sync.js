@@ -49,6 +49,9 @@ async function closeEngine(engine) {
 export async function seedFerrosync({ serverUrl, token, rows }) {
   const engine = await openEngine(serverUrl, token);
   try {
+    // Connected first: transactions made durable before the socket opens are all pushed in one
+    // frame, which past 1 MiB the server refuses (1009, message too big).
+    await engine.forceSync();
     const docs = makeDocs(rows).map(({ id, ...rest }) => ({ _id: id, ...rest }));
     for (let i = 0; i < rows; i += BATCH) {
       await engine.transaction((t) => {
