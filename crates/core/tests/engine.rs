@@ -8,6 +8,7 @@ use ferrosync_core::document::Document;
 use ferrosync_core::engine::{
     ConflictId, EngineConfig, Input, SyncLogStatus, SyncStatus, SyncType,
 };
+use ferrosync_core::protocol::ClientMessage;
 use ferrosync_core::query::Query;
 use ferrosync_core::scheduler::{MergeFn, MutationStrategy};
 use ferrosync_core::transaction::TxState::*;
@@ -1043,4 +1044,35 @@ fn a_reload_before_a_batched_compaction_is_written_finishes_the_stored_transacti
     c.flush(T0);
     assert_eq!(c.engine.collection("cache").unwrap().count(), 2);
     assert!(c.stored().transactions().next().is_none());
+}
+
+#[test]
+fn pushes_stop_growing_at_their_byte_size_so_frames_stay_under_the_server_limit() {
+    let mut w = World::online(1, config);
+    let big = "x".repeat(60_000);
+    for i in 0..10 {
+        w.clients[0]
+            .commit(
+                vec![insert(
+                    "todos",
+                    json!({"_id": format!("d{i}"), "body": big}),
+                )],
+                w.now,
+            )
+            .unwrap();
+    }
+    while w.clients[0].complete_write(w.now) {}
+    let pushes: Vec<usize> = w.clients[0]
+        .outbox
+        .iter()
+        .filter(|m| matches!(m, ClientMessage::Push { .. }))
+        .map(|m| serde_json::to_string(m).unwrap().len())
+        .collect();
+    assert!(pushes.len() >= 3, "split into several pushes: {pushes:?}");
+    assert!(
+        pushes.iter().all(|&bytes| bytes < 256 * 1024),
+        "each about 192 KB at most: {pushes:?}"
+    );
+    w.settle();
+    assert_eq!(w.server.mem.head(), 10, "all of them applied");
 }

@@ -4,7 +4,7 @@
 use super::{Engine, Flight, Link, SyncType, NO_ANSWER};
 use crate::conflict::Resolution;
 use crate::document::Document;
-use crate::mutation::{Mutation, ParkedConflict};
+use crate::mutation::{Mutation, Op, ParkedConflict};
 use crate::protocol::{
     ClientMessage, CursorRange, ErrorInfo, MutationResult, Outcome, WireMutation, WireTransaction,
 };
@@ -17,6 +17,19 @@ use std::collections::HashMap;
 pub(super) const MAX_WIRE_BATCHES: usize = 4;
 /// At most this many pushes are on the wire at once.
 const MAX_PUSHES_IN_FLIGHT: usize = 4;
+/// A push stops growing at about this many bytes (a transaction larger on its own still goes,
+/// alone), so several pushes in one frame stay under the server's frame limit (1 MiB).
+const PUSH_BYTES: usize = 192 * 1024;
+
+/// About how many bytes a mutation takes in a push.
+fn mutation_bytes(m: &WireMutation) -> usize {
+    let fields = match &m.op {
+        Op::Insert { fields } | Op::Put { fields } => fields.as_json().len(),
+        Op::Update { patch } => patch.as_json().len(),
+        Op::Delete => 0,
+    };
+    128 + m.collection.len() + m.doc_id.len() + fields
+}
 
 impl Engine {
     /// Moves the outbox forward: finishes local-only work, assigns ids, sends what is ready.
@@ -113,7 +126,7 @@ impl Engine {
     fn send_ready(&mut self) {
         let mut batch: Vec<WireTransaction> = Vec::new();
         let mut batch_txs = Vec::new();
-        let mut size = 0;
+        let (mut size, mut bytes) = (0, 0);
         // Those in flight come first; past them, no more than the free pushes can carry.
         let reach = 2 * MAX_PUSHES_IN_FLIGHT * self.config.batch_size;
         let order: Vec<TxId> = self.queues.wire.values().take(reach).copied().collect();
@@ -126,14 +139,19 @@ impl Engine {
                 break;
             }
             let wire = self.wire_transaction(id);
-            if size > 0 && size + wire.mutations.len() > self.config.batch_size {
+            let wire_bytes: usize = wire.mutations.iter().map(mutation_bytes).sum();
+            if size > 0
+                && (size + wire.mutations.len() > self.config.batch_size
+                    || bytes + wire_bytes > PUSH_BYTES)
+            {
                 self.send_push(std::mem::take(&mut batch), std::mem::take(&mut batch_txs));
-                size = 0;
+                (size, bytes) = (0, 0);
             }
             if self.flights.len() >= MAX_PUSHES_IN_FLIGHT {
                 return;
             }
             size += wire.mutations.len();
+            bytes += wire_bytes;
             batch.push(wire);
             batch_txs.push(id);
         }
