@@ -3,7 +3,9 @@
 //! is tested natively.
 
 use ferrosync_core::conflict::{ConflictStrategy, ResolverFn};
-use ferrosync_core::engine::{Backend, CollectionConfig, Direction, EngineConfig};
+use ferrosync_core::engine::{
+    Backend, CollectionConfig, Direction, EngineConfig, HistoryRetention,
+};
 use ferrosync_core::retry::RetryPolicy;
 use ferrosync_core::scheduler::{MergeFn, MutationStrategy};
 use serde_json::{Map, Value};
@@ -80,11 +82,23 @@ pub struct Remote {
     pub auth_token: Option<String>,
 }
 
+/// Where the engine keeps its data (`storage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StorageKind {
+    /// IndexedDB (`createIndexedDBStorage()`, the default): kept across reloads.
+    #[default]
+    IndexedDb,
+    /// Memory (`createMemoryStorage()`): gone when the page closes; private to its tab.
+    Memory,
+}
+
 /// A checked configuration.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The IndexedDB database name.
+    /// The database name.
     pub name: String,
+    /// Where the data is kept.
+    pub storage: StorageKind,
     /// The core engine's settings.
     pub engine: EngineConfig,
     /// The server, if the engine syncs with one.
@@ -119,6 +133,8 @@ const KNOWN: &[&str] = &[
     "requestPersistence",
     "sync",
     "mutationFn",
+    "storage",
+    "transactionHistory",
 ];
 
 fn bad<T>(message: impl Into<String>) -> Result<T, ConfigError> {
@@ -198,6 +214,7 @@ pub fn parse(config: &Value, callbacks: Callbacks) -> Result<Options, ConfigErro
         // The leader flushes after the current task's commits (see `Leader::input`).
         batch_writes: true,
         storage: Default::default(),
+        history: history(map.get("transactionHistory"))?,
     };
     let custom = custom_sync(map, callbacks.backend, engine.direction)?;
     if custom.is_some() {
@@ -225,6 +242,7 @@ pub fn parse(config: &Value, callbacks: Callbacks) -> Result<Options, ConfigErro
     };
     Ok(Options {
         name,
+        storage: storage(map.get("storage"))?,
         engine,
         remote,
         custom,
@@ -280,6 +298,54 @@ fn custom_sync(
         None if id.is_none() => Ok(None),
         _ => Ok(Some(CustomSync { id })),
     }
+}
+
+/// `storage`: what `createIndexedDBStorage()` or `createMemoryStorage()` returned.
+fn storage(value: Option<&Value>) -> Result<StorageKind, ConfigError> {
+    const HINT: &str = "`storage` must be createIndexedDBStorage() or createMemoryStorage()";
+    match value {
+        None | Some(Value::Null) => Ok(StorageKind::IndexedDb),
+        Some(Value::Object(map)) => match map.get("kind").and_then(Value::as_str) {
+            Some("indexeddb") if map.len() == 1 => Ok(StorageKind::IndexedDb),
+            Some("memory") if map.len() == 1 => Ok(StorageKind::Memory),
+            _ => bad(HINT),
+        },
+        Some(_) => bad(HINT),
+    }
+}
+
+/// `transactionHistory: { keep: N | 'all', maxAgeMs }`: by default everything is kept.
+fn history(value: Option<&Value>) -> Result<HistoryRetention, ConfigError> {
+    let map = match value {
+        None | Some(Value::Null) => return Ok(HistoryRetention::default()),
+        Some(Value::Object(map)) => map,
+        Some(other) => {
+            return bad(format!(
+                "`transactionHistory` must be {{ keep, maxAgeMs }}, got {other}"
+            ))
+        }
+    };
+    if let Some(key) = map.keys().find(|k| *k != "keep" && *k != "maxAgeMs") {
+        return bad(format!(
+            "`transactionHistory` has an unknown option `{key}` (known: keep, maxAgeMs)"
+        ));
+    }
+    let keep = match map.get("keep") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(all)) if all == "all" => None,
+        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64().map(|n| n as usize),
+        Some(other) => {
+            return bad(format!(
+                "`transactionHistory.keep` must be a whole number or 'all', got {other}"
+            ))
+        }
+    };
+    let read = Reader(map);
+    let max_age_ms = match map.get("maxAgeMs") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(read.integer("maxAgeMs", 0, 1, u64::MAX >> 11)?),
+    };
+    Ok(HistoryRetention { keep, max_age_ms })
 }
 
 fn collections(value: Option<&Value>) -> Result<Vec<CollectionConfig>, ConfigError> {
@@ -480,6 +546,8 @@ mod tests {
         assert!(options.engine.mutation_strategy.is_ordered());
         assert!(options.remote.is_none());
         assert!(options.auto_start && options.request_persistence);
+        assert_eq!(options.storage, StorageKind::IndexedDb);
+        assert_eq!(options.engine.history, HistoryRetention::default());
     }
 
     #[test]
@@ -495,6 +563,8 @@ mod tests {
                 "autoRetry": false, "retryDelay": 50, "maxRetryAttempts": 2, "maxRetryDelay": 400,
                 "pullInterval": 500, "batchSize": 1000, "ackTimeout": 2000,
                 "autoStart": false, "requestPersistence": false,
+                "storage": { "kind": "memory" },
+                "transactionHistory": { "keep": 50, "maxAgeMs": 86_400_000 },
             })),
             Callbacks::default(),
         )
@@ -529,6 +599,17 @@ mod tests {
             })
         );
         assert!(!options.auto_start && !options.request_persistence);
+        assert_eq!(options.storage, StorageKind::Memory);
+        assert_eq!(
+            options.engine.history,
+            HistoryRetention {
+                keep: Some(50),
+                max_age_ms: Some(86_400_000)
+            }
+        );
+        let all = with(json!({ "transactionHistory": { "keep": "all" } }));
+        let all = parse(&all, Callbacks::default()).unwrap();
+        assert_eq!(all.engine.history.keep, None);
     }
 
     #[test]
@@ -612,6 +693,24 @@ mod tests {
                 "retry delay",
             ),
             (json!({ "autoRetry": "yes" }), "`autoRetry`"),
+            (json!({ "storage": "memory" }), "createMemoryStorage()"),
+            (json!({ "storage": { "kind": "disk" } }), "`storage`"),
+            (
+                json!({ "transactionHistory": { "keep": -1 } }),
+                "`transactionHistory.keep`",
+            ),
+            (
+                json!({ "transactionHistory": { "keep": "some" } }),
+                "`transactionHistory.keep`",
+            ),
+            (
+                json!({ "transactionHistory": { "maxAgeMs": 0 } }),
+                "`maxAgeMs`",
+            ),
+            (
+                json!({ "transactionHistory": { "max": 1 } }),
+                "unknown option `max`",
+            ),
         ];
         for (config, expected) in cases {
             let message = error(with(config.clone()));

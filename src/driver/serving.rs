@@ -116,7 +116,7 @@ impl Leader {
         match request {
             Request::Commit { requests } => {
                 let (tx, finished) = match self.tabs.origins.get(origin) {
-                    Some(known) => (known.tx, known.finished.clone()),
+                    Some(known) => (known.tx, known.finished.clone().map(Box::new)),
                     None => match self.commit(requests) {
                         Ok((tx, _, _)) => {
                             self.tabs.origins.insert(

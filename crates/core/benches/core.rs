@@ -85,16 +85,18 @@ fn stored(n: usize) -> Snapshot {
     Snapshot {
         records: Vec::new(),
         pages,
+        history: Vec::new(),
     }
 }
 
 fn update(i: usize) -> Input {
-    Input::Commit(vec![MutationRequest {
+    Input::commit(vec![MutationRequest {
         collection: "todos".into(),
         doc_id: format!("d{i:06}"),
         op: Op::Update {
             patch: parse_patch(json!({"done": true})).unwrap(),
         },
+        metadata: None,
     }])
 }
 
@@ -192,10 +194,11 @@ fn insert_into_live_query(e: &mut Engine, live: &mut LiveQuery, i: usize) -> boo
         parse_document(json!({"_id": format!("new{i}"), "title": title, "done": false})).unwrap();
     let step = e
         .handle(
-            Input::Commit(vec![MutationRequest {
+            Input::commit(vec![MutationRequest {
                 collection: "todos".into(),
                 doc_id,
                 op: Op::Insert { fields },
+                metadata: None,
             }]),
             NOW,
         )

@@ -2,8 +2,9 @@
 
 use crate::document::{Document, Fields};
 use crate::hlc::Hlc;
-use crate::{DocId, MutationId, Version};
+use crate::{DocId, Millis, MutationId, Version};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The change a mutation makes to its document.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -106,6 +107,9 @@ pub struct MutationRequest {
     pub doc_id: DocId,
     /// What the write does.
     pub op: Op,
+    /// The application's data about the write (`{ metadata }` of `insert`, `update`, `delete`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
 }
 
 /// A write inside a transaction, with what the engine tracks for it.
@@ -129,6 +133,33 @@ pub struct Mutation {
     pub wire_id: Option<MutationId>,
     /// A conflict waiting in the inbox for `resolveConflict`, if any.
     pub parked: Option<ParkedConflict>,
+    /// The document's fields as the application saw them when it made the write (the synced
+    /// document with earlier pending writes applied); `None` when there was no document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<Fields>,
+    /// The application's data about the write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    /// When the write was last changed after it was made (a conflict's resolution, an id the
+    /// backend assigned); `None` while it is as made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<Millis>,
+}
+
+impl Mutation {
+    /// The document after this write, from `original` (`None` if the write cannot apply to it).
+    pub fn modified(&self) -> Option<Document> {
+        let original = self.original.as_ref().map(|fields| Document {
+            id: self.doc_id.clone(),
+            fields: fields.clone(),
+            version: 0,
+            hlc: Hlc::default(),
+            deleted: false,
+        });
+        self.op
+            .apply(&self.doc_id, original.as_ref(), self.hlc)
+            .ok()
+    }
 }
 
 /// A conflict the custom resolver left unresolved, kept until the application resolves it.

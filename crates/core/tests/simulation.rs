@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use ferrosync_core::conflict::ConflictStrategy;
-use ferrosync_core::engine::{EngineConfig, Input, StorageTuning, SyncStatus};
+use ferrosync_core::engine::{EngineConfig, HistoryRetention, Input, StorageTuning, SyncStatus};
 use ferrosync_core::protocol::{ClientMessage, ServerMessage};
 use ferrosync_core::retry::RetryPolicy;
 use ferrosync_core::rng::Rng;
@@ -77,6 +77,9 @@ struct Counts {
     completed: u64,
     torn_writes: u64,
     compactions: u64,
+    /// History pages storage held at the end, and history entries the retention dropped.
+    history_pages: u64,
+    history_dropped: u64,
 }
 
 impl std::ops::AddAssign for Counts {
@@ -92,6 +95,8 @@ impl std::ops::AddAssign for Counts {
         self.completed += o.completed;
         self.torn_writes += o.torn_writes;
         self.compactions += o.compactions;
+        self.history_pages += o.history_pages;
+        self.history_dropped += o.history_dropped;
     }
 }
 
@@ -141,6 +146,12 @@ fn engine_config(seed: u64, variant: u64) -> EngineConfig {
             log_bytes: 4_096,
             slice_bytes: 600,
             page_bytes: 300,
+        },
+        // A history that keeps everything, a few, or some dozens: its retention drops entries
+        // while compaction moves the rest into history pages.
+        history: HistoryRetention {
+            keep: [None, Some(3), Some(40)][(variant % 3) as usize],
+            max_age_ms: None,
         },
         ..config(seed)
     }
@@ -520,12 +531,7 @@ impl Sim {
                 let stuck: Vec<String> = self
                     .nodes
                     .iter()
-                    .flat_map(|n| {
-                        n.client
-                            .engine
-                            .transactions()
-                            .filter(|t| !t.state.is_terminal())
-                    })
+                    .flat_map(|n| n.client.engine.unfinished())
                     .map(|t| {
                         format!(
                             "{} {:?} behind {:?} ids {:?}",
@@ -594,8 +600,8 @@ impl Sim {
                 );
             }
             // Storage holds what memory holds, whatever compaction has folded so far.
-            let stored = node.client.stored();
-            let stored = stored.collection("todos").expect("configured");
+            let stored_engine = node.client.stored();
+            let stored = stored_engine.collection("todos").expect("configured");
             let mut held: Vec<_> = todos.synced_docs().collect();
             let mut kept: Vec<_> = stored.synced_docs().collect();
             held.sort_by(|a, b| a.id.cmp(&b.id));
@@ -604,6 +610,34 @@ impl Sim {
                 return violation(
                     "storage",
                     format!("client {i} stores {kept:?} but holds {held:?}"),
+                );
+            }
+            // The history storage holds is the one memory holds, within the retention, and
+            // nothing left it uncounted: every durable transaction is kept or counted dropped.
+            let history = node.client.engine.transactions();
+            if stored_engine.transactions() != history {
+                let ids = |txs: Vec<&ferrosync_core::transaction::Transaction>| {
+                    txs.iter().map(|t| t.id.0).collect::<Vec<_>>()
+                };
+                return violation(
+                    "history",
+                    format!(
+                        "client {i} stores the history {:?} but holds {:?}",
+                        ids(stored_engine.transactions()),
+                        ids(history)
+                    ),
+                );
+            }
+            let keep = node.client.config.history.keep.unwrap_or(usize::MAX);
+            let dropped = node.client.engine.stats().history_dropped as usize;
+            if history.len() > keep || history.len() + dropped < node.client.durable.len() {
+                return violation(
+                    "history",
+                    format!(
+                        "client {i} keeps {} (keep {keep}), dropped {dropped}, of {} durable",
+                        history.len(),
+                        node.client.durable.len()
+                    ),
                 );
             }
         }
@@ -623,6 +657,8 @@ fn run(seed: u64, options: &Options) -> Result<Counts, Violation> {
     sim.check_final()?;
     for node in &sim.nodes {
         sim.counts.conflicts += node.client.engine.stats().conflict_count;
+        sim.counts.history_dropped += node.client.engine.stats().history_dropped;
+        sim.counts.history_pages += node.client.store.snapshot().history.len() as u64;
         for tx in node.client.last_seen.values() {
             sim.counts.failed += u64::from(tx.state == TxState::Failed);
             sim.counts.completed += u64::from(tx.state == TxState::Completed);
@@ -676,6 +712,8 @@ fn invariants_hold_under_injected_faults() {
             c.completed,
             c.torn_writes,
             c.compactions,
+            c.history_pages,
+            c.history_dropped,
         ];
         assert!(
             exercised.iter().all(|n| *n > 0),

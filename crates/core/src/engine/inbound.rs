@@ -43,6 +43,7 @@ impl Engine {
         if let Some(log) = self.pull.log.take() {
             self.finish_log(log, 0, 0, Some(why));
         }
+        self.pull.start = None;
         self.pull.in_flight = None;
         self.pull.next_at = None;
     }
@@ -53,6 +54,7 @@ impl Engine {
             ServerMessage::Welcome {
                 client_id,
                 last_mutation_id,
+                head,
                 ..
             } => {
                 if client_id != self.client_id {
@@ -70,6 +72,7 @@ impl Engine {
                         hello_at: self.now,
                     };
                 }
+                self.head = self.head.max(head);
                 // Never reuse an id the server has processed (e.g. storage restored from a backup).
                 if self.next_mutation_id <= last_mutation_id {
                     self.next_mutation_id = last_mutation_id + 1;
@@ -90,6 +93,7 @@ impl Engine {
             } => self.pull_page(seq, changes, cursor, has_more),
             ServerMessage::Changes { changes, range } => {
                 if self.config.direction.pulls() {
+                    self.status.received(changes.len());
                     self.apply_changes(changes);
                     self.advance_cursor(range);
                 }
@@ -107,6 +111,7 @@ impl Engine {
                         self.pull.requested = error.retryable;
                         if let Some(log) = self.pull.log.take() {
                             self.finish_log(log, 0, 0, Some(message.clone()));
+                            self.pull.start = None;
                         }
                     }
                     _ => {}
@@ -182,6 +187,7 @@ impl Engine {
         self.pull.in_flight = Some((seq, self.now));
         if self.pull.log.is_none() {
             self.pull.log = Some(self.start_log(SyncType::Pull));
+            self.pull.start = Some(self.cursor);
         }
         self.send(ClientMessage::Pull {
             seq,
@@ -211,6 +217,7 @@ impl Engine {
             self.cursor = cursor;
             self.store.checkpoint_dirty = true;
         }
+        self.head = self.head.max(cursor);
         self.status.pulled(count, self.now);
         if let Some(log) = self.pull.log {
             self.add_to_log(log, count);
@@ -221,6 +228,7 @@ impl Engine {
             if let Some(log) = self.pull.log.take() {
                 self.finish_log(log, 0, 0, None);
             }
+            self.pull.start = None;
             if let Link::Up { live: false, .. } = self.link {
                 self.pull.next_at = Some(self.now + self.config.pull_interval_ms);
             }
@@ -259,6 +267,7 @@ impl Engine {
         if !self.config.direction.pulls() {
             return;
         }
+        self.head = self.head.max(range.cursor);
         if range.since <= self.cursor {
             if range.cursor > self.cursor {
                 self.cursor = range.cursor;

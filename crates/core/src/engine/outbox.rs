@@ -320,6 +320,7 @@ impl Engine {
                 self.collections[&mutations[index].collection].synced(&mutations[index].doc_id),
             );
             let m = &mut mutations[index];
+            m.changed_at = Some(self.now);
             match strategy.resolve(m, local.as_ref(), &remote, base.as_ref()) {
                 Resolution::KeepServer => keep[index] = false,
                 Resolution::Resend(op) => {

@@ -7,7 +7,7 @@ use ferrosync_core::collection::DocChange;
 use ferrosync_core::document::{parse_document, parse_patch, Document};
 use ferrosync_core::engine::{
     Call, CollectionConfig, Effect, Engine, EngineConfig, Input, MemoryStore, Record, StorageWrite,
-    StoreOp, SyncStatus,
+    StoreOp, SyncProgress, SyncStatus,
 };
 use ferrosync_core::mutation::{MutationRequest, Op};
 use ferrosync_core::protocol::{Change, ClientMessage, ErrorInfo, ServerMessage, WireMutation};
@@ -46,6 +46,7 @@ pub fn insert(collection: &str, doc: Value) -> MutationRequest {
         collection: collection.into(),
         doc_id,
         op: Op::Insert { fields },
+        metadata: None,
     }
 }
 
@@ -55,6 +56,7 @@ pub fn update(collection: &str, id: &str, patch: Value) -> MutationRequest {
         collection: collection.into(),
         doc_id: id.into(),
         op: Op::Update { patch },
+        metadata: None,
     }
 }
 
@@ -63,6 +65,7 @@ pub fn delete(collection: &str, id: &str) -> MutationRequest {
         collection: collection.into(),
         doc_id: id.into(),
         op: Op::Delete,
+        metadata: None,
     }
 }
 
@@ -96,6 +99,8 @@ pub struct Client {
     pub last_seen: BTreeMap<TxId, Transaction>,
     pub durable: BTreeSet<TxId>,
     pub statuses: Vec<SyncStatus>,
+    /// Every progress reported, in order.
+    pub progress: Vec<SyncProgress>,
     pub changes: Vec<DocChange>,
     /// Custom backend calls asked for and not yet answered.
     pub calls: VecDeque<Call>,
@@ -119,6 +124,7 @@ impl Client {
             last_seen: BTreeMap::new(),
             durable: BTreeSet::new(),
             statuses: Vec::new(),
+            progress: Vec::new(),
             changes: Vec::new(),
             calls: VecDeque::new(),
             unflushed: false,
@@ -150,6 +156,7 @@ impl Client {
                 Effect::Durable(ids) => self.durable.extend(ids),
                 Effect::Status(s) => self.statuses.push(s),
                 Effect::Stats(_) => {}
+                Effect::Progress(p) => self.progress.push(p),
                 Effect::WakeAt(at) => self.wake = Some(at),
                 Effect::Call(call) => self.calls.push_back(call),
             }
@@ -163,7 +170,13 @@ impl Client {
         now: Millis,
     ) -> Result<TxId, CoreError> {
         Ok(self
-            .handle(Input::Commit(requests), now)?
+            .handle(
+                Input::Commit {
+                    requests,
+                    metadata: None,
+                },
+                now,
+            )?
             .expect("commit returns its id"))
     }
 
@@ -241,9 +254,14 @@ impl Client {
 
     /// What a reload would find: an engine loaded from what storage holds.
     pub fn stored(&self) -> Engine {
+        self.stored_at(0)
+    }
+
+    /// What a reload at `now` would find.
+    pub fn stored_at(&self, now: Millis) -> Engine {
         let mut engine = Engine::new(self.config.clone()).expect("valid config");
         engine
-            .handle(Input::Loaded(self.store.snapshot()), 0)
+            .handle(Input::Loaded(self.store.snapshot()), now)
             .expect("storage loads");
         engine
     }
