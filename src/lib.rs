@@ -8,7 +8,7 @@
 //! - `driver`: the leading tab feeds inputs to the core and executes its effects (storage
 //!   writes, messages, timers, callbacks queued so user code never re-enters the engine
 //!   mid-call); other tabs follow it, mirroring its state and forwarding their calls;
-//! - `storage`: IndexedDB (one IndexedDB transaction per storage write);
+//! - `storage`: IndexedDB (one IndexedDB transaction per storage write) or memory;
 //! - `tabs`: Web Locks and the `BroadcastChannel` between tabs of one database;
 //! - `transport/`: WebSocket and HTTP polling, with reconnects;
 //! - `js`: conversions between JSON and JavaScript values, and errors.
@@ -45,6 +45,27 @@ const TYPESCRIPT: &str = include_str!("../js/ferrosync.d.ts");
 #[wasm_bindgen(skip_typescript)]
 pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_owned()
+}
+
+/// The storage `SyncEngine.open({ storage })` takes: `{ kind }`, frozen.
+fn storage_choice(kind: &str) -> JsValue {
+    let choice = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&choice, &"kind".into(), &kind.into());
+    js_sys::Object::freeze(&choice).into()
+}
+
+/// IndexedDB storage (the default): the engine's data outlives reloads and is shared by the
+/// tabs of one database.
+#[wasm_bindgen(js_name = createIndexedDBStorage, skip_typescript)]
+pub fn create_indexeddb_storage() -> JsValue {
+    storage_choice("indexeddb")
+}
+
+/// Memory storage: the engine's data lives only as long as the page, in this tab alone (for
+/// tests, private browsing that refuses IndexedDB, and short-lived sessions).
+#[wasm_bindgen(js_name = createMemoryStorage, skip_typescript)]
+pub fn create_memory_storage() -> JsValue {
+    storage_choice("memory")
 }
 
 /// Makes a Rust panic surface as a readable message on the browser console

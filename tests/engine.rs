@@ -49,7 +49,9 @@ async fn a_soft_delete_syncs_as_a_tombstone_and_hides_the_document() {
     let b = open(&config(&tenant, json!({}))).await;
     insert(&a, json!({ "_id": "1", "title": "x" })).await;
     until("B has it", || !get(&b, "todos", "1").is_null()).await;
-    let tx = wait(todos(&a).delete("1".into())).await.unwrap();
+    let tx = wait(todos(&a).delete("1".into(), JsValue::UNDEFINED))
+        .await
+        .unwrap();
     assert!(get(&a, "todos", "1").is_null(), "hidden at once");
     settled(&tx).await.unwrap();
     until("B hides it", || get(&b, "todos", "1").is_null()).await;
@@ -137,9 +139,12 @@ async fn a_reload_mid_transaction_completes_it_exactly_once() {
                 );
             }
         });
-        let tx = wait(a.transaction(body.as_ref().unchecked_ref::<js_sys::Function>().clone()))
-            .await
-            .unwrap();
+        let tx = wait(a.transaction(
+            body.as_ref().unchecked_ref::<js_sys::Function>().clone(),
+            JsValue::UNDEFINED,
+        ))
+        .await
+        .unwrap();
         if auto_start {
             until("the push is on the wire", || {
                 json(&prop(&tx, "transaction"))["attempts"]
@@ -154,7 +159,7 @@ async fn a_reload_mid_transaction_completes_it_exactly_once() {
             wait(again.start()).await.unwrap();
         }
         wait(again.push()).await.unwrap();
-        let txs = json(&again.transactions().unwrap());
+        let txs = json(&again.transactions(JsValue::UNDEFINED).unwrap());
         assert!(
             txs.as_array()
                 .unwrap()
@@ -177,9 +182,10 @@ async fn a_rejected_transaction_fails_the_ones_queued_behind_it() {
     // Over the server's 256 KiB document limit: rejected, never retried.
     let big = "x".repeat(300 * 1024);
     let first = insert(&a, json!({ "_id": "1", "blob": big })).await;
-    let second = wait(todos(&a).update("1".into(), js(&json!({ "done": true }))))
-        .await
-        .unwrap();
+    let second =
+        wait(todos(&a).update("1".into(), js(&json!({ "done": true })), JsValue::UNDEFINED))
+            .await
+            .unwrap();
     let behind = json(&prop(&second, "transaction"));
     assert_eq!(behind["state"], "queued", "{behind}");
     assert_eq!(
@@ -220,14 +226,22 @@ async fn conflict(extra: Value) -> (Value, ferrosync::SyncEngine) {
         .unwrap();
     until("B has it", || !get(&b, "todos", "1").is_null()).await;
     wait(b.stop()).await.unwrap();
-    let from_a = wait(todos(&a).update("1".into(), js(&json!({ "title": "A", "a": 1 }))))
-        .await
-        .unwrap();
+    let from_a = wait(todos(&a).update(
+        "1".into(),
+        js(&json!({ "title": "A", "a": 1 })),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .unwrap();
     settled(&from_a).await.unwrap();
     sleep(5).await;
-    wait(todos(&b).update("1".into(), js(&json!({ "title": "B", "b": 1 }))))
-        .await
-        .unwrap();
+    wait(todos(&b).update(
+        "1".into(),
+        js(&json!({ "title": "B", "b": 1 })),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .unwrap();
     wait(b.start()).await.unwrap();
     wait(b.force_sync()).await.unwrap();
     let (_, docs) = server_state(&tenant).await;
@@ -299,15 +313,23 @@ async fn a_custom_resolver_merges_or_parks_conflicts() {
         wait(b.stop()).await.unwrap();
         let from_a = format!("A{round}");
         settled(
-            &wait(todos(&a).update("1".into(), js(&json!({ "title": from_a }))))
-                .await
-                .unwrap(),
+            &wait(todos(&a).update(
+                "1".into(),
+                js(&json!({ "title": from_a })),
+                JsValue::UNDEFINED,
+            ))
+            .await
+            .unwrap(),
         )
         .await
         .unwrap();
-        wait(todos(&b).update("1".into(), js(&json!({ "title": format!("B{round}") }))))
-            .await
-            .unwrap();
+        wait(todos(&b).update(
+            "1".into(),
+            js(&json!({ "title": format!("B{round}") })),
+            JsValue::UNDEFINED,
+        ))
+        .await
+        .unwrap();
         wait(b.start()).await.unwrap();
         if round == 2 {
             until("the conflict is parked", || {
@@ -515,7 +537,7 @@ async fn local_only_collections_persist_without_syncing() {
     let config = config(&tenant, json!({}));
     let a = open(&config).await;
     let cache = a.collection("cache".into()).unwrap();
-    let tx = wait(cache.insert(js(&json!({ "_id": "k", "v": 1 }))))
+    let tx = wait(cache.insert(js(&json!({ "_id": "k", "v": 1 })), JsValue::UNDEFINED))
         .await
         .unwrap();
     assert_eq!(settled(&tx).await.unwrap()["state"], "completed");

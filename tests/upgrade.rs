@@ -71,6 +71,9 @@ async fn write_first_schema(name: &str) -> Result<(), JsValue> {
             base: None,
             wire_id: None,
             parked: None,
+            original: None,
+            metadata: None,
+            changed_at: None,
         }],
         now,
     );
@@ -84,6 +87,8 @@ async fn write_first_schema(name: &str) -> Result<(), JsValue> {
             counter: 1,
             node: 1,
         },
+        history_floor: 0,
+        history_dropped: 0,
     };
     let text = |value: String| JsValue::from_str(&value);
     let stores = js_sys::Array::of3(&"documents".into(), &"transactions".into(), &"meta".into());
@@ -124,7 +129,7 @@ async fn a_first_schema_database_opens_intact_and_finishes_its_transactions_once
     );
     until_server(&tenant, 1).await;
     until("the transaction completed", || {
-        json(&engine.transactions().unwrap())
+        json(&engine.transactions(JsValue::UNDEFINED).unwrap())
             .as_array()
             .unwrap()
             .iter()
@@ -143,7 +148,7 @@ async fn a_first_schema_database_opens_intact_and_finishes_its_transactions_once
         get(&reopened, "todos", "pending")["title"],
         "queued in version 1"
     );
-    let unfinished = json(&reopened.transactions().unwrap());
+    let unfinished = json(&reopened.transactions(JsValue::UNDEFINED).unwrap());
     assert!(
         unfinished
             .as_array()

@@ -37,25 +37,23 @@ impl Collection {
         self.name.clone()
     }
 
-    /// Inserts a document with a new `_id`; resolves to its transaction once durable.
-    pub fn insert(&self, doc: JsValue) -> Promise {
-        commit(
-            &self.shared,
-            insert_request(&self.name, &doc).map(|r| vec![r]),
-        )
+    /// Inserts a document with a new `_id` (`options.metadata` is kept with the write);
+    /// resolves to its transaction once durable.
+    pub fn insert(&self, doc: JsValue, options: JsValue) -> Promise {
+        let request = insert_request(&self.name, &doc, &options);
+        commit(&self.shared, request.map(|r| vec![r]), None)
     }
 
     /// Sets the given fields of a document; resolves to its transaction once durable.
-    pub fn update(&self, id: String, patch: JsValue) -> Promise {
-        commit(
-            &self.shared,
-            update_request(&self.name, id, &patch).map(|r| vec![r]),
-        )
+    pub fn update(&self, id: String, patch: JsValue, options: JsValue) -> Promise {
+        let request = update_request(&self.name, id, &patch, &options);
+        commit(&self.shared, request.map(|r| vec![r]), None)
     }
 
     /// Soft-deletes a document (a synced tombstone); resolves once durable.
-    pub fn delete(&self, id: String) -> Promise {
-        commit(&self.shared, Ok(vec![delete_request(&self.name, id)]))
+    pub fn delete(&self, id: String, options: JsValue) -> Promise {
+        let request = delete_request(&self.name, id, &options);
+        commit(&self.shared, request.map(|r| vec![r]), None)
     }
 
     /// Removes the local copy of a document for good (nothing is sent); resolves once durable.

@@ -11,12 +11,15 @@ use crate::tabs::messages::{self, LeaderState, Request, TabMessage};
 use crate::tabs::Channel;
 use ferrosync_core::collection::{ChangeKind, Collection, DocChange};
 use ferrosync_core::document::{Document, Fields};
-use ferrosync_core::engine::{ConflictId, SyncLogEntry, SyncLogStatus, SyncStats, SyncStatus};
+use ferrosync_core::engine::{
+    ConflictId, SyncLogEntry, SyncLogQuery, SyncProgress, SyncStats, SyncStatus,
+};
 use ferrosync_core::mutation::{MutationRequest, OpError};
-use ferrosync_core::transaction::{Transaction, TxId};
+use ferrosync_core::transaction::{locked_objects, Transaction, TxId, TxQuery};
 use ferrosync_core::CoreError;
 use futures::channel::oneshot;
 use gloo_timers::callback::Interval;
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
@@ -24,8 +27,6 @@ use web_sys::AbortController;
 
 /// How often a follower without a snapshot says hello again.
 const HELLO_EVERY_MS: u32 = 250;
-/// Finished transactions kept for `transactions()`.
-const FINISHED_KEPT: usize = 500;
 
 /// Who waits for a forwarded request.
 pub(super) enum Answer {
@@ -145,7 +146,11 @@ impl Follower {
     }
 
     /// Applies writes to the mirror (checked as the leader will check them) and forwards them.
-    pub fn commit(&mut self, requests: Vec<MutationRequest>) -> Result<Forwarded, CoreError> {
+    pub fn commit(
+        &mut self,
+        requests: Vec<MutationRequest>,
+        metadata: Option<Value>,
+    ) -> Result<Forwarded, CoreError> {
         if requests.is_empty() {
             return Err(CoreError::EmptyTransaction);
         }
@@ -175,7 +180,7 @@ impl Follower {
         }
         self.hub.changes(&changes);
         let (tx, rx) = oneshot::channel();
-        self.forward(Request::Commit { requests }, Answer::Commit(tx));
+        self.forward(Request::Commit { requests, metadata }, Answer::Commit(tx));
         Ok(rx)
     }
 
@@ -246,17 +251,27 @@ impl Follower {
             .map(crate::api::views::transaction)
     }
 
-    /// The mirrored transactions.
-    pub fn transactions(&self) -> JsValue {
-        crate::api::views::transactions(self.transactions.values())
+    /// The mirrored transactions `query` selects.
+    pub fn transactions(&self, query: &TxQuery) -> JsValue {
+        let page = query.select(self.transactions.values().rev());
+        crate::api::views::transactions(page.into_iter())
+    }
+
+    /// The objects the mirrored in-flight transactions hold (ordered strategy only).
+    pub fn locked_objects(&self) -> JsValue {
+        let locked = if self.options.engine.mutation_strategy.is_ordered() {
+            locked_objects(self.transactions.values())
+        } else {
+            Vec::new()
+        };
+        crate::api::views::locked_objects(&locked)
     }
 
     /// The mirrored sync log, newest first.
-    pub fn sync_log(&self, status: Option<SyncLogStatus>) -> Vec<SyncLogEntry> {
+    pub fn sync_log(&self, query: &SyncLogQuery) -> Vec<SyncLogEntry> {
         self.state
             .iter()
-            .flat_map(|s| s.sync_log.iter())
-            .filter(|e| status.is_none_or(|s| e.status == s))
+            .flat_map(|s| query.select(s.sync_log.iter()))
             .cloned()
             .collect()
     }
@@ -278,8 +293,10 @@ impl Follower {
         match (topic, &self.state) {
             (Topic::Status, Some(s)) => js::to_js(&s.status),
             (Topic::Stats, Some(s)) => js::to_js(&s.stats),
+            (Topic::Progress, Some(s)) => js::to_js(&s.progress),
             (Topic::Status, None) => js::to_js(&SyncStatus::Offline),
             (Topic::Stats, None) => js::to_js(&SyncStats::default()),
+            (Topic::Progress, None) => js::to_js(&SyncProgress::default()),
         }
     }
 
@@ -395,10 +412,11 @@ impl Follower {
             .filter(|t| t.state.is_terminal())
             .map(|t| t.id)
             .collect();
-        for id in finished
-            .iter()
-            .take(finished.len().saturating_sub(FINISHED_KEPT))
-        {
+        for id in finished.iter().take(
+            finished
+                .len()
+                .saturating_sub(super::serving::FOLLOWER_HISTORY),
+        ) {
             self.transactions.remove(id);
         }
     }
@@ -411,6 +429,9 @@ impl Follower {
         }
         if old.as_ref().map(|s| &s.stats) != Some(&new.stats) {
             self.hub.topic(Topic::Stats, &js::to_js(&new.stats));
+        }
+        if old.as_ref().map(|s| s.progress) != Some(new.progress) {
+            self.hub.topic(Topic::Progress, &js::to_js(&new.progress));
         }
     }
 

@@ -44,13 +44,15 @@ impl CallbackQueue {
     }
 }
 
-/// The status or the stats (`getStatus()`, `getStats()`).
+/// The status, the stats or the progress (`getStatus()`, `getStats()`, `getProgress()`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Topic {
     /// `getStatus()`.
     Status,
     /// `getStats()`.
     Stats,
+    /// `getProgress()`.
+    Progress,
 }
 
 enum Listener {

@@ -6,7 +6,7 @@ use super::leader::Leader;
 use super::serving::Outcome;
 use super::{Handle, Role, Shared, Source};
 use crate::js;
-use crate::options::Options;
+use crate::options::{Options, StorageKind};
 use crate::storage::{Origin, Storage};
 use crate::tabs::{self, Channel, Lock};
 use ferrosync_core::engine::{Engine, Input, Snapshot};
@@ -16,13 +16,18 @@ use wasm_bindgen::JsValue;
 /// Opens the engine `options` describe, as leader or follower.
 pub async fn open(options: Options, source: Option<Source>) -> Result<Shared, JsValue> {
     let tab = tabs::new_tab_id();
-    let Some(lock) = tabs::try_lock(&options.name).await? else {
+    // A memory database is this tab's own: it takes a lock and channel no other tab shares.
+    let scope = match options.storage {
+        StorageKind::IndexedDb => options.name.clone(),
+        StorageKind::Memory => format!("{}#{tab}", options.name),
+    };
+    let Some(lock) = tabs::try_lock(&scope).await? else {
         return follow(options, source, tab).await;
     };
-    let (storage, snapshot, origins) = load(&options.name).await?;
+    let (storage, snapshot, origins) = load(&options).await?;
     let engine = Engine::new(options.engine.clone()).map_err(js::core_error)?;
     let handle = Handle::new(|me, hub| {
-        let channel = Channel::open(&options.name, route(me.clone()))?;
+        let channel = Channel::open(&scope, route(me.clone()))?;
         let leader = Leader::new(
             engine, hub, me, storage, origins, source, tab, channel, lock,
         );
@@ -62,9 +67,9 @@ async fn follow(options: Options, source: Option<Source>, tab: String) -> Result
     Ok(handle)
 }
 
-/// Opens the database and reads what the engine starts from.
-async fn load(name: &str) -> Result<(Storage, Snapshot, Vec<Origin>), JsValue> {
-    let storage = Storage::open(name)
+/// Opens the storage and reads what the engine starts from.
+async fn load(options: &Options) -> Result<(Storage, Snapshot, Vec<Origin>), JsValue> {
+    let storage = Storage::open(&options.name, options.storage)
         .await
         .map_err(|e| js::error("StorageError", &e))?;
     let (snapshot, origins) = storage
@@ -116,7 +121,7 @@ async fn take_over(me: Weak<Handle>, lock: Lock) {
     let Some((options, source)) = options else {
         return;
     };
-    let opened = match load(&options.name).await {
+    let opened = match load(&options).await {
         Ok(loaded) => Engine::new(options.engine.clone())
             .map(|engine| (engine, loaded))
             .map_err(js::core_error),
