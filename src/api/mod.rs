@@ -5,12 +5,14 @@ mod collection;
 mod engine;
 mod handle;
 mod scope;
+mod storage;
 pub mod views;
 
 pub use collection::Collection;
 pub use engine::SyncEngine;
 pub use handle::{Observable, TransactionHandle};
 pub use scope::{TransactionCollection, TransactionScope};
+pub use storage::{create_indexeddb_storage, create_memory_storage};
 
 use crate::driver::{Done, Shared};
 use crate::js;
