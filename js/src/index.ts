@@ -6,6 +6,8 @@ export { NonRetriableError } from './errors.js';
 export { createRestConnector, createSyncConnector } from './connectors.js';
 export type {
   ChangeFailure,
+  ConfirmationOptions,
+  ConfirmationStatus,
   ConnectorChangeType,
   ConnectorChange,
   LogListener,
@@ -18,6 +20,9 @@ export type {
   SyncMode,
   SyncOptions,
   SyncReport,
+  SyncRun,
+  SyncRunState,
+  UnconfirmedChange,
   WriteConfirmation,
 } from './connectors.js';
 export { createTestCollection } from './testing.js';

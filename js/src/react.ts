@@ -7,6 +7,7 @@ import {
   createElement,
   useContext,
   useMemo,
+  useState,
   useSyncExternalStore,
   type ReactNode,
 } from 'react';
@@ -17,9 +18,13 @@ import type {
   Observable,
   Query,
   SyncEngine,
+  SyncProgress,
   SyncStats,
   SyncStatus,
   Transaction,
+  TransactionCollection,
+  TransactionHandle,
+  WriteOptions,
 } from './ferrosync.js';
 
 const EngineContext = createContext<SyncEngine | null>(null);
@@ -128,6 +133,81 @@ export function useConflicts(): Conflict[] {
       [engine],
     ),
   );
+}
+
+/** The sync progress (unsynced writes, the pull under way), live: for progress bars. */
+export function useSyncProgress(): SyncProgress {
+  const engine = useSyncEngine();
+  return useStore(useMemo(() => observableStore(engine.getProgress()), [engine]));
+}
+
+/**
+ * What {@link useMutations} gives a component for one collection. Every write resolves to its
+ * transaction once durable (or to `undefined` when it was refused, then `error` says why); none
+ * rejects, so event handlers can call them without catching.
+ * @typeParam T - the shape of the collection's documents
+ */
+export interface CollectionMutations<T extends object = DocumentFields> {
+  /** `collection.insert`, tracked. */
+  insert(doc: T & { _id: string }, options?: WriteOptions): Promise<TransactionHandle | undefined>;
+  /** `collection.update`, tracked. */
+  update(id: string, patch: Partial<T>, options?: WriteOptions): Promise<TransactionHandle | undefined>;
+  /** `collection.delete`, tracked. */
+  delete(id: string, options?: WriteOptions): Promise<TransactionHandle | undefined>;
+  /**
+   * Runs `body` with the collection inside one transaction (`engine.transaction`): its writes
+   * commit together, atomically, once it resolves; nothing is written if it throws.
+   */
+  withMutation(
+    body: (collection: TransactionCollection<T>) => void | Promise<void>,
+    options?: WriteOptions,
+  ): Promise<TransactionHandle | undefined>;
+  /** Whether a write made through this hook has not settled yet (the backend has not confirmed it). */
+  pending: boolean;
+  /**
+   * Why the latest write failed: refused at once, thrown by a `withMutation` body, or rejected
+   * by the backend later; cleared when the next write starts.
+   */
+  error: Error | null;
+}
+
+/**
+ * Writes to collection `name`: `insert`, `update`, `delete` and `withMutation` (several writes
+ * in one transaction), with `pending` and `error` for rendering. Read the documents with
+ * {@link useCollection}.
+ */
+export function useMutations<T extends object = DocumentFields>(name: string): CollectionMutations<T> {
+  const engine = useSyncEngine();
+  const [state, setState] = useState<{ unsettled: number; error: Error | null }>({ unsettled: 0, error: null });
+  const writes = useMemo(() => {
+    const collection = engine.collection<T>(name);
+    /** Counts a write as pending from now until it settles, and keeps its failure. */
+    const track = async (write: () => Promise<TransactionHandle>) => {
+      setState((s) => ({ unsettled: s.unsettled + 1, error: null }));
+      const end = (error: unknown) =>
+        setState((s) => ({ unsettled: s.unsettled - 1, error: error === undefined ? s.error : asError(error) }));
+      try {
+        const handle = await write();
+        handle.settled().then(() => end(undefined), end);
+        return handle;
+      } catch (error) {
+        end(error);
+        return undefined;
+      }
+    };
+    return {
+      insert: (doc: T & { _id: string }, options?: WriteOptions) => track(() => collection.insert(doc, options)),
+      update: (id: string, patch: Partial<T>, options?: WriteOptions) => track(() => collection.update(id, patch, options)),
+      delete: (id: string, options?: WriteOptions) => track(() => collection.delete(id, options)),
+      withMutation: (body: (collection: TransactionCollection<T>) => void | Promise<void>, options?: WriteOptions) =>
+        track(() => engine.transaction((t) => body(t.collection<T>(name)), options)),
+    };
+  }, [engine, name]);
+  return useMemo(() => ({ ...writes, pending: state.unsettled > 0, error: state.error }), [writes, state]);
+}
+
+function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
 }
 
 /** What `useSyncExternalStore` needs. */
