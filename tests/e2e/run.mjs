@@ -5,6 +5,7 @@
 import { run } from './harness.mjs';
 import { appTests } from './app.test.mjs';
 import { demoTests } from './demo.test.mjs';
+import { engineTests } from './engine.test.mjs';
 import { harnessTests } from './harness-collection.test.mjs';
 import { packageTests } from './package.test.mjs';
 import { reactTests } from './react.test.mjs';
@@ -17,6 +18,7 @@ await run({
   ...packageTests(`${www}/pkg`),
   ...tabTests(binary, www),
   ...storageTests(binary, www),
+  ...engineTests(binary, www),
   ...harnessTests(binary, www),
   ...restTests(binary, www),
   ...reactTests(binary, react),
