@@ -74,9 +74,9 @@ export async function serverState(port, token) {
   };
 }
 
-/** Writes `count` documents `{ _id: 'seed-<i>', n: i }` to a tenant's `todos` over HTTP, as a
- * client of its own, in pushes of 1,000. */
-export async function seedServer(port, token, count) {
+/** Writes `count` documents (`{ _id: 'seed-<i>', ...fields(i) }`) to a tenant's `todos` over
+ * HTTP, as a client of its own, in pushes of 1,000. */
+export async function seedServer(port, token, count, fields = (i) => ({ n: i })) {
   const client = `e2e-seeder-${Date.now()}`;
   const call = (path, body) => fetch(`http://127.0.0.1:${port}/v1/${path}`, {
     method: 'POST',
@@ -87,7 +87,7 @@ export async function seedServer(port, token, count) {
   for (let from = 0; from < count; from += 1000) {
     const mutations = Array.from({ length: Math.min(1000, count - from) }, (_, i) => ({
       id: from + i + 1, collection: 'todos', doc_id: `seed-${from + i}`, base_version: 0,
-      hlc: { wall: Date.now(), counter: 0, node: 1 }, op: { type: 'insert', fields: { n: from + i } },
+      hlc: { wall: Date.now(), counter: 0, node: 1 }, op: { type: 'insert', fields: fields(from + i) },
     }));
     const answer = await call('push', { type: 'push', seq: from + 1, transactions: mutations.map((m) => ({ mutations: [m] })) });
     if (answer.type !== 'push_result') throw new Error(`seeding failed: ${JSON.stringify(answer).slice(0, 300)}`);
