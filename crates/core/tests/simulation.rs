@@ -40,6 +40,8 @@ fn violation<T>(invariant: &'static str, detail: impl Into<String>) -> Result<T,
 enum Packet {
     ToServer {
         from: usize,
+        /// The connection it was sent on: the answers go back on it, or nowhere.
+        epoch: u64,
         msg: ClientMessage,
     },
     ToClient {
@@ -222,7 +224,11 @@ impl Sim {
         let node = &mut self.nodes[i];
         while let Some(msg) = node.client.outbox.pop_front() {
             if node.connected {
-                self.net.push(Packet::ToServer { from: i, msg });
+                self.net.push(Packet::ToServer {
+                    from: i,
+                    epoch: node.epoch,
+                    msg,
+                });
             }
         }
     }
@@ -296,8 +302,9 @@ impl Sim {
     fn deliver(&mut self, index: usize, keep_copy: bool) -> Result<(), Violation> {
         let packet = if keep_copy {
             match &self.net[index] {
-                Packet::ToServer { from, msg } => Packet::ToServer {
+                Packet::ToServer { from, epoch, msg } => Packet::ToServer {
                     from: *from,
+                    epoch: *epoch,
                     msg: msg.clone(),
                 },
                 Packet::ToClient { to, epoch, msg } => Packet::ToClient {
@@ -310,15 +317,17 @@ impl Sim {
             self.net.remove(index)
         };
         match packet {
-            Packet::ToServer { from, msg } => {
+            Packet::ToServer { from, epoch, msg } => {
                 let id = self.nodes[from].client.engine.client_id().to_owned();
                 self.server.now = self.now;
                 let (replies, broadcast) = self.server.handle(&id, msg);
                 self.check_server_tombstones()?;
+                // The answers go back on the connection the request came on (a newer
+                // connection, after a reload say, never gets them).
                 for reply in replies {
                     self.net.push(Packet::ToClient {
                         to: from,
-                        epoch: self.nodes[from].epoch,
+                        epoch,
                         msg: reply,
                     });
                 }
