@@ -284,7 +284,7 @@ export interface SyncConnector {
    * The engine options that make the connector its backend: spread them into
    * `SyncEngine.open({ ..., ...connector.backend })`.
    */
-  readonly backend: { sync: CustomSync; mutationFn: MutationFn & Required<Pick<MutationFn, 'awaitSync'>> };
+  readonly backend: { sync: CustomSync; mutationFn: MutationFn };
   /**
    * Writes every queued local change to the API, then lists records into the collection.
    * Asynchronous writes (the default) send requests without waiting for each answer (batched
@@ -745,6 +745,22 @@ function connector(
     polling = setTimeout(() => void poll(options), options.intervalMs);
   };
 
+  /** `awaitSync`: resolves once the transaction's unconfirmed changes (their tickets in
+   * `confirm`) are confirmed, and rejects once one is refused or timed out. */
+  const awaitSync: NonNullable<MutationFn['awaitSync']> = ({ changes, confirm }) => {
+    const tickets = (confirm ?? {}) as unknown as Record<string, Ticket>;
+    const mine = toConnectorChanges(changes, model.name).filter((c) => tickets[c.changeId]);
+    if (mine.length === 0) return Promise.resolve({});
+    return new Promise<AwaitSyncResult>((resolve, reject) => {
+      const waiting: Pending<AwaitSyncResult> = { changes: mine, externalIds: {}, unconfirmed: {}, errors: [], remaining: mine.length, resolve, reject };
+      for (const change of mine) {
+        byChange.set(change.changeId, waiting);
+        unconfirmed.set(change.changeId, { change, ticket: tickets[change.changeId]! });
+      }
+      schedulePoll();
+    });
+  };
+
   return {
     backend: {
       sync: {
@@ -755,6 +771,8 @@ function connector(
         },
       },
       mutationFn: {
+        // Only a connector that confirms writes later waits for anything after `persist`.
+        ...(settings.confirmation ? { awaitSync } : {}),
         persist({ changes }) {
           return new Promise<PersistResult>((resolve, reject) => {
             const mine = toConnectorChanges(
@@ -765,23 +783,6 @@ function connector(
             const queued: Pending<PersistResult> = { changes: mine, externalIds: {}, unconfirmed: {}, errors: [], remaining: mine.length, resolve, reject };
             for (const c of mine) byChange.set(c.changeId, queued);
             queue.push(queued);
-          });
-        },
-        awaitSync({ changes, confirm }) {
-          // Only writes accepted without confirmation wait: `confirm` holds their tickets.
-          const tickets = (confirm ?? {}) as unknown as Record<string, Ticket>;
-          const mine = toConnectorChanges(changes, model.name).filter((c) => tickets[c.changeId]);
-          if (mine.length === 0) return Promise.resolve({});
-          if (!settings.confirmation) {
-            return Promise.reject(new NonRetriableError('changes wait for a confirmation, but the connector has no withConfirmation'));
-          }
-          return new Promise<AwaitSyncResult>((resolve, reject) => {
-            const waiting: Pending<AwaitSyncResult> = { changes: mine, externalIds: {}, unconfirmed: {}, errors: [], remaining: mine.length, resolve, reject };
-            for (const change of mine) {
-              byChange.set(change.changeId, waiting);
-              unconfirmed.set(change.changeId, { change, ticket: tickets[change.changeId]! });
-            }
-            schedulePoll();
           });
         },
       },
