@@ -41,6 +41,18 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   rm -f "$apt_log"
 fi
 
+# PostgreSQL: the server's tests start a throwaway cluster of it (scripts/postgres.sh).
+if [ -z "$(find /usr/lib/postgresql -maxdepth 3 -path '*/bin/initdb' 2>/dev/null | head -n 1)" ]; then
+  say "installing Debian's postgresql"
+  export DEBIAN_FRONTEND=noninteractive
+  apt_log=$(mktemp)
+  if ! { as_root apt-get update -qq && as_root apt-get install -y -qq postgresql; } >"$apt_log" 2>&1; then
+    cat "$apt_log" >&2
+    exit 1
+  fi
+  rm -f "$apt_log"
+fi
+
 # npm packages: reinstall only when package-lock.json changed since the last install. No
 # package needs its install script (pouchdb-server's optional native stores would try to
 # download or compile binaries), so none run.

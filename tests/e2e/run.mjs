@@ -5,6 +5,7 @@
 import { run } from './harness.mjs';
 import { demoTests } from './demo.test.mjs';
 import { harnessTests } from './harness-collection.test.mjs';
+import { nodeTests } from './nodes.test.mjs';
 import { packageTests } from './package.test.mjs';
 import { reactTests } from './react.test.mjs';
 import { restTests } from './rest.test.mjs';
@@ -17,6 +18,7 @@ await run({
   ...tabTests(binary, www),
   ...storageTests(binary, www),
   ...harnessTests(binary, www),
+  ...nodeTests(binary, www),
   ...restTests(binary, www),
   ...reactTests(binary, react),
   ...demoTests(binary, demo),

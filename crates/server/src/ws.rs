@@ -309,3 +309,63 @@ fn live(
 
 /// Lets a test or operator shorten the heartbeat (default 20 s).
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(20);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrosync_core::protocol::CursorRange;
+
+    fn session() -> Session {
+        let principal = Principal {
+            user: "u".into(),
+            tenant: "t".into(),
+        };
+        Session {
+            client_id: Some("c".into()),
+            collections: vec!["todos".into()],
+            ..Session::new(principal, 1)
+        }
+    }
+
+    fn frame(since: u64, cursor: u64) -> Arc<Frame> {
+        Arc::new(Frame::new(
+            CursorRange { since, cursor },
+            vec![2],
+            Vec::new(),
+        ))
+    }
+
+    #[test]
+    fn waiting_frames_go_out_together_as_one_array() {
+        let (sender, mut receiver) = broadcast::channel(8);
+        for v in 1..=3 {
+            sender.send(frame(v - 1, v)).unwrap();
+        }
+        let first = receiver.try_recv().map_err(|_| RecvError::Closed);
+        let text = live(&session(), first, &mut receiver).unwrap().unwrap();
+        let messages: Vec<ServerMessage> = serde_json::from_str(&text).unwrap();
+        let ranges: Vec<_> = messages
+            .iter()
+            .map(|m| match m {
+                ServerMessage::Changes { range, .. } => (range.since, range.cursor),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ranges, [(0, 1), (1, 2), (2, 3)]);
+    }
+
+    #[test]
+    fn a_connection_that_fell_behind_gets_one_resync_at_the_newest_version() {
+        let (sender, mut receiver) = broadcast::channel(2);
+        for v in 1..=5 {
+            sender.send(frame(v - 1, v)).unwrap();
+        }
+        let first = match receiver.try_recv() {
+            Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+            other => panic!("{other:?}"),
+        };
+        let text = live(&session(), first, &mut receiver).unwrap().unwrap();
+        assert_eq!(text, fanout::resync(5));
+        assert!(matches!(receiver.try_recv(), Err(TryRecvError::Empty)));
+    }
+}

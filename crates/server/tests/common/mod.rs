@@ -193,10 +193,18 @@ pub async fn next_json(socket: &mut Socket) -> Value {
     }
 }
 
+/// Whether a frame holds live `changes` only (one message, or several coalesced in an array).
+pub fn is_live(frame: &Value) -> bool {
+    match frame {
+        Value::Array(messages) => messages.iter().all(|m| m["type"] == "changes"),
+        message => message["type"] == "changes",
+    }
+}
+
 /// Sends a message and returns its answer, skipping live `changes` that arrive meanwhile.
 pub async fn exchange(socket: &mut Socket, message: &ClientMessage) -> ServerMessage {
     let mut answer = exchange_raw(socket, serde_json::to_string(message).unwrap()).await;
-    while answer["type"] == "changes" {
+    while is_live(&answer) {
         answer = next_json(socket).await;
     }
     serde_json::from_value(answer).unwrap()
