@@ -57,22 +57,24 @@ impl Frame {
         }
     }
 
-    /// The message for `connection`, which syncs `collections`: shared when it syncs every
+    /// Whether it holds only the changes of `connection`'s own pushes.
+    pub fn only_from(&self, connection: u64) -> bool {
+        !self.origins.is_empty() && self.origins.iter().all(|&o| o == connection)
+    }
+
+    /// The message for a connection that syncs `collections`: shared when it syncs every
     /// collection of the frame, else joined from the shared changes of its collections (never
-    /// serialized again); `None` when the frame holds only that connection's own changes.
-    pub fn text_for(&self, connection: u64, collections: &[String]) -> Option<Utf8Bytes> {
-        if !self.origins.is_empty() && self.origins.iter().all(|&o| o == connection) {
-            return None;
-        }
+    /// serialized again).
+    pub fn text_for(&self, collections: &[String]) -> Utf8Bytes {
         if self.collections.iter().all(|c| collections.contains(c)) {
-            return Some(self.text.clone());
+            return self.text.clone();
         }
         let kept = self
             .changes
             .iter()
             .filter(|(c, _)| collections.contains(c))
             .map(|(_, json)| json.as_str());
-        Some(encode(self.range, kept).into())
+        encode(self.range, kept).into()
     }
 }
 
@@ -407,9 +409,7 @@ mod tests {
             vec![7],
             vec![change("todos", "a", 5), change("notes", "b", 6)],
         );
-        let all = frame
-            .text_for(1, &["notes".into(), "todos".into()])
-            .unwrap();
+        let all = frame.text_for(&["notes".into(), "todos".into()]);
         let parsed: ServerMessage = serde_json::from_str(&all).unwrap();
         assert_eq!(
             parsed,
@@ -418,7 +418,7 @@ mod tests {
                 range: range(4, 6)
             }
         );
-        let todos = frame.text_for(1, &["todos".into()]).unwrap();
+        let todos = frame.text_for(&["todos".into()]);
         let parsed: ServerMessage = serde_json::from_str(&todos).unwrap();
         assert_eq!(
             parsed,
@@ -427,7 +427,7 @@ mod tests {
                 range: range(4, 6)
             }
         );
-        assert!(frame.text_for(7, &["todos".into()]).is_none(), "its own");
+        assert!(frame.only_from(7) && !frame.only_from(1));
     }
 
     #[test]

@@ -7,9 +7,11 @@ use crate::limits;
 use crate::storage::{Caller, Push, StorageError, SyncLog};
 use crate::{now_ms, AppState};
 use ferrosync_core::protocol::{
-    ClientMessage, ErrorInfo, ServerMessage, WireTransaction, MAX_WIRE_INT, PROTOCOL_VERSION,
+    ClientMessage, CursorRange, ErrorInfo, ServerMessage, WireTransaction, MAX_WIRE_INT,
+    PROTOCOL_VERSION,
 };
 use ferrosync_core::server::PushBounds;
+use ferrosync_core::Version;
 use std::sync::Arc;
 
 /// The longest client id or collection name accepted, in bytes.
@@ -31,6 +33,9 @@ pub struct Session {
     pub collections: Vec<String>,
     /// The WebSocket connection id (0 for HTTP).
     pub connection: u64,
+    /// The client's cursor as far as the answers and live changes sent to it tell (an engine
+    /// moves its cursor by the same rules), once it pulled.
+    pub cursor: Option<Version>,
 }
 
 /// Decodes untrusted JSON, refusing nesting deeper than the limit before parsing it.
@@ -61,6 +66,15 @@ impl Session {
             client_id: None,
             collections: Vec::new(),
             connection,
+            cursor: None,
+        }
+    }
+
+    /// Follows the client's cursor over a range of changes sent to it (a push's, or live): it
+    /// moves when it was at or past the range's start.
+    pub fn sent(&mut self, range: CursorRange) {
+        if let Some(cursor) = self.cursor.as_mut().filter(|c| range.since <= **c) {
+            *cursor = (*cursor).max(range.cursor);
         }
     }
 
@@ -76,6 +90,25 @@ impl Session {
     /// frame or request may carry (see [`limits::Limits::max_answer_bytes`]): pull pages and
     /// pushes fit within it, and once it is spent they are answered `busy`.
     pub async fn handle(
+        &mut self,
+        state: &Arc<AppState>,
+        message: ClientMessage,
+        room: usize,
+    ) -> ServerMessage {
+        let answer = self.answer(state, message, room).await;
+        match &answer {
+            ServerMessage::PullPage { cursor, .. } => {
+                self.cursor = Some(self.cursor.map_or(*cursor, |c| c.max(*cursor)));
+            }
+            ServerMessage::PushResult {
+                range: Some(range), ..
+            } => self.sent(*range),
+            _ => {}
+        }
+        answer
+    }
+
+    async fn answer(
         &mut self,
         state: &Arc<AppState>,
         message: ClientMessage,

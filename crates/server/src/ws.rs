@@ -164,7 +164,7 @@ async fn connection(
                     Err(close) => break close,
                 }
             }
-            frame = frames.recv() => match live(&session, frame, &mut frames) {
+            frame = frames.recv() => match live(&mut session, frame, &mut frames) {
                 Ok(Some(text)) => Message::Text(text),
                 Ok(None) => continue,
                 Err(close) => break close,
@@ -253,11 +253,13 @@ fn parse(text: &str, limits: &limits::Limits) -> Result<(Vec<ClientMessage>, boo
 }
 
 /// What goes out for the live frames waiting: the first one received and those queued behind
-/// it, as one frame (an array when there are several), each cut to the session's collections
-/// and without the session's own commits. A connection that fell more than the backlog behind
-/// gets one resync instead, at the newest version it has been sent (docs/PROTOCOL.md).
+/// it, as one frame (an array when there are several), each cut to the session's collections.
+/// A frame of the session's own commits only is left out when the client's cursor is past it
+/// already (its `push_result` moved it) or unknown (it has not pulled yet), else it goes too,
+/// so that the client's chain of ranges has no gap. A connection that fell more than the backlog behind gets one resync instead, at
+/// the newest version it has been sent (docs/PROTOCOL.md).
 fn live(
-    session: &Session,
+    session: &mut Session,
     first: Result<Arc<Frame>, RecvError>,
     frames: &mut broadcast::Receiver<Arc<Frame>>,
 ) -> Result<Option<Utf8Bytes>, Close> {
@@ -267,11 +269,12 @@ fn live(
         match received {
             Ok(frame) => {
                 head = head.max(Some(frame.range.cursor));
-                let text = session
-                    .client_id
-                    .as_ref()
-                    .and_then(|_| frame.text_for(session.connection, &session.collections));
-                if let (Some(text), false) = (text, lagged) {
+                // Before its first pull the client's cursor is unknown: it pulls anyway.
+                let known = frame.only_from(session.connection)
+                    && session.cursor.is_none_or(|c| c >= frame.range.cursor);
+                if session.client_id.is_some() && !lagged && !known {
+                    let text = frame.text_for(&session.collections);
+                    session.sent(frame.range);
                     bytes += text.len();
                     texts.push(text);
                 }
@@ -342,7 +345,7 @@ mod tests {
             sender.send(frame(v - 1, v)).unwrap();
         }
         let first = receiver.try_recv().map_err(|_| RecvError::Closed);
-        let text = live(&session(), first, &mut receiver).unwrap().unwrap();
+        let text = live(&mut session(), first, &mut receiver).unwrap().unwrap();
         let messages: Vec<ServerMessage> = serde_json::from_str(&text).unwrap();
         let ranges: Vec<_> = messages
             .iter()
@@ -355,6 +358,34 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_of_its_own_commits_goes_only_where_the_clients_cursor_needs_it() {
+        let own = |since, cursor| {
+            Arc::new(Frame::new(
+                CursorRange { since, cursor },
+                vec![1],
+                Vec::new(),
+            ))
+        };
+        let (sender, mut receiver) = broadcast::channel(8);
+        let mut session = session();
+        // Its push_result moved the cursor past its commit: nothing to send.
+        session.cursor = Some(5);
+        sender.send(own(4, 5)).unwrap();
+        let first = receiver.try_recv().map_err(|_| RecvError::Closed);
+        assert!(live(&mut session, first, &mut receiver).unwrap().is_none());
+        // Its cursor is behind (the push_result came before another client's changes): the
+        // frame goes, so that the client's ranges join up.
+        session.cursor = Some(3);
+        sender.send(frame(3, 4)).unwrap();
+        sender.send(own(4, 6)).unwrap();
+        let first = receiver.try_recv().map_err(|_| RecvError::Closed);
+        let text = live(&mut session, first, &mut receiver).unwrap().unwrap();
+        let messages: Vec<ServerMessage> = serde_json::from_str(&text).unwrap();
+        assert_eq!(messages.len(), 2);
+        assert_eq!(session.cursor, Some(6));
+    }
+
+    #[test]
     fn a_connection_that_fell_behind_gets_one_resync_at_the_newest_version() {
         let (sender, mut receiver) = broadcast::channel(2);
         for v in 1..=5 {
@@ -364,7 +395,7 @@ mod tests {
             Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
             other => panic!("{other:?}"),
         };
-        let text = live(&session(), first, &mut receiver).unwrap().unwrap();
+        let text = live(&mut session(), first, &mut receiver).unwrap().unwrap();
         assert_eq!(text, fanout::resync(5));
         assert!(matches!(receiver.try_recv(), Err(TryRecvError::Empty)));
     }

@@ -338,6 +338,9 @@ async fn client(
         pulls: 0,
         seq: 1 << 32,
     };
+    // As the engine does after its welcome (not counted among the pulls that fill gaps).
+    cursor.pull(&mut socket).await?;
+    cursor.pulls = 0;
     let mut own: Vec<u64> = Vec::new();
     let mut next_write = plan.start + offset;
     let mut in_flight: Option<(u64, Instant)> = None;

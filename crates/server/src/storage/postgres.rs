@@ -12,7 +12,7 @@ use super::{
     emit, group, log_row, page, Backend, Feed, FeedSender, LogFilter, LogReport, LogTotals, Page,
     PageBounds, Row, StorageError, SyncLog,
 };
-use deadpool_postgres::{Manager, Pool, Runtime, Transaction};
+use deadpool_postgres::{ClientWrapper, Manager, Pool, Runtime};
 use ferrosync_core::server::ServerDoc;
 use ferrosync_core::Version;
 use futures_util::future::{try_join_all, BoxFuture};
@@ -138,14 +138,21 @@ impl Postgres {
         })
     }
 
+    /// One attempt at a batch: two round trips to the database and the commit's flush.
     async fn try_commit(&self, batch: &Batch) -> Result<Decided, StorageError> {
-        let mut client = self.pool.get().await.map_err(unavailable)?;
-        let tx = client.transaction().await?;
-        let snapshot = read(&tx, &batch.reads()).await?;
-        let decided = group::decide(batch, snapshot)?;
-        write(&tx, &decided.writes, &self.channel, &self.node).await?;
-        tx.commit().await?;
-        Ok(decided)
+        let client = self.pool.get().await.map_err(unavailable)?;
+        let decided = async {
+            let snapshot = read(&client, &batch.reads()).await?;
+            let decided = group::decide(batch, snapshot)?;
+            write(&client, &decided.writes, &self.channel, &self.node).await?;
+            Ok(decided)
+        }
+        .await;
+        if decided.is_err() {
+            // It may be left inside the failed transaction: it is closed, never reused.
+            drop(deadpool_postgres::Object::take(client));
+        }
+        decided
     }
 }
 
@@ -181,25 +188,11 @@ async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StorageEr
     Ok(())
 }
 
-/// Locks the head rows of the batch's tenants, then reads what it needs in one round trip.
-async fn read(tx: &Transaction<'_>, reads: &Reads) -> Result<Snapshot, StorageError> {
+/// Begins the transaction, locks the head rows of the batch's tenants, and reads what the batch
+/// needs: one round trip, the statements pipelined (the server runs them in order, so the reads
+/// run once the locks are held).
+async fn read(client: &ClientWrapper, reads: &Reads) -> Result<Snapshot, StorageError> {
     let mut snapshot = Snapshot::default();
-    if !reads.tenants.is_empty() {
-        // Created at 0 when missing, and locked in tenant order until the commit: writers of a
-        // tenant, on any node, take turns from here on.
-        let lock = tx
-            .prepare_cached(
-                "INSERT INTO tenants (tenant, head) SELECT t, 0 FROM unnest($1::text[]) AS u(t)
-                 ORDER BY t ON CONFLICT (tenant) DO UPDATE SET head = tenants.head
-                 RETURNING tenant, head",
-            )
-            .await?;
-        for row in tx.query(&lock, &[&reads.tenants]).await? {
-            snapshot
-                .heads
-                .insert(row.get(0), row.get::<_, i64>(1) as Version);
-        }
-    }
     let (client_tenants, client_ids): (Vec<&str>, Vec<&str>) = reads
         .clients
         .iter()
@@ -218,18 +211,25 @@ async fn read(tx: &Transaction<'_>, reads: &Reads) -> Result<Snapshot, StorageEr
         spans.2.push(int(span.first));
         spans.3.push(int(span.last));
     }
-    let (clients, documents, outcomes) = tokio::try_join!(
-        tx.prepare_cached(
+    let (lock, clients, documents, outcomes) = tokio::try_join!(
+        // Created at 0 when missing, and locked in tenant order until the commit: writers of a
+        // tenant, on any node, take turns from here on.
+        client.prepare_cached(
+            "INSERT INTO tenants (tenant, head) SELECT t, 0 FROM unnest($1::text[]) AS u(t)
+             ORDER BY t ON CONFLICT (tenant) DO UPDATE SET head = tenants.head
+             RETURNING tenant, head",
+        ),
+        client.prepare_cached(
             "SELECT c.tenant, c.client_id, c.user_id, c.last_mutation_id, c.collections
              FROM clients c JOIN unnest($1::text[], $2::text[]) AS k(tenant, client_id)
                ON c.tenant = k.tenant AND c.client_id = k.client_id",
         ),
-        tx.prepare_cached(
+        client.prepare_cached(
             "SELECT d.tenant, d.collection, d.id, d.version, d.writer, d.deleted, d.hlc, d.fields
              FROM documents d JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(tenant, collection, id)
                ON d.tenant = k.tenant AND d.collection = k.collection AND d.id = k.id",
         ),
-        tx.prepare_cached(
+        client.prepare_cached(
             "SELECT o.tenant, o.client_id, o.mutation_id, o.outcome
              FROM outcomes o JOIN unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
                AS k(tenant, client_id, first, last)
@@ -237,14 +237,22 @@ async fn read(tx: &Transaction<'_>, reads: &Reads) -> Result<Snapshot, StorageEr
               AND o.mutation_id BETWEEN k.first AND k.last",
         ),
     )?;
+    let lock_params: [&(dyn ToSql + Sync); 1] = [&reads.tenants];
     let client_params: [&(dyn ToSql + Sync); 2] = [&client_tenants, &client_ids];
     let doc_params: [&(dyn ToSql + Sync); 3] = [&doc_keys.0, &doc_keys.1, &doc_keys.2];
     let span_params: [&(dyn ToSql + Sync); 4] = [&spans.0, &spans.1, &spans.2, &spans.3];
-    let (clients, documents, outcomes) = tokio::try_join!(
-        tx.query(&clients, &client_params),
-        tx.query(&documents, &doc_params),
-        tx.query(&outcomes, &span_params),
+    let ((), heads, clients, documents, outcomes) = tokio::try_join!(
+        client.batch_execute("BEGIN"),
+        client.query(&lock, &lock_params),
+        client.query(&clients, &client_params),
+        client.query(&documents, &doc_params),
+        client.query(&outcomes, &span_params),
     )?;
+    for row in heads {
+        snapshot
+            .heads
+            .insert(row.get(0), row.get::<_, i64>(1) as Version);
+    }
     for row in clients {
         let client = ClientRow {
             user: row.get(2),
@@ -276,10 +284,11 @@ async fn read(tx: &Transaction<'_>, reads: &Reads) -> Result<Snapshot, StorageEr
     Ok(snapshot)
 }
 
-/// Writes what a batch decided, each kind of row in one statement, all in one round trip, and
-/// tells the other nodes (delivered when the transaction commits).
+/// Writes what a batch decided, each kind of row in one statement, tells the other nodes
+/// (delivered when the transaction commits), and commits: one round trip, pipelined. A failing
+/// statement fails the transaction, which the `COMMIT` then rolls back.
 async fn write(
-    tx: &Transaction<'_>,
+    client: &ClientWrapper,
     w: &Writes,
     channel: &str,
     node: &str,
@@ -310,13 +319,13 @@ async fn write(
         outcomes.2.push(int(o.id));
         outcomes.3.push(&o.outcome);
     }
-    let client =
+    let column =
         |f: fn(&(ClientKey, ClientRow)) -> &str| -> Vec<&str> { w.clients.iter().map(f).collect() };
     let (client_tenants, client_ids, client_users, client_collections) = (
-        client(|((t, _), _)| t),
-        client(|((_, c), _)| c),
-        client(|(_, r)| &r.user),
-        client(|(_, r)| &r.collections),
+        column(|((t, _), _)| t),
+        column(|((_, c), _)| c),
+        column(|(_, r)| &r.user),
+        column(|(_, r)| &r.collections),
     );
     let client_last: Vec<i64> = w
         .clients
@@ -422,14 +431,15 @@ async fn write(
             vec![tenant, before, keep],
         ));
     }
-    let prepared = try_join_all(statements.iter().map(|(sql, _)| tx.prepare_cached(sql))).await?;
-    try_join_all(
+    let prepared =
+        try_join_all(statements.iter().map(|(sql, _)| client.prepare_cached(sql))).await?;
+    let writes = try_join_all(
         prepared
             .iter()
             .zip(&statements)
-            .map(|(statement, (_, params))| tx.execute(statement, params)),
-    )
-    .await?;
+            .map(|(statement, (_, params))| client.execute(statement, params)),
+    );
+    tokio::try_join!(writes, client.batch_execute("COMMIT"))?;
     Ok(())
 }
 
