@@ -12,11 +12,11 @@ export function serverResults(file) {
 
 const backend = (r) => `${r.database === 'sqlite' ? 'SQLite' : 'PostgreSQL'}, ${r.nodes} node${r.nodes > 1 ? 's' : ''}`;
 const n = (x) => x.toLocaleString('en-US');
-const cpu = (c) => `${c.servers_pct} / ${c.postgres_pct ?? '—'} / ${c.generator_pct} / ${c.machine_pct}`;
+const cpu = (c) => `${c.servers_pct} / ${c.postgres_pct ?? '—'} / ${c.generator_pct} / ${c.machine_pct} / ${c.cpu_stall_pct ?? '—'}`;
 
 /** The BRIEF's server row for the summary table. */
 export function serverSummaryRow(results) {
-  const target = results.rate.find((r) => r.database === 'postgres' && r.tenant_size === 10 && r.clients === 2000);
+  const target = results.rate.find((r) => r.database === 'postgres' && r.tenant_size === 10 && r.clients === 2000 && r.spread);
   const held = results.limit.filter((r) => r.database === 'postgres' && r.holds).map((r) => r.clients);
   const most = Math.max(target?.holds ? target.clients : 0, ...held);
   return `| S | server: clients at 1 write/s held, tenants of 10, two nodes on PostgreSQL (ack p99 ≤ 250 ms, every live update ≤ 1 s) | ≥ 2,000 | ` +
@@ -35,25 +35,29 @@ export function serverSection(results) {
       `(${when} UTC, \`scripts/load.sh\`: the load generator \`crates/server/examples/load\` and the release build of \`ferrosync-server\`, ` +
       `all on this ${results.cpus}-core machine, which the generator, PostgreSQL and the nodes share, with other work running). PostgreSQL: ${settings}, on a throwaway cluster with default settings otherwise.`,
     '',
-    '- **Clients × writes/s:** each client is a WebSocket of its own, a user of its own, in a tenant of the given size; client *i* connects to node *i* mod *nodes*, so each tenant spans both nodes. ' +
+    '- **Clients × writes/s:** each client is a WebSocket of its own, a user of its own, in a tenant of the given size. Its tenant *spans the nodes* (client *i* connects to node *i* mod *nodes*, ' +
+      'as a round-robin load balancer would place it: the worst case, every tenant written from both nodes) or sits on *one node* (a load balancer routing by tenant). ' +
       'Each sends one push of one new document every second (phased evenly over the second), at most one in flight.',
     '- **Ack:** from when a write was due to its `push_result` (a write sent late because the previous one was slow is charged the wait).',
     '- **Live delivery:** from when a write was due to when another client of its tenant had it, for every (write, other client) pair: its cursor passed the write\'s version through a live `changes` frame, or through the pull a gap or a resync made it send, as the engine does. ' +
       '**Missing** counts writes a client never got within 10 s after the run.',
     '- **Holds:** ack p99 ≤ 250 ms and every live update delivered within 1 s (the BRIEF\'s server target).',
     '- **Push throughput:** 16 clients, each in its own tenant, each pushing 100 transactions of one mutation and waiting for the answer before the next push; mutations acknowledged `applied` per second.',
-    '- **CPU:** percent of one core over the run: server nodes / PostgreSQL (postmaster and backends) / load generator / whole machine (of all cores, other users included).',
+    '- **CPU:** percent of one core over the run: server nodes / PostgreSQL (postmaster and backends) / load generator / whole machine (of all cores, other users included) / ' +
+      'CPU stall (Linux pressure stall information: the share of the time some runnable task waited for a core; far above a few percent, every latency here includes waiting for a core that other work holds).',
     '',
-    '| case | database | writes acked/s | ack p50 / p99 (ms) | delivery p50 / p99 / max (ms) | within 1 s | missing | holds | CPU % nodes / PG / generator / machine |',
+    '| case | database | writes acked/s | ack p50 / p99 (ms) | delivery p50 / p99 / max (ms) | within 1 s | missing | holds | CPU % nodes / PG / generator / machine / stall |',
     '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of [...results.rate, ...results.limit]) {
-    const shape = `${n(r.clients)} clients × ${r.rate}/s, ${r.tenant_size === r.clients ? 'one tenant' : `tenants of ${r.tenant_size}`}, ${r.seconds} s`;
+    const tenants = r.tenant_size === r.clients ? 'one tenant' : `tenants of ${r.tenant_size}`;
+    const placed = r.nodes === 1 ? '' : r.spread ? ' spanning the nodes' : ' on one node each';
+    const shape = `${n(r.clients)} clients × ${r.rate}/s, ${tenants}${placed}, ${r.seconds} s`;
     lines.push(`| ${shape} | ${backend(r)} | ${n(r.writes_per_second)} | ${r.ack.p50_ms} / ${r.ack.p99_ms} | ` +
       `${r.delivery.p50_ms} / ${r.delivery.p99_ms} / ${r.delivery.max_ms} | ${r.delivered_within_1s_pct} % | ${n(r.deliveries_missing)} of ${n(r.deliveries_expected)} | ` +
       `${r.holds ? 'yes' : '**no**'} | ${cpu(r.cpu)} |`);
   }
-  lines.push('', '| push throughput | database | mutations/s | push p50 / p99 (ms) | CPU % nodes / PG / generator / machine |', '|---|---|---|---|---|');
+  lines.push('', '| push throughput | database | mutations/s | push p50 / p99 (ms) | CPU % nodes / PG / generator / machine / stall |', '|---|---|---|---|---|');
   for (const r of results.throughput) {
     lines.push(`| ${r.clients} clients × pushes of ${r.batch}, ${r.seconds} s | ${backend(r)} | ${n(r.mutations_per_second)} | ${r.push.p50_ms} / ${r.push.p99_ms} | ${cpu(r.cpu)} |`);
   }

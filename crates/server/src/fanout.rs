@@ -207,11 +207,13 @@ async fn relay(
     frames: broadcast::Sender<Arc<Frame>>,
     mut events: mpsc::UnboundedReceiver<Event>,
 ) {
+    // What was committed before the first connection subscribed, its client pulls: the relay
+    // starts from the first commit it hears of.
     let mut state = RelayState {
         storage: inner.storage.clone(),
         tenant: tenant.clone(),
         frames: frames.clone(),
-        relayed: inner.storage.head(&tenant).await.ok(),
+        relayed: None,
     };
     loop {
         tokio::select! {
@@ -245,7 +247,7 @@ struct RelayState {
     storage: Arc<Storage>,
     tenant: String,
     frames: broadcast::Sender<Arc<Frame>>,
-    /// `None` until known (the head could not be read when the relay started).
+    /// `None` until the relay sent something on.
     relayed: Option<Version>,
 }
 
@@ -310,8 +312,9 @@ impl RelayState {
         }
     }
 
-    /// Reads the tenant's changes after what was relayed and sends them on; if storage cannot
-    /// be read, tells the connections to resync up to `target` (they pull, and retry).
+    /// Reads the tenant's changes after what was relayed and sends them on. Before anything was
+    /// relayed, or if storage cannot be read, it tells the connections to resync up to `target`
+    /// instead (they pull, and retry).
     async fn catch_up(&mut self, target: Option<Version>) {
         let Some(mut cursor) = self.relayed else {
             if let Some(head) = target {

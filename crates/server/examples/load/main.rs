@@ -61,6 +61,9 @@ enum Command {
         /// Seconds of writing.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
+        /// Put each tenant's clients on one node (default: every tenant spans every node).
+        #[arg(long)]
+        by_tenant: bool,
     },
     /// Clients pushing as fast as they are answered, a tenant each: mutations per second.
     Throughput {
@@ -128,12 +131,14 @@ async fn run(command: Command) -> Result<(), String> {
             tenant_size,
             rate,
             seconds,
+            by_tenant,
         } => {
             let config = rate::Config {
                 clients,
                 tenant_size,
                 rate,
                 seconds,
+                spread: !by_tenant,
             };
             check(clients, seconds)?;
             if tenant_size == 0 || !(rate > 0.0 && rate <= 100.0) {
@@ -255,7 +260,8 @@ struct Results {
     throughput: Vec<throughput::Report>,
     /// The fixed-rate runs at the targets' sizes.
     rate: Vec<rate::Report>,
-    /// Growing fixed-rate runs (tenants of 10), up to the first that did not hold.
+    /// Fixed-rate runs (tenants of 10) of more clients until one does not hold, or of fewer
+    /// until one does.
     limit: Vec<rate::Report>,
 }
 
@@ -288,26 +294,42 @@ async fn suite(servers: &Servers, seconds: u64) -> Result<Results, String> {
         print_throughput(&report);
         results.throughput.push(report);
     }
-    for (clients, tenant_size) in [(2_000, 10), (1_000, 1_000)] {
-        for (servers, nodes) in backends {
-            let config = rate::Config {
-                clients,
-                tenant_size,
-                rate: 1.0,
-                seconds,
-            };
-            let report = rate_run(servers, nodes, config).await?;
-            print_rate(&report);
-            results.rate.push(report);
-        }
+    // The targets' sizes: each tenant spans both nodes, and (PostgreSQL) each on one node.
+    let runs = [
+        (&sqlite, 1, 2_000, 10, true),
+        (servers, 2, 2_000, 10, true),
+        (servers, 2, 2_000, 10, false),
+        (&sqlite, 1, 1_000, 1_000, true),
+        (servers, 2, 1_000, 1_000, true),
+    ];
+    for (servers, nodes, clients, tenant_size, spread) in runs {
+        let config = rate::Config {
+            clients,
+            tenant_size,
+            rate: 1.0,
+            seconds,
+            spread,
+        };
+        let report = rate_run(servers, nodes, config).await?;
+        print_rate(&report);
+        results.rate.push(report);
     }
-    for (servers, nodes) in backends {
-        for clients in (3_000..=8_000).step_by(1_000) {
+    // Where it stops holding (tenants of 10 spanning the nodes): up from 2,000 clients while
+    // it holds, or down while it does not.
+    for (n, (servers, nodes)) in backends.into_iter().enumerate() {
+        let held = results.rate[n].holds;
+        let sizes: Vec<usize> = if held {
+            (3_000..=8_000).step_by(1_000).collect()
+        } else {
+            vec![1_500, 1_000, 500, 250]
+        };
+        for clients in sizes {
             let config = rate::Config {
                 clients,
                 tenant_size: 10,
                 rate: 1.0,
                 seconds: seconds / 2,
+                spread: true,
             };
             let report = match rate_run(servers, nodes, config).await {
                 Ok(report) => report,
@@ -317,9 +339,9 @@ async fn suite(servers: &Servers, seconds: u64) -> Result<Results, String> {
                 }
             };
             print_rate(&report);
-            let held = report.holds;
+            let done = report.holds != held;
             results.limit.push(report);
-            if !held {
+            if done {
                 break;
             }
         }
@@ -353,12 +375,13 @@ async fn postgres_settings(url: &str) -> Result<Vec<(String, String)>, String> {
 
 fn print_rate(r: &rate::Report) {
     println!(
-        "rate: {} x{} | {} clients, tenants of {}, {}/s each, {} s | {} writes ({}/s) | ack p50 {} ms p99 {} ms | delivery p50 {} ms p99 {} ms max {} ms, {} % within 1 s, {} missing | {} frames, {} pulls | cpu: servers {} %, postgres {:?} %, generator {} %, machine {} % | holds: {}",
-        r.database, r.nodes, r.config.clients, r.config.tenant_size, r.config.rate, r.config.seconds,
+        "rate: {} x{} | {} clients, tenants of {} ({}), {}/s each, {} s | {} writes ({}/s) | ack p50 {} ms p99 {} ms | delivery p50 {} ms p99 {} ms max {} ms, {} % within 1 s, {} missing | {} frames, {} pulls | cpu: servers {} %, postgres {:?} %, generator {} %, machine {} %, stall {:?} % | holds: {}",
+        r.database, r.nodes, r.config.clients, r.config.tenant_size,
+        if r.config.spread { "spanning the nodes" } else { "one node each" }, r.config.rate, r.config.seconds,
         r.writes, r.writes_per_second, r.ack.p50_ms, r.ack.p99_ms, r.delivery.p50_ms,
         r.delivery.p99_ms, r.delivery.max_ms, r.delivered_within_1s_pct, r.deliveries_missing,
         r.live_frames, r.pulls, r.cpu.servers_pct, r.cpu.postgres_pct, r.cpu.generator_pct,
-        r.cpu.machine_pct, r.holds
+        r.cpu.machine_pct, r.cpu.cpu_stall_pct, r.holds
     );
 }
 

@@ -1,6 +1,7 @@
-//! Clients writing at a fixed rate, in tenants of a given size, spread over the nodes (client
-//! `i` on node `i mod nodes`, so each tenant spans every node): how long each write waits for
-//! its acknowledgement, and how long it takes to reach every other client of its tenant.
+//! Clients writing at a fixed rate, in tenants of a given size, over the nodes (spread: client
+//! `i` on node `i mod nodes`, so each tenant spans every node; or by tenant, as a load balancer
+//! routing on the tenant would): how long each write waits for its acknowledgement, and how
+//! long it takes to reach every other client of its tenant.
 //!
 //! Each client sends one `push` of one new document every `1/rate` seconds (evenly phased
 //! across clients), with at most one push in flight; a write's latency counts from when it was
@@ -55,6 +56,9 @@ pub struct Config {
     pub rate: f64,
     /// Seconds of writing.
     pub seconds: u64,
+    /// Client `i` connects to node `i mod nodes`, so each tenant spans every node; otherwise a
+    /// tenant's clients share one node (a load balancer routing by tenant).
+    pub spread: bool,
 }
 
 /// What a run measured.
@@ -191,8 +195,9 @@ async fn connect_all(
     let mut sockets = Vec::with_capacity(config.clients);
     for chunk in (0..config.clients).collect::<Vec<_>>().chunks(CONNECTING) {
         let connecting = chunk.iter().map(|&i| {
-            let addr = addrs[i % addrs.len()];
-            let token = cluster.token(&format!("u{i}"), &format!("t{}", i / config.tenant_size));
+            let tenant = i / config.tenant_size;
+            let addr = addrs[if config.spread { i } else { tenant } % addrs.len()];
+            let token = cluster.token(&format!("u{i}"), &format!("t{tenant}"));
             async move {
                 timeout(CONNECT_TIMEOUT, connect(addr, &token, &format!("c{i}")))
                     .await

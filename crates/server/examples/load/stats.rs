@@ -143,6 +143,8 @@ struct CpuTicks {
     generator: u64,
     busy: u64,
     total: u64,
+    /// Microseconds some task waited for a CPU, if the kernel tells.
+    stalled_us: Option<u64>,
 }
 
 /// CPU used over a window, in percent of one core (the machine's: of all its cores).
@@ -156,6 +158,10 @@ pub struct CpuUse {
     pub generator_pct: f64,
     /// Everything on the machine (other users' work included), of all cores.
     pub machine_pct: f64,
+    /// Of the time, how much some runnable task waited for a CPU (Linux pressure stall
+    /// information, `/proc/pressure/cpu`): above a few percent, latencies include waiting for
+    /// a core.
+    pub cpu_stall_pct: Option<f64>,
 }
 
 impl CpuWindow {
@@ -189,6 +195,10 @@ impl CpuWindow {
                     / now.total.saturating_sub(self.at_start.total).max(1) as f64
                     * 100.0,
             ),
+            cpu_stall_pct: now
+                .stalled_us
+                .zip(self.at_start.stalled_us)
+                .map(|(after, before)| round(after.saturating_sub(before) as f64 / seconds / 1e4)),
         }
     }
 }
@@ -212,6 +222,15 @@ fn ticks(nodes: &[u32], postgres: Option<u32>) -> CpuTicks {
     if let Some(postmaster) = postgres {
         t.postgres = process_ticks(postmaster).unwrap_or(0) + children_ticks(postmaster);
     }
+    t.stalled_us = std::fs::read_to_string("/proc/pressure/cpu")
+        .ok()
+        .and_then(|text| {
+            let some = text.lines().find(|l| l.starts_with("some"))?;
+            some.split_whitespace()
+                .find_map(|f| f.strip_prefix("total="))?
+                .parse()
+                .ok()
+        });
     if let Ok(stat) = std::fs::read_to_string("/proc/stat") {
         let fields: Vec<u64> = stat
             .lines()

@@ -61,8 +61,9 @@ pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 /// The first key of the advisory lock migrations run under (the second is the schema's).
 const MIGRATION_LOCK: i32 = 0x6665_7272; // "ferr"
 
-/// Connections in the pool (the writer takes one per batch; reads take the others).
-const POOL_SIZE: usize = 16;
+/// Connections of the readers' pool (pulls, the sync log, relays reading other nodes' commits).
+/// The writer has a connection of its own, so reads never hold up writes.
+const READERS: usize = 16;
 
 /// How long a request waits for a pooled connection, or for a new one.
 const POOL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -76,6 +77,9 @@ const LISTEN_BACKOFF_CAP: Duration = Duration::from_secs(5);
 
 /// PostgreSQL-backed storage.
 pub(super) struct Postgres {
+    /// The writer's connection (a pool of one, which reconnects after a failure).
+    writer: Pool,
+    /// Everyone else's.
     pool: Pool,
     /// The notification channel of this schema.
     channel: String,
@@ -112,14 +116,17 @@ impl Postgres {
             config.connect_timeout(POOL_TIMEOUT);
         }
         config.keepalives_idle(Duration::from_secs(10));
-        let pool = Pool::builder(Manager::new(config.clone(), NoTls))
-            .max_size(POOL_SIZE)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(POOL_TIMEOUT))
-            .create_timeout(Some(POOL_TIMEOUT))
-            .recycle_timeout(Some(POOL_TIMEOUT))
-            .build()
-            .map_err(unavailable)?;
+        let pool = |size| {
+            Pool::builder(Manager::new(config.clone(), NoTls))
+                .max_size(size)
+                .runtime(Runtime::Tokio1)
+                .wait_timeout(Some(POOL_TIMEOUT))
+                .create_timeout(Some(POOL_TIMEOUT))
+                .recycle_timeout(Some(POOL_TIMEOUT))
+                .build()
+                .map_err(unavailable)
+        };
+        let (writer, pool) = (pool(1)?, pool(READERS)?);
         let mut client = pool.get().await.map_err(unavailable)?;
         migrate(&mut client).await?;
         let schema: Option<String> = client
@@ -131,6 +138,7 @@ impl Postgres {
         let node = random_id();
         let listener = tokio::spawn(listen(config, channel.clone(), node.clone(), feed));
         Ok(Self {
+            writer,
             pool,
             channel,
             node,
@@ -140,7 +148,7 @@ impl Postgres {
 
     /// One attempt at a batch: two round trips to the database and the commit's flush.
     async fn try_commit(&self, batch: &Batch) -> Result<Decided, StorageError> {
-        let client = self.pool.get().await.map_err(unavailable)?;
+        let client = self.writer.get().await.map_err(unavailable)?;
         let decided = async {
             let snapshot = read(&client, &batch.reads()).await?;
             let decided = group::decide(batch, snapshot)?;
@@ -211,13 +219,18 @@ async fn read(client: &ClientWrapper, reads: &Reads) -> Result<Snapshot, Storage
         spans.2.push(int(span.first));
         spans.3.push(int(span.last));
     }
-    let (lock, clients, documents, outcomes) = tokio::try_join!(
-        // Created at 0 when missing, and locked in tenant order until the commit: writers of a
-        // tenant, on any node, take turns from here on.
+    let (create, lock, clients, documents, outcomes) = tokio::try_join!(
+        // Head rows are created at 0 when missing (only those: inserting over a row that
+        // another transaction updates would wait for it as a lock does)...
         client.prepare_cached(
             "INSERT INTO tenants (tenant, head) SELECT t, 0 FROM unnest($1::text[]) AS u(t)
-             ORDER BY t ON CONFLICT (tenant) DO UPDATE SET head = tenants.head
-             RETURNING tenant, head",
+             WHERE NOT EXISTS (SELECT 1 FROM tenants WHERE tenant = u.t)
+             ORDER BY t ON CONFLICT (tenant) DO NOTHING",
+        ),
+        // ...then locked in tenant order until the commit: writers of a tenant, on any node,
+        // take turns from here on.
+        client.prepare_cached(
+            "SELECT tenant, head FROM tenants WHERE tenant = ANY($1) ORDER BY tenant FOR UPDATE",
         ),
         client.prepare_cached(
             "SELECT c.tenant, c.client_id, c.user_id, c.last_mutation_id, c.collections
@@ -241,8 +254,9 @@ async fn read(client: &ClientWrapper, reads: &Reads) -> Result<Snapshot, Storage
     let client_params: [&(dyn ToSql + Sync); 2] = [&client_tenants, &client_ids];
     let doc_params: [&(dyn ToSql + Sync); 3] = [&doc_keys.0, &doc_keys.1, &doc_keys.2];
     let span_params: [&(dyn ToSql + Sync); 4] = [&spans.0, &spans.1, &spans.2, &spans.3];
-    let ((), heads, clients, documents, outcomes) = tokio::try_join!(
+    let ((), _, heads, clients, documents, outcomes) = tokio::try_join!(
         client.batch_execute("BEGIN"),
+        client.execute(&create, &lock_params),
         client.query(&lock, &lock_params),
         client.query(&clients, &client_params),
         client.query(&documents, &doc_params),
@@ -545,16 +559,6 @@ impl Backend for Postgres {
                 })
             });
             page(rows, cursor, bounds, collections.as_deref())
-        })
-    }
-
-    fn head(&self, tenant: String) -> BoxFuture<'_, Result<Version, StorageError>> {
-        Box::pin(async move {
-            let client = self.pool.get().await.map_err(unavailable)?;
-            let row = client
-                .query_opt("SELECT head FROM tenants WHERE tenant = $1", &[&tenant])
-                .await?;
-            Ok(row.map_or(0, |row| row.get::<_, i64>(0) as Version))
         })
     }
 
