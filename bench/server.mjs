@@ -12,7 +12,11 @@ export function serverResults(file) {
 
 const backend = (r) => `${r.database === 'sqlite' ? 'SQLite' : 'PostgreSQL'}, ${r.nodes} node${r.nodes > 1 ? 's' : ''}`;
 const n = (x) => x.toLocaleString('en-US');
-const cpu = (c) => `${c.servers_pct} / ${c.postgres_pct ?? '—'} / ${c.generator_pct} / ${c.machine_pct} / ${c.cpu_stall_pct ?? '—'}`;
+const cpu = (r) => {
+  const c = r.cpu;
+  const postgres = r.database === 'postgres' ? c.postgres_pct ?? '—' : '—';
+  return `${c.servers_pct} / ${postgres} / ${c.generator_pct} / ${c.machine_pct} / ${c.cpu_stall_pct ?? '—'}`;
+};
 
 /** The BRIEF's server row for the summary table. */
 export function serverSummaryRow(results) {
@@ -55,11 +59,11 @@ export function serverSection(results) {
     const shape = `${n(r.clients)} clients × ${r.rate}/s, ${tenants}${placed}, ${r.seconds} s`;
     lines.push(`| ${shape} | ${backend(r)} | ${n(r.writes_per_second)} | ${r.ack.p50_ms} / ${r.ack.p99_ms} | ` +
       `${r.delivery.p50_ms} / ${r.delivery.p99_ms} / ${r.delivery.max_ms} | ${r.delivered_within_1s_pct} % | ${n(r.deliveries_missing)} of ${n(r.deliveries_expected)} | ` +
-      `${r.holds ? 'yes' : '**no**'} | ${cpu(r.cpu)} |`);
+      `${r.holds ? 'yes' : '**no**'} | ${cpu(r)} |`);
   }
   lines.push('', '| push throughput | database | mutations/s | push p50 / p99 (ms) | CPU % nodes / PG / generator / machine / stall |', '|---|---|---|---|---|');
   for (const r of results.throughput) {
-    lines.push(`| ${r.clients} clients × pushes of ${r.batch}, ${r.seconds} s | ${backend(r)} | ${n(r.mutations_per_second)} | ${r.push.p50_ms} / ${r.push.p99_ms} | ${cpu(r.cpu)} |`);
+    lines.push(`| ${r.clients} clients × pushes of ${r.batch}, ${r.seconds} s | ${backend(r)} | ${n(r.mutations_per_second)} | ${r.push.p50_ms} / ${r.push.p99_ms} | ${cpu(r)} |`);
   }
   const [sqlite, postgres] = ['sqlite', 'postgres'].map((d) => results.throughput.find((r) => r.database === d));
   if (sqlite && postgres) {
