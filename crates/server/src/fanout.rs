@@ -207,13 +207,14 @@ async fn relay(
     frames: broadcast::Sender<Arc<Frame>>,
     mut events: mpsc::UnboundedReceiver<Event>,
 ) {
-    // What was committed before the first connection subscribed, its client pulls: the relay
-    // starts from the first commit it hears of.
+    // What was committed before the first connection subscribed, its client pulls; other
+    // nodes' commits are read from there on.
     let mut state = RelayState {
         storage: inner.storage.clone(),
         tenant: tenant.clone(),
         frames: frames.clone(),
         relayed: None,
+        baseline: inner.storage.head(&tenant).await.ok(),
     };
     loop {
         tokio::select! {
@@ -247,8 +248,13 @@ struct RelayState {
     storage: Arc<Storage>,
     tenant: String,
     frames: broadcast::Sender<Arc<Frame>>,
-    /// `None` until the relay sent something on.
+    /// `None` until the relay sent something on. This node's commits are sent on unless they
+    /// are at or below it (never because of `baseline`: a commit may land between the
+    /// subscription and the reading of the head).
     relayed: Option<Version>,
+    /// The tenant's head when the relay started (if it could be read): where reading other
+    /// nodes' commits starts before anything was relayed.
+    baseline: Option<Version>,
 }
 
 /// Commits sent on as one frame.
@@ -298,7 +304,7 @@ impl RelayState {
                 }
                 Event::Remote(head) => {
                     target = target.max(Some(head));
-                    read |= self.relayed.is_none_or(|at| head > at);
+                    read |= self.relayed.or(self.baseline).is_none_or(|at| head > at);
                 }
                 Event::CatchUp => read = true,
             }
@@ -312,11 +318,11 @@ impl RelayState {
         }
     }
 
-    /// Reads the tenant's changes after what was relayed and sends them on. Before anything was
-    /// relayed, or if storage cannot be read, it tells the connections to resync up to `target`
-    /// instead (they pull, and retry).
+    /// Reads the tenant's changes after what was relayed (or the baseline) and sends them on.
+    /// Without either, or if storage cannot be read, it tells the connections to resync up to
+    /// `target` instead (they pull, and retry).
     async fn catch_up(&mut self, target: Option<Version>) {
-        let Some(mut cursor) = self.relayed else {
+        let Some(mut cursor) = self.relayed.or(self.baseline) else {
             if let Some(head) = target {
                 self.resync(head);
             }

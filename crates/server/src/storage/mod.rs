@@ -389,6 +389,8 @@ trait Backend: Send + Sync + 'static {
         bounds: PageBounds,
         collections: Option<Vec<String>>,
     ) -> BoxFuture<'_, Result<Page, StorageError>>;
+    /// The tenant's newest committed version.
+    fn head(&self, tenant: String) -> BoxFuture<'_, Result<Version, StorageError>>;
     /// The user a client id is bound to and the collections (JSON) it said at `hello`.
     fn client(
         &self,
@@ -503,6 +505,11 @@ impl Storage {
                 collections.map(<[String]>::to_vec),
             )
             .await
+    }
+
+    /// The tenant's newest committed version.
+    pub async fn head(&self, tenant: &str) -> Result<Version, StorageError> {
+        self.backend.head(tenant.to_owned()).await
     }
 
     /// Appends a sync-log row (its `id` is ignored) in the writer's next transaction; the

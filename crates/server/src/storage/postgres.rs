@@ -562,6 +562,16 @@ impl Backend for Postgres {
         })
     }
 
+    fn head(&self, tenant: String) -> BoxFuture<'_, Result<Version, StorageError>> {
+        Box::pin(async move {
+            let client = self.pool.get().await.map_err(unavailable)?;
+            let row = client
+                .query_opt("SELECT head FROM tenants WHERE tenant = $1", &[&tenant])
+                .await?;
+            Ok(row.map_or(0, |row| row.get::<_, i64>(0) as Version))
+        })
+    }
+
     fn client(
         &self,
         tenant: String,

@@ -363,6 +363,16 @@ impl Backend for Sqlite {
         }))
     }
 
+    fn head(&self, tenant: String) -> BoxFuture<'_, Result<Version, StorageError>> {
+        Box::pin(self.readers.run(move |conn| {
+            let head = conn
+                .prepare_cached("SELECT head FROM tenants WHERE tenant = ?1")?
+                .query_row([tenant], |r| r.get(0))
+                .optional()?;
+            Ok(head.unwrap_or(0))
+        }))
+    }
+
     fn client(
         &self,
         tenant: String,
