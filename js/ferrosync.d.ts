@@ -370,7 +370,7 @@ export interface SyncEngineConfig {
   useWebSocket?: boolean;
   /** How often to pull when polling, in ms. @defaultValue `30000` */
   pullInterval?: number;
-  /** Mutations or changes per request, 1 to 1000. @defaultValue `100` */
+  /** Mutations per push, 1 to 1000 (pulls ask for pages of up to 1000 changes). @defaultValue `100` */
   batchSize?: number;
   /** How long to wait for the server's acknowledgement, in ms. @defaultValue `10000` */
   ackTimeout?: number;
@@ -584,6 +584,13 @@ export declare class SyncEngine {
   push(): Promise<void>;
   /** Pulls changes from the server now. */
   pull(): Promise<void>;
+  /**
+   * Resolves once everything the engine holds in memory (writes, their ends, documents received
+   * from the server) is durable in IndexedDB; it waits while storage is failing. A write's own
+   * promise already resolves once it is durable: this is for what sync brought in, as before a
+   * test or a benchmark reads storage.
+   */
+  flush(): Promise<void>;
   /** Stops syncing and closes the database; the engine cannot be used afterwards. */
   destroy(): void;
   /** Releases the engine's memory. */

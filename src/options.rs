@@ -191,12 +191,14 @@ pub fn parse(config: &Value, callbacks: Callbacks) -> Result<Options, ConfigErro
         mutation_strategy: mutation_strategy(map.get("mutationStrategy"), &callbacks)?,
         retry,
         batch_size: read.integer("batchSize", 100, 1, MAX_BATCH_SIZE)? as usize,
+        pull_page: EngineConfig::default().pull_page,
         pull_interval_ms: read.integer("pullInterval", 30_000, 100, 86_400_000)?,
         ack_timeout_ms: read.integer("ackTimeout", 10_000, 100, 600_000)?,
         seed: 0,
         backend: Backend::Server,
         // The leader flushes after the current task's commits (see `Leader::input`).
         batch_writes: true,
+        storage: Default::default(),
     };
     let custom = custom_sync(map, callbacks.backend, engine.direction)?;
     if custom.is_some() {

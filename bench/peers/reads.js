@@ -8,6 +8,7 @@ import Dexie from 'dexie';
 import { createRxDatabase } from 'rxdb';
 import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
 import { makeDocs, name, now, rxTodoSchema, withFerrosync } from './common.js';
+import { countPowerSync, powerSyncSystems } from './powersync.js';
 
 const LIMIT = 3_000;
 /** A kind of read stops repeating after this long (checked every 10 reads), if it is slow. */
@@ -95,4 +96,11 @@ export const reads = {
       await Dexie.delete(db.name);
     }
   },
+
+  /** SQL through its worker; the query and the count use the index on `done`. */
+  ...powerSyncSystems((variant) => ({ docs, reads }) => variant.with(docs, (db) => timeReads(reads, docs, {
+    get: (id) => db.getOptional('SELECT * FROM todos WHERE id = ?', [id]),
+    query: (limit) => db.getAll('SELECT * FROM todos WHERE done = 0 LIMIT ?', [limit]),
+    count: () => countPowerSync(db, 'WHERE done = 0'),
+  }))),
 };

@@ -10,8 +10,10 @@ export default ({ quick }) => ({
     'TanStack DB reads a live query collection that is kept up to date as writes happen (its ' +
     'design), so its query and count read results that are already computed. Gets and counts run ' +
     'ten times as often as queries, since one can take less than the page clock\'s 0.1 ms; a kind of ' +
-    'read stops repeating after 2 s (at least 10 reads).',
-  systems: ['ferrosync', 'tanstack', 'rxdb', 'dexie'],
+    'read stops repeating after 2 s (at least 10 reads). PowerSync (on IndexedDB, its default, or ' +
+    'OPFS) runs each read as SQL in its worker, a round trip to it (the query and the count through an ' +
+    'index on `done`).',
+  systems: ['ferrosync', 'tanstack', 'rxdb', 'dexie', 'powersync', 'powersyncOpfs'],
   page: 'reads',
   cases: (quick ? [10_000] : [10_000, 100_000]).map((docs) => ({ label: `${docs / 1000}k docs`, args: { docs, reads: quick ? 20 : 100 } })),
   warmup: { docs: 10_000, reads: 20 },

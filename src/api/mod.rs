@@ -101,7 +101,7 @@ fn fields_of(value: &JsValue, what: &str) -> Result<Fields, JsValue> {
         serde_json::Value::Object(mut fields) => {
             fields.remove(ferrosync_core::document::ID_FIELD);
             fields.remove(ferrosync_core::document::DELETED_FIELD);
-            Ok(fields)
+            Ok(Fields::from_map(&fields))
         }
         _ => Err(js::error("TypeError", &format!("{what} must be an object"))),
     }

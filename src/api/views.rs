@@ -2,7 +2,7 @@
 
 use crate::js::to_js;
 use ferrosync_core::collection::{ChangeKind, DocChange};
-use ferrosync_core::document::{Document, JsonView};
+use ferrosync_core::document::{write_json_string, Document};
 use ferrosync_core::engine::ConflictEntry;
 use ferrosync_core::mutation::{Mutation, Op};
 use ferrosync_core::transaction::{Attempt, Transaction, TxError, TxState};
@@ -10,37 +10,54 @@ use serde::Serialize;
 use serde_json::Value;
 use wasm_bindgen::JsValue;
 
-/// A document as users see it: its fields, `_id`, and `_deleted: true` for a tombstone.
+/// A document as users see it: `_id`, its fields, and `_deleted: true` for a tombstone.
 pub fn document(doc: &Document) -> JsValue {
-    to_js(&doc.json_view())
+    parse(&doc.user_json())
 }
 
-/// Documents as a JavaScript array (serialized in place, not copied).
+/// Documents as a JavaScript array, written as one JSON text from the documents' own.
 pub fn documents<'a>(docs: impl Iterator<Item = &'a Document>) -> JsValue {
-    let docs: Vec<JsonView<'_>> = docs.map(Document::json_view).collect();
-    to_js(&docs)
+    let mut text = String::from("[");
+    for (i, doc) in docs.enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        doc.write_user_json(&mut text);
+    }
+    text.push(']');
+    parse(&text)
 }
 
-#[derive(Serialize)]
-struct ChangeView<'a> {
-    #[serde(rename = "type")]
-    kind: ChangeKind,
-    collection: &'a str,
-    id: &'a str,
-    doc: Option<JsonView<'a>>,
-}
-
-/// Changes to the visible view, as `subscribe` callbacks receive them.
+/// Changes to the visible view, as `subscribe` callbacks receive them:
+/// `{ type, collection, id, doc }` (`doc` is `null` once removed).
 pub fn changes<'a>(changes: impl Iterator<Item = &'a DocChange>) -> JsValue {
-    let views: Vec<ChangeView<'_>> = changes
-        .map(|c| ChangeView {
-            kind: c.kind,
-            collection: &c.collection,
-            id: &c.id,
-            doc: c.doc.as_ref().map(Document::json_view),
-        })
-        .collect();
-    to_js(&views)
+    let mut text = String::from("[");
+    for (i, change) in changes.enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(match change.kind {
+            ChangeKind::Added => "{\"type\":\"added\",\"collection\":",
+            ChangeKind::Updated => "{\"type\":\"updated\",\"collection\":",
+            ChangeKind::Removed => "{\"type\":\"removed\",\"collection\":",
+        });
+        write_json_string(&mut text, &change.collection);
+        text.push_str(",\"id\":");
+        write_json_string(&mut text, &change.id);
+        text.push_str(",\"doc\":");
+        match &change.doc {
+            Some(doc) => doc.write_user_json(&mut text),
+            None => text.push_str("null"),
+        }
+        text.push('}');
+    }
+    text.push(']');
+    parse(&text)
+}
+
+/// JSON text this module wrote, as a JavaScript value.
+fn parse(text: &str) -> JsValue {
+    js_sys::JSON::parse(text).expect("documents are valid JSON")
 }
 
 #[derive(Serialize)]

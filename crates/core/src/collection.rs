@@ -1,6 +1,7 @@
 //! A collection in memory: the synced state from the server, the pending optimistic writes on
 //! top of it, and the visible view (synced + pending) that reads and subscribers see.
 
+use crate::doc_set::{DocSet, FastBuild};
 use crate::document::Document;
 use crate::hlc::Hlc;
 use crate::mutation::Op;
@@ -43,13 +44,15 @@ struct PendingWrite {
     hlc: Hlc,
 }
 
-/// One collection's documents.
+/// One collection's documents. Each document is held once: the synced state, and for the
+/// documents that pending writes change, the view they make of it (`overlay`).
 #[derive(Debug, Clone)]
 pub struct Collection {
     name: String,
-    synced: HashMap<DocId, Document>,
-    pending: HashMap<DocId, Vec<PendingWrite>>,
-    visible: HashMap<DocId, Document>,
+    synced: DocSet,
+    pending: HashMap<DocId, Vec<PendingWrite>, FastBuild>,
+    /// The visible state of every document with pending writes (`None`: nothing shows).
+    overlay: HashMap<DocId, Option<Document>, FastBuild>,
     live: usize,
 }
 
@@ -58,9 +61,9 @@ impl Collection {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            synced: HashMap::new(),
-            pending: HashMap::new(),
-            visible: HashMap::new(),
+            synced: DocSet::default(),
+            pending: HashMap::default(),
+            overlay: HashMap::default(),
             live: 0,
         }
     }
@@ -72,7 +75,10 @@ impl Collection {
 
     /// The visible document, tombstones included.
     pub fn get(&self, id: &str) -> Option<&Document> {
-        self.visible.get(id)
+        match self.overlay.get(id) {
+            Some(shown) => shown.as_ref(),
+            None => self.synced.get(id),
+        }
     }
 
     /// The last state confirmed by the server (or, for a local-only collection, by storage).
@@ -82,17 +88,21 @@ impl Collection {
 
     /// Every visible document, tombstones included, in no particular order.
     pub fn docs(&self) -> impl Iterator<Item = &Document> {
-        self.visible.values()
+        let overlay = &self.overlay;
+        self.synced
+            .iter()
+            .filter(move |doc| overlay.is_empty() || !overlay.contains_key(&doc.id))
+            .chain(overlay.values().flatten())
     }
 
     /// Every synced document (what storage holds).
     pub fn synced_docs(&self) -> impl Iterator<Item = &Document> {
-        self.synced.values()
+        self.synced.iter()
     }
 
     /// Runs a query over the visible view.
     pub fn find(&self, query: &Query) -> Vec<&Document> {
-        query.run(self.visible.values())
+        query.run(self.docs())
     }
 
     /// The number of visible documents that are not soft-deleted.
@@ -102,7 +112,7 @@ impl Collection {
 
     /// How many visible documents `find(query)` would return.
     pub fn count_matching(&self, query: &Query) -> usize {
-        query.count(self.visible.values())
+        query.count(self.docs())
     }
 
     /// Whether any unfinished transaction writes this document.
@@ -119,10 +129,11 @@ impl Collection {
         hlc: Hlc,
         merge: Option<&MergeFn>,
     ) -> Option<DocChange> {
+        let old = self.get(id).cloned();
         // Without a merge function the view is the writes folded over the synced document, so a
         // new write applies to the current view: O(1) instead of replaying the document's queue.
         let next = match merge {
-            None => Some(op.apply(id, self.visible.get(id), hlc)),
+            None => Some(op.apply(id, old.as_ref(), hlc)),
             Some(_) => None,
         };
         self.pending
@@ -130,9 +141,12 @@ impl Collection {
             .or_default()
             .push(PendingWrite { tx, op, hlc });
         match next {
-            Some(Ok(doc)) => self.show(id, Some(doc)),
-            Some(Err(_)) => None,
-            None => self.recompute(id, merge),
+            Some(Ok(doc)) => self.show(id, old, Some(doc)),
+            Some(Err(_)) => {
+                self.overlay.insert(id.to_owned(), old);
+                None
+            }
+            None => self.recompute(id, old, merge),
         }
     }
 
@@ -145,6 +159,7 @@ impl Collection {
         ops: Vec<Op>,
         merge: Option<&MergeFn>,
     ) -> Option<DocChange> {
+        let old = self.get(id).cloned();
         if let Some(writes) = self.pending.get_mut(id) {
             let hlc = writes.iter().find(|w| w.tx == tx).map(|w| w.hlc);
             let at = writes.iter().position(|w| w.tx == tx);
@@ -157,7 +172,7 @@ impl Collection {
                 self.pending.remove(id);
             }
         }
-        self.recompute(id, merge)
+        self.recompute(id, old, merge)
     }
 
     /// Drops transaction `tx`'s writes to the document (it completed or was rolled back).
@@ -167,13 +182,14 @@ impl Collection {
         id: &str,
         merge: Option<&MergeFn>,
     ) -> Option<DocChange> {
+        let old = self.get(id).cloned();
         if let Some(writes) = self.pending.get_mut(id) {
             writes.retain(|w| w.tx != tx);
             if writes.is_empty() {
                 self.pending.remove(id);
             }
         }
-        self.recompute(id, merge)
+        self.recompute(id, old, merge)
     }
 
     /// Stores a document from the server if it is newer than the synced one (a re-delivered or
@@ -190,25 +206,47 @@ impl Collection {
         {
             return (false, None);
         }
-        let id = doc.id.clone();
-        self.synced.insert(id.clone(), doc);
-        (true, self.recompute(&id, merge))
+        (true, self.set_synced(doc, merge))
     }
 
-    /// Stores a document as synced unconditionally (local-only collections, loading).
+    /// Room for `more` synced documents (a load knows how many are coming).
+    pub fn reserve(&mut self, more: usize) {
+        self.synced.reserve(more);
+    }
+
+    /// Stores a synced document while loading, replacing any before it: nothing is reported
+    /// (nobody watches yet) and no pending write may exist.
+    pub fn load_synced(&mut self, doc: Document) {
+        let live = !doc.deleted;
+        if self.synced.insert(doc).is_some_and(|old| !old.deleted) {
+            self.live -= 1;
+        }
+        self.live += usize::from(live);
+    }
+
+    /// Removes a synced document while loading (it was removed for good later).
+    pub fn unload(&mut self, id: &str) {
+        if self.synced.remove(id).is_some_and(|old| !old.deleted) {
+            self.live -= 1;
+        }
+    }
+
+    /// Stores a document as synced unconditionally (local-only collections).
     pub fn set_synced(&mut self, doc: Document, merge: Option<&MergeFn>) -> Option<DocChange> {
         let id = doc.id.clone();
-        self.synced.insert(id.clone(), doc);
-        self.recompute(&id, merge)
+        let old = self.get(&id).cloned();
+        self.synced.insert(doc);
+        self.recompute(&id, old, merge)
     }
 
     /// Gives document `from` the id `to` (a backend assigned its own id): its synced state and
     /// pending writes move over, after any `to` already has. Reports both view changes.
     pub fn rename(&mut self, from: &str, to: &str, merge: Option<&MergeFn>) -> Vec<DocChange> {
+        let (old_from, old_to) = (self.get(from).cloned(), self.get(to).cloned());
         if let Some(mut doc) = self.synced.remove(from) {
-            if !self.synced.contains_key(to) {
+            if !self.synced.contains(to) {
                 doc.id = to.to_owned();
-                self.synced.insert(to.to_owned(), doc);
+                self.synced.insert(doc);
             }
         }
         if let Some(writes) = self.pending.remove(from) {
@@ -217,20 +255,27 @@ impl Collection {
                 .or_default()
                 .extend(writes);
         }
-        self.recompute(from, merge)
+        self.recompute(from, old_from, merge)
             .into_iter()
-            .chain(self.recompute(to, merge))
+            .chain(self.recompute(to, old_to, merge))
             .collect()
     }
 
     /// Removes the local copy for good (`hardDelete`).
     pub fn remove(&mut self, id: &str, merge: Option<&MergeFn>) -> Option<DocChange> {
+        let old = self.get(id).cloned();
         self.synced.remove(id);
-        self.recompute(id, merge)
+        self.recompute(id, old, merge)
     }
 
-    /// Recomputes the visible document from synced + pending writes and reports the change.
-    fn recompute(&mut self, id: &str, merge: Option<&MergeFn>) -> Option<DocChange> {
+    /// Recomputes the visible document from synced + pending writes and reports the change
+    /// from `old`, what was visible before.
+    fn recompute(
+        &mut self,
+        id: &str,
+        old: Option<Document>,
+        merge: Option<&MergeFn>,
+    ) -> Option<DocChange> {
         let synced = self.synced.get(id);
         let writes = self.pending.get(id);
         let mut doc = synced.cloned();
@@ -246,15 +291,23 @@ impl Collection {
         {
             doc = Some(merge(synced, pending));
         }
-        self.show(id, doc)
+        self.show(id, old, doc)
     }
 
-    /// Makes `doc` the visible document and reports the change, if users can see one.
-    fn show(&mut self, id: &str, doc: Option<Document>) -> Option<DocChange> {
-        let old = match &doc {
-            Some(new) => self.visible.insert(id.to_owned(), new.clone()),
-            None => self.visible.remove(id),
-        };
+    /// Makes `doc` the visible document (in the overlay while the document has pending
+    /// writes; otherwise it is the synced one) and reports the change from `old`, if users
+    /// can see one.
+    fn show(
+        &mut self,
+        id: &str,
+        old: Option<Document>,
+        doc: Option<Document>,
+    ) -> Option<DocChange> {
+        if self.pending.contains_key(id) {
+            self.overlay.insert(id.to_owned(), doc.clone());
+        } else {
+            self.overlay.remove(id);
+        }
         let was_live = old.as_ref().is_some_and(|d| !d.deleted);
         let is_live = doc.as_ref().is_some_and(|d| !d.deleted);
         self.live = self.live + usize::from(is_live) - usize::from(was_live);
@@ -281,7 +334,7 @@ mod tests {
     use serde_json::json;
 
     fn fields(v: serde_json::Value) -> crate::document::Fields {
-        v.as_object().unwrap().clone()
+        v.as_object().unwrap().clone().into()
     }
 
     fn remote(id: &str, version: u64, v: serde_json::Value) -> Document {
@@ -326,8 +379,8 @@ mod tests {
     fn a_custom_merge_decides_what_shows_over_newer_synced_state() {
         let merge: MergeFn = std::rc::Rc::new(|synced: &Document, pending: &Document| {
             let mut doc = pending.clone();
-            doc.fields.insert("t".into(), synced.fields["t"].clone());
-            doc.fields.insert("merged".into(), json!(true));
+            let t = synced.fields.get("t").unwrap();
+            doc.fields = doc.fields.merge(&fields(json!({"t": t, "merged": true})));
             doc
         });
         let mut c = Collection::new("todos");

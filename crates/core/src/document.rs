@@ -3,8 +3,7 @@
 use crate::error::json_type;
 use crate::hlc::Hlc;
 use crate::{CoreError, DocId, Version};
-use serde::ser::SerializeMap;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -13,8 +12,7 @@ pub const ID_FIELD: &str = "_id";
 /// The field marking a soft-deleted document (a tombstone) in user-facing JSON.
 pub const DELETED_FIELD: &str = "_deleted";
 
-/// A JSON object's fields, without `_id` and `_deleted`.
-pub type Fields = Map<String, Value>;
+pub use crate::fields::Fields;
 
 /// A document and its sync metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,84 +30,65 @@ pub struct Document {
 }
 
 impl Document {
-    /// The user-facing JSON: the fields plus `_id`, and `_deleted: true` for a tombstone.
+    /// The user-facing JSON: `_id`, the fields, and `_deleted: true` for a tombstone.
     pub fn to_json(&self) -> Value {
-        let mut object = Map::with_capacity(self.fields.len() + 2);
-        object.insert(ID_FIELD.into(), Value::String(self.id.clone()));
-        object.extend(self.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
-        if self.deleted {
-            object.insert(DELETED_FIELD.into(), Value::Bool(true));
-        }
-        Value::Object(object)
+        serde_json::from_str(&self.user_json()).expect("documents are valid JSON")
     }
 
-    /// The user-facing JSON of [`Document::to_json`], serialized straight from the document
-    /// (same keys, same order) without copying it first.
-    pub fn json_view(&self) -> JsonView<'_> {
-        JsonView(self)
+    /// The user-facing JSON of [`Document::to_json`] as text, written straight from the fields'
+    /// text: `{"_id":…, fields…, "_deleted":true}`.
+    pub fn user_json(&self) -> String {
+        let mut out = String::with_capacity(self.id.len() + self.fields.as_json().len() + 24);
+        self.write_user_json(&mut out);
+        out
+    }
+
+    /// Appends [`Document::user_json`] to `out`.
+    pub fn write_user_json(&self, out: &mut String) {
+        out.push_str("{\"_id\":");
+        write_json_string(out, &self.id);
+        let fields = self.fields.as_json();
+        if !self.fields.is_empty() {
+            out.push(',');
+            out.push_str(&fields[1..fields.len() - 1]);
+        }
+        if self.deleted {
+            out.push_str(",\"_deleted\":true");
+        }
+        out.push('}');
     }
 
     /// A field's value; `_id` and `_deleted` are answered too, so queries can use them.
     pub fn field(&self, name: &str) -> Option<Value> {
-        self.field_ref(name).map(Cow::into_owned)
-    }
-
-    /// A field's value without copying it (only `_id` and `_deleted` are built).
-    pub fn field_ref(&self, name: &str) -> Option<Cow<'_, Value>> {
         match name {
-            ID_FIELD => Some(Cow::Owned(Value::String(self.id.clone()))),
-            DELETED_FIELD => Some(Cow::Owned(Value::Bool(self.deleted))),
-            _ => self.fields.get(name).map(Cow::Borrowed),
+            ID_FIELD => Some(Value::String(self.id.clone())),
+            DELETED_FIELD => Some(Value::Bool(self.deleted)),
+            _ => self.fields.get(name),
         }
     }
-}
 
-/// A document serialized as its user-facing JSON (see [`Document::json_view`]).
-#[derive(Debug, Clone, Copy)]
-pub struct JsonView<'a>(&'a Document);
-
-impl Serialize for JsonView<'_> {
-    /// Writes the keys in the order of [`Document::to_json`]'s map (sorted, as `serde_json`'s
-    /// `Map` keeps them): `_deleted` and `_id` go where they sort among the fields.
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let doc = self.0;
-        let reserved: &[Reserved] = if doc.deleted {
-            &[Reserved::Deleted, Reserved::Id]
-        } else {
-            &[Reserved::Id]
-        };
-        let mut map = serializer.serialize_map(Some(doc.fields.len() + reserved.len()))?;
-        let write = |map: &mut S::SerializeMap, field: Reserved| match field {
-            Reserved::Deleted => map.serialize_entry(DELETED_FIELD, &true),
-            Reserved::Id => map.serialize_entry(ID_FIELD, &doc.id),
-        };
-        let mut reserved = reserved.iter().copied().peekable();
-        for (key, value) in &doc.fields {
-            while let Some(field) = reserved.next_if(|f| f.name() < key.as_str()) {
-                write(&mut map, field)?;
+    /// A field's value as canonical JSON text, read in place; `_id` and `_deleted` are built.
+    pub fn raw_field(&self, name: &str) -> Option<Cow<'_, str>> {
+        match name {
+            ID_FIELD => {
+                let mut text = String::with_capacity(self.id.len() + 2);
+                write_json_string(&mut text, &self.id);
+                Some(Cow::Owned(text))
             }
-            map.serialize_entry(key, value)?;
+            DELETED_FIELD => Some(Cow::Borrowed(if self.deleted { "true" } else { "false" })),
+            _ => self.fields.raw(name).map(Cow::Borrowed),
         }
-        for field in reserved {
-            write(&mut map, field)?;
-        }
-        map.end()
     }
 }
 
-/// The fields [`JsonView`] adds to a document's own, in their sort order.
-#[derive(Clone, Copy)]
-enum Reserved {
-    Deleted,
-    Id,
-}
-
-impl Reserved {
-    fn name(self) -> &'static str {
-        match self {
-            Reserved::Deleted => DELETED_FIELD,
-            Reserved::Id => ID_FIELD,
-        }
+/// Appends `text` as a JSON string literal.
+pub fn write_json_string(out: &mut String, text: &str) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(text).expect("strings serialize"));
     }
 }
 
@@ -125,7 +104,7 @@ pub fn parse_document(value: Value) -> Result<(DocId, Fields), CoreError> {
         Some(other) => return Err(CoreError::InvalidId(describe(&other))),
     };
     check_reserved(&fields)?;
-    Ok((id, fields))
+    Ok((id, Fields::from_map(&fields)))
 }
 
 /// Checks a patch for `update`: an object that does not touch `_id` or `_deleted`.
@@ -137,10 +116,10 @@ pub fn parse_patch(value: Value) -> Result<Fields, CoreError> {
         return Err(CoreError::ReservedField(ID_FIELD.into()));
     }
     check_reserved(&fields)?;
-    Ok(fields)
+    Ok(Fields::from_map(&fields))
 }
 
-fn check_reserved(fields: &Fields) -> Result<(), CoreError> {
+fn check_reserved(fields: &Map<String, Value>) -> Result<(), CoreError> {
     if fields.contains_key(DELETED_FIELD) {
         return Err(CoreError::ReservedField(DELETED_FIELD.into()));
     }
@@ -177,26 +156,24 @@ mod tests {
     }
 
     #[test]
-    fn the_json_view_writes_what_to_json_builds() {
-        // Keys sorting before, between and after `_deleted` and `_id` (uppercase, `_a`, `_e`,
-        // `_z`, lowercase), with and without the tombstone mark.
+    fn the_user_json_puts_the_id_first_and_marks_tombstones() {
         let (id, fields) = parse_document(json!({
-            "_id": "x\"y", "Z": 1, "_a": [1, {"b": null}], "_e": "s", "_z": 2.5, "title": "T"
+            "_id": "x\"y", "Z": 1, "_a": [1, {"b": null}], "title": "T"
         }))
         .unwrap();
-        for deleted in [false, true] {
-            let doc = Document {
-                id: id.clone(),
-                fields: fields.clone(),
-                version: 3,
-                hlc: Hlc::default(),
-                deleted,
-            };
-            assert_eq!(
-                serde_json::to_string(&doc.json_view()).unwrap(),
-                serde_json::to_string(&doc.to_json()).unwrap()
-            );
-        }
+        let mut doc = Document {
+            id,
+            fields,
+            version: 3,
+            hlc: Hlc::default(),
+            deleted: false,
+        };
+        assert_eq!(
+            doc.user_json(),
+            r#"{"_id":"x\"y","Z":1,"_a":[1,{"b":null}],"title":"T"}"#
+        );
+        doc.deleted = true;
+        assert!(doc.user_json().ends_with(r#""title":"T","_deleted":true}"#));
         let empty = Document {
             id: "e".into(),
             fields: Fields::new(),
@@ -204,10 +181,7 @@ mod tests {
             hlc: Hlc::default(),
             deleted: false,
         };
-        assert_eq!(
-            serde_json::to_string(&empty.json_view()).unwrap(),
-            r#"{"_id":"e"}"#
-        );
+        assert_eq!(empty.user_json(), r#"{"_id":"e"}"#);
     }
 
     #[test]

@@ -17,9 +17,11 @@
 
 pub mod collection;
 pub mod conflict;
+pub mod doc_set;
 pub mod document;
 pub mod engine;
 pub mod error;
+pub mod fields;
 pub mod hlc;
 pub mod live_query;
 pub mod mutation;

@@ -100,7 +100,7 @@ mod tests {
 
     fn insert(c: &mut Collection, tx: u64, id: &str, v: serde_json::Value) -> DocChange {
         let op = Op::Insert {
-            fields: v.as_object().unwrap().clone(),
+            fields: v.as_object().unwrap().clone().into(),
         };
         c.add_pending(TxId(tx), id, op, Hlc::default(), None)
             .unwrap()
@@ -120,7 +120,7 @@ mod tests {
                 TxId(3),
                 "b",
                 Op::Update {
-                    patch: json!({"done": true}).as_object().unwrap().clone(),
+                    patch: json!({"done": true}).as_object().unwrap().clone().into(),
                 },
                 Hlc::default(),
                 None,

@@ -73,11 +73,7 @@ impl Op {
             (Op::Insert { .. }, Some(_)) => return Err(OpError::AlreadyExists),
             (Op::Insert { fields } | Op::Put { fields }, _) => (fields.clone(), false),
             (Op::Update { .. } | Op::Delete, None) => return Err(OpError::NotFound),
-            (Op::Update { patch }, Some(doc)) => {
-                let mut fields = doc.fields.clone();
-                fields.extend(patch.iter().map(|(k, v)| (k.clone(), v.clone())));
-                (fields, false)
-            }
+            (Op::Update { patch }, Some(doc)) => (doc.fields.merge(patch), false),
             (Op::Delete, Some(doc)) => (doc.fields.clone(), true),
         };
         Ok(Document {
@@ -152,7 +148,7 @@ mod tests {
     use serde_json::json;
 
     fn fields(value: serde_json::Value) -> Fields {
-        value.as_object().unwrap().clone()
+        value.as_object().unwrap().clone().into()
     }
 
     #[test]

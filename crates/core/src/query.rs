@@ -10,8 +10,9 @@ use std::collections::BinaryHeap;
 /// A query over one collection, as `find({ where, sort, limit, includeDeleted })` takes it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Query {
-    /// Field equality conditions, all of which must hold.
-    pub filter: Vec<(String, Value)>,
+    /// Field equality conditions, all of which must hold: each field and the canonical JSON
+    /// text of its value (equal values have equal text).
+    pub filter: Vec<(String, String)>,
     /// Sort fields, most significant first; ties are broken by `_id`.
     pub sort: Vec<SortField>,
     /// At most this many results.
@@ -43,7 +44,7 @@ impl Query {
                 ("where", Value::Object(conditions)) => {
                     query.filter = conditions
                         .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .map(|(k, v)| (k.clone(), v.to_string()))
                         .collect();
                 }
                 ("sort", Value::String(field)) => query.sort = vec![SortField::parse(field)],
@@ -78,18 +79,19 @@ impl Query {
     /// Whether a document passes the filter and tombstone rule.
     pub fn matches(&self, doc: &Document) -> bool {
         (self.include_deleted || !doc.deleted)
-            && self.filter.iter().all(|(field, want)| {
-                doc.field_ref(field).as_deref().unwrap_or(&Value::Null) == want
-            })
+            && self
+                .filter
+                .iter()
+                .all(|(field, want)| doc.raw_field(field).as_deref().unwrap_or("null") == want)
     }
 
     /// Orders two documents as the query's results are ordered (sort fields, then `_id`).
     pub fn compare(&self, a: &Document, b: &Document) -> Ordering {
         for s in &self.sort {
-            let (x, y) = (a.field_ref(&s.field), b.field_ref(&s.field));
+            let (x, y) = (a.field(&s.field), b.field(&s.field));
             let order = compare_json(
-                x.as_deref().unwrap_or(&Value::Null),
-                y.as_deref().unwrap_or(&Value::Null),
+                x.as_ref().unwrap_or(&Value::Null),
+                y.as_ref().unwrap_or(&Value::Null),
             );
             let order = if s.descending { order.reverse() } else { order };
             if order != Ordering::Equal {
@@ -259,7 +261,7 @@ mod tests {
     fn doc(id: &str, fields: Value, deleted: bool) -> Document {
         Document {
             id: id.into(),
-            fields: fields.as_object().unwrap().clone(),
+            fields: fields.as_object().unwrap().clone().into(),
             version: 0,
             hlc: Hlc::default(),
             deleted,

@@ -150,7 +150,7 @@ fn a_newer_version_by_another_client_is_a_conflict_but_ones_own_is_not() {
     )
     .unwrap();
     assert!(
-        matches!(&other[0], Outcome::Conflict { doc } if doc.version == 2 && doc.fields["n"] == json!(2))
+        matches!(&other[0], Outcome::Conflict { doc } if doc.version == 2 && doc.fields.get("n").unwrap() == json!(2))
     );
     assert!(matches!(&other[1], Outcome::Rejected { error } if error.code == "aborted"));
     assert!(s.documents().all(|d| d.doc.id != "b"));

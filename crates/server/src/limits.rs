@@ -222,12 +222,13 @@ pub fn shorten(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrosync_core::document::Fields;
     use ferrosync_core::hlc::Hlc;
-    use serde_json::{json, Map, Value};
+    use serde_json::{json, Value};
 
-    fn fields(value: Value) -> Map<String, Value> {
+    fn fields(value: Value) -> Fields {
         match value {
-            Value::Object(map) => map,
+            Value::Object(map) => Fields::from_map(&map),
             _ => panic!("not an object"),
         }
     }

@@ -45,7 +45,7 @@ async fn seed(ws: &mut Socket, count: u64, size: usize) {
             .map(|&id| {
                 let mut tx = put(id, &format!("doc{id}"), 0, id as i64);
                 if let Op::Put { fields } = &mut tx.mutations[0].op {
-                    fields.insert("body".into(), json!("x".repeat(size)));
+                    fields.insert("body", json!("x".repeat(size)));
                 }
                 tx
             })
@@ -149,7 +149,7 @@ async fn push_answers_and_merged_documents_stay_within_their_limits(db: Db) {
         .map(|id| {
             let mut tx = put(id, &format!("d{id}"), 0, 0);
             if let Op::Put { fields } = &mut tx.mutations[0].op {
-                fields.insert("body".into(), json!("y".repeat(2_500)));
+                fields.insert("body", json!("y".repeat(2_500)));
             }
             tx
         })

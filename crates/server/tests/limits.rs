@@ -62,7 +62,7 @@ async fn oversized_documents_deep_json_and_long_batches_are_refused_with_structu
     let mut ws = session(server.addr, DEV, "c1").await;
     let mut big = put(1, "big", 0, 0);
     if let ferrosync_core::mutation::Op::Put { fields } = &mut big.mutations[0].op {
-        fields.insert("text".into(), json!("y".repeat(200)));
+        fields.insert("text", json!("y".repeat(200)));
     }
     let answer = exchange(&mut ws, &push(1, vec![big])).await;
     let ServerMessage::PushResult { results, .. } = &answer else {

@@ -145,7 +145,7 @@ async fn a_write_on_one_node_reaches_the_live_clients_of_another() {
         panic!("{live:?}")
     };
     assert_eq!((range.since, range.cursor), (0, 1));
-    assert_eq!(changes[0].doc.fields["n"], 7);
+    assert_eq!(changes[0].doc.fields.get("n").unwrap(), 7);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

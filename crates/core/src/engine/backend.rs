@@ -394,9 +394,9 @@ impl Engine {
                 .unwrap_or_else(|| self.collections[&m.collection].synced(&m.doc_id).cloned());
             let after = m.op.apply(&m.doc_id, before.as_ref(), m.hlc).ok();
             let (kind, fields) = match &m.op {
-                Op::Insert { fields } => ("insert", Value::Object(fields.clone())),
-                Op::Update { patch } => ("update", Value::Object(patch.clone())),
-                Op::Put { fields } => ("update", Value::Object(fields.clone())),
+                Op::Insert { fields } => ("insert", Value::Object(fields.to_map())),
+                Op::Update { patch } => ("update", Value::Object(patch.to_map())),
+                Op::Put { fields } => ("update", Value::Object(fields.to_map())),
                 Op::Delete => ("delete", json!({})),
             };
             let change = json!({

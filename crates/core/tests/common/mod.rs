@@ -6,8 +6,8 @@
 use ferrosync_core::collection::DocChange;
 use ferrosync_core::document::{parse_document, parse_patch, Document};
 use ferrosync_core::engine::{
-    Call, Checkpoint, CollectionConfig, Effect, Engine, EngineConfig, Input, Snapshot,
-    StorageWrite, SyncLogEntry, SyncStatus,
+    Call, CollectionConfig, Effect, Engine, EngineConfig, Input, MemoryStore, Record, StorageWrite,
+    StoreOp, SyncStatus,
 };
 use ferrosync_core::mutation::{MutationRequest, Op};
 use ferrosync_core::protocol::{Change, ClientMessage, ErrorInfo, ServerMessage, WireMutation};
@@ -67,51 +67,18 @@ pub fn delete(collection: &str, id: &str) -> MutationRequest {
 }
 
 /// Storage in memory: applies writes exactly as IndexedDB would, one batch at a time.
-#[derive(Debug, Clone, Default)]
-pub struct Store {
-    pub checkpoint: Option<Checkpoint>,
-    pub docs: BTreeMap<(String, String), Document>,
-    pub txs: BTreeMap<TxId, Transaction>,
-    pub logs: BTreeMap<u64, SyncLogEntry>,
-}
+pub type Store = MemoryStore;
 
-impl Store {
-    pub fn apply(&mut self, w: &StorageWrite) {
-        for (c, d) in &w.documents {
-            self.docs.insert((c.clone(), d.id.clone()), d.clone());
-        }
-        for key in &w.removed_documents {
-            self.docs.remove(key);
-        }
-        for tx in &w.transactions {
-            self.txs.insert(tx.id, tx.clone());
-        }
-        for id in &w.removed_transactions {
-            self.txs.remove(id);
-        }
-        if let Some(cp) = &w.checkpoint {
-            self.checkpoint = Some(cp.clone());
-        }
-        for e in &w.sync_log {
-            self.logs.insert(e.id, e.clone());
-        }
-        for id in &w.removed_sync_log {
-            self.logs.remove(id);
-        }
-    }
-
-    pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            checkpoint: self.checkpoint.clone(),
-            documents: self
-                .docs
-                .iter()
-                .map(|((c, _), d)| (c.clone(), d.clone()))
-                .collect(),
-            transactions: self.txs.values().cloned().collect(),
-            sync_log: self.logs.values().cloned().collect(),
-        }
-    }
+/// The log record a write appends.
+pub fn record_of(write: &StorageWrite) -> Record {
+    write
+        .ops
+        .iter()
+        .find_map(|op| match op {
+            StoreOp::PutRecord { bytes, .. } => Some(Record::decode(bytes).expect("decodes")),
+            _ => None,
+        })
+        .expect("every write appends a record")
 }
 
 /// An engine plus the effects it asked for, executed only when a test says so.
@@ -134,6 +101,8 @@ pub struct Client {
     pub calls: VecDeque<Call>,
     /// A step left changes for a batched write (`batch_writes`): a `Tick` writes them.
     pub unflushed: bool,
+    /// The last step said storage is idle with compaction due.
+    pub compact: bool,
 }
 
 impl Client {
@@ -153,6 +122,7 @@ impl Client {
             changes: Vec::new(),
             calls: VecDeque::new(),
             unflushed: false,
+            compact: false,
         };
         let snapshot = client.store.snapshot();
         client.handle(Input::Loaded(snapshot), now).expect("loads");
@@ -162,6 +132,7 @@ impl Client {
     pub fn handle(&mut self, input: Input, now: Millis) -> Result<Option<TxId>, CoreError> {
         let step = self.engine.handle(input, now)?;
         self.unflushed |= step.unflushed;
+        self.compact = step.compact;
         for effect in step.effects {
             match effect {
                 Effect::Persist(w) => self.writes.push_back(w),
@@ -207,6 +178,29 @@ impl Client {
         true
     }
 
+    /// The storage write under way fails (an aborted IndexedDB transaction): nothing of it is
+    /// stored.
+    pub fn fail_write(&mut self, now: Millis) -> bool {
+        let Some(w) = self.writes.pop_front() else {
+            return false;
+        };
+        let failed = Input::PersistFailed {
+            token: w.token,
+            message: "the transaction was aborted".into(),
+        };
+        self.handle(failed, now).expect("failure reported");
+        true
+    }
+
+    /// Feeds `Compact` if the last step asked for it (storage is idle); says whether.
+    pub fn compact_if_due(&mut self, now: Millis) -> bool {
+        if !std::mem::take(&mut self.compact) {
+            return false;
+        }
+        self.handle(Input::Compact, now).expect("compacts");
+        true
+    }
+
     /// Completes storage writes until none is pending (ticking batched writes out).
     pub fn flush(&mut self, now: Millis) {
         loop {
@@ -243,6 +237,37 @@ impl Client {
             .transaction(id)
             .cloned()
             .unwrap_or_else(|| self.last_seen[&id].clone())
+    }
+
+    /// What a reload would find: an engine loaded from what storage holds.
+    pub fn stored(&self) -> Engine {
+        let mut engine = Engine::new(self.config.clone()).expect("valid config");
+        engine
+            .handle(Input::Loaded(self.store.snapshot()), 0)
+            .expect("storage loads");
+        engine
+    }
+
+    /// The pull cursor storage holds: the newest checkpoint among the log records.
+    pub fn stored_cursor(&self) -> u64 {
+        self.store
+            .snapshot()
+            .records
+            .iter()
+            .map(|bytes| Record::decode(bytes).expect("decodes"))
+            .max_by_key(|r| r.seq * u64::from(r.meta.checkpoint.is_some()))
+            .and_then(|r| r.meta.checkpoint)
+            .map_or(0, |c| c.cursor)
+    }
+
+    /// How many synced documents storage holds, in all collections.
+    pub fn stored_docs(&self) -> usize {
+        let engine = self.stored();
+        let names: Vec<String> = engine.collection_names().map(str::to_owned).collect();
+        names
+            .iter()
+            .map(|n| engine.collection(n).unwrap().synced_docs().count())
+            .sum()
     }
 
     pub fn visible(&self, id: &str) -> Option<Document> {
@@ -339,7 +364,7 @@ impl Server {
                         Op::Insert { fields }
                         | Op::Put { fields }
                         | Op::Update { patch: fields } => {
-                            fields.get("invalid") == Some(&Value::Bool(true))
+                            fields.get("invalid") == Some(Value::Bool(true))
                         }
                         Op::Delete => false,
                     };
@@ -429,7 +454,7 @@ impl Server {
                 .expect("answered mutation was sent");
             let token = match &m.op {
                 Op::Insert { fields } | Op::Put { fields } | Op::Update { patch: fields } => {
-                    fields.get("w").and_then(Value::as_str)
+                    fields.get("w").and_then(|w| w.as_str().map(str::to_owned))
                 }
                 Op::Delete => None,
             };

@@ -456,8 +456,8 @@ fn ranges(text: &str) -> Vec<(u64, u64)> {
 /// A push of one `put` of the client's document number `id`.
 fn push(seq: u64, client: usize, node: u32, id: u64) -> ClientMessage {
     let mut fields = Fields::new();
-    fields.insert("title".into(), serde_json::json!(format!("load item {id}")));
-    fields.insert("n".into(), serde_json::json!(id));
+    fields.insert("title", serde_json::json!(format!("load item {id}")));
+    fields.insert("n", serde_json::json!(id));
     ClientMessage::Push {
         seq,
         transactions: vec![WireTransaction {

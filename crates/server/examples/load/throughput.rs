@@ -182,9 +182,9 @@ async fn next_message(socket: &mut Socket) -> Result<ServerMessage, String> {
 /// A transaction of one `put` creating the client's document number `id`.
 fn put(client: usize, id: u64) -> WireTransaction {
     let mut fields = Fields::new();
-    fields.insert("title".into(), serde_json::json!(format!("load item {id}")));
-    fields.insert("completed".into(), serde_json::json!(id % 2 == 0));
-    fields.insert("n".into(), serde_json::json!(id));
+    fields.insert("title", serde_json::json!(format!("load item {id}")));
+    fields.insert("completed", serde_json::json!(id % 2 == 0));
+    fields.insert("n", serde_json::json!(id));
     WireTransaction {
         mutations: vec![WireMutation {
             id,
