@@ -4,10 +4,13 @@
 //
 // Usage: node bench/report.mjs RESULTS.json REPORT.md (charts go to a `charts/` folder beside
 // the results, linked relative to the report). The causes of Ferrosync's losses, found with
-// profiles, are written by hand in bench/analysis.md and follow the summary.
+// profiles, are written by hand in bench/analysis.md and follow the summary. The server's
+// section comes from bench/results/server.json (scripts/load.sh), committed beside the
+// results, so every report carries the latest load run.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { chart } from './chart.mjs';
+import { serverResults, serverSection, serverSummaryRow } from './server.mjs';
 import { format, PLATFORM } from './stats.mjs';
 
 const [input, output] = process.argv.slice(2);
@@ -68,7 +71,10 @@ for (const s of results.scenarios) {
     sections.push('', `![${m.title}](${relative(dirname(output), join(charts, file))})`, '');
   }
 }
+const server = serverResults(join(import.meta.dirname, 'results', 'server.json'));
+if (server) lines.push(serverSummaryRow(server));
 lines.push('', readFileSync(join(import.meta.dirname, 'analysis.md'), 'utf8').trim(), '', ...sections);
+if (server) lines.push(...serverSection(server));
 if (results.errors.length) {
   lines.push('## Failures', '', ...results.errors.map((e) => `- ${e.scenario}: ${e.error}`), '');
 }

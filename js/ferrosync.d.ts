@@ -446,8 +446,12 @@ export interface SyncEngineConfig {
   /**
    * The sync server: `ws://` or `wss://` syncs over a WebSocket, `http://` or `https://` by
    * HTTP polling. Omit it for a local-only engine.
+   *
+   * A list names several nodes of one service (servers sharing one database): the engine
+   * connects to the first, and whenever a connection fails or breaks, tries the next one
+   * (round the list) after the usual reconnect backoff.
    */
-  serverUrl?: string;
+  serverUrl?: string | string[];
   /** The bearer token sent to the server. */
   authToken?: string;
   /** Which way changes flow. @defaultValue `'both'` */

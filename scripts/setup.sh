@@ -36,6 +36,9 @@ apt_packages=()
 command -v chromium >/dev/null || apt_packages+=(chromium)
 command -v chromedriver >/dev/null || apt_packages+=(chromium-driver)
 command -v firefox-esr >/dev/null || apt_packages+=(firefox-esr)
+# PostgreSQL: the server's tests start a throwaway cluster of it (scripts/postgres.sh).
+find /usr/lib/postgresql -maxdepth 3 -path '*/bin/initdb' 2>/dev/null | grep -q . ||
+  apt_packages+=(postgresql)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   say "installing Debian's ${apt_packages[*]}"
   export DEBIAN_FRONTEND=noninteractive

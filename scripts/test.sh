@@ -11,8 +11,12 @@ log=$(mktemp)
 # The sync server the browser tests talk to (started below): its process and its files.
 server_pid=
 server_dir=
+# The PostgreSQL cluster of the server's tests (start_postgres, below).
+# shellcheck source=scripts/postgres.sh
+source scripts/postgres.sh
 cleanup() {
   local status=$?
+  stop_postgres
   if [ -n "$server_pid" ]; then
     kill -TERM "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
@@ -40,7 +44,13 @@ cargo clippy --quiet --workspace --all-targets -- -D warnings
 section "cargo clippy (ferrosync for wasm32)"
 cargo clippy --quiet -p ferrosync --target wasm32-unknown-unknown --all-targets -- -D warnings
 
-section "cargo test (native: core + server)"
+section "PostgreSQL for the server's tests (a throwaway cluster)"
+start_postgres
+# The server's tests run each on SQLite and on a schema of their own on this cluster; the
+# end-to-end tests make a database of their own, and stop and start the cluster.
+export FERROSYNC_TEST_POSTGRES="$POSTGRES_URL" FERROSYNC_TEST_POSTGRES_DIR="$POSTGRES_DIR"
+
+section "cargo test (native: core + server, the server on SQLite and PostgreSQL)"
 cargo test --quiet --workspace
 
 section "sync server for the browser tests"

@@ -76,6 +76,8 @@ pub struct Leader {
     pub(super) on_update: Option<OnUpdate>,
     /// Tells current connection events from those of connections already dropped.
     generation: u64,
+    /// Which of the servers (`serverUrl` may list several) the next connection goes to.
+    server: usize,
     /// `start()` was called and not `stop()`.
     running: bool,
     reconnect_failures: u32,
@@ -146,6 +148,7 @@ impl Leader {
             custom_up: false,
             on_update: None,
             generation: 0,
+            server: 0,
             running: false,
             reconnect_failures: 0,
             reconnect_timer: None,
@@ -529,7 +532,12 @@ impl Leader {
                         handle.with_leader(|l| l.connection_event(generation, event));
                     }
                 });
-                self.connection = Some(Connection::open(&remote, self.engine.client_id(), events));
+                self.connection = Some(Connection::open(
+                    &remote,
+                    self.server,
+                    self.engine.client_id(),
+                    events,
+                ));
             }
             Source::Custom(backend) => self.start_custom(backend, generation),
         }
@@ -553,6 +561,8 @@ impl Leader {
             Event::Closed { reason } => {
                 self.connection = None;
                 self.connecting = false;
+                // Failover: the next connection tries the next server, after the same backoff.
+                self.server = self.server.wrapping_add(1);
                 self.feed(Input::Disconnected { reason });
                 self.schedule_reconnect();
             }

@@ -7,6 +7,7 @@ import { appTests } from './app.test.mjs';
 import { demoTests } from './demo.test.mjs';
 import { engineTests } from './engine.test.mjs';
 import { harnessTests } from './harness-collection.test.mjs';
+import { nodeTests } from './nodes.test.mjs';
 import { packageTests } from './package.test.mjs';
 import { reactTests } from './react.test.mjs';
 import { restTests } from './rest.test.mjs';
@@ -20,6 +21,7 @@ await run({
   ...storageTests(binary, www),
   ...engineTests(binary, www),
   ...harnessTests(binary, www),
+  ...nodeTests(binary, www),
   ...restTests(binary, www),
   ...reactTests(binary, react),
   ...demoTests(binary, demo),
