@@ -258,11 +258,11 @@ impl Engine {
         self.untrack(id);
         if let Some(entry) = self.txs.get_mut(&id) {
             entry.in_flight = None;
-            entry.retry_at = None;
             if !entry.local_only {
                 self.unsynced -= 1;
             }
         }
+        self.set_retry_at(id, None);
         self.touch(id);
         self.finished.push(id);
     }
