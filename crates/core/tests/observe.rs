@@ -6,7 +6,8 @@ mod common;
 
 use common::*;
 use ferrosync_core::engine::{
-    EngineConfig, Input, PullProgress, SyncLogQuery, SyncProgress, SyncType,
+    EngineConfig, Input, PullProgress, Record, StorageWrite, StoreOp, SyncLogQuery, SyncProgress,
+    SyncType,
 };
 use ferrosync_core::scheduler::MutationStrategy;
 use serde_json::json;
@@ -209,4 +210,44 @@ fn sync_log_entries_carry_their_creation_time_and_filter_by_range() {
         [start + 2_000]
     );
     assert_eq!(pushes(Some(start + 3_001), None), Vec::<u64>::new());
+}
+
+/// Entries stored before entries had a creation time read back with their start as one, so a
+/// date range still finds them.
+#[test]
+fn sync_log_entries_stored_without_a_creation_time_take_their_start() {
+    let mut w = World::online(1, config);
+    w.advance(1_000);
+    w.clients[0]
+        .commit(vec![insert("todos", json!({ "_id": "a" }))], w.now)
+        .unwrap();
+    w.settle();
+    let client = &mut w.clients[0];
+    let mut stripped = 0;
+    for bytes in client.store.snapshot().records {
+        let mut record = Record::decode(&bytes).unwrap();
+        for entry in &mut record.meta.sync_log {
+            entry.created_at = 0;
+            stripped += 1;
+        }
+        let ops = vec![StoreOp::PutRecord {
+            seq: record.seq,
+            bytes: record.encode(),
+        }];
+        client.store.apply(&StorageWrite {
+            token: 0,
+            ops,
+            txs: Vec::new(),
+        });
+    }
+    assert!(stripped > 0, "the sync log is in the records");
+    client.reload(w.now);
+    let entries = client.engine.sync_log(&SyncLogQuery::default());
+    assert!(!entries.is_empty());
+    for entry in entries {
+        assert!(
+            entry.started_at > 0 && entry.created_at == entry.started_at,
+            "{entry:?}"
+        );
+    }
 }

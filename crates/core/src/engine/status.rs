@@ -89,7 +89,8 @@ pub struct SyncLogEntry {
     pub sync_type: SyncType,
     /// Its state.
     pub status: SyncLogStatus,
-    /// When the entry was created (its run started).
+    /// When the entry was created (its run started); 0 in entries stored before this field
+    /// existed, which load gives their `started_at`.
     #[serde(default)]
     pub created_at: Millis,
     /// When it started.

@@ -387,6 +387,81 @@ mod tests {
         assert_eq!(history_page_of(TxId(HISTORY_PAGE_TXS * 3 + 5)), 3);
     }
 
+    /// A record as schema 2 wrote it, before the history: no `finished`, no history fields in
+    /// the checkpoint, no creation time on sync-log entries, no metadata on writes.
+    #[test]
+    fn records_written_before_the_history_still_read() {
+        let tx = Transaction::new(
+            TxId(2),
+            vec![Mutation {
+                collection: "todos".into(),
+                doc_id: "a".into(),
+                op: Op::Delete,
+                hlc: Hlc::default(),
+                base_version: 1,
+                base: None,
+                wire_id: None,
+                parked: None,
+                original: None,
+                metadata: None,
+                changed_at: None,
+            }],
+            5,
+        );
+        let checkpoint = Checkpoint {
+            client_id: "c".into(),
+            cursor: 7,
+            next_mutation_id: 1,
+            next_tx: 3,
+            clock: Hlc::default(),
+            history_floor: 0,
+            history_dropped: 0,
+        };
+        let entry = SyncLogEntry {
+            id: 1,
+            sync_type: crate::engine::SyncType::Pull,
+            status: crate::engine::SyncLogStatus::Completed,
+            created_at: 0,
+            started_at: 4,
+            completed_at: Some(6),
+            synced_count: 2,
+            error_count: 0,
+            error: None,
+        };
+        let mut old = json!({
+            "txs": [tx],
+            "settled": [1],
+            "checkpoint": checkpoint,
+            "sync_log": [entry],
+        });
+        old["checkpoint"]
+            .as_object_mut()
+            .unwrap()
+            .remove("history_floor");
+        old["checkpoint"]
+            .as_object_mut()
+            .unwrap()
+            .remove("history_dropped");
+        old["sync_log"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("createdAt");
+        let text = old.to_string();
+        assert!(!text.contains("history") && !text.contains("metadata"));
+        let mut bytes = Writer(Vec::new());
+        bytes.0.extend_from_slice(RECORD_MAGIC);
+        bytes.u64(9);
+        bytes.str(&text);
+        bytes.u32(0);
+        bytes.u32(0);
+        let record = Record::decode(&bytes.0).unwrap();
+        assert_eq!(record.meta.txs, vec![tx]);
+        assert_eq!(record.meta.settled, vec![TxId(1)]);
+        assert!(record.meta.finished.is_empty());
+        assert_eq!(record.meta.checkpoint, Some(checkpoint));
+        assert_eq!(record.meta.sync_log, vec![entry]);
+    }
+
     #[test]
     fn damaged_bytes_are_errors_not_panics() {
         let bytes = Page {

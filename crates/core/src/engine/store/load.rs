@@ -52,7 +52,10 @@ impl Engine {
                 self.store.history_home.insert(tx.id, seq);
                 history.insert(tx.id, tx);
             }
-            for entry in record.meta.sync_log {
+            for mut entry in record.meta.sync_log {
+                if entry.created_at == 0 {
+                    entry.created_at = entry.started_at;
+                }
                 self.store.log_home.insert(entry.id, seq);
                 logs.insert(entry.id, entry);
             }
