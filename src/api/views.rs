@@ -28,6 +28,35 @@ pub fn documents<'a>(docs: impl Iterator<Item = &'a Document>) -> JsValue {
     parse(&text)
 }
 
+/// Documents, or `null` where there is none, as a JavaScript array.
+pub fn maybe_documents<'a>(docs: impl Iterator<Item = Option<&'a Document>>) -> JsValue {
+    let mut text = String::from("[");
+    for (i, doc) in docs.enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        match doc {
+            Some(doc) => doc.write_user_json(&mut text),
+            None => text.push_str("null"),
+        }
+    }
+    text.push(']');
+    parse(&text)
+}
+
+/// Documents' ids as a JavaScript array.
+pub fn ids<'a>(docs: impl Iterator<Item = &'a Document>) -> JsValue {
+    let mut text = String::from("[");
+    for (i, doc) in docs.enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        write_json_string(&mut text, &doc.id);
+    }
+    text.push(']');
+    parse(&text)
+}
+
 /// Changes to the visible view, as `subscribe` callbacks receive them:
 /// `{ type, collection, id, doc }` (`doc` is `null` once removed).
 pub fn changes<'a>(changes: impl Iterator<Item = &'a DocChange>) -> JsValue {

@@ -1,7 +1,7 @@
 //! Opening an engine: this tab leads when the database's lock is free; otherwise it follows
 //! the leading tab and waits in line for the lock, taking over when it is granted.
 
-use super::follower::{differences, Answer, Follower};
+use super::follower::{differences, window_changes, Answer, Follower};
 use super::leader::Leader;
 use super::serving::Outcome;
 use super::{Handle, Role, Shared, Source};
@@ -9,7 +9,9 @@ use crate::js;
 use crate::options::Options;
 use crate::storage::{Origin, Storage};
 use crate::tabs::{self, Channel, Lock};
+use ferrosync_core::collection::Collection;
 use ferrosync_core::engine::{Engine, Input, Snapshot};
+use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::JsValue;
 
@@ -161,6 +163,7 @@ async fn take_over(me: Weak<Handle>, lock: Lock) {
         leader
             .hub
             .changes(&differences(&parts.mirror, &leader.engine));
+        rewatch(&mut leader, &parts.mirror);
         for (tx, settlement) in parts.settlements {
             leader.adopt_settlement(tx, settlement);
         }
@@ -170,6 +173,27 @@ async fn take_over(me: Weak<Handle>, lock: Lock) {
         }
         Role::Leader(Box::new(leader))
     });
+}
+
+/// Follows the queries of the follower's subscribers in the new leader's engine, telling each
+/// subscriber how their results differ from what the mirror showed.
+fn rewatch(leader: &mut Leader, mirror: &HashMap<String, Collection>) {
+    for (listener, collection, query) in leader.hub.live_queries() {
+        let Ok(id) = leader.engine.watch(&collection, (*query).clone()) else {
+            continue;
+        };
+        let before = mirror
+            .get(&collection)
+            .map(|c| c.find(&query))
+            .unwrap_or_default();
+        let after = leader
+            .engine
+            .collection(&collection)
+            .map(|c| c.find(&query))
+            .unwrap_or_default();
+        let changes = window_changes(&collection, &before, &after);
+        leader.hub.relisten(listener, id, &changes);
+    }
 }
 
 /// Answers one of this tab's own requests that the old leader left unanswered.

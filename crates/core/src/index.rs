@@ -125,27 +125,42 @@ impl Index {
     /// The key of a document: its values of the fields, in order (missing: null).
     fn key(&self, doc: &Document) -> Box<[u8]> {
         let mut out = Vec::with_capacity(32);
-        for field in &self.fields {
-            crate::query::push_field_key(doc, field, &mut out);
-        }
+        self.push_key(doc, &mut out);
         out.into_boxed_slice()
     }
 
+    fn push_key(&self, doc: &Document, out: &mut Vec<u8>) {
+        for field in &self.fields {
+            crate::query::push_field_key(doc, field, out);
+        }
+    }
+
     fn build(&mut self, view: &View<'_>) {
+        let mut scratch = Vec::with_capacity(64);
         let mut pairs: Vec<(Box<[u8]>, &str)> = view
             .docs()
             .filter(|doc| !doc.deleted)
-            .map(|doc| (self.key(doc), doc.id.as_str()))
+            .map(|doc| {
+                scratch.clear();
+                self.push_key(doc, &mut scratch);
+                (Box::from(scratch.as_slice()), doc.id.as_str())
+            })
             .collect();
         pairs.sort_unstable();
-        let mut grouped: Vec<(Box<[u8]>, Posting)> = Vec::new();
-        for (key, id) in pairs {
-            match grouped.last_mut() {
-                Some((last, posting)) if *last == key => posting.insert(id),
-                _ => grouped.push((key, Posting::One(id.into()))),
+        let mut entries = Vec::new();
+        let mut pairs = pairs.into_iter().peekable();
+        while let Some((key, id)) = pairs.next() {
+            let mut ids = vec![id];
+            while let Some((_, next)) = pairs.next_if(|(next, _)| *next == key) {
+                ids.push(next);
             }
+            let posting = match ids.as_slice() {
+                [one] => Posting::One((*one).into()),
+                many => Posting::Many(many.iter().map(|id| Box::from(*id)).collect()),
+            };
+            entries.push((key, posting));
         }
-        self.entries = Some(grouped.into_iter().collect());
+        self.entries = Some(entries.into_iter().collect());
     }
 
     fn update(&mut self, id: &str, old: Option<&Document>, new: Option<&Document>) {

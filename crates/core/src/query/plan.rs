@@ -143,7 +143,7 @@ fn choose<'q>(query: &'q Query, view: &View<'_>, indexes: &mut Indexes, track: b
     }
     if !indexes.list().is_empty() {
         indexes.build(view);
-        if let Some(plan) = best_index(query, view.len(), indexes) {
+        if let Some(plan) = best_index(query, view, indexes) {
             return Plan::Index(plan);
         }
     }
@@ -187,10 +187,12 @@ fn scan_field(query: &Query) -> Option<&str> {
     }
 }
 
-/// The index plan reading the fewest entries, if one reads fewer than a scan reads documents.
-fn best_index(query: &Query, docs: usize, indexes: &Indexes) -> Option<IndexPlan> {
-    let mut best = None;
-    let mut budget = docs;
+/// The index plan reading the fewest entries, if one reads fewer than a scan reads documents
+/// (`view`). Reading every document of an index in the query's order is worth it when they all
+/// match: nothing is sorted. On a tie, the index with fewer fields wins (its count is cheaper).
+fn best_index(query: &Query, view: &View<'_>, indexes: &Indexes) -> Option<IndexPlan> {
+    let mut best: Option<(usize, usize, IndexPlan)> = None;
+    let mut budget = view.len();
     for (i, index) in indexes.list().iter().enumerate() {
         let Some(candidate) = candidate(query, index.fields()) else {
             continue;
@@ -202,18 +204,48 @@ fn best_index(query: &Query, docs: usize, indexes: &Indexes) -> Option<IndexPlan
             }
             _ => usize::MAX,
         };
-        let cost = walk(index.entries(), &candidate.ranges, budget.min(target)).min(target);
-        if cost < budget {
-            budget = cost;
-            best = Some(IndexPlan {
+        let cap = budget.min(target);
+        let read = match candidate.prefix.as_ref() {
+            // Every document that is not deleted.
+            Some(prefix) if prefix.is_empty() => view.live(),
+            // Equalities select the same documents whatever index serves them: counted in one
+            // lookup by an index on exactly those fields, if there is one.
+            Some(prefix) => {
+                let pinned = &index.fields()[..candidate.pinned];
+                let exact = indexes.list().iter().find(|i| i.fields() == pinned);
+                match exact {
+                    Some(exact) => exact
+                        .entries()
+                        .get(prefix.as_slice())
+                        .map_or(0, |p| p.len()),
+                    None => walk(index.entries(), &candidate.ranges, cap),
+                }
+            }
+            None => walk(index.entries(), &candidate.ranges, cap),
+        };
+        let cost = match candidate.order {
+            Order::Unordered => read,
+            _ if target < usize::MAX => read.min(target),
+            // Every entry matches, in order: nothing to sort.
+            _ if candidate.residual == 0 => read / 2,
+            _ => read,
+        };
+        let better = match &best {
+            Some((c, fields, _)) => (cost, index.fields().len()) < (*c, *fields),
+            None => cost < budget,
+        };
+        if better {
+            budget = budget.min(cost);
+            let plan = IndexPlan {
                 index: i,
                 ranges: candidate.ranges,
                 order: candidate.order,
                 exact: candidate.residual == 0 && candidate.exact,
-            });
+            };
+            best = Some((cost, index.fields().len(), plan));
         }
     }
-    best
+    best.map(|(_, _, plan)| plan)
 }
 
 /// How many ids the ranges hold, counting no further than just past `cap`.
@@ -249,6 +281,10 @@ fn ids<'e>(entries: &'e Entries, plan: &'e IndexPlan) -> Box<dyn Iterator<Item =
 /// What an index on `fields` offers a query.
 struct Candidate {
     ranges: Vec<KeyRange>,
+    /// How many leading fields equalities pin.
+    pinned: usize,
+    /// Their key, when the ranges are just the keys starting with it.
+    prefix: Option<Vec<u8>>,
     order: Order,
     /// Conditions the ranges do not enforce.
     residual: usize,
@@ -270,6 +306,7 @@ fn candidate(query: &Query, fields: &[String]) -> Option<Candidate> {
     }
     let mut exact = true;
     let mut multi = false;
+    let mut plain = None;
     let next = fields.get(pinned);
     let ranges = match next.and_then(|f| in_list(query, f)) {
         Some((i, values)) => {
@@ -285,7 +322,10 @@ fn candidate(query: &Query, fields: &[String]) -> Option<Candidate> {
         }
         None => match next.and_then(|f| bounds(query, f, &prefix, &mut used, &mut exact)) {
             Some(range) => vec![range],
-            None => vec![prefix_range(prefix)],
+            None => {
+                plain = Some(prefix.clone());
+                vec![prefix_range(prefix)]
+            }
         },
     };
     let ranges: Vec<KeyRange> = ranges.into_iter().filter(|r| !is_empty(r)).collect();
@@ -299,6 +339,8 @@ fn candidate(query: &Query, fields: &[String]) -> Option<Candidate> {
     }
     Some(Candidate {
         ranges,
+        pinned,
+        prefix: plain,
         order,
         residual: used.iter().filter(|u| !**u).count(),
         exact,
