@@ -6,7 +6,8 @@
 #    binaryen here);
 #  - tsc compiles the hand-written modules of js/src (package entry, connectors, test harness,
 #    React hooks) next to it; the package's entry point becomes index.js and `ferrosync/react`
-#    is react.js (React itself is a peer dependency: the app brings its own).
+#    is react.js (React itself is a peer dependency: the app brings its own). index.js has side
+#    effects (it installs the document cache on the engine's classes), so bundlers keep it.
 # Sourced by scripts/start.sh, scripts/bench.sh and scripts/test.sh after scripts/setup.sh.
 
 build_package() {
@@ -37,6 +38,7 @@ build_package() {
         ".": { types: "./index.d.ts", default: "./index.js" },
         "./react": { types: "./react.d.ts", default: "./react.js" },
       },
+      sideEffects: ["./index.js", "./snippets/*"],
       peerDependencies: { react: ">=18" },
       peerDependenciesMeta: { react: { optional: true } },
       files: modules.sort(),

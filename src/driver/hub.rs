@@ -77,6 +77,8 @@ pub struct Hub {
     listeners: BTreeMap<u64, Listener>,
     next: u64,
     callbacks: Rc<CallbackQueue>,
+    /// Changes are not reported (see [`Hub::hold_changes`]).
+    held: bool,
 }
 
 impl Hub {
@@ -86,6 +88,7 @@ impl Hub {
             listeners: BTreeMap::new(),
             next: 1,
             callbacks,
+            held: false,
         }
     }
 
@@ -154,14 +157,27 @@ impl Hub {
             .collect()
     }
 
-    /// Moves a query's subscriber to live query `id` (of a new engine), telling it `changes`.
-    pub fn relisten(&mut self, listener: u64, id: LiveId, changes: &[DocChange]) {
-        if let Some(Listener::Live { id: old, f, .. }) = self.listeners.get_mut(&listener) {
+    /// Moves a query's subscriber to live query `id` (of a new engine).
+    pub fn relisten(&mut self, listener: u64, id: LiveId) {
+        if let Some(Listener::Live { id: old, .. }) = self.listeners.get_mut(&listener) {
             *old = id;
-            if !changes.is_empty() {
-                self.callbacks.call(f, views::changes(changes.iter()));
-            }
         }
+    }
+
+    /// Tells one query's subscriber `changes` to its results.
+    pub fn tell(&self, listener: u64, changes: &[DocChange]) {
+        if let (Some(Listener::Live { f, .. }), false) =
+            (self.listeners.get(&listener), changes.is_empty())
+        {
+            self.callbacks.call(f, views::changes(changes.iter()));
+        }
+    }
+
+    /// Stops (`true`) or resumes reporting changes of documents and of query results: while a
+    /// tab takes over, what its subscribers saw is compared with the new engine once, at the
+    /// end, instead.
+    pub fn hold_changes(&mut self, held: bool) {
+        self.held = held;
     }
 
     /// Removes every subscriber.
@@ -171,6 +187,9 @@ impl Hub {
 
     /// Tells each collection's subscribers about its changes (caches first, at once).
     pub fn changes(&self, changes: &[DocChange]) {
+        if self.held {
+            return;
+        }
         for listener in self.listeners.values() {
             if let Listener::Invalidate(name, f) = listener {
                 let mut ids = String::from("[");
@@ -202,6 +221,9 @@ impl Hub {
     /// Tells the subscribers of live queries about the changes to their results (those of one
     /// query share the array).
     pub fn live_changes(&self, live: &[LiveChanges]) {
+        if self.held {
+            return;
+        }
         for changes in live {
             let mut view = None;
             for listener in self.listeners.values() {

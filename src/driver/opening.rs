@@ -160,10 +160,10 @@ async fn take_over(me: Weak<Handle>, lock: Lock) {
             leader.destroy();
             return Role::Destroyed;
         }
-        leader
-            .hub
-            .changes(&differences(&parts.mirror, &leader.engine));
-        rewatch(&mut leader, &parts.mirror);
+        // Subscribers saw the mirror: they hear how the engine differs from it once it has
+        // run this tab's unanswered requests, not every step on the way.
+        leader.hub.hold_changes(true);
+        rewatch(&mut leader);
         for (tx, settlement) in parts.settlements {
             leader.adopt_settlement(tx, settlement);
         }
@@ -171,17 +171,26 @@ async fn take_over(me: Weak<Handle>, lock: Lock) {
             let outcome = leader.run(&format!("{}:{seq}", parts.tab), pending.request);
             finish(&mut leader, outcome, pending.answer);
         }
+        leader.hub.hold_changes(false);
+        reconcile(&leader, &parts.mirror);
         Role::Leader(Box::new(leader))
     });
 }
 
-/// Follows the queries of the follower's subscribers in the new leader's engine, telling each
-/// subscriber how their results differ from what the mirror showed.
-fn rewatch(leader: &mut Leader, mirror: &HashMap<String, Collection>) {
+/// Follows the queries of the follower's subscribers in the new leader's engine.
+fn rewatch(leader: &mut Leader) {
     for (listener, collection, query) in leader.hub.live_queries() {
-        let Ok(id) = leader.engine.watch(&collection, (*query).clone()) else {
-            continue;
-        };
+        if let Ok(id) = leader.engine.watch(&collection, (*query).clone()) {
+            leader.hub.relisten(listener, id);
+        }
+    }
+}
+
+/// Tells subscribers how the engine's documents, and their queries' results, differ from what
+/// the mirror showed.
+fn reconcile(leader: &Leader, mirror: &HashMap<String, Collection>) {
+    leader.hub.changes(&differences(mirror, &leader.engine));
+    for (listener, collection, query) in leader.hub.live_queries() {
         let before = mirror
             .get(&collection)
             .map(|c| c.find(&query))
@@ -191,8 +200,9 @@ fn rewatch(leader: &mut Leader, mirror: &HashMap<String, Collection>) {
             .collection(&collection)
             .map(|c| c.find(&query))
             .unwrap_or_default();
-        let changes = window_changes(&collection, &before, &after);
-        leader.hub.relisten(listener, id, &changes);
+        leader
+            .hub
+            .tell(listener, &window_changes(&collection, &before, &after));
     }
 }
 

@@ -6,6 +6,7 @@ import { run } from './harness.mjs';
 import { demoTests } from './demo.test.mjs';
 import { harnessTests } from './harness-collection.test.mjs';
 import { packageTests } from './package.test.mjs';
+import { queryTests } from './queries.test.mjs';
 import { reactTests } from './react.test.mjs';
 import { restTests } from './rest.test.mjs';
 import { storageTests } from './storage.test.mjs';
@@ -15,6 +16,7 @@ const [binary, www, demo, react] = process.argv.slice(2);
 await run({
   ...packageTests(`${www}/pkg`),
   ...tabTests(binary, www),
+  ...queryTests(binary, www),
   ...storageTests(binary, www),
   ...harnessTests(binary, www),
   ...restTests(binary, www),
