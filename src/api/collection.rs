@@ -7,23 +7,22 @@ use super::{
 };
 use crate::driver::Shared;
 use crate::js;
-use ferrosync_core::document::Document;
 use ferrosync_core::query::Query;
 use js_sys::{Array, Function, Promise};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 /// Parsed queries kept by their JSON text (a component asks the same ones again and again).
-const QUERIES_KEPT: usize = 64;
+const QUERIES_KEPT: usize = 32;
 
 /// A collection of documents.
 #[wasm_bindgen(skip_typescript)]
 pub struct Collection {
     shared: Shared,
     name: String,
-    queries: RefCell<HashMap<String, Rc<Query>>>,
+    /// The latest parsed queries, by their JSON text.
+    queries: RefCell<Vec<(String, Rc<Query>)>>,
 }
 
 impl Collection {
@@ -42,7 +41,7 @@ impl Collection {
         } else {
             js::json_text(query, "the query")?
         };
-        if let Some(parsed) = self.queries.borrow().get(&text) {
+        if let Some((_, parsed)) = self.queries.borrow().iter().find(|(t, _)| *t == text) {
             return Ok(parsed.clone());
         }
         let value = serde_json::from_str(&text)
@@ -50,19 +49,10 @@ impl Collection {
         let parsed = Rc::new(Query::from_json(&value).map_err(js::core_error)?);
         let mut kept = self.queries.borrow_mut();
         if kept.len() >= QUERIES_KEPT {
-            kept.clear();
+            kept.remove(0);
         }
-        kept.insert(text, parsed.clone());
+        kept.push((text, parsed.clone()));
         Ok(parsed)
-    }
-
-    /// Runs `f` on the documents `query` selects.
-    fn found<R>(&self, query: &JsValue, f: impl FnOnce(Vec<&Document>) -> R) -> Result<R, JsValue> {
-        let query = self.query(query)?;
-        self.shared.with(|role| {
-            let collection = role.collection(&self.name).map_err(js::core_error)?;
-            Ok(f(collection.find(&query)))
-        })?
     }
 }
 
@@ -118,7 +108,11 @@ impl Collection {
 
     /// The documents matching `{ where, sort, offset, limit, includeDeleted }`.
     pub fn find(&self, query: JsValue) -> Result<JsValue, JsValue> {
-        self.found(&query, |docs| views::documents(docs.into_iter()))
+        let query = self.query(&query)?;
+        self.shared.with(|role| {
+            let collection = role.collection(&self.name).map_err(js::core_error)?;
+            Ok(views::documents(collection.find(&query).into_iter()))
+        })?
     }
 
     /// How many documents match (all live documents without a query).
@@ -167,19 +161,26 @@ impl Collection {
     /// The ids of the documents `find(query)` returns, in order (for the package's cache).
     #[wasm_bindgen(js_name = "_ids")]
     pub fn ids(&self, query: JsValue) -> Result<JsValue, JsValue> {
-        self.found(&query, |docs| views::ids(docs.into_iter()))
-    }
-
-    /// The visible documents (tombstones included) with these ids, `null` for those missing
-    /// (for the package's cache).
-    #[wasm_bindgen(js_name = "_docs")]
-    pub fn docs(&self, ids: Array) -> Result<JsValue, JsValue> {
+        let query = self.query(&query)?;
         self.shared.with(|role| {
             let collection = role.collection(&self.name).map_err(js::core_error)?;
-            let ids: Vec<String> = ids.iter().filter_map(|id| id.as_string()).collect();
-            Ok(views::maybe_documents(
-                ids.iter().map(|id| collection.get(id)),
-            ))
+            Ok(views::ids(|each| collection.find_ids(&query, each)))
+        })?
+    }
+
+    /// The visible documents (tombstones included) with these ids, `null` for those missing;
+    /// without ids, every visible document (for the package's cache).
+    #[wasm_bindgen(js_name = "_docs")]
+    pub fn docs(&self, ids: Option<Array>) -> Result<JsValue, JsValue> {
+        self.shared.with(|role| {
+            let collection = role.collection(&self.name).map_err(js::core_error)?;
+            Ok(match ids {
+                Some(ids) => {
+                    let ids: Vec<String> = ids.iter().filter_map(|id| id.as_string()).collect();
+                    views::maybe_documents(ids.iter().map(|id| collection.get(id)))
+                }
+                None => views::documents(collection.docs()),
+            })
         })?
     }
 

@@ -218,26 +218,31 @@ impl Hub {
         }
     }
 
-    /// Tells the subscribers of live queries about the changes to their results (those of one
-    /// query share the array).
+    /// Tells the subscribers of live queries about the changes to their results. Every list of
+    /// a step crosses to JavaScript in one piece; those of one query share their array.
     pub fn live_changes(&self, live: &[LiveChanges]) {
-        if self.held {
+        if self.held || live.is_empty() {
             return;
         }
-        for changes in live {
-            let mut view = None;
-            for listener in self.listeners.values() {
-                if let Listener::Live {
+        let told: Vec<(usize, &Function)> = self
+            .listeners
+            .values()
+            .filter_map(|listener| match listener {
+                Listener::Live {
                     collection, id, f, ..
-                } = listener
-                {
-                    if changes.id == *id && changes.collection == *collection {
-                        let view =
-                            view.get_or_insert_with(|| views::changes(changes.changes.iter()));
-                        self.callbacks.call(f, view.clone());
-                    }
-                }
-            }
+                } => live
+                    .iter()
+                    .position(|l| l.id == *id && l.collection == *collection)
+                    .map(|i| (i, f)),
+                _ => None,
+            })
+            .collect();
+        if told.is_empty() {
+            return;
+        }
+        let lists = views::change_lists(live.iter().map(|l| l.changes.as_slice()));
+        for (i, f) in told {
+            self.callbacks.call(f, lists.get(i as u32));
         }
     }
 

@@ -42,7 +42,9 @@ export function queryTests(binary, www) {
           stop();
           const after = todos.get('a');
           const refound = todos.find({ sort: 'title' });
+          const counted = [todos.count({ where: { title: 'beta' } })];
           await todos.delete('b');
+          counted.push(todos.count({ where: { title: 'beta' } }), todos.count());
           const withDeleted = todos.find({ includeDeleted: true, sort: 'title' });
           return {
             before,
@@ -50,6 +52,7 @@ export function queryTests(binary, www) {
             changed: after !== a && after.title === 'alpha 2' && refound[0] === after,
             unchangedKept: refound[1] === b,
             deletedHidden: todos.get('b') === undefined,
+            counted: counted.join(' '),
             tombstone: withDeleted[1]?._deleted === true && Object.isFrozen(withDeleted[1]),
             mutationRefused: (() => {
               try {
@@ -65,6 +68,7 @@ export function queryTests(binary, www) {
         check(JSON.stringify(result.seen) === JSON.stringify([['alpha 2', 'list 2']]), `callbacks read fresh documents: ${JSON.stringify(result.seen)}`);
         check(result.changed && result.unchangedKept, 'a changed document is a new object; the others keep theirs');
         check(result.deletedHidden && result.tombstone && result.mutationRefused, JSON.stringify(result));
+        check(result.counted === '1 0 1', `counts follow the writes: ${result.counted}`);
       });
     },
 

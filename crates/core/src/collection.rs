@@ -158,6 +158,20 @@ impl Collection {
         }
     }
 
+    /// Calls `each` with the ids of the documents `find(query)` returns, in order (through an
+    /// index whose entries all match the query, without reading a document).
+    pub fn find_ids(&self, query: &Query, mut each: impl FnMut(&str)) {
+        match self.queries.ids(query) {
+            Some(ids) => ids.for_each(each),
+            None => plan::find_ids(
+                query,
+                &self.view(),
+                &mut self.indexes.borrow_mut(),
+                &mut each,
+            ),
+        }
+    }
+
     /// The number of visible documents that are not soft-deleted.
     pub fn count(&self) -> usize {
         self.live

@@ -12,7 +12,7 @@ use crate::document::Document;
 use crate::index::Indexes;
 use crate::query::{plan, Query};
 use crate::DocId;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::ops::Bound;
 
 /// Names a live query of a collection (shared by the subscribers of the same query).
@@ -55,8 +55,8 @@ type Entry = (Box<[u8]>, DocId);
 /// A collection's live queries.
 #[derive(Debug, Clone, Default)]
 pub struct LiveQueries {
-    by_key: HashMap<String, LiveId>,
-    queries: BTreeMap<LiveId, LiveQuery>,
+    /// In the order they started (a collection has a few, each found by id or key).
+    queries: Vec<(LiveId, LiveQuery)>,
     next: u64,
 }
 
@@ -86,26 +86,24 @@ impl LiveQueries {
     /// starts (its first run counts towards automatic indexes, as a `find` does).
     pub(crate) fn watch(&mut self, query: Query, view: &View<'_>, indexes: &mut Indexes) -> LiveId {
         let key = query.key();
-        if let Some(id) = self.by_key.get(&key) {
-            let live = self.queries.get_mut(id).expect("keyed queries exist");
+        if let Some((id, live)) = self.queries.iter_mut().find(|(_, live)| live.key == key) {
             live.subscribers += 1;
             return *id;
         }
         self.next += 1;
         let id = LiveId(self.next);
-        self.by_key.insert(key.clone(), id);
         self.queries
-            .insert(id, LiveQuery::new(query, key, view, indexes));
+            .push((id, LiveQuery::new(query, key, view, indexes)));
         id
     }
 
     /// Removes a subscriber; the live query ends with its last one.
     pub fn unwatch(&mut self, id: LiveId) {
-        if let Some(live) = self.queries.get_mut(&id) {
+        if let Some(at) = self.queries.iter().position(|(live, _)| *live == id) {
+            let live = &mut self.queries[at].1;
             live.subscribers -= 1;
             if live.subscribers == 0 {
-                self.by_key.remove(&live.key);
-                self.queries.remove(&id);
+                self.queries.remove(at);
             }
         }
     }
@@ -113,6 +111,12 @@ impl LiveQueries {
     /// The results of the live query maintaining `query`, if there is one.
     pub(crate) fn results<'c>(&self, query: &Query, view: &View<'c>) -> Option<Vec<&'c Document>> {
         self.get(query).map(|live| live.results(view))
+    }
+
+    /// The ids of the results of the live query maintaining `query`, if there is one.
+    pub(crate) fn ids(&self, query: &Query) -> Option<impl Iterator<Item = &str>> {
+        self.get(query)
+            .map(|live| live.window().map(|(_, id)| id.as_str()))
     }
 
     /// How many results the live query maintaining `query` has, if there is one.
@@ -129,7 +133,11 @@ impl LiveQueries {
         if self.queries.is_empty() {
             return None;
         }
-        self.queries.get(self.by_key.get(&query.key())?)
+        let key = query.key();
+        self.queries
+            .iter()
+            .find(|(_, live)| live.key == key)
+            .map(|(_, live)| live)
     }
 
     /// Follows a change of the visible document `id` from `old` to `new` (the view already
@@ -143,7 +151,7 @@ impl LiveQueries {
         view: &View<'_>,
         indexes: &mut Indexes,
     ) {
-        for live in self.queries.values_mut() {
+        for (_, live) in &mut self.queries {
             live.update(collection, id, old, new, view, indexes);
         }
     }
@@ -152,21 +160,22 @@ impl LiveQueries {
     /// a bulk load): subscribers are told of what left and entered each window, and that the
     /// rest may have changed.
     pub(crate) fn refresh(&mut self, collection: &str, view: &View<'_>, indexes: &mut Indexes) {
-        for live in self.queries.values_mut() {
-            let before: Vec<DocId> = live.window().map(|(_, id)| id.clone()).collect();
+        for (_, live) in &mut self.queries {
+            let mut before: Vec<DocId> = live.window().map(|(_, id)| id.clone()).collect();
+            before.sort_unstable();
             live.fill(view, indexes);
-            let after: BTreeSet<&DocId> = live.window().map(|(_, id)| id).collect();
+            let mut after: Vec<&DocId> = live.window().map(|(_, id)| id).collect();
+            after.sort_unstable();
             let mut changes = Vec::new();
             for id in &before {
-                if !after.contains(id) {
+                if after.binary_search(&id).is_err() {
                     changes.push(change(collection, id, ChangeKind::Removed, None));
                 }
             }
-            let before: BTreeSet<&DocId> = before.iter().collect();
             for id in after {
-                let kind = match before.contains(id) {
-                    true => ChangeKind::Updated,
-                    false => ChangeKind::Added,
+                let kind = match before.binary_search(id) {
+                    Ok(_) => ChangeKind::Updated,
+                    Err(_) => ChangeKind::Added,
                 };
                 changes.push(change(collection, id, kind, view.get(id)));
             }
@@ -243,7 +252,7 @@ impl LiveQuery {
         self.window().filter_map(|(_, id)| view.get(id)).collect()
     }
 
-    /// The window's first and last entries (`top` never holds entries past the window).
+    /// The window's first and last entries (`top` holds none past the window).
     fn bounds(&self) -> Option<(Entry, Entry)> {
         let first = self.top.iter().nth(self.query.offset)?;
         let last = self.top.last()?;
@@ -276,12 +285,12 @@ impl LiveQuery {
         if old.is_none() && new.is_none() {
             return;
         }
-        let before = self.bounds();
+        let before = self.edges();
         // Entries whose membership of the window may change, with whether they were in it.
         let mut gone: Vec<(Entry, bool)> = Vec::new();
         if let Some(entry) = old {
             if self.top.remove(&entry) {
-                let was = within(&entry, &before);
+                let was = before.hold(&entry);
                 gone.push((entry, was));
             }
         }
@@ -294,7 +303,7 @@ impl LiveQuery {
                 if self.reach.limit.is_some_and(|reach| self.top.len() > reach) {
                     let last = self.top.pop_last().expect("over the reach");
                     self.complete = false;
-                    let was = within(&last, &before);
+                    let was = before.hold(&last);
                     gone.push((last, was));
                 }
             } else {
@@ -304,7 +313,7 @@ impl LiveQuery {
         if !self.complete && self.reach.limit.is_some_and(|reach| self.top.len() < reach) {
             joined.extend(self.fill(view, indexes));
         }
-        let after = self.bounds();
+        let after = self.edges();
         // Entries that stayed but crossed a moving edge of the window.
         let mut stayed = Vec::new();
         let mut edge = |a: &Entry, b: &Entry| {
@@ -313,31 +322,39 @@ impl LiveQuery {
             stayed.extend(self.top.range::<Entry, _>(range).cloned());
         };
         match (&before, &after) {
-            (Some((first_b, last_b)), Some((first_a, last_a))) => {
-                edge(first_b, first_a);
-                edge(last_b, last_a);
+            (Edges::Between(Some(b)), Edges::Between(Some(a))) => {
+                edge(&b.0, &a.0);
+                edge(&b.1, &a.1);
             }
-            (None, Some((first, last))) | (Some((first, last)), None) => edge(first, last),
-            (None, None) => {}
+            (Edges::Between(None), Edges::Between(Some((first, last))))
+            | (Edges::Between(Some((first, last))), Edges::Between(None)) => edge(first, last),
+            _ => {}
         }
         // Whether each document was, and is, in the window.
-        let mut membership: BTreeMap<DocId, (bool, bool)> = BTreeMap::new();
+        let mut membership: Vec<(DocId, bool, bool)> = Vec::new();
+        let mut note =
+            |id: DocId, was: bool, is: bool| match membership.iter_mut().find(|m| m.0 == id) {
+                Some(m) => {
+                    m.1 |= was;
+                    m.2 |= is;
+                }
+                None => membership.push((id, was, is)),
+            };
         for (entry, was) in gone {
-            membership.entry(entry.1).or_default().0 |= was;
+            note(entry.1, was, false);
         }
         for entry in stayed {
-            let was = !joined.contains(&entry) && within(&entry, &before);
-            let is = within(&entry, &after);
-            let slot = membership.entry(entry.1).or_default();
-            slot.0 |= was;
-            slot.1 |= is;
+            let was = !joined.contains(&entry) && before.hold(&entry);
+            let is = after.hold(&entry);
+            note(entry.1, was, is);
         }
         for entry in joined {
-            let is = self.top.contains(&entry) && within(&entry, &after);
-            membership.entry(entry.1).or_default().1 |= is;
+            let is = self.top.contains(&entry) && after.hold(&entry);
+            note(entry.1, false, is);
         }
-        for (doc_id, membership) in membership {
-            let kind = match membership {
+        membership.sort_unstable();
+        for (doc_id, was, is) in membership {
+            let kind = match (was, is) {
                 (true, true) if doc_id == id => ChangeKind::Updated,
                 (false, true) => ChangeKind::Added,
                 (true, false) => ChangeKind::Removed,
@@ -350,13 +367,34 @@ impl LiveQuery {
             self.changes.push(change(collection, &doc_id, kind, doc));
         }
     }
+
+    /// Where the window lies in `top`.
+    fn edges(&self) -> Edges {
+        match self.query.offset {
+            0 => Edges::All,
+            _ => Edges::Between(self.bounds()),
+        }
+    }
 }
 
-/// Whether an entry lies within the window `bounds`.
-fn within(entry: &Entry, bounds: &Option<(Entry, Entry)>) -> bool {
-    bounds
-        .as_ref()
-        .is_some_and(|(first, last)| first <= entry && entry <= last)
+/// Where a window lies in its live query's `top`.
+enum Edges {
+    /// All of it (there is no offset).
+    All,
+    /// Between its first and last entries (none: the window is empty).
+    Between(Option<(Entry, Entry)>),
+}
+
+impl Edges {
+    /// Whether an entry of `top` lies in the window.
+    fn hold(&self, entry: &Entry) -> bool {
+        match self {
+            Edges::All => true,
+            Edges::Between(bounds) => bounds
+                .as_ref()
+                .is_some_and(|(first, last)| first <= entry && entry <= last),
+        }
+    }
 }
 
 fn change(collection: &str, id: &str, kind: ChangeKind, doc: Option<&Document>) -> DocChange {

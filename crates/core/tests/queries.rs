@@ -37,11 +37,18 @@ fn ids(docs: Vec<&Document>) -> Vec<String> {
     docs.into_iter().map(|d| d.id.clone()).collect()
 }
 
-/// `find` and `count_matching` agree with the plain scan.
+/// `find`, `find_ids` and `count_matching` agree with the plain scan.
 fn check(c: &Collection, q: &Query) {
     let expected = ids(q.run(c.docs()));
     assert_eq!(ids(c.find(q)), expected, "find {}", q.key());
+    assert_eq!(found_ids(c, q), expected, "find_ids {}", q.key());
     assert_eq!(c.count_matching(q), expected.len(), "count {}", q.key());
+}
+
+fn found_ids(c: &Collection, q: &Query) -> Vec<String> {
+    let mut found = Vec::new();
+    c.find_ids(q, |id| found.push(id.to_owned()));
+    found
 }
 
 /// 1,000 documents `{ n: i, done: i is odd, title }` in a collection declaring `indexes`.
@@ -329,6 +336,35 @@ fn live_queries_are_shared_and_report_exact_window_changes() {
     assert_eq!(c.explain(&window), Access::Scan);
 }
 
+#[test]
+fn rebuilding_after_a_bulk_load_keeps_indexes_and_live_queries_exact() {
+    let mut c = numbered(&[&["done", "n"]]);
+    let q = query(json!({"where": {"done": false, "n": {"$lt": 10}}, "sort": "-n", "limit": 3}));
+    let id = c.watch(q.clone());
+    remote(&mut c, "d0002", 2, &json!({"n": 2, "done": true}), false);
+    c.take_live_changes();
+    c.index_all();
+    check(&c, &q);
+    check(
+        &c,
+        &query(json!({"where": {"done": true, "n": {"$gt": 990}}})),
+    );
+    assert_eq!(c.count(), 1000);
+    // The window as it stands, reported as updated (its documents may have changed).
+    let changes: Vec<(String, ChangeKind)> = c
+        .take_live_changes()
+        .into_iter()
+        .filter(|(live, _)| *live == id)
+        .flat_map(|(_, changes)| changes)
+        .map(|ch| (ch.id, ch.kind))
+        .collect();
+    let updated = |id: &str| (id.to_string(), ChangeKind::Updated);
+    assert_eq!(
+        changes,
+        [updated("d0004"), updated("d0006"), updated("d0008")]
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Property tests
 // ---------------------------------------------------------------------------------------------
@@ -555,6 +591,7 @@ proptest! {
                 mirror(shown, changes.get(id).map_or(&[][..], Vec::as_slice));
                 prop_assert_eq!(&*shown, &fresh(&c, q), "changes of {}", q.key());
                 prop_assert_eq!(ids(c.find(q)), ids(q.run(c.docs())), "results of {}", q.key());
+                prop_assert_eq!(found_ids(&c, q), ids(q.run(c.docs())), "ids of {}", q.key());
                 prop_assert_eq!(c.count_matching(q), shown.len());
             }
         }

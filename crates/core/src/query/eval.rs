@@ -193,7 +193,7 @@ impl<'d> Field<'d> {
     fn compare(self, operand: &Operand) -> Option<Ordering> {
         match (self, &operand.scalar) {
             (Field::Json(json), Scalar::Number(n)) if starts_number(json) => {
-                json.parse::<f64>().ok()?.partial_cmp(n)
+                number(json)?.partial_cmp(n)
             }
             (Field::Json(json), Scalar::String(s)) if json.starts_with('"') => {
                 Some(unquote(json)?.as_ref().cmp(s.as_str()))
@@ -209,11 +209,16 @@ fn json_equals(json: &str, operand: &Operand) -> bool {
     match (json.as_bytes().first(), operand.json.as_bytes().first()) {
         (Some(b'[' | b'{'), Some(b'[' | b'{')) => key::of_json(json) == operand.key,
         _ if starts_number(json) => match operand.scalar {
-            Scalar::Number(n) => json.parse::<f64>().is_ok_and(|x| x == n),
+            Scalar::Number(n) => number(json) == Some(n),
             _ => false,
         },
         _ => false,
     }
+}
+
+/// A JSON number's value (parsed by `serde_json`, which the crate has anyway).
+pub(crate) fn number(json: &str) -> Option<f64> {
+    serde_json::from_str(json).ok()
 }
 
 fn starts_number(json: &str) -> bool {

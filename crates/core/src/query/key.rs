@@ -121,7 +121,7 @@ impl<'a> Encoder<'a> {
                     .position(|b| !matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
                     .unwrap_or(self.bytes.len() - start);
                 self.at += len;
-                push_number(out, self.text.get(start..self.at)?.parse().ok()?);
+                push_number(out, super::eval::number(self.text.get(start..self.at)?)?);
                 Some(())
             }
         }

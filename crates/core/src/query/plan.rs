@@ -66,8 +66,52 @@ pub(crate) fn find<'c>(
     indexes: &mut Indexes,
     track: bool,
 ) -> Vec<&'c Document> {
+    let plan = choose(query, view, indexes, track);
+    run(query, plan, view, indexes)
+}
+
+/// Calls `each` with the ids of the documents [`find`] returns, in order. An index whose
+/// entries all match gives them without reading a document.
+pub(crate) fn find_ids(
+    query: &Query,
+    view: &View<'_>,
+    indexes: &mut Indexes,
+    each: &mut dyn FnMut(&str),
+) {
+    let plan = choose(query, view, indexes, true);
+    if let Plan::Index(index) = &plan {
+        let entries = indexes.list()[index.index].entries();
+        let limit = query.limit.unwrap_or(usize::MAX);
+        match index.order {
+            _ if !index.exact => {}
+            Order::Forward | Order::Backward => {
+                ids(entries, index)
+                    .skip(query.offset)
+                    .take(limit)
+                    .for_each(each);
+                return;
+            }
+            Order::Unordered if query.sort.is_empty() => {
+                let mut all: Vec<&str> = ids(entries, index).collect();
+                all.sort_unstable();
+                all.into_iter()
+                    .skip(query.offset)
+                    .take(limit)
+                    .for_each(each);
+                return;
+            }
+            Order::Unordered => {}
+        }
+    }
+    for doc in run(query, plan, view, indexes) {
+        each(&doc.id);
+    }
+}
+
+/// Answers `query` by `plan`.
+fn run<'c>(query: &Query, plan: Plan<'_>, view: &View<'c>, indexes: &Indexes) -> Vec<&'c Document> {
     let matching = |doc: &&Document| query.matches(doc);
-    match choose(query, view, indexes, track) {
+    match plan {
         Plan::Ids(ids) => query.select(
             ids.into_iter()
                 .filter_map(|id| view.get(id))
