@@ -3,7 +3,7 @@
 // than 30× are drawn on a log scale, and the chart says so.
 import { format } from './stats.mjs';
 
-const COLORS = ['#d9480f', '#1971c2', '#2f9e44', '#9c36b5', '#868e96', '#e8590c', '#0c8599'];
+const COLORS = ['#d9480f', '#1971c2', '#2f9e44', '#9c36b5', '#868e96', '#e8590c', '#0c8599', '#5c940d'];
 const WIDTH = 760;
 const LABEL = 210; // the left column: case and system names
 const BAR = 16;

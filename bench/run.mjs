@@ -14,10 +14,10 @@
 // - BENCH_RESULTS: the JSON file (default bench/results/latest.json);
 // - BENCH_PKG: the Ferrosync package (default pkg).
 import { createHmac } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, release, totalmem } from 'node:os';
-import { dirname } from 'node:path';
-import { launch } from '../tests/e2e/harness.mjs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { chromium } from 'playwright-core';
 import { scenarios } from './scenarios/index.mjs';
 import { median, NAMES } from './stats.mjs';
 
@@ -51,9 +51,16 @@ const context = {
 
 const selected = scenarios.map((make) => make({ quick })).filter((s) => !only || only.includes(s.id));
 const results = { date: new Date().toISOString(), quick, reps, conditions: {}, scenarios: [], errors: [] };
-const browser = await launch();
+// A profile on disk, as a user's browser has: in a new context (off the record) Chromium keeps
+// IndexedDB and OPFS in memory, and OPFS's file access goes through the browser process.
+const profile = mkdtempSync(join(tmpdir(), 'ferrosync-bench-profile-'));
+const browser = await chromium.launchPersistentContext(profile, {
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+});
 try {
-  const page = await (await browser.newContext()).newPage();
+  const page = await browser.newPage();
   const loadErrors = [];
   page.on('console', (m) => m.type() === 'error' && loadErrors.push(m.text()));
   page.on('pageerror', (e) => results.errors.push({ scenario: 'page', error: e.message }));
@@ -71,14 +78,16 @@ try {
     }
     return smallest;
   });
+  const { product } = await (await browser.newCDPSession(page)).send('Browser.getVersion');
   results.conditions = {
-    chromium: browser.version(), node: process.version, os: `Linux ${release()}`, cpus: cpus().length,
+    chromium: product.split('/')[1], node: process.version, os: `Linux ${release()}`, cpus: cpus().length,
     cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), timerResolutionMs: clock,
   };
   context.page = page;
   for (const scenario of selected) results.scenarios.push(await runScenario(scenario));
 } finally {
   await browser.close();
+  rmSync(profile, { recursive: true, force: true });
 }
 
 mkdirSync(dirname(OUT), { recursive: true });

@@ -11,10 +11,13 @@ export const NAMES = {
   rxdb: 'RxDB (Dexie storage)',
   dexie: 'Dexie',
   pouchdb: 'PouchDB',
+  powersync: 'PowerSync',
+  powersyncOpfs: 'PowerSync (OPFS)',
+  sqliteOpfs: 'SQLite wasm on OPFS',
 };
 
 /** Systems that are the platform's limit rather than a peer: shown, but never "the winner". */
-export const PLATFORM = new Set(['raw', 'rawWebSocket']);
+export const PLATFORM = new Set(['raw', 'rawWebSocket', 'sqliteOpfs']);
 
 /** The `q` quantile of `xs` (nearest rank). */
 export function quantile(xs, q) {

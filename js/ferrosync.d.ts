@@ -407,8 +407,12 @@ export interface SyncEngineConfig {
   /**
    * The sync server: `ws://` or `wss://` syncs over a WebSocket, `http://` or `https://` by
    * HTTP polling. Omit it for a local-only engine.
+   *
+   * A list names several nodes of one service (servers sharing one database): the engine
+   * connects to the first, and whenever a connection fails or breaks, tries the next one
+   * (round the list) after the usual reconnect backoff.
    */
-  serverUrl?: string;
+  serverUrl?: string | string[];
   /** The bearer token sent to the server. */
   authToken?: string;
   /** Which way changes flow. @defaultValue `'both'` */
@@ -431,7 +435,7 @@ export interface SyncEngineConfig {
   useWebSocket?: boolean;
   /** How often to pull when polling, in ms. @defaultValue `30000` */
   pullInterval?: number;
-  /** Mutations or changes per request, 1 to 1000. @defaultValue `100` */
+  /** Mutations per push, 1 to 1000 (pulls ask for pages of up to 1000 changes). @defaultValue `100` */
   batchSize?: number;
   /** How long to wait for the server's acknowledgement, in ms. @defaultValue `10000` */
   ackTimeout?: number;
@@ -660,6 +664,13 @@ export declare class SyncEngine {
   push(): Promise<void>;
   /** Pulls changes from the server now. */
   pull(): Promise<void>;
+  /**
+   * Resolves once everything the engine holds in memory (writes, their ends, documents received
+   * from the server) is durable in IndexedDB; it waits while storage is failing. A write's own
+   * promise already resolves once it is durable: this is for what sync brought in, as before a
+   * test or a benchmark reads storage.
+   */
+  flush(): Promise<void>;
   /** Stops syncing and closes the database; the engine cannot be used afterwards. */
   destroy(): void;
   /** Releases the engine's memory. */

@@ -28,7 +28,7 @@ source scripts/setup.sh
 
 # shellcheck source=scripts/package.sh
 source scripts/package.sh
-build_package pkg release
+build_package release
 
 echo "==> building ferrosync-server (release)" >&2
 cargo build --quiet --release -p ferrosync-server
@@ -36,7 +36,11 @@ cargo build --quiet --release -p ferrosync-server
 out="$PWD/target/bench"
 www="$out/www"
 rm -rf "$www"
-build_app bench/peers target/bench/www/peers pkg
+# The bench's own Vite config: module workers, so PowerSync's and SQLite's workers and wasm are
+# bundled from node_modules.
+echo "==> bundling bench/peers into $www/peers" >&2
+FERROSYNC_PKG=$package_dir npx --no-install vite build bench/peers --config bench/vite.config.mjs \
+  --outDir "$www/peers"
 if [ "${BENCH_QUICK:-}" = 1 ]; then
   results="$out/results/latest.json" report="$out/BENCHMARKS.md"
 else
@@ -74,7 +78,7 @@ fi
 echo "==> running the benchmarks in headless Chromium" >&2
 status=0
 rm -f "$results"
-BENCH_URL="http://127.0.0.1:$port" BENCH_JWT_SECRET="$jwt_secret" BENCH_RESULTS="$results" BENCH_PKG="$PWD/pkg" \
+BENCH_URL="http://127.0.0.1:$port" BENCH_JWT_SECRET="$jwt_secret" BENCH_RESULTS="$results" BENCH_PKG="$(realpath "$package_dir")" \
   node bench/run.mjs || status=$?
 if [ -f "$results" ]; then
   node bench/report.mjs "$results" "$report"

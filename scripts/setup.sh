@@ -5,6 +5,7 @@ set -euo pipefail
 
 WASM_BINDGEN_VERSION=0.2.130 # must match the `wasm-bindgen = "=…"` pin in Cargo.toml
 WASM_PACK_VERSION=0.15.1
+GECKODRIVER_VERSION=0.37.1
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -30,15 +31,28 @@ if [ "$(wasm-pack --version 2>/dev/null | awk '{print $2}')" != "$WASM_PACK_VERS
   cargo install --quiet --force wasm-pack --version "$WASM_PACK_VERSION"
 fi
 
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-  say "installing Debian's chromium and chromium-driver"
+# The browsers the tests run in, and their WebDriver servers: Debian's Chromium and Firefox ESR.
+apt_packages=()
+command -v chromium >/dev/null || apt_packages+=(chromium)
+command -v chromedriver >/dev/null || apt_packages+=(chromium-driver)
+command -v firefox-esr >/dev/null || apt_packages+=(firefox-esr)
+# PostgreSQL: the server's tests start a throwaway cluster of it (scripts/postgres.sh).
+find /usr/lib/postgresql -maxdepth 3 -path '*/bin/initdb' 2>/dev/null | grep -q . ||
+  apt_packages+=(postgresql)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  say "installing Debian's ${apt_packages[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt_log=$(mktemp)
-  if ! { as_root apt-get update -qq && as_root apt-get install -y -qq chromium chromium-driver; } >"$apt_log" 2>&1; then
+  if ! { as_root apt-get update -qq && as_root apt-get install -y -qq "${apt_packages[@]}"; } >"$apt_log" 2>&1; then
     cat "$apt_log" >&2
     exit 1
   fi
   rm -f "$apt_log"
+fi
+
+if [ "$(geckodriver --version 2>/dev/null | awk 'NR == 1 {print $2}')" != "$GECKODRIVER_VERSION" ]; then
+  say "installing geckodriver $GECKODRIVER_VERSION (a minute or two, once)"
+  cargo install --quiet --force geckodriver --version "$GECKODRIVER_VERSION"
 fi
 
 # npm packages: reinstall only when package-lock.json changed since the last install. No

@@ -19,12 +19,12 @@ source scripts/setup.sh
 
 # shellcheck source=scripts/package.sh
 source scripts/package.sh
-build_package pkg release
+build_package release
 
 echo "==> building ferrosync-server (release)" >&2
 cargo build --quiet --release -p ferrosync-server
 
-build_app www target/www pkg
+build_app www target/www "$package_dir"
 # The app reads this server's development token from config.json.
 printf '{"authToken":"%s"}\n' "$dev_token" >"$www/config.json"
 

@@ -11,8 +11,12 @@ log=$(mktemp)
 # The sync server the browser tests talk to (started below): its process and its files.
 server_pid=
 server_dir=
+# The PostgreSQL cluster of the server's tests (start_postgres, below).
+# shellcheck source=scripts/postgres.sh
+source scripts/postgres.sh
 cleanup() {
   local status=$?
+  stop_postgres
   if [ -n "$server_pid" ]; then
     kill -TERM "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
@@ -40,7 +44,13 @@ cargo clippy --quiet --workspace --all-targets -- -D warnings
 section "cargo clippy (ferrosync for wasm32)"
 cargo clippy --quiet -p ferrosync --target wasm32-unknown-unknown --all-targets -- -D warnings
 
-section "cargo test (native: core + server)"
+section "PostgreSQL for the server's tests (a throwaway cluster)"
+start_postgres
+# The server's tests run each on SQLite and on a schema of their own on this cluster; the
+# end-to-end tests make a database of their own, and stop and start the cluster.
+export FERROSYNC_TEST_POSTGRES="$POSTGRES_URL" FERROSYNC_TEST_POSTGRES_DIR="$POSTGRES_DIR"
+
+section "cargo test (native: core + server, the server on SQLite and PostgreSQL)"
 cargo test --quiet --workspace
 
 section "sync server for the browser tests"
@@ -76,32 +86,45 @@ if ! wait_healthy "127.0.0.1:$server_port" "$server_pid"; then
   echo "ferrosync-server did not become healthy on 127.0.0.1:$server_port"
   exit 1
 fi
-# Where wasm-bindgen-test-runner serves the test page, and what the browser tests connect to
-# (read at compile time with option_env!).
-export WASM_BINDGEN_TEST_ADDRESS="127.0.0.1:$runner_port"
-export FERROSYNC_TEST_SERVER="127.0.0.1:$server_port"
-export FERROSYNC_TEST_DEV_TOKEN="$dev_token"
-export FERROSYNC_TEST_JWT_SECRET="$jwt_secret"
+# What the browser tests are built with (read at compile time, by option_env! and build.rs):
+# where wasm-bindgen-test-runner serves the test page, and the server they connect to.
+browser_test_env=(
+  WASM_BINDGEN_TEST_ADDRESS="127.0.0.1:$runner_port"
+  FERROSYNC_TEST_SERVER="127.0.0.1:$server_port"
+  FERROSYNC_TEST_DEV_TOKEN="$dev_token"
+  FERROSYNC_TEST_JWT_SECRET="$jwt_secret"
+)
 
-section "browser tests (wasm-pack test in headless Chromium)"
-# Only the root package builds for wasm32: default-members are the native crates.
-# webdriver.json passes Chromium the flags it needs here (running as root, no network).
-wasm-pack --log-level warn test --headless --chrome --chromedriver "$(command -v chromedriver)" \
-  -- -p ferrosync
+# The plain commands: the root package is the wasm crate. webdriver.json gives each browser what
+# it needs here (Chromium's flags as root without network, Firefox's prefs that keep it off
+# Mozilla's services).
+section "browser tests in headless Chromium (wasm-pack test --headless --chrome)"
+env "${browser_test_env[@]}" wasm-pack test --headless --chrome
+section "browser tests in headless Firefox (wasm-pack test --headless --firefox)"
+env "${browser_test_env[@]}" wasm-pack test --headless --firefox
+# With the server given, none may be ignored.
+if grep -q '^test .* \.\.\. ignored' "$log"; then
+  echo "browser tests were ignored although the server was given"
+  exit 1
+fi
 
 section "end-to-end tests (Playwright: real tabs in headless Chromium)"
 # The package as users load it (debug build: faster to make), beside the test pages; the demo
 # app over it; and the React hook tests' page, with React's development build (under
 # StrictMode, that build mounts, unmounts and mounts again, as apps under development do).
+# Then the package as users install it: `npm run build`'s release build, packed.
 e2e_www=target/e2e/www
 mkdir -p "$e2e_www"
 # shellcheck source=scripts/package.sh
 source scripts/package.sh
-build_package "$e2e_www/pkg" dev
+build_package dev "$e2e_www/pkg"
 cp tests/e2e/page.html tests/e2e/page.js "$e2e_www/"
 build_app www target/e2e/demo "$e2e_www/pkg"
 NODE_ENV=development build_app tests/react target/e2e/react "$e2e_www/pkg"
-node tests/e2e/run.mjs target/debug/ferrosync-server "$e2e_www" target/e2e/demo target/e2e/react
+build_package release
+tarball="$package_dir/$(cd "$package_dir" && npm pack --silent)"
+node tests/e2e/run.mjs target/debug/ferrosync-server "$e2e_www" target/e2e/demo target/e2e/react \
+  "$tarball"
 
 section "API reference (docs/API.md is generated from the package's declarations)"
 if ! node scripts/api-docs.mjs "$e2e_www/pkg" | diff -u docs/API.md -; then

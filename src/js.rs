@@ -81,6 +81,25 @@ pub fn describe(value: &JsValue) -> String {
     value.as_string().unwrap_or_else(|| format!("{value:?}"))
 }
 
+/// Runs `f` once the page has time to spare: an idle callback (at most a second away), or a
+/// short timeout where the browser has none.
+pub fn when_idle(f: impl FnOnce() + 'static) {
+    let callback = wasm_bindgen::closure::Closure::once_into_js(f);
+    let window = js_sys::global();
+    let idle = get(&window, "requestIdleCallback");
+    if let Some(idle) = idle.dyn_ref::<js_sys::Function>() {
+        let options = js_sys::Object::new();
+        set(&options, "timeout", &JsValue::from_f64(1_000.0));
+        if idle.call2(&window, &callback, &options).is_ok() {
+            return;
+        }
+    }
+    let timeout = get(&window, "setTimeout");
+    if let Some(timeout) = timeout.dyn_ref::<js_sys::Function>() {
+        let _ = timeout.call2(&window, &callback, &JsValue::from_f64(50.0));
+    }
+}
+
 /// The current time in milliseconds since the epoch.
 pub fn now() -> u64 {
     js_sys::Date::now() as u64

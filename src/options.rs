@@ -74,8 +74,9 @@ pub enum Transport {
 /// Where and how to sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Remote {
-    /// The transport and its address.
-    pub transport: Transport,
+    /// The servers (nodes of one service), in the order they are tried: the engine starts with
+    /// the first and moves to the next whenever a connection fails or breaks.
+    pub transports: Vec<Transport>,
     /// `authToken`: bearer token over HTTP, `token` query parameter on the WebSocket.
     pub auth_token: Option<String>,
 }
@@ -190,12 +191,14 @@ pub fn parse(config: &Value, callbacks: Callbacks) -> Result<Options, ConfigErro
         mutation_strategy: mutation_strategy(map.get("mutationStrategy"), &callbacks)?,
         retry,
         batch_size: read.integer("batchSize", 100, 1, MAX_BATCH_SIZE)? as usize,
+        pull_page: EngineConfig::default().pull_page,
         pull_interval_ms: read.integer("pullInterval", 30_000, 100, 86_400_000)?,
         ack_timeout_ms: read.integer("ackTimeout", 10_000, 100, 600_000)?,
         seed: 0,
         backend: Backend::Server,
         // The leader flushes after the current task's commits (see `Leader::input`).
         batch_writes: true,
+        storage: Default::default(),
     };
     let custom = custom_sync(map, callbacks.backend, engine.direction)?;
     if custom.is_some() {
@@ -211,11 +214,17 @@ pub fn parse(config: &Value, callbacks: Callbacks) -> Result<Options, ConfigErro
     engine
         .validate()
         .or_else(|e| bad(e.to_string().replace("invalid configuration: ", "")))?;
-    let remote = match read.string("serverUrl")? {
-        Some(url) => Some(Remote {
-            transport: transport(&url, read.bool("useWebSocket", true)?)?,
-            auth_token: read.string("authToken")?,
-        }),
+    let remote = match server_urls(map.get("serverUrl"))? {
+        Some(urls) => {
+            let use_websocket = read.bool("useWebSocket", true)?;
+            Some(Remote {
+                transports: urls
+                    .iter()
+                    .map(|url| transport(url, use_websocket))
+                    .collect::<Result<_, _>>()?,
+                auth_token: read.string("authToken")?,
+            })
+        }
         None if map.contains_key("authToken") => {
             return bad("`authToken` is set but `serverUrl` is not")
         }
@@ -229,6 +238,32 @@ pub fn parse(config: &Value, callbacks: Callbacks) -> Result<Options, ConfigErro
         auto_start: read.bool("autoStart", true)?,
         request_persistence: read.bool("requestPersistence", true)?,
     })
+}
+
+/// `serverUrl`: one URL, or a non-empty list of them (failover between nodes).
+fn server_urls(value: Option<&Value>) -> Result<Option<Vec<String>>, ConfigError> {
+    let invalid = |got: &Value| {
+        ConfigError(format!(
+            "`serverUrl` must be a string or a non-empty array of strings, got {got}"
+        ))
+    };
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(url)) => Ok(Some(vec![url.clone()])),
+        Some(list @ Value::Array(urls)) => {
+            if urls.is_empty() {
+                return Err(invalid(list));
+            }
+            urls.iter()
+                .map(|url| match url {
+                    Value::String(url) => Ok(url.clone()),
+                    _ => Err(invalid(list)),
+                })
+                .collect::<Result<_, _>>()
+                .map(Some)
+        }
+        Some(other) => Err(invalid(other)),
+    }
 }
 
 /// `sync: { id, setup }` and `mutationFn: { persist, awaitSync }` (functions are checked through
@@ -560,10 +595,10 @@ mod tests {
         assert_eq!(
             options.remote,
             Some(Remote {
-                transport: Transport::WebSocket {
+                transports: vec![Transport::WebSocket {
                     url: "wss://sync.example.com/v1/sync".into(),
                     base: "https://sync.example.com/v1".into(),
-                },
+                }],
                 auth_token: Some("t".into()),
             })
         );
@@ -580,7 +615,8 @@ mod tests {
             .unwrap()
             .remote
             .unwrap()
-            .transport
+            .transports
+            .remove(0)
         };
         let polling = |base: &str| Transport::Polling { base: base.into() };
         assert_eq!(
@@ -600,6 +636,44 @@ mod tests {
                 base: "http://h/v1".into(),
             }
         );
+    }
+
+    #[test]
+    fn a_list_of_server_urls_is_tried_in_order() {
+        let options = parse(
+            &with(json!({
+                "serverUrl": ["ws://a:1/v1/sync", "ws://b:2/v1/sync", "http://c:3"],
+                "authToken": "t",
+            })),
+            Callbacks::default(),
+        )
+        .unwrap();
+        let remote = options.remote.unwrap();
+        assert_eq!(
+            remote.transports,
+            vec![
+                Transport::WebSocket {
+                    url: "ws://a:1/v1/sync".into(),
+                    base: "http://a:1/v1".into(),
+                },
+                Transport::WebSocket {
+                    url: "ws://b:2/v1/sync".into(),
+                    base: "http://b:2/v1".into(),
+                },
+                Transport::Polling {
+                    base: "http://c:3/v1".into(),
+                },
+            ]
+        );
+        assert_eq!(remote.auth_token.as_deref(), Some("t"));
+        for (urls, expected) in [
+            (json!([]), "non-empty array"),
+            (json!(["ws://a/v1/sync", 3]), "array of strings"),
+            (json!(["ws://a/v1/sync", "ftp://b"]), "'ftp://b'"),
+        ] {
+            let message = error(with(json!({ "serverUrl": urls })));
+            assert!(message.contains(expected), "{urls}: {message}");
+        }
     }
 
     #[test]

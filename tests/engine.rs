@@ -14,6 +14,7 @@ use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 wasm_bindgen_test_configure!(run_in_browser);
 
 #[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn an_insert_on_one_engine_appears_on_another() {
     let tenant = unique("t");
     let a = open(&config(&tenant, json!({}))).await;
@@ -41,6 +42,7 @@ async fn an_insert_on_one_engine_appears_on_another() {
 }
 
 #[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn a_soft_delete_syncs_as_a_tombstone_and_hides_the_document() {
     let tenant = unique("t");
     let a = open(&config(&tenant, json!({}))).await;
@@ -72,6 +74,7 @@ async fn a_soft_delete_syncs_as_a_tombstone_and_hides_the_document() {
 }
 
 #[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn hard_delete_removes_the_local_copy_for_good() {
     let tenant = unique("t");
     let config = config(&tenant, json!({}));
@@ -98,6 +101,7 @@ async fn hard_delete_removes_the_local_copy_for_good() {
 }
 
 #[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn writes_made_while_offline_sync_after_reconnecting() {
     let tenant = unique("t");
     let a = open(&config(&tenant, json!({ "autoStart": false }))).await;
@@ -115,6 +119,7 @@ async fn writes_made_while_offline_sync_after_reconnecting() {
 }
 
 #[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn a_reload_mid_transaction_completes_it_exactly_once() {
     let tenant = unique("t");
     // Interrupted twice: once before sending, once with the push on the wire.
@@ -165,6 +170,7 @@ async fn a_reload_mid_transaction_completes_it_exactly_once() {
 }
 
 #[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn a_rejected_transaction_fails_the_ones_queued_behind_it() {
     let tenant = unique("t");
     let a = open(&config(&tenant, json!({}))).await;
@@ -230,6 +236,7 @@ async fn conflict(extra: Value) -> (Value, ferrosync::SyncEngine) {
 }
 
 #[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn each_conflict_strategy_decides_the_outcome() {
     let (server, b) = conflict(json!({ "conflictStrategy": "last-write-wins" })).await;
     assert_eq!(server["title"], "B", "the later write wins: {server}");
@@ -254,6 +261,7 @@ async fn each_conflict_strategy_decides_the_outcome() {
 }
 
 #[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn a_custom_resolver_merges_or_parks_conflicts() {
     let tenant = unique("t");
     let parked = Rc::new(RefCell::new(false));
@@ -328,6 +336,7 @@ async fn a_custom_resolver_merges_or_parks_conflicts() {
 }
 
 #[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn status_and_stats_follow_sync() {
     let tenant = unique("t");
     let a = open(&config(&tenant, json!({ "autoStart": false }))).await;
@@ -397,6 +406,7 @@ async fn status_and_stats_follow_sync() {
 }
 
 #[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn http_polling_pushes_and_pulls() {
     let tenant = unique("t");
     let polling = json!({ "serverUrl": format!("http://{}/v1", server()), "pullInterval": 200 });
@@ -428,6 +438,7 @@ async fn http_polling_pushes_and_pulls() {
 }
 
 #[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn push_only_and_pull_only_engines_sync_one_way() {
     let tenant = unique("t");
     let pusher = open(&config(&tenant, json!({ "direction": "push" }))).await;
@@ -469,6 +480,7 @@ async fn push_only_and_pull_only_engines_sync_one_way() {
 }
 
 #[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn bad_configs_are_rejected_with_the_option_named() {
     for (extra, expected) in [
         (json!({ "colour": "red" }), "unknown option `colour`"),
@@ -497,6 +509,7 @@ async fn bad_configs_are_rejected_with_the_option_named() {
 }
 
 #[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn local_only_collections_persist_without_syncing() {
     let tenant = unique("t");
     let config = config(&tenant, json!({}));
@@ -514,6 +527,7 @@ async fn local_only_collections_persist_without_syncing() {
 }
 
 #[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn a_refused_token_is_reported_as_the_last_error() {
     let mut options = config(&unique("t"), json!({}));
     options["authToken"] = json!("not-a-valid-token");
@@ -529,6 +543,7 @@ async fn a_refused_token_is_reported_as_the_last_error() {
 }
 
 #[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn a_query_subscription_follows_remote_writes_and_rollbacks() {
     let tenant = unique("t");
     let indexed =
@@ -587,4 +602,27 @@ async fn a_query_subscription_follows_remote_writes_and_rollbacks() {
     assert_eq!(seen.borrow().len(), 3, "nothing after unsubscribing");
     a.destroy();
     b.destroy();
+}
+
+#[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
+async fn documents_received_from_the_server_are_durable_once_flush_resolves() {
+    let tenant = unique("t");
+    let a = open(&config(&tenant, json!({}))).await;
+    let b_config = config(&tenant, json!({}));
+    let b = open(&b_config).await;
+    settled(&insert(&a, json!({ "_id": "1", "title": "from a" })).await)
+        .await
+        .unwrap();
+    until("B has it", || get(&b, "todos", "1")["title"] == "from a").await;
+    wait(b.flush()).await.unwrap();
+    b.destroy();
+    // Reopened without syncing, B has the document from its own storage.
+    let mut offline = b_config.clone();
+    offline["autoStart"] = json!(false);
+    let reopened = open(&offline).await;
+    assert_eq!(get(&reopened, "todos", "1")["title"], "from a");
+    wait(reopened.flush()).await.unwrap();
+    a.destroy();
+    reopened.destroy();
 }

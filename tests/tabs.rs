@@ -16,6 +16,7 @@ use web_sys::BroadcastChannel;
 wasm_bindgen_test_configure!(run_in_browser);
 
 #[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn a_second_engine_on_one_database_follows_the_first() {
     let tenant = unique("t");
     let config = config(&tenant, json!({}));
@@ -81,6 +82,7 @@ async fn a_second_engine_on_one_database_follows_the_first() {
 }
 
 #[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn when_the_leader_closes_a_follower_takes_over_and_finishes_every_write_once() {
     let tenant = unique("t");
     // Offline: nothing is sent until the follower has taken over and starts syncing.
@@ -112,6 +114,7 @@ async fn when_the_leader_closes_a_follower_takes_over_and_finishes_every_write_o
 }
 
 #[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn a_commit_request_sent_twice_or_to_a_new_leader_creates_one_transaction() {
     let tenant = unique("t");
     let config = config(&tenant, json!({ "autoStart": false }));

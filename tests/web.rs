@@ -1,16 +1,19 @@
-//! Browser tests, run in headless Chromium by `wasm-pack test --headless --chrome -- -p ferrosync`.
+//! Browser tests, run in headless Chromium and Firefox by `wasm-pack test --headless --chrome`
+//! and `--firefox`; unlike those of engine.rs and tabs.rs, they need no server.
 //!
 //! They check what the engine needs from the browser: the package loads, and IndexedDB can
 //! create a database, commit a record and read it back from a fresh connection.
 #![cfg(target_arch = "wasm32")]
 
+mod support;
+
 use std::{cell::Cell, rc::Rc};
 
-use js_sys::{Object, Promise, Reflect};
+use js_sys::{Object, Reflect};
+use support::{committed, idb_result};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
-use web_sys::{IdbDatabase, IdbFactory, IdbRequest, IdbTransaction, IdbTransactionMode};
+use web_sys::{IdbDatabase, IdbFactory, IdbTransactionMode};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -51,17 +54,17 @@ async fn indexeddb_commits_a_record_and_reads_it_back() -> Result<(), JsValue> {
         "an existing database at the same version is not upgraded"
     );
     let tx = db.transaction_with_str(STORE)?;
-    let read = settled(&tx.object_store(STORE)?.get(&"1".into())?).await?;
+    let read = idb_result(&tx.object_store(STORE)?.get(&"1".into())?).await?;
     assert_eq!(
         Reflect::get(&read, &"title".into())?.as_string().as_deref(),
         Some("Task")
     );
-    let missing = settled(&tx.object_store(STORE)?.get(&"2".into())?).await?;
+    let missing = idb_result(&tx.object_store(STORE)?.get(&"2".into())?).await?;
     assert!(missing.is_undefined());
     db.close();
 
     let deleted = factory.delete_database(&name)?;
-    settled(&deleted).await?;
+    idb_result(&deleted).await?;
     Ok(())
 }
 
@@ -80,34 +83,9 @@ async fn open(factory: &IdbFactory, name: &str) -> Result<(IdbDatabase, bool), J
         })
     };
     request.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
-    let db = settled(&request).await?.unchecked_into();
+    let db = idb_result(&request).await?.unchecked_into();
     request.set_onupgradeneeded(None);
     Ok((db, upgraded.get()))
-}
-
-/// Waits for an IndexedDB request: its result on success, its error otherwise.
-async fn settled(request: &IdbRequest) -> Result<JsValue, JsValue> {
-    let done = Promise::new(&mut |resolve, reject| {
-        request.set_onsuccess(Some(&resolve));
-        request.set_onerror(Some(&reject));
-    });
-    match JsFuture::from(done).await {
-        Ok(_) => request.result(),
-        Err(event) => Err(request.error()?.map_or(event, JsValue::from)),
-    }
-}
-
-/// Waits until a transaction commits; fails if it errors or aborts.
-async fn committed(tx: &IdbTransaction) -> Result<(), JsValue> {
-    let done = Promise::new(&mut |resolve, reject| {
-        tx.set_oncomplete(Some(&resolve));
-        tx.set_onerror(Some(&reject));
-        tx.set_onabort(Some(&reject));
-    });
-    match JsFuture::from(done).await {
-        Ok(_) => Ok(()),
-        Err(event) => Err(tx.error().map_or(event, JsValue::from)),
-    }
 }
 
 /// The sync core runs on wasm32 in the browser: an engine loads, commits a write optimistically
@@ -154,7 +132,7 @@ fn the_core_engine_commits_a_write_in_the_browser() {
     assert!(step
         .effects
         .iter()
-        .any(|e| matches!(e, Effect::Persist(w) if w.transactions.len() == 1)));
+        .any(|e| matches!(e, Effect::Persist(w) if w.txs.len() == 1)));
     assert_eq!(engine.collection("todos").unwrap().count(), 1);
     let bad = engine.handle(Input::Commit(vec![]), now);
     assert!(bad.is_err(), "bad input is an error, not a panic");

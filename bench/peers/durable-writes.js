@@ -1,15 +1,18 @@
 // Scenario 2: durable local writes. Up to `total` inserts, issued in bursts of `burst` (issued
-// together, then awaited until durable in IndexedDB, then the next burst). A system still writing
+// together, then awaited until durable, then the next burst). A system still writing
 // after `budgetMs` stops at the end of its burst. Returns `{ ms, inserts }`: the time and the inserts
-// made durable in it.
+// made durable in it; the documents stored are counted afterwards (not timed).
 import Dexie from 'dexie';
 import { createRxDatabase } from 'rxdb';
 import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
 import { makeDocs, name, now, rxTodoSchema, withFerrosync } from './common.js';
+import { countPowerSync, INSERT, powerSyncSystems, rows } from './powersync.js';
+import { openSqliteOpfs } from './sqlite-opfs.js';
 import { createCollection, IndexedDBAdapter, localOnlyCollectionOptions, startOfflineExecutor } from './tanstack-offline.js';
 
-/** Runs `write(docs)` for each burst, within the time budget; returns `{ ms, inserts }`. */
-async function timeBursts({ total, burst, budgetMs }, write) {
+/** Runs `write(docs)` for each burst, within the time budget; returns `{ ms, inserts }`, and
+ * throws unless `count()` then finds as many documents. */
+async function timeBursts({ total, burst, budgetMs }, write, count) {
   const docs = makeDocs(total, 'b');
   const start = now();
   let inserts = 0;
@@ -17,7 +20,10 @@ async function timeBursts({ total, burst, budgetMs }, write) {
     await write(docs.slice(inserts, inserts + burst));
     inserts = Math.min(total, inserts + burst);
   }
-  return { ms: now() - start, inserts };
+  const ms = now() - start;
+  const stored = await count();
+  if (stored !== inserts) throw new Error(`${stored} documents stored after ${inserts} inserts`);
+  return { ms, inserts };
 }
 
 function request(r) {
@@ -33,7 +39,7 @@ export const durableWrites = {
     return withFerrosync(0, (engine) => {
       const todos = engine.collection('todos');
       return timeBursts(args, (docs) =>
-        Promise.all(docs.map(({ id, ...rest }) => todos.insert({ _id: id, ...rest }))));
+        Promise.all(docs.map(({ id, ...rest }) => todos.insert({ _id: id, ...rest }))), () => todos.count());
     });
   },
 
@@ -49,7 +55,7 @@ export const durableWrites = {
         for (const doc of docs) store.put(doc);
         tx.oncomplete = resolve;
         tx.onerror = () => reject(tx.error);
-      }));
+      }), () => request(db.transaction('todos').objectStore('todos').count()));
     } finally {
       db.close();
       await request(indexedDB.deleteDatabase(db.name));
@@ -84,7 +90,7 @@ export const durableWrites = {
         const written = new Promise((resolve) => durable.set(`tx:${tx.id}`, resolve));
         commits.push(tx.commit());
         return written;
-      })));
+      })), () => todos.size);
     } finally {
       // Not timed: the executor sends each transaction and removes it from the outbox.
       await Promise.all(commits);
@@ -101,7 +107,7 @@ export const durableWrites = {
     const db = new Dexie(name('dexie'));
     db.version(1).stores({ todos: 'id' });
     try {
-      return await timeBursts(args, (docs) => db.todos.bulkPut(docs));
+      return await timeBursts(args, (docs) => db.todos.bulkPut(docs), () => db.todos.count());
     } finally {
       db.close();
       await Dexie.delete(db.name);
@@ -112,9 +118,24 @@ export const durableWrites = {
     const db = await createRxDatabase({ name: name('rxdb'), storage: getRxStorageDexie(), multiInstance: false });
     try {
       const { todos } = await db.addCollections({ todos: { schema: rxTodoSchema } });
-      return await timeBursts(args, (docs) => todos.bulkInsert(docs));
+      return await timeBursts(args, (docs) => todos.bulkInsert(docs), () => todos.count().exec());
     } finally {
       await db.remove();
+    }
+  },
+
+  /** One `writeTransaction` per burst, inserting its rows with one `executeBatch`; it resolves
+   * once SQLite has committed, with its defaults (`synchronous = FULL`). */
+  ...powerSyncSystems((variant) => (args) => variant.with(0, (db) => timeBursts(args,
+    (docs) => db.writeTransaction((tx) => tx.executeBatch(INSERT, rows(docs))), () => countPowerSync(db)))),
+
+  /** The platform's limit on OPFS: one SQLite transaction per burst, in its worker. */
+  async sqliteOpfs(args) {
+    const db = await openSqliteOpfs();
+    try {
+      return await timeBursts(args, (docs) => db.call('insert', { docs }), () => db.call('count'));
+    } finally {
+      await db.close(true);
     }
   },
 };

@@ -2,6 +2,7 @@
 // scenario runs them side by side in the same browser and run. bench/run.mjs drives it.
 import * as ferrosync from 'ferrosync';
 import { coldStart } from './cold-start.js';
+import { diskBytes } from './disk.js';
 import { durableWrites } from './durable-writes.js';
 import { echo } from './echo.js';
 import { fanOut } from './fan-out.js';
@@ -15,7 +16,7 @@ try {
   window.wasmMemory = (await ferrosync.default()).memory;
   // The package itself, for benchmarks that drive it directly (bench/rest.mjs).
   window.ferrosync = ferrosync;
-  window.peers = { liveWrite, durableWrites, coldStart, initialSync, push, fanOut, reads, echo };
+  window.peers = { liveWrite, durableWrites, coldStart, initialSync, push, fanOut, reads, echo, diskBytes };
   // Fills a Ferrosync server tenant before the initial-sync scenario.
   window.seedFerrosync = seedFerrosync;
   window.peersReady = true;

@@ -10,6 +10,7 @@
 //   target = { text, value, case } is the BRIEF's target, checked on the case named.
 import bundles from './bundles.mjs';
 import coldStart from './cold-start.mjs';
+import disk from './disk.mjs';
 import durableWrites from './durable-writes.mjs';
 import echo from './echo.mjs';
 import fanOut from './fan-out.mjs';
@@ -18,4 +19,4 @@ import liveWrite from './live-write.mjs';
 import push from './push.mjs';
 import reads from './reads.mjs';
 
-export const scenarios = [liveWrite, durableWrites, coldStart, initialSync, push, fanOut, reads, bundles, echo];
+export const scenarios = [liveWrite, durableWrites, coldStart, initialSync, push, fanOut, reads, bundles, echo, disk];

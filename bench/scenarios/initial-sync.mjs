@@ -51,7 +51,8 @@ export default ({ quick }) => {
       'document and a count returns them all (a wrong count fails the run). Each pulls in batches ' +
       'of 1,000; every server runs on the same machine, over loopback. Ferrosync syncs over a ' +
       'WebSocket from ferrosync-server (SQLite), which also serves the page, until ' +
-      '`collection.count()` and its IndexedDB store hold every document. RxDB (Dexie storage) pulls ' +
+      '`collection.count()` holds every document and `engine.flush()` resolves (all of it durable ' +
+      'in IndexedDB; checked afterwards by opening the database again). RxDB (Dexie storage) pulls ' +
       'once with its replication plugin over HTTP from a small Node server of RxDB\'s checkpoint ' +
       'protocol, which keeps the documents in memory. PouchDB replicates from pouchdb-server ' +
       '(Node), also in memory. Raw IndexedDB writes the same documents, already in the page, in ' +

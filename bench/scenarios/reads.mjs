@@ -42,13 +42,15 @@ export default ({ quick }) => ({
     'answered from a query cache. The count does repeat: RxDB answers it from its query cache. ' +
     'TanStack DB reads a live query collection that is kept up to date as writes happen (its ' +
     'design), so its query and count read results that are already computed; its ranges and ' +
-    'pages are one-shot queries (`queryOnce`). Gets and counts run ten times as often as the ' +
-    'others, since one can take less than the page clock\'s 0.1 ms; a kind of read stops ' +
-    'repeating after 2 s (at least 10 reads). The index memory is the growth of the wasm memory ' +
-    'of a fresh page holding the documents with Ferrosync\'s indexes over one holding them ' +
-    'without, per document (the indexes are declared before the documents are written, so they ' +
-    'grow with them as in an application).',
-  systems: ['ferrosync', 'tanstack', 'rxdb', 'dexie'],
+    'pages are one-shot queries (`queryOnce`). PowerSync (on IndexedDB, its default, or OPFS) ' +
+    'runs each read as SQL in its worker, a round trip to it (the query and the count through an ' +
+    'index on `done`); its table has no `n`, so it runs no range or page. Gets and counts run ten ' +
+    'times as often as the others, since one can take less than the page clock\'s 0.1 ms; a kind ' +
+    'of read stops repeating after 2 s (at least 10 reads). The index memory is the growth of the ' +
+    'wasm memory of a fresh page holding the documents with Ferrosync\'s indexes over one holding ' +
+    'them without, per document (the indexes are declared before the documents are written, so ' +
+    'they grow with them as in an application).',
+  systems: ['ferrosync', 'tanstack', 'rxdb', 'dexie', 'powersync', 'powersyncOpfs'],
   page: 'reads',
   cases: (quick ? [10_000] : [10_000, 100_000]).map((docs) => ({ label: `${docs / 1000}k docs`, args: { docs, reads: quick ? 20 : 100 } })),
   warmup: { docs: 10_000, reads: 20 },

@@ -191,6 +191,11 @@ impl SyncEngine {
         settled(self.shared.with(|role| role.sync_now(true, true)))
     }
 
+    /// Resolves once everything the engine holds is durable in IndexedDB.
+    pub fn flush(&self) -> Promise {
+        settled(self.shared.with(|role| role.flush()))
+    }
+
     /// Pushes pending writes now; resolves when in sync, rejects if that fails.
     pub fn push(&self) -> Promise {
         settled(self.shared.with(|role| role.sync_now(true, false)))

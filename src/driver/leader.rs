@@ -12,6 +12,7 @@ use ferrosync_core::collection::DocChange;
 use ferrosync_core::document::Fields;
 use ferrosync_core::engine::{
     ConflictId, Effect, Engine, Input, StorageWrite, SyncLogStatus, SyncStats, SyncStatus,
+    Unwritten,
 };
 use ferrosync_core::mutation::MutationRequest;
 use ferrosync_core::transaction::{Transaction, TxId};
@@ -74,6 +75,8 @@ pub struct Leader {
     pub(super) on_update: Option<OnUpdate>,
     /// Tells current connection events from those of connections already dropped.
     generation: u64,
+    /// Which of the servers (`serverUrl` may list several) the next connection goes to.
+    server: usize,
     /// `start()` was called and not `stop()`.
     running: bool,
     reconnect_failures: u32,
@@ -87,6 +90,8 @@ pub struct Leader {
     writes_issued: u64,
     /// A microtask will flush the changes of this task's commits (see [`Leader::input`]).
     flush_queued: bool,
+    /// An idle callback will let storage compact.
+    compact_queued: bool,
     /// Flushes in the next task what a completed write left (see [`Leader::input`]).
     flush_timer: Option<Timeout>,
     flush_waiters: Vec<(u64, Reply)>,
@@ -142,6 +147,7 @@ impl Leader {
             custom_up: false,
             on_update: None,
             generation: 0,
+            server: 0,
             running: false,
             reconnect_failures: 0,
             reconnect_timer: None,
@@ -152,6 +158,7 @@ impl Leader {
             sync_waiters: Vec::new(),
             writes_issued: 0,
             flush_queued: false,
+            compact_queued: false,
             flush_timer: None,
             flush_waiters: Vec::new(),
         }
@@ -174,6 +181,9 @@ impl Leader {
                 self.flush_next_task();
             }
         }
+        if step.compact {
+            self.compact_when_idle();
+        }
         self.check_sync_waiters();
         Ok(step.transaction)
     }
@@ -190,6 +200,23 @@ impl Leader {
                     if std::mem::take(&mut l.flush_queued) {
                         l.feed(Input::Tick);
                     }
+                });
+            }
+        });
+    }
+
+    /// Lets storage compact its log when the page has time to spare (once for any number of
+    /// calls before it runs).
+    fn compact_when_idle(&mut self) {
+        if std::mem::replace(&mut self.compact_queued, true) {
+            return;
+        }
+        let me = self.me.clone();
+        js::when_idle(move || {
+            if let Some(handle) = me.upgrade() {
+                handle.with_leader(|l| {
+                    l.compact_queued = false;
+                    l.feed(Input::Compact);
                 });
             }
         });
@@ -412,6 +439,23 @@ impl Leader {
         Ok(done)
     }
 
+    /// `flush`: a receiver told once everything the engine holds is in IndexedDB (it waits
+    /// while storage is failing).
+    pub fn flush(&mut self) -> Done {
+        let target = match self.engine.unwritten() {
+            Unwritten::Nothing => return done_now(Ok(())),
+            Unwritten::InFlight => self.writes_issued,
+            Unwritten::Waiting => {
+                // Written by the next write, issued now unless one is under way.
+                self.feed(Input::Tick);
+                self.writes_issued + u64::from(self.engine.unwritten() == Unwritten::Waiting)
+            }
+        };
+        let (reply, done) = oneshot::channel();
+        self.flush_waiters.push((target, reply));
+        done
+    }
+
     /// `resolveConflict`.
     pub fn resolve_conflict(&mut self, id: ConflictId, fields: Fields) -> Result<(), CoreError> {
         self.input(Input::ResolveConflict { id, fields })
@@ -482,7 +526,12 @@ impl Leader {
                         handle.with_leader(|l| l.connection_event(generation, event));
                     }
                 });
-                self.connection = Some(Connection::open(&remote, self.engine.client_id(), events));
+                self.connection = Some(Connection::open(
+                    &remote,
+                    self.server,
+                    self.engine.client_id(),
+                    events,
+                ));
             }
             Source::Custom(backend) => self.start_custom(backend, generation),
         }
@@ -506,6 +555,8 @@ impl Leader {
             Event::Closed { reason } => {
                 self.connection = None;
                 self.connecting = false;
+                // Failover: the next connection tries the next server, after the same backoff.
+                self.server = self.server.wrapping_add(1);
                 self.feed(Input::Disconnected { reason });
                 self.schedule_reconnect();
             }

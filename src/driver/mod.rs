@@ -256,6 +256,15 @@ impl Role {
         }
     }
 
+    /// `flush`: told once everything in memory is durable.
+    pub fn flush(&mut self) -> Done {
+        match self {
+            Role::Leader(l) => l.flush(),
+            Role::Follower(f) => f.forward_done(crate::tabs::messages::Request::Flush),
+            Role::Destroyed => closed(),
+        }
+    }
+
     /// `start`.
     pub fn start(&mut self) -> Done {
         match self {

@@ -149,6 +149,7 @@ impl Leader {
             Request::SyncNow { push, pull } => {
                 Outcome::Later(self.sync_now(push, pull), Reply::Done)
             }
+            Request::Flush => Outcome::Later(self.flush(), Reply::Done),
             Request::Start => Outcome::Now(
                 self.start_sync()
                     .map(|()| Reply::Done)
@@ -195,11 +196,10 @@ impl Leader {
         if self.tabs.unwritten.is_empty() {
             return Vec::new();
         }
-        let stored = write.transactions.iter().map(|t| t.id);
-        let removed = write.removed_transactions.iter().copied();
-        stored
-            .chain(removed)
-            .filter_map(|id| {
+        write
+            .txs
+            .iter()
+            .filter_map(|&id| {
                 let request = self.tabs.unwritten.get(&id)?;
                 let mut origin = self.tabs.origins.get(request)?.clone();
                 origin.finished = self

@@ -122,6 +122,8 @@ pub enum Request {
         /// Pull.
         pull: bool,
     },
+    /// `flush`.
+    Flush,
     /// `start`.
     Start,
     /// `stop`.
@@ -133,6 +135,7 @@ ferrosync_core::deserialize_tagged!(Request, "kind" {
     "hard_delete" => HardDelete { collection: String, id: String },
     "resolve_conflict" => ResolveConflict { id: String, fields: Fields },
     "sync_now" => SyncNow { push: bool, pull: bool },
+    "flush" => Flush,
     "start" => Start,
     "stop" => Stop,
 });

@@ -37,10 +37,10 @@ pub enum Connection {
 }
 
 impl Connection {
-    /// Connects to `remote` as `client_id`.
-    pub fn open(remote: &Remote, client_id: &str, events: Events) -> Connection {
+    /// Connects to server number `index` of `remote` (counted round the list) as `client_id`.
+    pub fn open(remote: &Remote, index: usize, client_id: &str, events: Events) -> Connection {
         let token = remote.auth_token.as_deref();
-        match &remote.transport {
+        match &remote.transports[index % remote.transports.len()] {
             Transport::WebSocket { url, base } => {
                 Connection::WebSocket(websocket::Socket::open(url, base, token, events))
             }

@@ -17,6 +17,9 @@ use std::pin::Pin;
 const HEARTBEAT_MS: u32 = 15_000;
 /// A handshake not finished in this time is given up.
 const CONNECT_TIMEOUT_MS: u32 = 10_000;
+/// A frame stops growing at about this many bytes: half the server's default limit.
+const FRAME_BYTES: usize = 512 * 1024;
+
 /// Silence longer than this (two missed heartbeats) means the connection is dead.
 const SILENCE_MS: u64 = 2 * HEARTBEAT_MS as u64 + 5_000;
 
@@ -65,18 +68,36 @@ impl Socket {
         Socket { frames }
     }
 
-    /// Queues `messages` as frames of at most [`FRAME_MESSAGES`] each (the server's guarantee).
+    /// Queues `messages` as frames of at most [`FRAME_MESSAGES`] messages (the server's
+    /// guarantee) and about [`FRAME_BYTES`] (a message larger on its own goes alone).
     pub fn send(&self, messages: &[ClientMessage]) {
-        for chunk in messages.chunks(FRAME_MESSAGES) {
-            let frame = match chunk {
-                [one] => serde_json::to_string(one),
-                many => serde_json::to_string(many),
-            };
-            // The task is gone only after the connection closed, which it has reported.
-            let _ = self
-                .frames
-                .unbounded_send(frame.expect("client messages serialize"));
+        let mut frame: Vec<String> = Vec::new();
+        let mut bytes = 0;
+        for message in messages {
+            let text = serde_json::to_string(message).expect("client messages serialize");
+            if !frame.is_empty()
+                && (frame.len() == FRAME_MESSAGES || bytes + text.len() > FRAME_BYTES)
+            {
+                self.send_frame(std::mem::take(&mut frame));
+                bytes = 0;
+            }
+            bytes += text.len() + 1;
+            frame.push(text);
         }
+        if !frame.is_empty() {
+            self.send_frame(frame);
+        }
+    }
+
+    /// Queues one frame: a single message, or an array of them.
+    fn send_frame(&self, mut messages: Vec<String>) {
+        let frame = if messages.len() == 1 {
+            messages.swap_remove(0)
+        } else {
+            format!("[{}]", messages.join(","))
+        };
+        // The task is gone only after the connection closed, which it has reported.
+        let _ = self.frames.unbounded_send(frame);
     }
 }
 

@@ -114,12 +114,12 @@ export function demoTests(binary, demo) {
       try {
         await add(a, 'Survive the reload');
         await a.locator('[data-testid=transaction][data-state=persisting]').waitFor();
-        const reloading = a.reload();
-        // The old page is gone before the server answers; then it applies the push it holds,
-        // and the reloaded page sends the same write again.
-        await new Promise((r) => setTimeout(r, 300));
+        // The page goes away before the server answers (a reload would wait for the frozen
+        // server to serve the page, and the old page could get the answer first); then the
+        // server applies the push it holds, and the page, loaded again, sends the same write.
+        await a.goto('about:blank');
         server.kill('SIGCONT');
-        await reloading;
+        await a.goto(`${origin}/`);
       } finally {
         server.kill('SIGCONT');
       }

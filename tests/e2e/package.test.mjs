@@ -1,11 +1,14 @@
 // The built package resolves the way an app imports it: `ferrosync` and `ferrosync/react`
 // through package.json's `exports`, from an app's node_modules (Node's resolution, which
-// bundlers follow too), with React from the app.
+// bundlers follow too), with React from the app. And the package build follows wasm-pack.toml.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { check } from './harness.mjs';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export function packageTests(pkg) {
   return {
@@ -27,6 +30,40 @@ export function packageTests(pkg) {
         check(JSON.stringify(out.react) === JSON.stringify(hooks), `ferrosync/react exports ${out.react}`);
       } finally {
         rmSync(app, { recursive: true, force: true });
+      }
+    },
+
+    // `pkg` was built with wasm-pack.toml's `dev` profile; built again from a copy whose
+    // target, out-dir and wasm-opt arguments differ, the package changes accordingly.
+    async the_package_build_follows_wasm_pack_toml() {
+      const dir = mkdtempSync(join(tmpdir(), 'ferrosync-build-'));
+      try {
+        let settings = readFileSync(join(ROOT, 'wasm-pack.toml'), 'utf8');
+        for (const [from, to] of [
+          [/^target = "web"$/m, 'target = "bundler"'],
+          [/^out-dir = "pkg"$/m, `out-dir = "${dir}/out"`],
+          [/(^\[profile\.dev\]\n(?:[^[].*\n)*)wasm-opt = \[\]$/m, '$1wasm-opt = ["--strip-debug"]'],
+        ]) {
+          check(from.test(settings), `wasm-pack.toml has ${from}`);
+          settings = settings.replace(from, to);
+        }
+        writeFileSync(join(dir, 'wasm-pack.toml'), settings);
+        execFileSync('bash', ['-c', 'set -euo pipefail; source scripts/package.sh; build_package dev'], {
+          cwd: ROOT,
+          env: { ...process.env, FERROSYNC_WASM_PACK_TOML: join(dir, 'wasm-pack.toml') },
+          stdio: ['ignore', 'ignore', 'inherit'],
+        });
+        const glue = (out) => readFileSync(join(out, 'ferrosync.js'), 'utf8');
+        // The web target's module exports init(), which fetches the wasm; the bundler target's
+        // imports the wasm as a module.
+        const wasmImport = /from "\.\/ferrosync_bg\.wasm"/;
+        check(/__wbg_init as default/.test(glue(pkg)) && !wasmImport.test(glue(pkg)), 'the dev package targets the web');
+        check(wasmImport.test(glue(`${dir}/out`)), 'the changed target builds for bundlers');
+        // --strip-debug drops the name section that the dev build keeps.
+        const names = (out) => WebAssembly.Module.customSections(new WebAssembly.Module(readFileSync(join(out, 'ferrosync_bg.wasm'))), 'name').length;
+        check(names(pkg) === 1 && names(`${dir}/out`) === 0, 'wasm-opt runs with wasm-pack.toml\'s arguments');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
     },
   };

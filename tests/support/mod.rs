@@ -203,3 +203,28 @@ pub async fn settled(handle: &JsValue) -> Result<Value, JsValue> {
         .await
         .map(|v| json(&v))
 }
+
+/// Waits for an IndexedDB request: its result on success, its error otherwise.
+pub async fn idb_result(request: &web_sys::IdbRequest) -> Result<JsValue, JsValue> {
+    let done = Promise::new(&mut |resolve, reject| {
+        request.set_onsuccess(Some(&resolve));
+        request.set_onerror(Some(&reject));
+    });
+    match JsFuture::from(done).await {
+        Ok(_) => request.result(),
+        Err(event) => Err(request.error()?.map_or(event, JsValue::from)),
+    }
+}
+
+/// Waits until an IndexedDB transaction commits; fails if it errors or aborts.
+pub async fn committed(tx: &web_sys::IdbTransaction) -> Result<(), JsValue> {
+    let done = Promise::new(&mut |resolve, reject| {
+        tx.set_oncomplete(Some(&resolve));
+        tx.set_onerror(Some(&reject));
+        tx.set_onabort(Some(&reject));
+    });
+    match JsFuture::from(done).await {
+        Ok(_) => Ok(()),
+        Err(event) => Err(tx.error().map_or(event, JsValue::from)),
+    }
+}

@@ -5,7 +5,9 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use ferrosync_core::document::{parse_document, parse_patch, Document};
-use ferrosync_core::engine::{CollectionConfig, Effect, Engine, EngineConfig, Input, Snapshot};
+use ferrosync_core::engine::{
+    hash, index_for, CollectionConfig, Effect, Engine, EngineConfig, Input, Page, Snapshot,
+};
 use ferrosync_core::hlc::Hlc;
 use ferrosync_core::mutation::{MutationRequest, Op};
 use ferrosync_core::protocol::{Change, CursorRange, ServerMessage};
@@ -43,7 +45,14 @@ fn engine(n: usize) -> Engine {
 
 /// A loaded engine holding `n` synced documents in `todos`, which declares `indexes`.
 fn engine_with(n: usize, batch_size: usize, indexes: &[&[&str]]) -> Engine {
-    let config = EngineConfig {
+    let mut engine = Engine::new(config(batch_size, indexes)).unwrap();
+    engine.handle(Input::Loaded(stored(n)), NOW).unwrap();
+    engine
+}
+
+/// The configuration of those engines: one synced collection, `todos`.
+fn config(batch_size: usize, indexes: &[&[&str]]) -> EngineConfig {
+    EngineConfig {
         collections: vec![CollectionConfig {
             name: "todos".into(),
             sync: true,
@@ -54,16 +63,35 @@ fn engine_with(n: usize, batch_size: usize, indexes: &[&[&str]]) -> Engine {
         }],
         batch_size,
         ..EngineConfig::default()
-    };
-    let mut engine = Engine::new(config).unwrap();
-    let snapshot = Snapshot {
-        documents: (0..n)
-            .map(|i| ("todos".to_string(), doc(i, i as u64 + 1)))
-            .collect(),
-        ..Snapshot::default()
-    };
-    engine.handle(Input::Loaded(snapshot), NOW).unwrap();
-    engine
+    }
+}
+
+/// Storage holding `n` synced documents in `todos`, in pages of about 2,000.
+fn stored(n: usize) -> Snapshot {
+    let docs: Vec<Document> = (0..n).map(|i| doc(i, i as u64 + 1)).collect();
+    let count = n.div_ceil(2_000).max(1);
+    let mut pages: Vec<Vec<Document>> = vec![Vec::new(); count];
+    for doc in docs {
+        pages[index_for(count, hash(&doc.id)).unwrap() as usize].push(doc);
+    }
+    let pages = pages
+        .into_iter()
+        .enumerate()
+        .map(|(index, docs)| {
+            Page {
+                collection: "todos".into(),
+                index: index as u32,
+                count: count as u32,
+                as_of: 1,
+                docs,
+            }
+            .encode()
+        })
+        .collect();
+    Snapshot {
+        records: Vec::new(),
+        pages,
+    }
 }
 
 fn update(i: usize) -> Input {
@@ -260,10 +288,26 @@ fn reads(c: &mut Criterion) {
     });
 }
 
+/// Loading 100k documents from storage (pages of 2,000): the core's part of a cold start.
+fn load(c: &mut Criterion) {
+    let snapshot = stored(DOCS);
+    c.bench_function("100k_docs/load_from_pages", |b| {
+        b.iter_batched(
+            || (Engine::new(config(100, &[])).unwrap(), snapshot.clone()),
+            |(mut e, snapshot)| {
+                e.handle(Input::Loaded(snapshot), NOW).unwrap();
+                black_box(e)
+            },
+            BatchSize::LargeInput,
+        )
+    });
+}
+
 criterion_group!(
     benches,
     apply_mutations,
     optimistic_insert_to_live_queries,
-    reads
+    reads,
+    load
 );
 criterion_main!(benches);

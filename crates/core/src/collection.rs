@@ -4,6 +4,7 @@
 //! Every change to the view goes through one place (`show`), which keeps the indexes and the
 //! live queries current: local, remote, rolled back or optimistic, each change reaches them.
 
+use crate::doc_set::{DocSet, FastBuild};
 use crate::document::Document;
 use crate::hlc::Hlc;
 use crate::index::{IndexInfo, Indexes};
@@ -54,10 +55,10 @@ struct PendingWrite {
 #[derive(Debug, Clone)]
 pub struct Collection {
     name: String,
-    synced: HashMap<DocId, Document>,
-    pending: HashMap<DocId, Vec<PendingWrite>>,
+    synced: DocSet,
+    pending: HashMap<DocId, Vec<PendingWrite>, FastBuild>,
     /// The visible state of every document with pending writes (`None`: nothing shows).
-    overlay: HashMap<DocId, Option<Document>>,
+    overlay: HashMap<DocId, Option<Document>, FastBuild>,
     live: usize,
     /// Reads build indexes when they first need them, and count scans towards automatic ones.
     indexes: RefCell<Indexes>,
@@ -67,8 +68,8 @@ pub struct Collection {
 /// The visible documents, as queries read them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct View<'c> {
-    synced: &'c HashMap<DocId, Document>,
-    overlay: &'c HashMap<DocId, Option<Document>>,
+    synced: &'c DocSet,
+    overlay: &'c HashMap<DocId, Option<Document>, FastBuild>,
     live: usize,
 }
 
@@ -85,7 +86,7 @@ impl<'c> View<'c> {
     pub(crate) fn docs(&self) -> impl Iterator<Item = &'c Document> + 'c {
         let overlay = self.overlay;
         self.synced
-            .values()
+            .iter()
             .filter(move |doc| overlay.is_empty() || !overlay.contains_key(&doc.id))
             .chain(overlay.values().flatten())
     }
@@ -106,9 +107,9 @@ impl Collection {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            synced: HashMap::new(),
-            pending: HashMap::new(),
-            overlay: HashMap::new(),
+            synced: DocSet::default(),
+            pending: HashMap::default(),
+            overlay: HashMap::default(),
             live: 0,
             indexes: RefCell::default(),
             queries: LiveQueries::default(),
@@ -145,7 +146,7 @@ impl Collection {
 
     /// Every synced document (what storage holds).
     pub fn synced_docs(&self) -> impl Iterator<Item = &Document> {
-        self.synced.values()
+        self.synced.iter()
     }
 
     /// Runs a query over the visible view: from the live query maintaining it, through an
@@ -335,11 +336,34 @@ impl Collection {
         (true, self.set_synced(doc, merge))
     }
 
-    /// Stores a document as synced unconditionally (local-only collections, loading).
+    /// Room for `more` synced documents (a load knows how many are coming).
+    pub fn reserve(&mut self, more: usize) {
+        self.synced.reserve(more);
+    }
+
+    /// Stores a synced document while loading, replacing any before it: nothing is reported
+    /// (nobody watches yet) and no pending write may exist. Indexes and live queries follow
+    /// when the load ends ([`Collection::index_all`]).
+    pub fn load_synced(&mut self, doc: Document) {
+        let live = !doc.deleted;
+        if self.synced.insert(doc).is_some_and(|old| !old.deleted) {
+            self.live -= 1;
+        }
+        self.live += usize::from(live);
+    }
+
+    /// Removes a synced document while loading (it was removed for good later).
+    pub fn unload(&mut self, id: &str) {
+        if self.synced.remove(id).is_some_and(|old| !old.deleted) {
+            self.live -= 1;
+        }
+    }
+
+    /// Stores a document as synced unconditionally (local-only collections).
     pub fn set_synced(&mut self, doc: Document, merge: Option<&MergeFn>) -> Option<DocChange> {
         let id = doc.id.clone();
         let old = self.get(&id).cloned();
-        self.synced.insert(id.clone(), doc);
+        self.synced.insert(doc);
         self.recompute(&id, old, merge)
     }
 
@@ -356,9 +380,9 @@ impl Collection {
         let gone = self.recompute(from, old_from, merge);
         let old_to = self.get(to).cloned();
         if let Some(mut doc) = moved {
-            if !self.synced.contains_key(to) {
+            if !self.synced.contains(to) {
                 doc.id = to.to_owned();
-                self.synced.insert(to.to_owned(), doc);
+                self.synced.insert(doc);
             }
         }
         if let Some(writes) = writes {

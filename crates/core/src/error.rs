@@ -77,6 +77,9 @@ pub enum CoreError {
     /// A custom backend's sync source delivered data the engine cannot read.
     #[error("bad data from the sync source: {0}")]
     BadRemoteData(String),
+    /// What storage holds cannot be read back.
+    #[error("storage is damaged: {0}")]
+    CorruptStorage(String),
     /// A mutation id was sent out of order.
     #[error("mutation id {0} is out of order")]
     MutationOrder(MutationId),

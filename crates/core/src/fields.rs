@@ -154,9 +154,94 @@ impl Serialize for Fields {
 }
 
 impl<'de> Deserialize<'de> for Fields {
-    /// Any JSON object, brought to canonical form.
+    /// Any JSON object, brought to canonical form; text already canonical is taken as it is.
+    /// It reads the object's raw text, so it needs `serde_json`'s own deserializers (text or
+    /// `Value`), not serde's buffered content: enums holding fields are internally tagged with
+    /// [`deserialize_tagged!`](crate::deserialize_tagged), which reads straight from the input.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Map::deserialize(deserializer).map(|map| Fields::from_map(&map))
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        Fields::from_json(raw.get()).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Fields {
+    /// The fields of a JSON object's text. Text that is already canonical (no whitespace, keys
+    /// in order, only plain strings, integers and literals: what most documents are) is taken
+    /// as it is; anything else is parsed and written canonically.
+    pub fn from_json(text: &str) -> Result<Fields, serde_json::Error> {
+        if is_plain_canonical(text) {
+            return Ok(Fields(text.into()));
+        }
+        serde_json::from_str::<Map<String, Value>>(text).map(|map| Fields::from_map(&map))
+    }
+}
+
+/// Whether `text` is a flat JSON object exactly as `serde_json` writes it: no whitespace, keys
+/// in order without escapes, and values that are strings without escapes, integers of at most
+/// 18 digits (not `-0`), `true`, `false` or `null`. Anything else needs parsing to be sure.
+fn is_plain_canonical(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.first() != Some(&b'{') || bytes.last() != Some(&b'}') {
+        return false;
+    }
+    if bytes.len() == 2 {
+        return true;
+    }
+    let plain_string = |at: usize| -> Option<usize> {
+        let len = bytes[at + 1..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\')?;
+        (bytes[at + 1 + len] == b'"').then_some(at + len + 2)
+    };
+    let mut at = 1;
+    let mut previous: &[u8] = &[];
+    loop {
+        if bytes.get(at) != Some(&b'"') {
+            return false;
+        }
+        let Some(key_end) = plain_string(at) else {
+            return false;
+        };
+        let key = &bytes[at + 1..key_end - 1];
+        if at > 1 && key <= previous {
+            return false;
+        }
+        previous = key;
+        if bytes.get(key_end) != Some(&b':') {
+            return false;
+        }
+        let start = key_end + 1;
+        let end = match bytes.get(start) {
+            Some(b'"') => match plain_string(start) {
+                Some(end) => end,
+                None => return false,
+            },
+            Some(b't') if bytes[start..].starts_with(b"true") => start + 4,
+            Some(b'f') if bytes[start..].starts_with(b"false") => start + 5,
+            Some(b'n') if bytes[start..].starts_with(b"null") => start + 4,
+            Some(b'-' | b'0'..=b'9') => {
+                let digits = bytes[start..]
+                    .iter()
+                    .position(|&b| b == b',' || b == b'}')
+                    .unwrap_or(0);
+                let number = &bytes[start..start + digits];
+                let body = number.strip_prefix(b"-").unwrap_or(number);
+                let canonical = !body.is_empty()
+                    && body.len() <= 18
+                    && body.iter().all(u8::is_ascii_digit)
+                    && (body == b"0" && number.len() == 1 || body[0] != b'0');
+                if !canonical {
+                    return false;
+                }
+                start + digits
+            }
+            _ => return false,
+        };
+        match bytes.get(end) {
+            Some(b',') => at = end + 1,
+            Some(b'}') if end == bytes.len() - 1 => return true,
+            _ => return false,
+        }
     }
 }
 
@@ -329,6 +414,39 @@ mod tests {
         let nested = serde_json::to_string(&json!({"fields": f.to_map()})).unwrap();
         assert_eq!(nested, format!(r#"{{"fields":{}}}"#, f.as_json()));
         assert!(serde_json::from_str::<Fields>("[1]").is_err());
+    }
+
+    #[test]
+    fn canonical_text_is_taken_as_it_is_and_anything_else_is_rewritten() {
+        for text in [
+            r#"{}"#,
+            r#"{"a":1,"b":"x","c":true,"d":null,"e":-12,"f":false}"#,
+            r#"{"done":false,"title":"日本 z"}"#,
+        ] {
+            assert!(is_plain_canonical(text), "{text}");
+            assert_eq!(Fields::from_json(text).unwrap().as_json(), text);
+        }
+        for (text, canonical) in [
+            (r#"{"b":1,"a":2}"#, r#"{"a":2,"b":1}"#),
+            (r#"{ "a": 1 }"#, r#"{"a":1}"#),
+            (r#"{"a":1.50}"#, r#"{"a":1.5}"#),
+            (r#"{"a":-0}"#, r#"{"a":-0.0}"#),
+            (r#"{"a":"\u0041"}"#, r#"{"a":"A"}"#),
+            (r#"{"a":{"d":1,"c":2}}"#, r#"{"a":{"c":2,"d":1}}"#),
+            (r#"{"a":1,"a":2}"#, r#"{"a":2}"#),
+            (
+                r#"{"a":123456789012345678901}"#,
+                r#"{"a":1.2345678901234567e+20}"#,
+            ),
+        ] {
+            assert!(!is_plain_canonical(text), "{text}");
+            assert_eq!(
+                Fields::from_json(text).unwrap().as_json(),
+                canonical,
+                "{text}"
+            );
+        }
+        assert!(Fields::from_json("[1]").is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@
 
 pub mod collection;
 pub mod conflict;
+pub mod doc_set;
 pub mod document;
 pub mod engine;
 pub mod error;

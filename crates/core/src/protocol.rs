@@ -46,7 +46,7 @@ pub fn json_len<T: Serialize + ?Sized>(value: &T, cap: usize) -> Option<usize> {
 }
 
 /// A message from an engine to the server.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
     /// Opens a session: who the client is and which collections it syncs.
@@ -77,6 +77,13 @@ pub enum ClientMessage {
     /// A heartbeat: the server answers `pong`, so a silent dead connection is noticed.
     Ping,
 }
+
+crate::deserialize_tagged!(ClientMessage, "type" {
+    "hello" => Hello { protocol: u32, client_id: ClientId, collections: Vec<String> },
+    "push" => Push { seq: u64, transactions: Vec<WireTransaction> },
+    "pull" => Pull { seq: u64, cursor: Version, limit: u32 },
+    "ping" => Ping,
+});
 
 /// A transaction on the wire.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -94,9 +94,14 @@ fn persist_is_called_once_durable_and_its_success_completes_the_transaction() {
     answer(&mut c, call, done(), T0 + 5);
     assert_eq!(c.tx(tx).state, TxState::Completed);
     assert_eq!(synced_title(&c, "1"), Some(json!("a")));
-    assert!(c.store.docs.contains_key(&("todos".into(), "1".into())));
+    assert!(c
+        .stored()
+        .collection("todos")
+        .unwrap()
+        .synced("1")
+        .is_some());
     assert!(
-        !c.store.txs.contains_key(&tx),
+        c.stored().transaction(tx).is_none(),
         "finished transactions leave storage"
     );
 }
@@ -300,7 +305,14 @@ fn backend_ids_replace_temporary_ids_in_documents_and_queued_writes() {
     assert_eq!(next.tx, edit);
     answer(&mut c, next, done(), T0 + 2);
     assert_eq!(synced_title(&c, "srv-9"), Some(json!("b")));
-    let stored: Vec<&String> = c.store.docs.keys().map(|(_, id)| id).collect();
+    let engine = c.stored();
+    let mut stored: Vec<&String> = engine
+        .collection("todos")
+        .unwrap()
+        .synced_docs()
+        .map(|d| &d.id)
+        .collect();
+    stored.sort();
     assert_eq!(stored, ["srv-9"]);
 }
 
@@ -326,7 +338,7 @@ fn a_complete_snapshot_removes_documents_the_backend_no_longer_has() {
     c.flush(T0 + 1);
     assert_eq!(c.visible("1"), None);
     assert_eq!(title(&c, "2"), Some(json!("B")));
-    assert_eq!(c.store.docs.len(), 1);
+    assert_eq!(c.stored_docs(), 1);
 }
 
 #[test]

@@ -8,6 +8,7 @@ use ferrosync_core::document::Document;
 use ferrosync_core::engine::{
     ConflictId, EngineConfig, Input, SyncLogStatus, SyncStatus, SyncType,
 };
+use ferrosync_core::protocol::ClientMessage;
 use ferrosync_core::query::Query;
 use ferrosync_core::scheduler::{MergeFn, MutationStrategy};
 use ferrosync_core::transaction::TxState::*;
@@ -59,7 +60,7 @@ fn a_write_is_visible_at_once_durable_then_completed_through_each_state() {
         1
     );
     assert!(
-        c.store.txs.is_empty(),
+        c.stored().transactions().next().is_none(),
         "a completed transaction leaves the durable outbox"
     );
 }
@@ -679,6 +680,7 @@ fn a_reload_mid_transaction_completes_it_exactly_once() {
 fn pulls_come_in_pages_and_the_cursor_advances() {
     let mut w = World::new(2, |seed| ferrosync_core::engine::EngineConfig {
         batch_size: 100,
+        pull_page: 100,
         ..config(seed)
     });
     w.connect(0);
@@ -706,11 +708,7 @@ fn pulls_come_in_pages_and_the_cursor_advances() {
     assert_eq!(pulls.len(), 1, "one pull run of three pages");
     assert_eq!(pulls[0].synced_count, 250);
     assert_eq!(pulls[0].status, SyncLogStatus::Completed);
-    assert_eq!(
-        c.store.checkpoint.as_ref().unwrap().cursor,
-        250,
-        "the cursor is durable"
-    );
+    assert_eq!(c.stored().cursor(), 250, "the cursor is durable");
 }
 
 #[test]
@@ -786,9 +784,11 @@ fn local_only_collections_complete_once_durable_and_never_sync() {
     assert_eq!(c.tx(tx).state, Completed);
     assert_eq!(c.history[&tx], [Pending, Completed]);
     assert!(c
-        .store
-        .docs
-        .contains_key(&("cache".to_string(), "x".to_string())));
+        .stored()
+        .collection("cache")
+        .unwrap()
+        .synced("x")
+        .is_some());
     assert_eq!(w.server.mem.head(), 0);
     w.clients[0]
         .handle(
@@ -807,7 +807,7 @@ fn local_only_collections_complete_once_durable_and_never_sync() {
         .get("x")
         .is_none());
     assert!(
-        w.clients[0].store.docs.is_empty(),
+        w.clients[0].stored_docs() == 0,
         "hardDelete removes the stored copy"
     );
 }
@@ -915,18 +915,21 @@ fn after_a_storage_reset_everything_is_written_again() {
         .commit(vec![insert("todos", json!({"_id": "pending"}))], w.now)
         .unwrap();
     w.settle();
-    let before = w.clients[0].store.snapshot();
-    assert_eq!(before.documents.len(), 1);
-    assert_eq!(before.transactions.len(), 1);
+    let before = w.clients[0].stored();
+    assert_eq!(w.clients[0].stored_docs(), 1);
+    assert_eq!(before.transactions().count(), 1);
     // The browser cleared the site's data under the open engine.
     w.clients[0].store = Default::default();
     w.clients[0].handle(Input::StorageReset, w.now).unwrap();
     w.settle();
-    let after = w.clients[0].store.snapshot();
-    assert_eq!(after.checkpoint, before.checkpoint);
-    assert_eq!(after.documents, before.documents);
+    let after = w.clients[0].stored();
     assert_eq!(
-        after.transactions.iter().map(|t| t.id).collect::<Vec<_>>(),
+        (after.client_id(), after.cursor()),
+        (before.client_id(), before.cursor())
+    );
+    assert_eq!(w.clients[0].stored_docs(), 1);
+    assert_eq!(
+        after.transactions().map(|t| t.id).collect::<Vec<_>>(),
         [pending]
     );
     w.clients[0].reload(w.now);
@@ -987,24 +990,27 @@ fn batched_writes_put_a_burst_of_commits_and_the_last_burst_s_compaction_in_one_
     let first = burst(&mut c, 0);
     assert!(c.tick_unflushed(T0));
     assert_eq!(c.writes.len(), 1, "one write for the burst");
-    assert_eq!(c.writes[0].transactions.len(), 3);
+    assert_eq!(record_of(&c.writes[0]).meta.txs.len(), 3);
     assert!(c.complete_write(T0));
     assert!(first.iter().all(|id| c.durable.contains(id)));
-    // Durable local-only transactions complete; storing their documents and deleting their
-    // records waits for the next write, which the next burst's commits join.
+    // Durable local-only transactions complete; storing their documents and settling them
+    // waits for the next write, which the next burst's commits join.
     assert!(first.iter().all(|id| c.tx(*id).state == Completed));
     assert!(c.writes.is_empty() && c.unflushed);
     let second = burst(&mut c, 3);
     assert!(c.tick_unflushed(T0));
     assert_eq!(c.writes.len(), 1);
-    let write = &c.writes[0];
-    assert_eq!(write.transactions.len(), 3);
-    assert_eq!(write.removed_transactions, first);
-    assert_eq!(write.documents.len(), 3);
+    let record = record_of(&c.writes[0]);
+    assert_eq!(record.meta.txs.len(), 3);
+    assert_eq!(record.meta.settled, first);
+    assert_eq!(record.docs.iter().map(|(_, d)| d.len()).sum::<usize>(), 3);
     c.flush(T0);
     assert!(second.iter().all(|id| c.durable.contains(id)));
-    assert!(c.store.txs.is_empty(), "everything compacted once ticked");
-    assert_eq!(c.store.docs.len(), 6);
+    assert!(
+        c.stored().transactions().next().is_none(),
+        "everything settled once ticked"
+    );
+    assert_eq!(c.stored_docs(), 6);
     // What a reload finds: every document, nothing left to redo.
     c.reload(T0);
     assert_eq!(c.engine.collection("cache").unwrap().count(), 6);
@@ -1037,5 +1043,36 @@ fn a_reload_before_a_batched_compaction_is_written_finishes_the_stored_transacti
     c.reload(T0);
     c.flush(T0);
     assert_eq!(c.engine.collection("cache").unwrap().count(), 2);
-    assert!(c.store.txs.is_empty());
+    assert!(c.stored().transactions().next().is_none());
+}
+
+#[test]
+fn pushes_stop_growing_at_their_byte_size_so_frames_stay_under_the_server_limit() {
+    let mut w = World::online(1, config);
+    let big = "x".repeat(60_000);
+    for i in 0..10 {
+        w.clients[0]
+            .commit(
+                vec![insert(
+                    "todos",
+                    json!({"_id": format!("d{i}"), "body": big}),
+                )],
+                w.now,
+            )
+            .unwrap();
+    }
+    while w.clients[0].complete_write(w.now) {}
+    let pushes: Vec<usize> = w.clients[0]
+        .outbox
+        .iter()
+        .filter(|m| matches!(m, ClientMessage::Push { .. }))
+        .map(|m| serde_json::to_string(m).unwrap().len())
+        .collect();
+    assert!(pushes.len() >= 3, "split into several pushes: {pushes:?}");
+    assert!(
+        pushes.iter().all(|&bytes| bytes < 256 * 1024),
+        "each about 192 KB at most: {pushes:?}"
+    );
+    w.settle();
+    assert_eq!(w.server.mem.head(), 10, "all of them applied");
 }

@@ -10,7 +10,7 @@ mod common;
 
 use common::*;
 use ferrosync_core::conflict::ConflictStrategy;
-use ferrosync_core::engine::{EngineConfig, Input, SyncStatus};
+use ferrosync_core::engine::{EngineConfig, Input, StorageTuning, SyncStatus};
 use ferrosync_core::protocol::{ClientMessage, ServerMessage};
 use ferrosync_core::query::Query;
 use ferrosync_core::retry::RetryPolicy;
@@ -60,6 +60,8 @@ fn violation<T>(invariant: &'static str, detail: impl Into<String>) -> Result<T,
 enum Packet {
     ToServer {
         from: usize,
+        /// The connection it was sent on: the answers go back on it, or nowhere.
+        epoch: u64,
         msg: ClientMessage,
     },
     ToClient {
@@ -95,6 +97,8 @@ struct Counts {
     conflicts: u64,
     failed: u64,
     completed: u64,
+    torn_writes: u64,
+    compactions: u64,
 }
 
 impl std::ops::AddAssign for Counts {
@@ -108,6 +112,8 @@ impl std::ops::AddAssign for Counts {
         self.conflicts += o.conflicts;
         self.failed += o.failed;
         self.completed += o.completed;
+        self.torn_writes += o.torn_writes;
+        self.compactions += o.compactions;
     }
 }
 
@@ -149,8 +155,17 @@ fn engine_config(seed: u64, variant: u64) -> EngineConfig {
             ..RetryPolicy::default()
         },
         batch_size: 4,
+        pull_page: 4,
         ack_timeout_ms: 5_000,
         batch_writes: variant % 7 < 3,
+        // A log of a few records and pages of a few documents: compactions and page splits
+        // happen all the time.
+        storage: StorageTuning {
+            log_records: 3,
+            log_bytes: 4_096,
+            slice_bytes: 600,
+            page_bytes: 300,
+        },
         ..base
     }
 }
@@ -225,7 +240,11 @@ impl Sim {
         let node = &mut self.nodes[i];
         while let Some(msg) = node.client.outbox.pop_front() {
             if node.connected {
-                self.net.push(Packet::ToServer { from: i, msg });
+                self.net.push(Packet::ToServer {
+                    from: i,
+                    epoch: node.epoch,
+                    msg,
+                });
             }
         }
     }
@@ -280,12 +299,7 @@ impl Sim {
     fn complete_write(&mut self, i: usize) -> Result<(), Violation> {
         let now = self.local_now(i);
         if self.nodes[i].client.complete_write(now) {
-            let cursor = self.nodes[i]
-                .client
-                .store
-                .checkpoint
-                .as_ref()
-                .map_or(0, |c| c.cursor);
+            let cursor = self.nodes[i].client.stored_cursor();
             if cursor < self.nodes[i].durable_cursor {
                 return violation(
                     "I5",
@@ -304,8 +318,9 @@ impl Sim {
     fn deliver(&mut self, index: usize, keep_copy: bool) -> Result<(), Violation> {
         let packet = if keep_copy {
             match &self.net[index] {
-                Packet::ToServer { from, msg } => Packet::ToServer {
+                Packet::ToServer { from, epoch, msg } => Packet::ToServer {
                     from: *from,
+                    epoch: *epoch,
                     msg: msg.clone(),
                 },
                 Packet::ToClient { to, epoch, msg } => Packet::ToClient {
@@ -318,15 +333,17 @@ impl Sim {
             self.net.remove(index)
         };
         match packet {
-            Packet::ToServer { from, msg } => {
+            Packet::ToServer { from, epoch, msg } => {
                 let id = self.nodes[from].client.engine.client_id().to_owned();
                 self.server.now = self.now;
                 let (replies, broadcast) = self.server.handle(&id, msg);
                 self.check_server_tombstones()?;
+                // The answers go back on the connection the request came on (a newer
+                // connection, after a reload say, never gets them).
                 for reply in replies {
                     self.net.push(Packet::ToClient {
                         to: from,
-                        epoch: self.nodes[from].epoch,
+                        epoch,
                         msg: reply,
                     });
                 }
@@ -378,9 +395,10 @@ impl Sim {
         // A reload restores what was durable: tombstones only held in memory are re-fetched.
         let stored = self.nodes[i]
             .client
-            .store
-            .docs
-            .values()
+            .engine
+            .collection("todos")
+            .unwrap()
+            .synced_docs()
             .filter(|d| d.deleted)
             .map(|d| d.id.clone())
             .collect();
@@ -393,7 +411,17 @@ impl Sim {
         let i = self.rng.up_to(CLIENTS as u64 - 1) as usize;
         match self.rng.up_to(99) {
             0..=29 => self.local_write(i),
-            30..=49 => self.complete_write(i)?,
+            30..=44 => self.complete_write(i)?,
+            45..=46 => {
+                let now = self.local_now(i);
+                self.counts.torn_writes += u64::from(self.nodes[i].client.fail_write(now));
+                self.collect_sends(i);
+            }
+            47..=49 => {
+                let now = self.local_now(i);
+                self.counts.compactions += u64::from(self.nodes[i].client.compact_if_due(now));
+                self.collect_sends(i);
+            }
             50..=79 if !self.net.is_empty() => {
                 let index = self.rng.up_to(self.net.len() as u64 - 1) as usize;
                 if self.rng.chance(0.1) {
@@ -527,7 +555,14 @@ impl Sim {
         loop {
             for i in 0..CLIENTS {
                 let now = self.local_now(i);
-                while self.nodes[i].client.complete_write(now) {
+                loop {
+                    while self.nodes[i].client.complete_write(now) {
+                        self.collect_sends(i);
+                    }
+                    // What batched steps left is written in the next task, as the driver does.
+                    if !self.nodes[i].client.tick_unflushed(now) {
+                        break;
+                    }
                     self.collect_sends(i);
                 }
             }
@@ -627,6 +662,19 @@ impl Sim {
                     format!("client {i} has {} that the server does not", extra.id),
                 );
             }
+            // Storage holds what memory holds, whatever compaction has folded so far.
+            let stored = node.client.stored();
+            let stored = stored.collection("todos").expect("configured");
+            let mut held: Vec<_> = todos.synced_docs().collect();
+            let mut kept: Vec<_> = stored.synced_docs().collect();
+            held.sort_by(|a, b| a.id.cmp(&b.id));
+            kept.sort_by(|a, b| a.id.cmp(&b.id));
+            if held != kept {
+                return violation(
+                    "storage",
+                    format!("client {i} stores {kept:?} but holds {held:?}"),
+                );
+            }
         }
         Ok(())
     }
@@ -696,6 +744,8 @@ fn invariants_hold_under_injected_faults() {
             c.conflicts,
             c.failed,
             c.completed,
+            c.torn_writes,
+            c.compactions,
         ];
         assert!(
             exercised.iter().all(|n| *n > 0),

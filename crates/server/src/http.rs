@@ -273,16 +273,12 @@ pub async fn sync(
                 "the x-ferrosync-client header is required",
             )
         })?;
-    let (storage, p, id) = (state.storage.clone(), principal.clone(), client_id.clone());
-    let collections = tokio::task::spawn_blocking(move || {
-        storage.collections(Caller {
-            tenant: &p.tenant,
-            user: &p.user,
-            client_id: &id,
-        })
-    })
-    .await;
-    let Ok(Ok(Some(collections))) = collections else {
+    let caller = Caller {
+        tenant: &principal.tenant,
+        user: &principal.user,
+        client_id: &client_id,
+    };
+    let Ok(Some(collections)) = state.storage.collections(caller).await else {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
             "hello_required",
@@ -324,10 +320,9 @@ pub async fn status(
         sync_type: q.sync_type,
         collection: q.collection,
     };
-    let storage = state.storage.clone();
-    match tokio::task::spawn_blocking(move || storage.logs(&principal.tenant, &filter)).await {
-        Ok(Ok(report)) => Ok(Json(report).into_response()),
-        _ => Err(refuse(
+    match state.storage.logs(&principal.tenant, &filter).await {
+        Ok(report) => Ok(Json(report).into_response()),
+        Err(_) => Err(refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "storage",
             "the sync log is unavailable",

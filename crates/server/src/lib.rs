@@ -1,12 +1,13 @@
 //! Ferrosync's reference sync server: protocol v1 (docs/PROTOCOL.md) over WebSocket and HTTP,
-//! SQLite storage, token authentication, limits, and the demo app's static files.
+//! SQLite or PostgreSQL storage (several nodes on one PostgreSQL database), live fan-out, token
+//! authentication, limits, and the demo app's static files.
 //!
 //! The sync rules come from `ferrosync_core::server`; this crate adds storage, network and
 //! access control.
 
 pub mod auth;
+pub mod fanout;
 pub mod http;
-pub mod hub;
 pub mod limits;
 pub mod serve;
 pub mod session;
@@ -25,7 +26,7 @@ use tower_http::trace::TraceLayer;
 /// Everything the handlers share.
 pub struct AppState {
     /// Durable state.
-    pub storage: Arc<dyn storage::Storage>,
+    pub storage: Arc<storage::Storage>,
     /// Token checks.
     pub auth: auth::Authenticator,
     /// Origin checks.
@@ -33,7 +34,7 @@ pub struct AppState {
     /// Size, depth, batch and rate limits.
     pub limits: limits::Limits,
     /// Live fan-out.
-    pub hub: hub::Hub,
+    pub fanout: fanout::Fanout,
     /// WebSocket ping interval; a connection silent for three of them is closed.
     pub heartbeat: Duration,
     /// Flips to `true` when the server stops: WebSocket connections close.
@@ -49,7 +50,7 @@ pub struct AppState {
 /// What the router serves.
 pub struct Config {
     /// Durable state.
-    pub storage: Arc<dyn storage::Storage>,
+    pub storage: Arc<storage::Storage>,
     /// Token checks.
     pub auth: auth::Authenticator,
     /// Allowed browser origins besides the server's own.
@@ -64,14 +65,15 @@ pub struct Config {
     pub heartbeat: Duration,
 }
 
-/// Builds the router, and the sender that tells open WebSockets to close (send `true`).
+/// Builds the router (and starts the fan-out of the storage's commits: call it within a Tokio
+/// runtime), and the sender that tells open WebSockets to close (send `true`).
 pub fn router(config: Config) -> (Router, tokio::sync::watch::Sender<bool>) {
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let state = Arc::new(AppState {
+        fanout: fanout::Fanout::start(config.storage.clone()),
         storage: config.storage,
         auth: config.auth,
         origins: auth::OriginPolicy::new(config.allowed_origins, config.own_origins),
-        hub: hub::Hub::default(),
         heartbeat: config.heartbeat,
         shutdown,
         http_rates: Mutex::new(HashMap::new()),

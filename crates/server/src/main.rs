@@ -13,7 +13,8 @@ struct Args {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
     listen: SocketAddr,
-    /// Database: sqlite://PATH.
+    /// Database: sqlite://PATH, or postgres://USER:PASS@HOST:PORT/DB (several nodes may share
+    /// one PostgreSQL database).
     #[arg(long, value_name = "URL", default_value = "sqlite://ferrosync.db")]
     db: String,
     /// Directory to serve over HTTP (for example the demo app).
@@ -53,8 +54,8 @@ async fn main() -> ExitCode {
         tracing::error!("no way to authenticate: pass --dev-token or --jwt-secret");
         return ExitCode::FAILURE;
     }
-    let storage = match storage::open(&args.db) {
-        Ok(storage) => Arc::from(storage),
+    let storage = match storage::Storage::open(&args.db, args.limits.log_retention()).await {
+        Ok(storage) => Arc::new(storage),
         Err(error) => {
             tracing::error!(%error, "cannot open the database");
             return ExitCode::FAILURE;
@@ -68,7 +69,7 @@ async fn main() -> ExitCode {
         }
     };
     let addr = listener.local_addr().unwrap_or(args.listen);
-    tracing::info!(%addr, db = %args.db, "listening");
+    tracing::info!(%addr, db = %storage::redacted(&args.db), "listening");
     let (app, stop) = router(Config {
         storage,
         auth,

@@ -1,16 +1,17 @@
 //! One client's protocol session, shared by the WebSocket and HTTP endpoints: `hello`, `push`
-//! and `pull` checked against the caller, applied through storage, logged, and fanned out.
+//! and `pull` checked against the caller, applied through storage, and logged (storage puts
+//! what a push committed on its feed, for the fan-out).
 
 use crate::auth::Principal;
-use crate::hub::Broadcast;
 use crate::limits;
-use crate::storage::{Caller, SyncLog};
+use crate::storage::{Caller, Push, StorageError, SyncLog};
 use crate::{now_ms, AppState};
 use ferrosync_core::protocol::{
-    Change, ClientMessage, ErrorInfo, Outcome, ServerMessage, WireTransaction, MAX_WIRE_INT,
+    ClientMessage, CursorRange, ErrorInfo, ServerMessage, WireTransaction, MAX_WIRE_INT,
     PROTOCOL_VERSION,
 };
 use ferrosync_core::server::PushBounds;
+use ferrosync_core::Version;
 use std::sync::Arc;
 
 /// The longest client id or collection name accepted, in bytes.
@@ -32,6 +33,9 @@ pub struct Session {
     pub collections: Vec<String>,
     /// The WebSocket connection id (0 for HTTP).
     pub connection: u64,
+    /// The client's cursor as far as the answers and live changes sent to it tell (an engine
+    /// moves its cursor by the same rules), once it pulled.
+    pub cursor: Option<Version>,
 }
 
 /// Decodes untrusted JSON, refusing nesting deeper than the limit before parsing it.
@@ -62,6 +66,15 @@ impl Session {
             client_id: None,
             collections: Vec::new(),
             connection,
+            cursor: None,
+        }
+    }
+
+    /// Follows the client's cursor over a range of changes sent to it (a push's, or live): it
+    /// moves when it was at or past the range's start.
+    pub fn sent(&mut self, range: CursorRange) {
+        if let Some(cursor) = self.cursor.as_mut().filter(|c| range.since <= **c) {
+            *cursor = (*cursor).max(range.cursor);
         }
     }
 
@@ -77,6 +90,25 @@ impl Session {
     /// frame or request may carry (see [`limits::Limits::max_answer_bytes`]): pull pages and
     /// pushes fit within it, and once it is spent they are answered `busy`.
     pub async fn handle(
+        &mut self,
+        state: &Arc<AppState>,
+        message: ClientMessage,
+        room: usize,
+    ) -> ServerMessage {
+        let answer = self.answer(state, message, room).await;
+        match &answer {
+            ServerMessage::PullPage { cursor, .. } => {
+                self.cursor = Some(self.cursor.map_or(*cursor, |c| c.max(*cursor)));
+            }
+            ServerMessage::PushResult {
+                range: Some(range), ..
+            } => self.sent(*range),
+            _ => {}
+        }
+        answer
+    }
+
+    async fn answer(
         &mut self,
         state: &Arc<AppState>,
         message: ClientMessage,
@@ -147,22 +179,12 @@ impl Session {
                 format!("a collection name is 1 to {MAX_NAME} bytes of printable characters"),
             );
         }
-        let (storage, principal, id, cols) = (
-            state.storage.clone(),
-            self.principal.clone(),
-            client_id.clone(),
-            collections.clone(),
-        );
-        let answer = blocking(move || {
-            let caller = Caller {
-                tenant: &principal.tenant,
-                user: &principal.user,
-                client_id: &id,
-            };
-            storage.hello(caller, &cols)
-        })
-        .await;
-        match answer {
+        let caller = Caller {
+            tenant: &self.principal.tenant,
+            user: &self.principal.user,
+            client_id: &client_id,
+        };
+        match state.storage.hello(caller, &collections).await {
             Ok(Ok(hello)) => {
                 self.client_id = Some(client_id.clone());
                 self.collections = collections;
@@ -178,7 +200,7 @@ impl Session {
             },
             Err(failed) => ServerMessage::Error {
                 seq: None,
-                error: failed,
+                error: failure(&failed),
             },
         }
     }
@@ -193,98 +215,46 @@ impl Session {
         let Some(caller) = self.caller() else {
             return error(Some(seq), "hello_required", "send hello first");
         };
-        let owned = (
-            caller.tenant.to_owned(),
-            caller.user.to_owned(),
-            caller.client_id.to_owned(),
-        );
         if let Err(e) = limits::check_push(&transactions, &state.limits) {
             return ServerMessage::Error {
                 seq: Some(seq),
                 error: e,
             };
         }
-        let started = now_ms();
-        let collections = collections_of(&transactions);
-        let (storage, limits) = (state.storage.clone(), state.limits.clone());
-        let (tenant, user, client_id) = owned.clone();
-        let bounds = PushBounds {
-            answer_room: room,
-            ..limits.push_bounds()
+        let limits = state.limits.clone();
+        let log = SyncLog::run(
+            "push",
+            caller.user.to_owned(),
+            caller.client_id.to_owned(),
+            now_ms(),
+            collections_of(&transactions),
+        );
+        let push = Push {
+            transactions,
+            now: now_ms(),
+            bounds: PushBounds {
+                answer_room: room,
+                ..limits.push_bounds()
+            },
+            check: Arc::new(move |m| limits::check_mutation(m, &limits)),
+            origin: self.connection,
+            log,
         };
-        let answer = blocking(move || {
-            let check = |m: &_| limits::check_mutation(m, &limits);
-            storage.push(
-                Caller {
-                    tenant: &tenant,
-                    user: &user,
-                    client_id: &client_id,
-                },
-                &transactions,
-                now_ms(),
-                bounds,
-                &check,
-            )
-        })
-        .await;
-        let (tenant, user, client_id) = owned;
-        let mut log = SyncLog::run("push", user, client_id, started, collections);
-        let reply = match answer.and_then(|refused_or_commit| refused_or_commit) {
-            Ok(commit) => {
-                let statuses: Vec<serde_json::Value> = commit
-                    .results
-                    .iter()
-                    .map(|r| {
-                        let status = match &r.outcome {
-                            Outcome::Applied { .. } => "applied",
-                            Outcome::Conflict { .. } => "conflict",
-                            Outcome::Rejected { .. } => "rejected",
-                        };
-                        serde_json::json!({ "id": r.id, "status": status })
-                    })
-                    .collect();
-                log.synced_count = commit
-                    .results
-                    .iter()
-                    .filter(|r| matches!(r.outcome, Outcome::Applied { .. }))
-                    .count() as u64;
-                log.error_count = commit.results.len() as u64 - log.synced_count;
-                log.results = serde_json::Value::Array(statuses);
-                if let Some(range) = commit.range {
-                    let changes = commit
-                        .writes
-                        .iter()
-                        .map(|w| Change {
-                            collection: w.collection.clone(),
-                            doc: w.doc.clone(),
-                        })
-                        .collect();
-                    state.hub.publish(
-                        &tenant,
-                        Broadcast {
-                            from: self.connection,
-                            changes,
-                            range,
-                        },
-                    );
-                }
-                ServerMessage::PushResult {
-                    seq,
-                    results: commit.results,
-                    range: commit.range,
-                }
-            }
-            Err(e) => {
-                log.status = "failed".into();
-                log.error = Some(format!("{}: {}", e.code, e.message));
-                ServerMessage::Error {
-                    seq: Some(seq),
-                    error: e,
-                }
-            }
-        };
-        record(state, tenant, log).await;
-        reply
+        match state.storage.push(caller, push).await {
+            Ok(Ok(commit)) => ServerMessage::PushResult {
+                seq,
+                results: commit.results,
+                range: commit.range,
+            },
+            Ok(Err(refused)) => ServerMessage::Error {
+                seq: Some(seq),
+                error: refused,
+            },
+            Err(failed) => ServerMessage::Error {
+                seq: Some(seq),
+                error: failure(&failed),
+            },
+        }
     }
 
     async fn pull(
@@ -302,21 +272,20 @@ impl Session {
             return error(Some(seq), "bad_request", "a cursor is at most 2^63 - 1");
         }
         let bounds = state.limits.page_bounds(limit, room);
-        let (tenant, user, client_id) = (
-            caller.tenant.to_owned(),
+        let started = now_ms();
+        let answer = state
+            .storage
+            .pull(caller.tenant, cursor, bounds, Some(&self.collections))
+            .await;
+        let mut log = SyncLog::run(
+            "pull",
             caller.user.to_owned(),
             caller.client_id.to_owned(),
-        );
-        let started = now_ms();
-        let (storage, t, cols) = (
-            state.storage.clone(),
-            tenant.clone(),
+            started,
             self.collections.clone(),
         );
-        let answer = blocking(move || storage.pull(&t, cursor, bounds, &cols).map(Ok)).await;
-        let mut log = SyncLog::run("pull", user, client_id, started, self.collections.clone());
         let reply = match answer {
-            Ok(Ok(page)) => {
+            Ok(page) => {
                 log.synced_count = page.changes.len() as u64;
                 log.results =
                     serde_json::json!({ "cursor": page.cursor, "has_more": page.has_more });
@@ -327,16 +296,19 @@ impl Session {
                     has_more: page.has_more,
                 }
             }
-            Ok(Err(e)) | Err(e) => {
+            Err(failed) => {
                 log.status = "failed".into();
-                log.error = Some(e.message.clone());
+                log.error = Some(failed.to_string());
                 ServerMessage::Error {
                     seq: Some(seq),
-                    error: e,
+                    error: failure(&failed),
                 }
             }
         };
-        record(state, tenant, log).await;
+        // A failure is logged, not sent to the client whose pull succeeded.
+        if let Err(e) = state.storage.log(caller.tenant, log).await {
+            tracing::error!(error = %e, "could not write the sync log");
+        }
         reply
     }
 }
@@ -352,35 +324,8 @@ fn collections_of(transactions: &[WireTransaction]) -> Vec<String> {
     names
 }
 
-/// Runs a storage call off the async threads; a storage failure becomes a retryable error.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<Result<T, ErrorInfo>, crate::storage::StorageError> + Send + 'static,
-) -> Result<Result<T, ErrorInfo>, ErrorInfo> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(answer)) => Ok(answer),
-        Ok(Err(failure)) => {
-            tracing::error!(error = %failure, "storage failed");
-            Err(failure.to_error_info())
-        }
-        Err(panic) => {
-            tracing::error!(error = %panic, "storage task panicked");
-            Err(ErrorInfo::new(
-                "internal",
-                "the server failed to process the request",
-                true,
-            ))
-        }
-    }
-}
-
-/// Appends to the sync log; a failure is logged, not sent to the client whose sync succeeded.
-async fn record(state: &Arc<AppState>, tenant: String, entry: SyncLog) {
-    let (storage, retention) = (state.storage.clone(), state.limits.log_retention());
-    if let Err(e) = tokio::task::spawn_blocking(move || storage.log(&tenant, &entry, retention))
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()))
-    {
-        tracing::error!(error = %e, "could not write the sync log");
-    }
+/// A storage failure as the client sees it (retryable); the details go to the server's log.
+fn failure(failed: &StorageError) -> ErrorInfo {
+    tracing::error!(error = %failed, "storage failed");
+    failed.to_error_info()
 }

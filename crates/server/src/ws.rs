@@ -3,8 +3,8 @@
 //! back in one frame per frame received, and the tenant's commits arrive as `changes`.
 
 use crate::auth::Principal;
+use crate::fanout::{self, Frame};
 use crate::http::Refusal;
-use crate::hub::Broadcast;
 use crate::limits::{self, RateLimiter};
 use crate::session::{decode, Session};
 use crate::AppState;
@@ -20,12 +20,17 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
 /// Close codes (RFC 6455).
 const GOING_AWAY: u16 = 1001;
 const POLICY_VIOLATION: u16 = 1008;
 const TOO_BIG: u16 = 1009;
+
+/// The most live frames waiting for a connection that go out together, as one array frame.
+const COALESCED_FRAMES: usize = 64;
+/// Roughly the most bytes of live frames sent together.
+const COALESCED_BYTES: usize = 1 << 20;
 
 /// Query parameters of the upgrade request.
 #[derive(Debug, Deserialize)]
@@ -119,9 +124,9 @@ async fn connection(
     _slot: UserSlot,
     socket: WebSocket,
 ) {
-    let id = state.hub.connection_id();
+    let id = state.fanout.connection_id();
     tracing::info!(connection = id, tenant = %principal.tenant, user = %principal.user, "connected");
-    let mut changes = state.hub.subscribe(&principal.tenant);
+    let mut frames = state.fanout.subscribe(&principal.tenant);
     let mut session = Session::new(principal, id);
     let (mut tx, mut rx) = socket.split();
     let mut shutdown = state.shutdown.clone();
@@ -159,16 +164,11 @@ async fn connection(
                     Err(close) => break close,
                 }
             }
-            commit = changes.recv() => {
-                let message = match commit {
-                    Ok(commit) => live_changes(&session, &commit),
-                    // Fell behind: the next live message's range shows the gap and the client pulls.
-                    Err(RecvError::Lagged(_)) => None,
-                    Err(RecvError::Closed) => break Some((GOING_AWAY, "server shutting down")),
-                };
-                let Some(json) = message.and_then(|m| serde_json::to_string(&m).ok()) else { continue };
-                Message::Text(json.into())
-            }
+            frame = frames.recv() => match live(&mut session, frame, &mut frames) {
+                Ok(Some(text)) => Message::Text(text),
+                Ok(None) => continue,
+                Err(close) => break close,
+            },
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > state.heartbeat * 3 {
                     break Some((GOING_AWAY, "no heartbeat"));
@@ -252,22 +252,151 @@ fn parse(text: &str, limits: &limits::Limits) -> Result<(Vec<ClientMessage>, boo
     }
 }
 
-/// The commit as this session should see it: nothing from itself, only its collections.
-fn live_changes(session: &Session, commit: &Broadcast) -> Option<ServerMessage> {
-    if commit.from == session.connection || session.client_id.is_none() {
-        return None;
+/// What goes out for the live frames waiting: the first one received and those queued behind
+/// it, as one frame (an array when there are several), each cut to the session's collections.
+/// A frame of the session's own commits only is left out when the client's cursor is past it
+/// already (its `push_result` moved it) or unknown (it has not pulled yet), else it goes too,
+/// so that the client's chain of ranges has no gap. A connection that fell more than the backlog behind gets one resync instead, at
+/// the newest version it has been sent (docs/PROTOCOL.md).
+fn live(
+    session: &mut Session,
+    first: Result<Arc<Frame>, RecvError>,
+    frames: &mut broadcast::Receiver<Arc<Frame>>,
+) -> Result<Option<Utf8Bytes>, Close> {
+    let (mut texts, mut bytes, mut lagged, mut head) = (Vec::new(), 0, false, None);
+    let mut next = Some(first);
+    while let Some(received) = next.take() {
+        match received {
+            Ok(frame) => {
+                head = head.max(Some(frame.range.cursor));
+                // Before its first pull the client's cursor is unknown: it pulls anyway.
+                let known = frame.only_from(session.connection)
+                    && session.cursor.is_none_or(|c| c >= frame.range.cursor);
+                if session.client_id.is_some() && !lagged && !known {
+                    let text = frame.text_for(&session.collections);
+                    session.sent(frame.range);
+                    bytes += text.len();
+                    texts.push(text);
+                }
+            }
+            Err(RecvError::Lagged(_)) => lagged = true,
+            Err(RecvError::Closed) => return Err(Some((GOING_AWAY, "server shutting down"))),
+        }
+        // Behind by a backlog: everything queued is dropped for the resync.
+        if lagged || (texts.len() < COALESCED_FRAMES && bytes < COALESCED_BYTES) {
+            next = match frames.try_recv() {
+                Ok(frame) => Some(Ok(frame)),
+                Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+            };
+        }
     }
-    let changes = commit
-        .changes
-        .iter()
-        .filter(|c| session.collections.contains(&c.collection))
-        .cloned()
-        .collect();
-    Some(ServerMessage::Changes {
-        changes,
-        range: commit.range,
+    if lagged {
+        return Ok(session.client_id.as_ref().and(head).map(fanout::resync));
+    }
+    Ok(match texts.len() {
+        0 => None,
+        1 => texts.pop(),
+        _ => {
+            let mut joined = String::with_capacity(bytes + texts.len() + 1);
+            for (i, text) in texts.iter().enumerate() {
+                joined.push(if i == 0 { '[' } else { ',' });
+                joined.push_str(text.as_str());
+            }
+            joined.push(']');
+            Some(joined.into())
+        }
     })
 }
 
 /// Lets a test or operator shorten the heartbeat (default 20 s).
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(20);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrosync_core::protocol::CursorRange;
+
+    fn session() -> Session {
+        let principal = Principal {
+            user: "u".into(),
+            tenant: "t".into(),
+        };
+        Session {
+            client_id: Some("c".into()),
+            collections: vec!["todos".into()],
+            ..Session::new(principal, 1)
+        }
+    }
+
+    fn frame(since: u64, cursor: u64) -> Arc<Frame> {
+        Arc::new(Frame::new(
+            CursorRange { since, cursor },
+            vec![2],
+            Vec::new(),
+        ))
+    }
+
+    #[test]
+    fn waiting_frames_go_out_together_as_one_array() {
+        let (sender, mut receiver) = broadcast::channel(8);
+        for v in 1..=3 {
+            sender.send(frame(v - 1, v)).unwrap();
+        }
+        let first = receiver.try_recv().map_err(|_| RecvError::Closed);
+        let text = live(&mut session(), first, &mut receiver).unwrap().unwrap();
+        let messages: Vec<ServerMessage> = serde_json::from_str(&text).unwrap();
+        let ranges: Vec<_> = messages
+            .iter()
+            .map(|m| match m {
+                ServerMessage::Changes { range, .. } => (range.since, range.cursor),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ranges, [(0, 1), (1, 2), (2, 3)]);
+    }
+
+    #[test]
+    fn a_frame_of_its_own_commits_goes_only_where_the_clients_cursor_needs_it() {
+        let own = |since, cursor| {
+            Arc::new(Frame::new(
+                CursorRange { since, cursor },
+                vec![1],
+                Vec::new(),
+            ))
+        };
+        let (sender, mut receiver) = broadcast::channel(8);
+        let mut session = session();
+        // Its push_result moved the cursor past its commit: nothing to send.
+        session.cursor = Some(5);
+        sender.send(own(4, 5)).unwrap();
+        let first = receiver.try_recv().map_err(|_| RecvError::Closed);
+        assert!(live(&mut session, first, &mut receiver).unwrap().is_none());
+        // Its cursor is behind (the push_result came before another client's changes): the
+        // frame goes, so that the client's ranges join up.
+        session.cursor = Some(3);
+        sender.send(frame(3, 4)).unwrap();
+        sender.send(own(4, 6)).unwrap();
+        let first = receiver.try_recv().map_err(|_| RecvError::Closed);
+        let text = live(&mut session, first, &mut receiver).unwrap().unwrap();
+        let messages: Vec<ServerMessage> = serde_json::from_str(&text).unwrap();
+        assert_eq!(messages.len(), 2);
+        assert_eq!(session.cursor, Some(6));
+    }
+
+    #[test]
+    fn a_connection_that_fell_behind_gets_one_resync_at_the_newest_version() {
+        let (sender, mut receiver) = broadcast::channel(2);
+        for v in 1..=5 {
+            sender.send(frame(v - 1, v)).unwrap();
+        }
+        let first = match receiver.try_recv() {
+            Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+            other => panic!("{other:?}"),
+        };
+        let text = live(&mut session(), first, &mut receiver).unwrap().unwrap();
+        assert_eq!(text, fanout::resync(5));
+        assert!(matches!(receiver.try_recv(), Err(TryRecvError::Empty)));
+    }
+}

@@ -1,6 +1,7 @@
 //! CORS on the HTTP endpoints, against the real router: a page on an `--allowed-origin` may call
 //! them from the browser; other origins are granted nothing.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -74,9 +75,9 @@ fn items(value: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_preflight_from_an_allowed_origin_is_granted_without_a_token() {
-    let server = start(Limits::default()).await;
+both!(a_preflight_from_an_allowed_origin_is_granted_without_a_token);
+async fn a_preflight_from_an_allowed_origin_is_granted_without_a_token(db: Db) {
+    let server = start(db, Limits::default()).await;
     for (path, method) in ENDPOINTS {
         let answer = preflight(server.addr, path, method, ALLOWED).await;
         assert_eq!(answer.status(), 200, "{path}");
@@ -107,18 +108,18 @@ async fn a_preflight_from_an_allowed_origin_is_granted_without_a_token() {
     }
 }
 
-#[tokio::test]
-async fn a_preflight_from_a_foreign_origin_gets_no_cors_headers() {
-    let server = start(Limits::default()).await;
+both!(a_preflight_from_a_foreign_origin_gets_no_cors_headers);
+async fn a_preflight_from_a_foreign_origin_gets_no_cors_headers(db: Db) {
+    let server = start(db, Limits::default()).await;
     for (path, method) in ENDPOINTS {
         let answer = preflight(server.addr, path, method, FOREIGN).await;
         assert_eq!(cors_headers(answer.headers()), Vec::<&str>::new(), "{path}");
     }
 }
 
-#[tokio::test]
-async fn requests_from_an_allowed_origin_carry_the_allow_origin_header() {
-    let server = start(Limits::default()).await;
+both!(requests_from_an_allowed_origin_carry_the_allow_origin_header);
+async fn requests_from_an_allowed_origin_carry_the_allow_origin_header(db: Db) {
+    let server = start(db, Limits::default()).await;
     let answer = hello_from(server.addr, ALLOWED, Some(DEV)).await;
     assert_eq!(answer.status(), 200);
     assert_eq!(
@@ -151,9 +152,9 @@ async fn requests_from_an_allowed_origin_carry_the_allow_origin_header() {
     );
 }
 
-#[tokio::test]
-async fn requests_from_a_foreign_origin_are_refused_without_cors_headers() {
-    let server = start(Limits::default()).await;
+both!(requests_from_a_foreign_origin_are_refused_without_cors_headers);
+async fn requests_from_a_foreign_origin_are_refused_without_cors_headers(db: Db) {
+    let server = start(db, Limits::default()).await;
     let answer = hello_from(server.addr, FOREIGN, Some(DEV)).await;
     assert_eq!(answer.status(), 403);
     assert_eq!(cors_headers(answer.headers()), Vec::<&str>::new());
@@ -161,9 +162,9 @@ async fn requests_from_a_foreign_origin_are_refused_without_cors_headers() {
     assert_eq!(error["code"], json!("forbidden_origin"));
 }
 
-#[tokio::test]
-async fn same_origin_requests_need_no_cors() {
-    let server = start(Limits::default()).await;
+both!(same_origin_requests_need_no_cors);
+async fn same_origin_requests_need_no_cors(db: Db) {
+    let server = start(db, Limits::default()).await;
     let own = format!("http://{}", server.addr);
     let answer = hello_from(server.addr, &own, Some(DEV)).await;
     assert_eq!(answer.status(), 200);

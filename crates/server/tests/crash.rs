@@ -1,6 +1,8 @@
 //! The real server process: `kill -9` while a client pushes loses no acknowledged mutation and
-//! applies none twice after a restart; SIGTERM shuts down gracefully.
+//! applies none twice after a restart (on PostgreSQL, the restarted process is another node of
+//! the same database); SIGTERM shuts down gracefully.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -8,14 +10,14 @@ use ferrosync_core::protocol::{ClientMessage, Outcome, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 
 const PER_PUSH: u64 = 10;
 
-async fn launch(db: &Path) -> (Child, SocketAddr) {
+/// Starts `ferrosync-server` on `db` (a `--db` URL) and a free port.
+pub async fn launch(db: &str) -> (Child, SocketAddr) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -27,7 +29,7 @@ async fn launch(db: &Path) -> (Child, SocketAddr) {
             "--listen",
             &addr.to_string(),
             "--db",
-            &format!("sqlite://{}", db.display()),
+            db,
             "--dev-token",
             DEV,
         ])
@@ -56,10 +58,10 @@ fn batch(seq: u64) -> ClientMessage {
     )
 }
 
-#[tokio::test]
-async fn acknowledged_writes_survive_kill_9_exactly_once() {
+both!(acknowledged_writes_survive_kill_9_exactly_once);
+async fn acknowledged_writes_survive_kill_9_exactly_once(db: Db) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("crash.db");
+    let db = db.fresh(dir.path()).await;
     let (mut server, addr) = launch(&db).await;
     let ws = session(addr, DEV, "crasher").await;
     let (mut tx, mut rx) = ws.split();
@@ -171,10 +173,10 @@ async fn acknowledged_writes_survive_kill_9_exactly_once() {
     assert_eq!(after, resend_to * PER_PUSH);
 }
 
-#[tokio::test]
-async fn sigterm_closes_websockets_with_1001_and_exits_cleanly() {
+both!(sigterm_closes_websockets_with_1001_and_exits_cleanly);
+async fn sigterm_closes_websockets_with_1001_and_exits_cleanly(db: Db) {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, addr) = launch(&dir.path().join("term.db")).await;
+    let (mut server, addr) = launch(&db.fresh(dir.path()).await).await;
     let mut ws = session(addr, DEV, "c1").await;
     let pid = server.id().unwrap().to_string();
     let killed = Command::new("kill")

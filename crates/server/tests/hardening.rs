@@ -3,6 +3,7 @@
 //! out-of-range numbers, unbounded growth, claimed client ids, a trusted `Host`, an off-site
 //! redirect, unstructured refusals) and fails without its fix.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -10,7 +11,7 @@ use ferrosync_core::hlc::Hlc;
 use ferrosync_core::mutation::Op;
 use ferrosync_core::protocol::{ClientMessage, ServerMessage, WireMutation, WireTransaction};
 use ferrosync_server::limits::Limits;
-use ferrosync_server::storage::{SqliteStorage, SCHEMA_VERSION};
+use ferrosync_server::storage::{Storage, SCHEMA_VERSION};
 use futures_util::SinkExt;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -72,13 +73,13 @@ fn body(answer: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {answer}"))
 }
 
-#[tokio::test]
-async fn one_frame_of_many_pulls_gets_an_answer_within_the_answer_limit() {
+both!(one_frame_of_many_pulls_gets_an_answer_within_the_answer_limit);
+async fn one_frame_of_many_pulls_gets_an_answer_within_the_answer_limit(db: Db) {
     let limits = Limits {
         max_answer_bytes: 64 * 1024,
         ..fast()
     };
-    let server = start(limits.clone()).await;
+    let server = start(db, limits.clone()).await;
     let mut ws = session(server.addr, DEV, "c1").await;
     seed(&mut ws, 40, 4_000).await;
     let pulls: Vec<_> = (1..=100).map(|seq| pull(seq, 0)).collect();
@@ -122,9 +123,9 @@ async fn one_frame_of_many_pulls_gets_an_answer_within_the_answer_limit() {
     assert_eq!(seen, 40);
 }
 
-#[tokio::test]
-async fn a_frame_over_the_message_limit_is_refused_whole() {
-    let server = start(fast()).await;
+both!(a_frame_over_the_message_limit_is_refused_whole);
+async fn a_frame_over_the_message_limit_is_refused_whole(db: Db) {
+    let server = start(db, fast()).await;
     let mut ws = session(server.addr, DEV, "c1").await;
     let pulls: Vec<_> = (1..=101).map(|seq| pull(seq, 0)).collect();
     let answer = exchange_raw(&mut ws, serde_json::to_string(&pulls).unwrap()).await;
@@ -134,14 +135,14 @@ async fn a_frame_over_the_message_limit_is_refused_whole() {
     assert_eq!(answer.as_array().map(Vec::len), Some(100));
 }
 
-#[tokio::test]
-async fn push_answers_and_merged_documents_stay_within_their_limits() {
+both!(push_answers_and_merged_documents_stay_within_their_limits);
+async fn push_answers_and_merged_documents_stay_within_their_limits(db: Db) {
     let limits = Limits {
         max_doc_bytes: 3_000,
         max_answer_bytes: 20_000,
         ..fast()
     };
-    let server = start(limits).await;
+    let server = start(db, limits).await;
     let mut ws = session(server.addr, DEV, "c1").await;
     // Ten 2.5 KB documents fit the documents' limit, not one answer.
     let txs: Vec<_> = (1..=10)
@@ -193,12 +194,15 @@ async fn push_answers_and_merged_documents_stay_within_their_limits() {
     assert_eq!(outcome["error"]["code"], "too_large", "{outcome}");
 }
 
-#[tokio::test]
-async fn malformed_frames_count_against_the_rate_limit() {
-    let server = start(Limits {
-        messages_per_second: 5,
-        ..Limits::default()
-    })
+both!(malformed_frames_count_against_the_rate_limit);
+async fn malformed_frames_count_against_the_rate_limit(db: Db) {
+    let server = start(
+        db,
+        Limits {
+            messages_per_second: 5,
+            ..Limits::default()
+        },
+    )
     .await;
     let mut ws = connect(server.addr, DEV).await.unwrap();
     for _ in 0..20 {
@@ -209,14 +213,14 @@ async fn malformed_frames_count_against_the_rate_limit() {
     assert_eq!(close_code(&mut ws).await, 1008);
 }
 
-#[tokio::test]
-async fn slow_clients_are_cut_off_and_a_full_server_answers_503() {
+both!(slow_clients_are_cut_off_and_a_full_server_answers_503);
+async fn slow_clients_are_cut_off_and_a_full_server_answers_503(db: Db) {
     let limits = Limits {
         read_timeout_secs: 1,
         max_connections: 8,
         ..Limits::default()
     };
-    let server = start(limits).await;
+    let server = start(db, limits).await;
     // Eight connections that never finish their headers hold every place.
     let mut slow = Vec::new();
     for _ in 0..8 {
@@ -257,12 +261,15 @@ async fn slow_clients_are_cut_off_and_a_full_server_answers_503() {
     assert_eq!(body(&partial)["code"], "timeout");
 }
 
-#[tokio::test]
-async fn a_user_may_hold_only_so_many_websockets() {
-    let server = start(Limits {
-        max_connections_per_user: 2,
-        ..Limits::default()
-    })
+both!(a_user_may_hold_only_so_many_websockets);
+async fn a_user_may_hold_only_so_many_websockets(db: Db) {
+    let server = start(
+        db,
+        Limits {
+            max_connections_per_user: 2,
+            ..Limits::default()
+        },
+    )
     .await;
     let first = connect(server.addr, DEV).await.unwrap();
     let _second = connect(server.addr, DEV).await.unwrap();
@@ -282,9 +289,9 @@ async fn a_user_may_hold_only_so_many_websockets() {
     panic!("the place of a closed connection was not freed");
 }
 
-#[tokio::test]
-async fn out_of_range_numbers_are_bad_requests_not_server_errors() {
-    let server = start(fast()).await;
+both!(out_of_range_numbers_are_bad_requests_not_server_errors);
+async fn out_of_range_numbers_are_bad_requests_not_server_errors(db: Db) {
+    let server = start(db, fast()).await;
     let mut ws = session(server.addr, DEV, "c1").await;
     let answer = exchange(&mut ws, &pull(1, 1 << 63)).await;
     assert!(
@@ -311,12 +318,15 @@ async fn out_of_range_numbers_are_bad_requests_not_server_errors() {
     assert_eq!(statuses(&answer), ["applied"], "the client carries on");
 }
 
-#[tokio::test]
-async fn hello_names_a_bounded_number_of_collections() {
-    let server = start(Limits {
-        max_collections: 3,
-        ..fast()
-    })
+both!(hello_names_a_bounded_number_of_collections);
+async fn hello_names_a_bounded_number_of_collections(db: Db) {
+    let server = start(
+        db,
+        Limits {
+            max_collections: 3,
+            ..fast()
+        },
+    )
     .await;
     let mut ws = connect(server.addr, DEV).await.unwrap();
     let hello = |collections: Vec<String>| ClientMessage::Hello {
@@ -342,32 +352,44 @@ async fn hello_names_a_bounded_number_of_collections() {
     );
 }
 
-#[tokio::test]
-async fn the_sync_log_is_pruned_to_its_retention() {
-    let server = start(Limits {
-        sync_log_keep: 10,
-        ..fast()
-    })
+both!(the_sync_log_is_pruned_to_its_retention);
+async fn the_sync_log_is_pruned_to_its_retention(db: Db) {
+    let server = start(
+        db,
+        Limits {
+            sync_log_keep: 10,
+            ..fast()
+        },
+    )
     .await;
     let mut ws = session(server.addr, DEV, "c1").await;
     for seq in 0..250 {
         exchange(&mut ws, &pull(seq, 0)).await;
     }
-    let db = rusqlite::Connection::open(&server.db).unwrap();
-    let rows: u64 = db
-        .query_row("SELECT COUNT(*) FROM sync_logs", [], |r| r.get(0))
-        .unwrap();
+    let (status, log) = http(
+        "GET",
+        server.addr,
+        "/v1/status?limit=1000",
+        Some(DEV),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let rows = log["logs"].as_array().unwrap();
     // At most `keep` plus the rows written since the last pruning (one per 100).
-    assert!(rows <= 10 + 100, "{rows} rows kept");
-    let newest: i64 = db
-        .query_row("SELECT MAX(id) FROM sync_logs", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(newest, 250, "the newest rows are the ones kept");
+    assert!(
+        (10..=10 + 100).contains(&rows.len()),
+        "{} rows kept",
+        rows.len()
+    );
+    assert_eq!(log["totals"]["pull"]["runs"], rows.len());
+    assert_eq!(rows[0]["id"], 250, "the newest rows are the ones kept");
 }
 
-#[tokio::test]
-async fn client_ids_are_scoped_per_tenant() {
-    let server = start(fast()).await;
+both!(client_ids_are_scoped_per_tenant);
+async fn client_ids_are_scoped_per_tenant(db: Db) {
+    let server = start(db, fast()).await;
     // Eve, in her tenant, claims the id Alice's browser will use; it is Eve's own client.
     let mut eve = session(server.addr, &token("eve", "evil"), "c1").await;
     exchange(
@@ -420,7 +442,10 @@ async fn a_database_of_the_first_schema_is_migrated_with_its_clients() {
     )
     .unwrap();
     drop(db);
-    SqliteStorage::open(path.to_str().unwrap()).unwrap();
+    let url = format!("sqlite://{}", path.display());
+    Storage::open(&url, Limits::default().log_retention())
+        .await
+        .unwrap();
     let db = rusqlite::Connection::open(&path).unwrap();
     let version: usize = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -447,9 +472,9 @@ async fn a_database_of_the_first_schema_is_migrated_with_its_clients() {
     );
 }
 
-#[tokio::test]
-async fn the_same_origin_is_not_taken_from_the_host_header() {
-    let server = start(Limits::default()).await;
+both!(the_same_origin_is_not_taken_from_the_host_header);
+async fn the_same_origin_is_not_taken_from_the_host_header(db: Db) {
+    let server = start(db, Limits::default()).await;
     let port = server.addr.port();
     // evil.example resolving to the server: its page's Origin and Host agree.
     let rebound = raw(
@@ -478,12 +503,12 @@ async fn the_same_origin_is_not_taken_from_the_host_header() {
     assert!(own.starts_with("HTTP/1.1 200"), "{own}");
 }
 
-#[tokio::test]
-async fn a_double_slash_path_is_not_redirected_to_another_site() {
+both!(a_double_slash_path_is_not_redirected_to_another_site);
+async fn a_double_slash_path_is_not_redirected_to_another_site(db: Db) {
     let site = tempfile::tempdir().unwrap();
     std::fs::create_dir(site.path().join("dir")).unwrap();
     std::fs::write(site.path().join("dir/index.html"), "hi").unwrap();
-    let server = start_with(Limits::default(), Some(site.path().to_owned())).await;
+    let server = start_with(db, Limits::default(), Some(site.path().to_owned())).await;
     let answer = raw(
         server.addr,
         b"GET //dir HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -501,12 +526,15 @@ async fn a_double_slash_path_is_not_redirected_to_another_site() {
     assert_eq!(location, "/dir/");
 }
 
-#[tokio::test]
-async fn every_refusal_is_a_structured_error() {
-    let server = start(Limits {
-        max_frame_bytes: 1_000,
-        ..Limits::default()
-    })
+both!(every_refusal_is_a_structured_error);
+async fn every_refusal_is_a_structured_error(db: Db) {
+    let server = start(
+        db,
+        Limits {
+            max_frame_bytes: 1_000,
+            ..Limits::default()
+        },
+    )
     .await;
     let request = |head: &str, body: &[u8]| {
         let mut bytes = format!(

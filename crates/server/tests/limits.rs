@@ -1,6 +1,7 @@
 //! Every limit, enforced by the real server: frame size (1009), rate (1008), document size,
 //! JSON depth, batch length, and the HTTP equivalents (413, 429).
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -22,9 +23,9 @@ fn small() -> Limits {
     }
 }
 
-#[tokio::test]
-async fn an_oversized_frame_closes_the_connection_with_1009() {
-    let server = start(small()).await;
+both!(an_oversized_frame_closes_the_connection_with_1009);
+async fn an_oversized_frame_closes_the_connection_with_1009(db: Db) {
+    let server = start(db, small()).await;
     let mut ws = session(server.addr, DEV, "c1").await;
     ws.send(Message::Text(
         format!(
@@ -38,9 +39,9 @@ async fn an_oversized_frame_closes_the_connection_with_1009() {
     assert_eq!(close_code(&mut ws).await, 1009);
 }
 
-#[tokio::test]
-async fn too_many_messages_close_the_connection_with_1008() {
-    let server = start(small()).await;
+both!(too_many_messages_close_the_connection_with_1008);
+async fn too_many_messages_close_the_connection_with_1008(db: Db) {
+    let server = start(db, small()).await;
     let mut ws = session(server.addr, DEV, "c1").await;
     let pulls: Vec<_> = (0..10)
         .map(|seq| ClientMessage::Pull {
@@ -55,9 +56,9 @@ async fn too_many_messages_close_the_connection_with_1008() {
     assert_eq!(close_code(&mut ws).await, 1008);
 }
 
-#[tokio::test]
-async fn oversized_documents_deep_json_and_long_batches_are_refused_with_structured_errors() {
-    let server = start(small()).await;
+both!(oversized_documents_deep_json_and_long_batches_are_refused_with_structured_errors);
+async fn oversized_documents_deep_json_and_long_batches_are_refused_with_structured_errors(db: Db) {
+    let server = start(db, small()).await;
     let mut ws = session(server.addr, DEV, "c1").await;
     let mut big = put(1, "big", 0, 0);
     if let ferrosync_core::mutation::Op::Put { fields } = &mut big.mutations[0].op {
@@ -101,9 +102,9 @@ async fn oversized_documents_deep_json_and_long_batches_are_refused_with_structu
     );
 }
 
-#[tokio::test]
-async fn http_bodies_over_the_limit_get_413_and_floods_get_429() {
-    let server = start(small()).await;
+both!(http_bodies_over_the_limit_get_413_and_floods_get_429);
+async fn http_bodies_over_the_limit_get_413_and_floods_get_429(db: Db) {
+    let server = start(db, small()).await;
     let hello = serde_json::to_string(&hello("c1")).unwrap();
     assert_eq!(
         http(

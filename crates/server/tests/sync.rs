@@ -1,5 +1,6 @@
 //! Protocol v1 against the real server: WebSocket and HTTP, SQLite on disk.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -9,16 +10,16 @@ use futures_util::SinkExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-#[tokio::test]
-async fn healthz_answers_ok() {
-    let server = start(Limits::default()).await;
+both!(healthz_answers_ok);
+async fn healthz_answers_ok(db: Db) {
+    let server = start(db, Limits::default()).await;
     let (status, body) = http("GET", server.addr, "/healthz", None, None, None).await;
     assert_eq!((status, body), (200, json!("ok")));
 }
 
-#[tokio::test]
-async fn a_ping_is_answered_with_pong_before_and_after_hello_and_never_logged() {
-    let server = start(Limits::default()).await;
+both!(a_ping_is_answered_with_pong_before_and_after_hello_and_never_logged);
+async fn a_ping_is_answered_with_pong_before_and_after_hello_and_never_logged(db: Db) {
+    let server = start(db, Limits::default()).await;
     let t = token("alice", "acme");
     let mut ws = connect(server.addr, &t).await.unwrap();
     // Before hello: the exact wire form.
@@ -58,9 +59,9 @@ async fn a_ping_is_answered_with_pong_before_and_after_hello_and_never_logged() 
     assert_eq!(types, ["pull"]);
 }
 
-#[tokio::test]
-async fn a_ping_is_not_a_polling_request() {
-    let server = start(Limits::default()).await;
+both!(a_ping_is_not_a_polling_request);
+async fn a_ping_is_not_a_polling_request(db: Db) {
+    let server = start(db, Limits::default()).await;
     let t = token("alice", "acme");
     let (status, _) = hello_over_http(server.addr, &t).await;
     assert_eq!(status, 200);
@@ -83,9 +84,9 @@ async fn a_ping_is_not_a_polling_request() {
     }
 }
 
-#[tokio::test]
-async fn a_push_is_acknowledged_and_pulled_back_over_websocket() {
-    let server = start(Limits::default()).await;
+both!(a_push_is_acknowledged_and_pulled_back_over_websocket);
+async fn a_push_is_acknowledged_and_pulled_back_over_websocket(db: Db) {
+    let server = start(db, Limits::default()).await;
     let mut ws = session(server.addr, &token("alice", "acme"), "c1").await;
     let answer = exchange(
         &mut ws,
@@ -137,9 +138,9 @@ async fn a_push_is_acknowledged_and_pulled_back_over_websocket() {
     );
 }
 
-#[tokio::test]
-async fn commits_are_broadcast_to_the_tenants_other_connections_only() {
-    let server = start(Limits::default()).await;
+both!(commits_are_broadcast_to_the_tenants_other_connections_only);
+async fn commits_are_broadcast_to_the_tenants_other_connections_only(db: Db) {
+    let server = start(db, Limits::default()).await;
     let mut writer = session(server.addr, &token("alice", "acme"), "c1").await;
     let mut reader = session(server.addr, &token("bob", "acme"), "c2").await;
     let mut outsider = session(server.addr, &token("eve", "other"), "c3").await;
@@ -166,9 +167,9 @@ async fn commits_are_broadcast_to_the_tenants_other_connections_only() {
     );
 }
 
-#[tokio::test]
-async fn a_re_sent_push_after_a_lost_answer_is_not_applied_again() {
-    let server = start(Limits::default()).await;
+both!(a_re_sent_push_after_a_lost_answer_is_not_applied_again);
+async fn a_re_sent_push_after_a_lost_answer_is_not_applied_again(db: Db) {
+    let server = start(db, Limits::default()).await;
     let mut ws = session(server.addr, &token("alice", "acme"), "c1").await;
     let batch = push(1, vec![put(1, "a", 0, 1), put(2, "a", 0, 2)]);
     let first = exchange(&mut ws, &batch).await;
@@ -212,9 +213,9 @@ async fn a_re_sent_push_after_a_lost_answer_is_not_applied_again() {
     );
 }
 
-#[tokio::test]
-async fn pulls_page_through_changes_over_http() {
-    let server = start(Limits::default()).await;
+both!(pulls_page_through_changes_over_http);
+async fn pulls_page_through_changes_over_http(db: Db) {
+    let server = start(db, Limits::default()).await;
     let t = token("alice", "acme");
     let (status, welcome) = hello_over_http(server.addr, &t).await;
     assert_eq!((status, welcome["type"].as_str()), (200, Some("welcome")));
@@ -281,9 +282,9 @@ async fn pulls_page_through_changes_over_http() {
     );
 }
 
-#[tokio::test]
-async fn a_write_based_on_an_old_version_is_a_conflict_with_the_server_document() {
-    let server = start(Limits::default()).await;
+both!(a_write_based_on_an_old_version_is_a_conflict_with_the_server_document);
+async fn a_write_based_on_an_old_version_is_a_conflict_with_the_server_document(db: Db) {
+    let server = start(db, Limits::default()).await;
     let mut alice = session(server.addr, &token("alice", "acme"), "c1").await;
     let mut bob = session(server.addr, &token("bob", "acme"), "c2").await;
     exchange(&mut alice, &push(1, vec![put(1, "a", 0, 1)])).await;
@@ -297,9 +298,9 @@ async fn a_write_based_on_an_old_version_is_a_conflict_with_the_server_document(
     assert_eq!(outcome["doc"]["version"], 1);
 }
 
-#[tokio::test]
-async fn tenants_are_isolated_and_client_ids_bound_to_their_user() {
-    let server = start(Limits::default()).await;
+both!(tenants_are_isolated_and_client_ids_bound_to_their_user);
+async fn tenants_are_isolated_and_client_ids_bound_to_their_user(db: Db) {
+    let server = start(db, Limits::default()).await;
     let mut alice = session(server.addr, &token("alice", "acme"), "c1").await;
     exchange(&mut alice, &push(1, vec![put(1, "secret", 0, 42)])).await;
     // Eve, in another tenant, cannot see Alice's document or write over it.
@@ -370,9 +371,9 @@ async fn tenants_are_isolated_and_client_ids_bound_to_their_user() {
     );
 }
 
-#[tokio::test]
-async fn bad_tokens_and_foreign_origins_are_refused_before_the_upgrade() {
-    let server = start(Limits::default()).await;
+both!(bad_tokens_and_foreign_origins_are_refused_before_the_upgrade);
+async fn bad_tokens_and_foreign_origins_are_refused_before_the_upgrade(db: Db) {
+    let server = start(db, Limits::default()).await;
     let expired = ferrosync_server::auth::sign_hs256(
         &json!({"sub": "a", "tenant": "t", "exp": 1}),
         SECRET.as_bytes(),
@@ -405,9 +406,9 @@ async fn bad_tokens_and_foreign_origins_are_refused_before_the_upgrade() {
     assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
 }
 
-#[tokio::test]
-async fn malformed_json_gets_a_structured_error_and_the_connection_stays_usable() {
-    let server = start(Limits::default()).await;
+both!(malformed_json_gets_a_structured_error_and_the_connection_stays_usable);
+async fn malformed_json_gets_a_structured_error_and_the_connection_stays_usable(db: Db) {
+    let server = start(db, Limits::default()).await;
     let mut ws = session(server.addr, DEV, "c1").await;
     for junk in ["{not json", r#"{"type": "teleport"}"#, "[]"] {
         let answer = exchange_raw(&mut ws, junk.into()).await;
@@ -433,9 +434,9 @@ async fn malformed_json_gets_a_structured_error_and_the_connection_stays_usable(
     ws.close(None).await.unwrap();
 }
 
-#[tokio::test]
-async fn the_status_endpoint_lists_and_filters_sync_runs() {
-    let server = start(Limits::default()).await;
+both!(the_status_endpoint_lists_and_filters_sync_runs);
+async fn the_status_endpoint_lists_and_filters_sync_runs(db: Db) {
+    let server = start(db, Limits::default()).await;
     let t = token("alice", "acme");
     let mut ws = session(server.addr, &t, "c1").await;
     exchange(&mut ws, &push(1, vec![put(1, "a", 0, 1)])).await;

@@ -186,7 +186,7 @@ impl Engine {
         self.send(ClientMessage::Pull {
             seq,
             cursor: self.cursor,
-            limit: self.config.batch_size as u32,
+            limit: self.config.pull_page.min(u32::MAX as usize) as u32,
         });
     }
 

@@ -54,6 +54,7 @@ impl Engine {
             TxEntry {
                 tx,
                 revision: 1,
+                written_revision: 0,
                 durable_revision: 0,
                 local_only,
                 in_flight: None,
@@ -64,6 +65,11 @@ impl Engine {
         self.store.checkpoint_dirty = true;
         self.touch(id);
         self.track(id);
+        // Ready at once: its ids go into the record written at commit, which is then the only
+        // one its life needs (they are sent only once that record is durable).
+        if !self.is_custom() && self.queues.ready.contains(&id) {
+            self.give_ids(id);
+        }
         Ok(id)
     }
 

@@ -9,13 +9,16 @@ mod backend;
 mod inbound;
 mod local;
 mod outbox;
-mod persist;
 mod queue;
 mod status;
+mod store;
 
 pub use backend::{remote_documents, Backend, Call, CallOutcome, CallStep};
-pub use persist::{Checkpoint, Snapshot, StorageWrite};
 pub use status::{SyncLogEntry, SyncLogStatus, SyncStats, SyncStatus, SyncType};
+pub use store::{
+    doc_size, hash, index_for, Checkpoint, MemoryStore, Page, Record, RecordMeta, Snapshot,
+    StorageTuning, StorageWrite, StoreOp, Unwritten,
+};
 
 use crate::collection::{Collection, DocChange};
 use crate::conflict::ConflictStrategy;
@@ -116,8 +119,10 @@ pub struct EngineConfig {
     pub mutation_strategy: MutationStrategy,
     /// How failed attempts are retried.
     pub retry: RetryPolicy,
-    /// At most this many mutations per push and changes per pull page.
+    /// At most this many mutations per push.
     pub batch_size: usize,
+    /// Changes asked for per pull page (the server may send fewer).
+    pub pull_page: usize,
     /// How often polling clients pull.
     pub pull_interval_ms: Millis,
     /// A request unanswered for this long is sent again.
@@ -131,6 +136,8 @@ pub struct EngineConfig {
     /// [`Input::Tick`] when it chooses (after the current burst of commits, say), so a burst
     /// of transactions, and the compaction of those finished before it, go in one write.
     pub batch_writes: bool,
+    /// When storage compacts its log, and how large its pages grow.
+    pub storage: StorageTuning,
 }
 
 impl Default for EngineConfig {
@@ -142,11 +149,13 @@ impl Default for EngineConfig {
             mutation_strategy: MutationStrategy::Ordered,
             retry: RetryPolicy::default(),
             batch_size: 100,
+            pull_page: 1000,
             pull_interval_ms: 30_000,
             ack_timeout_ms: 10_000,
             seed: 0,
             backend: Backend::Server,
             batch_writes: false,
+            storage: StorageTuning::default(),
         }
     }
 }
@@ -162,6 +171,7 @@ impl fmt::Debug for EngineConfig {
             .field("batch_size", &self.batch_size)
             .field("backend", &self.backend)
             .field("batch_writes", &self.batch_writes)
+            .field("storage", &self.storage)
             .finish_non_exhaustive()
     }
 }
@@ -185,6 +195,9 @@ impl EngineConfig {
                 "batchSize must be 1..=10000, got {}",
                 self.batch_size
             ));
+        }
+        if self.pull_page == 0 {
+            return bad("the pull page size must be positive".into());
         }
         if self.pull_interval_ms == 0 {
             return bad("pullInterval must be positive".into());
@@ -253,6 +266,9 @@ pub enum Input {
     },
     /// Time passed (a `WakeAt` came due).
     Tick,
+    /// Storage is idle and the page has time to spare: fold some of the log into pages if that
+    /// is due (see [`Step::compact`]).
+    Compact,
     /// A custom backend is ready (its `setup` resolved): transactions may be persisted.
     BackendReady,
     /// Documents a custom backend delivered (`setup`'s data, `onUpdate`); a document with
@@ -306,6 +322,9 @@ pub struct Step {
     /// Changes wait for a storage write this step did not start (only with
     /// [`EngineConfig::batch_writes`]): feed [`Input::Tick`] soon to write them.
     pub unflushed: bool,
+    /// Storage is idle and its log due for compaction: feed [`Input::Compact`] when there is
+    /// time to spare (an idle callback), so it never delays a write.
+    pub compact: bool,
 }
 
 /// Names a parked conflict: a transaction and the index of its mutation.
@@ -365,6 +384,8 @@ struct TxEntry {
     tx: Transaction,
     /// Bumped whenever the stored record must change.
     revision: u64,
+    /// The newest revision written (in a write issued, durable or not).
+    written_revision: u64,
     /// The newest revision known durable (0: not yet).
     durable_revision: u64,
     /// Its writes are all to local-only collections.
@@ -452,7 +473,7 @@ pub struct Engine {
     flights: BTreeMap<u64, Flight>,
     pull: PullState,
     next_seq: u64,
-    store: persist::StoreState,
+    store: store::StoreState,
     queues: queue::Queues,
     custom: backend::CustomState,
     status: status::StatusState,
@@ -474,6 +495,7 @@ impl Engine {
     /// A new engine; it accepts `Loaded` first.
     pub fn new(config: EngineConfig) -> Result<Self, CoreError> {
         config.validate()?;
+        let tuning = config.storage;
         let collections = config
             .collections
             .iter()
@@ -503,7 +525,7 @@ impl Engine {
             flights: BTreeMap::new(),
             pull: PullState::default(),
             next_seq: 1,
-            store: persist::StoreState::default(),
+            store: store::StoreState::new(tuning),
             queues: queue::Queues::default(),
             custom: backend::CustomState::default(),
             status: status::StatusState::default(),
@@ -535,15 +557,18 @@ impl Engine {
             Input::Server(message) => self.receive(message),
             Input::SyncNow { push, pull } => self.sync_now(push, pull),
             Input::Tick => {}
+            Input::Compact => self.store.compact_now = true,
             Input::BackendReady => self.backend_ready(),
             Input::Remote { docs, complete } => self.remote(docs, complete),
             Input::Called { call, outcome } => self.called(call, outcome),
         }
         self.pump(outbox);
+        let effects = self.finish_step(hold);
         Ok(Step {
-            effects: self.finish_step(hold),
+            effects,
             transaction,
             unflushed: hold && self.store.can_flush(self.now),
+            compact: self.store.wants_compaction(),
         })
     }
 

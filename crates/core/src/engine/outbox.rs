@@ -4,17 +4,32 @@
 use super::{Engine, Flight, Link, SyncType, NO_ANSWER};
 use crate::conflict::Resolution;
 use crate::document::Document;
-use crate::mutation::{Mutation, ParkedConflict};
+use crate::mutation::{Mutation, Op, ParkedConflict};
 use crate::protocol::{
     ClientMessage, CursorRange, ErrorInfo, MutationResult, Outcome, WireMutation, WireTransaction,
 };
 use crate::retry::{FailureKind, RetryDecision};
 use crate::transaction::{TxId, TxState};
-use crate::Millis;
+use crate::{Millis, MutationId};
 use std::collections::HashMap;
 
-/// At most this many batches' worth of transactions hold wire ids at once (flow control).
+/// At most this many batches' worth of transactions are handed to a custom backend at once.
 pub(super) const MAX_WIRE_BATCHES: usize = 4;
+/// At most this many pushes are on the wire at once.
+const MAX_PUSHES_IN_FLIGHT: usize = 4;
+/// A push stops growing at about this many bytes (a transaction larger on its own still goes,
+/// alone), so several pushes in one frame stay under the server's frame limit (1 MiB).
+const PUSH_BYTES: usize = 192 * 1024;
+
+/// About how many bytes a mutation takes in a push.
+fn mutation_bytes(m: &WireMutation) -> usize {
+    let fields = match &m.op {
+        Op::Insert { fields } | Op::Put { fields } => fields.as_json().len(),
+        Op::Update { patch } => patch.as_json().len(),
+        Op::Delete => 0,
+    };
+    128 + m.collection.len() + m.doc_id.len() + fields
+}
 
 impl Engine {
     /// Moves the outbox forward: finishes local-only work, assigns ids, sends what is ready.
@@ -54,10 +69,13 @@ impl Engine {
         }
     }
 
-    /// Transactions that already hold ids and whose retry time has come go back to persisting.
+    /// Transactions that already hold ids and whose retry time has come go back to persisting,
+    /// as many as the pushes allowed in flight can carry.
     fn start_due_retries(&mut self) {
         let now = self.now;
-        for id in self.queues.wire.values() {
+        let limit = MAX_PUSHES_IN_FLIGHT * self.config.batch_size;
+        let unsent = self.queues.wire.range(self.queues.send_from..);
+        for id in unsent.map(|(_, id)| id).take(limit) {
             let entry = self.txs.get_mut(id).expect("indexed");
             if entry.tx.state == TxState::Pending && entry.retry_at.is_none_or(|at| at <= now) {
                 entry.retry_at = None;
@@ -67,77 +85,105 @@ impl Engine {
         }
     }
 
-    /// Gives ids to ready transactions, oldest first, up to the in-flight limit, unless one
-    /// holding ids waits for a retry (ids go on the wire in order, so it holds them back).
+    /// Gives ids to ready transactions that have none (those that waited behind another on the
+    /// same object), oldest first; their records are written again with the ids.
     fn assign_ids(&mut self) {
-        if self
-            .queues
-            .wire
-            .values()
-            .any(|id| self.txs[id].tx.state == TxState::Pending)
-        {
-            return;
-        }
-        let room =
-            (MAX_WIRE_BATCHES * self.config.batch_size).saturating_sub(self.queues.wire.len());
         let candidates: Vec<TxId> = self
             .queues
             .ready
             .iter()
             .take_while(|id| self.txs[id].durable_revision > 0)
-            .take(room)
             .copied()
             .collect();
-        if candidates.is_empty() {
-            return;
-        }
         for id in candidates {
+            self.give_ids(id);
             let entry = self.txs.get_mut(&id).expect("indexed");
-            for m in entry
-                .tx
-                .mutations
-                .iter_mut()
-                .filter(|m| self.synced.contains(&m.collection))
-            {
-                m.wire_id = Some(self.next_mutation_id);
-                self.wire_index.insert(self.next_mutation_id, id);
-                self.next_mutation_id += 1;
-            }
             entry.revision += 1;
             entry.tx.set_state(TxState::Persisting, self.now);
             self.store.txs.insert(id);
             self.out.txs.insert(id);
-            self.classify(id);
+        }
+    }
+
+    /// Numbers a ready transaction's writes to synced collections with the next wire ids.
+    pub(super) fn give_ids(&mut self, id: TxId) {
+        let entry = self.txs.get_mut(&id).expect("indexed");
+        for m in entry
+            .tx
+            .mutations
+            .iter_mut()
+            .filter(|m| self.synced.contains(&m.collection))
+        {
+            m.wire_id = Some(self.next_mutation_id);
+            self.wire_index.insert(self.next_mutation_id, id);
+            self.next_mutation_id += 1;
         }
         self.store.checkpoint_dirty = true;
+        self.classify(id);
     }
 
     /// Sends persisting transactions whose ids are durable, in id order, in batches; stops at
     /// the first one not ready (waiting for a retry, or for storage) so ids stay contiguous.
     fn send_ready(&mut self) {
+        if self.flights.len() >= MAX_PUSHES_IN_FLIGHT {
+            return;
+        }
         let mut batch: Vec<WireTransaction> = Vec::new();
         let mut batch_txs = Vec::new();
-        let mut size = 0;
-        let order: Vec<TxId> = self.queues.wire.values().copied().collect();
-        for id in order {
+        let (mut size, mut bytes) = (0, 0);
+        // No more than the free pushes can carry (and those answered meanwhile: a few on the
+        // wire may sit past `send_from`).
+        let reach = 2 * MAX_PUSHES_IN_FLIGHT * self.config.batch_size;
+        let order: Vec<(MutationId, TxId)> = self
+            .queues
+            .wire
+            .range(self.queues.send_from..)
+            .take(reach)
+            .map(|(first, id)| (*first, *id))
+            .collect();
+        // Past the last one looked at, unless the loop stops at one it does not send.
+        let mut send_from = order.last().map(|(first, _)| first + 1);
+        for (first, id) in order {
             let entry = &self.txs[&id];
             if entry.in_flight.is_some() {
                 continue;
             }
             if entry.tx.state != TxState::Persisting || !entry.is_durable() {
+                send_from = Some(first);
                 break;
             }
             let wire = self.wire_transaction(id);
-            if size > 0 && size + wire.mutations.len() > self.config.batch_size {
+            let wire_bytes: usize = wire.mutations.iter().map(mutation_bytes).sum();
+            if size > 0
+                && (size + wire.mutations.len() > self.config.batch_size
+                    || bytes + wire_bytes > PUSH_BYTES)
+            {
                 self.send_push(std::mem::take(&mut batch), std::mem::take(&mut batch_txs));
-                size = 0;
+                (size, bytes) = (0, 0);
+            }
+            if self.flights.len() >= MAX_PUSHES_IN_FLIGHT {
+                send_from = Some(first);
+                break;
             }
             size += wire.mutations.len();
+            bytes += wire_bytes;
             batch.push(wire);
             batch_txs.push(id);
         }
         if !batch.is_empty() {
             self.send_push(batch, batch_txs);
+        }
+        if let Some(from) = send_from {
+            self.queues.send_from = from;
+        }
+    }
+
+    /// A transaction is no longer on the wire: the search for what to send starts at it again.
+    fn landed(&mut self, id: TxId) {
+        let entry = self.txs.get_mut(&id).expect("unfinished");
+        entry.in_flight = None;
+        if let Some(first) = entry.first_wire_id() {
+            self.queues.send_from = self.queues.send_from.min(first);
         }
     }
 
@@ -232,7 +278,7 @@ impl Engine {
 
     /// Settles one fully answered transaction; returns (applied, failed) mutation counts.
     fn settle(&mut self, id: TxId, results: Vec<MutationResult>) -> (usize, usize) {
-        self.txs.get_mut(&id).expect("answered").in_flight = None;
+        self.landed(id);
         if let Some(error) = results.iter().find_map(|r| match &r.outcome {
             Outcome::Rejected { error } if error.retryable => Some(error.clone()),
             _ => None,
@@ -418,7 +464,8 @@ impl Engine {
         if entry.in_flight.is_none() || entry.tx.state != TxState::Persisting {
             return false;
         }
-        entry.in_flight = None;
+        self.landed(id);
+        let entry = self.txs.get_mut(&id).expect("unfinished");
         entry
             .tx
             .finish_attempt(self.now, Some(why.to_owned()), None);

@@ -210,7 +210,6 @@ impl Engine {
         while self.status.log.len() > super::SYNC_LOG_KEPT {
             if let Some(old) = self.status.log.pop_front() {
                 self.store.logs.remove(&old.id);
-                self.store.removed_logs.insert(old.id);
             }
         }
         id

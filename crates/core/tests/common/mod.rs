@@ -6,8 +6,8 @@
 use ferrosync_core::collection::{ChangeKind, DocChange};
 use ferrosync_core::document::{parse_document, parse_patch, Document, Fields};
 use ferrosync_core::engine::{
-    Call, Checkpoint, CollectionConfig, Effect, Engine, EngineConfig, Input, Snapshot,
-    StorageWrite, SyncLogEntry, SyncStatus,
+    Call, CollectionConfig, Effect, Engine, EngineConfig, Input, MemoryStore, Record, StorageWrite,
+    StoreOp, SyncStatus,
 };
 use ferrosync_core::live_query::LiveId;
 use ferrosync_core::mutation::{MutationRequest, Op};
@@ -71,51 +71,18 @@ pub fn delete(collection: &str, id: &str) -> MutationRequest {
 }
 
 /// Storage in memory: applies writes exactly as IndexedDB would, one batch at a time.
-#[derive(Debug, Clone, Default)]
-pub struct Store {
-    pub checkpoint: Option<Checkpoint>,
-    pub docs: BTreeMap<(String, String), Document>,
-    pub txs: BTreeMap<TxId, Transaction>,
-    pub logs: BTreeMap<u64, SyncLogEntry>,
-}
+pub type Store = MemoryStore;
 
-impl Store {
-    pub fn apply(&mut self, w: &StorageWrite) {
-        for (c, d) in &w.documents {
-            self.docs.insert((c.clone(), d.id.clone()), d.clone());
-        }
-        for key in &w.removed_documents {
-            self.docs.remove(key);
-        }
-        for tx in &w.transactions {
-            self.txs.insert(tx.id, tx.clone());
-        }
-        for id in &w.removed_transactions {
-            self.txs.remove(id);
-        }
-        if let Some(cp) = &w.checkpoint {
-            self.checkpoint = Some(cp.clone());
-        }
-        for e in &w.sync_log {
-            self.logs.insert(e.id, e.clone());
-        }
-        for id in &w.removed_sync_log {
-            self.logs.remove(id);
-        }
-    }
-
-    pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            checkpoint: self.checkpoint.clone(),
-            documents: self
-                .docs
-                .iter()
-                .map(|((c, _), d)| (c.clone(), d.clone()))
-                .collect(),
-            transactions: self.txs.values().cloned().collect(),
-            sync_log: self.logs.values().cloned().collect(),
-        }
-    }
+/// The log record a write appends.
+pub fn record_of(write: &StorageWrite) -> Record {
+    write
+        .ops
+        .iter()
+        .find_map(|op| match op {
+            StoreOp::PutRecord { bytes, .. } => Some(Record::decode(bytes).expect("decodes")),
+            _ => None,
+        })
+        .expect("every write appends a record")
 }
 
 /// An engine plus the effects it asked for, executed only when a test says so.
@@ -142,6 +109,8 @@ pub struct Client {
     pub live: Vec<Watched>,
     /// The engine handled an input since the flag was last cleared.
     pub stepped: bool,
+    /// The last step said storage is idle with compaction due.
+    pub compact: bool,
 }
 
 /// A live query a test follows.
@@ -190,6 +159,7 @@ impl Client {
             unflushed: false,
             live: Vec::new(),
             stepped: false,
+            compact: false,
         };
         let snapshot = client.store.snapshot();
         client.handle(Input::Loaded(snapshot), now).expect("loads");
@@ -200,6 +170,7 @@ impl Client {
         let step = self.engine.handle(input, now)?;
         self.stepped = true;
         self.unflushed |= step.unflushed;
+        self.compact = step.compact;
         for effect in step.effects {
             match effect {
                 Effect::Persist(w) => self.writes.push_back(w),
@@ -296,6 +267,29 @@ impl Client {
         true
     }
 
+    /// The storage write under way fails (an aborted IndexedDB transaction): nothing of it is
+    /// stored.
+    pub fn fail_write(&mut self, now: Millis) -> bool {
+        let Some(w) = self.writes.pop_front() else {
+            return false;
+        };
+        let failed = Input::PersistFailed {
+            token: w.token,
+            message: "the transaction was aborted".into(),
+        };
+        self.handle(failed, now).expect("failure reported");
+        true
+    }
+
+    /// Feeds `Compact` if the last step asked for it (storage is idle); says whether.
+    pub fn compact_if_due(&mut self, now: Millis) -> bool {
+        if !std::mem::take(&mut self.compact) {
+            return false;
+        }
+        self.handle(Input::Compact, now).expect("compacts");
+        true
+    }
+
     /// Completes storage writes until none is pending (ticking batched writes out).
     pub fn flush(&mut self, now: Millis) {
         loop {
@@ -335,6 +329,37 @@ impl Client {
             .transaction(id)
             .cloned()
             .unwrap_or_else(|| self.last_seen[&id].clone())
+    }
+
+    /// What a reload would find: an engine loaded from what storage holds.
+    pub fn stored(&self) -> Engine {
+        let mut engine = Engine::new(self.config.clone()).expect("valid config");
+        engine
+            .handle(Input::Loaded(self.store.snapshot()), 0)
+            .expect("storage loads");
+        engine
+    }
+
+    /// The pull cursor storage holds: the newest checkpoint among the log records.
+    pub fn stored_cursor(&self) -> u64 {
+        self.store
+            .snapshot()
+            .records
+            .iter()
+            .map(|bytes| Record::decode(bytes).expect("decodes"))
+            .max_by_key(|r| r.seq * u64::from(r.meta.checkpoint.is_some()))
+            .and_then(|r| r.meta.checkpoint)
+            .map_or(0, |c| c.cursor)
+    }
+
+    /// How many synced documents storage holds, in all collections.
+    pub fn stored_docs(&self) -> usize {
+        let engine = self.stored();
+        let names: Vec<String> = engine.collection_names().map(str::to_owned).collect();
+        names
+            .iter()
+            .map(|n| engine.collection(n).unwrap().synced_docs().count())
+            .sum()
     }
 
     pub fn visible(&self, id: &str) -> Option<Document> {

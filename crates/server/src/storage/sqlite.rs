@@ -1,30 +1,22 @@
-//! SQLite storage: one file, WAL mode, every push in one IMMEDIATE transaction so versions are
-//! assigned and committed in order and a `kill -9` loses nothing that was acknowledged.
+//! SQLite storage: one file in WAL mode. One writer thread owns the only connection that writes
+//! (SQLite has one writer) and runs each batch in one IMMEDIATE transaction, so versions are
+//! assigned and committed in order and a `kill -9` loses nothing that was acknowledged. A few
+//! reader threads, each with its own connection, serve pulls and the sync log meanwhile.
 
+use super::group::{Batch, ClientRow, Decided, Reads, Snapshot, Writes};
 use super::{
-    Caller, Check, Hello, LogFilter, LogReport, LogRetention, LogTotals, Page, PageBounds,
-    PushOutcome, Storage, StorageError, SyncLog,
+    group, log_row, page, Backend, LogFilter, LogReport, LogTotals, Page, PageBounds, Row,
+    StorageError, SyncLog,
 };
-use ferrosync_core::document::Document;
-use ferrosync_core::protocol::{Change, ErrorInfo, Outcome, WireTransaction};
-use ferrosync_core::server::{
-    apply_push, ClientRecord, PushBounds, PushRequest, ServerDoc, ServerView,
-};
-use ferrosync_core::{Millis, MutationId, Version};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use std::collections::HashMap;
-use std::sync::Mutex;
+use ferrosync_core::Version;
+use futures_util::future::BoxFuture;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use std::panic::AssertUnwindSafe;
+use std::sync::{mpsc, Arc, Mutex};
+use tokio::sync::oneshot;
 
-/// Recorded outcomes are kept for this many mutation ids behind a client's newest, which is
-/// more than an engine ever has unanswered, so any re-send is answered from the record.
-const OUTCOMES_KEPT: u64 = 100_000;
-
-/// A tenant's sync log is pruned after this many new rows, so it holds at most
-/// `keep + PRUNE_EVERY` rows.
-const PRUNE_EVERY: u64 = 100;
-
-/// Bytes a change takes on the wire besides its names and JSON texts.
-const CHANGE_OVERHEAD: usize = 96;
+/// Reader threads (and connections).
+const READERS: usize = 2;
 
 /// The schema, one migration per version (`PRAGMA user_version` counts those applied). Each
 /// runs in one transaction with the version bump, so a crash leaves it applied or not at all.
@@ -79,6 +71,9 @@ const MIGRATIONS: &[&str] = &[
     ",
 ];
 
+/// The newest SQLite schema version.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
 /// Brings the database to the newest schema. A database written by the first release of the
 /// server (tables created with `IF NOT EXISTS`, `user_version` 1) continues from migration 2.
 fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
@@ -92,413 +87,363 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// The newest schema version.
-pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+/// A job for a connection's thread.
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
-/// SQLite-backed storage. Calls are serialized on one connection (SQLite has one writer).
-pub struct SqliteStorage {
-    conn: Mutex<Connection>,
-    /// Sync-log rows written per tenant since its last pruning.
-    unpruned: Mutex<HashMap<String, u64>>,
+/// Threads that each own a connection and take jobs from one queue; they end when it closes.
+struct Threads {
+    jobs: mpsc::Sender<Job>,
 }
 
-impl SqliteStorage {
-    /// Opens (creating if needed) the database file at `path`.
-    pub fn open(path: &str) -> Result<Self, StorageError> {
+impl Threads {
+    fn spawn(name: &str, connections: Vec<Connection>) -> Result<Self, StorageError> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for mut conn in connections {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || loop {
+                    let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    let Ok(job) = job else { return };
+                    // A job that panics drops its reply (its caller gets `Stopped`) and rolls
+                    // back its transaction; the thread serves the next one.
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn)));
+                })
+                .map_err(|e| {
+                    StorageError::Unavailable(format!("cannot start a database thread: {e}"))
+                })?;
+        }
+        Ok(Self { jobs })
+    }
+
+    /// Runs `f` on one of the threads' connections.
+    async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StorageError> + Send + 'static,
+    ) -> Result<R, StorageError> {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = reply.send(f(conn));
+        });
+        self.jobs.send(job).map_err(|_| StorageError::Stopped)?;
+        answer.await.map_err(|_| StorageError::Stopped)?
+    }
+}
+
+/// SQLite-backed storage.
+pub(super) struct Sqlite {
+    writer: Threads,
+    readers: Threads,
+}
+
+impl Sqlite {
+    /// Opens (creating and migrating if needed) the database file at `path`.
+    pub(super) fn open(path: &str) -> Result<Self, StorageError> {
         let mut conn = Connection::open(path)?;
         // WAL: readers don't block the writer; NORMAL sync is durable against process crashes.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "busy_timeout", 5_000)?;
         migrate(&mut conn)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI;
+                let reader = Connection::open_with_flags(path, flags)?;
+                reader.pragma_update(None, "busy_timeout", 5_000)?;
+                Ok(reader)
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
         Ok(Self {
-            conn: Mutex::new(conn),
-            unpruned: Mutex::default(),
-        })
-    }
-
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves no half-done transaction (it rolls back on drop).
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// Reads inside the push's transaction, for the core's apply logic.
-struct View<'a> {
-    db: &'a Connection,
-    tenant: &'a str,
-    failure: std::cell::RefCell<Option<StorageError>>,
-}
-
-impl View<'_> {
-    /// Runs a read; a failure is kept (and the push aborted) instead of being hidden.
-    fn read<T>(&self, f: impl FnOnce() -> Result<Option<T>, StorageError>) -> Option<T> {
-        f().unwrap_or_else(|e| {
-            self.failure.borrow_mut().get_or_insert(e);
-            None
+            writer: Threads::spawn("ferrosync-sqlite-writer", vec![conn])?,
+            readers: Threads::spawn("ferrosync-sqlite-reader", readers)?,
         })
     }
 }
 
-impl ServerView for View<'_> {
-    fn client(&self, client: &str) -> Option<ClientRecord> {
-        self.read(|| {
-            Ok(self
-                .db
-                .query_row(
-                    "SELECT user_id, last_mutation_id FROM clients WHERE tenant = ?1 AND client_id = ?2",
-                    [self.tenant, client],
-                    |r| {
-                        Ok(ClientRecord {
-                            user: r.get(0)?,
-                            last_mutation_id: r.get(1)?,
-                        })
-                    },
-                )
-                .optional()?)
-        })
-    }
-
-    fn document(&self, collection: &str, id: &str) -> Option<ServerDoc> {
-        self.read(|| {
-            let row = self
-                .db
-                .query_row(
-                    "SELECT version, writer, deleted, hlc, fields FROM documents
-                     WHERE tenant = ?1 AND collection = ?2 AND id = ?3",
-                    params![self.tenant, collection, id],
-                    |r| {
-                        Ok((
-                            r.get::<_, u64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, bool>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, String>(4)?,
-                        ))
-                    },
-                )
-                .optional()?;
-            let Some((version, writer, deleted, hlc, fields)) = row else {
-                return Ok(None);
-            };
-            let doc = Document {
-                id: id.to_owned(),
-                fields: serde_json::from_str(&fields)?,
-                version,
-                hlc: serde_json::from_str(&hlc)?,
-                deleted,
-            };
-            Ok(Some(ServerDoc {
-                collection: collection.to_owned(),
-                doc,
-                writer,
-            }))
-        })
-    }
-
-    fn outcome(&self, client: &str, id: MutationId) -> Option<Outcome> {
-        self.read(|| {
-            let json: Option<String> = self
-                .db
-                .query_row(
-                    "SELECT outcome FROM outcomes WHERE tenant = ?1 AND client_id = ?2 AND mutation_id = ?3",
-                    params![self.tenant, client, id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
-        })
-    }
+/// One batch in one transaction: read, decide, write, commit.
+fn commit(conn: &mut Connection, batch: &Batch) -> Result<Decided, StorageError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let snapshot = read(&tx, &batch.reads())?;
+    let decided = group::decide(batch, snapshot)?;
+    write(&tx, &decided.writes)?;
+    tx.commit()?;
+    Ok(decided)
 }
 
-fn forbidden() -> ErrorInfo {
-    ErrorInfo::new("forbidden", "this client id belongs to another user", false)
-}
-
-/// The user the caller's client id is bound to in its tenant, if it is registered.
-fn owner(db: &Connection, caller: Caller<'_>) -> Result<Option<String>, StorageError> {
-    Ok(db
-        .query_row(
-            "SELECT user_id FROM clients WHERE tenant = ?1 AND client_id = ?2",
-            [caller.tenant, caller.client_id],
-            |r| r.get(0),
-        )
-        .optional()?)
-}
-
-fn head(db: &Connection, tenant: &str) -> Result<Version, StorageError> {
-    Ok(db
-        .query_row(
-            "SELECT head FROM tenants WHERE tenant = ?1",
-            [tenant],
-            |r| r.get(0),
-        )
-        .optional()?
-        .unwrap_or(0))
-}
-
-impl Storage for SqliteStorage {
-    fn hello(
-        &self,
-        caller: Caller<'_>,
-        collections: &[String],
-    ) -> Result<Result<Hello, ErrorInfo>, StorageError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if owner(&tx, caller)?.is_some_and(|user| user != caller.user) {
-            return Ok(Err(forbidden()));
+/// The rows a batch needs (SQLite's single writer needs no row locks).
+fn read(db: &Connection, reads: &Reads) -> Result<Snapshot, StorageError> {
+    let mut snapshot = Snapshot::default();
+    let mut head = db.prepare_cached("SELECT head FROM tenants WHERE tenant = ?1")?;
+    for tenant in &reads.tenants {
+        if let Some(value) = head.query_row([tenant], |r| r.get(0)).optional()? {
+            snapshot.heads.insert(tenant.clone(), value);
         }
-        tx.execute(
-            "INSERT INTO clients (client_id, tenant, user_id, last_mutation_id, collections) VALUES (?1, ?2, ?3, 0, ?4)
-             ON CONFLICT (tenant, client_id) DO UPDATE SET collections = excluded.collections",
-            params![caller.client_id, caller.tenant, caller.user, serde_json::to_string(collections)?],
-        )?;
-        let last_mutation_id = tx.query_row(
-            "SELECT last_mutation_id FROM clients WHERE tenant = ?1 AND client_id = ?2",
-            [caller.tenant, caller.client_id],
-            |r| r.get(0),
-        )?;
-        let head = head(&tx, caller.tenant)?;
-        tx.commit()?;
-        Ok(Ok(Hello {
-            last_mutation_id,
-            head,
-        }))
     }
-
-    fn collections(&self, caller: Caller<'_>) -> Result<Option<Vec<String>>, StorageError> {
-        let conn = self.conn();
-        let row: Option<(String, String)> = conn
-            .query_row(
-                "SELECT user_id, collections FROM clients WHERE tenant = ?1 AND client_id = ?2",
-                [caller.tenant, caller.client_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+    let mut client = db.prepare_cached(
+        "SELECT user_id, last_mutation_id, collections FROM clients WHERE tenant = ?1 AND client_id = ?2",
+    )?;
+    for key in &reads.clients {
+        let row = client
+            .query_row([&key.0, &key.1], |r| {
+                Ok(ClientRow {
+                    user: r.get(0)?,
+                    last_mutation_id: r.get(1)?,
+                    collections: r.get(2)?,
+                })
+            })
             .optional()?;
-        match row {
-            Some((user, json)) if user == caller.user => Ok(Some(serde_json::from_str(&json)?)),
-            _ => Ok(None),
+        if let Some(row) = row {
+            snapshot.clients.insert(key.clone(), row);
         }
     }
+    let mut document = db.prepare_cached(
+        "SELECT version, writer, deleted, hlc, fields FROM documents
+         WHERE tenant = ?1 AND collection = ?2 AND id = ?3",
+    )?;
+    for key in &reads.documents {
+        let row = document
+            .query_row([&key.0, &key.1, &key.2], |r| {
+                let row = Row {
+                    collection: key.1.clone(),
+                    id: key.2.clone(),
+                    version: r.get(0)?,
+                    deleted: r.get(2)?,
+                    hlc: r.get(3)?,
+                    fields: r.get(4)?,
+                };
+                Ok((row, r.get::<_, String>(1)?))
+            })
+            .optional()?;
+        if let Some((row, writer)) = row {
+            snapshot
+                .documents
+                .insert(key.clone(), row.server_doc(writer)?);
+        }
+    }
+    let mut outcome = db.prepare_cached(
+        "SELECT mutation_id, outcome FROM outcomes
+         WHERE tenant = ?1 AND client_id = ?2 AND mutation_id BETWEEN ?3 AND ?4",
+    )?;
+    for span in &reads.outcomes {
+        let rows = outcome.query_map(
+            params![span.tenant, span.client_id, span.first, span.last],
+            |r| Ok((r.get::<_, u64>(0)?, r.get::<_, String>(1)?)),
+        )?;
+        for row in rows {
+            let (id, json) = row?;
+            let key = (span.tenant.clone(), span.client_id.clone(), id);
+            snapshot.outcomes.insert(key, serde_json::from_str(&json)?);
+        }
+    }
+    Ok(snapshot)
+}
 
-    fn push(
-        &self,
-        caller: Caller<'_>,
-        transactions: &[WireTransaction],
-        now: Millis,
-        bounds: PushBounds,
-        check: Check<'_>,
-    ) -> PushOutcome {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if owner(&tx, caller)?.is_some_and(|user| user != caller.user) {
-            return Ok(Err(forbidden()));
-        }
-        let view = View {
-            db: &tx,
-            tenant: caller.tenant,
-            failure: Default::default(),
-        };
-        let req = PushRequest {
-            client_id: caller.client_id,
-            user: caller.user,
-            now,
-            head: head(&tx, caller.tenant)?,
-            transactions,
-            bounds,
-        };
-        let decided = apply_push(&view, req, check);
-        if let Some(failure) = view.failure.take() {
-            return Err(failure);
-        }
-        let commit = match decided {
-            Ok(commit) => commit,
-            Err(refused) => return Ok(Err(refused)),
-        };
-        for w in &commit.writes {
-            tx.execute(
-                "INSERT INTO documents (tenant, collection, id, version, writer, deleted, hlc, fields) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (tenant, collection, id) DO UPDATE SET version = excluded.version, writer = excluded.writer,
-                   deleted = excluded.deleted, hlc = excluded.hlc, fields = excluded.fields",
-                params![caller.tenant, w.collection, w.doc.id, w.doc.version, w.writer, w.doc.deleted, serde_json::to_string(&w.doc.hlc)?, serde_json::to_string(&w.doc.fields)?],
-            )?;
-        }
-        {
-            let mut insert = tx.prepare_cached("INSERT OR REPLACE INTO outcomes (tenant, client_id, mutation_id, outcome) VALUES (?1, ?2, ?3, ?4)")?;
-            for r in &commit.outcomes {
-                insert.execute(params![
-                    caller.tenant,
-                    caller.client_id,
-                    r.id,
-                    serde_json::to_string(&r.outcome)?
-                ])?;
-            }
-        }
-        tx.execute(
-            "INSERT INTO clients (client_id, tenant, user_id, last_mutation_id, collections) VALUES (?1, ?2, ?3, ?4, '[]')
-             ON CONFLICT (tenant, client_id) DO UPDATE SET last_mutation_id = excluded.last_mutation_id",
-            params![caller.client_id, caller.tenant, caller.user, commit.client.last_mutation_id],
-        )?;
-        tx.execute(
-            "DELETE FROM outcomes WHERE tenant = ?1 AND client_id = ?2 AND mutation_id + ?3 < ?4",
-            params![
-                caller.tenant,
-                caller.client_id,
-                OUTCOMES_KEPT,
-                commit.client.last_mutation_id
-            ],
-        )?;
-        tx.execute(
-            "INSERT INTO tenants (tenant, head) VALUES (?1, ?2) ON CONFLICT (tenant) DO UPDATE SET head = excluded.head",
-            params![caller.tenant, commit.head],
-        )?;
-        tx.commit()?;
-        Ok(Ok(commit))
+/// Writes what a batch decided.
+fn write(db: &Connection, writes: &Writes) -> Result<(), StorageError> {
+    let mut document = db.prepare_cached(
+        "INSERT INTO documents (tenant, collection, id, version, writer, deleted, hlc, fields)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (tenant, collection, id) DO UPDATE SET version = excluded.version,
+           writer = excluded.writer, deleted = excluded.deleted, hlc = excluded.hlc,
+           fields = excluded.fields",
+    )?;
+    for (tenant, w) in &writes.documents {
+        document.execute(params![
+            tenant,
+            w.collection,
+            w.doc.id,
+            w.doc.version,
+            w.writer,
+            w.doc.deleted,
+            serde_json::to_string(&w.doc.hlc)?,
+            serde_json::to_string(&w.doc.fields)?
+        ])?;
+    }
+    let mut outcome = db.prepare_cached(
+        "INSERT OR REPLACE INTO outcomes (tenant, client_id, mutation_id, outcome) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for row in &writes.outcomes {
+        outcome.execute(params![row.tenant, row.client_id, row.id, row.outcome])?;
+    }
+    let mut client = db.prepare_cached(
+        "INSERT INTO clients (tenant, client_id, user_id, last_mutation_id, collections)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (tenant, client_id) DO UPDATE SET user_id = excluded.user_id,
+           last_mutation_id = excluded.last_mutation_id, collections = excluded.collections",
+    )?;
+    for ((tenant, client_id), row) in &writes.clients {
+        client.execute(params![
+            tenant,
+            client_id,
+            row.user,
+            row.last_mutation_id,
+            row.collections
+        ])?;
+    }
+    let mut head = db.prepare_cached(
+        "INSERT INTO tenants (tenant, head) VALUES (?1, ?2)
+         ON CONFLICT (tenant) DO UPDATE SET head = excluded.head",
+    )?;
+    for (tenant, version) in &writes.heads {
+        head.execute(params![tenant, version])?;
+    }
+    let mut prune = db.prepare_cached(
+        "DELETE FROM outcomes WHERE tenant = ?1 AND client_id = ?2 AND mutation_id < ?3",
+    )?;
+    for ((tenant, client_id), below) in &writes.prune_outcomes {
+        prune.execute(params![tenant, client_id, below])?;
+    }
+    let mut log = db.prepare_cached(
+        "INSERT INTO sync_logs (tenant, sync_type, status, user_id, client_id, started_at,
+           completed_at, synced_count, error_count, collections, results, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    for (tenant, e) in &writes.logs {
+        log.execute(params![
+            tenant,
+            e.sync_type,
+            e.status,
+            e.user_id,
+            e.client_id,
+            e.started_at,
+            e.completed_at,
+            e.synced_count,
+            e.error_count,
+            serde_json::to_string(&e.collections)?,
+            e.results.to_string(),
+            e.error
+        ])?;
+    }
+    let mut prune = db.prepare_cached(
+        "DELETE FROM sync_logs WHERE tenant = ?1 AND (completed_at < ?2 OR id <= (
+           SELECT id FROM sync_logs WHERE tenant = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?3))",
+    )?;
+    for p in &writes.prune_logs {
+        prune.execute(params![p.tenant, p.before, p.keep])?;
+    }
+    Ok(())
+}
+
+impl Backend for Sqlite {
+    fn commit(&self, batch: Arc<Batch>) -> BoxFuture<'_, Result<Decided, StorageError>> {
+        Box::pin(self.writer.run(move |conn| commit(conn, &batch)))
     }
 
     fn pull(
         &self,
-        tenant: &str,
+        tenant: String,
         cursor: Version,
         bounds: PageBounds,
-        collections: &[String],
-    ) -> Result<Page, StorageError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT collection, id, version, deleted, hlc, fields FROM documents
-             WHERE tenant = ?1 AND version > ?2 ORDER BY version LIMIT ?3",
-        )?;
-        let mut rows = stmt.query(params![tenant, cursor, bounds.changes as u64 + 1])?;
-        let (mut changes, mut next, mut read, mut bytes) = (Vec::new(), cursor, 0, 0);
-        while let Some(row) = rows.next()? {
-            if read == bounds.changes {
-                return Ok(Page {
-                    changes,
-                    cursor: next,
-                    has_more: true,
-                });
-            }
-            read += 1;
-            let collection: String = row.get(0)?;
-            let version: Version = row.get(2)?;
-            // The cursor moves over every row read, also those of collections this client skips.
-            if !collections.contains(&collection) {
-                next = version;
-                continue;
-            }
-            let (id, hlc, fields): (String, String, String) =
-                (row.get(1)?, row.get(4)?, row.get(5)?);
-            // Roughly the change's encoded size; a page always carries at least one change.
-            bytes += CHANGE_OVERHEAD + collection.len() + id.len() + hlc.len() + fields.len();
-            if bytes > bounds.bytes && !changes.is_empty() {
-                return Ok(Page {
-                    changes,
-                    cursor: next,
-                    has_more: true,
-                });
-            }
-            let doc = Document {
-                id,
-                fields: serde_json::from_str(&fields)?,
-                version,
-                hlc: serde_json::from_str(&hlc)?,
-                deleted: row.get(3)?,
-            };
-            changes.push(Change { collection, doc });
-            next = version;
-        }
-        Ok(Page {
-            changes,
-            cursor: next,
-            has_more: false,
-        })
-    }
-
-    fn log(&self, tenant: &str, e: &SyncLog, retention: LogRetention) -> Result<(), StorageError> {
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO sync_logs (tenant, sync_type, status, user_id, client_id, started_at, completed_at, synced_count, error_count, collections, results, error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![
-                tenant, e.sync_type, e.status, e.user_id, e.client_id, e.started_at, e.completed_at, e.synced_count, e.error_count,
-                serde_json::to_string(&e.collections)?, e.results.to_string(), e.error
-            ],
-        )?;
-        // Pruning scans the tenant's rows, so it runs once per PRUNE_EVERY rows written.
-        let mut unpruned = self.unpruned.lock().unwrap_or_else(|p| p.into_inner());
-        let written = unpruned.entry(tenant.to_owned()).or_default();
-        *written += 1;
-        if *written >= PRUNE_EVERY {
-            *written = 0;
-            conn.execute(
-                "DELETE FROM sync_logs WHERE tenant = ?1 AND (completed_at < ?2 OR id <= (
-                   SELECT id FROM sync_logs WHERE tenant = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?3))",
-                params![
-                    tenant,
-                    e.completed_at.saturating_sub(retention.max_age_ms),
-                    retention.keep
-                ],
+        collections: Option<Vec<String>>,
+    ) -> BoxFuture<'_, Result<Page, StorageError>> {
+        Box::pin(self.readers.run(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT collection, id, version, deleted, hlc, fields FROM documents
+                 WHERE tenant = ?1 AND version > ?2 ORDER BY version LIMIT ?3",
             )?;
-        }
-        Ok(())
+            let rows = stmt.query_map(params![tenant, cursor, bounds.changes as u64 + 1], |r| {
+                Ok(Row {
+                    collection: r.get(0)?,
+                    id: r.get(1)?,
+                    version: r.get(2)?,
+                    deleted: r.get(3)?,
+                    hlc: r.get(4)?,
+                    fields: r.get(5)?,
+                })
+            })?;
+            page(
+                rows.map(|row| row.map_err(StorageError::from)),
+                cursor,
+                bounds,
+                collections.as_deref(),
+            )
+        }))
     }
 
-    fn logs(&self, tenant: &str, f: &LogFilter) -> Result<LogReport, StorageError> {
-        let conn = self.conn();
-        let filter = "tenant = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR sync_type = ?3)
-                      AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(collections) WHERE value = ?4))";
-        let mut stmt = conn.prepare(&format!(
-            "SELECT id, sync_type, status, user_id, client_id, started_at, completed_at, synced_count, error_count, collections, results, error
-             FROM sync_logs WHERE {filter} ORDER BY id DESC LIMIT ?5"
-        ))?;
-        let args = params![tenant, f.status, f.sync_type, f.collection, f.limit as u64];
-        let logs = stmt
-            .query_map(args, |r| {
-                Ok((
-                    SyncLog {
-                        id: r.get(0)?,
-                        sync_type: r.get(1)?,
-                        status: r.get(2)?,
-                        user_id: r.get(3)?,
-                        client_id: r.get(4)?,
-                        started_at: r.get(5)?,
-                        completed_at: r.get(6)?,
-                        synced_count: r.get(7)?,
-                        error_count: r.get(8)?,
-                        collections: Vec::new(),
-                        results: serde_json::Value::Null,
-                        error: r.get(11)?,
-                    },
-                    r.get::<_, String>(9)?,
-                    r.get::<_, String>(10)?,
-                ))
-            })?
-            .map(|row| {
-                let (mut log, collections, results) = row?;
-                log.collections = serde_json::from_str(&collections)?;
-                log.results = serde_json::from_str(&results)?;
-                Ok(log)
-            })
-            .collect::<Result<Vec<_>, StorageError>>()?;
-        let mut stmt = conn.prepare(&format!(
-            "SELECT sync_type, COUNT(*), SUM(status = 'failed'), SUM(synced_count), SUM(error_count)
-             FROM sync_logs WHERE {filter} GROUP BY sync_type ORDER BY sync_type"
-        ))?;
-        let totals = stmt
-            .query_map(params![tenant, f.status, f.sync_type, f.collection], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    LogTotals {
-                        runs: r.get(1)?,
-                        failed: r.get(2)?,
-                        synced: r.get(3)?,
-                        errors: r.get(4)?,
-                    },
-                ))
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(LogReport { logs, totals })
+    fn head(&self, tenant: String) -> BoxFuture<'_, Result<Version, StorageError>> {
+        Box::pin(self.readers.run(move |conn| {
+            let head = conn
+                .prepare_cached("SELECT head FROM tenants WHERE tenant = ?1")?
+                .query_row([tenant], |r| r.get(0))
+                .optional()?;
+            Ok(head.unwrap_or(0))
+        }))
     }
+
+    fn client(
+        &self,
+        tenant: String,
+        client_id: String,
+    ) -> BoxFuture<'_, Result<Option<(String, String)>, StorageError>> {
+        Box::pin(self.readers.run(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT user_id, collections FROM clients WHERE tenant = ?1 AND client_id = ?2",
+                )?
+                .query_row([tenant, client_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?)
+        }))
+    }
+
+    fn logs(&self, tenant: String, f: LogFilter) -> BoxFuture<'_, Result<LogReport, StorageError>> {
+        Box::pin(self.readers.run(move |conn| logs(conn, &tenant, &f)))
+    }
+}
+
+fn logs(conn: &Connection, tenant: &str, f: &LogFilter) -> Result<LogReport, StorageError> {
+    let filter = "tenant = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR sync_type = ?3)
+                  AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(collections) WHERE value = ?4))";
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id, sync_type, status, user_id, client_id, started_at, completed_at, synced_count,
+           error_count, collections, results, error
+         FROM sync_logs WHERE {filter} ORDER BY id DESC LIMIT ?5"
+    ))?;
+    let args = params![tenant, f.status, f.sync_type, f.collection, f.limit as u64];
+    let logs = stmt
+        .query_map(args, |r| {
+            Ok((
+                SyncLog {
+                    id: r.get(0)?,
+                    sync_type: r.get(1)?,
+                    status: r.get(2)?,
+                    user_id: r.get(3)?,
+                    client_id: r.get(4)?,
+                    started_at: r.get(5)?,
+                    completed_at: r.get(6)?,
+                    synced_count: r.get(7)?,
+                    error_count: r.get(8)?,
+                    collections: Vec::new(),
+                    results: serde_json::Value::Null,
+                    error: r.get(11)?,
+                },
+                r.get::<_, String>(9)?,
+                r.get::<_, String>(10)?,
+            ))
+        })?
+        .map(|row| {
+            let (log, collections, results) = row?;
+            log_row(log, &collections, &results)
+        })
+        .collect::<Result<Vec<_>, StorageError>>()?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT sync_type, COUNT(*), SUM(status = 'failed'), SUM(synced_count), SUM(error_count)
+         FROM sync_logs WHERE {filter} GROUP BY sync_type ORDER BY sync_type"
+    ))?;
+    let totals = stmt
+        .query_map(params![tenant, f.status, f.sync_type, f.collection], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                LogTotals {
+                    runs: r.get(1)?,
+                    failed: r.get(2)?,
+                    synced: r.get(3)?,
+                    errors: r.get(4)?,
+                },
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(LogReport { logs, totals })
 }

@@ -1,6 +1,7 @@
-//! Starts the real router on an ephemeral loopback port with a fresh SQLite file, and speaks
-//! to it with a real WebSocket client and real HTTP.
-#![allow(dead_code)] // each test binary uses a different part
+//! Starts the real router on an ephemeral loopback port over a fresh database (a SQLite file, or
+//! a new schema on the PostgreSQL cluster `FERROSYNC_TEST_POSTGRES` names), and speaks to it
+//! with a real WebSocket client and real HTTP. `both!(test)` runs a test on each backend.
+#![allow(dead_code, unused_macros)] // each test binary uses a different part
 
 use ferrosync_core::document::parse_document;
 use ferrosync_core::hlc::Hlc;
@@ -8,11 +9,13 @@ use ferrosync_core::mutation::Op;
 use ferrosync_core::protocol::{ClientMessage, ServerMessage, WireMutation, WireTransaction};
 use ferrosync_server::auth::{own_origins, sign_hs256, Authenticator};
 use ferrosync_server::limits::Limits;
-use ferrosync_server::{router, serve, storage::SqliteStorage, Config};
+use ferrosync_server::storage::Storage;
+use ferrosync_server::{router, serve, Config};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
@@ -20,10 +23,86 @@ use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 pub const SECRET: &str = "test-secret";
 pub const DEV: &str = "dev-token";
 
+/// Generates the tests `NAME::sqlite` and `NAME::postgres`, each running `NAME(db)`.
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::common::Db::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$name($crate::common::Db::Postgres).await
+            }
+        }
+    };
+}
+
+/// The database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    /// A SQLite file.
+    Sqlite,
+    /// A schema of the test cluster.
+    Postgres,
+}
+
+impl Db {
+    /// A `--db` URL of a fresh, empty database of this kind: a file in `dir`, or a new schema.
+    pub async fn fresh(self, dir: &Path) -> String {
+        match self {
+            Db::Sqlite => format!("sqlite://{}", dir.join("test.db").display()),
+            Db::Postgres => postgres_schema().await,
+        }
+    }
+}
+
+/// The PostgreSQL database the tests create their schemas in.
+pub fn postgres_url() -> String {
+    std::env::var("FERROSYNC_TEST_POSTGRES").expect(
+        "FERROSYNC_TEST_POSTGRES must name a PostgreSQL database the tests may create schemas in \
+         (npm test starts a cluster and sets it; see scripts/postgres.sh)",
+    )
+}
+
+/// A new, empty schema on the test cluster, as a `--db` URL whose `search_path` names it.
+pub async fn postgres_schema() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = postgres_url();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!(
+        "t{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .expect("the test cluster answers");
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("CREATE SCHEMA {name}"))
+        .await
+        .unwrap();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}options=-csearch_path%3D{name}")
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
-    pub db: PathBuf,
-    _dir: tempfile::TempDir,
+    /// The `--db` URL it runs on.
+    pub url: String,
+    _dir: Arc<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// Another node on the same database (a PostgreSQL schema, or the same SQLite file).
+    pub async fn node(&self, limits: Limits) -> TestServer {
+        serve_on(self.url.clone(), self._dir.clone(), limits, None).await
+    }
 }
 
 /// A token for `user` in `tenant`, valid for an hour.
@@ -39,19 +118,28 @@ pub fn token(user: &str, tenant: &str) -> String {
     )
 }
 
-pub async fn start(limits: Limits) -> TestServer {
-    start_with(limits, None).await
+pub async fn start(db: Db, limits: Limits) -> TestServer {
+    start_with(db, limits, None).await
 }
 
 /// A server as `ferrosync-server` runs it (the same accept loop), serving `static_dir` too.
-pub async fn start_with(limits: Limits, static_dir: Option<PathBuf>) -> TestServer {
+pub async fn start_with(db: Db, limits: Limits, static_dir: Option<PathBuf>) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("test.db");
-    let storage = Arc::new(SqliteStorage::open(db.to_str().unwrap()).unwrap());
+    let url = db.fresh(dir.path()).await;
+    serve_on(url, Arc::new(dir), limits, static_dir).await
+}
+
+async fn serve_on(
+    url: String,
+    dir: Arc<tempfile::TempDir>,
+    limits: Limits,
+    static_dir: Option<PathBuf>,
+) -> TestServer {
+    let storage = Storage::open(&url, limits.log_retention()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (app, stop) = router(Config {
-        storage,
+        storage: Arc::new(storage),
         auth: Authenticator::new(Some(DEV.into()), Some(SECRET.into())),
         allowed_origins: vec!["http://app.example".into()],
         own_origins: own_origins(addr),
@@ -65,7 +153,7 @@ pub async fn start_with(limits: Limits, static_dir: Option<PathBuf>) -> TestServ
     });
     TestServer {
         addr,
-        db,
+        url,
         _dir: dir,
     }
 }
@@ -105,10 +193,18 @@ pub async fn next_json(socket: &mut Socket) -> Value {
     }
 }
 
+/// Whether a frame holds live `changes` only (one message, or several coalesced in an array).
+pub fn is_live(frame: &Value) -> bool {
+    match frame {
+        Value::Array(messages) => messages.iter().all(|m| m["type"] == "changes"),
+        message => message["type"] == "changes",
+    }
+}
+
 /// Sends a message and returns its answer, skipping live `changes` that arrive meanwhile.
 pub async fn exchange(socket: &mut Socket, message: &ClientMessage) -> ServerMessage {
     let mut answer = exchange_raw(socket, serde_json::to_string(message).unwrap()).await;
-    while answer["type"] == "changes" {
+    while is_live(&answer) {
         answer = next_json(socket).await;
     }
     serde_json::from_value(answer).unwrap()

@@ -1,0 +1,356 @@
+//! The bytes of what storage holds: log records and snapshot pages, each one value of the
+//! key-value store. Documents are written as their parts (the fields as the canonical JSON text
+//! they are held in), so a page loads by slicing, without parsing a document's JSON.
+//!
+//! Layout (integers little-endian, a string is a `u32` length and its UTF-8 bytes):
+//! - document: id, `u64` version, `u64` wall, `u32` counter, `u32` node, `u8` deleted, fields;
+//! - page: `FSP2`, collection, `u32` index, `u32` count (of the collection's pages when it was
+//!   written), `u64` as_of (the record it includes everything up to), `u32` documents and
+//!   the documents;
+//! - record: `FSL2`, `u64` seq, the JSON of [`RecordMeta`], `u32` groups of (collection, `u32`
+//!   count, documents), `u32` removals of (collection, id).
+
+use crate::document::{Document, Fields};
+use crate::engine::{Checkpoint, SyncLogEntry};
+use crate::hlc::Hlc;
+use crate::transaction::{Transaction, TxId};
+use crate::{CoreError, DocId};
+use serde::{Deserialize, Serialize};
+
+const PAGE_MAGIC: &[u8; 4] = b"FSP2";
+const RECORD_MAGIC: &[u8; 4] = b"FSL2";
+
+/// A snapshot page: every synced document of one collection that hashes to `index`, as of the
+/// record `as_of` (later records' changes to these documents are applied over it on load).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The collection.
+    pub collection: String,
+    /// Its place in the collection's pages (see `layout`).
+    pub index: u32,
+    /// How many pages the collection had when it was written.
+    pub count: u32,
+    /// The sequence number of the record written with it.
+    pub as_of: u64,
+    /// Its documents.
+    pub docs: Vec<Document>,
+}
+
+/// One storage write's log record: everything the step changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Record {
+    /// Its sequence number (records apply in this order).
+    pub seq: u64,
+    /// What is not documents.
+    pub meta: RecordMeta,
+    /// Synced documents stored, by collection.
+    pub docs: Vec<(String, Vec<Document>)>,
+    /// Documents removed for good (`hardDelete`).
+    pub removed: Vec<(String, DocId)>,
+}
+
+/// A record's transactions, checkpoint and sync log, as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecordMeta {
+    /// Unfinished transactions written (committed, or changed in a way a reload must see).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub txs: Vec<Transaction>,
+    /// Transactions finished since: no longer in the outbox.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settled: Vec<TxId>,
+    /// The engine's fields, when they changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Checkpoint>,
+    /// Sync-log entries written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sync_log: Vec<SyncLogEntry>,
+}
+
+impl Page {
+    /// The page's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Writer(Vec::with_capacity(
+            64 + self.docs.iter().map(doc_size).sum::<usize>(),
+        ));
+        out.0.extend_from_slice(PAGE_MAGIC);
+        out.str(&self.collection);
+        out.u32(self.index);
+        out.u32(self.count);
+        out.u64(self.as_of);
+        out.docs(&self.docs);
+        out.0
+    }
+
+    /// A page from its bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Page, CoreError> {
+        let mut r = Reader::new(bytes, PAGE_MAGIC, "page")?;
+        let page = Page {
+            collection: r.string()?,
+            index: r.u32()?,
+            count: r.u32()?,
+            as_of: r.u64()?,
+            docs: r.docs()?,
+        };
+        r.end()?;
+        Ok(page)
+    }
+}
+
+impl Record {
+    /// The record's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let meta = serde_json::to_string(&self.meta).expect("engine state serializes");
+        let docs: usize = self
+            .docs
+            .iter()
+            .flat_map(|(_, docs)| docs)
+            .map(doc_size)
+            .sum();
+        let mut out = Writer(Vec::with_capacity(32 + meta.len() + docs));
+        out.0.extend_from_slice(RECORD_MAGIC);
+        out.u64(self.seq);
+        out.str(&meta);
+        out.u32(self.docs.len() as u32);
+        for (collection, docs) in &self.docs {
+            out.str(collection);
+            out.docs(docs);
+        }
+        out.u32(self.removed.len() as u32);
+        for (collection, id) in &self.removed {
+            out.str(collection);
+            out.str(id);
+        }
+        out.0
+    }
+
+    /// A record from its bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Record, CoreError> {
+        let mut r = Reader::new(bytes, RECORD_MAGIC, "log record")?;
+        let seq = r.u64()?;
+        let meta = serde_json::from_str(r.str()?)
+            .map_err(|e| corrupt("log record", &format!("unreadable metadata: {e}")))?;
+        let groups = r.u32()?;
+        let mut docs = Vec::with_capacity(r.capped(groups));
+        for _ in 0..groups {
+            docs.push((r.string()?, r.docs()?));
+        }
+        let count = r.u32()?;
+        let mut removed = Vec::with_capacity(r.capped(count));
+        for _ in 0..count {
+            removed.push((r.string()?, r.string()?));
+        }
+        r.end()?;
+        Ok(Record {
+            seq,
+            meta,
+            docs,
+            removed,
+        })
+    }
+}
+
+/// About how many bytes a document takes in a page or record.
+pub fn doc_size(doc: &Document) -> usize {
+    33 + doc.id.len() + doc.fields.as_json().len()
+}
+
+fn corrupt(what: &str, why: &str) -> CoreError {
+    CoreError::CorruptStorage(format!("a stored {what} is damaged: {why}"))
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u32(&mut self, n: u32) {
+        self.0.extend_from_slice(&n.to_le_bytes());
+    }
+    fn u64(&mut self, n: u64) {
+        self.0.extend_from_slice(&n.to_le_bytes());
+    }
+    fn str(&mut self, s: &str) {
+        self.u32(s.len() as u32);
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    fn docs(&mut self, docs: &[Document]) {
+        self.u32(docs.len() as u32);
+        for doc in docs {
+            self.str(&doc.id);
+            self.u64(doc.version);
+            self.u64(doc.hlc.wall);
+            self.u32(doc.hlc.counter);
+            self.u32(doc.hlc.node);
+            self.0.push(u8::from(doc.deleted));
+            self.str(doc.fields.as_json());
+        }
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8], magic: &[u8; 4], what: &'static str) -> Result<Self, CoreError> {
+        if bytes.get(..4) != Some(magic.as_slice()) {
+            return Err(corrupt(what, "unknown format"));
+        }
+        Ok(Reader { bytes, at: 4, what })
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CoreError> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len());
+        let end = end.ok_or_else(|| corrupt(self.what, "it ends early"))?;
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn u32(&mut self) -> Result<u32, CoreError> {
+        let bytes = self.take(4)?;
+        Ok(u32::from_le_bytes(bytes.try_into().expect("4 bytes")))
+    }
+
+    fn u64(&mut self) -> Result<u64, CoreError> {
+        let bytes = self.take(8)?;
+        Ok(u64::from_le_bytes(bytes.try_into().expect("8 bytes")))
+    }
+
+    fn str(&mut self) -> Result<&'a str, CoreError> {
+        let len = self.u32()? as usize;
+        std::str::from_utf8(self.take(len)?).map_err(|_| corrupt(self.what, "text is not UTF-8"))
+    }
+
+    fn string(&mut self) -> Result<String, CoreError> {
+        self.str().map(str::to_owned)
+    }
+
+    /// A capacity for `count` items that a damaged count cannot blow up.
+    fn capped(&self, count: u32) -> usize {
+        (count as usize).min(self.bytes.len() - self.at)
+    }
+
+    fn docs(&mut self) -> Result<Vec<Document>, CoreError> {
+        let count = self.u32()?;
+        let mut docs = Vec::with_capacity(self.capped(count) / 33);
+        for _ in 0..count {
+            let id = self.string()?;
+            let version = self.u64()?;
+            let hlc = Hlc {
+                wall: self.u64()?,
+                counter: self.u32()?,
+                node: self.u32()?,
+            };
+            let deleted = self.take(1)?[0] != 0;
+            let fields = self.str()?;
+            if !(fields.starts_with('{') && fields.ends_with('}')) {
+                return Err(corrupt(self.what, "a document's fields are not an object"));
+            }
+            docs.push(Document {
+                id,
+                fields: Fields::from_canonical(fields),
+                version,
+                hlc,
+                deleted,
+            });
+        }
+        Ok(docs)
+    }
+
+    fn end(&self) -> Result<(), CoreError> {
+        if self.at == self.bytes.len() {
+            Ok(())
+        } else {
+            Err(corrupt(self.what, "it has bytes left over"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mutation::{Mutation, Op};
+    use serde_json::json;
+
+    fn doc(id: &str, n: i64, deleted: bool) -> Document {
+        Document {
+            id: id.into(),
+            fields: Fields::from_map(json!({"n": n, "t": "é\"x"}).as_object().unwrap()),
+            version: n as u64,
+            hlc: Hlc {
+                wall: 1_700_000_000_000 + n as u64,
+                counter: 3,
+                node: 7,
+            },
+            deleted,
+        }
+    }
+
+    #[test]
+    fn pages_and_records_read_back_as_written() {
+        let page = Page {
+            collection: "todos".into(),
+            index: 5,
+            count: 8,
+            as_of: 42,
+            docs: vec![doc("a", 1, false), doc("日本", 2, true)],
+        };
+        assert_eq!(Page::decode(&page.encode()).unwrap(), page);
+        let tx = Transaction::new(
+            TxId(9),
+            vec![Mutation {
+                collection: "todos".into(),
+                doc_id: "a".into(),
+                op: Op::Delete,
+                hlc: Hlc::default(),
+                base_version: 1,
+                base: None,
+                wire_id: Some(3),
+                parked: None,
+            }],
+            5,
+        );
+        let record = Record {
+            seq: 43,
+            meta: RecordMeta {
+                txs: vec![tx],
+                settled: vec![TxId(4)],
+                checkpoint: None,
+                sync_log: Vec::new(),
+            },
+            docs: vec![("todos".into(), vec![doc("b", 3, false)])],
+            removed: vec![("notes".into(), "x".into())],
+        };
+        assert_eq!(Record::decode(&record.encode()).unwrap(), record);
+        assert_eq!(
+            Record::decode(&Record::default().encode()).unwrap(),
+            Record::default()
+        );
+    }
+
+    #[test]
+    fn damaged_bytes_are_errors_not_panics() {
+        let bytes = Page {
+            collection: "todos".into(),
+            index: 0,
+            count: 1,
+            as_of: 1,
+            docs: vec![doc("a", 1, false)],
+        }
+        .encode();
+        for len in 0..bytes.len() {
+            assert!(Page::decode(&bytes[..len]).is_err(), "cut at {len}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Page::decode(&longer).is_err());
+        let mut huge_count = bytes;
+        huge_count[4 + 4 + 5 + 4 + 4 + 8] = 0xff; // the document count
+        assert!(Page::decode(&huge_count).is_err());
+        assert!(Record::decode(b"FSL2").is_err());
+    }
+}

@@ -1,0 +1,206 @@
+//! Rebuilding the engine from storage: the pages are read in, then the log records are replayed
+//! over them in order, each change skipped where the document's page already includes it.
+//! Documents are not parsed: their fields stay the JSON text stored.
+
+use super::codec::{Page, Record};
+use super::layout::{hash, Pages, Unfolded};
+use super::Snapshot;
+use crate::engine::{Engine, SyncLogEntry, TxEntry};
+use crate::hlc::{node_of, Hlc, HybridClock};
+use crate::transaction::{Transaction, TxId, TxState};
+use crate::CoreError;
+use std::collections::{BTreeMap, HashMap};
+
+/// A collection's pages as read: its page count, and each written page's `as_of` and bytes.
+type Layout = (usize, BTreeMap<u32, (u64, usize)>);
+
+impl Engine {
+    /// Rebuilds the engine from storage. Transactions that were on the wire go back to pending
+    /// with their ids and are re-sent; the server's idempotency makes that safe. With a custom
+    /// backend, those persisted and awaiting sync count as done.
+    pub(in crate::engine) fn load(&mut self, snapshot: Snapshot) -> Result<(), CoreError> {
+        if self.loaded {
+            return Err(CoreError::AlreadyLoaded);
+        }
+        self.load_pages(&snapshot.pages)?;
+        let mut records = snapshot
+            .records
+            .iter()
+            .map(|bytes| Record::decode(bytes).map(|r| (r, bytes.len())))
+            .collect::<Result<Vec<_>, _>>()?;
+        records.sort_by_key(|(r, _)| r.seq);
+        let mut txs: BTreeMap<TxId, Transaction> = BTreeMap::new();
+        let mut logs: BTreeMap<u64, SyncLogEntry> = BTreeMap::new();
+        let mut checkpoint = None;
+        for (record, bytes) in records {
+            let seq = record.seq;
+            let touched = self.replay_docs(&record);
+            self.store.log.insert(seq, Unfolded { touched, bytes });
+            self.store.log.next_seq = seq + 1;
+            for tx in record.meta.txs {
+                self.store.tx_home.insert(tx.id, seq);
+                txs.insert(tx.id, tx);
+            }
+            for id in record.meta.settled {
+                self.store.tx_home.remove(&id);
+                txs.remove(&id);
+            }
+            for entry in record.meta.sync_log {
+                self.store.log_home.insert(entry.id, seq);
+                logs.insert(entry.id, entry);
+            }
+            checkpoint = record.meta.checkpoint.or(checkpoint);
+        }
+        // The documents went in without `show`: what is derived from them follows at once.
+        for collection in self.collections.values_mut() {
+            collection.index_all();
+        }
+        match checkpoint {
+            Some(cp) => {
+                self.client_id = cp.client_id;
+                self.cursor = cp.cursor;
+                self.next_mutation_id = cp.next_mutation_id;
+                self.next_tx = cp.next_tx;
+                self.clock = HybridClock::new(node_of(&self.client_id), cp.clock);
+            }
+            None => {
+                self.client_id = format!("c{:016x}", self.rng.next_u64());
+                self.clock = HybridClock::new(node_of(&self.client_id), Hlc::default());
+                self.store.checkpoint_dirty = true;
+            }
+        }
+        self.load_transactions(txs.into_values())?;
+        let kept = logs.len().saturating_sub(super::super::SYNC_LOG_KEPT);
+        self.load_log(logs.into_values().skip(kept).collect());
+        let kept_logs: Vec<u64> = self.status.log_ids().collect();
+        self.store.log_home.retain(|id, _| kept_logs.contains(id));
+        self.loaded = true;
+        Ok(())
+    }
+
+    /// Reads the pages into the collections (pages of collections no longer configured stay
+    /// in storage untouched). A collection has as many pages as the newest page says; those
+    /// not written yet hold nothing.
+    fn load_pages(&mut self, stored: &[Vec<u8>]) -> Result<(), CoreError> {
+        let pages = stored
+            .iter()
+            .map(|bytes| Page::decode(bytes))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut layouts: HashMap<String, Layout> = HashMap::new();
+        for page in &pages {
+            if let Some(collection) = self.collections.get_mut(&page.collection) {
+                collection.reserve(page.docs.len());
+            }
+        }
+        for page in pages {
+            let Some(collection) = self.collections.get_mut(&page.collection) else {
+                continue;
+            };
+            let bytes = page.docs.iter().map(super::codec::doc_size).sum();
+            let (count, written) = layouts.entry(page.collection).or_default();
+            *count = (*count).max(page.count as usize);
+            written.insert(page.index, (page.as_of, bytes));
+            for doc in page.docs {
+                collection.load_synced(doc);
+            }
+        }
+        for (collection, (count, written)) in layouts {
+            if written.keys().any(|&index| index as usize >= count) {
+                return Err(CoreError::CorruptStorage(format!(
+                    "a page of collection `{collection}` lies past its page count"
+                )));
+            }
+            let mut loaded = Pages::new(vec![0; count]);
+            for (index, (as_of, bytes)) in written {
+                loaded.written(index, as_of, bytes);
+            }
+            self.store.log.pages.insert(collection, loaded);
+        }
+        Ok(())
+    }
+
+    /// Applies a record's documents where their pages do not include them already; returns
+    /// what it touched (in configured collections).
+    fn replay_docs(&mut self, record: &Record) -> Vec<(String, u64)> {
+        let mut touched = Vec::new();
+        let pages = &self.store.log.pages;
+        let changes = record
+            .docs
+            .iter()
+            .flat_map(|(c, docs)| docs.iter().map(move |d| (c, d.id.as_str(), Some(d))))
+            .chain(record.removed.iter().map(|(c, id)| (c, id.as_str(), None)));
+        for (name, id, doc) in changes {
+            let Some(collection) = self.collections.get_mut(name) else {
+                continue;
+            };
+            let h = hash(id);
+            touched.push((name.clone(), h));
+            if pages.get(name).is_some_and(|p| p.covers(h, record.seq)) {
+                continue;
+            }
+            match doc {
+                Some(doc) => collection.load_synced(doc.clone()),
+                None => collection.unload(id),
+            }
+        }
+        touched
+    }
+
+    /// Takes the unfinished transactions back onto the overlay and into the outbox.
+    fn load_transactions(
+        &mut self,
+        txs: impl Iterator<Item = Transaction>,
+    ) -> Result<(), CoreError> {
+        let merge = self.merge_fn();
+        let mut persisted = Vec::new();
+        for mut tx in txs.filter(|t| !t.state.is_terminal()) {
+            if let Some(m) = tx
+                .mutations
+                .iter()
+                .find(|m| !self.collections.contains_key(&m.collection))
+            {
+                return Err(CoreError::UnknownCollection(format!(
+                    "{} (used by stored transaction {}; keep it in the configuration)",
+                    m.collection, tx.id
+                )));
+            }
+            if tx.state == TxState::PersistedAwaitingSync && self.is_custom() {
+                persisted.push(tx.id);
+            } else if tx.state != TxState::Queued {
+                if tx.state != TxState::Pending {
+                    tx.finish_attempt(self.now, Some("interrupted by a reload".into()), None);
+                }
+                tx.state = TxState::Pending;
+            }
+            for m in &tx.mutations {
+                self.collections
+                    .get_mut(&m.collection)
+                    .expect("checked")
+                    .add_pending(tx.id, &m.doc_id, m.op.clone(), m.hlc, merge.as_ref());
+                if let Some(wire) = m.wire_id {
+                    self.wire_index.insert(wire, tx.id);
+                    self.next_mutation_id = self.next_mutation_id.max(wire + 1);
+                }
+            }
+            self.next_tx = self.next_tx.max(tx.id.0 + 1);
+            let local_only = tx.mutations.iter().all(|m| !self.is_synced(&m.collection));
+            let id = tx.id;
+            self.txs.insert(
+                id,
+                TxEntry {
+                    tx,
+                    revision: 1,
+                    written_revision: 1,
+                    durable_revision: 1,
+                    local_only,
+                    in_flight: None,
+                    retry_at: None,
+                    abandon: false,
+                },
+            );
+            self.track(id);
+        }
+        self.finish_persisted_on_load(persisted);
+        Ok(())
+    }
+}

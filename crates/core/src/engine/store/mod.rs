@@ -1,0 +1,547 @@
+//! Durability as a log: each storage write appends one record holding everything the step
+//! changed (documents, transactions written, transactions settled, the checkpoint, sync-log
+//! entries), and compaction folds records into snapshot pages in bounded slices when storage is
+//! idle. Storage is a key-value store the driver executes [`StoreOp`]s on, all of one write in
+//! one transaction; the engine is rebuilt from its records and pages on load (see `load`).
+//!
+//! A transaction's record is written when it is committed and again only when something a
+//! reload must see changes (its wire ids, a conflict's resolution, a retry count); states that
+//! follow from durability are derived on load, and its end is a `settled` entry in a later
+//! record, written with whatever comes next.
+
+mod codec;
+mod layout;
+mod load;
+mod memory;
+
+pub use codec::{doc_size, Page, Record, RecordMeta};
+pub use layout::{hash, index_for};
+pub use memory::MemoryStore;
+
+use super::Engine;
+use crate::document::Document;
+use crate::hlc::Hlc;
+use crate::transaction::TxId;
+use crate::{ClientId, DocId, Millis, MutationId, Version};
+use layout::{Log, Unfolded};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// A log this many times over its limits is compacted with ordinary writes too, so an engine
+/// that is never idle still keeps its log bounded.
+const LOG_OVERDUE: usize = 8;
+
+/// When the log is compacted, and how pages are sized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageTuning {
+    /// Compaction is due once the log holds more records than this…
+    pub log_records: usize,
+    /// …or more bytes than this.
+    pub log_bytes: usize,
+    /// About how many bytes of pages one compaction slice rewrites.
+    pub slice_bytes: usize,
+    /// A collection's pages are split once they average more bytes than this.
+    pub page_bytes: usize,
+}
+
+impl Default for StorageTuning {
+    fn default() -> Self {
+        StorageTuning {
+            log_records: 64,
+            log_bytes: 2 * 1024 * 1024,
+            slice_bytes: 1024 * 1024,
+            page_bytes: 512 * 1024,
+        }
+    }
+}
+
+/// The engine's own stored fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// This database's client id.
+    pub client_id: ClientId,
+    /// The pull cursor.
+    pub cursor: Version,
+    /// The next wire mutation id to assign.
+    pub next_mutation_id: MutationId,
+    /// The next transaction id to assign.
+    pub next_tx: u64,
+    /// The last clock reading, so timestamps keep increasing across reloads.
+    pub clock: Hlc,
+}
+
+/// What storage holds, handed to the engine at start: every log record and page, as stored
+/// (in any order).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// The log records' bytes.
+    pub records: Vec<Vec<u8>>,
+    /// The pages' bytes.
+    pub pages: Vec<Vec<u8>>,
+}
+
+/// One operation on storage.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreOp {
+    /// Store a log record under its sequence number.
+    PutRecord {
+        /// Its key.
+        seq: u64,
+        /// Its bytes ([`Record::encode`]).
+        bytes: Vec<u8>,
+    },
+    /// Store a page under its collection and index (replacing the page there).
+    PutPage {
+        /// Its collection.
+        collection: String,
+        /// Its index.
+        index: u32,
+        /// Its bytes ([`Page::encode`]).
+        bytes: Vec<u8>,
+    },
+    /// Delete the log records `from..=to`.
+    DeleteRecords {
+        /// The first.
+        from: u64,
+        /// The last.
+        to: u64,
+    },
+}
+
+/// One storage write: operations to apply in one storage transaction, all or nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StorageWrite {
+    /// Report this token in `Persisted` / `PersistFailed`.
+    pub token: u64,
+    /// The operations, in order.
+    pub ops: Vec<StoreOp>,
+    /// The transactions whose record or end this write stores (also those that ended before
+    /// any record of theirs was written).
+    pub txs: Vec<TxId>,
+}
+
+impl StorageWrite {
+    /// How many bytes it stores.
+    pub fn bytes(&self) -> usize {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                StoreOp::PutRecord { bytes, .. } | StoreOp::PutPage { bytes, .. } => bytes.len(),
+                StoreOp::DeleteRecords { .. } => 0,
+            })
+            .sum()
+    }
+}
+
+/// What must be written, the write under way, and the log's shape.
+#[derive(Debug, Clone, Default)]
+pub(super) struct StoreState {
+    pub docs: BTreeSet<(String, DocId)>,
+    pub txs: BTreeSet<TxId>,
+    pub logs: BTreeSet<u64>,
+    pub checkpoint_dirty: bool,
+    /// The driver said storage is idle (`Input::Compact`): the next write may compact.
+    pub compact_now: bool,
+    pub tuning: StorageTuning,
+    log: Log,
+    /// The record each unfinished transaction's newest version is in.
+    tx_home: HashMap<TxId, u64>,
+    /// The record each kept sync-log entry's newest version is in.
+    log_home: HashMap<u64, u64>,
+    /// The write in flight: its token and what it covered.
+    in_flight: Option<InFlight>,
+    next_token: u64,
+    failures: u32,
+    pub retry_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone)]
+struct InFlight {
+    token: u64,
+    seq: u64,
+    docs: BTreeSet<(String, DocId)>,
+    /// Transactions written, with the revision written.
+    txs: Vec<(TxId, u64)>,
+    logs: BTreeSet<u64>,
+    checkpoint: bool,
+    /// Pages rewritten, with their bytes; records folded.
+    pages: Vec<(String, u32, usize)>,
+    folded: Vec<u64>,
+}
+
+/// What of the engine's state is not in storage yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unwritten {
+    /// Nothing: storage holds everything.
+    Nothing,
+    /// Only what the write under way carries.
+    InFlight,
+    /// Changes that wait for a write not issued yet (and maybe one under way).
+    Waiting,
+}
+
+impl StoreState {
+    /// Nothing written yet.
+    pub(super) fn new(tuning: StorageTuning) -> Self {
+        StoreState {
+            tuning,
+            ..StoreState::default()
+        }
+    }
+
+    /// Whether a write would start now: something is dirty (or compaction was asked for and is
+    /// due), none is under way, no retry waits.
+    pub(super) fn can_flush(&self, now: Millis) -> bool {
+        self.in_flight.is_none()
+            && (self.is_dirty() || (self.compact_now && self.compaction_due()))
+            && self.retry_at.is_none_or(|at| at <= now)
+    }
+
+    fn is_dirty(&self) -> bool {
+        self.checkpoint_dirty
+            || !self.docs.is_empty()
+            || !self.txs.is_empty()
+            || !self.logs.is_empty()
+    }
+
+    /// Whether the log has grown enough to fold some of it into pages.
+    pub(super) fn compaction_due(&self) -> bool {
+        self.log.len() > self.tuning.log_records || self.log.bytes() > self.tuning.log_bytes
+    }
+
+    /// Whether storage is idle with compaction due: the driver should feed `Compact` when it
+    /// has time to spare.
+    pub(super) fn wants_compaction(&self) -> bool {
+        self.in_flight.is_none() && !self.is_dirty() && self.compaction_due()
+    }
+
+    fn overdue(&self) -> bool {
+        self.log.len() > self.tuning.log_records * LOG_OVERDUE
+            || self.log.bytes() > self.tuning.log_bytes * LOG_OVERDUE
+    }
+}
+
+impl Engine {
+    /// What of the engine's state is not in storage yet (see [`Unwritten`]).
+    pub fn unwritten(&self) -> Unwritten {
+        if self.store.is_dirty() {
+            Unwritten::Waiting
+        } else if self.store.in_flight.is_some() {
+            Unwritten::InFlight
+        } else {
+            Unwritten::Nothing
+        }
+    }
+
+    /// Emits one storage write with everything changed since the last (and a compaction slice
+    /// when storage was idle or the log is overdue), unless one is under way.
+    pub(super) fn flush(&mut self) {
+        if !self.store.can_flush(self.now) {
+            return;
+        }
+        self.store.retry_at = None;
+        let token = self.store.next_token;
+        self.store.next_token += 1;
+        let seq = self.store.log.next_seq.max(1);
+        self.store.log.next_seq = seq + 1;
+        let compact = std::mem::take(&mut self.store.compact_now) || self.store.overdue();
+        let (pages, folded) = if compact && self.store.compaction_due() {
+            self.plan_compaction()
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let docs = std::mem::take(&mut self.store.docs);
+        let tx_ids = std::mem::take(&mut self.store.txs);
+        let logs = std::mem::take(&mut self.store.logs);
+        let checkpoint = std::mem::take(&mut self.store.checkpoint_dirty) || !folded.is_empty();
+        let mut record = codec::Record {
+            seq,
+            ..codec::Record::default()
+        };
+        let mut touched = Vec::new();
+        let mut by_collection: BTreeMap<&str, Vec<Document>> = BTreeMap::new();
+        for (collection, id) in &docs {
+            touched.push((collection.clone(), layout::hash(id)));
+            match self.collections.get(collection).and_then(|c| c.synced(id)) {
+                Some(doc) => by_collection
+                    .entry(collection)
+                    .or_default()
+                    .push(doc.clone()),
+                None => record.removed.push((collection.clone(), id.clone())),
+            }
+        }
+        record.docs = by_collection
+            .into_iter()
+            .map(|(c, docs)| (c.to_owned(), docs))
+            .collect();
+        let mut written = Vec::new();
+        for id in &tx_ids {
+            match self.txs.get_mut(id) {
+                Some(entry) if !entry.tx.state.is_terminal() => {
+                    if entry.revision > entry.written_revision {
+                        entry.written_revision = entry.revision;
+                        record.meta.txs.push(entry.tx.clone());
+                        written.push((*id, entry.revision));
+                    }
+                }
+                _ => {
+                    if self.store.tx_home.contains_key(id) {
+                        record.meta.settled.push(*id);
+                    }
+                    written.push((*id, 0));
+                }
+            }
+        }
+        record.meta.checkpoint = checkpoint.then(|| self.checkpoint());
+        record.meta.sync_log = logs
+            .iter()
+            .filter_map(|id| self.log_entry(*id).cloned())
+            .collect();
+        for (collection, docs) in &record.docs {
+            if let Some(pages) = self.store.log.pages.get_mut(collection) {
+                for doc in docs {
+                    pages.grow(layout::hash(&doc.id), codec::doc_size(doc));
+                }
+            }
+        }
+        let bytes = record.encode();
+        self.store.log.insert(
+            seq,
+            Unfolded {
+                touched,
+                bytes: bytes.len(),
+            },
+        );
+        let mut ops = vec![StoreOp::PutRecord { seq, bytes }];
+        let mut page_sizes = Vec::new();
+        for (collection, index) in &pages {
+            // A split adds a page: the divided one is written under the new count too.
+            let count = pages
+                .iter()
+                .filter(|(c, _)| c == collection)
+                .map(|(_, i)| *i as usize + 1)
+                .chain(self.store.log.pages.get(collection).map(|p| p.count()))
+                .max()
+                .unwrap_or(1);
+            let bytes = self.encode_page(collection, *index, seq, count);
+            page_sizes.push((collection.clone(), *index, bytes.len()));
+            ops.push(StoreOp::PutPage {
+                collection: collection.clone(),
+                index: *index,
+                bytes,
+            });
+        }
+        if let (Some(&from), Some(&to)) = (folded.first(), folded.last()) {
+            ops.push(StoreOp::DeleteRecords { from, to });
+        }
+        let write = StorageWrite {
+            token,
+            ops,
+            txs: written.iter().map(|(id, _)| *id).collect(),
+        };
+        self.store.in_flight = Some(InFlight {
+            token,
+            seq,
+            docs,
+            txs: written,
+            logs,
+            checkpoint,
+            pages: page_sizes,
+            folded,
+        });
+        self.out.effects.push(super::Effect::Persist(write));
+    }
+
+    /// Chooses a compaction slice: the pages to rewrite (a due split first, else the pages the
+    /// oldest records left stale, laying out the first pages of collections that have none)
+    /// and the records that fold once they are. What lives only in a folding record (an
+    /// unfinished transaction's newest version, a kept sync-log entry) is marked to be written
+    /// again with this write.
+    fn plan_compaction(&mut self) -> (Vec<(String, u32)>, Vec<u64>) {
+        let mut pages = self.due_split();
+        if pages.is_empty() {
+            self.lay_out_pages();
+            pages = self.store.log.stale_pages(self.store.tuning.slice_bytes);
+        }
+        let folded = self.store.log.foldable(&pages);
+        let folding: BTreeSet<u64> = folded.iter().copied().collect();
+        for (id, home) in &self.store.tx_home {
+            if folding.contains(home) {
+                if let Some(entry) = self.txs.get_mut(id) {
+                    entry.written_revision = 0;
+                }
+                self.store.txs.insert(*id);
+            }
+        }
+        for (id, home) in &self.store.log_home {
+            if folding.contains(home) {
+                self.store.logs.insert(*id);
+            }
+        }
+        (pages, folded)
+    }
+
+    /// The collections the log touches, with their documents' bytes in all.
+    fn logged_collections(&self) -> Vec<(String, usize)> {
+        let touched: BTreeSet<&str> = self
+            .store
+            .log
+            .records()
+            .flat_map(|(_, r)| r.touched.iter().map(|(c, _)| c.as_str()))
+            .collect();
+        touched
+            .into_iter()
+            .filter_map(|name| {
+                let collection = self.collections.get(name)?;
+                let total = collection.synced_docs().map(codec::doc_size).sum();
+                Some((name.to_owned(), total))
+            })
+            .collect()
+    }
+
+    /// A split the first collection that needs one is due for: both pages it writes.
+    fn due_split(&self) -> Vec<(String, u32)> {
+        for (name, total) in self.logged_collections() {
+            let Some(pages) = self.store.log.pages.get(&name) else {
+                continue;
+            };
+            if let Some((divided, new)) = pages.due_split(total, self.store.tuning.page_bytes) {
+                return vec![(name.clone(), new), (name, divided)];
+            }
+        }
+        Vec::new()
+    }
+
+    /// Lays out the first pages of every logged collection that has none (none is written
+    /// yet: they are stale until compaction writes them).
+    fn lay_out_pages(&mut self) {
+        for (name, total) in self.logged_collections() {
+            if !self.store.log.pages.contains_key(&name) {
+                let pages = layout::Pages::lay_out(total, self.store.tuning.page_bytes);
+                self.store.log.pages.insert(name, pages);
+            }
+        }
+    }
+
+    /// The bytes of page `index` of `collection` (one of `count` pages) as it will be once this
+    /// write lands: every synced document whose id goes there.
+    fn encode_page(&self, collection: &str, index: u32, seq: u64, count: usize) -> Vec<u8> {
+        let docs: Vec<Document> = self
+            .collections
+            .get(collection)
+            .into_iter()
+            .flat_map(|c| c.synced_docs())
+            .filter(|doc| index_for(count, layout::hash(&doc.id)) == Some(index))
+            .cloned()
+            .collect();
+        Page {
+            collection: collection.to_owned(),
+            index,
+            count: count as u32,
+            as_of: seq,
+            docs,
+        }
+        .encode()
+    }
+
+    /// A write is durable: its transactions' revisions are, the pages it rewrote include
+    /// everything up to it, the records it folded are gone, and the next write may go.
+    pub(super) fn persisted(&mut self, token: u64) {
+        let Some(done) = self.store.in_flight.take_if(|w| w.token == token) else {
+            return;
+        };
+        self.store.failures = 0;
+        for (collection, index, bytes) in done.pages {
+            self.store
+                .log
+                .pages
+                .entry(collection)
+                .or_default()
+                .written(index, done.seq, bytes);
+        }
+        for seq in &done.folded {
+            self.store.log.remove(*seq);
+        }
+        let kept: BTreeSet<u64> = self.status.log_ids().collect();
+        for id in done.logs.iter().filter(|id| kept.contains(id)) {
+            self.store.log_home.insert(*id, done.seq);
+        }
+        self.store.log_home.retain(|id, _| kept.contains(id));
+        for (id, revision) in done.txs {
+            // Revision 0 is a settlement: the transaction is gone from storage.
+            if revision == 0 {
+                self.store.tx_home.remove(&id);
+                continue;
+            }
+            // A transaction that finished meanwhile is still stored as written: its settlement
+            // follows in the next write.
+            self.store.tx_home.insert(id, done.seq);
+            let Some(entry) = self.txs.get_mut(&id).filter(|e| !e.tx.state.is_terminal()) else {
+                continue;
+            };
+            if revision > entry.durable_revision {
+                if entry.durable_revision == 0 {
+                    self.out.durable.push(id);
+                }
+                entry.durable_revision = revision;
+            }
+        }
+        self.status.storage_ok();
+    }
+
+    /// A write failed: nothing of it exists; what it covered is written again later, and the
+    /// status shows the error.
+    pub(super) fn persist_failed(&mut self, token: u64, message: String) {
+        let Some(failed) = self.store.in_flight.take_if(|w| w.token == token) else {
+            return;
+        };
+        self.store.log.remove(failed.seq);
+        self.store.docs.extend(failed.docs);
+        for (id, _) in failed.txs {
+            if let Some(entry) = self.txs.get_mut(&id) {
+                entry.written_revision = entry.durable_revision;
+            }
+            self.store.txs.insert(id);
+        }
+        self.store.logs.extend(failed.logs);
+        self.store.checkpoint_dirty |= failed.checkpoint;
+        self.store.failures += 1;
+        self.store.retry_at = Some(self.now + self.config.retry.ceiling(self.store.failures));
+        self.status.storage_failed(format!("storage: {message}"));
+    }
+
+    /// Storage was emptied (the browser's data was cleared): the log starts over and
+    /// everything is written again from memory.
+    pub(super) fn storage_reset(&mut self) {
+        let next_seq = self.store.log.next_seq;
+        self.store.log = Log::default();
+        self.store.log.next_seq = next_seq;
+        self.store.tx_home.clear();
+        self.store.log_home.clear();
+        self.store.checkpoint_dirty = true;
+        for (name, collection) in &self.collections {
+            self.store.docs.extend(
+                collection
+                    .synced_docs()
+                    .map(|doc| (name.clone(), doc.id.clone())),
+            );
+        }
+        for (id, entry) in &mut self.txs {
+            if !entry.tx.state.is_terminal() {
+                entry.revision += 1;
+                self.store.txs.insert(*id);
+            }
+        }
+        self.store.logs.extend(self.status.log_ids());
+    }
+
+    fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            client_id: self.client_id.clone(),
+            cursor: self.cursor,
+            next_mutation_id: self.next_mutation_id,
+            next_tx: self.next_tx,
+            clock: self.clock.last(),
+        }
+    }
+}

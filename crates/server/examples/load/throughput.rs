@@ -1,0 +1,211 @@
+//! Push throughput: clients pushing as fast as they are answered, each in a tenant of its own
+//! (no fan-out), spread over the nodes. Each client sends a `push` of `batch` transactions (one
+//! `put` of a new document each, mutation ids contiguous from 1) and waits for its answer before
+//! sending the next; every mutation must come back `applied`.
+
+use crate::cluster::Cluster;
+use crate::stats::{micros, round, CpuUse, CpuWindow, Histogram, Summary};
+use ferrosync_core::document::Fields;
+use ferrosync_core::hlc::Hlc;
+use ferrosync_core::mutation::Op;
+use ferrosync_core::protocol::{
+    ClientMessage, Outcome, ServerMessage, WireMutation, WireTransaction, PROTOCOL_VERSION,
+};
+use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// How long a push may wait for its answer before the run counts it as a stall.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One run's shape.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Config {
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Transactions (of one mutation) per push.
+    pub batch: usize,
+    /// Seconds of pushing.
+    pub seconds: u64,
+}
+
+/// What a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Its shape.
+    #[serde(flatten)]
+    pub config: Config,
+    /// `sqlite` or `postgres`.
+    pub database: String,
+    /// Server nodes.
+    pub nodes: usize,
+    /// Mutations acknowledged `applied`, per second.
+    pub mutations_per_second: f64,
+    /// Each push, from sending it to its answer.
+    pub push: Summary,
+    /// CPU use during the run.
+    pub cpu: CpuUse,
+}
+
+/// Runs one configuration on `cluster`.
+pub async fn run(
+    cluster: &Cluster,
+    database: &str,
+    config: Config,
+    postgres_pid: Option<u32>,
+) -> Result<Report, String> {
+    let addrs = cluster.addrs();
+    let mut sockets = Vec::new();
+    for i in 0..config.clients {
+        let addr = addrs[i % addrs.len()];
+        let token = cluster.token(&format!("u{i}"), &format!("tp{i}"));
+        sockets.push(connect(addr, &token, &format!("p{i}")).await?);
+    }
+    let cpu = CpuWindow::start(cluster.pids(), postgres_pid);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(config.seconds);
+    let tasks: Vec<_> = sockets
+        .into_iter()
+        .enumerate()
+        .map(|(i, socket)| tokio::spawn(client(socket, i, config.batch, deadline)))
+        .collect();
+    let mut latencies = Histogram::default();
+    let (mut acked, mut last) = (0, started);
+    for task in tasks {
+        let (client_acked, client_latencies, finished) = task
+            .await
+            .map_err(|e| format!("a client task failed: {e}"))??;
+        acked += client_acked;
+        latencies.merge(&client_latencies);
+        last = last.max(finished);
+    }
+    let cpu: CpuUse = cpu.finish();
+    Ok(Report {
+        config,
+        database: database.to_owned(),
+        nodes: addrs.len(),
+        mutations_per_second: round(acked as f64 / (last - started).as_secs_f64()),
+        push: latencies.summary(),
+        cpu,
+    })
+}
+
+async fn connect(
+    addr: std::net::SocketAddr,
+    token: &str,
+    client_id: &str,
+) -> Result<Socket, String> {
+    let url = format!("ws://{addr}/v1/sync?token={token}");
+    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true)
+        .await
+        .map_err(|e| format!("{client_id}: cannot connect: {e}"))?;
+    let hello = ClientMessage::Hello {
+        protocol: PROTOCOL_VERSION,
+        client_id: client_id.to_owned(),
+        collections: vec!["todos".to_owned()],
+    };
+    send(&mut socket, &hello).await?;
+    match next_message(&mut socket).await? {
+        ServerMessage::Welcome { .. } => Ok(socket),
+        other => Err(format!("{client_id}: answer to hello: {other:?}")),
+    }
+}
+
+/// One client's loop: push, wait for the answer, check it, until the deadline. Returns the
+/// mutations acknowledged, each push's latency, and when the last answer came.
+async fn client(
+    mut socket: Socket,
+    index: usize,
+    batch: usize,
+    deadline: Instant,
+) -> Result<(u64, Histogram, Instant), String> {
+    let mut latencies = Histogram::default();
+    let (mut acked, mut next_id, mut seq, mut finished) = (0, 1u64, 0u64, Instant::now());
+    while Instant::now() < deadline {
+        seq += 1;
+        let first = next_id;
+        let push = ClientMessage::Push {
+            seq,
+            transactions: (first..first + batch as u64)
+                .map(|id| put(index, id))
+                .collect(),
+        };
+        next_id += batch as u64;
+        let sent = Instant::now();
+        send(&mut socket, &push).await?;
+        let answer = timeout(ANSWER_TIMEOUT, next_message(&mut socket))
+            .await
+            .map_err(|_| format!("push {seq}: no answer within {ANSWER_TIMEOUT:?} (stall)"))??;
+        latencies.record(micros(sent.elapsed()));
+        finished = Instant::now();
+        let ServerMessage::PushResult { results, .. } = answer else {
+            return Err(format!("push {seq}: answered {answer:?}"));
+        };
+        if results.len() != batch
+            || !results
+                .iter()
+                .all(|r| matches!(r.outcome, Outcome::Applied { .. }))
+        {
+            return Err(format!("push {seq}: not every mutation was applied"));
+        }
+        acked += batch as u64;
+    }
+    let _ = timeout(Duration::from_secs(2), socket.close(None)).await;
+    Ok((acked, latencies, finished))
+}
+
+/// The next message that is not a live `changes` frame.
+async fn next_message(socket: &mut Socket) -> Result<ServerMessage, String> {
+    loop {
+        match socket.next().await {
+            Some(Ok(Message::Text(text))) => {
+                if text.starts_with(r#"{"type":"changes""#) || text.starts_with('[') {
+                    continue;
+                }
+                return serde_json::from_str(&text).map_err(|e| format!("unreadable answer: {e}"));
+            }
+            Some(Ok(Message::Close(close))) => {
+                return Err(format!("closed by the server: {close:?}"))
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(format!("WebSocket failure: {e}")),
+            None => return Err("the connection ended".to_owned()),
+        }
+    }
+}
+
+/// A transaction of one `put` creating the client's document number `id`.
+fn put(client: usize, id: u64) -> WireTransaction {
+    let mut fields = Fields::new();
+    fields.insert("title", serde_json::json!(format!("load item {id}")));
+    fields.insert("completed", serde_json::json!(id % 2 == 0));
+    fields.insert("n", serde_json::json!(id));
+    WireTransaction {
+        mutations: vec![WireMutation {
+            id,
+            collection: "todos".to_owned(),
+            doc_id: format!("p{client}-{id}"),
+            op: Op::Put { fields },
+            hlc: Hlc {
+                wall: crate::stats::now_ms(),
+                counter: (id % u64::from(u32::MAX)) as u32,
+                node: client as u32,
+            },
+            base_version: 0,
+        }],
+        abandon: false,
+    }
+}
+
+async fn send(socket: &mut Socket, message: &ClientMessage) -> Result<(), String> {
+    let text = serde_json::to_string(message).map_err(|e| format!("cannot encode: {e}"))?;
+    socket
+        .send(Message::Text(text.into()))
+        .await
+        .map_err(|e| format!("cannot send: {e}"))
+}

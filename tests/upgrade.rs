@@ -1,0 +1,170 @@
+//! A database written by the first schema (IndexedDB version 1: a record per document and per
+//! transaction, as JSON text) opens under the current one with every document and unfinished
+//! transaction intact, and each transaction then completes exactly once, in real Chromium
+//! against the real sync server.
+#![cfg(target_arch = "wasm32")]
+
+mod support;
+
+use ferrosync_core::document::{parse_document, Document};
+use ferrosync_core::engine::Checkpoint;
+use ferrosync_core::hlc::Hlc;
+use ferrosync_core::mutation::{Mutation, Op};
+use ferrosync_core::transaction::{Transaction, TxId};
+use serde_json::{json, Value};
+use support::*;
+use wasm_bindgen::{closure::Closure, JsCast, JsValue};
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+use web_sys::{IdbDatabase, IdbTransactionMode};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// The first schema's object stores.
+const STORES: [&str; 5] = ["documents", "transactions", "sync_log", "meta", "origins"];
+
+fn doc(value: Value) -> (String, ferrosync_core::document::Fields) {
+    parse_document(value).expect("a valid document")
+}
+
+/// Writes a database as the first schema did: a synced document, an unfinished transaction
+/// inserting another, and the engine's checkpoint.
+async fn write_first_schema(name: &str) -> Result<(), JsValue> {
+    let factory = web_sys::window().unwrap().indexed_db()?.unwrap();
+    let request = factory.open_with_u32(name, 1)?;
+    let on_upgrade = {
+        let request = request.clone();
+        Closure::<dyn FnMut()>::new(move || {
+            let db: IdbDatabase = request.result().unwrap().unchecked_into();
+            for store in STORES {
+                db.create_object_store(store).unwrap();
+            }
+        })
+    };
+    request.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
+    let db: IdbDatabase = idb_result(&request).await?.unchecked_into();
+    let now = js_sys::Date::now() as u64;
+    let (id, fields) = doc(json!({ "_id": "synced", "title": "kept from version 1" }));
+    let synced = Document {
+        id: id.clone(),
+        fields,
+        version: 0,
+        hlc: Hlc {
+            wall: now,
+            counter: 0,
+            node: 1,
+        },
+        deleted: false,
+    };
+    let (pending_id, fields) = doc(json!({ "_id": "pending", "title": "queued in version 1" }));
+    let tx = Transaction::new(
+        TxId(1),
+        vec![Mutation {
+            collection: "todos".into(),
+            doc_id: pending_id,
+            op: Op::Insert { fields },
+            hlc: Hlc {
+                wall: now,
+                counter: 1,
+                node: 1,
+            },
+            base_version: 0,
+            base: None,
+            wire_id: None,
+            parked: None,
+        }],
+        now,
+    );
+    let checkpoint = Checkpoint {
+        client_id: unique("c"),
+        cursor: 0,
+        next_mutation_id: 1,
+        next_tx: 2,
+        clock: Hlc {
+            wall: now,
+            counter: 1,
+            node: 1,
+        },
+    };
+    let text = |value: String| JsValue::from_str(&value);
+    let stores = js_sys::Array::of3(&"documents".into(), &"transactions".into(), &"meta".into());
+    let write =
+        db.transaction_with_str_sequence_and_mode(&stores, IdbTransactionMode::Readwrite)?;
+    write.object_store("documents")?.put_with_key(
+        &text(serde_json::to_string(&("todos", &synced)).unwrap()),
+        &js_sys::Array::of2(&"todos".into(), &id.as_str().into()),
+    )?;
+    write
+        .object_store("transactions")?
+        .put_with_key(&text(serde_json::to_string(&tx).unwrap()), &1.into())?;
+    write.object_store("meta")?.put_with_key(
+        &text(serde_json::to_string(&checkpoint).unwrap()),
+        &"checkpoint".into(),
+    )?;
+    committed(&write).await?;
+    db.close();
+    Ok(())
+}
+
+#[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
+async fn a_first_schema_database_opens_intact_and_finishes_its_transactions_once() {
+    let tenant = unique("t");
+    let config = config(&tenant, json!({}));
+    let name = config["name"].as_str().unwrap().to_owned();
+    write_first_schema(&name).await.unwrap();
+
+    let engine = open(&config).await;
+    assert_eq!(
+        get(&engine, "todos", "synced")["title"],
+        "kept from version 1"
+    );
+    assert_eq!(
+        get(&engine, "todos", "pending")["title"],
+        "queued in version 1"
+    );
+    until_server(&tenant, 1).await;
+    until("the transaction completed", || {
+        json(&engine.transactions().unwrap())
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["state"] == "completed")
+    })
+    .await;
+    engine.destroy();
+
+    // Reopened, nothing is left to send and nothing was applied twice.
+    let reopened = open(&config).await;
+    assert_eq!(
+        get(&reopened, "todos", "synced")["title"],
+        "kept from version 1"
+    );
+    assert_eq!(
+        get(&reopened, "todos", "pending")["title"],
+        "queued in version 1"
+    );
+    let unfinished = json(&reopened.transactions().unwrap());
+    assert!(
+        unfinished
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["state"] == "completed"),
+        "{unfinished}"
+    );
+    sleep(500).await;
+    let (head, docs) = server_state(&tenant).await;
+    assert_eq!((head, docs.len()), (1, 1), "applied once: {docs:?}");
+    reopened.destroy();
+}
+
+/// Waits until the server's head for `tenant` reaches `head`.
+async fn until_server(tenant: &str, head: u64) {
+    for _ in 0..250 {
+        if server_state(tenant).await.0 >= head {
+            return;
+        }
+        sleep(40).await;
+    }
+    panic!("the server never reached version {head}");
+}
