@@ -127,8 +127,8 @@ impl Engine {
         let log = self.start_log(SyncType::Push);
         self.custom.runs.insert(log, (due.len(), 0, 0));
         for id in due {
+            self.set_retry_at(id, None);
             let entry = self.txs.get_mut(&id).expect("ready");
-            entry.retry_at = None;
             entry.tx.set_state(TxState::Persisting, now);
             let attempt = entry.tx.start_attempt(now);
             // Stored, so attempts count across reloads.
@@ -154,18 +154,6 @@ impl Engine {
     fn start_call(&mut self, call: Call, log: u64) {
         self.custom.calls.insert(call.tx, (call, log));
         self.out.effects.push(super::Effect::Call(call));
-    }
-
-    /// The earliest retry time among transactions waiting to be persisted again.
-    pub(super) fn call_retry_at(&self) -> Option<super::Millis> {
-        if !self.is_custom() {
-            return None;
-        }
-        self.queues
-            .ready
-            .iter()
-            .filter_map(|id| self.txs[id].retry_at)
-            .min()
     }
 
     /// Acts on a call's answer; answers to calls no longer under way are ignored.

@@ -122,7 +122,8 @@ impl Engine {
             self.pull.requested = true;
         }
         if push {
-            for entry in self.txs.values_mut() {
+            for id in &self.queues.backing_off {
+                let entry = self.txs.get_mut(id).expect("unfinished");
                 entry.retry_at = entry.retry_at.map(|at| at.min(self.now));
             }
         }

@@ -241,8 +241,8 @@ impl Engine {
         self.untrack(id);
         if let Some(entry) = self.txs.get_mut(&id) {
             entry.in_flight = None;
-            entry.retry_at = None;
         }
+        self.set_retry_at(id, None);
         self.touch(id);
         self.finished.push_back(id);
     }

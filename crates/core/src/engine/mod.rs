@@ -697,11 +697,10 @@ impl Engine {
     /// The earliest time something is due: a retry, a request timeout, a poll, a storage retry.
     fn next_wake(&self) -> Option<Millis> {
         let timeout = self.config.ack_timeout_ms;
-        // Only transactions holding wire ids wait for retries.
         let retries = self
             .queues
-            .wire
-            .values()
+            .backing_off
+            .iter()
             .filter_map(|id| self.txs[id].retry_at);
         let pushes = self.flights.values().map(|f| f.sent_at + timeout);
         let pull = self.pull.in_flight.map(|(_, at)| at + timeout);
@@ -714,7 +713,6 @@ impl Engine {
             _ => None,
         };
         retries
-            .chain(self.call_retry_at())
             .chain(pushes)
             .chain(pull)
             .chain(hello)
