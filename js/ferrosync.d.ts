@@ -263,13 +263,71 @@ export interface Change<T extends object = DocumentFields> {
   doc: Document<T> | null;
 }
 
-/** Selects, orders and limits the documents of a collection. */
-export interface Query {
-  /** Equality on every listed field; `_id` and `_deleted` are allowed. */
-  where?: { [field: string]: JsonValue };
-  /** `"field"` sorts ascending, `"-field"` descending; later keys break ties. */
+/** An operand of the comparisons: numbers compare with numbers, strings with strings. */
+export type Comparable = number | string;
+
+/**
+ * Operators on one field's value, all of which must hold. For `$eq`, `$ne`, `$in` and `$nin` a
+ * missing field counts as `null`; the comparisons only match values of their operand's type
+ * (numbers by value, strings by code point); `$exists` tells a present field from a missing one.
+ * Arrays and objects compare as whole values. An unknown operator, or an operand of the wrong
+ * type, is a `TypeError` naming the operator.
+ * @typeParam V - the field's type
+ */
+export interface FieldOperators<V = JsonValue> {
+  /** Equal to the value. */
+  $eq?: V | null;
+  /** Not equal to the value. */
+  $ne?: V | null;
+  /** Greater than the operand. */
+  $gt?: Extract<V, Comparable>;
+  /** Greater than or equal to the operand. */
+  $gte?: Extract<V, Comparable>;
+  /** Less than the operand. */
+  $lt?: Extract<V, Comparable>;
+  /** Less than or equal to the operand. */
+  $lte?: Extract<V, Comparable>;
+  /** Equal to one of the values. */
+  $in?: (V | null)[];
+  /** Equal to none of the values. */
+  $nin?: (V | null)[];
+  /** The field is present (`true`) or missing (`false`). */
+  $exists?: boolean;
+}
+
+/**
+ * What `where` asks of one field: a value (equality) or {@link FieldOperators}.
+ * @typeParam V - the field's type
+ */
+export type FieldCondition<V = JsonValue> = V | null | FieldOperators<V>;
+
+/**
+ * The conditions of a query, all of which must hold, by field: a top-level field, `_id`,
+ * `_deleted`, or a dotted path into nested objects (`'address.city'`).
+ * @typeParam T - the shape of the documents' fields
+ */
+export type Where<T extends object = DocumentFields> = {
+  [K in keyof T & string]?: FieldCondition<T[K]>;
+} & { [path: string]: FieldCondition | undefined };
+
+/**
+ * Selects, orders and pages the documents of a collection. Queries that differ only in how
+ * they are written (key order, `{ f: v }` or `{ f: { $eq: v } }`) are the same query: live
+ * queries are shared by it.
+ * @typeParam T - the shape of the documents' fields
+ */
+export interface Query<T extends object = DocumentFields> {
+  /** The conditions (all must hold). */
+  where?: Where<T>;
+  /**
+   * `"field"` sorts ascending, `"-field"` descending (dotted paths too); later fields break
+   * ties, then `_id`. Values of different types order null < booleans < numbers < strings <
+   * arrays < objects; a missing field sorts as `null`.
+   */
   sort?: string | string[];
-  /** The largest number of documents returned. */
+  /** Skips this many results. @defaultValue `0` */
+  offset?: number;
+  /** The largest number of documents returned (after the offset). */
   limit?: number;
   /** Also return soft-deleted documents. @defaultValue `false` */
   includeDeleted?: boolean;
@@ -414,6 +472,13 @@ export interface CollectionConfig {
   name: string;
   /** Sync with the server; `false` keeps the collection local only. @defaultValue `true` */
   sync?: boolean;
+  /**
+   * Indexes to keep in memory: a field (`'done'`), or several (`['done', 'title']`: by `done`,
+   * then `title`). An index serves queries whose equalities cover its first fields, then a range
+   * or `$in` on the next, and sorts on its remaining fields. Fields that queries keep scanning
+   * for also get an index automatically (see the guide).
+   */
+  indexes?: (string | string[])[];
 }
 
 /**
@@ -616,17 +681,32 @@ export declare class Collection<T extends object = DocumentFields> {
    * removal is in IndexedDB (while storage is failing, it waits for the retried write).
    */
   hardDelete(id: string): Promise<void>;
-  /** The document with this id, or `undefined` if there is none. */
+  /**
+   * The document with this id, or `undefined` if there is none. Documents are frozen, and a
+   * document keeps the same object (for `get` and `find`) until it changes.
+   */
   get(id: string): Document<T> | undefined;
-  /** The documents matching `query`; soft-deleted ones only with `includeDeleted`. */
-  find(query?: Query): Document<T>[];
-  /** How many documents match `query`. */
-  count(query?: Query): number;
+  /**
+   * The documents matching `query`, in its order; soft-deleted ones only with
+   * `includeDeleted`. Answered from the live query of a subscription with the same query, or
+   * through an index, or by reading every document. Throws a `TypeError` for a bad query.
+   */
+  find(query?: Query<T>): Document<T>[];
+  /** How many documents match `query` (all but the soft-deleted ones without a query). */
+  count(query?: Query<T>): number;
   /**
    * Calls `callback` with every batch of changes to the collection.
    * @returns a function that unsubscribes
    */
   subscribe(callback: (changes: Change<T>[]) => void): () => void;
+  /**
+   * Calls `callback` with every batch of changes to the results of `query`: documents that
+   * entered them (`added`), changed in them (`updated`) or left them (`removed`, `doc: null`),
+   * within its `offset` and `limit`. Subscribers of the same query share one live query, kept
+   * up to date incrementally; `find` and `count` with that query read its results.
+   * @returns a function that unsubscribes
+   */
+  subscribe(query: Query<T>, callback: (changes: Change<T>[]) => void): () => void;
   /** Releases the collection's memory. */
   free(): void;
 }

@@ -62,7 +62,7 @@ export async function main(): Promise<void> {
 
   const config: SyncEngineConfig = {
     name: 'my-app',
-    collections: [{ name: 'todos', sync: true }, { name: 'cache', sync: false }],
+    collections: [{ name: 'todos', sync: true, indexes: ['completed', ['completed', 'title']] }, { name: 'cache', sync: false }],
     serverUrl: 'ws://127.0.0.1:8787/v1/sync',
     authToken: 'token',
     direction: 'both',
@@ -123,6 +123,16 @@ export async function main(): Promise<void> {
   assertType<Equals<typeof first, Document<Todo> | undefined>>();
   const all: Document<Todo>[] = todos.find();
   const n: number = todos.count() + todos.count(query) + all.length;
+  // Operators, dotted paths, several sort fields, offset.
+  const page: Query<Todo> = {
+    where: { completed: { $ne: true }, title: { $gte: 'a', $lt: 'n' }, tags: { $exists: true }, 'meta.owner': { $in: ['ada', null] } },
+    sort: ['-title', 'meta.rank'],
+    offset: 20,
+    limit: 10,
+  };
+  const paged: Document<Todo>[] = todos.find(page);
+  const stopPage: () => void = todos.subscribe(page, (changes: Change<Todo>[]) => ids.push(String(changes.length + paged.length)));
+  stopPage();
 
   const stopTodos: () => void = todos.subscribe((changes: Change<Todo>[]) => {
     for (const change of changes) {
@@ -176,8 +186,8 @@ export async function main(): Promise<void> {
   });
 
   // Transaction history, paged, and the objects in-flight transactions hold.
-  const page: TransactionQuery = { limit: 50, before: 100, state: 'failed' };
-  const transactions: Transaction[] = [...engine.transactions(), ...engine.transactions(page)];
+  const historyPage: TransactionQuery = { limit: 50, before: 100, state: 'failed' };
+  const transactions: Transaction[] = [...engine.transactions(), ...engine.transactions(historyPage)];
   const locked: LockedObject[] = engine.getLockedObjects();
   for (const { collection, id, transaction } of locked) ids.push(collection, id, transaction.state);
   for (const t of transactions) {
@@ -280,6 +290,12 @@ export async function main(): Promise<void> {
   await engine.transaction((t: Collection) => t.name);
   // @ts-expect-error: find results may be undefined when indexed
   const surely: Document<Todo> = open[0];
+  // @ts-expect-error: a boolean field is compared with booleans
+  todos.find({ where: { completed: 'yes' } });
+  // @ts-expect-error: ranges take numbers or strings
+  todos.count({ where: { title: { $gt: true } } });
+  // @ts-expect-error: `$in` takes a list
+  todos.find({ where: { title: { $in: 'a' } } });
 
   ids.push(String(badResolver), String(surely));
 }

@@ -396,9 +396,12 @@ fn collections(value: Option<&Value>) -> Result<Vec<CollectionConfig>, ConfigErr
                     "`collections[{i}]` must be an object with a `name`"
                 ));
             };
-            if let Some(key) = entry.keys().find(|k| *k != "name" && *k != "sync") {
+            if let Some(key) = entry
+                .keys()
+                .find(|k| !["name", "sync", "indexes"].contains(&k.as_str()))
+            {
                 return bad(format!(
-                    "`collections[{i}]` has an unknown option `{key}` (known: name, sync)"
+                    "`collections[{i}]` has an unknown option `{key}` (known: name, sync, indexes)"
                 ));
             }
             let read = Reader(entry);
@@ -413,9 +416,36 @@ fn collections(value: Option<&Value>) -> Result<Vec<CollectionConfig>, ConfigErr
             Ok(CollectionConfig {
                 name,
                 sync: read.bool("sync", true)?,
+                indexes: indexes(i, entry.get("indexes"))?,
             })
         })
         .collect()
+}
+
+/// `indexes: ['done', ['done', 'title']]`: each a field, or a list of fields.
+fn indexes(collection: usize, value: Option<&Value>) -> Result<Vec<Vec<String>>, ConfigError> {
+    let wrong = || {
+        ConfigError(format!(
+            "`collections[{collection}].indexes` must be a list of fields and lists of fields, \
+             like ['done', ['done', 'title']]"
+        ))
+    };
+    let fields = |value: &Value| match value {
+        Value::String(field) => Some(vec![field.clone()]),
+        Value::Array(fields) if !fields.is_empty() => fields
+            .iter()
+            .map(|f| f.as_str().map(str::to_owned))
+            .collect(),
+        _ => None,
+    };
+    match value {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|entry| fields(entry).ok_or_else(wrong))
+            .collect(),
+        Some(_) => Err(wrong()),
+    }
 }
 
 fn direction(value: Option<String>) -> Result<Direction, ConfigError> {
@@ -569,7 +599,8 @@ mod tests {
             options.engine.collections,
             vec![CollectionConfig {
                 name: "todos".into(),
-                sync: true
+                sync: true,
+                indexes: Vec::new(),
             }]
         );
         assert_eq!(options.engine.direction, Direction::Both);
@@ -587,7 +618,10 @@ mod tests {
     fn every_option_is_read() {
         let options = parse(
             &with(json!({
-                "collections": [{ "name": "todos", "sync": true }, { "name": "cache", "sync": false }],
+                "collections": [
+                    { "name": "todos", "sync": true, "indexes": ["done", ["done", "title"]] },
+                    { "name": "cache", "sync": false },
+                ],
                 "serverUrl": "wss://sync.example.com/v1/sync",
                 "authToken": "t",
                 "direction": "pull",
@@ -603,6 +637,13 @@ mod tests {
         )
         .unwrap();
         assert!(!options.engine.collections[1].sync);
+        assert_eq!(
+            options.engine.collections[0].indexes,
+            [
+                vec!["done".to_string()],
+                vec!["done".into(), "title".into()]
+            ]
+        );
         assert_eq!(options.engine.direction, Direction::Pull);
         assert!(matches!(
             options.engine.conflict_strategy,
@@ -729,6 +770,22 @@ mod tests {
             (
                 json!({ "collections": [{ "name": "a" }, { "name": "a" }] }),
                 "listed twice",
+            ),
+            (
+                json!({ "collections": [{ "name": "a", "indexes": "done" }] }),
+                "`collections[0].indexes` must be a list",
+            ),
+            (
+                json!({ "collections": [{ "name": "a", "indexes": [[]] }] }),
+                "`collections[0].indexes` must be a list",
+            ),
+            (
+                json!({ "collections": [{ "name": "a", "indexes": [["a", 1]] }] }),
+                "`collections[0].indexes` must be a list",
+            ),
+            (
+                json!({ "collections": [{ "name": "a", "indexes": ["a..b"] }] }),
+                "index field `a..b`",
             ),
             (json!({ "serverUrl": "ftp://h" }), "`serverUrl`"),
             (json!({ "serverUrl": "ws://" }), "must name a host"),

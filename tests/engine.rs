@@ -566,6 +566,68 @@ async fn a_refused_token_is_reported_as_the_last_error() {
 
 #[wasm_bindgen_test]
 #[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
+async fn a_query_subscription_follows_remote_writes_and_rollbacks() {
+    let tenant = unique("t");
+    let indexed =
+        json!({ "collections": [{ "name": "todos", "indexes": ["done", ["done", "title"]] }] });
+    let a = open(&config(&tenant, indexed)).await;
+    let b = open(&config(&tenant, json!({}))).await;
+    let seen = Rc::new(RefCell::new(Vec::<String>::new()));
+    let sink = seen.clone();
+    let on_change = Closure::<dyn Fn(JsValue)>::new(move |changes: JsValue| {
+        for change in json(&changes).as_array().unwrap() {
+            let (kind, id) = (&change["type"], &change["id"]);
+            sink.borrow_mut().push(format!(
+                "{} {}",
+                kind.as_str().unwrap(),
+                id.as_str().unwrap()
+            ));
+        }
+    });
+    let query = json!({ "where": { "done": false }, "sort": "title" });
+    let stop = todos(&a)
+        .subscribe(js(&query), on_change.as_ref().clone())
+        .unwrap();
+    // A remote write enters the results.
+    insert(&b, json!({ "_id": "r", "title": "remote", "done": false })).await;
+    until("A's query has B's write", || seen.borrow().len() == 1).await;
+    // An optimistic write shows at once; rejected by the server, it rolls back out again.
+    let big = "x".repeat(300 * 1024);
+    let rejected = insert(
+        &a,
+        json!({ "_id": "big", "title": "a", "done": false, "blob": big }),
+    )
+    .await;
+    assert_eq!(*seen.borrow(), ["added r", "added big"]);
+    settled(&rejected).await.unwrap_err();
+    until("the rollback leaves the results", || {
+        seen.borrow().len() == 3
+    })
+    .await;
+    assert_eq!(*seen.borrow(), ["added r", "added big", "removed big"]);
+    let found = json(&todos(&a).find(js(&query)).unwrap());
+    assert_eq!(
+        found,
+        json!([{ "_id": "r", "title": "remote", "done": false }])
+    );
+    assert_eq!(
+        todos(&a)
+            .count(js(&json!({ "where": { "done": false } })))
+            .unwrap(),
+        1
+    );
+    stop.unchecked_ref::<js_sys::Function>()
+        .call0(&JsValue::UNDEFINED)
+        .unwrap();
+    insert(&b, json!({ "_id": "s", "title": "second", "done": false })).await;
+    until("A has the next write", || !get(&a, "todos", "s").is_null()).await;
+    assert_eq!(seen.borrow().len(), 3, "nothing after unsubscribing");
+    a.destroy();
+    b.destroy();
+}
+
+#[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn documents_received_from_the_server_are_durable_once_flush_resolves() {
     let tenant = unique("t");
     let a = open(&config(&tenant, json!({}))).await;

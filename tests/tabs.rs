@@ -41,12 +41,7 @@ async fn a_second_engine_on_one_database_follows_the_first() {
     let on_change =
         Closure::<dyn Fn(JsValue)>::new(move |c: JsValue| sink.borrow_mut().push(json(&c)));
     todos(&follower)
-        .subscribe(
-            on_change
-                .as_ref()
-                .unchecked_ref::<js_sys::Function>()
-                .clone(),
-        )
+        .subscribe(on_change.as_ref().clone(), JsValue::UNDEFINED)
         .unwrap();
 
     let pending =

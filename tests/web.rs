@@ -101,6 +101,7 @@ fn the_core_engine_commits_a_write_in_the_browser() {
         collections: vec![CollectionConfig {
             name: "todos".into(),
             sync: true,
+            ..CollectionConfig::default()
         }],
         seed: (js_sys::Math::random() * u32::MAX as f64) as u64,
         ..EngineConfig::default()

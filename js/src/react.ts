@@ -67,22 +67,24 @@ export function useSyncStats(): SyncStats {
 }
 
 /**
- * The documents of collection `name` matching `query`, live. The array (and every document in
- * it) keeps its identity until its content changes; `query` is compared by value, so an inline
- * object literal is fine.
+ * The documents of collection `name` matching `query`, live. The hook subscribes to the query
+ * (one live query, shared with every subscriber of the same query and kept up to date as
+ * documents change) and re-renders only when its results change, reading them from that live
+ * query. The array keeps its identity until the results change, and each document until it
+ * changes; `query` is compared by value, so an inline object literal is fine.
  */
 export function useCollection<T extends object = DocumentFields>(
   name: string,
-  query?: Query,
+  query?: Query<T>,
 ): Document<T>[] {
   const engine = useSyncEngine();
   const key = JSON.stringify(query ?? {});
   const store = useMemo(() => {
     const collection = engine.collection<T>(name);
-    const where: Query = JSON.parse(key);
+    const parsed: Query<T> = JSON.parse(key);
     return createStore(
-      (previous?: Document<T>[]) => reuseDocuments(previous, collection.find(where)),
-      (changed) => collection.subscribe(changed),
+      (previous?: Document<T>[]) => keepIfSame(previous, collection.find(parsed)),
+      (changed) => collection.subscribe(parsed, changed),
     );
   }, [engine, name, key]);
   return useStore(store);
@@ -90,8 +92,8 @@ export function useCollection<T extends object = DocumentFields>(
 
 /**
  * The document `id` of collection `name`, live: `undefined` if there is none, once it is
- * soft-deleted (as `Collection.get`), or while `id` is null. Re-renders only for changes to
- * that document.
+ * soft-deleted (as `Collection.get`), or while `id` is null. It subscribes to that document
+ * alone (a live query on its `_id`), so it re-renders only for changes to it.
  */
 export function useDocument<T extends object = DocumentFields>(
   name: string,
@@ -100,12 +102,10 @@ export function useDocument<T extends object = DocumentFields>(
   const engine = useSyncEngine();
   const store = useMemo(() => {
     const collection = engine.collection<T>(name);
+    const query: Query<T> = { where: { _id: id } } as Query<T>;
     return createStore(
       () => (id == null ? undefined : collection.get(id)),
-      (changed) =>
-        collection.subscribe((changes) => {
-          if (changes.some((change) => change.id === id)) changed();
-        }),
+      (changed) => (id == null ? () => {} : collection.subscribe(query, changed)),
     );
   }, [engine, name, id]);
   return useStore(store);
@@ -279,22 +279,11 @@ function observableStore<T>(observable: Observable<T>): Store<T> {
   );
 }
 
-/** `next`, with each document equal to one in `previous` replaced by that one (and `previous`
- * itself when nothing changed), so unchanged rows keep their identity. */
-function reuseDocuments<T extends object>(
-  previous: Document<T>[] | undefined,
-  next: Document<T>[],
-): Document<T>[] {
-  if (!previous) return next;
-  const before = new Map(previous.map((doc) => [doc._id, doc]));
-  let unchanged = previous.length === next.length;
-  const result = next.map((doc, i) => {
-    const old = before.get(doc._id);
-    const kept = old !== undefined && same(old, doc) ? old : doc;
-    if (kept !== previous[i]) unchanged = false;
-    return kept;
-  });
-  return unchanged ? previous : result;
+/** `previous` if it holds the same documents as `next` (documents keep their identity until
+ * they change), else `next`. */
+function keepIfSame<T>(previous: T[] | undefined, next: T[]): T[] {
+  const same = previous !== undefined && previous.length === next.length && previous.every((doc, i) => doc === next[i]);
+  return same ? previous : next;
 }
 
 /** Deep equality of JSON-like values. */

@@ -134,7 +134,7 @@ fn once_fn(f: impl FnOnce() + 'static) -> JsValue {
 /// Removes a subscriber (a no-op once the engine is destroyed).
 fn unlisten(shared: &Shared, id: Option<u64>) {
     if let Some(id) = id {
-        let _ = shared.with(|role| role.hub().map(|hub| hub.unlisten(id)));
+        let _ = shared.with(|role| role.unlisten(id));
     }
 }
 

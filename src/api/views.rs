@@ -28,10 +28,59 @@ pub fn documents<'a>(docs: impl Iterator<Item = &'a Document>) -> JsValue {
     parse(&text)
 }
 
+/// Documents, or `null` where there is none, as a JavaScript array.
+pub fn maybe_documents<'a>(docs: impl Iterator<Item = Option<&'a Document>>) -> JsValue {
+    let mut text = String::from("[");
+    for (i, doc) in docs.enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        match doc {
+            Some(doc) => doc.write_user_json(&mut text),
+            None => text.push_str("null"),
+        }
+    }
+    text.push(']');
+    parse(&text)
+}
+
+/// The ids `list` calls its argument with, as a JavaScript array.
+pub fn ids(list: impl FnOnce(&mut dyn FnMut(&str))) -> JsValue {
+    let mut text = String::from("[");
+    list(&mut |id| {
+        if text.len() > 1 {
+            text.push(',');
+        }
+        write_json_string(&mut text, id);
+    });
+    text.push(']');
+    parse(&text)
+}
+
 /// Changes to the visible view, as `subscribe` callbacks receive them:
 /// `{ type, collection, id, doc }` (`doc` is `null` once removed).
 pub fn changes<'a>(changes: impl Iterator<Item = &'a DocChange>) -> JsValue {
+    let mut text = String::new();
+    write_changes(&mut text, changes);
+    parse(&text)
+}
+
+/// Several lists of changes as one JavaScript array of arrays (parsed at once).
+pub fn change_lists<'a>(lists: impl Iterator<Item = &'a [DocChange]>) -> js_sys::Array {
     let mut text = String::from("[");
+    for (i, list) in lists.enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        write_changes(&mut text, list.iter());
+    }
+    text.push(']');
+    parse(&text).into()
+}
+
+/// Appends changes as a JSON array: `{ type, collection, id, doc }` each.
+fn write_changes<'a>(text: &mut String, changes: impl Iterator<Item = &'a DocChange>) {
+    text.push('[');
     for (i, change) in changes.enumerate() {
         if i > 0 {
             text.push(',');
@@ -41,18 +90,17 @@ pub fn changes<'a>(changes: impl Iterator<Item = &'a DocChange>) -> JsValue {
             ChangeKind::Updated => "{\"type\":\"updated\",\"collection\":",
             ChangeKind::Removed => "{\"type\":\"removed\",\"collection\":",
         });
-        write_json_string(&mut text, &change.collection);
+        write_json_string(text, &change.collection);
         text.push_str(",\"id\":");
-        write_json_string(&mut text, &change.id);
+        write_json_string(text, &change.id);
         text.push_str(",\"doc\":");
         match &change.doc {
-            Some(doc) => doc.write_user_json(&mut text),
+            Some(doc) => doc.write_user_json(text),
             None => text.push_str("null"),
         }
         text.push('}');
     }
     text.push(']');
-    parse(&text)
 }
 
 /// JSON text this module wrote, as a JavaScript value.

@@ -14,7 +14,9 @@ use ferrosync_core::document::{Document, Fields};
 use ferrosync_core::engine::{
     ConflictId, SyncLogEntry, SyncLogQuery, SyncProgress, SyncStats, SyncStatus,
 };
+use ferrosync_core::live_query::{take_live_changes, LiveId};
 use ferrosync_core::mutation::{MutationRequest, OpError};
+use ferrosync_core::query::Query;
 use ferrosync_core::transaction::{locked_objects, Transaction, TxId, TxQuery};
 use ferrosync_core::CoreError;
 use futures::channel::oneshot;
@@ -92,7 +94,7 @@ impl Follower {
             .engine
             .collections
             .iter()
-            .map(|c| (c.name.clone(), Collection::new(c.name.clone())))
+            .map(|c| (c.name.clone(), c.collection()))
             .collect();
         let mut follower = Follower {
             hub,
@@ -138,6 +140,28 @@ impl Follower {
         }));
     }
 
+    /// Follows `query` on a mirrored collection (see `Collection::watch`).
+    pub fn watch(&mut self, name: &str, query: Query) -> Result<LiveId, CoreError> {
+        self.collections
+            .get_mut(name)
+            .map(|c| c.watch(query))
+            .ok_or_else(|| CoreError::UnknownCollection(name.into()))
+    }
+
+    /// Leaves a live query of a mirrored collection.
+    pub fn unwatch(&mut self, name: &str, id: LiveId) {
+        if let Some(c) = self.collections.get_mut(name) {
+            c.unwatch(id);
+        }
+    }
+
+    /// Tells subscribers how the mirror changed, and how their queries' results did.
+    fn notify(&mut self, changes: &[DocChange]) {
+        self.hub.changes(changes);
+        self.hub
+            .live_changes(&take_live_changes(self.collections.values_mut()));
+    }
+
     /// A mirrored collection.
     pub fn collection(&self, name: &str) -> Result<&Collection, CoreError> {
         self.collections
@@ -178,7 +202,7 @@ impl Follower {
                 changes.push(change);
             }
         }
-        self.hub.changes(&changes);
+        self.notify(&changes);
         let (tx, rx) = oneshot::channel();
         self.forward(Request::Commit { requests, metadata }, Answer::Commit(tx));
         Ok(rx)
@@ -325,7 +349,7 @@ impl Follower {
                 state,
             } if self.has_snapshot => {
                 let changes = self.apply_changes(changes);
-                self.hub.changes(&changes);
+                self.notify(&changes);
                 self.add_transactions(transactions);
                 if let Some(state) = state {
                     self.set_state(state);
@@ -469,7 +493,7 @@ impl Follower {
                     .filter_map(|d| collection.set_synced(d, None)),
             );
         }
-        self.hub.changes(&changes);
+        self.notify(&changes);
     }
 
     /// Takes the follower apart for the leader it becomes.
@@ -524,26 +548,49 @@ pub(super) fn differences(
         let Ok(actual) = engine.collection(name) else {
             continue;
         };
-        let change = |id: &str, kind, doc: Option<&Document>| DocChange {
-            collection: name.clone(),
-            id: id.to_owned(),
-            kind,
-            doc: doc.cloned(),
-        };
         for doc in actual.docs() {
-            match shown.get(&doc.id) {
-                None => changes.push(change(&doc.id, ChangeKind::Added, Some(doc))),
-                Some(old) if old.fields != doc.fields || old.deleted != doc.deleted => {
-                    changes.push(change(&doc.id, ChangeKind::Updated, Some(doc)))
-                }
-                Some(_) => {}
-            }
+            changes.extend(change(name, shown.get(&doc.id), Some(doc)));
         }
         for doc in shown.docs().filter(|d| actual.get(&d.id).is_none()) {
-            changes.push(change(&doc.id, ChangeKind::Removed, None));
+            changes.extend(change(name, Some(doc), None));
         }
     }
     changes
+}
+
+/// How a query's results `after` differ from its results `before` (when a follower takes over).
+pub(super) fn window_changes(
+    collection: &str,
+    before: &[&Document],
+    after: &[&Document],
+) -> Vec<DocChange> {
+    let old: HashMap<&str, &Document> = before.iter().map(|d| (d.id.as_str(), *d)).collect();
+    let new: HashMap<&str, &Document> = after.iter().map(|d| (d.id.as_str(), *d)).collect();
+    let gone = before
+        .iter()
+        .filter(|d| !new.contains_key(d.id.as_str()))
+        .filter_map(|d| change(collection, Some(d), None));
+    let came = after
+        .iter()
+        .filter_map(|d| change(collection, old.get(d.id.as_str()).copied(), Some(d)));
+    gone.chain(came).collect()
+}
+
+/// The change from `old` to `new` of one document, if users can see one.
+fn change(collection: &str, old: Option<&Document>, new: Option<&Document>) -> Option<DocChange> {
+    let kind = match (old, new) {
+        (None, Some(_)) => ChangeKind::Added,
+        (Some(a), Some(b)) if a.fields != b.fields || a.deleted != b.deleted => ChangeKind::Updated,
+        (Some(_), None) => ChangeKind::Removed,
+        _ => return None,
+    };
+    let doc = new.or(old).expect("one side exists");
+    Some(DocChange {
+        collection: collection.to_owned(),
+        id: doc.id.clone(),
+        kind,
+        doc: new.cloned(),
+    })
 }
 
 /// The error the leader's engine would give for a write that cannot apply.

@@ -256,6 +256,7 @@ impl Leader {
                 Effect::Send(message) => outgoing.push(message),
                 Effect::Changes(changes) => {
                     self.hub.changes(&changes);
+                    self.hub.live_changes(&self.engine.take_live_changes());
                     if serving {
                         outbound.changes.extend(changes);
                     }

@@ -34,7 +34,9 @@ use crate::js;
 use ferrosync_core::collection::Collection;
 use ferrosync_core::document::Fields;
 use ferrosync_core::engine::{ConflictId, SyncLogEntry, SyncLogQuery};
+use ferrosync_core::live_query::LiveId;
 use ferrosync_core::mutation::MutationRequest;
+use ferrosync_core::query::Query;
 use ferrosync_core::transaction::{Transaction, TxId, TxQuery};
 use ferrosync_core::CoreError;
 use futures::channel::oneshot;
@@ -351,6 +353,27 @@ impl Role {
             Role::Leader(l) => l.current(topic),
             Role::Follower(f) => f.current(topic),
             Role::Destroyed => JsValue::UNDEFINED,
+        }
+    }
+
+    /// Follows `query` on a collection for a subscriber (see `Collection::watch`).
+    pub fn watch(&mut self, collection: &str, query: Query) -> Result<LiveId, CoreError> {
+        match self {
+            Role::Leader(l) => l.engine.watch(collection, query),
+            Role::Follower(f) => f.watch(collection, query),
+            Role::Destroyed => Err(CoreError::NotLoaded),
+        }
+    }
+
+    /// Removes a subscriber, and its live query's subscription if it had one.
+    pub fn unlisten(&mut self, listener: u64) {
+        let live = self.hub().and_then(|hub| hub.unlisten(listener));
+        if let Some((collection, id)) = live {
+            match self {
+                Role::Leader(l) => l.engine.unwatch(&collection, id),
+                Role::Follower(f) => f.unwatch(&collection, id),
+                Role::Destroyed => {}
+            }
         }
     }
 

@@ -9,6 +9,7 @@ import { engineTests } from './engine.test.mjs';
 import { harnessTests } from './harness-collection.test.mjs';
 import { nodeTests } from './nodes.test.mjs';
 import { packageTests } from './package.test.mjs';
+import { queryTests } from './queries.test.mjs';
 import { reactTests } from './react.test.mjs';
 import { restTests } from './rest.test.mjs';
 import { storageTests } from './storage.test.mjs';
@@ -18,6 +19,7 @@ const [binary, www, demo, react, tarball] = process.argv.slice(2);
 await run({
   ...packageTests(`${www}/pkg`),
   ...tabTests(binary, www),
+  ...queryTests(binary, www),
   ...storageTests(binary, www),
   ...engineTests(binary, www),
   ...harnessTests(binary, www),

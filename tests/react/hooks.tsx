@@ -38,6 +38,8 @@ type Kind = 'collection' | 'observable' | 'transactions';
 /** Subscriptions made, and those still active, by kind. */
 const made: Record<Kind, number> = { collection: 0, observable: 0, transactions: 0 };
 const active: Record<Kind, number> = { collection: 0, observable: 0, transactions: 0 };
+/** The queries collection subscriptions followed (`null`: every change of the collection). */
+const followed: (string | null)[] = [];
 
 function counted(kind: Kind, unsubscribe: () => void): () => void {
   made[kind]++;
@@ -50,10 +52,11 @@ function counted(kind: Kind, unsubscribe: () => void): () => void {
   };
 }
 
-const collectionSubscribe = Collection.prototype.subscribe;
-Collection.prototype.subscribe = function (this: Collection, callback) {
-  return counted('collection', collectionSubscribe.call(this, callback));
-};
+const collectionSubscribe = Collection.prototype.subscribe as (...args: unknown[]) => () => void;
+Collection.prototype.subscribe = function (this: Collection, ...args: unknown[]) {
+  followed.push(args.length > 1 ? JSON.stringify(args[0]) : null);
+  return counted('collection', collectionSubscribe.apply(this, args));
+} as Collection['subscribe'];
 const observableSubscribe = Observable.prototype.subscribe;
 Observable.prototype.subscribe = function <T>(this: Observable<T>, callback: (value: T) => void) {
   const subscription = observableSubscribe.call(this, callback as never);
@@ -305,6 +308,10 @@ const scenarios: Record<string, () => Promise<unknown>> = {
     await until(() => text('list') === 'alpha 2gamma', () => text('list'));
     check(renders.rows.c === 2, `only the changed row re-rendered (${renders.rows.c} renders of c)`);
     check(live('collection') === 1, `one subscription however often it renders (${active.collection})`);
+    // It follows its query's live query (the results change incrementally; reading them runs
+    // nothing again), not every change of the collection.
+    const query = JSON.stringify({ where: { done: false }, sort: 'title' });
+    check(followed.at(-1) === query, `the hook subscribed to its query: ${followed.at(-1)}`);
     root.unmount();
     engine.destroy();
     return renders;
@@ -334,6 +341,7 @@ const scenarios: Record<string, () => Promise<unknown>> = {
       </StrictMode>,
     );
     await until(() => text('doc') === 'gamma', () => text('doc'));
+    check(followed.at(-1) === JSON.stringify({ where: { _id: 'c' } }), `it follows c alone: ${followed.at(-1)}`);
     root.render(
       <StrictMode>
         <SyncProvider engine={engine}>
@@ -342,7 +350,7 @@ const scenarios: Record<string, () => Promise<unknown>> = {
       </StrictMode>,
     );
     await until(() => text('doc') === 'none', () => text('doc'));
-    check(live('collection') === 1, `one subscription after the id changed twice (${live('collection')})`);
+    check(live('collection') === 0, `no subscription without an id (${live('collection')})`);
     root.unmount();
     engine.destroy();
   },

@@ -2,8 +2,9 @@
 //! that drops, duplicates and reorders messages (so answers are lost after commit), with storage
 //! writes that a reload may lose, clients reloaded mid-transaction, links that flap, a server
 //! that is sometimes busy, and skewed clocks. After the faults heal, invariants I1-I7 of the
-//! brief are checked. `SIM_SEEDS` (default 1000) and `SIM_STEPS` (default 200) set the size;
-//! `SIM_SEED` replays one seed.
+//! brief are checked; after every step, each client's live queries equal a fresh run of their
+//! query, and so do queries answered through its indexes. `SIM_SEEDS` (default 1000) and
+//! `SIM_STEPS` (default 200) set the size; `SIM_SEED` replays one seed.
 
 mod common;
 
@@ -11,6 +12,7 @@ use common::*;
 use ferrosync_core::conflict::ConflictStrategy;
 use ferrosync_core::engine::{EngineConfig, HistoryRetention, Input, StorageTuning, SyncStatus};
 use ferrosync_core::protocol::{ClientMessage, ServerMessage};
+use ferrosync_core::query::Query;
 use ferrosync_core::retry::RetryPolicy;
 use ferrosync_core::rng::Rng;
 use ferrosync_core::scheduler::MutationStrategy;
@@ -23,6 +25,24 @@ const CLIENTS: usize = 3;
 const DOC_POOL: u64 = 12;
 /// I7: the outbox drains within this long after the network heals.
 const DRAIN_LIMIT_MS: Millis = 30_000;
+/// What each client's live queries follow.
+const LIVE: [&str; 5] = [
+    r#"{"where": {"invalid": false}, "sort": ["-n", "w"], "limit": 3}"#,
+    r#"{"where": {"n": {"$gte": 50}}, "sort": "w"}"#,
+    r#"{"sort": "-_id", "offset": 2, "limit": 4}"#,
+    r#"{"where": {"n": {"$lt": 30}}, "includeDeleted": true}"#,
+    "{}",
+];
+/// Queries the indexes (`n`; `invalid`, `n`) answer.
+const INDEXED: [&str; 3] = [
+    r#"{"where": {"n": {"$gt": 20}}, "sort": "n", "limit": 5}"#,
+    r#"{"where": {"invalid": false, "n": {"$in": [1, 2, 3, 50, 70]}}}"#,
+    r#"{"where": {"invalid": true}, "sort": "-n"}"#,
+];
+
+fn parse(query: &str) -> Query {
+    Query::from_json(&serde_json::from_str(query).expect("JSON")).expect("a query")
+}
 
 #[derive(Debug)]
 struct Violation {
@@ -121,6 +141,8 @@ struct Options {
 }
 
 fn engine_config(seed: u64, variant: u64) -> EngineConfig {
+    let mut base = config(seed);
+    base.collections[0].indexes = vec![vec!["n".into()], vec!["invalid".into(), "n".into()]];
     EngineConfig {
         conflict_strategy: match variant % 3 {
             0 => ConflictStrategy::LastWriteWins,
@@ -155,7 +177,7 @@ fn engine_config(seed: u64, variant: u64) -> EngineConfig {
             keep: [None, Some(3), Some(40)][(variant % 3) as usize],
             max_age_ms: None,
         },
-        ..config(seed)
+        ..base
     }
 }
 
@@ -173,8 +195,13 @@ impl Sim {
                     _ => 0,
                 };
                 let config = engine_config(seed.wrapping_mul(31).wrapping_add(i as u64), variant);
+                let mut client =
+                    Client::open(config, Store::default(), (T0 as i64 + skew) as Millis);
+                for query in LIVE {
+                    client.watch(parse(query));
+                }
                 Node {
-                    client: Client::open(config, Store::default(), (T0 as i64 + skew) as Millis),
+                    client,
                     connected: false,
                     epoch: 0,
                     skew,
@@ -439,7 +466,40 @@ impl Sim {
             }
             _ => {}
         }
-        self.check_client(i)
+        self.check_client(i)?;
+        self.check_queries(false)
+    }
+
+    /// The live queries, and queries through the indexes, of every client the step changed
+    /// (`all`: of every client) equal a fresh run; at the end, counts too.
+    fn check_queries(&mut self, all: bool) -> Result<(), Violation> {
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            if !std::mem::take(&mut node.client.stepped) && !all {
+                continue;
+            }
+            if let Err(e) = node.client.check_live() {
+                return violation("live queries", format!("client {i}: {e}"));
+            }
+            let todos = node.client.engine.collection("todos").expect("configured");
+            for query in INDEXED.map(parse) {
+                let found: Vec<_> = todos.find(&query).iter().map(|d| d.id.clone()).collect();
+                let scanned: Vec<_> = query
+                    .run(todos.docs())
+                    .iter()
+                    .map(|d| d.id.clone())
+                    .collect();
+                if found != scanned || (all && todos.count_matching(&query) != scanned.len()) {
+                    return violation(
+                        "indexes",
+                        format!(
+                            "client {i}: {} found {found:?}, a scan {scanned:?}",
+                            query.key()
+                        ),
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 
     /// I5 and I6 as seen by one client after each step.
@@ -663,6 +723,7 @@ fn run(seed: u64, options: &Options) -> Result<Counts, Violation> {
         sim.step()?;
     }
     sim.heal()?;
+    sim.check_queries(true)?;
     sim.check_final()?;
     for node in &sim.nodes {
         sim.counts.conflicts += node.client.engine.stats().conflict_count;

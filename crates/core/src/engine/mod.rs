@@ -29,8 +29,10 @@ use crate::collection::{Collection, DocChange};
 use crate::conflict::ConflictStrategy;
 use crate::document::{Document, Fields};
 use crate::hlc::{Hlc, HybridClock};
+use crate::live_query::{take_live_changes, LiveChanges, LiveId};
 use crate::mutation::MutationRequest;
 use crate::protocol::{ClientMessage, ServerMessage};
+use crate::query::Query;
 use crate::retry::RetryPolicy;
 use crate::rng::Rng;
 use crate::scheduler::MutationStrategy;
@@ -66,12 +68,48 @@ impl Direction {
 }
 
 /// A collection in the configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CollectionConfig {
     /// Its name.
     pub name: String,
     /// Synced with the server (`false`: local only).
     pub sync: bool,
+    /// Declared indexes: each the fields it orders by, most significant first.
+    pub indexes: Vec<Vec<String>>,
+}
+
+impl CollectionConfig {
+    /// An empty collection as configured (with its declared indexes).
+    pub fn collection(&self) -> Collection {
+        let mut collection = Collection::new(self.name.clone());
+        for fields in &self.indexes {
+            collection.declare_index(fields.clone());
+        }
+        collection
+    }
+
+    fn validate(&self) -> Result<(), CoreError> {
+        let bad = |msg: String| Err(CoreError::InvalidConfig(msg));
+        if self.name.is_empty() {
+            return bad("a collection name must not be empty".into());
+        }
+        for fields in &self.indexes {
+            if fields.is_empty() {
+                return bad(format!(
+                    "collection `{}`: an index needs at least one field",
+                    self.name
+                ));
+            }
+            if let Some(field) = fields.iter().find(|f| f.split('.').any(str::is_empty)) {
+                return bad(format!(
+                    "collection `{}`: index field `{field}` must be a name or names separated \
+                     by dots",
+                    self.name
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The engine's configuration.
@@ -157,9 +195,7 @@ impl EngineConfig {
         }
         let mut seen = BTreeSet::new();
         for c in &self.collections {
-            if c.name.is_empty() {
-                return bad("a collection name must not be empty".into());
-            }
+            c.validate()?;
             if !seen.insert(&c.name) {
                 return bad(format!("collection `{}` is listed twice", c.name));
             }
@@ -500,7 +536,7 @@ impl Engine {
         let collections = config
             .collections
             .iter()
-            .map(|c| (c.name.clone(), Collection::new(c.name.clone())))
+            .map(|c| (c.name.clone(), c.collection()))
             .collect();
         let synced = config
             .collections
@@ -604,6 +640,27 @@ impl Engine {
         self.collections
             .get(name)
             .ok_or_else(|| CoreError::UnknownCollection(name.into()))
+    }
+
+    /// Starts following `query` on a collection, or joins the live query that follows it (see
+    /// [`Collection::watch`]); its changes come from [`Engine::take_live_changes`].
+    pub fn watch(&mut self, collection: &str, query: Query) -> Result<LiveId, CoreError> {
+        self.collections
+            .get_mut(collection)
+            .map(|c| c.watch(query))
+            .ok_or_else(|| CoreError::UnknownCollection(collection.into()))
+    }
+
+    /// Leaves a live query.
+    pub fn unwatch(&mut self, collection: &str, id: LiveId) {
+        if let Some(c) = self.collections.get_mut(collection) {
+            c.unwatch(id);
+        }
+    }
+
+    /// The changes to every live query's window since the last call.
+    pub fn take_live_changes(&mut self) -> Vec<LiveChanges> {
+        take_live_changes(self.collections.values_mut())
     }
 
     /// Whether transaction `id` is unfinished and its newest state is in storage.

@@ -3,14 +3,16 @@
 //! simulation adds a faulty network on top of the same pieces.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-use ferrosync_core::collection::DocChange;
-use ferrosync_core::document::{parse_document, parse_patch, Document};
+use ferrosync_core::collection::{ChangeKind, DocChange};
+use ferrosync_core::document::{parse_document, parse_patch, Document, Fields};
 use ferrosync_core::engine::{
     Call, CollectionConfig, Effect, Engine, EngineConfig, Input, MemoryStore, Record, StorageWrite,
     StoreOp, SyncProgress, SyncStatus,
 };
+use ferrosync_core::live_query::LiveId;
 use ferrosync_core::mutation::{MutationRequest, Op};
 use ferrosync_core::protocol::{Change, ClientMessage, ErrorInfo, ServerMessage, WireMutation};
+use ferrosync_core::query::Query;
 use ferrosync_core::server::{
     apply_push, ClientRecord, MemoryServer, PushBounds, PushRequest, ServerDoc, ServerView,
 };
@@ -29,10 +31,12 @@ pub fn config(seed: u64) -> EngineConfig {
             CollectionConfig {
                 name: "todos".into(),
                 sync: true,
+                ..CollectionConfig::default()
             },
             CollectionConfig {
                 name: "cache".into(),
                 sync: false,
+                ..CollectionConfig::default()
             },
         ],
         seed,
@@ -106,8 +110,39 @@ pub struct Client {
     pub calls: VecDeque<Call>,
     /// A step left changes for a batched write (`batch_writes`): a `Tick` writes them.
     pub unflushed: bool,
+    /// Live queries on `todos`, with the windows their changes built.
+    pub live: Vec<Watched>,
+    /// The engine handled an input since the flag was last cleared.
+    pub stepped: bool,
     /// The last step said storage is idle with compaction due.
     pub compact: bool,
+}
+
+/// A live query a test follows.
+pub struct Watched {
+    pub query: Query,
+    pub id: LiveId,
+    /// The window as its changes built it: id → document.
+    pub window: BTreeMap<String, Document>,
+}
+
+impl Watched {
+    fn apply(&mut self, changes: &[DocChange]) {
+        for change in changes {
+            let id = change.id.clone();
+            let had = match (change.kind, change.doc.clone()) {
+                (ChangeKind::Removed, _) => self.window.remove(&id).is_some(),
+                (ChangeKind::Added, Some(doc)) => self.window.insert(id, doc).is_none(),
+                (ChangeKind::Updated, Some(doc)) => self.window.insert(id, doc).is_some(),
+                (_, None) => false,
+            };
+            assert!(
+                had,
+                "{change:?} does not fit the window of {}",
+                self.query.key()
+            );
+        }
+    }
 }
 
 impl Client {
@@ -128,6 +163,8 @@ impl Client {
             changes: Vec::new(),
             calls: VecDeque::new(),
             unflushed: false,
+            live: Vec::new(),
+            stepped: false,
             compact: false,
         };
         let snapshot = client.store.snapshot();
@@ -137,6 +174,7 @@ impl Client {
 
     pub fn handle(&mut self, input: Input, now: Millis) -> Result<Option<TxId>, CoreError> {
         let step = self.engine.handle(input, now)?;
+        self.stepped = true;
         self.unflushed |= step.unflushed;
         self.compact = step.compact;
         for effect in step.effects {
@@ -161,7 +199,58 @@ impl Client {
                 Effect::Call(call) => self.calls.push_back(call),
             }
         }
+        for live in self.engine.take_live_changes() {
+            if let Some(watched) = self.live.iter_mut().find(|w| w.id == live.id) {
+                watched.apply(&live.changes);
+            }
+        }
         Ok(step.transaction)
+    }
+
+    /// Follows `query` on `todos` as a subscriber would.
+    pub fn watch(&mut self, query: Query) {
+        let id = self.engine.watch("todos", query.clone()).expect("todos");
+        let window = self
+            .engine
+            .collection("todos")
+            .expect("todos")
+            .find(&query)
+            .into_iter()
+            .map(|d| (d.id.clone(), d.clone()))
+            .collect();
+        self.live.push(Watched { query, id, window });
+    }
+
+    /// Whether each live query's results, and the window its changes built, equal a fresh
+    /// run of the query over the visible documents.
+    pub fn check_live(&self) -> Result<(), String> {
+        let todos = self.engine.collection("todos").expect("todos");
+        let ids = |docs: &[&Document]| docs.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
+        fn content(d: &Document) -> (&str, &Fields, bool) {
+            (&d.id, &d.fields, d.deleted)
+        }
+        for w in &self.live {
+            let mut fresh = w.query.run(todos.docs());
+            let found = todos.find(&w.query);
+            if ids(&found) != ids(&fresh) {
+                let (found, fresh) = (ids(&found), ids(&fresh));
+                return Err(format!(
+                    "{}: results {found:?}, a fresh run {fresh:?}",
+                    w.query.key()
+                ));
+            }
+            fresh.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+            let built = w.window.values().map(content);
+            if !built.eq(fresh.iter().copied().map(content)) {
+                let built: Vec<_> = w.window.values().map(content).collect();
+                let fresh: Vec<_> = fresh.into_iter().map(content).collect();
+                return Err(format!(
+                    "{}: changes built {built:?}, a fresh run {fresh:?}",
+                    w.query.key()
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn commit(
@@ -242,6 +331,9 @@ impl Client {
         fresh.history = history;
         fresh.last_seen = last_seen;
         fresh.durable = durable;
+        for watched in std::mem::take(&mut self.live) {
+            fresh.watch(watched.query);
+        }
         *self = fresh;
     }
 

@@ -61,6 +61,10 @@ impl Engine {
             }
             checkpoint = record.meta.checkpoint.or(checkpoint);
         }
+        // The documents went in without `show`: what is derived from them follows at once.
+        for collection in self.collections.values_mut() {
+            collection.index_all();
+        }
         match checkpoint {
             Some(cp) => {
                 self.client_id = cp.client_id;
