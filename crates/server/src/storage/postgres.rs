@@ -75,6 +75,14 @@ const ATTEMPTS: usize = 3;
 /// The longest wait before the listening connection is tried again.
 const LISTEN_BACKOFF_CAP: Duration = Duration::from_secs(5);
 
+/// Planner settings of the writer's session. Every statement it runs looks up or writes a
+/// batch's rows by key (at most a few thousand) in tables that grow without bound, and each is
+/// planned once per connection (a prepared statement's generic plan). Planned while the tables
+/// are small, as on a new database, PostgreSQL would pick hash joins over sequential scans and
+/// keep them, reading every row of `documents` and `outcomes` for each batch. These settings
+/// leave it nested loops over the batch's keys into the primary keys, at any table size.
+const WRITER_PLANNER: &str = "-c enable_seqscan=off -c enable_hashjoin=off -c enable_mergejoin=off";
+
 /// PostgreSQL-backed storage.
 pub(super) struct Postgres {
     /// The writer's connection (a pool of one, which reconnects after a failure).
@@ -116,8 +124,8 @@ impl Postgres {
             config.connect_timeout(POOL_TIMEOUT);
         }
         config.keepalives_idle(Duration::from_secs(10));
-        let pool = |size| {
-            Pool::builder(Manager::new(config.clone(), NoTls))
+        let pool_of = |config, size| {
+            Pool::builder(Manager::new(config, NoTls))
                 .max_size(size)
                 .runtime(Runtime::Tokio1)
                 .wait_timeout(Some(POOL_TIMEOUT))
@@ -126,7 +134,8 @@ impl Postgres {
                 .build()
                 .map_err(unavailable)
         };
-        let (writer, pool) = (pool(1)?, pool(READERS)?);
+        let writer = pool_of(writer_config(&config), 1)?;
+        let pool = pool_of(config.clone(), READERS)?;
         let mut client = pool.get().await.map_err(unavailable)?;
         migrate(&mut client).await?;
         let schema: Option<String> = client
@@ -162,6 +171,17 @@ impl Postgres {
         }
         decided
     }
+}
+
+/// The writer's connection settings: `config` with [`WRITER_PLANNER`] after its own options.
+fn writer_config(config: &tokio_postgres::Config) -> tokio_postgres::Config {
+    let mut writer = config.clone();
+    let options = match config.get_options() {
+        Some(own) => format!("{own} {WRITER_PLANNER}"),
+        None => WRITER_PLANNER.to_owned(),
+    };
+    writer.options(options);
+    writer
 }
 
 /// Applies the migrations not applied yet, under the schema's advisory lock.
