@@ -10,7 +10,7 @@ use crate::protocol::{
 };
 use crate::retry::{FailureKind, RetryDecision};
 use crate::transaction::{TxId, TxState};
-use crate::Millis;
+use crate::{Millis, MutationId};
 use std::collections::HashMap;
 
 /// At most this many batches' worth of transactions are handed to a custom backend at once.
@@ -74,7 +74,8 @@ impl Engine {
     fn start_due_retries(&mut self) {
         let now = self.now;
         let limit = MAX_PUSHES_IN_FLIGHT * self.config.batch_size;
-        for id in self.queues.wire.values().take(limit) {
+        let unsent = self.queues.wire.range(self.queues.send_from..);
+        for id in unsent.map(|(_, id)| id).take(limit) {
             let entry = self.txs.get_mut(id).expect("indexed");
             if entry.tx.state == TxState::Pending && entry.retry_at.is_none_or(|at| at <= now) {
                 entry.retry_at = None;
@@ -124,18 +125,31 @@ impl Engine {
     /// Sends persisting transactions whose ids are durable, in id order, in batches; stops at
     /// the first one not ready (waiting for a retry, or for storage) so ids stay contiguous.
     fn send_ready(&mut self) {
+        if self.flights.len() >= MAX_PUSHES_IN_FLIGHT {
+            return;
+        }
         let mut batch: Vec<WireTransaction> = Vec::new();
         let mut batch_txs = Vec::new();
         let (mut size, mut bytes) = (0, 0);
-        // Those in flight come first; past them, no more than the free pushes can carry.
+        // No more than the free pushes can carry (and those answered meanwhile: a few on the
+        // wire may sit past `send_from`).
         let reach = 2 * MAX_PUSHES_IN_FLIGHT * self.config.batch_size;
-        let order: Vec<TxId> = self.queues.wire.values().take(reach).copied().collect();
-        for id in order {
+        let order: Vec<(MutationId, TxId)> = self
+            .queues
+            .wire
+            .range(self.queues.send_from..)
+            .take(reach)
+            .map(|(first, id)| (*first, *id))
+            .collect();
+        // Past the last one looked at, unless the loop stops at one it does not send.
+        let mut send_from = order.last().map(|(first, _)| first + 1);
+        for (first, id) in order {
             let entry = &self.txs[&id];
             if entry.in_flight.is_some() {
                 continue;
             }
             if entry.tx.state != TxState::Persisting || !entry.is_durable() {
+                send_from = Some(first);
                 break;
             }
             let wire = self.wire_transaction(id);
@@ -148,7 +162,8 @@ impl Engine {
                 (size, bytes) = (0, 0);
             }
             if self.flights.len() >= MAX_PUSHES_IN_FLIGHT {
-                return;
+                send_from = Some(first);
+                break;
             }
             size += wire.mutations.len();
             bytes += wire_bytes;
@@ -157,6 +172,18 @@ impl Engine {
         }
         if !batch.is_empty() {
             self.send_push(batch, batch_txs);
+        }
+        if let Some(from) = send_from {
+            self.queues.send_from = from;
+        }
+    }
+
+    /// A transaction is no longer on the wire: the search for what to send starts at it again.
+    fn landed(&mut self, id: TxId) {
+        let entry = self.txs.get_mut(&id).expect("unfinished");
+        entry.in_flight = None;
+        if let Some(first) = entry.first_wire_id() {
+            self.queues.send_from = self.queues.send_from.min(first);
         }
     }
 
@@ -251,7 +278,7 @@ impl Engine {
 
     /// Settles one fully answered transaction; returns (applied, failed) mutation counts.
     fn settle(&mut self, id: TxId, results: Vec<MutationResult>) -> (usize, usize) {
-        self.txs.get_mut(&id).expect("answered").in_flight = None;
+        self.landed(id);
         if let Some(error) = results.iter().find_map(|r| match &r.outcome {
             Outcome::Rejected { error } if error.retryable => Some(error.clone()),
             _ => None,
@@ -437,7 +464,8 @@ impl Engine {
         if entry.in_flight.is_none() || entry.tx.state != TxState::Persisting {
             return false;
         }
-        entry.in_flight = None;
+        self.landed(id);
+        let entry = self.txs.get_mut(&id).expect("unfinished");
         entry
             .tx
             .finish_attempt(self.now, Some(why.to_owned()), None);

@@ -22,6 +22,9 @@ pub(super) struct Queues {
     pub ready: BTreeSet<TxId>,
     /// Transactions holding wire ids, by first id: the order they go on the wire.
     pub wire: BTreeMap<MutationId, TxId>,
+    /// Every transaction in `wire` below this first id is on the wire (in a push awaiting its
+    /// answer), so looking for what to send or retry starts here, not at the oldest.
+    pub send_from: MutationId,
     /// Unfinished transactions that only write local-only collections.
     pub local: BTreeSet<TxId>,
 }
@@ -100,6 +103,7 @@ impl Engine {
             q.local.insert(id);
         } else if let Some(first) = entry.first_wire_id() {
             q.wire.insert(first, id);
+            q.send_from = q.send_from.min(first);
         } else if entry.tx.state == TxState::Pending && !entry.is_parked() {
             q.ready.insert(id);
         }
