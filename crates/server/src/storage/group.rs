@@ -5,14 +5,10 @@
 use super::{Committed, Hello, Push, SyncLog};
 use ferrosync_core::protocol::{Change, CursorRange, ErrorInfo, Outcome, MAX_WIRE_INT};
 use ferrosync_core::server::{
-    apply_push, ClientRecord, PushCommit, PushRequest, ServerDoc, ServerView,
+    apply_push, ClientRecord, PushCommit, PushRequest, ServerDoc, ServerView, OUTCOMES_KEPT,
 };
 use ferrosync_core::{Millis, MutationId, Version};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-/// Recorded outcomes are kept for this many mutation ids behind a client's newest, which is
-/// more than an engine ever has unanswered, so any re-send is answered from the record.
-const OUTCOMES_KEPT: u64 = 100_000;
 
 /// A client's old outcomes are deleted each time its last mutation id passes a multiple of this
 /// (so at most this many more than [`OUTCOMES_KEPT`] are kept).
@@ -246,8 +242,10 @@ pub(super) struct OutcomeRow {
 /// Everything a batch writes.
 #[derive(Debug, Default)]
 pub(super) struct Writes {
-    /// Documents in their new state, with their tenant.
-    pub documents: Vec<(String, ServerDoc)>,
+    /// Documents not stored before, in their new state, with their tenant.
+    pub new_documents: Vec<(String, ServerDoc)>,
+    /// Stored documents in their new state, with their tenant.
+    pub changed_documents: Vec<(String, ServerDoc)>,
     /// New recorded outcomes.
     pub outcomes: Vec<OutcomeRow>,
     /// Client rows, new or changed.
@@ -289,6 +287,8 @@ pub(super) fn decide(batch: &Batch, mut snapshot: Snapshot) -> Result<Decided, s
         prune_logs: batch.prune_logs.clone(),
         ..Writes::default()
     };
+    // The batch runs under its tenants' head locks, so what was read is all that is stored.
+    let stored: BTreeSet<DocKey> = snapshot.documents.keys().cloned().collect();
     let mut documents = BTreeSet::new();
     let mut clients = BTreeSet::new();
     let mut changed: BTreeMap<String, Changed> = BTreeMap::new();
@@ -415,13 +415,16 @@ pub(super) fn decide(batch: &Batch, mut snapshot: Snapshot) -> Result<Decided, s
         };
         answers.push(answer);
     }
-    writes.documents = documents
-        .into_iter()
-        .filter_map(|key| {
-            let doc = snapshot.documents.remove(&key)?;
-            Some((key.0, doc))
-        })
-        .collect();
+    for key in documents {
+        if let Some(doc) = snapshot.documents.remove(&key) {
+            let list = if stored.contains(&key) {
+                &mut writes.changed_documents
+            } else {
+                &mut writes.new_documents
+            };
+            list.push((key.0, doc));
+        }
+    }
     writes.clients = clients
         .into_iter()
         .filter_map(|key| {

@@ -327,25 +327,8 @@ async fn write(
     channel: &str,
     node: &str,
 ) -> Result<(), StorageError> {
-    let doc =
-        |f: fn(&(String, ServerDoc)) -> &str| -> Vec<&str> { w.documents.iter().map(f).collect() };
-    let (doc_tenants, doc_collections, doc_ids, doc_writers) = (
-        doc(|(t, _)| t),
-        doc(|(_, d)| &d.collection),
-        doc(|(_, d)| &d.doc.id),
-        doc(|(_, d)| &d.writer),
-    );
-    let doc_versions: Vec<i64> = w
-        .documents
-        .iter()
-        .map(|(_, d)| int(d.doc.version))
-        .collect();
-    let doc_deleted: Vec<bool> = w.documents.iter().map(|(_, d)| d.doc.deleted).collect();
-    let mut doc_json: (Vec<String>, Vec<String>) = Default::default();
-    for (_, d) in &w.documents {
-        doc_json.0.push(serde_json::to_string(&d.doc.hlc)?);
-        doc_json.1.push(serde_json::to_string(&d.doc.fields)?);
-    }
+    let new_documents = DocColumns::new(&w.new_documents)?;
+    let changed_documents = DocColumns::new(&w.changed_documents)?;
     let mut outcomes: (Vec<&str>, Vec<&str>, Vec<i64>, Vec<&str>) = Default::default();
     for o in &w.outcomes {
         outcomes.0.push(&o.tenant);
@@ -386,24 +369,24 @@ async fn write(
         .collect();
 
     let mut statements: Vec<(&str, Vec<&(dyn ToSql + Sync)>)> = Vec::new();
-    if !w.documents.is_empty() {
+    // The batch holds its tenants' head locks, so new documents are plain inserts (cheaper
+    // than an upsert's speculative insertion) and stored ones plain updates.
+    if !w.new_documents.is_empty() {
         statements.push((
             "INSERT INTO documents (tenant, collection, id, version, writer, deleted, hlc, fields)
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],
-               $6::bool[], $7::text[], $8::text[])
-             ON CONFLICT (tenant, collection, id) DO UPDATE SET version = excluded.version,
-               writer = excluded.writer, deleted = excluded.deleted, hlc = excluded.hlc,
-               fields = excluded.fields",
-            vec![
-                &doc_tenants,
-                &doc_collections,
-                &doc_ids,
-                &doc_versions,
-                &doc_writers,
-                &doc_deleted,
-                &doc_json.0,
-                &doc_json.1,
-            ],
+               $6::bool[], $7::text[], $8::text[])",
+            new_documents.params(),
+        ));
+    }
+    if !w.changed_documents.is_empty() {
+        statements.push((
+            "UPDATE documents d SET version = u.version, writer = u.writer, deleted = u.deleted,
+               hlc = u.hlc, fields = u.fields
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bool[],
+               $7::text[], $8::text[]) AS u(tenant, collection, id, version, writer, deleted, hlc, fields)
+             WHERE d.tenant = u.tenant AND d.collection = u.collection AND d.id = u.id",
+            changed_documents.params(),
         ));
     }
     if !w.outcomes.is_empty() {
@@ -475,6 +458,52 @@ async fn write(
     );
     tokio::try_join!(writes, client.batch_execute("COMMIT"))?;
     Ok(())
+}
+
+/// Documents of a batch as columns.
+#[derive(Default)]
+struct DocColumns<'a> {
+    /// Tenant, collection, id and writer.
+    text: [Vec<&'a str>; 4],
+    versions: Vec<i64>,
+    deleted: Vec<bool>,
+    hlcs: Vec<String>,
+    fields: Vec<String>,
+}
+
+impl<'a> DocColumns<'a> {
+    fn new(documents: &'a [(String, ServerDoc)]) -> Result<Self, StorageError> {
+        let mut c = Self::default();
+        for (tenant, d) in documents {
+            for (column, value) in
+                c.text
+                    .iter_mut()
+                    .zip([tenant.as_str(), &d.collection, &d.doc.id, &d.writer])
+            {
+                column.push(value);
+            }
+            c.versions.push(int(d.doc.version));
+            c.deleted.push(d.doc.deleted);
+            c.hlcs.push(serde_json::to_string(&d.doc.hlc)?);
+            c.fields.push(serde_json::to_string(&d.doc.fields)?);
+        }
+        Ok(c)
+    }
+
+    /// In the order of the columns of `documents`.
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let [tenants, collections, ids, writers] = &self.text;
+        vec![
+            tenants,
+            collections,
+            ids,
+            &self.versions,
+            writers,
+            &self.deleted,
+            &self.hlcs,
+            &self.fields,
+        ]
+    }
 }
 
 /// The sync-log rows of a batch as columns.
