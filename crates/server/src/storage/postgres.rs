@@ -26,7 +26,8 @@ use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The schema, one migration per version; `ferrosync_migrations` lists those applied. They run
 /// in one transaction under an advisory lock, so nodes starting together apply each once.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE tenants (tenant TEXT PRIMARY KEY, head BIGINT NOT NULL);
     CREATE TABLE documents (
         tenant TEXT NOT NULL, collection TEXT NOT NULL, id TEXT NOT NULL,
@@ -53,7 +54,21 @@ const MIGRATIONS: &[&str] = &["
         collections TEXT NOT NULL, results TEXT NOT NULL, error TEXT
     );
     CREATE INDEX sync_logs_by_tenant ON sync_logs (tenant, id);
-"];
+",
+    r#"
+    -- 2: keys compare as bytes ("C"), not by the cluster's locale, whose comparisons took a
+    -- share of every index lookup and insert of the writes and whose changes across C library
+    -- upgrades would corrupt the indexes. The tables keep their rows; their indexes are rebuilt.
+    ALTER TABLE tenants ALTER COLUMN tenant TYPE TEXT COLLATE "C";
+    ALTER TABLE documents ALTER COLUMN tenant TYPE TEXT COLLATE "C",
+        ALTER COLUMN collection TYPE TEXT COLLATE "C", ALTER COLUMN id TYPE TEXT COLLATE "C";
+    ALTER TABLE clients ALTER COLUMN tenant TYPE TEXT COLLATE "C",
+        ALTER COLUMN client_id TYPE TEXT COLLATE "C";
+    ALTER TABLE outcomes ALTER COLUMN tenant TYPE TEXT COLLATE "C",
+        ALTER COLUMN client_id TYPE TEXT COLLATE "C";
+    ALTER TABLE sync_logs ALTER COLUMN tenant TYPE TEXT COLLATE "C";
+"#,
+];
 
 /// The newest PostgreSQL schema version.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
