@@ -620,6 +620,40 @@ mod tests {
     }
 
     #[test]
+    fn stored_and_new_documents_are_written_apart_and_applied_outcomes_not_recorded() {
+        let mut snapshot = Snapshot::default();
+        snapshot.heads.insert("t".into(), 1);
+        let (_, fields) = parse_document(serde_json::json!({ "_id": "a", "n": 0 })).unwrap();
+        let stored = ferrosync_core::document::Document {
+            id: "a".into(),
+            fields,
+            version: 1,
+            hlc: Hlc {
+                wall: 1,
+                counter: 0,
+                node: 1,
+            },
+            deleted: false,
+        };
+        snapshot.documents.insert(
+            ("t".into(), "todos".into(), "a".into()),
+            ServerDoc {
+                collection: "todos".into(),
+                doc: stored,
+                writer: "c1".into(),
+            },
+        );
+        let b = batch(vec![push("t", "c1", 1, vec![put(1, "a"), put(2, "b")])]);
+        let writes = decide(&b, snapshot).unwrap().writes;
+        let ids = |docs: &[(String, ServerDoc)]| -> Vec<String> {
+            docs.iter().map(|(_, d)| d.doc.id.clone()).collect()
+        };
+        assert_eq!(ids(&writes.changed_documents), ["a"]);
+        assert_eq!(ids(&writes.new_documents), ["b"]);
+        assert!(writes.outcomes.is_empty(), "{:?}", writes.outcomes);
+    }
+
+    #[test]
     fn a_hello_binds_the_client_and_a_second_user_is_refused() {
         let hello = |user: &str| Request::Hello {
             tenant: "t".into(),
