@@ -520,8 +520,9 @@ impl Server {
                         None,
                     ),
                     Ok(commit) => {
+                        let processed = self.mem.last_mutation_id(client_id);
                         self.mem.commit(client_id, &commit);
-                        self.record_applied(client_id, &transactions, &commit.outcomes);
+                        self.record_applied(client_id, &transactions, processed, &commit.results);
                         let broadcast = commit.range.map(|range| ServerMessage::Changes {
                             changes: commit
                                 .writes
@@ -551,9 +552,11 @@ impl Server {
         &mut self,
         client_id: &str,
         txs: &[ferrosync_core::protocol::WireTransaction],
-        outcomes: &[ferrosync_core::protocol::MutationResult],
+        processed: u64,
+        results: &[ferrosync_core::protocol::MutationResult],
     ) {
-        for r in outcomes {
+        // Ids at or below those processed before are replays, not applied again.
+        for r in results.iter().filter(|r| r.id > processed) {
             if !matches!(r.outcome, ferrosync_core::protocol::Outcome::Applied { .. }) {
                 continue;
             }

@@ -250,7 +250,7 @@ fn write(db: &Connection, writes: &Writes) -> Result<(), StorageError> {
            writer = excluded.writer, deleted = excluded.deleted, hlc = excluded.hlc,
            fields = excluded.fields",
     )?;
-    for (tenant, w) in &writes.documents {
+    for (tenant, w) in writes.new_documents.iter().chain(&writes.changed_documents) {
         document.execute(params![
             tenant,
             w.collection,
