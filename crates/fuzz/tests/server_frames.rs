@@ -15,7 +15,7 @@ use ferrosync_fuzz::{alloc, client::ClientFrame, frame_text};
 use ferrosync_server::auth::{Authenticator, Principal};
 use ferrosync_server::limits::{Limits, RateLimiter};
 use ferrosync_server::session::Session;
-use ferrosync_server::storage::{PageBounds, Storage};
+use ferrosync_server::storage::{Durability, PageBounds, Storage};
 use ferrosync_server::{ws, AppState, Config};
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
@@ -36,7 +36,9 @@ fn any_frame_is_answered_within_the_invariants() {
     let url = format!("sqlite://{}", dir.path().join("fuzz.db").display());
     let state = runtime.block_on(async {
         let limits = Limits::default();
-        let storage = Storage::open(&url, limits.log_retention()).await.unwrap();
+        let storage = Storage::open(&url, limits.log_retention(), Durability::Normal)
+            .await
+            .unwrap();
         AppState::start(Config {
             storage: Arc::new(storage),
             auth: Authenticator::new(Some("unused".into()), None),
