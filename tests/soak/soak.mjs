@@ -53,7 +53,11 @@ const pagePort = await freePort();
 const origin = `http://127.0.0.1:${pagePort}`;
 const pages = await startServer(binary, ['--listen', `127.0.0.1:${pagePort}`, '--db', `sqlite://${dir}/pages.db`, '--static', www, '--dev-token', 'unused']);
 const browser = await launch();
-browser.on('disconnected', () => console.error('soak: the browser went away'));
+// However the run ends, no server process outlives it.
+const running = new Set([pages]);
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
 
 /** Server nodes on one database (`--db` URL), each on a port of its own, restartable. */
 class Nodes {
@@ -65,8 +69,10 @@ class Nodes {
     return nodes;
   }
 
-  launch(port) {
-    return startServer(binary, ['--listen', `127.0.0.1:${port}`, '--db', this.db, '--jwt-secret', secret, '--allowed-origin', origin]);
+  async launch(port) {
+    const child = await startServer(binary, ['--listen', `127.0.0.1:${port}`, '--db', this.db, '--jwt-secret', secret, '--allowed-origin', origin]);
+    running.add(child);
+    return child;
   }
 
   /** The WebSocket URLs an engine is given. */
@@ -78,6 +84,7 @@ class Nodes {
   async kill9() {
     const i = Math.floor(random() * this.ports.length);
     this.children[i].kill('SIGKILL');
+    running.delete(this.children[i]);
     await sleep(500 + random() * 2000);
     this.children[i] = await this.launch(this.ports[i]);
   }
@@ -99,7 +106,7 @@ function createDatabase(base) {
 /** A client: one browser context (one IndexedDB), with one or two tabs running the engine. */
 class Client {
   constructor(phase, name, tenant, { skew = 0, tabs = 1 } = {}) {
-    Object.assign(this, { phase, name, tenant, skew, tabCount: tabs, tabs: [], next: 0, mutations: 0, uncertain: [], live: new Map(), deleted: new Set(), quotaFull: false });
+    Object.assign(this, { phase, name, tenant, skew, tabCount: tabs, tabs: [], next: 0, mutations: 0, uncertain: [], live: new Map(), deleted: new Set(), quotaFull: false, offline: false });
   }
 
   async start() {
@@ -248,11 +255,15 @@ async function phase(name, nodes, seconds) {
   ];
   for (const client of clients) await client.start();
 
-  /** A fault: injects it and returns how to heal it (or nothing when it heals itself). */
+  /** A fault: injects it and returns how to heal it (nothing when it heals itself, `false`
+   * when it does not apply now). */
   const faults = {
     kill_9: () => nodes.kill9(),
     async reload() {
-      const client = pick(clients);
+      // A page cannot load offline (the test page has no service worker).
+      const online = clients.filter((c) => !c.offline);
+      if (!online.length) return false;
+      const client = pick(online);
       const i = Math.floor(random() * client.tabs.length);
       const [tab] = client.tabs.splice(i, 1);
       await tab.close();
@@ -260,12 +271,18 @@ async function phase(name, nodes, seconds) {
     },
     async offline() {
       const client = pick(clients);
+      if (client.offline) return false;
       await client.context.setOffline(true);
-      return () => client.context.setOffline(false);
+      client.offline = true;
+      return async () => {
+        await client.context.setOffline(false);
+        client.offline = false;
+      };
     },
     async leader_closed() {
       // The first tab opened holds the database's lock: it closes, the other takes over.
       const [a] = clients;
+      if (a.offline) return false;
       await a.tabs.shift().close();
       a.tabs.push(await a.open());
     },
@@ -296,9 +313,11 @@ async function phase(name, nodes, seconds) {
     }
     if (now >= nextFault) {
       const fault = pick(faultNames);
-      counts.faults[fault]++;
-      if (process.env.SOAK_VERBOSE) console.error(`soak: ${context.name}: ${((now - started) / 1000).toFixed(1)} s: ${fault}`);
       const heal = await faults[fault]();
+      if (heal !== false) {
+        counts.faults[fault]++;
+        if (process.env.SOAK_VERBOSE) console.error(`soak: ${context.name}: ${((now - started) / 1000).toFixed(1)} s: ${fault}`);
+      }
       if (heal) healing.push({ at: now + 1000 + random() * 4000, heal });
       nextFault = now + 1000 + random() * 4000;
     }
