@@ -113,10 +113,12 @@ async function runScenario(scenario) {
     prepared = (await scenario.setup?.(context)) ?? {};
     const measure = scenario.measure ?? ((system, args) =>
       context.page.evaluate(([p, s, a]) => window.peers[p][s](a), [scenario.page, system, args]));
-    for (const { label, args } of scenario.cases) {
-      const samples = Object.fromEntries(systems.map((s) => [s, []]));
+    for (const { label, args, systems: only } of scenario.cases) {
+      // A case may run some of the scenario's systems only.
+      const running = only ? systems.filter((s) => only.includes(s)) : systems;
+      const samples = Object.fromEntries(running.map((s) => [s, []]));
       const failures = {};
-      for (const system of systems) {
+      for (const system of running) {
         process.stderr.write(`--- ${id}, ${label}, ${NAMES[system]} ...`);
         const t0 = Date.now();
         try {
@@ -132,7 +134,10 @@ async function runScenario(scenario) {
           process.stderr.write(` FAILED: ${failures[system]}\n`);
         }
       }
-      metrics.forEach((metric, i) => out.metrics[i].rows.push(summarise(metric, label, args, samples, failures)));
+      metrics.forEach((metric, i) => {
+        // A metric may cover some cases only.
+        if (!metric.cases || metric.cases.includes(label)) out.metrics[i].rows.push(summarise(metric, label, args, samples, failures));
+      });
     }
   } catch (e) {
     results.errors.push({ scenario: id, error: String(e?.message ?? e) });
@@ -153,7 +158,9 @@ function summarise(metric, label, args, samples, failures) {
       row.systems[system] = { error: failures[system] ?? 'no runs' };
       continue;
     }
-    const values = runs.map((r) => metric.value(r, args));
+    // A figure some runs do not measure (`undefined`) comes from the others.
+    const values = runs.map((r) => metric.value(r, args)).filter((v) => v !== undefined);
+    if (values.length === 0) continue;
     row.systems[system] = { median: median(values), min: Math.min(...values), max: Math.max(...values), values };
   }
   const own = row.systems.ferrosync?.median;

@@ -48,6 +48,30 @@ export interface SyncStats {
   lastSyncAt: number | null;
   /** The message of the most recent sync error, or `null`. */
   lastError: string | null;
+  /**
+   * Finished transactions the history's retention (`transactionHistory`) has dropped, in all:
+   * kept across reloads, so no drop goes unseen.
+   */
+  historyDropped: number;
+}
+
+/**
+ * A pull run's progress, in versions of the server's change log: from the cursor when the run
+ * began to the server's newest version (other collections' changes count too).
+ */
+export interface PullProgress {
+  /** Versions received so far. */
+  received: number;
+  /** Versions the run has to receive in all (grows if the server takes writes meanwhile). */
+  total: number;
+}
+
+/** How far sync has come, for progress bars and counters. */
+export interface SyncProgress {
+  /** Local writes (transactions to synced collections) the backend has not confirmed yet. */
+  unsyncedWrites: number;
+  /** The pull under way (an initial sync, catching up after being offline), or `null`. */
+  pull: PullProgress | null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -88,6 +112,27 @@ export type Mutation = {
   id: string;
   /** The client-local mutation id, or `null` until one is assigned. */
   mutationId: number | null;
+  /**
+   * The document as the application saw it when it made the write (synced, with earlier
+   * pending writes applied), or `null` if there was none.
+   */
+  original: Document | null;
+  /** The document after the write, or `null` if the write cannot apply to `original`. */
+  modified: Document | null;
+  /**
+   * The fields the write changed, with their new values: `null` for a field it removed (a
+   * replacement), `_deleted: true` for a delete.
+   */
+  changes: DocumentFields;
+  /** The `metadata` given with the write (`insert(doc, { metadata })`), or `null`. */
+  metadata: JsonValue | null;
+  /** When the write was made (ms since epoch): its transaction's `createdAt`. */
+  createdAt: number;
+  /**
+   * When the write last changed (ms since epoch): a conflict's resolution, or an id the
+   * backend assigned; `createdAt` until then.
+   */
+  updatedAt: number;
 } & (
   | {
       /** Creates a document. */
@@ -143,6 +188,38 @@ export interface Transaction {
   error: TransactionError | null;
   /** How many retries have been made after the first attempt. */
   retries: number;
+  /** The `metadata` given to `engine.transaction(body, { metadata })`, or `null`. */
+  metadata: JsonValue | null;
+}
+
+/**
+ * Which transactions {@link SyncEngine.transactions} returns: the `limit` newest with ids below
+ * `before`, in `state` if given, oldest first. Page back through the history by passing the
+ * first id of a page as the next page's `before`.
+ */
+export interface TransactionQuery {
+  /** The largest number of transactions returned (the newest of those matching). */
+  limit?: number;
+  /** Only transactions with smaller ids. */
+  before?: number;
+  /** Only transactions in this state. */
+  state?: TransactionState;
+}
+
+/** An object held by an in-flight transaction under the ordered strategy. */
+export interface LockedObject {
+  /** The collection. */
+  collection: string;
+  /** The document id. */
+  id: string;
+  /** The transaction holding it (persisting, or persisted and awaiting sync). */
+  transaction: Transaction;
+}
+
+/** Options of a write (`insert`, `update`, `delete`) or of `engine.transaction`. */
+export interface WriteOptions {
+  /** The application's data about the write, kept with it (`Mutation.metadata`). */
+  metadata?: JsonValue;
 }
 
 /** A handle on one transaction, returned by every write. */
@@ -186,13 +263,71 @@ export interface Change<T extends object = DocumentFields> {
   doc: Document<T> | null;
 }
 
-/** Selects, orders and limits the documents of a collection. */
-export interface Query {
-  /** Equality on every listed field; `_id` and `_deleted` are allowed. */
-  where?: { [field: string]: JsonValue };
-  /** `"field"` sorts ascending, `"-field"` descending; later keys break ties. */
+/** An operand of the comparisons: numbers compare with numbers, strings with strings. */
+export type Comparable = number | string;
+
+/**
+ * Operators on one field's value, all of which must hold. For `$eq`, `$ne`, `$in` and `$nin` a
+ * missing field counts as `null`; the comparisons only match values of their operand's type
+ * (numbers by value, strings by code point); `$exists` tells a present field from a missing one.
+ * Arrays and objects compare as whole values. An unknown operator, or an operand of the wrong
+ * type, is a `TypeError` naming the operator.
+ * @typeParam V - the field's type
+ */
+export interface FieldOperators<V = JsonValue> {
+  /** Equal to the value. */
+  $eq?: V | null;
+  /** Not equal to the value. */
+  $ne?: V | null;
+  /** Greater than the operand. */
+  $gt?: Extract<V, Comparable>;
+  /** Greater than or equal to the operand. */
+  $gte?: Extract<V, Comparable>;
+  /** Less than the operand. */
+  $lt?: Extract<V, Comparable>;
+  /** Less than or equal to the operand. */
+  $lte?: Extract<V, Comparable>;
+  /** Equal to one of the values. */
+  $in?: (V | null)[];
+  /** Equal to none of the values. */
+  $nin?: (V | null)[];
+  /** The field is present (`true`) or missing (`false`). */
+  $exists?: boolean;
+}
+
+/**
+ * What `where` asks of one field: a value (equality) or {@link FieldOperators}.
+ * @typeParam V - the field's type
+ */
+export type FieldCondition<V = JsonValue> = V | null | FieldOperators<V>;
+
+/**
+ * The conditions of a query, all of which must hold, by field: a top-level field, `_id`,
+ * `_deleted`, or a dotted path into nested objects (`'address.city'`).
+ * @typeParam T - the shape of the documents' fields
+ */
+export type Where<T extends object = DocumentFields> = {
+  [K in keyof T & string]?: FieldCondition<T[K]>;
+} & { [path: string]: FieldCondition | undefined };
+
+/**
+ * Selects, orders and pages the documents of a collection. Queries that differ only in how
+ * they are written (key order, `{ f: v }` or `{ f: { $eq: v } }`) are the same query: live
+ * queries are shared by it.
+ * @typeParam T - the shape of the documents' fields
+ */
+export interface Query<T extends object = DocumentFields> {
+  /** The conditions (all must hold). */
+  where?: Where<T>;
+  /**
+   * `"field"` sorts ascending, `"-field"` descending (dotted paths too); later fields break
+   * ties, then `_id`. Values of different types order null < booleans < numbers < strings <
+   * arrays < objects; a missing field sorts as `null`.
+   */
   sort?: string | string[];
-  /** The largest number of documents returned. */
+  /** Skips this many results. @defaultValue `0` */
+  offset?: number;
+  /** The largest number of documents returned (after the offset). */
   limit?: number;
   /** Also return soft-deleted documents. @defaultValue `false` */
   includeDeleted?: boolean;
@@ -239,6 +374,8 @@ export interface SyncLogEntry {
   syncType: SyncType;
   /** The outcome of the run. */
   status: SyncLogStatus;
+  /** When the entry was created (ms since epoch): when its run started. */
+  createdAt: number;
   /** When the run started (ms since epoch). */
   startedAt: number;
   /** When the run finished (ms since epoch), or `null` while it runs. */
@@ -259,6 +396,10 @@ export interface SyncLogQuery {
   status?: SyncLogStatus;
   /** Only entries of this direction. */
   syncType?: SyncType;
+  /** Only entries created at or after this time (ms since epoch). */
+  from?: number;
+  /** Only entries created at or before this time (ms since epoch). */
+  to?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -331,11 +472,39 @@ export interface CollectionConfig {
   name: string;
   /** Sync with the server; `false` keeps the collection local only. @defaultValue `true` */
   sync?: boolean;
+  /**
+   * Indexes to keep in memory: a field (`'done'`), or several (`['done', 'title']`: by `done`,
+   * then `title`). An index serves queries whose equalities cover its first fields, then a range
+   * or `$in` on the next, and sorts on its remaining fields. Fields that queries keep scanning
+   * for also get an index automatically (see the guide).
+   */
+  indexes?: (string | string[])[];
+}
+
+/**
+ * Where an engine keeps its data: made by {@link createIndexedDBStorage} or
+ * {@link createMemoryStorage}.
+ */
+export interface EngineStorage {
+  /** Which storage. */
+  readonly kind: 'indexeddb' | 'memory';
+}
+
+/**
+ * How many finished transactions the history keeps (`transactions()`), in memory and storage.
+ * Entries go oldest first: while more than `keep` are held, or while the oldest finished more
+ * than `maxAgeMs` ago. Each drop is counted in `getStats().historyDropped`.
+ */
+export interface TransactionHistoryConfig {
+  /** How many to keep (the newest), or `'all'`. @defaultValue `'all'` */
+  keep?: number | 'all';
+  /** Drop finished transactions this long (ms) after they finished. @defaultValue none */
+  maxAgeMs?: number;
 }
 
 /** Options of {@link SyncEngine.open}. Unknown options are rejected at runtime. */
 export interface SyncEngineConfig {
-  /** The IndexedDB database name. */
+  /** The database name (of IndexedDB, or of the memory storage). */
   name: string;
   /** The collections of the engine. */
   collections: CollectionConfig[];
@@ -378,6 +547,15 @@ export interface SyncEngineConfig {
   autoStart?: boolean;
   /** Ask the browser to keep the data (`navigator.storage.persist()`). @defaultValue `true` */
   requestPersistence?: boolean;
+  /**
+   * Where the data is kept: {@link createIndexedDBStorage} (kept across reloads, shared by the
+   * tabs of the database) or {@link createMemoryStorage} (gone with the page, private to its
+   * tab). When IndexedDB cannot be opened, `open` rejects and says so: it never falls back.
+   * @defaultValue `createIndexedDBStorage()`
+   */
+  storage?: EngineStorage;
+  /** How many finished transactions are kept. @defaultValue `{ keep: 'all' }` */
+  transactionHistory?: TransactionHistoryConfig;
   /**
    * A custom sync source instead of `serverUrl`: `setup` runs when sync starts; the `data` it
    * resolves to is the backend's whole state, and `onUpdate` delivers changes later.
@@ -436,6 +614,18 @@ export interface PersistResult {
    * (and queued writes to them) take these ids.
    */
   externalIds?: { [changeId: string]: string };
+  /**
+   * The backend accepted the writes but confirms them later (an API answering `202`): this is
+   * kept with the transaction, durably, and handed to `awaitSync` (required then), which is
+   * called again after a reload until it resolves (confirmed) or rejects (refused, timed out).
+   */
+  confirm?: JsonValue;
+}
+
+/** What `awaitSync` may resolve to. */
+export interface AwaitSyncResult {
+  /** The backend's ids for created documents, by change id, if only known once confirmed. */
+  externalIds?: { [changeId: string]: string };
 }
 
 /** A custom backend's write side (`SyncEngineConfig.mutationFn`). */
@@ -446,12 +636,16 @@ export interface MutationFn {
     attempt: number;
     transaction: Transaction;
   }): Promise<PersistResult | void>;
-  /** Resolves once the persisted writes came back through the sync source. */
+  /**
+   * Resolves once the persisted writes came back through the sync source, or were confirmed
+   * (`confirm`: what `persist` returned as such); rejects when they never will be.
+   */
   awaitSync?(call: {
     changes: PendingChange[];
     transaction: Transaction;
     sync: CustomSync | undefined;
-  }): Promise<void>;
+    confirm: JsonValue | undefined;
+  }): Promise<AwaitSyncResult | void>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -468,36 +662,51 @@ export declare class Collection<T extends object = DocumentFields> {
   readonly name: string;
   /**
    * Inserts a document. It is visible to `get` and `find` at once.
-   * @returns the transaction handle, once the write is durable in IndexedDB
+   * @returns the transaction handle, once the write is durable in storage
    */
-  insert(doc: T & { _id: string }): Promise<TransactionHandle>;
+  insert(doc: T & { _id: string }, options?: WriteOptions): Promise<TransactionHandle>;
   /**
    * Changes some fields of a document.
-   * @returns the transaction handle, once the write is durable in IndexedDB
+   * @returns the transaction handle, once the write is durable in storage
    */
-  update(id: string, patch: Partial<T>): Promise<TransactionHandle>;
+  update(id: string, patch: Partial<T>, options?: WriteOptions): Promise<TransactionHandle>;
   /**
    * Soft-deletes a document: it gets `_deleted: true`, is hidden from `find` unless
    * `includeDeleted` is set, and the deletion syncs.
-   * @returns the transaction handle, once the write is durable in IndexedDB
+   * @returns the transaction handle, once the write is durable in storage
    */
-  delete(id: string): Promise<TransactionHandle>;
+  delete(id: string, options?: WriteOptions): Promise<TransactionHandle>;
   /**
    * Removes the local copy of a document for good; this is not synced. Resolves once the
    * removal is in IndexedDB (while storage is failing, it waits for the retried write).
    */
   hardDelete(id: string): Promise<void>;
-  /** The document with this id, or `undefined` if there is none. */
+  /**
+   * The document with this id, or `undefined` if there is none. Documents are frozen, and a
+   * document keeps the same object (for `get` and `find`) until it changes.
+   */
   get(id: string): Document<T> | undefined;
-  /** The documents matching `query`; soft-deleted ones only with `includeDeleted`. */
-  find(query?: Query): Document<T>[];
-  /** How many documents match `query`. */
-  count(query?: Query): number;
+  /**
+   * The documents matching `query`, in its order; soft-deleted ones only with
+   * `includeDeleted`. Answered from the live query of a subscription with the same query, or
+   * through an index, or by reading every document. Throws a `TypeError` for a bad query.
+   */
+  find(query?: Query<T>): Document<T>[];
+  /** How many documents match `query` (all but the soft-deleted ones without a query). */
+  count(query?: Query<T>): number;
   /**
    * Calls `callback` with every batch of changes to the collection.
    * @returns a function that unsubscribes
    */
   subscribe(callback: (changes: Change<T>[]) => void): () => void;
+  /**
+   * Calls `callback` with every batch of changes to the results of `query`: documents that
+   * entered them (`added`), changed in them (`updated`) or left them (`removed`, `doc: null`),
+   * within its `offset` and `limit`. Subscribers of the same query share one live query, kept
+   * up to date incrementally; `find` and `count` with that query read its results.
+   * @returns a function that unsubscribes
+   */
+  subscribe(query: Query<T>, callback: (changes: Change<T>[]) => void): () => void;
   /** Releases the collection's memory. */
   free(): void;
 }
@@ -509,11 +718,11 @@ export declare class Collection<T extends object = DocumentFields> {
 export declare class TransactionCollection<T extends object = DocumentFields> {
   private constructor();
   /** Records an insert. */
-  insert(doc: T & { _id: string }): void;
+  insert(doc: T & { _id: string }, options?: WriteOptions): void;
   /** Records an update of some fields. */
-  update(id: string, patch: Partial<T>): void;
+  update(id: string, patch: Partial<T>, options?: WriteOptions): void;
   /** Records a soft delete. */
-  delete(id: string): void;
+  delete(id: string, options?: WriteOptions): void;
   /** Releases the object's memory. */
   free(): void;
 }
@@ -534,11 +743,15 @@ export declare class TransactionScope {
 /** A local-first database that syncs its collections with a server. */
 export declare class SyncEngine {
   private constructor();
-  /** Opens (or creates) the engine's IndexedDB database and loads it. */
+  /**
+   * Opens (or creates) the engine's database and loads it. Rejects with a `StorageError` when
+   * IndexedDB cannot be opened (private browsing may refuse it), naming
+   * `createMemoryStorage()` as the choice for such places.
+   */
   static open(config: SyncEngineConfig): Promise<SyncEngine>;
-  /** Deletes the IndexedDB database `name` with all its data. */
+  /** Deletes the IndexedDB database `name` with all its data (memory storage needs no deleting). */
   static deleteDatabase(name: string): Promise<void>;
-  /** The IndexedDB database name. */
+  /** The database name. */
   readonly name: string;
   /** The id of this client, kept across reloads. */
   readonly clientId: string;
@@ -546,16 +759,31 @@ export declare class SyncEngine {
   collection<T extends object = DocumentFields>(name: string): Collection<T>;
   /**
    * Runs `body` and commits all its writes atomically after it resolves; nothing is written if
-   * it throws or rejects.
-   * @returns the transaction handle, once the writes are durable in IndexedDB
+   * it throws or rejects. `options.metadata` is kept with the transaction.
+   * @returns the transaction handle, once the writes are durable in storage
    */
-  transaction(body: (t: TransactionScope) => void | Promise<void>): Promise<TransactionHandle>;
+  transaction(
+    body: (t: TransactionScope) => void | Promise<void>,
+    options?: WriteOptions,
+  ): Promise<TransactionHandle>;
   /** The sync status, live. */
   getStatus(): Observable<SyncStatus>;
   /** The sync statistics, live. */
   getStats(): Observable<SyncStats>;
-  /** Snapshots of the transactions the engine knows about. */
-  transactions(): Transaction[];
+  /** The sync progress (unsynced writes, the pull under way), live. */
+  getProgress(): Observable<SyncProgress>;
+  /**
+   * Snapshots of the transactions, oldest first: the unfinished ones and the history of
+   * finished ones, with every state and attempt, kept across reloads under
+   * `transactionHistory`. `query` pages through them. In a tab that is not the leading tab of
+   * its database: the unfinished ones and the 500 newest finished.
+   */
+  transactions(query?: TransactionQuery): Transaction[];
+  /**
+   * The objects in-flight transactions hold under the ordered strategy (later writes to them
+   * wait), each with the transaction holding it; always empty under the parallel strategy.
+   */
+  getLockedObjects(): LockedObject[];
   /**
    * Calls `callback` with a snapshot of a transaction each time one changes.
    * @returns a function that unsubscribes
@@ -596,6 +824,22 @@ export declare class SyncEngine {
   /** Releases the engine's memory. */
   free(): void;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Storage
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * IndexedDB storage, the default: the data outlives reloads, and the tabs of one database share
+ * it (one tab leads, the others follow).
+ */
+export declare function createIndexedDBStorage(): EngineStorage;
+
+/**
+ * Memory storage: the data lives as long as the page, in this tab alone. For tests, private
+ * browsing that refuses IndexedDB, and short-lived sessions; writes still sync.
+ */
+export declare function createMemoryStorage(): EngineStorage;
 
 // ---------------------------------------------------------------------------------------------
 // Utilities

@@ -7,6 +7,8 @@ import {
   Observable,
   SyncEngine,
   TransactionHandle,
+  createIndexedDBStorage,
+  createMemoryStorage,
   initPanicHook,
   version,
 } from './ferrosync';
@@ -19,15 +21,19 @@ import type {
   Document,
   DocumentFields,
   JsonValue,
+  LockedObject,
   MergeFunction,
   Mutation,
+  PullProgress,
   Query,
   Subscription,
   SyncEngineConfig,
   SyncLogEntry,
+  SyncProgress,
   SyncStats,
   SyncStatus,
   Transaction,
+  TransactionQuery,
   TransactionState,
 } from './ferrosync';
 
@@ -56,7 +62,7 @@ export async function main(): Promise<void> {
 
   const config: SyncEngineConfig = {
     name: 'my-app',
-    collections: [{ name: 'todos', sync: true }, { name: 'cache', sync: false }],
+    collections: [{ name: 'todos', sync: true, indexes: ['completed', ['completed', 'title']] }, { name: 'cache', sync: false }],
     serverUrl: 'ws://127.0.0.1:8787/v1/sync',
     authToken: 'token',
     direction: 'both',
@@ -73,8 +79,17 @@ export async function main(): Promise<void> {
     ackTimeout: 10_000,
     autoStart: false,
     requestPersistence: false,
+    storage: createIndexedDBStorage(),
+    transactionHistory: { keep: 1000, maxAgeMs: 7 * 24 * 3600 * 1000 },
   };
   const engine: SyncEngine = await SyncEngine.open(config);
+  const inMemory = await SyncEngine.open({
+    name: 'session',
+    collections: [{ name: 'todos' }],
+    storage: createMemoryStorage(),
+    transactionHistory: { keep: 'all' },
+  });
+  inMemory.destroy();
   const localOnly = await SyncEngine.open({ name: 'local', collections: [{ name: 'notes' }] });
   const ids: string[] = [engine.name, engine.clientId, localOnly.name, v];
 
@@ -88,8 +103,8 @@ export async function main(): Promise<void> {
   const done: Transaction = await tx.settled();
   tx.free();
   await todos.update('1', { completed: true });
-  await todos.update('1', { tags: ['home'] });
-  await todos.delete('1');
+  await todos.update('1', { tags: ['home'] }, { metadata: { source: 'editor' } });
+  await todos.delete('1', { metadata: 'swiped' });
   await todos.hardDelete('1');
 
   const one = todos.get('1');
@@ -108,6 +123,16 @@ export async function main(): Promise<void> {
   assertType<Equals<typeof first, Document<Todo> | undefined>>();
   const all: Document<Todo>[] = todos.find();
   const n: number = todos.count() + todos.count(query) + all.length;
+  // Operators, dotted paths, several sort fields, offset.
+  const page: Query<Todo> = {
+    where: { completed: { $ne: true }, title: { $gte: 'a', $lt: 'n' }, tags: { $exists: true }, 'meta.owner': { $in: ['ada', null] } },
+    sort: ['-title', 'meta.rank'],
+    offset: 20,
+    limit: 10,
+  };
+  const paged: Document<Todo>[] = todos.find(page);
+  const stopPage: () => void = todos.subscribe(page, (changes: Change<Todo>[]) => ids.push(String(changes.length + paged.length)));
+  stopPage();
 
   const stopTodos: () => void = todos.subscribe((changes: Change<Todo>[]) => {
     for (const change of changes) {
@@ -129,8 +154,8 @@ export async function main(): Promise<void> {
     tt.insert({ _id: '2', title: 'Second', completed: false });
     tt.update('1', { completed: true });
     tt.delete('3');
-    t.collection('cache').insert({ _id: 'k2', value: 1 });
-  });
+    t.collection('cache').insert({ _id: 'k2', value: 1 }, { metadata: null });
+  }, { metadata: { screen: 'list' } });
   await engine.transaction((t) => {
     t.collection('cache').delete('k2');
   });
@@ -154,9 +179,28 @@ export async function main(): Promise<void> {
     ids.push(String(pushCount + pullCount + conflictCount), lastError ?? '');
   });
 
-  // Transaction history.
-  const transactions: Transaction[] = engine.transactions();
+  const progress: Observable<SyncProgress> = engine.getProgress();
+  progress.subscribe(({ unsyncedWrites, pull }) => {
+    const bar: PullProgress | null = pull;
+    ids.push(String(unsyncedWrites), String(bar ? bar.received / bar.total : 1));
+  });
+
+  // Transaction history, paged, and the objects in-flight transactions hold.
+  const historyPage: TransactionQuery = { limit: 50, before: 100, state: 'failed' };
+  const transactions: Transaction[] = [...engine.transactions(), ...engine.transactions(historyPage)];
+  const locked: LockedObject[] = engine.getLockedObjects();
+  for (const { collection, id, transaction } of locked) ids.push(collection, id, transaction.state);
   for (const t of transactions) {
+    const meta: JsonValue | null = t.metadata;
+    ids.push(String(meta));
+    for (const m of t.mutations) {
+      const before: Document | null = m.original;
+      const after: Document | null = m.modified;
+      const changed: DocumentFields = m.changes;
+      const mine: JsonValue | null = m.metadata;
+      ids.push(String(before?._id), String(after?._deleted), Object.keys(changed).join(), String(mine));
+      ids.push(String(m.createdAt + m.updatedAt));
+    }
     const attempts: Attempt[] = t.attempts;
     const retryAt: number | null | undefined = attempts[0]?.retryScheduledFor;
     const message: string | undefined = t.error?.message;
@@ -177,11 +221,14 @@ export async function main(): Promise<void> {
     }
     ids.push(String(retryAt), message ?? '', String(t.queuedBehind.length + t.retries));
   }
+  ids.push(String(stats.historyDropped));
   const offTransaction: () => void = engine.onTransaction((t) => ids.push(t.state));
   offTransaction();
 
   // Sync log and conflicts.
-  const log: SyncLogEntry[] = engine.syncLog({ limit: 10, status: 'completed', syncType: 'push' });
+  const log: SyncLogEntry[] = engine.syncLog({ limit: 10, status: 'completed', syncType: 'push', from: 0, to: Date.now() });
+  const created: number | undefined = log[0]?.createdAt;
+  ids.push(String(created));
   const everything: SyncLogEntry[] = engine.syncLog();
   const conflicts: Conflict[] = engine.conflicts();
   for (const c of conflicts) {
@@ -229,12 +276,26 @@ export async function main(): Promise<void> {
   new SyncEngine();
   // @ts-expect-error: not a sync log status
   engine.syncLog({ status: 'ok' });
+  // @ts-expect-error: storage comes from createIndexedDBStorage() or createMemoryStorage()
+  await SyncEngine.open({ name: 'x', collections: [], storage: 'memory' });
+  // @ts-expect-error: keep is a number or 'all'
+  await SyncEngine.open({ name: 'x', collections: [], transactionHistory: { keep: 'some' } });
+  // @ts-expect-error: not a transaction state
+  engine.transactions({ state: 'done' });
+  // @ts-expect-error: metadata is JSON
+  await todos.delete('1', { metadata: () => 1 });
   // @ts-expect-error: a resolver returns fields or undefined
   const badResolver: ConflictResolver = () => null;
   // @ts-expect-error: a transaction body is given a scope, not a collection
   await engine.transaction((t: Collection) => t.name);
   // @ts-expect-error: find results may be undefined when indexed
   const surely: Document<Todo> = open[0];
+  // @ts-expect-error: a boolean field is compared with booleans
+  todos.find({ where: { completed: 'yes' } });
+  // @ts-expect-error: ranges take numbers or strings
+  todos.count({ where: { title: { $gt: true } } });
+  // @ts-expect-error: `$in` takes a list
+  todos.find({ where: { title: { $in: 'a' } } });
 
   ids.push(String(badResolver), String(surely));
 }
@@ -266,8 +327,21 @@ export async function customBackends(): Promise<number> {
       extract: (_body, changes) => changes.map((c) => ({ changeId: c.changeId, externalId: c.localId })),
     }))
     .withSyncWrites()
+    .withConfirmation({
+      poll: async ({ changeId, ticket, acceptedAt }) => {
+        const status = (await rest.request({ path: `/todos/status/${changeId}`, query: { ticket: String(ticket) } })) as { id?: string };
+        if (status.id) return { status: 'confirmed', externalId: status.id };
+        return Date.now() - acceptedAt > 5000 ? { status: 'refused', error: 'lost' } : { status: 'pending' };
+      },
+      intervalMs: 500,
+      timeoutMs: 30_000,
+    })
     .build();
   const report = await connector.sync('INCREMENTAL', { useAsyncWrites: true });
+  const { runId } = connector.syncAsync('FULL');
+  const run: SyncRun | undefined = connector.runStatus(runId);
+  const runState: SyncRunState | undefined = run?.state;
+  const later: number = (run?.report?.unconfirmed ?? 0) + report.unconfirmed;
   const { collection, syncControl } = await createTestCollection<{ title: string }>({ initialData: [{ _id: 'a', title: 'x' }] });
   syncControl.failNextPersist(new NonRetriableError('no'));
   syncControl.setNetworkDelay(5);
@@ -277,13 +351,15 @@ export async function customBackends(): Promise<number> {
   await SyncEngine.open({ name: 'x', collections: [], mutationFn: { persist: async ({ docs }: { docs: [] }) => docs } });
   // @ts-expect-error: test documents have the collection's shape
   syncControl.emitUpdate([{ _id: 'b', title: 1 }]);
+  // @ts-expect-error: a poll answers a status, not a boolean
+  createSyncConnector(rest, 'todos').withConfirmation({ poll: async () => true });
   engine.destroy();
-  return report.confirmed + collection.count();
+  return report.confirmed + collection.count() + later + String(runState).length + report.runId.length;
 }
 
 // The package entry exports the engine's `ChangeType` (what happened to a document), not the
 // connectors' `ConnectorChangeType`.
-import type { ChangeType as EntryChangeType, ConnectorChangeType } from './src/index';
+import type { ChangeType as EntryChangeType, ConnectorChangeType, SyncRun, SyncRunState } from './src/index';
 export const changeKind: EntryChangeType = 'added';
 export const connectorKind: ConnectorChangeType = 'CREATE';
 // @ts-expect-error: a connector's change kind is not a document change type

@@ -12,7 +12,9 @@
 #    its own binaryen here);
 #  - tsc compiles the hand-written modules of js/src (package entry, connectors, test harness,
 #    React hooks) next to it; the package's entry point becomes index.js and `ferrosync/react`
-#    is react.js (React itself is an optional peer dependency: the app brings its own);
+#    is react.js (React itself is an optional peer dependency: the app brings its own). index.js
+#    has side effects (it installs the document cache on the engine's classes), so package.json
+#    says so and bundlers keep it;
 #  - wasm-pack copies the package's README (js/PACKAGE.md, Cargo.toml's `readme`) and the
 #    licence files; package.json lists them with the modules in `files`.
 #
@@ -48,6 +50,7 @@ build_package() {
         ".": { types: "./index.d.ts", default: "./index.js" },
         "./react": { types: "./react.d.ts", default: "./react.js" },
       },
+      sideEffects: ["./index.js", "./snippets/*"],
       peerDependencies: { react: ">=18" },
       peerDependenciesMeta: { react: { optional: true } },
       files: files.sort(),

@@ -9,16 +9,20 @@ use wasm_bindgen::{JsCast, JsValue};
 /// A JavaScript value as JSON, with `JSON.stringify`'s rules (functions and `undefined` fields
 /// are dropped, dates become strings).
 pub fn to_json(value: &JsValue, what: &str) -> Result<Value, JsValue> {
+    let text = json_text(value, what)?;
+    serde_json::from_str(&text).map_err(|e| error("TypeError", &format!("{what}: {e}")))
+}
+
+/// A JavaScript value as JSON text (`JSON.stringify`).
+pub fn json_text(value: &JsValue, what: &str) -> Result<String, JsValue> {
     let text = js_sys::JSON::stringify(value).map_err(|e| {
         error(
             "TypeError",
             &format!("{what} is not JSON: {}", describe(&e)),
         )
     })?;
-    let text = text
-        .as_string()
-        .ok_or_else(|| error("TypeError", &format!("{what} is not JSON")))?;
-    serde_json::from_str(&text).map_err(|e| error("TypeError", &format!("{what}: {e}")))
+    text.as_string()
+        .ok_or_else(|| error("TypeError", &format!("{what} is not JSON")))
 }
 
 /// A Rust value as a plain JavaScript value, through JSON text (one serializer for the whole
@@ -47,6 +51,7 @@ pub fn core_error(e: CoreError) -> JsValue {
         | CoreError::MissingId
         | CoreError::InvalidId(_)
         | CoreError::ReservedField(_)
+        | CoreError::InvalidQuery(_)
         | CoreError::InvalidConfig(_) => "TypeError",
         _ => "Error",
     };

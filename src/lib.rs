@@ -8,7 +8,7 @@
 //! - `driver`: the leading tab feeds inputs to the core and executes its effects (storage
 //!   writes, messages, timers, callbacks queued so user code never re-enters the engine
 //!   mid-call); other tabs follow it, mirroring its state and forwarding their calls;
-//! - `storage`: IndexedDB (one IndexedDB transaction per storage write);
+//! - `storage`: IndexedDB (one IndexedDB transaction per storage write) or memory;
 //! - `tabs`: Web Locks and the `BroadcastChannel` between tabs of one database;
 //! - `transport/`: WebSocket and HTTP polling, with reconnects;
 //! - `js`: conversions between JSON and JavaScript values, and errors.
@@ -32,7 +32,8 @@ mod transport;
 
 #[cfg(target_arch = "wasm32")]
 pub use api::{
-    Collection, Observable, SyncEngine, TransactionCollection, TransactionHandle, TransactionScope,
+    create_indexeddb_storage, create_memory_storage, Collection, Observable, SyncEngine,
+    TransactionCollection, TransactionHandle, TransactionScope,
 };
 
 use wasm_bindgen::prelude::*;

@@ -3,7 +3,9 @@
 //! is tested natively.
 
 use ferrosync_core::conflict::{ConflictStrategy, ResolverFn};
-use ferrosync_core::engine::{Backend, CollectionConfig, Direction, EngineConfig};
+use ferrosync_core::engine::{
+    Backend, CollectionConfig, Direction, EngineConfig, HistoryRetention,
+};
 use ferrosync_core::retry::RetryPolicy;
 use ferrosync_core::scheduler::{MergeFn, MutationStrategy};
 use serde_json::{Map, Value};
@@ -81,11 +83,23 @@ pub struct Remote {
     pub auth_token: Option<String>,
 }
 
+/// Where the engine keeps its data (`storage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StorageKind {
+    /// IndexedDB (`createIndexedDBStorage()`, the default): kept across reloads.
+    #[default]
+    IndexedDb,
+    /// Memory (`createMemoryStorage()`): gone when the page closes; private to its tab.
+    Memory,
+}
+
 /// A checked configuration.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The IndexedDB database name.
+    /// The database name.
     pub name: String,
+    /// Where the data is kept.
+    pub storage: StorageKind,
     /// The core engine's settings.
     pub engine: EngineConfig,
     /// The server, if the engine syncs with one.
@@ -120,6 +134,8 @@ const KNOWN: &[&str] = &[
     "requestPersistence",
     "sync",
     "mutationFn",
+    "storage",
+    "transactionHistory",
 ];
 
 fn bad<T>(message: impl Into<String>) -> Result<T, ConfigError> {
@@ -199,6 +215,7 @@ pub fn parse(config: &Value, callbacks: Callbacks) -> Result<Options, ConfigErro
         // The leader flushes after the current task's commits (see `Leader::input`).
         batch_writes: true,
         storage: Default::default(),
+        history: history(map.get("transactionHistory"))?,
     };
     let custom = custom_sync(map, callbacks.backend, engine.direction)?;
     if custom.is_some() {
@@ -232,6 +249,7 @@ pub fn parse(config: &Value, callbacks: Callbacks) -> Result<Options, ConfigErro
     };
     Ok(Options {
         name,
+        storage: storage(map.get("storage"))?,
         engine,
         remote,
         custom,
@@ -315,6 +333,54 @@ fn custom_sync(
     }
 }
 
+/// `storage`: what `createIndexedDBStorage()` or `createMemoryStorage()` returned.
+fn storage(value: Option<&Value>) -> Result<StorageKind, ConfigError> {
+    const HINT: &str = "`storage` must be createIndexedDBStorage() or createMemoryStorage()";
+    match value {
+        None | Some(Value::Null) => Ok(StorageKind::IndexedDb),
+        Some(Value::Object(map)) => match map.get("kind").and_then(Value::as_str) {
+            Some("indexeddb") if map.len() == 1 => Ok(StorageKind::IndexedDb),
+            Some("memory") if map.len() == 1 => Ok(StorageKind::Memory),
+            _ => bad(HINT),
+        },
+        Some(_) => bad(HINT),
+    }
+}
+
+/// `transactionHistory: { keep: N | 'all', maxAgeMs }`: by default everything is kept.
+fn history(value: Option<&Value>) -> Result<HistoryRetention, ConfigError> {
+    let map = match value {
+        None | Some(Value::Null) => return Ok(HistoryRetention::default()),
+        Some(Value::Object(map)) => map,
+        Some(other) => {
+            return bad(format!(
+                "`transactionHistory` must be {{ keep, maxAgeMs }}, got {other}"
+            ))
+        }
+    };
+    if let Some(key) = map.keys().find(|k| *k != "keep" && *k != "maxAgeMs") {
+        return bad(format!(
+            "`transactionHistory` has an unknown option `{key}` (known: keep, maxAgeMs)"
+        ));
+    }
+    let keep = match map.get("keep") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(all)) if all == "all" => None,
+        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64().map(|n| n as usize),
+        Some(other) => {
+            return bad(format!(
+                "`transactionHistory.keep` must be a whole number or 'all', got {other}"
+            ))
+        }
+    };
+    let read = Reader(map);
+    let max_age_ms = match map.get("maxAgeMs") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(read.integer("maxAgeMs", 0, 1, u64::MAX >> 11)?),
+    };
+    Ok(HistoryRetention { keep, max_age_ms })
+}
+
 fn collections(value: Option<&Value>) -> Result<Vec<CollectionConfig>, ConfigError> {
     let Some(Value::Array(list)) = value else {
         return bad("`collections` must be an array like [{ name: 'todos', sync: true }]");
@@ -330,9 +396,12 @@ fn collections(value: Option<&Value>) -> Result<Vec<CollectionConfig>, ConfigErr
                     "`collections[{i}]` must be an object with a `name`"
                 ));
             };
-            if let Some(key) = entry.keys().find(|k| *k != "name" && *k != "sync") {
+            if let Some(key) = entry
+                .keys()
+                .find(|k| !["name", "sync", "indexes"].contains(&k.as_str()))
+            {
                 return bad(format!(
-                    "`collections[{i}]` has an unknown option `{key}` (known: name, sync)"
+                    "`collections[{i}]` has an unknown option `{key}` (known: name, sync, indexes)"
                 ));
             }
             let read = Reader(entry);
@@ -347,9 +416,36 @@ fn collections(value: Option<&Value>) -> Result<Vec<CollectionConfig>, ConfigErr
             Ok(CollectionConfig {
                 name,
                 sync: read.bool("sync", true)?,
+                indexes: indexes(i, entry.get("indexes"))?,
             })
         })
         .collect()
+}
+
+/// `indexes: ['done', ['done', 'title']]`: each a field, or a list of fields.
+fn indexes(collection: usize, value: Option<&Value>) -> Result<Vec<Vec<String>>, ConfigError> {
+    let wrong = || {
+        ConfigError(format!(
+            "`collections[{collection}].indexes` must be a list of fields and lists of fields, \
+             like ['done', ['done', 'title']]"
+        ))
+    };
+    let fields = |value: &Value| match value {
+        Value::String(field) => Some(vec![field.clone()]),
+        Value::Array(fields) if !fields.is_empty() => fields
+            .iter()
+            .map(|f| f.as_str().map(str::to_owned))
+            .collect(),
+        _ => None,
+    };
+    match value {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|entry| fields(entry).ok_or_else(wrong))
+            .collect(),
+        Some(_) => Err(wrong()),
+    }
 }
 
 fn direction(value: Option<String>) -> Result<Direction, ConfigError> {
@@ -503,7 +599,8 @@ mod tests {
             options.engine.collections,
             vec![CollectionConfig {
                 name: "todos".into(),
-                sync: true
+                sync: true,
+                indexes: Vec::new(),
             }]
         );
         assert_eq!(options.engine.direction, Direction::Both);
@@ -513,13 +610,18 @@ mod tests {
         assert!(options.engine.mutation_strategy.is_ordered());
         assert!(options.remote.is_none());
         assert!(options.auto_start && options.request_persistence);
+        assert_eq!(options.storage, StorageKind::IndexedDb);
+        assert_eq!(options.engine.history, HistoryRetention::default());
     }
 
     #[test]
     fn every_option_is_read() {
         let options = parse(
             &with(json!({
-                "collections": [{ "name": "todos", "sync": true }, { "name": "cache", "sync": false }],
+                "collections": [
+                    { "name": "todos", "sync": true, "indexes": ["done", ["done", "title"]] },
+                    { "name": "cache", "sync": false },
+                ],
                 "serverUrl": "wss://sync.example.com/v1/sync",
                 "authToken": "t",
                 "direction": "pull",
@@ -528,11 +630,20 @@ mod tests {
                 "autoRetry": false, "retryDelay": 50, "maxRetryAttempts": 2, "maxRetryDelay": 400,
                 "pullInterval": 500, "batchSize": 1000, "ackTimeout": 2000,
                 "autoStart": false, "requestPersistence": false,
+                "storage": { "kind": "memory" },
+                "transactionHistory": { "keep": 50, "maxAgeMs": 86_400_000 },
             })),
             Callbacks::default(),
         )
         .unwrap();
         assert!(!options.engine.collections[1].sync);
+        assert_eq!(
+            options.engine.collections[0].indexes,
+            [
+                vec!["done".to_string()],
+                vec!["done".into(), "title".into()]
+            ]
+        );
         assert_eq!(options.engine.direction, Direction::Pull);
         assert!(matches!(
             options.engine.conflict_strategy,
@@ -562,6 +673,17 @@ mod tests {
             })
         );
         assert!(!options.auto_start && !options.request_persistence);
+        assert_eq!(options.storage, StorageKind::Memory);
+        assert_eq!(
+            options.engine.history,
+            HistoryRetention {
+                keep: Some(50),
+                max_age_ms: Some(86_400_000)
+            }
+        );
+        let all = with(json!({ "transactionHistory": { "keep": "all" } }));
+        let all = parse(&all, Callbacks::default()).unwrap();
+        assert_eq!(all.engine.history.keep, None);
     }
 
     #[test]
@@ -649,6 +771,22 @@ mod tests {
                 json!({ "collections": [{ "name": "a" }, { "name": "a" }] }),
                 "listed twice",
             ),
+            (
+                json!({ "collections": [{ "name": "a", "indexes": "done" }] }),
+                "`collections[0].indexes` must be a list",
+            ),
+            (
+                json!({ "collections": [{ "name": "a", "indexes": [[]] }] }),
+                "`collections[0].indexes` must be a list",
+            ),
+            (
+                json!({ "collections": [{ "name": "a", "indexes": [["a", 1]] }] }),
+                "`collections[0].indexes` must be a list",
+            ),
+            (
+                json!({ "collections": [{ "name": "a", "indexes": ["a..b"] }] }),
+                "index field `a..b`",
+            ),
             (json!({ "serverUrl": "ftp://h" }), "`serverUrl`"),
             (json!({ "serverUrl": "ws://" }), "must name a host"),
             (json!({ "serverUrl": "ws://h:99999/" }), "bad port"),
@@ -684,6 +822,24 @@ mod tests {
                 "retry delay",
             ),
             (json!({ "autoRetry": "yes" }), "`autoRetry`"),
+            (json!({ "storage": "memory" }), "createMemoryStorage()"),
+            (json!({ "storage": { "kind": "disk" } }), "`storage`"),
+            (
+                json!({ "transactionHistory": { "keep": -1 } }),
+                "`transactionHistory.keep`",
+            ),
+            (
+                json!({ "transactionHistory": { "keep": "some" } }),
+                "`transactionHistory.keep`",
+            ),
+            (
+                json!({ "transactionHistory": { "maxAgeMs": 0 } }),
+                "`maxAgeMs`",
+            ),
+            (
+                json!({ "transactionHistory": { "max": 1 } }),
+                "unknown option `max`",
+            ),
         ];
         for (config, expected) in cases {
             let message = error(with(config.clone()));

@@ -49,7 +49,9 @@ async fn a_soft_delete_syncs_as_a_tombstone_and_hides_the_document() {
     let b = open(&config(&tenant, json!({}))).await;
     insert(&a, json!({ "_id": "1", "title": "x" })).await;
     until("B has it", || !get(&b, "todos", "1").is_null()).await;
-    let tx = wait(todos(&a).delete("1".into())).await.unwrap();
+    let tx = wait(todos(&a).delete("1".into(), JsValue::UNDEFINED))
+        .await
+        .unwrap();
     assert!(get(&a, "todos", "1").is_null(), "hidden at once");
     settled(&tx).await.unwrap();
     until("B hides it", || get(&b, "todos", "1").is_null()).await;
@@ -137,9 +139,12 @@ async fn a_reload_mid_transaction_completes_it_exactly_once() {
                 );
             }
         });
-        let tx = wait(a.transaction(body.as_ref().unchecked_ref::<js_sys::Function>().clone()))
-            .await
-            .unwrap();
+        let tx = wait(a.transaction(
+            body.as_ref().unchecked_ref::<js_sys::Function>().clone(),
+            JsValue::UNDEFINED,
+        ))
+        .await
+        .unwrap();
         if auto_start {
             until("the push is on the wire", || {
                 json(&prop(&tx, "transaction"))["attempts"]
@@ -154,7 +159,7 @@ async fn a_reload_mid_transaction_completes_it_exactly_once() {
             wait(again.start()).await.unwrap();
         }
         wait(again.push()).await.unwrap();
-        let txs = json(&again.transactions().unwrap());
+        let txs = json(&again.transactions(JsValue::UNDEFINED).unwrap());
         assert!(
             txs.as_array()
                 .unwrap()
@@ -177,9 +182,10 @@ async fn a_rejected_transaction_fails_the_ones_queued_behind_it() {
     // Over the server's 256 KiB document limit: rejected, never retried.
     let big = "x".repeat(300 * 1024);
     let first = insert(&a, json!({ "_id": "1", "blob": big })).await;
-    let second = wait(todos(&a).update("1".into(), js(&json!({ "done": true }))))
-        .await
-        .unwrap();
+    let second =
+        wait(todos(&a).update("1".into(), js(&json!({ "done": true })), JsValue::UNDEFINED))
+            .await
+            .unwrap();
     let behind = json(&prop(&second, "transaction"));
     assert_eq!(behind["state"], "queued", "{behind}");
     assert_eq!(
@@ -220,14 +226,22 @@ async fn conflict(extra: Value) -> (Value, ferrosync::SyncEngine) {
         .unwrap();
     until("B has it", || !get(&b, "todos", "1").is_null()).await;
     wait(b.stop()).await.unwrap();
-    let from_a = wait(todos(&a).update("1".into(), js(&json!({ "title": "A", "a": 1 }))))
-        .await
-        .unwrap();
+    let from_a = wait(todos(&a).update(
+        "1".into(),
+        js(&json!({ "title": "A", "a": 1 })),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .unwrap();
     settled(&from_a).await.unwrap();
     sleep(5).await;
-    wait(todos(&b).update("1".into(), js(&json!({ "title": "B", "b": 1 }))))
-        .await
-        .unwrap();
+    wait(todos(&b).update(
+        "1".into(),
+        js(&json!({ "title": "B", "b": 1 })),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .unwrap();
     wait(b.start()).await.unwrap();
     wait(b.force_sync()).await.unwrap();
     let (_, docs) = server_state(&tenant).await;
@@ -299,15 +313,23 @@ async fn a_custom_resolver_merges_or_parks_conflicts() {
         wait(b.stop()).await.unwrap();
         let from_a = format!("A{round}");
         settled(
-            &wait(todos(&a).update("1".into(), js(&json!({ "title": from_a }))))
-                .await
-                .unwrap(),
+            &wait(todos(&a).update(
+                "1".into(),
+                js(&json!({ "title": from_a })),
+                JsValue::UNDEFINED,
+            ))
+            .await
+            .unwrap(),
         )
         .await
         .unwrap();
-        wait(todos(&b).update("1".into(), js(&json!({ "title": format!("B{round}") }))))
-            .await
-            .unwrap();
+        wait(todos(&b).update(
+            "1".into(),
+            js(&json!({ "title": format!("B{round}") })),
+            JsValue::UNDEFINED,
+        ))
+        .await
+        .unwrap();
         wait(b.start()).await.unwrap();
         if round == 2 {
             until("the conflict is parked", || {
@@ -515,7 +537,7 @@ async fn local_only_collections_persist_without_syncing() {
     let config = config(&tenant, json!({}));
     let a = open(&config).await;
     let cache = a.collection("cache".into()).unwrap();
-    let tx = wait(cache.insert(js(&json!({ "_id": "k", "v": 1 }))))
+    let tx = wait(cache.insert(js(&json!({ "_id": "k", "v": 1 })), JsValue::UNDEFINED))
         .await
         .unwrap();
     assert_eq!(settled(&tx).await.unwrap()["state"], "completed");
@@ -540,6 +562,68 @@ async fn a_refused_token_is_reported_as_the_last_error() {
     .await;
     assert_eq!(json(&engine.get_status().value().unwrap()), "offline");
     engine.destroy();
+}
+
+#[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
+async fn a_query_subscription_follows_remote_writes_and_rollbacks() {
+    let tenant = unique("t");
+    let indexed =
+        json!({ "collections": [{ "name": "todos", "indexes": ["done", ["done", "title"]] }] });
+    let a = open(&config(&tenant, indexed)).await;
+    let b = open(&config(&tenant, json!({}))).await;
+    let seen = Rc::new(RefCell::new(Vec::<String>::new()));
+    let sink = seen.clone();
+    let on_change = Closure::<dyn Fn(JsValue)>::new(move |changes: JsValue| {
+        for change in json(&changes).as_array().unwrap() {
+            let (kind, id) = (&change["type"], &change["id"]);
+            sink.borrow_mut().push(format!(
+                "{} {}",
+                kind.as_str().unwrap(),
+                id.as_str().unwrap()
+            ));
+        }
+    });
+    let query = json!({ "where": { "done": false }, "sort": "title" });
+    let stop = todos(&a)
+        .subscribe(js(&query), on_change.as_ref().clone())
+        .unwrap();
+    // A remote write enters the results.
+    insert(&b, json!({ "_id": "r", "title": "remote", "done": false })).await;
+    until("A's query has B's write", || seen.borrow().len() == 1).await;
+    // An optimistic write shows at once; rejected by the server, it rolls back out again.
+    let big = "x".repeat(300 * 1024);
+    let rejected = insert(
+        &a,
+        json!({ "_id": "big", "title": "a", "done": false, "blob": big }),
+    )
+    .await;
+    assert_eq!(*seen.borrow(), ["added r", "added big"]);
+    settled(&rejected).await.unwrap_err();
+    until("the rollback leaves the results", || {
+        seen.borrow().len() == 3
+    })
+    .await;
+    assert_eq!(*seen.borrow(), ["added r", "added big", "removed big"]);
+    let found = json(&todos(&a).find(js(&query)).unwrap());
+    assert_eq!(
+        found,
+        json!([{ "_id": "r", "title": "remote", "done": false }])
+    );
+    assert_eq!(
+        todos(&a)
+            .count(js(&json!({ "where": { "done": false } })))
+            .unwrap(),
+        1
+    );
+    stop.unchecked_ref::<js_sys::Function>()
+        .call0(&JsValue::UNDEFINED)
+        .unwrap();
+    insert(&b, json!({ "_id": "s", "title": "second", "done": false })).await;
+    until("A has the next write", || !get(&a, "todos", "s").is_null()).await;
+    assert_eq!(seen.borrow().len(), 3, "nothing after unsubscribing");
+    a.destroy();
+    b.destroy();
 }
 
 #[wasm_bindgen_test]

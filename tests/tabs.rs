@@ -41,15 +41,11 @@ async fn a_second_engine_on_one_database_follows_the_first() {
     let on_change =
         Closure::<dyn Fn(JsValue)>::new(move |c: JsValue| sink.borrow_mut().push(json(&c)));
     todos(&follower)
-        .subscribe(
-            on_change
-                .as_ref()
-                .unchecked_ref::<js_sys::Function>()
-                .clone(),
-        )
+        .subscribe(on_change.as_ref().clone(), JsValue::UNDEFINED)
         .unwrap();
 
-    let pending = todos(&follower).insert(js(&json!({ "_id": "from-follower" })));
+    let pending =
+        todos(&follower).insert(js(&json!({ "_id": "from-follower" })), JsValue::UNDEFINED);
     assert!(
         !get(&follower, "todos", "from-follower").is_null(),
         "visible at once"
@@ -73,13 +69,14 @@ async fn a_second_engine_on_one_database_follows_the_first() {
         .iter()
         .flat_map(|batch| batch.as_array().unwrap().iter())
         .any(|c| c["id"] == "from-leader"));
-    let refused = wait(todos(&follower).insert(js(&json!({ "_id": "before" })))).await;
+    let refused =
+        wait(todos(&follower).insert(js(&json!({ "_id": "before" })), JsValue::UNDEFINED)).await;
     assert!(message(&refused.unwrap_err()).contains("already exists"));
     until("the follower mirrors idle status", || {
         json(&follower.get_status().value().unwrap()) == "idle"
     })
     .await;
-    let txs = json(&follower.transactions().unwrap());
+    let txs = json(&follower.transactions(JsValue::UNDEFINED).unwrap());
     assert!(txs.as_array().unwrap().len() >= 3, "{txs}");
     assert_eq!(server_state(&tenant).await.0, 3);
     follower.destroy();
@@ -102,7 +99,7 @@ async fn when_the_leader_closes_a_follower_takes_over_and_finishes_every_write_o
         insert(&leader, json!({ "_id": format!("l{i}") })).await;
     }
     // A write the leader never answers: it is gone before reading it.
-    let unanswered = todos(&follower).insert(js(&json!({ "_id": "f-last" })));
+    let unanswered = todos(&follower).insert(js(&json!({ "_id": "f-last" })), JsValue::UNDEFINED);
     leader.destroy();
     handles.push(wait(unanswered).await.expect("finished by the new leader"));
     for id in ["f0", "f1", "f2", "f-last", "l0", "l1"] {
@@ -169,7 +166,7 @@ async fn a_commit_request_sent_twice_or_to_a_new_leader_creates_one_transaction(
         "one transaction: {ids:?}"
     );
     assert_eq!(
-        json(&next.transactions().unwrap())
+        json(&next.transactions(JsValue::UNDEFINED).unwrap())
             .as_array()
             .unwrap()
             .len(),

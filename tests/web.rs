@@ -101,6 +101,7 @@ fn the_core_engine_commits_a_write_in_the_browser() {
         collections: vec![CollectionConfig {
             name: "todos".into(),
             sync: true,
+            ..CollectionConfig::default()
         }],
         seed: (js_sys::Math::random() * u32::MAX as f64) as u64,
         ..EngineConfig::default()
@@ -125,14 +126,15 @@ fn the_core_engine_commits_a_write_in_the_browser() {
         collection: "todos".into(),
         doc_id,
         op: Op::Insert { fields },
+        metadata: None,
     };
-    let step = engine.handle(Input::Commit(vec![request]), now).unwrap();
+    let step = engine.handle(Input::commit(vec![request]), now).unwrap();
     assert!(step.transaction.is_some());
     assert!(step
         .effects
         .iter()
         .any(|e| matches!(e, Effect::Persist(w) if w.txs.len() == 1)));
     assert_eq!(engine.collection("todos").unwrap().count(), 1);
-    let bad = engine.handle(Input::Commit(vec![]), now);
+    let bad = engine.handle(Input::commit(vec![]), now);
     assert!(bad.is_err(), "bad input is an error, not a panic");
 }

@@ -20,10 +20,12 @@ export const rxTodoSchema = {
 };
 
 /** A new local-only Ferrosync engine holding `docs` documents (written in transactions of
- * 10,000, durable when this resolves). */
-export async function openFerrosync(docs) {
-  const engine = await SyncEngine.open({ name: name('ferrosync'), collections: [{ name: 'todos', sync: false }], requestPersistence: false });
-  const seed = makeDocs(docs).map(({ id, ...rest }) => ({ _id: id, ...rest }));
+ * 10,000, durable when this resolves). Options: `indexes` the collection declares, `make` the
+ * documents (`makeDocs` by default), `ready(engine)` runs before the documents are written. */
+export async function openFerrosync(docs, { indexes = [], make = makeDocs, ready } = {}) {
+  const engine = await SyncEngine.open({ name: name('ferrosync'), collections: [{ name: 'todos', sync: false, indexes }], requestPersistence: false });
+  await ready?.(engine);
+  const seed = make(docs).map(({ id, ...rest }) => ({ _id: id, ...rest }));
   for (let i = 0; i < seed.length; i += 10_000) {
     await engine.transaction((t) => {
       for (const doc of seed.slice(i, i + 10_000)) t.collection('todos').insert(doc);
@@ -32,9 +34,10 @@ export async function openFerrosync(docs) {
   return engine;
 }
 
-/** Runs `body(engine)` on `openFerrosync(docs)`, then destroys it and deletes its database. */
-export async function withFerrosync(docs, body) {
-  const engine = await openFerrosync(docs);
+/** Runs `body(engine)` on `openFerrosync(docs, options)`, then destroys it and deletes its
+ * database. */
+export async function withFerrosync(docs, body, options) {
+  const engine = await openFerrosync(docs, options);
   try {
     return await body(engine);
   } finally {

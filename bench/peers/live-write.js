@@ -1,8 +1,11 @@
 // Scenario 1: an optimistic write, timed until a live query over `docs` documents reports it.
 // Each system holds `docs` documents (half of them matching the query `done == false`), then
 // inserts `writes` (a multiple of 50) matching documents one by one; a write's time runs from the
-// call until the live query's callback has it. Returns times in milliseconds.
-import { createCollection, createLiveQueryCollection, eq, localOnlyCollectionOptions } from '@tanstack/db';
+// call until the live query's callback has it. With `queries` > 1, that many live queries follow
+// the open documents sorted by title, each with its own limit, and a write's time runs until all
+// of them have it (each written title sorts before every other, so each write enters every
+// window). Returns times in milliseconds.
+import { BTreeIndex, createCollection, createLiveQueryCollection, eq, localOnlyCollectionOptions } from '@tanstack/db';
 import Dexie, { liveQuery } from 'dexie';
 import { createRxDatabase } from 'rxdb';
 import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
@@ -22,7 +25,7 @@ async function timeWrites({ writes, budgetMs }, write, waitFor) {
   for (let g = 0; g < writes && (times.length === 0 || now() - began < budgetMs); g += GROUP) {
     const start = now();
     for (let i = g; i < g + GROUP; i++) {
-      const doc = { id: `w${i}`, title: `written ${i}`, done: false };
+      const doc = { id: `w${i}`, title: `a ${999_999 - i}`, done: false };
       const seen = waitFor(doc.id, i);
       write(doc);
       await seen;
@@ -32,48 +35,65 @@ async function timeWrites({ writes, budgetMs }, write, waitFor) {
   return times;
 }
 
-/** Resolves `waitFor(key)` promises as `report(keys)` sees the keys. Queries that hand over
- * their whole result report its length (a write adds one), so checking costs the same for all. */
-function waiter() {
+/** Resolves `waitFor(key)` promises once `report(keys)` saw the key `queries` times. Queries
+ * that hand over their whole result report its length (a write adds one), so checking costs
+ * the same for all. */
+function waiter(queries = 1) {
   const pending = new Map();
   return {
-    waitFor: (id) => new Promise((resolve) => pending.set(id, resolve)),
+    waitFor: (id) => new Promise((resolve) => pending.set(id, { resolve, left: queries })),
     report(ids) {
       for (const id of ids) {
-        pending.get(id)?.();
-        pending.delete(id);
+        const wait = pending.get(id);
+        if (wait && --wait.left === 0) {
+          wait.resolve();
+          pending.delete(id);
+        }
       }
     },
   };
 }
 
+/** The `k`th of several live queries: the open documents by title, its own limit. */
+const LIMIT = (k) => 10 + k;
+
 export const liveWrite = {
-  ferrosync({ docs, ...limits }) {
+  ferrosync({ docs, queries = 1, ...limits }) {
+    const indexes = queries > 1 ? [['done', 'title']] : [];
     return withFerrosync(docs, async (engine) => {
       const todos = engine.collection('todos');
-      const w = waiter();
-      const stop = todos.subscribe((changes) => w.report(changes.filter((c) => c.doc?.done === false).map((c) => c.id)));
+      const w = waiter(queries);
+      const report = (changes) => w.report(changes.filter((c) => c.type === 'added').map((c) => c.id));
+      const stops = queries > 1
+        ? Array.from({ length: queries }, (_, k) => todos.subscribe({ where: { done: false }, sort: 'title', limit: LIMIT(k) }, report))
+        : [todos.subscribe({ where: { done: false } }, report)];
       const durable = [];
       const times = await timeWrites(limits, (doc) => {
         const { id, ...rest } = doc;
         durable.push(todos.insert({ _id: id, ...rest }));
       }, w.waitFor);
-      stop();
+      for (const stop of stops) stop();
       // Not timed: every write is durable before the engine closes.
       await Promise.all(durable);
       return times;
-    });
+    }, { indexes });
   },
 
-  async tanstack({ docs, ...limits }) {
+  async tanstack({ docs, queries = 1, ...limits }) {
     const todos = createCollection(localOnlyCollectionOptions({ id: name('tanstack'), getKey: (d) => d.id, initialData: makeDocs(docs) }));
-    const open = createLiveQueryCollection({ query: (q) => q.from({ t: todos }).where(({ t }) => eq(t.done, false)), startSync: true });
-    await open.preload();
-    const w = waiter();
-    const subscription = open.subscribeChanges((changes) => w.report(changes.filter((c) => c.type === 'insert').map((c) => c.key)));
+    if (queries > 1) todos.createIndex((t) => t.title, { indexType: BTreeIndex });
+    const open = queries > 1
+      ? Array.from({ length: queries }, (_, k) => createLiveQueryCollection({
+        query: (q) => q.from({ t: todos }).where(({ t }) => eq(t.done, false)).orderBy(({ t }) => t.title).limit(LIMIT(k)),
+        startSync: true,
+      }))
+      : [createLiveQueryCollection({ query: (q) => q.from({ t: todos }).where(({ t }) => eq(t.done, false)), startSync: true })];
+    await Promise.all(open.map((o) => o.preload()));
+    const w = waiter(queries);
+    const subscriptions = open.map((o) => o.subscribeChanges((changes) => w.report(changes.filter((c) => c.type === 'insert').map((c) => c.key))));
     const times = await timeWrites(limits, (doc) => todos.insert(doc), w.waitFor);
-    subscription.unsubscribe();
-    await open.cleanup();
+    for (const subscription of subscriptions) subscription.unsubscribe();
+    await Promise.all(open.map((o) => o.cleanup()));
     await todos.cleanup();
     return times;
   },

@@ -12,7 +12,8 @@ import { push } from './push.js';
 import { reads } from './reads.js';
 
 try {
-  await ferrosync.default();
+  // Its exports hold the wasm memory, whose size the reads scenario reports.
+  window.wasmMemory = (await ferrosync.default()).memory;
   // The package itself, for benchmarks that drive it directly (bench/rest.mjs).
   window.ferrosync = ferrosync;
   window.peers = { liveWrite, durableWrites, coldStart, initialSync, push, fanOut, reads, echo, diskBytes };

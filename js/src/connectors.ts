@@ -1,12 +1,16 @@
 // REST connectors: sync an engine collection with an existing REST API. The connector is the
 // engine's custom backend: the engine hands it each durable transaction (`persist`), and
 // `connector.sync()` writes what is queued to the API (batched and in parallel, or one request
-// at a time), confirms each change, then lists the API's records into the collection.
+// at a time), confirms each change, then lists the API's records into the collection. Writes
+// the API accepts without confirming (`202`, no id) are confirmed later by a poll
+// (`withConfirmation`), through the engine's `awaitSync`, which keeps them durably meanwhile.
 import { NonRetriableError } from './errors.js';
 import type {
+  AwaitSyncResult,
   CustomSync,
   Document,
   DocumentFields,
+  JsonValue,
   MutationFn,
   PendingChange,
   PersistResult,
@@ -105,10 +109,41 @@ export interface ConnectorChange {
 export interface WriteConfirmation {
   /** The change confirmed. */
   changeId: string;
-  /** The API's id for the record. */
-  externalId: string;
+  /**
+   * The API's id for the record. Without one, the change is accepted but unconfirmed when the
+   * connector has {@link SyncConnectorBuilder.withConfirmation} (and fails otherwise).
+   */
+  externalId?: string;
   /** The API's update time of the record, if it has one (used by incremental syncs). */
   externalUpdatedAt?: string | number;
+  /** What the confirmation poll needs to find the change later (a ticket, a location). */
+  ticket?: JsonValue;
+}
+
+/** A change the API accepted without confirming it, as the confirmation poll receives it. */
+export interface UnconfirmedChange extends ConnectorChange {
+  /** What `extract` gave to find it later, or `null`. */
+  ticket: JsonValue | null;
+  /** When the API accepted it (ms since epoch). */
+  acceptedAt: number;
+  /** The sync run that sent it. */
+  runId: string;
+}
+
+/** What the confirmation poll answers for one change. */
+export type ConfirmationStatus =
+  | { status: 'pending' }
+  | { status: 'confirmed'; externalId: string; externalUpdatedAt?: string | number }
+  | { status: 'refused'; error: string };
+
+/** Options of {@link SyncConnectorBuilder.withConfirmation}. */
+export interface ConfirmationOptions {
+  /** Asks the API about one unconfirmed change; a rejection is tried again next round. */
+  poll: (change: UnconfirmedChange) => Promise<ConfirmationStatus>;
+  /** How long between poll rounds, in ms. @defaultValue `1000` */
+  intervalMs?: number;
+  /** How long after its acceptance a change fails as not confirmed, in ms. @defaultValue `60000` */
+  timeoutMs?: number;
 }
 
 /** A change the API did not take. */
@@ -133,14 +168,41 @@ export interface SyncOptions {
 
 /** What one {@link SyncConnector.sync} did. */
 export interface SyncReport {
+  /** The run's id (as in the connector's log lines and {@link SyncConnector.runStatus}). */
+  runId: string;
   /** Changes the API confirmed. */
   confirmed: number;
+  /** Changes the API accepted but confirms later (polled for; see `withConfirmation`). */
+  unconfirmed: number;
   /** Changes it did not take (also in {@link SyncConnector.failures}). */
   failed: ChangeFailure[];
   /** Records listed from the API. */
   pulled: number;
   /** Whether writes were asynchronous. */
   asyncWrites: boolean;
+}
+
+/** Where a sync run is. */
+export type SyncRunState = 'queued' | 'running' | 'completed' | 'failed';
+
+/** A sync run started by {@link SyncConnector.syncAsync} (or `sync`), as it is now. */
+export interface SyncRun {
+  /** Its id. */
+  runId: string;
+  /** Its mode. */
+  mode: SyncMode;
+  /** Where it is. */
+  state: SyncRunState;
+  /** When it was asked for (ms since epoch). */
+  queuedAt: number;
+  /** When it started (runs go one at a time), or `null` while queued. */
+  startedAt: number | null;
+  /** When it ended, or `null`. */
+  completedAt: number | null;
+  /** What it did, once `completed`. */
+  report: SyncReport | null;
+  /** Why it failed, once `failed`. */
+  error: string | null;
 }
 
 /** Receives the connector's progress lines. */
@@ -203,6 +265,13 @@ export interface SyncConnectorBuilder {
   withConcurrency(requests: number): SyncConnectorBuilder;
   /** At most this many changes per batch request (default 100). */
   withBatchSize(changes: number): SyncConnectorBuilder;
+  /**
+   * Confirms later the changes the API accepts without an id (`202` and no body, say): they
+   * stay unfinished, kept durably by the engine (across reloads), and `poll` is asked about
+   * them every `intervalMs` until each is confirmed, refused, or `timeoutMs` passed; each end
+   * shows on its transaction (completed, or failed with the reason).
+   */
+  withConfirmation(options: ConfirmationOptions): SyncConnectorBuilder;
   /** Receives progress lines. */
   onLog(listener: LogListener): SyncConnectorBuilder;
   /** The connector. */
@@ -225,21 +294,47 @@ export interface SyncConnector {
    * `globalThis.FERROSYNC_ASYNC_WRITES = 'false' | '0'`.
    */
   sync(mode?: SyncMode, options?: SyncOptions): Promise<SyncReport>;
+  /**
+   * Starts a sync run in the background and answers at once with its id; read how it goes
+   * with {@link SyncConnector.runStatus}. Runs go one at a time, in the order asked for.
+   */
+  syncAsync(mode?: SyncMode, options?: SyncOptions): { runId: string };
+  /** The run `runId` as it is now (the latest 100 runs are kept), or `undefined`. */
+  runStatus(runId: string): SyncRun | undefined;
   /** Every change the API did not take, oldest first. */
   failures(): ChangeFailure[];
   /** The latest progress lines (at most 200). */
   log(): string[];
 }
 
-/** A transaction handed over by the engine, waiting to be written. */
-interface Queued {
+/** A transaction handed over by the engine: its changes waiting to be written (`persist`), or
+ * to be confirmed (`awaitSync`). */
+interface Pending<Result> {
   changes: ConnectorChange[];
   externalIds: Record<string, string>;
+  /** Changes accepted but not confirmed, with what confirming them needs. */
+  unconfirmed: Record<string, Ticket>;
   errors: string[];
   remaining: number;
-  resolve: (result: PersistResult) => void;
+  resolve: (result: Result) => void;
   reject: (error: Error) => void;
 }
+
+/** What is kept, durably in the transaction (`confirm`), to confirm a change later. */
+interface Ticket {
+  ticket: JsonValue | null;
+  acceptedAt: number;
+  runId: string;
+}
+
+/** Changes a sync run's writes confirmed, and accepted to confirm later. */
+interface Counts {
+  confirmed: number;
+  unconfirmed: number;
+}
+
+/** How one change ended for now. */
+type Outcome = { externalId: string } | { error: string } | { unconfirmed: Ticket };
 
 /** Starts configuring a connector for the engine collection `collection`. */
 export function createSyncConnector(rest: RestConnector, collection: string): SyncConnectorBuilder {
@@ -253,6 +348,7 @@ export function createSyncConnector(rest: RestConnector, collection: string): Sy
   let asyncWrites: boolean | undefined;
   let concurrency = 8;
   let batchSize = 100;
+  let confirmation: Required<ConfirmationOptions> | undefined;
   const listeners: LogListener[] = [];
   const positive = (what: string, n: number) => {
     if (!Number.isInteger(n) || n < 1) throw new TypeError(`${what} must be a whole number >= 1, got ${n}`);
@@ -280,13 +376,22 @@ export function createSyncConnector(rest: RestConnector, collection: string): Sy
       batchSize = positive('withBatchSize', changes);
       return builder;
     },
+    withConfirmation(options) {
+      if (typeof options?.poll !== 'function') throw new TypeError('withConfirmation needs a poll function');
+      confirmation = {
+        poll: options.poll,
+        intervalMs: positive('withConfirmation intervalMs', options.intervalMs ?? 1000),
+        timeoutMs: positive('withConfirmation timeoutMs', options.timeoutMs ?? 60_000),
+      };
+      return builder;
+    },
     onLog(listener) {
       listeners.push(listener);
       return builder;
     },
     build() {
       if (!model) throw new Error('declare the model with withModelConnector() before build()');
-      return connector(rest, collection, model, { asyncWrites, concurrency, batchSize, listeners });
+      return connector(rest, collection, model, { asyncWrites, concurrency, batchSize, confirmation, listeners });
     },
   };
   return builder;
@@ -378,28 +483,48 @@ function chunks<T>(items: T[], size: number): T[][] {
   return out;
 }
 
-/** Runs `tasks` with at most `limit` under way at once. */
-async function runLimited(tasks: (() => Promise<void>)[], limit: number): Promise<void> {
+/** Runs `tasks` with at most `limit` under way at once; `started` is called once the last has
+ * started. */
+async function runLimited(tasks: (() => Promise<void>)[], limit: number, started?: () => void): Promise<void> {
   let next = 0;
   const worker = async () => {
-    while (next < tasks.length) await tasks[next++]!();
+    while (next < tasks.length) {
+      const task = tasks[next++]!;
+      if (next === tasks.length) started?.();
+      await task();
+    }
   };
   await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
 }
+
+/** How many runs {@link SyncConnector.runStatus} remembers. */
+const RUNS_KEPT = 100;
 
 function connector(
   rest: RestConnector,
   collection: string,
   model: ModelSpec,
-  settings: { asyncWrites: boolean | undefined; concurrency: number; batchSize: number; listeners: LogListener[] },
+  settings: {
+    asyncWrites: boolean | undefined;
+    concurrency: number;
+    batchSize: number;
+    confirmation: Required<ConfirmationOptions> | undefined;
+    listeners: LogListener[];
+  },
 ): SyncConnector {
-  let queue: Queued[] = [];
+  let queue: Pending<PersistResult>[] = [];
   let onUpdate: ((data: Document[], options?: { complete?: boolean }) => void) | undefined;
   let since: string | number | undefined;
   const failures: ChangeFailure[] = [];
   const lines: string[] = [];
-  const byChange = new Map<string, Queued>();
-  let running: Promise<SyncReport> | undefined;
+  /** The transaction each change waits in: to be written, or to be confirmed. */
+  const byChange = new Map<string, Pending<PersistResult> | Pending<AwaitSyncResult>>();
+  /** Changes waiting for their confirmation, with the change each is. */
+  const unconfirmed = new Map<string, { change: ConnectorChange; ticket: Ticket }>();
+  let polling: ReturnType<typeof setTimeout> | undefined;
+  const runs = new Map<string, SyncRun>();
+  let runCount = 0;
+  let running: Promise<unknown> = Promise.resolve();
 
   const log = (line: string) => {
     lines.push(line);
@@ -410,29 +535,33 @@ function connector(
     if ((typeof at === 'string' || typeof at === 'number') && (since === undefined || at > since)) since = at;
   };
 
-  /** Settles one change of a queued transaction. */
-  const settle = (change: ConnectorChange, outcome: { externalId: string } | { error: string }, asyncWrites: boolean) => {
+  /** Settles one change of the transaction it waits in; the last one settles the transaction. */
+  const settle = (change: ConnectorChange, outcome: Outcome, asyncWrites: boolean) => {
     const owner = byChange.get(change.changeId);
     if (!owner) return;
     byChange.delete(change.changeId);
     if ('error' in outcome) {
       owner.errors.push(outcome.error);
       failures.push({ changeId: change.changeId, type: change.type, model: model.name, error: outcome.error });
+    } else if ('unconfirmed' in outcome) {
+      owner.unconfirmed[change.changeId] = outcome.unconfirmed;
     } else if (change.type === 'CREATE') {
       owner.externalIds[change.changeId] = outcome.externalId;
     }
     if (--owner.remaining > 0) return;
-    if (owner.errors.length === 0) {
-      owner.resolve({ externalIds: owner.externalIds });
-    } else {
+    if (owner.errors.length > 0) {
       const message = owner.errors.join('; ');
       // In asynchronous mode failures are reported, not retried.
       owner.reject(asyncWrites ? new NonRetriableError(message) : new Error(message));
+    } else if (Object.keys(owner.unconfirmed).length > 0) {
+      owner.resolve({ externalIds: owner.externalIds, confirm: owner.unconfirmed as unknown as JsonValue });
+    } else {
+      owner.resolve({ externalIds: owner.externalIds });
     }
   };
 
-  /** Reads a write's answer into per-change outcomes. */
-  const confirmAll = (changes: ConnectorChange[], confirmations: unknown, asyncWrites: boolean) => {
+  /** Reads a write's answer into per-change outcomes; counts them in `counts`. */
+  const confirmAll = (changes: ConnectorChange[], confirmations: unknown, asyncWrites: boolean, runId: string, counts: Counts) => {
     const list = Array.isArray(confirmations) ? confirmations : [confirmations];
     const found = new Map<string, WriteConfirmation>();
     for (const item of list as Partial<WriteConfirmation>[]) {
@@ -442,27 +571,30 @@ function connector(
     for (const change of changes) {
       const c = found.get(change.changeId);
       const id = c?.externalId;
-      if (id === undefined || id === null || id === '') {
+      if (id !== undefined && id !== null && id !== '') {
+        newer(c?.externalUpdatedAt);
+        settle(change, { externalId: String(id) }, asyncWrites);
+        confirmed++;
+      } else if (settings.confirmation) {
+        settle(change, { unconfirmed: { ticket: c?.ticket ?? null, acceptedAt: Date.now(), runId } }, asyncWrites);
+        counts.unconfirmed++;
+      } else {
         const error = `Could not extract externalId for change ${change.changeId}`;
         log(error);
         settle(change, { error }, asyncWrites);
-        continue;
       }
-      newer(c?.externalUpdatedAt);
-      settle(change, { externalId: String(id) }, asyncWrites);
-      confirmed++;
     }
-    if (confirmed > 0) log(`Confirmed ${confirmed} changes`);
-    return confirmed;
+    if (confirmed > 0) log(`Confirmed ${confirmed} changes for sync ${runId}`);
+    counts.confirmed += confirmed;
   };
 
-  /** Writes what is queued now; resolves when every request answered. */
-  const flush = async (asyncWrites: boolean): Promise<number> => {
+  /** Writes what is queued now, counting the answers in `counts`; resolves when every request
+   * answered. */
+  const flush = async (asyncWrites: boolean, runId: string, counts: Counts): Promise<void> => {
     const taken = queue;
     queue = [];
     const byType: Record<ConnectorChangeType, ConnectorChange[]> = { CREATE: [], UPDATE: [], DELETE: [] };
     for (const q of taken) for (const c of q.changes) byType[c.type].push(c);
-    let confirmed = 0;
     const tasks: (() => Promise<void>)[] = [];
     for (const type of ['CREATE', 'UPDATE', 'DELETE'] as const) {
       const changes = byType[type];
@@ -476,34 +608,34 @@ function connector(
         log(`Failed ${group.length} ${type} changes: ${message}`);
         for (const change of group) settle(change, { error: message }, asyncWrites);
       };
+      /** One request for `group`, whose answer `extract` reads. */
+      const send = (group: ConnectorChange[], request: RestRequest, extract: (body: unknown) => unknown) =>
+        tasks.push(async () => {
+          try {
+            confirmAll(group, extract(await rest.request(request)), asyncWrites, runId, counts);
+          } catch (error) {
+            fail(group, error);
+          }
+        });
       if (batch) {
         for (const group of chunks(changes, settings.batchSize)) {
-          tasks.push(async () => {
-            try {
-              const body = await rest.request(batch.request(group));
-              confirmed += confirmAll(group, batch.extract!(body, group), asyncWrites);
-            } catch (error) {
-              fail(group, error);
-            }
-          });
+          send(group, batch.request(group), (body) => batch.extract!(body, group));
         }
       } else if (single) {
         for (const change of changes) {
-          tasks.push(async () => {
-            try {
-              const body = await rest.request(single.request(change));
-              confirmed += confirmAll([change], single.extract ? single.extract(body, change) : { changeId: change.changeId, externalId: change.localId }, asyncWrites);
-            } catch (error) {
-              fail([change], error);
-            }
-          });
+          const extract = single.extract ?? (() => ({ changeId: change.changeId, externalId: change.localId }));
+          send([change], single.request(change), (body) => extract(body, change));
         }
       } else {
         fail(changes, new NonRetriableError(`model ${model.name} has no ${type.toLowerCase()} operation`));
       }
     }
-    await runLimited(tasks, asyncWrites ? settings.concurrency : 1);
-    return confirmed;
+    const sent = () => {
+      if (!asyncWrites) return;
+      log(`Sent ${tasks.length} async requests`);
+      log('Waiting for pending async operations');
+    };
+    await runLimited(tasks, asyncWrites ? settings.concurrency : 1, sent);
   };
 
   const list = async (mode: SyncMode): Promise<number> => {
@@ -522,21 +654,111 @@ function connector(
     return docs.length;
   };
 
-  const run = async (mode: SyncMode, options: SyncOptions): Promise<SyncReport> => {
-    if (mode !== 'FULL' && mode !== 'INCREMENTAL') {
-      throw new TypeError(`sync mode must be 'FULL' or 'INCREMENTAL', got ${String(mode)}`);
-    }
+  const run = async (runId: string, mode: SyncMode, options: SyncOptions): Promise<SyncReport> => {
     const asyncWrites = resolveAsyncWrites(options.useAsyncWrites, settings.asyncWrites);
+    if (asyncWrites) log('Using async writes');
     const failedBefore = failures.length;
-    let confirmed = 0;
+    const counts: Counts = { confirmed: 0, unconfirmed: 0 };
     // Confirmed creates release queued writes to the same documents (with their new ids),
     // which the engine hands over on its next turn: keep flushing until nothing is queued.
     do {
-      confirmed += await flush(asyncWrites);
+      await flush(asyncWrites, runId, counts);
       await new Promise((resolve) => setTimeout(resolve, 0));
     } while (queue.length > 0);
     const pulled = await list(mode);
-    return { confirmed, failed: failures.slice(failedBefore), pulled, asyncWrites };
+    return { runId, ...counts, failed: failures.slice(failedBefore), pulled, asyncWrites };
+  };
+
+  /** Queues a run; it starts once the runs before it ended. */
+  const startRun = (mode: SyncMode, options: SyncOptions): { runId: string; done: Promise<SyncReport> } => {
+    if (mode !== 'FULL' && mode !== 'INCREMENTAL') {
+      throw new TypeError(`sync mode must be 'FULL' or 'INCREMENTAL', got ${String(mode)}`);
+    }
+    const runId = `run-${++runCount}`;
+    const status: SyncRun = { runId, mode, state: 'queued', queuedAt: Date.now(), startedAt: null, completedAt: null, report: null, error: null };
+    runs.set(runId, status);
+    for (const old of runs.keys()) {
+      if (runs.size <= RUNS_KEPT) break;
+      runs.delete(old);
+    }
+    const done = running.catch(() => undefined).then(async () => {
+      status.state = 'running';
+      status.startedAt = Date.now();
+      try {
+        status.report = await run(runId, mode, options);
+        status.state = 'completed';
+        return status.report;
+      } catch (error) {
+        status.state = 'failed';
+        status.error = error instanceof Error ? error.message : String(error);
+        throw error;
+      } finally {
+        status.completedAt = Date.now();
+      }
+    });
+    running = done;
+    return { runId, done };
+  };
+
+  /** Ends one unconfirmed change: confirmed, refused or timed out. */
+  const endUnconfirmed = (changeId: string, outcome: { externalId: string } | { error: string }) => {
+    const waiting = unconfirmed.get(changeId);
+    if (!waiting) return;
+    unconfirmed.delete(changeId);
+    settle(waiting.change, outcome, true);
+  };
+
+  /** One poll round over every unconfirmed change, then the next, while any is left. */
+  const poll = async (options: Required<ConfirmationOptions>) => {
+    const round = [...unconfirmed.entries()];
+    log(`Processing ${round.length} unconfirmed changes`);
+    const confirmedBy = new Map<string, number>();
+    const tasks = round.map(([changeId, { change, ticket }]) => async () => {
+      let status: ConfirmationStatus = { status: 'pending' };
+      try {
+        status = await options.poll({ ...change, ...ticket });
+      } catch (error) {
+        log(`Polling change ${changeId} failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      if (status.status === 'confirmed') {
+        newer(status.externalUpdatedAt);
+        confirmedBy.set(ticket.runId, (confirmedBy.get(ticket.runId) ?? 0) + 1);
+        endUnconfirmed(changeId, { externalId: String(status.externalId) });
+      } else if (status.status === 'refused') {
+        const error = `Change ${changeId} was refused: ${status.error}`;
+        log(error);
+        endUnconfirmed(changeId, { error });
+      } else if (Date.now() - ticket.acceptedAt >= options.timeoutMs) {
+        const error = `Change ${changeId} was not confirmed within ${options.timeoutMs} ms`;
+        log(error);
+        endUnconfirmed(changeId, { error });
+      }
+    });
+    await runLimited(tasks, settings.concurrency);
+    for (const [runId, count] of confirmedBy) log(`Confirmed ${count} changes for sync ${runId}`);
+    polling = undefined;
+    schedulePoll();
+  };
+  const schedulePoll = () => {
+    const options = settings.confirmation;
+    if (!options || polling !== undefined || unconfirmed.size === 0) return;
+    polling = setTimeout(() => void poll(options), options.intervalMs);
+  };
+
+  /** `awaitSync`: resolves once the transaction's unconfirmed changes (their tickets in
+   * `confirm`) are confirmed, and rejects once one is refused or timed out. */
+  const awaitSync: NonNullable<MutationFn['awaitSync']> = ({ changes, confirm }) => {
+    const tickets = (confirm ?? {}) as unknown as Record<string, Ticket>;
+    const mine = toConnectorChanges(changes, model.name).filter((c) => tickets[c.changeId]);
+    if (mine.length === 0) return Promise.resolve({});
+    return new Promise<AwaitSyncResult>((resolve, reject) => {
+      const waiting: Pending<AwaitSyncResult> = { changes: mine, externalIds: {}, unconfirmed: {}, errors: [], remaining: mine.length, resolve, reject };
+      for (const change of mine) {
+        byChange.set(change.changeId, waiting);
+        unconfirmed.set(change.changeId, { change, ticket: tickets[change.changeId]! });
+      }
+      schedulePoll();
+    });
   };
 
   return {
@@ -549,6 +771,8 @@ function connector(
         },
       },
       mutationFn: {
+        // Only a connector that confirms writes later waits for anything after `persist`.
+        ...(settings.confirmation ? { awaitSync } : {}),
         persist({ changes }) {
           return new Promise<PersistResult>((resolve, reject) => {
             const mine = toConnectorChanges(
@@ -556,7 +780,7 @@ function connector(
               model.name,
             );
             if (mine.length === 0) return resolve({});
-            const queued: Queued = { changes: mine, externalIds: {}, errors: [], remaining: mine.length, resolve, reject };
+            const queued: Pending<PersistResult> = { changes: mine, externalIds: {}, unconfirmed: {}, errors: [], remaining: mine.length, resolve, reject };
             for (const c of mine) byChange.set(c.changeId, queued);
             queue.push(queued);
           });
@@ -564,10 +788,17 @@ function connector(
       },
     },
     sync(mode = 'FULL', options = {}) {
-      // One sync at a time: a second call waits for the first, then runs.
-      const next = (running ?? Promise.resolve()).catch(() => undefined).then(() => run(mode, options));
-      running = next;
-      return next;
+      return startRun(mode, options).done;
+    },
+    syncAsync(mode = 'FULL', options = {}) {
+      const { runId, done } = startRun(mode, options);
+      // Its outcome is read through runStatus.
+      done.catch(() => undefined);
+      return { runId };
+    },
+    runStatus(runId) {
+      const run = runs.get(runId);
+      return run && { ...run };
     },
     failures: () => [...failures],
     log: () => [...lines],

@@ -7,6 +7,7 @@ import {
   createElement,
   useContext,
   useMemo,
+  useState,
   useSyncExternalStore,
   type ReactNode,
 } from 'react';
@@ -17,9 +18,13 @@ import type {
   Observable,
   Query,
   SyncEngine,
+  SyncProgress,
   SyncStats,
   SyncStatus,
   Transaction,
+  TransactionCollection,
+  TransactionHandle,
+  WriteOptions,
 } from './ferrosync.js';
 
 const EngineContext = createContext<SyncEngine | null>(null);
@@ -62,22 +67,24 @@ export function useSyncStats(): SyncStats {
 }
 
 /**
- * The documents of collection `name` matching `query`, live. The array (and every document in
- * it) keeps its identity until its content changes; `query` is compared by value, so an inline
- * object literal is fine.
+ * The documents of collection `name` matching `query`, live. The hook subscribes to the query
+ * (one live query, shared with every subscriber of the same query and kept up to date as
+ * documents change) and re-renders only when its results change, reading them from that live
+ * query. The array keeps its identity until the results change, and each document until it
+ * changes; `query` is compared by value, so an inline object literal is fine.
  */
 export function useCollection<T extends object = DocumentFields>(
   name: string,
-  query?: Query,
+  query?: Query<T>,
 ): Document<T>[] {
   const engine = useSyncEngine();
   const key = JSON.stringify(query ?? {});
   const store = useMemo(() => {
     const collection = engine.collection<T>(name);
-    const where: Query = JSON.parse(key);
+    const parsed: Query<T> = JSON.parse(key);
     return createStore(
-      (previous?: Document<T>[]) => reuseDocuments(previous, collection.find(where)),
-      (changed) => collection.subscribe(changed),
+      (previous?: Document<T>[]) => keepIfSame(previous, collection.find(parsed)),
+      (changed) => collection.subscribe(parsed, changed),
     );
   }, [engine, name, key]);
   return useStore(store);
@@ -85,8 +92,8 @@ export function useCollection<T extends object = DocumentFields>(
 
 /**
  * The document `id` of collection `name`, live: `undefined` if there is none, once it is
- * soft-deleted (as `Collection.get`), or while `id` is null. Re-renders only for changes to
- * that document.
+ * soft-deleted (as `Collection.get`), or while `id` is null. It subscribes to that document
+ * alone (a live query on its `_id`), so it re-renders only for changes to it.
  */
 export function useDocument<T extends object = DocumentFields>(
   name: string,
@@ -95,12 +102,10 @@ export function useDocument<T extends object = DocumentFields>(
   const engine = useSyncEngine();
   const store = useMemo(() => {
     const collection = engine.collection<T>(name);
+    const query: Query<T> = { where: { _id: id } } as Query<T>;
     return createStore(
       () => (id == null ? undefined : collection.get(id)),
-      (changed) =>
-        collection.subscribe((changes) => {
-          if (changes.some((change) => change.id === id)) changed();
-        }),
+      (changed) => (id == null ? () => {} : collection.subscribe(query, changed)),
     );
   }, [engine, name, id]);
   return useStore(store);
@@ -128,6 +133,81 @@ export function useConflicts(): Conflict[] {
       [engine],
     ),
   );
+}
+
+/** The sync progress (unsynced writes, the pull under way), live: for progress bars. */
+export function useSyncProgress(): SyncProgress {
+  const engine = useSyncEngine();
+  return useStore(useMemo(() => observableStore(engine.getProgress()), [engine]));
+}
+
+/**
+ * What {@link useMutations} gives a component for one collection. Every write resolves to its
+ * transaction once durable (or to `undefined` when it was refused, then `error` says why); none
+ * rejects, so event handlers can call them without catching.
+ * @typeParam T - the shape of the collection's documents
+ */
+export interface CollectionMutations<T extends object = DocumentFields> {
+  /** `collection.insert`, tracked. */
+  insert(doc: T & { _id: string }, options?: WriteOptions): Promise<TransactionHandle | undefined>;
+  /** `collection.update`, tracked. */
+  update(id: string, patch: Partial<T>, options?: WriteOptions): Promise<TransactionHandle | undefined>;
+  /** `collection.delete`, tracked. */
+  delete(id: string, options?: WriteOptions): Promise<TransactionHandle | undefined>;
+  /**
+   * Runs `body` with the collection inside one transaction (`engine.transaction`): its writes
+   * commit together, atomically, once it resolves; nothing is written if it throws.
+   */
+  withMutation(
+    body: (collection: TransactionCollection<T>) => void | Promise<void>,
+    options?: WriteOptions,
+  ): Promise<TransactionHandle | undefined>;
+  /** Whether a write made through this hook has not settled yet (the backend has not confirmed it). */
+  pending: boolean;
+  /**
+   * Why the latest write failed: refused at once, thrown by a `withMutation` body, or rejected
+   * by the backend later; cleared when the next write starts.
+   */
+  error: Error | null;
+}
+
+/**
+ * Writes to collection `name`: `insert`, `update`, `delete` and `withMutation` (several writes
+ * in one transaction), with `pending` and `error` for rendering. Read the documents with
+ * {@link useCollection}.
+ */
+export function useMutations<T extends object = DocumentFields>(name: string): CollectionMutations<T> {
+  const engine = useSyncEngine();
+  const [state, setState] = useState<{ unsettled: number; error: Error | null }>({ unsettled: 0, error: null });
+  const writes = useMemo(() => {
+    const collection = engine.collection<T>(name);
+    /** Counts a write as pending from now until it settles, and keeps its failure. */
+    const track = async (write: () => Promise<TransactionHandle>) => {
+      setState((s) => ({ unsettled: s.unsettled + 1, error: null }));
+      const end = (error: unknown) =>
+        setState((s) => ({ unsettled: s.unsettled - 1, error: error === undefined ? s.error : asError(error) }));
+      try {
+        const handle = await write();
+        handle.settled().then(() => end(undefined), end);
+        return handle;
+      } catch (error) {
+        end(error);
+        return undefined;
+      }
+    };
+    return {
+      insert: (doc: T & { _id: string }, options?: WriteOptions) => track(() => collection.insert(doc, options)),
+      update: (id: string, patch: Partial<T>, options?: WriteOptions) => track(() => collection.update(id, patch, options)),
+      delete: (id: string, options?: WriteOptions) => track(() => collection.delete(id, options)),
+      withMutation: (body: (collection: TransactionCollection<T>) => void | Promise<void>, options?: WriteOptions) =>
+        track(() => engine.transaction((t) => body(t.collection<T>(name)), options)),
+    };
+  }, [engine, name]);
+  return useMemo(() => ({ ...writes, pending: state.unsettled > 0, error: state.error }), [writes, state]);
+}
+
+function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
 }
 
 /** What `useSyncExternalStore` needs. */
@@ -199,22 +279,11 @@ function observableStore<T>(observable: Observable<T>): Store<T> {
   );
 }
 
-/** `next`, with each document equal to one in `previous` replaced by that one (and `previous`
- * itself when nothing changed), so unchanged rows keep their identity. */
-function reuseDocuments<T extends object>(
-  previous: Document<T>[] | undefined,
-  next: Document<T>[],
-): Document<T>[] {
-  if (!previous) return next;
-  const before = new Map(previous.map((doc) => [doc._id, doc]));
-  let unchanged = previous.length === next.length;
-  const result = next.map((doc, i) => {
-    const old = before.get(doc._id);
-    const kept = old !== undefined && same(old, doc) ? old : doc;
-    if (kept !== previous[i]) unchanged = false;
-    return kept;
-  });
-  return unchanged ? previous : result;
+/** `previous` if it holds the same documents as `next` (documents keep their identity until
+ * they change), else `next`. */
+function keepIfSame<T>(previous: T[] | undefined, next: T[]): T[] {
+  const same = previous !== undefined && previous.length === next.length && previous.every((doc, i) => doc === next[i]);
+  return same ? previous : next;
 }
 
 /** Deep equality of JSON-like values. */

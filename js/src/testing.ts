@@ -1,10 +1,11 @@
-// The test harness users get: a real engine (IndexedDB and all) over a simulated backend that
-// a test controls, so an app's own tests can drive latency, failures and remote updates.
+// The test harness users get: a real engine (on IndexedDB, or on memory storage) over a
+// simulated backend that a test controls, so an app's own tests can drive latency, failures and remote updates.
 import { SyncEngine } from './ferrosync.js';
 import type {
   Collection,
   Document,
   DocumentFields,
+  EngineStorage,
   MutationStrategy,
   PendingChange,
   SyncData,
@@ -18,7 +19,7 @@ export interface TestCollectionOptions<T extends object = DocumentFields> {
   sync?: {
     /** The collection's name (default `'items'`). */
     collection?: string;
-    /** The IndexedDB database's name (default: a new random one). */
+    /** The database's name (default: a new random one). */
     name?: string;
     /** Delay of every backend call in milliseconds (default 0); see `setNetworkDelay`. */
     networkDelay?: number;
@@ -33,6 +34,11 @@ export interface TestCollectionOptions<T extends object = DocumentFields> {
     retryDelay?: number;
     /** The engine's retry limit (default 4). */
     maxRetryAttempts?: number;
+    /**
+     * Where the engine keeps its data (default IndexedDB); `createMemoryStorage()` for a test
+     * that keeps nothing after its page closes.
+     */
+    storage?: EngineStorage;
   };
 }
 
@@ -105,6 +111,7 @@ export async function createTestCollection<T extends object = DocumentFields>(
     maxRetryDelay: Math.max(1000, settings.retryDelay ?? 10),
     maxRetryAttempts: settings.maxRetryAttempts ?? 4,
     requestPersistence: false,
+    ...(settings.storage ? { storage: settings.storage } : {}),
     sync: {
       id: 'test-backend',
       async setup(context) {

@@ -1,7 +1,8 @@
 //! `SyncEngine`: opening, sync control, transactions, status, the sync log and conflicts.
 
 use super::{
-    commit, fields_of, once_fn, settled, unlisten, views, Collection, Observable, TransactionScope,
+    commit, fields_of, metadata, once_fn, settled, unlisten, views, Collection, Observable,
+    TransactionScope,
 };
 use crate::driver::{CustomBackend, Role, Shared, Source, Topic};
 use crate::js::{self, now};
@@ -9,10 +10,11 @@ use crate::options::{self, Callbacks};
 use crate::storage::Storage;
 use ferrosync_core::conflict::{ConflictInput, ResolverFn};
 use ferrosync_core::document::Document;
-use ferrosync_core::engine::{ConflictId, SyncLogStatus, SyncType};
+use ferrosync_core::engine::{ConflictId, SyncLogQuery};
 use ferrosync_core::scheduler::MergeFn;
+use ferrosync_core::transaction::TxQuery;
 use js_sys::{Function, Object, Promise};
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -87,11 +89,13 @@ impl SyncEngine {
         Ok(Collection::new(self.shared.clone(), name))
     }
 
-    /// Runs `body(t)`, then commits every write it made through `t` as one transaction;
-    /// nothing is written if it throws. Resolves to the transaction once durable.
-    pub fn transaction(&self, body: Function) -> Promise {
+    /// Runs `body(t)`, then commits every write it made through `t` as one transaction (with
+    /// `options.metadata`); nothing is written if it throws. Resolves to the transaction once
+    /// durable.
+    pub fn transaction(&self, body: Function, options: JsValue) -> Promise {
         let shared = self.shared.clone();
         future_to_promise(async move {
+            let metadata = metadata(&options, "transaction's options")?;
             let scope = TransactionScope::new(shared.clone());
             let writes = scope.writes();
             let result = body.call1(&JsValue::UNDEFINED, &JsValue::from(scope));
@@ -101,7 +105,7 @@ impl SyncEngine {
             };
             let requests = writes.take();
             result?;
-            JsFuture::from(commit(&shared, Ok(requests))).await
+            JsFuture::from(commit(&shared, Ok(requests), metadata)).await
         })
     }
 
@@ -117,9 +121,23 @@ impl SyncEngine {
         Observable::new(self.shared.clone(), Topic::Stats)
     }
 
-    /// Unfinished and recently finished transactions, oldest first, with their history.
-    pub fn transactions(&self) -> Result<JsValue, JsValue> {
-        self.shared.with(|role| role.transactions())
+    /// The sync progress: `{ unsyncedWrites, pull: { received, total } | null }`.
+    #[wasm_bindgen(js_name = getProgress)]
+    pub fn get_progress(&self) -> Observable {
+        Observable::new(self.shared.clone(), Topic::Progress)
+    }
+
+    /// Transactions, oldest first, with their history: `{ limit, before, state }` page
+    /// through them (the `limit` newest below `before`).
+    pub fn transactions(&self, query: JsValue) -> Result<JsValue, JsValue> {
+        let query: TxQuery = read_query(&query, "transactions")?;
+        self.shared.with(|role| role.transactions(&query))
+    }
+
+    /// The objects in-flight ordered transactions hold: `[{ collection, id, transaction }]`.
+    #[wasm_bindgen(js_name = getLockedObjects)]
+    pub fn get_locked_objects(&self) -> Result<JsValue, JsValue> {
+        self.shared.with(|role| role.locked_objects())
     }
 
     /// Calls `callback(transaction)` on every transaction change; returns the unsubscribe
@@ -133,31 +151,11 @@ impl SyncEngine {
         Ok(once_fn(move || unlisten(&shared, id)))
     }
 
-    /// Recent sync runs, newest first: `{ limit, status, syncType }` filter them.
+    /// Recent sync runs, newest first: `{ limit, status, syncType, from, to }` filter them.
     #[wasm_bindgen(js_name = syncLog)]
     pub fn sync_log(&self, query: JsValue) -> Result<JsValue, JsValue> {
-        #[derive(Deserialize, Default)]
-        #[serde(deny_unknown_fields, rename_all = "camelCase")]
-        struct LogQuery {
-            limit: Option<usize>,
-            status: Option<SyncLogStatus>,
-            sync_type: Option<SyncType>,
-        }
-        let query: LogQuery = if query.is_undefined() || query.is_null() {
-            LogQuery::default()
-        } else {
-            serde_json::from_value(js::to_json(&query, "the syncLog query")?)
-                .map_err(|e| js::error("TypeError", &format!("syncLog: {e}")))?
-        };
-        self.shared.with(|role| {
-            let entries: Vec<_> = role
-                .sync_log(query.status)
-                .into_iter()
-                .filter(|e| query.sync_type.is_none_or(|t| e.sync_type == t))
-                .take(query.limit.unwrap_or(usize::MAX))
-                .collect();
-            js::to_js(&entries)
-        })
+        let query: SyncLogQuery = read_query(&query, "syncLog")?;
+        self.shared.with(|role| js::to_js(&role.sync_log(&query)))
     }
 
     /// Conflicts waiting in the inbox (custom resolver returned `undefined`).
@@ -210,6 +208,16 @@ impl SyncEngine {
     pub fn destroy(&self) {
         let _ = self.shared.with(Role::destroy);
     }
+}
+
+/// A query object (`undefined` or `null`: the default one); a bad one is a `TypeError`
+/// naming the method.
+fn read_query<T: DeserializeOwned + Default>(query: &JsValue, method: &str) -> Result<T, JsValue> {
+    if query.is_undefined() || query.is_null() {
+        return Ok(T::default());
+    }
+    serde_json::from_value(js::to_json(query, &format!("the {method} query"))?)
+        .map_err(|e| js::error("TypeError", &format!("{method}: {e}")))
 }
 
 /// `conflictResolver({ collection, id, local, remote, base })` as the core calls it. A resolver

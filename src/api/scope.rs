@@ -81,17 +81,20 @@ pub struct TransactionCollection {
 #[wasm_bindgen]
 impl TransactionCollection {
     /// Adds an insert to the transaction.
-    pub fn insert(&self, doc: JsValue) -> Result<(), JsValue> {
-        add(&self.pending, insert_request(&self.name, &doc))
+    pub fn insert(&self, doc: JsValue, options: JsValue) -> Result<(), JsValue> {
+        add(&self.pending, insert_request(&self.name, &doc, &options))
     }
 
     /// Adds an update to the transaction.
-    pub fn update(&self, id: String, patch: JsValue) -> Result<(), JsValue> {
-        add(&self.pending, update_request(&self.name, id, &patch))
+    pub fn update(&self, id: String, patch: JsValue, options: JsValue) -> Result<(), JsValue> {
+        add(
+            &self.pending,
+            update_request(&self.name, id, &patch, &options),
+        )
     }
 
     /// Adds a soft delete to the transaction.
-    pub fn delete(&self, id: String) -> Result<(), JsValue> {
-        add(&self.pending, Ok(delete_request(&self.name, id)))
+    pub fn delete(&self, id: String, options: JsValue) -> Result<(), JsValue> {
+        add(&self.pending, delete_request(&self.name, id, &options))
     }
 }

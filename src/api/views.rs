@@ -5,9 +5,9 @@ use ferrosync_core::collection::{ChangeKind, DocChange};
 use ferrosync_core::document::{write_json_string, Document};
 use ferrosync_core::engine::ConflictEntry;
 use ferrosync_core::mutation::{Mutation, Op};
-use ferrosync_core::transaction::{Attempt, Transaction, TxError, TxState};
+use ferrosync_core::transaction::{Attempt, LockedObject, Transaction, TxError, TxState};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use wasm_bindgen::JsValue;
 
 /// A document as users see it: `_id`, its fields, and `_deleted: true` for a tombstone.
@@ -28,10 +28,59 @@ pub fn documents<'a>(docs: impl Iterator<Item = &'a Document>) -> JsValue {
     parse(&text)
 }
 
+/// Documents, or `null` where there is none, as a JavaScript array.
+pub fn maybe_documents<'a>(docs: impl Iterator<Item = Option<&'a Document>>) -> JsValue {
+    let mut text = String::from("[");
+    for (i, doc) in docs.enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        match doc {
+            Some(doc) => doc.write_user_json(&mut text),
+            None => text.push_str("null"),
+        }
+    }
+    text.push(']');
+    parse(&text)
+}
+
+/// The ids `list` calls its argument with, as a JavaScript array.
+pub fn ids(list: impl FnOnce(&mut dyn FnMut(&str))) -> JsValue {
+    let mut text = String::from("[");
+    list(&mut |id| {
+        if text.len() > 1 {
+            text.push(',');
+        }
+        write_json_string(&mut text, id);
+    });
+    text.push(']');
+    parse(&text)
+}
+
 /// Changes to the visible view, as `subscribe` callbacks receive them:
 /// `{ type, collection, id, doc }` (`doc` is `null` once removed).
 pub fn changes<'a>(changes: impl Iterator<Item = &'a DocChange>) -> JsValue {
+    let mut text = String::new();
+    write_changes(&mut text, changes);
+    parse(&text)
+}
+
+/// Several lists of changes as one JavaScript array of arrays (parsed at once).
+pub fn change_lists<'a>(lists: impl Iterator<Item = &'a [DocChange]>) -> js_sys::Array {
     let mut text = String::from("[");
+    for (i, list) in lists.enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        write_changes(&mut text, list.iter());
+    }
+    text.push(']');
+    parse(&text).into()
+}
+
+/// Appends changes as a JSON array: `{ type, collection, id, doc }` each.
+fn write_changes<'a>(text: &mut String, changes: impl Iterator<Item = &'a DocChange>) {
+    text.push('[');
     for (i, change) in changes.enumerate() {
         if i > 0 {
             text.push(',');
@@ -41,18 +90,17 @@ pub fn changes<'a>(changes: impl Iterator<Item = &'a DocChange>) -> JsValue {
             ChangeKind::Updated => "{\"type\":\"updated\",\"collection\":",
             ChangeKind::Removed => "{\"type\":\"removed\",\"collection\":",
         });
-        write_json_string(&mut text, &change.collection);
+        write_json_string(text, &change.collection);
         text.push_str(",\"id\":");
-        write_json_string(&mut text, &change.id);
+        write_json_string(text, &change.id);
         text.push_str(",\"doc\":");
         match &change.doc {
-            Some(doc) => doc.write_user_json(&mut text),
+            Some(doc) => doc.write_user_json(text),
             None => text.push_str("null"),
         }
         text.push('}');
     }
     text.push(']');
-    parse(&text)
 }
 
 /// JSON text this module wrote, as a JavaScript value.
@@ -68,6 +116,33 @@ struct MutationView<'a> {
     mutation_id: Option<u64>,
     #[serde(flatten)]
     op: &'a Op,
+    original: Option<Value>,
+    modified: Option<Value>,
+    changes: Map<String, Value>,
+    metadata: Option<&'a Value>,
+    created_at: u64,
+    updated_at: u64,
+}
+
+/// A write as JavaScript sees it: with the document it found and made, and what it changed.
+fn mutation_view<'a>(m: &'a Mutation, tx: &Transaction) -> MutationView<'a> {
+    let original = m.original.as_ref().map(|fields| {
+        let mut doc = fields.to_map();
+        doc.insert("_id".into(), Value::String(m.doc_id.clone()));
+        Value::Object(doc)
+    });
+    MutationView {
+        collection: &m.collection,
+        id: &m.doc_id,
+        mutation_id: m.wire_id,
+        op: &m.op,
+        original,
+        modified: m.modified().as_ref().map(Document::to_json),
+        changes: m.changes(),
+        metadata: m.metadata.as_ref(),
+        created_at: tx.created_at,
+        updated_at: m.changed_at.unwrap_or(tx.created_at),
+    }
 }
 
 #[derive(Serialize)]
@@ -83,6 +158,7 @@ struct TransactionView<'a> {
     queued_behind: Vec<u64>,
     error: Option<&'a TxError>,
     retries: u32,
+    metadata: Option<&'a Value>,
 }
 
 fn transaction_view(tx: &Transaction) -> TransactionView<'_> {
@@ -91,21 +167,13 @@ fn transaction_view(tx: &Transaction) -> TransactionView<'_> {
         state: tx.state,
         created_at: tx.created_at,
         updated_at: tx.updated_at,
-        mutations: tx
-            .mutations
-            .iter()
-            .map(|m: &Mutation| MutationView {
-                collection: &m.collection,
-                id: &m.doc_id,
-                mutation_id: m.wire_id,
-                op: &m.op,
-            })
-            .collect(),
+        mutations: tx.mutations.iter().map(|m| mutation_view(m, tx)).collect(),
         attempts: &tx.attempts,
         current_attempt: tx.current_attempt,
         queued_behind: tx.queued_behind.iter().map(|id| id.0).collect(),
         error: tx.error.as_ref(),
         retries: tx.retries,
+        metadata: tx.metadata.as_ref(),
     }
 }
 
@@ -117,6 +185,26 @@ pub fn transaction(tx: &Transaction) -> JsValue {
 /// Transactions as a JavaScript array.
 pub fn transactions<'a>(txs: impl Iterator<Item = &'a Transaction>) -> JsValue {
     let views: Vec<TransactionView<'_>> = txs.map(transaction_view).collect();
+    to_js(&views)
+}
+
+#[derive(Serialize)]
+struct LockedView<'a> {
+    collection: &'a str,
+    id: &'a str,
+    transaction: TransactionView<'a>,
+}
+
+/// `getLockedObjects()`: `{ collection, id, transaction }` for each locked object.
+pub fn locked_objects(locked: &[LockedObject<'_>]) -> JsValue {
+    let views: Vec<LockedView<'_>> = locked
+        .iter()
+        .map(|o| LockedView {
+            collection: o.collection,
+            id: o.id,
+            transaction: transaction_view(o.transaction),
+        })
+        .collect();
     to_js(&views)
 }
 

@@ -124,6 +124,8 @@ impl Leader {
         js::set(&arg, "attempt", &JsValue::from(call.attempt));
         if call.step == CallStep::AwaitSync {
             js::set(&arg, "sync", &backend.sync);
+            let confirm = tx.confirm.as_ref().map_or(JsValue::UNDEFINED, js::to_js);
+            js::set(&arg, "confirm", &confirm);
         }
         let me = self.me.clone();
         wasm_bindgen_futures::spawn_local(async move {
@@ -139,7 +141,8 @@ impl Leader {
     }
 }
 
-/// Feeds a call's result to the engine: resolved (with any `externalIds`), or rejected.
+/// Feeds a call's result to the engine: resolved (with any `externalIds`, and for `persist`
+/// any `confirm`), or rejected.
 fn answer(me: &Weak<Handle>, call: Call, result: Result<JsValue, JsValue>) {
     let Some(handle) = me.upgrade() else {
         return;
@@ -147,17 +150,32 @@ fn answer(me: &Weak<Handle>, call: Call, result: Result<JsValue, JsValue>) {
     handle.with_leader(|l| {
         let outcome = match result {
             Ok(value) => {
+                let what = match call.step {
+                    CallStep::Persist => "persist's result",
+                    CallStep::AwaitSync => "awaitSync's result",
+                };
                 let parsed = if value.is_object() {
-                    js::to_json(&value, "persist's result").and_then(|json| {
+                    js::to_json(&value, what).and_then(|mut json| {
+                        let confirm = match call.step {
+                            CallStep::Persist => json
+                                .as_object_mut()
+                                .and_then(|o| o.remove("confirm"))
+                                .filter(|c| !c.is_null()),
+                            CallStep::AwaitSync => None,
+                        };
                         l.engine
                             .external_ids(call.tx, &json)
+                            .map(|external_ids| (external_ids, confirm))
                             .map_err(js::core_error)
                     })
                 } else {
-                    Ok(Vec::new())
+                    Ok((Vec::new(), None))
                 };
                 match parsed {
-                    Ok(external_ids) => CallOutcome::Done { external_ids },
+                    Ok((external_ids, confirm)) => CallOutcome::Done {
+                        external_ids,
+                        confirm,
+                    },
                     Err(e) => CallOutcome::Failed {
                         message: js::describe(&e),
                         retryable: false,

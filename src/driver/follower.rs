@@ -11,12 +11,17 @@ use crate::tabs::messages::{self, LeaderState, Request, TabMessage};
 use crate::tabs::Channel;
 use ferrosync_core::collection::{ChangeKind, Collection, DocChange};
 use ferrosync_core::document::{Document, Fields};
-use ferrosync_core::engine::{ConflictId, SyncLogEntry, SyncLogStatus, SyncStats, SyncStatus};
+use ferrosync_core::engine::{
+    ConflictId, SyncLogEntry, SyncLogQuery, SyncProgress, SyncStats, SyncStatus,
+};
+use ferrosync_core::live_query::{take_live_changes, LiveId};
 use ferrosync_core::mutation::{MutationRequest, OpError};
-use ferrosync_core::transaction::{Transaction, TxId};
+use ferrosync_core::query::Query;
+use ferrosync_core::transaction::{locked_objects, Transaction, TxId, TxQuery};
 use ferrosync_core::CoreError;
 use futures::channel::oneshot;
 use gloo_timers::callback::Interval;
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
@@ -24,8 +29,6 @@ use web_sys::AbortController;
 
 /// How often a follower without a snapshot says hello again.
 const HELLO_EVERY_MS: u32 = 250;
-/// Finished transactions kept for `transactions()`.
-const FINISHED_KEPT: usize = 500;
 
 /// Who waits for a forwarded request.
 pub(super) enum Answer {
@@ -91,7 +94,7 @@ impl Follower {
             .engine
             .collections
             .iter()
-            .map(|c| (c.name.clone(), Collection::new(c.name.clone())))
+            .map(|c| (c.name.clone(), c.collection()))
             .collect();
         let mut follower = Follower {
             hub,
@@ -137,6 +140,28 @@ impl Follower {
         }));
     }
 
+    /// Follows `query` on a mirrored collection (see `Collection::watch`).
+    pub fn watch(&mut self, name: &str, query: Query) -> Result<LiveId, CoreError> {
+        self.collections
+            .get_mut(name)
+            .map(|c| c.watch(query))
+            .ok_or_else(|| CoreError::UnknownCollection(name.into()))
+    }
+
+    /// Leaves a live query of a mirrored collection.
+    pub fn unwatch(&mut self, name: &str, id: LiveId) {
+        if let Some(c) = self.collections.get_mut(name) {
+            c.unwatch(id);
+        }
+    }
+
+    /// Tells subscribers how the mirror changed, and how their queries' results did.
+    fn notify(&mut self, changes: &[DocChange]) {
+        self.hub.changes(changes);
+        self.hub
+            .live_changes(&take_live_changes(self.collections.values_mut()));
+    }
+
     /// A mirrored collection.
     pub fn collection(&self, name: &str) -> Result<&Collection, CoreError> {
         self.collections
@@ -145,7 +170,11 @@ impl Follower {
     }
 
     /// Applies writes to the mirror (checked as the leader will check them) and forwards them.
-    pub fn commit(&mut self, requests: Vec<MutationRequest>) -> Result<Forwarded, CoreError> {
+    pub fn commit(
+        &mut self,
+        requests: Vec<MutationRequest>,
+        metadata: Option<Value>,
+    ) -> Result<Forwarded, CoreError> {
         if requests.is_empty() {
             return Err(CoreError::EmptyTransaction);
         }
@@ -173,9 +202,9 @@ impl Follower {
                 changes.push(change);
             }
         }
-        self.hub.changes(&changes);
+        self.notify(&changes);
         let (tx, rx) = oneshot::channel();
-        self.forward(Request::Commit { requests }, Answer::Commit(tx));
+        self.forward(Request::Commit { requests, metadata }, Answer::Commit(tx));
         Ok(rx)
     }
 
@@ -246,17 +275,27 @@ impl Follower {
             .map(crate::api::views::transaction)
     }
 
-    /// The mirrored transactions.
-    pub fn transactions(&self) -> JsValue {
-        crate::api::views::transactions(self.transactions.values())
+    /// The mirrored transactions `query` selects.
+    pub fn transactions(&self, query: &TxQuery) -> JsValue {
+        let page = query.select(self.transactions.values().rev());
+        crate::api::views::transactions(page.into_iter())
+    }
+
+    /// The objects the mirrored in-flight transactions hold (ordered strategy only).
+    pub fn locked_objects(&self) -> JsValue {
+        let locked = if self.options.engine.mutation_strategy.is_ordered() {
+            locked_objects(self.transactions.values())
+        } else {
+            Vec::new()
+        };
+        crate::api::views::locked_objects(&locked)
     }
 
     /// The mirrored sync log, newest first.
-    pub fn sync_log(&self, status: Option<SyncLogStatus>) -> Vec<SyncLogEntry> {
+    pub fn sync_log(&self, query: &SyncLogQuery) -> Vec<SyncLogEntry> {
         self.state
             .iter()
-            .flat_map(|s| s.sync_log.iter())
-            .filter(|e| status.is_none_or(|s| e.status == s))
+            .flat_map(|s| query.select(s.sync_log.iter()))
             .cloned()
             .collect()
     }
@@ -278,8 +317,10 @@ impl Follower {
         match (topic, &self.state) {
             (Topic::Status, Some(s)) => js::to_js(&s.status),
             (Topic::Stats, Some(s)) => js::to_js(&s.stats),
+            (Topic::Progress, Some(s)) => js::to_js(&s.progress),
             (Topic::Status, None) => js::to_js(&SyncStatus::Offline),
             (Topic::Stats, None) => js::to_js(&SyncStats::default()),
+            (Topic::Progress, None) => js::to_js(&SyncProgress::default()),
         }
     }
 
@@ -308,7 +349,7 @@ impl Follower {
                 state,
             } if self.has_snapshot => {
                 let changes = self.apply_changes(changes);
-                self.hub.changes(&changes);
+                self.notify(&changes);
                 self.add_transactions(transactions);
                 if let Some(state) = state {
                     self.set_state(state);
@@ -395,10 +436,11 @@ impl Follower {
             .filter(|t| t.state.is_terminal())
             .map(|t| t.id)
             .collect();
-        for id in finished
-            .iter()
-            .take(finished.len().saturating_sub(FINISHED_KEPT))
-        {
+        for id in finished.iter().take(
+            finished
+                .len()
+                .saturating_sub(super::serving::FOLLOWER_HISTORY),
+        ) {
             self.transactions.remove(id);
         }
     }
@@ -411,6 +453,9 @@ impl Follower {
         }
         if old.as_ref().map(|s| &s.stats) != Some(&new.stats) {
             self.hub.topic(Topic::Stats, &js::to_js(&new.stats));
+        }
+        if old.as_ref().map(|s| s.progress) != Some(new.progress) {
+            self.hub.topic(Topic::Progress, &js::to_js(&new.progress));
         }
     }
 
@@ -448,7 +493,7 @@ impl Follower {
                     .filter_map(|d| collection.set_synced(d, None)),
             );
         }
-        self.hub.changes(&changes);
+        self.notify(&changes);
     }
 
     /// Takes the follower apart for the leader it becomes.
@@ -503,26 +548,49 @@ pub(super) fn differences(
         let Ok(actual) = engine.collection(name) else {
             continue;
         };
-        let change = |id: &str, kind, doc: Option<&Document>| DocChange {
-            collection: name.clone(),
-            id: id.to_owned(),
-            kind,
-            doc: doc.cloned(),
-        };
         for doc in actual.docs() {
-            match shown.get(&doc.id) {
-                None => changes.push(change(&doc.id, ChangeKind::Added, Some(doc))),
-                Some(old) if old.fields != doc.fields || old.deleted != doc.deleted => {
-                    changes.push(change(&doc.id, ChangeKind::Updated, Some(doc)))
-                }
-                Some(_) => {}
-            }
+            changes.extend(change(name, shown.get(&doc.id), Some(doc)));
         }
         for doc in shown.docs().filter(|d| actual.get(&d.id).is_none()) {
-            changes.push(change(&doc.id, ChangeKind::Removed, None));
+            changes.extend(change(name, Some(doc), None));
         }
     }
     changes
+}
+
+/// How a query's results `after` differ from its results `before` (when a follower takes over).
+pub(super) fn window_changes(
+    collection: &str,
+    before: &[&Document],
+    after: &[&Document],
+) -> Vec<DocChange> {
+    let old: HashMap<&str, &Document> = before.iter().map(|d| (d.id.as_str(), *d)).collect();
+    let new: HashMap<&str, &Document> = after.iter().map(|d| (d.id.as_str(), *d)).collect();
+    let gone = before
+        .iter()
+        .filter(|d| !new.contains_key(d.id.as_str()))
+        .filter_map(|d| change(collection, Some(d), None));
+    let came = after
+        .iter()
+        .filter_map(|d| change(collection, old.get(d.id.as_str()).copied(), Some(d)));
+    gone.chain(came).collect()
+}
+
+/// The change from `old` to `new` of one document, if users can see one.
+fn change(collection: &str, old: Option<&Document>, new: Option<&Document>) -> Option<DocChange> {
+    let kind = match (old, new) {
+        (None, Some(_)) => ChangeKind::Added,
+        (Some(a), Some(b)) if a.fields != b.fields || a.deleted != b.deleted => ChangeKind::Updated,
+        (Some(_), None) => ChangeKind::Removed,
+        _ => return None,
+    };
+    let doc = new.or(old).expect("one side exists");
+    Some(DocChange {
+        collection: collection.to_owned(),
+        id: doc.id.clone(),
+        kind,
+        doc: new.cloned(),
+    })
 }
 
 /// The error the leader's engine would give for a write that cannot apply.

@@ -11,14 +11,15 @@ use crate::transport::{Connection, Event};
 use ferrosync_core::collection::DocChange;
 use ferrosync_core::document::Fields;
 use ferrosync_core::engine::{
-    ConflictId, Effect, Engine, Input, StorageWrite, SyncLogStatus, SyncStats, SyncStatus,
-    Unwritten,
+    ConflictId, Effect, Engine, Input, StorageWrite, SyncLogQuery, SyncLogStatus, SyncStats,
+    SyncStatus, Unwritten,
 };
 use ferrosync_core::mutation::MutationRequest;
 use ferrosync_core::transaction::{Transaction, TxId};
 use ferrosync_core::CoreError;
 use futures::channel::oneshot;
 use gloo_timers::callback::Timeout;
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
@@ -171,7 +172,7 @@ impl Leader {
     /// what a completed write leaves (the compaction of finished local-only transactions, say)
     /// waits for the next task, so the commits its durability lets callers make join it.
     pub fn input(&mut self, input: Input) -> Result<Option<TxId>, CoreError> {
-        let committed = matches!(input, Input::Commit(_));
+        let committed = matches!(input, Input::Commit { .. });
         let step = self.engine.handle(input, now())?;
         self.execute(step.effects);
         if step.unflushed {
@@ -255,6 +256,7 @@ impl Leader {
                 Effect::Send(message) => outgoing.push(message),
                 Effect::Changes(changes) => {
                     self.hub.changes(&changes);
+                    self.hub.live_changes(&self.engine.take_live_changes());
                     if serving {
                         outbound.changes.extend(changes);
                     }
@@ -280,6 +282,10 @@ impl Leader {
                 }
                 Effect::Stats(stats) => {
                     self.hub.topic(Topic::Stats, &js::to_js(&stats));
+                    outbound.state = serving;
+                }
+                Effect::Progress(progress) => {
+                    self.hub.topic(Topic::Progress, &js::to_js(&progress));
                     outbound.state = serving;
                 }
                 Effect::Call(call) => {
@@ -369,9 +375,10 @@ impl Leader {
     pub fn commit(
         &mut self,
         requests: Vec<MutationRequest>,
+        metadata: Option<Value>,
     ) -> Result<(TxId, Rc<Settlement>, Done), CoreError> {
         let id = self
-            .input(Input::Commit(requests))?
+            .input(Input::Commit { requests, metadata })?
             .expect("a commit creates a transaction");
         let settlement = self.settlement_of(id);
         Ok((id, settlement, self.durable(id)))
@@ -466,6 +473,7 @@ impl Leader {
         match topic {
             Topic::Status => js::to_js(&self.engine.status()),
             Topic::Stats => js::to_js::<SyncStats>(self.engine.stats()),
+            Topic::Progress => js::to_js(&self.engine.progress()),
         }
     }
 
@@ -664,9 +672,13 @@ impl Leader {
             )));
         }
         let (reply, rx) = oneshot::channel();
+        let newest = SyncLogQuery {
+            limit: Some(1),
+            ..SyncLogQuery::default()
+        };
         let since_log = self
             .engine
-            .sync_log(1, None)
+            .sync_log(&newest)
             .first()
             .map_or(0, |e| e.id + 1);
         self.sync_waiters.push(SyncWaiter { reply, since_log });
@@ -684,7 +696,10 @@ impl Leader {
         let unreachable = status == SyncStatus::Offline && !self.connecting;
         let failed_runs: Vec<(u64, String)> = self
             .engine
-            .sync_log(usize::MAX, Some(SyncLogStatus::Failed))
+            .sync_log(&SyncLogQuery {
+                status: Some(SyncLogStatus::Failed),
+                ..SyncLogQuery::default()
+            })
             .into_iter()
             .map(|e| {
                 (

@@ -33,11 +33,14 @@ pub enum Source {
 use crate::js;
 use ferrosync_core::collection::Collection;
 use ferrosync_core::document::Fields;
-use ferrosync_core::engine::{ConflictId, SyncLogEntry, SyncLogStatus};
+use ferrosync_core::engine::{ConflictId, SyncLogEntry, SyncLogQuery};
+use ferrosync_core::live_query::LiveId;
 use ferrosync_core::mutation::MutationRequest;
-use ferrosync_core::transaction::{Transaction, TxId};
+use ferrosync_core::query::Query;
+use ferrosync_core::transaction::{Transaction, TxId, TxQuery};
 use ferrosync_core::CoreError;
 use futures::channel::oneshot;
+use serde_json::Value;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
@@ -210,17 +213,21 @@ impl Role {
     }
 
     /// Commits writes as one transaction (visible at once).
-    pub fn commit(&mut self, requests: Vec<MutationRequest>) -> Result<Committing, CoreError> {
+    pub fn commit(
+        &mut self,
+        requests: Vec<MutationRequest>,
+        metadata: Option<Value>,
+    ) -> Result<Committing, CoreError> {
         match self {
             Role::Leader(l) => {
-                let (id, settlement, durable) = l.commit(requests)?;
+                let (id, settlement, durable) = l.commit(requests, metadata)?;
                 Ok(Committing::Here {
                     id,
                     settlement,
                     durable,
                 })
             }
-            Role::Follower(f) => f.commit(requests).map(Committing::Forwarded),
+            Role::Follower(f) => f.commit(requests, metadata).map(Committing::Forwarded),
             Role::Destroyed => Err(CoreError::NotLoaded),
         }
     }
@@ -302,25 +309,31 @@ impl Role {
         }
     }
 
-    /// `transactions()`.
-    pub fn transactions(&self) -> JsValue {
+    /// `transactions(query)`.
+    pub fn transactions(&self, query: &TxQuery) -> JsValue {
         match self {
-            Role::Leader(l) => crate::api::views::transactions(l.engine.transactions()),
-            Role::Follower(f) => f.transactions(),
+            Role::Leader(l) => {
+                crate::api::views::transactions(l.engine.query_transactions(query).into_iter())
+            }
+            Role::Follower(f) => f.transactions(query),
             Role::Destroyed => JsValue::UNDEFINED,
         }
     }
 
-    /// `syncLog()`: entries newest first, optionally with one status.
-    pub fn sync_log(&self, status: Option<SyncLogStatus>) -> Vec<SyncLogEntry> {
+    /// `getLockedObjects()`.
+    pub fn locked_objects(&self) -> JsValue {
         match self {
-            Role::Leader(l) => l
-                .engine
-                .sync_log(usize::MAX, status)
-                .into_iter()
-                .cloned()
-                .collect(),
-            Role::Follower(f) => f.sync_log(status),
+            Role::Leader(l) => crate::api::views::locked_objects(&l.engine.locked_objects()),
+            Role::Follower(f) => f.locked_objects(),
+            Role::Destroyed => JsValue::UNDEFINED,
+        }
+    }
+
+    /// `syncLog(query)`: entries newest first.
+    pub fn sync_log(&self, query: &SyncLogQuery) -> Vec<SyncLogEntry> {
+        match self {
+            Role::Leader(l) => l.engine.sync_log(query).into_iter().cloned().collect(),
+            Role::Follower(f) => f.sync_log(query),
             Role::Destroyed => Vec::new(),
         }
     }
@@ -340,6 +353,27 @@ impl Role {
             Role::Leader(l) => l.current(topic),
             Role::Follower(f) => f.current(topic),
             Role::Destroyed => JsValue::UNDEFINED,
+        }
+    }
+
+    /// Follows `query` on a collection for a subscriber (see `Collection::watch`).
+    pub fn watch(&mut self, collection: &str, query: Query) -> Result<LiveId, CoreError> {
+        match self {
+            Role::Leader(l) => l.engine.watch(collection, query),
+            Role::Follower(f) => f.watch(collection, query),
+            Role::Destroyed => Err(CoreError::NotLoaded),
+        }
+    }
+
+    /// Removes a subscriber, and its live query's subscription if it had one.
+    pub fn unlisten(&mut self, listener: u64) {
+        let live = self.hub().and_then(|hub| hub.unlisten(listener));
+        if let Some((collection, id)) = live {
+            match self {
+                Role::Leader(l) => l.engine.unwatch(&collection, id),
+                Role::Follower(f) => f.unwatch(&collection, id),
+                Role::Destroyed => {}
+            }
         }
     }
 

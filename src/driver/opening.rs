@@ -1,28 +1,35 @@
 //! Opening an engine: this tab leads when the database's lock is free; otherwise it follows
 //! the leading tab and waits in line for the lock, taking over when it is granted.
 
-use super::follower::{differences, Answer, Follower};
+use super::follower::{differences, window_changes, Answer, Follower};
 use super::leader::Leader;
 use super::serving::Outcome;
 use super::{Handle, Role, Shared, Source};
 use crate::js;
-use crate::options::Options;
+use crate::options::{Options, StorageKind};
 use crate::storage::{Origin, Storage};
 use crate::tabs::{self, Channel, Lock};
+use ferrosync_core::collection::Collection;
 use ferrosync_core::engine::{Engine, Input, Snapshot};
+use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::JsValue;
 
 /// Opens the engine `options` describe, as leader or follower.
 pub async fn open(options: Options, source: Option<Source>) -> Result<Shared, JsValue> {
     let tab = tabs::new_tab_id();
-    let Some(lock) = tabs::try_lock(&options.name).await? else {
+    // A memory database is this tab's own: it takes a lock and channel no other tab shares.
+    let scope = match options.storage {
+        StorageKind::IndexedDb => options.name.clone(),
+        StorageKind::Memory => format!("{}#{tab}", options.name),
+    };
+    let Some(lock) = tabs::try_lock(&scope).await? else {
         return follow(options, source, tab).await;
     };
-    let (storage, snapshot, origins) = load(&options.name).await?;
+    let (storage, snapshot, origins) = load(&options).await?;
     let engine = Engine::new(options.engine.clone()).map_err(js::core_error)?;
     let handle = Handle::new(|me, hub| {
-        let channel = Channel::open(&options.name, route(me.clone()))?;
+        let channel = Channel::open(&scope, route(me.clone()))?;
         let leader = Leader::new(
             engine, hub, me, storage, origins, source, tab, channel, lock,
         );
@@ -62,9 +69,9 @@ async fn follow(options: Options, source: Option<Source>, tab: String) -> Result
     Ok(handle)
 }
 
-/// Opens the database and reads what the engine starts from.
-async fn load(name: &str) -> Result<(Storage, Snapshot, Vec<Origin>), JsValue> {
-    let storage = Storage::open(name)
+/// Opens the storage and reads what the engine starts from.
+async fn load(options: &Options) -> Result<(Storage, Snapshot, Vec<Origin>), JsValue> {
+    let storage = Storage::open(&options.name, options.storage)
         .await
         .map_err(|e| js::error("StorageError", &e))?;
     let (snapshot, origins) = storage
@@ -116,7 +123,7 @@ async fn take_over(me: Weak<Handle>, lock: Lock) {
     let Some((options, source)) = options else {
         return;
     };
-    let opened = match load(&options.name).await {
+    let opened = match load(&options).await {
         Ok(loaded) => Engine::new(options.engine.clone())
             .map(|engine| (engine, loaded))
             .map_err(js::core_error),
@@ -158,9 +165,10 @@ async fn take_over(me: Weak<Handle>, lock: Lock) {
             leader.destroy();
             return Role::Destroyed;
         }
-        leader
-            .hub
-            .changes(&differences(&parts.mirror, &leader.engine));
+        // Subscribers saw the mirror: they hear how the engine differs from it once it has
+        // run this tab's unanswered requests, not every step on the way.
+        leader.hub.hold_changes(true);
+        rewatch(&mut leader);
         for (tx, settlement) in parts.settlements {
             leader.adopt_settlement(tx, settlement);
         }
@@ -168,8 +176,39 @@ async fn take_over(me: Weak<Handle>, lock: Lock) {
             let outcome = leader.run(&format!("{}:{seq}", parts.tab), pending.request);
             finish(&mut leader, outcome, pending.answer);
         }
+        leader.hub.hold_changes(false);
+        reconcile(&leader, &parts.mirror);
         Role::Leader(Box::new(leader))
     });
+}
+
+/// Follows the queries of the follower's subscribers in the new leader's engine.
+fn rewatch(leader: &mut Leader) {
+    for (listener, collection, query) in leader.hub.live_queries() {
+        if let Ok(id) = leader.engine.watch(&collection, (*query).clone()) {
+            leader.hub.relisten(listener, id);
+        }
+    }
+}
+
+/// Tells subscribers how the engine's documents, and their queries' results, differ from what
+/// the mirror showed.
+fn reconcile(leader: &Leader, mirror: &HashMap<String, Collection>) {
+    leader.hub.changes(&differences(mirror, &leader.engine));
+    for (listener, collection, query) in leader.hub.live_queries() {
+        let before = mirror
+            .get(&collection)
+            .map(|c| c.find(&query))
+            .unwrap_or_default();
+        let after = leader
+            .engine
+            .collection(&collection)
+            .map(|c| c.find(&query))
+            .unwrap_or_default();
+        leader
+            .hub
+            .tell(listener, &window_changes(&collection, &before, &after));
+    }
 }
 
 /// Answers one of this tab's own requests that the old leader left unanswered.

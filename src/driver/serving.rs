@@ -9,7 +9,12 @@ use crate::api::views;
 use crate::js::now;
 use crate::storage::Origin;
 use crate::tabs::messages::{LeaderState, Reply, Request, TabMessage};
-use ferrosync_core::engine::StorageWrite;
+use ferrosync_core::engine::{StorageWrite, SyncLogQuery};
+
+/// How many finished transactions a follower mirrors (its `transactions()` shows them).
+pub(super) const FOLLOWER_HISTORY: usize = 500;
+/// How many sync-log entries a follower mirrors.
+const FOLLOWER_SYNC_LOG: usize = 50;
 
 /// What running a request gave.
 pub(super) enum Outcome {
@@ -37,10 +42,16 @@ impl Leader {
                         (name.to_owned(), docs)
                     })
                     .collect();
+                let transactions = self
+                    .engine
+                    .unfinished()
+                    .chain(self.engine.recent_history(FOLLOWER_HISTORY))
+                    .cloned()
+                    .collect();
                 self.tabs.channel.post(&TabMessage::Snapshot {
                     to: tab,
                     collections,
-                    transactions: self.engine.transactions().cloned().collect(),
+                    transactions,
                     state: self.state(),
                 });
             }
@@ -114,10 +125,10 @@ impl Leader {
     /// Runs a request from another tab (`origin`: `tab:seq`, which commits are recorded under).
     pub(super) fn run(&mut self, origin: &str, request: Request) -> Outcome {
         match request {
-            Request::Commit { requests } => {
+            Request::Commit { requests, metadata } => {
                 let (tx, finished) = match self.tabs.origins.get(origin) {
-                    Some(known) => (known.tx, known.finished.clone()),
-                    None => match self.commit(requests) {
+                    Some(known) => (known.tx, known.finished.clone().map(Box::new)),
+                    None => match self.commit(requests, metadata) {
                         Ok((tx, _, _)) => {
                             self.tabs.origins.insert(
                                 origin.to_owned(),
@@ -168,9 +179,13 @@ impl Leader {
             client_id: self.engine.client_id().to_owned(),
             status: self.engine.status(),
             stats: self.engine.stats().clone(),
+            progress: self.engine.progress(),
             sync_log: self
                 .engine
-                .sync_log(50, None)
+                .sync_log(&SyncLogQuery {
+                    limit: Some(FOLLOWER_SYNC_LOG),
+                    ..SyncLogQuery::default()
+                })
                 .into_iter()
                 .cloned()
                 .collect(),

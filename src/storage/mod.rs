@@ -1,42 +1,19 @@
-//! IndexedDB storage, through rexie: the engine's log records and pages, each write one
-//! IndexedDB transaction that executes the engine's [`StoreOp`]s, all or nothing.
-//!
-//! Schema version 2 (object stores, out-of-line keys):
-//! - `log`: key the record's sequence number, value its bytes (a `Uint8Array`);
-//! - `pages`: key `[collection, index]`, value the page's bytes;
-//! - `origins`: key a follower tab's request (`tab:seq`), value the JSON of the transaction it
-//!   created (and, once finished, its end), written with that transaction's record so a
-//!   re-sent request is recognised;
-//! - `documents`, `transactions`, `sync_log`, `meta`: the first schema's stores, emptied into
-//!   the log when a database written by it is opened (`upgrade`).
-//!
-//! rexie hides two things the engine needs, so two small helpers get them another way: the
-//! browser closing the connection (`watch`) and why a transaction aborted (`quota`).
+//! Where the engine keeps its log records and pages (`SyncEngine.open({ storage })`):
+//! IndexedDB (`indexeddb`, the default: kept across reloads) or memory (the core's
+//! [`MemoryStore`]: gone when the page closes, for tests, private browsing that refuses
+//! IndexedDB, and short-lived sessions). Both execute the engine's storage writes whole and
+//! hand back what they hold at load.
 
+mod indexeddb;
 mod quota;
 mod upgrade;
 mod watch;
 
-use ferrosync_core::engine::{Snapshot, StorageWrite, StoreOp};
+use crate::options::StorageKind;
+use ferrosync_core::engine::{MemoryStore, Snapshot, StorageWrite};
 use ferrosync_core::transaction::{Transaction, TxId};
-use rexie::{ObjectStore, Rexie, TransactionMode};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use std::future::Future;
-use std::pin::Pin;
-use std::rc::Rc;
-use wasm_bindgen::JsValue;
-
-/// The schema version (the IndexedDB database version).
-pub const SCHEMA_VERSION: u32 = 2;
-
-const LOG: &str = "log";
-const PAGES: &str = "pages";
-const ORIGINS: &str = "origins";
-/// The stores every write touches.
-const WRITTEN: [&str; 3] = [LOG, PAGES, ORIGINS];
-/// Origin records older than this are deleted when the database opens.
-const ORIGIN_KEPT_MS: u64 = 7 * 24 * 3600 * 1000;
 
 /// Which transaction a follower tab's commit request created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,286 +37,60 @@ pub struct WriteError {
     pub reopened: bool,
 }
 
-/// The open connection, or none after the browser closed it.
-type Slot = Rc<RefCell<Option<Rc<Rexie>>>>;
-
-/// Called when the browser closes the connection (see [`Storage::when_closed`]).
-type ClosedHook = Rc<RefCell<Option<Box<dyn Fn()>>>>;
-
-/// An open engine database.
-pub struct Storage {
-    name: String,
-    db: Slot,
-    closed: ClosedHook,
-    watcher: RefCell<Option<watch::Watcher>>,
+/// An open engine storage.
+pub enum Storage {
+    /// An IndexedDB database.
+    IndexedDb(indexeddb::Database),
+    /// Memory, private to this tab (no other tab shares it, so it records no origins).
+    Memory(RefCell<MemoryStore>),
 }
-
-/// A rexie error with its cause (rexie's own message is only "idb error").
-fn describe(e: rexie::Error) -> String {
-    match std::error::Error::source(&e) {
-        Some(cause) => format!("{e}: {cause}"),
-        None => e.to_string(),
-    }
-}
-
-fn failed(message: String) -> WriteError {
-    WriteError {
-        message,
-        reopened: false,
-    }
-}
-
-fn number_key(n: u64) -> JsValue {
-    JsValue::from_f64(n as f64)
-}
-
-fn bytes_value(bytes: &[u8]) -> JsValue {
-    js_sys::Uint8Array::from(bytes).into()
-}
-
-fn page_key(collection: &str, index: u32) -> JsValue {
-    js_sys::Array::of2(&JsValue::from_str(collection), &JsValue::from(index)).into()
-}
-
-/// A request of a write, issued when first polled.
-type Request<'a> = Pin<Box<dyn Future<Output = Result<(), rexie::Error>> + 'a>>;
 
 impl Storage {
-    /// Opens (creating or upgrading) the database `name`.
-    pub async fn open(name: &str) -> Result<Storage, String> {
-        let storage = Storage {
-            name: name.to_owned(),
-            db: Rc::default(),
-            closed: Rc::default(),
-            watcher: RefCell::default(),
-        };
-        storage.connect().await?;
-        Ok(storage)
+    /// Opens the storage `kind` names for the database `name`. IndexedDB refused (private
+    /// browsing, say) is an error that names the memory storage: it never falls back silently.
+    pub async fn open(name: &str, kind: StorageKind) -> Result<Storage, String> {
+        match kind {
+            StorageKind::Memory => Ok(Storage::Memory(RefCell::default())),
+            StorageKind::IndexedDb => indexeddb::Database::open(name)
+                .await
+                .map(Storage::IndexedDb)
+                .map_err(|e| {
+                    format!(
+                        "{e}. If IndexedDB is unavailable here (private browsing may refuse \
+                         it), open the engine with `storage: createMemoryStorage()` to keep \
+                         its data in memory for this session instead"
+                    )
+                }),
+        }
     }
 
-    /// Opens the connection and starts watching for the browser closing it.
-    async fn connect(&self) -> Result<Rc<Rexie>, String> {
-        let builder = [LOG, PAGES, ORIGINS]
-            .into_iter()
-            .chain(upgrade::FIRST_SCHEMA)
-            .fold(
-                Rexie::builder(&self.name).version(SCHEMA_VERSION),
-                |builder, store| builder.add_object_store(ObjectStore::new(store)),
-            );
-        let db = Rc::new(builder.build().await.map_err(|e| {
-            format!(
-                "cannot open IndexedDB database `{}`: {}",
-                self.name,
-                describe(e)
-            )
-        })?);
-        *self.db.borrow_mut() = Some(db.clone());
-        let (slot, hook) = (Rc::downgrade(&self.db), Rc::downgrade(&self.closed));
-        let watcher = watch::Watcher::open(&self.name, move || {
-            if let Some(slot) = slot.upgrade() {
-                slot.borrow_mut().take();
-            }
-            if let Some(hook) = hook.upgrade() {
-                if let Some(f) = hook.borrow().as_ref() {
-                    f();
-                }
-            }
-        })
-        .await?;
-        *self.watcher.borrow_mut() = Some(watcher);
-        Ok(db)
-    }
-
-    /// Calls `f` when the browser closes the connection (site data cleared, say), so the
-    /// engine writes everything again at once rather than at its next write.
-    pub fn when_closed(&self, f: impl Fn() + 'static) {
-        *self.closed.borrow_mut() = Some(Box::new(f));
-    }
-
-    /// Deletes the database `name` (waits until every connection to it is closed).
+    /// Deletes the IndexedDB database `name` (waits until every connection to it is closed).
     pub async fn delete(name: &str) -> Result<(), String> {
-        Rexie::delete(name)
-            .await
-            .map_err(|e| format!("cannot delete IndexedDB database `{name}`: {e}"))
+        indexeddb::Database::delete(name).await
     }
 
-    /// The connection, reopened if the browser closed it.
-    async fn db(&self) -> Result<Rc<Rexie>, String> {
-        let current = self.db.borrow().clone();
-        match current {
-            Some(db) => Ok(db),
-            None => self.connect().await,
+    /// Calls `f` when the browser closes the IndexedDB connection (site data cleared, say).
+    pub fn when_closed(&self, f: impl Fn() + 'static) {
+        if let Storage::IndexedDb(db) = self {
+            db.when_closed(f);
         }
     }
 
-    /// Reads everything the engine starts from (and the origin records) in one read-only
-    /// transaction: every log record and page crosses into wasm as its bytes, in one pass. A
-    /// database of the first schema is moved into the log first.
+    /// Everything the engine starts from, and the origin records.
     pub async fn load(&self) -> Result<(Snapshot, Vec<Origin>), String> {
-        let db = self.db().await?;
-        upgrade::from_first_schema(&db, LOG).await?;
-        let tx = db
-            .transaction(&WRITTEN, TransactionMode::ReadOnly)
-            .map_err(describe)?;
-        let (log, pages, origins) = (
-            tx.store(LOG).map_err(describe)?,
-            tx.store(PAGES).map_err(describe)?,
-            tx.store(ORIGINS).map_err(describe)?,
-        );
-        let (records, pages, origins) = futures::try_join!(
-            log.get_all(None, None),
-            pages.get_all(None, None),
-            origins.get_all(None, None),
-        )
-        .map_err(|e| format!("cannot read the database: {e}"))?;
-        let bytes = |values: Vec<JsValue>| -> Vec<Vec<u8>> {
-            values
-                .iter()
-                .map(|v| js_sys::Uint8Array::new(v).to_vec())
-                .collect()
-        };
-        let snapshot = Snapshot {
-            records: bytes(records),
-            pages: bytes(pages),
-        };
-        let origins = origins
-            .iter()
-            .map(|v| {
-                let text = v.as_string().ok_or("an origin record is not text")?;
-                serde_json::from_str::<Origin>(&text)
-                    .map_err(|e| format!("an origin record is unreadable: {e}"))
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        let oldest = crate::js::now().saturating_sub(ORIGIN_KEPT_MS);
-        let (origins, stale): (Vec<Origin>, Vec<Origin>) =
-            origins.into_iter().partition(|o| o.at >= oldest);
-        if !stale.is_empty() {
-            self.forget_origins(&stale).await?;
+        match self {
+            Storage::IndexedDb(db) => db.load().await,
+            Storage::Memory(store) => Ok((store.borrow().snapshot(), Vec::new())),
         }
-        Ok((snapshot, origins))
     }
 
-    /// Executes a write (and stores its origin records) in one read-write transaction;
-    /// resolves once it has committed. Every request is issued at once; only the end is
-    /// awaited.
+    /// Executes a write (with the origin records it carries) whole; resolves once it is stored.
     pub async fn write(&self, write: &StorageWrite, origins: &[Origin]) -> Result<(), WriteError> {
-        let was_open = self.db.borrow().is_some();
-        let db = match self.db().await {
-            Ok(db) => db,
-            Err(e) if !was_open => {
-                return Err(WriteError {
-                    message: format!(
-                    "the IndexedDB connection was closed by the browser; reopening it failed: {e}"
-                ),
-                    reopened: true,
-                })
-            }
-            Err(e) => return Err(failed(e)),
-        };
-        if !was_open {
-            return Err(WriteError {
-                message: "the IndexedDB connection was closed by the browser; reopened it".into(),
-                reopened: true,
-            });
-        }
-        // Only the stores this write touches: most writes are one record.
-        let paged = write
-            .ops
-            .iter()
-            .any(|op| matches!(op, StoreOp::PutPage { .. }));
-        let stores: Vec<&str> = [(LOG, true), (PAGES, paged), (ORIGINS, !origins.is_empty())]
-            .into_iter()
-            .filter_map(|(name, used)| used.then_some(name))
-            .collect();
-        let tx = match db.transaction(&stores, TransactionMode::ReadWrite) {
-            Ok(tx) => tx,
-            Err(e) => {
-                // Closed under us without a `close` event: reopen for the next write.
-                self.db.borrow_mut().take();
-                return Err(WriteError {
-                    message: format!("the IndexedDB connection was closed ({e}); reopening it"),
-                    reopened: true,
-                });
-            }
-        };
-        let store = |name: &str| stores.contains(&name).then(|| tx.store(name)).transpose();
-        let (Ok(Some(log)), Ok(pages), Ok(origin_store)) =
-            (store(LOG), store(PAGES), store(ORIGINS))
-        else {
-            return Err(failed("the database lacks its stores".into()));
-        };
-        let (log, pages, origin_store) = (&log, pages.as_ref(), origin_store.as_ref());
-        let mut requests: Vec<Request<'_>> = Vec::new();
-        for op in &write.ops {
-            requests.push(match op {
-                StoreOp::PutRecord { seq, bytes } => {
-                    let (value, key) = (bytes_value(bytes), number_key(*seq));
-                    Box::pin(async move { log.put(&value, Some(&key)).await.map(drop) })
-                }
-                StoreOp::PutPage {
-                    collection,
-                    index,
-                    bytes,
-                } => {
-                    let (value, key) = (bytes_value(bytes), page_key(collection, *index));
-                    let pages = pages.expect("a page write opens the pages store");
-                    Box::pin(async move { pages.put(&value, Some(&key)).await.map(drop) })
-                }
-                StoreOp::DeleteRecords { from, to } => {
-                    let range = web_sys::IdbKeyRange::bound(&number_key(*from), &number_key(*to))
-                        .map_err(|e| failed(crate::js::describe(&e)))?;
-                    Box::pin(async move { log.delete(range.into()).await })
-                }
-            });
-        }
-        for origin in origins {
-            let value =
-                JsValue::from_str(&serde_json::to_string(origin).expect("origins serialize"));
-            let key = JsValue::from_str(&origin.request);
-            let origin_store = origin_store.expect("origin records open their store");
-            requests.push(Box::pin(async move {
-                origin_store.put(&value, Some(&key)).await.map(drop)
-            }));
-        }
-        let issued = futures::future::try_join_all(requests).await;
-        let ended = tx.done().await;
-        if let (Ok(_), Ok(rexie::TransactionResult::Committed)) = (issued, ended) {
-            return Ok(());
-        }
-        let probe = self
-            .watcher
-            .borrow()
-            .as_ref()
-            .map(|w| w.connection().clone());
-        Err(failed(
-            quota::cause(probe.as_ref(), LOG, write.bytes()).await,
-        ))
-    }
-
-    /// Deletes origin records (too old to be re-sent).
-    async fn forget_origins(&self, origins: &[Origin]) -> Result<(), String> {
-        let db = self.db().await?;
-        let tx = db
-            .transaction(&[ORIGINS], TransactionMode::ReadWrite)
-            .map_err(describe)?;
-        let store = tx.store(ORIGINS).map_err(describe)?;
-        let deletes = origins
-            .iter()
-            .map(|origin| store.delete(JsValue::from_str(&origin.request)));
-        futures::future::try_join_all(deletes)
-            .await
-            .map_err(describe)?;
-        tx.done().await.map(drop).map_err(describe)
-    }
-}
-
-impl Drop for Storage {
-    /// Closes the connections, so other tabs may upgrade or delete the database.
-    fn drop(&mut self) {
-        self.watcher.borrow_mut().take();
-        if let Some(db) = self.db.borrow_mut().take() {
-            if let Ok(db) = Rc::try_unwrap(db) {
-                db.close();
+        match self {
+            Storage::IndexedDb(db) => db.write(write, origins).await,
+            Storage::Memory(store) => {
+                store.borrow_mut().apply(write);
+                Ok(())
             }
         }
     }

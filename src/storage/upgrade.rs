@@ -52,6 +52,7 @@ pub async fn from_first_schema(db: &Rexie, log: &str) -> Result<(), String> {
         meta: RecordMeta {
             txs: decode_all::<Transaction>(&transactions, TRANSACTIONS)?,
             settled: Vec::new(),
+            finished: Vec::new(),
             checkpoint: checkpoint
                 .map(|v| decode::<Checkpoint>(&v, META))
                 .transpose()?,

@@ -8,7 +8,7 @@
 
 use ferrosync_core::collection::DocChange;
 use ferrosync_core::document::{Document, Fields};
-use ferrosync_core::engine::{SyncLogEntry, SyncStats, SyncStatus};
+use ferrosync_core::engine::{SyncLogEntry, SyncProgress, SyncStats, SyncStatus};
 use ferrosync_core::mutation::MutationRequest;
 use ferrosync_core::transaction::{Transaction, TxId};
 use serde::{Deserialize, Serialize};
@@ -43,7 +43,7 @@ pub enum TabMessage {
         to: String,
         /// Visible documents per collection.
         collections: Vec<(String, Vec<Document>)>,
-        /// Transactions the leader keeps.
+        /// The leader's unfinished transactions and its newest finished ones.
         transactions: Vec<Transaction>,
         /// Status, stats, sync log, conflicts.
         state: LeaderState,
@@ -100,6 +100,8 @@ pub enum Request {
     Commit {
         /// The writes.
         requests: Vec<MutationRequest>,
+        /// The transaction's metadata.
+        metadata: Option<Value>,
     },
     /// `hardDelete`.
     HardDelete {
@@ -131,7 +133,7 @@ pub enum Request {
 }
 
 ferrosync_core::deserialize_tagged!(Request, "kind" {
-    "commit" => Commit { requests: Vec<MutationRequest> },
+    "commit" => Commit { requests: Vec<MutationRequest>, metadata: Option<Value> },
     "hard_delete" => HardDelete { collection: String, id: String },
     "resolve_conflict" => ResolveConflict { id: String, fields: Fields },
     "sync_now" => SyncNow { push: bool, pull: bool },
@@ -154,7 +156,7 @@ pub enum Reply {
         /// Its id.
         tx: TxId,
         /// Its end, when it finished before this answer (a request re-sent after a takeover).
-        finished: Option<Transaction>,
+        finished: Option<Box<Transaction>>,
     },
     /// Done.
     Done,
@@ -162,7 +164,7 @@ pub enum Reply {
 
 ferrosync_core::deserialize_tagged!(Reply, "kind" {
     "committed" => Committed { tx: TxId },
-    "durable" => Durable { tx: TxId, finished: Option<Transaction> },
+    "durable" => Durable { tx: TxId, finished: Option<Box<Transaction>> },
     "done" => Done,
 });
 
@@ -176,6 +178,8 @@ pub struct LeaderState {
     pub status: SyncStatus,
     /// `getStats()`.
     pub stats: SyncStats,
+    /// `getProgress()`.
+    pub progress: SyncProgress,
     /// `syncLog()`, newest first.
     pub sync_log: Vec<SyncLogEntry>,
     /// `conflicts()`, as JavaScript sees them.
@@ -208,7 +212,9 @@ mod tests {
                     collection: "todos".into(),
                     doc_id: "1".into(),
                     op: ferrosync_core::mutation::Op::Delete,
+                    metadata: Some(serde_json::json!({"by": "test"})),
                 }],
+                metadata: None,
             },
         };
         assert_eq!(TabMessage::decode(&request.encode()), Some(request.clone()));

@@ -75,6 +75,12 @@ impl Socket {
             }
             bytes += text.len() + 1;
             frame.push(text);
+            // Each push ends its frame, so the server answers it on its own and the
+            // acknowledgements of the first push come back while the next are applied.
+            if matches!(message, ClientMessage::Push { .. }) {
+                self.send_frame(std::mem::take(&mut frame));
+                bytes = 0;
+            }
         }
         if !frame.is_empty() {
             self.send_frame(frame);

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { check, freePort, launch, serverState, startServer } from './harness.mjs';
+import { check, freePort, launch, seedServer, serverState, startServer } from './harness.mjs';
 
 const TOKEN = 'e2e-demo-token';
 const SCREENSHOT = fileURLToPath(new URL('../../docs/screenshot.png', import.meta.url));
@@ -132,6 +132,50 @@ export function demoTests(binary, demo) {
       check(state.ids.length === 1 && state.head === 1, `the server applied it once (head ${state.head})`);
       const tx = a.getByTestId('transaction').first();
       check((await tx.getAttribute('data-state')) === 'completed', 'the reloaded device sees it completed');
+    }),
+
+    changes_received_live_count_as_pulled_and_complete_all_is_one_transaction: () => withDemo(async ({ browser, origin }) => {
+      const a = await openApp(browser, origin);
+      const b = await openApp(browser, origin);
+      check((await b.getByTestId('pulled').textContent()) === '0', 'nothing pulled yet');
+      await add(a, 'Buy stamps');
+      await add(a, 'Post the letter');
+      await todo(b, 'Post the letter').waitFor({ timeout: 1000 });
+      await b.locator('[data-testid=pulled]', { hasText: /^2$/ }).waitFor();
+
+      await b.getByTestId('complete-all').click();
+      for (const page of [a, b]) {
+        await page.locator('[data-testid=left]', { hasText: '0 of 2 left' }).waitFor({ timeout: 10_000 });
+      }
+      const newest = b.getByTestId('transaction').first();
+      check((await newest.textContent()).includes('update completed, update completed'), `one transaction: ${await newest.textContent()}`);
+    }),
+
+    a_large_initial_sync_shows_a_progress_bar_and_offline_writes_count_as_unsynced: () => withDemo(async ({ browser, origin, port }) => {
+      await seedServer(port, TOKEN, 3000, (i) => ({ title: `Seeded ${i}`, completed: false, createdAt: i }));
+      const context = await browser.newContext({ viewport: { width: 1200, height: 760 } });
+      // Whether the progress bar was ever on screen, recorded in the page from the first paint.
+      await context.addInitScript(() => {
+        window.progressShown = [];
+        new MutationObserver(() => {
+          const bar = document.querySelector('[data-testid=pull-progress]');
+          if (bar) window.progressShown.push([bar.value, bar.max]);
+        }).observe(document, { subtree: true, childList: true, attributes: true });
+      });
+      const page = await context.newPage();
+      await page.goto(`${origin}/`);
+      await waitForStatus(page, 'idle', 30_000);
+      await page.locator('[data-testid=left]', { hasText: '3000 of 3000 left' }).waitFor({ timeout: 30_000 });
+      const shown = await page.evaluate(() => window.progressShown);
+      check(shown.length > 0 && shown.every(([value, max]) => max >= 3000 && value < max), `the bar showed the pull: ${JSON.stringify(shown.slice(0, 5))}`);
+      check((await page.getByTestId('pull-progress').count()) === 0, 'and went away once done');
+
+      await page.getByTestId('online').uncheck();
+      await add(page, 'Offline one');
+      await add(page, 'Offline two');
+      await page.locator('[data-testid=unsynced]', { hasText: '2 unsynced writes' }).waitFor();
+      await page.getByTestId('online').check();
+      await page.getByTestId('unsynced').waitFor({ state: 'detached', timeout: 10_000 });
     }),
 
     the_status_indicator_shows_each_state: () => withDemo(async ({ browser, origin, server }) => {

@@ -1,6 +1,6 @@
 // The test harness users get (createTestCollection), run in Chromium: retries driven by
-// failNextPersist, NonRetriableError rollbacks, remote updates held back by locks, and reloads
-// with persisted and unpersisted transactions.
+// failNextPersist, NonRetriableError rollbacks, remote updates held back by locks, reloads
+// with persisted and unpersisted transactions, and the harness on memory storage.
 import { check, withServedPage } from './harness.mjs';
 
 /** Opens a test collection named `name` in `page` as `window.t`. */
@@ -130,6 +130,26 @@ export function harnessTests(binary, www) {
         check(after.calls === 0, `not persisted again (${after.calls} calls)`);
         check(after.state === 'completed', `done after the reload (got ${after.state})`);
         check(after.doc?.title === 'y', `kept: ${JSON.stringify(after.doc)}`);
+      });
+    },
+
+    async on_memory_storage_the_harness_syncs_and_leaves_no_database_behind() {
+      await withPage(async (page) => {
+        const result = await page.evaluate(async () => {
+          const { createTestCollection, createMemoryStorage } = window.ferrosync;
+          const t = await createTestCollection({
+            initialData: [{ _id: 'a', title: 'from the backend' }],
+            sync: { name: 'h-memory', storage: createMemoryStorage() },
+          });
+          while (t.collection.get('a') === undefined) await new Promise((r) => setTimeout(r, 10));
+          await (await t.collection.insert({ _id: 'b', title: 'local' })).settled();
+          const databases = (await indexedDB.databases()).map((d) => d.name);
+          const backend = t.syncControl.backend.get('b') ?? null;
+          await t.destroy();
+          return { backend, databases };
+        });
+        check(result.backend?.title === 'local', `the backend got the write: ${JSON.stringify(result.backend)}`);
+        check(!result.databases.includes('h-memory'), `no IndexedDB database: ${result.databases}`);
       });
     },
   };

@@ -74,9 +74,30 @@ export async function serverState(port, token) {
   };
 }
 
+/** Writes `count` documents (`{ _id: 'seed-<i>', ...fields(i) }`) to a tenant's `todos` over
+ * HTTP, as a client of its own, in pushes of 1,000. */
+export async function seedServer(port, token, count, fields = (i) => ({ n: i })) {
+  const client = `e2e-seeder-${Date.now()}`;
+  const call = (path, body) => fetch(`http://127.0.0.1:${port}/v1/${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-ferrosync-client': client },
+    body: JSON.stringify(body),
+  }).then((r) => r.json());
+  await call('hello', { type: 'hello', protocol: 1, client_id: client, collections: ['todos'] });
+  for (let from = 0; from < count; from += 1000) {
+    const mutations = Array.from({ length: Math.min(1000, count - from) }, (_, i) => ({
+      id: from + i + 1, collection: 'todos', doc_id: `seed-${from + i}`, base_version: 0,
+      hlc: { wall: Date.now(), counter: 0, node: 1 }, op: { type: 'insert', fields: fields(from + i) },
+    }));
+    const answer = await call('push', { type: 'push', seq: from + 1, transactions: mutations.map((m) => ({ mutations: [m] })) });
+    if (answer.type !== 'push_result') throw new Error(`seeding failed: ${JSON.stringify(answer).slice(0, 300)}`);
+  }
+}
+
 /**
- * Runs `body({ context, page, origin, dir })` with a page of `www` served by its own
- * ferrosync-server (over a SQLite file in the temporary directory `dir`), then closes all.
+ * Runs `body({ context, page, origin, dir, port, browser })` with a page of `www` served by its
+ * own ferrosync-server (over a SQLite file in the temporary directory `dir`; `port` is its
+ * port, its development token `unused`), then closes all.
  */
 export async function withServedPage(binary, www, body) {
   const dir = mkdtempSync(join(tmpdir(), 'ferrosync-e2e-'));
@@ -87,7 +108,7 @@ export async function withServedPage(binary, www, body) {
   try {
     const context = await browser.newContext();
     const page = await openPage(context, origin);
-    await body({ context, page, origin, dir });
+    await body({ context, page, origin, dir, port, browser });
   } finally {
     await browser.close();
     server.kill('SIGTERM');

@@ -21,12 +21,12 @@ export function packageTests(pkg) {
           const engine = await import('ferrosync');
           const react = await import('ferrosync/react');
           console.log(JSON.stringify({
-            engine: ['default', 'SyncEngine', 'NonRetriableError', 'createSyncConnector', 'createTestCollection'].filter((n) => typeof engine[n] !== 'function'),
+            engine: ['default', 'SyncEngine', 'NonRetriableError', 'createSyncConnector', 'createTestCollection', 'createIndexedDBStorage', 'createMemoryStorage'].filter((n) => typeof engine[n] !== 'function'),
             react: Object.keys(react).sort(),
           }));`;
         const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: app, encoding: 'utf8' }));
         check(out.engine.length === 0, `ferrosync exports functions for all of these: ${out.engine}`);
-        const hooks = ['SyncProvider', 'useCollection', 'useConflicts', 'useDocument', 'useSyncEngine', 'useSyncStats', 'useSyncStatus', 'useTransactions'];
+        const hooks = ['SyncProvider', 'useCollection', 'useConflicts', 'useDocument', 'useMutations', 'useSyncEngine', 'useSyncProgress', 'useSyncStats', 'useSyncStatus', 'useTransactions'];
         check(JSON.stringify(out.react) === JSON.stringify(hooks), `ferrosync/react exports ${out.react}`);
       } finally {
         rmSync(app, { recursive: true, force: true });

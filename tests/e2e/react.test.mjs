@@ -14,6 +14,8 @@ const SCENARIOS = [
   'unmount_then_mount_again_shows_writes_made_meanwhile_and_a_new_query_resubscribes',
   'status_stats_and_transactions_follow_the_server',
   'use_conflicts_shows_a_parked_conflict_until_it_is_resolved',
+  'use_mutations_groups_writes_and_shows_pending_and_errors',
+  'use_sync_progress_counts_unsynced_writes_until_they_sync',
   'use_sync_engine_outside_a_provider_throws_a_clear_error',
 ];
 

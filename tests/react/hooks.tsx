@@ -2,13 +2,22 @@
 // It is bundled with React's development build, so StrictMode mounts, unmounts and mounts again
 // as it does in an app under development. Subscriptions are counted by wrapping the engine's
 // subscribe methods; nothing else is replaced.
-import init, { Collection, Observable, SyncEngine, type Document, type SyncEngineConfig } from 'ferrosync';
+import init, {
+  Collection,
+  NonRetriableError,
+  Observable,
+  SyncEngine,
+  type Document,
+  type SyncEngineConfig,
+} from 'ferrosync';
 import {
   SyncProvider,
   useCollection,
   useConflicts,
   useDocument,
+  useMutations,
   useSyncEngine,
+  useSyncProgress,
   useSyncStats,
   useSyncStatus,
   useTransactions,
@@ -29,6 +38,8 @@ type Kind = 'collection' | 'observable' | 'transactions';
 /** Subscriptions made, and those still active, by kind. */
 const made: Record<Kind, number> = { collection: 0, observable: 0, transactions: 0 };
 const active: Record<Kind, number> = { collection: 0, observable: 0, transactions: 0 };
+/** The queries collection subscriptions followed (`null`: every change of the collection). */
+const followed: (string | null)[] = [];
 
 function counted(kind: Kind, unsubscribe: () => void): () => void {
   made[kind]++;
@@ -41,10 +52,11 @@ function counted(kind: Kind, unsubscribe: () => void): () => void {
   };
 }
 
-const collectionSubscribe = Collection.prototype.subscribe;
-Collection.prototype.subscribe = function (this: Collection, callback) {
-  return counted('collection', collectionSubscribe.call(this, callback));
-};
+const collectionSubscribe = Collection.prototype.subscribe as (...args: unknown[]) => () => void;
+Collection.prototype.subscribe = function (this: Collection, ...args: unknown[]) {
+  followed.push(args.length > 1 ? JSON.stringify(args[0]) : null);
+  return counted('collection', collectionSubscribe.apply(this, args));
+} as Collection['subscribe'];
 const observableSubscribe = Observable.prototype.subscribe;
 Observable.prototype.subscribe = function <T>(this: Observable<T>, callback: (value: T) => void) {
   const subscription = observableSubscribe.call(this, callback as never);
@@ -104,6 +116,10 @@ function mount(engine: SyncEngine, ui: ReactNode): Root {
 
 function text(id: string): string {
   return document.querySelector(`[data-test="${id}"]`)?.textContent ?? '(absent)';
+}
+
+function click(id: string): void {
+  document.querySelector<HTMLButtonElement>(`[data-test="${id}"]`)!.click();
 }
 
 function snapshot(counts: Record<Kind, number>) {
@@ -192,6 +208,43 @@ function Conflicts() {
   );
 }
 
+/** Writes through `useMutations`, and shows them, whether they are pending, and the error. */
+function Writer() {
+  const todos = useCollection<Todo>('todos', { sort: 'title' });
+  const { insert, withMutation, pending, error } = useMutations<Todo>('todos');
+  const pair = () =>
+    withMutation(
+      (t) => {
+        t.insert({ _id: 'p1', title: 'one', done: false });
+        t.insert({ _id: 'p2', title: 'two', done: false });
+      },
+      { metadata: 'pair' },
+    );
+  return (
+    <>
+      <p data-test="written">{todos.map((t) => t.title).join(',')}</p>
+      <p data-test="pending">{String(pending)}</p>
+      <p data-test="error">{error?.message ?? ''}</p>
+      <button data-test="pair" onClick={() => void pair()} />
+      <button
+        data-test="broken"
+        onClick={() =>
+          void withMutation(() => {
+            throw new Error('the body failed');
+          })
+        }
+      />
+      <button data-test="again" onClick={() => void insert({ _id: 'p1', title: 'dup', done: false })} />
+      <button data-test="third" onClick={() => void insert({ _id: 'p3', title: 'three', done: false })} />
+    </>
+  );
+}
+
+function Progress() {
+  const { unsyncedWrites, pull } = useSyncProgress();
+  return <p data-test="progress">{`${unsyncedWrites} ${pull ? `${pull.received}/${pull.total}` : '-'}`}</p>;
+}
+
 class Boundary extends Component<{ children: ReactNode }, { error: string | null }> {
   state = { error: null };
   static getDerivedStateFromError(error: Error) {
@@ -255,6 +308,10 @@ const scenarios: Record<string, () => Promise<unknown>> = {
     await until(() => text('list') === 'alpha 2gamma', () => text('list'));
     check(renders.rows.c === 2, `only the changed row re-rendered (${renders.rows.c} renders of c)`);
     check(live('collection') === 1, `one subscription however often it renders (${active.collection})`);
+    // It follows its query's live query (the results change incrementally; reading them runs
+    // nothing again), not every change of the collection.
+    const query = JSON.stringify({ where: { done: false }, sort: 'title' });
+    check(followed.at(-1) === query, `the hook subscribed to its query: ${followed.at(-1)}`);
     root.unmount();
     engine.destroy();
     return renders;
@@ -284,6 +341,7 @@ const scenarios: Record<string, () => Promise<unknown>> = {
       </StrictMode>,
     );
     await until(() => text('doc') === 'gamma', () => text('doc'));
+    check(followed.at(-1) === JSON.stringify({ where: { _id: 'c' } }), `it follows c alone: ${followed.at(-1)}`);
     root.render(
       <StrictMode>
         <SyncProvider engine={engine}>
@@ -292,7 +350,7 @@ const scenarios: Record<string, () => Promise<unknown>> = {
       </StrictMode>,
     );
     await until(() => text('doc') === 'none', () => text('doc'));
-    check(live('collection') === 1, `one subscription after the id changed twice (${live('collection')})`);
+    check(live('collection') === 0, `no subscription without an id (${live('collection')})`);
     root.unmount();
     engine.destroy();
   },
@@ -365,6 +423,62 @@ const scenarios: Record<string, () => Promise<unknown>> = {
     root.unmount();
     mine.destroy();
     theirs.destroy();
+  },
+
+  async use_mutations_groups_writes_and_shows_pending_and_errors() {
+    // The backend answers when the test says, and refuses once `refuse` is set.
+    let answer: (() => void) | undefined;
+    let refuse = false;
+    const engine = await openEngine({
+      mutationFn: {
+        persist: () =>
+          new Promise((resolve, reject) => {
+            answer = () => (refuse ? reject(new NonRetriableError('refused by the API')) : resolve({}));
+          }),
+      },
+    });
+    const root = mount(engine, <Writer />);
+    await until(() => text('pending') === 'false', () => text('pending'));
+    click('pair');
+    await until(() => text('written') === 'one,two', () => text('written'));
+    check(text('pending') === 'true', `pending until the backend confirms (${text('pending')})`);
+    const pair = engine.transactions().at(-1)!;
+    check(pair.mutations.length === 2 && pair.metadata === 'pair', `one transaction: ${JSON.stringify(pair)}`);
+    await until(() => answer !== undefined, () => 'persist was called');
+    answer!();
+    await until(() => text('pending') === 'false', () => text('pending'));
+
+    click('broken');
+    await until(() => text('error') === 'the body failed', () => text('error'));
+    check(engine.transactions().length === 1, 'a failed body writes nothing');
+    click('again');
+    await until(() => text('error').includes('already exists'), () => text('error'));
+
+    answer = undefined;
+    refuse = true;
+    click('third');
+    await until(() => text('written') === 'one,three,two' && text('error') === '', () => text('error'));
+    await until(() => answer !== undefined, () => 'persist was called');
+    answer!();
+    await until(() => text('error') === 'refused by the API', () => text('error'));
+    await until(() => text('written') === 'one,two' && text('pending') === 'false', () => text('written'));
+    root.unmount();
+    engine.destroy();
+  },
+
+  async use_sync_progress_counts_unsynced_writes_until_they_sync() {
+    const engine = await openEngine({ ...server(), autoStart: false });
+    const root = mount(engine, <Progress />);
+    await until(() => text('progress') === '0 -', () => text('progress'));
+    const todos = engine.collection<Todo>('todos');
+    await todos.insert({ _id: `u1-${Date.now()}`, title: 'one', done: false });
+    await todos.insert({ _id: `u2-${Date.now()}`, title: 'two', done: false });
+    await until(() => text('progress') === '2 -', () => text('progress'));
+    await engine.start();
+    await until(() => text('progress') === '0 -', () => text('progress'));
+    root.unmount();
+    check(live('observable') === 0, 'nothing left after unmount');
+    engine.destroy();
   },
 
   async use_sync_engine_outside_a_provider_throws_a_clear_error() {

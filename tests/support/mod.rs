@@ -177,7 +177,7 @@ pub fn todos(engine: &SyncEngine) -> ferrosync::Collection {
 
 /// Inserts `doc` into `todos`; the transaction handle once durable.
 pub async fn insert(engine: &SyncEngine, doc: Value) -> JsValue {
-    wait(todos(engine).insert(js(&doc)))
+    wait(todos(engine).insert(js(&doc), JsValue::UNDEFINED))
         .await
         .expect("the insert is durable")
 }

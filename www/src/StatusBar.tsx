@@ -1,7 +1,8 @@
-// The sync status, the stats, the offline switch and the device this tab plays.
+// The sync status, the stats, sync progress, the offline switch and the device this tab plays.
 import { useSyncEngine, useSyncStats, useSyncStatus } from 'ferrosync/react';
 import { useState } from 'react';
 import { nextDeviceUrl, rememberOffline, settings } from './settings';
+import { SyncProgress } from './SyncProgress';
 
 const LABELS = { idle: 'Synced', syncing: 'Syncing…', error: 'Sync error', offline: 'Offline' };
 
@@ -35,14 +36,15 @@ export function StatusBar() {
       </span>
       <dl className="stats" data-testid="stats">
         <dt>pushed</dt>
-        <dd>{stats.pushCount}</dd>
+        <dd data-testid="pushed">{stats.pushCount}</dd>
         <dt>pulled</dt>
-        <dd>{stats.pullCount}</dd>
+        <dd data-testid="pulled">{stats.pullCount}</dd>
         <dt>conflicts</dt>
         <dd>{stats.conflictCount}</dd>
         <dt>last sync</dt>
         <dd>{stats.lastSyncAt ? new Date(stats.lastSyncAt).toLocaleTimeString() : 'never'}</dd>
       </dl>
+      <SyncProgress />
       <label className="switch">
         <input type="checkbox" data-testid="online" checked={!offline} onChange={toggle} />
         <span>{offline ? 'Offline' : 'Online'}</span>

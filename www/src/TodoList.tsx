@@ -1,18 +1,16 @@
-// The todos: add, edit (double-click), complete, delete (soft) and purge the deleted ones.
+// The todos: add, edit (double-click), complete (one, or all in one transaction), delete (soft)
+// and purge the deleted ones.
 import type { Document } from 'ferrosync';
-import { useCollection, useSyncEngine, useTransactions } from 'ferrosync/react';
+import { useCollection, useMutations, useSyncEngine, useTransactions, type CollectionMutations } from 'ferrosync/react';
 import { memo, useMemo, useState, type FormEvent } from 'react';
 import { TODOS, type Todo } from './todo';
-
-/** Reports a write that failed before it was durable (it is not in the list then). */
-function report(write: Promise<unknown>) {
-  write.catch((error) => console.error('ferrosync demo: the write failed', error));
-}
 
 export function TodoList() {
   const engine = useSyncEngine();
   const todos = useCollection<Todo>(TODOS, { sort: 'createdAt' });
   const deleted = useCollection<Todo>(TODOS, { where: { _deleted: true }, includeDeleted: true });
+  // The write functions keep their identity, so the memoised rows take them as props.
+  const { insert, update, delete: remove, withMutation, error } = useMutations<Todo>(TODOS);
   const unsynced = useUnsyncedIds();
   const [title, setTitle] = useState('');
   const collection = useMemo(() => engine.collection<Todo>(TODOS), [engine]);
@@ -22,10 +20,19 @@ export function TodoList() {
     const text = title.trim();
     if (!text) return;
     setTitle('');
-    report(collection.insert({ _id: crypto.randomUUID(), title: text, completed: false, createdAt: Date.now() }));
+    void insert({ _id: crypto.randomUUID(), title: text, completed: false, createdAt: Date.now() }, { metadata: { via: 'form' } });
   };
+  const completeAll = () =>
+    withMutation(
+      (t) => {
+        for (const todo of todos) if (!todo.completed) t.update(todo._id, { completed: true });
+      },
+      { metadata: { via: 'complete all' } },
+    );
   const purge = () => {
-    for (const doc of deleted) report(collection.hardDelete(doc._id));
+    for (const doc of deleted) {
+      collection.hardDelete(doc._id).catch((e) => console.error('ferrosync demo: the purge failed', e));
+    }
   };
   const left = todos.filter((t) => !t.completed).length;
 
@@ -46,7 +53,7 @@ export function TodoList() {
       ) : (
         <ul className="list" data-testid="todo-list">
           {todos.map((todo) => (
-            <TodoItem key={todo._id} todo={todo} unsynced={unsynced.has(todo._id)} />
+            <TodoItem key={todo._id} todo={todo} unsynced={unsynced.has(todo._id)} update={update} remove={remove} />
           ))}
         </ul>
       )}
@@ -54,26 +61,41 @@ export function TodoList() {
         <span data-testid="left">
           {left} of {todos.length} left
         </span>
+        {left > 1 && (
+          <button className="link" data-testid="complete-all" onClick={() => void completeAll()}>
+            Complete all
+          </button>
+        )}
         {deleted.length > 0 && (
           <button className="link" data-testid="purge" onClick={purge}>
             Purge {deleted.length} deleted
           </button>
         )}
       </footer>
+      {error && (
+        <p className="write-error" data-testid="write-error">
+          The last write failed: {error.message}
+        </p>
+      )}
     </section>
   );
 }
 
+interface TodoItemProps {
+  todo: Document<Todo>;
+  unsynced: boolean;
+  update: CollectionMutations<Todo>['update'];
+  remove: CollectionMutations<Todo>['delete'];
+}
+
 /** One todo; re-renders only when it (or its sync mark) changed. */
-const TodoItem = memo(function TodoItem({ todo, unsynced }: { todo: Document<Todo>; unsynced: boolean }) {
-  const engine = useSyncEngine();
+const TodoItem = memo(function TodoItem({ todo, unsynced, update, remove }: TodoItemProps) {
   const [draft, setDraft] = useState<string | null>(null);
-  const todos = engine.collection<Todo>(TODOS);
 
   const save = () => {
     const text = draft?.trim();
     setDraft(null);
-    if (text && text !== todo.title) report(todos.update(todo._id, { title: text }));
+    if (text && text !== todo.title) void update(todo._id, { title: text });
   };
 
   return (
@@ -82,7 +104,7 @@ const TodoItem = memo(function TodoItem({ todo, unsynced }: { todo: Document<Tod
         type="checkbox"
         aria-label="completed"
         checked={todo.completed}
-        onChange={() => report(todos.update(todo._id, { completed: !todo.completed }))}
+        onChange={() => void update(todo._id, { completed: !todo.completed })}
       />
       {draft === null ? (
         <span className="title" data-testid="title" onDoubleClick={() => setDraft(todo.title)}>
@@ -107,7 +129,7 @@ const TodoItem = memo(function TodoItem({ todo, unsynced }: { todo: Document<Tod
           unsynced
         </span>
       )}
-      <button className="delete" aria-label="delete" onClick={() => report(todos.delete(todo._id))}>
+      <button className="delete" aria-label="delete" onClick={() => void remove(todo._id)}>
         ×
       </button>
     </li>

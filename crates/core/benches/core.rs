@@ -1,6 +1,7 @@
-//! Core benchmarks (criterion): applying many mutations to a large collection, and the latency
-//! of an optimistic insert reaching a subscribed live query (BRIEF section 6 target: p50 <= 0.1 ms
-//! at 100k documents). `cargo bench -p ferrosync-core`.
+//! Core benchmarks (criterion): applying many mutations to a large collection, the latency of an
+//! optimistic insert reaching 1 and 100 live queries (BRIEF section 6 target: p50 <= 0.1 ms at
+//! 100k documents for one), and reads by scan and through indexes. `cargo bench -p
+//! ferrosync-core`.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use ferrosync_core::document::{parse_document, parse_patch, Document};
@@ -8,7 +9,6 @@ use ferrosync_core::engine::{
     hash, index_for, CollectionConfig, Effect, Engine, EngineConfig, Input, Page, Snapshot,
 };
 use ferrosync_core::hlc::Hlc;
-use ferrosync_core::live_query::LiveQuery;
 use ferrosync_core::mutation::{MutationRequest, Op};
 use ferrosync_core::protocol::{Change, CursorRange, ServerMessage};
 use ferrosync_core::query::Query;
@@ -40,20 +40,26 @@ fn doc(i: usize, version: u64) -> Document {
 
 /// A loaded engine holding `n` synced documents in `todos`.
 fn engine(n: usize) -> Engine {
-    engine_with(n, 100)
+    engine_with(n, 100, &[])
 }
 
-fn engine_with(n: usize, batch_size: usize) -> Engine {
-    let mut engine = Engine::new(config(batch_size)).unwrap();
+/// A loaded engine holding `n` synced documents in `todos`, which declares `indexes`.
+fn engine_with(n: usize, batch_size: usize, indexes: &[&[&str]]) -> Engine {
+    let mut engine = Engine::new(config(batch_size, indexes)).unwrap();
     engine.handle(Input::Loaded(stored(n)), NOW).unwrap();
     engine
 }
 
-fn config(batch_size: usize) -> EngineConfig {
+/// The configuration of those engines: one synced collection, `todos`.
+fn config(batch_size: usize, indexes: &[&[&str]]) -> EngineConfig {
     EngineConfig {
         collections: vec![CollectionConfig {
             name: "todos".into(),
             sync: true,
+            indexes: indexes
+                .iter()
+                .map(|fields| fields.iter().map(|f| f.to_string()).collect())
+                .collect(),
         }],
         batch_size,
         ..EngineConfig::default()
@@ -85,16 +91,18 @@ fn stored(n: usize) -> Snapshot {
     Snapshot {
         records: Vec::new(),
         pages,
+        history: Vec::new(),
     }
 }
 
 fn update(i: usize) -> Input {
-    Input::Commit(vec![MutationRequest {
+    Input::commit(vec![MutationRequest {
         collection: "todos".into(),
         doc_id: format!("d{i:06}"),
         op: Op::Update {
             patch: parse_patch(json!({"done": true})).unwrap(),
         },
+        metadata: None,
     }])
 }
 
@@ -110,7 +118,7 @@ fn persist_all(e: &mut Engine, mut effects: Vec<Effect>) {
 
 /// A connected engine (batches of 1000) with 4000 transactions on the wire, unanswered.
 fn syncing_engine() -> Engine {
-    let mut e = engine_with(DOCS, 1000);
+    let mut e = engine_with(DOCS, 1000, &[]);
     e.handle(Input::Connected { live: true }, NOW).unwrap();
     let welcome = ServerMessage::Welcome {
         client_id: e.client_id().to_owned(),
@@ -183,67 +191,103 @@ fn apply_mutations(c: &mut Criterion) {
     group.finish();
 }
 
-/// Commits one insert and feeds its change events to the live query; returns whether the
-/// query's visible window changed.
-fn insert_into_live_query(e: &mut Engine, live: &mut LiveQuery, i: usize) -> bool {
-    // Each new title sorts first, so every insert lands in the query's 50-document window.
+/// Commits one insert; returns whether each of the `queries` live queries reported it.
+fn insert_into_live_queries(e: &mut Engine, queries: usize, i: usize) -> bool {
+    // Each new title sorts first, so every insert lands in every query's window.
     let title = format!("a {:09}", 999_999_999 - i);
+    let id = format!("new{i}");
     let (doc_id, fields) =
-        parse_document(json!({"_id": format!("new{i}"), "title": title, "done": false})).unwrap();
-    let step = e
-        .handle(
-            Input::Commit(vec![MutationRequest {
-                collection: "todos".into(),
-                doc_id,
-                op: Op::Insert { fields },
-            }]),
-            NOW,
-        )
-        .unwrap();
-    step.effects
-        .iter()
-        .any(|effect| matches!(effect, Effect::Changes(changes) if live.apply(changes)))
+        parse_document(json!({"_id": id, "title": title, "done": false})).unwrap();
+    e.handle(
+        Input::commit(vec![MutationRequest {
+            collection: "todos".into(),
+            doc_id,
+            op: Op::Insert { fields },
+            metadata: None,
+        }]),
+        NOW,
+    )
+    .unwrap();
+    let live = e.take_live_changes();
+    live.len() == queries && live.iter().all(|l| l.changes.iter().any(|c| c.id == id))
 }
 
-fn optimistic_insert_to_live_query(c: &mut Criterion) {
-    let query =
-        Query::from_json(&json!({"where": {"done": false}, "sort": "title", "limit": 50})).unwrap();
+/// An engine of `DOCS` documents with `queries` live queries over the open ones, sorted by
+/// title, each with its own limit.
+fn watched_engine(queries: usize) -> Engine {
     let mut e = engine(DOCS);
-    let mut live = LiveQuery::new(query.clone(), e.collection("todos").unwrap());
-    let mut i = 0;
-    c.bench_function("100k_docs/optimistic_insert_visible_to_live_query", |b| {
-        b.iter(|| {
-            i += 1;
-            assert!(insert_into_live_query(&mut e, &mut live, i));
-        })
+    for q in 0..queries {
+        let query = json!({"where": {"done": false}, "sort": "title", "limit": 50 + q});
+        e.watch("todos", Query::from_json(&query).unwrap()).unwrap();
+    }
+    e
+}
+
+fn optimistic_insert_to_live_queries(c: &mut Criterion) {
+    for queries in [1, 100] {
+        let mut e = watched_engine(queries);
+        let mut i = 0;
+        let name = format!("100k_docs/optimistic_insert_visible_to_{queries}_live_queries");
+        c.bench_function(&name, |b| {
+            b.iter(|| {
+                i += 1;
+                assert!(insert_into_live_queries(&mut e, queries, i));
+            })
+        });
+        // The per-operation distribution, from a fresh engine: inserts timed one by one.
+        let mut e = watched_engine(queries);
+        let mut samples: Vec<Duration> = (0..MUTATIONS / 10)
+            .map(|i| {
+                let start = Instant::now();
+                assert!(insert_into_live_queries(&mut e, queries, i));
+                start.elapsed()
+            })
+            .collect();
+        samples.sort_unstable();
+        let pct = |p: usize| samples[samples.len() * p / 100];
+        println!(
+            "optimistic insert -> {queries} live queries at {DOCS} docs: p50 {:?}, p99 {:?}, max {:?}",
+            pct(50),
+            pct(99),
+            samples[samples.len() - 1]
+        );
+    }
+}
+
+/// Reads over 100k documents, by scanning (`Query::run`, the reference every plan must agree
+/// with) and through declared indexes.
+fn reads(c: &mut Criterion) {
+    let e = engine_with(DOCS, 100, &[&["done"], &["done", "title"], &["title"]]);
+    let todos = e.collection("todos").unwrap();
+    let queries = [
+        (
+            "find_where_sort_limit_50",
+            json!({"where": {"done": false}, "sort": "title", "limit": 50}),
+        ),
+        (
+            "find_where_limit_3000",
+            json!({"where": {"done": false}, "limit": 3000}),
+        ),
+        (
+            "find_range_limit_100",
+            json!({"where": {"title": {"$gt": "title 05"}}, "limit": 100}),
+        ),
+    ];
+    for (label, query) in queries {
+        let query = Query::from_json(&query).unwrap();
+        c.bench_function(&format!("100k_docs/{label}/scan"), |b| {
+            b.iter(|| black_box(query.run(todos.docs()).len()))
+        });
+        c.bench_function(&format!("100k_docs/{label}/index"), |b| {
+            b.iter(|| black_box(todos.find(&query).len()))
+        });
+    }
+    let open = Query::from_json(&json!({"where": {"done": false}})).unwrap();
+    c.bench_function("100k_docs/count_where/scan", |b| {
+        b.iter(|| black_box(open.count(todos.docs())))
     });
-    // The per-operation distribution, from a fresh engine: 10k inserts timed one by one.
-    let mut e = engine(DOCS);
-    let mut live = LiveQuery::new(query, e.collection("todos").unwrap());
-    let mut samples: Vec<Duration> = (0..MUTATIONS)
-        .map(|i| {
-            let start = Instant::now();
-            assert!(insert_into_live_query(&mut e, &mut live, i));
-            start.elapsed()
-        })
-        .collect();
-    samples.sort_unstable();
-    let pct = |p: usize| samples[samples.len() * p / 100];
-    println!(
-        "optimistic insert -> live query at {DOCS} docs, {MUTATIONS} inserts: p50 {:?}, p99 {:?}, max {:?} (target p50 <= 100us)",
-        pct(50),
-        pct(99),
-        samples[samples.len() - 1]
-    );
-}
-
-/// `find({ where: { done: false }, sort: 'title', limit: 50 })` over 100k documents.
-fn find_with_limit(c: &mut Criterion) {
-    let e = engine(DOCS);
-    let query =
-        Query::from_json(&json!({"where": {"done": false}, "sort": "title", "limit": 50})).unwrap();
-    c.bench_function("100k_docs/find_where_sort_limit_50", |b| {
-        b.iter(|| black_box(e.collection("todos").unwrap().find(&query).len()))
+    c.bench_function("100k_docs/count_where/index", |b| {
+        b.iter(|| black_box(todos.count_matching(&open)))
     });
 }
 
@@ -252,7 +296,7 @@ fn load(c: &mut Criterion) {
     let snapshot = stored(DOCS);
     c.bench_function("100k_docs/load_from_pages", |b| {
         b.iter_batched(
-            || (Engine::new(config(100)).unwrap(), snapshot.clone()),
+            || (Engine::new(config(100, &[])).unwrap(), snapshot.clone()),
             |(mut e, snapshot)| {
                 e.handle(Input::Loaded(snapshot), NOW).unwrap();
                 black_box(e)
@@ -265,8 +309,8 @@ fn load(c: &mut Criterion) {
 criterion_group!(
     benches,
     apply_mutations,
-    optimistic_insert_to_live_query,
-    find_with_limit,
+    optimistic_insert_to_live_queries,
+    reads,
     load
 );
 criterion_main!(benches);

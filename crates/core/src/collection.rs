@@ -1,15 +1,21 @@
 //! A collection in memory: the synced state from the server, the pending optimistic writes on
 //! top of it, and the visible view (synced + pending) that reads and subscribers see.
+//!
+//! Every change to the view goes through one place (`show`), which keeps the indexes and the
+//! live queries current: local, remote, rolled back or optimistic, each change reaches them.
 
 use crate::doc_set::{DocSet, FastBuild};
 use crate::document::Document;
 use crate::hlc::Hlc;
+use crate::index::{IndexInfo, Indexes};
+use crate::live_query::{LiveId, LiveQueries};
 use crate::mutation::Op;
-use crate::query::Query;
+use crate::query::{plan, Access, Query};
 use crate::scheduler::MergeFn;
 use crate::transaction::TxId;
 use crate::DocId;
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// How a document changed in the visible view.
@@ -54,6 +60,46 @@ pub struct Collection {
     /// The visible state of every document with pending writes (`None`: nothing shows).
     overlay: HashMap<DocId, Option<Document>, FastBuild>,
     live: usize,
+    /// Reads build indexes when they first need them, and count scans towards automatic ones.
+    indexes: RefCell<Indexes>,
+    queries: LiveQueries,
+}
+
+/// The visible documents, as queries read them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct View<'c> {
+    synced: &'c DocSet,
+    overlay: &'c HashMap<DocId, Option<Document>, FastBuild>,
+    live: usize,
+}
+
+impl<'c> View<'c> {
+    /// The visible document, tombstones included.
+    pub(crate) fn get(&self, id: &str) -> Option<&'c Document> {
+        match self.overlay.get(id) {
+            Some(shown) => shown.as_ref(),
+            None => self.synced.get(id),
+        }
+    }
+
+    /// Every visible document, tombstones included, in no particular order.
+    pub(crate) fn docs(&self) -> impl Iterator<Item = &'c Document> + 'c {
+        let overlay = self.overlay;
+        self.synced
+            .iter()
+            .filter(move |doc| overlay.is_empty() || !overlay.contains_key(&doc.id))
+            .chain(overlay.values().flatten())
+    }
+
+    /// At least as many as the visible documents.
+    pub(crate) fn len(&self) -> usize {
+        self.synced.len() + self.overlay.len()
+    }
+
+    /// The visible documents that are not soft-deleted.
+    pub(crate) fn live(&self) -> usize {
+        self.live
+    }
 }
 
 impl Collection {
@@ -65,6 +111,8 @@ impl Collection {
             pending: HashMap::default(),
             overlay: HashMap::default(),
             live: 0,
+            indexes: RefCell::default(),
+            queries: LiveQueries::default(),
         }
     }
 
@@ -73,12 +121,17 @@ impl Collection {
         &self.name
     }
 
+    fn view(&self) -> View<'_> {
+        View {
+            synced: &self.synced,
+            overlay: &self.overlay,
+            live: self.live,
+        }
+    }
+
     /// The visible document, tombstones included.
     pub fn get(&self, id: &str) -> Option<&Document> {
-        match self.overlay.get(id) {
-            Some(shown) => shown.as_ref(),
-            None => self.synced.get(id),
-        }
+        self.view().get(id)
     }
 
     /// The last state confirmed by the server (or, for a local-only collection, by storage).
@@ -88,11 +141,7 @@ impl Collection {
 
     /// Every visible document, tombstones included, in no particular order.
     pub fn docs(&self) -> impl Iterator<Item = &Document> {
-        let overlay = &self.overlay;
-        self.synced
-            .iter()
-            .filter(move |doc| overlay.is_empty() || !overlay.contains_key(&doc.id))
-            .chain(overlay.values().flatten())
+        self.view().docs()
     }
 
     /// Every synced document (what storage holds).
@@ -100,9 +149,28 @@ impl Collection {
         self.synced.iter()
     }
 
-    /// Runs a query over the visible view.
+    /// Runs a query over the visible view: from the live query maintaining it, through an
+    /// index, or by a scan (see [`Collection::explain`]).
     pub fn find(&self, query: &Query) -> Vec<&Document> {
-        query.run(self.docs())
+        let view = self.view();
+        match self.queries.results(query, &view) {
+            Some(results) => results,
+            None => plan::find(query, &view, &mut self.indexes.borrow_mut(), true),
+        }
+    }
+
+    /// Calls `each` with the ids of the documents `find(query)` returns, in order (through an
+    /// index whose entries all match the query, without reading a document).
+    pub fn find_ids(&self, query: &Query, mut each: impl FnMut(&str)) {
+        match self.queries.ids(query) {
+            Some(ids) => ids.for_each(each),
+            None => plan::find_ids(
+                query,
+                &self.view(),
+                &mut self.indexes.borrow_mut(),
+                &mut each,
+            ),
+        }
     }
 
     /// The number of visible documents that are not soft-deleted.
@@ -112,7 +180,66 @@ impl Collection {
 
     /// How many visible documents `find(query)` would return.
     pub fn count_matching(&self, query: &Query) -> usize {
-        query.count(self.docs())
+        match self.queries.count(query) {
+            Some(count) => count,
+            None => plan::count(query, &self.view(), &mut self.indexes.borrow_mut(), true),
+        }
+    }
+
+    /// How `find(query)` would be answered.
+    pub fn explain(&self, query: &Query) -> Access {
+        if self.queries.maintains(query) {
+            return Access::Live;
+        }
+        plan::explain(query, &self.view(), &mut self.indexes.borrow_mut())
+    }
+
+    /// Declares an index on `fields` (one field, or several, most significant first). It is
+    /// built when a query first needs it.
+    pub fn declare_index(&mut self, fields: Vec<String>) {
+        self.indexes.get_mut().declare(fields);
+    }
+
+    /// The indexes, declared and automatic.
+    pub fn indexes(&self) -> Vec<IndexInfo> {
+        self.indexes.borrow().info()
+    }
+
+    /// Starts following `query` (or joins the live query that follows it): `find` and
+    /// `count_matching` with it read the maintained results, and every change to its window
+    /// waits in [`Collection::take_live_changes`].
+    pub fn watch(&mut self, query: Query) -> LiveId {
+        let view = View {
+            synced: &self.synced,
+            overlay: &self.overlay,
+            live: self.live,
+        };
+        self.queries.watch(query, &view, self.indexes.get_mut())
+    }
+
+    /// Leaves a live query (it ends with its last subscriber).
+    pub fn unwatch(&mut self, id: LiveId) {
+        self.queries.unwatch(id);
+    }
+
+    /// The changes to each live query's window since the last call.
+    pub fn take_live_changes(&mut self) -> Vec<(LiveId, Vec<DocChange>)> {
+        self.queries.take_changes()
+    }
+
+    /// Rebuilds what is derived from the visible documents (the count, indexes, live queries)
+    /// after they were filled without `show`, by a bulk load. Live queries report what left and
+    /// entered their windows, and the rest as updated.
+    pub fn index_all(&mut self) {
+        self.live = self.docs().filter(|d| !d.deleted).count();
+        let indexes = self.indexes.get_mut();
+        indexes.reset();
+        let view = View {
+            synced: &self.synced,
+            overlay: &self.overlay,
+            live: self.live,
+        };
+        self.queries.refresh(&self.name, &view, indexes);
     }
 
     /// Whether any unfinished transaction writes this document.
@@ -215,7 +342,8 @@ impl Collection {
     }
 
     /// Stores a synced document while loading, replacing any before it: nothing is reported
-    /// (nobody watches yet) and no pending write may exist.
+    /// (nobody watches yet) and no pending write may exist. Indexes and live queries follow
+    /// when the load ends ([`Collection::index_all`]).
     pub fn load_synced(&mut self, doc: Document) {
         let live = !doc.deleted;
         if self.synced.insert(doc).is_some_and(|old| !old.deleted) {
@@ -240,23 +368,30 @@ impl Collection {
     }
 
     /// Gives document `from` the id `to` (a backend assigned its own id): its synced state and
-    /// pending writes move over, after any `to` already has. Reports both view changes.
+    /// pending writes move over, after any `to` already has. Reports both view changes, one
+    /// after the other (`from` is gone from the view before `to` changes).
     pub fn rename(&mut self, from: &str, to: &str, merge: Option<&MergeFn>) -> Vec<DocChange> {
-        let (old_from, old_to) = (self.get(from).cloned(), self.get(to).cloned());
-        if let Some(mut doc) = self.synced.remove(from) {
+        if from == to {
+            return Vec::new();
+        }
+        let old_from = self.get(from).cloned();
+        let moved = self.synced.remove(from);
+        let writes = self.pending.remove(from);
+        let gone = self.recompute(from, old_from, merge);
+        let old_to = self.get(to).cloned();
+        if let Some(mut doc) = moved {
             if !self.synced.contains(to) {
                 doc.id = to.to_owned();
                 self.synced.insert(doc);
             }
         }
-        if let Some(writes) = self.pending.remove(from) {
+        if let Some(writes) = writes {
             self.pending
                 .entry(to.to_owned())
                 .or_default()
                 .extend(writes);
         }
-        self.recompute(from, old_from, merge)
-            .into_iter()
+        gone.into_iter()
             .chain(self.recompute(to, old_to, merge))
             .collect()
     }
@@ -319,12 +454,28 @@ impl Collection {
             (Some(_), Some(_)) => ChangeKind::Updated,
             (Some(_), None) => ChangeKind::Removed,
         };
+        self.follow(id, old.as_ref(), doc.as_ref());
         Some(DocChange {
             collection: self.name.clone(),
             id: id.to_owned(),
             kind,
             doc,
         })
+    }
+
+    /// Brings the indexes and live queries up to a change the view shows.
+    fn follow(&mut self, id: &str, old: Option<&Document>, new: Option<&Document>) {
+        let indexes = self.indexes.get_mut();
+        indexes.update(id, old, new);
+        if !self.queries.is_empty() {
+            let view = View {
+                synced: &self.synced,
+                overlay: &self.overlay,
+                live: self.live,
+            };
+            self.queries
+                .update(&self.name, id, old, new, &view, indexes);
+        }
     }
 }
 

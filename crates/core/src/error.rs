@@ -65,6 +65,9 @@ pub enum CoreError {
     /// A conflict id named no parked conflict.
     #[error("no parked conflict with id `{0}`")]
     UnknownConflict(String),
+    /// A query used an unknown operator or option, or a value of the wrong type.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
     /// A configuration value was out of range.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),

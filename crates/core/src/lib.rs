@@ -7,7 +7,8 @@
 //!
 //! Layout:
 //! - [`document`], [`hlc`], [`mutation`]: the data model and its clock;
-//! - [`collection`], [`query`], [`live_query`]: in-memory state, optimistic overlay and queries;
+//! - [`collection`], [`query`], [`index`], [`live_query`]: in-memory state, optimistic overlay,
+//!   queries, secondary indexes and live queries;
 //! - [`transaction`], [`scheduler`], [`retry`], [`conflict`]: the write lifecycle;
 //! - [`protocol`], [`server`]: wire messages and the server's apply logic ([`tagged`] reads the
 //!   tagged ones);
@@ -23,6 +24,7 @@ pub mod engine;
 pub mod error;
 pub mod fields;
 pub mod hlc;
+pub mod index;
 pub mod live_query;
 pub mod mutation;
 pub mod protocol;

@@ -1,9 +1,10 @@
 //! Mutations: what a write does to one document, and how it applies.
 
-use crate::document::{Document, Fields};
+use crate::document::{Document, Fields, DELETED_FIELD};
 use crate::hlc::Hlc;
-use crate::{DocId, MutationId, Version};
+use crate::{DocId, Millis, MutationId, Version};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// The change a mutation makes to its document.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -106,6 +107,9 @@ pub struct MutationRequest {
     pub doc_id: DocId,
     /// What the write does.
     pub op: Op,
+    /// The application's data about the write (`{ metadata }` of `insert`, `update`, `delete`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
 }
 
 /// A write inside a transaction, with what the engine tracks for it.
@@ -129,6 +133,61 @@ pub struct Mutation {
     pub wire_id: Option<MutationId>,
     /// A conflict waiting in the inbox for `resolveConflict`, if any.
     pub parked: Option<ParkedConflict>,
+    /// The document's fields as the application saw them when it made the write (the synced
+    /// document with earlier pending writes applied); `None` when there was no document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<Fields>,
+    /// The application's data about the write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    /// When the write was last changed after it was made (a conflict's resolution, an id the
+    /// backend assigned); `None` while it is as made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<Millis>,
+}
+
+impl Mutation {
+    /// The document after this write, from `original` (`None` if the write cannot apply to it).
+    pub fn modified(&self) -> Option<Document> {
+        let original = self.original.as_ref().map(|fields| Document {
+            id: self.doc_id.clone(),
+            fields: fields.clone(),
+            version: 0,
+            hlc: Hlc::default(),
+            deleted: false,
+        });
+        self.op
+            .apply(&self.doc_id, original.as_ref(), self.hlc)
+            .ok()
+    }
+
+    /// The fields this write changed, with their new values: those it set to a different
+    /// value, `null` for those it removed (a replacement), and `_deleted: true` for a delete.
+    pub fn changes(&self) -> Map<String, Value> {
+        let before = self
+            .original
+            .as_ref()
+            .map(Fields::to_map)
+            .unwrap_or_default();
+        let Some(after) = self.modified() else {
+            return Map::new();
+        };
+        let mut changes: Map<String, Value> = after
+            .fields
+            .to_map()
+            .into_iter()
+            .filter(|(name, value)| before.get(name) != Some(value))
+            .collect();
+        for name in before.keys() {
+            if !after.fields.contains_key(name) {
+                changes.insert(name.clone(), Value::Null);
+            }
+        }
+        if after.deleted {
+            changes.insert(DELETED_FIELD.into(), Value::Bool(true));
+        }
+        changes
+    }
 }
 
 /// A conflict the custom resolver left unresolved, kept until the application resolves it.
@@ -178,6 +237,55 @@ mod tests {
             assert_eq!(serde_json::to_value(&op).unwrap(), wire);
             assert_eq!(serde_json::from_value::<Op>(wire).unwrap(), op);
         }
+    }
+
+    #[test]
+    fn a_write_reports_the_fields_it_changed() {
+        let write = |op: Op, original: Option<serde_json::Value>| Mutation {
+            collection: "todos".into(),
+            doc_id: "x".into(),
+            op,
+            hlc: Hlc::default(),
+            base_version: 0,
+            base: None,
+            wire_id: None,
+            parked: None,
+            original: original.map(fields),
+            metadata: None,
+            changed_at: None,
+        };
+        let update = write(
+            Op::Update {
+                patch: fields(json!({"a": 1, "b": 3})),
+            },
+            Some(json!({"a": 1, "b": 2})),
+        );
+        assert_eq!(Value::Object(update.changes()), json!({"b": 3}));
+        assert_eq!(
+            update.modified().map(|d| d.fields),
+            Some(fields(json!({"a": 1, "b": 3})))
+        );
+        let put = write(
+            Op::Put {
+                fields: fields(json!({"c": 1})),
+            },
+            Some(json!({"a": 1})),
+        );
+        assert_eq!(Value::Object(put.changes()), json!({"a": null, "c": 1}));
+        let delete = write(Op::Delete, Some(json!({"a": 1})));
+        assert_eq!(Value::Object(delete.changes()), json!({"_deleted": true}));
+        let insert = write(
+            Op::Insert {
+                fields: fields(json!({"a": 1})),
+            },
+            None,
+        );
+        assert_eq!(Value::Object(insert.changes()), json!({"a": 1}));
+        assert_eq!(
+            write(Op::Delete, None).changes(),
+            Map::new(),
+            "cannot apply"
+        );
     }
 
     #[test]

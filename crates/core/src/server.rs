@@ -11,6 +11,10 @@ use crate::protocol::{
 use crate::{ClientId, Millis, MutationId, Version};
 use std::collections::{BTreeMap, HashMap};
 
+/// How many mutation ids behind a client's newest a replay is still answered with its outcome;
+/// an older one is answered `unknown_outcome`. More than an engine ever has unanswered.
+pub const OUTCOMES_KEPT: MutationId = 100_000;
+
 /// A stored document with the client that last wrote it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerDoc {
@@ -87,7 +91,9 @@ pub struct PushCommit {
     pub results: Vec<MutationResult>,
     /// Documents to store (each document's last state), with their new versions.
     pub writes: Vec<ServerDoc>,
-    /// New outcomes to remember for idempotent replays.
+    /// New outcomes to remember for idempotent replays: those of the mutations not applied.
+    /// An applied one needs no record: its id at or below `last_mutation_id` and no recorded
+    /// outcome say it was applied, and its replay is answered with the document as stored.
     pub outcomes: Vec<MutationResult>,
     /// The client's record after the push.
     pub client: ClientRecord,
@@ -101,7 +107,8 @@ pub struct PushCommit {
 /// the push there, a non-retryable one rejects its transaction.
 pub type MutationCheck<'a> = &'a dyn Fn(&WireMutation) -> Result<(), ErrorInfo>;
 
-/// Applies a push: replays are answered from remembered outcomes without applying again; new
+/// Applies a push: replays are answered from remembered outcomes without applying again (an
+/// applied mutation's with the document as stored now, at its version or a later one); new
 /// transactions must continue the client's id sequence; each applies all-or-nothing.
 pub fn apply_push(
     view: &impl ServerView,
@@ -139,6 +146,7 @@ pub fn apply_push(
                         .find(|r: &&MutationResult| r.id == m.id)
                         .map(|r| r.outcome.clone())
                         .or_else(|| view.outcome(req.client_id, m.id))
+                        .or_else(|| applied_before(view, &docs, &client, m))
                         .unwrap_or_else(|| {
                             rejected(
                                 "unknown_outcome",
@@ -206,6 +214,7 @@ pub fn apply_push(
         since: req.head,
         cursor: head,
     });
+    outcomes.retain(|r| !matches!(r.outcome, Outcome::Applied { .. }));
     Ok(PushCommit {
         results,
         writes: docs.into_values().collect(),
@@ -214,6 +223,24 @@ pub fn apply_push(
         head,
         range,
     })
+}
+
+/// The answer to a replay of `m`, processed before and with no recorded outcome: applied, with
+/// its document as this push left it or as stored (`None` past [`OUTCOMES_KEPT`]).
+fn applied_before(
+    view: &impl ServerView,
+    docs: &BTreeMap<(String, String), ServerDoc>,
+    client: &ClientRecord,
+    m: &WireMutation,
+) -> Option<Outcome> {
+    if m.id < client.last_mutation_id.saturating_sub(OUTCOMES_KEPT) {
+        return None;
+    }
+    let doc = docs
+        .get(&(m.collection.clone(), m.doc_id.clone()))
+        .cloned()
+        .or_else(|| view.document(&m.collection, &m.doc_id))?;
+    Some(Outcome::Applied { doc: doc.doc })
 }
 
 struct TxAnswer {

@@ -4,6 +4,7 @@
 use crate::mutation::Mutation;
 use crate::{DocId, Millis};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::fmt;
 
 /// A transaction's id: unique within one client database, increasing in creation order.
@@ -113,6 +114,13 @@ pub struct Transaction {
     pub error: Option<TxError>,
     /// Failed attempts that count against the retry limit.
     pub retries: u32,
+    /// The application's data about the transaction (`engine.transaction(body, { metadata })`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    /// What a custom backend's `persist` said to confirm later (an accepted but unconfirmed
+    /// write), kept durably and handed to `awaitSync` until the transaction ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<Value>,
 }
 
 impl Transaction {
@@ -129,7 +137,20 @@ impl Transaction {
             queued_behind: Vec::new(),
             error: None,
             retries: 0,
+            metadata: None,
+            confirm: None,
         }
+    }
+
+    /// The transaction as the history keeps it once finished: without what only an
+    /// unfinished one needs (conflict bases, parked conflicts, what was left to confirm).
+    pub fn into_history(mut self) -> Self {
+        for m in &mut self.mutations {
+            m.base = None;
+            m.parked = None;
+        }
+        self.confirm = None;
+        self
     }
 
     /// Moves to `next`. Transitions the state machine forbids are engine bugs.
@@ -190,6 +211,69 @@ impl Transaction {
             .iter()
             .map(|m| (m.collection.as_str(), &m.doc_id))
     }
+}
+
+/// Which transactions `engine.transactions(query)` returns: the `limit` newest with ids below
+/// `before`, in `state` if given, oldest first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TxQuery {
+    /// At most this many (the newest of those matching).
+    pub limit: Option<usize>,
+    /// Only transactions with smaller ids (the first id of the page after).
+    pub before: Option<TxId>,
+    /// Only transactions in this state.
+    pub state: Option<TxState>,
+}
+
+impl TxQuery {
+    /// Whether `tx` is below `before` and in `state`.
+    pub fn matches(&self, tx: &Transaction) -> bool {
+        self.before.is_none_or(|b| tx.id < b) && self.state.is_none_or(|s| tx.state == s)
+    }
+
+    /// The matching transactions of `newest_first` (transactions in descending id order), as
+    /// the query answers: the `limit` newest, oldest first.
+    pub fn select<'a>(
+        &self,
+        newest_first: impl Iterator<Item = &'a Transaction>,
+    ) -> Vec<&'a Transaction> {
+        let mut page: Vec<&Transaction> = newest_first
+            .filter(|tx| self.matches(tx))
+            .take(self.limit.unwrap_or(usize::MAX))
+            .collect();
+        page.reverse();
+        page
+    }
+}
+
+/// An object held by an in-flight transaction under the ordered strategy: later writes to it
+/// wait until that transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LockedObject<'a> {
+    /// The collection.
+    pub collection: &'a str,
+    /// The document.
+    pub id: &'a DocId,
+    /// The transaction holding it.
+    pub transaction: &'a Transaction,
+}
+
+/// The objects `txs` hold: each object of a transaction in a locking state (persisting, or
+/// persisted and awaiting sync), once per transaction, in the order given.
+pub fn locked_objects<'a>(txs: impl Iterator<Item = &'a Transaction>) -> Vec<LockedObject<'a>> {
+    let mut locked = Vec::new();
+    for tx in txs.filter(|tx| tx.state.locks()) {
+        let mut objects: Vec<(&str, &DocId)> = tx.objects().collect();
+        objects.sort_unstable();
+        objects.dedup();
+        locked.extend(objects.into_iter().map(|(collection, id)| LockedObject {
+            collection,
+            id,
+            transaction: tx,
+        }));
+    }
+    locked
 }
 
 #[cfg(test)]

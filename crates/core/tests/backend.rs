@@ -57,6 +57,7 @@ fn answer(c: &mut Client, call: Call, outcome: CallOutcome, now: u64) {
 fn done() -> CallOutcome {
     CallOutcome::Done {
         external_ids: vec![],
+        confirm: None,
     }
 }
 
@@ -101,8 +102,13 @@ fn persist_is_called_once_durable_and_its_success_completes_the_transaction() {
         .synced("1")
         .is_some());
     assert!(
-        c.stored().transaction(tx).is_none(),
-        "finished transactions leave storage"
+        c.stored().unfinished().next().is_none(),
+        "finished transactions leave the stored outbox"
+    );
+    assert_eq!(
+        c.stored().transaction(tx).map(|t| t.state),
+        Some(TxState::Completed),
+        "and are stored in the history"
     );
 }
 
@@ -294,6 +300,7 @@ fn backend_ids_replace_temporary_ids_in_documents_and_queued_writes() {
         call,
         CallOutcome::Done {
             external_ids: vec![(0, "srv-9".into())],
+            confirm: None,
         },
         T0 + 1,
     );
@@ -356,4 +363,115 @@ fn late_answers_to_superseded_calls_are_ignored() {
         TxState::Pending,
         "a stale answer changes nothing"
     );
+}
+
+#[test]
+fn writes_confirmed_later_wait_in_await_sync_across_reloads_and_take_the_confirmed_ids() {
+    let mut c = ready(custom(true));
+    let tx = c
+        .commit(
+            vec![insert("todos", json!({"_id": "tmp-1", "title": "a"}))],
+            T0,
+        )
+        .unwrap();
+    c.flush(T0);
+    let persist = c.calls.pop_front().unwrap();
+    let accepted = CallOutcome::Done {
+        external_ids: vec![],
+        confirm: Some(json!({ "tx-1/0": { "ticket": "t-9" } })),
+    };
+    answer(&mut c, persist, accepted, T0 + 1);
+    assert_eq!(c.tx(tx).state, TxState::PersistedAwaitingSync);
+    assert_eq!(
+        c.tx(tx).confirm,
+        Some(json!({ "tx-1/0": { "ticket": "t-9" } }))
+    );
+    assert!(c
+        .calls
+        .pop_front()
+        .is_some_and(|call| call.step == CallStep::AwaitSync));
+    assert_eq!(
+        c.engine.locked_objects().len(),
+        1,
+        "an unconfirmed write holds its object"
+    );
+    // A reload while the write waits for its confirmation: it is not done, and awaitSync is
+    // called again (with what persist said) once the backend is ready.
+    c.reload(T0 + 2);
+    assert_eq!(c.tx(tx).state, TxState::PersistedAwaitingSync);
+    assert_eq!(
+        c.tx(tx).confirm,
+        Some(json!({ "tx-1/0": { "ticket": "t-9" } }))
+    );
+    assert!(c.calls.is_empty());
+    c.handle(Input::BackendReady, T0 + 3).unwrap();
+    let resumed = c.calls.pop_front().expect("awaitSync called again");
+    assert_eq!((resumed.tx, resumed.step), (tx, CallStep::AwaitSync));
+    let confirmed = CallOutcome::Done {
+        external_ids: vec![(0, "srv-1".into())],
+        confirm: None,
+    };
+    answer(&mut c, resumed, confirmed, T0 + 4);
+    assert_eq!(c.tx(tx).state, TxState::Completed);
+    assert_eq!(
+        synced_title(&c, "srv-1"),
+        Some(json!("a")),
+        "the confirmed id"
+    );
+    assert!(title(&c, "tmp-1").is_none());
+    assert_eq!(
+        c.tx(tx).confirm,
+        None,
+        "the history keeps no confirmation data"
+    );
+}
+
+#[test]
+fn a_refused_or_timed_out_confirmation_fails_the_transaction_with_its_reason() {
+    let mut c = ready(custom(true));
+    let tx = c
+        .commit(
+            vec![insert("todos", json!({"_id": "tmp-1", "title": "a"}))],
+            T0,
+        )
+        .unwrap();
+    c.flush(T0);
+    let persist = c.calls.pop_front().unwrap();
+    let accepted = CallOutcome::Done {
+        external_ids: vec![],
+        confirm: Some(json!({})),
+    };
+    answer(&mut c, persist, accepted, T0 + 1);
+    let wait = c.calls.pop_front().unwrap();
+    let timed_out = CallOutcome::Failed {
+        message: "not confirmed within 100 ms".into(),
+        retryable: false,
+    };
+    answer(&mut c, wait, timed_out, T0 + 2);
+    let failed = c.tx(tx);
+    assert_eq!(failed.state, TxState::Failed);
+    assert!(failed
+        .error
+        .unwrap()
+        .message
+        .contains("not confirmed within 100 ms"));
+    assert!(title(&c, "tmp-1").is_none(), "rolled back");
+}
+
+#[test]
+fn a_confirmation_without_await_sync_to_wait_for_it_fails_the_transaction() {
+    let mut c = ready(custom(false));
+    let tx = c
+        .commit(vec![insert("todos", json!({"_id": "1", "title": "a"}))], T0)
+        .unwrap();
+    c.flush(T0);
+    let persist = c.calls.pop_front().unwrap();
+    let accepted = CallOutcome::Done {
+        external_ids: vec![],
+        confirm: Some(json!({})),
+    };
+    answer(&mut c, persist, accepted, T0 + 1);
+    let failed = c.tx(tx);
+    assert_eq!(failed.state, TxState::Failed);
+    assert!(failed.error.unwrap().message.contains("no `awaitSync`"));
 }

@@ -6,7 +6,7 @@ use common::*;
 use ferrosync_core::conflict::ConflictStrategy;
 use ferrosync_core::document::Document;
 use ferrosync_core::engine::{
-    ConflictId, EngineConfig, Input, SyncLogStatus, SyncStatus, SyncType,
+    ConflictId, EngineConfig, Input, SyncLogQuery, SyncLogStatus, SyncStatus, SyncType,
 };
 use ferrosync_core::protocol::{ClientMessage, ServerMessage, MAX_WIRE_INT};
 use ferrosync_core::query::Query;
@@ -60,7 +60,7 @@ fn a_write_is_visible_at_once_durable_then_completed_through_each_state() {
         1
     );
     assert!(
-        c.stored().transactions().next().is_none(),
+        c.stored().unfinished().next().is_none(),
         "a completed transaction leaves the durable outbox"
     );
 }
@@ -739,7 +739,7 @@ fn pulls_come_in_pages_and_the_cursor_advances() {
     assert_eq!(c.engine.stats().pull_count, 250);
     let pulls = c
         .engine
-        .sync_log(10, None)
+        .sync_log(&SyncLogQuery::default())
         .into_iter()
         .filter(|e| e.sync_type == SyncType::Pull)
         .collect::<Vec<_>>();
@@ -775,9 +775,11 @@ fn status_goes_offline_syncing_idle_and_stats_count() {
     assert_eq!(stats.last_sync_at, Some(w.now));
     w.disconnect(0);
     assert_eq!(w.clients[0].engine.status(), SyncStatus::Offline);
-    let log = w.clients[0]
-        .engine
-        .sync_log(1, Some(SyncLogStatus::Completed));
+    let log = w.clients[0].engine.sync_log(&SyncLogQuery {
+        limit: Some(1),
+        status: Some(SyncLogStatus::Completed),
+        ..SyncLogQuery::default()
+    });
     assert_eq!(log[0].sync_type, SyncType::Push);
     assert_eq!(log[0].synced_count, 1);
 }
@@ -955,7 +957,7 @@ fn after_a_storage_reset_everything_is_written_again() {
     w.settle();
     let before = w.clients[0].stored();
     assert_eq!(w.clients[0].stored_docs(), 1);
-    assert_eq!(before.transactions().count(), 1);
+    assert_eq!(before.unfinished().count(), 1);
     // The browser cleared the site's data under the open engine.
     w.clients[0].store = Default::default();
     w.clients[0].handle(Input::StorageReset, w.now).unwrap();
@@ -967,7 +969,7 @@ fn after_a_storage_reset_everything_is_written_again() {
     );
     assert_eq!(w.clients[0].stored_docs(), 1);
     assert_eq!(
-        after.transactions().map(|t| t.id).collect::<Vec<_>>(),
+        after.unfinished().map(|t| t.id).collect::<Vec<_>>(),
         [pending]
     );
     w.clients[0].reload(w.now);
@@ -978,7 +980,7 @@ fn after_a_storage_reset_everything_is_written_again() {
 }
 
 #[test]
-fn a_step_finishing_more_transactions_than_are_kept_reports_every_one() {
+fn a_step_finishing_many_transactions_reports_every_one_and_the_history_keeps_them() {
     let mut w = World::new(1, |seed| EngineConfig {
         batch_size: 1000,
         ..config(seed)
@@ -1000,10 +1002,11 @@ fn a_step_finishing_more_transactions_than_are_kept_reports_every_one() {
         assert_eq!(c.history[&id].last(), Some(&Completed), "{id}");
     }
     assert_eq!(
-        c.engine.transactions().count(),
-        500,
-        "only the newest finished are kept"
+        c.engine.transactions().len(),
+        900,
+        "the history keeps every one by default"
     );
+    assert_eq!(c.stored().transactions().len(), 900, "and so does storage");
 }
 
 #[test]
@@ -1040,12 +1043,13 @@ fn batched_writes_put_a_burst_of_commits_and_the_last_burst_s_compaction_in_one_
     assert_eq!(c.writes.len(), 1);
     let record = record_of(&c.writes[0]);
     assert_eq!(record.meta.txs.len(), 3);
-    assert_eq!(record.meta.settled, first);
+    let finished: Vec<_> = record.meta.finished.iter().map(|t| t.id).collect();
+    assert_eq!(finished, first, "their ends, as the history keeps them");
     assert_eq!(record.docs.iter().map(|(_, d)| d.len()).sum::<usize>(), 3);
     c.flush(T0);
     assert!(second.iter().all(|id| c.durable.contains(id)));
     assert!(
-        c.stored().transactions().next().is_none(),
+        c.stored().unfinished().next().is_none(),
         "everything settled once ticked"
     );
     assert_eq!(c.stored_docs(), 6);
@@ -1081,7 +1085,7 @@ fn a_reload_before_a_batched_compaction_is_written_finishes_the_stored_transacti
     c.reload(T0);
     c.flush(T0);
     assert_eq!(c.engine.collection("cache").unwrap().count(), 2);
-    assert!(c.stored().transactions().next().is_none());
+    assert!(c.stored().unfinished().next().is_none());
 }
 
 #[test]

@@ -4,7 +4,7 @@ use ferrosync_core::document::parse_document;
 use ferrosync_core::hlc::{Hlc, MAX_CLOCK_SKEW_MS};
 use ferrosync_core::mutation::Op;
 use ferrosync_core::protocol::{ErrorInfo, Outcome, WireMutation, WireTransaction};
-use ferrosync_core::server::{MemoryServer, PushBounds, PushRequest};
+use ferrosync_core::server::{MemoryServer, PushBounds, PushRequest, OUTCOMES_KEPT};
 use ferrosync_core::MutationId;
 use serde_json::json;
 
@@ -67,7 +67,7 @@ fn version(outcome: &Outcome) -> u64 {
 }
 
 #[test]
-fn a_replayed_push_is_answered_from_memory_without_applying_again() {
+fn a_replayed_push_is_answered_without_applying_again() {
     let mut s = MemoryServer::new();
     let batch = [
         tx(vec![put(1, "a", 0, 1), put(2, "b", 0, 2)]),
@@ -77,9 +77,26 @@ fn a_replayed_push_is_answered_from_memory_without_applying_again() {
     assert_eq!(first.iter().map(version).collect::<Vec<_>>(), [1, 2, 3]);
     let head = s.head();
     let replay = push(&mut s, "c1", "u", &batch).unwrap();
-    assert_eq!(replay, first, "the same answers");
+    // An applied mutation's replay carries its document as stored now: `a` as mutation 3 left
+    // it, also in the answer to mutation 1.
+    assert_eq!(replay, [&first[2], &first[1], &first[2]].map(Clone::clone));
     assert_eq!(s.head(), head, "no new versions");
     assert_eq!(s.last_mutation_id("c1"), 3);
+}
+
+#[test]
+fn a_replay_past_the_kept_outcomes_is_unknown() {
+    let mut s = MemoryServer::new();
+    let mut id = 0;
+    let mut txs = Vec::new();
+    while id < OUTCOMES_KEPT + 2 {
+        id += 1;
+        txs.push(tx(vec![put(id, "a", 0, 1)]));
+    }
+    push(&mut s, "c1", "u", &txs).unwrap();
+    let replay = push(&mut s, "c1", "u", &txs[..2]).unwrap();
+    assert!(matches!(&replay[0], Outcome::Rejected { error } if error.code == "unknown_outcome"));
+    assert_eq!(version(&replay[1]), id, "the newest state of `a`");
 }
 
 #[test]

@@ -2,15 +2,17 @@
 //! that drops, duplicates and reorders messages (so answers are lost after commit), with storage
 //! writes that a reload may lose, clients reloaded mid-transaction, links that flap, a server
 //! that is sometimes busy, and skewed clocks. After the faults heal, invariants I1-I7 of the
-//! brief are checked. `SIM_SEEDS` (default 1000) and `SIM_STEPS` (default 200) set the size;
-//! `SIM_SEED` replays one seed.
+//! brief are checked; after every step, each client's live queries equal a fresh run of their
+//! query, and so do queries answered through its indexes. `SIM_SEEDS` (default 1000) and
+//! `SIM_STEPS` (default 200) set the size; `SIM_SEED` replays one seed.
 
 mod common;
 
 use common::*;
 use ferrosync_core::conflict::ConflictStrategy;
-use ferrosync_core::engine::{EngineConfig, Input, StorageTuning, SyncStatus};
+use ferrosync_core::engine::{EngineConfig, HistoryRetention, Input, StorageTuning, SyncStatus};
 use ferrosync_core::protocol::{ClientMessage, ServerMessage};
+use ferrosync_core::query::Query;
 use ferrosync_core::retry::RetryPolicy;
 use ferrosync_core::rng::Rng;
 use ferrosync_core::scheduler::MutationStrategy;
@@ -23,6 +25,24 @@ const CLIENTS: usize = 3;
 const DOC_POOL: u64 = 12;
 /// I7: the outbox drains within this long after the network heals.
 const DRAIN_LIMIT_MS: Millis = 30_000;
+/// What each client's live queries follow.
+const LIVE: [&str; 5] = [
+    r#"{"where": {"invalid": false}, "sort": ["-n", "w"], "limit": 3}"#,
+    r#"{"where": {"n": {"$gte": 50}}, "sort": "w"}"#,
+    r#"{"sort": "-_id", "offset": 2, "limit": 4}"#,
+    r#"{"where": {"n": {"$lt": 30}}, "includeDeleted": true}"#,
+    "{}",
+];
+/// Queries the indexes (`n`; `invalid`, `n`) answer.
+const INDEXED: [&str; 3] = [
+    r#"{"where": {"n": {"$gt": 20}}, "sort": "n", "limit": 5}"#,
+    r#"{"where": {"invalid": false, "n": {"$in": [1, 2, 3, 50, 70]}}}"#,
+    r#"{"where": {"invalid": true}, "sort": "-n"}"#,
+];
+
+fn parse(query: &str) -> Query {
+    Query::from_json(&serde_json::from_str(query).expect("JSON")).expect("a query")
+}
 
 #[derive(Debug)]
 struct Violation {
@@ -79,6 +99,9 @@ struct Counts {
     completed: u64,
     torn_writes: u64,
     compactions: u64,
+    /// History pages storage held at the end, and history entries the retention dropped.
+    history_pages: u64,
+    history_dropped: u64,
 }
 
 impl std::ops::AddAssign for Counts {
@@ -94,6 +117,8 @@ impl std::ops::AddAssign for Counts {
         self.completed += o.completed;
         self.torn_writes += o.torn_writes;
         self.compactions += o.compactions;
+        self.history_pages += o.history_pages;
+        self.history_dropped += o.history_dropped;
     }
 }
 
@@ -116,6 +141,8 @@ struct Options {
 }
 
 fn engine_config(seed: u64, variant: u64) -> EngineConfig {
+    let mut base = config(seed);
+    base.collections[0].indexes = vec![vec!["n".into()], vec!["invalid".into(), "n".into()]];
     EngineConfig {
         conflict_strategy: match variant % 3 {
             0 => ConflictStrategy::LastWriteWins,
@@ -144,7 +171,13 @@ fn engine_config(seed: u64, variant: u64) -> EngineConfig {
             slice_bytes: 600,
             page_bytes: 300,
         },
-        ..config(seed)
+        // A history that keeps everything, a few, or some dozens: its retention drops entries
+        // while compaction moves the rest into history pages.
+        history: HistoryRetention {
+            keep: [None, Some(3), Some(40)][(variant % 3) as usize],
+            max_age_ms: None,
+        },
+        ..base
     }
 }
 
@@ -162,8 +195,13 @@ impl Sim {
                     _ => 0,
                 };
                 let config = engine_config(seed.wrapping_mul(31).wrapping_add(i as u64), variant);
+                let mut client =
+                    Client::open(config, Store::default(), (T0 as i64 + skew) as Millis);
+                for query in LIVE {
+                    client.watch(parse(query));
+                }
                 Node {
-                    client: Client::open(config, Store::default(), (T0 as i64 + skew) as Millis),
+                    client,
                     connected: false,
                     epoch: 0,
                     skew,
@@ -428,7 +466,40 @@ impl Sim {
             }
             _ => {}
         }
-        self.check_client(i)
+        self.check_client(i)?;
+        self.check_queries(false)
+    }
+
+    /// The live queries, and queries through the indexes, of every client the step changed
+    /// (`all`: of every client) equal a fresh run; at the end, counts too.
+    fn check_queries(&mut self, all: bool) -> Result<(), Violation> {
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            if !std::mem::take(&mut node.client.stepped) && !all {
+                continue;
+            }
+            if let Err(e) = node.client.check_live() {
+                return violation("live queries", format!("client {i}: {e}"));
+            }
+            let todos = node.client.engine.collection("todos").expect("configured");
+            for query in INDEXED.map(parse) {
+                let found: Vec<_> = todos.find(&query).iter().map(|d| d.id.clone()).collect();
+                let scanned: Vec<_> = query
+                    .run(todos.docs())
+                    .iter()
+                    .map(|d| d.id.clone())
+                    .collect();
+                if found != scanned || (all && todos.count_matching(&query) != scanned.len()) {
+                    return violation(
+                        "indexes",
+                        format!(
+                            "client {i}: {} found {found:?}, a scan {scanned:?}",
+                            query.key()
+                        ),
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 
     /// I5 and I6 as seen by one client after each step.
@@ -529,12 +600,7 @@ impl Sim {
                 let stuck: Vec<String> = self
                     .nodes
                     .iter()
-                    .flat_map(|n| {
-                        n.client
-                            .engine
-                            .transactions()
-                            .filter(|t| !t.state.is_terminal())
-                    })
+                    .flat_map(|n| n.client.engine.unfinished())
                     .map(|t| {
                         format!(
                             "{} {:?} behind {:?} ids {:?}",
@@ -603,8 +669,8 @@ impl Sim {
                 );
             }
             // Storage holds what memory holds, whatever compaction has folded so far.
-            let stored = node.client.stored();
-            let stored = stored.collection("todos").expect("configured");
+            let stored_engine = node.client.stored();
+            let stored = stored_engine.collection("todos").expect("configured");
             let mut held: Vec<_> = todos.synced_docs().collect();
             let mut kept: Vec<_> = stored.synced_docs().collect();
             held.sort_by(|a, b| a.id.cmp(&b.id));
@@ -613,6 +679,34 @@ impl Sim {
                 return violation(
                     "storage",
                     format!("client {i} stores {kept:?} but holds {held:?}"),
+                );
+            }
+            // The history storage holds is the one memory holds, within the retention, and
+            // nothing left it uncounted: every durable transaction is kept or counted dropped.
+            let history = node.client.engine.transactions();
+            if stored_engine.transactions() != history {
+                let ids = |txs: Vec<&ferrosync_core::transaction::Transaction>| {
+                    txs.iter().map(|t| t.id.0).collect::<Vec<_>>()
+                };
+                return violation(
+                    "history",
+                    format!(
+                        "client {i} stores the history {:?} but holds {:?}",
+                        ids(stored_engine.transactions()),
+                        ids(history)
+                    ),
+                );
+            }
+            let keep = node.client.config.history.keep.unwrap_or(usize::MAX);
+            let dropped = node.client.engine.stats().history_dropped as usize;
+            if history.len() > keep || history.len() + dropped < node.client.durable.len() {
+                return violation(
+                    "history",
+                    format!(
+                        "client {i} keeps {} (keep {keep}), dropped {dropped}, of {} durable",
+                        history.len(),
+                        node.client.durable.len()
+                    ),
                 );
             }
         }
@@ -629,9 +723,12 @@ fn run(seed: u64, options: &Options) -> Result<Counts, Violation> {
         sim.step()?;
     }
     sim.heal()?;
+    sim.check_queries(true)?;
     sim.check_final()?;
     for node in &sim.nodes {
         sim.counts.conflicts += node.client.engine.stats().conflict_count;
+        sim.counts.history_dropped += node.client.engine.stats().history_dropped;
+        sim.counts.history_pages += node.client.store.snapshot().history.len() as u64;
         for tx in node.client.last_seen.values() {
             sim.counts.failed += u64::from(tx.state == TxState::Failed);
             sim.counts.completed += u64::from(tx.state == TxState::Completed);
@@ -685,6 +782,8 @@ fn invariants_hold_under_injected_faults() {
             c.completed,
             c.torn_writes,
             c.compactions,
+            c.history_pages,
+            c.history_dropped,
         ];
         assert!(
             exercised.iter().all(|n| *n > 0),

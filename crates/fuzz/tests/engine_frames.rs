@@ -75,6 +75,7 @@ impl Client {
         let sync = |name: &str, sync| CollectionConfig {
             name: name.into(),
             sync,
+            indexes: Vec::new(),
         };
         let config = EngineConfig {
             collections: vec![
@@ -106,20 +107,22 @@ impl Client {
                 collection: collection.into(),
                 doc_id,
                 op: Op::Insert { fields },
+                metadata: None,
             }
         };
-        client.input(Input::Commit(vec![
+        client.input(Input::commit(vec![
             insert("todos", json!({"_id": "a", "title": "one"})),
             insert("notes", json!({"_id": "b", "text": "two"})),
         ]));
-        client.input(Input::Commit(vec![MutationRequest {
+        client.input(Input::commit(vec![MutationRequest {
             collection: "todos".into(),
             doc_id: "a".into(),
             op: Op::Update {
                 patch: parse_patch(json!({"title": "three"})).expect("a valid patch"),
             },
+            metadata: None,
         }]));
-        client.input(Input::Commit(vec![insert(
+        client.input(Input::commit(vec![insert(
             "cache",
             json!({"_id": "c", "n": 1}),
         )]));

@@ -304,9 +304,14 @@ pub struct StatusQuery {
     status: Option<String>,
     sync_type: Option<String>,
     collection: Option<String>,
+    /// Only rows created at or after this time (ms since the epoch).
+    from: Option<u64>,
+    /// Only rows created at or before this time (ms since the epoch).
+    to: Option<u64>,
 }
 
-/// `GET /v1/status`: the caller's tenant's recent sync runs and totals.
+/// `GET /v1/status`: the caller's tenant's recent sync runs and totals, filtered by `limit`,
+/// `status`, `sync_type`, `collection` and the creation-time range `from`..=`to`.
 pub async fn status(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -319,6 +324,9 @@ pub async fn status(
         status: q.status,
         sync_type: q.sync_type,
         collection: q.collection,
+        // SQLite integers are signed: a later bound means "no bound".
+        from: q.from.filter(|&t| t <= i64::MAX as u64),
+        to: q.to.filter(|&t| t <= i64::MAX as u64),
     };
     match state.storage.logs(&principal.tenant, &filter).await {
         Ok(report) => Ok(Json(report).into_response()),

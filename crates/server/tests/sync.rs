@@ -181,7 +181,12 @@ async fn a_re_sent_push_after_a_lost_answer_is_not_applied_again(db: Db) {
         ServerMessage::PushResult { results, .. } => results.clone(),
         other => panic!("{other:?}"),
     };
-    assert_eq!(results(&again), results(&first), "answered from the record");
+    // Both applied: each replay carries `a` as stored, the state mutation 2 left.
+    let (applied, replayed) = (results(&first), results(&again));
+    assert_eq!(replayed.iter().map(|r| r.id).collect::<Vec<_>>(), [1, 2]);
+    for r in &replayed {
+        assert_eq!(r.outcome, applied[1].outcome, "answered from the record");
+    }
     assert!(
         matches!(again, ServerMessage::PushResult { range: None, .. }),
         "nothing committed"
@@ -503,6 +508,48 @@ async fn the_status_endpoint_lists_and_filters_sync_runs(db: Db) {
     )
     .await;
     assert_eq!(todos["logs"].as_array().unwrap().len(), 3);
+    // A date range on each row's creation time.
+    let created: Vec<u64> = logs
+        .iter()
+        .map(|l| l["created_at"].as_u64().unwrap())
+        .collect();
+    assert!(created.iter().all(|&at| at > 0), "{created:?}");
+    let (newest, oldest) = (created[0], created[2]);
+    let range = |from: u64, to: u64| format!("/v1/status?from={from}&to={to}");
+    let (_, all_of_them) = http(
+        "GET",
+        server.addr,
+        &range(oldest, newest),
+        Some(&t),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(all_of_them["logs"].as_array().unwrap().len(), 3);
+    let (_, later) = http(
+        "GET",
+        server.addr,
+        &range(newest + 1, u64::MAX),
+        Some(&t),
+        None,
+        None,
+    )
+    .await;
+    assert!(later["logs"].as_array().unwrap().is_empty());
+    assert!(
+        later["totals"].as_object().unwrap().is_empty(),
+        "totals follow the range"
+    );
+    let (_, earlier) = http(
+        "GET",
+        server.addr,
+        &range(0, oldest.saturating_sub(1)),
+        Some(&t),
+        None,
+        None,
+    )
+    .await;
+    assert!(earlier["logs"].as_array().unwrap().is_empty());
     let _ = ws.send(Message::Close(None)).await;
 }
 

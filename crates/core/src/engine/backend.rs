@@ -58,11 +58,15 @@ pub struct Call {
 /// How a call ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallOutcome {
-    /// It resolved. For `persist`, `external_ids` gives the backend's ids for documents the
-    /// transaction created, as (mutation index, id): the local documents take those ids.
+    /// It resolved. `external_ids` gives the backend's ids for documents the transaction
+    /// created, as (mutation index, id): the local documents take those ids.
     Done {
         /// The backend's ids, by mutation index.
         external_ids: Vec<(usize, DocId)>,
+        /// For `persist`: the backend accepted the writes but confirms them later. This is kept
+        /// with the transaction (across reloads) and handed to `awaitSync`, which resolves once
+        /// they are confirmed (or rejects once refused or timed out).
+        confirm: Option<Value>,
     },
     /// It rejected.
     Failed {
@@ -85,6 +89,9 @@ pub(super) struct CustomState {
     runs: HashMap<u64, (usize, usize, usize)>,
     /// Remote documents held back until their object is unlocked (`None`: removed).
     deferred: BTreeMap<Object, Option<Document>>,
+    /// Transactions loaded while awaiting a confirmation: `awaitSync` is called again for them
+    /// once the backend is ready.
+    resume: BTreeSet<TxId>,
 }
 
 impl Engine {
@@ -107,6 +114,7 @@ impl Engine {
     /// Calls `persist` for ready transactions, oldest first, up to the in-flight limit. Ready
     /// means durable (so a reload resumes it) and, after a failure, its retry time reached.
     pub(super) fn call_ready(&mut self) {
+        self.resume_confirmations();
         let room = (super::outbox::MAX_WIRE_BATCHES * self.config.batch_size)
             .saturating_sub(self.custom.calls.len());
         let now = self.now;
@@ -127,8 +135,8 @@ impl Engine {
         let log = self.start_log(SyncType::Push);
         self.custom.runs.insert(log, (due.len(), 0, 0));
         for id in due {
+            self.set_retry_at(id, None);
             let entry = self.txs.get_mut(&id).expect("ready");
-            entry.retry_at = None;
             entry.tx.set_state(TxState::Persisting, now);
             let attempt = entry.tx.start_attempt(now);
             // Stored, so attempts count across reloads.
@@ -146,6 +154,28 @@ impl Engine {
         }
     }
 
+    /// Calls `awaitSync` again for the transactions a reload interrupted while their writes
+    /// waited for confirmation.
+    fn resume_confirmations(&mut self) {
+        let resumed = std::mem::take(&mut self.custom.resume);
+        if resumed.is_empty() {
+            return;
+        }
+        let log = self.start_log(SyncType::Push);
+        self.custom.runs.insert(log, (resumed.len(), 0, 0));
+        for id in resumed {
+            let attempt = self.txs[&id].tx.attempts.len() as u32;
+            self.start_call(
+                Call {
+                    tx: id,
+                    attempt,
+                    step: CallStep::AwaitSync,
+                },
+                log,
+            );
+        }
+    }
+
     /// Whether a custom backend call is under way.
     pub(super) fn calls_under_way(&self) -> bool {
         !self.custom.calls.is_empty()
@@ -154,18 +184,6 @@ impl Engine {
     fn start_call(&mut self, call: Call, log: u64) {
         self.custom.calls.insert(call.tx, (call, log));
         self.out.effects.push(super::Effect::Call(call));
-    }
-
-    /// The earliest retry time among transactions waiting to be persisted again.
-    pub(super) fn call_retry_at(&self) -> Option<super::Millis> {
-        if !self.is_custom() {
-            return None;
-        }
-        self.queues
-            .ready
-            .iter()
-            .filter_map(|id| self.txs[id].retry_at)
-            .min()
     }
 
     /// Acts on a call's answer; answers to calls no longer under way are ignored.
@@ -177,7 +195,23 @@ impl Engine {
         let (_, log) = self.custom.calls.remove(&call.tx).expect("checked");
         let succeeded = matches!(outcome, CallOutcome::Done { .. });
         match (call.step, outcome) {
-            (CallStep::Persist, CallOutcome::Done { external_ids }) => {
+            (CallStep::Persist, CallOutcome::Done { confirm, .. })
+                if confirm.is_some()
+                    && self.config.backend != (Backend::Custom { await_sync: true }) =>
+            {
+                let message = "persist returned `confirm`, but there is no `awaitSync` to \
+                               confirm the writes with";
+                self.persist_rejected(call.tx, message.into(), false);
+                self.end_call(log, false);
+                return;
+            }
+            (
+                CallStep::Persist,
+                CallOutcome::Done {
+                    external_ids,
+                    confirm,
+                },
+            ) => {
                 self.take_external_ids(call.tx, external_ids);
                 self.status
                     .pushed(self.txs[&call.tx].tx.mutations.len(), self.now);
@@ -185,6 +219,7 @@ impl Engine {
                 let entry = self.txs.get_mut(&call.tx).expect("called");
                 entry.tx.finish_attempt(self.now, None, None);
                 if await_sync {
+                    entry.tx.confirm = confirm;
                     entry.tx.set_state(TxState::PersistedAwaitingSync, self.now);
                     // Stored, so that after a reload it counts as done.
                     entry.revision += 1;
@@ -200,7 +235,10 @@ impl Engine {
                 }
                 self.complete(call.tx);
             }
-            (CallStep::AwaitSync, CallOutcome::Done { .. }) => self.complete(call.tx),
+            (CallStep::AwaitSync, CallOutcome::Done { external_ids, .. }) => {
+                self.take_external_ids(call.tx, external_ids);
+                self.complete(call.tx);
+            }
             (CallStep::Persist, CallOutcome::Failed { message, retryable }) => {
                 self.persist_rejected(call.tx, message, retryable)
             }
@@ -281,6 +319,7 @@ impl Engine {
                 for m in &mut e.tx.mutations {
                     if m.collection == collection && m.doc_id == from {
                         m.doc_id = to.into();
+                        m.changed_at = Some(self.now);
                         hit = true;
                     }
                 }
@@ -368,11 +407,17 @@ impl Engine {
         self.set_remote(key.clone(), doc);
     }
 
-    /// On reload, transactions a custom backend persisted but had not synced count as done;
+    /// On reload, transactions a custom backend persisted but had not synced count as done,
+    /// unless their writes wait for a confirmation (`awaitSync` is called again for those);
     /// those it was persisting are tried again.
     pub(super) fn finish_persisted_on_load(&mut self, ids: Vec<TxId>) {
+        let await_sync = self.config.backend == Backend::Custom { await_sync: true };
         for id in ids {
-            self.complete(id);
+            if await_sync && self.txs[&id].tx.confirm.is_some() {
+                self.custom.resume.insert(id);
+            } else {
+                self.complete(id);
+            }
         }
     }
 }

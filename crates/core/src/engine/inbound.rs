@@ -45,6 +45,7 @@ impl Engine {
         if let Some(log) = self.pull.log.take() {
             self.finish_log(log, 0, 0, Some(why));
         }
+        self.pull.start = None;
         self.pull.in_flight = None;
         self.pull.next_at = None;
     }
@@ -55,6 +56,7 @@ impl Engine {
             ServerMessage::Welcome {
                 client_id,
                 last_mutation_id,
+                head,
                 ..
             } => {
                 if client_id != self.client_id {
@@ -79,6 +81,7 @@ impl Engine {
                         hello_at: self.now,
                     };
                 }
+                self.head = self.head.max(head);
                 // Never reuse an id the server has processed (e.g. storage restored from a backup).
                 if self.next_mutation_id <= last_mutation_id {
                     self.next_mutation_id = last_mutation_id + 1;
@@ -99,6 +102,7 @@ impl Engine {
             } => self.pull_page(seq, changes, cursor, has_more),
             ServerMessage::Changes { changes, range } => {
                 if self.config.direction.pulls() {
+                    self.status.received(changes.len());
                     self.apply_changes(changes);
                     self.advance_cursor(range);
                 }
@@ -116,6 +120,7 @@ impl Engine {
                         self.pull.requested = error.retryable;
                         if let Some(log) = self.pull.log.take() {
                             self.finish_log(log, 0, 0, Some(message.clone()));
+                            self.pull.start = None;
                         }
                     }
                     _ => {}
@@ -131,7 +136,8 @@ impl Engine {
             self.pull.requested = true;
         }
         if push {
-            for entry in self.txs.values_mut() {
+            for id in &self.queues.backing_off {
+                let entry = self.txs.get_mut(id).expect("unfinished");
                 entry.retry_at = entry.retry_at.map(|at| at.min(self.now));
             }
         }
@@ -191,6 +197,7 @@ impl Engine {
         self.pull.in_flight = Some((seq, self.now));
         if self.pull.log.is_none() {
             self.pull.log = Some(self.start_log(SyncType::Pull));
+            self.pull.start = Some(self.cursor);
         }
         self.send(ClientMessage::Pull {
             seq,
@@ -220,6 +227,7 @@ impl Engine {
             self.cursor = cursor;
             self.store.checkpoint_dirty = true;
         }
+        self.head = self.head.max(cursor);
         self.status.pulled(count, self.now);
         if let Some(log) = self.pull.log {
             self.add_to_log(log, count);
@@ -230,6 +238,7 @@ impl Engine {
             if let Some(log) = self.pull.log.take() {
                 self.finish_log(log, 0, 0, None);
             }
+            self.pull.start = None;
             if let Link::Up { live: false, .. } = self.link {
                 self.pull.next_at = Some(self.now + self.config.pull_interval_ms);
             }
@@ -268,6 +277,7 @@ impl Engine {
         if !self.config.direction.pulls() {
             return;
         }
+        self.head = self.head.max(range.cursor);
         if range.since <= self.cursor {
             if range.cursor > self.cursor {
                 self.cursor = range.cursor;

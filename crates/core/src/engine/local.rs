@@ -9,21 +9,27 @@ use crate::mutation::{Mutation, MutationRequest, Op, OpError};
 use crate::scheduler::dependents;
 use crate::transaction::{Transaction, TxError, TxId, TxState};
 use crate::CoreError;
+use serde_json::Value;
 use std::collections::HashMap;
 
 impl Engine {
     /// Validates and applies a local transaction optimistically; it is sent once durable.
-    pub(super) fn commit(&mut self, requests: Vec<MutationRequest>) -> Result<TxId, CoreError> {
+    pub(super) fn commit(
+        &mut self,
+        requests: Vec<MutationRequest>,
+        metadata: Option<Value>,
+    ) -> Result<TxId, CoreError> {
         if requests.is_empty() {
             return Err(CoreError::EmptyTransaction);
         }
-        self.check_writes(&requests)?;
+        let originals = self.check_writes(&requests)?;
         let id = TxId(self.next_tx);
         self.next_tx += 1;
         let keep_base = matches!(self.config.conflict_strategy, ConflictStrategy::Custom(_));
         let mutations: Vec<Mutation> = requests
             .into_iter()
-            .map(|r| Mutation {
+            .zip(originals)
+            .map(|(r, original)| Mutation {
                 hlc: self.clock.now(self.now),
                 base_version: self.collections[&r.collection]
                     .synced(&r.doc_id)
@@ -36,10 +42,14 @@ impl Engine {
                 op: r.op,
                 wire_id: None,
                 parked: None,
+                original,
+                metadata: r.metadata,
+                changed_at: None,
             })
             .collect();
         let local_only = mutations.iter().all(|m| !self.is_synced(&m.collection));
-        let tx = Transaction::new(id, mutations, self.now);
+        let mut tx = Transaction::new(id, mutations, self.now);
+        tx.metadata = metadata;
         let merge = self.merge_fn();
         for m in &tx.mutations {
             let collection = self
@@ -48,6 +58,9 @@ impl Engine {
                 .expect("checked above");
             let change = collection.add_pending(id, &m.doc_id, m.op.clone(), m.hlc, merge.as_ref());
             self.out.changes.extend(change);
+        }
+        if !local_only {
+            self.unsynced += 1;
         }
         self.txs.insert(
             id,
@@ -73,9 +86,11 @@ impl Engine {
         Ok(id)
     }
 
-    /// Checks every write against the visible view, in order, before anything is applied.
-    fn check_writes(&self, requests: &[MutationRequest]) -> Result<(), CoreError> {
+    /// Checks every write against the visible view, in order, before anything is applied;
+    /// returns the fields each write found (`None`: no document).
+    fn check_writes(&self, requests: &[MutationRequest]) -> Result<Vec<Option<Fields>>, CoreError> {
         let mut scratch: HashMap<(&str, &str), Option<Document>> = HashMap::new();
+        let mut originals = Vec::with_capacity(requests.len());
         for r in requests {
             let collection = self.collection(&r.collection)?;
             if r.doc_id.is_empty() {
@@ -101,9 +116,10 @@ impl Engine {
             let next =
                 r.op.apply(&r.doc_id, current.as_ref(), Default::default())
                     .map_err(|e| op_error(e, &r.collection, &r.doc_id))?;
+            originals.push(current.map(|doc| doc.fields));
             scratch.insert(key, Some(next));
         }
-        Ok(())
+        Ok(originals)
     }
 
     /// Removes a document's local copy for good (not synced).
@@ -141,6 +157,7 @@ impl Engine {
         };
         m.op = Op::Put { fields };
         m.base_version = parked.remote.version;
+        m.changed_at = Some(self.now);
         let doc = (m.collection.clone(), m.doc_id.clone());
         entry.revision += 1;
         self.sync_overlay(id.tx, &doc.0, &doc.1);
@@ -241,10 +258,13 @@ impl Engine {
         self.untrack(id);
         if let Some(entry) = self.txs.get_mut(&id) {
             entry.in_flight = None;
-            entry.retry_at = None;
+            if !entry.local_only {
+                self.unsynced -= 1;
+            }
         }
+        self.set_retry_at(id, None);
         self.touch(id);
-        self.finished.push_back(id);
+        self.finished.push(id);
     }
 
     /// Marks a transaction as changed: its record is re-stored and subscribers told.

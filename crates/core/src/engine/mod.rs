@@ -6,6 +6,7 @@
 //! Writes are sent only after they are durable, so a reload never reuses a mutation id.
 
 mod backend;
+mod history;
 mod inbound;
 mod local;
 mod outbox;
@@ -14,7 +15,11 @@ mod status;
 mod store;
 
 pub use backend::{remote_documents, Backend, Call, CallOutcome, CallStep};
-pub use status::{SyncLogEntry, SyncLogStatus, SyncStats, SyncStatus, SyncType};
+pub use history::HistoryRetention;
+pub use status::{
+    PullProgress, SyncLogEntry, SyncLogQuery, SyncLogStatus, SyncProgress, SyncStats, SyncStatus,
+    SyncType,
+};
 pub use store::{
     doc_size, hash, index_for, Checkpoint, MemoryStore, Page, Record, RecordMeta, Snapshot,
     StorageTuning, StorageWrite, StoreOp, Unwritten,
@@ -24,15 +29,18 @@ use crate::collection::{Collection, DocChange};
 use crate::conflict::ConflictStrategy;
 use crate::document::{Document, Fields};
 use crate::hlc::{Hlc, HybridClock};
+use crate::live_query::{take_live_changes, LiveChanges, LiveId};
 use crate::mutation::MutationRequest;
 use crate::protocol::{ClientMessage, ServerMessage};
+use crate::query::Query;
 use crate::retry::RetryPolicy;
 use crate::rng::Rng;
 use crate::scheduler::MutationStrategy;
-use crate::transaction::{Transaction, TxId};
+use crate::transaction::{locked_objects, LockedObject, Transaction, TxId};
 use crate::{ClientId, CoreError, DocId, Millis, MutationId, Version};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 /// Which way data flows (`direction`).
@@ -60,12 +68,48 @@ impl Direction {
 }
 
 /// A collection in the configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CollectionConfig {
     /// Its name.
     pub name: String,
     /// Synced with the server (`false`: local only).
     pub sync: bool,
+    /// Declared indexes: each the fields it orders by, most significant first.
+    pub indexes: Vec<Vec<String>>,
+}
+
+impl CollectionConfig {
+    /// An empty collection as configured (with its declared indexes).
+    pub fn collection(&self) -> Collection {
+        let mut collection = Collection::new(self.name.clone());
+        for fields in &self.indexes {
+            collection.declare_index(fields.clone());
+        }
+        collection
+    }
+
+    fn validate(&self) -> Result<(), CoreError> {
+        let bad = |msg: String| Err(CoreError::InvalidConfig(msg));
+        if self.name.is_empty() {
+            return bad("a collection name must not be empty".into());
+        }
+        for fields in &self.indexes {
+            if fields.is_empty() {
+                return bad(format!(
+                    "collection `{}`: an index needs at least one field",
+                    self.name
+                ));
+            }
+            if let Some(field) = fields.iter().find(|f| f.split('.').any(str::is_empty)) {
+                return bad(format!(
+                    "collection `{}`: index field `{field}` must be a name or names separated \
+                     by dots",
+                    self.name
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The engine's configuration.
@@ -100,6 +144,8 @@ pub struct EngineConfig {
     pub batch_writes: bool,
     /// When storage compacts its log, and how large its pages grow.
     pub storage: StorageTuning,
+    /// How many finished transactions the history keeps.
+    pub history: HistoryRetention,
 }
 
 impl Default for EngineConfig {
@@ -118,6 +164,7 @@ impl Default for EngineConfig {
             backend: Backend::Server,
             batch_writes: false,
             storage: StorageTuning::default(),
+            history: HistoryRetention::default(),
         }
     }
 }
@@ -134,6 +181,7 @@ impl fmt::Debug for EngineConfig {
             .field("backend", &self.backend)
             .field("batch_writes", &self.batch_writes)
             .field("storage", &self.storage)
+            .field("history", &self.history)
             .finish_non_exhaustive()
     }
 }
@@ -147,9 +195,7 @@ impl EngineConfig {
         }
         let mut seen = BTreeSet::new();
         for c in &self.collections {
-            if c.name.is_empty() {
-                return bad("a collection name must not be empty".into());
-            }
+            c.validate()?;
             if !seen.insert(&c.name) {
                 return bad(format!("collection `{}` is listed twice", c.name));
             }
@@ -179,7 +225,12 @@ pub enum Input {
     /// Storage finished loading: must come first, once.
     Loaded(Snapshot),
     /// A local transaction (one or more writes, all or nothing).
-    Commit(Vec<MutationRequest>),
+    Commit {
+        /// Its writes, in order.
+        requests: Vec<MutationRequest>,
+        /// The application's data about it.
+        metadata: Option<Value>,
+    },
     /// Remove a document's local copy for good.
     HardDelete {
         /// The collection.
@@ -253,6 +304,16 @@ pub enum Input {
     },
 }
 
+impl Input {
+    /// A commit of `requests` without metadata.
+    pub fn commit(requests: Vec<MutationRequest>) -> Input {
+        Input::Commit {
+            requests,
+            metadata: None,
+        }
+    }
+}
+
 /// Something for the driver to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -270,6 +331,8 @@ pub enum Effect {
     Status(SyncStatus),
     /// The sync stats changed.
     Stats(SyncStats),
+    /// The sync progress changed.
+    Progress(SyncProgress),
     /// Feed a `Tick` at this time.
     WakeAt(Millis),
     /// Call the custom backend's function for a transaction; answer with `Called`.
@@ -400,6 +463,8 @@ struct Flight {
 /// The pull loop.
 #[derive(Debug, Clone, Default)]
 struct PullState {
+    /// The cursor when the pull run under way began (its progress counts from there).
+    start: Option<Version>,
     /// The pull on the wire: its seq and when it was sent.
     in_flight: Option<(u64, Millis)>,
     /// Pull again as soon as possible.
@@ -410,8 +475,6 @@ struct PullState {
     next_at: Option<Millis>,
 }
 
-/// How many finished transactions stay in memory for `transactions()`.
-const FINISHED_KEPT: usize = 500;
 /// How many sync-log entries are kept.
 const SYNC_LOG_KEPT: usize = 200;
 /// Why a request unanswered within `ack_timeout_ms` is given up on.
@@ -427,12 +490,22 @@ pub struct Engine {
     collections: HashMap<String, Collection>,
     /// The names of synced collections.
     synced: BTreeSet<String>,
+    /// Unfinished transactions (and, until their step ends, those that just finished).
     txs: BTreeMap<TxId, TxEntry>,
-    finished: VecDeque<TxId>,
+    /// Transactions that finished in the step under way, for the history.
+    finished: Vec<TxId>,
+    /// Finished transactions the retention keeps.
+    history: BTreeMap<TxId, Transaction>,
+    /// The lowest transaction id the history may still hold (older ones were dropped).
+    history_floor: u64,
+    /// Unfinished transactions that write synced collections.
+    unsynced: usize,
     wire_index: HashMap<MutationId, TxId>,
     next_tx: u64,
     next_mutation_id: MutationId,
     cursor: Version,
+    /// The newest version the server is known to hold.
+    head: Version,
     link: Link,
     flights: BTreeMap<u64, Flight>,
     pull: PullState,
@@ -463,7 +536,7 @@ impl Engine {
         let collections = config
             .collections
             .iter()
-            .map(|c| (c.name.clone(), Collection::new(c.name.clone())))
+            .map(|c| (c.name.clone(), c.collection()))
             .collect();
         let synced = config
             .collections
@@ -480,11 +553,15 @@ impl Engine {
             clock: HybridClock::new(0, Hlc::default()),
             collections,
             txs: BTreeMap::new(),
-            finished: VecDeque::new(),
+            finished: Vec::new(),
+            history: BTreeMap::new(),
+            history_floor: 0,
+            unsynced: 0,
             wire_index: HashMap::new(),
             next_tx: 1,
             next_mutation_id: 1,
             cursor: 0,
+            head: 0,
             link: Link::Down,
             flights: BTreeMap::new(),
             pull: PullState::default(),
@@ -503,14 +580,16 @@ impl Engine {
         self.now = self.now.max(now);
         // A commit only adds a transaction that is not durable yet: nothing more can be sent
         // or completed, so the outbox is left alone (keeps a burst of writes linear).
-        let outbox = !matches!(input, Input::Commit(_));
-        let hold =
-            self.config.batch_writes && matches!(input, Input::Commit(_) | Input::Persisted { .. });
+        let outbox = !matches!(input, Input::Commit { .. });
+        let hold = self.config.batch_writes
+            && matches!(input, Input::Commit { .. } | Input::Persisted { .. });
         let mut transaction = None;
         match input {
             Input::Loaded(snapshot) => self.load(snapshot)?,
             _ if !self.loaded => return Err(CoreError::NotLoaded),
-            Input::Commit(requests) => transaction = Some(self.commit(requests)?),
+            Input::Commit { requests, metadata } => {
+                transaction = Some(self.commit(requests, metadata)?)
+            }
             Input::HardDelete { collection, id } => self.hard_delete(&collection, &id)?,
             Input::ResolveConflict { id, fields } => self.resolve_conflict(id, fields)?,
             Input::Persisted { token } => self.persisted(token),
@@ -563,19 +642,30 @@ impl Engine {
             .ok_or_else(|| CoreError::UnknownCollection(name.into()))
     }
 
-    /// A transaction, while it is unfinished or among the recently finished.
-    pub fn transaction(&self, id: TxId) -> Option<&Transaction> {
-        self.txs.get(&id).map(|e| &e.tx)
+    /// Starts following `query` on a collection, or joins the live query that follows it (see
+    /// [`Collection::watch`]); its changes come from [`Engine::take_live_changes`].
+    pub fn watch(&mut self, collection: &str, query: Query) -> Result<LiveId, CoreError> {
+        self.collections
+            .get_mut(collection)
+            .map(|c| c.watch(query))
+            .ok_or_else(|| CoreError::UnknownCollection(collection.into()))
+    }
+
+    /// Leaves a live query.
+    pub fn unwatch(&mut self, collection: &str, id: LiveId) {
+        if let Some(c) = self.collections.get_mut(collection) {
+            c.unwatch(id);
+        }
+    }
+
+    /// The changes to every live query's window since the last call.
+    pub fn take_live_changes(&mut self) -> Vec<LiveChanges> {
+        take_live_changes(self.collections.values_mut())
     }
 
     /// Whether transaction `id` is unfinished and its newest state is in storage.
     pub fn is_durable(&self, id: TxId) -> bool {
         self.txs.get(&id).is_some_and(TxEntry::is_durable)
-    }
-
-    /// Every transaction kept in memory, oldest first.
-    pub fn transactions(&self) -> impl Iterator<Item = &Transaction> {
-        self.txs.values().map(|e| &e.tx)
     }
 
     /// Conflicts waiting for `resolveConflict`.
@@ -598,8 +688,27 @@ impl Engine {
             .collect()
     }
 
+    /// The objects in-flight transactions hold under the ordered strategy (none under the
+    /// parallel strategy, which takes no locks).
+    pub fn locked_objects(&self) -> Vec<LockedObject<'_>> {
+        if !self.config.mutation_strategy.is_ordered() {
+            return Vec::new();
+        }
+        locked_objects(self.unfinished())
+    }
+
     /// Ends a step: starts a storage write (unless `hold`), reports what changed.
     fn finish_step(&mut self, hold: bool) -> Vec<Effect> {
+        // Reported as they are now, before those that finished move to the history (where
+        // the retention may drop them at once).
+        let txs: Vec<Transaction> = self
+            .out
+            .txs
+            .iter()
+            .filter_map(|id| self.txs.get(id))
+            .map(|e| e.tx.clone())
+            .collect();
+        self.archive_finished();
         if !hold {
             self.flush();
         }
@@ -609,23 +718,11 @@ impl Engine {
         if !out.changes.is_empty() {
             effects.push(Effect::Changes(out.changes));
         }
-        if !out.txs.is_empty() {
-            let txs = out
-                .txs
-                .iter()
-                .filter_map(|id| self.txs.get(id))
-                .map(|e| e.tx.clone())
-                .collect();
+        if !txs.is_empty() {
             effects.push(Effect::Transactions(txs));
         }
         if !out.durable.is_empty() {
             effects.push(Effect::Durable(out.durable));
-        }
-        // Only now, after the step reported them, may finished transactions be forgotten.
-        while self.finished.len() > FINISHED_KEPT {
-            if let Some(old) = self.finished.pop_front() {
-                self.txs.remove(&old);
-            }
         }
         effects.append(&mut out.effects);
         if let Some(at) = self.next_wake() {
@@ -640,11 +737,10 @@ impl Engine {
     /// The earliest time something is due: a retry, a request timeout, a poll, a storage retry.
     fn next_wake(&self) -> Option<Millis> {
         let timeout = self.config.ack_timeout_ms;
-        // Only transactions holding wire ids wait for retries.
         let retries = self
             .queues
-            .wire
-            .values()
+            .backing_off
+            .iter()
             .filter_map(|id| self.txs[id].retry_at);
         let pushes = self.flights.values().map(|f| f.sent_at + timeout);
         let pull = self.pull.in_flight.map(|(_, at)| at + timeout);
@@ -657,7 +753,6 @@ impl Engine {
             _ => None,
         };
         retries
-            .chain(self.call_retry_at())
             .chain(pushes)
             .chain(pull)
             .chain(hello)

@@ -75,13 +75,19 @@ impl Engine {
         let now = self.now;
         let limit = MAX_PUSHES_IN_FLIGHT * self.config.batch_size;
         let unsent = self.queues.wire.range(self.queues.send_from..);
-        for id in unsent.map(|(_, id)| id).take(limit) {
-            let entry = self.txs.get_mut(id).expect("indexed");
-            if entry.tx.state == TxState::Pending && entry.retry_at.is_none_or(|at| at <= now) {
-                entry.retry_at = None;
-                entry.tx.set_state(TxState::Persisting, now);
-                self.out.txs.insert(*id);
-            }
+        let due: Vec<TxId> = unsent
+            .map(|(_, id)| *id)
+            .take(limit)
+            .filter(|id| {
+                let entry = &self.txs[id];
+                entry.tx.state == TxState::Pending && entry.retry_at.is_none_or(|at| at <= now)
+            })
+            .collect();
+        for id in due {
+            self.set_retry_at(id, None);
+            let entry = self.txs.get_mut(&id).expect("indexed");
+            entry.tx.set_state(TxState::Persisting, now);
+            self.out.txs.insert(id);
         }
     }
 
@@ -347,6 +353,7 @@ impl Engine {
                 self.collections[&mutations[index].collection].synced(&mutations[index].doc_id),
             );
             let m = &mut mutations[index];
+            m.changed_at = Some(self.now);
             match strategy.resolve(m, local.as_ref(), &remote, base.as_ref()) {
                 Resolution::KeepServer => keep[index] = false,
                 Resolution::Resend(op) => {
@@ -433,8 +440,8 @@ impl Engine {
     /// Closes the failed attempt with `message` and puts the transaction back to pending, to be
     /// tried again at `retry_at` (at once when `None`); the status shows the error meanwhile.
     pub(super) fn back_off(&mut self, id: TxId, message: String, retry_at: Option<Millis>) {
+        self.set_retry_at(id, retry_at);
         let entry = self.txs.get_mut(&id).expect("attempted");
-        entry.retry_at = retry_at;
         entry
             .tx
             .finish_attempt(self.now, Some(message.clone()), retry_at);

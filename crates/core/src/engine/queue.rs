@@ -1,10 +1,11 @@
 //! Indexes over unfinished transactions, so each step costs what it changes rather than the
 //! size of the outbox: the ordered strategy's per-object queues, the transactions ready for
-//! wire ids, those holding ids in the order the server must see them, and local-only ones.
+//! wire ids, those holding ids in the order the server must see them, local-only ones, and
+//! those waiting for a retry time.
 
 use super::Engine;
 use crate::transaction::{TxId, TxState};
-use crate::{DocId, MutationId};
+use crate::{DocId, Millis, MutationId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 type Object = (String, DocId);
@@ -27,6 +28,8 @@ pub(super) struct Queues {
     pub send_from: MutationId,
     /// Unfinished transactions that only write local-only collections.
     pub local: BTreeSet<TxId>,
+    /// Transactions with a retry time: the only ones the next wake-up depends on.
+    pub backing_off: BTreeSet<TxId>,
 }
 
 impl Queues {
@@ -106,6 +109,19 @@ impl Engine {
             q.send_from = q.send_from.min(first);
         } else if entry.tx.state == TxState::Pending && !entry.is_parked() {
             q.ready.insert(id);
+        }
+    }
+
+    /// Sets when transaction `id` may be tried again (`None`: at once, or not waiting).
+    pub(super) fn set_retry_at(&mut self, id: TxId, at: Option<Millis>) {
+        let Some(entry) = self.txs.get_mut(&id) else {
+            return;
+        };
+        entry.retry_at = at;
+        if at.is_some() {
+            self.queues.backing_off.insert(id);
+        } else {
+            self.queues.backing_off.remove(&id);
         }
     }
 

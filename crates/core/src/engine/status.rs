@@ -33,6 +33,28 @@ pub struct SyncStats {
     pub last_sync_at: Option<Millis>,
     /// The last error's message.
     pub last_error: Option<String>,
+    /// Finished transactions the history's retention has dropped (kept across reloads).
+    pub history_dropped: u64,
+}
+
+/// How far sync has come, for progress bars (`engine.getProgress()`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncProgress {
+    /// Local transactions to synced collections not yet confirmed by the backend.
+    pub unsynced_writes: u64,
+    /// The pull under way, if any.
+    pub pull: Option<PullProgress>,
+}
+
+/// A pull run's progress, in versions of the server's change log: from the cursor when the run
+/// began to the server's newest version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullProgress {
+    /// Versions received so far.
+    pub received: u64,
+    /// Versions the run has to receive in all.
+    pub total: u64,
 }
 
 /// Push or pull.
@@ -67,6 +89,10 @@ pub struct SyncLogEntry {
     pub sync_type: SyncType,
     /// Its state.
     pub status: SyncLogStatus,
+    /// When the entry was created (its run started); 0 in entries stored before this field
+    /// existed, which load gives their `started_at`.
+    #[serde(default)]
+    pub created_at: Millis,
     /// When it started.
     pub started_at: Millis,
     /// When it ended.
@@ -79,6 +105,43 @@ pub struct SyncLogEntry {
     pub error: Option<String>,
 }
 
+/// Which sync-log entries `engine.syncLog(query)` returns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SyncLogQuery {
+    /// At most this many (the newest).
+    pub limit: Option<usize>,
+    /// Only entries with this outcome.
+    pub status: Option<SyncLogStatus>,
+    /// Only entries of this direction.
+    pub sync_type: Option<SyncType>,
+    /// Only entries created at or after this time.
+    pub from: Option<Millis>,
+    /// Only entries created at or before this time.
+    pub to: Option<Millis>,
+}
+
+impl SyncLogQuery {
+    /// Whether `entry` matches every filter.
+    pub fn matches(&self, entry: &SyncLogEntry) -> bool {
+        self.status.is_none_or(|s| entry.status == s)
+            && self.sync_type.is_none_or(|t| entry.sync_type == t)
+            && self.from.is_none_or(|from| entry.created_at >= from)
+            && self.to.is_none_or(|to| entry.created_at <= to)
+    }
+
+    /// The matching entries of `newest_first`, newest first, at most `limit`.
+    pub fn select<'a>(
+        &self,
+        newest_first: impl Iterator<Item = &'a SyncLogEntry>,
+    ) -> Vec<&'a SyncLogEntry> {
+        newest_first
+            .filter(|e| self.matches(e))
+            .take(self.limit.unwrap_or(usize::MAX))
+            .collect()
+    }
+}
+
 /// Status bookkeeping.
 #[derive(Debug, Clone, Default)]
 pub(super) struct StatusState {
@@ -89,6 +152,7 @@ pub(super) struct StatusState {
     storage_failing: bool,
     emitted_status: Option<SyncStatus>,
     emitted_stats: Option<SyncStats>,
+    emitted_progress: Option<SyncProgress>,
     log: VecDeque<SyncLogEntry>,
     next_log: u64,
 }
@@ -115,8 +179,20 @@ impl StatusState {
         self.succeeded(now);
     }
     pub fn pulled(&mut self, count: usize, now: Millis) {
-        self.stats.pull_count += count as u64;
+        self.received(count);
         self.succeeded(now);
+    }
+    /// Changes arrived from the server (a pull page, or a live push).
+    pub fn received(&mut self, count: usize) {
+        self.stats.pull_count += count as u64;
+    }
+    /// The history's retention dropped `count` finished transactions.
+    pub fn history_dropped(&mut self, count: u64) {
+        self.stats.history_dropped += count;
+    }
+    /// The total dropped before this engine was loaded.
+    pub fn load_history_dropped(&mut self, total: u64) {
+        self.stats.history_dropped = total;
     }
     /// The server gave a definitive answer: whatever was failing works again.
     pub fn answered(&mut self) {
@@ -168,15 +244,25 @@ impl Engine {
         &self.status.stats
     }
 
-    /// Recent sync runs, newest first, optionally only those with `status`.
-    pub fn sync_log(&self, limit: usize, status: Option<SyncLogStatus>) -> Vec<&SyncLogEntry> {
-        self.status
-            .log
-            .iter()
-            .rev()
-            .filter(|e| status.is_none_or(|s| e.status == s))
-            .take(limit)
-            .collect()
+    /// Recent sync runs, newest first, as `query` selects them.
+    pub fn sync_log(&self, query: &SyncLogQuery) -> Vec<&SyncLogEntry> {
+        query.select(self.status.log.iter().rev())
+    }
+
+    /// How far sync has come: unsynced writes, and the pull under way (from the cursor when it
+    /// began to the server's newest version).
+    pub fn progress(&self) -> SyncProgress {
+        let pull = self.pull.start.and_then(|start| {
+            let total = self.head.max(self.cursor).saturating_sub(start);
+            (total > 0).then(|| PullProgress {
+                received: self.cursor.saturating_sub(start),
+                total,
+            })
+        });
+        SyncProgress {
+            unsynced_writes: self.unsynced as u64,
+            pull,
+        }
     }
 
     pub(super) fn emit_status(&mut self) {
@@ -191,6 +277,11 @@ impl Engine {
                 .effects
                 .push(Effect::Stats(self.status.stats.clone()));
         }
+        let progress = self.progress();
+        if self.status.emitted_progress != Some(progress) {
+            self.status.emitted_progress = Some(progress);
+            self.out.effects.push(Effect::Progress(progress));
+        }
     }
 
     pub(super) fn start_log(&mut self, sync_type: SyncType) -> u64 {
@@ -200,6 +291,7 @@ impl Engine {
             id,
             sync_type,
             status: SyncLogStatus::Running,
+            created_at: self.now,
             started_at: self.now,
             completed_at: None,
             synced_count: 0,
@@ -252,6 +344,10 @@ impl Engine {
     pub(super) fn load_log(&mut self, mut entries: Vec<SyncLogEntry>) {
         entries.sort_by_key(|e| e.id);
         for mut entry in entries {
+            if entry.created_at == 0 {
+                // Written before entries carried it: created when the run started.
+                entry.created_at = entry.started_at;
+            }
             if entry.status == SyncLogStatus::Running {
                 entry.status = SyncLogStatus::Failed;
                 entry.error = Some("interrupted by a reload".into());

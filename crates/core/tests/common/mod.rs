@@ -3,14 +3,16 @@
 //! simulation adds a faulty network on top of the same pieces.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-use ferrosync_core::collection::DocChange;
-use ferrosync_core::document::{parse_document, parse_patch, Document};
+use ferrosync_core::collection::{ChangeKind, DocChange};
+use ferrosync_core::document::{parse_document, parse_patch, Document, Fields};
 use ferrosync_core::engine::{
     Call, CollectionConfig, Effect, Engine, EngineConfig, Input, MemoryStore, Record, StorageWrite,
-    StoreOp, SyncStatus,
+    StoreOp, SyncProgress, SyncStatus,
 };
+use ferrosync_core::live_query::LiveId;
 use ferrosync_core::mutation::{MutationRequest, Op};
 use ferrosync_core::protocol::{Change, ClientMessage, ErrorInfo, ServerMessage, WireMutation};
+use ferrosync_core::query::Query;
 use ferrosync_core::server::{
     apply_push, ClientRecord, MemoryServer, PushBounds, PushRequest, ServerDoc, ServerView,
 };
@@ -29,10 +31,12 @@ pub fn config(seed: u64) -> EngineConfig {
             CollectionConfig {
                 name: "todos".into(),
                 sync: true,
+                ..CollectionConfig::default()
             },
             CollectionConfig {
                 name: "cache".into(),
                 sync: false,
+                ..CollectionConfig::default()
             },
         ],
         seed,
@@ -46,6 +50,7 @@ pub fn insert(collection: &str, doc: Value) -> MutationRequest {
         collection: collection.into(),
         doc_id,
         op: Op::Insert { fields },
+        metadata: None,
     }
 }
 
@@ -55,6 +60,7 @@ pub fn update(collection: &str, id: &str, patch: Value) -> MutationRequest {
         collection: collection.into(),
         doc_id: id.into(),
         op: Op::Update { patch },
+        metadata: None,
     }
 }
 
@@ -63,6 +69,7 @@ pub fn delete(collection: &str, id: &str) -> MutationRequest {
         collection: collection.into(),
         doc_id: id.into(),
         op: Op::Delete,
+        metadata: None,
     }
 }
 
@@ -96,13 +103,46 @@ pub struct Client {
     pub last_seen: BTreeMap<TxId, Transaction>,
     pub durable: BTreeSet<TxId>,
     pub statuses: Vec<SyncStatus>,
+    /// Every progress reported, in order.
+    pub progress: Vec<SyncProgress>,
     pub changes: Vec<DocChange>,
     /// Custom backend calls asked for and not yet answered.
     pub calls: VecDeque<Call>,
     /// A step left changes for a batched write (`batch_writes`): a `Tick` writes them.
     pub unflushed: bool,
+    /// Live queries on `todos`, with the windows their changes built.
+    pub live: Vec<Watched>,
+    /// The engine handled an input since the flag was last cleared.
+    pub stepped: bool,
     /// The last step said storage is idle with compaction due.
     pub compact: bool,
+}
+
+/// A live query a test follows.
+pub struct Watched {
+    pub query: Query,
+    pub id: LiveId,
+    /// The window as its changes built it: id → document.
+    pub window: BTreeMap<String, Document>,
+}
+
+impl Watched {
+    fn apply(&mut self, changes: &[DocChange]) {
+        for change in changes {
+            let id = change.id.clone();
+            let had = match (change.kind, change.doc.clone()) {
+                (ChangeKind::Removed, _) => self.window.remove(&id).is_some(),
+                (ChangeKind::Added, Some(doc)) => self.window.insert(id, doc).is_none(),
+                (ChangeKind::Updated, Some(doc)) => self.window.insert(id, doc).is_some(),
+                (_, None) => false,
+            };
+            assert!(
+                had,
+                "{change:?} does not fit the window of {}",
+                self.query.key()
+            );
+        }
+    }
 }
 
 impl Client {
@@ -119,9 +159,12 @@ impl Client {
             last_seen: BTreeMap::new(),
             durable: BTreeSet::new(),
             statuses: Vec::new(),
+            progress: Vec::new(),
             changes: Vec::new(),
             calls: VecDeque::new(),
             unflushed: false,
+            live: Vec::new(),
+            stepped: false,
             compact: false,
         };
         let snapshot = client.store.snapshot();
@@ -131,6 +174,7 @@ impl Client {
 
     pub fn handle(&mut self, input: Input, now: Millis) -> Result<Option<TxId>, CoreError> {
         let step = self.engine.handle(input, now)?;
+        self.stepped = true;
         self.unflushed |= step.unflushed;
         self.compact = step.compact;
         for effect in step.effects {
@@ -150,11 +194,63 @@ impl Client {
                 Effect::Durable(ids) => self.durable.extend(ids),
                 Effect::Status(s) => self.statuses.push(s),
                 Effect::Stats(_) => {}
+                Effect::Progress(p) => self.progress.push(p),
                 Effect::WakeAt(at) => self.wake = Some(at),
                 Effect::Call(call) => self.calls.push_back(call),
             }
         }
+        for live in self.engine.take_live_changes() {
+            if let Some(watched) = self.live.iter_mut().find(|w| w.id == live.id) {
+                watched.apply(&live.changes);
+            }
+        }
         Ok(step.transaction)
+    }
+
+    /// Follows `query` on `todos` as a subscriber would.
+    pub fn watch(&mut self, query: Query) {
+        let id = self.engine.watch("todos", query.clone()).expect("todos");
+        let window = self
+            .engine
+            .collection("todos")
+            .expect("todos")
+            .find(&query)
+            .into_iter()
+            .map(|d| (d.id.clone(), d.clone()))
+            .collect();
+        self.live.push(Watched { query, id, window });
+    }
+
+    /// Whether each live query's results, and the window its changes built, equal a fresh
+    /// run of the query over the visible documents.
+    pub fn check_live(&self) -> Result<(), String> {
+        let todos = self.engine.collection("todos").expect("todos");
+        let ids = |docs: &[&Document]| docs.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
+        fn content(d: &Document) -> (&str, &Fields, bool) {
+            (&d.id, &d.fields, d.deleted)
+        }
+        for w in &self.live {
+            let mut fresh = w.query.run(todos.docs());
+            let found = todos.find(&w.query);
+            if ids(&found) != ids(&fresh) {
+                let (found, fresh) = (ids(&found), ids(&fresh));
+                return Err(format!(
+                    "{}: results {found:?}, a fresh run {fresh:?}",
+                    w.query.key()
+                ));
+            }
+            fresh.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+            let built = w.window.values().map(content);
+            if !built.eq(fresh.iter().copied().map(content)) {
+                let built: Vec<_> = w.window.values().map(content).collect();
+                let fresh: Vec<_> = fresh.into_iter().map(content).collect();
+                return Err(format!(
+                    "{}: changes built {built:?}, a fresh run {fresh:?}",
+                    w.query.key()
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn commit(
@@ -163,7 +259,13 @@ impl Client {
         now: Millis,
     ) -> Result<TxId, CoreError> {
         Ok(self
-            .handle(Input::Commit(requests), now)?
+            .handle(
+                Input::Commit {
+                    requests,
+                    metadata: None,
+                },
+                now,
+            )?
             .expect("commit returns its id"))
     }
 
@@ -229,6 +331,9 @@ impl Client {
         fresh.history = history;
         fresh.last_seen = last_seen;
         fresh.durable = durable;
+        for watched in std::mem::take(&mut self.live) {
+            fresh.watch(watched.query);
+        }
         *self = fresh;
     }
 
@@ -241,9 +346,14 @@ impl Client {
 
     /// What a reload would find: an engine loaded from what storage holds.
     pub fn stored(&self) -> Engine {
+        self.stored_at(0)
+    }
+
+    /// What a reload at `now` would find.
+    pub fn stored_at(&self, now: Millis) -> Engine {
         let mut engine = Engine::new(self.config.clone()).expect("valid config");
         engine
-            .handle(Input::Loaded(self.store.snapshot()), 0)
+            .handle(Input::Loaded(self.store.snapshot()), now)
             .expect("storage loads");
         engine
     }
@@ -410,8 +520,9 @@ impl Server {
                         None,
                     ),
                     Ok(commit) => {
+                        let processed = self.mem.last_mutation_id(client_id);
                         self.mem.commit(client_id, &commit);
-                        self.record_applied(client_id, &transactions, &commit.outcomes);
+                        self.record_applied(client_id, &transactions, processed, &commit.results);
                         let broadcast = commit.range.map(|range| ServerMessage::Changes {
                             changes: commit
                                 .writes
@@ -441,9 +552,11 @@ impl Server {
         &mut self,
         client_id: &str,
         txs: &[ferrosync_core::protocol::WireTransaction],
-        outcomes: &[ferrosync_core::protocol::MutationResult],
+        processed: u64,
+        results: &[ferrosync_core::protocol::MutationResult],
     ) {
-        for r in outcomes {
+        // Ids at or below those processed before are replays, not applied again.
+        for r in results.iter().filter(|r| r.id > processed) {
             if !matches!(r.outcome, ferrosync_core::protocol::Outcome::Applied { .. }) {
                 continue;
             }

@@ -6,7 +6,7 @@
 //! cargo build --release -p ferrosync-server
 //! cargo run --release -p ferrosync-server --example load -- rate --clients 2000 --tenant-size 10
 //! cargo run --release -p ferrosync-server --example load -- rate --postgres URL --nodes 2
-//! cargo run --release -p ferrosync-server --example load -- throughput --clients 16 --batch 100
+//! cargo run --release -p ferrosync-server --example load -- throughput --clients 16 --batch 100 --json FILE
 //! cargo run --release -p ferrosync-server --example load -- suite --postgres URL --json FILE
 //! ```
 //!
@@ -79,6 +79,9 @@ enum Command {
         /// Seconds of pushing.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Where to write the report as JSON too.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
     },
     /// Every figure of BENCHMARKS.md's server section: SQLite on one node beside PostgreSQL on
     /// two, written as JSON.
@@ -156,6 +159,7 @@ async fn run(command: Command) -> Result<(), String> {
             clients,
             batch,
             seconds,
+            json,
         } => {
             check(clients, seconds)?;
             if batch == 0 || batch > 1_000 {
@@ -168,6 +172,9 @@ async fn run(command: Command) -> Result<(), String> {
             };
             let report = throughput_run(&servers, servers.nodes, config).await?;
             print_throughput(&report);
+            if let Some(path) = json {
+                write_json(&path, &report)?;
+            }
         }
         Command::Suite {
             servers,
@@ -176,15 +183,22 @@ async fn run(command: Command) -> Result<(), String> {
         } => {
             check(1, seconds)?;
             let results = suite(&servers, seconds).await?;
-            let text = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
             match json {
-                Some(path) => std::fs::write(&path, format!("{text}\n"))
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
-                None => println!("{text}"),
+                Some(path) => write_json(&path, &results)?,
+                None => println!("{}", pretty(&results)?),
             }
         }
     }
     Ok(())
+}
+
+fn pretty(value: &impl Serialize) -> Result<String, String> {
+    serde_json::to_string_pretty(value).map_err(|e| e.to_string())
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<(), String> {
+    std::fs::write(path, format!("{}\n", pretty(value)?))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 fn check(clients: usize, seconds: u64) -> Result<(), String> {

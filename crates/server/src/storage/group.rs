@@ -5,14 +5,10 @@
 use super::{Committed, Hello, Push, SyncLog};
 use ferrosync_core::protocol::{Change, CursorRange, ErrorInfo, Outcome, MAX_WIRE_INT};
 use ferrosync_core::server::{
-    apply_push, ClientRecord, PushCommit, PushRequest, ServerDoc, ServerView,
+    apply_push, ClientRecord, PushCommit, PushRequest, ServerDoc, ServerView, OUTCOMES_KEPT,
 };
 use ferrosync_core::{Millis, MutationId, Version};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-/// Recorded outcomes are kept for this many mutation ids behind a client's newest, which is
-/// more than an engine ever has unanswered, so any re-send is answered from the record.
-const OUTCOMES_KEPT: u64 = 100_000;
 
 /// A client's old outcomes are deleted each time its last mutation id passes a multiple of this
 /// (so at most this many more than [`OUTCOMES_KEPT`] are kept).
@@ -246,8 +242,10 @@ pub(super) struct OutcomeRow {
 /// Everything a batch writes.
 #[derive(Debug, Default)]
 pub(super) struct Writes {
-    /// Documents in their new state, with their tenant.
-    pub documents: Vec<(String, ServerDoc)>,
+    /// Documents not stored before, in their new state, with their tenant.
+    pub new_documents: Vec<(String, ServerDoc)>,
+    /// Stored documents in their new state, with their tenant.
+    pub changed_documents: Vec<(String, ServerDoc)>,
     /// New recorded outcomes.
     pub outcomes: Vec<OutcomeRow>,
     /// Client rows, new or changed.
@@ -289,6 +287,8 @@ pub(super) fn decide(batch: &Batch, mut snapshot: Snapshot) -> Result<Decided, s
         prune_logs: batch.prune_logs.clone(),
         ..Writes::default()
     };
+    // The batch runs under its tenants' head locks, so what was read is all that is stored.
+    let stored: BTreeSet<DocKey> = snapshot.documents.keys().cloned().collect();
     let mut documents = BTreeSet::new();
     let mut clients = BTreeSet::new();
     let mut changed: BTreeMap<String, Changed> = BTreeMap::new();
@@ -415,13 +415,16 @@ pub(super) fn decide(batch: &Batch, mut snapshot: Snapshot) -> Result<Decided, s
         };
         answers.push(answer);
     }
-    writes.documents = documents
-        .into_iter()
-        .filter_map(|key| {
-            let doc = snapshot.documents.remove(&key)?;
-            Some((key.0, doc))
-        })
-        .collect();
+    for key in documents {
+        if let Some(doc) = snapshot.documents.remove(&key) {
+            let list = if stored.contains(&key) {
+                &mut writes.changed_documents
+            } else {
+                &mut writes.new_documents
+            };
+            list.push((key.0, doc));
+        }
+    }
     writes.clients = clients
         .into_iter()
         .filter_map(|key| {
@@ -614,6 +617,40 @@ mod tests {
         );
         assert_eq!(decided.writes.logs.len(), 3);
         assert_eq!(decided.writes.clients.len(), 3);
+    }
+
+    #[test]
+    fn stored_and_new_documents_are_written_apart_and_applied_outcomes_not_recorded() {
+        let mut snapshot = Snapshot::default();
+        snapshot.heads.insert("t".into(), 1);
+        let (_, fields) = parse_document(serde_json::json!({ "_id": "a", "n": 0 })).unwrap();
+        let stored = ferrosync_core::document::Document {
+            id: "a".into(),
+            fields,
+            version: 1,
+            hlc: Hlc {
+                wall: 1,
+                counter: 0,
+                node: 1,
+            },
+            deleted: false,
+        };
+        snapshot.documents.insert(
+            ("t".into(), "todos".into(), "a".into()),
+            ServerDoc {
+                collection: "todos".into(),
+                doc: stored,
+                writer: "c1".into(),
+            },
+        );
+        let b = batch(vec![push("t", "c1", 1, vec![put(1, "a"), put(2, "b")])]);
+        let writes = decide(&b, snapshot).unwrap().writes;
+        let ids = |docs: &[(String, ServerDoc)]| -> Vec<String> {
+            docs.iter().map(|(_, d)| d.doc.id.clone()).collect()
+        };
+        assert_eq!(ids(&writes.changed_documents), ["a"]);
+        assert_eq!(ids(&writes.new_documents), ["b"]);
+        assert!(writes.outcomes.is_empty(), "{:?}", writes.outcomes);
     }
 
     #[test]

@@ -152,6 +152,9 @@ pub struct SyncLog {
     pub started_at: Millis,
     /// End, milliseconds since the epoch.
     pub completed_at: Millis,
+    /// When the row was written (its run's end), milliseconds since the epoch: what `from`
+    /// and `to` filter on.
+    pub created_at: Millis,
     /// Mutations applied or changes sent.
     pub synced_count: u64,
     /// Mutations rejected or in conflict.
@@ -173,6 +176,7 @@ impl SyncLog {
         started_at: Millis,
         collections: Vec<String>,
     ) -> Self {
+        let now = crate::now_ms();
         Self {
             id: 0,
             sync_type: sync_type.into(),
@@ -180,7 +184,8 @@ impl SyncLog {
             user_id,
             client_id,
             started_at,
-            completed_at: crate::now_ms(),
+            completed_at: now,
+            created_at: now,
             synced_count: 0,
             error_count: 0,
             collections,
@@ -201,6 +206,10 @@ pub struct LogFilter {
     pub sync_type: Option<String>,
     /// Only runs touching this collection.
     pub collection: Option<String>,
+    /// Only rows created at or after this time (ms since the epoch).
+    pub from: Option<Millis>,
+    /// Only rows created at or before this time (ms since the epoch).
+    pub to: Option<Millis>,
 }
 
 /// Totals over a tenant's sync log, per sync type.

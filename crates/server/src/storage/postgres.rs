@@ -26,7 +26,8 @@ use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The schema, one migration per version; `ferrosync_migrations` lists those applied. They run
 /// in one transaction under an advisory lock, so nodes starting together apply each once.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE tenants (tenant TEXT PRIMARY KEY, head BIGINT NOT NULL);
     CREATE TABLE documents (
         tenant TEXT NOT NULL, collection TEXT NOT NULL, id TEXT NOT NULL,
@@ -53,7 +54,21 @@ const MIGRATIONS: &[&str] = &["
         collections TEXT NOT NULL, results TEXT NOT NULL, error TEXT
     );
     CREATE INDEX sync_logs_by_tenant ON sync_logs (tenant, id);
-"];
+",
+    r#"
+    -- 2: keys compare as bytes ("C"), not by the cluster's locale, whose comparisons took a
+    -- share of every index lookup and insert of the writes and whose changes across C library
+    -- upgrades would corrupt the indexes. The tables keep their rows; their indexes are rebuilt.
+    ALTER TABLE tenants ALTER COLUMN tenant TYPE TEXT COLLATE "C";
+    ALTER TABLE documents ALTER COLUMN tenant TYPE TEXT COLLATE "C",
+        ALTER COLUMN collection TYPE TEXT COLLATE "C", ALTER COLUMN id TYPE TEXT COLLATE "C";
+    ALTER TABLE clients ALTER COLUMN tenant TYPE TEXT COLLATE "C",
+        ALTER COLUMN client_id TYPE TEXT COLLATE "C";
+    ALTER TABLE outcomes ALTER COLUMN tenant TYPE TEXT COLLATE "C",
+        ALTER COLUMN client_id TYPE TEXT COLLATE "C";
+    ALTER TABLE sync_logs ALTER COLUMN tenant TYPE TEXT COLLATE "C";
+"#,
+];
 
 /// The newest PostgreSQL schema version.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
@@ -74,6 +89,14 @@ const ATTEMPTS: usize = 3;
 
 /// The longest wait before the listening connection is tried again.
 const LISTEN_BACKOFF_CAP: Duration = Duration::from_secs(5);
+
+/// Planner settings of the writer's session. Every statement it runs looks up or writes a
+/// batch's rows by key (at most a few thousand) in tables that grow without bound, and each is
+/// planned once per connection (a prepared statement's generic plan). Planned while the tables
+/// are small, as on a new database, PostgreSQL would pick hash joins over sequential scans and
+/// keep them, reading every row of `documents` and `outcomes` for each batch. These settings
+/// leave it nested loops over the batch's keys into the primary keys, at any table size.
+const WRITER_PLANNER: &str = "-c enable_seqscan=off -c enable_hashjoin=off -c enable_mergejoin=off";
 
 /// PostgreSQL-backed storage.
 pub(super) struct Postgres {
@@ -116,8 +139,8 @@ impl Postgres {
             config.connect_timeout(POOL_TIMEOUT);
         }
         config.keepalives_idle(Duration::from_secs(10));
-        let pool = |size| {
-            Pool::builder(Manager::new(config.clone(), NoTls))
+        let pool_of = |config, size| {
+            Pool::builder(Manager::new(config, NoTls))
                 .max_size(size)
                 .runtime(Runtime::Tokio1)
                 .wait_timeout(Some(POOL_TIMEOUT))
@@ -126,7 +149,8 @@ impl Postgres {
                 .build()
                 .map_err(unavailable)
         };
-        let (writer, pool) = (pool(1)?, pool(READERS)?);
+        let writer = pool_of(writer_config(&config), 1)?;
+        let pool = pool_of(config.clone(), READERS)?;
         let mut client = pool.get().await.map_err(unavailable)?;
         migrate(&mut client).await?;
         let schema: Option<String> = client
@@ -162,6 +186,17 @@ impl Postgres {
         }
         decided
     }
+}
+
+/// The writer's connection settings: `config` with [`WRITER_PLANNER`] after its own options.
+fn writer_config(config: &tokio_postgres::Config) -> tokio_postgres::Config {
+    let mut writer = config.clone();
+    let options = match config.get_options() {
+        Some(own) => format!("{own} {WRITER_PLANNER}"),
+        None => WRITER_PLANNER.to_owned(),
+    };
+    writer.options(options);
+    writer
 }
 
 /// Applies the migrations not applied yet, under the schema's advisory lock.
@@ -307,25 +342,8 @@ async fn write(
     channel: &str,
     node: &str,
 ) -> Result<(), StorageError> {
-    let doc =
-        |f: fn(&(String, ServerDoc)) -> &str| -> Vec<&str> { w.documents.iter().map(f).collect() };
-    let (doc_tenants, doc_collections, doc_ids, doc_writers) = (
-        doc(|(t, _)| t),
-        doc(|(_, d)| &d.collection),
-        doc(|(_, d)| &d.doc.id),
-        doc(|(_, d)| &d.writer),
-    );
-    let doc_versions: Vec<i64> = w
-        .documents
-        .iter()
-        .map(|(_, d)| int(d.doc.version))
-        .collect();
-    let doc_deleted: Vec<bool> = w.documents.iter().map(|(_, d)| d.doc.deleted).collect();
-    let mut doc_json: (Vec<String>, Vec<String>) = Default::default();
-    for (_, d) in &w.documents {
-        doc_json.0.push(serde_json::to_string(&d.doc.hlc)?);
-        doc_json.1.push(serde_json::to_string(&d.doc.fields)?);
-    }
+    let new_documents = DocColumns::new(&w.new_documents)?;
+    let changed_documents = DocColumns::new(&w.changed_documents)?;
     let mut outcomes: (Vec<&str>, Vec<&str>, Vec<i64>, Vec<&str>) = Default::default();
     for o in &w.outcomes {
         outcomes.0.push(&o.tenant);
@@ -366,24 +384,24 @@ async fn write(
         .collect();
 
     let mut statements: Vec<(&str, Vec<&(dyn ToSql + Sync)>)> = Vec::new();
-    if !w.documents.is_empty() {
+    // The batch holds its tenants' head locks, so new documents are plain inserts (cheaper
+    // than an upsert's speculative insertion) and stored ones plain updates.
+    if !w.new_documents.is_empty() {
         statements.push((
             "INSERT INTO documents (tenant, collection, id, version, writer, deleted, hlc, fields)
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],
-               $6::bool[], $7::text[], $8::text[])
-             ON CONFLICT (tenant, collection, id) DO UPDATE SET version = excluded.version,
-               writer = excluded.writer, deleted = excluded.deleted, hlc = excluded.hlc,
-               fields = excluded.fields",
-            vec![
-                &doc_tenants,
-                &doc_collections,
-                &doc_ids,
-                &doc_versions,
-                &doc_writers,
-                &doc_deleted,
-                &doc_json.0,
-                &doc_json.1,
-            ],
+               $6::bool[], $7::text[], $8::text[])",
+            new_documents.params(),
+        ));
+    }
+    if !w.changed_documents.is_empty() {
+        statements.push((
+            "UPDATE documents d SET version = u.version, writer = u.writer, deleted = u.deleted,
+               hlc = u.hlc, fields = u.fields
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bool[],
+               $7::text[], $8::text[]) AS u(tenant, collection, id, version, writer, deleted, hlc, fields)
+             WHERE d.tenant = u.tenant AND d.collection = u.collection AND d.id = u.id",
+            changed_documents.params(),
         ));
     }
     if !w.outcomes.is_empty() {
@@ -455,6 +473,52 @@ async fn write(
     );
     tokio::try_join!(writes, client.batch_execute("COMMIT"))?;
     Ok(())
+}
+
+/// Documents of a batch as columns.
+#[derive(Default)]
+struct DocColumns<'a> {
+    /// Tenant, collection, id and writer.
+    text: [Vec<&'a str>; 4],
+    versions: Vec<i64>,
+    deleted: Vec<bool>,
+    hlcs: Vec<String>,
+    fields: Vec<String>,
+}
+
+impl<'a> DocColumns<'a> {
+    fn new(documents: &'a [(String, ServerDoc)]) -> Result<Self, StorageError> {
+        let mut c = Self::default();
+        for (tenant, d) in documents {
+            for (column, value) in
+                c.text
+                    .iter_mut()
+                    .zip([tenant.as_str(), &d.collection, &d.doc.id, &d.writer])
+            {
+                column.push(value);
+            }
+            c.versions.push(int(d.doc.version));
+            c.deleted.push(d.doc.deleted);
+            c.hlcs.push(serde_json::to_string(&d.doc.hlc)?);
+            c.fields.push(serde_json::to_string(&d.doc.fields)?);
+        }
+        Ok(c)
+    }
+
+    /// In the order of the columns of `documents`.
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let [tenants, collections, ids, writers] = &self.text;
+        vec![
+            tenants,
+            collections,
+            ids,
+            &self.versions,
+            writers,
+            &self.deleted,
+            &self.hlcs,
+            &self.fields,
+        ]
+    }
 }
 
 /// The sync-log rows of a batch as columns.
@@ -594,8 +658,13 @@ impl Backend for Postgres {
             let client = self.pool.get().await.map_err(unavailable)?;
             let filter = "tenant = $1 AND ($2::text IS NULL OR status = $2)
                 AND ($3::text IS NULL OR sync_type = $3)
-                AND ($4::text IS NULL OR collections::jsonb ? $4)";
-            let args: [&(dyn ToSql + Sync); 4] = [&tenant, &f.status, &f.sync_type, &f.collection];
+                AND ($4::text IS NULL OR collections::jsonb ? $4)
+                AND ($5::bigint IS NULL OR completed_at >= $5)
+                AND ($6::bigint IS NULL OR completed_at <= $6)";
+            // A row is written when its run ends: its creation time is `completed_at`.
+            let (from, to) = (f.from.map(|t| t as i64), f.to.map(|t| t as i64));
+            let args: [&(dyn ToSql + Sync); 6] =
+                [&tenant, &f.status, &f.sync_type, &f.collection, &from, &to];
             let limit = f.limit as i64;
             let mut with_limit = args.to_vec();
             with_limit.push(&limit);
@@ -604,7 +673,7 @@ impl Backend for Postgres {
                     &format!(
                         "SELECT id, sync_type, status, user_id, client_id, started_at, completed_at,
                            synced_count, error_count, collections, results, error
-                         FROM sync_logs WHERE {filter} ORDER BY id DESC LIMIT $5"
+                         FROM sync_logs WHERE {filter} ORDER BY id DESC LIMIT $7"
                     ),
                     &with_limit,
                 )
@@ -620,6 +689,7 @@ impl Backend for Postgres {
                         client_id: r.get(4),
                         started_at: r.get::<_, i64>(5) as u64,
                         completed_at: r.get::<_, i64>(6) as u64,
+                        created_at: r.get::<_, i64>(6) as u64,
                         synced_count: r.get::<_, i64>(7) as u64,
                         error_count: r.get::<_, i64>(8) as u64,
                         collections: Vec::new(),

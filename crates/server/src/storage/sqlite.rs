@@ -255,7 +255,7 @@ fn write(db: &Connection, writes: &Writes) -> Result<(), StorageError> {
            writer = excluded.writer, deleted = excluded.deleted, hlc = excluded.hlc,
            fields = excluded.fields",
     )?;
-    for (tenant, w) in &writes.documents {
+    for (tenant, w) in writes.new_documents.iter().chain(&writes.changed_documents) {
         document.execute(params![
             tenant,
             w.collection,
@@ -399,14 +399,24 @@ impl Backend for Sqlite {
 }
 
 fn logs(conn: &Connection, tenant: &str, f: &LogFilter) -> Result<LogReport, StorageError> {
+    // A row is written when its run ends: its creation time is `completed_at`.
     let filter = "tenant = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR sync_type = ?3)
-                  AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(collections) WHERE value = ?4))";
+                  AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(collections) WHERE value = ?4))
+                  AND (?5 IS NULL OR completed_at >= ?5) AND (?6 IS NULL OR completed_at <= ?6)";
     let mut stmt = conn.prepare(&format!(
         "SELECT id, sync_type, status, user_id, client_id, started_at, completed_at, synced_count,
            error_count, collections, results, error
-         FROM sync_logs WHERE {filter} ORDER BY id DESC LIMIT ?5"
+         FROM sync_logs WHERE {filter} ORDER BY id DESC LIMIT ?7"
     ))?;
-    let args = params![tenant, f.status, f.sync_type, f.collection, f.limit as u64];
+    let args = params![
+        tenant,
+        f.status,
+        f.sync_type,
+        f.collection,
+        f.from,
+        f.to,
+        f.limit as u64
+    ];
     let logs = stmt
         .query_map(args, |r| {
             Ok((
@@ -418,6 +428,7 @@ fn logs(conn: &Connection, tenant: &str, f: &LogFilter) -> Result<LogReport, Sto
                     client_id: r.get(4)?,
                     started_at: r.get(5)?,
                     completed_at: r.get(6)?,
+                    created_at: r.get(6)?,
                     synced_count: r.get(7)?,
                     error_count: r.get(8)?,
                     collections: Vec::new(),
@@ -438,17 +449,20 @@ fn logs(conn: &Connection, tenant: &str, f: &LogFilter) -> Result<LogReport, Sto
          FROM sync_logs WHERE {filter} GROUP BY sync_type ORDER BY sync_type"
     ))?;
     let totals = stmt
-        .query_map(params![tenant, f.status, f.sync_type, f.collection], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                LogTotals {
-                    runs: r.get(1)?,
-                    failed: r.get(2)?,
-                    synced: r.get(3)?,
-                    errors: r.get(4)?,
-                },
-            ))
-        })?
+        .query_map(
+            params![tenant, f.status, f.sync_type, f.collection, f.from, f.to],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    LogTotals {
+                        runs: r.get(1)?,
+                        failed: r.get(2)?,
+                        synced: r.get(3)?,
+                        errors: r.get(4)?,
+                    },
+                ))
+            },
+        )?
         .collect::<Result<_, _>>()?;
     Ok(LogReport { logs, totals })
 }

@@ -8,7 +8,8 @@
 //!   written), `u64` as_of (the record it includes everything up to), `u32` documents and
 //!   the documents;
 //! - record: `FSL2`, `u64` seq, the JSON of [`RecordMeta`], `u32` groups of (collection, `u32`
-//!   count, documents), `u32` removals of (collection, id).
+//!   count, documents), `u32` removals of (collection, id);
+//! - history page: `FSH1`, `u32` index, the JSON of its finished transactions.
 
 use crate::document::{Document, Fields};
 use crate::engine::{Checkpoint, SyncLogEntry};
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 const PAGE_MAGIC: &[u8; 4] = b"FSP2";
 const RECORD_MAGIC: &[u8; 4] = b"FSL2";
+const HISTORY_MAGIC: &[u8; 4] = b"FSH1";
 
 /// A snapshot page: every synced document of one collection that hashes to `index`, as of the
 /// record `as_of` (later records' changes to these documents are applied over it on load).
@@ -55,15 +57,58 @@ pub struct RecordMeta {
     /// Unfinished transactions written (committed, or changed in a way a reload must see).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub txs: Vec<Transaction>,
-    /// Transactions finished since: no longer in the outbox.
+    /// Transactions finished since that the history does not keep: no longer in the outbox.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settled: Vec<TxId>,
+    /// Transactions finished since, as the history keeps them (no longer in the outbox).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finished: Vec<Transaction>,
     /// The engine's fields, when they changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<Checkpoint>,
     /// Sync-log entries written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sync_log: Vec<SyncLogEntry>,
+}
+
+/// A history page: the kept finished transactions whose ids fall in its range (see
+/// [`history_page_of`]), as of the write that stored it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryPage {
+    /// Its index.
+    pub index: u32,
+    /// Its transactions, by id.
+    pub txs: Vec<Transaction>,
+}
+
+/// How many transaction ids one history page covers.
+pub const HISTORY_PAGE_TXS: u64 = 128;
+
+/// The history page of transaction `id`.
+pub fn history_page_of(id: TxId) -> u32 {
+    (id.0 / HISTORY_PAGE_TXS) as u32
+}
+
+impl HistoryPage {
+    /// The page's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let json = serde_json::to_string(&self.txs).expect("transactions serialize");
+        let mut out = Writer(Vec::with_capacity(12 + json.len()));
+        out.0.extend_from_slice(HISTORY_MAGIC);
+        out.u32(self.index);
+        out.str(&json);
+        out.0
+    }
+
+    /// A history page from its bytes.
+    pub fn decode(bytes: &[u8]) -> Result<HistoryPage, CoreError> {
+        let mut r = Reader::new(bytes, HISTORY_MAGIC, "history page")?;
+        let index = r.u32()?;
+        let txs = serde_json::from_str(r.str()?)
+            .map_err(|e| corrupt("history page", &format!("unreadable transactions: {e}")))?;
+        r.end()?;
+        Ok(HistoryPage { index, txs })
+    }
 }
 
 impl Page {
@@ -311,14 +356,18 @@ mod tests {
                 base: None,
                 wire_id: Some(3),
                 parked: None,
+                original: None,
+                metadata: Some(json!({"by": "test"})),
+                changed_at: None,
             }],
             5,
         );
         let record = Record {
             seq: 43,
             meta: RecordMeta {
-                txs: vec![tx],
+                txs: vec![tx.clone()],
                 settled: vec![TxId(4)],
+                finished: vec![tx.clone()],
                 checkpoint: None,
                 sync_log: Vec::new(),
             },
@@ -330,6 +379,87 @@ mod tests {
             Record::decode(&Record::default().encode()).unwrap(),
             Record::default()
         );
+        let history = HistoryPage {
+            index: 3,
+            txs: vec![tx],
+        };
+        assert_eq!(HistoryPage::decode(&history.encode()).unwrap(), history);
+        assert_eq!(history_page_of(TxId(HISTORY_PAGE_TXS * 3 + 5)), 3);
+    }
+
+    /// A record as schema 2 wrote it, before the history: no `finished`, no history fields in
+    /// the checkpoint, no creation time on sync-log entries, no metadata on writes.
+    #[test]
+    fn records_written_before_the_history_still_read() {
+        let tx = Transaction::new(
+            TxId(2),
+            vec![Mutation {
+                collection: "todos".into(),
+                doc_id: "a".into(),
+                op: Op::Delete,
+                hlc: Hlc::default(),
+                base_version: 1,
+                base: None,
+                wire_id: None,
+                parked: None,
+                original: None,
+                metadata: None,
+                changed_at: None,
+            }],
+            5,
+        );
+        let checkpoint = Checkpoint {
+            client_id: "c".into(),
+            cursor: 7,
+            next_mutation_id: 1,
+            next_tx: 3,
+            clock: Hlc::default(),
+            history_floor: 0,
+            history_dropped: 0,
+        };
+        let entry = SyncLogEntry {
+            id: 1,
+            sync_type: crate::engine::SyncType::Pull,
+            status: crate::engine::SyncLogStatus::Completed,
+            created_at: 0,
+            started_at: 4,
+            completed_at: Some(6),
+            synced_count: 2,
+            error_count: 0,
+            error: None,
+        };
+        let mut old = json!({
+            "txs": [tx],
+            "settled": [1],
+            "checkpoint": checkpoint,
+            "sync_log": [entry],
+        });
+        old["checkpoint"]
+            .as_object_mut()
+            .unwrap()
+            .remove("history_floor");
+        old["checkpoint"]
+            .as_object_mut()
+            .unwrap()
+            .remove("history_dropped");
+        old["sync_log"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("createdAt");
+        let text = old.to_string();
+        assert!(!text.contains("history") && !text.contains("metadata"));
+        let mut bytes = Writer(Vec::new());
+        bytes.0.extend_from_slice(RECORD_MAGIC);
+        bytes.u64(9);
+        bytes.str(&text);
+        bytes.u32(0);
+        bytes.u32(0);
+        let record = Record::decode(&bytes.0).unwrap();
+        assert_eq!(record.meta.txs, vec![tx]);
+        assert_eq!(record.meta.settled, vec![TxId(1)]);
+        assert!(record.meta.finished.is_empty());
+        assert_eq!(record.meta.checkpoint, Some(checkpoint));
+        assert_eq!(record.meta.sync_log, vec![entry]);
     }
 
     #[test]
@@ -352,5 +482,6 @@ mod tests {
         huge_count[4 + 4 + 5 + 4 + 4 + 8] = 0xff; // the document count
         assert!(Page::decode(&huge_count).is_err());
         assert!(Record::decode(b"FSL2").is_err());
+        assert!(HistoryPage::decode(b"FSH1\x00\x00\x00\x00\x02\x00\x00\x00[{").is_err());
     }
 }

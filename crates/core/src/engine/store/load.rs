@@ -2,7 +2,7 @@
 //! over them in order, each change skipped where the document's page already includes it.
 //! Documents are not parsed: their fields stay the JSON text stored.
 
-use super::codec::{Page, Record};
+use super::codec::{HistoryPage, Page, Record};
 use super::layout::{hash, Pages, Unfolded};
 use super::Snapshot;
 use crate::engine::{Engine, SyncLogEntry, TxEntry};
@@ -30,6 +30,7 @@ impl Engine {
             .collect::<Result<Vec<_>, _>>()?;
         records.sort_by_key(|(r, _)| r.seq);
         let mut txs: BTreeMap<TxId, Transaction> = BTreeMap::new();
+        let mut history = self.load_history_pages(&snapshot.history)?;
         let mut logs: BTreeMap<u64, SyncLogEntry> = BTreeMap::new();
         let mut checkpoint = None;
         for (record, bytes) in records {
@@ -45,11 +46,24 @@ impl Engine {
                 self.store.tx_home.remove(&id);
                 txs.remove(&id);
             }
-            for entry in record.meta.sync_log {
+            for tx in record.meta.finished {
+                self.store.tx_home.remove(&tx.id);
+                txs.remove(&tx.id);
+                self.store.history_home.insert(tx.id, seq);
+                history.insert(tx.id, tx);
+            }
+            for mut entry in record.meta.sync_log {
+                if entry.created_at == 0 {
+                    entry.created_at = entry.started_at;
+                }
                 self.store.log_home.insert(entry.id, seq);
                 logs.insert(entry.id, entry);
             }
             checkpoint = record.meta.checkpoint.or(checkpoint);
+        }
+        // The documents went in without `show`: what is derived from them follows at once.
+        for collection in self.collections.values_mut() {
+            collection.index_all();
         }
         match checkpoint {
             Some(cp) => {
@@ -58,6 +72,8 @@ impl Engine {
                 self.next_mutation_id = cp.next_mutation_id;
                 self.next_tx = cp.next_tx;
                 self.clock = HybridClock::new(node_of(&self.client_id), cp.clock);
+                self.history_floor = cp.history_floor;
+                self.status.load_history_dropped(cp.history_dropped);
             }
             None => {
                 self.client_id = format!("c{:016x}", self.rng.next_u64());
@@ -66,12 +82,31 @@ impl Engine {
             }
         }
         self.load_transactions(txs.into_values())?;
+        let floor = TxId(self.history_floor);
+        self.history = history.split_off(&floor);
+        self.store.history_home.retain(|id, _| *id >= floor);
+        // The retention may keep less than when these were stored.
+        self.apply_retention();
         let kept = logs.len().saturating_sub(super::super::SYNC_LOG_KEPT);
         self.load_log(logs.into_values().skip(kept).collect());
         let kept_logs: Vec<u64> = self.status.log_ids().collect();
         self.store.log_home.retain(|id, _| kept_logs.contains(id));
         self.loaded = true;
         Ok(())
+    }
+
+    /// Reads the history pages: finished transactions by id.
+    fn load_history_pages(
+        &mut self,
+        stored: &[Vec<u8>],
+    ) -> Result<BTreeMap<TxId, Transaction>, CoreError> {
+        let mut history = BTreeMap::new();
+        for bytes in stored {
+            let page = HistoryPage::decode(bytes)?;
+            self.store.history_pages.insert(page.index);
+            history.extend(page.txs.into_iter().map(|tx| (tx.id, tx)));
+        }
+        Ok(history)
     }
 
     /// Reads the pages into the collections (pages of collections no longer configured stay
@@ -180,6 +215,9 @@ impl Engine {
             }
             self.next_tx = self.next_tx.max(tx.id.0 + 1);
             let local_only = tx.mutations.iter().all(|m| !self.is_synced(&m.collection));
+            if !local_only {
+                self.unsynced += 1;
+            }
             let id = tx.id;
             self.txs.insert(
                 id,

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 pub struct MemoryStore {
     records: BTreeMap<u64, Vec<u8>>,
     pages: BTreeMap<(String, u32), Vec<u8>>,
+    history: BTreeMap<u32, Vec<u8>>,
 }
 
 impl MemoryStore {
@@ -33,6 +34,12 @@ impl MemoryStore {
                         self.records.remove(&seq);
                     }
                 }
+                StoreOp::PutHistory { index, bytes } => {
+                    self.history.insert(*index, bytes.clone());
+                }
+                StoreOp::DeleteHistory { index } => {
+                    self.history.remove(index);
+                }
             }
         }
     }
@@ -42,6 +49,7 @@ impl MemoryStore {
         Snapshot {
             records: self.records.values().cloned().collect(),
             pages: self.pages.values().cloned().collect(),
+            history: self.history.values().cloned().collect(),
         }
     }
 
@@ -55,6 +63,7 @@ impl MemoryStore {
         self.records
             .values()
             .chain(self.pages.values())
+            .chain(self.history.values())
             .map(Vec::len)
             .sum()
     }

@@ -6,22 +6,24 @@
 //!
 //! A transaction's record is written when it is committed and again only when something a
 //! reload must see changes (its wire ids, a conflict's resolution, a retry count); states that
-//! follow from durability are derived on load, and its end is a `settled` entry in a later
-//! record, written with whatever comes next.
+//! follow from durability are derived on load, and its end is a `finished` entry (the history's
+//! copy of it) in a later record, written with whatever comes next. Compaction moves the
+//! `finished` entries of the records it folds into history pages, one per range of
+//! transaction ids; pages wholly below the history's floor are deleted.
 
 mod codec;
 mod layout;
 mod load;
 mod memory;
 
-pub use codec::{doc_size, Page, Record, RecordMeta};
+pub use codec::{doc_size, history_page_of, HistoryPage, Page, Record, RecordMeta};
 pub use layout::{hash, index_for};
 pub use memory::MemoryStore;
 
 use super::Engine;
 use crate::document::Document;
 use crate::hlc::Hlc;
-use crate::transaction::TxId;
+use crate::transaction::{Transaction, TxId};
 use crate::{ClientId, DocId, Millis, MutationId, Version};
 use layout::{Log, Unfolded};
 use serde::{Deserialize, Serialize};
@@ -68,6 +70,12 @@ pub struct Checkpoint {
     pub next_tx: u64,
     /// The last clock reading, so timestamps keep increasing across reloads.
     pub clock: Hlc,
+    /// The history holds no transaction with a smaller id (the retention dropped them).
+    #[serde(default)]
+    pub history_floor: u64,
+    /// How many finished transactions the retention has dropped in all.
+    #[serde(default)]
+    pub history_dropped: u64,
 }
 
 /// What storage holds, handed to the engine at start: every log record and page, as stored
@@ -78,6 +86,8 @@ pub struct Snapshot {
     pub records: Vec<Vec<u8>>,
     /// The pages' bytes.
     pub pages: Vec<Vec<u8>>,
+    /// The history pages' bytes.
+    pub history: Vec<Vec<u8>>,
 }
 
 /// One operation on storage.
@@ -106,6 +116,18 @@ pub enum StoreOp {
         /// The last.
         to: u64,
     },
+    /// Store a history page under its index (replacing the page there).
+    PutHistory {
+        /// Its index.
+        index: u32,
+        /// Its bytes ([`HistoryPage::encode`]).
+        bytes: Vec<u8>,
+    },
+    /// Delete the history page with this index.
+    DeleteHistory {
+        /// Its index.
+        index: u32,
+    },
 }
 
 /// One storage write: operations to apply in one storage transaction, all or nothing.
@@ -126,8 +148,10 @@ impl StorageWrite {
         self.ops
             .iter()
             .map(|op| match op {
-                StoreOp::PutRecord { bytes, .. } | StoreOp::PutPage { bytes, .. } => bytes.len(),
-                StoreOp::DeleteRecords { .. } => 0,
+                StoreOp::PutRecord { bytes, .. }
+                | StoreOp::PutPage { bytes, .. }
+                | StoreOp::PutHistory { bytes, .. } => bytes.len(),
+                StoreOp::DeleteRecords { .. } | StoreOp::DeleteHistory { .. } => 0,
             })
             .sum()
     }
@@ -148,6 +172,10 @@ pub(super) struct StoreState {
     tx_home: HashMap<TxId, u64>,
     /// The record each kept sync-log entry's newest version is in.
     log_home: HashMap<u64, u64>,
+    /// The record each history entry not yet in its history page is in.
+    history_home: HashMap<TxId, u64>,
+    /// The history pages in storage.
+    history_pages: BTreeSet<u32>,
     /// The write in flight: its token and what it covered.
     in_flight: Option<InFlight>,
     next_token: u64,
@@ -167,6 +195,9 @@ struct InFlight {
     /// Pages rewritten, with their bytes; records folded.
     pages: Vec<(String, u32, usize)>,
     folded: Vec<u64>,
+    /// History pages written, and deleted.
+    history_written: Vec<u32>,
+    history_deleted: Vec<u32>,
 }
 
 /// What of the engine's state is not in storage yet.
@@ -250,10 +281,14 @@ impl Engine {
         } else {
             (Vec::new(), Vec::new())
         };
+        let (history_written, history_deleted) = self.plan_history(&folded);
         let docs = std::mem::take(&mut self.store.docs);
         let tx_ids = std::mem::take(&mut self.store.txs);
         let logs = std::mem::take(&mut self.store.logs);
-        let checkpoint = std::mem::take(&mut self.store.checkpoint_dirty) || !folded.is_empty();
+        // Deleting history pages below the floor goes with a checkpoint holding that floor.
+        let checkpoint = std::mem::take(&mut self.store.checkpoint_dirty)
+            || !folded.is_empty()
+            || !history_deleted.is_empty();
         let mut record = codec::Record {
             seq,
             ..codec::Record::default()
@@ -285,8 +320,12 @@ impl Engine {
                     }
                 }
                 _ => {
-                    if self.store.tx_home.contains_key(id) {
-                        record.meta.settled.push(*id);
+                    match self.history.get(id) {
+                        Some(tx) => record.meta.finished.push(tx.clone()),
+                        None if self.store.tx_home.contains_key(id) => {
+                            record.meta.settled.push(*id)
+                        }
+                        None => {}
                     }
                     written.push((*id, 0));
                 }
@@ -331,6 +370,17 @@ impl Engine {
                 bytes,
             });
         }
+        for &index in &history_written {
+            ops.push(StoreOp::PutHistory {
+                index,
+                bytes: self.encode_history_page(index),
+            });
+        }
+        ops.extend(
+            history_deleted
+                .iter()
+                .map(|&index| StoreOp::DeleteHistory { index }),
+        );
         if let (Some(&from), Some(&to)) = (folded.first(), folded.last()) {
             ops.push(StoreOp::DeleteRecords { from, to });
         }
@@ -348,6 +398,8 @@ impl Engine {
             checkpoint,
             pages: page_sizes,
             folded,
+            history_written,
+            history_deleted,
         });
         self.out.effects.push(super::Effect::Persist(write));
     }
@@ -379,6 +431,48 @@ impl Engine {
             }
         }
         (pages, folded)
+    }
+
+    /// The history pages this write stores (those of the entries in the records it folds, and
+    /// those it empties) and deletes (those wholly below the floor, or left empty).
+    fn plan_history(&self, folded: &[u64]) -> (Vec<u32>, Vec<u32>) {
+        let folding: BTreeSet<u64> = folded.iter().copied().collect();
+        let due: BTreeSet<u32> = self
+            .store
+            .history_home
+            .iter()
+            .filter(|(_, home)| folding.contains(home))
+            .map(|(id, _)| history_page_of(*id))
+            .collect();
+        let floor_page = history_page_of(TxId(self.history_floor));
+        let (written, emptied): (Vec<u32>, Vec<u32>) = due
+            .into_iter()
+            .filter(|index| *index >= floor_page)
+            .partition(|index| self.history_page(*index).next().is_some());
+        let deleted = self
+            .store
+            .history_pages
+            .iter()
+            .copied()
+            .filter(|index| *index < floor_page || emptied.contains(index))
+            .collect();
+        (written, deleted)
+    }
+
+    /// The kept history entries whose ids fall in page `index`.
+    fn history_page(&self, index: u32) -> impl Iterator<Item = &Transaction> {
+        let first = u64::from(index) * codec::HISTORY_PAGE_TXS;
+        self.history
+            .range(TxId(first)..TxId(first + codec::HISTORY_PAGE_TXS))
+            .map(|(_, tx)| tx)
+    }
+
+    fn encode_history_page(&self, index: u32) -> Vec<u8> {
+        HistoryPage {
+            index,
+            txs: self.history_page(index).cloned().collect(),
+        }
+        .encode()
     }
 
     /// The collections the log touches, with their documents' bytes in all.
@@ -468,9 +562,13 @@ impl Engine {
         }
         self.store.log_home.retain(|id, _| kept.contains(id));
         for (id, revision) in done.txs {
-            // Revision 0 is a settlement: the transaction is gone from storage.
+            // Revision 0 is a settlement: the transaction is gone from the outbox in storage
+            // (and its history entry, if kept, is in this record).
             if revision == 0 {
                 self.store.tx_home.remove(&id);
+                if self.history.contains_key(&id) {
+                    self.store.history_home.insert(id, done.seq);
+                }
                 continue;
             }
             // A transaction that finished meanwhile is still stored as written: its settlement
@@ -486,7 +584,21 @@ impl Engine {
                 entry.durable_revision = revision;
             }
         }
+        self.history_persisted(&done.history_written, &done.history_deleted);
         self.status.storage_ok();
+    }
+
+    /// History pages were written (they hold their range's entries) or deleted.
+    fn history_persisted(&mut self, written: &[u32], deleted: &[u32]) {
+        let store = &mut self.store;
+        store.history_pages.extend(written);
+        for index in deleted {
+            store.history_pages.remove(index);
+        }
+        let (floor, history) = (self.history_floor, &self.history);
+        store.history_home.retain(|id, _| {
+            id.0 >= floor && history.contains_key(id) && !written.contains(&history_page_of(*id))
+        });
     }
 
     /// A write failed: nothing of it exists; what it covered is written again later, and the
@@ -518,7 +630,10 @@ impl Engine {
         self.store.log.next_seq = next_seq;
         self.store.tx_home.clear();
         self.store.log_home.clear();
+        self.store.history_home.clear();
+        self.store.history_pages.clear();
         self.store.checkpoint_dirty = true;
+        self.store.txs.extend(self.history.keys());
         for (name, collection) in &self.collections {
             self.store.docs.extend(
                 collection
@@ -542,6 +657,8 @@ impl Engine {
             next_mutation_id: self.next_mutation_id,
             next_tx: self.next_tx,
             clock: self.clock.last(),
+            history_floor: self.history_floor,
+            history_dropped: self.stats().history_dropped,
         }
     }
 }

@@ -1,0 +1,219 @@
+//! Queries over a collection's visible documents, as `find` and `count` take them:
+//! `{ where, sort, offset, limit, includeDeleted }`.
+//!
+//! - [`parse`]: the JSON options, checked (a bad query is an error naming the operator);
+//! - [`eval`]: conditions, met by values read in place from the documents' JSON text;
+//! - [`key`]: order keys, the bytes indexes and live queries sort by;
+//! - [`plan`]: how a collection answers a query (a live query, an index or a scan).
+//!
+//! [`Query::run`] is the plain scan every plan must agree with.
+
+mod eval;
+pub(crate) mod key;
+mod parse;
+pub(crate) mod plan;
+
+pub use eval::{Condition, Op, Operand};
+pub use plan::Access;
+
+use crate::document::Document;
+use eval::Field;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+/// A query over one collection.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Query {
+    /// Conditions, all of which must hold.
+    pub filter: Vec<Condition>,
+    /// Sort fields, most significant first; ties are broken by `_id`.
+    pub sort: Vec<SortField>,
+    /// Skip this many results.
+    pub offset: usize,
+    /// At most this many results (after the offset).
+    pub limit: Option<usize>,
+    /// Include soft-deleted documents.
+    pub include_deleted: bool,
+}
+
+/// One sort field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortField {
+    /// The field (a dotted path).
+    pub field: String,
+    /// Largest first.
+    pub descending: bool,
+}
+
+impl Query {
+    /// Whether a document passes the filter and the tombstone rule.
+    pub fn matches(&self, doc: &Document) -> bool {
+        (self.include_deleted || !doc.deleted) && self.filter.iter().all(|c| c.matches(doc))
+    }
+
+    /// The key ordering a document among the results (ties are broken by `_id`).
+    pub fn order_key(&self, doc: &Document) -> Vec<u8> {
+        let mut out = Vec::new();
+        for s in &self.sort {
+            let start = out.len();
+            Field::of(doc, &s.field).push_key(&mut out);
+            if s.descending {
+                key::invert(&mut out[start..]);
+            }
+        }
+        out
+    }
+
+    /// Orders two documents as the results are ordered: sort fields, then `_id`.
+    pub fn compare(&self, a: &Document, b: &Document) -> Ordering {
+        self.order_key(a)
+            .cmp(&self.order_key(b))
+            .then_with(|| a.id.cmp(&b.id))
+    }
+
+    /// How many leading results the query's window reaches (`offset + limit`); `None` without
+    /// a limit.
+    pub fn reach(&self) -> Option<usize> {
+        self.limit.map(|limit| self.offset.saturating_add(limit))
+    }
+
+    /// The query's canonical text: equal for queries that select and order alike, whatever
+    /// order their options were written in. Live queries are shared by it.
+    pub fn key(&self) -> String {
+        let mut conditions: Vec<(&str, &str, String)> = self
+            .filter
+            .iter()
+            .map(|c| {
+                let operand = match &c.op {
+                    Op::Eq(v) | Op::Ne(v) | Op::Gt(v) | Op::Gte(v) | Op::Lt(v) | Op::Lte(v) => {
+                        v.json().to_owned()
+                    }
+                    Op::In(vs) | Op::Nin(vs) => {
+                        let items: Vec<&str> = vs.iter().map(Operand::json).collect();
+                        format!("[{}]", items.join(","))
+                    }
+                    Op::Exists(b) => b.to_string(),
+                };
+                (c.path.as_str(), c.op.name(), operand)
+            })
+            .collect();
+        conditions.sort();
+        let conditions: Vec<String> = conditions
+            .iter()
+            .map(|(path, op, operand)| format!("[{},\"{op}\",{operand}]", json_string(path)))
+            .collect();
+        let sort: Vec<String> = self
+            .sort
+            .iter()
+            .map(|s| {
+                json_string(&format!(
+                    "{}{}",
+                    if s.descending { "-" } else { "" },
+                    s.field
+                ))
+            })
+            .collect();
+        format!(
+            "{{\"where\":[{}],\"sort\":[{}],\"offset\":{},\"limit\":{},\"includeDeleted\":{}}}",
+            conditions.join(","),
+            sort.join(","),
+            self.offset,
+            self.limit.map_or("null".into(), |l| l.to_string()),
+            self.include_deleted
+        )
+    }
+
+    /// Runs the query over documents by scanning them all: filter, order, window. With a
+    /// limit, the first `offset + limit` matches are kept in a heap as the documents stream by.
+    pub fn run<'a>(&self, docs: impl Iterator<Item = &'a Document>) -> Vec<&'a Document> {
+        self.select(docs.filter(|d| self.matches(d)))
+    }
+
+    /// How many documents `run` would return, without collecting or sorting them.
+    pub fn count<'a>(&self, docs: impl Iterator<Item = &'a Document>) -> usize {
+        self.window_len(docs.filter(|d| self.matches(d)).count())
+    }
+
+    /// How many results a query with `matches` matching documents returns.
+    pub(crate) fn window_len(&self, matches: usize) -> usize {
+        matches
+            .saturating_sub(self.offset)
+            .min(self.limit.unwrap_or(usize::MAX))
+    }
+
+    /// Orders matching documents and cuts the window out of them.
+    pub(crate) fn select<'a>(
+        &self,
+        matches: impl Iterator<Item = &'a Document>,
+    ) -> Vec<&'a Document> {
+        let keyed = matches.map(|doc| Ranked {
+            key: self.order_key(doc),
+            doc,
+        });
+        let mut ranked: Vec<Ranked<'a>> = match self.reach() {
+            Some(0) => return Vec::new(),
+            Some(reach) => {
+                let mut best = BinaryHeap::with_capacity(reach.min(1 << 16) + 1);
+                for item in keyed {
+                    if best.len() < reach {
+                        best.push(item);
+                    } else if let Some(mut worst) = best.peek_mut() {
+                        if item < *worst {
+                            *worst = item;
+                        }
+                    }
+                }
+                best.into_vec()
+            }
+            None => keyed.collect(),
+        };
+        ranked.sort_unstable();
+        ranked
+            .into_iter()
+            .skip(self.offset)
+            .map(|r| r.doc)
+            .collect()
+    }
+}
+
+/// A document and its order key, ordered as results are.
+struct Ranked<'a> {
+    key: Vec<u8>,
+    doc: &'a Document,
+}
+
+impl PartialEq for Ranked<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Ranked<'_> {}
+
+impl PartialOrd for Ranked<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key
+            .cmp(&other.key)
+            .then_with(|| self.doc.id.cmp(&other.doc.id))
+    }
+}
+
+/// Appends the order key of `doc`'s value at `path` (missing: null).
+pub(crate) fn push_field_key(doc: &Document, path: &str, out: &mut Vec<u8>) {
+    Field::of(doc, path).push_key(out);
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    crate::document::write_json_string(&mut out, s);
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,194 @@
+//! The transaction history: finished transactions kept across reloads and compaction, paged by
+//! queries, and dropped only by the configured retention, which counts what it drops.
+
+mod common;
+
+use common::*;
+use ferrosync_core::engine::{EngineConfig, HistoryRetention, Input, StorageTuning};
+use ferrosync_core::transaction::{Transaction, TxId, TxQuery, TxState};
+use serde_json::json;
+
+/// A client whose log compacts after a few records, with this retention.
+fn compacting(keep: Option<usize>, max_age_ms: Option<u64>) -> Client {
+    let config = EngineConfig {
+        storage: StorageTuning {
+            log_records: 4,
+            ..StorageTuning::default()
+        },
+        history: HistoryRetention { keep, max_age_ms },
+        ..config(3)
+    };
+    Client::open(config, Store::default(), T0)
+}
+
+/// Commits `n` local-only inserts, each its own transaction, finishing and compacting them.
+fn write_local(c: &mut Client, n: usize, now: u64) -> Vec<TxId> {
+    (0..n)
+        .map(|i| {
+            let doc = json!({ "_id": format!("{now}-{i}") });
+            let id = c.commit(vec![insert("cache", doc)], now).unwrap();
+            c.flush(now);
+            c.compact_if_due(now);
+            c.flush(now);
+            id
+        })
+        .collect()
+}
+
+fn ids(txs: Vec<&Transaction>) -> Vec<u64> {
+    txs.into_iter().map(|t| t.id.0).collect()
+}
+
+#[test]
+fn finished_transactions_survive_a_reload_with_their_states_and_attempts() {
+    let mut w = World::online(1, config);
+    let done = w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "ok"}))], w.now)
+        .unwrap();
+    let refused = w.clients[0]
+        .commit(
+            vec![insert("todos", json!({"_id": "bad", "invalid": true}))],
+            w.now,
+        )
+        .unwrap();
+    w.server.busy = true;
+    let retried = w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "later"}))], w.now)
+        .unwrap();
+    w.settle();
+    w.server.busy = false;
+    w.advance(60_000);
+    w.settle();
+    let before: Vec<Transaction> = w.clients[0]
+        .engine
+        .transactions()
+        .into_iter()
+        .cloned()
+        .collect();
+    assert_eq!(before.len(), 3);
+    assert_eq!(before[1].state, TxState::Failed);
+    assert!(before[2].attempts.len() >= 2, "{:?}", before[2].attempts);
+    w.clients[0].reload(w.now);
+    let after = &w.clients[0].engine;
+    for (id, state) in [
+        (done, TxState::Completed),
+        (refused, TxState::Failed),
+        (retried, TxState::Completed),
+    ] {
+        assert_eq!(after.transaction(id).map(|t| t.state), Some(state), "{id}");
+    }
+    let reloaded: Vec<Transaction> = after.transactions().into_iter().cloned().collect();
+    assert_eq!(reloaded, before, "states, attempts and errors as they were");
+}
+
+#[test]
+fn compaction_moves_the_history_into_pages_that_a_reload_reads() {
+    let mut c = compacting(None, None);
+    let written = write_local(&mut c, 300, T0);
+    let stored = c.store.snapshot();
+    assert!(
+        stored.history.len() >= 2,
+        "history pages: {}",
+        stored.history.len()
+    );
+    assert!(stored.records.len() < 20, "the log stays short");
+    let reloaded = c.stored();
+    assert_eq!(
+        ids(reloaded.transactions()),
+        written.iter().map(|id| id.0).collect::<Vec<_>>()
+    );
+    assert!(reloaded
+        .transactions()
+        .iter()
+        .all(|t| t.state == TxState::Completed));
+}
+
+#[test]
+fn keep_holds_the_newest_and_every_drop_is_counted_and_gone_from_storage() {
+    let mut c = compacting(Some(10), None);
+    let written = write_local(&mut c, 300, T0);
+    let kept: Vec<u64> = written[290..].iter().map(|id| id.0).collect();
+    assert_eq!(ids(c.engine.transactions()), kept);
+    assert_eq!(c.engine.stats().history_dropped, 290);
+    let stored = c.store.snapshot();
+    assert_eq!(
+        stored.history.len(),
+        1,
+        "pages below the kept ids are deleted"
+    );
+    c.reload(T0);
+    assert_eq!(
+        ids(c.engine.transactions()),
+        kept,
+        "the same after a reload"
+    );
+    assert_eq!(
+        c.engine.stats().history_dropped,
+        290,
+        "and the count is kept"
+    );
+    // Opened again with a smaller `keep`: the drop is counted once more, not silently.
+    c.config.history.keep = Some(4);
+    c.reload(T0);
+    assert_eq!(ids(c.engine.transactions()), kept[6..]);
+    assert_eq!(c.engine.stats().history_dropped, 296);
+}
+
+#[test]
+fn max_age_drops_entries_once_they_finished_longer_ago() {
+    let mut c = compacting(None, Some(60_000));
+    let old = write_local(&mut c, 3, T0);
+    let recent = write_local(&mut c, 2, T0 + 50_000);
+    assert_eq!(c.engine.transactions().len(), 5);
+    c.handle(Input::Tick, T0 + 70_000).unwrap();
+    c.flush(T0 + 70_000);
+    assert_eq!(
+        ids(c.engine.transactions()),
+        recent.iter().map(|id| id.0).collect::<Vec<_>>()
+    );
+    assert_eq!(c.engine.stats().history_dropped, old.len() as u64);
+    assert_eq!(c.stored_at(T0 + 70_000).transactions().len(), 2);
+}
+
+#[test]
+fn queries_page_back_from_the_newest_and_filter_by_state() {
+    let mut w = World::new(1, config);
+    for i in 0..8 {
+        w.clients[0]
+            .commit(
+                vec![insert("cache", json!({ "_id": format!("c{i}") }))],
+                w.now,
+            )
+            .unwrap();
+    }
+    let offline: Vec<TxId> = (0..2)
+        .map(|i| {
+            w.clients[0]
+                .commit(
+                    vec![insert("todos", json!({ "_id": format!("t{i}") }))],
+                    w.now,
+                )
+                .unwrap()
+        })
+        .collect();
+    w.settle();
+    let engine = &w.clients[0].engine;
+    let page = |query: TxQuery| ids(engine.query_transactions(&query));
+    let first = page(TxQuery {
+        limit: Some(4),
+        ..TxQuery::default()
+    });
+    assert_eq!(first, [7, 8, 9, 10], "the newest, oldest first");
+    let second = page(TxQuery {
+        limit: Some(4),
+        before: Some(TxId(first[0])),
+        ..TxQuery::default()
+    });
+    assert_eq!(second, [3, 4, 5, 6]);
+    let pending = page(TxQuery {
+        state: Some(TxState::Pending),
+        ..TxQuery::default()
+    });
+    assert_eq!(pending, offline.iter().map(|id| id.0).collect::<Vec<_>>());
+    assert_eq!(ids(engine.transactions()), (1..=10).collect::<Vec<_>>());
+}
