@@ -50,7 +50,7 @@ start_postgres
 # end-to-end tests make a database of their own, and stop and start the cluster.
 export FERROSYNC_TEST_POSTGRES="$POSTGRES_URL" FERROSYNC_TEST_POSTGRES_DIR="$POSTGRES_DIR"
 
-section "cargo test (native: core + server, the server on SQLite and PostgreSQL)"
+section "cargo test (native: core, server on SQLite and PostgreSQL, 15 s of each fuzz target)"
 cargo test --quiet --workspace
 
 section "sync server for the browser tests"
@@ -125,6 +125,11 @@ build_package release
 tarball="$package_dir/$(cd "$package_dir" && npm pack --silent)"
 node tests/e2e/run.mjs target/debug/ferrosync-server "$e2e_www" target/e2e/demo target/e2e/react \
   "$tarball"
+
+section "chaos soak, 60 s (tests/soak/soak.mjs; npm run soak runs it longer)"
+# Faults at random against real server processes (one node on SQLite, then two on PostgreSQL);
+# fails unless every invariant holds. The report is in target/soak/report.json.
+node tests/soak/soak.mjs target/debug/ferrosync-server "$e2e_www" 60 target/soak/report.json
 
 section "API reference (docs/API.md is generated from the package's declarations)"
 if ! node scripts/api-docs.mjs "$e2e_www/pkg" | diff -u docs/API.md -; then

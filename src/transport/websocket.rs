@@ -4,7 +4,9 @@
 
 use super::{Event, Events};
 use crate::js::now;
-use ferrosync_core::protocol::{ClientMessage, ErrorInfo, ServerMessage, FRAME_MESSAGES};
+use ferrosync_core::protocol::{
+    server_frame, ClientMessage, ErrorInfo, ServerMessage, FRAME_MESSAGES,
+};
 use futures::channel::mpsc;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{Sink, SinkExt, StreamExt};
@@ -22,16 +24,6 @@ const FRAME_BYTES: usize = 512 * 1024;
 
 /// Silence longer than this (two missed heartbeats) means the connection is dead.
 const SILENCE_MS: u64 = 2 * HEARTBEAT_MS as u64 + 5_000;
-
-/// A frame from the server: one message, or an array of them (parsed directly, without
-/// buffering the frame to guess its shape).
-fn parse_frame(text: &str) -> serde_json::Result<Vec<ServerMessage>> {
-    if text.trim_start().starts_with('[') {
-        serde_json::from_str(text)
-    } else {
-        serde_json::from_str(text).map(|message| vec![message])
-    }
-}
 
 /// A WebSocket connection; dropping it closes the socket.
 pub struct Socket {
@@ -186,7 +178,7 @@ async fn serve(
             incoming = read.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
                     last_heard = now();
-                    match parse_frame(&text) {
+                    match server_frame(&text) {
                         Ok(messages) => {
                             let messages: Vec<ServerMessage> = messages
                                 .into_iter()

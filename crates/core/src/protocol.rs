@@ -182,6 +182,16 @@ crate::deserialize_tagged!(ServerMessage, "type" {
         => ServerMessage::Error { seq, error: ErrorInfo { code, message, retryable } },
 });
 
+/// Reads a frame from the server: one message, or an array of them (parsed directly, without
+/// buffering the frame to guess its shape).
+pub fn server_frame(text: &str) -> serde_json::Result<Vec<ServerMessage>> {
+    if text.trim_start().starts_with('[') {
+        serde_json::from_str(text)
+    } else {
+        serde_json::from_str(text).map(|message| vec![message])
+    }
+}
+
 /// A half-open version range `(since, cursor]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CursorRange {

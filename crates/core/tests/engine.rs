@@ -8,7 +8,7 @@ use ferrosync_core::document::Document;
 use ferrosync_core::engine::{
     ConflictId, EngineConfig, Input, SyncLogQuery, SyncLogStatus, SyncStatus, SyncType,
 };
-use ferrosync_core::protocol::ClientMessage;
+use ferrosync_core::protocol::{ClientMessage, ServerMessage, MAX_WIRE_INT};
 use ferrosync_core::query::Query;
 use ferrosync_core::scheduler::{MergeFn, MutationStrategy};
 use ferrosync_core::transaction::TxState::*;
@@ -163,6 +163,44 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
         fresh.handle(Input::Tick, now),
         Err(CoreError::NotLoaded)
     ));
+}
+
+#[test]
+fn a_welcome_leaving_no_mutation_id_is_refused_not_obeyed() {
+    // Found by fuzzing: a `last_mutation_id` of 2^64 - 1 overflowed the next id (in a release
+    // build it wrapped to 0, and ids the server had seen would have been sent again).
+    let mut c = Client::open(config(3), Store::default(), T0);
+    c.commit(vec![insert("todos", json!({"_id": "a"}))], T0)
+        .unwrap();
+    while c.complete_write(T0) {}
+    c.handle(Input::Connected { live: true }, T0).unwrap();
+    let client_id = c.engine.client_id().to_owned();
+    let welcome = |last_mutation_id| {
+        Input::Server(ServerMessage::Welcome {
+            client_id: client_id.clone(),
+            last_mutation_id,
+            head: 0,
+        })
+    };
+    for last in [u64::MAX, MAX_WIRE_INT] {
+        c.handle(welcome(last), T0).unwrap();
+        assert_eq!(c.statuses.last(), Some(&SyncStatus::Error));
+        assert!(!c
+            .outbox
+            .iter()
+            .any(|m| matches!(m, ClientMessage::Push { .. })));
+    }
+    // A sound welcome afterwards is obeyed: the write goes out as mutation 1.
+    c.handle(welcome(0), T0).unwrap();
+    let pushed: Vec<u64> = c
+        .outbox
+        .iter()
+        .filter_map(|m| match m {
+            ClientMessage::Push { transactions, .. } => Some(transactions[0].mutations[0].id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pushed, [1]);
 }
 
 #[test]

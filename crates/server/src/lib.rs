@@ -47,6 +47,28 @@ pub struct AppState {
     pub started: Instant,
 }
 
+impl AppState {
+    /// The state the handlers share for `config` (its `static_dir` is the router's), with the
+    /// fan-out of the storage's commits started (call it within a Tokio runtime), and the
+    /// sender that tells open WebSockets to close (send `true`).
+    pub fn start(config: Config) -> (Arc<Self>, tokio::sync::watch::Sender<bool>) {
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let state = Arc::new(AppState {
+            fanout: fanout::Fanout::start(config.storage.clone()),
+            storage: config.storage,
+            auth: config.auth,
+            origins: auth::OriginPolicy::new(config.allowed_origins, config.own_origins),
+            heartbeat: config.heartbeat,
+            shutdown,
+            http_rates: Mutex::new(HashMap::new()),
+            user_connections: ws::UserConnections::default(),
+            started: Instant::now(),
+            limits: config.limits,
+        });
+        (state, stop)
+    }
+}
+
 /// What the router serves.
 pub struct Config {
     /// Durable state.
@@ -67,20 +89,9 @@ pub struct Config {
 
 /// Builds the router (and starts the fan-out of the storage's commits: call it within a Tokio
 /// runtime), and the sender that tells open WebSockets to close (send `true`).
-pub fn router(config: Config) -> (Router, tokio::sync::watch::Sender<bool>) {
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let state = Arc::new(AppState {
-        fanout: fanout::Fanout::start(config.storage.clone()),
-        storage: config.storage,
-        auth: config.auth,
-        origins: auth::OriginPolicy::new(config.allowed_origins, config.own_origins),
-        heartbeat: config.heartbeat,
-        shutdown,
-        http_rates: Mutex::new(HashMap::new()),
-        user_connections: ws::UserConnections::default(),
-        started: Instant::now(),
-        limits: config.limits,
-    });
+pub fn router(mut config: Config) -> (Router, tokio::sync::watch::Sender<bool>) {
+    let static_dir = config.static_dir.take();
+    let (state, stop) = AppState::start(config);
     // The endpoints a browser page may call with fetch, from its own or an allowed origin.
     let fetchable = Router::new()
         .route("/healthz", get(healthz))
@@ -96,7 +107,7 @@ pub fn router(config: Config) -> (Router, tokio::sync::watch::Sender<bool>) {
         .route("/v1/sync", get(ws::upgrade))
         .merge(fetchable)
         .with_state(state);
-    let router = match config.static_dir {
+    let router = match static_dir {
         Some(dir) => router.fallback_service(http::static_files(dir)),
         None => router.fallback(http::unknown_endpoint),
     };

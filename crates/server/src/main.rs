@@ -29,6 +29,11 @@ struct Args {
     /// A browser origin allowed besides the server's own (repeatable).
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     allowed_origins: Vec<String>,
+    /// How far a SQLite commit is on disk before it is acknowledged: `normal` (WAL,
+    /// synchronous=NORMAL: survives a server crash, may lose the last commits on power loss)
+    /// or `full` (synchronous=FULL: an fsync per group commit, survives power loss).
+    #[arg(long, value_enum, default_value_t = storage::Durability::Normal)]
+    durability: storage::Durability,
     /// Bounds on what clients may cost.
     #[command(flatten)]
     limits: Limits,
@@ -54,7 +59,13 @@ async fn main() -> ExitCode {
         tracing::error!("no way to authenticate: pass --dev-token or --jwt-secret");
         return ExitCode::FAILURE;
     }
-    let storage = match storage::Storage::open(&args.db, args.limits.log_retention()).await {
+    let storage = match storage::Storage::open(
+        &args.db,
+        args.limits.log_retention(),
+        args.durability,
+    )
+    .await
+    {
         Ok(storage) => Arc::new(storage),
         Err(error) => {
             tracing::error!(%error, "cannot open the database");

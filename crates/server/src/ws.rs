@@ -116,7 +116,7 @@ pub async fn upgrade(
 }
 
 /// Why a connection closes: a close code and reason, or `None` when the peer went away.
-type Close = Option<(u16, &'static str)>;
+pub type Close = Option<(u16, &'static str)>;
 
 async fn connection(
     state: Arc<AppState>,
@@ -199,7 +199,7 @@ async fn connection(
 
 /// Answers one frame: its messages in order, in one frame of the same shape, within the
 /// frame's answer budget. `Err` closes the connection.
-async fn answer_frame(
+pub async fn answer_frame(
     state: &Arc<AppState>,
     session: &mut Session,
     rate: &mut RateLimiter,

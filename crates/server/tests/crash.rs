@@ -16,8 +16,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 const PER_PUSH: u64 = 10;
 
-/// Starts `ferrosync-server` on `db` (a `--db` URL) and a free port.
-pub async fn launch(db: &str) -> (Child, SocketAddr) {
+/// Starts `ferrosync-server` on `db` (a `--db` URL), with `args` added, on a free port.
+pub async fn launch(db: &str, args: &[&str]) -> (Child, SocketAddr) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -34,6 +34,7 @@ pub async fn launch(db: &str) -> (Child, SocketAddr) {
             DEV,
         ])
         .args(["--max-messages-per-second", "100000"])
+        .args(args)
         .env("RUST_LOG", "warn")
         .kill_on_drop(true)
         .spawn()
@@ -60,9 +61,20 @@ fn batch(seq: u64) -> ClientMessage {
 
 both!(acknowledged_writes_survive_kill_9_exactly_once);
 async fn acknowledged_writes_survive_kill_9_exactly_once(db: Db) {
+    kill_9_mid_stream(db, &[]).await;
+}
+
+#[tokio::test]
+async fn with_durability_full_acknowledged_writes_survive_kill_9_exactly_once() {
+    kill_9_mid_stream(Db::Sqlite, &["--durability", "full"]).await;
+}
+
+/// Kills the server (started with `args`) while a client pushes, restarts it, and checks every
+/// acknowledged write is there once and a re-send applies nothing twice.
+async fn kill_9_mid_stream(db: Db, args: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let db = db.fresh(dir.path()).await;
-    let (mut server, addr) = launch(&db).await;
+    let (mut server, addr) = launch(&db, args).await;
     let ws = session(addr, DEV, "crasher").await;
     let (mut tx, mut rx) = ws.split();
     // Pipelined: pushes go out without waiting, answers are counted as they come.
@@ -99,7 +111,7 @@ async fn acknowledged_writes_survive_kill_9_exactly_once(db: Db) {
     let sent = sender.await.unwrap();
     assert!(acked.len() >= 300);
 
-    let (_server, addr) = launch(&db).await;
+    let (_server, addr) = launch(&db, args).await;
     let mut ws = connect(addr, DEV).await.unwrap();
     let ServerMessage::Welcome {
         last_mutation_id,
@@ -176,7 +188,7 @@ async fn acknowledged_writes_survive_kill_9_exactly_once(db: Db) {
 both!(sigterm_closes_websockets_with_1001_and_exits_cleanly);
 async fn sigterm_closes_websockets_with_1001_and_exits_cleanly(db: Db) {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, addr) = launch(&db.fresh(dir.path()).await).await;
+    let (mut server, addr) = launch(&db.fresh(dir.path()).await, &[]).await;
     let mut ws = session(addr, DEV, "c1").await;
     let pid = server.id().unwrap().to_string();
     let killed = Command::new("kill")

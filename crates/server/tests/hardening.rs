@@ -11,7 +11,7 @@ use ferrosync_core::hlc::Hlc;
 use ferrosync_core::mutation::Op;
 use ferrosync_core::protocol::{ClientMessage, ServerMessage, WireMutation, WireTransaction};
 use ferrosync_server::limits::Limits;
-use ferrosync_server::storage::{Storage, SCHEMA_VERSION};
+use ferrosync_server::storage::{Durability, Storage, SCHEMA_VERSION};
 use futures_util::SinkExt;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -443,7 +443,7 @@ async fn a_database_of_the_first_schema_is_migrated_with_its_clients() {
     .unwrap();
     drop(db);
     let url = format!("sqlite://{}", path.display());
-    Storage::open(&url, Limits::default().log_retention())
+    Storage::open(&url, Limits::default().log_retention(), Durability::Normal)
         .await
         .unwrap();
     let db = rusqlite::Connection::open(&path).unwrap();

@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use ferrosync_core::protocol::{ClientMessage, ServerMessage};
 use ferrosync_server::limits::Limits;
-use ferrosync_server::storage::{Storage, POSTGRES_SCHEMA_VERSION};
+use ferrosync_server::storage::{Durability, Storage, POSTGRES_SCHEMA_VERSION};
 use futures_util::SinkExt;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
@@ -43,8 +43,10 @@ fn pull(seq: u64, cursor: u64, limit: u32) -> ClientMessage {
 async fn nodes_starting_together_migrate_the_schema_once() {
     let url = postgres_schema().await;
     let retention = Limits::default().log_retention();
-    let opened =
-        futures_util::future::join_all((0..4).map(|_| Storage::open(&url, retention))).await;
+    let opened = futures_util::future::join_all(
+        (0..4).map(|_| Storage::open(&url, retention, Durability::Normal)),
+    )
+    .await;
     for storage in &opened {
         assert!(storage.is_ok(), "{:?}", storage.as_ref().err());
     }

@@ -2,7 +2,9 @@
 
 use super::{Engine, Link, SyncType, NO_ANSWER};
 use crate::document::Document;
-use crate::protocol::{Change, ClientMessage, CursorRange, ServerMessage, PROTOCOL_VERSION};
+use crate::protocol::{
+    Change, ClientMessage, CursorRange, ServerMessage, MAX_WIRE_INT, PROTOCOL_VERSION,
+};
 use crate::Version;
 
 impl Engine {
@@ -61,6 +63,13 @@ impl Engine {
                     self.status.fail(format!(
                         "the server welcomed client `{client_id}`, not `{}`",
                         self.client_id
+                    ));
+                    return;
+                }
+                // No id past it could be sent: a server saying so is broken, not obeyed.
+                if last_mutation_id >= MAX_WIRE_INT {
+                    self.status.fail(format!(
+                        "the server's last mutation id {last_mutation_id} leaves no id to send"
                     ));
                     return;
                 }

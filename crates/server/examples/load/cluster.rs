@@ -3,6 +3,7 @@
 //! PostgreSQL server given), each killed when the run ends or fails.
 
 use ferrosync_server::auth::sign_hs256;
+use ferrosync_server::storage::Durability;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -15,8 +16,8 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(20);
 /// Where the data goes.
 #[derive(Debug, Clone)]
 pub enum Database {
-    /// A SQLite file in a temporary directory (one node only).
-    Sqlite,
+    /// A SQLite file in a temporary directory (one node only), committing with this durability.
+    Sqlite(Durability),
     /// A new database on this PostgreSQL server (URL of a database to connect to first).
     Postgres(String),
 }
@@ -25,15 +26,23 @@ impl Database {
     /// `sqlite` or `postgres`.
     pub fn name(&self) -> &'static str {
         match self {
-            Database::Sqlite => "sqlite",
+            Database::Sqlite(_) => "sqlite",
             Database::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The server's `--durability` argument: SQLite's, or `normal` (PostgreSQL ignores it).
+    pub fn durability(&self) -> &'static str {
+        match self {
+            Database::Sqlite(Durability::Full) => "full",
+            Database::Sqlite(Durability::Normal) | Database::Postgres(_) => "normal",
         }
     }
 
     /// A `--db` URL of a fresh database of this kind.
     async fn fresh(&self, dir: &Path) -> Result<String, String> {
         match self {
-            Database::Sqlite => Ok(format!("sqlite://{}", dir.join("load.db").display())),
+            Database::Sqlite(_) => Ok(format!("sqlite://{}", dir.join("load.db").display())),
             Database::Postgres(base) => {
                 let (client, connection) = tokio_postgres::connect(base, tokio_postgres::NoTls)
                     .await
@@ -98,6 +107,7 @@ impl Cluster {
                 .arg(&url)
                 .arg("--jwt-secret")
                 .arg(&secret)
+                .args(["--durability", database.durability()])
                 .args(["--max-connections-per-user", "1000000"])
                 .arg("--max-messages-per-second")
                 .arg(rate.to_string())

@@ -26,6 +26,7 @@ mod throughput;
 
 use clap::{Args, Parser, Subcommand};
 use cluster::{Cluster, Database};
+use ferrosync_server::storage::Durability;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -108,6 +109,9 @@ struct Servers {
     /// Server nodes (several need --postgres).
     #[arg(long, default_value_t = 1)]
     nodes: usize,
+    /// How SQLite commits: `normal` (synchronous=NORMAL) or `full` (synchronous=FULL).
+    #[arg(long, value_enum, default_value_t = Durability::Normal)]
+    durability: Durability,
     /// The PostgreSQL postmaster's process id, to report its CPU use.
     #[arg(long, value_name = "PID")]
     postgres_pid: Option<u32>,
@@ -227,7 +231,7 @@ fn database(servers: &Servers, nodes: usize) -> Result<Database, String> {
     match &servers.postgres {
         Some(url) => Ok(Database::Postgres(url.clone())),
         None if nodes > 1 => Err("several nodes need --postgres".into()),
-        None => Ok(Database::Sqlite),
+        None => Ok(Database::Sqlite(servers.durability)),
     }
 }
 
@@ -250,7 +254,7 @@ async fn throughput_run(
 ) -> Result<throughput::Report, String> {
     let db = database(servers, nodes)?;
     let cluster = Cluster::start(&binary(servers)?, &db, nodes, 100_000).await?;
-    let report = throughput::run(&cluster, db.name(), config, servers.postgres_pid).await;
+    let report = throughput::run(&cluster, &db, config, servers.postgres_pid).await;
     warn(cluster.stop().await);
     report
 }
@@ -270,7 +274,7 @@ struct Results {
     cpus: usize,
     /// PostgreSQL's version and the settings that matter.
     postgres: Vec<(String, String)>,
-    /// Push throughput, SQLite beside PostgreSQL.
+    /// Push throughput: SQLite (default durability, then `--durability full`) beside PostgreSQL.
     throughput: Vec<throughput::Report>,
     /// The fixed-rate runs at the targets' sizes.
     rate: Vec<rate::Report>,
@@ -287,7 +291,12 @@ async fn suite(servers: &Servers, seconds: u64) -> Result<Results, String> {
     let postgres = postgres_settings(url).await?;
     let sqlite = Servers {
         postgres: None,
+        durability: Durability::Normal,
         ..servers.clone()
+    };
+    let sqlite_full = Servers {
+        durability: Durability::Full,
+        ..sqlite.clone()
     };
     let backends = [(&sqlite, 1), (servers, 2)];
     let mut results = Results {
@@ -298,7 +307,8 @@ async fn suite(servers: &Servers, seconds: u64) -> Result<Results, String> {
         rate: Vec::new(),
         limit: Vec::new(),
     };
-    for (servers, nodes) in backends {
+    // SQLite's two durabilities one after the other, then PostgreSQL.
+    for (servers, nodes) in [(&sqlite, 1), (&sqlite_full, 1), (servers, 2)] {
         let config = throughput::Config {
             clients: 16,
             batch: 100,
@@ -401,8 +411,8 @@ fn print_rate(r: &rate::Report) {
 
 fn print_throughput(r: &throughput::Report) {
     println!(
-        "throughput: {} x{} | {} clients, pushes of {}, {} s | {} mutations/s | push p50 {} ms p99 {} ms | cpu: servers {} %, postgres {:?} %, generator {} %, machine {} %",
-        r.database, r.nodes, r.config.clients, r.config.batch, r.config.seconds,
+        "throughput: {} ({} durability) x{} | {} clients, pushes of {}, {} s | {} mutations/s | push p50 {} ms p99 {} ms | cpu: servers {} %, postgres {:?} %, generator {} %, machine {} %",
+        r.database, r.durability, r.nodes, r.config.clients, r.config.batch, r.config.seconds,
         r.mutations_per_second, r.push.p50_ms, r.push.p99_ms, r.cpu.servers_pct,
         r.cpu.postgres_pct, r.cpu.generator_pct, r.cpu.machine_pct
     );

@@ -3,7 +3,7 @@
 //! `put` of a new document each, mutation ids contiguous from 1) and waits for its answer before
 //! sending the next; every mutation must come back `applied`.
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Database};
 use crate::stats::{micros, round, CpuUse, CpuWindow, Histogram, Summary};
 use ferrosync_core::document::Fields;
 use ferrosync_core::hlc::Hlc;
@@ -42,6 +42,8 @@ pub struct Report {
     pub config: Config,
     /// `sqlite` or `postgres`.
     pub database: String,
+    /// The server's `--durability` (`normal` or `full`; SQLite's only).
+    pub durability: String,
     /// Server nodes.
     pub nodes: usize,
     /// Mutations acknowledged `applied`, per second.
@@ -55,7 +57,7 @@ pub struct Report {
 /// Runs one configuration on `cluster`.
 pub async fn run(
     cluster: &Cluster,
-    database: &str,
+    database: &Database,
     config: Config,
     postgres_pid: Option<u32>,
 ) -> Result<Report, String> {
@@ -87,7 +89,8 @@ pub async fn run(
     let cpu: CpuUse = cpu.finish();
     Ok(Report {
         config,
-        database: database.to_owned(),
+        database: database.name().to_owned(),
+        durability: database.durability().to_owned(),
         nodes: addrs.len(),
         mutations_per_second: round(acked as f64 / (last - started).as_secs_f64()),
         push: latencies.summary(),

@@ -414,6 +414,20 @@ trait Backend: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<LogReport, StorageError>>;
 }
 
+/// How far a SQLite commit is on disk when the server acknowledges it (`--durability`).
+/// PostgreSQL follows its own settings (`synchronous_commit`, on by default: as `Full`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Durability {
+    /// WAL with `synchronous=NORMAL`: an acknowledged commit survives the server process
+    /// crashing or being killed, but the last commits before a power loss or an operating
+    /// system crash may be lost (the WAL is synced at checkpoints, not at every commit).
+    #[default]
+    Normal,
+    /// WAL with `synchronous=FULL`: the WAL is synced at every commit (one per group commit of
+    /// the writer), so an acknowledged commit survives power loss too.
+    Full,
+}
+
 /// The server's storage: a backend, its writer, and the feed of what it commits.
 pub struct Storage {
     backend: Arc<dyn Backend>,
@@ -423,11 +437,16 @@ pub struct Storage {
 
 impl Storage {
     /// Opens the storage a `--db` URL names (`sqlite://PATH` or `postgres://…`), creating or
-    /// migrating its schema, and starts its writer. Sync-log rows are kept to `retention`.
-    pub async fn open(url: &str, retention: LogRetention) -> Result<Self, StorageError> {
+    /// migrating its schema, and starts its writer. Sync-log rows are kept to `retention`;
+    /// SQLite commits with `durability`.
+    pub async fn open(
+        url: &str,
+        retention: LogRetention,
+        durability: Durability,
+    ) -> Result<Self, StorageError> {
         let feed = FeedSender::default();
         let backend: Arc<dyn Backend> = if let Some(path) = url.strip_prefix("sqlite://") {
-            Arc::new(sqlite::Sqlite::open(path)?)
+            Arc::new(sqlite::Sqlite::open(path, durability)?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Arc::new(postgres::Postgres::open(url, feed.clone()).await?)
         } else {

@@ -5,8 +5,8 @@
 
 use super::group::{Batch, ClientRow, Decided, Reads, Snapshot, Writes};
 use super::{
-    group, log_row, page, Backend, LogFilter, LogReport, LogTotals, Page, PageBounds, Row,
-    StorageError, SyncLog,
+    group, log_row, page, Backend, Durability, LogFilter, LogReport, LogTotals, Page, PageBounds,
+    Row, StorageError, SyncLog,
 };
 use ferrosync_core::Version;
 use futures_util::future::BoxFuture;
@@ -138,12 +138,17 @@ pub(super) struct Sqlite {
 }
 
 impl Sqlite {
-    /// Opens (creating and migrating if needed) the database file at `path`.
-    pub(super) fn open(path: &str) -> Result<Self, StorageError> {
+    /// Opens (creating and migrating if needed) the database file at `path`, committing with
+    /// `durability`.
+    pub(super) fn open(path: &str, durability: Durability) -> Result<Self, StorageError> {
         let mut conn = Connection::open(path)?;
-        // WAL: readers don't block the writer; NORMAL sync is durable against process crashes.
+        // WAL: readers don't block the writer.
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let synchronous = match durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        conn.pragma_update(None, "synchronous", synchronous)?;
         conn.pragma_update(None, "busy_timeout", 5_000)?;
         migrate(&mut conn)?;
         let readers = (0..READERS)

@@ -9,7 +9,7 @@ use ferrosync_core::mutation::Op;
 use ferrosync_core::protocol::{ClientMessage, ServerMessage, WireMutation, WireTransaction};
 use ferrosync_server::auth::{own_origins, sign_hs256, Authenticator};
 use ferrosync_server::limits::Limits;
-use ferrosync_server::storage::Storage;
+use ferrosync_server::storage::{Durability, Storage};
 use ferrosync_server::{router, serve, Config};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -135,7 +135,9 @@ async fn serve_on(
     limits: Limits,
     static_dir: Option<PathBuf>,
 ) -> TestServer {
-    let storage = Storage::open(&url, limits.log_retention()).await.unwrap();
+    let storage = Storage::open(&url, limits.log_retention(), Durability::Normal)
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (app, stop) = router(Config {
