@@ -2,7 +2,7 @@
 //! mutation ids mostly continue the client's sequence (so they get past the gap check and
 //! apply), replays, pulls and pings; with fields retyped and text damaged now and then.
 
-use crate::json::{frame, Damage, Fields, Hlc, Int, Json, Name, Retype};
+use crate::json::{frame, Damage, Fields, Hlc, Int, Json, Name};
 use arbitrary::Arbitrary;
 use serde_json::{json, Value};
 
@@ -26,13 +26,7 @@ pub struct ClientFrame {
 }
 
 /// A message, possibly with a field retyped.
-#[derive(Arbitrary, Debug, Clone)]
-pub struct Message {
-    /// What it is.
-    pub kind: Kind,
-    /// A field changed or removed.
-    pub retype: Option<Retype>,
-}
+pub type Message = crate::json::Message<Kind>;
 
 /// The messages a client sends, and anything else.
 #[derive(Arbitrary, Debug, Clone)]
@@ -145,11 +139,7 @@ impl ClientFrame {
             }));
         }
         for message in &self.messages {
-            let mut value = message.kind.value(&mut ids, now);
-            if let Some(retype) = &message.retype {
-                retype.apply(&mut value);
-            }
-            messages.push(value);
+            messages.push(message.value(|kind| kind.value(&mut ids, now)));
         }
         frame(messages, self.batched, &self.damage)
     }

@@ -186,6 +186,26 @@ impl Retype {
     }
 }
 
+/// A message of kind `K`, possibly with a field retyped.
+#[derive(Arbitrary, Debug, Clone)]
+pub struct Message<K> {
+    /// What it is.
+    pub kind: K,
+    /// A field changed or removed.
+    pub retype: Option<Retype>,
+}
+
+impl<K> Message<K> {
+    /// Its JSON: `render` makes the kind's, then the retype applies.
+    pub fn value(&self, render: impl FnOnce(&K) -> Value) -> Value {
+        let mut value = render(&self.kind);
+        if let Some(retype) = &self.retype {
+            retype.apply(&mut value);
+        }
+        value
+    }
+}
+
 /// Damage done to a frame's text, at a position taken modulo its length.
 #[derive(Arbitrary, Debug, Clone, Copy)]
 pub enum Damage {

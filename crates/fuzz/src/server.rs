@@ -3,7 +3,7 @@
 //! changes with ranges around its cursor, welcomes, errors; with fields retyped and text
 //! damaged now and then.
 
-use crate::json::{frame, Damage, Fields, Hlc, Int, Json, Name, Retype};
+use crate::json::{frame, Damage, Fields, Hlc, Int, Json, Name};
 use arbitrary::Arbitrary;
 use serde_json::{json, Value};
 
@@ -19,13 +19,7 @@ pub struct ServerFrame {
 }
 
 /// A message, possibly with a field retyped.
-#[derive(Arbitrary, Debug, Clone)]
-pub struct Message {
-    /// What it is.
-    pub kind: Kind,
-    /// A field changed or removed.
-    pub retype: Option<Retype>,
-}
+pub type Message = crate::json::Message<Kind>;
 
 /// The messages a server sends, and anything else.
 #[derive(Arbitrary, Debug, Clone)]
@@ -242,13 +236,7 @@ impl ServerFrame {
         let messages = self
             .messages
             .iter()
-            .map(|m| {
-                let mut value = m.kind.value(client_id, now);
-                if let Some(retype) = &m.retype {
-                    retype.apply(&mut value);
-                }
-                value
-            })
+            .map(|m| m.value(|kind| kind.value(client_id, now)))
             .collect();
         frame(messages, self.batched, &self.damage)
     }
