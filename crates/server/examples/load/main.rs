@@ -21,6 +21,7 @@
 
 mod cluster;
 mod rate;
+mod socket;
 mod stats;
 mod throughput;
 

@@ -13,6 +13,7 @@
 //! other client's writes of its tenant, or they count as missing.
 
 use crate::cluster::Cluster;
+use crate::socket::{send, Socket};
 use crate::stats::{micros, round, CpuUse, CpuWindow, Histogram, Summary};
 use ferrosync_core::document::Fields;
 use ferrosync_core::hlc::Hlc;
@@ -20,7 +21,7 @@ use ferrosync_core::mutation::Op;
 use ferrosync_core::protocol::{
     ClientMessage, CursorRange, WireMutation, WireTransaction, PROTOCOL_VERSION,
 };
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -28,9 +29,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A write holds if its acknowledgement's p99 is within this.
 pub const ACK_P99_MS: f64 = 250.0;
@@ -476,14 +474,6 @@ fn push(seq: u64, client: usize, node: u32, id: u64) -> ClientMessage {
             abandon: false,
         }],
     }
-}
-
-async fn send(socket: &mut Socket, message: &ClientMessage) -> Result<(), String> {
-    let text = serde_json::to_string(message).map_err(|e| format!("cannot encode: {e}"))?;
-    socket
-        .send(Message::Text(text.into()))
-        .await
-        .map_err(|e| format!("cannot send: {e}"))
 }
 
 /// The figures of a run.

@@ -4,6 +4,7 @@
 //! sending the next; every mutation must come back `applied`.
 
 use crate::cluster::{Cluster, Database};
+use crate::socket::{send, Socket};
 use crate::stats::{micros, round, CpuUse, CpuWindow, Histogram, Summary};
 use ferrosync_core::document::Fields;
 use ferrosync_core::hlc::Hlc;
@@ -11,14 +12,11 @@ use ferrosync_core::mutation::Op;
 use ferrosync_core::protocol::{
     ClientMessage, Outcome, ServerMessage, WireMutation, WireTransaction, PROTOCOL_VERSION,
 };
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// How long a push may wait for its answer before the run counts it as a stall.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -203,12 +201,4 @@ fn put(client: usize, id: u64) -> WireTransaction {
         }],
         abandon: false,
     }
-}
-
-async fn send(socket: &mut Socket, message: &ClientMessage) -> Result<(), String> {
-    let text = serde_json::to_string(message).map_err(|e| format!("cannot encode: {e}"))?;
-    socket
-        .send(Message::Text(text.into()))
-        .await
-        .map_err(|e| format!("cannot send: {e}"))
 }
