@@ -9,7 +9,7 @@ mod support;
 
 use ferrosync::SyncEngine;
 use ferrosync_core::document::{parse_document, Document};
-use ferrosync_core::engine::{Checkpoint, Record, RecordMeta};
+use ferrosync_core::engine::{Checkpoint, Record, RecordMeta, StoredTx};
 use ferrosync_core::hlc::Hlc;
 use ferrosync_core::mutation::{Mutation, Op};
 use ferrosync_core::transaction::{Transaction, TxId};
@@ -145,10 +145,11 @@ async fn write_second_schema(name: &str) -> Result<(), JsValue> {
     let record = Record {
         seq: 1,
         meta: RecordMeta {
-            txs: vec![tx],
             checkpoint: Some(checkpoint),
             ..RecordMeta::default()
         },
+        txs: vec![StoredTx::of(&tx)],
+        finished: Vec::new(),
         docs: vec![("todos".into(), vec![synced])],
         removed: Vec::new(),
     };

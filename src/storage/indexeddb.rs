@@ -21,7 +21,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// The schema version (the IndexedDB database version).
 const SCHEMA_VERSION: u32 = 3;
@@ -166,16 +166,22 @@ impl Database {
             origins.get_all(None, None),
         )
         .map_err(|e| format!("cannot read the database: {e}"))?;
-        let bytes = |values: Vec<JsValue>| -> Vec<Vec<u8>> {
+        // Each value is the `Uint8Array` stored: copied into wasm once (`Uint8Array::new` on
+        // one would copy it first).
+        let bytes = |values: Vec<JsValue>| -> Result<Vec<Vec<u8>>, String> {
             values
                 .iter()
-                .map(|v| js_sys::Uint8Array::new(v).to_vec())
+                .map(|v| {
+                    v.dyn_ref::<js_sys::Uint8Array>()
+                        .map(js_sys::Uint8Array::to_vec)
+                        .ok_or_else(|| "a stored record is not bytes".to_owned())
+                })
                 .collect()
         };
         let snapshot = Snapshot {
-            records: bytes(records),
-            pages: bytes(pages),
-            history: bytes(history),
+            records: bytes(records)?,
+            pages: bytes(pages)?,
+            history: bytes(history)?,
         };
         let origins = origins
             .iter()

@@ -4,7 +4,7 @@
 //! move happens once, whole or not at all. The engine then loads it like any other log.
 
 use ferrosync_core::document::Document;
-use ferrosync_core::engine::{Checkpoint, Record, RecordMeta, SyncLogEntry};
+use ferrosync_core::engine::{Checkpoint, Record, RecordMeta, StoredTx, SyncLogEntry};
 use ferrosync_core::transaction::Transaction;
 use rexie::{Rexie, TransactionMode};
 use serde::de::DeserializeOwned;
@@ -50,14 +50,17 @@ pub async fn from_first_schema(db: &Rexie, log: &str) -> Result<(), String> {
     let record = Record {
         seq: 1,
         meta: RecordMeta {
-            txs: decode_all::<Transaction>(&transactions, TRANSACTIONS)?,
             settled: Vec::new(),
-            finished: Vec::new(),
             checkpoint: checkpoint
                 .map(|v| decode::<Checkpoint>(&v, META))
                 .transpose()?,
             sync_log: decode_all::<SyncLogEntry>(&sync_log, SYNC_LOG)?,
         },
+        txs: decode_all::<Transaction>(&transactions, TRANSACTIONS)?
+            .iter()
+            .map(StoredTx::of)
+            .collect(),
+        finished: Vec::new(),
         docs: docs.into_iter().collect(),
         removed: Vec::new(),
     };

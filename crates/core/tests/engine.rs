@@ -1031,7 +1031,7 @@ fn batched_writes_put_a_burst_of_commits_and_the_last_burst_s_compaction_in_one_
     let first = burst(&mut c, 0);
     assert!(c.tick_unflushed(T0));
     assert_eq!(c.writes.len(), 1, "one write for the burst");
-    assert_eq!(record_of(&c.writes[0]).meta.txs.len(), 3);
+    assert_eq!(record_of(&c.writes[0]).txs.len(), 3);
     assert!(c.complete_write(T0));
     assert!(first.iter().all(|id| c.durable.contains(id)));
     // Durable local-only transactions complete; storing their documents and settling them
@@ -1042,8 +1042,8 @@ fn batched_writes_put_a_burst_of_commits_and_the_last_burst_s_compaction_in_one_
     assert!(c.tick_unflushed(T0));
     assert_eq!(c.writes.len(), 1);
     let record = record_of(&c.writes[0]);
-    assert_eq!(record.meta.txs.len(), 3);
-    let finished: Vec<_> = record.meta.finished.iter().map(|t| t.id).collect();
+    assert_eq!(record.txs.len(), 3);
+    let finished: Vec<_> = record.finished.iter().map(|t| t.id).collect();
     assert_eq!(finished, first, "their ends, as the history keeps them");
     assert_eq!(record.docs.iter().map(|(_, d)| d.len()).sum::<usize>(), 3);
     c.flush(T0);

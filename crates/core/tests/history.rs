@@ -4,7 +4,9 @@
 mod common;
 
 use common::*;
-use ferrosync_core::engine::{EngineConfig, HistoryRetention, Input, StorageTuning};
+use ferrosync_core::engine::{
+    Engine, EngineConfig, HistoryRetention, Input, Record, StorageTuning,
+};
 use ferrosync_core::transaction::{Transaction, TxId, TxQuery, TxState};
 use serde_json::json;
 
@@ -191,4 +193,35 @@ fn queries_page_back_from_the_newest_and_filter_by_state() {
     });
     assert_eq!(pending, offline.iter().map(|id| id.0).collect::<Vec<_>>());
     assert_eq!(ids(engine.transactions()), (1..=10).collect::<Vec<_>>());
+}
+
+/// A reload decodes history entries only when they are read; one whose stored JSON is damaged
+/// then reads as a failed transaction that says so, and the rest of the history is intact.
+#[test]
+fn a_damaged_history_entry_reads_as_failed_and_says_so() {
+    let mut c = Client::open(config(3), Store::default(), T0);
+    let ids = write_local(&mut c, 2, T0);
+    c.flush(T0);
+    let mut snapshot = c.store.snapshot();
+    let mut damaged = 0;
+    for bytes in &mut snapshot.records {
+        let mut record = Record::decode(bytes).unwrap();
+        for tx in record.finished.iter_mut().filter(|t| t.id == ids[0]) {
+            tx.json = "{\"id\":".into();
+            damaged += 1;
+        }
+        *bytes = record.encode();
+    }
+    assert_eq!(damaged, 1, "the first transaction's end is in one record");
+    let mut engine = Engine::new(config(3)).unwrap();
+    engine.handle(Input::Loaded(snapshot), T0).expect("loads");
+    let first = engine.transaction(ids[0]).unwrap();
+    assert_eq!(first.state, TxState::Failed);
+    let message = &first.error.as_ref().unwrap().message;
+    assert!(message.contains("damaged"), "{message}");
+    assert_eq!(
+        engine.transaction(ids[1]).unwrap().state,
+        TxState::Completed
+    );
+    assert_eq!(engine.transaction(ids[1]).unwrap().mutations.len(), 1);
 }

@@ -6,11 +6,80 @@
 //! the oldest finished more than `max_age_ms` ago. What it dropped is never silent: the
 //! `historyDropped` stat counts it, kept across reloads, and everything below the *floor* (the
 //! lowest id still kept) is gone from storage as well (see `store`).
+//!
+//! An entry read back from storage stays the JSON stored until it is first read
+//! ([`Archived`]), so a reload does not decode a history nobody asks for.
 
+use super::store::StoredTx;
 use super::Engine;
-use crate::transaction::{Transaction, TxId, TxQuery};
+use crate::transaction::{Transaction, TxError, TxId, TxQuery, TxState};
 use crate::Millis;
+use std::cell::OnceCell;
 use std::iter::Peekable;
+
+/// A history entry: a finished transaction, decoded from its stored JSON when first read, and
+/// its JSON written when first stored. At least one of the two is held.
+#[derive(Debug)]
+pub(super) struct Archived {
+    id: TxId,
+    updated_at: Millis,
+    json: OnceCell<Box<str>>,
+    tx: OnceCell<Transaction>,
+}
+
+impl Archived {
+    /// A transaction that finished in this session.
+    pub(super) fn finished(tx: Transaction) -> Self {
+        Archived {
+            id: tx.id,
+            updated_at: tx.updated_at,
+            json: OnceCell::new(),
+            tx: OnceCell::from(tx),
+        }
+    }
+
+    /// An entry as storage held it.
+    pub(super) fn from_stored(stored: StoredTx) -> Self {
+        Archived {
+            id: stored.id,
+            updated_at: stored.updated_at,
+            json: OnceCell::from(stored.json),
+            tx: OnceCell::new(),
+        }
+    }
+
+    /// The transaction. An entry whose stored JSON cannot be read (damaged storage) reads as
+    /// a failed transaction whose error says so, rather than hiding it.
+    pub(super) fn tx(&self) -> &Transaction {
+        self.tx.get_or_init(|| {
+            self.stored().decode().unwrap_or_else(|e| {
+                let mut tx = Transaction::new(self.id, Vec::new(), self.updated_at);
+                tx.error = Some(TxError {
+                    transaction_id: self.id,
+                    message: e.to_string(),
+                });
+                tx.state = TxState::Failed;
+                tx
+            })
+        })
+    }
+
+    /// The entry as storage holds it.
+    pub(super) fn stored(&self) -> StoredTx {
+        let json = self.json.get_or_init(|| {
+            let tx = self
+                .tx
+                .get()
+                .expect("an entry holds its JSON or its transaction");
+            StoredTx::of(tx).json
+        });
+        StoredTx {
+            id: self.id,
+            updated_at: self.updated_at,
+            json: json.clone(),
+        }
+    }
+}
 
 /// How much of the history is kept.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -23,7 +92,7 @@ pub struct HistoryRetention {
 
 impl HistoryRetention {
     /// Whether the oldest entry must go: more than `keep` are held, or it is too old.
-    fn drops(&self, held: usize, oldest: &Transaction, now: Millis) -> bool {
+    fn drops(&self, held: usize, oldest: &Archived, now: Millis) -> bool {
         self.keep.is_some_and(|keep| held > keep)
             || self
                 .max_age_ms
@@ -37,7 +106,7 @@ impl Engine {
         self.txs
             .get(&id)
             .map(|e| &e.tx)
-            .or_else(|| self.history.get(&id))
+            .or_else(|| self.history.get(&id).map(Archived::tx))
     }
 
     /// Every transaction the engine holds (unfinished, and the history), oldest first.
@@ -60,7 +129,7 @@ impl Engine {
     /// The `limit` newest entries of the history, oldest first.
     pub fn recent_history(&self, limit: usize) -> impl Iterator<Item = &Transaction> {
         let skip = self.history.len().saturating_sub(limit);
-        self.history.values().skip(skip)
+        self.history.values().skip(skip).map(Archived::tx)
     }
 
     /// Transactions below `before` (all without it), newest first, lazily merged from the
@@ -68,7 +137,7 @@ impl Engine {
     fn newest_first(&self, before: Option<TxId>) -> impl Iterator<Item = &Transaction> {
         let end = before.unwrap_or(TxId(u64::MAX));
         let unfinished = self.txs.range(..end).rev().map(|(_, e)| &e.tx);
-        let finished = self.history.range(..end).rev().map(|(_, tx)| tx);
+        let finished = self.history.range(..end).rev().map(|(_, a)| a.tx());
         Descending {
             a: unfinished.peekable(),
             b: finished.peekable(),
@@ -81,7 +150,8 @@ impl Engine {
         for id in std::mem::take(&mut self.finished) {
             if let Some(entry) = self.txs.remove(&id) {
                 if id.0 >= self.history_floor {
-                    self.history.insert(id, entry.tx.into_history());
+                    self.history
+                        .insert(id, Archived::finished(entry.tx.into_history()));
                 } else {
                     // Below the floor: older than what the retention keeps.
                     self.count_dropped(1);

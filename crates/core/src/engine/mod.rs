@@ -22,7 +22,7 @@ pub use status::{
 };
 pub use store::{
     doc_size, hash, index_for, Checkpoint, MemoryStore, Page, Record, RecordMeta, Snapshot,
-    StorageTuning, StorageWrite, StoreOp, Unwritten,
+    StorageTuning, StorageWrite, StoreOp, StoredTx, Unwritten,
 };
 
 use crate::collection::{Collection, DocChange};
@@ -495,7 +495,7 @@ pub struct Engine {
     /// Transactions that finished in the step under way, for the history.
     finished: Vec<TxId>,
     /// Finished transactions the retention keeps.
-    history: BTreeMap<TxId, Transaction>,
+    history: BTreeMap<TxId, history::Archived>,
     /// The lowest transaction id the history may still hold (older ones were dropped).
     history_floor: u64,
     /// Unfinished transactions that write synced collections.

@@ -7,20 +7,29 @@
 //! - page: `FSP2`, collection, `u32` index, `u32` count (of the collection's pages when it was
 //!   written), `u64` as_of (the record it includes everything up to), `u32` documents and
 //!   the documents;
-//! - record: `FSL2`, `u64` seq, the JSON of [`RecordMeta`], `u32` groups of (collection, `u32`
-//!   count, documents), `u32` removals of (collection, id);
-//! - history page: `FSH1`, `u32` index, the JSON of its finished transactions.
+//! - transaction: `u64` id, `u64` updated_at, its JSON (read only when needed: a reload decodes
+//!   the unfinished ones, and the history its entries when they are first read);
+//! - record: `FSL3`, `u64` seq, the JSON of [`RecordMeta`], `u32` unfinished transactions,
+//!   `u32` finished transactions, `u32` groups of (collection, `u32` count, documents), `u32`
+//!   removals of (collection, id);
+//! - history page: `FSH2`, `u32` index, `u32` transactions.
+//!
+//! Records and history pages of the earlier formats (`FSL2`, `FSH1`: the transactions inside
+//! the JSON) still read.
 
 use crate::document::{Document, Fields};
 use crate::engine::{Checkpoint, SyncLogEntry};
 use crate::hlc::Hlc;
 use crate::transaction::{Transaction, TxId};
-use crate::{CoreError, DocId};
+use crate::{CoreError, DocId, Millis};
 use serde::{Deserialize, Serialize};
 
 const PAGE_MAGIC: &[u8; 4] = b"FSP2";
-const RECORD_MAGIC: &[u8; 4] = b"FSL2";
-const HISTORY_MAGIC: &[u8; 4] = b"FSH1";
+const RECORD_MAGIC: &[u8; 4] = b"FSL3";
+const HISTORY_MAGIC: &[u8; 4] = b"FSH2";
+/// The formats before transactions were stored apart from the JSON.
+const RECORD_MAGIC_2: &[u8; 4] = b"FSL2";
+const HISTORY_MAGIC_1: &[u8; 4] = b"FSH1";
 
 /// A snapshot page: every synced document of one collection that hashes to `index`, as of the
 /// record `as_of` (later records' changes to these documents are applied over it on load).
@@ -43,26 +52,24 @@ pub struct Page {
 pub struct Record {
     /// Its sequence number (records apply in this order).
     pub seq: u64,
-    /// What is not documents.
+    /// What is not documents or transactions.
     pub meta: RecordMeta,
+    /// Unfinished transactions written (committed, or changed in a way a reload must see).
+    pub txs: Vec<StoredTx>,
+    /// Transactions finished since, as the history keeps them (no longer in the outbox).
+    pub finished: Vec<StoredTx>,
     /// Synced documents stored, by collection.
     pub docs: Vec<(String, Vec<Document>)>,
     /// Documents removed for good (`hardDelete`).
     pub removed: Vec<(String, DocId)>,
 }
 
-/// A record's transactions, checkpoint and sync log, as JSON.
+/// A record's settlements, checkpoint and sync log, as JSON.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RecordMeta {
-    /// Unfinished transactions written (committed, or changed in a way a reload must see).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub txs: Vec<Transaction>,
     /// Transactions finished since that the history does not keep: no longer in the outbox.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settled: Vec<TxId>,
-    /// Transactions finished since, as the history keeps them (no longer in the outbox).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub finished: Vec<Transaction>,
     /// The engine's fields, when they changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<Checkpoint>,
@@ -78,7 +85,53 @@ pub struct HistoryPage {
     /// Its index.
     pub index: u32,
     /// Its transactions, by id.
-    pub txs: Vec<Transaction>,
+    pub txs: Vec<StoredTx>,
+}
+
+/// A transaction as storage holds it: its JSON, with the id and the time it last changed
+/// beside it, so a reload reads what it needs without decoding every transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTx {
+    /// Its id.
+    pub id: TxId,
+    /// When it last changed (the history's retention reads it).
+    pub updated_at: Millis,
+    /// The transaction's JSON.
+    pub json: Box<str>,
+}
+
+impl StoredTx {
+    /// A transaction's stored form.
+    pub fn of(tx: &Transaction) -> Self {
+        StoredTx {
+            id: tx.id,
+            updated_at: tx.updated_at,
+            json: serde_json::to_string(tx)
+                .expect("transactions serialize")
+                .into_boxed_str(),
+        }
+    }
+
+    /// The transaction it holds.
+    pub fn decode(&self) -> Result<Transaction, CoreError> {
+        serde_json::from_str(&self.json)
+            .map_err(|e| corrupt("transaction", &format!("unreadable ({}): {e}", self.id)))
+    }
+}
+
+/// The JSON of a record of format 2: the transactions were part of it.
+#[derive(Deserialize)]
+struct RecordMeta2 {
+    #[serde(default)]
+    txs: Vec<Transaction>,
+    #[serde(default)]
+    settled: Vec<TxId>,
+    #[serde(default)]
+    finished: Vec<Transaction>,
+    #[serde(default)]
+    checkpoint: Option<Checkpoint>,
+    #[serde(default)]
+    sync_log: Vec<SyncLogEntry>,
 }
 
 /// How many transaction ids one history page covers.
@@ -92,20 +145,24 @@ pub fn history_page_of(id: TxId) -> u32 {
 impl HistoryPage {
     /// The page's bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let json = serde_json::to_string(&self.txs).expect("transactions serialize");
-        let mut out = Writer(Vec::with_capacity(12 + json.len()));
+        let mut out = Writer(Vec::with_capacity(12 + txs_size(&self.txs)));
         out.0.extend_from_slice(HISTORY_MAGIC);
         out.u32(self.index);
-        out.str(&json);
+        out.txs(&self.txs);
         out.0
     }
 
     /// A history page from its bytes.
     pub fn decode(bytes: &[u8]) -> Result<HistoryPage, CoreError> {
-        let mut r = Reader::new(bytes, HISTORY_MAGIC, "history page")?;
+        let mut r = Reader::new(bytes, &[HISTORY_MAGIC, HISTORY_MAGIC_1], "history page")?;
         let index = r.u32()?;
-        let txs = serde_json::from_str(r.str()?)
-            .map_err(|e| corrupt("history page", &format!("unreadable transactions: {e}")))?;
+        let txs = if r.magic == HISTORY_MAGIC {
+            r.txs()?
+        } else {
+            let txs: Vec<Transaction> = serde_json::from_str(r.str()?)
+                .map_err(|e| corrupt("history page", &format!("unreadable transactions: {e}")))?;
+            txs.iter().map(StoredTx::of).collect()
+        };
         r.end()?;
         Ok(HistoryPage { index, txs })
     }
@@ -128,7 +185,7 @@ impl Page {
 
     /// A page from its bytes.
     pub fn decode(bytes: &[u8]) -> Result<Page, CoreError> {
-        let mut r = Reader::new(bytes, PAGE_MAGIC, "page")?;
+        let mut r = Reader::new(bytes, &[PAGE_MAGIC], "page")?;
         let page = Page {
             collection: r.string()?,
             index: r.u32()?,
@@ -151,10 +208,13 @@ impl Record {
             .flat_map(|(_, docs)| docs)
             .map(doc_size)
             .sum();
-        let mut out = Writer(Vec::with_capacity(32 + meta.len() + docs));
+        let txs = txs_size(&self.txs) + txs_size(&self.finished);
+        let mut out = Writer(Vec::with_capacity(40 + meta.len() + txs + docs));
         out.0.extend_from_slice(RECORD_MAGIC);
         out.u64(self.seq);
         out.str(&meta);
+        out.txs(&self.txs);
+        out.txs(&self.finished);
         out.u32(self.docs.len() as u32);
         for (collection, docs) in &self.docs {
             out.str(collection);
@@ -170,10 +230,27 @@ impl Record {
 
     /// A record from its bytes.
     pub fn decode(bytes: &[u8]) -> Result<Record, CoreError> {
-        let mut r = Reader::new(bytes, RECORD_MAGIC, "log record")?;
+        let mut r = Reader::new(bytes, &[RECORD_MAGIC, RECORD_MAGIC_2], "log record")?;
         let seq = r.u64()?;
-        let meta = serde_json::from_str(r.str()?)
-            .map_err(|e| corrupt("log record", &format!("unreadable metadata: {e}")))?;
+        let meta = r.str()?;
+        let unreadable =
+            |e: serde_json::Error| corrupt("log record", &format!("unreadable metadata: {e}"));
+        let (meta, txs, finished) = if r.magic == RECORD_MAGIC {
+            (
+                serde_json::from_str(meta).map_err(unreadable)?,
+                r.txs()?,
+                r.txs()?,
+            )
+        } else {
+            let old: RecordMeta2 = serde_json::from_str(meta).map_err(unreadable)?;
+            let meta = RecordMeta {
+                settled: old.settled,
+                checkpoint: old.checkpoint,
+                sync_log: old.sync_log,
+            };
+            let stored = |txs: Vec<Transaction>| txs.iter().map(StoredTx::of).collect();
+            (meta, stored(old.txs), stored(old.finished))
+        };
         let groups = r.u32()?;
         let mut docs = Vec::with_capacity(r.capped(groups));
         for _ in 0..groups {
@@ -188,6 +265,8 @@ impl Record {
         Ok(Record {
             seq,
             meta,
+            txs,
+            finished,
             docs,
             removed,
         })
@@ -197,6 +276,11 @@ impl Record {
 /// About how many bytes a document takes in a page or record.
 pub fn doc_size(doc: &Document) -> usize {
     33 + doc.id.len() + doc.fields.as_json().len()
+}
+
+/// About how many bytes transactions take in a record or history page.
+fn txs_size(txs: &[StoredTx]) -> usize {
+    txs.iter().map(|tx| 20 + tx.json.len()).sum()
 }
 
 fn corrupt(what: &str, why: &str) -> CoreError {
@@ -216,6 +300,14 @@ impl Writer {
         self.u32(s.len() as u32);
         self.0.extend_from_slice(s.as_bytes());
     }
+    fn txs(&mut self, txs: &[StoredTx]) {
+        self.u32(txs.len() as u32);
+        for tx in txs {
+            self.u64(tx.id.0);
+            self.u64(tx.updated_at);
+            self.str(&tx.json);
+        }
+    }
     fn docs(&mut self, docs: &[Document]) {
         self.u32(docs.len() as u32);
         for doc in docs {
@@ -234,14 +326,27 @@ struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
     what: &'static str,
+    /// Which of the accepted formats it is.
+    magic: &'static [u8; 4],
 }
 
 impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8], magic: &[u8; 4], what: &'static str) -> Result<Self, CoreError> {
-        if bytes.get(..4) != Some(magic.as_slice()) {
-            return Err(corrupt(what, "unknown format"));
-        }
-        Ok(Reader { bytes, at: 4, what })
+    /// A reader of bytes in one of the `formats` (by their magic).
+    fn new(
+        bytes: &'a [u8],
+        formats: &[&'static [u8; 4]],
+        what: &'static str,
+    ) -> Result<Self, CoreError> {
+        let magic = formats
+            .iter()
+            .find(|m| bytes.get(..4) == Some(m.as_slice()))
+            .ok_or_else(|| corrupt(what, "unknown format"))?;
+        Ok(Reader {
+            bytes,
+            at: 4,
+            what,
+            magic,
+        })
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], CoreError> {
@@ -277,6 +382,19 @@ impl<'a> Reader<'a> {
     /// A capacity for `count` items that a damaged count cannot blow up.
     fn capped(&self, count: u32) -> usize {
         (count as usize).min(self.bytes.len() - self.at)
+    }
+
+    fn txs(&mut self) -> Result<Vec<StoredTx>, CoreError> {
+        let count = self.u32()?;
+        let mut txs = Vec::with_capacity(self.capped(count) / 20);
+        for _ in 0..count {
+            txs.push(StoredTx {
+                id: TxId(self.u64()?),
+                updated_at: self.u64()?,
+                json: self.str()?.into(),
+            });
+        }
+        Ok(txs)
     }
 
     fn docs(&mut self) -> Result<Vec<Document>, CoreError> {
@@ -365,25 +483,34 @@ mod tests {
         let record = Record {
             seq: 43,
             meta: RecordMeta {
-                txs: vec![tx.clone()],
                 settled: vec![TxId(4)],
-                finished: vec![tx.clone()],
                 checkpoint: None,
                 sync_log: Vec::new(),
             },
+            txs: vec![StoredTx::of(&tx)],
+            finished: vec![StoredTx::of(&tx)],
             docs: vec![("todos".into(), vec![doc("b", 3, false)])],
             removed: vec![("notes".into(), "x".into())],
         };
-        assert_eq!(Record::decode(&record.encode()).unwrap(), record);
+        let read = Record::decode(&record.encode()).unwrap();
+        assert_eq!(read, record);
+        assert_eq!(read.txs[0].decode().unwrap(), tx);
+        assert_eq!((read.txs[0].id, read.txs[0].updated_at), (TxId(9), 5));
         assert_eq!(
             Record::decode(&Record::default().encode()).unwrap(),
             Record::default()
         );
         let history = HistoryPage {
             index: 3,
-            txs: vec![tx],
+            txs: vec![StoredTx::of(&tx)],
         };
         assert_eq!(HistoryPage::decode(&history.encode()).unwrap(), history);
+        // A history page of format 1: the transactions as one JSON array.
+        let mut old = Writer(Vec::new());
+        old.0.extend_from_slice(HISTORY_MAGIC_1);
+        old.u32(3);
+        old.str(&serde_json::to_string(&[&tx]).unwrap());
+        assert_eq!(HistoryPage::decode(&old.0).unwrap(), history);
         assert_eq!(history_page_of(TxId(HISTORY_PAGE_TXS * 3 + 5)), 3);
     }
 
@@ -449,15 +576,15 @@ mod tests {
         let text = old.to_string();
         assert!(!text.contains("history") && !text.contains("metadata"));
         let mut bytes = Writer(Vec::new());
-        bytes.0.extend_from_slice(RECORD_MAGIC);
+        bytes.0.extend_from_slice(RECORD_MAGIC_2);
         bytes.u64(9);
         bytes.str(&text);
         bytes.u32(0);
         bytes.u32(0);
         let record = Record::decode(&bytes.0).unwrap();
-        assert_eq!(record.meta.txs, vec![tx]);
+        assert_eq!(record.txs, vec![StoredTx::of(&tx)]);
         assert_eq!(record.meta.settled, vec![TxId(1)]);
-        assert!(record.meta.finished.is_empty());
+        assert!(record.finished.is_empty());
         assert_eq!(record.meta.checkpoint, Some(checkpoint));
         assert_eq!(record.meta.sync_log, vec![entry]);
     }
@@ -482,6 +609,8 @@ mod tests {
         huge_count[4 + 4 + 5 + 4 + 4 + 8] = 0xff; // the document count
         assert!(Page::decode(&huge_count).is_err());
         assert!(Record::decode(b"FSL2").is_err());
+        assert!(Record::decode(b"FSL3").is_err());
         assert!(HistoryPage::decode(b"FSH1\x00\x00\x00\x00\x02\x00\x00\x00[{").is_err());
+        assert!(HistoryPage::decode(b"FSH2\x00\x00\x00\x00\x02\x00\x00\x00").is_err());
     }
 }

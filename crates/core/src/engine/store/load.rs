@@ -2,9 +2,10 @@
 //! over them in order, each change skipped where the document's page already includes it.
 //! Documents are not parsed: their fields stay the JSON text stored.
 
-use super::codec::{HistoryPage, Page, Record};
+use super::codec::{HistoryPage, Page, Record, StoredTx};
 use super::layout::{hash, Pages, Unfolded};
 use super::Snapshot;
+use crate::engine::history::Archived;
 use crate::engine::{Engine, SyncLogEntry, TxEntry};
 use crate::hlc::{node_of, Hlc, HybridClock};
 use crate::transaction::{Transaction, TxId, TxState};
@@ -29,7 +30,9 @@ impl Engine {
             .map(|bytes| Record::decode(bytes).map(|r| (r, bytes.len())))
             .collect::<Result<Vec<_>, _>>()?;
         records.sort_by_key(|(r, _)| r.seq);
-        let mut txs: BTreeMap<TxId, Transaction> = BTreeMap::new();
+        // Transactions stay their stored JSON: only those still unfinished at the end are
+        // decoded here; the history's entries are decoded when first read.
+        let mut txs: BTreeMap<TxId, StoredTx> = BTreeMap::new();
         let mut history = self.load_history_pages(&snapshot.history)?;
         let mut logs: BTreeMap<u64, SyncLogEntry> = BTreeMap::new();
         let mut checkpoint = None;
@@ -38,7 +41,7 @@ impl Engine {
             let touched = self.replay_docs(&record);
             self.store.log.insert(seq, Unfolded { touched, bytes });
             self.store.log.next_seq = seq + 1;
-            for tx in record.meta.txs {
+            for tx in record.txs {
                 self.store.tx_home.insert(tx.id, seq);
                 txs.insert(tx.id, tx);
             }
@@ -46,11 +49,11 @@ impl Engine {
                 self.store.tx_home.remove(&id);
                 txs.remove(&id);
             }
-            for tx in record.meta.finished {
+            for tx in record.finished {
                 self.store.tx_home.remove(&tx.id);
                 txs.remove(&tx.id);
                 self.store.history_home.insert(tx.id, seq);
-                history.insert(tx.id, tx);
+                history.insert(tx.id, Archived::from_stored(tx));
             }
             for mut entry in record.meta.sync_log {
                 if entry.created_at == 0 {
@@ -81,7 +84,11 @@ impl Engine {
                 self.store.checkpoint_dirty = true;
             }
         }
-        self.load_transactions(txs.into_values())?;
+        let txs = txs
+            .values()
+            .map(StoredTx::decode)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.load_transactions(txs.into_iter())?;
         let floor = TxId(self.history_floor);
         self.history = history.split_off(&floor);
         self.store.history_home.retain(|id, _| *id >= floor);
@@ -99,12 +106,16 @@ impl Engine {
     fn load_history_pages(
         &mut self,
         stored: &[Vec<u8>],
-    ) -> Result<BTreeMap<TxId, Transaction>, CoreError> {
+    ) -> Result<BTreeMap<TxId, Archived>, CoreError> {
         let mut history = BTreeMap::new();
         for bytes in stored {
             let page = HistoryPage::decode(bytes)?;
             self.store.history_pages.insert(page.index);
-            history.extend(page.txs.into_iter().map(|tx| (tx.id, tx)));
+            history.extend(
+                page.txs
+                    .into_iter()
+                    .map(|tx| (tx.id, Archived::from_stored(tx))),
+            );
         }
         Ok(history)
     }

@@ -16,14 +16,14 @@ mod layout;
 mod load;
 mod memory;
 
-pub use codec::{doc_size, history_page_of, HistoryPage, Page, Record, RecordMeta};
+pub use codec::{doc_size, history_page_of, HistoryPage, Page, Record, RecordMeta, StoredTx};
 pub use layout::{hash, index_for};
 pub use memory::MemoryStore;
 
 use super::Engine;
 use crate::document::Document;
 use crate::hlc::Hlc;
-use crate::transaction::{Transaction, TxId};
+use crate::transaction::TxId;
 use crate::{ClientId, DocId, Millis, MutationId, Version};
 use layout::{Log, Unfolded};
 use serde::{Deserialize, Serialize};
@@ -315,13 +315,13 @@ impl Engine {
                 Some(entry) if !entry.tx.state.is_terminal() => {
                     if entry.revision > entry.written_revision {
                         entry.written_revision = entry.revision;
-                        record.meta.txs.push(entry.tx.clone());
+                        record.txs.push(StoredTx::of(&entry.tx));
                         written.push((*id, entry.revision));
                     }
                 }
                 _ => {
                     match self.history.get(id) {
-                        Some(tx) => record.meta.finished.push(tx.clone()),
+                        Some(entry) => record.finished.push(entry.stored()),
                         None if self.store.tx_home.contains_key(id) => {
                             record.meta.settled.push(*id)
                         }
@@ -459,18 +459,21 @@ impl Engine {
         (written, deleted)
     }
 
-    /// The kept history entries whose ids fall in page `index`.
-    fn history_page(&self, index: u32) -> impl Iterator<Item = &Transaction> {
+    /// The ids of the kept history entries in page `index`.
+    fn history_page(&self, index: u32) -> impl Iterator<Item = &TxId> {
         let first = u64::from(index) * codec::HISTORY_PAGE_TXS;
         self.history
             .range(TxId(first)..TxId(first + codec::HISTORY_PAGE_TXS))
-            .map(|(_, tx)| tx)
+            .map(|(id, _)| id)
     }
 
     fn encode_history_page(&self, index: u32) -> Vec<u8> {
         HistoryPage {
             index,
-            txs: self.history_page(index).cloned().collect(),
+            txs: self
+                .history_page(index)
+                .map(|id| self.history[id].stored())
+                .collect(),
         }
         .encode()
     }
