@@ -195,7 +195,7 @@ fn queries_page_back_from_the_newest_and_filter_by_state() {
     assert_eq!(ids(engine.transactions()), (1..=10).collect::<Vec<_>>());
 }
 
-/// A reload decodes history entries only when they are read; one whose stored JSON is damaged
+/// A reload decodes history entries only when they are read; one whose stored bytes are damaged
 /// then reads as a failed transaction that says so, and the rest of the history is intact.
 #[test]
 fn a_damaged_history_entry_reads_as_failed_and_says_so() {
@@ -207,7 +207,7 @@ fn a_damaged_history_entry_reads_as_failed_and_says_so() {
     for bytes in &mut snapshot.records {
         let mut record = Record::decode(bytes).unwrap();
         for tx in record.finished.iter_mut().filter(|t| t.id == ids[0]) {
-            tx.json = "{\"id\":".into();
+            tx.bytes = b"\x06\x00\x00\x00{\"id\":".to_vec().into();
             damaged += 1;
         }
         *bytes = record.encode();

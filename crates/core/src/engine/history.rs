@@ -17,13 +17,13 @@ use crate::Millis;
 use std::cell::OnceCell;
 use std::iter::Peekable;
 
-/// A history entry: a finished transaction, decoded from its stored JSON when first read, and
-/// its JSON written when first stored. At least one of the two is held.
+/// A history entry: a finished transaction, decoded from its stored bytes when first read, and
+/// encoded when first stored. At least one of the two is held.
 #[derive(Debug)]
 pub(super) struct Archived {
     id: TxId,
     updated_at: Millis,
-    json: OnceCell<Box<str>>,
+    bytes: OnceCell<Box<[u8]>>,
     tx: OnceCell<Transaction>,
 }
 
@@ -33,7 +33,7 @@ impl Archived {
         Archived {
             id: tx.id,
             updated_at: tx.updated_at,
-            json: OnceCell::new(),
+            bytes: OnceCell::new(),
             tx: OnceCell::from(tx),
         }
     }
@@ -43,12 +43,12 @@ impl Archived {
         Archived {
             id: stored.id,
             updated_at: stored.updated_at,
-            json: OnceCell::from(stored.json),
+            bytes: OnceCell::from(stored.bytes),
             tx: OnceCell::new(),
         }
     }
 
-    /// The transaction. An entry whose stored JSON cannot be read (damaged storage) reads as
+    /// The transaction. An entry whose stored bytes cannot be read (damaged storage) reads as
     /// a failed transaction whose error says so, rather than hiding it.
     pub(super) fn tx(&self) -> &Transaction {
         self.tx.get_or_init(|| {
@@ -66,17 +66,17 @@ impl Archived {
 
     /// The entry as storage holds it.
     pub(super) fn stored(&self) -> StoredTx {
-        let json = self.json.get_or_init(|| {
+        let bytes = self.bytes.get_or_init(|| {
             let tx = self
                 .tx
                 .get()
-                .expect("an entry holds its JSON or its transaction");
-            StoredTx::of(tx).json
+                .expect("an entry holds its bytes or its transaction");
+            StoredTx::of(tx).bytes
         });
         StoredTx {
             id: self.id,
             updated_at: self.updated_at,
-            json: json.clone(),
+            bytes: bytes.clone(),
         }
     }
 }

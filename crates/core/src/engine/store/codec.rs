@@ -7,8 +7,8 @@
 //! - page: `FSP2`, collection, `u32` index, `u32` count (of the collection's pages when it was
 //!   written), `u64` as_of (the record it includes everything up to), `u32` documents and
 //!   the documents;
-//! - transaction: `u64` id, `u64` updated_at, its JSON (read only when needed: a reload decodes
-//!   the unfinished ones, and the history its entries when they are first read);
+//! - transaction: `u64` id, `u64` updated_at, its bytes ([`StoredTx`]: read only when needed,
+//!   a reload decodes the unfinished ones, and the history its entries when first read);
 //! - record: `FSL3`, `u64` seq, the JSON of [`RecordMeta`], `u32` unfinished transactions,
 //!   `u32` finished transactions, `u32` groups of (collection, `u32` count, documents), `u32`
 //!   removals of (collection, id);
@@ -17,11 +17,12 @@
 //! Records and history pages of the earlier formats (`FSL2`, `FSH1`: the transactions inside
 //! the JSON) still read.
 
+use super::stored_tx::StoredTx;
 use crate::document::{Document, Fields};
 use crate::engine::{Checkpoint, SyncLogEntry};
 use crate::hlc::Hlc;
 use crate::transaction::{Transaction, TxId};
-use crate::{CoreError, DocId, Millis};
+use crate::{CoreError, DocId};
 use serde::{Deserialize, Serialize};
 
 const PAGE_MAGIC: &[u8; 4] = b"FSP2";
@@ -88,37 +89,6 @@ pub struct HistoryPage {
     pub txs: Vec<StoredTx>,
 }
 
-/// A transaction as storage holds it: its JSON, with the id and the time it last changed
-/// beside it, so a reload reads what it needs without decoding every transaction.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredTx {
-    /// Its id.
-    pub id: TxId,
-    /// When it last changed (the history's retention reads it).
-    pub updated_at: Millis,
-    /// The transaction's JSON.
-    pub json: Box<str>,
-}
-
-impl StoredTx {
-    /// A transaction's stored form.
-    pub fn of(tx: &Transaction) -> Self {
-        StoredTx {
-            id: tx.id,
-            updated_at: tx.updated_at,
-            json: serde_json::to_string(tx)
-                .expect("transactions serialize")
-                .into_boxed_str(),
-        }
-    }
-
-    /// The transaction it holds.
-    pub fn decode(&self) -> Result<Transaction, CoreError> {
-        serde_json::from_str(&self.json)
-            .map_err(|e| corrupt("transaction", &format!("unreadable ({}): {e}", self.id)))
-    }
-}
-
 /// The JSON of a record of format 2: the transactions were part of it.
 #[derive(Deserialize)]
 struct RecordMeta2 {
@@ -156,7 +126,7 @@ impl HistoryPage {
     pub fn decode(bytes: &[u8]) -> Result<HistoryPage, CoreError> {
         let mut r = Reader::new(bytes, &[HISTORY_MAGIC, HISTORY_MAGIC_1], "history page")?;
         let index = r.u32()?;
-        let txs = if r.magic == HISTORY_MAGIC {
+        let txs = if r.magic == Some(HISTORY_MAGIC) {
             r.txs()?
         } else {
             let txs: Vec<Transaction> = serde_json::from_str(r.str()?)
@@ -235,7 +205,7 @@ impl Record {
         let meta = r.str()?;
         let unreadable =
             |e: serde_json::Error| corrupt("log record", &format!("unreadable metadata: {e}"));
-        let (meta, txs, finished) = if r.magic == RECORD_MAGIC {
+        let (meta, txs, finished) = if r.magic == Some(RECORD_MAGIC) {
             (
                 serde_json::from_str(meta).map_err(unreadable)?,
                 r.txs()?,
@@ -280,32 +250,42 @@ pub fn doc_size(doc: &Document) -> usize {
 
 /// About how many bytes transactions take in a record or history page.
 fn txs_size(txs: &[StoredTx]) -> usize {
-    txs.iter().map(|tx| 20 + tx.json.len()).sum()
+    txs.iter().map(|tx| 20 + tx.bytes.len()).sum()
 }
 
-fn corrupt(what: &str, why: &str) -> CoreError {
+/// The error for damaged stored bytes.
+pub(super) fn corrupt(what: &str, why: &str) -> CoreError {
     CoreError::CorruptStorage(format!("a stored {what} is damaged: {why}"))
 }
 
-struct Writer(Vec<u8>);
+/// Writes the layout's parts.
+pub(super) struct Writer(pub(super) Vec<u8>);
 
 impl Writer {
-    fn u32(&mut self, n: u32) {
+    pub(super) fn u32(&mut self, n: u32) {
         self.0.extend_from_slice(&n.to_le_bytes());
     }
-    fn u64(&mut self, n: u64) {
+    pub(super) fn u64(&mut self, n: u64) {
         self.0.extend_from_slice(&n.to_le_bytes());
     }
-    fn str(&mut self, s: &str) {
-        self.u32(s.len() as u32);
-        self.0.extend_from_slice(s.as_bytes());
+    pub(super) fn bytes(&mut self, b: &[u8]) {
+        self.u32(b.len() as u32);
+        self.0.extend_from_slice(b);
+    }
+    pub(super) fn str(&mut self, s: &str) {
+        self.bytes(s.as_bytes());
+    }
+    pub(super) fn hlc(&mut self, hlc: Hlc) {
+        self.u64(hlc.wall);
+        self.u32(hlc.counter);
+        self.u32(hlc.node);
     }
     fn txs(&mut self, txs: &[StoredTx]) {
         self.u32(txs.len() as u32);
         for tx in txs {
             self.u64(tx.id.0);
             self.u64(tx.updated_at);
-            self.str(&tx.json);
+            self.bytes(&tx.bytes);
         }
     }
     fn docs(&mut self, docs: &[Document]) {
@@ -313,21 +293,20 @@ impl Writer {
         for doc in docs {
             self.str(&doc.id);
             self.u64(doc.version);
-            self.u64(doc.hlc.wall);
-            self.u32(doc.hlc.counter);
-            self.u32(doc.hlc.node);
+            self.hlc(doc.hlc);
             self.0.push(u8::from(doc.deleted));
             self.str(doc.fields.as_json());
         }
     }
 }
 
-struct Reader<'a> {
+/// Reads the layout's parts; every damage is an error naming `what` was read.
+pub(super) struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
-    what: &'static str,
-    /// Which of the accepted formats it is.
-    magic: &'static [u8; 4],
+    pub(super) what: &'static str,
+    /// Which of the accepted formats it is (`None`: bytes without one).
+    magic: Option<&'static [u8; 4]>,
 }
 
 impl<'a> Reader<'a> {
@@ -345,11 +324,21 @@ impl<'a> Reader<'a> {
             bytes,
             at: 4,
             what,
-            magic,
+            magic: Some(magic),
         })
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], CoreError> {
+    /// A reader of bytes that start with no format magic.
+    pub(super) fn body(bytes: &'a [u8], what: &'static str) -> Self {
+        Reader {
+            bytes,
+            at: 0,
+            what,
+            magic: None,
+        }
+    }
+
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], CoreError> {
         let end = self
             .at
             .checked_add(n)
@@ -360,27 +349,49 @@ impl<'a> Reader<'a> {
         Ok(slice)
     }
 
-    fn u32(&mut self) -> Result<u32, CoreError> {
+    pub(super) fn u32(&mut self) -> Result<u32, CoreError> {
         let bytes = self.take(4)?;
         Ok(u32::from_le_bytes(bytes.try_into().expect("4 bytes")))
     }
 
-    fn u64(&mut self) -> Result<u64, CoreError> {
+    pub(super) fn u64(&mut self) -> Result<u64, CoreError> {
         let bytes = self.take(8)?;
         Ok(u64::from_le_bytes(bytes.try_into().expect("8 bytes")))
     }
 
-    fn str(&mut self) -> Result<&'a str, CoreError> {
+    fn bytes(&mut self) -> Result<&'a [u8], CoreError> {
         let len = self.u32()? as usize;
-        std::str::from_utf8(self.take(len)?).map_err(|_| corrupt(self.what, "text is not UTF-8"))
+        self.take(len)
     }
 
-    fn string(&mut self) -> Result<String, CoreError> {
+    pub(super) fn str(&mut self) -> Result<&'a str, CoreError> {
+        let bytes = self.bytes()?;
+        std::str::from_utf8(bytes).map_err(|_| corrupt(self.what, "text is not UTF-8"))
+    }
+
+    pub(super) fn string(&mut self) -> Result<String, CoreError> {
         self.str().map(str::to_owned)
     }
 
+    pub(super) fn hlc(&mut self) -> Result<Hlc, CoreError> {
+        Ok(Hlc {
+            wall: self.u64()?,
+            counter: self.u32()?,
+            node: self.u32()?,
+        })
+    }
+
+    /// A document's fields: canonical JSON text this crate wrote (an object).
+    pub(super) fn fields(&mut self) -> Result<Fields, CoreError> {
+        let fields = self.str()?;
+        if !(fields.starts_with('{') && fields.ends_with('}')) {
+            return Err(corrupt(self.what, "a document's fields are not an object"));
+        }
+        Ok(Fields::from_canonical(fields))
+    }
+
     /// A capacity for `count` items that a damaged count cannot blow up.
-    fn capped(&self, count: u32) -> usize {
+    pub(super) fn capped(&self, count: u32) -> usize {
         (count as usize).min(self.bytes.len() - self.at)
     }
 
@@ -391,7 +402,7 @@ impl<'a> Reader<'a> {
             txs.push(StoredTx {
                 id: TxId(self.u64()?),
                 updated_at: self.u64()?,
-                json: self.str()?.into(),
+                bytes: self.bytes()?.into(),
             });
         }
         Ok(txs)
@@ -403,19 +414,11 @@ impl<'a> Reader<'a> {
         for _ in 0..count {
             let id = self.string()?;
             let version = self.u64()?;
-            let hlc = Hlc {
-                wall: self.u64()?,
-                counter: self.u32()?,
-                node: self.u32()?,
-            };
+            let hlc = self.hlc()?;
             let deleted = self.take(1)?[0] != 0;
-            let fields = self.str()?;
-            if !(fields.starts_with('{') && fields.ends_with('}')) {
-                return Err(corrupt(self.what, "a document's fields are not an object"));
-            }
             docs.push(Document {
                 id,
-                fields: Fields::from_canonical(fields),
+                fields: self.fields()?,
                 version,
                 hlc,
                 deleted,
@@ -424,7 +427,7 @@ impl<'a> Reader<'a> {
         Ok(docs)
     }
 
-    fn end(&self) -> Result<(), CoreError> {
+    pub(super) fn end(&self) -> Result<(), CoreError> {
         if self.at == self.bytes.len() {
             Ok(())
         } else {

@@ -2,9 +2,10 @@
 //! over them in order, each change skipped where the document's page already includes it.
 //! Documents are not parsed: their fields stay the JSON text stored.
 
-use super::codec::{HistoryPage, Page, Record, StoredTx};
+use super::codec::{HistoryPage, Page, Record};
 use super::layout::{hash, Pages, Unfolded};
 use super::Snapshot;
+use super::StoredTx;
 use crate::engine::history::Archived;
 use crate::engine::{Engine, SyncLogEntry, TxEntry};
 use crate::hlc::{node_of, Hlc, HybridClock};

@@ -15,10 +15,12 @@ mod codec;
 mod layout;
 mod load;
 mod memory;
+mod stored_tx;
 
-pub use codec::{doc_size, history_page_of, HistoryPage, Page, Record, RecordMeta, StoredTx};
+pub use codec::{doc_size, history_page_of, HistoryPage, Page, Record, RecordMeta};
 pub use layout::{hash, index_for};
 pub use memory::MemoryStore;
+pub use stored_tx::StoredTx;
 
 use super::Engine;
 use crate::document::Document;
