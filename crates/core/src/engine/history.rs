@@ -64,6 +64,14 @@ impl Archived {
         })
     }
 
+    /// The entry as storage holds it, which from then on is all memory holds of it: the
+    /// bytes are several times smaller than the transaction, decoded again when read.
+    pub(super) fn store(&mut self) -> StoredTx {
+        let stored = self.stored();
+        self.tx.take();
+        stored
+    }
+
     /// The entry as storage holds it.
     pub(super) fn stored(&self) -> StoredTx {
         let bytes = self.bytes.get_or_init(|| {

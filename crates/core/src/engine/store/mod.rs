@@ -322,8 +322,8 @@ impl Engine {
                     }
                 }
                 _ => {
-                    match self.history.get(id) {
-                        Some(entry) => record.finished.push(entry.stored()),
+                    match self.history.get_mut(id) {
+                        Some(entry) => record.finished.push(entry.store()),
                         None if self.store.tx_home.contains_key(id) => {
                             record.meta.settled.push(*id)
                         }
