@@ -117,10 +117,20 @@ pub fn index_for(count: usize, hash: u64) -> Option<u32> {
 /// A record not yet folded into pages: what it touched and what lives only in it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Unfolded {
-    /// The documents it stored or removed: collection and id hash.
-    pub touched: Vec<(String, u64)>,
+    /// The documents it stored or removed: the id hashes, by collection.
+    pub touched: Vec<(String, Vec<u64>)>,
     /// About how many bytes it takes.
     pub bytes: usize,
+}
+
+impl Unfolded {
+    /// Notes a document stored or removed (in collection order, so a group is appended to).
+    pub fn touch(&mut self, collection: &str, hash: u64) {
+        match self.touched.last_mut() {
+            Some((c, hashes)) if c == collection => hashes.push(hash),
+            _ => self.touched.push((collection.to_owned(), vec![hash])),
+        }
+    }
 }
 
 /// The log as the engine tracks it.
@@ -183,10 +193,9 @@ impl Log {
         self.records
             .iter()
             .take_while(|(seq, record)| {
-                record
-                    .touched
-                    .iter()
-                    .all(|(collection, hash)| covered(collection, *hash, **seq))
+                record.touched.iter().all(|(collection, hashes)| {
+                    hashes.iter().all(|hash| covered(collection, *hash, **seq))
+                })
             })
             .map(|(seq, _)| *seq)
             .collect()
@@ -198,7 +207,11 @@ impl Log {
         let mut chosen: Vec<(String, u32)> = Vec::new();
         let mut spent = 0;
         for (seq, record) in &self.records {
-            for (collection, hash) in &record.touched {
+            let touched = record
+                .touched
+                .iter()
+                .flat_map(|(c, hashes)| hashes.iter().map(move |h| (c, h)));
+            for (collection, hash) in touched {
                 let Some(pages) = self.pages.get(collection) else {
                     continue;
                 };
@@ -260,7 +273,7 @@ mod tests {
         pages.grow(1, 100);
         log.pages.insert("t".into(), pages);
         let record = |touched: &[u64]| Unfolded {
-            touched: touched.iter().map(|h| ("t".to_owned(), *h)).collect(),
+            touched: vec![("t".to_owned(), touched.to_vec())],
             bytes: 10,
         };
         log.insert(1, record(&[0]));

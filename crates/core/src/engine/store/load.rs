@@ -24,23 +24,30 @@ impl Engine {
         if self.loaded {
             return Err(CoreError::AlreadyLoaded);
         }
-        self.load_pages(&snapshot.pages)?;
         let mut records = snapshot
             .records
             .iter()
             .map(|bytes| Record::decode(bytes).map(|r| (r, bytes.len())))
             .collect::<Result<Vec<_>, _>>()?;
         records.sort_by_key(|(r, _)| r.seq);
+        let mut logged: HashMap<&str, usize> = HashMap::new();
+        for (name, docs) in records.iter().flat_map(|(r, _)| &r.docs) {
+            *logged.entry(name).or_default() += docs.len();
+        }
+        self.load_pages(&snapshot.pages, logged)?;
         // Transactions stay their stored JSON: only those still unfinished at the end are
         // decoded here; the history's entries are decoded when first read.
         let mut txs: BTreeMap<TxId, StoredTx> = BTreeMap::new();
         let mut history = self.load_history_pages(&snapshot.history)?;
         let mut logs: BTreeMap<u64, SyncLogEntry> = BTreeMap::new();
         let mut checkpoint = None;
-        for (record, bytes) in records {
+        for (mut record, bytes) in records {
             let seq = record.seq;
-            let touched = self.replay_docs(&record);
-            self.store.log.insert(seq, Unfolded { touched, bytes });
+            let unfolded = Unfolded {
+                bytes,
+                ..self.replay_docs(&mut record)
+            };
+            self.store.log.insert(seq, unfolded);
             self.store.log.next_seq = seq + 1;
             for tx in record.txs {
                 self.store.tx_home.insert(tx.id, seq);
@@ -122,17 +129,26 @@ impl Engine {
     }
 
     /// Reads the pages into the collections (pages of collections no longer configured stay
-    /// in storage untouched). A collection has as many pages as the newest page says; those
-    /// not written yet hold nothing.
-    fn load_pages(&mut self, stored: &[Vec<u8>]) -> Result<(), CoreError> {
+    /// in storage untouched), with room for them and the `logged` documents the records hold
+    /// (by collection) made at once. A collection has as many pages as the newest page says;
+    /// those not written yet hold nothing.
+    fn load_pages(
+        &mut self,
+        stored: &[Vec<u8>],
+        logged: HashMap<&str, usize>,
+    ) -> Result<(), CoreError> {
         let pages = stored
             .iter()
             .map(|bytes| Page::decode(bytes))
             .collect::<Result<Vec<_>, _>>()?;
         let mut layouts: HashMap<String, Layout> = HashMap::new();
+        let mut room: HashMap<&str, usize> = logged;
         for page in &pages {
-            if let Some(collection) = self.collections.get_mut(&page.collection) {
-                collection.reserve(page.docs.len());
+            *room.entry(&page.collection).or_default() += page.docs.len();
+        }
+        for (name, more) in room {
+            if let Some(collection) = self.collections.get_mut(name) {
+                collection.reserve(more);
             }
         }
         for page in pages {
@@ -162,31 +178,41 @@ impl Engine {
         Ok(())
     }
 
-    /// Applies a record's documents where their pages do not include them already; returns
-    /// what it touched (in configured collections).
-    fn replay_docs(&mut self, record: &Record) -> Vec<(String, u64)> {
-        let mut touched = Vec::new();
-        let pages = &self.store.log.pages;
-        let changes = record
-            .docs
-            .iter()
-            .flat_map(|(c, docs)| docs.iter().map(move |d| (c, d.id.as_str(), Some(d))))
-            .chain(record.removed.iter().map(|(c, id)| (c, id.as_str(), None)));
-        for (name, id, doc) in changes {
-            let Some(collection) = self.collections.get_mut(name) else {
+    /// Applies a record's documents (moved out of it) where their pages do not include them
+    /// already; returns what it touched (in configured collections).
+    fn replay_docs(&mut self, record: &mut Record) -> Unfolded {
+        let mut unfolded = Unfolded::default();
+        let seq = record.seq;
+        for (name, docs) in std::mem::take(&mut record.docs) {
+            let Some(collection) = self.collections.get_mut(&name) else {
                 continue;
             };
-            let h = hash(id);
-            touched.push((name.clone(), h));
-            if pages.get(name).is_some_and(|p| p.covers(h, record.seq)) {
-                continue;
-            }
-            match doc {
-                Some(doc) => collection.load_synced(doc.clone()),
-                None => collection.unload(id),
+            let pages = self.store.log.pages.get(&name);
+            for doc in docs {
+                let h = hash(&doc.id);
+                unfolded.touch(&name, h);
+                if !pages.is_some_and(|p| p.covers(h, seq)) {
+                    collection.load_synced(doc);
+                }
             }
         }
-        touched
+        for (name, id) in std::mem::take(&mut record.removed) {
+            let Some(collection) = self.collections.get_mut(&name) else {
+                continue;
+            };
+            let h = hash(&id);
+            unfolded.touch(&name, h);
+            if !self
+                .store
+                .log
+                .pages
+                .get(&name)
+                .is_some_and(|p| p.covers(h, seq))
+            {
+                collection.unload(&id);
+            }
+        }
+        unfolded
     }
 
     /// Takes the unfinished transactions back onto the overlay and into the outbox.

@@ -295,10 +295,10 @@ impl Engine {
             seq,
             ..codec::Record::default()
         };
-        let mut touched = Vec::new();
+        let mut unfolded = Unfolded::default();
         let mut by_collection: BTreeMap<&str, Vec<Document>> = BTreeMap::new();
         for (collection, id) in &docs {
-            touched.push((collection.clone(), layout::hash(id)));
+            unfolded.touch(collection, layout::hash(id));
             match self.collections.get(collection).and_then(|c| c.synced(id)) {
                 Some(doc) => by_collection
                     .entry(collection)
@@ -346,13 +346,8 @@ impl Engine {
             }
         }
         let bytes = record.encode();
-        self.store.log.insert(
-            seq,
-            Unfolded {
-                touched,
-                bytes: bytes.len(),
-            },
-        );
+        unfolded.bytes = bytes.len();
+        self.store.log.insert(seq, unfolded);
         let mut ops = vec![StoreOp::PutRecord { seq, bytes }];
         let mut page_sizes = Vec::new();
         for (collection, index) in &pages {
