@@ -44,8 +44,9 @@ export default ({ quick }) => ({
     'design), so its query and count read results that are already computed; its ranges and ' +
     'pages are one-shot queries (`queryOnce`). PowerSync (on IndexedDB, its default, or OPFS) ' +
     'runs each read as SQL in its worker, a round trip to it (the query and the count through an ' +
-    'index on `done`); its table has no `n`, so it runs no range or page. Gets and counts run ten ' +
-    'times as often as the others, since one can take less than the page clock\'s 0.1 ms; a kind ' +
+    'index on `done`); its table has no `n`, so it runs no range or page. Gets and counts run a ' +
+    'hundred times as often as the others (each get a different document), since one can take a ' +
+    'hundredth of the page clock\'s 0.1 ms; a kind ' +
     'of read stops repeating after 2 s (at least 10 reads). The index memory is the growth of the ' +
     'wasm memory of a fresh page holding the documents with Ferrosync\'s indexes over one holding ' +
     'them without, per document (the indexes are declared before the documents are written, so ' +

@@ -32,11 +32,12 @@ export type { SyncControl, TestCollection, TestCollectionOptions } from './testi
 
 // Documents keep their identity: `get` and `find` return the same frozen object for a document
 // until it changes, so a point get is a `Map` lookup and React skips unchanged rows. Each
-// engine hands out one `Collection` object per name, which holds the cache; the engine tells
-// the cache which documents changed at once, before any callback runs (`_onInvalidate`). The
-// first `get` that misses loads every document of the collection (one call, one parse), later
-// ones the document they ask for; `find` loads the documents of its results it lacks. The cache
-// also keeps counts by query until the collection next changes.
+// engine hands out one `Collection` object per name, which holds the cache on a property keyed
+// by a symbol of this module (one property load, where a `WeakMap` would hash the object); the
+// engine tells the cache which documents changed at once, before any callback runs
+// (`_onInvalidate`). The first `get` that misses loads every document of the collection (one
+// call, one parse), later ones the document they ask for; `find` loads the documents of its
+// results it lacks. The cache also keeps counts by query until the collection next changes.
 
 /** What the wasm `Collection` offers the cache (not part of the public API). */
 interface CacheSource {
@@ -57,7 +58,10 @@ interface Cache {
 /** Counts kept at most (a burst of distinct queries starts over). */
 const COUNTS_KEPT = 256;
 
-const caches = new WeakMap<Collection, Cache>();
+/** The key of each collection object's cache. */
+const CACHE = Symbol('ferrosync.cache');
+/** A collection object as this module sees it: with its cache once made. */
+type Cached = Collection & { [CACHE]?: Cache };
 /** Each engine's collection objects by name. */
 const collections = new WeakMap<SyncEngine, Map<string, Collection>>();
 /** The map each collection object was handed out from. */
@@ -71,7 +75,7 @@ const wasm = {
 
 /** The cache of a collection object (made on first use). */
 function cacheOf(collection: Collection): Cache {
-  let cache = caches.get(collection);
+  let cache = (collection as Cached)[CACHE];
   if (!cache) {
     const docs = new Map<string, Document>();
     const counts = new Map<string, number>();
@@ -80,7 +84,7 @@ function cacheOf(collection: Collection): Cache {
       counts.clear();
     });
     cache = { docs, loaded: false, counts, stop };
-    caches.set(collection, cache);
+    (collection as Cached)[CACHE] = cache;
   }
   return cache;
 }
@@ -163,8 +167,9 @@ Collection.prototype.count = function count(this: Collection, query?: unknown) {
 } as Collection['count'];
 
 Collection.prototype.free = function free(this: Collection) {
-  caches.get(this)?.stop();
-  caches.delete(this);
+  const cached = this as Cached;
+  cached[CACHE]?.stop();
+  cached[CACHE] = undefined;
   // Forgotten, so the engine hands out a new one for this name.
   const owner = owners.get(this);
   if (owner?.get(this.name) === this) owner.delete(this.name);

@@ -69,6 +69,18 @@ export function queryTests(binary, www) {
         check(result.changed && result.unchangedKept, 'a changed document is a new object; the others keep theirs');
         check(result.deletedHidden && result.tombstone && result.mutationRefused, JSON.stringify(result));
         check(result.counted === '1 0 1', `counts follow the writes: ${result.counted}`);
+        // A freed collection object is forgotten: the next one for the name keeps documents of
+        // its own, which follow the writes as before.
+        const freed = await page.evaluate(async () => {
+          const todos = window.engine.collection('todos');
+          todos.free();
+          const again = window.engine.collection('todos');
+          const before = again.get('a');
+          await again.update('a', { title: 'alpha 3' });
+          const after = again.get('a');
+          return { newObject: again !== todos, before: before?.title, after: after?.title, kept: again.get('a') === after };
+        });
+        check(JSON.stringify(freed) === JSON.stringify({ newObject: true, before: 'alpha 2', after: 'alpha 3', kept: true }), `after free: ${JSON.stringify(freed)}`);
       });
     },
 
