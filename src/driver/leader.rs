@@ -15,6 +15,7 @@ use ferrosync_core::engine::{
     SyncStatus, Unwritten,
 };
 use ferrosync_core::mutation::MutationRequest;
+use ferrosync_core::protocol::ServerMessage;
 use ferrosync_core::transaction::{Transaction, TxId};
 use ferrosync_core::CoreError;
 use futures::channel::oneshot;
@@ -27,6 +28,10 @@ use wasm_bindgen::prelude::*;
 /// How long the first reconnect waits at most; doubles per failure up to [`RECONNECT_CAP_MS`].
 const RECONNECT_BASE_MS: u64 = 500;
 const RECONNECT_CAP_MS: u64 = 30_000;
+
+/// How long changes received live wait to be written, so a burst of them shares one write and
+/// the engines of a page tell their subscribers first (nothing waits on their durability).
+const RECEIVED_WRITE_DELAY_MS: u32 = 100;
 
 /// Why an engine without `serverUrl` or custom backend cannot sync.
 const NO_SOURCE: &str = "this engine has no serverUrl or custom backend, so it cannot sync";
@@ -93,8 +98,12 @@ pub struct Leader {
     flush_queued: bool,
     /// An idle callback will let storage compact.
     compact_queued: bool,
-    /// Flushes in the next task what a completed write left (see [`Leader::input`]).
-    flush_timer: Option<Timeout>,
+    /// Flushes what a completed write left, or changes received live (see [`Leader::input`]),
+    /// at the time it holds.
+    flush_timer: Option<(u64, Timeout)>,
+    /// An input other than live changes came since the last write was issued: what that
+    /// write leaves is flushed in the next task.
+    prompt_flush: bool,
     flush_waiters: Vec<(u64, Reply)>,
 }
 
@@ -161,6 +170,7 @@ impl Leader {
             flush_queued: false,
             compact_queued: false,
             flush_timer: None,
+            prompt_flush: false,
             flush_waiters: Vec::new(),
         }
     }
@@ -171,15 +181,28 @@ impl Leader {
     /// commit of the current task (a burst of `insert` calls) goes in one IndexedDB transaction;
     /// what a completed write leaves (the compaction of finished local-only transactions, say)
     /// waits for the next task, so the commits its durability lets callers make join it.
+    /// Changes received live wait [`RECEIVED_WRITE_DELAY_MS`], and so does what a completed
+    /// write leaves when only such changes came meanwhile.
     pub fn input(&mut self, input: Input) -> Result<Option<TxId>, CoreError> {
         let committed = matches!(input, Input::Commit { .. });
+        let lazy = match input {
+            Input::Server(ServerMessage::Changes { .. }) => true,
+            Input::Persisted { .. } => !self.prompt_flush,
+            Input::Tick => false,
+            _ => {
+                self.prompt_flush = true;
+                false
+            }
+        };
         let step = self.engine.handle(input, now())?;
         self.execute(step.effects);
         if step.unflushed {
             if committed {
                 self.flush_soon();
+            } else if lazy {
+                self.flush_within(RECEIVED_WRITE_DELAY_MS);
             } else {
-                self.flush_next_task();
+                self.flush_within(0);
             }
         }
         if step.compact {
@@ -223,20 +246,22 @@ impl Leader {
         });
     }
 
-    /// Flushes in the next task, unless something flushes first.
-    fn flush_next_task(&mut self) {
-        if self.flush_timer.is_some() {
+    /// Flushes in a later task, at most `delay` ms from now, unless something flushes first.
+    fn flush_within(&mut self, delay: u32) {
+        let due = now() + u64::from(delay);
+        if self.flush_timer.as_ref().is_some_and(|(at, _)| *at <= due) {
             return;
         }
         let me = self.me.clone();
-        self.flush_timer = Some(Timeout::new(0, move || {
+        let timer = Timeout::new(delay, move || {
             if let Some(handle) = me.upgrade() {
                 handle.with_leader(|l| {
                     l.flush_timer = None;
                     l.feed(Input::Tick);
                 });
             }
-        }));
+        });
+        self.flush_timer = Some((due, timer));
     }
 
     /// Feeds an input whose refusal would be the engine's own bug: it is reported, not thrown.
@@ -277,15 +302,15 @@ impl Leader {
                     }
                 }
                 Effect::Status(status) => {
-                    self.hub.topic(Topic::Status, &js::to_js(&status));
+                    self.hub.topic(Topic::Status, || js::to_js(&status));
                     outbound.state = serving;
                 }
                 Effect::Stats(stats) => {
-                    self.hub.topic(Topic::Stats, &js::to_js(&stats));
+                    self.hub.topic(Topic::Stats, || js::to_js(&stats));
                     outbound.state = serving;
                 }
                 Effect::Progress(progress) => {
-                    self.hub.topic(Topic::Progress, &js::to_js(&progress));
+                    self.hub.topic(Topic::Progress, || js::to_js(&progress));
                     outbound.state = serving;
                 }
                 Effect::Call(call) => {
@@ -333,6 +358,7 @@ impl Leader {
             return;
         };
         self.writes_issued += 1;
+        self.prompt_flush = false;
         let number = self.writes_issued;
         let origins = self.origins_for(&write);
         let me = self.me.clone();
