@@ -98,9 +98,12 @@ pub struct Leader {
     flush_queued: bool,
     /// An idle callback will let storage compact.
     compact_queued: bool,
-    /// Flushes what a completed write left, or changes received live (see [`Leader::input`]),
-    /// at the time it holds.
-    flush_timer: Option<(u64, Timeout)>,
+    /// Flushes what a completed write left, or changes received live (see [`Leader::input`]).
+    flush_timer: Option<Timeout>,
+    /// When that flush is due (`u64::MAX`: none is waiting for a time).
+    flush_due: u64,
+    /// Numbers the flushes scheduled, so one replaced by a sooner one does nothing.
+    flush_ticket: u64,
     /// An input other than live changes came since the last write was issued: what that
     /// write leaves is flushed in the next task.
     prompt_flush: bool,
@@ -170,6 +173,8 @@ impl Leader {
             flush_queued: false,
             compact_queued: false,
             flush_timer: None,
+            flush_due: u64::MAX,
+            flush_ticket: 0,
             prompt_flush: false,
             flush_waiters: Vec::new(),
         }
@@ -199,10 +204,8 @@ impl Leader {
         if step.unflushed {
             if committed {
                 self.flush_soon();
-            } else if lazy {
-                self.flush_within(RECEIVED_WRITE_DELAY_MS);
             } else {
-                self.flush_within(0);
+                self.flush_later(lazy);
             }
         }
         if step.compact {
@@ -246,22 +249,45 @@ impl Leader {
         });
     }
 
-    /// Flushes in a later task, at most `delay` ms from now, unless something flushes first.
-    fn flush_within(&mut self, delay: u32) {
+    /// Flushes in the next task or, `lazy`, after [`RECEIVED_WRITE_DELAY_MS`] once the page is
+    /// idle (so the writes of many engines never hold up a message), unless a flush is due
+    /// sooner.
+    fn flush_later(&mut self, lazy: bool) {
+        let delay = if lazy { RECEIVED_WRITE_DELAY_MS } else { 0 };
         let due = now() + u64::from(delay);
-        if self.flush_timer.as_ref().is_some_and(|(at, _)| *at <= due) {
+        if self.flush_due <= due {
             return;
         }
-        let me = self.me.clone();
-        let timer = Timeout::new(delay, move || {
+        self.flush_due = due;
+        self.flush_ticket += 1;
+        let (ticket, me) = (self.flush_ticket, self.me.clone());
+        let tick = move || {
             if let Some(handle) = me.upgrade() {
                 handle.with_leader(|l| {
-                    l.flush_timer = None;
-                    l.feed(Input::Tick);
+                    if l.flush_ticket == ticket {
+                        l.flush_timer = None;
+                        l.flush_due = u64::MAX;
+                        l.feed(Input::Tick);
+                    }
                 });
             }
-        });
-        self.flush_timer = Some((due, timer));
+        };
+        let me = self.me.clone();
+        self.flush_timer = Some(Timeout::new(delay, move || {
+            if !lazy {
+                return tick();
+            }
+            // An idle callback cannot be cancelled: until it runs, a flush due sooner is
+            // scheduled anew (and this one then does nothing).
+            if let Some(handle) = me.upgrade() {
+                handle.with_leader(|l| {
+                    if l.flush_ticket == ticket {
+                        l.flush_due = u64::MAX;
+                    }
+                });
+            }
+            js::when_idle(tick);
+        }));
     }
 
     /// Feeds an input whose refusal would be the engine's own bug: it is reported, not thrown.
