@@ -102,6 +102,9 @@ pub struct Leader {
     flush_timer: Option<Timeout>,
     /// When that flush is due (`u64::MAX`: none is waiting for a time).
     flush_due: u64,
+    /// A flush of changes received live waits for an idle callback: it covers any received
+    /// since, so they do not put it off again.
+    flush_idle: bool,
     /// Numbers the flushes scheduled, so one replaced by a sooner one does nothing.
     flush_ticket: u64,
     /// An input other than live changes came since the last write was issued: what that
@@ -174,6 +177,7 @@ impl Leader {
             compact_queued: false,
             flush_timer: None,
             flush_due: u64::MAX,
+            flush_idle: false,
             flush_ticket: 0,
             prompt_flush: false,
             flush_waiters: Vec::new(),
@@ -255,10 +259,11 @@ impl Leader {
     fn flush_later(&mut self, lazy: bool) {
         let delay = if lazy { RECEIVED_WRITE_DELAY_MS } else { 0 };
         let due = now() + u64::from(delay);
-        if self.flush_due <= due {
+        if self.flush_due <= due || (lazy && self.flush_idle) {
             return;
         }
         self.flush_due = due;
+        self.flush_idle = false;
         self.flush_ticket += 1;
         let (ticket, me) = (self.flush_ticket, self.me.clone());
         let tick = move || {
@@ -267,6 +272,7 @@ impl Leader {
                     if l.flush_ticket == ticket {
                         l.flush_timer = None;
                         l.flush_due = u64::MAX;
+                        l.flush_idle = false;
                         l.feed(Input::Tick);
                     }
                 });
@@ -283,6 +289,7 @@ impl Leader {
                 handle.with_leader(|l| {
                     if l.flush_ticket == ticket {
                         l.flush_due = u64::MAX;
+                        l.flush_idle = true;
                     }
                 });
             }
