@@ -449,13 +449,13 @@ impl Follower {
         let old = self.state.replace(state);
         let new = self.state.as_ref().expect("just set");
         if old.as_ref().map(|s| s.status) != Some(new.status) {
-            self.hub.topic(Topic::Status, &js::to_js(&new.status));
+            self.hub.topic(Topic::Status, || js::to_js(&new.status));
         }
         if old.as_ref().map(|s| &s.stats) != Some(&new.stats) {
-            self.hub.topic(Topic::Stats, &js::to_js(&new.stats));
+            self.hub.topic(Topic::Stats, || js::to_js(&new.stats));
         }
         if old.as_ref().map(|s| s.progress) != Some(new.progress) {
-            self.hub.topic(Topic::Progress, &js::to_js(&new.progress));
+            self.hub.topic(Topic::Progress, || js::to_js(&new.progress));
         }
     }
 

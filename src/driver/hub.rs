@@ -269,14 +269,23 @@ impl Hub {
         }
     }
 
-    /// Tells the topic's subscribers its new value.
-    pub fn topic(&self, topic: Topic, value: &JsValue) {
-        for listener in self.listeners.values() {
-            if let Listener::Topic(t, f) = listener {
-                if *t == topic {
-                    self.callbacks.call(f, value.clone());
-                }
-            }
+    /// Tells the topic's subscribers its new value, built by `value` only if there are any
+    /// (every received change moves the stats, and most engines have no one listening).
+    pub fn topic(&self, topic: Topic, value: impl FnOnce() -> JsValue) {
+        let mut told = self
+            .listeners
+            .values()
+            .filter_map(|l| match l {
+                Listener::Topic(t, f) if *t == topic => Some(f),
+                _ => None,
+            })
+            .peekable();
+        if told.peek().is_none() {
+            return;
+        }
+        let value = value();
+        for f in told {
+            self.callbacks.call(f, value.clone());
         }
     }
 }

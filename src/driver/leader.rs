@@ -15,6 +15,7 @@ use ferrosync_core::engine::{
     SyncStatus, Unwritten,
 };
 use ferrosync_core::mutation::MutationRequest;
+use ferrosync_core::protocol::ServerMessage;
 use ferrosync_core::transaction::{Transaction, TxId};
 use ferrosync_core::CoreError;
 use futures::channel::oneshot;
@@ -27,6 +28,10 @@ use wasm_bindgen::prelude::*;
 /// How long the first reconnect waits at most; doubles per failure up to [`RECONNECT_CAP_MS`].
 const RECONNECT_BASE_MS: u64 = 500;
 const RECONNECT_CAP_MS: u64 = 30_000;
+
+/// How long changes received live wait to be written, so a burst of them shares one write and
+/// the engines of a page tell their subscribers first (nothing waits on their durability).
+const RECEIVED_WRITE_DELAY_MS: u32 = 100;
 
 /// Why an engine without `serverUrl` or custom backend cannot sync.
 const NO_SOURCE: &str = "this engine has no serverUrl or custom backend, so it cannot sync";
@@ -93,8 +98,18 @@ pub struct Leader {
     flush_queued: bool,
     /// An idle callback will let storage compact.
     compact_queued: bool,
-    /// Flushes in the next task what a completed write left (see [`Leader::input`]).
+    /// Flushes what a completed write left, or changes received live (see [`Leader::input`]).
     flush_timer: Option<Timeout>,
+    /// When that flush is due (`u64::MAX`: none is waiting for a time).
+    flush_due: u64,
+    /// A flush of changes received live waits for an idle callback: it covers any received
+    /// since, so they do not put it off again.
+    flush_idle: bool,
+    /// Numbers the flushes scheduled, so one replaced by a sooner one does nothing.
+    flush_ticket: u64,
+    /// An input other than live changes came since the last write was issued: what that
+    /// write leaves is flushed in the next task.
+    prompt_flush: bool,
     flush_waiters: Vec<(u64, Reply)>,
 }
 
@@ -161,6 +176,10 @@ impl Leader {
             flush_queued: false,
             compact_queued: false,
             flush_timer: None,
+            flush_due: u64::MAX,
+            flush_idle: false,
+            flush_ticket: 0,
+            prompt_flush: false,
             flush_waiters: Vec::new(),
         }
     }
@@ -171,15 +190,26 @@ impl Leader {
     /// commit of the current task (a burst of `insert` calls) goes in one IndexedDB transaction;
     /// what a completed write leaves (the compaction of finished local-only transactions, say)
     /// waits for the next task, so the commits its durability lets callers make join it.
+    /// Changes received live wait [`RECEIVED_WRITE_DELAY_MS`], and so does what a completed
+    /// write leaves when only such changes came meanwhile.
     pub fn input(&mut self, input: Input) -> Result<Option<TxId>, CoreError> {
         let committed = matches!(input, Input::Commit { .. });
+        let lazy = match input {
+            Input::Server(ServerMessage::Changes { .. }) => true,
+            Input::Persisted { .. } => !self.prompt_flush,
+            Input::Tick => false,
+            _ => {
+                self.prompt_flush = true;
+                false
+            }
+        };
         let step = self.engine.handle(input, now())?;
         self.execute(step.effects);
         if step.unflushed {
             if committed {
                 self.flush_soon();
             } else {
-                self.flush_next_task();
+                self.flush_later(lazy);
             }
         }
         if step.compact {
@@ -223,19 +253,47 @@ impl Leader {
         });
     }
 
-    /// Flushes in the next task, unless something flushes first.
-    fn flush_next_task(&mut self) {
-        if self.flush_timer.is_some() {
+    /// Flushes in the next task or, `lazy`, after [`RECEIVED_WRITE_DELAY_MS`] once the page is
+    /// idle (so the writes of many engines never hold up a message), unless a flush is due
+    /// sooner.
+    fn flush_later(&mut self, lazy: bool) {
+        let delay = if lazy { RECEIVED_WRITE_DELAY_MS } else { 0 };
+        let due = now() + u64::from(delay);
+        if self.flush_due <= due || (lazy && self.flush_idle) {
             return;
         }
-        let me = self.me.clone();
-        self.flush_timer = Some(Timeout::new(0, move || {
+        self.flush_due = due;
+        self.flush_idle = false;
+        self.flush_ticket += 1;
+        let (ticket, me) = (self.flush_ticket, self.me.clone());
+        let tick = move || {
             if let Some(handle) = me.upgrade() {
                 handle.with_leader(|l| {
-                    l.flush_timer = None;
-                    l.feed(Input::Tick);
+                    if l.flush_ticket == ticket {
+                        l.flush_timer = None;
+                        l.flush_due = u64::MAX;
+                        l.flush_idle = false;
+                        l.feed(Input::Tick);
+                    }
                 });
             }
+        };
+        let me = self.me.clone();
+        self.flush_timer = Some(Timeout::new(delay, move || {
+            if !lazy {
+                return tick();
+            }
+            // An idle callback cannot be cancelled: until it runs, a flush due sooner is
+            // scheduled anew (and this one then does nothing).
+            if let Some(handle) = me.upgrade() {
+                handle.with_leader(|l| {
+                    if l.flush_ticket == ticket {
+                        l.flush_due = u64::MAX;
+                        l.flush_idle = true;
+                    }
+                });
+            }
+            js::when_idle(tick);
         }));
     }
 
@@ -277,15 +335,15 @@ impl Leader {
                     }
                 }
                 Effect::Status(status) => {
-                    self.hub.topic(Topic::Status, &js::to_js(&status));
+                    self.hub.topic(Topic::Status, || js::to_js(&status));
                     outbound.state = serving;
                 }
                 Effect::Stats(stats) => {
-                    self.hub.topic(Topic::Stats, &js::to_js(&stats));
+                    self.hub.topic(Topic::Stats, || js::to_js(&stats));
                     outbound.state = serving;
                 }
                 Effect::Progress(progress) => {
-                    self.hub.topic(Topic::Progress, &js::to_js(&progress));
+                    self.hub.topic(Topic::Progress, || js::to_js(&progress));
                     outbound.state = serving;
                 }
                 Effect::Call(call) => {
@@ -333,6 +391,7 @@ impl Leader {
             return;
         };
         self.writes_issued += 1;
+        self.prompt_flush = false;
         let number = self.writes_issued;
         let origins = self.origins_for(&write);
         let me = self.me.clone();

@@ -1118,3 +1118,35 @@ fn pushes_stop_growing_at_their_byte_size_so_frames_stay_under_the_server_limit(
     w.settle();
     assert_eq!(w.server.mem.head(), 10, "all of them applied");
 }
+
+#[test]
+fn batched_writes_leave_changes_received_live_for_a_later_write_and_a_reload_before_it_pulls_them()
+{
+    let mut w = World::online(2, |seed| EngineConfig {
+        batch_writes: seed == 2,
+        ..config(seed)
+    });
+    let now = w.now;
+    w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "a"}))], now)
+        .unwrap();
+    w.settle();
+    let b = &mut w.clients[1];
+    assert!(b.visible("a").is_some(), "subscribers see it from memory");
+    assert!(b.writes.is_empty() && b.unflushed, "its write waits");
+    assert_eq!(b.stored_docs(), 0);
+    // Reloaded before that write: the stored cursor is behind, so the pull brings it again.
+    b.reload(now);
+    w.connect(1);
+    w.settle();
+    assert!(w.clients[1].visible("a").is_some());
+    w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "b"}))], now)
+        .unwrap();
+    w.settle();
+    let b = &mut w.clients[1];
+    assert!(b.visible("b").is_some());
+    b.flush(now);
+    assert_eq!(b.stored_docs(), 2, "one write stores what was received");
+    assert_eq!(b.stored_cursor(), b.engine.cursor(), "with the cursor");
+}

@@ -137,10 +137,12 @@ pub struct EngineConfig {
     pub seed: u64,
     /// The reference server's protocol, or the application's own functions.
     pub backend: Backend,
-    /// Group storage writes across steps: a `Commit` or `Persisted` step does not start a
-    /// storage write itself but reports [`Step::unflushed`], and the driver feeds
+    /// Group storage writes across steps: a `Commit`, `Persisted` or live `changes` step does
+    /// not start a storage write itself but reports [`Step::unflushed`], and the driver feeds
     /// [`Input::Tick`] when it chooses (after the current burst of commits, say), so a burst
-    /// of transactions, and the compaction of those finished before it, go in one write.
+    /// of transactions, and the compaction of those finished before it, go in one write, and
+    /// changes received live (which nothing waits on being durable: a reload before their
+    /// write pulls them again) go in one write per burst.
     pub batch_writes: bool,
     /// When storage compacts its log, and how large its pages grow.
     pub storage: StorageTuning,
@@ -582,7 +584,12 @@ impl Engine {
         // or completed, so the outbox is left alone (keeps a burst of writes linear).
         let outbox = !matches!(input, Input::Commit { .. });
         let hold = self.config.batch_writes
-            && matches!(input, Input::Commit { .. } | Input::Persisted { .. });
+            && matches!(
+                input,
+                Input::Commit { .. }
+                    | Input::Persisted { .. }
+                    | Input::Server(ServerMessage::Changes { .. })
+            );
         let mut transaction = None;
         match input {
             Input::Loaded(snapshot) => self.load(snapshot)?,
