@@ -3,6 +3,7 @@
 //! request that cannot reach the server closes the "connection" so the driver reconnects.
 
 use super::{Event, Events};
+use ferrosync_core::protocol::ErrorCode;
 use ferrosync_core::protocol::{ClientMessage, ErrorInfo, ServerMessage};
 use gloo_net::http::Request;
 use std::cell::Cell;
@@ -105,7 +106,7 @@ async fn exchange(request: Request, seq: Option<u64>) -> Event {
         Err(_) => ServerMessage::Error {
             seq,
             error: ErrorInfo::new(
-                "http_error",
+                ErrorCode::HttpError,
                 format!(
                     "HTTP {status}: {}",
                     text.chars().take(200).collect::<String>()

@@ -2,6 +2,7 @@
 
 use crate::document::{Document, Fields, DELETED_FIELD};
 use crate::hlc::Hlc;
+use crate::protocol::ErrorCode;
 use crate::{DocId, Millis, MutationId, Version};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -49,11 +50,11 @@ pub enum OpError {
 
 impl OpError {
     /// The protocol's error code for this failure.
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> ErrorCode {
         match self {
-            OpError::NotFound => "not_found",
-            OpError::AlreadyExists => "already_exists",
-            OpError::Deleted => "deleted",
+            OpError::NotFound => ErrorCode::NotFound,
+            OpError::AlreadyExists => ErrorCode::AlreadyExists,
+            OpError::Deleted => ErrorCode::Deleted,
         }
     }
 }

@@ -178,7 +178,7 @@ crate::deserialize_tagged!(ServerMessage, "type" {
     "pull_page" => PullPage { seq: u64, changes: Vec<Change>, cursor: Version, has_more: bool },
     "changes" => Changes { changes: Vec<Change>, range: CursorRange },
     // `error` is flattened: its fields sit next to `seq`.
-    "error" => Error { seq: Option<u64>, code: String, message: String, retryable: bool }
+    "error" => Error { seq: Option<u64>, code: ErrorCode, message: String, retryable: bool }
         => ServerMessage::Error { seq, error: ErrorInfo { code, message, retryable } },
 });
 
@@ -275,11 +275,119 @@ crate::deserialize_tagged!(Outcome, "status" {
     "rejected" => Rejected { error: ErrorInfo },
 });
 
+/// Every error code of the protocol (`docs/PROTOCOL.md`, *Error codes*), one list for the
+/// server that sends them and the client that reads them. On the wire each is its snake_case
+/// name; a code this build does not know (from a newer server) reads as `Unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// An update or delete of a document the server does not have.
+    NotFound,
+    /// An insert of a document that exists.
+    AlreadyExists,
+    /// A write to a tombstone.
+    Deleted,
+    /// Another mutation of the same transaction was not applied.
+    Aborted,
+    /// The client gave up; the transaction was never applied.
+    Abandoned,
+    /// A replay of a mutation whose outcome is no longer kept.
+    UnknownOutcome,
+    /// The push does not continue the client's id sequence.
+    MutationGap,
+    /// A malformed message, body or query.
+    BadRequest,
+    /// The client id belongs to another user of the tenant.
+    Forbidden,
+    /// A document, an answer or an HTTP body exceeds its size limit.
+    TooLarge,
+    /// The message nests deeper than the limit.
+    TooDeep,
+    /// A push carries more mutations than the limit.
+    BatchTooLarge,
+    /// A push or pull before `hello`.
+    HelloRequired,
+    /// A WebSocket frame carries more messages than the limit.
+    TooManyMessages,
+    /// `hello` names more collections than the limit.
+    TooManyCollections,
+    /// The server or the user has as many connections as allowed.
+    TooManyConnections,
+    /// An HTTP body did not arrive within the read timeout.
+    Timeout,
+    /// No such endpoint.
+    UnknownEndpoint,
+    /// The endpoint does not take this method.
+    MethodNotAllowed,
+    /// `hello` with a protocol version the server does not speak.
+    UnsupportedProtocol,
+    /// A missing, invalid or expired token.
+    Unauthorized,
+    /// The browser origin is not allowed.
+    ForbiddenOrigin,
+    /// Too many requests.
+    RateLimited,
+    /// The server's storage failed.
+    Storage,
+    /// The server failed.
+    Internal,
+    /// The server cannot process the request now.
+    Busy,
+    /// Set by the client: an HTTP answer that is not a protocol message (from a proxy, say).
+    HttpError,
+    /// A code this build does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The code as the wire writes it.
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            NotFound => "not_found",
+            AlreadyExists => "already_exists",
+            Deleted => "deleted",
+            Aborted => "aborted",
+            Abandoned => "abandoned",
+            UnknownOutcome => "unknown_outcome",
+            MutationGap => "mutation_gap",
+            BadRequest => "bad_request",
+            Forbidden => "forbidden",
+            TooLarge => "too_large",
+            TooDeep => "too_deep",
+            BatchTooLarge => "batch_too_large",
+            HelloRequired => "hello_required",
+            TooManyMessages => "too_many_messages",
+            TooManyCollections => "too_many_collections",
+            TooManyConnections => "too_many_connections",
+            Timeout => "timeout",
+            UnknownEndpoint => "unknown_endpoint",
+            MethodNotAllowed => "method_not_allowed",
+            UnsupportedProtocol => "unsupported_protocol",
+            Unauthorized => "unauthorized",
+            ForbiddenOrigin => "forbidden_origin",
+            RateLimited => "rate_limited",
+            Storage => "storage",
+            Internal => "internal",
+            Busy => "busy",
+            HttpError => "http_error",
+            Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A structured error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorInfo {
     /// A stable machine-readable code.
-    pub code: String,
+    pub code: ErrorCode,
     /// A readable message.
     pub message: String,
     /// Whether the same request may succeed later.
@@ -288,9 +396,9 @@ pub struct ErrorInfo {
 
 impl ErrorInfo {
     /// An error with these parts.
-    pub fn new(code: &str, message: impl Into<String>, retryable: bool) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>, retryable: bool) -> Self {
         Self {
-            code: code.into(),
+            code,
             message: message.into(),
             retryable,
         }
@@ -301,6 +409,40 @@ impl ErrorInfo {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The codes of the error table in docs/PROTOCOL.md.
+    fn documented_codes() -> Vec<String> {
+        let protocol = include_str!("../../../docs/PROTOCOL.md");
+        let table = protocol.split("## Error codes").nth(1).unwrap();
+        table
+            .lines()
+            .filter_map(|line| line.strip_prefix('|')?.split('|').next())
+            .flat_map(|cell| cell.split('`').skip(1).step_by(2).map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn every_documented_error_code_is_one_code_of_the_enum() {
+        let codes = documented_codes();
+        assert!(codes.len() > 20, "{codes:?}");
+        let mut known = Vec::new();
+        for code in &codes {
+            let read: ErrorCode = serde_json::from_value(json!(code)).unwrap();
+            assert_ne!(
+                read,
+                ErrorCode::Unknown,
+                "{code} is documented but not in the enum"
+            );
+            assert_eq!(read.as_str(), code);
+            assert_eq!(serde_json::to_value(read).unwrap(), json!(code));
+            known.push(read);
+        }
+        known.sort_by_key(|c| c.as_str());
+        known.dedup();
+        assert_eq!(known.len(), codes.len(), "no code is documented twice");
+        let newer: ErrorCode = serde_json::from_value(json!("from_a_newer_server")).unwrap();
+        assert_eq!(newer, ErrorCode::Unknown);
+    }
 
     #[test]
     fn server_messages_read_back_as_written() {
@@ -336,7 +478,7 @@ mod tests {
                     MutationResult {
                         id: 3,
                         outcome: Outcome::Rejected {
-                            error: ErrorInfo::new("not_found", "gone", false),
+                            error: ErrorInfo::new(ErrorCode::NotFound, "gone", false),
                         },
                     },
                 ],
@@ -363,7 +505,7 @@ mod tests {
             },
             ServerMessage::Error {
                 seq: None,
-                error: ErrorInfo::new("bad_request", "no", false),
+                error: ErrorInfo::new(ErrorCode::BadRequest, "no", false),
             },
         ];
         for message in messages {
@@ -387,7 +529,7 @@ mod tests {
     fn messages_have_a_stable_tagged_json_form() {
         let msg = ServerMessage::Error {
             seq: Some(3),
-            error: ErrorInfo::new("rate_limited", "slow down", true),
+            error: ErrorInfo::new(ErrorCode::RateLimited, "slow down", true),
         };
         assert_eq!(
             serde_json::to_value(&msg).unwrap(),

@@ -4,6 +4,7 @@
 
 use crate::document::Document;
 use crate::mutation::Op;
+use crate::protocol::ErrorCode;
 use crate::protocol::{
     json_len, Change, CursorRange, ErrorInfo, MutationResult, Outcome, WireMutation,
     WireTransaction, MAX_WIRE_INT,
@@ -118,7 +119,7 @@ pub fn apply_push(
     let mut client = match view.client(req.client_id) {
         Some(record) if record.user != req.user => {
             return Err(ErrorInfo::new(
-                "forbidden",
+                ErrorCode::Forbidden,
                 "this client id belongs to another user",
                 false,
             ));
@@ -149,7 +150,7 @@ pub fn apply_push(
                         .or_else(|| applied_before(view, &docs, &client, m))
                         .unwrap_or_else(|| {
                             rejected(
-                                "unknown_outcome",
+                                ErrorCode::UnknownOutcome,
                                 "this mutation's outcome is no longer kept",
                                 false,
                             )
@@ -169,7 +170,7 @@ pub fn apply_push(
         }
         if first != client.last_mutation_id + 1 {
             return Err(ErrorInfo::new(
-                "mutation_gap",
+                ErrorCode::MutationGap,
                 format!(
                     "expected mutation {} next, got {first}",
                     client.last_mutation_id + 1
@@ -187,7 +188,7 @@ pub fn apply_push(
         match json_len(&answer.results, req.bounds.answer_bytes) {
             None => {
                 let error = ErrorInfo::new(
-                    "too_large",
+                    ErrorCode::TooLarge,
                     format!(
                         "the answer to this transaction would be larger than the limit of {} bytes",
                         req.bounds.answer_bytes
@@ -271,7 +272,7 @@ fn reject_all(tx: &WireTransaction, failing: MutationId, error: ErrorInfo) -> Tx
 
 /// The first and last mutation ids of a transaction: contiguous, from 1 to [`MAX_WIRE_INT`].
 fn id_span(tx: &WireTransaction) -> Result<(MutationId, MutationId), ErrorInfo> {
-    let bad = |msg: &str| ErrorInfo::new("bad_request", msg, false);
+    let bad = |msg: &str| ErrorInfo::new(ErrorCode::BadRequest, msg, false);
     let first = tx
         .mutations
         .first()
@@ -305,7 +306,7 @@ fn not_processed(
 
 fn busy() -> ErrorInfo {
     ErrorInfo::new(
-        "busy",
+        ErrorCode::Busy,
         "this push's answer reached the server's size limit; send the rest again",
         true,
     )
@@ -322,7 +323,11 @@ fn apply_transaction(
     check: MutationCheck<'_>,
 ) -> Result<TxAnswer, ErrorInfo> {
     if tx.abandon {
-        let error = ErrorInfo::new("abandoned", "the client gave up on this transaction", false);
+        let error = ErrorInfo::new(
+            ErrorCode::Abandoned,
+            "the client gave up on this transaction",
+            false,
+        );
         return Ok(reject_all(tx, tx.mutations[0].id, error));
     }
     for m in &tx.mutations {
@@ -386,7 +391,7 @@ fn apply_transaction(
             }
             Ok(doc) if json_len(&doc.fields, req.bounds.max_doc_bytes).is_none() => {
                 let error = ErrorInfo::new(
-                    "too_large",
+                    ErrorCode::TooLarge,
                     format!(
                         "{}/{} would be larger than the limit of {} bytes",
                         m.collection, m.doc_id, req.bounds.max_doc_bytes
@@ -434,13 +439,13 @@ fn describe(op: &Op, error: crate::mutation::OpError, collection: &str, id: &str
 
 fn aborted(cause: MutationId) -> Outcome {
     rejected(
-        "aborted",
+        ErrorCode::Aborted,
         &format!("not applied: mutation {cause} of the same transaction was not applied"),
         false,
     )
 }
 
-fn rejected(code: &str, message: &str, retryable: bool) -> Outcome {
+fn rejected(code: ErrorCode, message: &str, retryable: bool) -> Outcome {
     Outcome::Rejected {
         error: ErrorInfo::new(code, message, retryable),
     }

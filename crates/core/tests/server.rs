@@ -3,6 +3,7 @@
 use ferrosync_core::document::parse_document;
 use ferrosync_core::hlc::{Hlc, MAX_CLOCK_SKEW_MS};
 use ferrosync_core::mutation::Op;
+use ferrosync_core::protocol::ErrorCode;
 use ferrosync_core::protocol::{ErrorInfo, Outcome, WireMutation, WireTransaction};
 use ferrosync_core::server::{MemoryServer, PushBounds, PushRequest, OUTCOMES_KEPT};
 use ferrosync_core::MutationId;
@@ -95,7 +96,9 @@ fn a_replay_past_the_kept_outcomes_is_unknown() {
     }
     push(&mut s, "c1", "u", &txs).unwrap();
     let replay = push(&mut s, "c1", "u", &txs[..2]).unwrap();
-    assert!(matches!(&replay[0], Outcome::Rejected { error } if error.code == "unknown_outcome"));
+    assert!(
+        matches!(&replay[0], Outcome::Rejected { error } if error.code == ErrorCode::UnknownOutcome)
+    );
     assert_eq!(version(&replay[1]), id, "the newest state of `a`");
 }
 
@@ -104,7 +107,7 @@ fn ids_must_continue_the_clients_sequence() {
     let mut s = MemoryServer::new();
     push(&mut s, "c1", "u", &[tx(vec![put(1, "a", 0, 1)])]).unwrap();
     let gap = push(&mut s, "c1", "u", &[tx(vec![put(3, "a", 1, 1)])]).unwrap_err();
-    assert_eq!(gap.code, "mutation_gap");
+    assert_eq!(gap.code, ErrorCode::MutationGap);
     assert!(!gap.retryable);
     let split = push(
         &mut s,
@@ -113,7 +116,7 @@ fn ids_must_continue_the_clients_sequence() {
         &[tx(vec![put(2, "a", 1, 1), put(4, "b", 0, 1)])],
     )
     .unwrap_err();
-    assert_eq!(split.code, "bad_request");
+    assert_eq!(split.code, ErrorCode::BadRequest);
 }
 
 #[test]
@@ -121,7 +124,7 @@ fn a_client_id_stays_bound_to_its_first_user() {
     let mut s = MemoryServer::new();
     push(&mut s, "c1", "alice", &[tx(vec![put(1, "a", 0, 1)])]).unwrap();
     let err = push(&mut s, "c1", "mallory", &[tx(vec![put(2, "a", 1, 9)])]).unwrap_err();
-    assert_eq!(err.code, "forbidden");
+    assert_eq!(err.code, ErrorCode::Forbidden);
     assert_eq!(s.last_mutation_id("c1"), 1, "0 rows applied");
 }
 
@@ -141,8 +144,8 @@ fn a_transaction_with_a_failing_mutation_applies_nothing() {
         &[tx(vec![put(1, "a", 0, 1), update_missing])],
     )
     .unwrap();
-    assert!(matches!(&out[0], Outcome::Rejected { error } if error.code == "aborted"));
-    assert!(matches!(&out[1], Outcome::Rejected { error } if error.code == "not_found"));
+    assert!(matches!(&out[0], Outcome::Rejected { error } if error.code == ErrorCode::Aborted));
+    assert!(matches!(&out[1], Outcome::Rejected { error } if error.code == ErrorCode::NotFound));
     assert_eq!(s.head(), 0);
     assert_eq!(
         s.last_mutation_id("c1"),
@@ -169,7 +172,7 @@ fn a_newer_version_by_another_client_is_a_conflict_but_ones_own_is_not() {
     assert!(
         matches!(&other[0], Outcome::Conflict { doc } if doc.version == 2 && doc.fields.get("n").unwrap() == json!(2))
     );
-    assert!(matches!(&other[1], Outcome::Rejected { error } if error.code == "aborted"));
+    assert!(matches!(&other[1], Outcome::Rejected { error } if error.code == ErrorCode::Aborted));
     assert!(s.documents().all(|d| d.doc.id != "b"));
 }
 
@@ -178,7 +181,7 @@ fn a_retryable_check_stops_the_push_without_consuming_ids() {
     let mut s = MemoryServer::new();
     let busy_on_b = |m: &WireMutation| {
         if m.doc_id == "b" {
-            Err(ErrorInfo::new("busy", "try later", true))
+            Err(ErrorInfo::new(ErrorCode::Busy, "try later", true))
         } else {
             Ok(())
         }
@@ -211,7 +214,7 @@ fn an_abandoned_transaction_is_rejected_unless_it_was_applied() {
     let mut abandoned = tx(vec![put(1, "a", 0, 1)]);
     abandoned.abandon = true;
     let out = push(&mut s, "c1", "u", &[abandoned]).unwrap();
-    assert!(matches!(&out[0], Outcome::Rejected { error } if error.code == "abandoned"));
+    assert!(matches!(&out[0], Outcome::Rejected { error } if error.code == ErrorCode::Abandoned));
     assert_eq!(s.head(), 0);
     // Abandoning something the server already applied returns the real outcome.
     let applied = push(&mut s, "c1", "u", &[tx(vec![put(2, "b", 0, 1)])]).unwrap();

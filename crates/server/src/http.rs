@@ -14,6 +14,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode,
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use axum::{middleware, Router};
+use ferrosync_core::protocol::ErrorCode;
 use ferrosync_core::protocol::{ClientMessage, ErrorInfo, ServerMessage};
 use http_body_util::LengthLimitError;
 use serde::Deserialize;
@@ -86,7 +87,7 @@ impl IntoResponse for Refusal {
 
 impl Refusal {
     /// A refusal with this status and error; 429 and 503 are retryable.
-    pub fn new(status: StatusCode, code: &str, message: &str) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: &str) -> Self {
         let retryable = matches!(
             status,
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
@@ -98,7 +99,7 @@ impl Refusal {
     }
 }
 
-fn refuse(status: StatusCode, code: &str, message: &str) -> Refusal {
+fn refuse(status: StatusCode, code: ErrorCode, message: &str) -> Refusal {
     Refusal::new(status, code, message)
 }
 
@@ -119,19 +120,23 @@ impl FromRequest<Arc<AppState>> for Body {
                     .is_some_and(|inner| inner.is::<LengthLimitError>()) =>
             {
                 let message = format!("a request body is at most {limit} bytes");
-                return Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &message));
+                return Err(refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::TooLarge,
+                    &message,
+                ));
             }
             Ok(Err(_)) => {
                 return Err(refuse(
                     StatusCode::BAD_REQUEST,
-                    "bad_request",
+                    ErrorCode::BadRequest,
                     "the request body could not be read",
                 ))
             }
             Err(_) => {
                 return Err(refuse(
                     StatusCode::REQUEST_TIMEOUT,
-                    "timeout",
+                    ErrorCode::Timeout,
                     "the request body did not arrive in time",
                 ))
             }
@@ -139,7 +144,7 @@ impl FromRequest<Arc<AppState>> for Body {
         String::from_utf8(bytes.into()).map(Body).map_err(|_| {
             refuse(
                 StatusCode::BAD_REQUEST,
-                "bad_request",
+                ErrorCode::BadRequest,
                 "the body is not UTF-8",
             )
         })
@@ -148,9 +153,13 @@ impl FromRequest<Arc<AppState>> for Body {
 
 /// Query parameters, or a structured 400 naming what is wrong with them.
 pub fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Refusal> {
-    query
-        .map(|Query(value)| value)
-        .map_err(|e| refuse(StatusCode::BAD_REQUEST, "bad_request", &e.body_text()))
+    query.map(|Query(value)| value).map_err(|e| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            &e.body_text(),
+        )
+    })
 }
 
 /// Checks the Origin and the token (from `Authorization: Bearer`, or `query_token` for
@@ -164,7 +173,7 @@ pub fn authorize(
     if !state.origins.allows(text(header::ORIGIN)) {
         return Err(refuse(
             StatusCode::FORBIDDEN,
-            "forbidden_origin",
+            ErrorCode::ForbiddenOrigin,
             "this origin may not connect",
         ));
     }
@@ -172,14 +181,20 @@ pub fn authorize(
     let Some(token) = token else {
         return Err(refuse(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "a bearer token is required",
         ));
     };
     state
         .auth
         .authenticate(token, now_ms() / 1_000)
-        .map_err(|e| refuse(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string()))
+        .map_err(|e| {
+            refuse(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthorized,
+                &e.to_string(),
+            )
+        })
 }
 
 /// Authorizes a polling request and applies the per-user rate limit.
@@ -194,7 +209,7 @@ fn admit(state: &AppState, headers: &HeaderMap) -> Result<Principal, Refusal> {
     if !limiter.allow(now) {
         return Err(refuse(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             "too many requests; slow down",
         ));
     }
@@ -204,10 +219,12 @@ fn admit(state: &AppState, headers: &HeaderMap) -> Result<Principal, Refusal> {
 /// The answer with a status code matching its error, if any.
 fn answer(message: ServerMessage) -> Response {
     let status = match &message {
-        ServerMessage::Error { error, .. } => match error.code.as_str() {
-            "forbidden" => StatusCode::FORBIDDEN,
-            "too_large" | "batch_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-            "storage" | "internal" | "busy" => StatusCode::SERVICE_UNAVAILABLE,
+        ServerMessage::Error { error, .. } => match error.code {
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::TooLarge | ErrorCode::BatchTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::Storage | ErrorCode::Internal | ErrorCode::Busy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::BAD_REQUEST,
         },
         _ => StatusCode::OK,
@@ -239,7 +256,7 @@ pub async fn hello(
         }
         _ => Err(refuse(
             StatusCode::BAD_REQUEST,
-            "bad_request",
+            ErrorCode::BadRequest,
             "expected a hello message",
         )),
     }
@@ -257,7 +274,7 @@ pub async fn sync(
         _ => {
             return Err(refuse(
                 StatusCode::BAD_REQUEST,
-                "bad_request",
+                ErrorCode::BadRequest,
                 "expected a push or pull message",
             ))
         }
@@ -269,7 +286,7 @@ pub async fn sync(
         .ok_or_else(|| {
             refuse(
                 StatusCode::BAD_REQUEST,
-                "bad_request",
+                ErrorCode::BadRequest,
                 "the x-ferrosync-client header is required",
             )
         })?;
@@ -281,7 +298,7 @@ pub async fn sync(
     let Ok(Some(collections)) = state.storage.collections(caller).await else {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
-            "hello_required",
+            ErrorCode::HelloRequired,
             "send hello for this client first",
         ));
     };
@@ -332,7 +349,7 @@ pub async fn status(
         Ok(report) => Ok(Json(report).into_response()),
         Err(_) => Err(refuse(
             StatusCode::SERVICE_UNAVAILABLE,
-            "storage",
+            ErrorCode::Storage,
             "the sync log is unavailable",
         )),
     }
@@ -342,7 +359,7 @@ pub async fn status(
 pub async fn unknown_endpoint() -> Refusal {
     refuse(
         StatusCode::NOT_FOUND,
-        "unknown_endpoint",
+        ErrorCode::UnknownEndpoint,
         "no such endpoint",
     )
 }
@@ -351,7 +368,7 @@ pub async fn unknown_endpoint() -> Refusal {
 pub async fn method_not_allowed() -> Refusal {
     refuse(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "this endpoint does not take this method",
     )
 }

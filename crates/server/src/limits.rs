@@ -2,6 +2,7 @@
 
 use crate::storage::{LogRetention, PageBounds};
 use ferrosync_core::mutation::Op;
+use ferrosync_core::protocol::ErrorCode;
 use ferrosync_core::protocol::{json_len, ErrorInfo, WireMutation, WireTransaction};
 use ferrosync_core::server::PushBounds;
 
@@ -140,7 +141,7 @@ pub fn check_mutation(m: &WireMutation, limits: &Limits) -> Result<(), ErrorInfo
         return Ok(());
     }
     Err(ErrorInfo::new(
-        "too_large",
+        ErrorCode::TooLarge,
         format!(
             "document {}/{} is larger than the limit of {} bytes",
             shorten(&m.collection),
@@ -158,7 +159,7 @@ pub fn check_push(transactions: &[WireTransaction], limits: &Limits) -> Result<(
         return Ok(());
     }
     Err(ErrorInfo::new(
-        "batch_too_large",
+        ErrorCode::BatchTooLarge,
         format!(
             "push has {total} mutations, over the limit of {}",
             limits.max_batch
@@ -355,7 +356,10 @@ mod tests {
             },
         );
         assert_eq!(check_mutation(&put, &at), Ok(()));
-        assert_eq!(check_mutation(&put, &under).unwrap_err().code, "too_large");
+        assert_eq!(
+            check_mutation(&put, &under).unwrap_err().code,
+            ErrorCode::TooLarge
+        );
         let update = mutation(1, Op::Update { patch: doc });
         assert_eq!(check_mutation(&update, &at), Ok(()));
         assert!(check_mutation(&update, &under).is_err());
@@ -366,7 +370,7 @@ mod tests {
         let limits = Limits::default();
         let big = fields(json!({"body": "x".repeat(limits.max_doc_bytes)}));
         let err = check_mutation(&mutation(1, Op::Insert { fields: big }), &limits).unwrap_err();
-        assert_eq!(err.code, "too_large");
+        assert_eq!(err.code, ErrorCode::TooLarge);
         assert!(!err.retryable);
         assert!(err.message.contains("todos/t1"), "{}", err.message);
         assert!(err.message.contains("262144"), "{}", err.message);
@@ -403,7 +407,7 @@ mod tests {
         );
         // The limit counts mutations across all transactions.
         let err = check_push(&[transaction(3), transaction(3)], &limits).unwrap_err();
-        assert_eq!(err.code, "batch_too_large");
+        assert_eq!(err.code, ErrorCode::BatchTooLarge);
         assert!(!err.retryable);
         assert!(
             err.message.contains('6') && err.message.contains('5'),

@@ -6,6 +6,7 @@ use crate::auth::Principal;
 use crate::limits;
 use crate::storage::{Caller, Push, StorageError, SyncLog};
 use crate::{now_ms, AppState};
+use ferrosync_core::protocol::ErrorCode;
 use ferrosync_core::protocol::{
     ClientMessage, CursorRange, ErrorInfo, ServerMessage, WireTransaction, MAX_WIRE_INT,
     PROTOCOL_VERSION,
@@ -45,13 +46,18 @@ pub fn decode<T: serde::de::DeserializeOwned>(
 ) -> Result<T, ErrorInfo> {
     if !limits::depth_within(text, limits.max_depth) {
         let message = format!("JSON nests deeper than {} levels", limits.max_depth);
-        return Err(ErrorInfo::new("too_deep", message, false));
+        return Err(ErrorInfo::new(ErrorCode::TooDeep, message, false));
     }
-    serde_json::from_str(text)
-        .map_err(|e| ErrorInfo::new("bad_request", format!("not a valid message: {e}"), false))
+    serde_json::from_str(text).map_err(|e| {
+        ErrorInfo::new(
+            ErrorCode::BadRequest,
+            format!("not a valid message: {e}"),
+            false,
+        )
+    })
 }
 
-fn error(seq: Option<u64>, code: &str, message: impl Into<String>) -> ServerMessage {
+fn error(seq: Option<u64>, code: ErrorCode, message: impl Into<String>) -> ServerMessage {
     ServerMessage::Error {
         seq,
         error: ErrorInfo::new(code, message, false),
@@ -124,7 +130,7 @@ impl Session {
                 ServerMessage::Error {
                     seq: Some(seq),
                     error: ErrorInfo::new(
-                        "busy",
+                        ErrorCode::Busy,
                         "this frame's answers reached the server's size limit; send it again",
                         true,
                     ),
@@ -150,21 +156,21 @@ impl Session {
         if protocol != PROTOCOL_VERSION {
             return error(
                 None,
-                "unsupported_protocol",
+                ErrorCode::UnsupportedProtocol,
                 format!("this server speaks protocol {PROTOCOL_VERSION}, not {protocol}"),
             );
         }
         if !valid_name(&client_id) {
             return error(
                 None,
-                "bad_request",
+                ErrorCode::BadRequest,
                 format!("a client id is 1 to {MAX_NAME} bytes of printable characters"),
             );
         }
         if collections.len() > state.limits.max_collections {
             return error(
                 None,
-                "too_many_collections",
+                ErrorCode::TooManyCollections,
                 format!(
                     "hello names {} collections, over the limit of {}",
                     collections.len(),
@@ -175,7 +181,7 @@ impl Session {
         if !collections.iter().all(|name| valid_name(name)) {
             return error(
                 None,
-                "bad_request",
+                ErrorCode::BadRequest,
                 format!("a collection name is 1 to {MAX_NAME} bytes of printable characters"),
             );
         }
@@ -213,7 +219,7 @@ impl Session {
         room: usize,
     ) -> ServerMessage {
         let Some(caller) = self.caller() else {
-            return error(Some(seq), "hello_required", "send hello first");
+            return error(Some(seq), ErrorCode::HelloRequired, "send hello first");
         };
         if let Err(e) = limits::check_push(&transactions, &state.limits) {
             return ServerMessage::Error {
@@ -266,10 +272,14 @@ impl Session {
         room: usize,
     ) -> ServerMessage {
         let Some(caller) = self.caller() else {
-            return error(Some(seq), "hello_required", "send hello first");
+            return error(Some(seq), ErrorCode::HelloRequired, "send hello first");
         };
         if cursor > MAX_WIRE_INT {
-            return error(Some(seq), "bad_request", "a cursor is at most 2^63 - 1");
+            return error(
+                Some(seq),
+                ErrorCode::BadRequest,
+                "a cursor is at most 2^63 - 1",
+            );
         }
         let bounds = state.limits.page_bounds(limit, room);
         let started = now_ms();

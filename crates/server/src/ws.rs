@@ -14,6 +14,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use ferrosync_core::protocol::ErrorCode;
 use ferrosync_core::protocol::{ClientMessage, ErrorInfo, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
@@ -94,16 +95,21 @@ pub async fn upgrade(
     query: Result<Query<SyncQuery>, QueryRejection>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Refusal> {
-    let query =
-        query.map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_request", &e.body_text()))?;
-    let ws = ws.map_err(|e| Refusal::new(e.status(), "bad_request", &e.body_text()))?;
+    let query = query.map_err(|e| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            &e.body_text(),
+        )
+    })?;
+    let ws = ws.map_err(|e| Refusal::new(e.status(), ErrorCode::BadRequest, &e.body_text()))?;
     let principal = crate::http::authorize(&state, &headers, query.token.as_deref())?;
     let max = state.limits.max_connections_per_user;
     let Some(slot) = UserConnections::take(&state, &principal, max) else {
         let message = format!("this user has {max} connections open already");
         return Err(Refusal::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "too_many_connections",
+            ErrorCode::TooManyConnections,
             &message,
         ));
     };
@@ -236,7 +242,11 @@ fn parse(text: &str, limits: &limits::Limits) -> Result<(Vec<ClientMessage>, boo
     if text.trim_start().starts_with('[') {
         let messages: Vec<ClientMessage> = decode(text, limits)?;
         if messages.is_empty() {
-            return Err(ErrorInfo::new("bad_request", "an empty batch", false));
+            return Err(ErrorInfo::new(
+                ErrorCode::BadRequest,
+                "an empty batch",
+                false,
+            ));
         }
         if messages.len() > limits.max_messages_per_frame {
             let message = format!(
@@ -244,7 +254,7 @@ fn parse(text: &str, limits: &limits::Limits) -> Result<(Vec<ClientMessage>, boo
                 messages.len(),
                 limits.max_messages_per_frame
             );
-            return Err(ErrorInfo::new("too_many_messages", message, false));
+            return Err(ErrorInfo::new(ErrorCode::TooManyMessages, message, false));
         }
         Ok((messages, true))
     } else {

@@ -9,6 +9,7 @@ mod common;
 use common::*;
 use ferrosync_core::hlc::Hlc;
 use ferrosync_core::mutation::Op;
+use ferrosync_core::protocol::ErrorCode;
 use ferrosync_core::protocol::{ClientMessage, ServerMessage, WireMutation, WireTransaction};
 use ferrosync_server::limits::Limits;
 use ferrosync_server::storage::{Durability, Storage, SCHEMA_VERSION};
@@ -295,7 +296,7 @@ async fn out_of_range_numbers_are_bad_requests_not_server_errors(db: Db) {
     let mut ws = session(server.addr, DEV, "c1").await;
     let answer = exchange(&mut ws, &pull(1, 1 << 63)).await;
     assert!(
-        matches!(&answer, ServerMessage::Error { error, seq: Some(1) } if error.code == "bad_request"),
+        matches!(&answer, ServerMessage::Error { error, seq: Some(1) } if error.code == ErrorCode::BadRequest),
         "{answer:?}"
     );
     // Ids that wrap around are not contiguous.
@@ -305,13 +306,13 @@ async fn out_of_range_numbers_are_bad_requests_not_server_errors(db: Db) {
         .push(put(0, "b", 0, 1).mutations.remove(0));
     let answer = exchange(&mut ws, &push(2, vec![wrapping])).await;
     assert!(
-        matches!(&answer, ServerMessage::Error { error, seq: Some(2) } if error.code == "bad_request"),
+        matches!(&answer, ServerMessage::Error { error, seq: Some(2) } if error.code == ErrorCode::BadRequest),
         "{answer:?}"
     );
     // Nor does an id past 2^63 - 1 slip in as a first mutation.
     let answer = exchange(&mut ws, &push(3, vec![put(1 << 63, "c", 0, 1)])).await;
     assert!(
-        matches!(&answer, ServerMessage::Error { error, .. } if error.code == "bad_request"),
+        matches!(&answer, ServerMessage::Error { error, .. } if error.code == ErrorCode::BadRequest),
         "{answer:?}"
     );
     let answer = exchange(&mut ws, &push(4, vec![put(1, "d", 0, 1)])).await;
@@ -337,12 +338,12 @@ async fn hello_names_a_bounded_number_of_collections(db: Db) {
     let names = |n: usize| (0..n).map(|i| format!("c{i}")).collect::<Vec<_>>();
     let answer = exchange(&mut ws, &hello(names(4))).await;
     assert!(
-        matches!(&answer, ServerMessage::Error { error, .. } if error.code == "too_many_collections"),
+        matches!(&answer, ServerMessage::Error { error, .. } if error.code == ErrorCode::TooManyCollections),
         "{answer:?}"
     );
     let answer = exchange(&mut ws, &hello(vec!["x".repeat(129)])).await;
     assert!(
-        matches!(&answer, ServerMessage::Error { error, .. } if error.code == "bad_request"),
+        matches!(&answer, ServerMessage::Error { error, .. } if error.code == ErrorCode::BadRequest),
         "{answer:?}"
     );
     let answer = exchange(&mut ws, &hello(names(3))).await;

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use ferrosync_core::protocol::ErrorCode;
 use ferrosync_core::protocol::{ClientMessage, ServerMessage};
 use ferrosync_server::limits::Limits;
 use futures_util::SinkExt;
@@ -83,7 +84,7 @@ async fn oversized_documents_deep_json_and_long_batches_are_refused_with_structu
     let long = push(2, (2..6).map(|i| put(i, &format!("d{i}"), 0, 1)).collect());
     let answer = exchange(&mut ws, &long).await;
     assert!(
-        matches!(answer, ServerMessage::Error { ref error, seq: Some(2) } if error.code == "batch_too_large"),
+        matches!(answer, ServerMessage::Error { ref error, seq: Some(2) } if error.code == ErrorCode::BatchTooLarge),
         "{answer:?}"
     );
     // The connection is still usable, and nothing of the refused push was applied.

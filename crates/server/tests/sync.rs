@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use ferrosync_core::protocol::ErrorCode;
 use ferrosync_core::protocol::{ClientMessage, ServerMessage};
 use ferrosync_server::limits::Limits;
 use futures_util::SinkExt;
@@ -213,7 +214,7 @@ async fn a_re_sent_push_after_a_lost_answer_is_not_applied_again(db: Db) {
     );
     let gap = exchange(&mut ws, &push(4, vec![put(9, "b", 0, 1)])).await;
     assert!(
-        matches!(gap, ServerMessage::Error { ref error, .. } if error.code == "mutation_gap"),
+        matches!(gap, ServerMessage::Error { ref error, .. } if error.code == ErrorCode::MutationGap),
         "{gap:?}"
     );
 }
@@ -345,7 +346,7 @@ async fn tenants_are_isolated_and_client_ids_bound_to_their_user(db: Db) {
         .unwrap();
     let refused = exchange(&mut thief, &hello("c1")).await;
     assert!(
-        matches!(refused, ServerMessage::Error { ref error, .. } if error.code == "forbidden"),
+        matches!(refused, ServerMessage::Error { ref error, .. } if error.code == ErrorCode::Forbidden),
         "{refused:?}"
     );
     let (status, body) = http(

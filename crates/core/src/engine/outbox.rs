@@ -5,6 +5,7 @@ use super::{Engine, Flight, Link, SyncType, NO_ANSWER};
 use crate::conflict::Resolution;
 use crate::document::Document;
 use crate::mutation::{Mutation, Op, ParkedConflict};
+use crate::protocol::ErrorCode;
 use crate::protocol::{
     ClientMessage, CursorRange, ErrorInfo, MutationResult, Outcome, WireMutation, WireTransaction,
 };
@@ -301,10 +302,12 @@ impl Engine {
             return (0, 0);
         }
         let rejection = results.iter().find_map(|r| match &r.outcome {
-            Outcome::Rejected { error } if error.code == "abandoned" => {
+            Outcome::Rejected { error } if error.code == ErrorCode::Abandoned => {
                 Some(self.gave_up_message(id))
             }
-            Outcome::Rejected { error } if error.code != "aborted" => Some(error.message.clone()),
+            Outcome::Rejected { error } if error.code != ErrorCode::Aborted => {
+                Some(error.message.clone())
+            }
             _ => None,
         });
         if let Some(message) = rejection {

@@ -11,6 +11,7 @@ use ferrosync_core::engine::{
 };
 use ferrosync_core::live_query::LiveId;
 use ferrosync_core::mutation::{MutationRequest, Op};
+use ferrosync_core::protocol::ErrorCode;
 use ferrosync_core::protocol::{Change, ClientMessage, ErrorInfo, ServerMessage, WireMutation};
 use ferrosync_core::query::Query;
 use ferrosync_core::server::{
@@ -468,7 +469,7 @@ impl Server {
                 let validate = self.validate;
                 let check = move |m: &WireMutation| -> Result<(), ErrorInfo> {
                     if busy {
-                        return Err(ErrorInfo::new("busy", "the server is busy", true));
+                        return Err(ErrorInfo::new(ErrorCode::Busy, "the server is busy", true));
                     }
                     let invalid = match &m.op {
                         Op::Insert { fields }
@@ -480,7 +481,7 @@ impl Server {
                     };
                     if validate && invalid {
                         return Err(ErrorInfo::new(
-                            "invalid",
+                            ErrorCode::BadRequest,
                             "the document is marked invalid",
                             false,
                         ));

@@ -3,6 +3,7 @@
 //! the ones before it), and which rows the batch then writes. Backends only move rows.
 
 use super::{Committed, Hello, Push, SyncLog};
+use ferrosync_core::protocol::ErrorCode;
 use ferrosync_core::protocol::{Change, CursorRange, ErrorInfo, Outcome, MAX_WIRE_INT};
 use ferrosync_core::server::{
     apply_push, ClientRecord, PushCommit, PushRequest, ServerDoc, ServerView, OUTCOMES_KEPT,
@@ -461,7 +462,11 @@ pub(super) fn decide(batch: &Batch, mut snapshot: Snapshot) -> Result<Decided, s
 }
 
 fn forbidden() -> ErrorInfo {
-    ErrorInfo::new("forbidden", "this client id belongs to another user", false)
+    ErrorInfo::new(
+        ErrorCode::Forbidden,
+        "this client id belongs to another user",
+        false,
+    )
 }
 
 /// A push's sync-log row, completed with what was decided: per-mutation statuses and counts, or
@@ -673,7 +678,9 @@ mod tests {
                 head: 0
             }))
         ));
-        assert!(matches!(&decided.answers[1], Answer::Hello(Err(e)) if e.code == "forbidden"));
+        assert!(
+            matches!(&decided.answers[1], Answer::Hello(Err(e)) if e.code == ErrorCode::Forbidden)
+        );
         assert_eq!(decided.writes.clients[0].1.collections, r#"["todos"]"#);
     }
 }

@@ -18,6 +18,7 @@ pub use postgres::SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION;
 pub use sqlite::SCHEMA_VERSION;
 
 use ferrosync_core::document::Document;
+use ferrosync_core::protocol::ErrorCode;
 use ferrosync_core::protocol::{Change, CursorRange, ErrorInfo, WireMutation, WireTransaction};
 use ferrosync_core::server::{PushBounds, PushCommit, ServerDoc};
 use ferrosync_core::{Millis, MutationId, Version};
@@ -56,7 +57,7 @@ impl StorageError {
     /// The structured error sent to a client.
     pub fn to_error_info(&self) -> ErrorInfo {
         ErrorInfo::new(
-            "storage",
+            ErrorCode::Storage,
             "the server could not reach its database; try again",
             true,
         )
