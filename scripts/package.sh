@@ -10,6 +10,8 @@
 #  - wasm-pack builds the engine (it reads no such file itself: the settings go on its command
 #    line); wasm-opt from the npm package `binaryen` optimizes it (wasm-pack cannot download
 #    its own binaryen here);
+#  - when PROFILE sets `gzip-budget-kb`, the build fails if the .wasm, gzipped at level 9 (as the
+#    bundle benchmark counts it), is larger, naming its size and the budget;
 #  - tsc compiles the hand-written modules of js/src (package entry, connectors, test harness,
 #    React hooks) next to it; the package's entry point becomes index.js and `ferrosync/react`
 #    is react.js (React itself is an optional peer dependency: the app brings its own). index.js
@@ -23,7 +25,7 @@
 
 build_package() {
   local profile=$1 settings=${FERROSYNC_WASM_PACK_TOML:-wasm-pack.toml}
-  local assignments target out_dir profile_flags wasm_opt
+  local assignments target out_dir profile_flags wasm_opt gzip_budget
   assignments=$(python3 scripts/wasm-pack-settings.py "$settings" "$profile") || return 1
   eval "$assignments"
   package_dir=${2:-$out_dir}
@@ -35,6 +37,18 @@ build_package() {
   if [[ ${#wasm_opt[@]} -gt 0 ]]; then
     npx --no-install wasm-opt "${wasm_opt[@]}" \
       "$package_dir/ferrosync_bg.wasm" -o "$package_dir/ferrosync_bg.wasm"
+  fi
+  if [[ -n $gzip_budget ]]; then
+    node -e '
+      const [file, budget, where] = process.argv.slice(1);
+      const size = require("zlib").gzipSync(require("fs").readFileSync(file), { level: 9 }).length;
+      const kb = (bytes) => `${(bytes / 1000).toFixed(1)} KB`;
+      if (size > Number(budget)) {
+        console.error(`${file} is ${kb(size)} gzipped (${size} bytes), over its budget of ${kb(budget)} (${where})`);
+        process.exit(1);
+      }
+      console.error(`==> ${file}: ${kb(size)} gzipped, within its budget of ${kb(budget)}`);
+    ' "$package_dir/ferrosync_bg.wasm" "$gzip_budget" "$settings [profile.$profile] gzip-budget-kb" || return 1
   fi
   npx --no-install tsc -p js/tsconfig.build.json --outDir "$package_dir"
   node -e '

@@ -1,6 +1,7 @@
 """Prints one profile's package build settings from wasm-pack.toml as bash assignments, for
-scripts/package.sh to eval: target, out_dir, and the arrays profile_flags (wasm-pack's flags for
-the cargo profile) and wasm_opt (wasm-opt's arguments; empty: no wasm-opt).
+scripts/package.sh to eval: target, out_dir, the arrays profile_flags (wasm-pack's flags for
+the cargo profile) and wasm_opt (wasm-opt's arguments; empty: no wasm-opt), and gzip_budget (the
+most bytes the gzipped .wasm may take; empty: no budget).
 
 Usage: python3 scripts/wasm-pack-settings.py FILE PROFILE
 """
@@ -26,6 +27,8 @@ def main(path, name):
                 cargo_profile, ["--profile", cargo_profile]
             ),
             "wasm_opt": profile["wasm-opt"],
+            # KB of 1,000 bytes, as the bundle benchmark counts them.
+            "gzip_budget": int(profile["gzip-budget-kb"] * 1000) if "gzip-budget-kb" in profile else "",
         }
     except KeyError as missing:
         sys.exit(f"{path}: the setting {missing} is missing ([profile.{name}] needs it)")

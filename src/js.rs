@@ -1,5 +1,5 @@
 //! Values across the JavaScript boundary: JSON in (as `JSON.stringify` sees it), plain objects
-//! out, and errors as JavaScript `Error`s.
+//! out (serde-wasm-bindgen), and errors as JavaScript `Error`s.
 
 use ferrosync_core::CoreError;
 use serde::Serialize;
@@ -25,11 +25,32 @@ pub fn json_text(value: &JsValue, what: &str) -> Result<String, JsValue> {
         .ok_or_else(|| error("TypeError", &format!("{what} is not JSON")))
 }
 
-/// A Rust value as a plain JavaScript value, through JSON text (one serializer for the whole
-/// crate keeps the wasm small; `JSON.parse` is fast).
+/// A Rust value as a plain JavaScript value, built directly (serde-wasm-bindgen): objects,
+/// arrays, and `null` for what is missing, as `JSON.parse` would give for the value's JSON.
 pub fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
-    let text = serde_json::to_string(value).expect("engine values serialize");
-    js_sys::JSON::parse(&text).expect("serde_json writes valid JSON")
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .expect("engine values have no numbers beyond 2^53")
+}
+
+/// A JSON value, serialized as `JSON.parse` reads its text: every number a double (so integers
+/// beyond 2^53 round instead of failing).
+pub struct Json<'a>(pub &'a Value);
+
+/// Serializes a JSON value as [`Json`] does (for `#[serde(serialize_with)]`).
+pub fn json<S: serde::Serializer>(value: &Value, s: S) -> Result<S::Ok, S::Error> {
+    Json(value).serialize(s)
+}
+
+impl Serialize for Json<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Number(n) => s.serialize_f64(n.as_f64().unwrap_or(f64::NAN)),
+            Value::Array(items) => s.collect_seq(items.iter().map(Json)),
+            Value::Object(fields) => s.collect_map(fields.iter().map(|(k, v)| (k, Json(v)))),
+            other => other.serialize(s),
+        }
+    }
 }
 
 /// A JavaScript `Error` with this `name` and `message`.

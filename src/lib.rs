@@ -11,7 +11,7 @@
 //! - `storage`: IndexedDB (one IndexedDB transaction per storage write) or memory;
 //! - `tabs`: Web Locks and the `BroadcastChannel` between tabs of one database;
 //! - `transport/`: WebSocket and HTTP polling, with reconnects;
-//! - `js`: conversions between JSON and JavaScript values, and errors.
+//! - `js`: values to JavaScript objects (serde-wasm-bindgen), JSON in, and errors.
 #![forbid(unsafe_code)]
 
 pub mod options;

@@ -13,7 +13,7 @@ use ferrosync_core::document::Document;
 use ferrosync_core::engine::{ConflictId, SyncLogQuery};
 use ferrosync_core::scheduler::MergeFn;
 use ferrosync_core::transaction::TxQuery;
-use js_sys::{Function, Object, Promise};
+use js_sys::{Function, Promise};
 use serde::de::DeserializeOwned;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -224,13 +224,7 @@ fn read_query<T: DeserializeOwned + Default>(query: &JsValue, method: &str) -> R
 /// that throws or returns a non-object parks the conflict (and says why on the console).
 fn resolver(f: Function) -> ResolverFn {
     Rc::new(move |input: &ConflictInput<'_>| {
-        let doc = |d: Option<&Document>| d.map_or(JsValue::UNDEFINED, views::document);
-        let arg = Object::new();
-        js::set(&arg, "collection", &input.collection.into());
-        js::set(&arg, "id", &input.doc_id.into());
-        js::set(&arg, "local", &doc(input.local));
-        js::set(&arg, "remote", &views::document(input.remote));
-        js::set(&arg, "base", &doc(input.base));
+        let arg = views::resolver_input(input);
         let merged = f.call1(&JsValue::UNDEFINED, &arg).and_then(|value| {
             if value.is_undefined() || value.is_null() {
                 return Ok(None);

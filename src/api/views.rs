@@ -1,13 +1,15 @@
 //! The plain objects JavaScript receives: documents, changes, transactions, conflicts.
 
-use crate::js::to_js;
+use crate::js::{to_js, Json};
 use ferrosync_core::collection::{ChangeKind, DocChange};
-use ferrosync_core::document::{write_json_string, Document};
+use ferrosync_core::conflict::ConflictInput;
+use ferrosync_core::document::{write_json_string, Document, Fields};
 use ferrosync_core::engine::ConflictEntry;
+use ferrosync_core::hlc::Hlc;
 use ferrosync_core::mutation::{Mutation, Op};
 use ferrosync_core::transaction::{Attempt, LockedObject, Transaction, TxError, TxState};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use wasm_bindgen::JsValue;
 
 /// A document as users see it: `_id`, its fields, and `_deleted: true` for a tombstone.
@@ -108,38 +110,71 @@ fn parse(text: &str) -> JsValue {
     js_sys::JSON::parse(text).expect("documents are valid JSON")
 }
 
+/// A JavaScript value inside a view (a document parsed from its JSON text), kept as it is.
+type Preserved = JsValue;
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct MutationView<'a> {
     collection: &'a str,
     id: &'a str,
     mutation_id: Option<u64>,
-    #[serde(flatten)]
-    op: &'a Op,
-    original: Option<Value>,
-    modified: Option<Value>,
-    changes: Map<String, Value>,
-    metadata: Option<&'a Value>,
+    /// `insert`, `update`, `delete` or `put`, then the op's `fields` or `patch`.
+    #[serde(rename = "type")]
+    op: &'static str,
+    #[serde(
+        with = "serde_wasm_bindgen::preserve",
+        skip_serializing_if = "JsValue::is_undefined"
+    )]
+    fields: Preserved,
+    #[serde(
+        with = "serde_wasm_bindgen::preserve",
+        skip_serializing_if = "JsValue::is_undefined"
+    )]
+    patch: Preserved,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    original: Preserved,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    modified: Preserved,
+    #[serde(serialize_with = "crate::js::json")]
+    changes: Value,
+    metadata: Option<Json<'a>>,
     created_at: u64,
     updated_at: u64,
 }
 
+/// Fields' JSON text as a JavaScript object.
+fn fields(fields: &Fields) -> JsValue {
+    parse(fields.as_json())
+}
+
 /// A write as JavaScript sees it: with the document it found and made, and what it changed.
 fn mutation_view<'a>(m: &'a Mutation, tx: &Transaction) -> MutationView<'a> {
-    let original = m.original.as_ref().map(|fields| {
-        let mut doc = fields.to_map();
-        doc.insert("_id".into(), Value::String(m.doc_id.clone()));
-        Value::Object(doc)
+    let (op, set, patch) = match &m.op {
+        Op::Insert { fields: f } => ("insert", fields(f), JsValue::UNDEFINED),
+        Op::Update { patch } => ("update", JsValue::UNDEFINED, fields(patch)),
+        Op::Delete => ("delete", JsValue::UNDEFINED, JsValue::UNDEFINED),
+        Op::Put { fields: f } => ("put", fields(f), JsValue::UNDEFINED),
+    };
+    let original = m.original.as_ref().map(|fields| Document {
+        id: m.doc_id.clone(),
+        fields: fields.clone(),
+        version: 0,
+        hlc: Hlc::default(),
+        deleted: false,
     });
+    let or_null = |doc: Option<Document>| doc.as_ref().map_or(JsValue::NULL, document);
     MutationView {
         collection: &m.collection,
         id: &m.doc_id,
         mutation_id: m.wire_id,
-        op: &m.op,
-        original,
-        modified: m.modified().as_ref().map(Document::to_json),
-        changes: m.changes(),
-        metadata: m.metadata.as_ref(),
+        op,
+        fields: set,
+        patch,
+        original: or_null(original),
+        modified: or_null(m.modified()),
+        changes: Value::Object(m.changes()),
+        metadata: m.metadata.as_ref().map(Json),
         created_at: tx.created_at,
         updated_at: m.changed_at.unwrap_or(tx.created_at),
     }
@@ -158,7 +193,7 @@ struct TransactionView<'a> {
     queued_behind: Vec<u64>,
     error: Option<&'a TxError>,
     retries: u32,
-    metadata: Option<&'a Value>,
+    metadata: Option<Json<'a>>,
 }
 
 fn transaction_view(tx: &Transaction) -> TransactionView<'_> {
@@ -173,13 +208,38 @@ fn transaction_view(tx: &Transaction) -> TransactionView<'_> {
         queued_behind: tx.queued_behind.iter().map(|id| id.0).collect(),
         error: tx.error.as_ref(),
         retries: tx.retries,
-        metadata: tx.metadata.as_ref(),
+        metadata: tx.metadata.as_ref().map(Json),
     }
 }
 
 /// A transaction with its state and attempt history.
 pub fn transaction(tx: &Transaction) -> JsValue {
     to_js(&transaction_view(tx))
+}
+
+#[derive(Serialize)]
+struct ResolverView<'a> {
+    collection: &'a str,
+    id: &'a str,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    local: Preserved,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    remote: Preserved,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    base: Preserved,
+}
+
+/// `conflictResolver`'s argument: `{ collection, id, local, remote, base }` (`local` and `base`
+/// `undefined` when there is none).
+pub fn resolver_input(input: &ConflictInput<'_>) -> JsValue {
+    let doc = |d: Option<&Document>| d.map_or(JsValue::UNDEFINED, document);
+    to_js(&ResolverView {
+        collection: input.collection,
+        id: input.doc_id,
+        local: doc(input.local),
+        remote: document(input.remote),
+        base: doc(input.base),
+    })
 }
 
 /// Transactions as a JavaScript array.

@@ -118,13 +118,16 @@ impl Leader {
         js::set(
             &arg,
             "changes",
-            &js::to_js(&self.engine.call_changes(call.tx)),
+            &js::to_js(&js::Json(&self.engine.call_changes(call.tx))),
         );
         js::set(&arg, "transaction", &crate::api::views::transaction(tx));
         js::set(&arg, "attempt", &JsValue::from(call.attempt));
         if call.step == CallStep::AwaitSync {
             js::set(&arg, "sync", &backend.sync);
-            let confirm = tx.confirm.as_ref().map_or(JsValue::UNDEFINED, js::to_js);
+            let confirm = tx
+                .confirm
+                .as_ref()
+                .map_or(JsValue::UNDEFINED, |c| js::to_js(&js::Json(c)));
             js::set(&arg, "confirm", &confirm);
         }
         let me = self.me.clone();

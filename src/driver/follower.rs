@@ -302,14 +302,10 @@ impl Follower {
 
     /// The mirrored conflict inbox.
     pub fn conflicts(&self) -> JsValue {
-        js::to_js(
-            &self
-                .state
-                .as_ref()
-                .map_or(serde_json::Value::Array(Vec::new()), |s| {
-                    s.conflicts.clone()
-                }),
-        )
+        match &self.state {
+            Some(s) => js::to_js(&js::Json(&s.conflicts)),
+            None => js_sys::Array::new().into(),
+        }
     }
 
     /// The mirrored status or stats.

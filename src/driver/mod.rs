@@ -341,7 +341,9 @@ impl Role {
     /// `conflicts()`.
     pub fn conflicts(&self) -> JsValue {
         match self {
-            Role::Leader(l) => js::to_js(&crate::api::views::conflicts(&l.engine.conflicts())),
+            Role::Leader(l) => js::to_js(&js::Json(&crate::api::views::conflicts(
+                &l.engine.conflicts(),
+            ))),
             Role::Follower(f) => f.conflicts(),
             Role::Destroyed => JsValue::UNDEFINED,
         }

@@ -1,8 +1,8 @@
 // The built package resolves the way an app imports it: `ferrosync` and `ferrosync/react`
 // through package.json's `exports`, from an app's node_modules (Node's resolution, which
 // bundlers follow too), with React from the app. And the package build follows wasm-pack.toml.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +62,32 @@ export function packageTests(pkg) {
         // --strip-debug drops the name section that the dev build keeps.
         const names = (out) => WebAssembly.Module.customSections(new WebAssembly.Module(readFileSync(join(out, 'ferrosync_bg.wasm'))), 'name').length;
         check(names(pkg) === 1 && names(`${dir}/out`) === 0, 'wasm-opt runs with wasm-pack.toml\'s arguments');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+
+    // The package users get has a size budget; a build whose gzipped .wasm is over its
+    // profile's budget fails and says by how much, and one within it passes.
+    async the_package_build_fails_over_its_size_budget() {
+      const settings = readFileSync(join(ROOT, 'wasm-pack.toml'), 'utf8');
+      check(/^\[profile\.release\]\n(?:[^[].*\n|\n)*gzip-budget-kb = \d+/m.test(settings), 'the release profile has a gzip-budget-kb');
+      const dir = mkdtempSync(join(tmpdir(), 'ferrosync-budget-'));
+      const build = (budget) => {
+        writeFileSync(join(dir, 'wasm-pack.toml'), settings.replace(/^\[profile\.dev\]\n/m, `$&gzip-budget-kb = ${budget}\n`));
+        return spawnSync('bash', ['-c', `set -euo pipefail; source scripts/package.sh; build_package dev ${dir}/out`], {
+          cwd: ROOT,
+          env: { ...process.env, FERROSYNC_WASM_PACK_TOML: join(dir, 'wasm-pack.toml') },
+          encoding: 'utf8',
+        });
+      };
+      try {
+        const over = build(1);
+        const [, size, bytes, budget] = over.stderr.match(/ferrosync_bg\.wasm is ([\d.]+) KB gzipped \((\d+) bytes\), over its budget of ([\d.]+) KB \(.*\[profile\.dev\] gzip-budget-kb\)/) ?? [];
+        check(over.status !== 0 && size && budget === '1.0', `a build over its budget fails and names the figures: ${over.stderr}`);
+        check(!existsSync(join(dir, 'out', 'index.js')), 'a build over its budget stops before the rest of the package');
+        const within = build(Math.ceil(Number(bytes) / 1000));
+        check(within.status === 0 && existsSync(join(dir, 'out', 'index.js')), `a build within its budget passes: ${within.stderr}`);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

@@ -33,6 +33,7 @@ pub mod retry;
 pub mod rng;
 pub mod scheduler;
 pub mod server;
+pub mod sort;
 pub mod tagged;
 pub mod transaction;
 

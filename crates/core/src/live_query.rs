@@ -162,10 +162,10 @@ impl LiveQueries {
     pub(crate) fn refresh(&mut self, collection: &str, view: &View<'_>, indexes: &mut Indexes) {
         for (_, live) in &mut self.queries {
             let mut before: Vec<DocId> = live.window().map(|(_, id)| id.clone()).collect();
-            before.sort_unstable();
+            crate::sort::sort(&mut before);
             live.fill(view, indexes);
             let mut after: Vec<&DocId> = live.window().map(|(_, id)| id).collect();
-            after.sort_unstable();
+            crate::sort::sort(&mut after);
             let mut changes = Vec::new();
             for id in &before {
                 if after.binary_search(&id).is_err() {
@@ -352,7 +352,7 @@ impl LiveQuery {
             let is = self.top.contains(&entry) && after.hold(&entry);
             note(entry.1, false, is);
         }
-        membership.sort_unstable();
+        crate::sort::sort(&mut membership);
         for (doc_id, was, is) in membership {
             let kind = match (was, is) {
                 (true, true) if doc_id == id => ChangeKind::Updated,

@@ -283,7 +283,7 @@ pub fn locked_objects<'a>(txs: impl Iterator<Item = &'a Transaction>) -> Vec<Loc
     let mut locked = Vec::new();
     for tx in txs.filter(|tx| tx.state.locks()) {
         let mut objects: Vec<(&str, &DocId)> = tx.objects().collect();
-        objects.sort_unstable();
+        crate::sort::sort(&mut objects);
         objects.dedup();
         locked.extend(objects.into_iter().map(|(collection, id)| LockedObject {
             collection,

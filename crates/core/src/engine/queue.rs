@@ -43,7 +43,7 @@ impl Queues {
                 at.checked_sub(1).map(|prev| queue[prev])
             })
             .collect();
-        behind.sort_unstable();
+        crate::sort::sort(&mut behind);
         behind.dedup();
         behind
     }
@@ -65,7 +65,7 @@ impl Engine {
                 .objects()
                 .map(|(c, d)| (c.to_owned(), d.clone()))
                 .collect();
-            objects.sort_unstable();
+            crate::sort::sort(&mut objects);
             objects.dedup();
             for object in &objects {
                 self.queues
@@ -193,7 +193,7 @@ impl Engine {
         }
         let queue = self.queues.on_object.entry(new).or_default();
         queue.extend(moved);
-        queue.sort_unstable();
+        crate::sort::sort(queue);
         queue.dedup();
     }
 }

@@ -342,7 +342,7 @@ impl Engine {
 
     /// Restores the log; runs that were under way when the page closed are marked failed.
     pub(super) fn load_log(&mut self, mut entries: Vec<SyncLogEntry>) {
-        entries.sort_by_key(|e| e.id);
+        crate::sort::sort_by(&mut entries, |a, b| a.id.cmp(&b.id));
         for mut entry in entries {
             if entry.created_at == 0 {
                 // Written before entries carried it: created when the run started.

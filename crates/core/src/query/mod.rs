@@ -97,7 +97,7 @@ impl Query {
                 (c.path.as_str(), c.op.name(), operand)
             })
             .collect();
-        conditions.sort();
+        crate::sort::sort(&mut conditions);
         let conditions: Vec<String> = conditions
             .iter()
             .map(|(path, op, operand)| format!("[{},\"{op}\",{operand}]", json_string(path)))

@@ -360,7 +360,7 @@ fn candidate(query: &Query, fields: &[String]) -> Option<Candidate> {
                 .iter()
                 .map(|v| [prefix.as_slice(), v.key()].concat())
                 .collect();
-            keys.sort_unstable();
+            crate::sort::sort(&mut keys);
             keys.dedup();
             keys.into_iter().map(prefix_range).collect()
         }
