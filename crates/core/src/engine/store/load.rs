@@ -24,17 +24,23 @@ impl Engine {
         if self.loaded {
             return Err(CoreError::AlreadyLoaded);
         }
-        self.load_pages(&snapshot.pages)?;
-        let mut records = snapshot
-            .records
-            .iter()
-            .map(|bytes| Record::decode(bytes).map(|r| (r, bytes.len())))
+        // Each stored value is dropped once decoded, so its memory serves what is decoded
+        // next: a load never holds everything stored beside everything decoded.
+        let Snapshot {
+            records,
+            pages,
+            history,
+        } = snapshot;
+        self.load_pages(pages)?;
+        let mut records = records
+            .into_iter()
+            .map(|bytes| Record::decode(&bytes).map(|r| (r, bytes.len())))
             .collect::<Result<Vec<_>, _>>()?;
         records.sort_by_key(|(r, _)| r.seq);
         // Transactions stay their stored JSON: only those still unfinished at the end are
         // decoded here; the history's entries are decoded when first read.
         let mut txs: BTreeMap<TxId, StoredTx> = BTreeMap::new();
-        let mut history = self.load_history_pages(&snapshot.history)?;
+        let mut history = self.load_history_pages(history)?;
         let mut logs: BTreeMap<u64, SyncLogEntry> = BTreeMap::new();
         let mut checkpoint = None;
         for (record, bytes) in records {
@@ -106,11 +112,11 @@ impl Engine {
     /// Reads the history pages: finished transactions by id.
     fn load_history_pages(
         &mut self,
-        stored: &[Vec<u8>],
+        stored: Vec<Vec<u8>>,
     ) -> Result<BTreeMap<TxId, Archived>, CoreError> {
         let mut history = BTreeMap::new();
         for bytes in stored {
-            let page = HistoryPage::decode(bytes)?;
+            let page = HistoryPage::decode(&bytes)?;
             self.store.history_pages.insert(page.index);
             history.extend(
                 page.txs
@@ -124,10 +130,10 @@ impl Engine {
     /// Reads the pages into the collections (pages of collections no longer configured stay
     /// in storage untouched). A collection has as many pages as the newest page says; those
     /// not written yet hold nothing.
-    fn load_pages(&mut self, stored: &[Vec<u8>]) -> Result<(), CoreError> {
+    fn load_pages(&mut self, stored: Vec<Vec<u8>>) -> Result<(), CoreError> {
         let pages = stored
-            .iter()
-            .map(|bytes| Page::decode(bytes))
+            .into_iter()
+            .map(|bytes| Page::decode(&bytes))
             .collect::<Result<Vec<_>, _>>()?;
         let mut layouts: HashMap<String, Layout> = HashMap::new();
         for page in &pages {
