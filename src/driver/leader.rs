@@ -318,7 +318,11 @@ impl Leader {
     fn transactions_changed(&mut self, txs: &[Transaction]) {
         for tx in txs.iter().filter(|tx| tx.state.is_terminal()) {
             if let Some(settlement) = self.settlements.remove(&tx.id) {
-                settlement.settle(tx);
+                // The history's bytes when it keeps the transaction: one copy for both.
+                match self.engine.stored_transaction(tx.id) {
+                    Some(stored) => settlement.settle_stored(stored),
+                    None => settlement.settle(tx),
+                }
             }
             for reply in self.durable_waiters.remove(&tx.id).unwrap_or_default() {
                 let _ = reply.send(outcome(tx));

@@ -170,7 +170,12 @@ impl Settlement {
 
     /// Records the end and wakes the waiters.
     pub fn settle(&self, tx: &Transaction) {
-        *self.finished.borrow_mut() = Some(StoredTx::of(tx));
+        self.settle_stored(StoredTx::of(tx));
+    }
+
+    /// Records the end, as storage holds it, and wakes the waiters.
+    pub fn settle_stored(&self, stored: StoredTx) {
+        *self.finished.borrow_mut() = Some(stored);
         for waiter in self.waiters.borrow_mut().drain(..) {
             let _ = waiter.send(());
         }

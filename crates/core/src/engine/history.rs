@@ -119,6 +119,12 @@ impl Engine {
             .or_else(|| self.history.get(&id).map(Archived::tx))
     }
 
+    /// A finished transaction as storage holds it, if the history keeps it: its bytes are the
+    /// history's own (shared, not copied), for whoever keeps the transaction beside it.
+    pub fn stored_transaction(&self, id: TxId) -> Option<StoredTx> {
+        self.history.get(&id).map(Archived::stored)
+    }
+
     /// Every transaction the engine holds (unfinished, and the history), oldest first.
     pub fn transactions(&self) -> Vec<&Transaction> {
         let mut all: Vec<&Transaction> = self.newest_first(None).collect();

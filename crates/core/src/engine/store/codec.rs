@@ -153,6 +153,17 @@ impl Page {
         out.0
     }
 
+    /// The collection of a page's bytes and how many documents they hold, read without
+    /// decoding the documents (a load makes room for them all first).
+    pub fn peek(bytes: &[u8]) -> Result<(String, usize), CoreError> {
+        let mut r = Reader::new(bytes, &[PAGE_MAGIC], "page")?;
+        let collection = r.string()?;
+        r.u32()?;
+        r.u32()?;
+        r.u64()?;
+        Ok((collection, r.u32()? as usize))
+    }
+
     /// A page from its bytes.
     pub fn decode(bytes: &[u8]) -> Result<Page, CoreError> {
         let mut r = Reader::new(bytes, &[PAGE_MAGIC], "page")?;

@@ -131,17 +131,17 @@ impl Engine {
     /// in storage untouched). A collection has as many pages as the newest page says; those
     /// not written yet hold nothing.
     fn load_pages(&mut self, stored: Vec<Vec<u8>>) -> Result<(), CoreError> {
-        let pages = stored
-            .into_iter()
-            .map(|bytes| Page::decode(&bytes))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut layouts: HashMap<String, Layout> = HashMap::new();
-        for page in &pages {
-            if let Some(collection) = self.collections.get_mut(&page.collection) {
-                collection.reserve(page.docs.len());
+        for bytes in &stored {
+            let (name, docs) = Page::peek(bytes)?;
+            if let Some(collection) = self.collections.get_mut(&name) {
+                collection.reserve(docs);
             }
         }
-        for page in pages {
+        let mut layouts: HashMap<String, Layout> = HashMap::new();
+        // One page decoded at a time, its bytes dropped once decoded.
+        for bytes in stored {
+            let page = Page::decode(&bytes)?;
+            drop(bytes);
             let Some(collection) = self.collections.get_mut(&page.collection) else {
                 continue;
             };
