@@ -339,9 +339,10 @@ impl Leader {
         self.writes_issued += 1;
         let number = self.writes_issued;
         let origins = self.origins_for(&write);
+        let token = write.token;
         let me = self.me.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let result = storage.write(&write, &origins).await;
+            let result = storage.write(write, &origins).await;
             // Destroyed meanwhile: this task holds the last reference; dropping it closes the
             // database.
             drop(storage);
@@ -359,11 +360,11 @@ impl Leader {
                     for (_, reply) in ready {
                         let _ = reply.send(Ok(()));
                     }
-                    l.feed(Input::Persisted { token: write.token });
+                    l.feed(Input::Persisted { token });
                 }
                 Err(error) => {
                     l.feed(Input::PersistFailed {
-                        token: write.token,
+                        token,
                         message: error.message,
                     });
                     if error.reopened {

@@ -202,8 +202,9 @@ impl Database {
 
     /// Executes a write (and stores its origin records) in one read-write transaction;
     /// resolves once it has committed. Every request is issued at once; only the end is
-    /// awaited.
-    pub async fn write(&self, write: &StorageWrite, origins: &[Origin]) -> Result<(), WriteError> {
+    /// awaited. The write's bytes are dropped once copied into the requests, so wasm memory
+    /// does not hold them while IndexedDB works.
+    pub async fn write(&self, write: StorageWrite, origins: &[Origin]) -> Result<(), WriteError> {
         let was_open = self.db.borrow().is_some();
         let db = match self.db().await {
             Ok(db) => db,
@@ -308,6 +309,8 @@ impl Database {
                 origin_store.put(&value, Some(&key)).await.map(drop)
             }));
         }
+        let size = write.bytes();
+        drop(write);
         let issued = futures::future::try_join_all(requests).await;
         let ended = tx.done().await;
         if let (Ok(_), Ok(rexie::TransactionResult::Committed)) = (issued, ended) {
@@ -318,9 +321,7 @@ impl Database {
             .borrow()
             .as_ref()
             .map(|w| w.connection().clone());
-        Err(failed(
-            quota::cause(probe.as_ref(), LOG, write.bytes()).await,
-        ))
+        Err(failed(quota::cause(probe.as_ref(), LOG, size).await))
     }
 
     /// Deletes origin records (too old to be re-sent).
