@@ -16,7 +16,8 @@ import echo from './echo.mjs';
 import fanOut from './fan-out.mjs';
 import initialSync from './initial-sync.mjs';
 import liveWrite from './live-write.mjs';
+import memory from './memory.mjs';
 import push from './push.mjs';
 import reads from './reads.mjs';
 
-export const scenarios = [liveWrite, durableWrites, coldStart, initialSync, push, fanOut, reads, bundles, echo, disk];
+export const scenarios = [liveWrite, durableWrites, coldStart, initialSync, push, fanOut, reads, bundles, echo, disk, memory];

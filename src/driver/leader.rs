@@ -376,7 +376,11 @@ impl Leader {
     fn transactions_changed(&mut self, txs: &[Transaction]) {
         for tx in txs.iter().filter(|tx| tx.state.is_terminal()) {
             if let Some(settlement) = self.settlements.remove(&tx.id) {
-                settlement.settle(tx);
+                // The history's bytes when it keeps the transaction: one copy for both.
+                match self.engine.stored_transaction(tx.id) {
+                    Some(stored) => settlement.settle_stored(stored),
+                    None => settlement.settle(tx),
+                }
             }
             for reply in self.durable_waiters.remove(&tx.id).unwrap_or_default() {
                 let _ = reply.send(outcome(tx));
@@ -394,9 +398,10 @@ impl Leader {
         self.prompt_flush = false;
         let number = self.writes_issued;
         let origins = self.origins_for(&write);
+        let token = write.token;
         let me = self.me.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let result = storage.write(&write, &origins).await;
+            let result = storage.write(write, &origins).await;
             // Destroyed meanwhile: this task holds the last reference; dropping it closes the
             // database.
             drop(storage);
@@ -414,11 +419,11 @@ impl Leader {
                     for (_, reply) in ready {
                         let _ = reply.send(Ok(()));
                     }
-                    l.feed(Input::Persisted { token: write.token });
+                    l.feed(Input::Persisted { token });
                 }
                 Err(error) => {
                     l.feed(Input::PersistFailed {
-                        token: write.token,
+                        token,
                         message: error.message,
                     });
                     if error.reopened {

@@ -33,7 +33,7 @@ pub enum Source {
 use crate::js;
 use ferrosync_core::collection::Collection;
 use ferrosync_core::document::Fields;
-use ferrosync_core::engine::{ConflictId, SyncLogEntry, SyncLogQuery};
+use ferrosync_core::engine::{ConflictId, StoredTx, SyncLogEntry, SyncLogQuery};
 use ferrosync_core::live_query::LiveId;
 use ferrosync_core::mutation::MutationRequest;
 use ferrosync_core::query::Query;
@@ -131,10 +131,12 @@ impl Handle {
     }
 }
 
-/// A transaction's end, for `TransactionHandle.settled()`.
+/// A transaction's end, for `TransactionHandle.settled()`. It is kept as storage keeps it (a
+/// few times smaller than the transaction) and decoded when read: a handle lives until the
+/// page collects it, and a burst of writes leaves many.
 #[derive(Default)]
 pub struct Settlement {
-    finished: RefCell<Option<Transaction>>,
+    finished: RefCell<Option<StoredTx>>,
     waiters: RefCell<Vec<oneshot::Sender<()>>>,
 }
 
@@ -147,7 +149,7 @@ impl Settlement {
             self.waiters.borrow_mut().push(tx);
             rx.await.ok()?;
         }
-        self.finished.borrow().clone()
+        self.finished()
     }
 
     /// The engine is gone: waiters are told there will be no end.
@@ -157,12 +159,23 @@ impl Settlement {
 
     /// The finished transaction, if it has finished.
     pub fn finished(&self) -> Option<Transaction> {
-        self.finished.borrow().clone()
+        let finished = self.finished.borrow();
+        let stored = finished.as_ref()?;
+        Some(
+            stored
+                .decode()
+                .expect("a transaction reads back as it was encoded"),
+        )
     }
 
     /// Records the end and wakes the waiters.
     pub fn settle(&self, tx: &Transaction) {
-        *self.finished.borrow_mut() = Some(tx.clone());
+        self.settle_stored(StoredTx::of(tx));
+    }
+
+    /// Records the end, as storage holds it, and wakes the waiters.
+    pub fn settle_stored(&self, stored: StoredTx) {
+        *self.finished.borrow_mut() = Some(stored);
         for waiter in self.waiters.borrow_mut().drain(..) {
             let _ = waiter.send(());
         }

@@ -15,7 +15,7 @@
 //! browser closing the connection (`watch`) and why a transaction aborted (`quota`).
 
 use super::{quota, upgrade, watch, Origin, WriteError};
-use ferrosync_core::engine::{Snapshot, StorageWrite, StoreOp};
+use ferrosync_core::engine::{Pieces, Snapshot, StorageWrite, StoreOp};
 use rexie::{ObjectStore, Rexie, TransactionMode};
 use std::cell::RefCell;
 use std::future::Future;
@@ -70,6 +70,18 @@ fn number_key(n: u64) -> JsValue {
 
 fn bytes_value(bytes: &[u8]) -> JsValue {
     js_sys::Uint8Array::from(bytes).into()
+}
+
+/// Bytes in pieces as one `Uint8Array`, copied out of wasm memory piece by piece.
+fn pieces_value(pieces: &Pieces) -> JsValue {
+    let array = js_sys::Uint8Array::new_with_length(pieces.len() as u32);
+    let mut at = 0;
+    for piece in &pieces.0 {
+        let end = at + piece.len() as u32;
+        array.subarray(at, end).copy_from(piece);
+        at = end;
+    }
+    array.into()
 }
 
 fn page_key(collection: &str, index: u32) -> JsValue {
@@ -202,8 +214,9 @@ impl Database {
 
     /// Executes a write (and stores its origin records) in one read-write transaction;
     /// resolves once it has committed. Every request is issued at once; only the end is
-    /// awaited.
-    pub async fn write(&self, write: &StorageWrite, origins: &[Origin]) -> Result<(), WriteError> {
+    /// awaited. The write's bytes are dropped once copied into the requests, so wasm memory
+    /// does not hold them while IndexedDB works.
+    pub async fn write(&self, write: StorageWrite, origins: &[Origin]) -> Result<(), WriteError> {
         let was_open = self.db.borrow().is_some();
         let db = match self.db().await {
             Ok(db) => db,
@@ -288,7 +301,7 @@ impl Database {
                     Box::pin(async move { log.delete(range.into()).await })
                 }
                 StoreOp::PutHistory { index, bytes } => {
-                    let (value, key) = (bytes_value(bytes), JsValue::from(*index));
+                    let (value, key) = (pieces_value(bytes), JsValue::from(*index));
                     let history = history.expect("a history write opens the history store");
                     Box::pin(async move { history.put(&value, Some(&key)).await.map(drop) })
                 }
@@ -308,6 +321,8 @@ impl Database {
                 origin_store.put(&value, Some(&key)).await.map(drop)
             }));
         }
+        let size = write.bytes();
+        drop(write);
         let issued = futures::future::try_join_all(requests).await;
         let ended = tx.done().await;
         if let (Ok(_), Ok(rexie::TransactionResult::Committed)) = (issued, ended) {
@@ -318,9 +333,7 @@ impl Database {
             .borrow()
             .as_ref()
             .map(|w| w.connection().clone());
-        Err(failed(
-            quota::cause(probe.as_ref(), LOG, write.bytes()).await,
-        ))
+        Err(failed(quota::cause(probe.as_ref(), LOG, size).await))
     }
 
     /// Deletes origin records (too old to be re-sent).

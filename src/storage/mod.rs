@@ -85,11 +85,11 @@ impl Storage {
     }
 
     /// Executes a write (with the origin records it carries) whole; resolves once it is stored.
-    pub async fn write(&self, write: &StorageWrite, origins: &[Origin]) -> Result<(), WriteError> {
+    pub async fn write(&self, write: StorageWrite, origins: &[Origin]) -> Result<(), WriteError> {
         match self {
             Storage::IndexedDb(db) => db.write(write, origins).await,
             Storage::Memory(store) => {
-                store.borrow_mut().apply(write);
+                store.borrow_mut().apply(&write);
                 Ok(())
             }
         }

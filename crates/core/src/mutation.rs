@@ -127,13 +127,14 @@ pub struct Mutation {
     /// The server version of the document this write was made against (0: none); a newer
     /// version by another client on the server is a conflict.
     pub base_version: Version,
-    /// The synced document this write was made against, kept for custom conflict resolvers.
+    /// The synced document this write was made against, kept for custom conflict resolvers
+    /// (boxed, as the parked conflict: most writes have neither, and a mutation stays small).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base: Option<Document>,
+    pub base: Option<Box<Document>>,
     /// The wire id, assigned when the transaction is first sent and kept across re-sends.
     pub wire_id: Option<MutationId>,
     /// A conflict waiting in the inbox for `resolveConflict`, if any.
-    pub parked: Option<ParkedConflict>,
+    pub parked: Option<Box<ParkedConflict>>,
     /// The document's fields as the application saw them when it made the write (the synced
     /// document with earlier pending writes applied); `None` when there was no document.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -16,15 +16,17 @@ use crate::transaction::{Transaction, TxError, TxId, TxQuery, TxState};
 use crate::Millis;
 use std::cell::OnceCell;
 use std::iter::Peekable;
+use std::rc::Rc;
 
 /// A history entry: a finished transaction, decoded from its stored bytes when first read, and
-/// encoded when first stored. At least one of the two is held.
+/// encoded when first stored. At least one of the two is held; the transaction is boxed, so an
+/// entry holding only its bytes is small.
 #[derive(Debug)]
 pub(super) struct Archived {
     id: TxId,
     updated_at: Millis,
-    bytes: OnceCell<Box<[u8]>>,
-    tx: OnceCell<Transaction>,
+    bytes: OnceCell<Rc<[u8]>>,
+    tx: OnceCell<Box<Transaction>>,
 }
 
 impl Archived {
@@ -34,7 +36,7 @@ impl Archived {
             id: tx.id,
             updated_at: tx.updated_at,
             bytes: OnceCell::new(),
-            tx: OnceCell::from(tx),
+            tx: OnceCell::from(Box::new(tx)),
         }
     }
 
@@ -52,7 +54,7 @@ impl Archived {
     /// a failed transaction whose error says so, rather than hiding it.
     pub(super) fn tx(&self) -> &Transaction {
         self.tx.get_or_init(|| {
-            self.stored().decode().unwrap_or_else(|e| {
+            Box::new(self.stored().decode().unwrap_or_else(|e| {
                 let mut tx = Transaction::new(self.id, Vec::new(), self.updated_at);
                 tx.error = Some(TxError {
                     transaction_id: self.id,
@@ -60,7 +62,7 @@ impl Archived {
                 });
                 tx.state = TxState::Failed;
                 tx
-            })
+            }))
         })
     }
 
@@ -115,6 +117,12 @@ impl Engine {
             .get(&id)
             .map(|e| &e.tx)
             .or_else(|| self.history.get(&id).map(Archived::tx))
+    }
+
+    /// A finished transaction as storage holds it, if the history keeps it: its bytes are the
+    /// history's own (shared, not copied), for whoever keeps the transaction beside it.
+    pub fn stored_transaction(&self, id: TxId) -> Option<StoredTx> {
+        self.history.get(&id).map(Archived::stored)
     }
 
     /// Every transaction the engine holds (unfinished, and the history), oldest first.

@@ -35,7 +35,12 @@ impl Engine {
                     .synced(&r.doc_id)
                     .map_or(0, |d| d.version),
                 base: keep_base
-                    .then(|| self.collections[&r.collection].synced(&r.doc_id).cloned())
+                    .then(|| {
+                        self.collections[&r.collection]
+                            .synced(&r.doc_id)
+                            .cloned()
+                            .map(Box::new)
+                    })
                     .flatten(),
                 collection: r.collection,
                 doc_id: r.doc_id,

@@ -21,7 +21,7 @@ pub use status::{
     SyncType,
 };
 pub use store::{
-    doc_size, hash, index_for, Checkpoint, MemoryStore, Page, Record, RecordMeta, Snapshot,
+    doc_size, hash, index_for, Checkpoint, MemoryStore, Page, Pieces, Record, RecordMeta, Snapshot,
     StorageTuning, StorageWrite, StoreOp, StoredTx, Unwritten,
 };
 

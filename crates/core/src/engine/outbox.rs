@@ -364,11 +364,11 @@ impl Engine {
                     m.base_version = remote.version;
                 }
                 Resolution::Park => {
-                    m.parked = Some(ParkedConflict {
+                    m.parked = Some(Box::new(ParkedConflict {
                         local,
                         remote: remote.clone(),
                         base,
-                    })
+                    }))
                 }
             }
             let collection = m.collection.clone();
@@ -533,7 +533,7 @@ fn local_and_base(
     synced: Option<&Document>,
 ) -> (Option<Document>, Option<Document>) {
     let target = &mutations[index];
-    let base = target.base.clone().or_else(|| synced.cloned());
+    let base = target.base.as_deref().or(synced).cloned();
     let mut local = base.clone();
     for m in mutations[..=index]
         .iter()

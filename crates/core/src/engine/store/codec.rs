@@ -24,6 +24,7 @@ use crate::hlc::Hlc;
 use crate::transaction::{Transaction, TxId};
 use crate::{CoreError, DocId};
 use serde::{Deserialize, Serialize};
+use std::rc::Rc;
 
 const PAGE_MAGIC: &[u8; 4] = b"FSP2";
 const RECORD_MAGIC: &[u8; 4] = b"FSL3";
@@ -112,14 +113,49 @@ pub fn history_page_of(id: TxId) -> u32 {
     (id.0 / HISTORY_PAGE_TXS) as u32
 }
 
+/// Bytes in pieces, stored as the pieces one after the other. A history page goes to storage
+/// this way: it can hold much of the history, whose transactions' bytes it then shares rather
+/// than copies into one buffer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Pieces(pub Vec<Rc<[u8]>>);
+
+impl Pieces {
+    /// How many bytes they make.
+    pub fn len(&self) -> usize {
+        self.0.iter().map(|piece| piece.len()).sum()
+    }
+
+    /// Whether they make none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes they make, in one buffer.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.0.concat()
+    }
+}
+
 impl HistoryPage {
-    /// The page's bytes.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Writer(Vec::with_capacity(12 + txs_size(&self.txs)));
-        out.0.extend_from_slice(HISTORY_MAGIC);
-        out.u32(self.index);
-        out.txs(&self.txs);
-        out.0
+    /// The page's bytes, in pieces: each transaction's bytes are shared with it.
+    pub fn pieces(&self) -> Pieces {
+        let mut pieces = Vec::with_capacity(2 * self.txs.len() + 1);
+        let mut head = Writer(Vec::with_capacity(32));
+        head.0.extend_from_slice(HISTORY_MAGIC);
+        head.u32(self.index);
+        head.u32(self.txs.len() as u32);
+        // As `Writer::txs` lays them out: each transaction's id, time and length, then its bytes.
+        for tx in &self.txs {
+            head.u64(tx.id.0);
+            head.u64(tx.updated_at);
+            head.u32(tx.bytes.len() as u32);
+            pieces.push(Rc::from(std::mem::take(&mut head.0)));
+            pieces.push(tx.bytes.clone());
+        }
+        if !head.0.is_empty() {
+            pieces.push(head.0.into());
+        }
+        Pieces(pieces)
     }
 
     /// A history page from its bytes.
@@ -151,6 +187,17 @@ impl Page {
         out.u64(self.as_of);
         out.docs(&self.docs);
         out.0
+    }
+
+    /// The collection of a page's bytes and how many documents they hold, read without
+    /// decoding the documents (a load makes room for them all first).
+    pub fn peek(bytes: &[u8]) -> Result<(String, usize), CoreError> {
+        let mut r = Reader::new(bytes, &[PAGE_MAGIC], "page")?;
+        let collection = r.string()?;
+        r.u32()?;
+        r.u32()?;
+        r.u64()?;
+        Ok((collection, r.u32()? as usize))
     }
 
     /// A page from its bytes.
@@ -507,7 +554,10 @@ mod tests {
             index: 3,
             txs: vec![StoredTx::of(&tx)],
         };
-        assert_eq!(HistoryPage::decode(&history.encode()).unwrap(), history);
+        assert_eq!(
+            HistoryPage::decode(&history.pieces().to_vec()).unwrap(),
+            history
+        );
         // A history page of format 1: the transactions as one JSON array.
         let mut old = Writer(Vec::new());
         old.0.extend_from_slice(HISTORY_MAGIC_1);

@@ -24,21 +24,27 @@ impl Engine {
         if self.loaded {
             return Err(CoreError::AlreadyLoaded);
         }
-        let mut records = snapshot
-            .records
-            .iter()
-            .map(|bytes| Record::decode(bytes).map(|r| (r, bytes.len())))
+        // Each stored value is dropped once decoded, so its memory serves what is decoded
+        // next: a load never holds everything stored beside everything decoded.
+        let Snapshot {
+            records,
+            pages,
+            history,
+        } = snapshot;
+        let mut records = records
+            .into_iter()
+            .map(|bytes| Record::decode(&bytes).map(|r| (r, bytes.len())))
             .collect::<Result<Vec<_>, _>>()?;
         records.sort_by_key(|(r, _)| r.seq);
-        let mut logged: HashMap<&str, usize> = HashMap::new();
+        let mut logged: HashMap<String, usize> = HashMap::new();
         for (name, docs) in records.iter().flat_map(|(r, _)| &r.docs) {
-            *logged.entry(name).or_default() += docs.len();
+            *logged.entry(name.clone()).or_default() += docs.len();
         }
-        self.load_pages(&snapshot.pages, logged)?;
-        // Transactions stay their stored JSON: only those still unfinished at the end are
+        self.load_pages(pages, logged)?;
+        // Transactions stay their stored bytes: only those still unfinished at the end are
         // decoded here; the history's entries are decoded when first read.
         let mut txs: BTreeMap<TxId, StoredTx> = BTreeMap::new();
-        let mut history = self.load_history_pages(&snapshot.history)?;
+        let mut history = self.load_history_pages(history)?;
         let mut logs: BTreeMap<u64, SyncLogEntry> = BTreeMap::new();
         let mut checkpoint = None;
         for (mut record, bytes) in records {
@@ -113,11 +119,11 @@ impl Engine {
     /// Reads the history pages: finished transactions by id.
     fn load_history_pages(
         &mut self,
-        stored: &[Vec<u8>],
+        stored: Vec<Vec<u8>>,
     ) -> Result<BTreeMap<TxId, Archived>, CoreError> {
         let mut history = BTreeMap::new();
         for bytes in stored {
-            let page = HistoryPage::decode(bytes)?;
+            let page = HistoryPage::decode(&bytes)?;
             self.store.history_pages.insert(page.index);
             history.extend(
                 page.txs
@@ -134,24 +140,24 @@ impl Engine {
     /// those not written yet hold nothing.
     fn load_pages(
         &mut self,
-        stored: &[Vec<u8>],
-        logged: HashMap<&str, usize>,
+        stored: Vec<Vec<u8>>,
+        logged: HashMap<String, usize>,
     ) -> Result<(), CoreError> {
-        let pages = stored
-            .iter()
-            .map(|bytes| Page::decode(bytes))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut layouts: HashMap<String, Layout> = HashMap::new();
-        let mut room: HashMap<&str, usize> = logged;
-        for page in &pages {
-            *room.entry(&page.collection).or_default() += page.docs.len();
+        let mut room = logged;
+        for bytes in &stored {
+            let (name, docs) = Page::peek(bytes)?;
+            *room.entry(name).or_default() += docs;
         }
         for (name, more) in room {
-            if let Some(collection) = self.collections.get_mut(name) {
+            if let Some(collection) = self.collections.get_mut(&name) {
                 collection.reserve(more);
             }
         }
-        for page in pages {
+        let mut layouts: HashMap<String, Layout> = HashMap::new();
+        // One page decoded at a time, its bytes dropped once decoded.
+        for bytes in stored {
+            let page = Page::decode(&bytes)?;
+            drop(bytes);
             let Some(collection) = self.collections.get_mut(&page.collection) else {
                 continue;
             };

@@ -35,7 +35,7 @@ impl MemoryStore {
                     }
                 }
                 StoreOp::PutHistory { index, bytes } => {
-                    self.history.insert(*index, bytes.clone());
+                    self.history.insert(*index, bytes.to_vec());
                 }
                 StoreOp::DeleteHistory { index } => {
                     self.history.remove(index);

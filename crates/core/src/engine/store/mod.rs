@@ -17,7 +17,7 @@ mod load;
 mod memory;
 mod stored_tx;
 
-pub use codec::{doc_size, history_page_of, HistoryPage, Page, Record, RecordMeta};
+pub use codec::{doc_size, history_page_of, HistoryPage, Page, Pieces, Record, RecordMeta};
 pub use layout::{hash, index_for};
 pub use memory::MemoryStore;
 pub use stored_tx::StoredTx;
@@ -122,8 +122,8 @@ pub enum StoreOp {
     PutHistory {
         /// Its index.
         index: u32,
-        /// Its bytes ([`HistoryPage::encode`]).
-        bytes: Vec<u8>,
+        /// Its bytes ([`HistoryPage::pieces`]).
+        bytes: Pieces,
     },
     /// Delete the history page with this index.
     DeleteHistory {
@@ -150,9 +150,8 @@ impl StorageWrite {
         self.ops
             .iter()
             .map(|op| match op {
-                StoreOp::PutRecord { bytes, .. }
-                | StoreOp::PutPage { bytes, .. }
-                | StoreOp::PutHistory { bytes, .. } => bytes.len(),
+                StoreOp::PutRecord { bytes, .. } | StoreOp::PutPage { bytes, .. } => bytes.len(),
+                StoreOp::PutHistory { bytes, .. } => bytes.len(),
                 StoreOp::DeleteRecords { .. } | StoreOp::DeleteHistory { .. } => 0,
             })
             .sum()
@@ -464,7 +463,7 @@ impl Engine {
             .map(|(id, _)| id)
     }
 
-    fn encode_history_page(&self, index: u32) -> Vec<u8> {
+    fn encode_history_page(&self, index: u32) -> Pieces {
         HistoryPage {
             index,
             txs: self
@@ -472,7 +471,7 @@ impl Engine {
                 .map(|id| self.history[id].stored())
                 .collect(),
         }
-        .encode()
+        .pieces()
     }
 
     /// The collections the log touches, with their documents' bytes in all.

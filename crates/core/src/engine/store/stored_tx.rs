@@ -15,6 +15,7 @@ use crate::transaction::{Transaction, TxId};
 use crate::{CoreError, Millis};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::rc::Rc;
 
 /// A stored transaction: its id and the time it last changed, and its bytes.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,17 +24,18 @@ pub struct StoredTx {
     pub id: TxId,
     /// When it last changed (the history's retention reads it).
     pub updated_at: Millis,
-    /// The transaction's bytes (see the module's documentation).
-    pub bytes: Box<[u8]>,
+    /// The transaction's bytes (see the module's documentation), shared: the history's entry,
+    /// the record and the history page storing it hold one copy.
+    pub bytes: Rc<[u8]>,
 }
 
 /// What a mutation rarely holds, as JSON.
 #[derive(Default, Serialize, Deserialize)]
 struct Rare {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    base: Option<Document>,
+    base: Option<Box<Document>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    parked: Option<ParkedConflict>,
+    parked: Option<Box<ParkedConflict>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     metadata: Option<Value>,
 }
@@ -76,7 +78,7 @@ impl StoredTx {
         StoredTx {
             id: tx.id,
             updated_at: tx.updated_at,
-            bytes: out.0.into_boxed_slice(),
+            bytes: out.0.into(),
         }
     }
 
@@ -221,13 +223,13 @@ mod tests {
                     wire_id: Some(12),
                     changed_at: Some(99),
                     original: Some(fields(json!({"n": 1}))),
-                    base: Some(doc.clone()),
+                    base: Some(Box::new(doc.clone())),
                     metadata: Some(json!({"by": "test"})),
-                    parked: Some(ParkedConflict {
+                    parked: Some(Box::new(ParkedConflict {
                         local: None,
                         remote: doc.clone(),
                         base: Some(doc),
-                    }),
+                    })),
                     ..mutation(
                         "b",
                         Op::Update {

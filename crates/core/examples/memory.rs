@@ -1,0 +1,232 @@
+//! Where an engine's memory goes: writes documents into a local-only collection the way the
+//! browser's leader does (batched storage writes, each completed at once, compaction when due),
+//! with an allocator that counts the bytes held and their peak, and prints them per document
+//! beside the documents' JSON size; then loads what storage holds into a new engine.
+//!
+//! `cargo run --release -p ferrosync-core --example memory [-- DOCS [BATCH]]` (BATCH 1: single
+//! inserts; default 100,000 documents in transactions of 1,000).
+
+use ferrosync_core::doc_set::DocSet;
+use ferrosync_core::document::{parse_document, Document};
+use ferrosync_core::engine::{
+    CollectionConfig, Effect, Engine, EngineConfig, HistoryRetention, Input, MemoryStore,
+    StorageWrite,
+};
+use ferrosync_core::hlc::Hlc;
+use ferrosync_core::mutation::{MutationRequest, Op};
+use serde_json::json;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+
+/// The system allocator, counting the bytes it holds and the most it held, except while
+/// `UNCOUNTED` (storage's own work: in the browser it happens outside wasm memory).
+struct Counting;
+
+static HELD: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+static UNCOUNTED: AtomicBool = AtomicBool::new(false);
+
+fn grow(bytes: usize) {
+    if !UNCOUNTED.load(Relaxed) {
+        let held = HELD.fetch_add(bytes, Relaxed) + bytes;
+        PEAK.fetch_max(held, Relaxed);
+    }
+}
+
+fn shrink(bytes: usize) {
+    if !UNCOUNTED.load(Relaxed) {
+        HELD.fetch_sub(bytes, Relaxed);
+    }
+}
+
+/// Runs `f` without counting its allocations (nor their release: whatever it frees must have
+/// been allocated uncounted too).
+fn uncounted<T>(f: impl FnOnce() -> T) -> T {
+    UNCOUNTED.store(true, Relaxed);
+    let out = f();
+    UNCOUNTED.store(false, Relaxed);
+    out
+}
+
+// SAFETY: every call is forwarded to `System` unchanged; only counters are added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        grow(layout.size());
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        shrink(layout.size());
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        shrink(layout.size());
+        grow(new_size);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// The bytes held now, and the peak since the last call (which restarts it from now).
+fn sample() -> (usize, usize) {
+    let held = HELD.load(Relaxed);
+    (held, PEAK.swap(held, Relaxed))
+}
+
+/// An engine and its storage, driven as the browser's leader drives it.
+struct Driver {
+    engine: Engine,
+    store: MemoryStore,
+    writes: Vec<StorageWrite>,
+    unflushed: bool,
+    compact: bool,
+}
+
+impl Driver {
+    fn handle(&mut self, input: Input) {
+        let step = self.engine.handle(input, 0).expect("the engine steps");
+        self.unflushed |= step.unflushed;
+        self.compact = step.compact;
+        for effect in step.effects {
+            if let Effect::Persist(write) = effect {
+                self.writes.push(write);
+            }
+        }
+        self.engine.take_live_changes();
+    }
+
+    /// Completes every storage write, ticking batched ones out, then compacts while due.
+    fn settle(&mut self) {
+        loop {
+            while let Some(write) = self.writes.pop() {
+                uncounted(|| self.store.apply(&write));
+                self.handle(Input::Persisted { token: write.token });
+            }
+            if std::mem::take(&mut self.unflushed) {
+                self.handle(Input::Tick);
+            } else if std::mem::take(&mut self.compact) {
+                self.handle(Input::Compact);
+            } else {
+                return;
+            }
+        }
+    }
+}
+
+/// `keep`: how many finished transactions the history keeps (`None`: all, the default).
+fn config(keep: Option<usize>) -> EngineConfig {
+    EngineConfig {
+        history: HistoryRetention {
+            keep,
+            max_age_ms: None,
+        },
+        collections: vec![CollectionConfig {
+            name: "todos".into(),
+            sync: false,
+            ..CollectionConfig::default()
+        }],
+        batch_writes: true,
+        ..EngineConfig::default()
+    }
+}
+
+/// The benchmark's document `i` (bench/peers/docs.mjs), with its `_id`.
+fn document(i: usize) -> serde_json::Value {
+    json!({ "_id": format!("d{i}"), "title": format!("document {i}"), "done": i % 2 == 1 })
+}
+
+fn main() {
+    let mut args = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("a number"));
+    let docs: usize = args.next().unwrap_or(100_000);
+    let batch: usize = args.next().unwrap_or(1_000);
+    // The documents alone, as a collection holds them.
+    let (base, _) = sample();
+    let mut alone = DocSet::default();
+    for i in 0..docs {
+        let (id, fields) = parse_document(document(i)).expect("a valid document");
+        alone.insert(Document {
+            id,
+            fields,
+            version: 0,
+            hlc: Hlc::default(),
+            deleted: false,
+        });
+    }
+    let documents = sample().0 - base;
+    drop(alone);
+    for keep in [Some(0), None] {
+        write(docs, batch, keep, documents);
+    }
+}
+
+/// Writes `docs` documents in transactions of `batch` into an engine whose history keeps
+/// `keep`, and prints its memory; then loads what storage holds into a new engine.
+fn write(docs: usize, batch: usize, keep: Option<usize>, documents: usize) {
+    let per_doc = |bytes: usize| bytes as f64 / docs as f64;
+    let report = |what: &str, json: usize, (held, peak): (usize, usize)| {
+        println!(
+            "{what}: held {:.0} B/doc ({:.2}x JSON), peak {:.0} B/doc ({:.2}x JSON)",
+            per_doc(held),
+            held as f64 / json as f64,
+            per_doc(peak),
+            peak as f64 / json as f64
+        );
+    };
+
+    let mut json_bytes = 0;
+    let mut driver = Driver {
+        engine: Engine::new(config(keep)).expect("a valid config"),
+        store: MemoryStore::default(),
+        writes: Vec::new(),
+        unflushed: false,
+        compact: false,
+    };
+    driver.handle(Input::Loaded(driver.store.snapshot()));
+    let (base, _) = sample();
+    let mut peak = 0;
+    for start in (0..docs).step_by(batch) {
+        let requests: Vec<MutationRequest> = (start..(start + batch).min(docs))
+            .map(|i| {
+                let doc = document(i);
+                json_bytes += doc.to_string().len();
+                let (doc_id, fields) = parse_document(doc).expect("a valid document");
+                MutationRequest {
+                    collection: "todos".into(),
+                    doc_id,
+                    op: Op::Insert { fields },
+                    metadata: None,
+                }
+            })
+            .collect();
+        driver.handle(Input::Commit {
+            requests,
+            metadata: None,
+        });
+        driver.settle();
+        peak = peak.max(sample().1);
+    }
+    println!(
+        "{docs} documents in transactions of {batch}, history keeping {keep:?}: {json_bytes} \
+         bytes of JSON; in a bare set of documents {:.0} B/doc",
+        per_doc(documents)
+    );
+    report("written", json_bytes, (sample().0 - base, peak - base));
+    let stored = driver.store.bytes();
+    let Driver { engine, store, .. } = driver;
+    drop(engine);
+    let (base, _) = sample();
+    let snapshot = store.snapshot();
+    uncounted(|| drop(store));
+    let mut loaded = Engine::new(config(keep)).expect("a valid config");
+    loaded
+        .handle(Input::Loaded(snapshot), 0)
+        .expect("storage loads");
+    let (now, top) = sample();
+    println!("storage holds {:.0} B/doc", per_doc(stored));
+    report("loaded", json_bytes, (now - base, top - base));
+}
