@@ -63,17 +63,18 @@ impl StoredTx {
             out.maybe(m.wire_id, Writer::u64);
             out.maybe(m.changed_at, Writer::u64);
             out.maybe(m.original.as_ref().map(Fields::as_json), Writer::str);
-            let rare = Rare {
-                base: m.base.clone(),
-                parked: m.parked.clone(),
-                metadata: m.metadata.clone(),
-            };
-            let empty = rare.base.is_none() && rare.parked.is_none() && rare.metadata.is_none();
-            out.str(&if empty {
+            // Most mutations hold none of the rare parts: nothing is cloned or encoded then.
+            let rare = if m.base.is_none() && m.parked.is_none() && m.metadata.is_none() {
                 String::new()
             } else {
+                let rare = Rare {
+                    base: m.base.clone(),
+                    parked: m.parked.clone(),
+                    metadata: m.metadata.clone(),
+                };
                 serde_json::to_string(&rare).expect("mutations serialize")
-            });
+            };
+            out.str(&rare);
         }
         StoredTx {
             id: tx.id,
