@@ -149,9 +149,8 @@ async fn write_second_schema(name: &str) -> Result<(), JsValue> {
             ..RecordMeta::default()
         },
         txs: vec![StoredTx::of(&tx)],
-        finished: Vec::new(),
         docs: vec![("todos".into(), vec![synced])],
-        removed: Vec::new(),
+        ..Record::default()
     };
     let write = db.transaction_with_str_and_mode("log", IdbTransactionMode::Readwrite)?;
     write.object_store("log")?.put_with_key(

@@ -60,9 +60,8 @@ pub async fn from_first_schema(db: &Rexie, log: &str) -> Result<(), String> {
             .iter()
             .map(StoredTx::of)
             .collect(),
-        finished: Vec::new(),
         docs: docs.into_iter().collect(),
-        removed: Vec::new(),
+        ..Record::default()
     };
     let value: JsValue = js_sys::Uint8Array::from(record.encode().as_slice()).into();
     let key = JsValue::from_f64(record.seq as f64);

@@ -295,12 +295,27 @@ fn raw_in<'a>(object: &'a str, name: &str) -> Option<&'a str> {
     if !object.starts_with('{') {
         return None;
     }
-    Entries {
+    // Canonical text escapes only `"`, `\` and control characters: a name without them is
+    // the key written as it is, and the keys are in order, so the search stops past it.
+    let plain = !name.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
+    let entries = Entries {
         text: object,
         at: 1,
+    };
+    for entry in entries {
+        let written = &entry.raw_key[1..entry.raw_key.len() - 1];
+        if plain && !written.contains('\\') {
+            match written.cmp(name) {
+                Ordering::Equal => return Some(entry.value),
+                Ordering::Greater => return None,
+                Ordering::Less => continue,
+            }
+        }
+        if entry.name() == name {
+            return Some(entry.value);
+        }
     }
-    .find(|entry| entry.name() == name)
-    .map(|entry| entry.value)
+    None
 }
 
 /// A JSON string's content (`"a\"b"` → `a"b`); borrowed unless it has escapes.
@@ -392,6 +407,14 @@ mod tests {
         );
         assert!(Fields::new().is_empty());
         assert_eq!(Fields::new().entries().count(), 0);
+        // Every key is found among keys written with escapes, and names between them are not.
+        let f = fields(json!({"\u{1}": 1, "a\"": 2, "a\"b": 3, "a\\": 4, "b": 5, "é": 6}));
+        for (i, name) in ["\u{1}", "a\"", "a\"b", "a\\", "b", "é"].iter().enumerate() {
+            assert_eq!(f.get(name), Some(json!(i + 1)), "{name}");
+        }
+        for name in ["", "a", "a\"a", "c", "z", "éé"] {
+            assert_eq!(f.get(name), None, "{name}");
+        }
     }
 
     #[test]

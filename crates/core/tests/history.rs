@@ -206,7 +206,8 @@ fn a_damaged_history_entry_reads_as_failed_and_says_so() {
     let mut damaged = 0;
     for bytes in &mut snapshot.records {
         let mut record = Record::decode(bytes).unwrap();
-        for tx in record.finished.iter_mut().filter(|t| t.id == ids[0]) {
+        let ends = record.finished.iter_mut().chain(&mut record.finished_heads);
+        for tx in ends.filter(|t| t.id == ids[0]) {
             tx.bytes = b"\x06\x00\x00\x00{\"id\":".to_vec().into();
             damaged += 1;
         }

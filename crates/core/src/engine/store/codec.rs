@@ -9,13 +9,14 @@
 //!   the documents;
 //! - transaction: `u64` id, `u64` updated_at, its bytes ([`StoredTx`]: read only when needed,
 //!   a reload decodes the unfinished ones, and the history its entries when first read);
-//! - record: `FSL3`, `u64` seq, the JSON of [`RecordMeta`], `u32` unfinished transactions,
-//!   `u32` finished transactions, `u32` groups of (collection, `u32` count, documents), `u32`
-//!   removals of (collection, id);
+//! - record: `FSL4`, `u64` seq, the JSON of [`RecordMeta`], `u32` unfinished transactions,
+//!   `u32` finished transactions, `u32` finished transactions stored as their heads alone (their
+//!   mutations are those of the transaction's copy in an earlier record), `u32` groups of
+//!   (collection, `u32` count, documents), `u32` removals of (collection, id);
 //! - history page: `FSH2`, `u32` index, `u32` transactions.
 //!
-//! Records and history pages of the earlier formats (`FSL2`, `FSH1`: the transactions inside
-//! the JSON) still read.
+//! Records and history pages of the earlier formats still read: `FSL3` (no heads), `FSL2` and
+//! `FSH1` (the transactions inside the JSON).
 
 use super::stored_tx::StoredTx;
 use crate::document::{Document, Fields};
@@ -27,8 +28,10 @@ use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 
 const PAGE_MAGIC: &[u8; 4] = b"FSP2";
-const RECORD_MAGIC: &[u8; 4] = b"FSL3";
+const RECORD_MAGIC: &[u8; 4] = b"FSL4";
 const HISTORY_MAGIC: &[u8; 4] = b"FSH2";
+/// The format before finished transactions could be stored as their heads.
+const RECORD_MAGIC_3: &[u8; 4] = b"FSL3";
 /// The formats before transactions were stored apart from the JSON.
 const RECORD_MAGIC_2: &[u8; 4] = b"FSL2";
 const HISTORY_MAGIC_1: &[u8; 4] = b"FSH1";
@@ -60,6 +63,9 @@ pub struct Record {
     pub txs: Vec<StoredTx>,
     /// Transactions finished since, as the history keeps them (no longer in the outbox).
     pub finished: Vec<StoredTx>,
+    /// Transactions finished since whose mutations did not change since their copy in an
+    /// earlier record: their heads alone ([`StoredTx::head`]), which a load joins to that copy.
+    pub finished_heads: Vec<StoredTx>,
     /// Synced documents stored, by collection.
     pub docs: Vec<(String, Vec<Document>)>,
     /// Documents removed for good (`hardDelete`).
@@ -225,13 +231,14 @@ impl Record {
             .flat_map(|(_, docs)| docs)
             .map(doc_size)
             .sum();
-        let txs = txs_size(&self.txs) + txs_size(&self.finished);
+        let txs = txs_size(&self.txs) + txs_size(&self.finished) + txs_size(&self.finished_heads);
         let mut out = Writer(Vec::with_capacity(40 + meta.len() + txs + docs));
         out.0.extend_from_slice(RECORD_MAGIC);
         out.u64(self.seq);
         out.str(&meta);
         out.txs(&self.txs);
         out.txs(&self.finished);
+        out.txs(&self.finished_heads);
         out.u32(self.docs.len() as u32);
         for (collection, docs) in &self.docs {
             out.str(collection);
@@ -247,16 +254,25 @@ impl Record {
 
     /// A record from its bytes.
     pub fn decode(bytes: &[u8]) -> Result<Record, CoreError> {
-        let mut r = Reader::new(bytes, &[RECORD_MAGIC, RECORD_MAGIC_2], "log record")?;
+        let mut r = Reader::new(
+            bytes,
+            &[RECORD_MAGIC, RECORD_MAGIC_3, RECORD_MAGIC_2],
+            "log record",
+        )?;
         let seq = r.u64()?;
         let meta = r.str()?;
         let unreadable =
             |e: serde_json::Error| corrupt("log record", &format!("unreadable metadata: {e}"));
-        let (meta, txs, finished) = if r.magic == Some(RECORD_MAGIC) {
+        let (meta, txs, finished, finished_heads) = if r.magic != Some(RECORD_MAGIC_2) {
             (
                 serde_json::from_str(meta).map_err(unreadable)?,
                 r.txs()?,
                 r.txs()?,
+                if r.magic == Some(RECORD_MAGIC) {
+                    r.txs()?
+                } else {
+                    Vec::new()
+                },
             )
         } else {
             let old: RecordMeta2 = serde_json::from_str(meta).map_err(unreadable)?;
@@ -266,7 +282,7 @@ impl Record {
                 sync_log: old.sync_log,
             };
             let stored = |txs: Vec<Transaction>| txs.iter().map(StoredTx::of).collect();
-            (meta, stored(old.txs), stored(old.finished))
+            (meta, stored(old.txs), stored(old.finished), Vec::new())
         };
         let groups = r.u32()?;
         let mut docs = Vec::with_capacity(r.capped(groups));
@@ -284,6 +300,7 @@ impl Record {
             meta,
             txs,
             finished,
+            finished_heads,
             docs,
             removed,
         })
@@ -539,6 +556,7 @@ mod tests {
             },
             txs: vec![StoredTx::of(&tx)],
             finished: vec![StoredTx::of(&tx)],
+            finished_heads: vec![StoredTx::of(&tx).head()],
             docs: vec![("todos".into(), vec![doc("b", 3, false)])],
             removed: vec![("notes".into(), "x".into())],
         };
@@ -546,6 +564,29 @@ mod tests {
         assert_eq!(read, record);
         assert_eq!(read.txs[0].decode().unwrap(), tx);
         assert_eq!((read.txs[0].id, read.txs[0].updated_at), (TxId(9), 5));
+        let joined = read.finished_heads[0].with_mutations_of(&read.txs[0]);
+        assert_eq!(joined.decode().unwrap(), tx);
+        // The same record as format 3 wrote it: no heads.
+        let mut old = Writer(Vec::new());
+        old.0.extend_from_slice(RECORD_MAGIC_3);
+        old.u64(record.seq);
+        old.str(&serde_json::to_string(&record.meta).unwrap());
+        old.txs(&record.txs);
+        old.txs(&record.finished);
+        old.u32(1);
+        old.str("todos");
+        old.docs(&record.docs[0].1);
+        old.u32(1);
+        old.str("notes");
+        old.str("x");
+        let read = Record::decode(&old.0).unwrap();
+        assert_eq!(
+            read,
+            Record {
+                finished_heads: Vec::new(),
+                ..record.clone()
+            }
+        );
         assert_eq!(
             Record::decode(&Record::default().encode()).unwrap(),
             Record::default()

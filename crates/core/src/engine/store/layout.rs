@@ -162,6 +162,11 @@ impl Log {
         self.records.iter()
     }
 
+    /// Whether record `seq` is in storage (or being written).
+    pub fn contains(&self, seq: u64) -> bool {
+        self.records.contains_key(&seq)
+    }
+
     /// Adds a record.
     pub fn insert(&mut self, seq: u64, record: Unfolded) {
         self.bytes += record.bytes;

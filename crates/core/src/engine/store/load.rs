@@ -4,8 +4,7 @@
 
 use super::codec::{HistoryPage, Page, Record};
 use super::layout::{hash, Pages, Unfolded};
-use super::Snapshot;
-use super::StoredTx;
+use super::{Snapshot, StoredTx, TxHome};
 use crate::engine::history::Archived;
 use crate::engine::{Engine, SyncLogEntry, TxEntry};
 use crate::hlc::{node_of, Hlc, HybridClock};
@@ -56,7 +55,11 @@ impl Engine {
             self.store.log.insert(seq, unfolded);
             self.store.log.next_seq = seq + 1;
             for tx in record.txs {
-                self.store.tx_home.insert(tx.id, seq);
+                let home = TxHome {
+                    seq,
+                    mutations: None,
+                };
+                self.store.tx_home.insert(tx.id, home);
                 txs.insert(tx.id, tx);
             }
             for id in record.meta.settled {
@@ -68,6 +71,20 @@ impl Engine {
                 txs.remove(&tx.id);
                 self.store.history_home.insert(tx.id, seq);
                 history.insert(tx.id, Archived::from_stored(tx));
+            }
+            for head in record.finished_heads {
+                // Its mutations are in the record its last version is in, unless compaction
+                // folded that record: then its history page holds it whole.
+                let (Some(body), Some(home)) =
+                    (txs.remove(&head.id), self.store.tx_home.remove(&head.id))
+                else {
+                    continue;
+                };
+                self.store.history_home.insert(head.id, home.seq);
+                history.insert(
+                    head.id,
+                    Archived::from_stored(head.with_mutations_of(&body)),
+                );
             }
             for mut entry in record.meta.sync_log {
                 if entry.created_at == 0 {

@@ -170,7 +170,7 @@ pub(super) struct StoreState {
     pub tuning: StorageTuning,
     log: Log,
     /// The record each unfinished transaction's newest version is in.
-    tx_home: HashMap<TxId, u64>,
+    tx_home: HashMap<TxId, TxHome>,
     /// The record each kept sync-log entry's newest version is in.
     log_home: HashMap<u64, u64>,
     /// The record each history entry not yet in its history page is in.
@@ -184,13 +184,28 @@ pub(super) struct StoreState {
     pub retry_at: Option<Millis>,
 }
 
+/// Where a transaction's newest stored version is.
+#[derive(Debug, Clone, Copy)]
+struct TxHome {
+    /// The record holding it.
+    seq: u64,
+    /// Its mutations' hash ([`StoredTx::mutations_hash`]), when this engine wrote it: if they
+    /// are unchanged when the transaction ends, its `finished` entry is its head alone.
+    mutations: Option<u64>,
+}
+
+/// A transaction a write stores: the revision written (0: its end), and its mutations' hash.
+type Written = (TxId, u64, Option<u64>);
+
 #[derive(Debug, Clone)]
 struct InFlight {
     token: u64,
     seq: u64,
     docs: BTreeSet<(String, DocId)>,
-    /// Transactions written, with the revision written.
-    txs: Vec<(TxId, u64)>,
+    /// Transactions written.
+    txs: Vec<Written>,
+    /// Finished transactions written as their heads, with the record holding their mutations.
+    heads: HashMap<TxId, u64>,
     logs: BTreeSet<u64>,
     checkpoint: bool,
     /// Pages rewritten, with their bytes; records folded.
@@ -310,25 +325,41 @@ impl Engine {
             .into_iter()
             .map(|(c, docs)| (c.to_owned(), docs))
             .collect();
-        let mut written = Vec::new();
+        let mut written: Vec<Written> = Vec::new();
+        let mut heads = HashMap::new();
         for id in &tx_ids {
             match self.txs.get_mut(id) {
                 Some(entry) if !entry.tx.state.is_terminal() => {
                     if entry.revision > entry.written_revision {
                         entry.written_revision = entry.revision;
-                        record.txs.push(StoredTx::of(&entry.tx));
-                        written.push((*id, entry.revision));
+                        let stored = StoredTx::of(&entry.tx);
+                        written.push((*id, entry.revision, Some(stored.mutations_hash())));
+                        record.txs.push(stored);
                     }
                 }
                 _ => {
                     match self.history.get_mut(id) {
-                        Some(entry) => record.finished.push(entry.store()),
+                        Some(entry) => {
+                            let stored = entry.store();
+                            // Its mutations are in a record that stays: its head is enough.
+                            match self.store.tx_home.get(id) {
+                                Some(home)
+                                    if home.mutations == Some(stored.mutations_hash())
+                                        && self.store.log.contains(home.seq)
+                                        && !folded.contains(&home.seq) =>
+                                {
+                                    heads.insert(*id, home.seq);
+                                    record.finished_heads.push(stored.head());
+                                }
+                                _ => record.finished.push(stored),
+                            }
+                        }
                         None if self.store.tx_home.contains_key(id) => {
                             record.meta.settled.push(*id)
                         }
                         None => {}
                     }
-                    written.push((*id, 0));
+                    written.push((*id, 0, None));
                 }
             }
         }
@@ -383,13 +414,14 @@ impl Engine {
         let write = StorageWrite {
             token,
             ops,
-            txs: written.iter().map(|(id, _)| *id).collect(),
+            txs: written.iter().map(|(id, _, _)| *id).collect(),
         };
         self.store.in_flight = Some(InFlight {
             token,
             seq,
             docs,
             txs: written,
+            heads,
             logs,
             checkpoint,
             pages: page_sizes,
@@ -414,7 +446,7 @@ impl Engine {
         let folded = self.store.log.foldable(&pages);
         let folding: BTreeSet<u64> = folded.iter().copied().collect();
         for (id, home) in &self.store.tx_home {
-            if folding.contains(home) {
+            if folding.contains(&home.seq) {
                 if let Some(entry) = self.txs.get_mut(id) {
                     entry.written_revision = 0;
                 }
@@ -560,19 +592,25 @@ impl Engine {
             self.store.log_home.insert(*id, done.seq);
         }
         self.store.log_home.retain(|id, _| kept.contains(id));
-        for (id, revision) in done.txs {
+        for (id, revision, mutations) in done.txs {
             // Revision 0 is a settlement: the transaction is gone from the outbox in storage
-            // (and its history entry, if kept, is in this record).
+            // (and its history entry, if kept, is in this record, or its head is and its
+            // mutations are in the record its last version is in).
             if revision == 0 {
                 self.store.tx_home.remove(&id);
                 if self.history.contains_key(&id) {
-                    self.store.history_home.insert(id, done.seq);
+                    let home = done.heads.get(&id).copied().unwrap_or(done.seq);
+                    self.store.history_home.insert(id, home);
                 }
                 continue;
             }
             // A transaction that finished meanwhile is still stored as written: its settlement
             // follows in the next write.
-            self.store.tx_home.insert(id, done.seq);
+            let home = TxHome {
+                seq: done.seq,
+                mutations,
+            };
+            self.store.tx_home.insert(id, home);
             let Some(entry) = self.txs.get_mut(&id).filter(|e| !e.tx.state.is_terminal()) else {
                 continue;
             };
@@ -608,7 +646,7 @@ impl Engine {
         };
         self.store.log.remove(failed.seq);
         self.store.docs.extend(failed.docs);
-        for (id, _) in failed.txs {
+        for (id, _, _) in failed.txs {
             if let Some(entry) = self.txs.get_mut(&id) {
                 entry.written_revision = entry.durable_revision;
             }

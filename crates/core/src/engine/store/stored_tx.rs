@@ -9,12 +9,14 @@
 //! the rarely set parts (base, parked conflict, metadata), empty when none is.
 
 use super::codec::{corrupt, Reader, Writer};
+use crate::doc_set::FastHasher;
 use crate::document::{Document, Fields};
 use crate::mutation::{Mutation, Op, ParkedConflict};
 use crate::transaction::{Transaction, TxId};
 use crate::{CoreError, Millis};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::hash::Hasher;
 use std::rc::Rc;
 
 /// A stored transaction: its id and the time it last changed, and its bytes.
@@ -81,6 +83,43 @@ impl StoredTx {
             updated_at: tx.updated_at,
             bytes: out.0.into(),
         }
+    }
+
+    /// The length of its head: the transaction's JSON without its mutations.
+    fn head_len(&self) -> usize {
+        let len = self.bytes.get(..4).map_or(0, |b| {
+            u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize
+        });
+        (4 + len).min(self.bytes.len())
+    }
+
+    /// Its head alone (the transaction without its mutations): what a record stores for a
+    /// transaction that ended with the mutations an earlier record holds (see
+    /// [`StoredTx::mutations_hash`]).
+    pub fn head(&self) -> StoredTx {
+        StoredTx {
+            bytes: self.bytes[..self.head_len()].into(),
+            ..self.clone()
+        }
+    }
+
+    /// This head with the mutations of `body` (an earlier stored version of the transaction).
+    pub fn with_mutations_of(&self, body: &StoredTx) -> StoredTx {
+        let mut bytes = Vec::with_capacity(self.bytes.len() + body.bytes.len());
+        bytes.extend_from_slice(&self.bytes[..self.head_len()]);
+        bytes.extend_from_slice(&body.bytes[body.head_len()..]);
+        StoredTx {
+            bytes: bytes.into(),
+            ..self.clone()
+        }
+    }
+
+    /// A fingerprint of its mutations' bytes: two versions of a transaction with the same one
+    /// hold the same mutations (a 64-bit hash; its own encodings are all it is compared with).
+    pub fn mutations_hash(&self) -> u64 {
+        let mut hasher = FastHasher::default();
+        hasher.write(&self.bytes[self.head_len()..]);
+        hasher.finish()
     }
 
     /// The transaction it holds.
