@@ -337,18 +337,32 @@ mod tests {
     }
 
     #[test]
-    fn the_guide_documents_each_of_the_engines_codes_in_order() {
+    fn the_guide_documents_each_of_the_engines_codes_in_order_with_its_retryability() {
         let guide = include_str!("../../../docs/GUIDE.md");
         let section = guide.split("### Errors").nth(1).unwrap();
         let table = section
             .split("\n\n")
             .find(|p| p.starts_with("| code"))
             .unwrap();
-        let documented: Vec<&str> = table
+        // Each row: the code, and whether it is retryable (`—` where that does not apply).
+        let documented: Vec<(&str, &str)> = table
             .lines()
-            .filter_map(|line| line.strip_prefix("| `")?.split('`').next())
+            .filter_map(|line| {
+                let mut cells = line.strip_prefix("| `")?.split(" | ");
+                Some((cells.next()?.trim_end_matches('`'), cells.next()?))
+            })
             .collect();
-        let local: Vec<&str> = Code::LOCAL.iter().map(|c| c.as_str()).collect();
+        let local: Vec<(&str, &str)> = Code::LOCAL
+            .iter()
+            .map(|c| {
+                let retryable = match c.retryable() {
+                    None => "—",
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                };
+                (c.as_str(), retryable)
+            })
+            .collect();
         assert_eq!(documented, local);
     }
 
@@ -356,17 +370,5 @@ mod tests {
     fn an_unknown_code_reads_as_unknown() {
         let read: Code = serde_json::from_str("\"from_a_newer_version\"").unwrap();
         assert_eq!(read, Code::Protocol(ErrorCode::Unknown));
-    }
-
-    #[test]
-    fn argument_errors_are_not_retryable_questions_and_sync_errors_say_whether() {
-        assert_eq!(CoreError::MissingId.code(), Code::InvalidArgument);
-        assert_eq!(Code::InvalidArgument.retryable(), None);
-        assert_eq!(Code::Network.retryable(), Some(true));
-        assert_eq!(
-            Code::Protocol(ErrorCode::Forbidden).retryable(),
-            Some(false)
-        );
-        assert_eq!(Code::Protocol(ErrorCode::Busy).retryable(), Some(true));
     }
 }
