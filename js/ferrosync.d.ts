@@ -30,6 +30,81 @@ export type Document<T extends object = DocumentFields> = T & {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The stable `code` of every error the engine and its helpers throw, reject with or report
+ * (a failed transaction's `error.code`, `getStats().lastErrorCode`). The engine's own codes come
+ * first, then the sync protocol's (docs/PROTOCOL.md), which a server's refusal carries as sent.
+ * docs/GUIDE.md (Errors) says what each means and whether it is retryable; a code this version
+ * does not know (from a newer server) reads as `unknown`.
+ */
+export type ErrorCode =
+  | 'invalid_argument'
+  | 'invalid_config'
+  | 'invalid_query'
+  | 'invalid_state'
+  | 'unknown_collection'
+  | 'unknown_conflict'
+  | 'pending_writes'
+  | 'destroyed'
+  | 'storage_failed'
+  | 'storage_quota'
+  | 'corrupt_storage'
+  | 'network'
+  | 'protocol_violation'
+  | 'bad_remote_data'
+  | 'persist_failed'
+  | 'non_retriable'
+  | 'confirm_failed'
+  | 'retries_exhausted'
+  | 'not_found'
+  | 'already_exists'
+  | 'deleted'
+  | 'aborted'
+  | 'abandoned'
+  | 'unknown_outcome'
+  | 'mutation_gap'
+  | 'bad_request'
+  | 'forbidden'
+  | 'too_large'
+  | 'too_deep'
+  | 'batch_too_large'
+  | 'hello_required'
+  | 'too_many_messages'
+  | 'too_many_collections'
+  | 'too_many_connections'
+  | 'timeout'
+  | 'unknown_endpoint'
+  | 'method_not_allowed'
+  | 'unsupported_protocol'
+  | 'unauthorized'
+  | 'forbidden_origin'
+  | 'rate_limited'
+  | 'storage'
+  | 'internal'
+  | 'busy'
+  | 'http_error'
+  | 'unknown';
+
+/**
+ * Every error the engine and its helpers throw or reject with. `name` stays what it was:
+ * `TypeError` for a bad argument, query or config, `StorageError` when storage cannot be opened,
+ * `SyncError` when a sync run fails, `TransactionError` for a failed transaction, `Error`
+ * otherwise. Branch on `code`, not on the message.
+ */
+export interface FerrosyncError extends Error {
+  /** What went wrong, stable across versions. */
+  code: ErrorCode;
+  /**
+   * Whether the same request may succeed later; absent where that does not apply (a bad
+   * argument, a destroyed engine).
+   */
+  retryable?: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Sync status and statistics
 // ---------------------------------------------------------------------------------------------
 
@@ -48,6 +123,8 @@ export interface SyncStats {
   lastSyncAt: number | null;
   /** The message of the most recent sync error, or `null`. */
   lastError: string | null;
+  /** The code of the most recent sync error, or `null`. */
+  lastErrorCode: ErrorCode | null;
   /**
    * Finished transactions the history's retention (`transactionHistory`) has dropped, in all:
    * kept across reloads, so no drop goes unseen.
@@ -160,10 +237,14 @@ export type Mutation = {
 
 /** Why a transaction failed. */
 export interface TransactionError {
-  /** The id of the failed transaction. */
+  /** The id of the failed transaction (of the root cause, for one that waited on it). */
   transactionId: number;
+  /** What failed, as a stable code (for a server's refusal, the server's code). */
+  code: ErrorCode;
   /** A human-readable description of the failure. */
   message: string;
+  /** Whether the same writes may succeed if made again later. */
+  retryable: boolean;
 }
 
 /** A snapshot of a transaction with its full state and attempt history. Times are ms since epoch. */
@@ -233,8 +314,8 @@ export declare class TransactionHandle {
   readonly transaction: Transaction;
   /**
    * Waits until the transaction is settled.
-   * @returns the transaction once `completed`; rejects with an `Error` that carries
-   * `transactionId: number` once `failed`.
+   * @returns the transaction once `completed`; rejects with a {@link FerrosyncError} named
+   * `TransactionError` that also carries `transactionId: number` once `failed`.
    */
   settled(): Promise<Transaction>;
   /** Releases the handle's memory. */

@@ -20,6 +20,8 @@ import type {
   ConflictResolver,
   Document,
   DocumentFields,
+  ErrorCode,
+  FerrosyncError,
   JsonValue,
   LockedObject,
   MergeFunction,
@@ -175,9 +177,21 @@ export async function main(): Promise<void> {
   status.free();
   const stats: SyncStats = engine.getStats().value;
   const lastSyncAt: number | null = stats.lastSyncAt;
-  engine.getStats().subscribe(({ pushCount, pullCount, conflictCount, lastError }) => {
-    ids.push(String(pushCount + pullCount + conflictCount), lastError ?? '');
+  engine.getStats().subscribe(({ pushCount, pullCount, conflictCount, lastError, lastErrorCode }) => {
+    ids.push(String(pushCount + pullCount + conflictCount), lastError ?? '', lastErrorCode ?? '');
   });
+  try {
+    await engine.forceSync();
+  } catch (e) {
+    const error = e as FerrosyncError;
+    const code: ErrorCode = error.code;
+    const retryable: boolean | undefined = error.retryable;
+    if (code === 'network' || code === 'unauthorized' || retryable) ids.push(error.message);
+  }
+  const failure = engine.transactions().find((t) => t.error)?.error;
+  if (failure && !failure.retryable && failure.code === 'too_large') ids.push(String(failure.transactionId));
+  // @ts-expect-error: codes are a closed list
+  const made: ErrorCode = 'oops';
 
   const progress: Observable<SyncProgress> = engine.getProgress();
   progress.subscribe(({ unsyncedWrites, pull }) => {
@@ -344,6 +358,7 @@ export async function customBackends(): Promise<number> {
   const later: number = (run?.report?.unconfirmed ?? 0) + report.unconfirmed;
   const { collection, syncControl } = await createTestCollection<{ title: string }>({ initialData: [{ _id: 'a', title: 'x' }] });
   syncControl.failNextPersist(new NonRetriableError('no'));
+  const fixed: { code: 'non_retriable'; retryable: false } = new NonRetriableError('no');
   syncControl.setNetworkDelay(5);
   // @ts-expect-error: the sync mode is FULL or INCREMENTAL
   await connector.sync('PARTIAL');
@@ -354,7 +369,7 @@ export async function customBackends(): Promise<number> {
   // @ts-expect-error: a poll answers a status, not a boolean
   createSyncConnector(rest, 'todos').withConfirmation({ poll: async () => true });
   engine.destroy();
-  return report.confirmed + collection.count() + later + String(runState).length + report.runId.length;
+  return report.confirmed + collection.count() + later + String(runState).length + report.runId.length + fixed.code.length;
 }
 
 // The package entry exports the engine's `ChangeType` (what happened to a document), not the

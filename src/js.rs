@@ -1,7 +1,7 @@
 //! Values across the JavaScript boundary: JSON in (as `JSON.stringify` sees it), plain objects
-//! out (serde-wasm-bindgen), and errors as JavaScript `Error`s.
+//! out (serde-wasm-bindgen), and errors as JavaScript `Error`s with a stable `code`.
 
-use ferrosync_core::CoreError;
+use ferrosync_core::{Code, CoreError};
 use serde::Serialize;
 use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
@@ -10,19 +10,15 @@ use wasm_bindgen::{JsCast, JsValue};
 /// are dropped, dates become strings).
 pub fn to_json(value: &JsValue, what: &str) -> Result<Value, JsValue> {
     let text = json_text(value, what)?;
-    serde_json::from_str(&text).map_err(|e| error("TypeError", &format!("{what}: {e}")))
+    serde_json::from_str(&text).map_err(|e| invalid(&format!("{what}: {e}")))
 }
 
 /// A JavaScript value as JSON text (`JSON.stringify`).
 pub fn json_text(value: &JsValue, what: &str) -> Result<String, JsValue> {
-    let text = js_sys::JSON::stringify(value).map_err(|e| {
-        error(
-            "TypeError",
-            &format!("{what} is not JSON: {}", describe(&e)),
-        )
-    })?;
+    let text = js_sys::JSON::stringify(value)
+        .map_err(|e| invalid(&format!("{what} is not JSON: {}", describe(&e))))?;
     text.as_string()
-        .ok_or_else(|| error("TypeError", &format!("{what} is not JSON")))
+        .ok_or_else(|| invalid(&format!("{what} is not JSON")))
 }
 
 /// A Rust value as a plain JavaScript value, built directly (serde-wasm-bindgen): objects,
@@ -53,30 +49,52 @@ impl Serialize for Json<'_> {
     }
 }
 
-/// A JavaScript `Error` with this `name` and `message`.
-pub fn error(name: &str, message: &str) -> JsValue {
+/// A JavaScript `Error` with this `name`, `message` and stable `code`, and `retryable` where
+/// the code tells whether trying again may help. Every error the engine throws, rejects with
+/// or reports as a value is made here.
+pub fn error(name: &str, code: Code, message: &str) -> JsValue {
     let error = js_sys::Error::new(message);
     error.set_name(name);
+    set(&error, "code", &JsValue::from_str(code.as_str()));
+    if let Some(retryable) = code.retryable() {
+        set(&error, "retryable", &JsValue::from_bool(retryable));
+    }
     error.into()
+}
+
+/// A refusal of a call: a `TypeError` for a bad argument, query or configuration, otherwise an
+/// `Error`.
+pub fn refusal(code: Code, message: &str) -> JsValue {
+    let name = match code {
+        Code::InvalidArgument | Code::InvalidConfig | Code::InvalidQuery => "TypeError",
+        _ => "Error",
+    };
+    error(name, code, message)
+}
+
+/// A `TypeError` for a bad argument (`invalid_argument`).
+pub fn invalid(message: &str) -> JsValue {
+    refusal(Code::InvalidArgument, message)
 }
 
 /// The error of every call, and every wait, on a destroyed engine.
 pub fn destroyed() -> JsValue {
-    error("Error", "this SyncEngine was destroyed")
+    error("Error", Code::Destroyed, "this SyncEngine was destroyed")
 }
 
-/// The core's refusal as a JavaScript error (`TypeError` for bad arguments).
+/// The core's refusal as a JavaScript error, with the code of its kind.
 pub fn core_error(e: CoreError) -> JsValue {
-    let name = match e {
-        CoreError::NotAnObject(_)
-        | CoreError::MissingId
-        | CoreError::InvalidId(_)
-        | CoreError::ReservedField(_)
-        | CoreError::InvalidQuery(_)
-        | CoreError::InvalidConfig(_) => "TypeError",
-        _ => "Error",
-    };
-    error(name, &e.to_string())
+    refusal(e.code(), &e.to_string())
+}
+
+/// The `code` (`unknown` if it carries none) and message of a thrown JavaScript value.
+pub fn code_and_message(value: &JsValue) -> (Code, String) {
+    let code = get(value, "code").as_string();
+    let message = get(value, "message").as_string();
+    (
+        code.map_or_else(Code::default, |name| Code::parse(&name)),
+        message.unwrap_or_else(|| describe(value)),
+    )
 }
 
 /// Sets `key` on a JavaScript object.
@@ -136,8 +154,8 @@ pub fn function(target: &JsValue, key: &str) -> Result<Option<js_sys::Function>,
         return Ok(None);
     }
     value.dyn_into::<js_sys::Function>().map(Some).map_err(|_| {
-        error(
-            "TypeError",
+        refusal(
+            Code::InvalidConfig,
             &format!("invalid SyncEngine config: `{key}` must be a function"),
         )
     })

@@ -198,12 +198,15 @@ async fn a_rejected_transaction_fails_the_ones_queued_behind_it() {
         "{}",
         message(&error)
     );
+    assert_eq!(code(&error), "too_large", "the server's code");
+    assert_eq!(prop(&error, "retryable"), JsValue::FALSE);
     let cascade = settled(&second).await.unwrap_err();
     assert_eq!(
         prop(&cascade, "transactionId"),
         prop(&first, "id"),
         "names the cause"
     );
+    assert_eq!(code(&cascade), "too_large", "and its code");
     assert!(get(&a, "todos", "1").is_null(), "both rolled back");
     let stats = json(&a.get_stats().value().unwrap());
     assert!(
@@ -213,6 +216,7 @@ async fn a_rejected_transaction_fails_the_ones_queued_behind_it() {
             .contains("larger than the limit"),
         "{stats}"
     );
+    assert_eq!(stats["lastErrorCode"], "too_large", "{stats}");
     a.destroy();
 }
 
@@ -518,6 +522,7 @@ async fn bad_configs_are_rejected_with_the_option_named() {
             .err()
             .expect("refused");
         assert!(message(&error).contains(expected), "{}", message(&error));
+        assert_eq!(code(&error), "invalid_config");
     }
     let mut bad = js(&config("t", json!({})));
     js_sys::Reflect::set(&bad, &"conflictResolver".into(), &"not a function".into()).unwrap();
@@ -526,6 +531,7 @@ async fn bad_configs_are_rejected_with_the_option_named() {
         .err()
         .unwrap();
     assert!(message(&error).contains("must be a function"));
+    assert_eq!(code(&error), "invalid_config");
     bad = JsValue::from(5);
     assert!(ferrosync::SyncEngine::open(bad).await.is_err());
 }
@@ -560,6 +566,10 @@ async fn a_refused_token_is_reported_as_the_last_error() {
             .is_some_and(|e| e.contains("unauthorized"))
     })
     .await;
+    assert_eq!(
+        json(&engine.get_stats().value().unwrap())["lastErrorCode"],
+        "unauthorized"
+    );
     assert_eq!(json(&engine.get_status().value().unwrap()), "offline");
     engine.destroy();
 }

@@ -178,3 +178,24 @@ async fn a_commit_request_sent_twice_or_to_a_new_leader_creates_one_transaction(
     channel.close();
     next.destroy();
 }
+
+#[wasm_bindgen_test]
+async fn a_request_the_leader_refuses_rejects_in_the_follower_with_the_same_code() {
+    // No server: the leader refuses to sync, and says why.
+    let config = json!({
+        "name": unique("db"),
+        "collections": [{ "name": "todos" }],
+        "requestPersistence": false,
+    });
+    let leader = open(&config).await;
+    let follower = open(&config).await;
+    let refused = wait(follower.force_sync()).await.unwrap_err();
+    assert_eq!(code(&refused), "invalid_state", "{}", message(&refused));
+    assert!(
+        message(&refused).contains("no serverUrl"),
+        "{}",
+        message(&refused)
+    );
+    follower.destroy();
+    leader.destroy();
+}

@@ -5,6 +5,7 @@
 // the API accepts without confirming (`202`, no id) are confirmed later by a poll
 // (`withConfirmation`), through the engine's `awaitSync`, which keeps them durably meanwhile.
 import { NonRetriableError } from './errors.js';
+import { failure } from './failure.js';
 import type {
   AwaitSyncResult,
   CustomSync,
@@ -49,7 +50,7 @@ export interface RestConnector {
 /** Creates a {@link RestConnector}. */
 export function createRestConnector(options: RestConnectorOptions): RestConnector {
   if (typeof options?.baseUrl !== 'string' || !/^https?:\/\//.test(options.baseUrl)) {
-    throw new TypeError(`createRestConnector needs an http(s) baseUrl, got ${options?.baseUrl}`);
+    throw failure('invalid_argument', `createRestConnector needs an http(s) baseUrl, got ${options?.baseUrl}`);
   }
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
   const headers = options.headers ?? {};
@@ -61,27 +62,36 @@ export function createRestConnector(options: RestConnectorOptions): RestConnecto
         url.searchParams.set(key, String(value));
       }
       const hasBody = request.body !== undefined;
-      const response = await fetch(url, {
-        method: request.method ?? 'GET',
-        headers: {
-          ...(hasBody ? { 'content-type': 'application/json' } : {}),
-          ...headers,
-          ...request.headers,
-        },
-        body: hasBody ? JSON.stringify(request.body) : undefined,
-      });
-      const text = await response.text();
+      const what = `${request.method ?? 'GET'} ${request.path}`;
+      let response: Response;
+      let text: string;
+      try {
+        response = await fetch(url, {
+          method: request.method ?? 'GET',
+          headers: {
+            ...(hasBody ? { 'content-type': 'application/json' } : {}),
+            ...headers,
+            ...request.headers,
+          },
+          body: hasBody ? JSON.stringify(request.body) : undefined,
+        });
+        text = await response.text();
+      } catch (cause) {
+        throw failure('network', `${what} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { retryable: true, cause });
+      }
       if (!response.ok) {
-        const error = new Error(
-          `${request.method ?? 'GET'} ${request.path} answered ${response.status}: ${text.slice(0, 200)}`,
-        );
+        const message = `${what} answered ${response.status}: ${text.slice(0, 200)}`;
         // Client errors will not go away by retrying; server errors and throttling might.
         if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) {
-          throw new NonRetriableError(error.message);
+          throw new NonRetriableError(message);
         }
-        throw error;
+        throw failure('http_error', message, { retryable: true });
       }
-      return text ? JSON.parse(text) : null;
+      try {
+        return text ? JSON.parse(text) : null;
+      } catch (cause) {
+        throw failure('bad_remote_data', `${what} answered with a body that is not JSON`, { retryable: false, cause });
+      }
     },
   };
 }
@@ -339,10 +349,10 @@ type Outcome = { externalId: string } | { error: string } | { unconfirmed: Ticke
 /** Starts configuring a connector for the engine collection `collection`. */
 export function createSyncConnector(rest: RestConnector, collection: string): SyncConnectorBuilder {
   if (!rest || typeof rest.request !== 'function') {
-    throw new TypeError('createSyncConnector needs a connector from createRestConnector');
+    throw failure('invalid_argument', 'createSyncConnector needs a connector from createRestConnector');
   }
   if (typeof collection !== 'string' || collection === '') {
-    throw new TypeError('createSyncConnector needs the name of the collection to sync');
+    throw failure('invalid_argument', 'createSyncConnector needs the name of the collection to sync');
   }
   let model: ModelSpec | undefined;
   let asyncWrites: boolean | undefined;
@@ -351,12 +361,12 @@ export function createSyncConnector(rest: RestConnector, collection: string): Sy
   let confirmation: Required<ConfirmationOptions> | undefined;
   const listeners: LogListener[] = [];
   const positive = (what: string, n: number) => {
-    if (!Number.isInteger(n) || n < 1) throw new TypeError(`${what} must be a whole number >= 1, got ${n}`);
+    if (!Number.isInteger(n) || n < 1) throw failure('invalid_argument', `${what} must be a whole number >= 1, got ${n}`);
     return n;
   };
   const builder: SyncConnectorBuilder = {
     withModelConnector(name, build) {
-      if (model) throw new Error(`a sync connector holds one model; ${model.name} is already declared`);
+      if (model) throw failure('invalid_config', `a sync connector holds one model; ${model.name} is already declared`);
       model = buildModel(name, build);
       return builder;
     },
@@ -377,7 +387,7 @@ export function createSyncConnector(rest: RestConnector, collection: string): Sy
       return builder;
     },
     withConfirmation(options) {
-      if (typeof options?.poll !== 'function') throw new TypeError('withConfirmation needs a poll function');
+      if (typeof options?.poll !== 'function') throw failure('invalid_argument', 'withConfirmation needs a poll function');
       confirmation = {
         poll: options.poll,
         intervalMs: positive('withConfirmation intervalMs', options.intervalMs ?? 1000),
@@ -390,7 +400,7 @@ export function createSyncConnector(rest: RestConnector, collection: string): Sy
       return builder;
     },
     build() {
-      if (!model) throw new Error('declare the model with withModelConnector() before build()');
+      if (!model) throw failure('invalid_config', 'declare the model with withModelConnector() before build()');
       return connector(rest, collection, model, { asyncWrites, concurrency, batchSize, confirmation, listeners });
     },
   };
@@ -423,7 +433,7 @@ function buildModel(name: string, build: (b: ModelConnectorBuilder) => ModelConn
   };
   const batch = (type: ConnectorChangeType, given: WriteSpec<ConnectorChange[]>) => {
     if (typeof given?.request !== 'function' || typeof given.extract !== 'function') {
-      throw new TypeError(`batch ${type.toLowerCase()} for ${name} needs request and extract functions`);
+      throw failure('invalid_argument', `batch ${type.toLowerCase()} for ${name} needs request and extract functions`);
     }
     spec.batch[type] = given;
     return b;
@@ -552,7 +562,7 @@ function connector(
     if (owner.errors.length > 0) {
       const message = owner.errors.join('; ');
       // In asynchronous mode failures are reported, not retried.
-      owner.reject(asyncWrites ? new NonRetriableError(message) : new Error(message));
+      owner.reject(asyncWrites ? new NonRetriableError(message) : failure('persist_failed', message, { retryable: true }));
     } else if (Object.keys(owner.unconfirmed).length > 0) {
       owner.resolve({ externalIds: owner.externalIds, confirm: owner.unconfirmed as unknown as JsonValue });
     } else {
@@ -642,10 +652,10 @@ function connector(
     if (!model.list) return 0;
     const body = await rest.request(model.list.request({ mode, since: mode === 'FULL' ? undefined : since }));
     const records = model.list.extract ? model.list.extract(body, { mode, since }) : body;
-    if (!Array.isArray(records)) throw new Error(`the list of ${model.name} is not an array`);
+    if (!Array.isArray(records)) throw failure('bad_remote_data', `the list of ${model.name} is not an array`, { retryable: false });
     const docs = records.map((record: Record<string, unknown>) => {
       const { [model.idField]: id, ...fields } = record;
-      if (id === undefined || id === null) throw new Error(`a ${model.name} record has no ${model.idField}`);
+      if (id === undefined || id === null) throw failure('bad_remote_data', `a ${model.name} record has no ${model.idField}`, { retryable: false });
       newer(record[model.updatedAtField]);
       return { ...fields, _id: String(id) } as Document;
     });
@@ -672,7 +682,7 @@ function connector(
   /** Queues a run; it starts once the runs before it ended. */
   const startRun = (mode: SyncMode, options: SyncOptions): { runId: string; done: Promise<SyncReport> } => {
     if (mode !== 'FULL' && mode !== 'INCREMENTAL') {
-      throw new TypeError(`sync mode must be 'FULL' or 'INCREMENTAL', got ${String(mode)}`);
+      throw failure('invalid_argument', `sync mode must be 'FULL' or 'INCREMENTAL', got ${String(mode)}`);
     }
     const runId = `run-${++runCount}`;
     const status: SyncRun = { runId, mode, state: 'queued', queuedAt: Date.now(), startedAt: null, completedAt: null, report: null, error: null };

@@ -11,6 +11,7 @@ import {
   useSyncExternalStore,
   type ReactNode,
 } from 'react';
+import { failure } from './failure.js';
 import type {
   Conflict,
   Document,
@@ -49,7 +50,7 @@ export function SyncProvider({ engine, children }: SyncProviderProps): ReactNode
 export function useSyncEngine(): SyncEngine {
   const engine = useContext(EngineContext);
   if (!engine) {
-    throw new Error('ferrosync/react: useSyncEngine() needs a <SyncProvider engine={...}> above it');
+    throw failure('invalid_state', 'ferrosync/react: useSyncEngine() needs a <SyncProvider engine={...}> above it');
   }
   return engine;
 }

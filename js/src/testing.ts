@@ -1,6 +1,7 @@
 // The test harness users get: a real engine (on IndexedDB, or on memory storage) over a
 // simulated backend that a test controls, so an app's own tests can drive latency, failures and remote updates.
 import { SyncEngine } from './ferrosync.js';
+import { failure } from './failure.js';
 import type {
   Collection,
   Document,
@@ -49,8 +50,8 @@ export interface SyncControl<T extends object = DocumentFields> {
   /** Delays every later backend call by `ms` milliseconds. */
   setNetworkDelay(ms: number): void;
   /**
-   * Makes the next `persist` call fail with `error` (default: a retryable `Error`); pass a
-   * `NonRetriableError` to make the transaction fail at once.
+   * Makes the next `persist` call fail with `error` (default: a retryable `Error` with code
+   * `network`); pass a `NonRetriableError` to make the transaction fail at once.
    */
   failNextPersist(error?: Error): void;
   /** The backend's documents now, by id. */
@@ -151,14 +152,14 @@ export async function createTestCollection<T extends object = DocumentFields>(
     syncControl: {
       emitUpdate(data) {
         for (const doc of data) backend.set(doc._id, doc);
-        if (!onUpdate) throw new Error('the backend is not connected yet (sync has not started)');
+        if (!onUpdate) throw failure('invalid_state', 'the backend is not connected yet (sync has not started)');
         onUpdate(data as SyncData);
       },
       setNetworkDelay(ms) {
-        if (!(ms >= 0)) throw new TypeError(`setNetworkDelay needs a delay >= 0, got ${ms}`);
+        if (!(ms >= 0)) throw failure('invalid_argument', `setNetworkDelay needs a delay >= 0, got ${ms}`);
         delay = ms;
       },
-      failNextPersist(error = new Error('simulated network failure')) {
+      failNextPersist(error: Error = failure('network', 'simulated network failure', { retryable: true })) {
         failures.push(error);
       },
       backend,

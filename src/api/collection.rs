@@ -8,6 +8,7 @@ use super::{
 use crate::driver::Shared;
 use crate::js;
 use ferrosync_core::query::Query;
+use ferrosync_core::Code;
 use js_sys::{Array, Function, Promise};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -45,7 +46,7 @@ impl Collection {
             return Ok(parsed.clone());
         }
         let value = serde_json::from_str(&text)
-            .map_err(|e| js::error("TypeError", &format!("the query: {e}")))?;
+            .map_err(|e| js::refusal(Code::InvalidQuery, &format!("the query: {e}")))?;
         let parsed = Rc::new(Query::from_json(&value).map_err(js::core_error)?);
         let mut kept = self.queries.borrow_mut();
         if kept.len() >= QUERIES_KEPT {
@@ -130,7 +131,7 @@ impl Collection {
         let callback = |value: JsValue| {
             value
                 .dyn_into::<Function>()
-                .map_err(|_| js::error("TypeError", "subscribe needs a callback function"))
+                .map_err(|_| js::invalid("subscribe needs a callback function"))
         };
         let id = if second.is_undefined() {
             let callback = callback(first)?;

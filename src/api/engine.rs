@@ -13,6 +13,7 @@ use ferrosync_core::document::Document;
 use ferrosync_core::engine::{ConflictId, SyncLogQuery};
 use ferrosync_core::scheduler::MergeFn;
 use ferrosync_core::transaction::TxQuery;
+use ferrosync_core::Code;
 use js_sys::{Function, Promise};
 use serde::de::DeserializeOwned;
 use std::rc::Rc;
@@ -34,8 +35,8 @@ impl SyncEngine {
     pub async fn open(config: JsValue) -> Result<SyncEngine, JsValue> {
         console_error_panic_hook::set_once();
         if !config.is_object() {
-            return Err(js::error(
-                "TypeError",
+            return Err(js::refusal(
+                Code::InvalidConfig,
                 "SyncEngine.open needs a config object",
             ));
         }
@@ -46,7 +47,7 @@ impl SyncEngine {
             backend: CustomBackend::present(custom.as_ref()),
         };
         let mut options = options::parse(&js::to_json(&config, "the config")?, callbacks)
-            .map_err(|e| js::error("TypeError", &e.to_string()))?;
+            .map_err(|e| js::refusal(Code::InvalidConfig, &e.to_string()))?;
         options.engine.seed = random_seed();
         if options.request_persistence {
             request_persistence();
@@ -66,7 +67,7 @@ impl SyncEngine {
     pub async fn delete_database(name: String) -> Result<(), JsValue> {
         Storage::delete(&name)
             .await
-            .map_err(|e| js::error("StorageError", &e))
+            .map_err(|e| js::error("StorageError", Code::StorageFailed, &e))
     }
 
     /// The IndexedDB database name.
@@ -217,7 +218,7 @@ fn read_query<T: DeserializeOwned + Default>(query: &JsValue, method: &str) -> R
         return Ok(T::default());
     }
     serde_json::from_value(js::to_json(query, &format!("the {method} query"))?)
-        .map_err(|e| js::error("TypeError", &format!("{method}: {e}")))
+        .map_err(|e| js::refusal(Code::InvalidQuery, &format!("{method}: {e}")))
 }
 
 /// `conflictResolver({ collection, id, local, remote, base })` as the core calls it. A resolver

@@ -32,17 +32,15 @@ fn metadata(options: &JsValue, what: &str) -> Result<Option<Value>, JsValue> {
         Value::Object(mut map) => {
             let metadata = map.remove("metadata");
             match map.keys().next() {
-                Some(unknown) => Err(js::error(
-                    "TypeError",
-                    &format!("{what} has an unknown option `{unknown}` (known: metadata)"),
-                )),
+                Some(unknown) => Err(js::invalid(&format!(
+                    "{what} has an unknown option `{unknown}` (known: metadata)"
+                ))),
                 None => Ok(metadata),
             }
         }
-        _ => Err(js::error(
-            "TypeError",
-            &format!("{what} must be an object like {{ metadata }}"),
-        )),
+        _ => Err(js::invalid(&format!(
+            "{what} must be an object like {{ metadata }}"
+        ))),
     }
 }
 
@@ -146,6 +144,6 @@ fn fields_of(value: &JsValue, what: &str) -> Result<Fields, JsValue> {
             fields.remove(ferrosync_core::document::DELETED_FIELD);
             Ok(Fields::from_map(&fields))
         }
-        _ => Err(js::error("TypeError", &format!("{what} must be an object"))),
+        _ => Err(js::invalid(&format!("{what} must be an object"))),
     }
 }

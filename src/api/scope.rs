@@ -5,6 +5,7 @@ use super::{delete_request, insert_request, update_request};
 use crate::driver::Shared;
 use crate::js;
 use ferrosync_core::mutation::MutationRequest;
+use ferrosync_core::Code;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -19,8 +20,8 @@ fn add(pending: &Pending, request: Result<MutationRequest, JsValue>) -> Result<(
             requests.push(request);
             Ok(())
         }
-        None => Err(js::error(
-            "Error",
+        None => Err(js::refusal(
+            Code::InvalidState,
             "this transaction has already been committed; write inside its body",
         )),
     }

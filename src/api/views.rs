@@ -268,14 +268,16 @@ pub fn locked_objects(locked: &[LockedObject<'_>]) -> JsValue {
     to_js(&views)
 }
 
-/// The error a failed transaction's `settled()` rejects with: an `Error` with `transactionId`.
+/// The error a failed transaction's `settled()` rejects with: a `TransactionError` with
+/// `transactionId`, `code` and `retryable`.
 pub fn transaction_error(error: &TxError) -> JsValue {
-    let value = crate::js::error("TransactionError", &error.message);
+    let value = crate::js::error("TransactionError", error.code, &error.message);
     crate::js::set(
         &value,
         "transactionId",
         &JsValue::from_f64(error.transaction_id.0 as f64),
     );
+    crate::js::set(&value, "retryable", &JsValue::from_bool(error.retryable));
     value
 }
 

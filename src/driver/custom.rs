@@ -206,7 +206,7 @@ fn reason(error: &JsValue) -> String {
 fn remote_input(data: &JsValue, synced: &[String], complete: bool) -> Result<Input, JsValue> {
     let names: Vec<&str> = synced.iter().map(String::as_str).collect();
     let (docs, covered) = remote_documents(js::to_json(data, "the sync data")?, &names)
-        .map_err(|e| js::error("TypeError", &e.to_string()))?;
+        .map_err(|e| js::error("TypeError", e.code(), &e.to_string()))?;
     Ok(Input::Remote {
         docs,
         complete: complete.then_some(covered),

@@ -18,7 +18,7 @@ use ferrosync_core::live_query::{take_live_changes, LiveId};
 use ferrosync_core::mutation::{MutationRequest, OpError};
 use ferrosync_core::query::Query;
 use ferrosync_core::transaction::{locked_objects, Transaction, TxId, TxQuery};
-use ferrosync_core::CoreError;
+use ferrosync_core::{Code, CoreError};
 use futures::channel::oneshot;
 use gloo_timers::callback::Interval;
 use serde_json::Value;
@@ -366,7 +366,7 @@ impl Follower {
         }
     }
 
-    fn answered(&mut self, seq: u64, result: Result<messages::Reply, String>) {
+    fn answered(&mut self, seq: u64, result: Result<messages::Reply, messages::Refusal>) {
         match (&result, self.pending.get(&seq)) {
             // A commit is answered twice: committed (keep waiting), then durable.
             (Ok(messages::Reply::Committed { tx }), Some(_)) => {
@@ -391,10 +391,10 @@ impl Follower {
             (Answer::Done(reply), Ok(_)) => {
                 let _ = reply.send(Ok(()));
             }
-            (answer, Err(message)) => answer.reject(js::error("Error", &message)),
+            (answer, Err(r)) => answer.reject(js::refusal(r.code, &r.message)),
             (Answer::Commit(reply), Ok(other)) => {
-                let _ = reply.send(Err(js::error(
-                    "Error",
+                let _ = reply.send(Err(js::refusal(
+                    Code::ProtocolViolation,
                     &format!("unexpected answer from the leading tab: {other:?}"),
                 )));
             }

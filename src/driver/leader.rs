@@ -17,7 +17,7 @@ use ferrosync_core::engine::{
 use ferrosync_core::mutation::MutationRequest;
 use ferrosync_core::protocol::ServerMessage;
 use ferrosync_core::transaction::{Transaction, TxId};
-use ferrosync_core::CoreError;
+use ferrosync_core::{Code, CoreError};
 use futures::channel::oneshot;
 use gloo_timers::callback::Timeout;
 use serde_json::Value;
@@ -425,6 +425,7 @@ impl Leader {
                     l.feed(Input::PersistFailed {
                         token,
                         message: error.message,
+                        quota: error.quota,
                     });
                     if error.reopened {
                         l.feed(Input::StorageReset);
@@ -544,7 +545,7 @@ impl Leader {
     /// Starts syncing: connects, and reconnects after losses until [`Leader::stop_sync`].
     pub fn start_sync(&mut self) -> Result<(), JsValue> {
         if self.source.is_none() {
-            return Err(js::error("Error", NO_SOURCE));
+            return Err(js::refusal(Code::InvalidState, NO_SOURCE));
         }
         if !self.running {
             self.running = true;
@@ -726,8 +727,8 @@ impl Leader {
     /// Asks for a push and/or pull; the receiver is told when sync settles (idle), or fails.
     pub fn sync_now(&mut self, push: bool, pull: bool) -> Done {
         if self.source.is_none() || !self.running {
-            return done_now(Err(js::error(
-                "Error",
+            return done_now(Err(js::refusal(
+                Code::InvalidState,
                 if self.source.is_none() {
                     NO_SOURCE
                 } else {
@@ -772,28 +773,29 @@ impl Leader {
                 )
             })
             .collect();
-        let last_error = self
-            .engine
-            .stats()
+        let stats = self.engine.stats();
+        let last_error = stats
             .last_error
             .clone()
             .unwrap_or_else(|| "the server is unreachable".into());
+        // A failed run's error is the latest one the stats show.
+        let failed_code = stats.last_error_code.unwrap_or(Code::Network);
         for waiter in std::mem::take(&mut self.sync_waiters) {
             let failed = failed_runs.iter().find(|(id, _)| *id >= waiter.since_log);
             let outcome = if status == SyncStatus::Idle {
                 Some(Ok(()))
             } else if let Some((_, error)) = failed {
-                Some(Err(error.clone()))
+                Some(Err((failed_code, error.clone())))
             } else if unreachable {
-                Some(Err(format!("offline: {last_error}")))
+                Some(Err((Code::Network, format!("offline: {last_error}"))))
             } else {
                 None
             };
             match outcome {
                 Some(result) => {
-                    let _ = waiter
-                        .reply
-                        .send(result.map_err(|message| js::error("SyncError", &message)));
+                    let _ = waiter.reply.send(
+                        result.map_err(|(code, message)| js::error("SyncError", code, &message)),
+                    );
                 }
                 None => self.sync_waiters.push(waiter),
             }

@@ -38,7 +38,7 @@ use ferrosync_core::live_query::LiveId;
 use ferrosync_core::mutation::MutationRequest;
 use ferrosync_core::query::Query;
 use ferrosync_core::transaction::{Transaction, TxId, TxQuery};
-use ferrosync_core::CoreError;
+use ferrosync_core::{Code, CoreError};
 use futures::channel::oneshot;
 use serde_json::Value;
 use std::cell::RefCell;
@@ -97,8 +97,8 @@ impl Handle {
     pub fn with<R>(&self, f: impl FnOnce(&mut Role) -> R) -> Result<R, JsValue> {
         let result = {
             let mut role = self.role.try_borrow_mut().map_err(|_| {
-                js::error(
-                    "Error",
+                js::refusal(
+                    Code::InvalidState,
                     "the engine cannot be called from inside conflictResolver or merge; they \
                      must be pure",
                 )

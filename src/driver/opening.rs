@@ -11,6 +11,7 @@ use crate::storage::{Origin, Storage};
 use crate::tabs::{self, Channel, Lock};
 use ferrosync_core::collection::Collection;
 use ferrosync_core::engine::{Engine, Input, Snapshot};
+use ferrosync_core::Code;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::JsValue;
@@ -73,11 +74,11 @@ async fn follow(options: Options, source: Option<Source>, tab: String) -> Result
 async fn load(options: &Options) -> Result<(Storage, Snapshot, Vec<Origin>), JsValue> {
     let storage = Storage::open(&options.name, options.storage)
         .await
-        .map_err(|e| js::error("StorageError", &e))?;
+        .map_err(|e| js::error("StorageError", Code::StorageFailed, &e))?;
     let (snapshot, origins) = storage
         .load()
         .await
-        .map_err(|e| js::error("StorageError", &e))?;
+        .map_err(|e| js::error("StorageError", Code::StorageFailed, &e))?;
     Ok((storage, snapshot, origins))
 }
 
@@ -226,7 +227,9 @@ fn finish(leader: &mut Leader, outcome: Outcome, answer: Answer) {
     };
     wasm_bindgen_futures::spawn_local(async move {
         let result: Result<(), JsValue> = match outcome {
-            Outcome::Now(result) => result.map(|_| ()).map_err(|e| js::error("Error", &e)),
+            Outcome::Now(result) => result
+                .map(|_| ())
+                .map_err(|r| js::refusal(r.code, &r.message)),
             Outcome::Later(done, _) => done.await.unwrap_or_else(|_| Err(js::destroyed())),
         };
         match (answer, settlement) {
@@ -234,7 +237,10 @@ fn finish(leader: &mut Leader, outcome: Outcome, answer: Answer) {
                 let _ = reply.send(result.map(|()| committed));
             }
             (Answer::Commit(reply), None) => {
-                let _ = reply.send(result.and(Err(js::error("Error", "the commit was refused"))));
+                let _ = reply.send(result.and(Err(js::refusal(
+                    Code::InvalidState,
+                    "the commit was refused",
+                ))));
             }
             (Answer::Done(reply), _) => {
                 let _ = reply.send(result);

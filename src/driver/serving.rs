@@ -8,7 +8,7 @@ use super::Done;
 use crate::api::views;
 use crate::js::now;
 use crate::storage::Origin;
-use crate::tabs::messages::{LeaderState, Reply, Request, TabMessage};
+use crate::tabs::messages::{LeaderState, Refusal, Reply, Request, TabMessage};
 use ferrosync_core::engine::{StorageWrite, SyncLogQuery};
 
 /// How many finished transactions a follower mirrors (its `transactions()` shows them).
@@ -19,7 +19,7 @@ const FOLLOWER_SYNC_LOG: usize = 50;
 /// What running a request gave.
 pub(super) enum Outcome {
     /// The answer.
-    Now(Result<Reply, String>),
+    Now(Result<Reply, Refusal>),
     /// This answer once `Done` is told (a commit's is `Durable`).
     Later(Done, Reply),
 }
@@ -96,7 +96,7 @@ impl Leader {
     fn serve(&mut self, tab: String, seq: u64, request: Request) {
         let origin = format!("{tab}:{seq}");
         let channel = self.tabs.channel.clone();
-        let reply = move |result: Result<Reply, String>| {
+        let reply = move |result: Result<Reply, Refusal>| {
             channel.post(&TabMessage::Reply {
                 to: tab.clone(),
                 seq,
@@ -112,7 +112,7 @@ impl Leader {
                 wasm_bindgen_futures::spawn_local(async move {
                     match done.await {
                         Ok(Ok(())) => reply(Ok(answer)),
-                        Ok(Err(e)) => reply(Err(crate::js::describe(&e))),
+                        Ok(Err(e)) => reply(Err(refusal(&e))),
                         // This tab stopped leading before it knew: no answer, so the
                         // follower asks the next leader (which recognises a recorded commit).
                         Err(_) => {}
@@ -142,20 +142,20 @@ impl Leader {
                             self.tabs.unwritten.insert(tx, origin.to_owned());
                             (tx, None)
                         }
-                        Err(e) => return Outcome::Now(Err(e.to_string())),
+                        Err(e) => return Outcome::Now(Err(e.into())),
                     },
                 };
                 Outcome::Later(self.durable(tx), Reply::Durable { tx, finished })
             }
             Request::HardDelete { collection, id } => match self.hard_delete(&collection, id) {
                 Ok(done) => Outcome::Later(done, Reply::Done),
-                Err(e) => Outcome::Now(Err(e.to_string())),
+                Err(e) => Outcome::Now(Err(e.into())),
             },
             Request::ResolveConflict { id, fields } => Outcome::Now(
                 id.parse()
                     .and_then(|id| self.resolve_conflict(id, fields))
                     .map(|()| Reply::Done)
-                    .map_err(|e| e.to_string()),
+                    .map_err(Refusal::from),
             ),
             Request::SyncNow { push, pull } => {
                 Outcome::Later(self.sync_now(push, pull), Reply::Done)
@@ -164,7 +164,7 @@ impl Leader {
             Request::Start => Outcome::Now(
                 self.start_sync()
                     .map(|()| Reply::Done)
-                    .map_err(|e| crate::js::describe(&e)),
+                    .map_err(|e| refusal(&e)),
             ),
             Request::Stop => {
                 self.stop_sync();
@@ -236,4 +236,10 @@ impl Leader {
             self.tabs.origins.insert(origin.request.clone(), origin);
         }
     }
+}
+
+/// A request's JavaScript error as the follower is told it.
+fn refusal(error: &wasm_bindgen::JsValue) -> Refusal {
+    let (code, message) = crate::js::code_and_message(error);
+    Refusal { code, message }
 }

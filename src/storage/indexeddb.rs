@@ -61,6 +61,7 @@ fn failed(message: String) -> WriteError {
     WriteError {
         message,
         reopened: false,
+        quota: false,
     }
 }
 
@@ -226,6 +227,7 @@ impl Database {
                     "the IndexedDB connection was closed by the browser; reopening it failed: {e}"
                 ),
                     reopened: true,
+                    quota: false,
                 })
             }
             Err(e) => return Err(failed(e)),
@@ -234,6 +236,7 @@ impl Database {
             return Err(WriteError {
                 message: "the IndexedDB connection was closed by the browser; reopened it".into(),
                 reopened: true,
+                quota: false,
             });
         }
         // Only the stores this write touches: most writes are one record.
@@ -264,6 +267,7 @@ impl Database {
                 return Err(WriteError {
                     message: format!("the IndexedDB connection was closed ({e}); reopening it"),
                     reopened: true,
+                    quota: false,
                 });
             }
         };
@@ -333,7 +337,11 @@ impl Database {
             .borrow()
             .as_ref()
             .map(|w| w.connection().clone());
-        Err(failed(quota::cause(probe.as_ref(), LOG, size).await))
+        let (message, quota) = quota::cause(probe.as_ref(), LOG, size).await;
+        Err(WriteError {
+            quota,
+            ..failed(message)
+        })
     }
 
     /// Deletes origin records (too old to be re-sent).

@@ -35,6 +35,8 @@ pub struct WriteError {
     pub message: String,
     /// The connection had been closed and was reopened: storage may have lost its data.
     pub reopened: bool,
+    /// The browser's storage quota is full.
+    pub quota: bool,
 }
 
 /// An open engine storage.

@@ -14,20 +14,26 @@ use web_sys::{IdbDatabase, IdbTransactionMode};
 /// The key the probe writes and deletes (no record has it).
 const PROBE_KEY: f64 = -1.0;
 
-/// The message for an aborted write of `bytes` into `store`.
-pub async fn cause(db: Option<&IdbDatabase>, store: &str, bytes: usize) -> String {
+/// The message for an aborted write of `bytes` into `store`, and whether the quota is full.
+pub async fn cause(db: Option<&IdbDatabase>, store: &str, bytes: usize) -> (String, bool) {
     match db {
         Some(db) => match probe(db, store, bytes).await {
-            Some(error) => format!("the IndexedDB transaction was aborted: {error}"),
-            None => "the IndexedDB transaction was aborted (a retry may succeed)".into(),
+            Some((name, message)) => (
+                format!("the IndexedDB transaction was aborted: {name}: {message}"),
+                name == "QuotaExceededError",
+            ),
+            None => (
+                "the IndexedDB transaction was aborted (a retry may succeed)".into(),
+                false,
+            ),
         },
-        None => "the IndexedDB transaction was aborted".into(),
+        None => ("the IndexedDB transaction was aborted".into(), false),
     }
 }
 
 /// Puts `bytes` bytes into `store` and deletes them in one transaction; the transaction's error
-/// (`name: message`) if it aborts.
-async fn probe(db: &IdbDatabase, store: &str, bytes: usize) -> Option<String> {
+/// (name and message) if it aborts.
+async fn probe(db: &IdbDatabase, store: &str, bytes: usize) -> Option<(String, String)> {
     let tx = db
         .transaction_with_str_and_mode(store, IdbTransactionMode::Readwrite)
         .ok()?;
@@ -56,7 +62,7 @@ async fn probe(db: &IdbDatabase, store: &str, bytes: usize) -> Option<String> {
         return None;
     }
     Some(match tx.error() {
-        Some(e) => format!("{}: {}", e.name(), e.message()),
-        None => "aborted".into(),
+        Some(e) => (e.name(), e.message()),
+        None => ("AbortError".into(), "aborted".into()),
     })
 }

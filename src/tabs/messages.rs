@@ -11,6 +11,7 @@ use ferrosync_core::document::{Document, Fields};
 use ferrosync_core::engine::{SyncLogEntry, SyncProgress, SyncStats, SyncStatus};
 use ferrosync_core::mutation::MutationRequest;
 use ferrosync_core::transaction::{Transaction, TxId};
+use ferrosync_core::{Code, CoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -63,8 +64,8 @@ pub enum TabMessage {
         to: String,
         /// The request's seq.
         seq: u64,
-        /// The outcome: a value or an error message.
-        result: Result<Reply, String>,
+        /// The outcome: a value or why the request was refused.
+        result: Result<Reply, Refusal>,
     },
     /// A tab became the leader: followers ask it for a snapshot and re-send what is unanswered.
     Leader {
@@ -88,9 +89,28 @@ ferrosync_core::deserialize_tagged!(TabMessage, "type" {
         transactions: Vec<Transaction>,
         state: Option<LeaderState>,
     },
-    "reply" => Reply { to: String, seq: u64, result: Result<Reply, String> },
+    "reply" => Reply { to: String, seq: u64, result: Result<Reply, Refusal> },
     "leader" => Leader { tab: String },
 });
+
+/// Why the leader refused a request: the error's code and message, for the follower to reject
+/// its caller with the same error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// The error's code.
+    pub code: Code,
+    /// The error's message.
+    pub message: String,
+}
+
+impl From<CoreError> for Refusal {
+    fn from(e: CoreError) -> Self {
+        Refusal {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
 
 /// A follower's call.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -224,7 +244,7 @@ mod tests {
         let reply = TabMessage::Reply {
             to: "t1".into(),
             seq: 3,
-            result: Err("refused".into()),
+            result: Err(Refusal::from(CoreError::EmptyTransaction)),
         };
         assert_eq!(TabMessage::decode(&reply.encode()), Some(reply));
         assert_eq!(TabMessage::decode("{\"type\":\"unknown\"}"), None);

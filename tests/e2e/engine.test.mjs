@@ -254,8 +254,9 @@ export function engineTests(binary, www) {
         const page = await openPage(context, origin);
         const refused = await page.evaluate(() => window.ferrosync.SyncEngine.open({
           name: 'private', collections: [{ name: 'todos' }], requestPersistence: false,
-        }).then(() => null, (e) => ({ name: e.name, message: e.message })));
+        }).then(() => null, (e) => ({ name: e.name, message: e.message, code: e.code, retryable: e.retryable })));
         check(refused?.name === 'StorageError', `refused: ${JSON.stringify(refused)}`);
+        check(refused.code === 'storage_failed' && refused.retryable === true, `with its code: ${JSON.stringify(refused)}`);
         check(refused.message.includes('cannot open IndexedDB') && refused.message.includes('createMemoryStorage()'), refused.message);
         await openEngine(page, 'private', { memory: true });
         const state = await page.evaluate(async () => {
@@ -264,6 +265,65 @@ export function engineTests(binary, www) {
         });
         check(state === 'completed', 'memory storage works where IndexedDB is refused');
         check((await serverState(port, TOKEN)).ids.includes('private-1'), 'and syncs');
+      });
+    },
+
+    async every_error_carries_a_stable_code() {
+      await withPage(async ({ page }) => {
+        await openEngine(page, 'codes');
+        const seen = await page.evaluate(async () => {
+          const { SyncEngine } = window.ferrosync;
+          const engine = window.engines.codes;
+          const todos = engine.collection('todos');
+          /** What `f` threw or rejected with. */
+          const caught = async (f) => {
+            try {
+              await f();
+              return null;
+            } catch (e) {
+              return { name: e.name, code: e.code, retryable: e.retryable ?? null, message: e.message };
+            }
+          };
+          await (await todos.insert({ _id: 'a' })).settled();
+          const big = await todos.insert({ _id: 'big', blob: 'x'.repeat(300 * 1024) });
+          const refused = await caught(() => big.settled());
+          const local = await SyncEngine.open({ name: 'codes-local', collections: [{ name: 'todos' }], requestPersistence: false });
+          const seen = {
+            argument: await caught(() => todos.insert('not a document')),
+            query: await caught(() => todos.find({ where: { title: { $regex: 'a' } } })),
+            collection: await caught(() => engine.collection('nope')),
+            missing: await caught(() => todos.update('nobody', { n: 1 })),
+            duplicate: await caught(() => todos.insert({ _id: 'a' })),
+            conflict: await caught(() => engine.resolveConflict('c-1', {})),
+            config: await caught(() => SyncEngine.open({ name: 'x', collections: [], batchSize: 0 })),
+            stopped: await caught(() => local.forceSync()),
+            refused,
+            transaction: engine.transactions().find((t) => t.id === big.id).error,
+            stats: engine.getStats().value.lastErrorCode,
+          };
+          local.destroy();
+          seen.destroyed = await caught(() => local.collection('todos').insert({ _id: 'b' }));
+          return seen;
+        });
+        const expect = {
+          argument: ['TypeError', 'invalid_argument', null],
+          query: ['TypeError', 'invalid_query', null],
+          collection: ['Error', 'unknown_collection', null],
+          missing: ['Error', 'not_found', false],
+          duplicate: ['Error', 'already_exists', false],
+          conflict: ['Error', 'unknown_conflict', null],
+          config: ['TypeError', 'invalid_config', null],
+          stopped: ['Error', 'invalid_state', null],
+          destroyed: ['Error', 'destroyed', null],
+          refused: ['TransactionError', 'too_large', false],
+        };
+        for (const [what, [name, code, retryable]] of Object.entries(expect)) {
+          const error = seen[what];
+          check(error?.name === name && error.code === code && error.retryable === retryable, `${what}: ${JSON.stringify(error)}`);
+        }
+        check(/larger than the limit/.test(seen.refused.message), `the server's message: ${seen.refused.message}`);
+        check(seen.transaction.code === 'too_large' && seen.transaction.retryable === false, `the transaction's error: ${JSON.stringify(seen.transaction)}`);
+        check(seen.stats === 'too_large', `lastErrorCode: ${seen.stats}`);
       });
     },
   };

@@ -1,6 +1,7 @@
 // The test harness users get (createTestCollection), run in Chromium: retries driven by
-// failNextPersist, NonRetriableError rollbacks, remote updates held back by locks, reloads
-// with persisted and unpersisted transactions, and the harness on memory storage.
+// failNextPersist, NonRetriableError rollbacks, the codes of failed writes, remote updates held
+// back by locks, reloads with persisted and unpersisted transactions, and the harness on memory
+// storage.
 import { check, withServedPage } from './harness.mjs';
 
 /** Opens a test collection named `name` in `page` as `window.t`. */
@@ -65,6 +66,37 @@ export function harnessTests(binary, www) {
         check(/title is invalid/.test(result.error ?? ''), `settled() rejects with the reason: ${result.error}`);
         check(result.state === 'failed' && result.attempts === 1, `failed after one attempt: ${JSON.stringify(result)}`);
         check(result.visible === null, 'rolled back');
+      });
+    },
+
+    async a_failed_persist_rejects_with_a_stable_code() {
+      await withPage(async (page) => {
+        await open(page, 'h-codes', { maxRetryAttempts: 1 });
+        const seen = await page.evaluate(async () => {
+          const { NonRetriableError } = window.ferrosync;
+          const control = window.t.syncControl;
+          /** Inserts `id` after queueing `errors` for persist; how it ended. */
+          const outcome = async (id, errors) => {
+            for (const error of errors) control.failNextPersist(error);
+            const handle = await window.t.collection.insert({ _id: id, title: 'x' });
+            const error = await handle.settled().then(() => null, (e) => e);
+            const tx = window.t.engine.transactions().find((t) => t.id === handle.id);
+            return { name: error?.name, code: error?.code, retryable: error?.retryable, id: error?.transactionId === handle.id, tx: tx.error };
+          };
+          return {
+            fatal: await outcome('fatal', [new NonRetriableError('title is invalid')]),
+            exhausted: await outcome('exhausted', [undefined, undefined]),
+            stats: window.t.engine.getStats().value.lastErrorCode,
+            harness: await Promise.resolve().then(() => control.setNetworkDelay(-1)).catch((e) => e.code),
+          };
+        });
+        const { fatal, exhausted } = seen;
+        check(fatal.name === 'TransactionError' && fatal.code === 'non_retriable' && fatal.retryable === false && fatal.id, `NonRetriableError: ${JSON.stringify(fatal)}`);
+        check(fatal.tx.code === 'non_retriable' && fatal.tx.retryable === false, `in the history: ${JSON.stringify(fatal.tx)}`);
+        check(exhausted.code === 'retries_exhausted' && exhausted.retryable === true, `a retryable error, twice: ${JSON.stringify(exhausted)}`);
+        check(exhausted.tx.code === 'retries_exhausted', `in the history: ${JSON.stringify(exhausted.tx)}`);
+        check(seen.stats === 'retries_exhausted', `lastErrorCode: ${seen.stats}`);
+        check(seen.harness === 'invalid_argument', `the harness's own errors have codes: ${seen.harness}`);
       });
     },
 

@@ -3,7 +3,8 @@
 // deletes confirmed through extract, unmappable answers, the three write-mode switches,
 // synchronous writes retried by the engine, temporary ids, incremental lists as json-server
 // filters them, writes confirmed later by a poll (across a reload, refused, timed out), sync
-// runs started in the background, and a slow API not blocking local writes.
+// runs started in the background, a slow API not blocking local writes, and the codes of the
+// connectors' errors.
 import { check, freePort, withServedPage } from './harness.mjs';
 import { startAsyncServer, startBatchServer, startJsonServer } from './rest-servers.mjs';
 
@@ -296,6 +297,44 @@ export function restTests(binary, www) {
         check(run.final.state === 'completed' && run.final.attempts.length === 2, `retried once: ${JSON.stringify(run.final.attempts)}`);
         const remote = await fetch(`${api}/contacts`).then((r) => r.json());
         check(remote.length === 4, `each written once: ${remote.length}`);
+      });
+    },
+
+    async the_connectors_errors_carry_stable_codes() {
+      await withApi({}, async ({ page, api }) => {
+        const seen = await page.evaluate(async ({ api }) => {
+          const { createRestConnector, createSyncConnector } = window.ferrosync;
+          const caught = async (f) => {
+            try {
+              await f();
+              return null;
+            } catch (e) {
+              return { name: e.name, code: e.code, retryable: e.retryable ?? null };
+            }
+          };
+          const rest = createRestConnector({ baseUrl: api });
+          return {
+            url: await caught(() => createRestConnector({ baseUrl: 'ftp://example.com' })),
+            missing: await caught(() => rest.request({ path: '/nothing-here' })),
+            lost: await caught(() => {
+              window.failNext('GET');
+              return rest.request({ path: '/contacts' });
+            }),
+            build: await caught(() => createSyncConnector(rest, 'contacts').build()),
+            mode: await caught(() => createSyncConnector(rest, 'contacts').withModelConnector('contacts', (b) => b.withList()).build().sync('PARTIAL')),
+          };
+        }, { api });
+        const expect = {
+          url: ['TypeError', 'invalid_argument', null],
+          missing: ['NonRetriableError', 'non_retriable', false],
+          lost: ['Error', 'network', true],
+          build: ['TypeError', 'invalid_config', null],
+          mode: ['TypeError', 'invalid_argument', null],
+        };
+        for (const [what, [name, code, retryable]] of Object.entries(expect)) {
+          const error = seen[what];
+          check(error?.name === name && error.code === code && error.retryable === retryable, `${what}: ${JSON.stringify(error)}`);
+        }
       });
     },
 

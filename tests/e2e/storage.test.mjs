@@ -59,6 +59,7 @@ export function storageTests(binary, www) {
         const failing = await insertUntilError(page, 'big', 3_000_000);
         check(failing.statuses.includes('error'), `status error (got ${failing.statuses})`);
         check(/quota/i.test(failing.stats.lastError ?? ''), `lastError names the quota: ${failing.stats.lastError}`);
+        check(failing.stats.lastErrorCode === 'storage_quota', `lastErrorCode: ${failing.stats.lastErrorCode}`);
         check(await page.evaluate(() => window.engine.collection('notes').get('big') !== undefined), 'still visible in memory');
         await cdp.send('Storage.overrideQuotaForOrigin', { origin });
         await page.evaluate(() => window.pending);
@@ -79,8 +80,9 @@ export function storageTests(binary, www) {
         // The browser closes the connection: the engine shows the error and, without waiting
         // for another write, reopens the database and writes everything again.
         await page.waitForFunction((from) => window.statuses.slice(from).includes('error'), from);
-        const lastError = await page.evaluate(() => window.engine.getStats().value.lastError);
+        const { lastError, lastErrorCode } = await page.evaluate(() => window.engine.getStats().value);
         check(/closed/.test(lastError ?? ''), `lastError says why: ${lastError}`);
+        check(lastErrorCode === 'storage_failed', `lastErrorCode: ${lastErrorCode}`);
         await page.waitForFunction(() => window.engine.getStatus().value === 'offline');
         await reload(page);
         check(JSON.stringify(await ids(page)) === '["a","b"]', `everything written again: ${await ids(page)}`);

@@ -139,6 +139,11 @@ pub fn message(error: &JsValue) -> String {
         .unwrap_or_else(|| format!("{error:?}"))
 }
 
+/// An error's `code`.
+pub fn code(error: &JsValue) -> String {
+    prop(error, "code").as_string().unwrap_or_default()
+}
+
 /// POSTs `body` to `/v1/{path}` on the test server; the answer as JSON.
 async fn post(path: &str, token: &str, client: &str, body: Value) -> Value {
     let request = gloo_net::http::Request::post(&format!("http://{}/v1/{path}", server()))

@@ -37,7 +37,7 @@ pub mod sort;
 pub mod tagged;
 pub mod transaction;
 
-pub use error::CoreError;
+pub use error::{Code, CoreError};
 
 /// Milliseconds since the Unix epoch, as given by the driver.
 pub type Millis = u64;

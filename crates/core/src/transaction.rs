@@ -2,7 +2,7 @@
 //! the history of every attempt to persist it.
 
 use crate::mutation::Mutation;
-use crate::{DocId, Millis};
+use crate::{Code, DocId, Millis};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -86,8 +86,26 @@ pub struct Attempt {
 pub struct TxError {
     /// The transaction whose failure caused this one.
     pub transaction_id: TxId,
+    /// What failed, as a stable code (that of the root cause).
+    #[serde(default)]
+    pub code: Code,
     /// A readable reason.
     pub message: String,
+    /// Whether the same writes may succeed if made again later.
+    #[serde(default)]
+    pub retryable: bool,
+}
+
+impl TxError {
+    /// A failure caused by transaction `transaction_id`, retryable as its code says.
+    pub fn new(transaction_id: TxId, code: Code, message: String) -> Self {
+        Self {
+            transaction_id,
+            code,
+            message,
+            retryable: code.retryable().unwrap_or(false),
+        }
+    }
 }
 
 /// A transaction and its full history, as `engine.transactions()` shows it.
@@ -354,13 +372,7 @@ mod tests {
         assert_eq!(tx.attempts[0].error.as_deref(), Some("boom"));
         assert_eq!(tx.attempts[0].retry_scheduled_for, Some(1030));
         assert_eq!(tx.attempts[1].completed_at, Some(1040));
-        tx.fail(
-            TxError {
-                transaction_id: TxId(1),
-                message: "no".into(),
-            },
-            1050,
-        );
+        tx.fail(TxError::new(TxId(1), Code::NonRetriable, "no".into()), 1050);
         assert_eq!(tx.state, Failed);
     }
 }

@@ -9,6 +9,7 @@ use ferrosync_core::engine::{Backend, Call, CallOutcome, CallStep, EngineConfig,
 use ferrosync_core::hlc::Hlc;
 use ferrosync_core::scheduler::MutationStrategy;
 use ferrosync_core::transaction::TxState;
+use ferrosync_core::Code;
 use serde_json::json;
 
 fn custom(await_sync: bool) -> EngineConfig {
@@ -201,7 +202,9 @@ fn a_non_retriable_failure_fails_at_once_and_rolls_back_its_dependents() {
     assert_eq!(c.tx(first).state, TxState::Failed);
     assert_eq!(c.tx(first).attempts.len(), 1);
     assert_eq!(c.tx(second).state, TxState::Failed);
-    assert_eq!(c.tx(second).error.unwrap().transaction_id, first);
+    let error = c.tx(second).error.unwrap();
+    assert_eq!(error.transaction_id, first);
+    assert_eq!((error.code, error.retryable), (Code::NonRetriable, false));
     assert_eq!(c.visible("1"), None, "rolled back");
 }
 
@@ -226,9 +229,15 @@ fn retries_give_up_after_the_limit() {
     answer(&mut c, call, failed(true), at);
     let t = c.tx(tx);
     assert_eq!(t.state, TxState::Failed);
+    let error = t.error.unwrap();
+    assert_eq!(error.message, "gave up after 2 attempts: API down");
     assert_eq!(
-        t.error.unwrap().message,
-        "gave up after 2 attempts: API down"
+        (error.code, error.retryable),
+        (Code::RetriesExhausted, true)
+    );
+    assert_eq!(
+        c.engine.stats().last_error_code,
+        Some(Code::RetriesExhausted)
     );
 }
 
@@ -450,11 +459,9 @@ fn a_refused_or_timed_out_confirmation_fails_the_transaction_with_its_reason() {
     answer(&mut c, wait, timed_out, T0 + 2);
     let failed = c.tx(tx);
     assert_eq!(failed.state, TxState::Failed);
-    assert!(failed
-        .error
-        .unwrap()
-        .message
-        .contains("not confirmed within 100 ms"));
+    let error = failed.error.unwrap();
+    assert!(error.message.contains("not confirmed within 100 ms"));
+    assert_eq!(error.code, Code::ConfirmFailed);
     assert!(title(&c, "tmp-1").is_none(), "rolled back");
 }
 

@@ -8,11 +8,11 @@ use ferrosync_core::document::Document;
 use ferrosync_core::engine::{
     ConflictId, EngineConfig, Input, SyncLogQuery, SyncLogStatus, SyncStatus, SyncType,
 };
-use ferrosync_core::protocol::{ClientMessage, ServerMessage, MAX_WIRE_INT};
+use ferrosync_core::protocol::{ClientMessage, ErrorCode, ServerMessage, MAX_WIRE_INT};
 use ferrosync_core::query::Query;
 use ferrosync_core::scheduler::{MergeFn, MutationStrategy};
 use ferrosync_core::transaction::TxState::*;
-use ferrosync_core::CoreError;
+use ferrosync_core::{Code, CoreError};
 use serde_json::json;
 use std::rc::Rc;
 
@@ -264,13 +264,15 @@ fn ordered_transactions_queue_per_object_and_a_failure_cascades_to_dependents() 
     w.settle();
     let c = &w.clients[0];
     assert_eq!(c.tx(bad).state, Failed);
-    for id in [dependent, second] {
+    for id in [bad, dependent, second] {
         let t = c.tx(id);
         assert_eq!(t.state, Failed);
+        let error = t.error.unwrap();
+        assert_eq!(error.transaction_id, bad, "the error names the root cause");
         assert_eq!(
-            t.error.unwrap().transaction_id,
-            bad,
-            "the error names the root cause"
+            (error.code, error.retryable),
+            (Code::Protocol(ErrorCode::BadRequest), false),
+            "with the server's code"
         );
     }
     assert_eq!(c.tx(independent).state, Completed);
@@ -284,6 +286,10 @@ fn ordered_transactions_queue_per_object_and_a_failure_cascades_to_dependents() 
     assert_eq!(
         c.engine.stats().last_error.as_deref(),
         Some("the document is marked invalid")
+    );
+    assert_eq!(
+        c.engine.stats().last_error_code,
+        Some(Code::Protocol(ErrorCode::BadRequest))
     );
 }
 
@@ -572,11 +578,12 @@ fn retryable_failures_back_off_within_the_jitter_bounds_then_give_up() {
     let t = w.clients[0].tx(tx);
     assert_eq!(t.state, Failed);
     assert_eq!(t.attempts.len(), 6, "5 attempts plus the abandon request");
-    assert!(t
-        .error
-        .unwrap()
-        .message
-        .starts_with("gave up after 5 attempts"));
+    let error = t.error.unwrap();
+    assert!(error.message.starts_with("gave up after 5 attempts"));
+    assert_eq!(
+        (error.code, error.retryable),
+        (Code::RetriesExhausted, true)
+    );
     w.server.busy = false;
     assert!(w.server.doc("a").is_none());
     assert!(w.clients[0].visible("a").is_none());
@@ -675,6 +682,10 @@ fn a_lost_answer_is_resent_and_applied_exactly_once() {
     assert_eq!(
         w.clients[0].engine.stats().last_error.as_deref(),
         Some("no answer from the server in time")
+    );
+    assert_eq!(
+        w.clients[0].engine.stats().last_error_code,
+        Some(Code::Network)
     );
     w.settle();
     assert_eq!(w.clients[0].engine.status(), SyncStatus::Idle);
@@ -797,6 +808,7 @@ fn storage_failures_show_as_errors_and_are_written_again() {
             Input::PersistFailed {
                 token: write.token,
                 message: "QuotaExceededError".into(),
+                quota: true,
             },
             w.now,
         )
@@ -805,6 +817,10 @@ fn storage_failures_show_as_errors_and_are_written_again() {
     assert_eq!(
         w.clients[0].engine.stats().last_error.as_deref(),
         Some("storage: QuotaExceededError")
+    );
+    assert_eq!(
+        w.clients[0].engine.stats().last_error_code,
+        Some(Code::StorageQuota)
     );
     assert!(!w.clients[0].durable.contains(&tx));
     w.advance(policy_ceiling(1));

@@ -11,7 +11,7 @@ use crate::document::{parse_document, Document, DELETED_FIELD};
 use crate::mutation::Op;
 use crate::retry::{FailureKind, RetryDecision};
 use crate::transaction::{TxId, TxState};
-use crate::{CoreError, DocId};
+use crate::{Code, CoreError, DocId};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -201,7 +201,7 @@ impl Engine {
             {
                 let message = "persist returned `confirm`, but there is no `awaitSync` to \
                                confirm the writes with";
-                self.persist_rejected(call.tx, message.into(), false);
+                self.persist_rejected(call.tx, Code::InvalidConfig, message.into());
                 self.end_call(log, false);
                 return;
             }
@@ -240,11 +240,18 @@ impl Engine {
                 self.complete(call.tx);
             }
             (CallStep::Persist, CallOutcome::Failed { message, retryable }) => {
-                self.persist_rejected(call.tx, message, retryable)
+                let code = if retryable {
+                    Code::PersistFailed
+                } else {
+                    Code::NonRetriable
+                };
+                self.persist_rejected(call.tx, code, message)
             }
-            (CallStep::AwaitSync, CallOutcome::Failed { message, .. }) => {
-                self.fail(call.tx, format!("awaitSync failed: {message}"))
-            }
+            (CallStep::AwaitSync, CallOutcome::Failed { message, .. }) => self.fail(
+                call.tx,
+                Code::ConfirmFailed,
+                format!("awaitSync failed: {message}"),
+            ),
         }
         self.end_call(log, succeeded);
     }
@@ -268,7 +275,8 @@ impl Engine {
     }
 
     /// `persist` rejected: retried under the policy, or failed at once when not retryable.
-    fn persist_rejected(&mut self, id: TxId, message: String, retryable: bool) {
+    fn persist_rejected(&mut self, id: TxId, code: Code, message: String) {
+        let retryable = code.retryable() == Some(true);
         let kind = if retryable {
             FailureKind::Retryable
         } else {
@@ -276,15 +284,15 @@ impl Engine {
         };
         match self.count_failure(id, kind) {
             RetryDecision::RetryAt(at) => {
-                self.back_off(id, message, Some(at));
+                self.back_off(id, code, message, Some(at));
                 self.classify(id);
             }
             RetryDecision::GiveUp if retryable => {
                 let entry = self.txs.get_mut(&id).expect("called");
                 entry.tx.finish_attempt(self.now, Some(message), None);
-                self.fail(id, self.gave_up_message(id));
+                self.fail(id, Code::RetriesExhausted, self.gave_up_message(id));
             }
-            RetryDecision::GiveUp => self.fail(id, message),
+            RetryDecision::GiveUp => self.fail(id, code, message),
         }
     }
 

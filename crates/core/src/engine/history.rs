@@ -56,10 +56,7 @@ impl Archived {
         self.tx.get_or_init(|| {
             Box::new(self.stored().decode().unwrap_or_else(|e| {
                 let mut tx = Transaction::new(self.id, Vec::new(), self.updated_at);
-                tx.error = Some(TxError {
-                    transaction_id: self.id,
-                    message: e.to_string(),
-                });
+                tx.error = Some(TxError::new(self.id, e.code(), e.to_string()));
                 tx.state = TxState::Failed;
                 tx
             }))

@@ -5,7 +5,7 @@ use crate::document::Document;
 use crate::protocol::{
     Change, ClientMessage, CursorRange, ServerMessage, MAX_WIRE_INT, PROTOCOL_VERSION,
 };
-use crate::Version;
+use crate::{Code, Version};
 
 impl Engine {
     /// A connection opened: introduce ourselves.
@@ -38,7 +38,7 @@ impl Engine {
         self.link = Link::Down;
         if self.is_custom() {
             // No server to explain it: the reason is the error.
-            self.status.record(reason.to_owned());
+            self.status.record(Code::Network, reason.to_owned());
         }
         let why = format!("connection lost: {reason}");
         self.requeue_all(&why, None);
@@ -60,17 +60,23 @@ impl Engine {
                 ..
             } => {
                 if client_id != self.client_id {
-                    self.status.fail(format!(
-                        "the server welcomed client `{client_id}`, not `{}`",
-                        self.client_id
-                    ));
+                    self.status.fail(
+                        Code::ProtocolViolation,
+                        format!(
+                            "the server welcomed client `{client_id}`, not `{}`",
+                            self.client_id
+                        ),
+                    );
                     return;
                 }
                 // No id past it could be sent: a server saying so is broken, not obeyed.
                 if last_mutation_id >= MAX_WIRE_INT {
-                    self.status.fail(format!(
-                        "the server's last mutation id {last_mutation_id} leaves no id to send"
-                    ));
+                    self.status.fail(
+                        Code::ProtocolViolation,
+                        format!(
+                            "the server's last mutation id {last_mutation_id} leaves no id to send"
+                        ),
+                    );
                     return;
                 }
                 self.status.answered();
@@ -125,7 +131,7 @@ impl Engine {
                     }
                     _ => {}
                 }
-                self.status.fail(message);
+                self.status.fail(Code::Protocol(error.code), message);
             }
         }
     }
@@ -163,7 +169,7 @@ impl Engine {
         } = self.link
         {
             if hello_at + self.config.ack_timeout_ms <= self.now {
-                self.status.fail(NO_ANSWER.into());
+                self.status.fail(Code::Network, NO_ANSWER.into());
                 self.link = Link::Up {
                     live,
                     welcomed: false,
@@ -209,7 +215,7 @@ impl Engine {
     fn expire_pull(&mut self) {
         if let Some((_, sent)) = self.pull.in_flight {
             if sent + self.config.ack_timeout_ms <= self.now {
-                self.status.fail(NO_ANSWER.into());
+                self.status.fail(Code::Network, NO_ANSWER.into());
                 self.pull.in_flight = None;
                 self.pull.requested = true;
             }

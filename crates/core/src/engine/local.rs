@@ -8,7 +8,7 @@ use crate::document::{Document, Fields, DELETED_FIELD, ID_FIELD};
 use crate::mutation::{Mutation, MutationRequest, Op, OpError};
 use crate::scheduler::dependents;
 use crate::transaction::{Transaction, TxError, TxId, TxState};
-use crate::CoreError;
+use crate::{Code, CoreError};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -219,7 +219,7 @@ impl Engine {
 
     /// Fails a transaction and rolls it back; under the ordered strategy its dependents fail
     /// too, naming it as the cause.
-    pub(super) fn fail(&mut self, id: TxId, message: String) {
+    pub(super) fn fail(&mut self, id: TxId, code: Code, message: String) {
         let Some(entry) = self.txs.get(&id) else {
             return;
         };
@@ -234,17 +234,11 @@ impl Engine {
         }
         for (tx_id, msg) in failing {
             let entry = self.txs.get_mut(&tx_id).expect("listed above");
-            entry.tx.fail(
-                TxError {
-                    transaction_id: id,
-                    message: msg,
-                },
-                self.now,
-            );
+            entry.tx.fail(TxError::new(id, code, msg), self.now);
             let mutations = entry.tx.mutations.clone();
             self.retire(tx_id, &mutations);
         }
-        self.status.record(message);
+        self.status.record(code, message);
     }
 
     /// Takes a finished transaction off the overlay, out of storage and off the wire index.

@@ -261,6 +261,8 @@ pub enum Input {
         token: u64,
         /// What storage said.
         message: String,
+        /// Storage is full (the browser's quota).
+        quota: bool,
     },
     /// A connection to the server is open (`live`: WebSocket; otherwise HTTP polling).
     Connected {
@@ -600,7 +602,11 @@ impl Engine {
             Input::HardDelete { collection, id } => self.hard_delete(&collection, &id)?,
             Input::ResolveConflict { id, fields } => self.resolve_conflict(id, fields)?,
             Input::Persisted { token } => self.persisted(token),
-            Input::PersistFailed { token, message } => self.persist_failed(token, message),
+            Input::PersistFailed {
+                token,
+                message,
+                quota,
+            } => self.persist_failed(token, message, quota),
             Input::StorageReset => self.storage_reset(),
             Input::Connected { live } => self.connected(live),
             Input::Disconnected { reason } => self.disconnected(&reason),

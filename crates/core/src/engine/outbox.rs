@@ -11,7 +11,7 @@ use crate::protocol::{
 };
 use crate::retry::{FailureKind, RetryDecision};
 use crate::transaction::{TxId, TxState};
-use crate::{Millis, MutationId};
+use crate::{Code, Millis, MutationId};
 use std::collections::HashMap;
 
 /// At most this many batches' worth of transactions are handed to a custom backend at once.
@@ -290,7 +290,7 @@ impl Engine {
             Outcome::Rejected { error } if error.retryable => Some(error.clone()),
             _ => None,
         }) {
-            self.retry_later(id, error.message);
+            self.retry_later(id, Code::Protocol(error.code), error.message);
             return (0, results.len());
         }
         self.status.answered();
@@ -303,15 +303,15 @@ impl Engine {
         }
         let rejection = results.iter().find_map(|r| match &r.outcome {
             Outcome::Rejected { error } if error.code == ErrorCode::Abandoned => {
-                Some(self.gave_up_message(id))
+                Some((Code::RetriesExhausted, self.gave_up_message(id)))
             }
             Outcome::Rejected { error } if error.code != ErrorCode::Aborted => {
-                Some(error.message.clone())
+                Some((Code::Protocol(error.code), error.message.clone()))
             }
             _ => None,
         });
-        if let Some(message) = rejection {
-            self.fail(id, message);
+        if let Some((code, message)) = rejection {
+            self.fail(id, code, message);
             return (0, results.len());
         }
         let count = results.len();
@@ -418,7 +418,7 @@ impl Engine {
 
     /// A retryable failure: back off and resend with the same ids, or, with retries exhausted,
     /// send it once more marked `abandon` so the server settles it as rejected.
-    fn retry_later(&mut self, id: TxId, message: String) {
+    fn retry_later(&mut self, id: TxId, code: Code, message: String) {
         let retry_at = match self.count_failure(id, FailureKind::Retryable) {
             RetryDecision::RetryAt(at) => Some(at),
             RetryDecision::GiveUp => {
@@ -428,7 +428,7 @@ impl Engine {
                 None
             }
         };
-        self.back_off(id, message, retry_at);
+        self.back_off(id, code, message, retry_at);
     }
 
     /// Counts a failed attempt against the retry limit and asks the policy what to do.
@@ -442,7 +442,13 @@ impl Engine {
 
     /// Closes the failed attempt with `message` and puts the transaction back to pending, to be
     /// tried again at `retry_at` (at once when `None`); the status shows the error meanwhile.
-    pub(super) fn back_off(&mut self, id: TxId, message: String, retry_at: Option<Millis>) {
+    pub(super) fn back_off(
+        &mut self,
+        id: TxId,
+        code: Code,
+        message: String,
+        retry_at: Option<Millis>,
+    ) {
         self.set_retry_at(id, retry_at);
         let entry = self.txs.get_mut(&id).expect("attempted");
         entry
@@ -450,7 +456,7 @@ impl Engine {
             .finish_attempt(self.now, Some(message.clone()), retry_at);
         entry.tx.set_state(TxState::Pending, self.now);
         self.touch(id);
-        self.status.fail(message);
+        self.status.fail(code, message);
     }
 
     pub(super) fn gave_up_message(&self, id: TxId) -> String {
@@ -496,7 +502,7 @@ impl Engine {
         if let Some(error) = error {
             // The first transaction holding ids holds back all others: back it off.
             if let Some(&first) = self.queues.wire.values().next() {
-                self.retry_later(first, error.message.clone());
+                self.retry_later(first, Code::Protocol(error.code), error.message.clone());
             }
         }
     }
@@ -519,7 +525,7 @@ impl Engine {
             }
             self.finish_log(flight.log, 0, 0, Some(NO_ANSWER.into()));
             if unanswered {
-                self.status.fail(NO_ANSWER.into());
+                self.status.fail(Code::Network, NO_ANSWER.into());
             }
         }
     }

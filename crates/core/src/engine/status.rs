@@ -1,7 +1,7 @@
 //! Sync status, stats and the sync log, all derived from engine state.
 
 use super::{Effect, Engine, Link};
-use crate::Millis;
+use crate::{Code, Millis};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
@@ -33,6 +33,8 @@ pub struct SyncStats {
     pub last_sync_at: Option<Millis>,
     /// The last error's message.
     pub last_error: Option<String>,
+    /// The last error's code.
+    pub last_error_code: Option<Code>,
     /// Finished transactions the history's retention has dropped (kept across reloads).
     pub history_dropped: u64,
 }
@@ -159,17 +161,18 @@ pub(super) struct StatusState {
 
 impl StatusState {
     /// Sync itself is failing (retryable error, protocol error): status `error` until a success.
-    pub fn fail(&mut self, message: String) {
+    pub fn fail(&mut self, code: Code, message: String) {
         self.failing = true;
-        self.record(message);
+        self.record(code, message);
     }
     /// Something was rejected, but sync works: only `lastError` shows it.
-    pub fn record(&mut self, message: String) {
+    pub fn record(&mut self, code: Code, message: String) {
         self.stats.last_error = Some(message);
+        self.stats.last_error_code = Some(code);
     }
-    pub fn storage_failed(&mut self, message: String) {
+    pub fn storage_failed(&mut self, code: Code, message: String) {
         self.storage_failing = true;
-        self.fail(message);
+        self.fail(code, message);
     }
     pub fn storage_ok(&mut self) {
         self.storage_failing = false;

@@ -290,6 +290,7 @@ impl Client {
         let failed = Input::PersistFailed {
             token: w.token,
             message: "the transaction was aborted".into(),
+            quota: false,
         };
         self.handle(failed, now).expect("failure reported");
         true

@@ -26,7 +26,7 @@ use super::Engine;
 use crate::document::Document;
 use crate::hlc::Hlc;
 use crate::transaction::TxId;
-use crate::{ClientId, DocId, Millis, MutationId, Version};
+use crate::{ClientId, Code, DocId, Millis, MutationId, Version};
 use layout::{Log, Unfolded};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -640,7 +640,7 @@ impl Engine {
 
     /// A write failed: nothing of it exists; what it covered is written again later, and the
     /// status shows the error.
-    pub(super) fn persist_failed(&mut self, token: u64, message: String) {
+    pub(super) fn persist_failed(&mut self, token: u64, message: String, quota: bool) {
         let Some(failed) = self.store.in_flight.take_if(|w| w.token == token) else {
             return;
         };
@@ -656,7 +656,13 @@ impl Engine {
         self.store.checkpoint_dirty |= failed.checkpoint;
         self.store.failures += 1;
         self.store.retry_at = Some(self.now + self.config.retry.ceiling(self.store.failures));
-        self.status.storage_failed(format!("storage: {message}"));
+        let code = if quota {
+            Code::StorageQuota
+        } else {
+            Code::StorageFailed
+        };
+        self.status
+            .storage_failed(code, format!("storage: {message}"));
     }
 
     /// Storage was emptied (the browser's data was cleared): the log starts over and

@@ -215,6 +215,7 @@ mod tests {
     use super::*;
     use crate::hlc::Hlc;
     use crate::transaction::{TxError, TxState};
+    use crate::Code;
     use serde_json::json;
 
     fn fields(value: Value) -> Fields {
@@ -288,10 +289,11 @@ mod tests {
             5,
         );
         tx.fail(
-            TxError {
-                transaction_id: TxId(7),
-                message: "refused".into(),
-            },
+            TxError::new(
+                TxId(7),
+                Code::Protocol(crate::protocol::ErrorCode::TooLarge),
+                "refused".into(),
+            ),
             8,
         );
         tx.metadata = Some(json!({"kind": "bulk"}));
