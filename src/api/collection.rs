@@ -2,11 +2,10 @@
 //! queries. The package entry (`js/src/index.ts`) wraps `get` and `find` with a cache that
 //! keeps each document's object until it changes, through `_ids`, `_docs` and `_onInvalidate`.
 
-use super::{
-    commit, delete_request, insert_request, once_fn, settled, unlisten, update_request, views,
-};
+use super::{commit, delete_request, insert_request, once_fn, settled, unlisten, update_request};
 use crate::driver::Shared;
 use crate::js;
+use crate::views;
 use ferrosync_core::query::Query;
 use js_sys::{Array, Function, Promise};
 use std::cell::RefCell;

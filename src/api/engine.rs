@@ -1,13 +1,14 @@
 //! `SyncEngine`: opening, sync control, transactions, status, the sync log and conflicts.
 
 use super::{
-    commit, fields_of, metadata, once_fn, settled, unlisten, views, Collection, Observable,
+    commit, fields_of, metadata, once_fn, settled, unlisten, Collection, Observable,
     TransactionScope,
 };
 use crate::driver::{CustomBackend, Role, Shared, Source, Topic};
 use crate::js::{self, now};
 use crate::options::{self, Callbacks};
 use crate::storage::Storage;
+use crate::views;
 use ferrosync_core::conflict::{ConflictInput, ResolverFn};
 use ferrosync_core::document::Document;
 use ferrosync_core::engine::{ConflictId, SyncLogQuery};

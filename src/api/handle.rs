@@ -1,8 +1,9 @@
 //! Objects handed back to JavaScript: a transaction's handle and the status/stats observables.
 
-use super::{once_fn, unlisten, views};
+use super::{once_fn, unlisten};
 use crate::driver::{Settlement, Shared, Topic};
 use crate::js;
+use crate::views;
 use ferrosync_core::transaction::TxId;
 use js_sys::{Function, Object, Promise};
 use std::rc::Rc;

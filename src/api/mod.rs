@@ -6,7 +6,6 @@ mod engine;
 mod handle;
 mod scope;
 mod storage;
-pub mod views;
 
 pub use collection::Collection;
 pub use engine::SyncEngine;

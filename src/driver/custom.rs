@@ -120,7 +120,7 @@ impl Leader {
             "changes",
             &js::to_js(&js::Json(&self.engine.call_changes(call.tx))),
         );
-        js::set(&arg, "transaction", &crate::api::views::transaction(tx));
+        js::set(&arg, "transaction", &crate::views::transaction(tx));
         js::set(&arg, "attempt", &JsValue::from(call.attempt));
         if call.step == CallStep::AwaitSync {
             js::set(&arg, "sync", &backend.sync);

@@ -270,15 +270,13 @@ impl Follower {
 
     /// One mirrored transaction.
     pub fn transaction(&self, id: TxId) -> Option<JsValue> {
-        self.transactions
-            .get(&id)
-            .map(crate::api::views::transaction)
+        self.transactions.get(&id).map(crate::views::transaction)
     }
 
     /// The mirrored transactions `query` selects.
     pub fn transactions(&self, query: &TxQuery) -> JsValue {
         let page = query.select(self.transactions.values().rev());
-        crate::api::views::transactions(page.into_iter())
+        crate::views::transactions(page.into_iter())
     }
 
     /// The objects the mirrored in-flight transactions hold (ordered strategy only).
@@ -288,7 +286,7 @@ impl Follower {
         } else {
             Vec::new()
         };
-        crate::api::views::locked_objects(&locked)
+        crate::views::locked_objects(&locked)
     }
 
     /// The mirrored sync log, newest first.

@@ -834,7 +834,7 @@ impl Leader {
 /// A finished transaction as its `insert` promise settles: done, or its error.
 fn outcome(tx: &Transaction) -> Result<(), JsValue> {
     match &tx.error {
-        Some(error) => Err(crate::api::views::transaction_error(error)),
+        Some(error) => Err(crate::views::transaction_error(error)),
         None => Ok(()),
     }
 }

@@ -316,7 +316,7 @@ impl Role {
     /// One transaction's view, while this tab knows it.
     pub fn transaction(&self, id: TxId) -> Option<JsValue> {
         match self {
-            Role::Leader(l) => l.engine.transaction(id).map(crate::api::views::transaction),
+            Role::Leader(l) => l.engine.transaction(id).map(crate::views::transaction),
             Role::Follower(f) => f.transaction(id),
             Role::Destroyed => None,
         }
@@ -326,7 +326,7 @@ impl Role {
     pub fn transactions(&self, query: &TxQuery) -> JsValue {
         match self {
             Role::Leader(l) => {
-                crate::api::views::transactions(l.engine.query_transactions(query).into_iter())
+                crate::views::transactions(l.engine.query_transactions(query).into_iter())
             }
             Role::Follower(f) => f.transactions(query),
             Role::Destroyed => JsValue::UNDEFINED,
@@ -336,7 +336,7 @@ impl Role {
     /// `getLockedObjects()`.
     pub fn locked_objects(&self) -> JsValue {
         match self {
-            Role::Leader(l) => crate::api::views::locked_objects(&l.engine.locked_objects()),
+            Role::Leader(l) => crate::views::locked_objects(&l.engine.locked_objects()),
             Role::Follower(f) => f.locked_objects(),
             Role::Destroyed => JsValue::UNDEFINED,
         }
@@ -354,9 +354,9 @@ impl Role {
     /// `conflicts()`.
     pub fn conflicts(&self) -> JsValue {
         match self {
-            Role::Leader(l) => js::to_js(&js::Json(&crate::api::views::conflicts(
-                &l.engine.conflicts(),
-            ))),
+            Role::Leader(l) => {
+                js::to_js(&js::Json(&crate::views::conflicts(&l.engine.conflicts())))
+            }
             Role::Follower(f) => f.conflicts(),
             Role::Destroyed => JsValue::UNDEFINED,
         }

@@ -5,10 +5,10 @@
 
 use super::leader::{Leader, Outbound};
 use super::Done;
-use crate::api::views;
 use crate::js::now;
 use crate::storage::Origin;
 use crate::tabs::messages::{LeaderState, Reply, Request, TabMessage};
+use crate::views;
 use ferrosync_core::engine::{StorageWrite, SyncLogQuery};
 
 /// How many finished transactions a follower mirrors (its `transactions()` shows them).
