@@ -8,6 +8,7 @@
 //! borrowed engine. Tasks (a storage write, a connection, a tab message) report back through a
 //! `Weak<Handle>`.
 
+mod connection;
 mod custom;
 mod follower;
 mod hub;
