@@ -13,7 +13,7 @@ pub use handle::{Observable, TransactionHandle};
 pub use scope::{TransactionCollection, TransactionScope};
 pub use storage::{create_indexeddb_storage, create_memory_storage};
 
-use crate::driver::{Done, Shared};
+use crate::driver::{wait, Answer, Shared};
 use crate::js;
 use ferrosync_core::document::{parse_document, parse_patch, Fields};
 use ferrosync_core::mutation::{MutationRequest, Op};
@@ -106,15 +106,15 @@ fn commit(
     });
     let shared = shared.clone();
     future_to_promise(async move {
-        let (id, settlement) = committed?.durable().await?;
+        let (id, settlement) = wait(committed?).await?;
         Ok(TransactionHandle::new(shared, id, settlement).into())
     })
 }
 
 /// A receiver of the driver as a promise of `undefined`.
-fn settled(done: Result<Done, JsValue>) -> Promise {
+fn settled(done: Result<Answer<()>, JsValue>) -> Promise {
     future_to_promise(async move {
-        done?.await.map_err(|_| js::destroyed())??;
+        wait(done?).await?;
         Ok(JsValue::UNDEFINED)
     })
 }

@@ -4,7 +4,8 @@
 //! authoritative state. Unanswered requests are re-sent to a new leader, which recognises those
 //! it has already committed.
 
-use super::{Done, Forwarded, Hub, Reply, Settlement, Source, Topic};
+use super::pending::{Answer, Pending};
+use super::{Committed, Hub, Settlement, Source, Topic};
 use crate::js;
 use crate::options::Options;
 use crate::tabs::messages::{self, LeaderState, Request, TabMessage};
@@ -19,7 +20,6 @@ use ferrosync_core::mutation::{MutationRequest, OpError};
 use ferrosync_core::query::Query;
 use ferrosync_core::transaction::{locked_objects, Transaction, TxId, TxQuery};
 use ferrosync_core::CoreError;
-use futures::channel::oneshot;
 use gloo_timers::callback::Interval;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -31,31 +31,27 @@ use web_sys::AbortController;
 const HELLO_EVERY_MS: u32 = 250;
 
 /// Who waits for a forwarded request.
-pub(super) enum Answer {
+pub(super) enum Caller {
     /// A commit: told once durable, with the transaction's id and end.
-    Commit(oneshot::Sender<Result<(TxId, Rc<Settlement>), JsValue>>),
+    Commit(Pending<Committed>),
     /// Anything else.
-    Done(Reply),
+    Done(Pending<()>),
 }
 
-impl Answer {
-    /// Tells the waiter the request failed.
+impl Caller {
+    /// Tells the caller the request failed.
     pub(super) fn reject(self, error: JsValue) {
         match self {
-            Answer::Commit(reply) => {
-                let _ = reply.send(Err(error));
-            }
-            Answer::Done(reply) => {
-                let _ = reply.send(Err(error));
-            }
+            Caller::Commit(pending) => pending.answer(Err(error)),
+            Caller::Done(pending) => pending.answer(Err(error)),
         }
     }
 }
 
 /// A forwarded request not answered yet.
-pub(super) struct Pending {
+pub(super) struct Forwarded {
     pub request: Request,
-    pub answer: Answer,
+    pub caller: Caller,
 }
 
 /// The engine as a following tab runs it.
@@ -71,10 +67,10 @@ pub struct Follower {
     transactions: BTreeMap<TxId, Transaction>,
     state: Option<LeaderState>,
     /// Told when the first snapshot arrives.
-    ready: Vec<oneshot::Sender<()>>,
+    ready: Vec<Pending<()>>,
     has_snapshot: bool,
     next_seq: u64,
-    pub(super) pending: BTreeMap<u64, Pending>,
+    pub(super) pending: BTreeMap<u64, Forwarded>,
     pub(super) settlements: HashMap<TxId, Rc<Settlement>>,
     hello_timer: Option<Interval>,
     /// The queued request for the database's lock (this tab leads once it is granted).
@@ -118,10 +114,10 @@ impl Follower {
     }
 
     /// A receiver told once the mirror holds the leader's state.
-    pub fn ready(&mut self) -> oneshot::Receiver<()> {
-        let (tx, rx) = oneshot::channel();
+    pub fn ready(&mut self) -> Answer<()> {
+        let (tx, rx) = Pending::new();
         if self.has_snapshot {
-            let _ = tx.send(());
+            tx.answer(Ok(()));
         } else {
             self.ready.push(tx);
         }
@@ -174,7 +170,7 @@ impl Follower {
         &mut self,
         requests: Vec<MutationRequest>,
         metadata: Option<Value>,
-    ) -> Result<Forwarded, CoreError> {
+    ) -> Result<Answer<Committed>, CoreError> {
         if requests.is_empty() {
             return Err(CoreError::EmptyTransaction);
         }
@@ -203,13 +199,14 @@ impl Follower {
             }
         }
         self.notify(&changes);
-        let (tx, rx) = oneshot::channel();
-        self.forward(Request::Commit { requests, metadata }, Answer::Commit(tx));
-        Ok(rx)
+        let (pending, answer) = Pending::new();
+        let request = Request::Commit { requests, metadata };
+        self.forward(request, Caller::Commit(pending));
+        Ok(answer)
     }
 
     /// Forwards `hardDelete` (checked against the mirror first).
-    pub fn hard_delete(&mut self, collection: &str, id: String) -> Result<Done, CoreError> {
+    pub fn hard_delete(&mut self, collection: &str, id: String) -> Result<Answer<()>, CoreError> {
         if self.collection(collection)?.get(&id).is_none() {
             return Err(CoreError::NotFound {
                 collection: collection.into(),
@@ -243,13 +240,13 @@ impl Follower {
     }
 
     /// Forwards a request whose answer is only "done" or an error.
-    pub fn forward_done(&mut self, request: Request) -> Done {
-        let (reply, rx) = oneshot::channel();
-        self.forward(request, Answer::Done(reply));
-        rx
+    pub fn forward_done(&mut self, request: Request) -> Answer<()> {
+        let (pending, answer) = Pending::new();
+        self.forward(request, Caller::Done(pending));
+        answer
     }
 
-    fn forward(&mut self, request: Request, answer: Answer) {
+    fn forward(&mut self, request: Request, caller: Caller) {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.channel.post(&TabMessage::Request {
@@ -257,7 +254,7 @@ impl Follower {
             seq,
             request: request.clone(),
         });
-        self.pending.insert(seq, Pending { request, answer });
+        self.pending.insert(seq, Forwarded { request, caller });
     }
 
     /// The leader's client id.
@@ -334,7 +331,7 @@ impl Follower {
                 self.set_state(state);
                 self.has_snapshot = true;
                 for ready in self.ready.drain(..) {
-                    let _ = ready.send(());
+                    ready.answer(Ok(()));
                 }
             }
             TabMessage::Update {
@@ -378,24 +375,20 @@ impl Follower {
             return;
         };
         let failed = result.is_err();
-        match (pending.answer, result) {
-            (Answer::Commit(reply), Ok(messages::Reply::Durable { tx, finished })) => {
+        match (pending.caller, result) {
+            (Caller::Commit(caller), Ok(messages::Reply::Durable { tx, finished })) => {
                 let settlement = self.settlement(tx);
                 if let Some(finished) = finished {
                     settlement.settle(&finished);
                 }
-                let _ = reply.send(Ok((tx, settlement)));
+                caller.answer(Ok((tx, settlement)));
             }
-            (Answer::Done(reply), Ok(_)) => {
-                let _ = reply.send(Ok(()));
-            }
-            (answer, Err(message)) => answer.reject(js::error("Error", &message)),
-            (Answer::Commit(reply), Ok(other)) => {
-                let _ = reply.send(Err(js::error(
-                    "Error",
-                    &format!("unexpected answer from the leading tab: {other:?}"),
-                )));
-            }
+            (Caller::Done(caller), Ok(_)) => caller.answer(Ok(())),
+            (caller, Err(message)) => caller.reject(js::error("Error", &message)),
+            (caller, Ok(other)) => caller.reject(js::error(
+                "Error",
+                &format!("unexpected answer from the leading tab: {other:?}"),
+            )),
         }
         // A refused write was shown optimistically: take the leader's state again.
         if failed {
@@ -514,7 +507,7 @@ impl Follower {
         }
         self.hub.clear();
         for (_, pending) in std::mem::take(&mut self.pending) {
-            pending.answer.reject(js::destroyed());
+            pending.caller.reject(js::destroyed());
         }
         for (_, settlement) in self.settlements.drain() {
             settlement.abandon();
@@ -527,7 +520,7 @@ pub(super) struct FollowerParts {
     pub hub: Hub,
     pub tab: String,
     pub channel: Rc<Channel>,
-    pub pending: BTreeMap<u64, Pending>,
+    pub pending: BTreeMap<u64, Forwarded>,
     pub settlements: HashMap<TxId, Rc<Settlement>>,
     pub mirror: HashMap<String, Collection>,
 }

@@ -4,20 +4,20 @@
 //! on a request hold its ticket, which an `Answered` effect answers.
 
 use super::connection::{Link, NO_SOURCE};
-use super::{done_now, Done, Handle, Hub, Reply, Settlement, Source, Topic};
+use super::pending::{answered, Answer, Waiting};
+use super::{Committed, Handle, Hub, Settlement, Source, Topic};
 use crate::js::{self, now};
 use crate::storage::{Origin, Storage};
 use crate::tabs::{Channel, Lock};
 use ferrosync_core::collection::DocChange;
 use ferrosync_core::document::Fields;
 use ferrosync_core::engine::{
-    Answer, ConflictId, Effect, Engine, Input, RequestError, StorageWrite, SyncStats, Ticket,
+    ConflictId, Effect, Engine, Input, RequestError, StorageWrite, SyncStats, Ticket,
 };
 use ferrosync_core::mutation::MutationRequest;
 use ferrosync_core::protocol::ServerMessage;
 use ferrosync_core::transaction::{Transaction, TxId};
 use ferrosync_core::CoreError;
-use futures::channel::oneshot;
 use gloo_timers::callback::Timeout;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -56,12 +56,13 @@ pub struct Leader {
     /// The connection the engine asked for.
     pub(super) link: Link,
     wake_timer: Option<Timeout>,
-    durable_waiters: HashMap<TxId, Vec<Reply>>,
+    /// Callers waiting for a transaction to be durable.
+    durable_waiters: Waiting<TxId, Committed>,
     settlements: HashMap<TxId, Rc<Settlement>>,
     /// Callers waiting for the engine's answer to their request.
-    ticket_waiters: HashMap<Ticket, Reply>,
+    ticket_waiters: Waiting<Ticket, ()>,
     /// Answers that came in the step that made their request, before it was waited on.
-    early_answers: HashMap<Ticket, Answer>,
+    early_answers: HashMap<Ticket, Result<(), JsValue>>,
     /// A microtask will flush the changes of this task's commits (see [`Leader::input`]).
     flush_queued: bool,
     /// An idle callback will let storage compact.
@@ -127,9 +128,9 @@ impl Leader {
             source,
             link: Link::default(),
             wake_timer: None,
-            durable_waiters: HashMap::new(),
+            durable_waiters: Waiting::default(),
             settlements: HashMap::new(),
-            ticket_waiters: HashMap::new(),
+            ticket_waiters: Waiting::default(),
             early_answers: HashMap::new(),
             flush_queued: false,
             compact_queued: false,
@@ -154,14 +155,12 @@ impl Leader {
     }
 
     /// Hands a request to the engine; the receiver is told its answer.
-    fn request(&mut self, input: Input) -> Result<Done, CoreError> {
+    fn request(&mut self, input: Input) -> Result<Answer<()>, CoreError> {
         let ticket = self.step(input)?.1.expect("a request gets a ticket");
-        if let Some(answer) = self.early_answers.remove(&ticket) {
-            return Ok(done_now(answer.map_err(request_error)));
-        }
-        let (reply, done) = oneshot::channel();
-        self.ticket_waiters.insert(ticket, reply);
-        Ok(done)
+        Ok(match self.early_answers.remove(&ticket) {
+            Some(result) => answered(result),
+            None => self.ticket_waiters.add(ticket),
+        })
     }
 
     /// [`Leader::input`], also returning the request's ticket.
@@ -305,8 +304,8 @@ impl Leader {
                 }
                 Effect::Durable(ids) => {
                     for id in ids {
-                        for reply in self.durable_waiters.remove(&id).unwrap_or_default() {
-                            let _ = reply.send(Ok(()));
+                        if let Some(settlement) = self.settlements.get(&id).cloned() {
+                            self.durable_waiters.answer(&id, Ok((id, settlement)));
                         }
                     }
                 }
@@ -332,13 +331,11 @@ impl Leader {
                 Effect::Disconnect => disconnect = true,
                 Effect::Answered(answers) => {
                     for (ticket, answer) in answers {
-                        match self.ticket_waiters.remove(&ticket) {
-                            Some(reply) => {
-                                let _ = reply.send(answer.map_err(request_error));
-                            }
-                            None => {
-                                self.early_answers.insert(ticket, answer);
-                            }
+                        let result = answer.map_err(request_error);
+                        if self.ticket_waiters.is_waiting(&ticket) {
+                            self.ticket_waiters.answer(&ticket, result);
+                        } else {
+                            self.early_answers.insert(ticket, result);
                         }
                     }
                 }
@@ -371,15 +368,15 @@ impl Leader {
     /// before becoming durable.
     fn transactions_changed(&mut self, txs: &[Transaction]) {
         for tx in txs.iter().filter(|tx| tx.state.is_terminal()) {
+            // Every transaction waited on has a settlement.
             if let Some(settlement) = self.settlements.remove(&tx.id) {
                 // The history's bytes when it keeps the transaction: one copy for both.
                 match self.engine.stored_transaction(tx.id) {
                     Some(stored) => settlement.settle_stored(stored),
                     None => settlement.settle(tx),
                 }
-            }
-            for reply in self.durable_waiters.remove(&tx.id).unwrap_or_default() {
-                let _ = reply.send(outcome(tx));
+                let result = outcome(tx).map(|()| (tx.id, settlement));
+                self.durable_waiters.answer(&tx.id, result);
             }
         }
     }
@@ -420,18 +417,17 @@ impl Leader {
         });
     }
 
-    /// Commits a transaction; returns its id, its settlement and a receiver told once it is
-    /// durable (or failed first).
+    /// Commits a transaction; returns its id and an answer once it is durable (or failed
+    /// first).
     pub fn commit(
         &mut self,
         requests: Vec<MutationRequest>,
         metadata: Option<Value>,
-    ) -> Result<(TxId, Rc<Settlement>, Done), CoreError> {
+    ) -> Result<(TxId, Answer<Committed>), CoreError> {
         let id = self
             .input(Input::Commit { requests, metadata })?
             .expect("a commit creates a transaction");
-        let settlement = self.settlement_of(id);
-        Ok((id, settlement, self.durable(id)))
+        Ok((id, self.durable(id)))
     }
 
     /// The settlement of a transaction this engine still knows (or `None`).
@@ -465,24 +461,24 @@ impl Leader {
         }
     }
 
-    /// A receiver told once transaction `id` is durable (at once if it already is).
-    pub(super) fn durable(&mut self, id: TxId) -> Done {
-        match self.engine.transaction(id) {
-            Some(tx) if tx.state.is_terminal() => done_now(outcome(tx)),
-            Some(_) if self.engine.is_durable(id) => done_now(Ok(())),
-            Some(_) => {
-                let (reply, rx) = oneshot::channel();
-                self.durable_waiters.entry(id).or_default().push(reply);
-                rx
-            }
-            // Finished and forgotten: it was durable.
-            None => done_now(Ok(())),
+    /// An answer once transaction `id` is durable (at once if it already is), with its end.
+    pub(super) fn durable(&mut self, id: TxId) -> Answer<Committed> {
+        let state = self
+            .engine
+            .transaction(id)
+            .map(|tx| (tx.state.is_terminal(), outcome(tx)));
+        let settlement = self.settlement(id).unwrap_or_default();
+        match state {
+            Some((false, _)) if !self.engine.is_durable(id) => self.durable_waiters.add(id),
+            Some((true, Err(error))) => answered(Err(error)),
+            // Durable, finished, or finished and forgotten (it was durable).
+            _ => answered(Ok((id, settlement))),
         }
     }
 
     /// `hardDelete`: a receiver told once the removal is in IndexedDB.
     /// It waits while storage is failing (the write is retried).
-    pub fn hard_delete(&mut self, collection: &str, id: String) -> Result<Done, CoreError> {
+    pub fn hard_delete(&mut self, collection: &str, id: String) -> Result<Answer<()>, CoreError> {
         self.request(Input::HardDelete {
             collection: collection.into(),
             id,
@@ -491,9 +487,9 @@ impl Leader {
 
     /// `flush`: a receiver told once everything the engine holds is in IndexedDB (it waits
     /// while storage is failing).
-    pub fn flush(&mut self) -> Done {
+    pub fn flush(&mut self) -> Answer<()> {
         self.request(Input::Flush)
-            .unwrap_or_else(|e| done_now(Err(js::core_error(e))))
+            .unwrap_or_else(|e| answered(Err(js::core_error(e))))
     }
 
     /// `resolveConflict`.
@@ -521,12 +517,12 @@ impl Leader {
     }
 
     /// Asks for a push and/or pull; the receiver is told when sync settles (idle), or fails.
-    pub fn sync_now(&mut self, push: bool, pull: bool) -> Done {
+    pub fn sync_now(&mut self, push: bool, pull: bool) -> Answer<()> {
         if self.source.is_none() {
-            return done_now(Err(js::error("Error", NO_SOURCE)));
+            return answered(Err(js::error("Error", NO_SOURCE)));
         }
         self.request(Input::SyncNow { push, pull })
-            .unwrap_or_else(|e| done_now(Err(js::core_error(e))))
+            .unwrap_or_else(|e| answered(Err(js::core_error(e))))
     }
 
     /// Stops everything and lets the next tab lead. Waiting callers are rejected; requests of

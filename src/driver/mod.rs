@@ -14,6 +14,7 @@ mod follower;
 mod hub;
 mod leader;
 mod opening;
+mod pending;
 mod serving;
 
 pub use custom::CustomBackend;
@@ -21,6 +22,7 @@ pub use follower::Follower;
 pub use hub::{CallbackQueue, Hub, Topic};
 pub use leader::Leader;
 pub use opening::open;
+pub use pending::{wait, Answer};
 
 /// Where the leading tab syncs.
 #[derive(Clone)]
@@ -40,17 +42,14 @@ use ferrosync_core::mutation::MutationRequest;
 use ferrosync_core::query::Query;
 use ferrosync_core::transaction::{Transaction, TxId, TxQuery};
 use ferrosync_core::CoreError;
-use futures::channel::oneshot;
+use pending::answered;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 
-/// Told once something has happened (or failed).
-pub type Done = oneshot::Receiver<Result<(), JsValue>>;
-type Reply = oneshot::Sender<Result<(), JsValue>>;
-/// Told once a forwarded commit is durable: the transaction's id and end.
-pub type Forwarded = oneshot::Receiver<Result<(TxId, Rc<Settlement>), JsValue>>;
+/// A durable commit: the transaction's id and end.
+pub type Committed = (TxId, Rc<Settlement>);
 
 /// The engine, as this tab runs it.
 pub enum Role {
@@ -138,7 +137,7 @@ impl Handle {
 #[derive(Default)]
 pub struct Settlement {
     finished: RefCell<Option<StoredTx>>,
-    waiters: RefCell<Vec<oneshot::Sender<()>>>,
+    waiters: RefCell<Vec<pending::Pending<()>>>,
 }
 
 impl Settlement {
@@ -146,9 +145,9 @@ impl Settlement {
     /// the engine was destroyed first.
     pub async fn wait(&self) -> Option<Transaction> {
         if self.finished.borrow().is_none() {
-            let (tx, rx) = oneshot::channel();
-            self.waiters.borrow_mut().push(tx);
-            rx.await.ok()?;
+            let (pending, answer) = pending::Pending::new();
+            self.waiters.borrow_mut().push(pending);
+            answer.await.ok()?.ok()?;
         }
         self.finished()
     }
@@ -178,40 +177,7 @@ impl Settlement {
     pub fn settle_stored(&self, stored: StoredTx) {
         *self.finished.borrow_mut() = Some(stored);
         for waiter in self.waiters.borrow_mut().drain(..) {
-            let _ = waiter.send(());
-        }
-    }
-}
-
-/// A committed transaction on its way to IndexedDB.
-pub enum Committing {
-    /// Committed by this tab's engine.
-    Here {
-        /// Its id.
-        id: TxId,
-        /// Its end.
-        settlement: Rc<Settlement>,
-        /// Told once durable.
-        durable: Done,
-    },
-    /// Forwarded to the leading tab, which answers once durable.
-    Forwarded(Forwarded),
-}
-
-impl Committing {
-    /// Waits until durable: the transaction's id and end.
-    pub async fn durable(self) -> Result<(TxId, Rc<Settlement>), JsValue> {
-        let gone = || js::destroyed();
-        match self {
-            Committing::Here {
-                id,
-                settlement,
-                durable,
-            } => {
-                durable.await.map_err(|_| gone())??;
-                Ok((id, settlement))
-            }
-            Committing::Forwarded(rx) => rx.await.map_err(|_| gone())?,
+            waiter.answer(Ok(()));
         }
     }
 }
@@ -231,23 +197,16 @@ impl Role {
         &mut self,
         requests: Vec<MutationRequest>,
         metadata: Option<Value>,
-    ) -> Result<Committing, CoreError> {
+    ) -> Result<Answer<Committed>, CoreError> {
         match self {
-            Role::Leader(l) => {
-                let (id, settlement, durable) = l.commit(requests, metadata)?;
-                Ok(Committing::Here {
-                    id,
-                    settlement,
-                    durable,
-                })
-            }
-            Role::Follower(f) => f.commit(requests, metadata).map(Committing::Forwarded),
+            Role::Leader(l) => l.commit(requests, metadata).map(|(_, durable)| durable),
+            Role::Follower(f) => f.commit(requests, metadata),
             Role::Destroyed => Err(CoreError::NotLoaded),
         }
     }
 
     /// `hardDelete`: told once durable.
-    pub fn hard_delete(&mut self, collection: &str, id: String) -> Result<Done, CoreError> {
+    pub fn hard_delete(&mut self, collection: &str, id: String) -> Result<Answer<()>, CoreError> {
         match self {
             Role::Leader(l) => l.hard_delete(collection, id),
             Role::Follower(f) => f.hard_delete(collection, id),
@@ -265,7 +224,7 @@ impl Role {
     }
 
     /// `forceSync`/`push`/`pull`: told once in sync, or of the failure.
-    pub fn sync_now(&mut self, push: bool, pull: bool) -> Done {
+    pub fn sync_now(&mut self, push: bool, pull: bool) -> Answer<()> {
         match self {
             Role::Leader(l) => l.sync_now(push, pull),
             Role::Follower(f) => {
@@ -276,7 +235,7 @@ impl Role {
     }
 
     /// `flush`: told once everything in memory is durable.
-    pub fn flush(&mut self) -> Done {
+    pub fn flush(&mut self) -> Answer<()> {
         match self {
             Role::Leader(l) => l.flush(),
             Role::Follower(f) => f.forward_done(crate::tabs::messages::Request::Flush),
@@ -285,20 +244,20 @@ impl Role {
     }
 
     /// `start`.
-    pub fn start(&mut self) -> Done {
+    pub fn start(&mut self) -> Answer<()> {
         match self {
-            Role::Leader(l) => done_now(l.start_sync()),
+            Role::Leader(l) => answered(l.start_sync()),
             Role::Follower(f) => f.forward_done(crate::tabs::messages::Request::Start),
             Role::Destroyed => closed(),
         }
     }
 
     /// `stop`.
-    pub fn stop(&mut self) -> Done {
+    pub fn stop(&mut self) -> Answer<()> {
         match self {
             Role::Leader(l) => {
                 l.stop_sync();
-                done_now(Ok(()))
+                answered(Ok(()))
             }
             Role::Follower(f) => f.forward_done(crate::tabs::messages::Request::Stop),
             Role::Destroyed => closed(),
@@ -412,14 +371,7 @@ impl Role {
     }
 }
 
-/// A receiver already told `result`.
-pub fn done_now(result: Result<(), JsValue>) -> Done {
-    let (reply, rx) = oneshot::channel();
-    let _ = reply.send(result);
-    rx
-}
-
-/// A receiver already told that the engine is gone.
-fn closed() -> Done {
-    done_now(Err(js::destroyed()))
+/// An answer already given: the engine is gone.
+fn closed() -> Answer<()> {
+    answered(Err(js::destroyed()))
 }

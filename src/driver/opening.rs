@@ -1,7 +1,7 @@
 //! Opening an engine: this tab leads when the database's lock is free; otherwise it follows
 //! the leading tab and waits in line for the lock, taking over when it is granted.
 
-use super::follower::{differences, window_changes, Answer, Follower};
+use super::follower::{differences, window_changes, Caller, Follower};
 use super::leader::Leader;
 use super::serving::Outcome;
 use super::{Handle, Role, Shared, Source};
@@ -160,7 +160,7 @@ async fn take_over(me: Weak<Handle>, lock: Lock) {
             // Unusable: say why, fail what waits, and let another tab lead.
             web_sys::console::error_2(&"ferrosync: this tab cannot take over".into(), &e);
             for (_, pending) in parts.pending {
-                pending.answer.reject(e.clone());
+                pending.caller.reject(e.clone());
             }
             leader.destroy();
             return Role::Destroyed;
@@ -174,7 +174,7 @@ async fn take_over(me: Weak<Handle>, lock: Lock) {
         }
         for (seq, pending) in parts.pending {
             let outcome = leader.run(&format!("{}:{seq}", parts.tab), pending.request);
-            finish(&mut leader, outcome, pending.answer);
+            finish(&mut leader, outcome, pending.caller);
         }
         leader.hub.hold_changes(false);
         reconcile(&leader, &parts.mirror);
@@ -212,10 +212,9 @@ fn reconcile(leader: &Leader, mirror: &HashMap<String, Collection>) {
 }
 
 /// Answers one of this tab's own requests that the old leader left unanswered.
-fn finish(leader: &mut Leader, outcome: Outcome, answer: Answer) {
-    use crate::tabs::messages::Reply;
-    let settlement = match &outcome {
-        Outcome::Later(_, Reply::Durable { tx, finished }) => {
+fn finish(leader: &mut Leader, outcome: Outcome, caller: Caller) {
+    let committed = match &outcome {
+        Outcome::Durable(tx, _, finished) => {
             let settlement = leader.settlement(*tx).unwrap_or_default();
             if let Some(finished) = finished {
                 settlement.settle(finished);
@@ -225,20 +224,16 @@ fn finish(leader: &mut Leader, outcome: Outcome, answer: Answer) {
         _ => None,
     };
     wasm_bindgen_futures::spawn_local(async move {
-        let result: Result<(), JsValue> = match outcome {
-            Outcome::Now(result) => result.map(|_| ()).map_err(|e| js::error("Error", &e)),
-            Outcome::Later(done, _) => done.await.unwrap_or_else(|_| Err(js::destroyed())),
+        let result = match outcome.reply().await {
+            Some(result) => result,
+            None => Err(js::destroyed()),
         };
-        match (answer, settlement) {
-            (Answer::Commit(reply), Some(committed)) => {
-                let _ = reply.send(result.map(|()| committed));
+        match (caller, committed) {
+            (Caller::Commit(caller), Some(committed)) => caller.answer(result.map(|_| committed)),
+            (Caller::Commit(caller), None) => {
+                caller.answer(result.and(Err(js::error("Error", "the commit was refused"))))
             }
-            (Answer::Commit(reply), None) => {
-                let _ = reply.send(result.and(Err(js::error("Error", "the commit was refused"))));
-            }
-            (Answer::Done(reply), _) => {
-                let _ = reply.send(result);
-            }
+            (Caller::Done(caller), _) => caller.answer(result.map(|_| ())),
         }
     });
 }
