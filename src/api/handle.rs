@@ -100,8 +100,7 @@ impl Observable {
         let topic = self.topic;
         let id = self.shared.with(|role| {
             let current = role.current(topic);
-            role.hub()
-                .map(|hub| hub.listen_topic(topic, callback, current))
+            role.hub().listen_topic(topic, callback, current)
         })?;
         let shared = self.shared.clone();
         let subscription = Object::new();

@@ -131,10 +131,8 @@ fn once_fn(f: impl FnOnce() + 'static) -> JsValue {
 }
 
 /// Removes a subscriber (a no-op once the engine is destroyed).
-fn unlisten(shared: &Shared, id: Option<u64>) {
-    if let Some(id) = id {
-        let _ = shared.with(|role| role.unlisten(id));
-    }
+fn unlisten(shared: &Shared, id: u64) {
+    let _ = shared.with(|role| role.unlisten(id));
 }
 
 /// The user's fields from a returned document: `_id` and `_deleted` are the engine's.

@@ -11,17 +11,10 @@ use crate::options::Options;
 use crate::tabs::messages::{self, LeaderState, Request, TabMessage};
 use crate::tabs::Channel;
 use ferrosync_core::collection::{ChangeKind, Collection, DocChange};
-use ferrosync_core::document::{Document, Fields};
-use ferrosync_core::engine::{
-    ConflictId, SyncLogEntry, SyncLogQuery, SyncProgress, SyncStats, SyncStatus,
-};
-use ferrosync_core::live_query::{take_live_changes, LiveId};
-use ferrosync_core::mutation::{MutationRequest, OpError};
-use ferrosync_core::query::Query;
-use ferrosync_core::transaction::{locked_objects, Transaction, TxId, TxQuery};
-use ferrosync_core::CoreError;
+use ferrosync_core::document::Document;
+use ferrosync_core::live_query::take_live_changes;
+use ferrosync_core::transaction::{Transaction, TxId};
 use gloo_timers::callback::Interval;
-use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
@@ -63,9 +56,9 @@ pub struct Follower {
     pub(super) options: Options,
     /// Where this tab syncs once it leads.
     pub(super) source: Option<Source>,
-    collections: HashMap<String, Collection>,
-    transactions: BTreeMap<TxId, Transaction>,
-    state: Option<LeaderState>,
+    pub(super) collections: HashMap<String, Collection>,
+    pub(super) transactions: BTreeMap<TxId, Transaction>,
+    pub(super) state: Option<LeaderState>,
     /// Told when the first snapshot arrives.
     ready: Vec<Pending<()>>,
     has_snapshot: bool,
@@ -136,107 +129,11 @@ impl Follower {
         }));
     }
 
-    /// Follows `query` on a mirrored collection (see `Collection::watch`).
-    pub fn watch(&mut self, name: &str, query: Query) -> Result<LiveId, CoreError> {
-        self.collections
-            .get_mut(name)
-            .map(|c| c.watch(query))
-            .ok_or_else(|| CoreError::UnknownCollection(name.into()))
-    }
-
-    /// Leaves a live query of a mirrored collection.
-    pub fn unwatch(&mut self, name: &str, id: LiveId) {
-        if let Some(c) = self.collections.get_mut(name) {
-            c.unwatch(id);
-        }
-    }
-
     /// Tells subscribers how the mirror changed, and how their queries' results did.
-    fn notify(&mut self, changes: &[DocChange]) {
+    pub(super) fn notify(&mut self, changes: &[DocChange]) {
         self.hub.changes(changes);
         self.hub
             .live_changes(&take_live_changes(self.collections.values_mut()));
-    }
-
-    /// A mirrored collection.
-    pub fn collection(&self, name: &str) -> Result<&Collection, CoreError> {
-        self.collections
-            .get(name)
-            .ok_or_else(|| CoreError::UnknownCollection(name.into()))
-    }
-
-    /// Applies writes to the mirror (checked as the leader will check them) and forwards them.
-    pub fn commit(
-        &mut self,
-        requests: Vec<MutationRequest>,
-        metadata: Option<Value>,
-    ) -> Result<Answer<Committed>, CoreError> {
-        if requests.is_empty() {
-            return Err(CoreError::EmptyTransaction);
-        }
-        let mut written: BTreeMap<(String, String), Document> = BTreeMap::new();
-        for r in &requests {
-            let collection = self.collection(&r.collection)?;
-            let key = (r.collection.clone(), r.doc_id.clone());
-            let current = written
-                .get(&key)
-                .or_else(|| collection.get(&r.doc_id))
-                .cloned();
-            let hlc = current.as_ref().map(|d| d.hlc).unwrap_or_default();
-            let doc =
-                r.op.apply(&r.doc_id, current.as_ref(), hlc)
-                    .map_err(|e| refused(e, &r.collection, &r.doc_id))?;
-            written.insert(key, doc);
-        }
-        let mut changes = Vec::new();
-        for ((collection, _), doc) in written {
-            if let Some(change) = self
-                .collections
-                .get_mut(&collection)
-                .and_then(|c| c.set_synced(doc, None))
-            {
-                changes.push(change);
-            }
-        }
-        self.notify(&changes);
-        let (pending, answer) = Pending::new();
-        let request = Request::Commit { requests, metadata };
-        self.forward(request, Caller::Commit(pending));
-        Ok(answer)
-    }
-
-    /// Forwards `hardDelete` (checked against the mirror first).
-    pub fn hard_delete(&mut self, collection: &str, id: String) -> Result<Answer<()>, CoreError> {
-        if self.collection(collection)?.get(&id).is_none() {
-            return Err(CoreError::NotFound {
-                collection: collection.into(),
-                id,
-            });
-        }
-        Ok(self.forward_done(Request::HardDelete {
-            collection: collection.into(),
-            id,
-        }))
-    }
-
-    /// Forwards `resolveConflict` (checked against the mirrored inbox first).
-    pub fn resolve_conflict(&mut self, id: ConflictId, fields: Fields) -> Result<(), CoreError> {
-        let id = id.to_string();
-        let parked = self
-            .state
-            .as_ref()
-            .and_then(|s| s.conflicts.as_array())
-            .is_some_and(|list| list.iter().any(|c| c["id"] == id.as_str()));
-        if !parked {
-            return Err(CoreError::UnknownConflict(id));
-        }
-        let done = self.forward_done(Request::ResolveConflict { id, fields });
-        wasm_bindgen_futures::spawn_local(async move {
-            if let Ok(Err(e)) = done.await {
-                web_sys::console::error_2(&"ferrosync: resolveConflict failed".into(), &e);
-            }
-        });
-        Ok(())
     }
 
     /// Forwards a request whose answer is only "done" or an error.
@@ -246,7 +143,7 @@ impl Follower {
         answer
     }
 
-    fn forward(&mut self, request: Request, caller: Caller) {
+    pub(super) fn forward(&mut self, request: Request, caller: Caller) {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.channel.post(&TabMessage::Request {
@@ -255,110 +152,6 @@ impl Follower {
             request: request.clone(),
         });
         self.pending.insert(seq, Forwarded { request, caller });
-    }
-
-    /// The leader's client id.
-    pub fn client_id(&self) -> String {
-        self.state
-            .as_ref()
-            .map(|s| s.client_id.clone())
-            .unwrap_or_default()
-    }
-
-    /// One mirrored transaction.
-    pub fn transaction(&self, id: TxId) -> Option<JsValue> {
-        self.transactions.get(&id).map(crate::views::transaction)
-    }
-
-    /// The mirrored transactions `query` selects.
-    pub fn transactions(&self, query: &TxQuery) -> JsValue {
-        let page = query.select(self.transactions.values().rev());
-        crate::views::transactions(page.into_iter())
-    }
-
-    /// The objects the mirrored in-flight transactions hold (ordered strategy only).
-    pub fn locked_objects(&self) -> JsValue {
-        let locked = if self.options.engine.mutation_strategy.is_ordered() {
-            locked_objects(self.transactions.values())
-        } else {
-            Vec::new()
-        };
-        crate::views::locked_objects(&locked)
-    }
-
-    /// The mirrored sync log, newest first.
-    pub fn sync_log(&self, query: &SyncLogQuery) -> Vec<SyncLogEntry> {
-        self.state
-            .iter()
-            .flat_map(|s| query.select(s.sync_log.iter()))
-            .cloned()
-            .collect()
-    }
-
-    /// The mirrored conflict inbox.
-    pub fn conflicts(&self) -> JsValue {
-        match &self.state {
-            Some(s) => js::to_js(&js::Json(&s.conflicts)),
-            None => js_sys::Array::new().into(),
-        }
-    }
-
-    /// The mirrored status or stats.
-    pub fn current(&self, topic: Topic) -> JsValue {
-        match (topic, &self.state) {
-            (Topic::Status, Some(s)) => js::to_js(&s.status),
-            (Topic::Stats, Some(s)) => js::to_js(&s.stats),
-            (Topic::Progress, Some(s)) => js::to_js(&s.progress),
-            (Topic::Status, None) => js::to_js(&SyncStatus::Offline),
-            (Topic::Stats, None) => js::to_js(&SyncStats::default()),
-            (Topic::Progress, None) => js::to_js(&SyncProgress::default()),
-        }
-    }
-
-    /// Acts on a message from the leader.
-    pub fn on_message(&mut self, message: TabMessage) {
-        match message {
-            TabMessage::Snapshot {
-                to,
-                collections,
-                transactions,
-                state,
-            } if to == self.tab => {
-                self.hello_timer = None;
-                self.replace_mirror(collections);
-                self.transactions.clear();
-                self.add_transactions(transactions);
-                self.set_state(state);
-                self.has_snapshot = true;
-                for ready in self.ready.drain(..) {
-                    ready.answer(Ok(()));
-                }
-            }
-            TabMessage::Update {
-                changes,
-                transactions,
-                state,
-            } if self.has_snapshot => {
-                let changes = self.apply_changes(changes);
-                self.notify(&changes);
-                self.add_transactions(transactions);
-                if let Some(state) = state {
-                    self.set_state(state);
-                }
-            }
-            TabMessage::Reply { to, seq, result } if to == self.tab => self.answered(seq, result),
-            TabMessage::Leader { tab } if tab != self.tab => {
-                self.hello();
-                for (seq, pending) in &self.pending {
-                    self.channel.post(&TabMessage::Request {
-                        tab: self.tab.clone(),
-                        seq: *seq,
-                        request: pending.request.clone(),
-                    });
-                }
-            }
-            _ => {}
-        }
     }
 
     fn answered(&mut self, seq: u64, result: Result<messages::Reply, String>) {
@@ -483,21 +276,54 @@ impl Follower {
         self.notify(&changes);
     }
 
-    /// Takes the follower apart for the leader it becomes.
-    pub(super) fn into_parts(mut self) -> FollowerParts {
-        self.hello_timer = None;
-        FollowerParts {
-            hub: self.hub,
-            tab: self.tab,
-            channel: self.channel,
-            pending: self.pending,
-            settlements: self.settlements,
-            mirror: self.collections,
+    /// Acts on a message from the leader.
+    pub(super) fn on_message(&mut self, message: TabMessage) {
+        match message {
+            TabMessage::Snapshot {
+                to,
+                collections,
+                transactions,
+                state,
+            } if to == self.tab => {
+                self.hello_timer = None;
+                self.replace_mirror(collections);
+                self.transactions.clear();
+                self.add_transactions(transactions);
+                self.set_state(state);
+                self.has_snapshot = true;
+                for ready in self.ready.drain(..) {
+                    ready.answer(Ok(()));
+                }
+            }
+            TabMessage::Update {
+                changes,
+                transactions,
+                state,
+            } if self.has_snapshot => {
+                let changes = self.apply_changes(changes);
+                self.notify(&changes);
+                self.add_transactions(transactions);
+                if let Some(state) = state {
+                    self.set_state(state);
+                }
+            }
+            TabMessage::Reply { to, seq, result } if to == self.tab => self.answered(seq, result),
+            TabMessage::Leader { tab } if tab != self.tab => {
+                self.hello();
+                for (seq, pending) in &self.pending {
+                    self.channel.post(&TabMessage::Request {
+                        tab: self.tab.clone(),
+                        seq: *seq,
+                        request: pending.request.clone(),
+                    });
+                }
+            }
+            _ => {}
         }
     }
 
     /// Leaves: tells the leader, withdraws from the lock queue, rejects whatever waits.
-    pub fn destroy(&mut self) {
+    pub(super) fn leave(&mut self) {
         self.channel.post(&TabMessage::Bye {
             tab: self.tab.clone(),
         });
@@ -513,6 +339,19 @@ impl Follower {
             settlement.abandon();
         }
     }
+
+    /// Takes the follower apart for the leader it becomes.
+    pub(super) fn into_parts(mut self) -> FollowerParts {
+        self.hello_timer = None;
+        FollowerParts {
+            hub: self.hub,
+            tab: self.tab,
+            channel: self.channel,
+            pending: self.pending,
+            settlements: self.settlements,
+            mirror: self.collections,
+        }
+    }
 }
 
 /// What a follower hands to the leader it becomes.
@@ -523,69 +362,4 @@ pub(super) struct FollowerParts {
     pub pending: BTreeMap<u64, Forwarded>,
     pub settlements: HashMap<TxId, Rc<Settlement>>,
     pub mirror: HashMap<String, Collection>,
-}
-
-/// What `mirror` shows differently from `engine`'s view (when a follower takes over).
-pub(super) fn differences(
-    mirror: &HashMap<String, Collection>,
-    engine: &ferrosync_core::engine::Engine,
-) -> Vec<DocChange> {
-    let mut changes = Vec::new();
-    for (name, shown) in mirror {
-        let Ok(actual) = engine.collection(name) else {
-            continue;
-        };
-        for doc in actual.docs() {
-            changes.extend(change(name, shown.get(&doc.id), Some(doc)));
-        }
-        for doc in shown.docs().filter(|d| actual.get(&d.id).is_none()) {
-            changes.extend(change(name, Some(doc), None));
-        }
-    }
-    changes
-}
-
-/// How a query's results `after` differ from its results `before` (when a follower takes over).
-pub(super) fn window_changes(
-    collection: &str,
-    before: &[&Document],
-    after: &[&Document],
-) -> Vec<DocChange> {
-    let old: HashMap<&str, &Document> = before.iter().map(|d| (d.id.as_str(), *d)).collect();
-    let new: HashMap<&str, &Document> = after.iter().map(|d| (d.id.as_str(), *d)).collect();
-    let gone = before
-        .iter()
-        .filter(|d| !new.contains_key(d.id.as_str()))
-        .filter_map(|d| change(collection, Some(d), None));
-    let came = after
-        .iter()
-        .filter_map(|d| change(collection, old.get(d.id.as_str()).copied(), Some(d)));
-    gone.chain(came).collect()
-}
-
-/// The change from `old` to `new` of one document, if users can see one.
-fn change(collection: &str, old: Option<&Document>, new: Option<&Document>) -> Option<DocChange> {
-    let kind = match (old, new) {
-        (None, Some(_)) => ChangeKind::Added,
-        (Some(a), Some(b)) if a.fields != b.fields || a.deleted != b.deleted => ChangeKind::Updated,
-        (Some(_), None) => ChangeKind::Removed,
-        _ => return None,
-    };
-    let doc = new.or(old).expect("one side exists");
-    Some(DocChange {
-        collection: collection.to_owned(),
-        id: doc.id.clone(),
-        kind,
-        doc: new.cloned(),
-    })
-}
-
-/// The error the leader's engine would give for a write that cannot apply.
-fn refused(error: OpError, collection: &str, id: &str) -> CoreError {
-    let (collection, id) = (collection.to_owned(), id.to_owned());
-    match error {
-        OpError::NotFound => CoreError::NotFound { collection, id },
-        OpError::AlreadyExists => CoreError::AlreadyExists { collection, id },
-        OpError::Deleted => CoreError::Deleted { collection, id },
-    }
 }

@@ -3,30 +3,21 @@
 //! other tabs of the database (see `serving`). Every decision is the engine's: callers waiting
 //! on a request hold its ticket, which an `Answered` effect answers.
 
-use super::connection::{Link, NO_SOURCE};
+use super::connection::Link;
 use super::pending::{answered, Answer, Waiting};
 use super::{Committed, Handle, Hub, Settlement, Source, Topic};
 use crate::js::{self, now};
 use crate::storage::{Origin, Storage};
 use crate::tabs::{Channel, Lock};
 use ferrosync_core::collection::DocChange;
-use ferrosync_core::document::Fields;
-use ferrosync_core::engine::{
-    ConflictId, Effect, Engine, Input, RequestError, StorageWrite, SyncStats, Ticket,
-};
-use ferrosync_core::mutation::MutationRequest;
+use ferrosync_core::engine::{Effect, Engine, Input, RequestError, StorageWrite, Ticket};
 use ferrosync_core::protocol::ServerMessage;
 use ferrosync_core::transaction::{Transaction, TxId};
 use ferrosync_core::CoreError;
 use gloo_timers::callback::Timeout;
-use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
-
-/// How long changes received live wait to be written, so a burst of them shares one write and
-/// the engines of a page tell their subscribers first (nothing waits on their durability).
-const RECEIVED_WRITE_DELAY_MS: u32 = 100;
 
 /// The other tabs of the database, as the leader sees them.
 pub(super) struct Tabs {
@@ -57,28 +48,28 @@ pub struct Leader {
     pub(super) link: Link,
     wake_timer: Option<Timeout>,
     /// Callers waiting for a transaction to be durable.
-    durable_waiters: Waiting<TxId, Committed>,
-    settlements: HashMap<TxId, Rc<Settlement>>,
+    pub(super) durable_waiters: Waiting<TxId, Committed>,
+    pub(super) settlements: HashMap<TxId, Rc<Settlement>>,
     /// Callers waiting for the engine's answer to their request.
     ticket_waiters: Waiting<Ticket, ()>,
     /// Answers that came in the step that made their request, before it was waited on.
     early_answers: HashMap<Ticket, Result<(), JsValue>>,
     /// A microtask will flush the changes of this task's commits (see [`Leader::input`]).
-    flush_queued: bool,
+    pub(super) flush_queued: bool,
     /// An idle callback will let storage compact.
-    compact_queued: bool,
+    pub(super) compact_queued: bool,
     /// Flushes what a completed write left, or changes received live (see [`Leader::input`]).
-    flush_timer: Option<Timeout>,
+    pub(super) flush_timer: Option<Timeout>,
     /// When that flush is due (`u64::MAX`: none is waiting for a time).
-    flush_due: u64,
+    pub(super) flush_due: u64,
     /// A flush of changes received live waits for an idle callback: it covers any received
     /// since, so they do not put it off again.
-    flush_idle: bool,
+    pub(super) flush_idle: bool,
     /// Numbers the flushes scheduled, so one replaced by a sooner one does nothing.
-    flush_ticket: u64,
+    pub(super) flush_ticket: u64,
     /// An input other than live changes came since the last write was issued: what that
     /// write leaves is flushed in the next task.
-    prompt_flush: bool,
+    pub(super) prompt_flush: bool,
 }
 
 /// What a step changed that the other tabs should see.
@@ -155,7 +146,7 @@ impl Leader {
     }
 
     /// Hands a request to the engine; the receiver is told its answer.
-    fn request(&mut self, input: Input) -> Result<Answer<()>, CoreError> {
+    pub(super) fn request(&mut self, input: Input) -> Result<Answer<()>, CoreError> {
         let ticket = self.step(input)?.1.expect("a request gets a ticket");
         Ok(match self.early_answers.remove(&ticket) {
             Some(result) => answered(result),
@@ -188,84 +179,6 @@ impl Leader {
             self.compact_when_idle();
         }
         Ok((step.transaction, step.ticket))
-    }
-
-    /// Flushes in a microtask (once for any number of calls before it runs).
-    fn flush_soon(&mut self) {
-        if std::mem::replace(&mut self.flush_queued, true) {
-            return;
-        }
-        let me = self.me.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            if let Some(handle) = me.upgrade() {
-                handle.with_leader(|l| {
-                    if std::mem::take(&mut l.flush_queued) {
-                        l.feed(Input::Tick);
-                    }
-                });
-            }
-        });
-    }
-
-    /// Lets storage compact its log when the page has time to spare (once for any number of
-    /// calls before it runs).
-    fn compact_when_idle(&mut self) {
-        if std::mem::replace(&mut self.compact_queued, true) {
-            return;
-        }
-        let me = self.me.clone();
-        js::when_idle(move || {
-            if let Some(handle) = me.upgrade() {
-                handle.with_leader(|l| {
-                    l.compact_queued = false;
-                    l.feed(Input::Compact);
-                });
-            }
-        });
-    }
-
-    /// Flushes in the next task or, `lazy`, after [`RECEIVED_WRITE_DELAY_MS`] once the page is
-    /// idle (so the writes of many engines never hold up a message), unless a flush is due
-    /// sooner.
-    fn flush_later(&mut self, lazy: bool) {
-        let delay = if lazy { RECEIVED_WRITE_DELAY_MS } else { 0 };
-        let due = now() + u64::from(delay);
-        if self.flush_due <= due || (lazy && self.flush_idle) {
-            return;
-        }
-        self.flush_due = due;
-        self.flush_idle = false;
-        self.flush_ticket += 1;
-        let (ticket, me) = (self.flush_ticket, self.me.clone());
-        let tick = move || {
-            if let Some(handle) = me.upgrade() {
-                handle.with_leader(|l| {
-                    if l.flush_ticket == ticket {
-                        l.flush_timer = None;
-                        l.flush_due = u64::MAX;
-                        l.flush_idle = false;
-                        l.feed(Input::Tick);
-                    }
-                });
-            }
-        };
-        let me = self.me.clone();
-        self.flush_timer = Some(Timeout::new(delay, move || {
-            if !lazy {
-                return tick();
-            }
-            // An idle callback cannot be cancelled: until it runs, a flush due sooner is
-            // scheduled anew (and this one then does nothing).
-            if let Some(handle) = me.upgrade() {
-                handle.with_leader(|l| {
-                    if l.flush_ticket == ticket {
-                        l.flush_due = u64::MAX;
-                        l.flush_idle = true;
-                    }
-                });
-            }
-            js::when_idle(tick);
-        }));
     }
 
     /// Feeds an input whose refusal would be the engine's own bug: it is reported, not thrown.
@@ -364,23 +277,6 @@ impl Leader {
         }
     }
 
-    /// Settles transactions that finished, and rejects `insert` promises of those that failed
-    /// before becoming durable.
-    fn transactions_changed(&mut self, txs: &[Transaction]) {
-        for tx in txs.iter().filter(|tx| tx.state.is_terminal()) {
-            // Every transaction waited on has a settlement.
-            if let Some(settlement) = self.settlements.remove(&tx.id) {
-                // The history's bytes when it keeps the transaction: one copy for both.
-                match self.engine.stored_transaction(tx.id) {
-                    Some(stored) => settlement.settle_stored(stored),
-                    None => settlement.settle(tx),
-                }
-                let result = outcome(tx).map(|()| (tx.id, settlement));
-                self.durable_waiters.answer(&tx.id, result);
-            }
-        }
-    }
-
     /// Writes a batch (with the origin records it covers) in the background and reports the
     /// result to the engine.
     fn persist(&mut self, write: StorageWrite) {
@@ -417,96 +313,6 @@ impl Leader {
         });
     }
 
-    /// Commits a transaction; returns its id and an answer once it is durable (or failed
-    /// first).
-    pub fn commit(
-        &mut self,
-        requests: Vec<MutationRequest>,
-        metadata: Option<Value>,
-    ) -> Result<(TxId, Answer<Committed>), CoreError> {
-        let id = self
-            .input(Input::Commit { requests, metadata })?
-            .expect("a commit creates a transaction");
-        Ok((id, self.durable(id)))
-    }
-
-    /// The settlement of a transaction this engine still knows (or `None`).
-    pub(super) fn settlement(&mut self, id: TxId) -> Option<Rc<Settlement>> {
-        let tx = self.engine.transaction(id)?;
-        if tx.state.is_terminal() {
-            let settlement = Rc::new(Settlement::default());
-            settlement.settle(tx);
-            return Some(settlement);
-        }
-        Some(self.settlement_of(id))
-    }
-
-    fn settlement_of(&mut self, id: TxId) -> Rc<Settlement> {
-        self.settlements.entry(id).or_default().clone()
-    }
-
-    /// Takes over a settlement a follower handed out for transaction `id`.
-    pub(super) fn adopt_settlement(&mut self, id: TxId, settlement: Rc<Settlement>) {
-        match self.engine.transaction(id) {
-            Some(tx) if tx.state.is_terminal() => settlement.settle(tx),
-            Some(_) => {
-                self.settlements.insert(id, settlement);
-            }
-            None => {
-                let finished = self.tabs.origins.values().find(|o| o.tx == id);
-                if let Some(tx) = finished.and_then(|o| o.finished.as_ref()) {
-                    settlement.settle(tx);
-                }
-            }
-        }
-    }
-
-    /// An answer once transaction `id` is durable (at once if it already is), with its end.
-    pub(super) fn durable(&mut self, id: TxId) -> Answer<Committed> {
-        let state = self
-            .engine
-            .transaction(id)
-            .map(|tx| (tx.state.is_terminal(), outcome(tx)));
-        let settlement = self.settlement(id).unwrap_or_default();
-        match state {
-            Some((false, _)) if !self.engine.is_durable(id) => self.durable_waiters.add(id),
-            Some((true, Err(error))) => answered(Err(error)),
-            // Durable, finished, or finished and forgotten (it was durable).
-            _ => answered(Ok((id, settlement))),
-        }
-    }
-
-    /// `hardDelete`: a receiver told once the removal is in IndexedDB.
-    /// It waits while storage is failing (the write is retried).
-    pub fn hard_delete(&mut self, collection: &str, id: String) -> Result<Answer<()>, CoreError> {
-        self.request(Input::HardDelete {
-            collection: collection.into(),
-            id,
-        })
-    }
-
-    /// `flush`: a receiver told once everything the engine holds is in IndexedDB (it waits
-    /// while storage is failing).
-    pub fn flush(&mut self) -> Answer<()> {
-        self.request(Input::Flush)
-            .unwrap_or_else(|e| answered(Err(js::core_error(e))))
-    }
-
-    /// `resolveConflict`.
-    pub fn resolve_conflict(&mut self, id: ConflictId, fields: Fields) -> Result<(), CoreError> {
-        self.input(Input::ResolveConflict { id, fields })
-            .map(|_| ())
-    }
-
-    /// The status or stats now.
-    pub fn current(&self, topic: Topic) -> JsValue {
-        match topic {
-            Topic::Status => js::to_js(&self.engine.status()),
-            Topic::Stats => js::to_js::<SyncStats>(self.engine.stats()),
-            Topic::Progress => js::to_js(&self.engine.progress()),
-        }
-    }
-
     /// The names of the synced collections.
     pub(super) fn synced_collections(&self) -> Vec<String> {
         self.engine
@@ -516,18 +322,9 @@ impl Leader {
             .collect()
     }
 
-    /// Asks for a push and/or pull; the receiver is told when sync settles (idle), or fails.
-    pub fn sync_now(&mut self, push: bool, pull: bool) -> Answer<()> {
-        if self.source.is_none() {
-            return answered(Err(js::error("Error", NO_SOURCE)));
-        }
-        self.request(Input::SyncNow { push, pull })
-            .unwrap_or_else(|e| answered(Err(js::core_error(e))))
-    }
-
     /// Stops everything and lets the next tab lead. Waiting callers are rejected; requests of
     /// other tabs stay unanswered, so they re-send them to the next leader.
-    pub fn destroy(&mut self) {
+    pub(super) fn shut_down(&mut self) {
         // Changes waiting for a batched write are written still, as if it had been issued.
         if self.flush_queued || self.flush_timer.is_some() {
             self.flush_queued = false;
@@ -551,16 +348,8 @@ impl Leader {
     }
 }
 
-/// A finished transaction as its `insert` promise settles: done, or its error.
-fn outcome(tx: &Transaction) -> Result<(), JsValue> {
-    match &tx.error {
-        Some(error) => Err(crate::views::transaction_error(error)),
-        None => Ok(()),
-    }
-}
-
 /// A request's failure as a JavaScript error: a `SyncError` when sync failed.
-fn request_error(error: RequestError) -> JsValue {
+pub(super) fn request_error(error: RequestError) -> JsValue {
     match error {
         RequestError::Stopped => js::error("Error", &error.to_string()),
         RequestError::Sync(why) => js::error("SyncError", &why),

@@ -5,7 +5,7 @@
 
 use super::leader::{Leader, Outbound};
 use super::pending::Answer;
-use super::Committed;
+use super::{Committed, Role};
 use crate::js::now;
 use crate::storage::Origin;
 use crate::tabs::messages::{LeaderState, Reply, Request, TabMessage};
@@ -45,7 +45,7 @@ impl Outcome {
 
 impl Leader {
     /// Acts on a message from another tab.
-    pub(super) fn on_tab_message(&mut self, message: TabMessage) {
+    pub(super) fn serve_message(&mut self, message: TabMessage) {
         match message {
             TabMessage::Hello { tab } => {
                 self.tabs.followers.insert(tab.clone());
@@ -143,7 +143,7 @@ impl Leader {
             Request::Commit { requests, metadata } => {
                 let (tx, finished) = match self.tabs.origins.get(origin) {
                     Some(known) => (known.tx, known.finished.clone().map(Box::new)),
-                    None => match self.commit(requests, metadata) {
+                    None => match self.commit_tx(requests, metadata) {
                         Ok((tx, _)) => {
                             self.tabs.origins.insert(
                                 origin.to_owned(),
