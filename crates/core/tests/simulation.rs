@@ -570,7 +570,9 @@ impl Sim {
                 self.server.busy = !self.server.busy;
             }
             98 => self.request(i),
-            _ => self.toggle(i),
+            99 => self.toggle(i),
+            // An empty network: nothing to deliver.
+            _ => {}
         }
         self.check_client(i)?;
         self.check_queries(false)
