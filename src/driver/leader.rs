@@ -52,8 +52,9 @@ pub struct Leader {
     pub(super) settlements: HashMap<TxId, Rc<Settlement>>,
     /// Callers waiting for the engine's answer to their request.
     ticket_waiters: Waiting<Ticket, ()>,
-    /// Answers that came in the step that made their request, before it was waited on.
-    early_answers: HashMap<Ticket, Result<(), JsValue>>,
+    /// Answers that came in the step that made their request, before it was waited on (a
+    /// list: each is taken as soon as that step returns).
+    early_answers: Vec<(Ticket, Result<(), JsValue>)>,
     /// A microtask will flush the changes of this task's commits (see [`Leader::input`]).
     pub(super) flush_queued: bool,
     /// An idle callback will let storage compact.
@@ -122,7 +123,7 @@ impl Leader {
             durable_waiters: Waiting::default(),
             settlements: HashMap::new(),
             ticket_waiters: Waiting::default(),
-            early_answers: HashMap::new(),
+            early_answers: Vec::new(),
             flush_queued: false,
             compact_queued: false,
             flush_timer: None,
@@ -148,8 +149,9 @@ impl Leader {
     /// Hands a request to the engine; the receiver is told its answer.
     pub(super) fn request(&mut self, input: Input) -> Result<Answer<()>, CoreError> {
         let ticket = self.step(input)?.1.expect("a request gets a ticket");
-        Ok(match self.early_answers.remove(&ticket) {
-            Some(result) => answered(result),
+        let early = self.early_answers.iter().position(|(t, _)| *t == ticket);
+        Ok(match early {
+            Some(i) => answered(self.early_answers.swap_remove(i).1),
             None => self.ticket_waiters.add(ticket),
         })
     }
@@ -248,7 +250,7 @@ impl Leader {
                         if self.ticket_waiters.is_waiting(&ticket) {
                             self.ticket_waiters.answer(&ticket, result);
                         } else {
-                            self.early_answers.insert(ticket, result);
+                            self.early_answers.push((ticket, result));
                         }
                     }
                 }
