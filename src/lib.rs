@@ -11,7 +11,9 @@
 //! - `storage`: IndexedDB (one IndexedDB transaction per storage write) or memory;
 //! - `tabs`: Web Locks and the `BroadcastChannel` between tabs of one database;
 //! - `transport/`: WebSocket and HTTP polling, with reconnects;
-//! - `js`: values to JavaScript objects (serde-wasm-bindgen), JSON in, and errors.
+//! - `js`: values to JavaScript objects (serde-wasm-bindgen), JSON in, and errors;
+//! - `views`: the plain objects JavaScript receives (documents, changes, transactions,
+//!   conflicts), used by the API and the driver alike.
 #![forbid(unsafe_code)]
 
 pub mod options;
@@ -29,6 +31,8 @@ mod storage;
 mod tabs;
 #[cfg(target_arch = "wasm32")]
 mod transport;
+#[cfg(target_arch = "wasm32")]
+mod views;
 
 #[cfg(target_arch = "wasm32")]
 pub use api::{

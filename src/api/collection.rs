@@ -2,11 +2,10 @@
 //! queries. The package entry (`js/src/index.ts`) wraps `get` and `find` with a cache that
 //! keeps each document's object until it changes, through `_ids`, `_docs` and `_onInvalidate`.
 
-use super::{
-    commit, delete_request, insert_request, once_fn, settled, unlisten, update_request, views,
-};
+use super::{commit, delete_request, insert_request, once_fn, settled, unlisten, update_request};
 use crate::driver::Shared;
 use crate::js;
+use crate::views;
 use ferrosync_core::query::Query;
 use ferrosync_core::Code;
 use js_sys::{Array, Function, Promise};
@@ -135,20 +134,15 @@ impl Collection {
         };
         let id = if second.is_undefined() {
             let callback = callback(first)?;
-            self.shared.with(|role| {
-                role.hub()
-                    .map(|hub| hub.listen_collection(&self.name, callback))
-            })?
+            self.shared
+                .with(|role| role.hub().listen_collection(&self.name, callback))?
         } else {
             let (query, callback) = (self.query(&first)?, callback(second)?);
             self.shared.with(|role| {
                 let live = role
                     .watch(&self.name, (*query).clone())
                     .map_err(js::core_error)?;
-                Ok::<_, JsValue>(
-                    role.hub()
-                        .map(|hub| hub.listen_live(&self.name, query, live, callback)),
-                )
+                Ok::<_, JsValue>(role.hub().listen_live(&self.name, query, live, callback))
             })??
         };
         let shared = self.shared.clone();
@@ -190,7 +184,7 @@ impl Collection {
     pub fn on_invalidate(&self, f: Function) -> Result<JsValue, JsValue> {
         let id = self
             .shared
-            .with(|role| role.hub().map(|hub| hub.listen_invalidate(&self.name, f)))?;
+            .with(|role| role.hub().listen_invalidate(&self.name, f))?;
         let shared = self.shared.clone();
         Ok(once_fn(move || {
             unlisten(&shared, id);

@@ -1,13 +1,14 @@
 //! `SyncEngine`: opening, sync control, transactions, status, the sync log and conflicts.
 
 use super::{
-    commit, fields_of, metadata, once_fn, settled, unlisten, views, Collection, Observable,
+    commit, fields_of, metadata, once_fn, settled, unlisten, Collection, Observable,
     TransactionScope,
 };
-use crate::driver::{CustomBackend, Role, Shared, Source, Topic};
+use crate::driver::{CustomBackend, Shared, Source, Topic};
 use crate::js::{self, now};
 use crate::options::{self, Callbacks};
 use crate::storage::Storage;
+use crate::views;
 use ferrosync_core::conflict::{ConflictInput, ResolverFn};
 use ferrosync_core::document::Document;
 use ferrosync_core::engine::{ConflictId, SyncLogQuery};
@@ -147,7 +148,7 @@ impl SyncEngine {
     pub fn on_transaction(&self, callback: Function) -> Result<JsValue, JsValue> {
         let id = self
             .shared
-            .with(|role| role.hub().map(|hub| hub.listen_transactions(callback)))?;
+            .with(|role| role.hub().listen_transactions(callback))?;
         let shared = self.shared.clone();
         Ok(once_fn(move || unlisten(&shared, id)))
     }
@@ -176,12 +177,12 @@ impl SyncEngine {
 
     /// Starts syncing (connects; reconnects after losses).
     pub fn start(&self) -> Promise {
-        settled(self.shared.with(Role::start))
+        settled(self.shared.with(|role| role.start()))
     }
 
     /// Stops syncing and closes the connection; local reads and writes go on.
     pub fn stop(&self) -> Promise {
-        settled(self.shared.with(Role::stop))
+        settled(self.shared.with(|role| role.stop()))
     }
 
     /// Pushes and pulls now; resolves when in sync, rejects if that fails.
@@ -207,7 +208,7 @@ impl SyncEngine {
 
     /// Stops syncing, closes the database and rejects whatever still waits. Idempotent.
     pub fn destroy(&self) {
-        let _ = self.shared.with(Role::destroy);
+        self.shared.destroy();
     }
 }
 

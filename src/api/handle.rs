@@ -1,8 +1,9 @@
 //! Objects handed back to JavaScript: a transaction's handle and the status/stats observables.
 
-use super::{once_fn, unlisten, views};
+use super::{once_fn, unlisten};
 use crate::driver::{Settlement, Shared, Topic};
 use crate::js;
+use crate::views;
 use ferrosync_core::transaction::TxId;
 use js_sys::{Function, Object, Promise};
 use std::rc::Rc;
@@ -99,8 +100,7 @@ impl Observable {
         let topic = self.topic;
         let id = self.shared.with(|role| {
             let current = role.current(topic);
-            role.hub()
-                .map(|hub| hub.listen_topic(topic, callback, current))
+            role.hub().listen_topic(topic, callback, current)
         })?;
         let shared = self.shared.clone();
         let subscription = Object::new();

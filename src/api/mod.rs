@@ -6,7 +6,6 @@ mod engine;
 mod handle;
 mod scope;
 mod storage;
-pub mod views;
 
 pub use collection::Collection;
 pub use engine::SyncEngine;
@@ -14,7 +13,7 @@ pub use handle::{Observable, TransactionHandle};
 pub use scope::{TransactionCollection, TransactionScope};
 pub use storage::{create_indexeddb_storage, create_memory_storage};
 
-use crate::driver::{Done, Shared};
+use crate::driver::{wait, Answer, Shared};
 use crate::js;
 use ferrosync_core::document::{parse_document, parse_patch, Fields};
 use ferrosync_core::mutation::{MutationRequest, Op};
@@ -105,15 +104,15 @@ fn commit(
     });
     let shared = shared.clone();
     future_to_promise(async move {
-        let (id, settlement) = committed?.durable().await?;
+        let (id, settlement) = wait(committed?).await?;
         Ok(TransactionHandle::new(shared, id, settlement).into())
     })
 }
 
 /// A receiver of the driver as a promise of `undefined`.
-fn settled(done: Result<Done, JsValue>) -> Promise {
+fn settled(done: Result<Answer<()>, JsValue>) -> Promise {
     future_to_promise(async move {
-        done?.await.map_err(|_| js::destroyed())??;
+        wait(done?).await?;
         Ok(JsValue::UNDEFINED)
     })
 }
@@ -130,10 +129,8 @@ fn once_fn(f: impl FnOnce() + 'static) -> JsValue {
 }
 
 /// Removes a subscriber (a no-op once the engine is destroyed).
-fn unlisten(shared: &Shared, id: Option<u64>) {
-    if let Some(id) = id {
-        let _ = shared.with(|role| role.unlisten(id));
-    }
+fn unlisten(shared: &Shared, id: u64) {
+    let _ = shared.with(|role| role.unlisten(id));
 }
 
 /// The user's fields from a returned document: `_id` and `_deleted` are the engine's.

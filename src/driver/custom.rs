@@ -69,7 +69,7 @@ impl Leader {
                 let input = remote_input(&data, &synced, complete)?;
                 if let Some(handle) = me.upgrade() {
                     handle.with_leader(|l| {
-                        if l.custom_generation() == Some(generation) {
+                        if l.link.current() == Some(generation) {
                             l.feed(input);
                         }
                     });
@@ -79,7 +79,7 @@ impl Leader {
         };
         let arg = Object::new();
         js::set(&arg, "onUpdate", on_update.as_ref());
-        self.on_update = Some(on_update);
+        self.link.on_update = Some(on_update);
         wasm_bindgen_futures::spawn_local(async move {
             let result = match setup.call1(&backend.sync, &arg) {
                 Ok(value) => JsFuture::from(Promise::resolve(&value)).await,
@@ -120,7 +120,7 @@ impl Leader {
             "changes",
             &js::to_js(&js::Json(&self.engine.call_changes(call.tx))),
         );
-        js::set(&arg, "transaction", &crate::api::views::transaction(tx));
+        js::set(&arg, "transaction", &crate::views::transaction(tx));
         js::set(&arg, "attempt", &JsValue::from(call.attempt));
         if call.step == CallStep::AwaitSync {
             js::set(&arg, "sync", &backend.sync);

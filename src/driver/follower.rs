@@ -4,24 +4,18 @@
 //! authoritative state. Unanswered requests are re-sent to a new leader, which recognises those
 //! it has already committed.
 
-use super::{Done, Forwarded, Hub, Reply, Settlement, Source, Topic};
+use super::pending::{Answer, Pending};
+use super::{Committed, Hub, Settlement, Source, Topic};
 use crate::js;
 use crate::options::Options;
 use crate::tabs::messages::{self, LeaderState, Request, TabMessage};
 use crate::tabs::Channel;
 use ferrosync_core::collection::{ChangeKind, Collection, DocChange};
-use ferrosync_core::document::{Document, Fields};
-use ferrosync_core::engine::{
-    ConflictId, SyncLogEntry, SyncLogQuery, SyncProgress, SyncStats, SyncStatus,
-};
-use ferrosync_core::live_query::{take_live_changes, LiveId};
-use ferrosync_core::mutation::{MutationRequest, OpError};
-use ferrosync_core::query::Query;
-use ferrosync_core::transaction::{locked_objects, Transaction, TxId, TxQuery};
-use ferrosync_core::{Code, CoreError};
-use futures::channel::oneshot;
+use ferrosync_core::document::Document;
+use ferrosync_core::live_query::take_live_changes;
+use ferrosync_core::transaction::{Transaction, TxId};
+use ferrosync_core::Code;
 use gloo_timers::callback::Interval;
-use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
@@ -31,31 +25,27 @@ use web_sys::AbortController;
 const HELLO_EVERY_MS: u32 = 250;
 
 /// Who waits for a forwarded request.
-pub(super) enum Answer {
+pub(super) enum Caller {
     /// A commit: told once durable, with the transaction's id and end.
-    Commit(oneshot::Sender<Result<(TxId, Rc<Settlement>), JsValue>>),
+    Commit(Pending<Committed>),
     /// Anything else.
-    Done(Reply),
+    Done(Pending<()>),
 }
 
-impl Answer {
-    /// Tells the waiter the request failed.
+impl Caller {
+    /// Tells the caller the request failed.
     pub(super) fn reject(self, error: JsValue) {
         match self {
-            Answer::Commit(reply) => {
-                let _ = reply.send(Err(error));
-            }
-            Answer::Done(reply) => {
-                let _ = reply.send(Err(error));
-            }
+            Caller::Commit(pending) => pending.answer(Err(error)),
+            Caller::Done(pending) => pending.answer(Err(error)),
         }
     }
 }
 
 /// A forwarded request not answered yet.
-pub(super) struct Pending {
+pub(super) struct Forwarded {
     pub request: Request,
-    pub answer: Answer,
+    pub caller: Caller,
 }
 
 /// The engine as a following tab runs it.
@@ -67,14 +57,14 @@ pub struct Follower {
     pub(super) options: Options,
     /// Where this tab syncs once it leads.
     pub(super) source: Option<Source>,
-    collections: HashMap<String, Collection>,
-    transactions: BTreeMap<TxId, Transaction>,
-    state: Option<LeaderState>,
+    pub(super) collections: HashMap<String, Collection>,
+    pub(super) transactions: BTreeMap<TxId, Transaction>,
+    pub(super) state: Option<LeaderState>,
     /// Told when the first snapshot arrives.
-    ready: Vec<oneshot::Sender<()>>,
+    ready: Vec<Pending<()>>,
     has_snapshot: bool,
     next_seq: u64,
-    pub(super) pending: BTreeMap<u64, Pending>,
+    pub(super) pending: BTreeMap<u64, Forwarded>,
     pub(super) settlements: HashMap<TxId, Rc<Settlement>>,
     hello_timer: Option<Interval>,
     /// The queued request for the database's lock (this tab leads once it is granted).
@@ -118,10 +108,10 @@ impl Follower {
     }
 
     /// A receiver told once the mirror holds the leader's state.
-    pub fn ready(&mut self) -> oneshot::Receiver<()> {
-        let (tx, rx) = oneshot::channel();
+    pub fn ready(&mut self) -> Answer<()> {
+        let (tx, rx) = Pending::new();
         if self.has_snapshot {
-            let _ = tx.send(());
+            tx.answer(Ok(()));
         } else {
             self.ready.push(tx);
         }
@@ -140,116 +130,21 @@ impl Follower {
         }));
     }
 
-    /// Follows `query` on a mirrored collection (see `Collection::watch`).
-    pub fn watch(&mut self, name: &str, query: Query) -> Result<LiveId, CoreError> {
-        self.collections
-            .get_mut(name)
-            .map(|c| c.watch(query))
-            .ok_or_else(|| CoreError::UnknownCollection(name.into()))
-    }
-
-    /// Leaves a live query of a mirrored collection.
-    pub fn unwatch(&mut self, name: &str, id: LiveId) {
-        if let Some(c) = self.collections.get_mut(name) {
-            c.unwatch(id);
-        }
-    }
-
     /// Tells subscribers how the mirror changed, and how their queries' results did.
-    fn notify(&mut self, changes: &[DocChange]) {
+    pub(super) fn notify(&mut self, changes: &[DocChange]) {
         self.hub.changes(changes);
         self.hub
             .live_changes(&take_live_changes(self.collections.values_mut()));
     }
 
-    /// A mirrored collection.
-    pub fn collection(&self, name: &str) -> Result<&Collection, CoreError> {
-        self.collections
-            .get(name)
-            .ok_or_else(|| CoreError::UnknownCollection(name.into()))
-    }
-
-    /// Applies writes to the mirror (checked as the leader will check them) and forwards them.
-    pub fn commit(
-        &mut self,
-        requests: Vec<MutationRequest>,
-        metadata: Option<Value>,
-    ) -> Result<Forwarded, CoreError> {
-        if requests.is_empty() {
-            return Err(CoreError::EmptyTransaction);
-        }
-        let mut written: BTreeMap<(String, String), Document> = BTreeMap::new();
-        for r in &requests {
-            let collection = self.collection(&r.collection)?;
-            let key = (r.collection.clone(), r.doc_id.clone());
-            let current = written
-                .get(&key)
-                .or_else(|| collection.get(&r.doc_id))
-                .cloned();
-            let hlc = current.as_ref().map(|d| d.hlc).unwrap_or_default();
-            let doc =
-                r.op.apply(&r.doc_id, current.as_ref(), hlc)
-                    .map_err(|e| refused(e, &r.collection, &r.doc_id))?;
-            written.insert(key, doc);
-        }
-        let mut changes = Vec::new();
-        for ((collection, _), doc) in written {
-            if let Some(change) = self
-                .collections
-                .get_mut(&collection)
-                .and_then(|c| c.set_synced(doc, None))
-            {
-                changes.push(change);
-            }
-        }
-        self.notify(&changes);
-        let (tx, rx) = oneshot::channel();
-        self.forward(Request::Commit { requests, metadata }, Answer::Commit(tx));
-        Ok(rx)
-    }
-
-    /// Forwards `hardDelete` (checked against the mirror first).
-    pub fn hard_delete(&mut self, collection: &str, id: String) -> Result<Done, CoreError> {
-        if self.collection(collection)?.get(&id).is_none() {
-            return Err(CoreError::NotFound {
-                collection: collection.into(),
-                id,
-            });
-        }
-        Ok(self.forward_done(Request::HardDelete {
-            collection: collection.into(),
-            id,
-        }))
-    }
-
-    /// Forwards `resolveConflict` (checked against the mirrored inbox first).
-    pub fn resolve_conflict(&mut self, id: ConflictId, fields: Fields) -> Result<(), CoreError> {
-        let id = id.to_string();
-        let parked = self
-            .state
-            .as_ref()
-            .and_then(|s| s.conflicts.as_array())
-            .is_some_and(|list| list.iter().any(|c| c["id"] == id.as_str()));
-        if !parked {
-            return Err(CoreError::UnknownConflict(id));
-        }
-        let done = self.forward_done(Request::ResolveConflict { id, fields });
-        wasm_bindgen_futures::spawn_local(async move {
-            if let Ok(Err(e)) = done.await {
-                web_sys::console::error_2(&"ferrosync: resolveConflict failed".into(), &e);
-            }
-        });
-        Ok(())
-    }
-
     /// Forwards a request whose answer is only "done" or an error.
-    pub fn forward_done(&mut self, request: Request) -> Done {
-        let (reply, rx) = oneshot::channel();
-        self.forward(request, Answer::Done(reply));
-        rx
+    pub fn forward_done(&mut self, request: Request) -> Answer<()> {
+        let (pending, answer) = Pending::new();
+        self.forward(request, Caller::Done(pending));
+        answer
     }
 
-    fn forward(&mut self, request: Request, answer: Answer) {
+    pub(super) fn forward(&mut self, request: Request, caller: Caller) {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.channel.post(&TabMessage::Request {
@@ -257,113 +152,7 @@ impl Follower {
             seq,
             request: request.clone(),
         });
-        self.pending.insert(seq, Pending { request, answer });
-    }
-
-    /// The leader's client id.
-    pub fn client_id(&self) -> String {
-        self.state
-            .as_ref()
-            .map(|s| s.client_id.clone())
-            .unwrap_or_default()
-    }
-
-    /// One mirrored transaction.
-    pub fn transaction(&self, id: TxId) -> Option<JsValue> {
-        self.transactions
-            .get(&id)
-            .map(crate::api::views::transaction)
-    }
-
-    /// The mirrored transactions `query` selects.
-    pub fn transactions(&self, query: &TxQuery) -> JsValue {
-        let page = query.select(self.transactions.values().rev());
-        crate::api::views::transactions(page.into_iter())
-    }
-
-    /// The objects the mirrored in-flight transactions hold (ordered strategy only).
-    pub fn locked_objects(&self) -> JsValue {
-        let locked = if self.options.engine.mutation_strategy.is_ordered() {
-            locked_objects(self.transactions.values())
-        } else {
-            Vec::new()
-        };
-        crate::api::views::locked_objects(&locked)
-    }
-
-    /// The mirrored sync log, newest first.
-    pub fn sync_log(&self, query: &SyncLogQuery) -> Vec<SyncLogEntry> {
-        self.state
-            .iter()
-            .flat_map(|s| query.select(s.sync_log.iter()))
-            .cloned()
-            .collect()
-    }
-
-    /// The mirrored conflict inbox.
-    pub fn conflicts(&self) -> JsValue {
-        match &self.state {
-            Some(s) => js::to_js(&js::Json(&s.conflicts)),
-            None => js_sys::Array::new().into(),
-        }
-    }
-
-    /// The mirrored status or stats.
-    pub fn current(&self, topic: Topic) -> JsValue {
-        match (topic, &self.state) {
-            (Topic::Status, Some(s)) => js::to_js(&s.status),
-            (Topic::Stats, Some(s)) => js::to_js(&s.stats),
-            (Topic::Progress, Some(s)) => js::to_js(&s.progress),
-            (Topic::Status, None) => js::to_js(&SyncStatus::Offline),
-            (Topic::Stats, None) => js::to_js(&SyncStats::default()),
-            (Topic::Progress, None) => js::to_js(&SyncProgress::default()),
-        }
-    }
-
-    /// Acts on a message from the leader.
-    pub fn on_message(&mut self, message: TabMessage) {
-        match message {
-            TabMessage::Snapshot {
-                to,
-                collections,
-                transactions,
-                state,
-            } if to == self.tab => {
-                self.hello_timer = None;
-                self.replace_mirror(collections);
-                self.transactions.clear();
-                self.add_transactions(transactions);
-                self.set_state(state);
-                self.has_snapshot = true;
-                for ready in self.ready.drain(..) {
-                    let _ = ready.send(());
-                }
-            }
-            TabMessage::Update {
-                changes,
-                transactions,
-                state,
-            } if self.has_snapshot => {
-                let changes = self.apply_changes(changes);
-                self.notify(&changes);
-                self.add_transactions(transactions);
-                if let Some(state) = state {
-                    self.set_state(state);
-                }
-            }
-            TabMessage::Reply { to, seq, result } if to == self.tab => self.answered(seq, result),
-            TabMessage::Leader { tab } if tab != self.tab => {
-                self.hello();
-                for (seq, pending) in &self.pending {
-                    self.channel.post(&TabMessage::Request {
-                        tab: self.tab.clone(),
-                        seq: *seq,
-                        request: pending.request.clone(),
-                    });
-                }
-            }
-            _ => {}
-        }
+        self.pending.insert(seq, Forwarded { request, caller });
     }
 
     fn answered(&mut self, seq: u64, result: Result<messages::Reply, messages::Refusal>) {
@@ -380,24 +169,20 @@ impl Follower {
             return;
         };
         let failed = result.is_err();
-        match (pending.answer, result) {
-            (Answer::Commit(reply), Ok(messages::Reply::Durable { tx, finished })) => {
+        match (pending.caller, result) {
+            (Caller::Commit(caller), Ok(messages::Reply::Durable { tx, finished })) => {
                 let settlement = self.settlement(tx);
                 if let Some(finished) = finished {
                     settlement.settle(&finished);
                 }
-                let _ = reply.send(Ok((tx, settlement)));
+                caller.answer(Ok((tx, settlement)));
             }
-            (Answer::Done(reply), Ok(_)) => {
-                let _ = reply.send(Ok(()));
-            }
-            (answer, Err(r)) => answer.reject(js::refusal(r.code, &r.message)),
-            (Answer::Commit(reply), Ok(other)) => {
-                let _ = reply.send(Err(js::refusal(
-                    Code::ProtocolViolation,
-                    &format!("unexpected answer from the leading tab: {other:?}"),
-                )));
-            }
+            (Caller::Done(caller), Ok(_)) => caller.answer(Ok(())),
+            (caller, Err(r)) => caller.reject(js::refusal(r.code, &r.message)),
+            (caller, Ok(other)) => caller.reject(js::refusal(
+                Code::ProtocolViolation,
+                &format!("unexpected answer from the leading tab: {other:?}"),
+            )),
         }
         // A refused write was shown optimistically: take the leader's state again.
         if failed {
@@ -492,6 +277,70 @@ impl Follower {
         self.notify(&changes);
     }
 
+    /// Acts on a message from the leader.
+    pub(super) fn on_message(&mut self, message: TabMessage) {
+        match message {
+            TabMessage::Snapshot {
+                to,
+                collections,
+                transactions,
+                state,
+            } if to == self.tab => {
+                self.hello_timer = None;
+                self.replace_mirror(collections);
+                self.transactions.clear();
+                self.add_transactions(transactions);
+                self.set_state(state);
+                self.has_snapshot = true;
+                for ready in self.ready.drain(..) {
+                    ready.answer(Ok(()));
+                }
+            }
+            TabMessage::Update {
+                changes,
+                transactions,
+                state,
+            } if self.has_snapshot => {
+                let changes = self.apply_changes(changes);
+                self.notify(&changes);
+                self.add_transactions(transactions);
+                if let Some(state) = state {
+                    self.set_state(state);
+                }
+            }
+            TabMessage::Reply { to, seq, result } if to == self.tab => self.answered(seq, result),
+            TabMessage::Leader { tab } if tab != self.tab => {
+                self.hello();
+                for (seq, pending) in &self.pending {
+                    self.channel.post(&TabMessage::Request {
+                        tab: self.tab.clone(),
+                        seq: *seq,
+                        request: pending.request.clone(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Leaves: tells the leader, withdraws from the lock queue, rejects whatever waits.
+    pub(super) fn leave(&mut self) {
+        self.channel.post(&TabMessage::Bye {
+            tab: self.tab.clone(),
+        });
+        self.hello_timer = None;
+        if let Some(waiting) = self.waiting_lock.take() {
+            waiting.abort();
+        }
+        self.hub.clear();
+        for (_, pending) in std::mem::take(&mut self.pending) {
+            pending.caller.reject(js::destroyed());
+        }
+        for (_, settlement) in self.settlements.drain() {
+            settlement.abandon();
+        }
+    }
+
     /// Takes the follower apart for the leader it becomes.
     pub(super) fn into_parts(mut self) -> FollowerParts {
         self.hello_timer = None;
@@ -504,24 +353,6 @@ impl Follower {
             mirror: self.collections,
         }
     }
-
-    /// Leaves: tells the leader, withdraws from the lock queue, rejects whatever waits.
-    pub fn destroy(&mut self) {
-        self.channel.post(&TabMessage::Bye {
-            tab: self.tab.clone(),
-        });
-        self.hello_timer = None;
-        if let Some(waiting) = self.waiting_lock.take() {
-            waiting.abort();
-        }
-        self.hub.clear();
-        for (_, pending) in std::mem::take(&mut self.pending) {
-            pending.answer.reject(js::destroyed());
-        }
-        for (_, settlement) in self.settlements.drain() {
-            settlement.abandon();
-        }
-    }
 }
 
 /// What a follower hands to the leader it becomes.
@@ -529,72 +360,7 @@ pub(super) struct FollowerParts {
     pub hub: Hub,
     pub tab: String,
     pub channel: Rc<Channel>,
-    pub pending: BTreeMap<u64, Pending>,
+    pub pending: BTreeMap<u64, Forwarded>,
     pub settlements: HashMap<TxId, Rc<Settlement>>,
     pub mirror: HashMap<String, Collection>,
-}
-
-/// What `mirror` shows differently from `engine`'s view (when a follower takes over).
-pub(super) fn differences(
-    mirror: &HashMap<String, Collection>,
-    engine: &ferrosync_core::engine::Engine,
-) -> Vec<DocChange> {
-    let mut changes = Vec::new();
-    for (name, shown) in mirror {
-        let Ok(actual) = engine.collection(name) else {
-            continue;
-        };
-        for doc in actual.docs() {
-            changes.extend(change(name, shown.get(&doc.id), Some(doc)));
-        }
-        for doc in shown.docs().filter(|d| actual.get(&d.id).is_none()) {
-            changes.extend(change(name, Some(doc), None));
-        }
-    }
-    changes
-}
-
-/// How a query's results `after` differ from its results `before` (when a follower takes over).
-pub(super) fn window_changes(
-    collection: &str,
-    before: &[&Document],
-    after: &[&Document],
-) -> Vec<DocChange> {
-    let old: HashMap<&str, &Document> = before.iter().map(|d| (d.id.as_str(), *d)).collect();
-    let new: HashMap<&str, &Document> = after.iter().map(|d| (d.id.as_str(), *d)).collect();
-    let gone = before
-        .iter()
-        .filter(|d| !new.contains_key(d.id.as_str()))
-        .filter_map(|d| change(collection, Some(d), None));
-    let came = after
-        .iter()
-        .filter_map(|d| change(collection, old.get(d.id.as_str()).copied(), Some(d)));
-    gone.chain(came).collect()
-}
-
-/// The change from `old` to `new` of one document, if users can see one.
-fn change(collection: &str, old: Option<&Document>, new: Option<&Document>) -> Option<DocChange> {
-    let kind = match (old, new) {
-        (None, Some(_)) => ChangeKind::Added,
-        (Some(a), Some(b)) if a.fields != b.fields || a.deleted != b.deleted => ChangeKind::Updated,
-        (Some(_), None) => ChangeKind::Removed,
-        _ => return None,
-    };
-    let doc = new.or(old).expect("one side exists");
-    Some(DocChange {
-        collection: collection.to_owned(),
-        id: doc.id.clone(),
-        kind,
-        doc: new.cloned(),
-    })
-}
-
-/// The error the leader's engine would give for a write that cannot apply.
-fn refused(error: OpError, collection: &str, id: &str) -> CoreError {
-    let (collection, id) = (collection.to_owned(), id.to_owned());
-    match error {
-        OpError::NotFound => CoreError::NotFound { collection, id },
-        OpError::AlreadyExists => CoreError::AlreadyExists { collection, id },
-        OpError::Deleted => CoreError::Deleted { collection, id },
-    }
 }

@@ -1,7 +1,7 @@
 //! Who is told about what: subscribers of collections, live queries, transactions, status and
 //! stats, and the queue their callbacks wait in until the engine is no longer borrowed.
 
-use crate::api::views;
+use crate::views;
 use ferrosync_core::collection::DocChange;
 use ferrosync_core::document::write_json_string;
 use ferrosync_core::live_query::{LiveChanges, LiveId};

@@ -1,50 +1,23 @@
 //! The leading tab: feeds inputs to the core engine and executes the effects it returns
-//! (storage writes, messages, timers, notifications), keeps the connection to the server, and
-//! serves the other tabs of the database (see `serving`).
+//! (storage writes, messages, timers, notifications, connections, answers), and serves the
+//! other tabs of the database (see `serving`). Every decision is the engine's: callers waiting
+//! on a request hold its ticket, which an `Answered` effect answers.
 
-use super::custom::OnUpdate;
-use super::{done_now, Done, Handle, Hub, Reply, Settlement, Source, Topic};
+use super::connection::Link;
+use super::pending::{answered, Answer, Waiting};
+use super::{Committed, Handle, Hub, Settlement, Source, Topic};
 use crate::js::{self, now};
 use crate::storage::{Origin, Storage};
 use crate::tabs::{Channel, Lock};
-use crate::transport::{Connection, Event};
 use ferrosync_core::collection::DocChange;
-use ferrosync_core::document::Fields;
-use ferrosync_core::engine::{
-    ConflictId, Effect, Engine, Input, StorageWrite, SyncLogQuery, SyncLogStatus, SyncStats,
-    SyncStatus, Unwritten,
-};
-use ferrosync_core::mutation::MutationRequest;
+use ferrosync_core::engine::{Effect, Engine, Input, RequestError, StorageWrite, Ticket};
 use ferrosync_core::protocol::ServerMessage;
 use ferrosync_core::transaction::{Transaction, TxId};
-use ferrosync_core::{Code, CoreError};
-use futures::channel::oneshot;
+use ferrosync_core::CoreError;
 use gloo_timers::callback::Timeout;
-use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
-
-/// How long the first reconnect waits at most; doubles per failure up to [`RECONNECT_CAP_MS`].
-const RECONNECT_BASE_MS: u64 = 500;
-const RECONNECT_CAP_MS: u64 = 30_000;
-
-/// How long changes received live wait to be written, so a burst of them shares one write and
-/// the engines of a page tell their subscribers first (nothing waits on their durability).
-const RECEIVED_WRITE_DELAY_MS: u32 = 100;
-
-/// Why an engine without `serverUrl` or custom backend cannot sync.
-const NO_SOURCE: &str = "this engine has no serverUrl or custom backend, so it cannot sync";
-
-/// A browser event listener and the event it listens to.
-type WindowListener = (&'static str, Closure<dyn FnMut()>);
-
-/// A `forceSync`/`push`/`pull` caller waiting for sync to settle.
-struct SyncWaiter {
-    reply: Reply,
-    /// Sync-log runs from this id on were started for (or after) the request.
-    since_log: u64,
-}
 
 /// The other tabs of the database, as the leader sees them.
 pub(super) struct Tabs {
@@ -70,47 +43,34 @@ pub struct Leader {
     pub(super) me: Weak<Handle>,
     pub(super) tabs: Tabs,
     storage: Option<Rc<Storage>>,
-    source: Option<Source>,
-    connection: Option<Connection>,
-    /// A connection is opening (not yet open or closed), or a custom backend's `setup` runs.
-    connecting: bool,
-    /// A custom backend's `setup` resolved and sync has not stopped since.
-    custom_up: bool,
-    /// The `onUpdate` function handed to the custom backend's `setup`, kept alive while that
-    /// run is current.
-    pub(super) on_update: Option<OnUpdate>,
-    /// Tells current connection events from those of connections already dropped.
-    generation: u64,
-    /// Which of the servers (`serverUrl` may list several) the next connection goes to.
-    server: usize,
-    /// `start()` was called and not `stop()`.
-    running: bool,
-    reconnect_failures: u32,
-    reconnect_timer: Option<Timeout>,
+    pub(super) source: Option<Source>,
+    /// The connection the engine asked for.
+    pub(super) link: Link,
     wake_timer: Option<Timeout>,
-    online_listeners: Vec<WindowListener>,
-    durable_waiters: HashMap<TxId, Vec<Reply>>,
-    settlements: HashMap<TxId, Rc<Settlement>>,
-    sync_waiters: Vec<SyncWaiter>,
-    /// Storage writes issued (they run one at a time).
-    writes_issued: u64,
+    /// Callers waiting for a transaction to be durable.
+    pub(super) durable_waiters: Waiting<TxId, Committed>,
+    pub(super) settlements: HashMap<TxId, Rc<Settlement>>,
+    /// Callers waiting for the engine's answer to their request.
+    ticket_waiters: Waiting<Ticket, ()>,
+    /// Answers that came in the step that made their request, before it was waited on (a
+    /// list: each is taken as soon as that step returns).
+    early_answers: Vec<(Ticket, Result<(), JsValue>)>,
     /// A microtask will flush the changes of this task's commits (see [`Leader::input`]).
-    flush_queued: bool,
+    pub(super) flush_queued: bool,
     /// An idle callback will let storage compact.
-    compact_queued: bool,
+    pub(super) compact_queued: bool,
     /// Flushes what a completed write left, or changes received live (see [`Leader::input`]).
-    flush_timer: Option<Timeout>,
+    pub(super) flush_timer: Option<Timeout>,
     /// When that flush is due (`u64::MAX`: none is waiting for a time).
-    flush_due: u64,
+    pub(super) flush_due: u64,
     /// A flush of changes received live waits for an idle callback: it covers any received
     /// since, so they do not put it off again.
-    flush_idle: bool,
+    pub(super) flush_idle: bool,
     /// Numbers the flushes scheduled, so one replaced by a sooner one does nothing.
-    flush_ticket: u64,
+    pub(super) flush_ticket: u64,
     /// An input other than live changes came since the last write was issued: what that
     /// write leaves is flushed in the next task.
-    prompt_flush: bool,
-    flush_waiters: Vec<(u64, Reply)>,
+    pub(super) prompt_flush: bool,
 }
 
 /// What a step changed that the other tabs should see.
@@ -158,21 +118,12 @@ impl Leader {
             },
             storage: Some(Rc::new(storage)),
             source,
-            connection: None,
-            connecting: false,
-            custom_up: false,
-            on_update: None,
-            generation: 0,
-            server: 0,
-            running: false,
-            reconnect_failures: 0,
-            reconnect_timer: None,
+            link: Link::default(),
             wake_timer: None,
-            online_listeners: Vec::new(),
-            durable_waiters: HashMap::new(),
+            durable_waiters: Waiting::default(),
             settlements: HashMap::new(),
-            sync_waiters: Vec::new(),
-            writes_issued: 0,
+            ticket_waiters: Waiting::default(),
+            early_answers: Vec::new(),
             flush_queued: false,
             compact_queued: false,
             flush_timer: None,
@@ -180,7 +131,6 @@ impl Leader {
             flush_idle: false,
             flush_ticket: 0,
             prompt_flush: false,
-            flush_waiters: Vec::new(),
         }
     }
 
@@ -193,6 +143,21 @@ impl Leader {
     /// Changes received live wait [`RECEIVED_WRITE_DELAY_MS`], and so does what a completed
     /// write leaves when only such changes came meanwhile.
     pub fn input(&mut self, input: Input) -> Result<Option<TxId>, CoreError> {
+        Ok(self.step(input)?.0)
+    }
+
+    /// Hands a request to the engine; the receiver is told its answer.
+    pub(super) fn request(&mut self, input: Input) -> Result<Answer<()>, CoreError> {
+        let ticket = self.step(input)?.1.expect("a request gets a ticket");
+        let early = self.early_answers.iter().position(|(t, _)| *t == ticket);
+        Ok(match early {
+            Some(i) => answered(self.early_answers.swap_remove(i).1),
+            None => self.ticket_waiters.add(ticket),
+        })
+    }
+
+    /// [`Leader::input`], also returning the request's ticket.
+    fn step(&mut self, input: Input) -> Result<(Option<TxId>, Option<Ticket>), CoreError> {
         let committed = matches!(input, Input::Commit { .. });
         let lazy = match input {
             Input::Server(ServerMessage::Changes { .. }) => true,
@@ -215,86 +180,7 @@ impl Leader {
         if step.compact {
             self.compact_when_idle();
         }
-        self.check_sync_waiters();
-        Ok(step.transaction)
-    }
-
-    /// Flushes in a microtask (once for any number of calls before it runs).
-    fn flush_soon(&mut self) {
-        if std::mem::replace(&mut self.flush_queued, true) {
-            return;
-        }
-        let me = self.me.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            if let Some(handle) = me.upgrade() {
-                handle.with_leader(|l| {
-                    if std::mem::take(&mut l.flush_queued) {
-                        l.feed(Input::Tick);
-                    }
-                });
-            }
-        });
-    }
-
-    /// Lets storage compact its log when the page has time to spare (once for any number of
-    /// calls before it runs).
-    fn compact_when_idle(&mut self) {
-        if std::mem::replace(&mut self.compact_queued, true) {
-            return;
-        }
-        let me = self.me.clone();
-        js::when_idle(move || {
-            if let Some(handle) = me.upgrade() {
-                handle.with_leader(|l| {
-                    l.compact_queued = false;
-                    l.feed(Input::Compact);
-                });
-            }
-        });
-    }
-
-    /// Flushes in the next task or, `lazy`, after [`RECEIVED_WRITE_DELAY_MS`] once the page is
-    /// idle (so the writes of many engines never hold up a message), unless a flush is due
-    /// sooner.
-    fn flush_later(&mut self, lazy: bool) {
-        let delay = if lazy { RECEIVED_WRITE_DELAY_MS } else { 0 };
-        let due = now() + u64::from(delay);
-        if self.flush_due <= due || (lazy && self.flush_idle) {
-            return;
-        }
-        self.flush_due = due;
-        self.flush_idle = false;
-        self.flush_ticket += 1;
-        let (ticket, me) = (self.flush_ticket, self.me.clone());
-        let tick = move || {
-            if let Some(handle) = me.upgrade() {
-                handle.with_leader(|l| {
-                    if l.flush_ticket == ticket {
-                        l.flush_timer = None;
-                        l.flush_due = u64::MAX;
-                        l.flush_idle = false;
-                        l.feed(Input::Tick);
-                    }
-                });
-            }
-        };
-        let me = self.me.clone();
-        self.flush_timer = Some(Timeout::new(delay, move || {
-            if !lazy {
-                return tick();
-            }
-            // An idle callback cannot be cancelled: until it runs, a flush due sooner is
-            // scheduled anew (and this one then does nothing).
-            if let Some(handle) = me.upgrade() {
-                handle.with_leader(|l| {
-                    if l.flush_ticket == ticket {
-                        l.flush_due = u64::MAX;
-                        l.flush_idle = true;
-                    }
-                });
-            }
-            js::when_idle(tick);
-        }));
+        Ok((step.transaction, step.ticket))
     }
 
     /// Feeds an input whose refusal would be the engine's own bug: it is reported, not thrown.
@@ -307,6 +193,10 @@ impl Leader {
     fn execute(&mut self, effects: Vec<Effect>) {
         let mut outgoing = Vec::new();
         let mut outbound = Outbound::default();
+        // The connection changes once this step's effects are out: what opening it feeds the
+        // engine comes after them.
+        let mut connect = None;
+        let mut disconnect = false;
         let serving = !self.tabs.followers.is_empty();
         for effect in effects {
             match effect {
@@ -329,8 +219,8 @@ impl Leader {
                 }
                 Effect::Durable(ids) => {
                     for id in ids {
-                        for reply in self.durable_waiters.remove(&id).unwrap_or_default() {
-                            let _ = reply.send(Ok(()));
+                        if let Some(settlement) = self.settlements.get(&id).cloned() {
+                            self.durable_waiters.answer(&id, Ok((id, settlement)));
                         }
                     }
                 }
@@ -352,6 +242,18 @@ impl Leader {
                         self.call(&backend, call);
                     }
                 }
+                Effect::Connect { server } => connect = Some(server),
+                Effect::Disconnect => disconnect = true,
+                Effect::Answered(answers) => {
+                    for (ticket, answer) in answers {
+                        let result = answer.map_err(request_error);
+                        if self.ticket_waiters.is_waiting(&ticket) {
+                            self.ticket_waiters.answer(&ticket, result);
+                        } else {
+                            self.early_answers.push((ticket, result));
+                        }
+                    }
+                }
                 Effect::WakeAt(at) => {
                     let me = self.me.clone();
                     let delay = at.saturating_sub(now()).min(u32::MAX as u64) as u32;
@@ -363,28 +265,17 @@ impl Leader {
                 }
             }
         }
-        if let (Some(connection), false) = (&self.connection, outgoing.is_empty()) {
-            connection.send(outgoing);
+        if !outgoing.is_empty() {
+            self.link.send(outgoing);
         }
         if serving {
             self.broadcast(outbound);
         }
-    }
-
-    /// Settles transactions that finished, and rejects `insert` promises of those that failed
-    /// before becoming durable.
-    fn transactions_changed(&mut self, txs: &[Transaction]) {
-        for tx in txs.iter().filter(|tx| tx.state.is_terminal()) {
-            if let Some(settlement) = self.settlements.remove(&tx.id) {
-                // The history's bytes when it keeps the transaction: one copy for both.
-                match self.engine.stored_transaction(tx.id) {
-                    Some(stored) => settlement.settle_stored(stored),
-                    None => settlement.settle(tx),
-                }
-            }
-            for reply in self.durable_waiters.remove(&tx.id).unwrap_or_default() {
-                let _ = reply.send(outcome(tx));
-            }
+        if disconnect {
+            self.close_link();
+        }
+        if let Some(server) = connect {
+            self.open_link(server);
         }
     }
 
@@ -394,9 +285,7 @@ impl Leader {
         let Some(storage) = self.storage.clone() else {
             return;
         };
-        self.writes_issued += 1;
         self.prompt_flush = false;
-        let number = self.writes_issued;
         let origins = self.origins_for(&write);
         let token = write.token;
         let me = self.me.clone();
@@ -411,14 +300,6 @@ impl Leader {
             handle.with_leader(|l| match result {
                 Ok(()) => {
                     l.origins_written(origins);
-                    let waiting = std::mem::take(&mut l.flush_waiters);
-                    let (ready, waiting): (Vec<_>, Vec<_>) = waiting
-                        .into_iter()
-                        .partition(|(target, _)| *target <= number);
-                    l.flush_waiters = waiting;
-                    for (_, reply) in ready {
-                        let _ = reply.send(Ok(()));
-                    }
                     l.feed(Input::Persisted { token });
                 }
                 Err(error) => {
@@ -435,240 +316,6 @@ impl Leader {
         });
     }
 
-    /// Commits a transaction; returns its id, its settlement and a receiver told once it is
-    /// durable (or failed first).
-    pub fn commit(
-        &mut self,
-        requests: Vec<MutationRequest>,
-        metadata: Option<Value>,
-    ) -> Result<(TxId, Rc<Settlement>, Done), CoreError> {
-        let id = self
-            .input(Input::Commit { requests, metadata })?
-            .expect("a commit creates a transaction");
-        let settlement = self.settlement_of(id);
-        Ok((id, settlement, self.durable(id)))
-    }
-
-    /// The settlement of a transaction this engine still knows (or `None`).
-    pub(super) fn settlement(&mut self, id: TxId) -> Option<Rc<Settlement>> {
-        let tx = self.engine.transaction(id)?;
-        if tx.state.is_terminal() {
-            let settlement = Rc::new(Settlement::default());
-            settlement.settle(tx);
-            return Some(settlement);
-        }
-        Some(self.settlement_of(id))
-    }
-
-    fn settlement_of(&mut self, id: TxId) -> Rc<Settlement> {
-        self.settlements.entry(id).or_default().clone()
-    }
-
-    /// Takes over a settlement a follower handed out for transaction `id`.
-    pub(super) fn adopt_settlement(&mut self, id: TxId, settlement: Rc<Settlement>) {
-        match self.engine.transaction(id) {
-            Some(tx) if tx.state.is_terminal() => settlement.settle(tx),
-            Some(_) => {
-                self.settlements.insert(id, settlement);
-            }
-            None => {
-                let finished = self.tabs.origins.values().find(|o| o.tx == id);
-                if let Some(tx) = finished.and_then(|o| o.finished.as_ref()) {
-                    settlement.settle(tx);
-                }
-            }
-        }
-    }
-
-    /// A receiver told once transaction `id` is durable (at once if it already is).
-    pub(super) fn durable(&mut self, id: TxId) -> Done {
-        match self.engine.transaction(id) {
-            Some(tx) if tx.state.is_terminal() => done_now(outcome(tx)),
-            Some(_) if self.engine.is_durable(id) => done_now(Ok(())),
-            Some(_) => {
-                let (reply, rx) = oneshot::channel();
-                self.durable_waiters.entry(id).or_default().push(reply);
-                rx
-            }
-            // Finished and forgotten: it was durable.
-            None => done_now(Ok(())),
-        }
-    }
-
-    /// `hardDelete`: a receiver told once the removal is in IndexedDB.
-    /// It waits while storage is failing (the write is retried).
-    pub fn hard_delete(&mut self, collection: &str, id: String) -> Result<Done, CoreError> {
-        // The removal is in the first write issued from now on: the one this input starts, or
-        // the next one if a write is under way.
-        let (reply, done) = oneshot::channel();
-        let target = self.writes_issued + 1;
-        self.input(Input::HardDelete {
-            collection: collection.into(),
-            id,
-        })?;
-        self.flush_waiters.push((target, reply));
-        Ok(done)
-    }
-
-    /// `flush`: a receiver told once everything the engine holds is in IndexedDB (it waits
-    /// while storage is failing).
-    pub fn flush(&mut self) -> Done {
-        let target = match self.engine.unwritten() {
-            Unwritten::Nothing => return done_now(Ok(())),
-            Unwritten::InFlight => self.writes_issued,
-            Unwritten::Waiting => {
-                // Written by the next write, issued now unless one is under way.
-                self.feed(Input::Tick);
-                self.writes_issued + u64::from(self.engine.unwritten() == Unwritten::Waiting)
-            }
-        };
-        let (reply, done) = oneshot::channel();
-        self.flush_waiters.push((target, reply));
-        done
-    }
-
-    /// `resolveConflict`.
-    pub fn resolve_conflict(&mut self, id: ConflictId, fields: Fields) -> Result<(), CoreError> {
-        self.input(Input::ResolveConflict { id, fields })
-            .map(|_| ())
-    }
-
-    /// The status or stats now.
-    pub fn current(&self, topic: Topic) -> JsValue {
-        match topic {
-            Topic::Status => js::to_js(&self.engine.status()),
-            Topic::Stats => js::to_js::<SyncStats>(self.engine.stats()),
-            Topic::Progress => js::to_js(&self.engine.progress()),
-        }
-    }
-
-    /// Starts syncing: connects, and reconnects after losses until [`Leader::stop_sync`].
-    pub fn start_sync(&mut self) -> Result<(), JsValue> {
-        if self.source.is_none() {
-            return Err(js::refusal(Code::InvalidState, NO_SOURCE));
-        }
-        if !self.running {
-            self.running = true;
-            if matches!(self.source, Some(Source::Server(_))) {
-                self.watch_online();
-            }
-            self.reconnect_failures = 0;
-            self.connect();
-        }
-        Ok(())
-    }
-
-    /// Stops syncing and closes the connection; local reads and writes go on.
-    pub fn stop_sync(&mut self) {
-        self.running = false;
-        self.reconnect_timer = None;
-        self.disconnect("sync stopped");
-    }
-
-    fn disconnect(&mut self, reason: &str) {
-        self.connecting = false;
-        self.on_update = None;
-        let was_up = std::mem::take(&mut self.custom_up);
-        if self.connection.take().is_some() || was_up {
-            self.feed(Input::Disconnected {
-                reason: reason.into(),
-            });
-        }
-    }
-
-    /// Opens the connection, or runs the custom backend's `setup`, unless one is open or
-    /// opening.
-    fn connect(&mut self) {
-        if !self.running || self.connecting || self.connection.is_some() || self.custom_up {
-            return;
-        }
-        let source = match &self.source {
-            Some(Source::Server(_)) if !browser_online() => return,
-            Some(source) => source.clone(),
-            None => return,
-        };
-        self.reconnect_timer = None;
-        self.generation += 1;
-        self.connecting = true;
-        let (generation, me) = (self.generation, self.me.clone());
-        match source {
-            Source::Server(remote) => {
-                let events = Rc::new(move |event| {
-                    if let Some(handle) = me.upgrade() {
-                        handle.with_leader(|l| l.connection_event(generation, event));
-                    }
-                });
-                self.connection = Some(Connection::open(
-                    &remote,
-                    self.server,
-                    self.engine.client_id(),
-                    events,
-                ));
-            }
-            Source::Custom(backend) => self.start_custom(backend, generation),
-        }
-    }
-
-    fn connection_event(&mut self, generation: u64, event: Event) {
-        if generation != self.generation || self.connection.is_none() {
-            return;
-        }
-        match event {
-            Event::Open { live } => {
-                self.connecting = false;
-                self.reconnect_failures = 0;
-                self.feed(Input::Connected { live });
-            }
-            Event::Received(messages) => {
-                for message in messages {
-                    self.feed(Input::Server(message));
-                }
-            }
-            Event::Closed { reason } => {
-                self.connection = None;
-                self.connecting = false;
-                // Failover: the next connection tries the next server, after the same backoff.
-                self.server = self.server.wrapping_add(1);
-                self.feed(Input::Disconnected { reason });
-                self.schedule_reconnect();
-            }
-        }
-    }
-
-    /// The custom backend's `setup` run `generation` resolved: its data (if any) goes in, and
-    /// transactions may be persisted.
-    pub(super) fn custom_ready(&mut self, generation: u64, data: Option<Input>) {
-        if generation != self.generation || !self.connecting {
-            return;
-        }
-        self.connecting = false;
-        self.custom_up = true;
-        self.reconnect_failures = 0;
-        if let Some(data) = data {
-            self.feed(data);
-        }
-        self.feed(Input::BackendReady);
-    }
-
-    /// The custom backend's `setup` run `generation` failed: it is tried again after a backoff.
-    pub(super) fn custom_failed(&mut self, generation: u64, reason: &str) {
-        if generation != self.generation || !self.connecting {
-            return;
-        }
-        self.connecting = false;
-        self.on_update = None;
-        web_sys::console::error_1(&format!("ferrosync: {reason}").into());
-        self.feed(Input::Disconnected {
-            reason: reason.into(),
-        });
-        self.schedule_reconnect();
-    }
-
-    /// The current run of the custom backend's `setup`, while sync runs.
-    pub(super) fn custom_generation(&self) -> Option<u64> {
-        (self.running && (self.connecting || self.custom_up)).then_some(self.generation)
-    }
-
     /// The names of the synced collections.
     pub(super) fn synced_collections(&self) -> Vec<String> {
         self.engine
@@ -678,133 +325,9 @@ impl Leader {
             .collect()
     }
 
-    /// Reconnects after a delay drawn uniformly below a ceiling that doubles per failure.
-    fn schedule_reconnect(&mut self) {
-        if !self.running {
-            return;
-        }
-        self.reconnect_failures += 1;
-        let exponent = (self.reconnect_failures - 1).min(16);
-        let ceiling = (RECONNECT_BASE_MS << exponent).min(RECONNECT_CAP_MS);
-        let delay = (js_sys::Math::random() * ceiling as f64) as u32;
-        let me = self.me.clone();
-        self.reconnect_timer = Some(Timeout::new(delay, move || {
-            if let Some(handle) = me.upgrade() {
-                handle.with_leader(Leader::connect);
-            }
-        }));
-    }
-
-    /// Follows the browser's `online`/`offline` events.
-    fn watch_online(&mut self) {
-        if !self.online_listeners.is_empty() {
-            return;
-        }
-        let Some(window) = web_sys::window() else {
-            return;
-        };
-        for (event, online) in [("online", true), ("offline", false)] {
-            let me = self.me.clone();
-            let callback = Closure::<dyn FnMut()>::new(move || {
-                if let Some(handle) = me.upgrade() {
-                    handle.with_leader(|l| {
-                        if online {
-                            l.reconnect_failures = 0;
-                            l.connect();
-                        } else {
-                            l.reconnect_timer = None;
-                            l.disconnect("the browser is offline");
-                        }
-                    });
-                }
-            });
-            let _ =
-                window.add_event_listener_with_callback(event, callback.as_ref().unchecked_ref());
-            self.online_listeners.push((event, callback));
-        }
-    }
-
-    /// Asks for a push and/or pull; the receiver is told when sync settles (idle), or fails.
-    pub fn sync_now(&mut self, push: bool, pull: bool) -> Done {
-        if self.source.is_none() || !self.running {
-            return done_now(Err(js::refusal(
-                Code::InvalidState,
-                if self.source.is_none() {
-                    NO_SOURCE
-                } else {
-                    "sync is stopped; call start() first"
-                },
-            )));
-        }
-        let (reply, rx) = oneshot::channel();
-        let newest = SyncLogQuery {
-            limit: Some(1),
-            ..SyncLogQuery::default()
-        };
-        let since_log = self
-            .engine
-            .sync_log(&newest)
-            .first()
-            .map_or(0, |e| e.id + 1);
-        self.sync_waiters.push(SyncWaiter { reply, since_log });
-        self.feed(Input::SyncNow { push, pull });
-        rx
-    }
-
-    /// Settles `forceSync`/`push`/`pull` callers: idle → resolved; a run they caused failed,
-    /// or the server is unreachable → rejected with the reason.
-    fn check_sync_waiters(&mut self) {
-        if self.sync_waiters.is_empty() {
-            return;
-        }
-        let status = self.engine.status();
-        let unreachable = status == SyncStatus::Offline && !self.connecting;
-        let failed_runs: Vec<(u64, String)> = self
-            .engine
-            .sync_log(&SyncLogQuery {
-                status: Some(SyncLogStatus::Failed),
-                ..SyncLogQuery::default()
-            })
-            .into_iter()
-            .map(|e| {
-                (
-                    e.id,
-                    e.error.clone().unwrap_or_else(|| "sync failed".into()),
-                )
-            })
-            .collect();
-        let stats = self.engine.stats();
-        let last_error = stats
-            .last_error
-            .clone()
-            .unwrap_or_else(|| "the server is unreachable".into());
-        // A failed run's error is the latest one the stats show.
-        let failed_code = stats.last_error_code.unwrap_or(Code::Network);
-        for waiter in std::mem::take(&mut self.sync_waiters) {
-            let failed = failed_runs.iter().find(|(id, _)| *id >= waiter.since_log);
-            let outcome = if status == SyncStatus::Idle {
-                Some(Ok(()))
-            } else if let Some((_, error)) = failed {
-                Some(Err((failed_code, error.clone())))
-            } else if unreachable {
-                Some(Err((Code::Network, format!("offline: {last_error}"))))
-            } else {
-                None
-            };
-            match outcome {
-                Some(result) => {
-                    let _ = waiter.reply.send(
-                        result.map_err(|(code, message)| js::error("SyncError", code, &message)),
-                    );
-                }
-                None => self.sync_waiters.push(waiter),
-            }
-        }
-    }
-
     /// Stops everything and lets the next tab lead. Waiting callers are rejected; requests of
     /// other tabs stay unanswered, so they re-send them to the next leader.
-    pub fn destroy(&mut self) {
+    pub(super) fn shut_down(&mut self) {
         // Changes waiting for a batched write are written still, as if it had been issued.
         if self.flush_queued || self.flush_timer.is_some() {
             self.flush_queued = false;
@@ -813,17 +336,12 @@ impl Leader {
         }
         self.hub.clear();
         self.stop_sync();
+        self.close_link();
         self.wake_timer = None;
-        if let Some(window) = web_sys::window() {
-            for (event, callback) in self.online_listeners.drain(..) {
-                let _ = window
-                    .remove_event_listener_with_callback(event, callback.as_ref().unchecked_ref());
-            }
-        }
+        self.unwatch_online();
         // Dropped waiters reject as "destroyed" (see `Committing::durable`, `settled`).
         self.durable_waiters.clear();
-        self.sync_waiters.clear();
-        self.flush_waiters.clear();
+        self.ticket_waiters.clear();
         for (_, settlement) in self.settlements.drain() {
             settlement.abandon();
         }
@@ -833,14 +351,10 @@ impl Leader {
     }
 }
 
-/// A finished transaction as its `insert` promise settles: done, or its error.
-fn outcome(tx: &Transaction) -> Result<(), JsValue> {
-    match &tx.error {
-        Some(error) => Err(crate::api::views::transaction_error(error)),
-        None => Ok(()),
+/// A request's failure as a JavaScript error: a `SyncError` when sync failed.
+pub(super) fn request_error(error: RequestError) -> JsValue {
+    match error {
+        RequestError::Stopped => js::refusal(error.code(), &error.to_string()),
+        RequestError::Sync(code, why) => js::error("SyncError", code, &why),
     }
-}
-
-fn browser_online() -> bool {
-    web_sys::window().is_none_or(|w| w.navigator().on_line())
 }

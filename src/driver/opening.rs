@@ -1,7 +1,7 @@
 //! Opening an engine: this tab leads when the database's lock is free; otherwise it follows
 //! the leading tab and waits in line for the lock, taking over when it is granted.
 
-use super::follower::{differences, window_changes, Answer, Follower};
+use super::follower::{Caller, Follower};
 use super::leader::Leader;
 use super::serving::Outcome;
 use super::{Handle, Role, Shared, Source};
@@ -9,7 +9,8 @@ use crate::js;
 use crate::options::{Options, StorageKind};
 use crate::storage::{Origin, Storage};
 use crate::tabs::{self, Channel, Lock};
-use ferrosync_core::collection::Collection;
+use ferrosync_core::collection::{ChangeKind, Collection, DocChange};
+use ferrosync_core::document::Document;
 use ferrosync_core::engine::{Engine, Input, Snapshot};
 use ferrosync_core::Code;
 use std::collections::HashMap;
@@ -34,12 +35,11 @@ pub async fn open(options: Options, source: Option<Source>) -> Result<Shared, Js
         let leader = Leader::new(
             engine, hub, me, storage, origins, source, tab, channel, lock,
         );
-        Ok(Role::Leader(Box::new(leader)))
+        Ok(Box::new(leader))
     })?;
-    handle.with(|role| match role {
-        Role::Leader(leader) => begin(leader, snapshot, &options),
-        _ => Ok(()),
-    })??;
+    handle
+        .with(|role| role.leader().map(|l| begin(l, snapshot, &options)))?
+        .transpose()?;
     Ok(handle)
 }
 
@@ -48,20 +48,17 @@ async fn follow(options: Options, source: Option<Source>, tab: String) -> Result
     let name = options.name.clone();
     let handle = Handle::new(|me, hub| {
         let channel = Channel::open(&name, route(me.clone()))?;
-        Ok(Role::Follower(Box::new(Follower::new(
-            hub, tab, channel, options, source,
-        ))))
+        Ok(Box::new(Follower::new(hub, tab, channel, options, source)))
     })?;
     let me = Rc::downgrade(&handle);
     let waiting = tabs::wait_for_lock(&name, move |lock| {
         wasm_bindgen_futures::spawn_local(take_over(me, lock));
     })?;
-    let ready = handle.with(|role| match role {
-        Role::Follower(f) => {
+    let ready = handle.with(|role| {
+        role.follower().map(|f| {
             f.waiting_lock = Some(waiting);
-            Some(f.ready())
-        }
-        _ => None,
+            f.ready()
+        })
     })?;
     if let Some(ready) = ready {
         // Also ends when this tab takes over (the follower is gone).
@@ -99,11 +96,7 @@ fn begin(leader: &mut Leader, snapshot: Snapshot, options: &Options) -> Result<(
 fn route(me: Weak<Handle>) -> impl Fn(tabs::messages::TabMessage) + 'static {
     move |message| {
         if let Some(handle) = me.upgrade() {
-            let _ = handle.with(|role| match role {
-                Role::Leader(leader) => leader.on_tab_message(message),
-                Role::Follower(follower) => follower.on_message(message),
-                Role::Destroyed => {}
-            });
+            let _ = handle.with(|role| role.on_tab_message(message));
         }
     }
 }
@@ -113,9 +106,9 @@ fn route(me: Weak<Handle>) -> impl Fn(tabs::messages::TabMessage) + 'static {
 async fn take_over(me: Weak<Handle>, lock: Lock) {
     let options = me.upgrade().and_then(|handle| {
         handle
-            .with(|role| match role {
-                Role::Follower(f) => Some((f.options.clone(), f.source.clone())),
-                _ => None,
+            .with(|role| {
+                role.follower()
+                    .map(|f| (f.options.clone(), f.source.clone()))
             })
             .ok()
             .flatten()
@@ -141,9 +134,12 @@ async fn take_over(me: Weak<Handle>, lock: Lock) {
         }
     };
     handle.replace(|role| {
-        let Role::Follower(follower) = role else {
-            drop(lock);
-            return role;
+        let follower = match role.into_follower() {
+            Ok(follower) => follower,
+            Err(leader) => {
+                drop(lock);
+                return Some(leader);
+            }
         };
         let parts = follower.into_parts();
         let mut leader = Leader::new(
@@ -161,10 +157,10 @@ async fn take_over(me: Weak<Handle>, lock: Lock) {
             // Unusable: say why, fail what waits, and let another tab lead.
             web_sys::console::error_2(&"ferrosync: this tab cannot take over".into(), &e);
             for (_, pending) in parts.pending {
-                pending.answer.reject(e.clone());
+                pending.caller.reject(e.clone());
             }
             leader.destroy();
-            return Role::Destroyed;
+            return None;
         }
         // Subscribers saw the mirror: they hear how the engine differs from it once it has
         // run this tab's unanswered requests, not every step on the way.
@@ -175,11 +171,11 @@ async fn take_over(me: Weak<Handle>, lock: Lock) {
         }
         for (seq, pending) in parts.pending {
             let outcome = leader.run(&format!("{}:{seq}", parts.tab), pending.request);
-            finish(&mut leader, outcome, pending.answer);
+            finish(&mut leader, outcome, pending.caller);
         }
         leader.hub.hold_changes(false);
         reconcile(&leader, &parts.mirror);
-        Role::Leader(Box::new(leader))
+        Some(Box::new(leader))
     });
 }
 
@@ -213,10 +209,9 @@ fn reconcile(leader: &Leader, mirror: &HashMap<String, Collection>) {
 }
 
 /// Answers one of this tab's own requests that the old leader left unanswered.
-fn finish(leader: &mut Leader, outcome: Outcome, answer: Answer) {
-    use crate::tabs::messages::Reply;
-    let settlement = match &outcome {
-        Outcome::Later(_, Reply::Durable { tx, finished }) => {
+fn finish(leader: &mut Leader, outcome: Outcome, caller: Caller) {
+    let committed = match &outcome {
+        Outcome::Durable(tx, _, finished) => {
             let settlement = leader.settlement(*tx).unwrap_or_default();
             if let Some(finished) = finished {
                 settlement.settle(finished);
@@ -226,25 +221,68 @@ fn finish(leader: &mut Leader, outcome: Outcome, answer: Answer) {
         _ => None,
     };
     wasm_bindgen_futures::spawn_local(async move {
-        let result: Result<(), JsValue> = match outcome {
-            Outcome::Now(result) => result
-                .map(|_| ())
-                .map_err(|r| js::refusal(r.code, &r.message)),
-            Outcome::Later(done, _) => done.await.unwrap_or_else(|_| Err(js::destroyed())),
+        let result = match outcome.reply().await {
+            Some(result) => result,
+            None => Err(js::destroyed()),
         };
-        match (answer, settlement) {
-            (Answer::Commit(reply), Some(committed)) => {
-                let _ = reply.send(result.map(|()| committed));
-            }
-            (Answer::Commit(reply), None) => {
-                let _ = reply.send(result.and(Err(js::refusal(
-                    Code::InvalidState,
-                    "the commit was refused",
-                ))));
-            }
-            (Answer::Done(reply), _) => {
-                let _ = reply.send(result);
-            }
+        match (caller, committed) {
+            (Caller::Commit(caller), Some(committed)) => caller.answer(result.map(|_| committed)),
+            (Caller::Commit(caller), None) => caller.answer(result.and(Err(js::refusal(
+                Code::InvalidState,
+                "the commit was refused",
+            )))),
+            (Caller::Done(caller), _) => caller.answer(result.map(|_| ())),
         }
     });
+}
+
+/// What `mirror` shows differently from `engine`'s view (when a follower takes over).
+fn differences(
+    mirror: &HashMap<String, Collection>,
+    engine: &ferrosync_core::engine::Engine,
+) -> Vec<DocChange> {
+    let mut changes = Vec::new();
+    for (name, shown) in mirror {
+        let Ok(actual) = engine.collection(name) else {
+            continue;
+        };
+        for doc in actual.docs() {
+            changes.extend(change(name, shown.get(&doc.id), Some(doc)));
+        }
+        for doc in shown.docs().filter(|d| actual.get(&d.id).is_none()) {
+            changes.extend(change(name, Some(doc), None));
+        }
+    }
+    changes
+}
+
+/// How a query's results `after` differ from its results `before` (when a follower takes over).
+fn window_changes(collection: &str, before: &[&Document], after: &[&Document]) -> Vec<DocChange> {
+    let old: HashMap<&str, &Document> = before.iter().map(|d| (d.id.as_str(), *d)).collect();
+    let new: HashMap<&str, &Document> = after.iter().map(|d| (d.id.as_str(), *d)).collect();
+    let gone = before
+        .iter()
+        .filter(|d| !new.contains_key(d.id.as_str()))
+        .filter_map(|d| change(collection, Some(d), None));
+    let came = after
+        .iter()
+        .filter_map(|d| change(collection, old.get(d.id.as_str()).copied(), Some(d)));
+    gone.chain(came).collect()
+}
+
+/// The change from `old` to `new` of one document, if users can see one.
+fn change(collection: &str, old: Option<&Document>, new: Option<&Document>) -> Option<DocChange> {
+    let kind = match (old, new) {
+        (None, Some(_)) => ChangeKind::Added,
+        (Some(a), Some(b)) if a.fields != b.fields || a.deleted != b.deleted => ChangeKind::Updated,
+        (Some(_), None) => ChangeKind::Removed,
+        _ => return None,
+    };
+    let doc = new.or(old).expect("one side exists");
+    Some(DocChange {
+        collection: collection.to_owned(),
+        id: doc.id.clone(),
+        kind,
+        doc: new.cloned(),
+    })
 }

@@ -4,12 +4,15 @@
 //! so a request re-sent after a takeover is answered, not applied again.
 
 use super::leader::{Leader, Outbound};
-use super::Done;
-use crate::api::views;
+use super::pending::Answer;
+use super::{Committed, Role};
 use crate::js::now;
 use crate::storage::Origin;
 use crate::tabs::messages::{LeaderState, Refusal, Reply, Request, TabMessage};
+use crate::views;
 use ferrosync_core::engine::{StorageWrite, SyncLogQuery};
+use ferrosync_core::transaction::{Transaction, TxId};
+use wasm_bindgen::JsValue;
 
 /// How many finished transactions a follower mirrors (its `transactions()` shows them).
 pub(super) const FOLLOWER_HISTORY: usize = 500;
@@ -20,13 +23,29 @@ const FOLLOWER_SYNC_LOG: usize = 50;
 pub(super) enum Outcome {
     /// The answer.
     Now(Result<Reply, Refusal>),
-    /// This answer once `Done` is told (a commit's is `Durable`).
-    Later(Done, Reply),
+    /// `Done` once this is answered.
+    Done(Answer<()>),
+    /// A commit: `Durable` once this is answered (with its end, if it finished before).
+    Durable(TxId, Answer<Committed>, Option<Box<Transaction>>),
+}
+
+impl Outcome {
+    /// The answer, once there is one; `None` if this tab stopped leading before it knew.
+    pub(super) async fn reply(self) -> Option<Result<Reply, JsValue>> {
+        let result = match self {
+            Outcome::Now(result) => result.map_err(|r| crate::js::refusal(r.code, &r.message)),
+            Outcome::Done(answer) => answer.await.ok()?.map(|()| Reply::Done),
+            Outcome::Durable(tx, answer, finished) => {
+                answer.await.ok()?.map(|_| Reply::Durable { tx, finished })
+            }
+        };
+        Some(result)
+    }
 }
 
 impl Leader {
     /// Acts on a message from another tab.
-    pub(super) fn on_tab_message(&mut self, message: TabMessage) {
+    pub(super) fn serve_message(&mut self, message: TabMessage) {
         match message {
             TabMessage::Hello { tab } => {
                 self.tabs.followers.insert(tab.clone());
@@ -103,23 +122,19 @@ impl Leader {
                 result,
             })
         };
-        match self.run(&origin, request) {
-            Outcome::Now(result) => reply(result),
-            Outcome::Later(done, answer) => {
-                if let Reply::Durable { tx, .. } = &answer {
-                    reply(Ok(Reply::Committed { tx: *tx }));
-                }
-                wasm_bindgen_futures::spawn_local(async move {
-                    match done.await {
-                        Ok(Ok(())) => reply(Ok(answer)),
-                        Ok(Err(e)) => reply(Err(refusal(&e))),
-                        // This tab stopped leading before it knew: no answer, so the
-                        // follower asks the next leader (which recognises a recorded commit).
-                        Err(_) => {}
-                    }
-                });
-            }
+        let outcome = self.run(&origin, request);
+        match &outcome {
+            Outcome::Now(result) => return reply(result.clone()),
+            Outcome::Durable(tx, ..) => reply(Ok(Reply::Committed { tx: *tx })),
+            Outcome::Done(_) => {}
         }
+        wasm_bindgen_futures::spawn_local(async move {
+            // This tab stopped leading before it knew: no answer, so the follower asks the
+            // next leader (which recognises a recorded commit).
+            if let Some(result) = outcome.reply().await {
+                reply(result.map_err(|e| refusal(&e)));
+            }
+        });
     }
 
     /// Runs a request from another tab (`origin`: `tab:seq`, which commits are recorded under).
@@ -128,8 +143,8 @@ impl Leader {
             Request::Commit { requests, metadata } => {
                 let (tx, finished) = match self.tabs.origins.get(origin) {
                     Some(known) => (known.tx, known.finished.clone().map(Box::new)),
-                    None => match self.commit(requests, metadata) {
-                        Ok((tx, _, _)) => {
+                    None => match self.commit_tx(requests, metadata) {
+                        Ok((tx, _)) => {
                             self.tabs.origins.insert(
                                 origin.to_owned(),
                                 Origin {
@@ -145,10 +160,10 @@ impl Leader {
                         Err(e) => return Outcome::Now(Err(e.into())),
                     },
                 };
-                Outcome::Later(self.durable(tx), Reply::Durable { tx, finished })
+                Outcome::Durable(tx, self.durable(tx), finished)
             }
             Request::HardDelete { collection, id } => match self.hard_delete(&collection, id) {
-                Ok(done) => Outcome::Later(done, Reply::Done),
+                Ok(done) => Outcome::Done(done),
                 Err(e) => Outcome::Now(Err(e.into())),
             },
             Request::ResolveConflict { id, fields } => Outcome::Now(
@@ -157,10 +172,8 @@ impl Leader {
                     .map(|()| Reply::Done)
                     .map_err(Refusal::from),
             ),
-            Request::SyncNow { push, pull } => {
-                Outcome::Later(self.sync_now(push, pull), Reply::Done)
-            }
-            Request::Flush => Outcome::Later(self.flush(), Reply::Done),
+            Request::SyncNow { push, pull } => Outcome::Done(self.sync_now(push, pull)),
+            Request::Flush => Outcome::Done(self.flush()),
             Request::Start => Outcome::Now(
                 self.start_sync()
                     .map(|()| Reply::Done)

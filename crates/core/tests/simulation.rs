@@ -3,14 +3,18 @@
 //! writes that a reload may lose, clients reloaded mid-transaction, links that flap, a server
 //! that is sometimes busy, and skewed clocks. After the faults heal, invariants I1-I7 of the
 //! brief are checked; after every step, each client's live queries equal a fresh run of their
-//! query, and so do queries answered through its indexes. `SIM_SEEDS` (default 1000) and
+//! query, and so do queries answered through its indexes. Clients start and stop sync, go
+//! offline, and open the connections their engine asks for (or fail to); every `forceSync`,
+//! `hardDelete` and `flush` they make is answered once healed. `SIM_SEEDS` (default 1000) and
 //! `SIM_STEPS` (default 200) set the size; `SIM_SEED` replays one seed.
 
 mod common;
 
 use common::*;
 use ferrosync_core::conflict::ConflictStrategy;
-use ferrosync_core::engine::{EngineConfig, HistoryRetention, Input, StorageTuning, SyncStatus};
+use ferrosync_core::engine::{
+    EngineConfig, HistoryRetention, Input, StorageTuning, SyncStatus, Ticket,
+};
 use ferrosync_core::protocol::{ClientMessage, ServerMessage};
 use ferrosync_core::query::Query;
 use ferrosync_core::retry::RetryPolicy;
@@ -23,6 +27,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 const CLIENTS: usize = 3;
 const DOC_POOL: u64 = 12;
+/// Local-only documents in `cache`, for `hardDelete`.
+const CACHE_POOL: u64 = 4;
 /// I7: the outbox drains within this long after the network heals.
 const DRAIN_LIMIT_MS: Millis = 30_000;
 /// What each client's live queries follow.
@@ -83,6 +89,13 @@ struct Node {
     durable_cursor: Version,
     /// Documents this client has seen deleted in this session or stored deleted (for I6).
     tombstones: BTreeSet<String>,
+    /// Sync runs (`start()` and not `stop()`), and the browser is online.
+    running: bool,
+    online: bool,
+    /// The connections the engine asked for that were answered (opened or failed).
+    dials_answered: usize,
+    /// The requests made in this session (`forceSync`, `hardDelete`, `flush`).
+    requests: Vec<Ticket>,
 }
 
 /// How often each fault and outcome occurred, to show the run exercised them.
@@ -99,6 +112,9 @@ struct Counts {
     completed: u64,
     torn_writes: u64,
     compactions: u64,
+    requests: u64,
+    dials: u64,
+    stops: u64,
     /// History pages storage held at the end, and history entries the retention dropped.
     history_pages: u64,
     history_dropped: u64,
@@ -117,6 +133,9 @@ impl std::ops::AddAssign for Counts {
         self.completed += o.completed;
         self.torn_writes += o.torn_writes;
         self.compactions += o.compactions;
+        self.requests += o.requests;
+        self.dials += o.dials;
+        self.stops += o.stops;
         self.history_pages += o.history_pages;
         self.history_dropped += o.history_dropped;
     }
@@ -209,6 +228,10 @@ impl Sim {
                     cursor: 0,
                     durable_cursor: 0,
                     tombstones: BTreeSet::new(),
+                    running: false,
+                    online: true,
+                    dials_answered: 0,
+                    requests: Vec::new(),
                 }
             })
             .collect();
@@ -240,11 +263,83 @@ impl Sim {
 
     fn input(&mut self, i: usize, input: Input) {
         let now = self.local_now(i);
+        let hangups = self.nodes[i].client.hangups;
         self.nodes[i]
             .client
             .handle(input, now)
             .expect("engine accepts driver input");
+        // The engine dropped its connection (stop, offline): nothing more comes on it.
+        if self.nodes[i].client.hangups > hangups {
+            self.nodes[i].connected = false;
+        }
         self.collect_sends(i);
+    }
+
+    /// Starts sync on a client: it asks for a connection.
+    fn start(&mut self, i: usize) {
+        self.nodes[i].running = true;
+        self.input(i, Input::Start);
+    }
+
+    /// Opens (or fails) the connection the engine asked for, if it asked.
+    fn answer_dial(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        if node.client.dials.len() <= node.dials_answered {
+            return;
+        }
+        node.dials_answered = node.client.dials.len();
+        self.counts.dials += 1;
+        if node.connected {
+            return;
+        }
+        if self.rng.chance(0.7) {
+            self.connect(i);
+        } else {
+            self.disconnect(i);
+        }
+    }
+
+    /// A `forceSync`/`push`/`pull`, a `flush`, or a local-only write and its `hardDelete`.
+    fn request(&mut self, i: usize) {
+        let now = self.local_now(i);
+        let cache = format!("c{}", self.rng.up_to(CACHE_POOL - 1));
+        let input = match self.rng.up_to(4) {
+            0 => Input::Flush,
+            1 | 2 => Input::SyncNow {
+                push: self.rng.chance(0.7),
+                pull: self.rng.chance(0.7),
+            },
+            3 => Input::HardDelete {
+                collection: "cache".into(),
+                id: cache,
+            },
+            _ => {
+                let doc = insert("cache", json!({"_id": cache}));
+                let _ = self.nodes[i].client.commit(vec![doc], now);
+                self.collect_sends(i);
+                return;
+            }
+        };
+        // A hardDelete of a document that is not there is refused (no ticket).
+        if let Ok(ticket) = self.nodes[i].client.request(input, now) {
+            self.counts.requests += 1;
+            self.nodes[i].requests.push(ticket);
+        }
+        self.collect_sends(i);
+    }
+
+    /// Stops or restarts sync, or takes the browser offline or back online.
+    fn toggle(&mut self, i: usize) {
+        self.counts.stops += 1;
+        if self.rng.chance(0.5) {
+            let running = !self.nodes[i].running;
+            self.nodes[i].running = running;
+            self.input(i, if running { Input::Start } else { Input::Stop });
+        } else {
+            let online = !self.nodes[i].online;
+            self.nodes[i].online = online;
+            self.input(i, Input::Network { online });
+        }
     }
 
     fn collect_sends(&mut self, i: usize) {
@@ -393,6 +488,7 @@ impl Sim {
                 self.nodes[i].client.wake = None;
                 self.input(i, Input::Tick);
             }
+            self.answer_dial(i);
         }
     }
 
@@ -414,8 +510,17 @@ impl Sim {
             .map(|d| d.id.clone())
             .collect();
         self.nodes[i].tombstones = stored;
+        // The page's calls died with it; the new engine starts sync as the old one had.
+        self.nodes[i].requests.clear();
+        self.nodes[i].dials_answered = 0;
         self.track_owner(i);
         self.collect_sends(i);
+        if !self.nodes[i].online {
+            self.input(i, Input::Network { online: false });
+        }
+        if self.nodes[i].running {
+            self.input(i, Input::Start);
+        }
     }
 
     fn step(&mut self) -> Result<(), Violation> {
@@ -452,7 +557,7 @@ impl Sim {
                 self.counts.flaps += 1;
                 if self.nodes[i].connected {
                     self.disconnect(i);
-                } else {
+                } else if self.nodes[i].running && self.nodes[i].online {
                     self.connect(i);
                 }
             }
@@ -464,6 +569,9 @@ impl Sim {
                 self.counts.busy_toggles += 1;
                 self.server.busy = !self.server.busy;
             }
+            98 => self.request(i),
+            99 => self.toggle(i),
+            // An empty network: nothing to deliver.
             _ => {}
         }
         self.check_client(i)?;
@@ -558,6 +666,13 @@ impl Sim {
     fn heal(&mut self) -> Result<(), Violation> {
         self.server.busy = false;
         for i in 0..CLIENTS {
+            if !self.nodes[i].online {
+                self.nodes[i].online = true;
+                self.input(i, Input::Network { online: true });
+            }
+            if !self.nodes[i].running {
+                self.start(i);
+            }
             if !self.nodes[i].connected {
                 self.connect(i);
             }
@@ -618,6 +733,42 @@ impl Sim {
         }
     }
 
+    /// Every request made is answered once healed, and a `forceSync` made then succeeds.
+    fn check_requests(&mut self) -> Result<(), Violation> {
+        for (i, node) in self.nodes.iter().enumerate() {
+            if let Some(t) = node
+                .requests
+                .iter()
+                .find(|t| !node.client.answers.contains_key(t))
+            {
+                return violation("requests", format!("client {i}'s {t:?} is unanswered"));
+            }
+        }
+        let tickets: Vec<Ticket> = (0..CLIENTS)
+            .map(|i| {
+                let now = self.local_now(i);
+                let sync = Input::SyncNow {
+                    push: true,
+                    pull: true,
+                };
+                let ticket = self.nodes[i].client.request(sync, now).expect("a ticket");
+                self.collect_sends(i);
+                ticket
+            })
+            .collect();
+        self.heal()?;
+        for (i, ticket) in tickets.iter().enumerate() {
+            let answer = self.nodes[i].client.answers.get(ticket);
+            if answer != Some(&Ok(())) {
+                return violation(
+                    "requests",
+                    format!("client {i}'s forceSync once healed got {answer:?}"),
+                );
+            }
+        }
+        Ok(())
+    }
+
     fn check_final(&self) -> Result<(), Violation> {
         // I1: every durable write ended completed or failed (acknowledged or rejected).
         for (i, node) in self.nodes.iter().enumerate() {
@@ -668,18 +819,22 @@ impl Sim {
                     format!("client {i} has {} that the server does not", extra.id),
                 );
             }
-            // Storage holds what memory holds, whatever compaction has folded so far.
+            // Storage holds what memory holds (hardDelete's removals too), whatever
+            // compaction has folded so far.
             let stored_engine = node.client.stored();
-            let stored = stored_engine.collection("todos").expect("configured");
-            let mut held: Vec<_> = todos.synced_docs().collect();
-            let mut kept: Vec<_> = stored.synced_docs().collect();
-            held.sort_by(|a, b| a.id.cmp(&b.id));
-            kept.sort_by(|a, b| a.id.cmp(&b.id));
-            if held != kept {
-                return violation(
-                    "storage",
-                    format!("client {i} stores {kept:?} but holds {held:?}"),
-                );
+            for name in ["todos", "cache"] {
+                let memory = node.client.engine.collection(name).expect("configured");
+                let stored = stored_engine.collection(name).expect("configured");
+                let mut held: Vec<_> = memory.synced_docs().collect();
+                let mut kept: Vec<_> = stored.synced_docs().collect();
+                held.sort_by(|a, b| a.id.cmp(&b.id));
+                kept.sort_by(|a, b| a.id.cmp(&b.id));
+                if held != kept {
+                    return violation(
+                        "storage",
+                        format!("client {i} stores {kept:?} in {name} but holds {held:?}"),
+                    );
+                }
             }
             // The history storage holds is the one memory holds, within the retention, and
             // nothing left it uncounted: every durable transaction is kept or counted dropped.
@@ -717,12 +872,14 @@ impl Sim {
 fn run(seed: u64, options: &Options) -> Result<Counts, Violation> {
     let mut sim = Sim::new(seed, options);
     for i in 0..CLIENTS {
-        sim.connect(i);
+        sim.start(i);
+        sim.answer_dial(i);
     }
     for _ in 0..options.steps {
         sim.step()?;
     }
     sim.heal()?;
+    sim.check_requests()?;
     sim.check_queries(true)?;
     sim.check_final()?;
     for node in &sim.nodes {
@@ -782,6 +939,9 @@ fn invariants_hold_under_injected_faults() {
             c.completed,
             c.torn_writes,
             c.compactions,
+            c.requests,
+            c.dials,
+            c.stops,
             c.history_pages,
             c.history_dropped,
         ];

@@ -103,6 +103,7 @@ impl Engine {
     /// The backend's `setup` resolved.
     pub(super) fn backend_ready(&mut self) {
         if self.is_custom() {
+            self.dialed();
             self.link = Link::Up {
                 live: true,
                 welcomed: true,

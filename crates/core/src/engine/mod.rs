@@ -6,16 +6,19 @@
 //! Writes are sent only after they are durable, so a reload never reuses a mutation id.
 
 mod backend;
+mod dialer;
 mod history;
 mod inbound;
 mod local;
 mod outbox;
 mod queue;
+mod requests;
 mod status;
 mod store;
 
 pub use backend::{remote_documents, Backend, Call, CallOutcome, CallStep};
 pub use history::HistoryRetention;
+pub use requests::{Answer, RequestError, Ticket};
 pub use status::{
     PullProgress, SyncLogEntry, SyncLogQuery, SyncLogStatus, SyncProgress, SyncStats, SyncStatus,
     SyncType,
@@ -233,7 +236,8 @@ pub enum Input {
         /// The application's data about it.
         metadata: Option<Value>,
     },
-    /// Remove a document's local copy for good.
+    /// Remove a document's local copy for good; the step's ticket is answered once storage
+    /// holds the removal.
     HardDelete {
         /// The collection.
         collection: String,
@@ -269,19 +273,33 @@ pub enum Input {
         /// Whether the server pushes live changes.
         live: bool,
     },
-    /// The connection is gone or the server is unreachable.
+    /// The connection is gone, or could not be opened (the server is unreachable, a custom
+    /// backend's `setup` failed): another is asked for after a backoff while sync runs.
     Disconnected {
         /// Why.
         reason: String,
     },
     /// A message from the server.
     Server(ServerMessage),
-    /// Push and/or pull now (`forceSync`, `push`, `pull`).
+    /// Push and/or pull now (`forceSync`, `push`, `pull`); the step's ticket is answered once
+    /// sync is idle, or has failed.
     SyncNow {
         /// Send pending writes.
         push: bool,
         /// Fetch remote changes.
         pull: bool,
+    },
+    /// `flush`: the step's ticket is answered once everything the engine holds is durable.
+    Flush,
+    /// Start syncing: the engine asks for a connection (`Connect`) and, after each loss, for
+    /// another after a backoff.
+    Start,
+    /// Stop syncing: the connection is dropped (`Disconnect`); local reads and writes go on.
+    Stop,
+    /// The browser went online or offline: no connection is asked for while offline.
+    Network {
+        /// Whether it is online.
+        online: bool,
     },
     /// Time passed (a `WakeAt` came due).
     Tick,
@@ -341,6 +359,16 @@ pub enum Effect {
     WakeAt(Millis),
     /// Call the custom backend's function for a transaction; answer with `Called`.
     Call(Call),
+    /// Open a connection to server number `server` of the list (counted round it), or run the
+    /// custom backend's `setup`; answer with `Connected`/`BackendReady` or `Disconnected`.
+    Connect {
+        /// Which server.
+        server: usize,
+    },
+    /// Drop the connection (open or opening) without reporting `Disconnected`.
+    Disconnect,
+    /// These requests are answered (see [`Step::ticket`]).
+    Answered(Vec<(Ticket, Answer)>),
 }
 
 /// What one `handle` call produced.
@@ -350,6 +378,9 @@ pub struct Step {
     pub effects: Vec<Effect>,
     /// The new transaction's id, for `Commit`.
     pub transaction: Option<TxId>,
+    /// The request's ticket, for `SyncNow`, `HardDelete` and `Flush`: an
+    /// [`Effect::Answered`] of this step or a later one answers it.
+    pub ticket: Option<Ticket>,
     /// Changes wait for a storage write this step did not start (only with
     /// [`EngineConfig::batch_writes`]): feed [`Input::Tick`] soon to write them.
     pub unflushed: bool,
@@ -517,6 +548,8 @@ pub struct Engine {
     store: store::StoreState,
     queues: queue::Queues,
     custom: backend::CustomState,
+    dialer: dialer::Dialer,
+    requests: requests::Requests,
     status: status::StatusState,
     now: Millis,
     out: Outgoing,
@@ -573,6 +606,8 @@ impl Engine {
             store: store::StoreState::new(tuning),
             queues: queue::Queues::default(),
             custom: backend::CustomState::default(),
+            dialer: dialer::Dialer::default(),
+            requests: requests::Requests::default(),
             status: status::StatusState::default(),
             now: 0,
             out: Outgoing::default(),
@@ -593,13 +628,17 @@ impl Engine {
                     | Input::Server(ServerMessage::Changes { .. })
             );
         let mut transaction = None;
+        let mut ticket = None;
         match input {
             Input::Loaded(snapshot) => self.load(snapshot)?,
             _ if !self.loaded => return Err(CoreError::NotLoaded),
             Input::Commit { requests, metadata } => {
                 transaction = Some(self.commit(requests, metadata)?)
             }
-            Input::HardDelete { collection, id } => self.hard_delete(&collection, &id)?,
+            Input::HardDelete { collection, id } => {
+                self.hard_delete(&collection, &id)?;
+                ticket = Some(self.request_write());
+            }
             Input::ResolveConflict { id, fields } => self.resolve_conflict(id, fields)?,
             Input::Persisted { token } => self.persisted(token),
             Input::PersistFailed {
@@ -608,21 +647,33 @@ impl Engine {
                 quota,
             } => self.persist_failed(token, message, quota),
             Input::StorageReset => self.storage_reset(),
-            Input::Connected { live } => self.connected(live),
-            Input::Disconnected { reason } => self.disconnected(&reason),
+            Input::Connected { live } => {
+                self.dialed();
+                self.connected(live);
+            }
+            Input::Disconnected { reason } => {
+                self.disconnected(&reason);
+                self.dial_failed();
+            }
             Input::Server(message) => self.receive(message),
-            Input::SyncNow { push, pull } => self.sync_now(push, pull),
+            Input::SyncNow { push, pull } => ticket = Some(self.request_sync(push, pull)),
+            Input::Flush => ticket = Some(self.request_write()),
+            Input::Start => self.start(),
+            Input::Stop => self.stop(),
+            Input::Network { online } => self.network(online),
             Input::Tick => {}
             Input::Compact => self.store.compact_now = true,
             Input::BackendReady => self.backend_ready(),
             Input::Remote { docs, complete } => self.remote(docs, complete),
             Input::Called { call, outcome } => self.called(call, outcome),
         }
+        self.dial();
         self.pump(outbox);
         let effects = self.finish_step(hold);
         Ok(Step {
             effects,
             transaction,
+            ticket,
             unflushed: hold && self.store.can_flush(self.now),
             compact: self.store.wants_compaction(),
         })
@@ -726,6 +777,7 @@ impl Engine {
             self.flush();
         }
         self.emit_status();
+        self.emit_answers();
         let mut out = std::mem::take(&mut self.out);
         let mut effects = Vec::with_capacity(out.effects.len() + 4);
         if !out.changes.is_empty() {
@@ -771,6 +823,7 @@ impl Engine {
             .chain(hello)
             .chain(self.pull.next_at)
             .chain(self.store.retry_at)
+            .chain(self.dialer.retry_at)
             .min()
     }
 

@@ -204,6 +204,10 @@ impl StatusState {
     pub fn conflicts(&mut self, count: usize) {
         self.stats.conflict_count += count as u64;
     }
+    /// The id the next sync-log entry gets.
+    pub fn next_log_id(&self) -> u64 {
+        self.next_log
+    }
     /// The ids of the kept sync-log entries.
     pub fn log_ids(&self) -> impl Iterator<Item = u64> + '_ {
         self.log.iter().map(|e| e.id)

@@ -6,8 +6,8 @@
 use ferrosync_core::collection::{ChangeKind, DocChange};
 use ferrosync_core::document::{parse_document, parse_patch, Document, Fields};
 use ferrosync_core::engine::{
-    Call, CollectionConfig, Effect, Engine, EngineConfig, Input, MemoryStore, Record, StorageWrite,
-    StoreOp, SyncProgress, SyncStatus,
+    Answer, Call, CollectionConfig, Effect, Engine, EngineConfig, Input, MemoryStore, Record,
+    StorageWrite, StoreOp, SyncProgress, SyncStatus, Ticket,
 };
 use ferrosync_core::live_query::LiveId;
 use ferrosync_core::mutation::{MutationRequest, Op};
@@ -117,6 +117,12 @@ pub struct Client {
     pub stepped: bool,
     /// The last step said storage is idle with compaction due.
     pub compact: bool,
+    /// The servers the engine asked to connect to (`Connect`), in order.
+    pub dials: Vec<usize>,
+    /// How many times the engine dropped its connection (`Disconnect`).
+    pub hangups: usize,
+    /// The requests answered (`Answered`), by ticket.
+    pub answers: BTreeMap<Ticket, Answer>,
 }
 
 /// A live query a test follows.
@@ -167,6 +173,9 @@ impl Client {
             live: Vec::new(),
             stepped: false,
             compact: false,
+            dials: Vec::new(),
+            hangups: 0,
+            answers: BTreeMap::new(),
         };
         let snapshot = client.store.snapshot();
         client.handle(Input::Loaded(snapshot), now).expect("loads");
@@ -174,6 +183,19 @@ impl Client {
     }
 
     pub fn handle(&mut self, input: Input, now: Millis) -> Result<Option<TxId>, CoreError> {
+        Ok(self.step(input, now)?.0)
+    }
+
+    /// Feeds a request (`SyncNow`, `HardDelete`, `Flush`); returns its ticket.
+    pub fn request(&mut self, input: Input, now: Millis) -> Result<Ticket, CoreError> {
+        Ok(self.step(input, now)?.1.expect("a request gets a ticket"))
+    }
+
+    fn step(
+        &mut self,
+        input: Input,
+        now: Millis,
+    ) -> Result<(Option<TxId>, Option<Ticket>), CoreError> {
         let step = self.engine.handle(input, now)?;
         self.stepped = true;
         self.unflushed |= step.unflushed;
@@ -198,6 +220,14 @@ impl Client {
                 Effect::Progress(p) => self.progress.push(p),
                 Effect::WakeAt(at) => self.wake = Some(at),
                 Effect::Call(call) => self.calls.push_back(call),
+                Effect::Connect { server } => self.dials.push(server),
+                Effect::Disconnect => self.hangups += 1,
+                Effect::Answered(answers) => {
+                    for (ticket, answer) in answers {
+                        let earlier = self.answers.insert(ticket, answer);
+                        assert!(earlier.is_none(), "{ticket:?} is answered twice");
+                    }
+                }
             }
         }
         for live in self.engine.take_live_changes() {
@@ -205,7 +235,7 @@ impl Client {
                 watched.apply(&live.changes);
             }
         }
-        Ok(step.transaction)
+        Ok((step.transaction, step.ticket))
     }
 
     /// Follows `query` on `todos` as a subscriber would.

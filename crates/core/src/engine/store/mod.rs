@@ -244,6 +244,16 @@ impl StoreState {
             && self.retry_at.is_none_or(|at| at <= now)
     }
 
+    /// The token of the write under way (0 if none).
+    pub(super) fn in_flight_token(&self) -> u64 {
+        self.in_flight.as_ref().map_or(0, |w| w.token)
+    }
+
+    /// The token the next write issued gets.
+    pub(super) fn next_token(&self) -> u64 {
+        self.next_token
+    }
+
     fn is_dirty(&self) -> bool {
         self.checkpoint_dirty
             || !self.docs.is_empty()
@@ -623,6 +633,7 @@ impl Engine {
         }
         self.history_persisted(&done.history_written, &done.history_deleted);
         self.status.storage_ok();
+        self.answer_writes(token);
     }
 
     /// History pages were written (they hold their range's entries) or deleted.
