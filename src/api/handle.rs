@@ -4,7 +4,7 @@ use super::{once_fn, unlisten};
 use crate::driver::{Settlement, Shared, Topic};
 use crate::js;
 use crate::views;
-use ferrosync_core::transaction::TxId;
+use ferrosync_core::transaction::{Transaction, TxId};
 use js_sys::{Function, Object, Promise};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -62,14 +62,42 @@ impl TransactionHandle {
     /// Resolves with the transaction once completed; rejects with its error (which carries
     /// `transactionId`) once failed.
     pub fn settled(&self) -> Promise {
+        self.settled_as(|tx| views::transaction(&tx))
+    }
+
+    /// As `settled`, resolving with a [`Finished`] transaction instead of its view: the
+    /// package entry's `settled` builds the view only when JavaScript reads it.
+    #[wasm_bindgen(js_name = "_settledLazily")]
+    pub fn settled_lazily(&self) -> Promise {
+        self.settled_as(|tx| Finished(tx).into())
+    }
+}
+
+impl TransactionHandle {
+    /// A promise of the transaction's end: `resolve` of the completed transaction, or its error.
+    fn settled_as(&self, resolve: fn(Transaction) -> JsValue) -> Promise {
         let settlement = self.settlement.clone();
         future_to_promise(async move {
             let tx = settlement.wait().await.ok_or_else(js::destroyed)?;
-            match &tx.error {
-                Some(error) => Err(views::transaction_error(error)),
-                None => Ok(views::transaction(&tx)),
+            if let Some(error) = &tx.error {
+                return Err(views::transaction_error(error));
             }
+            Ok(resolve(tx))
         })
+    }
+}
+
+/// A completed transaction whose view is built when asked for (by the package entry's lazy
+/// `settled` value; not part of the public API).
+#[wasm_bindgen(skip_typescript)]
+pub struct Finished(Transaction);
+
+#[wasm_bindgen]
+impl Finished {
+    /// The transaction as `settled` resolves with it.
+    #[wasm_bindgen(js_name = "_view")]
+    pub fn view(&self) -> JsValue {
+        views::transaction(&self.0)
     }
 }
 

@@ -64,6 +64,42 @@ export function engineTests(binary, www) {
       });
     },
 
+    async settled_resolves_with_the_finished_transaction_as_a_plain_object() {
+      await withPage(async ({ page }) => {
+        await openEngine(page, 'settled');
+        const seen = await page.evaluate(async () => {
+          const todos = window.engines.settled.collection('todos');
+          const first = await todos.insert({ _id: 's1', title: 'one' });
+          const settled = await first.settled();
+          const second = await todos.update('s1', { title: 'two' });
+          const unread = await second.settled();
+          const keys = Object.keys(unread);
+          const cloned = structuredClone(unread);
+          const spread = { ...(await second.settled()) };
+          const third = await todos.delete('s1');
+          const deleted = await third.settled();
+          third.free();
+          const seen = {
+            settled: JSON.stringify(settled),
+            snapshot: JSON.stringify(first.transaction),
+            keys,
+            viewKeys: Object.keys(first.transaction),
+            cloned: [cloned.state, cloned.mutations[0].patch.title],
+            spread: [spread.state, spread.mutations[0].type],
+            deleted: deleted.mutations[0].type,
+          };
+          settled.state = 'mine';
+          return { ...seen, written: settled.state };
+        });
+        check(seen.settled === seen.snapshot, `settled() as the transaction's snapshot:\n${seen.settled}\n${seen.snapshot}`);
+        check(seen.keys.join() === seen.viewKeys.join(), `its keys before any read: ${seen.keys}`);
+        check(seen.cloned.join() === 'completed,two', `structuredClone copies it: ${seen.cloned}`);
+        check(seen.spread.join() === 'completed,update', `spreading copies it: ${seen.spread}`);
+        check(seen.written === 'mine', 'its properties can be written like any object\'s');
+        check(seen.deleted === 'delete', 'it is readable after the handle was freed');
+      });
+    },
+
     async the_history_retention_drops_the_oldest_and_counts_every_drop() {
       await withPage(async ({ page }) => {
         const write = () => page.evaluate(async () => {

@@ -13,6 +13,7 @@ use ferrosync_core::protocol::{
 };
 use ferrosync_core::server::PushBounds;
 use ferrosync_core::Version;
+use std::future::Future;
 use std::sync::Arc;
 
 /// The longest client id or collection name accepted, in bytes.
@@ -55,6 +56,18 @@ pub fn decode<T: serde::de::DeserializeOwned>(
             false,
         )
     })
+}
+
+/// The answer to a push or pull arriving once its frame's answers spent their room (rule 9).
+fn busy(seq: u64) -> ServerMessage {
+    ServerMessage::Error {
+        seq: Some(seq),
+        error: ErrorInfo::new(
+            ErrorCode::Busy,
+            "this frame's answers reached the server's size limit; send it again",
+            true,
+        ),
+    }
 }
 
 fn error(seq: Option<u64>, code: ErrorCode, message: impl Into<String>) -> ServerMessage {
@@ -102,7 +115,13 @@ impl Session {
         room: usize,
     ) -> ServerMessage {
         let answer = self.answer(state, message, room).await;
-        match &answer {
+        self.note(&answer);
+        answer
+    }
+
+    /// Follows the client's cursor over an answer sent to it (a pull page, a push's range).
+    pub fn note(&mut self, answer: &ServerMessage) {
+        match answer {
             ServerMessage::PullPage { cursor, .. } => {
                 self.cursor = Some(self.cursor.map_or(*cursor, |c| c.max(*cursor)));
             }
@@ -111,7 +130,6 @@ impl Session {
             } => self.sent(*range),
             _ => {}
         }
-        answer
     }
 
     async fn answer(
@@ -126,18 +144,9 @@ impl Session {
                 client_id,
                 collections,
             } => self.hello(state, protocol, client_id, collections).await,
-            ClientMessage::Push { seq, .. } | ClientMessage::Pull { seq, .. } if room == 0 => {
-                ServerMessage::Error {
-                    seq: Some(seq),
-                    error: ErrorInfo::new(
-                        ErrorCode::Busy,
-                        "this frame's answers reached the server's size limit; send it again",
-                        true,
-                    ),
-                }
-            }
+            ClientMessage::Pull { seq, .. } if room == 0 => busy(seq),
             ClientMessage::Push { seq, transactions } => {
-                self.push(state, seq, transactions, room).await
+                self.queue_push(state, seq, transactions, room).await.await
             }
             ClientMessage::Pull { seq, cursor, limit } => {
                 self.pull(state, seq, cursor, limit, room).await
@@ -211,21 +220,66 @@ impl Session {
         }
     }
 
-    async fn push(
-        &mut self,
+    /// Checks a push and queues it for the writer (see [`crate::storage::Storage::queue_push`]);
+    /// returns its answer to come, which the caller passes to [`Session::note`] when it sends it.
+    /// Pushes queued one after another are decided in that order.
+    pub async fn queue_push(
+        &self,
         state: &Arc<AppState>,
         seq: u64,
         transactions: Vec<WireTransaction>,
         room: usize,
-    ) -> ServerMessage {
+    ) -> impl Future<Output = ServerMessage> + Send + 'static {
+        let queued = match self.push(state, seq, transactions, room) {
+            Ok((caller, push)) => Ok(state.storage.queue_push(caller, push).await),
+            Err(refused) => Err(refused),
+        };
+        async move {
+            let outcome = match queued {
+                Ok(outcome) => outcome.await,
+                Err(refused) => return refused,
+            };
+            match outcome {
+                Ok(Ok(commit)) => ServerMessage::PushResult {
+                    seq,
+                    results: commit.results,
+                    range: commit.range,
+                },
+                Ok(Err(refused)) => ServerMessage::Error {
+                    seq: Some(seq),
+                    error: refused,
+                },
+                Err(failed) => ServerMessage::Error {
+                    seq: Some(seq),
+                    error: failure(&failed),
+                },
+            }
+        }
+    }
+
+    /// The push for storage, or the answer refusing it.
+    fn push(
+        &self,
+        state: &Arc<AppState>,
+        seq: u64,
+        transactions: Vec<WireTransaction>,
+        room: usize,
+    ) -> Result<(Caller<'_>, Push), ServerMessage> {
+        if room == 0 {
+            return Err(busy(seq));
+        }
         let Some(caller) = self.caller() else {
-            return error(Some(seq), ErrorCode::HelloRequired, "send hello first");
+            return Err(error(
+                Some(seq),
+                ErrorCode::HelloRequired,
+                "send hello first",
+            ));
         };
         if let Err(e) = limits::check_push(&transactions, &state.limits) {
-            return ServerMessage::Error {
+            return Err(ServerMessage::Error {
                 seq: Some(seq),
                 error: e,
-            };
+            });
         }
         let limits = state.limits.clone();
         let log = SyncLog::run(
@@ -246,21 +300,7 @@ impl Session {
             origin: self.connection,
             log,
         };
-        match state.storage.push(caller, push).await {
-            Ok(Ok(commit)) => ServerMessage::PushResult {
-                seq,
-                results: commit.results,
-                range: commit.range,
-            },
-            Ok(Err(refused)) => ServerMessage::Error {
-                seq: Some(seq),
-                error: refused,
-            },
-            Err(failed) => ServerMessage::Error {
-                seq: Some(seq),
-                error: failure(&failed),
-            },
-        }
+        Ok((caller, push))
     }
 
     async fn pull(

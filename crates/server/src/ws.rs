@@ -1,6 +1,7 @@
 //! `GET /v1/sync`: the WebSocket endpoint. The caller is authenticated and its Origin checked
 //! before the upgrade; then each text frame carries one message or an array of them, answers go
-//! back in one frame per frame received, and the tenant's commits arrive as `changes`.
+//! back in one frame per frame received, in order, and the tenant's commits arrive as `changes`.
+//! A connection reads on while its pushes commit, so that several share a transaction.
 
 use crate::auth::Principal;
 use crate::fanout::{self, Frame};
@@ -16,9 +17,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use ferrosync_core::protocol::ErrorCode;
 use ferrosync_core::protocol::{ClientMessage, ErrorInfo, ServerMessage};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
@@ -32,6 +35,9 @@ const TOO_BIG: u16 = 1009;
 const COALESCED_FRAMES: usize = 64;
 /// Roughly the most bytes of live frames sent together.
 const COALESCED_BYTES: usize = 1 << 20;
+/// Pushes of a connection queued for the writer and not answered yet, at most: past this, the
+/// connection waits for the oldest answer before it reads on.
+const QUEUED_PUSHES: usize = 16;
 
 /// Query parameters of the upgrade request.
 #[derive(Debug, Deserialize)]
@@ -124,6 +130,9 @@ pub async fn upgrade(
 /// Why a connection closes: a close code and reason, or `None` when the peer went away.
 pub type Close = Option<(u16, &'static str)>;
 
+/// A queued push's answer to come.
+type Answering = Pin<Box<dyn Future<Output = ServerMessage> + Send>>;
+
 async fn connection(
     state: Arc<AppState>,
     principal: Principal,
@@ -142,8 +151,11 @@ async fn connection(
     let mut heartbeat = tokio::time::interval(state.heartbeat);
     // A peer that takes no frame for this long is gone.
     let send_timeout = state.heartbeat * 3;
+    // Pushes queued for the writer and not answered yet, oldest first.
+    let mut answering: VecDeque<Answering> = VecDeque::new();
     let close = loop {
         let outgoing = tokio::select! {
+            answer = next_answer(&mut session, &mut answering) => answer.map(|m| vec![m]),
             frame = rx.next() => {
                 last_heard = Instant::now();
                 let text = match frame {
@@ -165,25 +177,33 @@ async fn connection(
                 if text.len() > state.limits.max_frame_bytes {
                     break Some((TOO_BIG, "message too big"));
                 }
-                match answer_frame(&state, &mut session, &mut rate, now, &text).await {
-                    Ok(answer) => Message::Text(answer.into()),
-                    Err(close) => break close,
-                }
+                take_frame(&state, &mut session, &mut rate, now, &text, &mut answering).await
             }
-            frame = frames.recv() => match live(&mut session, frame, &mut frames) {
-                Ok(Some(text)) => Message::Text(text),
-                Ok(None) => continue,
-                Err(close) => break close,
-            },
+            // Answers already there go first: the live frames may continue their ranges.
+            frame = frames.recv() => ready_answers(&mut session, &mut answering).and_then(|mut out| {
+                out.extend(live(&mut session, frame, &mut frames)?.map(Message::Text));
+                Ok(out)
+            }),
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > state.heartbeat * 3 {
                     break Some((GOING_AWAY, "no heartbeat"));
                 }
-                Message::Ping(Default::default())
+                Ok(vec![Message::Ping(Default::default())])
             }
             _ = shutdown.changed() => break Some((GOING_AWAY, "server shutting down")),
         };
-        match tokio::time::timeout(send_timeout, tx.send(outgoing)).await {
+        let outgoing = match outgoing {
+            Ok(outgoing) if outgoing.is_empty() => continue,
+            Ok(outgoing) => outgoing,
+            Err(close) => break close,
+        };
+        let sent = async {
+            for message in outgoing {
+                tx.feed(message).await?;
+            }
+            tx.flush().await
+        };
+        match tokio::time::timeout(send_timeout, sent).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => break None,
             Err(_) => break Some((GOING_AWAY, "the client does not read")),
@@ -203,6 +223,78 @@ async fn connection(
     );
 }
 
+/// Takes one frame; returns what goes out now. A frame of one push is checked and queued for
+/// the writer, and the next frame is read while it commits (several pushes of the connection
+/// can then share a transaction); its answer goes out when it comes, in order. Any other frame
+/// is answered after the pushes queued before it.
+async fn take_frame(
+    state: &Arc<AppState>,
+    session: &mut Session,
+    rate: &mut RateLimiter,
+    now: u64,
+    text: &str,
+    answering: &mut VecDeque<Answering>,
+) -> Result<Vec<Message>, Close> {
+    let mut outgoing = Vec::new();
+    let parsed = match parse(text, &state.limits) {
+        Ok(Incoming::One(ClientMessage::Push { seq, transactions })) => {
+            let room = state.limits.max_answer_bytes;
+            let answer = session.queue_push(state, seq, transactions, room).await;
+            answering.push_back(Box::pin(answer));
+            while answering.len() > QUEUED_PUSHES {
+                outgoing.push(next_answer(session, answering).await?);
+            }
+            return Ok(outgoing);
+        }
+        parsed => parsed,
+    };
+    while !answering.is_empty() {
+        outgoing.push(next_answer(session, answering).await?);
+    }
+    let answer = answer_parsed(state, session, rate, now, parsed).await?;
+    outgoing.push(Message::Text(answer.into()));
+    Ok(outgoing)
+}
+
+/// The oldest queued push's answer, as it goes out (never, while none is queued).
+async fn next_answer(
+    session: &mut Session,
+    answering: &mut VecDeque<Answering>,
+) -> Result<Message, Close> {
+    let Some(oldest) = answering.front_mut() else {
+        return std::future::pending().await;
+    };
+    let answer = oldest.await;
+    answering.pop_front();
+    answered(session, &answer)
+}
+
+/// The queued pushes' answers that are there already, in order, as they go out.
+fn ready_answers(
+    session: &mut Session,
+    answering: &mut VecDeque<Answering>,
+) -> Result<Vec<Message>, Close> {
+    let mut outgoing = Vec::new();
+    while let Some(answer) = answering
+        .front_mut()
+        .and_then(|oldest| oldest.as_mut().now_or_never())
+    {
+        answering.pop_front();
+        outgoing.push(answered(session, &answer)?);
+    }
+    Ok(outgoing)
+}
+
+/// An answer going out on its own: the session follows it (`Session::note`), then it is encoded.
+fn answered(session: &mut Session, answer: &ServerMessage) -> Result<Message, Close> {
+    session.note(answer);
+    Ok(Message::Text(encode(answer)?.into()))
+}
+
+fn encode(message: &ServerMessage) -> Result<String, Close> {
+    serde_json::to_string(message).map_err(|_| Some((POLICY_VIOLATION, "unencodable answer")))
+}
+
 /// Answers one frame: its messages in order, in one frame of the same shape, within the
 /// frame's answer budget. `Err` closes the connection.
 pub async fn answer_frame(
@@ -212,11 +304,20 @@ pub async fn answer_frame(
     now: u64,
     text: &str,
 ) -> Result<String, Close> {
-    let encode = |message: &ServerMessage| {
-        serde_json::to_string(message).map_err(|_| Some((POLICY_VIOLATION, "unencodable answer")))
-    };
-    let (messages, batched) = match parse(text, &state.limits) {
-        Ok(parsed) => parsed,
+    answer_parsed(state, session, rate, now, parse(text, &state.limits)).await
+}
+
+/// [`answer_frame`] for a frame parsed already.
+async fn answer_parsed(
+    state: &Arc<AppState>,
+    session: &mut Session,
+    rate: &mut RateLimiter,
+    now: u64,
+    parsed: Result<Incoming, ErrorInfo>,
+) -> Result<String, Close> {
+    let (messages, batched) = match parsed {
+        Ok(Incoming::One(message)) => (vec![message], false),
+        Ok(Incoming::Batch(messages)) => (messages, true),
         Err(error) => return encode(&ServerMessage::Error { seq: None, error }),
     };
     // The frame's first message was paid for on arrival.
@@ -237,8 +338,16 @@ pub async fn answer_frame(
     })
 }
 
-/// One message or an array of messages; `true` when it was an array.
-fn parse(text: &str, limits: &limits::Limits) -> Result<(Vec<ClientMessage>, bool), ErrorInfo> {
+/// A frame's messages.
+enum Incoming {
+    /// A frame of one message.
+    One(ClientMessage),
+    /// A frame holding an array of messages.
+    Batch(Vec<ClientMessage>),
+}
+
+/// One message or an array of messages.
+fn parse(text: &str, limits: &limits::Limits) -> Result<Incoming, ErrorInfo> {
     if text.trim_start().starts_with('[') {
         let messages: Vec<ClientMessage> = decode(text, limits)?;
         if messages.is_empty() {
@@ -256,9 +365,9 @@ fn parse(text: &str, limits: &limits::Limits) -> Result<(Vec<ClientMessage>, boo
             );
             return Err(ErrorInfo::new(ErrorCode::TooManyMessages, message, false));
         }
-        Ok((messages, true))
+        Ok(Incoming::Batch(messages))
     } else {
-        Ok((vec![decode(text, limits)?], false))
+        Ok(Incoming::One(decode(text, limits)?))
     }
 }
 

@@ -139,6 +139,74 @@ async fn a_push_is_acknowledged_and_pulled_back_over_websocket(db: Db) {
     );
 }
 
+both!(pushes_sent_back_to_back_are_applied_and_answered_in_order);
+async fn pushes_sent_back_to_back_are_applied_and_answered_in_order(db: Db) {
+    let server = start(db, Limits::default()).await;
+    let mut ws = session(server.addr, &token("alice", "acme"), "c1").await;
+    // Six pushes of ten, sent without waiting for answers, as an engine keeps several in
+    // flight; the third skips ids (a gap), so it is refused and the fourth continues from the
+    // second. A pull follows in the same burst.
+    let mut frames = Vec::new();
+    let mut next = 1;
+    for seq in 1..=6 {
+        let first = if seq == 3 { next + 5 } else { next };
+        let txs = (first..first + 10)
+            .map(|id| put(id, &format!("d{id}"), 0, id as i64))
+            .collect();
+        if seq != 3 {
+            next += 10;
+        }
+        frames.push(push(seq, txs));
+    }
+    frames.push(ClientMessage::Pull {
+        seq: 7,
+        cursor: 0,
+        limit: 100,
+    });
+    for frame in &frames {
+        let text = serde_json::to_string(frame).unwrap();
+        ws.send(Message::Text(text.into())).await.unwrap();
+    }
+    let mut answers = Vec::new();
+    while answers.len() < frames.len() {
+        let frame = next_json(&mut ws).await;
+        if !is_live(&frame) {
+            answers.push(serde_json::from_value::<ServerMessage>(frame).unwrap());
+        }
+    }
+    let mut ranges = Vec::new();
+    for (seq, answer) in (1..).zip(&answers[..6]) {
+        match answer {
+            ServerMessage::Error { seq: s, error } => {
+                assert_eq!((*s, error.code), (Some(3), ErrorCode::MutationGap));
+            }
+            ServerMessage::PushResult {
+                seq: s,
+                results,
+                range,
+            } => {
+                assert_eq!(*s, seq);
+                assert_eq!(statuses(answer), ["applied"; 10]);
+                assert_eq!(results[0].id, 1 + 10 * (seq - 1 - u64::from(seq > 3)));
+                ranges.push(range.map(|r| (r.since, r.cursor)).unwrap());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Applied in the order sent, each push's versions following the one before.
+    assert_eq!(ranges, [(0, 10), (10, 20), (20, 30), (30, 40), (40, 50)]);
+    let ServerMessage::PullPage {
+        seq,
+        changes,
+        cursor,
+        ..
+    } = &answers[6]
+    else {
+        panic!("{:?}", answers[6])
+    };
+    assert_eq!((*seq, changes.len(), *cursor), (7, 50, 50));
+}
+
 both!(commits_are_broadcast_to_the_tenants_other_connections_only);
 async fn commits_are_broadcast_to_the_tenants_other_connections_only(db: Db) {
     let server = start(db, Limits::default()).await;

@@ -6,7 +6,7 @@
 //! cargo build --release -p ferrosync-server
 //! cargo run --release -p ferrosync-server --example load -- rate --clients 2000 --tenant-size 10
 //! cargo run --release -p ferrosync-server --example load -- rate --postgres URL --nodes 2
-//! cargo run --release -p ferrosync-server --example load -- throughput --clients 16 --batch 100 --json FILE
+//! cargo run --release -p ferrosync-server --example load -- throughput --clients 16 --batch 100 --in-flight 1 --json FILE
 //! cargo run --release -p ferrosync-server --example load -- suite --postgres URL --json FILE
 //! ```
 //!
@@ -77,6 +77,9 @@ enum Command {
         /// Transactions per push (one `put` each).
         #[arg(long, default_value_t = 100)]
         batch: usize,
+        /// Pushes each client keeps unanswered on its connection.
+        #[arg(long, default_value_t = 1)]
+        in_flight: usize,
         /// Seconds of pushing.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
@@ -159,6 +162,7 @@ async fn run(command: Command) -> Result<(), String> {
             servers,
             clients,
             batch,
+            in_flight,
             seconds,
             json,
         } => {
@@ -166,9 +170,13 @@ async fn run(command: Command) -> Result<(), String> {
             if batch == 0 || batch > 1_000 {
                 return Err("--batch takes 1 to 1000".into());
             }
+            if in_flight == 0 || in_flight > 16 {
+                return Err("--in-flight takes 1 to 16".into());
+            }
             let config = throughput::Config {
                 clients,
                 batch,
+                in_flight,
                 seconds,
             };
             let report = throughput_run(&servers, servers.nodes, config).await?;
@@ -313,6 +321,7 @@ async fn suite(servers: &Servers, seconds: u64) -> Result<Results, String> {
         let config = throughput::Config {
             clients: 16,
             batch: 100,
+            in_flight: 1,
             seconds: 10,
         };
         let report = throughput_run(servers, nodes, config).await?;
@@ -412,8 +421,8 @@ fn print_rate(r: &rate::Report) {
 
 fn print_throughput(r: &throughput::Report) {
     println!(
-        "throughput: {} ({} durability) x{} | {} clients, pushes of {}, {} s | {} mutations/s | push p50 {} ms p99 {} ms | cpu: servers {} %, postgres {:?} %, generator {} %, machine {} %",
-        r.database, r.durability, r.nodes, r.config.clients, r.config.batch, r.config.seconds,
+        "throughput: {} ({} durability) x{} | {} clients, pushes of {}, {} in flight, {} s | {} mutations/s | push p50 {} ms p99 {} ms | cpu: servers {} %, postgres {:?} %, generator {} %, machine {} %",
+        r.database, r.durability, r.nodes, r.config.clients, r.config.batch, r.config.in_flight, r.config.seconds,
         r.mutations_per_second, r.push.p50_ms, r.push.p99_ms, r.cpu.servers_pct,
         r.cpu.postgres_pct, r.cpu.generator_pct, r.cpu.machine_pct
     );

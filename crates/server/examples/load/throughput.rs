@@ -1,7 +1,8 @@
 //! Push throughput: clients pushing as fast as they are answered, each in a tenant of its own
-//! (no fan-out), spread over the nodes. Each client sends a `push` of `batch` transactions (one
-//! `put` of a new document each, mutation ids contiguous from 1) and waits for its answer before
-//! sending the next; every mutation must come back `applied`.
+//! (no fan-out), spread over the nodes. Each client sends pushes of `batch` transactions (one
+//! `put` of a new document each, mutation ids contiguous from 1), keeping `in_flight` of them
+//! unanswered on its connection (an engine keeps up to 4); every mutation must come back
+//! `applied`.
 
 use crate::cluster::{Cluster, Database};
 use crate::socket::{send, Socket};
@@ -14,6 +15,7 @@ use ferrosync_core::protocol::{
 };
 use futures_util::StreamExt;
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
@@ -28,6 +30,8 @@ pub struct Config {
     pub clients: usize,
     /// Transactions (of one mutation) per push.
     pub batch: usize,
+    /// Pushes each client keeps unanswered.
+    pub in_flight: usize,
     /// Seconds of pushing.
     pub seconds: u64,
 }
@@ -72,7 +76,7 @@ pub async fn run(
     let tasks: Vec<_> = sockets
         .into_iter()
         .enumerate()
-        .map(|(i, socket)| tokio::spawn(client(socket, i, config.batch, deadline)))
+        .map(|(i, socket)| tokio::spawn(client(socket, i, config, deadline)))
         .collect();
     let mut latencies = Histogram::default();
     let (mut acked, mut last) = (0, started);
@@ -117,42 +121,58 @@ async fn connect(
     }
 }
 
-/// One client's loop: push, wait for the answer, check it, until the deadline. Returns the
-/// mutations acknowledged, each push's latency, and when the last answer came.
+/// One client's loop: keeps `in_flight` pushes unanswered, checks each answer as it comes (in
+/// order), until the deadline. Returns the mutations acknowledged, each push's latency, and when
+/// the last answer came.
 async fn client(
     mut socket: Socket,
     index: usize,
-    batch: usize,
+    config: Config,
     deadline: Instant,
 ) -> Result<(u64, Histogram, Instant), String> {
+    let batch = config.batch;
     let mut latencies = Histogram::default();
     let (mut acked, mut next_id, mut seq, mut finished) = (0, 1u64, 0u64, Instant::now());
-    while Instant::now() < deadline {
-        seq += 1;
-        let first = next_id;
-        let push = ClientMessage::Push {
-            seq,
-            transactions: (first..first + batch as u64)
-                .map(|id| put(index, id))
-                .collect(),
+    let mut unanswered = VecDeque::new();
+    loop {
+        while unanswered.len() < config.in_flight && Instant::now() < deadline {
+            seq += 1;
+            let first = next_id;
+            let push = ClientMessage::Push {
+                seq,
+                transactions: (first..first + batch as u64)
+                    .map(|id| put(index, id))
+                    .collect(),
+            };
+            next_id += batch as u64;
+            unanswered.push_back((seq, Instant::now()));
+            send(&mut socket, &push).await?;
+        }
+        let Some((seq, sent)) = unanswered.pop_front() else {
+            break;
         };
-        next_id += batch as u64;
-        let sent = Instant::now();
-        send(&mut socket, &push).await?;
         let answer = timeout(ANSWER_TIMEOUT, next_message(&mut socket))
             .await
             .map_err(|_| format!("push {seq}: no answer within {ANSWER_TIMEOUT:?} (stall)"))??;
         latencies.record(micros(sent.elapsed()));
         finished = Instant::now();
-        let ServerMessage::PushResult { results, .. } = answer else {
+        let ServerMessage::PushResult {
+            seq: answered,
+            results,
+            ..
+        } = answer
+        else {
             return Err(format!("push {seq}: answered {answer:?}"));
         };
-        if results.len() != batch
+        if answered != seq
+            || results.len() != batch
             || !results
                 .iter()
                 .all(|r| matches!(r.outcome, Outcome::Applied { .. }))
         {
-            return Err(format!("push {seq}: not every mutation was applied"));
+            return Err(format!(
+                "push {seq}: not every mutation was applied (answer to {answered})"
+            ));
         }
         acked += batch as u64;
     }

@@ -24,6 +24,7 @@ use ferrosync_core::server::{PushBounds, PushCommit, ServerDoc};
 use ferrosync_core::{Millis, MutationId, Version};
 use futures_util::future::BoxFuture;
 use serde::Serialize;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
@@ -506,15 +507,29 @@ impl Storage {
     /// Applies a push atomically (data, versions, the client's last mutation id and outcomes,
     /// and its sync-log row), in a transaction shared with other requests.
     pub async fn push(&self, caller: Caller<'_>, push: Push) -> PushOutcome {
+        self.queue_push(caller, push).await.await
+    }
+
+    /// Queues a push for the writer and returns its outcome to come, as [`Storage::push`].
+    /// Pushes are decided in the order they are queued, so a connection can read and queue its
+    /// next push while the one before commits, and both may share a transaction.
+    pub async fn queue_push(
+        &self,
+        caller: Caller<'_>,
+        push: Push,
+    ) -> impl Future<Output = PushOutcome> + Send + 'static {
         let request = group::Request::Push {
             tenant: caller.tenant.to_owned(),
             user: caller.user.to_owned(),
             client_id: caller.client_id.to_owned(),
             push,
         };
-        match self.writer.submit(request).await? {
-            group::Answer::Push(answer) => Ok(answer),
-            _ => Err(StorageError::Stopped),
+        let queued = self.writer.queue(request).await;
+        async move {
+            match queued?.answer().await? {
+                group::Answer::Push(answer) => Ok(answer),
+                _ => Err(StorageError::Stopped),
+            }
         }
     }
 

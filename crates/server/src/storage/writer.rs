@@ -44,6 +44,12 @@ impl Writer {
 
     /// Queues `request` and waits until the transaction that carries it committed (or failed).
     pub(super) async fn submit(&self, request: Request) -> Result<Answer, StorageError> {
+        self.queue(request).await?.answer().await
+    }
+
+    /// Queues `request`; its answer comes once the transaction that carries it committed (or
+    /// failed). Requests are decided in the order they are queued.
+    pub(super) async fn queue(&self, request: Request) -> Result<Queued, StorageError> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             request,
@@ -53,7 +59,17 @@ impl Writer {
             .send(job)
             .await
             .map_err(|_| StorageError::Stopped)?;
-        answer.await.map_err(|_| StorageError::Stopped)?
+        Ok(Queued(answer))
+    }
+}
+
+/// A queued request's answer to come.
+pub(super) struct Queued(oneshot::Receiver<Result<Answer, StorageError>>);
+
+impl Queued {
+    /// Waits until the transaction that carries the request committed (or failed).
+    pub(super) async fn answer(self) -> Result<Answer, StorageError> {
+        self.0.await.map_err(|_| StorageError::Stopped)?
     }
 }
 
