@@ -13,7 +13,7 @@ use ferrosync_core::engine::{
     ConflictId, SyncLogEntry, SyncLogQuery, SyncProgress, SyncStats, SyncStatus,
 };
 use ferrosync_core::live_query::LiveId;
-use ferrosync_core::mutation::{MutationRequest, OpError};
+use ferrosync_core::mutation::MutationRequest;
 use ferrosync_core::query::Query;
 use ferrosync_core::transaction::{locked_objects, TxId, TxQuery};
 use ferrosync_core::CoreError;
@@ -65,7 +65,7 @@ impl Role for Follower {
             let hlc = current.as_ref().map(|d| d.hlc).unwrap_or_default();
             let doc =
                 r.op.apply(&r.doc_id, current.as_ref(), hlc)
-                    .map_err(|e| refused(e, &r.collection, &r.doc_id))?;
+                    .map_err(|e| e.refusal(&r.collection, &r.doc_id))?;
             written.insert(key, doc);
         }
         let mut changes = Vec::new();
@@ -211,15 +211,5 @@ impl Role for Follower {
 
     fn into_follower(self: Box<Self>) -> Result<Box<Follower>, Box<dyn Role>> {
         Ok(self)
-    }
-}
-
-/// The error the leader's engine would give for a write that cannot apply.
-fn refused(error: OpError, collection: &str, id: &str) -> CoreError {
-    let (collection, id) = (collection.to_owned(), id.to_owned());
-    match error {
-        OpError::NotFound => CoreError::NotFound { collection, id },
-        OpError::AlreadyExists => CoreError::AlreadyExists { collection, id },
-        OpError::Deleted => CoreError::Deleted { collection, id },
     }
 }

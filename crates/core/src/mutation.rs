@@ -3,7 +3,7 @@
 use crate::document::{Document, Fields, DELETED_FIELD};
 use crate::hlc::Hlc;
 use crate::protocol::ErrorCode;
-use crate::{DocId, Millis, MutationId, Version};
+use crate::{CoreError, DocId, Millis, MutationId, Version};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -55,6 +55,16 @@ impl OpError {
             OpError::NotFound => ErrorCode::NotFound,
             OpError::AlreadyExists => ErrorCode::AlreadyExists,
             OpError::Deleted => ErrorCode::Deleted,
+        }
+    }
+
+    /// The engine's error for this failure of a write to document `id` of `collection`.
+    pub fn refusal(self, collection: &str, id: &str) -> CoreError {
+        let (collection, id) = (collection.to_owned(), id.to_owned());
+        match self {
+            OpError::NotFound => CoreError::NotFound { collection, id },
+            OpError::AlreadyExists => CoreError::AlreadyExists { collection, id },
+            OpError::Deleted => CoreError::Deleted { collection, id },
         }
     }
 }

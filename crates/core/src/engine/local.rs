@@ -120,7 +120,7 @@ impl Engine {
                 .unwrap_or_else(|| collection.get(&r.doc_id).cloned());
             let next =
                 r.op.apply(&r.doc_id, current.as_ref(), Default::default())
-                    .map_err(|e| op_error(e, &r.collection, &r.doc_id))?;
+                    .map_err(|e| e.refusal(&r.collection, &r.doc_id))?;
             originals.push(current.map(|doc| doc.fields));
             scratch.insert(key, Some(next));
         }
@@ -141,7 +141,7 @@ impl Engine {
             });
         }
         if c.synced(id).is_none() {
-            return Err(op_error(OpError::NotFound, collection, id));
+            return Err(OpError::NotFound.refusal(collection, id));
         }
         self.out.changes.extend(c.remove(id, merge.as_ref()));
         self.store.docs.insert((collection.into(), id.into()));
@@ -274,14 +274,5 @@ impl Engine {
 
     pub(super) fn is_synced(&self, collection: &str) -> bool {
         self.synced.contains(collection)
-    }
-}
-
-fn op_error(e: OpError, collection: &str, id: &str) -> CoreError {
-    let (collection, id) = (collection.to_owned(), id.to_owned());
-    match e {
-        OpError::NotFound => CoreError::NotFound { collection, id },
-        OpError::AlreadyExists => CoreError::AlreadyExists { collection, id },
-        OpError::Deleted => CoreError::Deleted { collection, id },
     }
 }
