@@ -11,7 +11,10 @@
 //! `finished` entries of the records it folds into history pages, one per range of
 //! transaction ids; pages wholly below the history's floor are deleted.
 
+mod bytes;
 mod codec;
+#[cfg(test)]
+mod fixed_layout;
 mod layout;
 mod load;
 mod memory;
