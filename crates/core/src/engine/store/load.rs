@@ -211,9 +211,10 @@ impl Engine {
                 continue;
             };
             let pages = self.store.log.pages.get(&name);
+            let touched = unfolded.group(&name, docs.len());
             for doc in docs {
                 let h = hash(&doc.id);
-                unfolded.touch(&name, h);
+                touched.push(h);
                 if !pages.is_some_and(|p| p.covers(h, seq)) {
                     collection.load_synced(doc);
                 }
