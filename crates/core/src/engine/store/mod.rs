@@ -30,6 +30,7 @@ use crate::document::Document;
 use crate::hlc::Hlc;
 use crate::transaction::TxId;
 use crate::{ClientId, Code, DocId, Millis, MutationId, Version};
+use codec::HISTORY_PAGE_TXS;
 use layout::{Log, Unfolded};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -176,8 +177,8 @@ pub(super) struct StoreState {
     tx_home: HashMap<TxId, TxHome>,
     /// The record each kept sync-log entry's newest version is in.
     log_home: HashMap<u64, u64>,
-    /// The record each history entry not yet in its history page is in.
-    history_home: HashMap<TxId, u64>,
+    /// The record each history entry not yet in its history page is in, by id.
+    history_home: BTreeMap<TxId, u64>,
     /// The history pages in storage.
     history_pages: BTreeSet<u32>,
     /// The write in flight: its token and what it covered.
@@ -646,10 +647,29 @@ impl Engine {
         for index in deleted {
             store.history_pages.remove(index);
         }
-        let (floor, history) = (self.history_floor, &self.history);
-        store.history_home.retain(|id, _| {
-            id.0 >= floor && history.contains_key(id) && !written.contains(&history_page_of(*id))
-        });
+        // What the retention dropped is below the floor (it drops the oldest and raises the
+        // floor past them), and a page written holds its range's entries. Only those are
+        // visited: this runs after every write, and the map holds every entry since the last
+        // compaction.
+        let floor = TxId(self.history_floor);
+        while store
+            .history_home
+            .first_key_value()
+            .is_some_and(|(id, _)| *id < floor)
+        {
+            store.history_home.pop_first();
+        }
+        for index in written {
+            let first = u64::from(*index) * HISTORY_PAGE_TXS;
+            let paged: Vec<TxId> = store
+                .history_home
+                .range(TxId(first)..TxId(first + HISTORY_PAGE_TXS))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in paged {
+                store.history_home.remove(&id);
+            }
+        }
     }
 
     /// A write failed: nothing of it exists; what it covered is written again later, and the
