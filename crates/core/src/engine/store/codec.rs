@@ -291,78 +291,68 @@ impl Record {
     pub fn decode(bytes: &[u8]) -> Result<Record, CoreError> {
         let formats = [RECORD_MAGIC, RECORD_MAGIC_4, RECORD_MAGIC_3, RECORD_MAGIC_2];
         let (mut r, magic) = open(bytes, &formats, "log record")?;
-        if magic != RECORD_MAGIC {
-            return Record::decode_fixed(r, magic);
-        }
-        let seq = r.varint()?;
-        let meta = serde_json::from_str(r.text()?).map_err(unreadable_meta)?;
-        let (txs, finished, finished_heads) = (r.txs()?, r.txs()?, r.txs()?);
-        let groups = r.varint()?;
-        let mut docs = Vec::with_capacity(r.capped(groups));
+        // The formats differ in their integers and strings (compact, or fixed-width), and in
+        // where the transactions are.
+        let compact = magic == RECORD_MAGIC;
+        let count = |r: &mut Reader<'_>| match compact {
+            true => r.varint(),
+            false => r.u32().map(u64::from),
+        };
+        let name = |r: &mut Reader<'_>| match compact {
+            true => r.text().map(str::to_owned),
+            false => r.string(),
+        };
+        let txs = |r: &mut Reader<'_>| match compact {
+            true => r.txs(),
+            false => r.fixed_txs(),
+        };
+        let seq = if compact { r.varint()? } else { r.u64()? };
+        let meta = if compact { r.text()? } else { r.str()? };
+        let mut record = if magic == RECORD_MAGIC_2 {
+            Record::with_json_txs(seq, meta)?
+        } else {
+            Record {
+                seq,
+                meta: serde_json::from_str(meta).map_err(unreadable_meta)?,
+                txs: txs(&mut r)?,
+                finished: txs(&mut r)?,
+                finished_heads: match magic == RECORD_MAGIC_3 {
+                    true => Vec::new(),
+                    false => txs(&mut r)?,
+                },
+                ..Record::default()
+            }
+        };
+        let groups = count(&mut r)?;
+        record.docs.reserve(r.capped(groups));
         for _ in 0..groups {
-            docs.push((r.text()?.to_owned(), r.docs()?));
+            let collection = name(&mut r)?;
+            let docs = if compact { r.docs()? } else { r.fixed_docs()? };
+            record.docs.push((collection, docs));
         }
-        let count = r.varint()?;
-        let mut removed = Vec::with_capacity(r.capped(count));
-        for _ in 0..count {
-            removed.push((r.text()?.to_owned(), r.text()?.to_owned()));
+        let removals = count(&mut r)?;
+        record.removed.reserve(r.capped(removals));
+        for _ in 0..removals {
+            record.removed.push((name(&mut r)?, name(&mut r)?));
         }
         r.end()?;
-        Ok(Record {
-            seq,
-            meta,
-            txs,
-            finished,
-            finished_heads,
-            docs,
-            removed,
-        })
+        Ok(record)
     }
 
-    /// A record of the formats with fixed-width integers (`magic`), past its magic.
-    fn decode_fixed(mut r: Reader<'_>, magic: &[u8; 4]) -> Result<Record, CoreError> {
-        let seq = r.u64()?;
-        let meta = r.str()?;
-        let (meta, txs, finished, finished_heads) = if magic != RECORD_MAGIC_2 {
-            (
-                serde_json::from_str(meta).map_err(unreadable_meta)?,
-                r.fixed_txs()?,
-                r.fixed_txs()?,
-                if magic == RECORD_MAGIC_4 {
-                    r.fixed_txs()?
-                } else {
-                    Vec::new()
-                },
-            )
-        } else {
-            let old: RecordMeta2 = serde_json::from_str(meta).map_err(unreadable_meta)?;
-            let meta = RecordMeta {
+    /// A record of format 2 (its transactions inside its JSON), without its documents yet.
+    fn with_json_txs(seq: u64, meta: &str) -> Result<Record, CoreError> {
+        let old: RecordMeta2 = serde_json::from_str(meta).map_err(unreadable_meta)?;
+        let stored = |txs: Vec<Transaction>| txs.iter().map(StoredTx::of).collect();
+        Ok(Record {
+            seq,
+            meta: RecordMeta {
                 settled: old.settled,
                 checkpoint: old.checkpoint,
                 sync_log: old.sync_log,
-            };
-            let stored = |txs: Vec<Transaction>| txs.iter().map(StoredTx::of).collect();
-            (meta, stored(old.txs), stored(old.finished), Vec::new())
-        };
-        let groups = r.u32()?;
-        let mut docs = Vec::with_capacity(r.capped(groups.into()));
-        for _ in 0..groups {
-            docs.push((r.string()?, r.fixed_docs()?));
-        }
-        let count = r.u32()?;
-        let mut removed = Vec::with_capacity(r.capped(count.into()));
-        for _ in 0..count {
-            removed.push((r.string()?, r.string()?));
-        }
-        r.end()?;
-        Ok(Record {
-            seq,
-            meta,
-            txs,
-            finished,
-            finished_heads,
-            docs,
-            removed,
+            },
+            txs: stored(old.txs),
+            finished: stored(old.finished),
+            ..Record::default()
         })
     }
 }
@@ -553,17 +543,9 @@ mod tests {
         let tx = Transaction::new(
             TxId(9),
             vec![Mutation {
-                collection: "todos".into(),
-                doc_id: "a".into(),
-                op: Op::Delete,
-                hlc: Hlc::default(),
-                base_version: 1,
-                base: None,
                 wire_id: Some(3),
-                parked: None,
-                original: None,
                 metadata: Some(json!({"by": "test"})),
-                changed_at: None,
+                ..Mutation::new("todos".into(), "a".into(), Op::Delete, Hlc::default(), 1)
             }],
             5,
         );
@@ -661,19 +643,13 @@ mod tests {
     fn records_written_before_the_history_still_read() {
         let tx = Transaction::new(
             TxId(2),
-            vec![Mutation {
-                collection: "todos".into(),
-                doc_id: "a".into(),
-                op: Op::Delete,
-                hlc: Hlc::default(),
-                base_version: 1,
-                base: None,
-                wire_id: None,
-                parked: None,
-                original: None,
-                metadata: None,
-                changed_at: None,
-            }],
+            vec![Mutation::new(
+                "todos".into(),
+                "a".into(),
+                Op::Delete,
+                Hlc::default(),
+                1,
+            )],
             5,
         );
         let checkpoint = Checkpoint {

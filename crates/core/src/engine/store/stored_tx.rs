@@ -149,31 +149,16 @@ impl StoredTx {
         let count = r.u32()?;
         tx.mutations.reserve(r.capped(count.into()) / 40);
         for _ in 0..count {
-            let collection = r.string()?;
-            let doc_id = r.string()?;
+            let (collection, doc_id) = (r.string()?, r.string()?);
             let op = read_op(r.u8()?, &mut r, Reader::fields)?;
-            let hlc = r.hlc()?;
-            let base_version = r.u64()?;
-            let wire_id = r.maybe(Reader::u64)?;
-            let changed_at = r.maybe(Reader::u64)?;
-            let original = r.maybe(Reader::fields)?;
-            let rare = match r.str()? {
-                "" => Rare::default(),
-                json => rare_of(id, json)?,
-            };
-            tx.mutations.push(Mutation {
-                collection,
-                doc_id,
-                op,
-                hlc,
-                base_version,
-                base: rare.base,
-                wire_id,
-                parked: rare.parked,
-                original,
-                metadata: rare.metadata,
-                changed_at,
-            });
+            let mut m = Mutation::new(collection, doc_id, op, r.hlc()?, r.u64()?);
+            m.wire_id = r.maybe(Reader::u64)?;
+            m.changed_at = r.maybe(Reader::u64)?;
+            m.original = r.maybe(Reader::fields)?;
+            if let json @ [_, ..] = r.str()?.as_bytes() {
+                rare_of(id, json)?.fill(&mut m);
+            }
+            tx.mutations.push(m);
         }
         r.end()?;
         Ok(StoredTx {
@@ -227,42 +212,32 @@ impl StoredTx {
             serde_json::from_str(r.str()?).map_err(|e| unreadable(self.id, e))?;
         let count = r.varint()?;
         tx.mutations.reserve(r.capped(count) / 8);
-        let mut previous: Option<(Hlc, String)> = None;
         for _ in 0..count {
             let flags = r.u8()?;
-            let collection = match (&previous, flags & SAME_COLLECTION != 0) {
-                (Some((_, collection)), true) => collection.clone(),
+            let previous = tx.mutations.last();
+            let collection = match (previous, flags & SAME_COLLECTION != 0) {
+                (Some(previous), true) => previous.collection.clone(),
                 (None, true) => return Err(corrupt(WHAT, "a collection refers to nothing")),
                 (_, false) => r.text()?.to_owned(),
             };
+            let before = previous.map_or(Hlc::default(), |p| p.hlc);
             let doc_id = r.text()?.to_owned();
             let op = read_op(flags & OP, &mut r, Reader::text_fields)?;
-            let before = previous.as_ref().map_or(Hlc::default(), |p| p.0);
             let hlc = r.hlc_after(before, flags & NODE_CHANGED != 0)?;
-            let base_version = r.varint()?;
-            let wire_id = (flags & WIRE_ID != 0).then(|| r.varint()).transpose()?;
-            let changed_at = (flags & CHANGED_AT != 0).then(|| r.varint()).transpose()?;
-            let original = (flags & ORIGINAL != 0)
-                .then(|| r.text_fields())
-                .transpose()?;
-            let rare = match flags & RARE {
-                0 => Rare::default(),
-                _ => rare_of(self.id, r.text()?)?,
-            };
-            previous = Some((hlc, collection.clone()));
-            tx.mutations.push(Mutation {
-                collection,
-                doc_id,
-                op,
-                hlc,
-                base_version,
-                base: rare.base,
-                wire_id,
-                parked: rare.parked,
-                original,
-                metadata: rare.metadata,
-                changed_at,
-            });
+            let mut m = Mutation::new(collection, doc_id, op, hlc, r.varint()?);
+            if flags & WIRE_ID != 0 {
+                m.wire_id = Some(r.varint()?);
+            }
+            if flags & CHANGED_AT != 0 {
+                m.changed_at = Some(r.varint()?);
+            }
+            if flags & ORIGINAL != 0 {
+                m.original = Some(r.text_fields()?);
+            }
+            if flags & RARE != 0 {
+                rare_of(self.id, r.text()?.as_bytes())?.fill(&mut m);
+            }
+            tx.mutations.push(m);
         }
         r.end()?;
         Ok(tx)
@@ -292,8 +267,15 @@ fn read_op<'a>(
 }
 
 /// The rare parts of a mutation of transaction `id` from their JSON.
-fn rare_of(id: TxId, json: &str) -> Result<Rare, CoreError> {
-    serde_json::from_str(json).map_err(|e| unreadable(id, e))
+fn rare_of(id: TxId, json: &[u8]) -> Result<Rare, CoreError> {
+    serde_json::from_slice(json).map_err(|e| unreadable(id, e))
+}
+
+impl Rare {
+    /// Puts these parts into `m`.
+    fn fill(self, m: &mut Mutation) {
+        (m.base, m.parked, m.metadata) = (self.base, self.parked, self.metadata);
+    }
 }
 
 impl Reader<'_> {
@@ -324,23 +306,12 @@ mod tests {
     }
 
     fn mutation(doc_id: &str, op: Op) -> Mutation {
-        Mutation {
-            collection: "todos".into(),
-            doc_id: doc_id.into(),
-            op,
-            hlc: Hlc {
-                wall: 1_700_000_000_000,
-                counter: 2,
-                node: 9,
-            },
-            base_version: 4,
-            base: None,
-            wire_id: None,
-            parked: None,
-            original: None,
-            metadata: None,
-            changed_at: None,
-        }
+        let hlc = Hlc {
+            wall: 1_700_000_000_000,
+            counter: 2,
+            node: 9,
+        };
+        Mutation::new("todos".into(), doc_id.into(), op, hlc, 4)
     }
 
     #[test]
