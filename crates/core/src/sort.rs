@@ -34,8 +34,8 @@ pub fn sort_by<T>(v: &mut [T], f: impl Fn(&T, &T) -> Ordering) {
 }
 
 /// A set of `items` built by inserting them one by one. `collect()` into a `BTreeSet` sorts a
-/// buffer of them first with the standard stable sort, a copy per element type; lists built
-/// once (not per query) take this instead.
+/// buffer of them first with the standard stable sort (and `BTreeSet::from` an array), a copy
+/// per element type; sets built once or from a few items take this instead.
 pub fn set<T: Ord>(items: impl IntoIterator<Item = T>) -> BTreeSet<T> {
     let mut set = BTreeSet::new();
     set.extend(items);
