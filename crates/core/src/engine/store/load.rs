@@ -34,7 +34,7 @@ impl Engine {
             .into_iter()
             .map(|bytes| Record::decode(&bytes).map(|r| (r, bytes.len())))
             .collect::<Result<Vec<_>, _>>()?;
-        records.sort_by_key(|(r, _)| r.seq);
+        crate::sort::sort_by(&mut records, |a, b| a.0.seq.cmp(&b.0.seq));
         let mut logged: HashMap<String, usize> = HashMap::new();
         for (name, docs) in records.iter().flat_map(|(r, _)| &r.docs) {
             *logged.entry(name.clone()).or_default() += docs.len();

@@ -458,7 +458,7 @@ impl Engine {
             pages = self.store.log.stale_pages(self.store.tuning.slice_bytes);
         }
         let folded = self.store.log.foldable(&pages);
-        let folding: BTreeSet<u64> = folded.iter().copied().collect();
+        let folding = crate::sort::set(folded.iter().copied());
         for (id, home) in &self.store.tx_home {
             if folding.contains(&home.seq) {
                 if let Some(entry) = self.txs.get_mut(id) {
@@ -478,14 +478,14 @@ impl Engine {
     /// The history pages this write stores (those of the entries in the records it folds, and
     /// those it empties) and deletes (those wholly below the floor, or left empty).
     fn plan_history(&self, folded: &[u64]) -> (Vec<u32>, Vec<u32>) {
-        let folding: BTreeSet<u64> = folded.iter().copied().collect();
-        let due: BTreeSet<u32> = self
-            .store
-            .history_home
-            .iter()
-            .filter(|(_, home)| folding.contains(home))
-            .map(|(id, _)| history_page_of(*id))
-            .collect();
+        let folding = crate::sort::set(folded.iter().copied());
+        let due = crate::sort::set(
+            self.store
+                .history_home
+                .iter()
+                .filter(|(_, home)| folding.contains(home))
+                .map(|(id, _)| history_page_of(*id)),
+        );
         let floor_page = history_page_of(TxId(self.history_floor));
         let (written, emptied): (Vec<u32>, Vec<u32>) = due
             .into_iter()
@@ -522,12 +522,12 @@ impl Engine {
 
     /// The collections the log touches, with their documents' bytes in all.
     fn logged_collections(&self) -> Vec<(String, usize)> {
-        let touched: BTreeSet<&str> = self
-            .store
-            .log
-            .records()
-            .flat_map(|(_, r)| r.touched.iter().map(|(c, _)| c.as_str()))
-            .collect();
+        let touched = crate::sort::set(
+            self.store
+                .log
+                .records()
+                .flat_map(|(_, r)| r.touched.iter().map(|(c, _)| c.as_str())),
+        );
         touched
             .into_iter()
             .filter_map(|name| {
@@ -601,7 +601,7 @@ impl Engine {
         for seq in &done.folded {
             self.store.log.remove(*seq);
         }
-        let kept: BTreeSet<u64> = self.status.log_ids().collect();
+        let kept = crate::sort::set(self.status.log_ids());
         for id in done.logs.iter().filter(|id| kept.contains(id)) {
             self.store.log_home.insert(*id, done.seq);
         }
