@@ -30,7 +30,6 @@ use crate::document::Document;
 use crate::hlc::Hlc;
 use crate::transaction::TxId;
 use crate::{ClientId, Code, DocId, Millis, MutationId, Version};
-use codec::HISTORY_PAGE_TXS;
 use layout::{Log, Unfolded};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -178,7 +177,9 @@ pub(super) struct StoreState {
     /// The record each kept sync-log entry's newest version is in.
     log_home: HashMap<u64, u64>,
     /// The record each history entry not yet in its history page is in, by id.
-    history_home: BTreeMap<TxId, u64>,
+    history_home: HashMap<TxId, u64>,
+    /// The history floor when `history_home` last dropped what lies below it.
+    history_home_floor: u64,
     /// The history pages in storage.
     history_pages: BTreeSet<u32>,
     /// The write in flight: its token and what it covered.
@@ -648,28 +649,17 @@ impl Engine {
             store.history_pages.remove(index);
         }
         // What the retention dropped is below the floor (it drops the oldest and raises the
-        // floor past them), and a page written holds its range's entries. Only those are
-        // visited: this runs after every write, and the map holds every entry since the last
-        // compaction.
-        let floor = TxId(self.history_floor);
-        while store
+        // floor past them), and a page written holds its range's entries. This runs after
+        // every write and the map holds every entry since the last compaction, so it is
+        // visited only when the floor moved or pages were written.
+        let floor = self.history_floor;
+        if floor == store.history_home_floor && written.is_empty() {
+            return;
+        }
+        store.history_home_floor = floor;
+        store
             .history_home
-            .first_key_value()
-            .is_some_and(|(id, _)| *id < floor)
-        {
-            store.history_home.pop_first();
-        }
-        for index in written {
-            let first = u64::from(*index) * HISTORY_PAGE_TXS;
-            let paged: Vec<TxId> = store
-                .history_home
-                .range(TxId(first)..TxId(first + HISTORY_PAGE_TXS))
-                .map(|(id, _)| *id)
-                .collect();
-            for id in paged {
-                store.history_home.remove(&id);
-            }
-        }
+            .retain(|id, _| id.0 >= floor && !written.contains(&history_page_of(*id)));
     }
 
     /// A write failed: nothing of it exists; what it covered is written again later, and the
