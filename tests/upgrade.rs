@@ -55,17 +55,17 @@ fn contents(version: u32) -> (Document, Transaction, Checkpoint) {
     let now = js_sys::Date::now() as u64;
     let (id, fields) =
         doc(json!({ "_id": "synced", "title": format!("kept from version {version}") }));
-    let synced = Document {
-        id: id.clone(),
+    let synced = Document::new(
+        &id,
         fields,
-        version: 0,
-        hlc: Hlc {
+        0,
+        Hlc {
             wall: now,
             counter: 0,
             node: 1,
         },
-        deleted: false,
-    };
+        false,
+    );
     let (pending_id, fields) =
         doc(json!({ "_id": "pending", "title": format!("queued in version {version}") }));
     let tx = Transaction::new(

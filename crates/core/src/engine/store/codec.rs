@@ -309,7 +309,7 @@ impl Record {
 
 /// About how many bytes a document takes in a page or record.
 pub fn doc_size(doc: &Document) -> usize {
-    33 + doc.id.len() + doc.fields.as_json().len()
+    33 + doc.id().len() + doc.fields().as_json().len()
 }
 
 /// About how many bytes transactions take in a record or history page.
@@ -355,11 +355,11 @@ impl Writer {
     fn docs(&mut self, docs: &[Document]) {
         self.u32(docs.len() as u32);
         for doc in docs {
-            self.str(&doc.id);
+            self.str(doc.id());
             self.u64(doc.version);
             self.hlc(doc.hlc);
             self.0.push(u8::from(doc.deleted));
-            self.str(doc.fields.as_json());
+            self.str(doc.fields().as_json());
         }
     }
 }
@@ -446,7 +446,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A document's fields: canonical JSON text this crate wrote (an object).
-    pub(super) fn fields(&mut self) -> Result<Fields, CoreError> {
+    pub(super) fn fields(&mut self) -> Result<Fields<&'a str>, CoreError> {
         let fields = self.str()?;
         if !(fields.starts_with('{') && fields.ends_with('}')) {
             return Err(corrupt(self.what, "a document's fields are not an object"));
@@ -476,17 +476,11 @@ impl<'a> Reader<'a> {
         let count = self.u32()?;
         let mut docs = Vec::with_capacity(self.capped(count) / 33);
         for _ in 0..count {
-            let id = self.string()?;
+            let id = self.str()?;
             let version = self.u64()?;
             let hlc = self.hlc()?;
             let deleted = self.take(1)?[0] != 0;
-            docs.push(Document {
-                id,
-                fields: self.fields()?,
-                version,
-                hlc,
-                deleted,
-            });
+            docs.push(Document::new(id, self.fields()?, version, hlc, deleted));
         }
         Ok(docs)
     }
@@ -507,17 +501,17 @@ mod tests {
     use serde_json::json;
 
     fn doc(id: &str, n: i64, deleted: bool) -> Document {
-        Document {
-            id: id.into(),
-            fields: Fields::from_map(json!({"n": n, "t": "é\"x"}).as_object().unwrap()),
-            version: n as u64,
-            hlc: Hlc {
+        Document::new(
+            id,
+            Fields::from_map(json!({"n": n, "t": "é\"x"}).as_object().unwrap()),
+            n as u64,
+            Hlc {
                 wall: 1_700_000_000_000 + n as u64,
                 counter: 3,
                 node: 7,
             },
             deleted,
-        }
+        )
     }
 
     #[test]

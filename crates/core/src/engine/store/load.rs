@@ -212,7 +212,7 @@ impl Engine {
             };
             let pages = self.store.log.pages.get(&name);
             for doc in docs {
-                let h = hash(&doc.id);
+                let h = hash(doc.id());
                 unfolded.touch(&name, h);
                 if !pages.is_some_and(|p| p.covers(h, seq)) {
                     collection.load_synced(doc);

@@ -136,12 +136,14 @@ impl StoredTx {
             let doc_id = r.string()?;
             let op = match r.u8()? {
                 0 => Op::Insert {
-                    fields: r.fields()?,
+                    fields: r.fields()?.owned(),
                 },
-                1 => Op::Update { patch: r.fields()? },
+                1 => Op::Update {
+                    patch: r.fields()?.owned(),
+                },
                 2 => Op::Delete,
                 3 => Op::Put {
-                    fields: r.fields()?,
+                    fields: r.fields()?.owned(),
                 },
                 _ => return Err(corrupt(WHAT, "an unknown op")),
             };
@@ -149,7 +151,7 @@ impl StoredTx {
             let base_version = r.u64()?;
             let wire_id = r.maybe(Reader::u64)?;
             let changed_at = r.maybe(Reader::u64)?;
-            let original = r.maybe(Reader::fields)?;
+            let original = r.maybe(Reader::fields)?.map(|f| f.owned());
             let rare = match r.str()? {
                 "" => Rare::default(),
                 json => serde_json::from_str(json).map_err(unreadable)?,
@@ -244,13 +246,7 @@ mod tests {
 
     #[test]
     fn every_kind_of_mutation_reads_back_as_written() {
-        let doc = Document {
-            id: "b".into(),
-            fields: fields(json!({"n": 1})),
-            version: 3,
-            hlc: Hlc::default(),
-            deleted: false,
-        };
+        let doc = Document::new("b", fields(json!({"n": 1})), 3, Hlc::default(), false);
         let mut tx = Transaction::new(
             TxId(7),
             vec![
