@@ -115,7 +115,7 @@ async fn write_first_schema(name: &str) -> Result<(), JsValue> {
         db.transaction_with_str_sequence_and_mode(&stores, IdbTransactionMode::Readwrite)?;
     write.object_store("documents")?.put_with_key(
         &text(serde_json::to_string(&("todos", &synced)).unwrap()),
-        &js_sys::Array::of2(&"todos".into(), &synced.id.as_str().into()),
+        &js_sys::Array::of2(&"todos".into(), &synced.id().into()),
     )?;
     write
         .object_store("transactions")?
