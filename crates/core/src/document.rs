@@ -167,7 +167,7 @@ impl Serialize for Document {
 
 impl<'de> Deserialize<'de> for Document {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let wire = Wire::<Cow<'de, str>, Fields>::deserialize(deserializer)?;
+        let wire = Wire::<String, Fields>::deserialize(deserializer)?;
         Ok(Document::new(
             &wire.id,
             wire.fields,
