@@ -658,7 +658,7 @@ export type SyncData = Document[] | { [collection: string]: Document[] };
 
 /** A custom sync source (`SyncEngineConfig.sync`). */
 export interface CustomSync {
-  /** Names the source (shown in errors). */
+  /** Names the source: its errors (a failed `setup`, data `onUpdate` refuses) start with `sync source "<id>"`. */
   id: string;
   /**
    * Connects the source. Call `onUpdate` with changed documents whenever the backend changes;

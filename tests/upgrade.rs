@@ -70,23 +70,17 @@ fn contents(version: u32) -> (Document, Transaction, Checkpoint) {
         doc(json!({ "_id": "pending", "title": format!("queued in version {version}") }));
     let tx = Transaction::new(
         TxId(1),
-        vec![Mutation {
-            collection: "todos".into(),
-            doc_id: pending_id,
-            op: Op::Insert { fields },
-            hlc: Hlc {
+        vec![Mutation::new(
+            "todos".into(),
+            pending_id,
+            Op::Insert { fields },
+            Hlc {
                 wall: now,
                 counter: 1,
                 node: 1,
             },
-            base_version: 0,
-            base: None,
-            wire_id: None,
-            parked: None,
-            original: None,
-            metadata: None,
-            changed_at: None,
-        }],
+            0,
+        )],
         now,
     );
     let checkpoint = Checkpoint {

@@ -1,10 +1,10 @@
 //! Objects handed back to JavaScript: a transaction's handle and the status/stats observables.
 
 use super::{once_fn, unlisten};
-use crate::driver::{Settlement, Shared, Topic};
+use crate::driver::{Ended, Settlement, Shared, Topic};
 use crate::js;
 use crate::views;
-use ferrosync_core::transaction::{Transaction, TxId};
+use ferrosync_core::transaction::TxId;
 use js_sys::{Function, Object, Promise};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -34,8 +34,12 @@ impl TransactionHandle {
             .with(|role| role.transaction(self.id))
             .ok()
             .flatten();
-        live.or_else(|| self.settlement.finished().map(|tx| views::transaction(&tx)))
-            .unwrap_or(JsValue::UNDEFINED)
+        live.or_else(|| {
+            self.settlement
+                .ended()
+                .map(|e| views::transaction(&e.decode()))
+        })
+        .unwrap_or(JsValue::UNDEFINED)
     }
 }
 
@@ -62,42 +66,42 @@ impl TransactionHandle {
     /// Resolves with the transaction once completed; rejects with its error (which carries
     /// `transactionId`) once failed.
     pub fn settled(&self) -> Promise {
-        self.settled_as(|tx| views::transaction(&tx))
+        self.settled_as(|ended| views::transaction(&ended.decode()))
     }
 
     /// As `settled`, resolving with a [`Finished`] transaction instead of its view: the
     /// package entry's `settled` builds the view only when JavaScript reads it.
     #[wasm_bindgen(js_name = "_settledLazily")]
     pub fn settled_lazily(&self) -> Promise {
-        self.settled_as(|tx| Finished(tx).into())
+        self.settled_as(|ended| Finished(ended).into())
     }
 }
 
 impl TransactionHandle {
     /// A promise of the transaction's end: `resolve` of the completed transaction, or its error.
-    fn settled_as(&self, resolve: fn(Transaction) -> JsValue) -> Promise {
+    fn settled_as(&self, resolve: fn(Ended) -> JsValue) -> Promise {
         let settlement = self.settlement.clone();
         future_to_promise(async move {
-            let tx = settlement.wait().await.ok_or_else(js::destroyed)?;
-            if let Some(error) = &tx.error {
+            let ended = settlement.wait().await.ok_or_else(js::destroyed)?;
+            if let Some(error) = &ended.error {
                 return Err(views::transaction_error(error));
             }
-            Ok(resolve(tx))
+            Ok(resolve(ended))
         })
     }
 }
 
-/// A completed transaction whose view is built when asked for (by the package entry's lazy
-/// `settled` value; not part of the public API).
+/// A completed transaction, as storage holds it, whose view is built when asked for (by the
+/// package entry's lazy `settled` value; not part of the public API).
 #[wasm_bindgen(skip_typescript)]
-pub struct Finished(Transaction);
+pub struct Finished(Ended);
 
 #[wasm_bindgen]
 impl Finished {
     /// The transaction as `settled` resolves with it.
     #[wasm_bindgen(js_name = "_view")]
     pub fn view(&self) -> JsValue {
-        views::transaction(&self.0)
+        views::transaction(&self.0.decode())
     }
 }
 

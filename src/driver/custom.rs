@@ -21,6 +21,8 @@ pub type OnUpdate = Closure<dyn Fn(JsValue, JsValue) -> Result<(), JsValue>>;
 pub struct CustomBackend {
     /// The `sync` object as given, handed to `awaitSync` as `sync`.
     sync: JsValue,
+    /// `sync.id`, which the source's errors name.
+    id: String,
     setup: Option<Function>,
     persist: Option<Function>,
     await_sync: Option<Function>,
@@ -35,6 +37,7 @@ impl CustomBackend {
             setup: js::function(&sync, "setup")?,
             persist: js::function(&mutation_fn, "persist")?,
             await_sync: js::function(&mutation_fn, "awaitSync")?,
+            id: js::get(&sync, "id").as_string().unwrap_or_default(),
             sync,
         };
         let any =
@@ -63,10 +66,10 @@ impl Leader {
         };
         let synced: Vec<String> = self.synced_collections();
         let on_update = {
-            let (me, synced) = (me.clone(), synced.clone());
+            let (me, synced, id) = (me.clone(), synced.clone(), backend.id.clone());
             OnUpdate::new(move |data: JsValue, options: JsValue| {
                 let complete = js::get(&options, "complete").as_bool() == Some(true);
-                let input = remote_input(&data, &synced, complete)?;
+                let input = remote_input(&data, &synced, complete, &id)?;
                 if let Some(handle) = me.upgrade() {
                     handle.with_leader(|l| {
                         if l.link.current() == Some(generation) {
@@ -90,7 +93,7 @@ impl Leader {
                 if data.is_undefined() {
                     return Ok(None);
                 }
-                remote_input(&data, &synced, true).map(Some)
+                remote_input(&data, &synced, true, &backend.id).map(Some)
             });
             let Some(handle) = me.upgrade() else {
                 return;
@@ -99,7 +102,11 @@ impl Leader {
                 Ok(input) => l.custom_ready(generation, input),
                 Err(e) => l.custom_failed(
                     generation,
-                    &format!("sync.setup failed: {}", js::describe(&e)),
+                    &format!(
+                        "sync source \"{}\": setup failed: {}",
+                        backend.id,
+                        js::describe(&e)
+                    ),
                 ),
             });
         });
@@ -202,11 +209,22 @@ fn reason(error: &JsValue) -> String {
     }
 }
 
-/// The engine input for a sync source's data.
-fn remote_input(data: &JsValue, synced: &[String], complete: bool) -> Result<Input, JsValue> {
+/// The engine input for the data of sync source `source`, which its errors name.
+fn remote_input(
+    data: &JsValue,
+    synced: &[String],
+    complete: bool,
+    source: &str,
+) -> Result<Input, JsValue> {
     let names: Vec<&str> = synced.iter().map(String::as_str).collect();
-    let (docs, covered) = remote_documents(js::to_json(data, "the sync data")?, &names)
-        .map_err(|e| js::error("TypeError", e.code(), &e.to_string()))?;
+    let (docs, covered) =
+        remote_documents(js::to_json(data, "the sync data")?, &names).map_err(|e| {
+            js::error(
+                "TypeError",
+                e.code(),
+                &format!("sync source \"{source}\": {e}"),
+            )
+        })?;
     Ok(Input::Remote {
         docs,
         complete: complete.then_some(covered),

@@ -21,7 +21,7 @@ impl Leader {
             if let Some(settlement) = self.settlements.remove(&tx.id) {
                 // The history's bytes when it keeps the transaction: one copy for both.
                 match self.engine.stored_transaction(tx.id) {
-                    Some(stored) => settlement.settle_stored(stored),
+                    Some(stored) => settlement.settle_stored(stored, tx),
                     None => settlement.settle(tx),
                 }
                 let result = outcome(tx).map(|()| (tx.id, settlement));

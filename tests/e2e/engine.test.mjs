@@ -188,6 +188,36 @@ export function engineTests(binary, www) {
       });
     },
 
+    async a_custom_sync_source_is_named_in_its_errors() {
+      await withPage(async ({ page }) => {
+        const seen = await page.evaluate(async () => {
+          const { SyncEngine } = window.ferrosync;
+          const open = (name, setup) => SyncEngine.open({
+            name, collections: [{ name: 'todos' }], requestPersistence: false,
+            sync: { id: 'feed', setup }, mutationFn: { persist: async () => {} },
+          });
+          const failing = await open('named-failing', async () => { throw new Error('backend down'); });
+          let stats;
+          const subscription = failing.getStats().subscribe((s) => { stats = s; });
+          while (!stats?.lastError) await new Promise((r) => setTimeout(r, 10));
+          subscription.unsubscribe();
+          failing.destroy();
+          let onUpdate;
+          const fed = await open('named-fed', async (context) => { onUpdate = context.onUpdate; });
+          let thrown;
+          try {
+            onUpdate(42);
+          } catch (e) {
+            thrown = { name: e.name, code: e.code, message: e.message };
+          }
+          fed.destroy();
+          return { lastError: stats.lastError, thrown };
+        });
+        check(/sync source "feed": setup failed: .*backend down/.test(seen.lastError), seen.lastError);
+        check(seen.thrown?.name === 'TypeError' && seen.thrown.message.startsWith('sync source "feed": '), JSON.stringify(seen.thrown));
+      });
+    },
+
     async progress_shows_a_large_pull_and_the_unsynced_writes() {
       await withPage(async ({ page, port }) => {
         await seedServer(port, TOKEN, 5000);

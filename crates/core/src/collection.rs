@@ -19,7 +19,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// How a document changed in the visible view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     /// It appeared.
@@ -29,6 +29,11 @@ pub enum ChangeKind {
     /// It is gone from the view (rolled back or hard-deleted).
     Removed,
 }
+crate::deserialize_unit_enum!(ChangeKind {
+    Added = "added",
+    Updated = "updated",
+    Removed = "removed",
+});
 
 /// One change to the visible view, as subscribers receive it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

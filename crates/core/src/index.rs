@@ -79,7 +79,7 @@ impl Posting {
             Posting::One(only) if **only == *id => {}
             Posting::One(only) => {
                 let only = std::mem::take(only);
-                *self = Posting::Many(BTreeSet::from([only, id.into()]));
+                *self = Posting::Many(crate::sort::set([only, id.into()]));
             }
             Posting::Many(ids) => {
                 ids.insert(id.into());

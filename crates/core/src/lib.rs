@@ -36,6 +36,7 @@ pub mod server;
 pub mod sort;
 pub mod tagged;
 pub mod transaction;
+pub mod unit_enum;
 
 pub use error::{Code, CoreError};
 

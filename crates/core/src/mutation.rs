@@ -157,6 +157,23 @@ pub struct Mutation {
 }
 
 impl Mutation {
+    /// A write made against `base_version`, holding nothing else yet.
+    pub fn new(collection: String, doc_id: DocId, op: Op, hlc: Hlc, base_version: Version) -> Self {
+        Mutation {
+            collection,
+            doc_id,
+            op,
+            hlc,
+            base_version,
+            base: None,
+            wire_id: None,
+            parked: None,
+            original: None,
+            metadata: None,
+            changed_at: None,
+        }
+    }
+
     /// The document after this write, from `original` (`None` if the write cannot apply to it).
     pub fn modified(&self) -> Option<Document> {
         let original = self
@@ -249,17 +266,8 @@ mod tests {
     #[test]
     fn a_write_reports_the_fields_it_changed() {
         let write = |op: Op, original: Option<serde_json::Value>| Mutation {
-            collection: "todos".into(),
-            doc_id: "x".into(),
-            op,
-            hlc: Hlc::default(),
-            base_version: 0,
-            base: None,
-            wire_id: None,
-            parked: None,
             original: original.map(fields),
-            metadata: None,
-            changed_at: None,
+            ..Mutation::new("todos".into(), "x".into(), op, Hlc::default(), 0)
         };
         let update = write(
             Op::Update {

@@ -278,7 +278,7 @@ crate::deserialize_tagged!(Outcome, "status" {
 /// Every error code of the protocol (`docs/PROTOCOL.md`, *Error codes*), one list for the
 /// server that sends them and the client that reads them. On the wire each is its snake_case
 /// name; a code this build does not know (from a newer server) reads as `Unknown`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// An update or delete of a document the server does not have.
@@ -336,9 +336,38 @@ pub enum ErrorCode {
     /// Set by the client: an HTTP answer that is not a protocol message (from a proxy, say).
     HttpError,
     /// A code this build does not know.
-    #[serde(other)]
     Unknown,
 }
+crate::deserialize_unit_enum!(ErrorCode {
+    NotFound = "not_found",
+    AlreadyExists = "already_exists",
+    Deleted = "deleted",
+    Aborted = "aborted",
+    Abandoned = "abandoned",
+    UnknownOutcome = "unknown_outcome",
+    MutationGap = "mutation_gap",
+    BadRequest = "bad_request",
+    Forbidden = "forbidden",
+    TooLarge = "too_large",
+    TooDeep = "too_deep",
+    BatchTooLarge = "batch_too_large",
+    HelloRequired = "hello_required",
+    TooManyMessages = "too_many_messages",
+    TooManyCollections = "too_many_collections",
+    TooManyConnections = "too_many_connections",
+    Timeout = "timeout",
+    UnknownEndpoint = "unknown_endpoint",
+    MethodNotAllowed = "method_not_allowed",
+    UnsupportedProtocol = "unsupported_protocol",
+    Unauthorized = "unauthorized",
+    ForbiddenOrigin = "forbidden_origin",
+    RateLimited = "rate_limited",
+    Storage = "storage",
+    Internal = "internal",
+    Busy = "busy",
+    HttpError = "http_error",
+    Unknown = "unknown",
+} other Unknown);
 
 impl ErrorCode {
     /// The code as the wire writes it.

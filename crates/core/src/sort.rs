@@ -5,6 +5,7 @@
 //! query results) keep the standard sorts, which compare without an indirection.
 
 use std::cmp::Ordering;
+use std::collections::BTreeSet;
 
 /// The indices of `len` elements in sorted order, equal elements by index.
 fn order(len: usize, cmp: &dyn Fn(usize, usize) -> Ordering) -> Vec<usize> {
@@ -30,6 +31,15 @@ pub fn sort_by<T>(v: &mut [T], f: impl Fn(&T, &T) -> Ordering) {
         }
         v.swap(i, j);
     }
+}
+
+/// A set of `items` built by inserting them one by one. `collect()` into a `BTreeSet` sorts a
+/// buffer of them first with the standard stable sort (and `BTreeSet::from` an array), a copy
+/// per element type; sets built once or from a few items take this instead.
+pub fn set<T: Ord>(items: impl IntoIterator<Item = T>) -> BTreeSet<T> {
+    let mut set = BTreeSet::new();
+    set.extend(items);
+    set
 }
 
 #[cfg(test)]

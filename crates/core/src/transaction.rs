@@ -19,7 +19,7 @@ impl fmt::Display for TxId {
 }
 
 /// Where a transaction is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TxState {
     /// Waiting behind an unfinished transaction that touches the same object (ordered strategy).
@@ -35,6 +35,14 @@ pub enum TxState {
     /// Given up: rolled back locally; `error` says why.
     Failed,
 }
+crate::deserialize_unit_enum!(TxState {
+    Queued = "queued",
+    Pending = "pending",
+    Persisting = "persisting",
+    PersistedAwaitingSync = "persisted_awaiting_sync",
+    Completed = "completed",
+    Failed = "failed",
+});
 
 impl TxState {
     /// Completed or failed: nothing more will happen to it.

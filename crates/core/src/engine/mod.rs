@@ -575,12 +575,13 @@ impl Engine {
             .iter()
             .map(|c| (c.name.clone(), c.collection()))
             .collect();
-        let synced = config
-            .collections
-            .iter()
-            .filter(|c| c.sync)
-            .map(|c| c.name.clone())
-            .collect();
+        let synced = crate::sort::set(
+            config
+                .collections
+                .iter()
+                .filter(|c| c.sync)
+                .map(|c| c.name.clone()),
+        );
         Ok(Self {
             synced,
             rng: Rng::new(config.seed),

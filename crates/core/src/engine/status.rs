@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// What the UI shows about sync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncStatus {
     /// Connected and in sync.
@@ -18,6 +18,12 @@ pub enum SyncStatus {
     /// No connection to the server.
     Offline,
 }
+crate::deserialize_unit_enum!(SyncStatus {
+    Idle = "idle",
+    Syncing = "syncing",
+    Error = "error",
+    Offline = "offline",
+});
 
 /// Counters for the UI.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,7 +66,7 @@ pub struct PullProgress {
 }
 
 /// Push or pull.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncType {
     /// Sending local writes.
@@ -68,9 +74,13 @@ pub enum SyncType {
     /// Receiving remote changes.
     Pull,
 }
+crate::deserialize_unit_enum!(SyncType {
+    Push = "push",
+    Pull = "pull",
+});
 
 /// A sync run's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncLogStatus {
     /// Under way.
@@ -80,6 +90,11 @@ pub enum SyncLogStatus {
     /// Gave up (see `error`).
     Failed,
 }
+crate::deserialize_unit_enum!(SyncLogStatus {
+    Running = "running",
+    Completed = "completed",
+    Failed = "failed",
+});
 
 /// The persisted record of one sync run (`engine.syncLog()`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

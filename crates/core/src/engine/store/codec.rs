@@ -2,24 +2,30 @@
 //! key-value store. Documents are written as their parts (the fields as the canonical JSON text
 //! they are held in), so a page loads by slicing, without parsing a document's JSON.
 //!
-//! Layout (integers little-endian, a string is a `u32` length and its UTF-8 bytes):
-//! - document: id, `u64` version, `u64` wall, `u32` counter, `u32` node, `u8` deleted, fields;
-//! - page: `FSP2`, collection, `u32` index, `u32` count (of the collection's pages when it was
-//!   written), `u64` as_of (the record it includes everything up to), `u32` documents and
-//!   the documents;
-//! - transaction: `u64` id, `u64` updated_at, its bytes ([`StoredTx`]: read only when needed,
-//!   a reload decodes the unfinished ones, and the history its entries when first read);
-//! - record: `FSL4`, `u64` seq, the JSON of [`RecordMeta`], `u32` unfinished transactions,
-//!   `u32` finished transactions, `u32` finished transactions stored as their heads alone (their
-//!   mutations are those of the transaction's copy in an earlier record), `u32` groups of
-//!   (collection, `u32` count, documents), `u32` removals of (collection, id);
-//! - history page: `FSH2`, `u32` index, `u32` transactions.
+//! Layout (the parts are [`super::bytes`]'s: `varint` a variable-length integer, `text` one
+//! behind its variable-length length):
+//! - documents: `varint` count, then each: `u8` flags (1 deleted, 2 its timestamp's node differs
+//!   from the one before), id `text`, `varint` version, the timestamp after the one before (the
+//!   first after zero), fields `text`;
+//! - transactions: `varint` count, then each: `varint` id, `varint` updated_at, `varint` length
+//!   and its bytes ([`StoredTx`]: read only when needed, a reload decodes the unfinished ones,
+//!   and the history its entries when first read);
+//! - page: `FSP3`, collection `text`, `varint` index, `varint` count (of the collection's pages
+//!   when it was written), `varint` as_of (the record it includes everything up to), documents;
+//! - record: `FSL5`, `varint` seq, the JSON of [`RecordMeta`] as `text`, the unfinished
+//!   transactions, the finished ones, those finished stored as their heads alone (their
+//!   mutations are those of the transaction's copy in an earlier record), `varint` groups of
+//!   (collection `text`, documents), `varint` removals of (collection `text`, id `text`);
+//! - history page: `FSH3`, `varint` index, transactions.
 //!
-//! Records and history pages of the earlier formats still read: `FSL3` (no heads), `FSL2` and
-//! `FSH1` (the transactions inside the JSON).
+//! The earlier formats still read, their transactions rewritten in the current layout as they
+//! are: with fixed-width integers and strings behind a `u32` length, records `FSL4`, `FSL3` (no
+//! heads) and `FSL2` (the transactions inside the JSON), pages `FSP2`, history pages `FSH2` and
+//! `FSH1` (the transactions as one JSON array).
 
+use super::bytes::{Reader, Writer};
 use super::stored_tx::StoredTx;
-use crate::document::{Document, Fields};
+use crate::document::Document;
 use crate::engine::{Checkpoint, SyncLogEntry};
 use crate::hlc::Hlc;
 use crate::transaction::{Transaction, TxId};
@@ -27,13 +33,16 @@ use crate::{CoreError, DocId};
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 
-const PAGE_MAGIC: &[u8; 4] = b"FSP2";
-const RECORD_MAGIC: &[u8; 4] = b"FSL4";
-const HISTORY_MAGIC: &[u8; 4] = b"FSH2";
-/// The format before finished transactions could be stored as their heads.
+const PAGE_MAGIC: &[u8; 4] = b"FSP3";
+const RECORD_MAGIC: &[u8; 4] = b"FSL5";
+const HISTORY_MAGIC: &[u8; 4] = b"FSH3";
+/// The formats with fixed-width integers: records with heads, without, and with the
+/// transactions inside the JSON; pages; history pages with transactions apart and inside JSON.
+const RECORD_MAGIC_4: &[u8; 4] = b"FSL4";
 const RECORD_MAGIC_3: &[u8; 4] = b"FSL3";
-/// The formats before transactions were stored apart from the JSON.
 const RECORD_MAGIC_2: &[u8; 4] = b"FSL2";
+const PAGE_MAGIC_2: &[u8; 4] = b"FSP2";
+const HISTORY_MAGIC_2: &[u8; 4] = b"FSH2";
 const HISTORY_MAGIC_1: &[u8; 4] = b"FSH1";
 
 /// A snapshot page: every synced document of one collection that hashes to `index`, as of the
@@ -148,13 +157,11 @@ impl HistoryPage {
         let mut pieces = Vec::with_capacity(2 * self.txs.len() + 1);
         let mut head = Writer(Vec::with_capacity(32));
         head.0.extend_from_slice(HISTORY_MAGIC);
-        head.u32(self.index);
-        head.u32(self.txs.len() as u32);
-        // As `Writer::txs` lays them out: each transaction's id, time and length, then its bytes.
+        head.varint(self.index.into());
+        head.varint(self.txs.len() as u64);
+        // As `Writer::txs` lays them out.
         for tx in &self.txs {
-            head.u64(tx.id.0);
-            head.u64(tx.updated_at);
-            head.u32(tx.bytes.len() as u32);
+            head.tx_head(tx);
             pieces.push(Rc::from(std::mem::take(&mut head.0)));
             pieces.push(tx.bytes.clone());
         }
@@ -166,17 +173,27 @@ impl HistoryPage {
 
     /// A history page from its bytes.
     pub fn decode(bytes: &[u8]) -> Result<HistoryPage, CoreError> {
-        let mut r = Reader::new(bytes, &[HISTORY_MAGIC, HISTORY_MAGIC_1], "history page")?;
-        let index = r.u32()?;
-        let txs = if r.magic == Some(HISTORY_MAGIC) {
-            r.txs()?
+        let formats = [HISTORY_MAGIC, HISTORY_MAGIC_2, HISTORY_MAGIC_1];
+        let (mut r, magic) = open(bytes, &formats, "history page")?;
+        let page = if magic == HISTORY_MAGIC {
+            HistoryPage {
+                index: r.varint32()?,
+                txs: r.txs()?,
+            }
+        } else if magic == HISTORY_MAGIC_2 {
+            HistoryPage {
+                index: r.u32()?,
+                txs: r.fixed_txs()?,
+            }
         } else {
+            let index = r.u32()?;
             let txs: Vec<Transaction> = serde_json::from_str(r.str()?)
                 .map_err(|e| corrupt("history page", &format!("unreadable transactions: {e}")))?;
-            txs.iter().map(StoredTx::of).collect()
+            let txs = txs.iter().map(StoredTx::of).collect();
+            HistoryPage { index, txs }
         };
         r.end()?;
-        Ok(HistoryPage { index, txs })
+        Ok(page)
     }
 }
 
@@ -184,13 +201,13 @@ impl Page {
     /// The page's bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Writer(Vec::with_capacity(
-            64 + self.docs.iter().map(doc_size).sum::<usize>(),
+            32 + self.docs.iter().map(doc_size).sum::<usize>(),
         ));
         out.0.extend_from_slice(PAGE_MAGIC);
-        out.str(&self.collection);
-        out.u32(self.index);
-        out.u32(self.count);
-        out.u64(self.as_of);
+        out.text(&self.collection);
+        out.varint(self.index.into());
+        out.varint(self.count.into());
+        out.varint(self.as_of);
         out.docs(&self.docs);
         out.0
     }
@@ -198,23 +215,41 @@ impl Page {
     /// The collection of a page's bytes and how many documents they hold, read without
     /// decoding the documents (a load makes room for them all first).
     pub fn peek(bytes: &[u8]) -> Result<(String, usize), CoreError> {
-        let mut r = Reader::new(bytes, &[PAGE_MAGIC], "page")?;
-        let collection = r.string()?;
-        r.u32()?;
-        r.u32()?;
-        r.u64()?;
-        Ok((collection, r.u32()? as usize))
+        let (mut r, magic) = open(bytes, &[PAGE_MAGIC, PAGE_MAGIC_2], "page")?;
+        let (collection, count) = if magic == PAGE_MAGIC {
+            let collection = r.text()?.to_owned();
+            // Past the index, the page count and as_of.
+            for _ in 0..3 {
+                r.varint()?;
+            }
+            (collection, r.varint()?)
+        } else {
+            let collection = r.string()?;
+            r.take(4 + 4 + 8)?;
+            (collection, r.u32()?.into())
+        };
+        Ok((collection, r.capped(count)))
     }
 
     /// A page from its bytes.
     pub fn decode(bytes: &[u8]) -> Result<Page, CoreError> {
-        let mut r = Reader::new(bytes, &[PAGE_MAGIC], "page")?;
-        let page = Page {
-            collection: r.string()?,
-            index: r.u32()?,
-            count: r.u32()?,
-            as_of: r.u64()?,
-            docs: r.docs()?,
+        let (mut r, magic) = open(bytes, &[PAGE_MAGIC, PAGE_MAGIC_2], "page")?;
+        let page = if magic == PAGE_MAGIC {
+            Page {
+                collection: r.text()?.to_owned(),
+                index: r.varint32()?,
+                count: r.varint32()?,
+                as_of: r.varint()?,
+                docs: r.docs()?,
+            }
+        } else {
+            Page {
+                collection: r.string()?,
+                index: r.u32()?,
+                count: r.u32()?,
+                as_of: r.u64()?,
+                docs: r.fixed_docs()?,
+            }
         };
         r.end()?;
         Ok(page)
@@ -232,89 +267,108 @@ impl Record {
             .map(doc_size)
             .sum();
         let txs = txs_size(&self.txs) + txs_size(&self.finished) + txs_size(&self.finished_heads);
-        let mut out = Writer(Vec::with_capacity(40 + meta.len() + txs + docs));
+        let mut out = Writer(Vec::with_capacity(32 + meta.len() + txs + docs));
         out.0.extend_from_slice(RECORD_MAGIC);
-        out.u64(self.seq);
-        out.str(&meta);
+        out.varint(self.seq);
+        out.text(&meta);
         out.txs(&self.txs);
         out.txs(&self.finished);
         out.txs(&self.finished_heads);
-        out.u32(self.docs.len() as u32);
+        out.varint(self.docs.len() as u64);
         for (collection, docs) in &self.docs {
-            out.str(collection);
+            out.text(collection);
             out.docs(docs);
         }
-        out.u32(self.removed.len() as u32);
+        out.varint(self.removed.len() as u64);
         for (collection, id) in &self.removed {
-            out.str(collection);
-            out.str(id);
+            out.text(collection);
+            out.text(id);
         }
         out.0
     }
 
     /// A record from its bytes.
     pub fn decode(bytes: &[u8]) -> Result<Record, CoreError> {
-        let mut r = Reader::new(
-            bytes,
-            &[RECORD_MAGIC, RECORD_MAGIC_3, RECORD_MAGIC_2],
-            "log record",
-        )?;
-        let seq = r.u64()?;
-        let meta = r.str()?;
-        let unreadable =
-            |e: serde_json::Error| corrupt("log record", &format!("unreadable metadata: {e}"));
-        let (meta, txs, finished, finished_heads) = if r.magic != Some(RECORD_MAGIC_2) {
-            (
-                serde_json::from_str(meta).map_err(unreadable)?,
-                r.txs()?,
-                r.txs()?,
-                if r.magic == Some(RECORD_MAGIC) {
-                    r.txs()?
-                } else {
-                    Vec::new()
-                },
-            )
+        let formats = [RECORD_MAGIC, RECORD_MAGIC_4, RECORD_MAGIC_3, RECORD_MAGIC_2];
+        let (mut r, magic) = open(bytes, &formats, "log record")?;
+        // The formats differ in their integers and strings (compact, or fixed-width), and in
+        // where the transactions are.
+        let compact = magic == RECORD_MAGIC;
+        let count = |r: &mut Reader<'_>| match compact {
+            true => r.varint(),
+            false => r.u32().map(u64::from),
+        };
+        let name = |r: &mut Reader<'_>| match compact {
+            true => r.text().map(str::to_owned),
+            false => r.string(),
+        };
+        let txs = |r: &mut Reader<'_>| match compact {
+            true => r.txs(),
+            false => r.fixed_txs(),
+        };
+        let seq = if compact { r.varint()? } else { r.u64()? };
+        let meta = if compact { r.text()? } else { r.str()? };
+        let mut record = if magic == RECORD_MAGIC_2 {
+            Record::with_json_txs(seq, meta)?
         } else {
-            let old: RecordMeta2 = serde_json::from_str(meta).map_err(unreadable)?;
-            let meta = RecordMeta {
+            Record {
+                seq,
+                meta: serde_json::from_str(meta).map_err(unreadable_meta)?,
+                txs: txs(&mut r)?,
+                finished: txs(&mut r)?,
+                finished_heads: match magic == RECORD_MAGIC_3 {
+                    true => Vec::new(),
+                    false => txs(&mut r)?,
+                },
+                ..Record::default()
+            }
+        };
+        let groups = count(&mut r)?;
+        record.docs.reserve(r.capped(groups));
+        for _ in 0..groups {
+            let collection = name(&mut r)?;
+            let docs = if compact { r.docs()? } else { r.fixed_docs()? };
+            record.docs.push((collection, docs));
+        }
+        let removals = count(&mut r)?;
+        record.removed.reserve(r.capped(removals));
+        for _ in 0..removals {
+            record.removed.push((name(&mut r)?, name(&mut r)?));
+        }
+        r.end()?;
+        Ok(record)
+    }
+
+    /// A record of format 2 (its transactions inside its JSON), without its documents yet.
+    fn with_json_txs(seq: u64, meta: &str) -> Result<Record, CoreError> {
+        let old: RecordMeta2 = serde_json::from_str(meta).map_err(unreadable_meta)?;
+        let stored = |txs: Vec<Transaction>| txs.iter().map(StoredTx::of).collect();
+        Ok(Record {
+            seq,
+            meta: RecordMeta {
                 settled: old.settled,
                 checkpoint: old.checkpoint,
                 sync_log: old.sync_log,
-            };
-            let stored = |txs: Vec<Transaction>| txs.iter().map(StoredTx::of).collect();
-            (meta, stored(old.txs), stored(old.finished), Vec::new())
-        };
-        let groups = r.u32()?;
-        let mut docs = Vec::with_capacity(r.capped(groups));
-        for _ in 0..groups {
-            docs.push((r.string()?, r.docs()?));
-        }
-        let count = r.u32()?;
-        let mut removed = Vec::with_capacity(r.capped(count));
-        for _ in 0..count {
-            removed.push((r.string()?, r.string()?));
-        }
-        r.end()?;
-        Ok(Record {
-            seq,
-            meta,
-            txs,
-            finished,
-            finished_heads,
-            docs,
-            removed,
+            },
+            txs: stored(old.txs),
+            finished: stored(old.finished),
+            ..Record::default()
         })
     }
 }
 
+fn unreadable_meta(e: serde_json::Error) -> CoreError {
+    corrupt("log record", &format!("unreadable metadata: {e}"))
+}
+
 /// About how many bytes a document takes in a page or record.
 pub fn doc_size(doc: &Document) -> usize {
-    33 + doc.id().len() + doc.fields().as_json().len()
+    12 + doc.id().len() + doc.fields().as_json().len()
 }
 
 /// About how many bytes transactions take in a record or history page.
 fn txs_size(txs: &[StoredTx]) -> usize {
-    txs.iter().map(|tx| 20 + tx.bytes.len()).sum()
+    txs.iter().map(|tx| 12 + tx.bytes.len()).sum()
 }
 
 /// The error for damaged stored bytes.
@@ -322,181 +376,137 @@ pub(super) fn corrupt(what: &str, why: &str) -> CoreError {
     CoreError::CorruptStorage(format!("a stored {what} is damaged: {why}"))
 }
 
-/// Writes the layout's parts.
-pub(super) struct Writer(pub(super) Vec<u8>);
+/// A reader past the format magic of `bytes`, and which of `formats` it is.
+fn open<'a>(
+    bytes: &'a [u8],
+    formats: &[&'static [u8; 4]],
+    what: &'static str,
+) -> Result<(Reader<'a>, &'static [u8; 4]), CoreError> {
+    let magic = formats
+        .iter()
+        .find(|m| bytes.get(..4) == Some(m.as_slice()))
+        .ok_or_else(|| corrupt(what, "unknown format"))?;
+    let mut r = Reader::new(bytes, what);
+    r.take(4)?;
+    Ok((r, magic))
+}
+
+/// A document's flags byte: a tombstone.
+const DELETED: u8 = 1;
+/// A document's or mutation's flags byte: its timestamp's node differs from the one before.
+const NODE_CHANGED: u8 = 2;
 
 impl Writer {
-    pub(super) fn u32(&mut self, n: u32) {
-        self.0.extend_from_slice(&n.to_le_bytes());
-    }
-    pub(super) fn u64(&mut self, n: u64) {
-        self.0.extend_from_slice(&n.to_le_bytes());
-    }
-    pub(super) fn bytes(&mut self, b: &[u8]) {
-        self.u32(b.len() as u32);
-        self.0.extend_from_slice(b);
-    }
-    pub(super) fn str(&mut self, s: &str) {
-        self.bytes(s.as_bytes());
-    }
-    pub(super) fn hlc(&mut self, hlc: Hlc) {
-        self.u64(hlc.wall);
-        self.u32(hlc.counter);
-        self.u32(hlc.node);
-    }
+    /// Each transaction's id, time and bytes (the bytes shared, see [`HistoryPage::pieces`]).
     fn txs(&mut self, txs: &[StoredTx]) {
-        self.u32(txs.len() as u32);
+        self.varint(txs.len() as u64);
         for tx in txs {
-            self.u64(tx.id.0);
-            self.u64(tx.updated_at);
-            self.bytes(&tx.bytes);
+            self.tx_head(tx);
+            self.0.extend_from_slice(&tx.bytes);
         }
     }
+
+    /// A transaction's id, time and length: what comes before its bytes.
+    fn tx_head(&mut self, tx: &StoredTx) {
+        self.varint(tx.id.0);
+        self.varint(tx.updated_at);
+        self.varint(tx.bytes.len() as u64);
+    }
+
+    /// Documents: each a flags byte, id, version, timestamp (after the one before) and fields.
     fn docs(&mut self, docs: &[Document]) {
-        self.u32(docs.len() as u32);
+        self.varint(docs.len() as u64);
+        let mut previous = Hlc::default();
         for doc in docs {
-            self.str(doc.id());
-            self.u64(doc.version);
-            self.hlc(doc.hlc);
-            self.0.push(u8::from(doc.deleted));
-            self.str(doc.fields().as_json());
+            let node = if doc.hlc.node != previous.node {
+                NODE_CHANGED
+            } else {
+                0
+            };
+            self.0.push((u8::from(doc.deleted) * DELETED) | node);
+            self.text(doc.id());
+            self.varint(doc.version);
+            self.hlc_after(doc.hlc, previous);
+            self.text(doc.fields().as_json());
+            previous = doc.hlc;
         }
     }
 }
 
-/// Reads the layout's parts; every damage is an error naming `what` was read.
-pub(super) struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-    pub(super) what: &'static str,
-    /// Which of the accepted formats it is (`None`: bytes without one).
-    magic: Option<&'static [u8; 4]>,
-}
-
-impl<'a> Reader<'a> {
-    /// A reader of bytes in one of the `formats` (by their magic).
-    fn new(
-        bytes: &'a [u8],
-        formats: &[&'static [u8; 4]],
-        what: &'static str,
-    ) -> Result<Self, CoreError> {
-        let magic = formats
-            .iter()
-            .find(|m| bytes.get(..4) == Some(m.as_slice()))
-            .ok_or_else(|| corrupt(what, "unknown format"))?;
-        Ok(Reader {
-            bytes,
-            at: 4,
-            what,
-            magic: Some(magic),
-        })
-    }
-
-    /// A reader of bytes that start with no format magic.
-    pub(super) fn body(bytes: &'a [u8], what: &'static str) -> Self {
-        Reader {
-            bytes,
-            at: 0,
-            what,
-            magic: None,
-        }
-    }
-
-    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], CoreError> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|&end| end <= self.bytes.len());
-        let end = end.ok_or_else(|| corrupt(self.what, "it ends early"))?;
-        let slice = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(slice)
-    }
-
-    pub(super) fn u32(&mut self) -> Result<u32, CoreError> {
-        let bytes = self.take(4)?;
-        Ok(u32::from_le_bytes(bytes.try_into().expect("4 bytes")))
-    }
-
-    pub(super) fn u64(&mut self) -> Result<u64, CoreError> {
-        let bytes = self.take(8)?;
-        Ok(u64::from_le_bytes(bytes.try_into().expect("8 bytes")))
-    }
-
-    fn bytes(&mut self) -> Result<&'a [u8], CoreError> {
-        let len = self.u32()? as usize;
-        self.take(len)
-    }
-
-    pub(super) fn str(&mut self) -> Result<&'a str, CoreError> {
-        let bytes = self.bytes()?;
-        std::str::from_utf8(bytes).map_err(|_| corrupt(self.what, "text is not UTF-8"))
-    }
-
-    pub(super) fn string(&mut self) -> Result<String, CoreError> {
-        self.str().map(str::to_owned)
-    }
-
-    pub(super) fn hlc(&mut self) -> Result<Hlc, CoreError> {
-        Ok(Hlc {
-            wall: self.u64()?,
-            counter: self.u32()?,
-            node: self.u32()?,
-        })
-    }
-
-    /// A document's fields: canonical JSON text this crate wrote (an object).
-    pub(super) fn fields(&mut self) -> Result<Fields<&'a str>, CoreError> {
-        let fields = self.str()?;
-        if !(fields.starts_with('{') && fields.ends_with('}')) {
-            return Err(corrupt(self.what, "a document's fields are not an object"));
-        }
-        Ok(Fields::from_canonical(fields))
-    }
-
-    /// A capacity for `count` items that a damaged count cannot blow up.
-    pub(super) fn capped(&self, count: u32) -> usize {
-        (count as usize).min(self.bytes.len() - self.at)
-    }
-
+impl Reader<'_> {
+    /// What [`Writer::txs`] wrote.
     fn txs(&mut self) -> Result<Vec<StoredTx>, CoreError> {
-        let count = self.u32()?;
-        let mut txs = Vec::with_capacity(self.capped(count) / 20);
+        let count = self.varint()?;
+        let mut txs = Vec::with_capacity(self.capped(count) / 4);
         for _ in 0..count {
+            let (id, updated_at) = (TxId(self.varint()?), self.varint()?);
+            let len = usize::try_from(self.varint()?).unwrap_or(usize::MAX);
             txs.push(StoredTx {
-                id: TxId(self.u64()?),
-                updated_at: self.u64()?,
-                bytes: self.bytes()?.into(),
+                id,
+                updated_at,
+                bytes: self.take(len)?.into(),
             });
         }
         Ok(txs)
     }
 
-    fn docs(&mut self) -> Result<Vec<Document>, CoreError> {
+    /// Transactions as the formats before the compact one wrote them: fixed-width parts, and
+    /// the transactions' bytes in their first layout, rewritten in the current one.
+    fn fixed_txs(&mut self) -> Result<Vec<StoredTx>, CoreError> {
         let count = self.u32()?;
-        let mut docs = Vec::with_capacity(self.capped(count) / 33);
+        let mut txs = Vec::with_capacity(self.capped(count.into()) / 20);
         for _ in 0..count {
-            let id = self.str()?;
-            let version = self.u64()?;
-            let hlc = self.hlc()?;
-            let deleted = self.take(1)?[0] != 0;
-            docs.push(Document::new(id, self.fields()?, version, hlc, deleted));
+            let (id, updated_at) = (TxId(self.u64()?), self.u64()?);
+            txs.push(StoredTx::from_fixed(id, updated_at, self.bytes()?)?);
+        }
+        Ok(txs)
+    }
+
+    /// What [`Writer::docs`] wrote.
+    fn docs(&mut self) -> Result<Vec<Document>, CoreError> {
+        let count = self.varint()?;
+        let mut docs = Vec::with_capacity(self.capped(count) / 6);
+        let mut previous = Hlc::default();
+        for _ in 0..count {
+            let flags = self.u8()?;
+            if flags & !(DELETED | NODE_CHANGED) != 0 {
+                return Err(corrupt(self.what, "a document's flags are unknown"));
+            }
+            let id = self.text()?.to_owned();
+            let version = self.varint()?;
+            let hlc = self.hlc_after(previous, flags & NODE_CHANGED != 0)?;
+            docs.push(Document::new(
+                &id,
+                self.text_fields()?,
+                version,
+                hlc,
+                flags & DELETED != 0,
+            ));
+            previous = hlc;
         }
         Ok(docs)
     }
 
-    pub(super) fn end(&self) -> Result<(), CoreError> {
-        if self.at == self.bytes.len() {
-            Ok(())
-        } else {
-            Err(corrupt(self.what, "it has bytes left over"))
+    /// Documents as the formats before the compact one wrote them.
+    fn fixed_docs(&mut self) -> Result<Vec<Document>, CoreError> {
+        let count = self.u32()?;
+        let mut docs = Vec::with_capacity(self.capped(count.into()) / 33);
+        for _ in 0..count {
+            let id = self.string()?;
+            let version = self.u64()?;
+            let hlc = self.hlc()?;
+            let deleted = self.u8()? != 0;
+            docs.push(Document::new(&id, self.fields()?, version, hlc, deleted));
         }
+        Ok(docs)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixed_layout::fixed_tx;
     use super::*;
+    use crate::document::Fields;
     use crate::mutation::{Mutation, Op};
     use serde_json::json;
 
@@ -527,17 +537,9 @@ mod tests {
         let tx = Transaction::new(
             TxId(9),
             vec![Mutation {
-                collection: "todos".into(),
-                doc_id: "a".into(),
-                op: Op::Delete,
-                hlc: Hlc::default(),
-                base_version: 1,
-                base: None,
                 wire_id: Some(3),
-                parked: None,
-                original: None,
                 metadata: Some(json!({"by": "test"})),
-                changed_at: None,
+                ..Mutation::new("todos".into(), "a".into(), Op::Delete, Hlc::default(), 1)
             }],
             5,
         );
@@ -560,27 +562,48 @@ mod tests {
         assert_eq!((read.txs[0].id, read.txs[0].updated_at), (TxId(9), 5));
         let joined = read.finished_heads[0].with_mutations_of(&read.txs[0]);
         assert_eq!(joined.decode().unwrap(), tx);
-        // The same record as format 3 wrote it: no heads.
-        let mut old = Writer(Vec::new());
-        old.0.extend_from_slice(RECORD_MAGIC_3);
-        old.u64(record.seq);
-        old.str(&serde_json::to_string(&record.meta).unwrap());
-        old.txs(&record.txs);
-        old.txs(&record.finished);
-        old.u32(1);
-        old.str("todos");
-        old.docs(&record.docs[0].1);
-        old.u32(1);
-        old.str("notes");
-        old.str("x");
-        let read = Record::decode(&old.0).unwrap();
-        assert_eq!(
-            read,
-            Record {
-                finished_heads: Vec::new(),
-                ..record.clone()
+        // The same record as formats 4 and 3 wrote it (3: no heads), with fixed-width parts.
+        let fixed = |tx: &StoredTx| (tx.clone(), fixed_tx(&tx.decode().unwrap()));
+        for (magic, heads) in [(RECORD_MAGIC_4, true), (RECORD_MAGIC_3, false)] {
+            let mut old = Writer(Vec::new());
+            old.0.extend_from_slice(magic);
+            old.u64(record.seq);
+            old.str(&serde_json::to_string(&record.meta).unwrap());
+            old.fixed_txs(&record.txs.iter().map(fixed).collect::<Vec<_>>());
+            old.fixed_txs(&record.finished.iter().map(fixed).collect::<Vec<_>>());
+            if heads {
+                let head = &record.finished_heads[0];
+                old.fixed_txs(&[(head.clone(), head.bytes.to_vec())]);
             }
-        );
+            old.u32(1);
+            old.str("todos");
+            old.fixed_docs(&record.docs[0].1);
+            old.u32(1);
+            old.str("notes");
+            old.str("x");
+            let read = Record::decode(&old.0).unwrap();
+            let expected = Record {
+                finished_heads: if heads {
+                    record.finished_heads.clone()
+                } else {
+                    Vec::new()
+                },
+                ..record.clone()
+            };
+            assert_eq!(read, expected, "format {magic:?}");
+            assert_eq!(read.txs[0].decode().unwrap(), tx);
+        }
+        // A page of format 2.
+        let mut old = Writer(Vec::new());
+        old.0.extend_from_slice(PAGE_MAGIC_2);
+        old.str(&page.collection);
+        old.u32(page.index);
+        old.u32(page.count);
+        old.u64(page.as_of);
+        old.fixed_docs(&page.docs);
+        assert_eq!(Page::decode(&old.0).unwrap(), page);
+        assert_eq!(Page::peek(&old.0).unwrap(), ("todos".into(), 2));
+        assert_eq!(Page::peek(&page.encode()).unwrap(), ("todos".into(), 2));
         assert_eq!(
             Record::decode(&Record::default().encode()).unwrap(),
             Record::default()
@@ -593,6 +616,12 @@ mod tests {
             HistoryPage::decode(&history.pieces().to_vec()).unwrap(),
             history
         );
+        // A history page of format 2: fixed-width parts.
+        let mut old = Writer(Vec::new());
+        old.0.extend_from_slice(HISTORY_MAGIC_2);
+        old.u32(3);
+        old.fixed_txs(&[fixed(&history.txs[0])]);
+        assert_eq!(HistoryPage::decode(&old.0).unwrap(), history);
         // A history page of format 1: the transactions as one JSON array.
         let mut old = Writer(Vec::new());
         old.0.extend_from_slice(HISTORY_MAGIC_1);
@@ -608,19 +637,13 @@ mod tests {
     fn records_written_before_the_history_still_read() {
         let tx = Transaction::new(
             TxId(2),
-            vec![Mutation {
-                collection: "todos".into(),
-                doc_id: "a".into(),
-                op: Op::Delete,
-                hlc: Hlc::default(),
-                base_version: 1,
-                base: None,
-                wire_id: None,
-                parked: None,
-                original: None,
-                metadata: None,
-                changed_at: None,
-            }],
+            vec![Mutation::new(
+                "todos".into(),
+                "a".into(),
+                Op::Delete,
+                Hlc::default(),
+                1,
+            )],
             5,
         );
         let checkpoint = Checkpoint {
@@ -694,11 +717,13 @@ mod tests {
         longer.push(0);
         assert!(Page::decode(&longer).is_err());
         let mut huge_count = bytes;
-        huge_count[4 + 4 + 5 + 4 + 4 + 8] = 0xff; // the document count
+        huge_count[4 + 1 + 5 + 1 + 1 + 1] = 0x7f; // the document count
         assert!(Page::decode(&huge_count).is_err());
         assert!(Record::decode(b"FSL2").is_err());
         assert!(Record::decode(b"FSL3").is_err());
+        assert!(Record::decode(b"FSL5").is_err());
         assert!(HistoryPage::decode(b"FSH1\x00\x00\x00\x00\x02\x00\x00\x00[{").is_err());
         assert!(HistoryPage::decode(b"FSH2\x00\x00\x00\x00\x02\x00\x00\x00").is_err());
+        assert!(HistoryPage::decode(b"FSH3\x00\x02").is_err());
     }
 }

@@ -126,10 +126,17 @@ pub struct Unfolded {
 impl Unfolded {
     /// Notes a document stored or removed (in collection order, so a group is appended to).
     pub fn touch(&mut self, collection: &str, hash: u64) {
-        match self.touched.last_mut() {
-            Some((c, hashes)) if c == collection => hashes.push(hash),
-            _ => self.touched.push((collection.to_owned(), vec![hash])),
+        self.group(collection, 1).push(hash);
+    }
+
+    /// The hashes noted for `collection`, the last group, with room for `more`.
+    pub fn group(&mut self, collection: &str, more: usize) -> &mut Vec<u64> {
+        if self.touched.last().is_none_or(|(c, _)| c != collection) {
+            self.touched.push((collection.to_owned(), Vec::new()));
         }
+        let hashes = &mut self.touched.last_mut().expect("a group was just made").1;
+        hashes.reserve(more);
+        hashes
     }
 }
 

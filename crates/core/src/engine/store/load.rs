@@ -34,7 +34,7 @@ impl Engine {
             .into_iter()
             .map(|bytes| Record::decode(&bytes).map(|r| (r, bytes.len())))
             .collect::<Result<Vec<_>, _>>()?;
-        records.sort_by_key(|(r, _)| r.seq);
+        crate::sort::sort_by(&mut records, |a, b| a.0.seq.cmp(&b.0.seq));
         let mut logged: HashMap<String, usize> = HashMap::new();
         for (name, docs) in records.iter().flat_map(|(r, _)| &r.docs) {
             *logged.entry(name.clone()).or_default() += docs.len();
@@ -211,9 +211,10 @@ impl Engine {
                 continue;
             };
             let pages = self.store.log.pages.get(&name);
+            let touched = unfolded.group(&name, docs.len());
             for doc in docs {
                 let h = hash(doc.id());
-                unfolded.touch(&name, h);
+                touched.push(h);
                 if !pages.is_some_and(|p| p.covers(h, seq)) {
                     collection.load_synced(doc);
                 }

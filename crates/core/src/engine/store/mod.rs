@@ -11,7 +11,10 @@
 //! `finished` entries of the records it folds into history pages, one per range of
 //! transaction ids; pages wholly below the history's floor are deleted.
 
+mod bytes;
 mod codec;
+#[cfg(test)]
+mod fixed_layout;
 mod layout;
 mod load;
 mod memory;
@@ -27,6 +30,7 @@ use crate::document::Document;
 use crate::hlc::Hlc;
 use crate::transaction::TxId;
 use crate::{ClientId, Code, DocId, Millis, MutationId, Version};
+use codec::HISTORY_PAGE_TXS;
 use layout::{Log, Unfolded};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -173,8 +177,8 @@ pub(super) struct StoreState {
     tx_home: HashMap<TxId, TxHome>,
     /// The record each kept sync-log entry's newest version is in.
     log_home: HashMap<u64, u64>,
-    /// The record each history entry not yet in its history page is in.
-    history_home: HashMap<TxId, u64>,
+    /// The record each history entry not yet in its history page is in, by id.
+    history_home: BTreeMap<TxId, u64>,
     /// The history pages in storage.
     history_pages: BTreeSet<u32>,
     /// The write in flight: its token and what it covered.
@@ -454,7 +458,7 @@ impl Engine {
             pages = self.store.log.stale_pages(self.store.tuning.slice_bytes);
         }
         let folded = self.store.log.foldable(&pages);
-        let folding: BTreeSet<u64> = folded.iter().copied().collect();
+        let folding = crate::sort::set(folded.iter().copied());
         for (id, home) in &self.store.tx_home {
             if folding.contains(&home.seq) {
                 if let Some(entry) = self.txs.get_mut(id) {
@@ -474,14 +478,14 @@ impl Engine {
     /// The history pages this write stores (those of the entries in the records it folds, and
     /// those it empties) and deletes (those wholly below the floor, or left empty).
     fn plan_history(&self, folded: &[u64]) -> (Vec<u32>, Vec<u32>) {
-        let folding: BTreeSet<u64> = folded.iter().copied().collect();
-        let due: BTreeSet<u32> = self
-            .store
-            .history_home
-            .iter()
-            .filter(|(_, home)| folding.contains(home))
-            .map(|(id, _)| history_page_of(*id))
-            .collect();
+        let folding = crate::sort::set(folded.iter().copied());
+        let due = crate::sort::set(
+            self.store
+                .history_home
+                .iter()
+                .filter(|(_, home)| folding.contains(home))
+                .map(|(id, _)| history_page_of(*id)),
+        );
         let floor_page = history_page_of(TxId(self.history_floor));
         let (written, emptied): (Vec<u32>, Vec<u32>) = due
             .into_iter()
@@ -518,12 +522,12 @@ impl Engine {
 
     /// The collections the log touches, with their documents' bytes in all.
     fn logged_collections(&self) -> Vec<(String, usize)> {
-        let touched: BTreeSet<&str> = self
-            .store
-            .log
-            .records()
-            .flat_map(|(_, r)| r.touched.iter().map(|(c, _)| c.as_str()))
-            .collect();
+        let touched = crate::sort::set(
+            self.store
+                .log
+                .records()
+                .flat_map(|(_, r)| r.touched.iter().map(|(c, _)| c.as_str())),
+        );
         touched
             .into_iter()
             .filter_map(|name| {
@@ -597,7 +601,7 @@ impl Engine {
         for seq in &done.folded {
             self.store.log.remove(*seq);
         }
-        let kept: BTreeSet<u64> = self.status.log_ids().collect();
+        let kept = crate::sort::set(self.status.log_ids());
         for id in done.logs.iter().filter(|id| kept.contains(id)) {
             self.store.log_home.insert(*id, done.seq);
         }
@@ -643,10 +647,29 @@ impl Engine {
         for index in deleted {
             store.history_pages.remove(index);
         }
-        let (floor, history) = (self.history_floor, &self.history);
-        store.history_home.retain(|id, _| {
-            id.0 >= floor && history.contains_key(id) && !written.contains(&history_page_of(*id))
-        });
+        // What the retention dropped is below the floor (it drops the oldest and raises the
+        // floor past them), and a page written holds its range's entries. Only those are
+        // visited: this runs after every write, and the map holds every entry since the last
+        // compaction.
+        let floor = TxId(self.history_floor);
+        while store
+            .history_home
+            .first_key_value()
+            .is_some_and(|(id, _)| *id < floor)
+        {
+            store.history_home.pop_first();
+        }
+        for index in written {
+            let first = u64::from(*index) * HISTORY_PAGE_TXS;
+            let paged: Vec<TxId> = store
+                .history_home
+                .range(TxId(first)..TxId(first + HISTORY_PAGE_TXS))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in paged {
+                store.history_home.remove(&id);
+            }
+        }
     }
 
     /// A write failed: nothing of it exists; what it covered is written again later, and the

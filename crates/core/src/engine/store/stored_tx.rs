@@ -2,15 +2,22 @@
 //! what it needs: the id and the time it last changed are beside it, and its bytes are decoded
 //! when the transaction is wanted (an unfinished one at load, a history entry when first read).
 //!
-//! Bytes: the transaction's JSON without its mutations, then `u32` mutations, each: collection,
-//! document id, `u8` op (0 insert, 1 update, 2 delete, 3 put) and its fields unless a delete,
-//! the hlc (`u64` wall, `u32` counter, `u32` node), `u64` base version, the optional `u64` wire
-//! id, `u64` changed-at and original fields (each `u8` 0 or 1, then the value), and the JSON of
-//! the rarely set parts (base, parked conflict, metadata), empty when none is.
+//! Bytes (the parts are [`super::bytes`]'s): the transaction's JSON without its mutations behind
+//! a `u32` length (its head), then `varint` mutations, each: `u8` flags (the op in the low two
+//! bits: 0 insert, 1 update, 2 delete, 3 put; then which parts follow), the collection `text`
+//! unless the one before's, the document id `text`, its fields `text` unless a delete, the
+//! timestamp after the one before, `varint` base version, then those the flags name: `varint`
+//! wire id, `varint` changed-at, original fields `text`, and the JSON of the rarely set parts
+//! (base, parked conflict, metadata) as `text`.
+//!
+//! The formats before stored the mutations with fixed-width parts (see
+//! [`StoredTx::from_fixed`]); a load rewrites those in this layout.
 
-use super::codec::{corrupt, Reader, Writer};
+use super::bytes::{Reader, Writer};
+use super::codec::corrupt;
 use crate::doc_set::FastHasher;
 use crate::document::{Document, Fields};
+use crate::hlc::Hlc;
 use crate::mutation::{Mutation, Op, ParkedConflict};
 use crate::transaction::{Transaction, TxId};
 use crate::{CoreError, Millis};
@@ -18,6 +25,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::hash::Hasher;
 use std::rc::Rc;
+
+/// A mutation's flags: its op's bits.
+const OP: u8 = 0b11;
+/// The collection is the mutation before's.
+const SAME_COLLECTION: u8 = 1 << 2;
+/// The timestamp's node differs from the mutation before's.
+const NODE_CHANGED: u8 = 1 << 3;
+/// A wire id follows.
+const WIRE_ID: u8 = 1 << 4;
+/// A changed-at time follows.
+const CHANGED_AT: u8 = 1 << 5;
+/// Original fields follow.
+const ORIGINAL: u8 = 1 << 6;
+/// The rare parts' JSON follows.
+const RARE: u8 = 1 << 7;
 
 /// A stored transaction: its id and the time it last changed, and its bytes.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,42 +69,103 @@ impl StoredTx {
     pub fn of(tx: &Transaction) -> Self {
         let shell = serde_json::to_string(&tx.without_mutations()).expect("transactions serialize");
         let mut out = Writer(Vec::with_capacity(
-            8 + shell.len() + 96 * tx.mutations.len(),
+            8 + shell.len() + 64 * tx.mutations.len(),
         ));
         out.str(&shell);
-        out.u32(tx.mutations.len() as u32);
+        out.varint(tx.mutations.len() as u64);
+        let mut previous: Option<&Mutation> = None;
         for m in &tx.mutations {
-            out.str(&m.collection);
-            out.str(&m.doc_id);
-            match &m.op {
-                Op::Insert { fields } => out.tagged(0, fields.as_json()),
-                Op::Update { patch } => out.tagged(1, patch.as_json()),
-                Op::Delete => out.0.push(2),
-                Op::Put { fields } => out.tagged(3, fields.as_json()),
-            }
-            out.hlc(m.hlc);
-            out.u64(m.base_version);
-            out.maybe(m.wire_id, Writer::u64);
-            out.maybe(m.changed_at, Writer::u64);
-            out.maybe(m.original.as_ref().map(Fields::as_json), Writer::str);
-            // Most mutations hold none of the rare parts: nothing is cloned or encoded then.
-            let rare = if m.base.is_none() && m.parked.is_none() && m.metadata.is_none() {
-                String::new()
-            } else {
-                let rare = Rare {
-                    base: m.base.clone(),
-                    parked: m.parked.clone(),
-                    metadata: m.metadata.clone(),
-                };
-                serde_json::to_string(&rare).expect("mutations serialize")
+            let (op, fields) = match &m.op {
+                Op::Insert { fields } => (0, Some(fields)),
+                Op::Update { patch } => (1, Some(patch)),
+                Op::Delete => (2, None),
+                Op::Put { fields } => (3, Some(fields)),
             };
-            out.str(&rare);
+            let before = previous.map_or(Hlc::default(), |p| p.hlc);
+            let same_collection = previous.is_some_and(|p| p.collection == m.collection);
+            // Most mutations hold none of the rare parts: nothing is cloned or encoded then.
+            let rare =
+                (m.base.is_some() || m.parked.is_some() || m.metadata.is_some()).then(|| {
+                    let rare = Rare {
+                        base: m.base.clone(),
+                        parked: m.parked.clone(),
+                        metadata: m.metadata.clone(),
+                    };
+                    serde_json::to_string(&rare).expect("mutations serialize")
+                });
+            let flag = |set: bool, bit: u8| if set { bit } else { 0 };
+            out.0.push(
+                op | flag(same_collection, SAME_COLLECTION)
+                    | flag(m.hlc.node != before.node, NODE_CHANGED)
+                    | flag(m.wire_id.is_some(), WIRE_ID)
+                    | flag(m.changed_at.is_some(), CHANGED_AT)
+                    | flag(m.original.is_some(), ORIGINAL)
+                    | flag(rare.is_some(), RARE),
+            );
+            if !same_collection {
+                out.text(&m.collection);
+            }
+            out.text(&m.doc_id);
+            if let Some(fields) = fields {
+                out.text(fields.as_json());
+            }
+            out.hlc_after(m.hlc, before);
+            out.varint(m.base_version);
+            m.wire_id.into_iter().for_each(|id| out.varint(id));
+            m.changed_at.into_iter().for_each(|at| out.varint(at));
+            if let Some(original) = &m.original {
+                out.text(original.as_json());
+            }
+            if let Some(rare) = &rare {
+                out.text(rare);
+            }
+            previous = Some(m);
         }
         StoredTx {
             id: tx.id,
             updated_at: tx.updated_at,
             bytes: out.0.into(),
         }
+    }
+
+    /// A transaction stored by the formats before the compact one, in the current layout: a
+    /// head alone stays as it is (heads did not change), a whole transaction is decoded and
+    /// written again.
+    pub(super) fn from_fixed(
+        id: TxId,
+        updated_at: Millis,
+        bytes: &[u8],
+    ) -> Result<Self, CoreError> {
+        let mut r = Reader::new(bytes, WHAT);
+        let shell = r.str()?;
+        if r.at_end() {
+            return Ok(StoredTx {
+                id,
+                updated_at,
+                bytes: bytes.into(),
+            });
+        }
+        let mut tx: Transaction = serde_json::from_str(shell).map_err(|e| unreadable(id, e))?;
+        let count = r.u32()?;
+        tx.mutations.reserve(r.capped(count.into()) / 40);
+        for _ in 0..count {
+            let (collection, doc_id) = (r.string()?, r.string()?);
+            let op = read_op(r.u8()?, &mut r, Reader::fields)?;
+            let mut m = Mutation::new(collection, doc_id, op, r.hlc()?, r.u64()?);
+            m.wire_id = r.maybe(Reader::u64)?;
+            m.changed_at = r.maybe(Reader::u64)?;
+            m.original = r.maybe(Reader::fields)?;
+            if let json @ [_, ..] = r.str()?.as_bytes() {
+                rare_of(id, json)?.fill(&mut m);
+            }
+            tx.mutations.push(m);
+        }
+        r.end()?;
+        Ok(StoredTx {
+            id,
+            updated_at,
+            ..StoredTx::of(&tx)
+        })
     }
 
     /// The length of its head: the transaction's JSON without its mutations.
@@ -124,82 +207,79 @@ impl StoredTx {
 
     /// The transaction it holds.
     pub fn decode(&self) -> Result<Transaction, CoreError> {
-        const WHAT: &str = "transaction";
-        let unreadable =
-            |e: serde_json::Error| corrupt(WHAT, &format!("{} is unreadable: {e}", self.id));
-        let mut r = Reader::body(&self.bytes, WHAT);
-        let mut tx: Transaction = serde_json::from_str(r.str()?).map_err(unreadable)?;
-        let count = r.u32()?;
-        tx.mutations.reserve(r.capped(count) / 40);
+        let mut r = Reader::new(&self.bytes, WHAT);
+        let mut tx: Transaction =
+            serde_json::from_str(r.str()?).map_err(|e| unreadable(self.id, e))?;
+        let count = r.varint()?;
+        tx.mutations.reserve(r.capped(count) / 8);
         for _ in 0..count {
-            let collection = r.string()?;
-            let doc_id = r.string()?;
-            let op = match r.u8()? {
-                0 => Op::Insert {
-                    fields: r.fields()?.owned(),
-                },
-                1 => Op::Update {
-                    patch: r.fields()?.owned(),
-                },
-                2 => Op::Delete,
-                3 => Op::Put {
-                    fields: r.fields()?.owned(),
-                },
-                _ => return Err(corrupt(WHAT, "an unknown op")),
+            let flags = r.u8()?;
+            let previous = tx.mutations.last();
+            let collection = match (previous, flags & SAME_COLLECTION != 0) {
+                (Some(previous), true) => previous.collection.clone(),
+                (None, true) => return Err(corrupt(WHAT, "a collection refers to nothing")),
+                (_, false) => r.text()?.to_owned(),
             };
-            let hlc = r.hlc()?;
-            let base_version = r.u64()?;
-            let wire_id = r.maybe(Reader::u64)?;
-            let changed_at = r.maybe(Reader::u64)?;
-            let original = r.maybe(Reader::fields)?.map(|f| f.owned());
-            let rare = match r.str()? {
-                "" => Rare::default(),
-                json => serde_json::from_str(json).map_err(unreadable)?,
-            };
-            tx.mutations.push(Mutation {
-                collection,
-                doc_id,
-                op,
-                hlc,
-                base_version,
-                base: rare.base,
-                wire_id,
-                parked: rare.parked,
-                original,
-                metadata: rare.metadata,
-                changed_at,
-            });
+            let before = previous.map_or(Hlc::default(), |p| p.hlc);
+            let doc_id = r.text()?.to_owned();
+            let op = read_op(flags & OP, &mut r, Reader::text_fields)?;
+            let hlc = r.hlc_after(before, flags & NODE_CHANGED != 0)?;
+            let mut m = Mutation::new(collection, doc_id, op, hlc, r.varint()?);
+            if flags & WIRE_ID != 0 {
+                m.wire_id = Some(r.varint()?);
+            }
+            if flags & CHANGED_AT != 0 {
+                m.changed_at = Some(r.varint()?);
+            }
+            if flags & ORIGINAL != 0 {
+                m.original = Some(r.text_fields()?);
+            }
+            if flags & RARE != 0 {
+                rare_of(self.id, r.text()?.as_bytes())?.fill(&mut m);
+            }
+            tx.mutations.push(m);
         }
         r.end()?;
         Ok(tx)
     }
 }
 
-impl Writer {
-    /// A tag byte, then text.
-    fn tagged(&mut self, tag: u8, text: &str) {
-        self.0.push(tag);
-        self.str(text);
-    }
+/// What the bytes are called in errors.
+const WHAT: &str = "transaction";
 
-    /// `0`, or `1` and the value.
-    fn maybe<T>(&mut self, value: Option<T>, write: impl FnOnce(&mut Self, T)) {
-        match value {
-            Some(v) => {
-                self.0.push(1);
-                write(self, v);
-            }
-            None => self.0.push(0),
-        }
+fn unreadable(id: TxId, e: serde_json::Error) -> CoreError {
+    corrupt(WHAT, &format!("{id} is unreadable: {e}"))
+}
+
+/// The op `tag` names, its fields read by `fields`.
+fn read_op<'a>(
+    tag: u8,
+    r: &mut Reader<'a>,
+    fields: fn(&mut Reader<'a>) -> Result<Fields, CoreError>,
+) -> Result<Op, CoreError> {
+    Ok(match tag {
+        0 => Op::Insert { fields: fields(r)? },
+        1 => Op::Update { patch: fields(r)? },
+        2 => Op::Delete,
+        3 => Op::Put { fields: fields(r)? },
+        _ => return Err(corrupt(WHAT, "an unknown op")),
+    })
+}
+
+/// The rare parts of a mutation of transaction `id` from their JSON.
+fn rare_of(id: TxId, json: &[u8]) -> Result<Rare, CoreError> {
+    serde_json::from_slice(json).map_err(|e| unreadable(id, e))
+}
+
+impl Rare {
+    /// Puts these parts into `m`.
+    fn fill(self, m: &mut Mutation) {
+        (m.base, m.parked, m.metadata) = (self.base, self.parked, self.metadata);
     }
 }
 
 impl Reader<'_> {
-    fn u8(&mut self) -> Result<u8, CoreError> {
-        Ok(self.take(1)?[0])
-    }
-
-    /// What [`Writer::maybe`] wrote.
+    /// An optional value of the fixed-width layout: `0`, or `1` and the value.
     fn maybe<T>(
         &mut self,
         read: impl FnOnce(&mut Self) -> Result<T, CoreError>,
@@ -214,6 +294,7 @@ impl Reader<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixed_layout::fixed_tx;
     use super::*;
     use crate::hlc::Hlc;
     use crate::transaction::{TxError, TxState};
@@ -225,23 +306,12 @@ mod tests {
     }
 
     fn mutation(doc_id: &str, op: Op) -> Mutation {
-        Mutation {
-            collection: "todos".into(),
-            doc_id: doc_id.into(),
-            op,
-            hlc: Hlc {
-                wall: 1_700_000_000_000,
-                counter: 2,
-                node: 9,
-            },
-            base_version: 4,
-            base: None,
-            wire_id: None,
-            parked: None,
-            original: None,
-            metadata: None,
-            changed_at: None,
-        }
+        let hlc = Hlc {
+            wall: 1_700_000_000_000,
+            counter: 2,
+            node: 9,
+        };
+        Mutation::new("todos".into(), doc_id.into(), op, hlc, 4)
     }
 
     #[test]
@@ -298,6 +368,18 @@ mod tests {
         let read = stored.decode().unwrap();
         assert_eq!(read, tx);
         assert_eq!(read.state, TxState::Failed);
+        // As the formats before the compact one stored it: rewritten in the current layout.
+        let fixed = fixed_tx(&tx);
+        assert!(fixed.len() > stored.bytes.len());
+        assert_eq!(StoredTx::from_fixed(tx.id, 8, &fixed).unwrap(), stored);
+        // A head alone is the same in both.
+        let head = stored.head();
+        assert_eq!(StoredTx::from_fixed(tx.id, 8, &head.bytes).unwrap(), head);
+        for len in 0..fixed.len() {
+            assert!(
+                StoredTx::from_fixed(tx.id, 8, &fixed[..len]).is_err() || len == head.bytes.len()
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,278 @@
+//! The parts stored bytes are made of, written by [`Writer`] and read back by [`Reader`], which
+//! turns every damage into an error naming what was read.
+//!
+//! Two families: the fixed-width parts of the first formats (`u32`, `u64`, strings behind a
+//! `u32` length), and the compact parts of the current ones: LEB128 variable-length integers
+//! (7 bits a byte, low first), strings behind such a length, and timestamps written as the
+//! difference from the one before them in the same list.
+
+use super::codec::corrupt;
+use crate::document::Fields;
+use crate::hlc::Hlc;
+use crate::CoreError;
+
+/// Writes the layout's parts.
+pub(super) struct Writer(pub(super) Vec<u8>);
+
+impl Writer {
+    pub(super) fn u32(&mut self, n: u32) {
+        self.0.extend_from_slice(&n.to_le_bytes());
+    }
+
+    /// Only the fixed-width layouts of earlier formats hold these (written by tests).
+    #[cfg(test)]
+    pub(super) fn u64(&mut self, n: u64) {
+        self.0.extend_from_slice(&n.to_le_bytes());
+    }
+
+    pub(super) fn bytes(&mut self, b: &[u8]) {
+        self.u32(b.len() as u32);
+        self.0.extend_from_slice(b);
+    }
+
+    pub(super) fn str(&mut self, s: &str) {
+        self.bytes(s.as_bytes());
+    }
+
+    /// A variable-length integer: one byte below 128, at most ten.
+    pub(super) fn varint(&mut self, mut n: u64) {
+        while n >= 0x80 {
+            self.0.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        self.0.push(n as u8);
+    }
+
+    /// Text behind its variable-length length.
+    pub(super) fn text(&mut self, s: &str) {
+        self.varint(s.len() as u64);
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    /// A timestamp after `previous` (the one before it in the same list): the wall clock's
+    /// difference (zigzag, so an earlier one is short too) and the counter; the node only when
+    /// `node_changed` (the caller's flag says so).
+    pub(super) fn hlc_after(&mut self, hlc: Hlc, previous: Hlc) {
+        let delta = hlc.wall.wrapping_sub(previous.wall) as i64;
+        self.varint(((delta << 1) ^ (delta >> 63)) as u64);
+        self.varint(u64::from(hlc.counter));
+        if hlc.node != previous.node {
+            self.u32(hlc.node);
+        }
+    }
+}
+
+/// Reads the layout's parts.
+pub(super) struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    pub(super) what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader of `bytes` from their start; `what` names them in errors.
+    pub(super) fn new(bytes: &'a [u8], what: &'static str) -> Self {
+        Reader { bytes, at: 0, what }
+    }
+
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], CoreError> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len());
+        let end = end.ok_or_else(|| corrupt(self.what, "it ends early"))?;
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+
+    pub(super) fn u8(&mut self) -> Result<u8, CoreError> {
+        Ok(self.take(1)?[0])
+    }
+
+    pub(super) fn u32(&mut self) -> Result<u32, CoreError> {
+        let bytes = self.take(4)?;
+        Ok(u32::from_le_bytes(bytes.try_into().expect("4 bytes")))
+    }
+
+    pub(super) fn u64(&mut self) -> Result<u64, CoreError> {
+        let bytes = self.take(8)?;
+        Ok(u64::from_le_bytes(bytes.try_into().expect("8 bytes")))
+    }
+
+    pub(super) fn bytes(&mut self) -> Result<&'a [u8], CoreError> {
+        let len = self.u32()? as usize;
+        self.take(len)
+    }
+
+    pub(super) fn str(&mut self) -> Result<&'a str, CoreError> {
+        let bytes = self.bytes()?;
+        self.utf8(bytes)
+    }
+
+    pub(super) fn string(&mut self) -> Result<String, CoreError> {
+        self.str().map(str::to_owned)
+    }
+
+    pub(super) fn hlc(&mut self) -> Result<Hlc, CoreError> {
+        Ok(Hlc {
+            wall: self.u64()?,
+            counter: self.u32()?,
+            node: self.u32()?,
+        })
+    }
+
+    /// What [`Writer::varint`] wrote.
+    pub(super) fn varint(&mut self) -> Result<u64, CoreError> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8()?;
+            let bits = u64::from(byte & 0x7f);
+            if shift == 63 && bits > 1 {
+                break;
+            }
+            n |= bits << shift;
+            if byte < 0x80 {
+                return Ok(n);
+            }
+        }
+        Err(corrupt(self.what, "a number is too long"))
+    }
+
+    /// A variable-length integer that must fit 32 bits.
+    pub(super) fn varint32(&mut self) -> Result<u32, CoreError> {
+        let n = self.varint()?;
+        u32::try_from(n).map_err(|_| corrupt(self.what, "a number is too large"))
+    }
+
+    /// What [`Writer::text`] wrote.
+    pub(super) fn text(&mut self) -> Result<&'a str, CoreError> {
+        let len = usize::try_from(self.varint()?).unwrap_or(usize::MAX);
+        let bytes = self.take(len)?;
+        self.utf8(bytes)
+    }
+
+    /// What [`Writer::hlc_after`] wrote, given whether the node changed.
+    pub(super) fn hlc_after(
+        &mut self,
+        previous: Hlc,
+        node_changed: bool,
+    ) -> Result<Hlc, CoreError> {
+        let zigzag = self.varint()?;
+        let delta = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
+        Ok(Hlc {
+            wall: previous.wall.wrapping_add(delta as u64),
+            counter: self.varint32()?,
+            node: if node_changed {
+                self.u32()?
+            } else {
+                previous.node
+            },
+        })
+    }
+
+    /// A document's fields behind a `u32` length: canonical JSON text this crate wrote (an
+    /// object).
+    pub(super) fn fields(&mut self) -> Result<Fields, CoreError> {
+        let text = self.str()?;
+        self.object(text)
+    }
+
+    /// A document's fields behind a variable-length length.
+    pub(super) fn text_fields(&mut self) -> Result<Fields, CoreError> {
+        let text = self.text()?;
+        self.object(text)
+    }
+
+    fn object(&self, text: &str) -> Result<Fields, CoreError> {
+        if !(text.starts_with('{') && text.ends_with('}')) {
+            return Err(corrupt(self.what, "a document's fields are not an object"));
+        }
+        Ok(Fields::from_canonical(text.into()))
+    }
+
+    fn utf8(&self, bytes: &'a [u8]) -> Result<&'a str, CoreError> {
+        std::str::from_utf8(bytes).map_err(|_| corrupt(self.what, "text is not UTF-8"))
+    }
+
+    /// A capacity for `count` items that a damaged count cannot blow up.
+    pub(super) fn capped(&self, count: u64) -> usize {
+        usize::try_from(count)
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len() - self.at)
+    }
+
+    /// Whether every byte was read.
+    pub(super) fn at_end(&self) -> bool {
+        self.at == self.bytes.len()
+    }
+
+    /// An error unless every byte was read.
+    pub(super) fn end(&self) -> Result<(), CoreError> {
+        if self.at_end() {
+            Ok(())
+        } else {
+            Err(corrupt(self.what, "it has bytes left over"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_parts_read_back_as_written() {
+        let numbers = [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX];
+        let previous = Hlc {
+            wall: 1_700_000_000_000,
+            counter: 9,
+            node: 4,
+        };
+        let later = Hlc {
+            wall: previous.wall + 5,
+            counter: 0,
+            node: 4,
+        };
+        let earlier = Hlc {
+            wall: previous.wall - 70_000,
+            counter: 70_000,
+            node: 8,
+        };
+        let mut out = Writer(Vec::new());
+        numbers.iter().for_each(|&n| out.varint(n));
+        out.text("é\"x");
+        out.hlc_after(later, previous);
+        out.hlc_after(earlier, previous);
+        let mut r = Reader::new(&out.0, "test");
+        for n in numbers {
+            assert_eq!(r.varint().unwrap(), n);
+        }
+        assert_eq!(r.text().unwrap(), "é\"x");
+        assert_eq!(r.hlc_after(previous, false).unwrap(), later);
+        assert_eq!(r.hlc_after(previous, true).unwrap(), earlier);
+        r.end().unwrap();
+        // One byte below 128; a timestamp in the same millisecond as the one before, three.
+        assert_eq!(out.0[0..3], [0, 1, 127]);
+        let mut same = Writer(Vec::new());
+        same.hlc_after(later, later);
+        assert_eq!(same.0.len(), 2);
+    }
+
+    #[test]
+    fn damaged_numbers_are_errors() {
+        let too_long = [0x80u8; 11];
+        assert!(Reader::new(&too_long, "test").varint().is_err());
+        let past_64_bits = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
+        assert!(Reader::new(&past_64_bits, "test").varint().is_err());
+        let cut = [0x80u8];
+        assert!(Reader::new(&cut, "test").varint().is_err());
+        let mut big = Writer(Vec::new());
+        big.varint(1 << 40);
+        assert!(Reader::new(&big.0, "test").varint32().is_err());
+        let mut long_text = Writer(Vec::new());
+        long_text.varint(5);
+        long_text.0.extend_from_slice(b"ab");
+        assert!(Reader::new(&long_text.0, "test").text().is_err());
+    }
+}
