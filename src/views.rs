@@ -156,13 +156,10 @@ fn mutation_view<'a>(m: &'a Mutation, tx: &Transaction) -> MutationView<'a> {
         Op::Delete => ("delete", JsValue::UNDEFINED, JsValue::UNDEFINED),
         Op::Put { fields: f } => ("put", fields(f), JsValue::UNDEFINED),
     };
-    let original = m.original.as_ref().map(|fields| Document {
-        id: m.doc_id.clone(),
-        fields: fields.clone(),
-        version: 0,
-        hlc: Hlc::default(),
-        deleted: false,
-    });
+    let original = m
+        .original
+        .as_ref()
+        .map(|fields| Document::new(&m.doc_id, fields.view(), 0, Hlc::default(), false));
     let or_null = |doc: Option<Document>| doc.as_ref().map_or(JsValue::NULL, document);
     MutationView {
         collection: &m.collection,

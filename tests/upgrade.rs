@@ -55,17 +55,17 @@ fn contents(version: u32) -> (Document, Transaction, Checkpoint) {
     let now = js_sys::Date::now() as u64;
     let (id, fields) =
         doc(json!({ "_id": "synced", "title": format!("kept from version {version}") }));
-    let synced = Document {
-        id: id.clone(),
+    let synced = Document::new(
+        &id,
         fields,
-        version: 0,
-        hlc: Hlc {
+        0,
+        Hlc {
             wall: now,
             counter: 0,
             node: 1,
         },
-        deleted: false,
-    };
+        false,
+    );
     let (pending_id, fields) =
         doc(json!({ "_id": "pending", "title": format!("queued in version {version}") }));
     let tx = Transaction::new(
@@ -109,7 +109,7 @@ async fn write_first_schema(name: &str) -> Result<(), JsValue> {
         db.transaction_with_str_sequence_and_mode(&stores, IdbTransactionMode::Readwrite)?;
     write.object_store("documents")?.put_with_key(
         &text(serde_json::to_string(&("todos", &synced)).unwrap()),
-        &js_sys::Array::of2(&"todos".into(), &synced.id.as_str().into()),
+        &js_sys::Array::of2(&"todos".into(), &synced.id().into()),
     )?;
     write
         .object_store("transactions")?

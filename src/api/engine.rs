@@ -255,10 +255,11 @@ fn merge(f: Function) -> MergeFn {
             )
             .and_then(|value| fields_of(&value, "merge's result"));
         match merged {
-            Ok(fields) => Document {
-                fields,
-                ..pending.clone()
-            },
+            Ok(fields) => {
+                let mut doc = pending.clone();
+                doc.set_fields(fields);
+                doc
+            }
             Err(e) => {
                 web_sys::console::error_2(
                     &"ferrosync: merge failed; showing the pending document".into(),

@@ -261,12 +261,11 @@ impl Follower {
             let Some(collection) = self.collections.get_mut(&name) else {
                 continue;
             };
-            let keep: std::collections::HashSet<&str> =
-                docs.iter().map(|d| d.id.as_str()).collect();
+            let keep: std::collections::HashSet<&str> = docs.iter().map(|d| d.id()).collect();
             let gone: Vec<String> = collection
                 .docs()
-                .filter(|d| !keep.contains(d.id.as_str()))
-                .map(|d| d.id.clone())
+                .filter(|d| !keep.contains(d.id()))
+                .map(|d| d.id().to_owned())
                 .collect();
             changes.extend(gone.iter().filter_map(|id| collection.remove(id, None)));
             changes.extend(

@@ -247,9 +247,9 @@ fn differences(
             continue;
         };
         for doc in actual.docs() {
-            changes.extend(change(name, shown.get(&doc.id), Some(doc)));
+            changes.extend(change(name, shown.get(doc.id()), Some(doc)));
         }
-        for doc in shown.docs().filter(|d| actual.get(&d.id).is_none()) {
+        for doc in shown.docs().filter(|d| actual.get(d.id()).is_none()) {
             changes.extend(change(name, Some(doc), None));
         }
     }
@@ -258,15 +258,15 @@ fn differences(
 
 /// How a query's results `after` differ from its results `before` (when a follower takes over).
 fn window_changes(collection: &str, before: &[&Document], after: &[&Document]) -> Vec<DocChange> {
-    let old: HashMap<&str, &Document> = before.iter().map(|d| (d.id.as_str(), *d)).collect();
-    let new: HashMap<&str, &Document> = after.iter().map(|d| (d.id.as_str(), *d)).collect();
+    let old: HashMap<&str, &Document> = before.iter().map(|d| (d.id(), *d)).collect();
+    let new: HashMap<&str, &Document> = after.iter().map(|d| (d.id(), *d)).collect();
     let gone = before
         .iter()
-        .filter(|d| !new.contains_key(d.id.as_str()))
+        .filter(|d| !new.contains_key(d.id()))
         .filter_map(|d| change(collection, Some(d), None));
     let came = after
         .iter()
-        .filter_map(|d| change(collection, old.get(d.id.as_str()).copied(), Some(d)));
+        .filter_map(|d| change(collection, old.get(d.id()).copied(), Some(d)));
     gone.chain(came).collect()
 }
 
@@ -274,14 +274,16 @@ fn window_changes(collection: &str, before: &[&Document], after: &[&Document]) -
 fn change(collection: &str, old: Option<&Document>, new: Option<&Document>) -> Option<DocChange> {
     let kind = match (old, new) {
         (None, Some(_)) => ChangeKind::Added,
-        (Some(a), Some(b)) if a.fields != b.fields || a.deleted != b.deleted => ChangeKind::Updated,
+        (Some(a), Some(b)) if a.fields() != b.fields() || a.deleted != b.deleted => {
+            ChangeKind::Updated
+        }
         (Some(_), None) => ChangeKind::Removed,
         _ => return None,
     };
     let doc = new.or(old).expect("one side exists");
     Some(DocChange {
         collection: collection.to_owned(),
-        id: doc.id.clone(),
+        id: doc.id().to_owned(),
         kind,
         doc: new.cloned(),
     })

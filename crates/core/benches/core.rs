@@ -25,17 +25,17 @@ fn doc(i: usize, version: u64) -> Document {
         json!({"_id": format!("d{i:06}"), "title": format!("title {i:06}"), "done": i % 2 == 0}),
     )
     .unwrap();
-    Document {
-        id,
+    Document::new(
+        &id,
         fields,
         version,
-        hlc: Hlc {
+        Hlc {
             wall: NOW,
             counter: 0,
             node: 7,
         },
-        deleted: false,
-    }
+        false,
+    )
 }
 
 /// A loaded engine holding `n` synced documents in `todos`.
@@ -72,7 +72,7 @@ fn stored(n: usize) -> Snapshot {
     let count = n.div_ceil(2_000).max(1);
     let mut pages: Vec<Vec<Document>> = vec![Vec::new(); count];
     for doc in docs {
-        pages[index_for(count, hash(&doc.id)).unwrap() as usize].push(doc);
+        pages[index_for(count, hash(doc.id())).unwrap() as usize].push(doc);
     }
     let pages = pages
         .into_iter()

@@ -149,13 +149,7 @@ fn main() {
     let mut alone = DocSet::default();
     for i in 0..docs {
         let (id, fields) = parse_document(document(i)).expect("a valid document");
-        alone.insert(Document {
-            id,
-            fields,
-            version: 0,
-            hlc: Hlc::default(),
-            deleted: false,
-        });
+        alone.insert(Document::new(&id, fields, 0, Hlc::default(), false));
     }
     let documents = sample().0 - base;
     drop(alone);

@@ -92,7 +92,7 @@ impl<'c> View<'c> {
         let overlay = self.overlay;
         self.synced
             .iter()
-            .filter(move |doc| overlay.is_empty() || !overlay.contains_key(&doc.id))
+            .filter(move |doc| overlay.is_empty() || !overlay.contains_key(doc.id()))
             .chain(overlay.values().flatten())
     }
 
@@ -333,7 +333,7 @@ impl Collection {
     ) -> (bool, Option<DocChange>) {
         if self
             .synced
-            .get(&doc.id)
+            .get(doc.id())
             .is_some_and(|old| old.version >= doc.version)
         {
             return (false, None);
@@ -366,7 +366,7 @@ impl Collection {
 
     /// Stores a document as synced unconditionally (local-only collections).
     pub fn set_synced(&mut self, doc: Document, merge: Option<&MergeFn>) -> Option<DocChange> {
-        let id = doc.id.clone();
+        let id = doc.id().to_owned();
         let old = self.get(&id).cloned();
         self.synced.insert(doc);
         self.recompute(&id, old, merge)
@@ -384,10 +384,10 @@ impl Collection {
         let writes = self.pending.remove(from);
         let gone = self.recompute(from, old_from, merge);
         let old_to = self.get(to).cloned();
-        if let Some(mut doc) = moved {
+        if let Some(doc) = moved {
             if !self.synced.contains(to) {
-                doc.id = to.to_owned();
-                self.synced.insert(doc);
+                let renamed = Document::new(to, doc.fields(), doc.version, doc.hlc, doc.deleted);
+                self.synced.insert(renamed);
             }
         }
         if let Some(writes) = writes {
@@ -454,7 +454,9 @@ impl Collection {
         let kind = match (&old, &doc) {
             (None, None) => return None,
             // Only what users see counts: a new server version of the same content is silent.
-            (Some(a), Some(b)) if a.fields == b.fields && a.deleted == b.deleted => return None,
+            (Some(a), Some(b)) if a.fields() == b.fields() && a.deleted == b.deleted => {
+                return None
+            }
             (None, Some(_)) => ChangeKind::Added,
             (Some(_), Some(_)) => ChangeKind::Updated,
             (Some(_), None) => ChangeKind::Removed,
@@ -494,13 +496,7 @@ mod tests {
     }
 
     fn remote(id: &str, version: u64, v: serde_json::Value) -> Document {
-        Document {
-            id: id.into(),
-            fields: fields(v),
-            version,
-            hlc: Hlc::default(),
-            deleted: false,
-        }
+        Document::new(id, fields(v), version, Hlc::default(), false)
     }
 
     #[test]
@@ -519,15 +515,24 @@ mod tests {
             )
             .unwrap();
         assert_eq!(change.kind, ChangeKind::Updated);
-        assert_eq!(c.get("a").unwrap().fields, fields(json!({"t": 1, "n": 5})));
+        assert_eq!(
+            c.get("a").unwrap().fields(),
+            fields(json!({"t": 1, "n": 5}))
+        );
         // A newer server version arrives: the pending write is re-applied on top of it.
         c.apply_remote(remote("a", 2, json!({"t": 2, "n": 0})), None);
-        assert_eq!(c.get("a").unwrap().fields, fields(json!({"t": 2, "n": 5})));
+        assert_eq!(
+            c.get("a").unwrap().fields(),
+            fields(json!({"t": 2, "n": 5}))
+        );
         // An older, re-delivered version is ignored.
         assert!(!c.apply_remote(remote("a", 1, json!({"t": 1})), None).0);
         // Rolling back shows the synced document again.
         c.remove_pending(TxId(1), "a", None);
-        assert_eq!(c.get("a").unwrap().fields, fields(json!({"t": 2, "n": 0})));
+        assert_eq!(
+            c.get("a").unwrap().fields(),
+            fields(json!({"t": 2, "n": 0}))
+        );
         assert_eq!(c.count(), 1);
     }
 
@@ -535,8 +540,8 @@ mod tests {
     fn a_custom_merge_decides_what_shows_over_newer_synced_state() {
         let merge: MergeFn = std::rc::Rc::new(|synced: &Document, pending: &Document| {
             let mut doc = pending.clone();
-            let t = synced.fields.get("t").unwrap();
-            doc.fields = doc.fields.merge(&fields(json!({"t": t, "merged": true})));
+            let t = synced.fields().get("t").unwrap();
+            doc.set_fields(doc.fields().merge(&fields(json!({"t": t, "merged": true}))));
             doc
         });
         let mut c = Collection::new("todos");
@@ -552,7 +557,7 @@ mod tests {
         );
         c.apply_remote(remote("a", 2, json!({"t": 2})), Some(&merge));
         assert_eq!(
-            c.get("a").unwrap().fields,
+            c.get("a").unwrap().fields(),
             fields(json!({"t": 2, "n": 1, "merged": true}))
         );
     }

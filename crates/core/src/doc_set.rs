@@ -50,7 +50,7 @@ struct Entry(Document);
 
 impl PartialEq for Entry {
     fn eq(&self, other: &Self) -> bool {
-        self.0.id == other.0.id
+        self.0.id() == other.0.id()
     }
 }
 
@@ -58,13 +58,13 @@ impl Eq for Entry {}
 
 impl Hash for Entry {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.id.as_str().hash(state);
+        self.0.id().hash(state);
     }
 }
 
 impl Borrow<str> for Entry {
     fn borrow(&self) -> &str {
-        &self.0.id
+        self.0.id()
     }
 }
 

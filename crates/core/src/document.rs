@@ -3,24 +3,26 @@
 use crate::error::json_type;
 use crate::hlc::Hlc;
 use crate::{CoreError, DocId, Version};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
+use std::fmt;
 
 /// The field holding a document's id in user-facing JSON.
 pub const ID_FIELD: &str = "_id";
 /// The field marking a soft-deleted document (a tombstone) in user-facing JSON.
 pub const DELETED_FIELD: &str = "_deleted";
 
+use crate::fields::raw_in;
 pub use crate::fields::Fields;
 
-/// A document and its sync metadata.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A document and its sync metadata. Its id and its fields' text are held in one allocation.
+#[derive(Clone, PartialEq)]
 pub struct Document {
-    /// The document's `_id`.
-    pub id: DocId,
-    /// The user's fields.
-    pub fields: Fields,
+    /// The `_id` followed by the fields' canonical JSON text.
+    text: Box<str>,
+    /// Where the id ends in `text`.
+    id_len: u32,
     /// The server version that produced this state; 0 if the server has never seen it.
     pub version: Version,
     /// The timestamp of the write that produced this state (orders last-write-wins).
@@ -29,7 +31,55 @@ pub struct Document {
     pub deleted: bool,
 }
 
+/// A document as serde reads and writes it: `{id, fields, version, hlc, deleted}`.
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "Document")]
+struct Wire<I, F> {
+    id: I,
+    fields: F,
+    version: Version,
+    hlc: Hlc,
+    deleted: bool,
+}
+
 impl Document {
+    /// A document with this id, fields and metadata.
+    pub fn new(
+        id: &str,
+        fields: Fields<impl AsRef<str>>,
+        version: Version,
+        hlc: Hlc,
+        deleted: bool,
+    ) -> Self {
+        Document {
+            text: pack(id, fields.as_json()),
+            id_len: u32::try_from(id.len()).expect("ids are shorter than 4 GB"),
+            version,
+            hlc,
+            deleted,
+        }
+    }
+
+    /// The document's `_id`.
+    pub fn id(&self) -> &str {
+        &self.text[..self.id_len as usize]
+    }
+
+    /// The user's fields.
+    pub fn fields(&self) -> Fields<&str> {
+        Fields::from_canonical(self.fields_json())
+    }
+
+    /// The fields' canonical JSON text, borrowed from the document.
+    pub(crate) fn fields_json(&self) -> &str {
+        &self.text[self.id_len as usize..]
+    }
+
+    /// Replaces the user's fields.
+    pub fn set_fields(&mut self, fields: Fields<impl AsRef<str>>) {
+        self.text = pack(self.id(), fields.as_json());
+    }
+
     /// The user-facing JSON: `_id`, the fields, and `_deleted: true` for a tombstone.
     pub fn to_json(&self) -> Value {
         serde_json::from_str(&self.user_json()).expect("documents are valid JSON")
@@ -38,7 +88,7 @@ impl Document {
     /// The user-facing JSON of [`Document::to_json`] as text, written straight from the fields'
     /// text: `{"_id":…, fields…, "_deleted":true}`.
     pub fn user_json(&self) -> String {
-        let mut out = String::with_capacity(self.id.len() + self.fields.as_json().len() + 24);
+        let mut out = String::with_capacity(self.text.len() + 24);
         self.write_user_json(&mut out);
         out
     }
@@ -46,9 +96,10 @@ impl Document {
     /// Appends [`Document::user_json`] to `out`.
     pub fn write_user_json(&self, out: &mut String) {
         out.push_str("{\"_id\":");
-        write_json_string(out, &self.id);
-        let fields = self.fields.as_json();
-        if !self.fields.is_empty() {
+        write_json_string(out, self.id());
+        let fields = self.fields();
+        if !fields.is_empty() {
+            let fields = fields.as_json();
             out.push(',');
             out.push_str(&fields[1..fields.len() - 1]);
         }
@@ -61,9 +112,9 @@ impl Document {
     /// A field's value; `_id` and `_deleted` are answered too, so queries can use them.
     pub fn field(&self, name: &str) -> Option<Value> {
         match name {
-            ID_FIELD => Some(Value::String(self.id.clone())),
+            ID_FIELD => Some(Value::String(self.id().into())),
             DELETED_FIELD => Some(Value::Bool(self.deleted)),
-            _ => self.fields.get(name),
+            _ => self.fields().get(name),
         }
     }
 
@@ -71,13 +122,59 @@ impl Document {
     pub fn raw_field(&self, name: &str) -> Option<Cow<'_, str>> {
         match name {
             ID_FIELD => {
-                let mut text = String::with_capacity(self.id.len() + 2);
-                write_json_string(&mut text, &self.id);
+                let mut text = String::with_capacity(self.id_len as usize + 2);
+                write_json_string(&mut text, self.id());
                 Some(Cow::Owned(text))
             }
             DELETED_FIELD => Some(Cow::Borrowed(if self.deleted { "true" } else { "false" })),
-            _ => self.fields.raw(name).map(Cow::Borrowed),
+            _ => raw_in(self.fields_json(), name).map(Cow::Borrowed),
         }
+    }
+}
+
+/// An id and fields' text in one allocation.
+fn pack(id: &str, fields: &str) -> Box<str> {
+    let mut text = String::with_capacity(id.len() + fields.len());
+    text.push_str(id);
+    text.push_str(fields);
+    text.into_boxed_str()
+}
+
+impl fmt::Debug for Document {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Document")
+            .field("id", &self.id())
+            .field("fields", &self.fields())
+            .field("version", &self.version)
+            .field("hlc", &self.hlc)
+            .field("deleted", &self.deleted)
+            .finish()
+    }
+}
+
+impl Serialize for Document {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Wire {
+            id: self.id(),
+            fields: self.fields(),
+            version: self.version,
+            hlc: self.hlc,
+            deleted: self.deleted,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Document {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = Wire::<String, Fields>::deserialize(deserializer)?;
+        Ok(Document::new(
+            &wire.id,
+            wire.fields,
+            wire.version,
+            wire.hlc,
+            wire.deleted,
+        ))
     }
 }
 
@@ -141,13 +238,7 @@ mod tests {
     #[test]
     fn parses_a_document_and_round_trips_it_to_json() {
         let (id, fields) = parse_document(json!({"_id": "a", "title": "T"})).unwrap();
-        let doc = Document {
-            id,
-            fields,
-            version: 0,
-            hlc: Hlc::default(),
-            deleted: true,
-        };
+        let doc = Document::new(&id, fields, 0, Hlc::default(), true);
         assert_eq!(
             doc.to_json(),
             json!({"_id": "a", "title": "T", "_deleted": true})
@@ -161,27 +252,33 @@ mod tests {
             "_id": "x\"y", "Z": 1, "_a": [1, {"b": null}], "title": "T"
         }))
         .unwrap();
-        let mut doc = Document {
-            id,
-            fields,
-            version: 3,
-            hlc: Hlc::default(),
-            deleted: false,
-        };
+        let mut doc = Document::new(&id, fields, 3, Hlc::default(), false);
         assert_eq!(
             doc.user_json(),
             r#"{"_id":"x\"y","Z":1,"_a":[1,{"b":null}],"title":"T"}"#
         );
         doc.deleted = true;
         assert!(doc.user_json().ends_with(r#""title":"T","_deleted":true}"#));
-        let empty = Document {
-            id: "e".into(),
-            fields: Fields::new(),
-            version: 0,
-            hlc: Hlc::default(),
-            deleted: false,
-        };
+        let empty = Document::new("e", Fields::new(), 0, Hlc::default(), false);
         assert_eq!(empty.user_json(), r#"{"_id":"e"}"#);
+    }
+
+    #[test]
+    fn a_document_keeps_its_id_when_its_fields_change_and_serializes_as_before() {
+        let (id, fields) = parse_document(json!({"_id": "日本", "n": 1})).unwrap();
+        let mut doc = Document::new(&id, fields, 2, Hlc::default(), false);
+        doc.set_fields(Fields::from_map(
+            json!({"a": [1], "n": 2}).as_object().unwrap(),
+        ));
+        assert_eq!(doc.id(), "日本");
+        assert_eq!(doc.fields().as_json(), r#"{"a":[1],"n":2}"#);
+        let wire = serde_json::to_value(&doc).unwrap();
+        assert_eq!(
+            wire,
+            json!({"id": "日本", "fields": {"a": [1], "n": 2}, "version": 2,
+                   "hlc": {"wall": 0, "counter": 0, "node": 0}, "deleted": false})
+        );
+        assert_eq!(serde_json::from_value::<Document>(wire).unwrap(), doc);
     }
 
     #[test]

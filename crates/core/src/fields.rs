@@ -10,10 +10,13 @@ use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
-/// A JSON object's fields, without `_id` and `_deleted`, as canonical JSON text.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Fields(Box<str>);
+/// A JSON object's fields, without `_id` and `_deleted`, as canonical JSON text held as `T`:
+/// owned (`Box<str>`, the default) or borrowed from a document (`&str`, what
+/// [`Document::fields`](crate::document::Document::fields) gives).
+#[derive(Clone, Copy)]
+pub struct Fields<T = Box<str>>(T);
 
 impl Default for Fields {
     fn default() -> Self {
@@ -36,24 +39,43 @@ impl Fields {
         )
     }
 
+    /// Sets one field.
+    pub fn insert(&mut self, name: impl Into<String>, value: Value) {
+        let mut patch = Map::new();
+        patch.insert(name.into(), value);
+        *self = self.merge(&Fields::from_map(&patch));
+    }
+}
+
+impl<T: AsRef<str>> Fields<T> {
     /// Text this crate wrote itself (storage reads it back): trusted to be canonical.
-    pub fn from_canonical(text: impl Into<Box<str>>) -> Self {
-        Fields(text.into())
+    pub fn from_canonical(text: T) -> Self {
+        Fields(text)
+    }
+
+    /// These fields borrowed.
+    pub fn view(&self) -> Fields<&str> {
+        Fields(self.as_json())
+    }
+
+    /// These fields in their own allocation.
+    pub fn owned(&self) -> Fields {
+        Fields(self.as_json().into())
     }
 
     /// The fields as a JSON object.
     pub fn to_map(&self) -> Map<String, Value> {
-        serde_json::from_str(&self.0).unwrap_or_default()
+        serde_json::from_str(self.as_json()).unwrap_or_default()
     }
 
     /// The canonical JSON text.
     pub fn as_json(&self) -> &str {
-        &self.0
+        self.0.as_ref()
     }
 
     /// Whether there are no fields.
     pub fn is_empty(&self) -> bool {
-        self.0.len() <= 2
+        self.as_json().len() <= 2
     }
 
     /// How many fields there are.
@@ -74,34 +96,26 @@ impl Fields {
 
     /// A field's value as its JSON text.
     pub fn raw(&self, name: &str) -> Option<&str> {
-        raw_in(&self.0, name)
+        raw_in(self.as_json(), name)
     }
 
     /// The value at a dotted path (`"address.city"`) as JSON text: each step but the last must
     /// be an object.
     pub fn raw_path(&self, path: &str) -> Option<&str> {
-        path.split('.')
-            .try_fold(&*self.0, |object, name| raw_in(object, name))
+        raw_at(self.as_json(), path)
     }
 
     /// The fields, in key order: each name and its value's JSON text.
     pub fn entries(&self) -> Entries<'_> {
         Entries {
-            text: &self.0,
+            text: self.as_json(),
             at: 1,
         }
     }
 
-    /// Sets one field.
-    pub fn insert(&mut self, name: impl Into<String>, value: Value) {
-        let mut patch = Map::new();
-        patch.insert(name.into(), value);
-        *self = self.merge(&Fields::from_map(&patch));
-    }
-
     /// These fields with `patch`'s set over them (a shallow merge), without parsing a value.
-    pub fn merge(&self, patch: &Fields) -> Fields {
-        let mut out = String::with_capacity(self.0.len() + patch.0.len());
+    pub fn merge(&self, patch: &Fields<impl AsRef<str>>) -> Fields {
+        let mut out = String::with_capacity(self.as_json().len() + patch.as_json().len());
         out.push('{');
         let (mut mine, mut theirs) = (self.entries().peekable(), patch.entries().peekable());
         let mut push = |entry: &Entry<'_>| {
@@ -133,22 +147,37 @@ impl Fields {
     }
 }
 
+/// Fields are equal when their text is, owned or borrowed.
+impl<T: AsRef<str>, U: AsRef<str>> PartialEq<Fields<U>> for Fields<T> {
+    fn eq(&self, other: &Fields<U>) -> bool {
+        self.as_json() == other.as_json()
+    }
+}
+
+impl<T: AsRef<str>> Eq for Fields<T> {}
+
+impl<T: AsRef<str>> Hash for Fields<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_json().hash(state);
+    }
+}
+
 impl From<Map<String, Value>> for Fields {
     fn from(map: Map<String, Value>) -> Self {
         Fields::from_map(&map)
     }
 }
 
-impl fmt::Debug for Fields {
+impl<T: AsRef<str>> fmt::Debug for Fields<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_json())
     }
 }
 
-impl Serialize for Fields {
+impl<T: AsRef<str>> Serialize for Fields<T> {
     /// Written as the JSON object itself (with `serde_json`, whose raw values this relies on).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let raw: &RawValue = serde_json::from_str(&self.0).map_err(S::Error::custom)?;
+        let raw: &RawValue = serde_json::from_str(self.as_json()).map_err(S::Error::custom)?;
         raw.serialize(serializer)
     }
 }
@@ -289,9 +318,14 @@ impl<'a> Iterator for Entries<'a> {
     }
 }
 
+/// The value at a dotted `path` in the object `object` (canonical JSON text).
+pub(crate) fn raw_at<'a>(object: &'a str, path: &str) -> Option<&'a str> {
+    path.split('.').try_fold(object, raw_in)
+}
+
 /// The value of `name` in the object `object` (canonical JSON text), if it is an object that
 /// has it.
-fn raw_in<'a>(object: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn raw_in<'a>(object: &'a str, name: &str) -> Option<&'a str> {
     if !object.starts_with('{') {
         return None;
     }

@@ -143,7 +143,7 @@ impl Index {
             .map(|doc| {
                 scratch.clear();
                 self.push_key(doc, &mut scratch);
-                (Box::from(scratch.as_slice()), doc.id.as_str())
+                (Box::from(scratch.as_slice()), doc.id())
             })
             .collect();
         pairs.sort_unstable();

@@ -233,7 +233,10 @@ impl LiveQuery {
     }
 
     fn entry(&self, doc: &Document) -> Entry {
-        (self.query.order_key(doc).into_boxed_slice(), doc.id.clone())
+        (
+            self.query.order_key(doc).into_boxed_slice(),
+            doc.id().to_owned(),
+        )
     }
 
     /// The window's entries: `top` past the offset, within the limit.

@@ -81,20 +81,18 @@ impl Op {
             return Err(OpError::Deleted);
         }
         let version = current.map_or(0, |doc| doc.version);
+        let merged;
         let (fields, deleted) = match (self, current) {
             (Op::Insert { .. }, Some(_)) => return Err(OpError::AlreadyExists),
-            (Op::Insert { fields } | Op::Put { fields }, _) => (fields.clone(), false),
+            (Op::Insert { fields } | Op::Put { fields }, _) => (fields.view(), false),
             (Op::Update { .. } | Op::Delete, None) => return Err(OpError::NotFound),
-            (Op::Update { patch }, Some(doc)) => (doc.fields.merge(patch), false),
-            (Op::Delete, Some(doc)) => (doc.fields.clone(), true),
+            (Op::Update { patch }, Some(doc)) => {
+                merged = doc.fields().merge(patch);
+                (merged.view(), false)
+            }
+            (Op::Delete, Some(doc)) => (doc.fields(), true),
         };
-        Ok(Document {
-            id: id.to_owned(),
-            fields,
-            version,
-            hlc,
-            deleted,
-        })
+        Ok(Document::new(id, fields, version, hlc, deleted))
     }
 
     /// The op to re-send when the local change wins a conflict: an insert that met an existing
@@ -178,13 +176,10 @@ impl Mutation {
 
     /// The document after this write, from `original` (`None` if the write cannot apply to it).
     pub fn modified(&self) -> Option<Document> {
-        let original = self.original.as_ref().map(|fields| Document {
-            id: self.doc_id.clone(),
-            fields: fields.clone(),
-            version: 0,
-            hlc: Hlc::default(),
-            deleted: false,
-        });
+        let original = self
+            .original
+            .as_ref()
+            .map(|fields| Document::new(&self.doc_id, fields.view(), 0, Hlc::default(), false));
         self.op
             .apply(&self.doc_id, original.as_ref(), self.hlc)
             .ok()
@@ -202,13 +197,13 @@ impl Mutation {
             return Map::new();
         };
         let mut changes: Map<String, Value> = after
-            .fields
+            .fields()
             .to_map()
             .into_iter()
             .filter(|(name, value)| before.get(name) != Some(value))
             .collect();
         for name in before.keys() {
-            if !after.fields.contains_key(name) {
+            if !after.fields().contains_key(name) {
                 changes.insert(name.clone(), Value::Null);
             }
         }
@@ -282,7 +277,7 @@ mod tests {
         );
         assert_eq!(Value::Object(update.changes()), json!({"b": 3}));
         assert_eq!(
-            update.modified().map(|d| d.fields),
+            update.modified().map(|d| d.fields().owned()),
             Some(fields(json!({"a": 1, "b": 3})))
         );
         let put = write(
@@ -321,7 +316,7 @@ mod tests {
         }
         .apply("x", Some(&inserted), hlc)
         .unwrap();
-        assert_eq!(updated.fields, fields(json!({"a": 1, "b": 3})));
+        assert_eq!(updated.fields(), fields(json!({"a": 1, "b": 3})));
         let deleted = Op::Delete.apply("x", Some(&updated), hlc).unwrap();
         assert!(deleted.deleted);
         assert_eq!(
@@ -344,6 +339,6 @@ mod tests {
         }
         .apply("x", Some(&inserted), hlc)
         .unwrap();
-        assert_eq!(put.fields, fields(json!({"c": 1})));
+        assert_eq!(put.fields(), fields(json!({"c": 1})));
     }
 }

@@ -475,17 +475,17 @@ mod tests {
 
     #[test]
     fn server_messages_read_back_as_written() {
-        let doc = Document {
-            id: "1".into(),
-            fields: json!({"title": "a"}).as_object().unwrap().clone().into(),
-            version: 4,
-            hlc: Hlc {
+        let doc = Document::new(
+            "1",
+            json!({"title": "a"}).as_object().unwrap().clone().into(),
+            4,
+            Hlc {
                 wall: 10,
                 counter: 1,
                 node: 2,
             },
-            deleted: false,
-        };
+            false,
+        );
         let messages = [
             ServerMessage::Pong,
             ServerMessage::Welcome {

@@ -205,7 +205,7 @@ pub fn apply_push(
         }
         for write in answer.writes {
             head = head.max(write.doc.version);
-            docs.insert((write.collection.clone(), write.doc.id.clone()), write);
+            docs.insert((write.collection.clone(), write.doc.id().to_owned()), write);
         }
         client.last_mutation_id = last;
         outcomes.extend(answer.results.iter().cloned());
@@ -389,7 +389,7 @@ fn apply_transaction(
                 );
                 return Ok(reject_all(tx, m.id, error));
             }
-            Ok(doc) if json_len(&doc.fields, req.bounds.max_doc_bytes).is_none() => {
+            Ok(doc) if json_len(&doc.fields(), req.bounds.max_doc_bytes).is_none() => {
                 let error = ErrorInfo::new(
                     ErrorCode::TooLarge,
                     format!(
@@ -524,7 +524,7 @@ impl MemoryServer {
     /// Stores what [`apply_push`] decided, as one atomic step.
     pub fn commit(&mut self, client_id: &str, commit: &PushCommit) {
         for write in &commit.writes {
-            let key = (write.collection.clone(), write.doc.id.clone());
+            let key = (write.collection.clone(), write.doc.id().to_owned());
             if let Some(old) = self.docs.insert(key.clone(), write.clone()) {
                 self.by_version.remove(&old.doc.version);
             }

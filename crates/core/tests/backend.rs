@@ -29,13 +29,7 @@ fn ready(config: EngineConfig) -> Client {
 
 fn doc(value: serde_json::Value) -> Document {
     let (id, fields) = parse_document(value).unwrap();
-    Document {
-        id,
-        fields,
-        version: 0,
-        hlc: Hlc::default(),
-        deleted: false,
-    }
+    Document::new(&id, fields, 0, Hlc::default(), false)
 }
 
 fn remote(c: &mut Client, docs: Vec<serde_json::Value>, now: u64) {
@@ -322,11 +316,11 @@ fn backend_ids_replace_temporary_ids_in_documents_and_queued_writes() {
     answer(&mut c, next, done(), T0 + 2);
     assert_eq!(synced_title(&c, "srv-9"), Some(json!("b")));
     let engine = c.stored();
-    let mut stored: Vec<&String> = engine
+    let mut stored: Vec<&str> = engine
         .collection("todos")
         .unwrap()
         .synced_docs()
-        .map(|d| &d.id)
+        .map(|d| d.id())
         .collect();
     stored.sort();
     assert_eq!(stored, ["srv-9"]);

@@ -22,7 +22,7 @@ fn world(n: usize) -> World {
 
 fn field(doc: &Option<Document>, name: &str) -> serde_json::Value {
     doc.as_ref()
-        .and_then(|d| d.fields.get(name))
+        .and_then(|d| d.fields().get(name))
         .unwrap_or_default()
 }
 
@@ -47,7 +47,7 @@ fn a_write_is_visible_at_once_durable_then_completed_through_each_state() {
     assert_eq!(c.tx(tx).attempts.len(), 1);
     assert_eq!(c.tx(tx).attempts[0].error, None);
     assert_eq!(
-        w.server.doc("1").unwrap().fields.get("title").unwrap(),
+        w.server.doc("1").unwrap().fields().get("title").unwrap(),
         json!("Task")
     );
     assert_eq!(
@@ -311,7 +311,7 @@ fn a_queued_transaction_runs_after_the_one_it_waits_for_completes() {
     );
     assert_eq!(w.clients[0].tx(first).state, Completed);
     assert_eq!(
-        w.server.doc("a").unwrap().fields.get("n").unwrap(),
+        w.server.doc("a").unwrap().fields().get("n").unwrap(),
         json!(2)
     );
 }
@@ -321,9 +321,10 @@ fn parallel_transactions_do_not_queue_and_a_merge_shapes_the_view_over_remote_up
     let merge: MergeFn = Rc::new(|synced: &Document, pending: &Document| {
         // Show the server's title with the pending count.
         let mut doc = pending.clone();
-        doc.fields
-            .insert("title", synced.fields.get("title").unwrap());
-        doc.fields.insert("merged", json!(true));
+        let mut fields = doc.fields().owned();
+        fields.insert("title", synced.fields().get("title").unwrap());
+        fields.insert("merged", json!(true));
+        doc.set_fields(fields);
         doc
     });
     let mut w = World::online(2, |seed| ferrosync_core::engine::EngineConfig {
@@ -366,9 +367,9 @@ fn parallel_transactions_do_not_queue_and_a_merge_shapes_the_view_over_remote_up
         .handle(Input::Server(broadcast.unwrap()), w.now)
         .unwrap();
     let visible = w.clients[1].visible("a").unwrap();
-    assert_eq!(visible.fields.get("title").unwrap(), json!("server"));
-    assert_eq!(visible.fields.get("n").unwrap(), json!(5));
-    assert_eq!(visible.fields.get("merged").unwrap(), json!(true));
+    assert_eq!(visible.fields().get("title").unwrap(), json!("server"));
+    assert_eq!(visible.fields().get("n").unwrap(), json!(5));
+    assert_eq!(visible.fields().get("merged").unwrap(), json!(true));
     for reply in replies {
         w.clients[0].handle(Input::Server(reply), w.now).unwrap();
     }
@@ -431,9 +432,13 @@ fn converged(w: &World) -> serde_json::Value {
     let server = w.server.doc("a").unwrap();
     for c in &w.clients {
         let d = c.visible("a").unwrap();
-        assert_eq!(d.fields, server.fields, "replicas converge to the server");
+        assert_eq!(
+            d.fields(),
+            server.fields(),
+            "replicas converge to the server"
+        );
     }
-    server.fields.get("title").unwrap().clone()
+    server.fields().get("title").unwrap().clone()
 }
 
 #[test]
@@ -469,7 +474,7 @@ fn client_wins_reapplies_the_local_write_on_the_server_version() {
     let (w, _) = concurrent_edit(ConflictStrategy::ClientWins, false);
     assert_eq!(converged(&w), json!("by 1"));
     assert_eq!(
-        w.server.doc("a").unwrap().fields.get("n").unwrap(),
+        w.server.doc("a").unwrap().fields().get("n").unwrap(),
         json!(2)
     );
 }
@@ -479,12 +484,12 @@ fn a_custom_resolver_merges_local_remote_and_base() {
     let resolver = ConflictStrategy::Custom(Rc::new(
         |c: &ferrosync_core::conflict::ConflictInput<'_>| {
             let local = c.local?;
-            let mut fields = c.remote.fields.clone();
+            let mut fields = c.remote.fields().owned();
             let base_n = c
                 .base
-                .map_or(0, |b| b.fields.get("n").unwrap().as_i64().unwrap());
-            let sum = local.fields.get("n").unwrap().as_i64().unwrap()
-                + c.remote.fields.get("n").unwrap().as_i64().unwrap()
+                .map_or(0, |b| b.fields().get("n").unwrap().as_i64().unwrap());
+            let sum = local.fields().get("n").unwrap().as_i64().unwrap()
+                + c.remote.fields().get("n").unwrap().as_i64().unwrap()
                 - base_n;
             fields.insert("n", json!(sum));
             Some(fields)
@@ -493,7 +498,7 @@ fn a_custom_resolver_merges_local_remote_and_base() {
     let (w, _) = concurrent_edit(resolver, true);
     assert_eq!(converged(&w), json!("by 0"));
     assert_eq!(
-        w.server.doc("a").unwrap().fields.get("n").unwrap(),
+        w.server.doc("a").unwrap().fields().get("n").unwrap(),
         json!(3),
         "both increments kept"
     );
@@ -509,19 +514,22 @@ fn an_unresolved_custom_conflict_waits_in_the_inbox_until_resolved() {
     assert_eq!(conflicts.len(), 1);
     let conflict = &conflicts[0];
     assert_eq!(conflict.id, ConflictId { tx, index: 0 });
-    assert_eq!(conflict.remote.fields.get("title").unwrap(), json!("by 0"));
+    assert_eq!(
+        conflict.remote.fields().get("title").unwrap(),
+        json!("by 0")
+    );
     assert_eq!(
         conflict
             .local
             .as_ref()
             .unwrap()
-            .fields
+            .fields()
             .get("title")
             .unwrap(),
         json!("by 1")
     );
     assert_eq!(w.clients[1].tx(tx).state, Pending);
-    let mut fields = conflict.remote.fields.clone();
+    let mut fields = conflict.remote.fields().owned();
     fields.insert("title", json!("resolved"));
     w.clients[1]
         .handle(

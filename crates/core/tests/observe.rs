@@ -46,7 +46,10 @@ fn each_write_keeps_what_it_found_what_it_made_and_its_metadata() {
         Some(json!({"title": "a", "n": 1}))
     );
     let modified = rename.modified().unwrap();
-    assert_eq!(fields(&modified.fields), json!({"title": "b", "n": 1}));
+    assert_eq!(
+        fields(&modified.fields().owned()),
+        json!({"title": "b", "n": 1})
+    );
     // The second write found what the first made.
     assert_eq!(
         remove.original.as_ref().map(fields),

@@ -19,13 +19,7 @@ fn fields(v: &Value) -> Fields {
 }
 
 fn remote(c: &mut Collection, id: &str, version: u64, v: &Value, deleted: bool) {
-    let doc = Document {
-        id: id.into(),
-        fields: fields(v),
-        version,
-        hlc: Hlc::default(),
-        deleted,
-    };
+    let doc = Document::new(id, fields(v), version, Hlc::default(), deleted);
     c.apply_remote(doc, None);
 }
 
@@ -34,7 +28,7 @@ fn query(options: Value) -> Query {
 }
 
 fn ids(docs: Vec<&Document>) -> Vec<String> {
-    docs.into_iter().map(|d| d.id.clone()).collect()
+    docs.into_iter().map(|d| d.id().to_owned()).collect()
 }
 
 /// `find`, `find_ids` and `count_matching` agree with the plain scan.
@@ -232,14 +226,14 @@ fn mirror(window: &mut BTreeMap<String, Fields>, changes: &[DocChange]) {
             }
             (ChangeKind::Added, Some(doc)) => assert!(
                 window
-                    .insert(change.id.clone(), doc.fields.clone())
+                    .insert(change.id.clone(), doc.fields().owned())
                     .is_none(),
                 "added {}",
                 change.id
             ),
             (ChangeKind::Updated, Some(doc)) => assert!(
                 window
-                    .insert(change.id.clone(), doc.fields.clone())
+                    .insert(change.id.clone(), doc.fields().owned())
                     .is_some(),
                 "updated {}",
                 change.id
@@ -252,7 +246,7 @@ fn mirror(window: &mut BTreeMap<String, Fields>, changes: &[DocChange]) {
 fn fresh(c: &Collection, q: &Query) -> BTreeMap<String, Fields> {
     q.run(c.docs())
         .into_iter()
-        .map(|d| (d.id.clone(), d.fields.clone()))
+        .map(|d| (d.id().to_owned(), d.fields().owned()))
         .collect()
 }
 

@@ -170,10 +170,10 @@ fn a_newer_version_by_another_client_is_a_conflict_but_ones_own_is_not() {
     )
     .unwrap();
     assert!(
-        matches!(&other[0], Outcome::Conflict { doc } if doc.version == 2 && doc.fields.get("n").unwrap() == json!(2))
+        matches!(&other[0], Outcome::Conflict { doc } if doc.version == 2 && doc.fields().get("n").unwrap() == json!(2))
     );
     assert!(matches!(&other[1], Outcome::Rejected { error } if error.code == ErrorCode::Aborted));
-    assert!(s.documents().all(|d| d.doc.id != "b"));
+    assert!(s.documents().all(|d| d.doc.id() != "b"));
 }
 
 #[test]
@@ -245,7 +245,7 @@ fn pulls_page_through_changes_in_version_order() {
             changes.iter().all(|c| c.doc.version > cursor),
             "never behind the cursor"
         );
-        seen.extend(changes.iter().map(|c| c.doc.id.clone()));
+        seen.extend(changes.iter().map(|c| c.doc.id().to_owned()));
         cursor = next;
         if !has_more {
             break;

@@ -507,7 +507,7 @@ impl Sim {
             .unwrap()
             .synced_docs()
             .filter(|d| d.deleted)
-            .map(|d| d.id.clone())
+            .map(|d| d.id().to_owned())
             .collect();
         self.nodes[i].tombstones = stored;
         // The page's calls died with it; the new engine starts sync as the old one had.
@@ -590,11 +590,15 @@ impl Sim {
             }
             let todos = node.client.engine.collection("todos").expect("configured");
             for query in INDEXED.map(parse) {
-                let found: Vec<_> = todos.find(&query).iter().map(|d| d.id.clone()).collect();
+                let found: Vec<_> = todos
+                    .find(&query)
+                    .iter()
+                    .map(|d| d.id().to_owned())
+                    .collect();
                 let scanned: Vec<_> = query
                     .run(todos.docs())
                     .iter()
-                    .map(|d| d.id.clone())
+                    .map(|d| d.id().to_owned())
                     .collect();
                 if found != scanned || (all && todos.count_matching(&query) != scanned.len()) {
                     return violation(
@@ -642,7 +646,7 @@ impl Sim {
         let deleted: Vec<String> = todos
             .synced_docs()
             .filter(|d| d.deleted)
-            .map(|d| d.id.clone())
+            .map(|d| d.id().to_owned())
             .collect();
         node.tombstones.extend(deleted);
         Ok(())
@@ -800,12 +804,12 @@ impl Sim {
                 .server
                 .mem
                 .documents()
-                .map(|d| (d.doc.id.clone(), &d.doc))
+                .map(|d| (d.doc.id().to_owned(), &d.doc))
                 .collect();
             for (id, doc) in &server {
                 let mine = todos.get(id);
-                if mine.map(|d| (&d.fields, d.deleted, d.version))
-                    != Some((&doc.fields, doc.deleted, doc.version))
+                if mine.map(|d| (d.fields(), d.deleted, d.version))
+                    != Some((doc.fields(), doc.deleted, doc.version))
                 {
                     return violation(
                         "I4",
@@ -813,10 +817,10 @@ impl Sim {
                     );
                 }
             }
-            if let Some(extra) = todos.docs().find(|d| !server.contains_key(&d.id)) {
+            if let Some(extra) = todos.docs().find(|d| !server.contains_key(d.id())) {
                 return violation(
                     "I4",
-                    format!("client {i} has {} that the server does not", extra.id),
+                    format!("client {i} has {} that the server does not", extra.id()),
                 );
             }
             // Storage holds what memory holds (hardDelete's removals too), whatever
@@ -827,8 +831,8 @@ impl Sim {
                 let stored = stored_engine.collection(name).expect("configured");
                 let mut held: Vec<_> = memory.synced_docs().collect();
                 let mut kept: Vec<_> = stored.synced_docs().collect();
-                held.sort_by(|a, b| a.id.cmp(&b.id));
-                kept.sort_by(|a, b| a.id.cmp(&b.id));
+                held.sort_by(|a, b| a.id().cmp(b.id()));
+                kept.sort_by(|a, b| a.id().cmp(b.id()));
                 if held != kept {
                     return violation(
                         "storage",

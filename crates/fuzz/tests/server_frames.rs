@@ -104,7 +104,7 @@ fn check_answers(messages: &[ServerMessage], codes: &[String]) -> BTreeMap<u64, 
                 for result in results {
                     match &result.outcome {
                         Outcome::Applied { doc } => {
-                            let key = (doc.id.clone(), doc.fields.as_json().to_owned());
+                            let key = (doc.id().to_owned(), doc.fields().as_json().to_owned());
                             if let Some(earlier) = applied.insert(doc.version, key.clone()) {
                                 assert_eq!(earlier, key, "two writes at version {}", doc.version);
                             }
@@ -140,7 +140,13 @@ async fn stored(storage: &Storage, tenant: &str) -> (u64, Vec<(u64, String, Stri
     let docs = page
         .changes
         .into_iter()
-        .map(|c| (c.doc.version, c.doc.id, c.doc.fields.as_json().to_owned()))
+        .map(|c| {
+            (
+                c.doc.version,
+                c.doc.id().to_owned(),
+                c.doc.fields().as_json().to_owned(),
+            )
+        })
         .collect();
     (head, docs)
 }

@@ -377,7 +377,7 @@ fn latest_only(changes: Vec<Change>) -> Vec<Change> {
     let mut kept: Vec<Change> = changes
         .into_iter()
         .rev()
-        .filter(|c| seen.insert((c.collection.clone(), c.doc.id.clone())))
+        .filter(|c| seen.insert((c.collection.clone(), c.doc.id().to_owned())))
         .collect();
     kept.reverse();
     kept
@@ -393,17 +393,17 @@ mod tests {
     fn change(collection: &str, id: &str, version: Version) -> Change {
         Change {
             collection: collection.into(),
-            doc: Document {
-                id: id.into(),
-                fields: Default::default(),
+            doc: Document::new(
+                id,
+                Default::default(),
                 version,
-                hlc: Hlc {
+                Hlc {
                     wall: 1,
                     counter: 0,
                     node: 1,
                 },
-                deleted: false,
-            },
+                false,
+            ),
         }
     }
 
@@ -458,10 +458,7 @@ mod tests {
             change("todos", "b", 2),
             change("todos", "a", 3),
         ]);
-        let versions: Vec<_> = kept
-            .iter()
-            .map(|c| (c.doc.id.as_str(), c.doc.version))
-            .collect();
+        let versions: Vec<_> = kept.iter().map(|c| (c.doc.id(), c.doc.version)).collect();
         assert_eq!(versions, [("b", 2), ("a", 3)]);
     }
 }

@@ -151,7 +151,11 @@ async fn kill_9_mid_stream(db: Db, args: &[&str]) {
             panic!()
         };
         for c in changes {
-            assert!(seen.insert(c.doc.id.clone()), "{} appears once", c.doc.id);
+            assert!(
+                seen.insert(c.doc.id().to_owned()),
+                "{} appears once",
+                c.doc.id()
+            );
         }
         cursor = next;
         if !has_more {

@@ -109,7 +109,7 @@ async fn a_pull_never_skips_a_change_committed_by_concurrent_writers_on_two_node
             panic!("not a page")
         };
         for change in changes {
-            seen.push((change.doc.version, change.doc.id));
+            seen.push((change.doc.version, change.doc.id().to_owned()));
         }
         assert!(next >= cursor, "the cursor never goes back");
         cursor = next;
@@ -147,7 +147,7 @@ async fn a_write_on_one_node_reaches_the_live_clients_of_another() {
         panic!("{live:?}")
     };
     assert_eq!((range.since, range.cursor), (0, 1));
-    assert_eq!(changes[0].doc.fields.get("n").unwrap(), 7);
+    assert_eq!(changes[0].doc.fields().get("n").unwrap(), 7);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -363,7 +363,7 @@ impl Engine {
             if !self.is_synced(&collection) {
                 continue;
             }
-            let key = (collection, doc.id.clone());
+            let key = (collection, doc.id().to_owned());
             seen.insert(key.clone());
             self.take_remote(key, Some(doc));
         }
@@ -371,7 +371,7 @@ impl Engine {
             let gone: Vec<Object> = match self.collections.get(&collection) {
                 Some(c) if self.synced.contains(&collection) => c
                     .synced_docs()
-                    .map(|d| (collection.clone(), d.id.clone()))
+                    .map(|d| (collection.clone(), d.id().to_owned()))
                     .filter(|key| !seen.contains(key))
                     .collect(),
                 _ => continue,
@@ -538,13 +538,7 @@ pub fn remote_documents(data: Value, synced: &[&str]) -> Result<RemoteData, Core
                 Some(Some(_)) => return Err(bad("`_deleted` must be true or false".into())),
             };
             let (id, fields) = parse_document(value).map_err(|e| bad(e.to_string()))?;
-            let doc = Document {
-                id,
-                fields,
-                version: 0,
-                hlc: Default::default(),
-                deleted,
-            };
+            let doc = Document::new(&id, fields, 0, Default::default(), deleted);
             out.push((collection.clone(), doc));
         }
     }

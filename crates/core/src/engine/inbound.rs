@@ -265,7 +265,7 @@ impl Engine {
     pub(super) fn store_remote(&mut self, collection: &str, doc: Document) {
         self.clock.observe(doc.hlc, self.now);
         let merge = self.merge_fn();
-        let key = (collection.to_owned(), doc.id.clone());
+        let key = (collection.to_owned(), doc.id().to_owned());
         let c = self
             .collections
             .get_mut(collection)

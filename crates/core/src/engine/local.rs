@@ -121,7 +121,7 @@ impl Engine {
             let next =
                 r.op.apply(&r.doc_id, current.as_ref(), Default::default())
                     .map_err(|e| e.refusal(&r.collection, &r.doc_id))?;
-            originals.push(current.map(|doc| doc.fields));
+            originals.push(current.map(|doc| doc.fields().owned()));
             scratch.insert(key, Some(next));
         }
         Ok(originals)

@@ -4,6 +4,7 @@
 
 use super::key;
 use crate::document::{Document, DELETED_FIELD, ID_FIELD};
+use crate::fields::raw_at;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -157,12 +158,9 @@ impl<'d> Field<'d> {
     /// The value of `path` in `doc`.
     pub(crate) fn of(doc: &'d Document, path: &str) -> Field<'d> {
         match path {
-            ID_FIELD => Field::Id(&doc.id),
+            ID_FIELD => Field::Id(doc.id()),
             DELETED_FIELD => Field::Deleted(doc.deleted),
-            _ => doc
-                .fields
-                .raw_path(path)
-                .map_or(Field::Missing, Field::Json),
+            _ => raw_at(doc.fields_json(), path).map_or(Field::Missing, Field::Json),
         }
     }
 

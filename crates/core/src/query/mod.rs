@@ -68,7 +68,7 @@ impl Query {
     pub fn compare(&self, a: &Document, b: &Document) -> Ordering {
         self.order_key(a)
             .cmp(&self.order_key(b))
-            .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| a.id().cmp(b.id()))
     }
 
     /// How many leading results the query's window reaches (`offset + limit`); `None` without
@@ -200,7 +200,7 @@ impl Ord for Ranked<'_> {
     fn cmp(&self, other: &Self) -> Ordering {
         self.key
             .cmp(&other.key)
-            .then_with(|| self.doc.id.cmp(&other.doc.id))
+            .then_with(|| self.doc.id().cmp(other.doc.id()))
     }
 }
 

@@ -104,7 +104,7 @@ pub(crate) fn find_ids(
         }
     }
     for doc in run(query, plan, view, indexes) {
-        each(&doc.id);
+        each(doc.id());
     }
 }
 

@@ -4,13 +4,13 @@ use crate::CoreError;
 use serde_json::{json, Value};
 
 fn doc(id: &str, fields: Value, deleted: bool) -> Document {
-    Document {
-        id: id.into(),
-        fields: fields.as_object().unwrap().clone().into(),
-        version: 0,
-        hlc: Hlc::default(),
+    Document::new(
+        id,
+        fields.as_object().unwrap().clone().into(),
+        0,
+        Hlc::default(),
         deleted,
-    }
+    )
 }
 
 fn query(options: Value) -> Query {
@@ -18,7 +18,7 @@ fn query(options: Value) -> Query {
 }
 
 fn ids<'a>(docs: impl IntoIterator<Item = &'a Document>) -> Vec<&'a str> {
-    docs.into_iter().map(|d| d.id.as_str()).collect()
+    docs.into_iter().map(|d| d.id()).collect()
 }
 
 fn error(options: Value) -> String {

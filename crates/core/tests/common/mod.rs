@@ -247,7 +247,7 @@ impl Client {
             .expect("todos")
             .find(&query)
             .into_iter()
-            .map(|d| (d.id.clone(), d.clone()))
+            .map(|d| (d.id().to_owned(), d.clone()))
             .collect();
         self.live.push(Watched { query, id, window });
     }
@@ -256,9 +256,9 @@ impl Client {
     /// run of the query over the visible documents.
     pub fn check_live(&self) -> Result<(), String> {
         let todos = self.engine.collection("todos").expect("todos");
-        let ids = |docs: &[&Document]| docs.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
-        fn content(d: &Document) -> (&str, &Fields, bool) {
-            (&d.id, &d.fields, d.deleted)
+        let ids = |docs: &[&Document]| docs.iter().map(|d| d.id().to_owned()).collect::<Vec<_>>();
+        fn content(d: &Document) -> (&str, Fields<&str>, bool) {
+            (d.id(), d.fields(), d.deleted)
         }
         for w in &self.live {
             let mut fresh = w.query.run(todos.docs());
@@ -270,7 +270,7 @@ impl Client {
                     w.query.key()
                 ));
             }
-            fresh.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+            fresh.sort_unstable_by(|a, b| a.id().cmp(b.id()));
             let built = w.window.values().map(content);
             if !built.eq(fresh.iter().copied().map(content)) {
                 let built: Vec<_> = w.window.values().map(content).collect();

@@ -346,7 +346,7 @@ pub(super) fn decide(batch: &Batch, mut snapshot: Snapshot) -> Result<Decided, s
                         let doc_key = (
                             tenant.clone(),
                             write.collection.clone(),
-                            write.doc.id.clone(),
+                            write.doc.id().to_owned(),
                         );
                         snapshot.documents.insert(doc_key.clone(), write.clone());
                         documents.insert(doc_key);
@@ -396,7 +396,7 @@ pub(super) fn decide(batch: &Batch, mut snapshot: Snapshot) -> Result<Decided, s
                         });
                         entry.cursor = range.cursor;
                         for write in &commit.writes {
-                            let doc_key = (write.collection.clone(), write.doc.id.clone());
+                            let doc_key = (write.collection.clone(), write.doc.id().to_owned());
                             entry.docs.insert(doc_key, write.doc.clone());
                         }
                         if !entry.origins.contains(&push.origin) {
@@ -629,17 +629,17 @@ mod tests {
         let mut snapshot = Snapshot::default();
         snapshot.heads.insert("t".into(), 1);
         let (_, fields) = parse_document(serde_json::json!({ "_id": "a", "n": 0 })).unwrap();
-        let stored = ferrosync_core::document::Document {
-            id: "a".into(),
+        let stored = ferrosync_core::document::Document::new(
+            "a",
             fields,
-            version: 1,
-            hlc: Hlc {
+            1,
+            Hlc {
                 wall: 1,
                 counter: 0,
                 node: 1,
             },
-            deleted: false,
-        };
+            false,
+        );
         snapshot.documents.insert(
             ("t".into(), "todos".into(), "a".into()),
             ServerDoc {
@@ -651,7 +651,7 @@ mod tests {
         let b = batch(vec![push("t", "c1", 1, vec![put(1, "a"), put(2, "b")])]);
         let writes = decide(&b, snapshot).unwrap().writes;
         let ids = |docs: &[(String, ServerDoc)]| -> Vec<String> {
-            docs.iter().map(|(_, d)| d.doc.id.clone()).collect()
+            docs.iter().map(|(_, d)| d.doc.id().to_owned()).collect()
         };
         assert_eq!(ids(&writes.changed_documents), ["a"]);
         assert_eq!(ids(&writes.new_documents), ["b"]);

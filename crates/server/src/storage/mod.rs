@@ -303,13 +303,13 @@ impl Row {
 
     /// Its collection and the document it holds.
     fn document(self) -> Result<(String, Document), StorageError> {
-        let doc = Document {
-            id: self.id,
-            fields: serde_json::from_str(&self.fields)?,
-            version: self.version,
-            hlc: serde_json::from_str(&self.hlc)?,
-            deleted: self.deleted,
-        };
+        let doc = Document::new(
+            &self.id,
+            serde_json::from_str(&self.fields)?,
+            self.version,
+            serde_json::from_str(&self.hlc)?,
+            self.deleted,
+        );
         Ok((self.collection, doc))
     }
 }

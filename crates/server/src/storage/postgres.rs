@@ -493,14 +493,14 @@ impl<'a> DocColumns<'a> {
             for (column, value) in
                 c.text
                     .iter_mut()
-                    .zip([tenant.as_str(), &d.collection, &d.doc.id, &d.writer])
+                    .zip([tenant.as_str(), &d.collection, d.doc.id(), &d.writer])
             {
                 column.push(value);
             }
             c.versions.push(int(d.doc.version));
             c.deleted.push(d.doc.deleted);
             c.hlcs.push(serde_json::to_string(&d.doc.hlc)?);
-            c.fields.push(serde_json::to_string(&d.doc.fields)?);
+            c.fields.push(serde_json::to_string(&d.doc.fields())?);
         }
         Ok(c)
     }

@@ -259,12 +259,12 @@ fn write(db: &Connection, writes: &Writes) -> Result<(), StorageError> {
         document.execute(params![
             tenant,
             w.collection,
-            w.doc.id,
+            w.doc.id(),
             w.doc.version,
             w.writer,
             w.doc.deleted,
             serde_json::to_string(&w.doc.hlc)?,
-            serde_json::to_string(&w.doc.fields)?
+            serde_json::to_string(&w.doc.fields())?
         ])?;
     }
     let mut outcome = db.prepare_cached(

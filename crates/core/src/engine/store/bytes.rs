@@ -188,7 +188,7 @@ impl<'a> Reader<'a> {
         if !(text.starts_with('{') && text.ends_with('}')) {
             return Err(corrupt(self.what, "a document's fields are not an object"));
         }
-        Ok(Fields::from_canonical(text))
+        Ok(Fields::from_canonical(text.into()))
     }
 
     fn utf8(&self, bytes: &'a [u8]) -> Result<&'a str, CoreError> {

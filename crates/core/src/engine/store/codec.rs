@@ -363,7 +363,7 @@ fn unreadable_meta(e: serde_json::Error) -> CoreError {
 
 /// About how many bytes a document takes in a page or record.
 pub fn doc_size(doc: &Document) -> usize {
-    12 + doc.id.len() + doc.fields.as_json().len()
+    12 + doc.id().len() + doc.fields().as_json().len()
 }
 
 /// About how many bytes transactions take in a record or history page.
@@ -424,10 +424,10 @@ impl Writer {
                 0
             };
             self.0.push((u8::from(doc.deleted) * DELETED) | node);
-            self.text(&doc.id);
+            self.text(doc.id());
             self.varint(doc.version);
             self.hlc_after(doc.hlc, previous);
-            self.text(doc.fields.as_json());
+            self.text(doc.fields().as_json());
             previous = doc.hlc;
         }
     }
@@ -475,13 +475,13 @@ impl Reader<'_> {
             let id = self.text()?.to_owned();
             let version = self.varint()?;
             let hlc = self.hlc_after(previous, flags & NODE_CHANGED != 0)?;
-            docs.push(Document {
-                id,
-                fields: self.text_fields()?,
+            docs.push(Document::new(
+                &id,
+                self.text_fields()?,
                 version,
                 hlc,
-                deleted: flags & DELETED != 0,
-            });
+                flags & DELETED != 0,
+            ));
             previous = hlc;
         }
         Ok(docs)
@@ -496,13 +496,7 @@ impl Reader<'_> {
             let version = self.u64()?;
             let hlc = self.hlc()?;
             let deleted = self.u8()? != 0;
-            docs.push(Document {
-                id,
-                fields: self.fields()?,
-                version,
-                hlc,
-                deleted,
-            });
+            docs.push(Document::new(&id, self.fields()?, version, hlc, deleted));
         }
         Ok(docs)
     }
@@ -517,17 +511,17 @@ mod tests {
     use serde_json::json;
 
     fn doc(id: &str, n: i64, deleted: bool) -> Document {
-        Document {
-            id: id.into(),
-            fields: Fields::from_map(json!({"n": n, "t": "é\"x"}).as_object().unwrap()),
-            version: n as u64,
-            hlc: Hlc {
+        Document::new(
+            id,
+            Fields::from_map(json!({"n": n, "t": "é\"x"}).as_object().unwrap()),
+            n as u64,
+            Hlc {
                 wall: 1_700_000_000_000 + n as u64,
                 counter: 3,
                 node: 7,
             },
             deleted,
-        }
+        )
     }
 
     #[test]

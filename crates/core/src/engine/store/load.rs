@@ -213,7 +213,7 @@ impl Engine {
             let pages = self.store.log.pages.get(&name);
             let touched = unfolded.group(&name, docs.len());
             for doc in docs {
-                let h = hash(&doc.id);
+                let h = hash(doc.id());
                 touched.push(h);
                 if !pages.is_some_and(|p| p.covers(h, seq)) {
                     collection.load_synced(doc);

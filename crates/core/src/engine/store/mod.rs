@@ -386,7 +386,7 @@ impl Engine {
         for (collection, docs) in &record.docs {
             if let Some(pages) = self.store.log.pages.get_mut(collection) {
                 for doc in docs {
-                    pages.grow(layout::hash(&doc.id), codec::doc_size(doc));
+                    pages.grow(layout::hash(doc.id()), codec::doc_size(doc));
                 }
             }
         }
@@ -571,7 +571,7 @@ impl Engine {
             .get(collection)
             .into_iter()
             .flat_map(|c| c.synced_docs())
-            .filter(|doc| index_for(count, layout::hash(&doc.id)) == Some(index))
+            .filter(|doc| index_for(count, layout::hash(doc.id())) == Some(index))
             .cloned()
             .collect();
         Page {
@@ -705,7 +705,7 @@ impl Engine {
             self.store.docs.extend(
                 collection
                     .synced_docs()
-                    .map(|doc| (name.clone(), doc.id.clone())),
+                    .map(|doc| (name.clone(), doc.id().to_owned())),
             );
         }
         for (id, entry) in &mut self.txs {

@@ -316,13 +316,7 @@ mod tests {
 
     #[test]
     fn every_kind_of_mutation_reads_back_as_written() {
-        let doc = Document {
-            id: "b".into(),
-            fields: fields(json!({"n": 1})),
-            version: 3,
-            hlc: Hlc::default(),
-            deleted: false,
-        };
+        let doc = Document::new("b", fields(json!({"n": 1})), 3, Hlc::default(), false);
         let mut tx = Transaction::new(
             TxId(7),
             vec![
