@@ -173,22 +173,22 @@ impl<'a> Reader<'a> {
 
     /// A document's fields behind a `u32` length: canonical JSON text this crate wrote (an
     /// object).
-    pub(super) fn fields(&mut self) -> Result<Fields, CoreError> {
+    pub(super) fn fields(&mut self) -> Result<Fields<&'a str>, CoreError> {
         let text = self.str()?;
         self.object(text)
     }
 
     /// A document's fields behind a variable-length length.
-    pub(super) fn text_fields(&mut self) -> Result<Fields, CoreError> {
+    pub(super) fn text_fields(&mut self) -> Result<Fields<&'a str>, CoreError> {
         let text = self.text()?;
         self.object(text)
     }
 
-    fn object(&self, text: &str) -> Result<Fields, CoreError> {
+    fn object(&self, text: &'a str) -> Result<Fields<&'a str>, CoreError> {
         if !(text.starts_with('{') && text.ends_with('}')) {
             return Err(corrupt(self.what, "a document's fields are not an object"));
         }
-        Ok(Fields::from_canonical(text.into()))
+        Ok(Fields::from_canonical(text))
     }
 
     fn utf8(&self, bytes: &'a [u8]) -> Result<&'a str, CoreError> {

@@ -472,11 +472,11 @@ impl Reader<'_> {
             if flags & !(DELETED | NODE_CHANGED) != 0 {
                 return Err(corrupt(self.what, "a document's flags are unknown"));
             }
-            let id = self.text()?.to_owned();
+            let id = self.text()?;
             let version = self.varint()?;
             let hlc = self.hlc_after(previous, flags & NODE_CHANGED != 0)?;
             docs.push(Document::new(
-                &id,
+                id,
                 self.text_fields()?,
                 version,
                 hlc,
@@ -492,11 +492,11 @@ impl Reader<'_> {
         let count = self.u32()?;
         let mut docs = Vec::with_capacity(self.capped(count.into()) / 33);
         for _ in 0..count {
-            let id = self.string()?;
+            let id = self.str()?;
             let version = self.u64()?;
             let hlc = self.hlc()?;
             let deleted = self.u8()? != 0;
-            docs.push(Document::new(&id, self.fields()?, version, hlc, deleted));
+            docs.push(Document::new(id, self.fields()?, version, hlc, deleted));
         }
         Ok(docs)
     }

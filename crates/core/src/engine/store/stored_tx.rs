@@ -154,7 +154,7 @@ impl StoredTx {
             let mut m = Mutation::new(collection, doc_id, op, r.hlc()?, r.u64()?);
             m.wire_id = r.maybe(Reader::u64)?;
             m.changed_at = r.maybe(Reader::u64)?;
-            m.original = r.maybe(Reader::fields)?;
+            m.original = r.maybe(|r| r.fields().map(|f| f.owned()))?;
             if let json @ [_, ..] = r.str()?.as_bytes() {
                 rare_of(id, json)?.fill(&mut m);
             }
@@ -232,7 +232,7 @@ impl StoredTx {
                 m.changed_at = Some(r.varint()?);
             }
             if flags & ORIGINAL != 0 {
-                m.original = Some(r.text_fields()?);
+                m.original = Some(r.text_fields()?.owned());
             }
             if flags & RARE != 0 {
                 rare_of(self.id, r.text()?.as_bytes())?.fill(&mut m);
@@ -255,13 +255,14 @@ fn unreadable(id: TxId, e: serde_json::Error) -> CoreError {
 fn read_op<'a>(
     tag: u8,
     r: &mut Reader<'a>,
-    fields: fn(&mut Reader<'a>) -> Result<Fields, CoreError>,
+    fields: fn(&mut Reader<'a>) -> Result<Fields<&'a str>, CoreError>,
 ) -> Result<Op, CoreError> {
+    let mut read = || fields(r).map(|f| f.owned());
     Ok(match tag {
-        0 => Op::Insert { fields: fields(r)? },
-        1 => Op::Update { patch: fields(r)? },
+        0 => Op::Insert { fields: read()? },
+        1 => Op::Update { patch: read()? },
         2 => Op::Delete,
-        3 => Op::Put { fields: fields(r)? },
+        3 => Op::Put { fields: read()? },
         _ => return Err(corrupt(WHAT, "an unknown op")),
     })
 }
