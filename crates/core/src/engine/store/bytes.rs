@@ -11,6 +11,11 @@ use crate::document::Fields;
 use crate::hlc::Hlc;
 use crate::CoreError;
 
+/// Whether [`Writer::hlc_after`] writes `hlc`'s node: it differs from `previous`'s.
+pub(super) fn node_changed(hlc: Hlc, previous: Hlc) -> bool {
+    hlc.node != previous.node
+}
+
 /// Writes the layout's parts.
 pub(super) struct Writer(pub(super) Vec<u8>);
 
@@ -51,12 +56,12 @@ impl Writer {
 
     /// A timestamp after `previous` (the one before it in the same list): the wall clock's
     /// difference (zigzag, so an earlier one is short too) and the counter; the node only when
-    /// `node_changed` (the caller's flag says so).
+    /// it changed ([`node_changed`], which the caller's flag byte says).
     pub(super) fn hlc_after(&mut self, hlc: Hlc, previous: Hlc) {
         let delta = hlc.wall.wrapping_sub(previous.wall) as i64;
         self.varint(((delta << 1) ^ (delta >> 63)) as u64);
         self.varint(u64::from(hlc.counter));
-        if hlc.node != previous.node {
+        if node_changed(hlc, previous) {
             self.u32(hlc.node);
         }
     }

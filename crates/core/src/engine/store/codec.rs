@@ -23,7 +23,7 @@
 //! heads) and `FSL2` (the transactions inside the JSON), pages `FSP2`, history pages `FSH2` and
 //! `FSH1` (the transactions as one JSON array).
 
-use super::bytes::{Reader, Writer};
+use super::bytes::{node_changed, Reader, Writer};
 use super::stored_tx::StoredTx;
 use crate::document::Document;
 use crate::engine::{Checkpoint, SyncLogEntry};
@@ -418,7 +418,7 @@ impl Writer {
         self.varint(docs.len() as u64);
         let mut previous = Hlc::default();
         for doc in docs {
-            let node = if doc.hlc.node != previous.node {
+            let node = if node_changed(doc.hlc, previous) {
                 NODE_CHANGED
             } else {
                 0

@@ -13,7 +13,7 @@
 //! The formats before stored the mutations with fixed-width parts (see
 //! [`StoredTx::from_fixed`]); a load rewrites those in this layout.
 
-use super::bytes::{Reader, Writer};
+use super::bytes::{node_changed, Reader, Writer};
 use super::codec::corrupt;
 use crate::doc_set::FastHasher;
 use crate::document::{Document, Fields};
@@ -96,7 +96,7 @@ impl StoredTx {
             let flag = |set: bool, bit: u8| if set { bit } else { 0 };
             out.0.push(
                 op | flag(same_collection, SAME_COLLECTION)
-                    | flag(m.hlc.node != before.node, NODE_CHANGED)
+                    | flag(node_changed(m.hlc, before), NODE_CHANGED)
                     | flag(m.wire_id.is_some(), WIRE_ID)
                     | flag(m.changed_at.is_some(), CHANGED_AT)
                     | flag(m.original.is_some(), ORIGINAL)
