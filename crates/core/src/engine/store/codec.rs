@@ -15,11 +15,14 @@
 //! - record: `FSL6`, `varint` seq, the JSON of [`RecordMeta`] as `text`, the unfinished
 //!   transactions, the finished ones, those finished stored as their heads alone (their
 //!   mutations are those of the transaction's copy in an earlier record), `varint` groups of
-//!   (collection `text`, documents), `varint` removals of (collection `text`, id `text`);
+//!   (collection `text`, documents behind their `varint` length in bytes, so a load counts them
+//!   without reading them: [`Record::peek`]), `varint` removals of (collection `text`, id
+//!   `text`);
 //! - history page: `FSH4`, `varint` index, transactions.
 //!
 //! The earlier formats still read, their transactions rewritten in the current layout as they
-//! are: with the transactions' heads as JSON, records `FSL5` and history pages `FSH3`; with
+//! are: with the transactions' heads as JSON and the documents not behind their length,
+//! records `FSL5`; with the transactions' heads as JSON, history pages `FSH3`; with
 //! fixed-width integers and strings behind a `u32` length, records `FSL4`, `FSL3` (no
 //! heads) and `FSL2` (the transactions inside the JSON), pages `FSP2`, history pages `FSH2` and
 //! `FSH1` (the transactions as one JSON array).
@@ -286,7 +289,7 @@ impl Record {
         out.varint(self.docs.len() as u64);
         for (collection, docs) in &self.docs {
             out.text(collection);
-            out.docs(docs);
+            out.prefixed(|out| out.docs(docs));
         }
         out.varint(self.removed.len() as u64);
         for (collection, id) in &self.removed {
@@ -342,7 +345,16 @@ impl Record {
         record.docs.reserve(r.capped(groups));
         for _ in 0..groups {
             let collection = name(&mut r)?;
-            let docs = if compact { r.docs()? } else { r.fixed_docs()? };
+            let docs = match magic {
+                RECORD_MAGIC => {
+                    let mut block = Reader::new(r.prefixed()?, "log record");
+                    let docs = block.docs()?;
+                    block.end()?;
+                    docs
+                }
+                RECORD_MAGIC_5 => r.docs()?,
+                _ => r.fixed_docs()?,
+            };
             record.docs.push((collection, docs));
         }
         let removals = count(&mut r)?;
@@ -352,6 +364,35 @@ impl Record {
         }
         r.end()?;
         Ok(record)
+    }
+
+    /// A record's sequence number and how many documents it holds of each collection, read
+    /// without decoding them (a record of an earlier format is decoded to count them).
+    pub fn peek(bytes: &[u8]) -> Result<(u64, Vec<(String, usize)>), CoreError> {
+        if bytes.get(..4) != Some(RECORD_MAGIC.as_slice()) {
+            let record = Record::decode(bytes)?;
+            let counts = record.docs.iter().map(|(c, d)| (c.clone(), d.len()));
+            return Ok((record.seq, counts.collect()));
+        }
+        let mut r = Reader::new(&bytes[4..], "log record");
+        let seq = r.varint()?;
+        r.text()?;
+        // The three lists of transactions, as `Writer::txs` lays them out.
+        for _ in 0..3 {
+            for _ in 0..r.varint()? {
+                r.varint()?;
+                r.varint()?;
+                r.prefixed()?;
+            }
+        }
+        let groups = r.varint()?;
+        let mut counts = Vec::with_capacity(r.capped(groups));
+        for _ in 0..groups {
+            let collection = r.text()?.to_owned();
+            let count = Reader::new(r.prefixed()?, "log record").varint()?;
+            counts.push((collection, usize::try_from(count).unwrap_or(usize::MAX)));
+        }
+        Ok((seq, counts))
     }
 
     /// A record of format 2 (its transactions inside its JSON), without its documents yet.
@@ -582,6 +623,8 @@ mod tests {
         };
         let read = Record::decode(&record.encode()).unwrap();
         assert_eq!(read, record);
+        let counts = (43, vec![("todos".to_owned(), 1)]);
+        assert_eq!(Record::peek(&record.encode()).unwrap(), counts);
         assert_eq!(read.txs[0].decode().unwrap(), tx);
         assert_eq!((read.txs[0].id, read.txs[0].updated_at), (TxId(9), 5));
         let joined = read.finished_heads[0].with_mutations_of(&read.txs[0]);
@@ -602,6 +645,7 @@ mod tests {
         old.text("notes");
         old.text("x");
         assert_eq!(Record::decode(&old.0).unwrap(), record, "format 5");
+        assert_eq!(Record::peek(&old.0).unwrap(), counts);
         // As formats 4 and 3 wrote it (3: no heads), with fixed-width parts.
         let fixed = |tx: &StoredTx| (tx.clone(), fixed_tx(&tx.decode().unwrap()));
         for (magic, heads) in [(RECORD_MAGIC_4, true), (RECORD_MAGIC_3, false)] {
@@ -768,8 +812,21 @@ mod tests {
         assert!(Record::decode(b"FSL2").is_err());
         assert!(Record::decode(b"FSL3").is_err());
         assert!(Record::decode(b"FSL5").is_err());
+        let record = Record {
+            seq: 2,
+            docs: vec![("todos".into(), vec![doc("a", 1, false)])],
+            ..Record::default()
+        }
+        .encode();
+        for len in 0..record.len() {
+            assert!(Record::decode(&record[..len]).is_err(), "cut at {len}");
+            // Counting reads no further than the counts: a cut before them is an error.
+            let peeked = Record::peek(&record[..len]);
+            assert!(peeked.is_err() || peeked.unwrap() == (2, vec![("todos".into(), 1)]));
+        }
         assert!(HistoryPage::decode(b"FSH1\x00\x00\x00\x00\x02\x00\x00\x00[{").is_err());
         assert!(HistoryPage::decode(b"FSH2\x00\x00\x00\x00\x02\x00\x00\x00").is_err());
         assert!(HistoryPage::decode(b"FSH3\x00\x02").is_err());
+        assert!(HistoryPage::decode(b"FSH4\x00\x02").is_err());
     }
 }

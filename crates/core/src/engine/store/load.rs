@@ -23,8 +23,9 @@ impl Engine {
         if self.loaded {
             return Err(CoreError::AlreadyLoaded);
         }
-        // Each stored value is dropped once decoded, so its memory serves what is decoded
-        // next: a load never holds everything stored beside everything decoded.
+        // Each stored value is decoded in turn and dropped once it is, so its memory serves
+        // what is decoded next: a load never holds everything stored beside everything
+        // decoded. The records are counted first, to make room for their documents at once.
         let Snapshot {
             records,
             pages,
@@ -32,12 +33,15 @@ impl Engine {
         } = snapshot;
         let mut records = records
             .into_iter()
-            .map(|bytes| Record::decode(&bytes).map(|r| (r, bytes.len())))
+            .map(|bytes| Record::peek(&bytes).map(|(seq, counts)| (seq, counts, bytes)))
             .collect::<Result<Vec<_>, _>>()?;
-        crate::sort::sort_by(&mut records, |a, b| a.0.seq.cmp(&b.0.seq));
+        crate::sort::sort_by(&mut records, |a, b| a.0.cmp(&b.0));
         let mut logged: HashMap<String, usize> = HashMap::new();
-        for (name, docs) in records.iter().flat_map(|(r, _)| &r.docs) {
-            *logged.entry(name.clone()).or_default() += docs.len();
+        for (name, count) in records
+            .iter_mut()
+            .flat_map(|(_, counts, _)| counts.drain(..))
+        {
+            *logged.entry(name).or_default() += count;
         }
         self.load_pages(pages, logged)?;
         // Transactions stay their stored bytes: only those still unfinished at the end are
@@ -46,8 +50,10 @@ impl Engine {
         let mut history = self.load_history_pages(history)?;
         let mut logs: BTreeMap<u64, SyncLogEntry> = BTreeMap::new();
         let mut checkpoint = None;
-        for (mut record, bytes) in records {
-            let seq = record.seq;
+        for (_, _, stored) in records {
+            let mut record = Record::decode(&stored)?;
+            let (seq, bytes) = (record.seq, stored.len());
+            drop(stored);
             let unfolded = Unfolded {
                 bytes,
                 ..self.replay_docs(&mut record)
