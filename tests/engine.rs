@@ -181,11 +181,11 @@ async fn a_rejected_transaction_fails_the_ones_queued_behind_it() {
     let a = open(&config(&tenant, json!({}))).await;
     // Over the server's 256 KiB document limit: rejected, never retried.
     let big = "x".repeat(300 * 1024);
-    let first = insert(&a, json!({ "_id": "1", "blob": big })).await;
-    let second =
-        wait(todos(&a).update("1".into(), js(&json!({ "done": true })), JsValue::UNDEFINED))
-            .await
-            .unwrap();
+    // Both written before either is awaited: the second is queued behind the first before
+    // the server can answer it.
+    let first = todos(&a).insert(js(&json!({ "_id": "1", "blob": big })), JsValue::UNDEFINED);
+    let second = todos(&a).update("1".into(), js(&json!({ "done": true })), JsValue::UNDEFINED);
+    let (first, second) = (wait(first).await.unwrap(), wait(second).await.unwrap());
     let behind = json(&prop(&second, "transaction"));
     assert_eq!(behind["state"], "queued", "{behind}");
     assert_eq!(
