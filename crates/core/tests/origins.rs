@@ -170,3 +170,37 @@ fn origins_too_old_to_be_sent_again_are_dropped_at_load() {
     w.clients[0].flush(w.now);
     assert!(stored(&w.clients[0]).is_empty());
 }
+
+#[test]
+fn origin_records_keep_the_json_earlier_versions_stored() {
+    // The `origins` store holds each record as this JSON text; earlier versions wrote the same.
+    let text = format!(r#"{{"request":"{REQUEST}","tx":7,"at":{T0},"finished":null}}"#);
+    let origin: Origin = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (
+            origin.request.as_str(),
+            origin.tx,
+            origin.at,
+            &origin.finished
+        ),
+        (REQUEST, TxId(7), T0, &None)
+    );
+    assert_eq!(serde_json::to_string(&origin).unwrap(), text);
+    // One with its end, as stored, answers the request in an engine that loads it.
+    let mut w = World::online(1, config);
+    let tx = forwarded(&mut w.clients[0], REQUEST, "a", w.now);
+    run(&mut w);
+    let stored = serde_json::to_string(&stored(&w.clients[0])[0]).unwrap();
+    let head = format!(
+        r#"{{"request":"{REQUEST}","tx":{},"at":{T0},"finished":{{"#,
+        tx.0
+    );
+    assert!(stored.starts_with(&head), "{stored}");
+    let mut reloaded = Store::default();
+    reloaded.apply(&ferrosync_core::engine::StorageWrite {
+        origins: vec![serde_json::from_str(&stored).unwrap()],
+        ..Default::default()
+    });
+    let engine = Client::open(config(1), reloaded, w.now).engine;
+    assert_eq!(engine.origin(REQUEST).map(|o| o.tx), Some(tx));
+}
