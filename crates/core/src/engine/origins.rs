@@ -78,7 +78,7 @@ impl Engine {
         Ok(tx)
     }
 
-    /// Transaction `tx` finished as `end`: its origin record (if any) gets the end.
+    /// A transaction finished as `end`: its origin record (if any) gets the end.
     pub(super) fn origin_ended(&mut self, end: &Transaction) {
         if let Some((request, _)) = self.origins.unwritten.get(&end.id) {
             if let Some(origin) = self.origins.known.get_mut(request) {
