@@ -93,7 +93,9 @@ async fn open(factory: &IdbFactory, name: &str) -> Result<(IdbDatabase, bool), J
 #[wasm_bindgen_test]
 fn the_core_engine_commits_a_write_in_the_browser() {
     use ferrosync_core::document::parse_document;
-    use ferrosync_core::engine::{CollectionConfig, Effect, Engine, EngineConfig, Input, Snapshot};
+    use ferrosync_core::engine::{
+        CollectionConfig, Effect, Engine, EngineConfig, Input, Snapshot, StoreOp,
+    };
     use ferrosync_core::mutation::{MutationRequest, Op};
 
     let now = js_sys::Date::now() as u64;
@@ -130,10 +132,9 @@ fn the_core_engine_commits_a_write_in_the_browser() {
     };
     let step = engine.handle(Input::commit(vec![request]), now).unwrap();
     assert!(step.transaction.is_some());
-    assert!(step
-        .effects
-        .iter()
-        .any(|e| matches!(e, Effect::Persist(w) if w.txs.len() == 1)));
+    assert!(step.effects.iter().any(
+        |e| matches!(e, Effect::Persist(w) if matches!(w.ops[..], [StoreOp::PutRecord { .. }]))
+    ));
     assert_eq!(engine.collection("todos").unwrap().count(), 1);
     let bad = engine.handle(Input::commit(vec![]), now);
     assert!(bad.is_err(), "bad input is an error, not a panic");

@@ -38,7 +38,11 @@ impl Leader {
         metadata: Option<Value>,
     ) -> Result<(TxId, Answer<Committed>), CoreError> {
         let id = self
-            .input(Input::Commit { requests, metadata })?
+            .input(Input::Commit {
+                requests,
+                metadata,
+                origin: None,
+            })?
             .expect("a commit creates a transaction");
         Ok((id, self.durable(id)))
     }
@@ -66,7 +70,7 @@ impl Leader {
                 self.settlements.insert(id, settlement);
             }
             None => {
-                let finished = self.tabs.origins.values().find(|o| o.tx == id);
+                let finished = self.engine.origin_of(id);
                 if let Some(tx) = finished.and_then(|o| o.finished.as_ref()) {
                     settlement.settle(tx);
                 }

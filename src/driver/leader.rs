@@ -7,7 +7,7 @@ use super::connection::Link;
 use super::pending::{answered, Answer, Waiting};
 use super::{Committed, Handle, Hub, Settlement, Source, Topic};
 use crate::js::{self, now};
-use crate::storage::{Origin, Storage};
+use crate::storage::Storage;
 use crate::tabs::{Channel, Lock};
 use ferrosync_core::collection::DocChange;
 use ferrosync_core::engine::{Effect, Engine, Input, RequestError, StorageWrite, Ticket};
@@ -15,7 +15,7 @@ use ferrosync_core::protocol::ServerMessage;
 use ferrosync_core::transaction::{Transaction, TxId};
 use ferrosync_core::CoreError;
 use gloo_timers::callback::Timeout;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 
@@ -26,10 +26,6 @@ pub(super) struct Tabs {
     pub channel: Rc<Channel>,
     /// Tabs that said hello (updates are broadcast only while there are some).
     pub followers: HashSet<String>,
-    /// Follower requests and the transactions they created (loaded and new).
-    pub origins: HashMap<String, Origin>,
-    /// Origin records to write with the next storage write that holds their transaction.
-    pub unwritten: BTreeMap<TxId, String>,
     /// The database's lock, held while this tab leads.
     pub lock: Option<Lock>,
 }
@@ -89,7 +85,6 @@ impl Leader {
         hub: Hub,
         me: Weak<Handle>,
         storage: Storage,
-        origins: Vec<Origin>,
         source: Option<Source>,
         tab: String,
         channel: Rc<Channel>,
@@ -109,11 +104,6 @@ impl Leader {
                 id: tab,
                 channel,
                 followers: HashSet::new(),
-                origins: origins
-                    .into_iter()
-                    .map(|o| (o.request.clone(), o))
-                    .collect(),
-                unwritten: BTreeMap::new(),
                 lock: Some(lock),
             },
             storage: Some(Rc::new(storage)),
@@ -279,18 +269,17 @@ impl Leader {
         }
     }
 
-    /// Writes a batch (with the origin records it covers) in the background and reports the
+    /// Writes a batch (with the origin records it carries) in the background and reports the
     /// result to the engine.
     fn persist(&mut self, write: StorageWrite) {
         let Some(storage) = self.storage.clone() else {
             return;
         };
         self.prompt_flush = false;
-        let origins = self.origins_for(&write);
         let token = write.token;
         let me = self.me.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let result = storage.write(write, &origins).await;
+            let result = storage.write(write).await;
             // Destroyed meanwhile: this task holds the last reference; dropping it closes the
             // database.
             drop(storage);
@@ -298,10 +287,7 @@ impl Leader {
                 return;
             };
             handle.with_leader(|l| match result {
-                Ok(()) => {
-                    l.origins_written(origins);
-                    l.feed(Input::Persisted { token });
-                }
+                Ok(()) => l.feed(Input::Persisted { token }),
                 Err(error) => {
                     l.feed(Input::PersistFailed {
                         token,

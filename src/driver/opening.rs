@@ -7,7 +7,7 @@ use super::serving::Outcome;
 use super::{Handle, Role, Shared, Source};
 use crate::js;
 use crate::options::{Options, StorageKind};
-use crate::storage::{Origin, Storage};
+use crate::storage::Storage;
 use crate::tabs::{self, Channel, Lock};
 use ferrosync_core::collection::{ChangeKind, Collection, DocChange};
 use ferrosync_core::document::Document;
@@ -28,13 +28,11 @@ pub async fn open(options: Options, source: Option<Source>) -> Result<Shared, Js
     let Some(lock) = tabs::try_lock(&scope).await? else {
         return follow(options, source, tab).await;
     };
-    let (storage, snapshot, origins) = load(&options).await?;
+    let (storage, snapshot) = load(&options).await?;
     let engine = Engine::new(options.engine.clone()).map_err(js::core_error)?;
     let handle = Handle::new(|me, hub| {
         let channel = Channel::open(&scope, route(me.clone()))?;
-        let leader = Leader::new(
-            engine, hub, me, storage, origins, source, tab, channel, lock,
-        );
+        let leader = Leader::new(engine, hub, me, storage, source, tab, channel, lock);
         Ok(Box::new(leader))
     })?;
     handle
@@ -68,15 +66,15 @@ async fn follow(options: Options, source: Option<Source>, tab: String) -> Result
 }
 
 /// Opens the storage and reads what the engine starts from.
-async fn load(options: &Options) -> Result<(Storage, Snapshot, Vec<Origin>), JsValue> {
+async fn load(options: &Options) -> Result<(Storage, Snapshot), JsValue> {
     let storage = Storage::open(&options.name, options.storage)
         .await
         .map_err(|e| js::error("StorageError", Code::StorageFailed, &e))?;
-    let (snapshot, origins) = storage
+    let snapshot = storage
         .load()
         .await
         .map_err(|e| js::error("StorageError", Code::StorageFailed, &e))?;
-    Ok((storage, snapshot, origins))
+    Ok((storage, snapshot))
 }
 
 /// Starts a leader: loads its engine, tells the other tabs, starts syncing.
@@ -84,7 +82,6 @@ fn begin(leader: &mut Leader, snapshot: Snapshot, options: &Options) -> Result<(
     leader
         .input(Input::Loaded(snapshot))
         .map_err(js::core_error)?;
-    leader.track_loaded_origins();
     leader.announce();
     if options.auto_start && (options.remote.is_some() || options.custom.is_some()) {
         leader.start_sync()?;
@@ -126,7 +123,7 @@ async fn take_over(me: Weak<Handle>, lock: Lock) {
     let Some(handle) = me.upgrade() else {
         return;
     };
-    let (engine, (storage, snapshot, origins)) = match opened {
+    let (engine, (storage, snapshot)) = match opened {
         Ok(opened) => opened,
         Err(e) => {
             web_sys::console::error_2(&"ferrosync: this tab cannot take over".into(), &e);
@@ -147,7 +144,6 @@ async fn take_over(me: Weak<Handle>, lock: Lock) {
             parts.hub,
             me.clone(),
             storage,
-            origins,
             source,
             parts.tab.clone(),
             parts.channel,

@@ -1,16 +1,15 @@
 //! How the leading tab serves the others: snapshots for followers that say hello, an update
-//! after every step while followers listen, and their forwarded calls run here. Commit requests
-//! are recorded as origins (in the same IndexedDB transaction as the transaction they created),
-//! so a request re-sent after a takeover is answered, not applied again.
+//! after every step while followers listen, and their forwarded calls run here. A commit request
+//! is handed to the engine under its name (`tab:seq`): the engine stores which transaction it
+//! created with that transaction (its `Origin`), so a request re-sent after a takeover is
+//! answered, not applied again.
 
 use super::leader::{Leader, Outbound};
 use super::pending::Answer;
 use super::{Committed, Role};
-use crate::js::now;
-use crate::storage::Origin;
 use crate::tabs::messages::{LeaderState, Refusal, Reply, Request, TabMessage};
 use crate::views;
-use ferrosync_core::engine::{StorageWrite, SyncLogQuery};
+use ferrosync_core::engine::{Input, SyncLogQuery};
 use ferrosync_core::transaction::{Transaction, TxId};
 use wasm_bindgen::JsValue;
 
@@ -89,21 +88,6 @@ impl Leader {
         }
     }
 
-    /// Origins loaded with unfinished transactions get their end recorded when they finish.
-    pub(super) fn track_loaded_origins(&mut self) {
-        for origin in self.tabs.origins.values() {
-            let unfinished = self
-                .engine
-                .transaction(origin.tx)
-                .is_some_and(|t| !t.state.is_terminal());
-            if origin.finished.is_none() && unfinished {
-                self.tabs
-                    .unwritten
-                    .insert(origin.tx, origin.request.clone());
-            }
-        }
-    }
-
     /// Tells the followers this tab leads now.
     pub(super) fn announce(&self) {
         self.tabs.channel.post(&TabMessage::Leader {
@@ -141,26 +125,18 @@ impl Leader {
     pub(super) fn run(&mut self, origin: &str, request: Request) -> Outcome {
         match request {
             Request::Commit { requests, metadata } => {
-                let (tx, finished) = match self.tabs.origins.get(origin) {
-                    Some(known) => (known.tx, known.finished.clone().map(Box::new)),
-                    None => match self.commit_tx(requests, metadata) {
-                        Ok((tx, _)) => {
-                            self.tabs.origins.insert(
-                                origin.to_owned(),
-                                Origin {
-                                    request: origin.to_owned(),
-                                    tx,
-                                    at: now(),
-                                    finished: None,
-                                },
-                            );
-                            self.tabs.unwritten.insert(tx, origin.to_owned());
-                            (tx, None)
-                        }
-                        Err(e) => return Outcome::Now(Err(e.into())),
-                    },
+                let committed = self.input(Input::Commit {
+                    requests,
+                    metadata,
+                    origin: Some(origin.to_owned()),
+                });
+                let tx = match committed {
+                    Ok(tx) => tx.expect("a commit names its transaction"),
+                    Err(e) => return Outcome::Now(Err(e.into())),
                 };
-                Outcome::Durable(tx, self.durable(tx), finished)
+                // A request committed before may have finished (its record holds the end).
+                let finished = self.engine.origin(origin).and_then(|o| o.finished.clone());
+                Outcome::Durable(tx, self.durable(tx), finished.map(Box::new))
             }
             Request::HardDelete { collection, id } => match self.hard_delete(&collection, id) {
                 Ok(done) => Outcome::Done(done),
@@ -216,38 +192,6 @@ impl Leader {
             transactions: outbound.transactions,
             state: outbound.state.then(|| self.state()),
         });
-    }
-
-    /// The origin records a storage write must carry: for transactions it stores (first
-    /// durability) and those it removes (their end).
-    pub(super) fn origins_for(&self, write: &StorageWrite) -> Vec<Origin> {
-        if self.tabs.unwritten.is_empty() {
-            return Vec::new();
-        }
-        write
-            .txs
-            .iter()
-            .filter_map(|&id| {
-                let request = self.tabs.unwritten.get(&id)?;
-                let mut origin = self.tabs.origins.get(request)?.clone();
-                origin.finished = self
-                    .engine
-                    .transaction(id)
-                    .filter(|t| t.state.is_terminal())
-                    .cloned();
-                Some(origin)
-            })
-            .collect()
-    }
-
-    /// Origin records are durable; those with their end need no further write.
-    pub(super) fn origins_written(&mut self, origins: Vec<Origin>) {
-        for origin in origins {
-            if origin.finished.is_some() {
-                self.tabs.unwritten.remove(&origin.tx);
-            }
-            self.tabs.origins.insert(origin.request.clone(), origin);
-        }
     }
 }
 

@@ -5,17 +5,17 @@
 //! - `log`: key the record's sequence number, value its bytes (a `Uint8Array`);
 //! - `pages`: key `[collection, index]`, value the page's bytes;
 //! - `history`: key the history page's index, value its bytes (added by version 3);
-//! - `origins`: key a follower tab's request (`tab:seq`), value the JSON of the transaction it
-//!   created (and, once finished, its end), written with that transaction's record so a
-//!   re-sent request is recognised;
+//! - `origins`: key a follower tab's request (`tab:seq`), value the JSON of its [`Origin`] (the
+//!   transaction it created and, once finished, its end), which the engine writes with that
+//!   transaction's record so a re-sent request is recognised;
 //! - `documents`, `transactions`, `sync_log`, `meta`: the first schema's stores, emptied into
 //!   the log when a database written by it is opened (`upgrade`).
 //!
 //! rexie hides two things the engine needs, so two small helpers get them another way: the
 //! browser closing the connection (`watch`) and why a transaction aborted (`quota`).
 
-use super::{quota, upgrade, watch, Origin, WriteError};
-use ferrosync_core::engine::{Pieces, Snapshot, StorageWrite, StoreOp};
+use super::{quota, upgrade, watch, WriteError};
+use ferrosync_core::engine::{Origin, Pieces, Snapshot, StorageWrite, StoreOp};
 use rexie::{ObjectStore, Rexie, TransactionMode};
 use std::cell::RefCell;
 use std::future::Future;
@@ -32,8 +32,6 @@ const HISTORY: &str = "history";
 const ORIGINS: &str = "origins";
 /// The stores writes touch.
 const WRITTEN: [&str; 4] = [LOG, PAGES, HISTORY, ORIGINS];
-/// Origin records older than this are deleted when the database opens.
-const ORIGIN_KEPT_MS: u64 = 7 * 24 * 3600 * 1000;
 
 /// The open connection, or none after the browser closed it.
 type Slot = Rc<RefCell<Option<Rc<Rexie>>>>;
@@ -160,7 +158,7 @@ impl Database {
     /// Reads everything the engine starts from (and the origin records) in one read-only
     /// transaction: every log record and page crosses into wasm as its bytes, in one pass. A
     /// database of the first schema is moved into the log first.
-    pub async fn load(&self) -> Result<(Snapshot, Vec<Origin>), String> {
+    pub async fn load(&self) -> Result<Snapshot, String> {
         let db = self.db().await?;
         upgrade::from_first_schema(&db, LOG).await?;
         let tx = db
@@ -191,11 +189,6 @@ impl Database {
                 })
                 .collect()
         };
-        let snapshot = Snapshot {
-            records: bytes(records)?,
-            pages: bytes(pages)?,
-            history: bytes(history)?,
-        };
         let origins = origins
             .iter()
             .map(|v| {
@@ -204,20 +197,19 @@ impl Database {
                     .map_err(|e| format!("an origin record is unreadable: {e}"))
             })
             .collect::<Result<Vec<_>, String>>()?;
-        let oldest = crate::js::now().saturating_sub(ORIGIN_KEPT_MS);
-        let (origins, stale): (Vec<Origin>, Vec<Origin>) =
-            origins.into_iter().partition(|o| o.at >= oldest);
-        if !stale.is_empty() {
-            self.forget_origins(&stale).await?;
-        }
-        Ok((snapshot, origins))
+        Ok(Snapshot {
+            records: bytes(records)?,
+            pages: bytes(pages)?,
+            history: bytes(history)?,
+            origins,
+        })
     }
 
-    /// Executes a write (and stores its origin records) in one read-write transaction;
+    /// Executes a write (with its origin records) in one read-write transaction;
     /// resolves once it has committed. Every request is issued at once; only the end is
     /// awaited. The write's bytes are dropped once copied into the requests, so wasm memory
     /// does not hold them while IndexedDB works.
-    pub async fn write(&self, write: StorageWrite, origins: &[Origin]) -> Result<(), WriteError> {
+    pub async fn write(&self, write: StorageWrite) -> Result<(), WriteError> {
         let was_open = self.db.borrow().is_some();
         let db = match self.db().await {
             Ok(db) => db,
@@ -254,7 +246,10 @@ impl Database {
             (LOG, true),
             (PAGES, paged),
             (HISTORY, historic),
-            (ORIGINS, !origins.is_empty()),
+            (
+                ORIGINS,
+                !write.origins.is_empty() || !write.dropped_origins.is_empty(),
+            ),
         ]
         .into_iter()
         .filter_map(|(name, used)| used.then_some(name))
@@ -316,7 +311,7 @@ impl Database {
                 }
             });
         }
-        for origin in origins {
+        for origin in &write.origins {
             let value =
                 JsValue::from_str(&serde_json::to_string(origin).expect("origins serialize"));
             let key = JsValue::from_str(&origin.request);
@@ -324,6 +319,11 @@ impl Database {
             requests.push(Box::pin(async move {
                 origin_store.put(&value, Some(&key)).await.map(drop)
             }));
+        }
+        for request in &write.dropped_origins {
+            let key = JsValue::from_str(request);
+            let origin_store = origin_store.expect("origin records open their store");
+            requests.push(Box::pin(async move { origin_store.delete(key).await }));
         }
         let size = write.bytes();
         drop(write);
@@ -342,22 +342,6 @@ impl Database {
             quota,
             ..failed(message)
         })
-    }
-
-    /// Deletes origin records (too old to be re-sent).
-    async fn forget_origins(&self, origins: &[Origin]) -> Result<(), String> {
-        let db = self.db().await?;
-        let tx = db
-            .transaction(&[ORIGINS], TransactionMode::ReadWrite)
-            .map_err(describe)?;
-        let store = tx.store(ORIGINS).map_err(describe)?;
-        let deletes = origins
-            .iter()
-            .map(|origin| store.delete(JsValue::from_str(&origin.request)));
-        futures::future::try_join_all(deletes)
-            .await
-            .map_err(describe)?;
-        tx.done().await.map(drop).map_err(describe)
     }
 }
 

@@ -11,22 +11,7 @@ mod watch;
 
 use crate::options::StorageKind;
 use ferrosync_core::engine::{MemoryStore, Snapshot, StorageWrite};
-use ferrosync_core::transaction::{Transaction, TxId};
-use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-
-/// Which transaction a follower tab's commit request created.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Origin {
-    /// The request, `tab:seq`.
-    pub request: String,
-    /// The transaction.
-    pub tx: TxId,
-    /// When the request was committed.
-    pub at: u64,
-    /// The transaction's end, once it finished.
-    pub finished: Option<Transaction>,
-}
 
 /// Why a write failed.
 #[derive(Debug)]
@@ -43,7 +28,8 @@ pub struct WriteError {
 pub enum Storage {
     /// An IndexedDB database.
     IndexedDb(indexeddb::Database),
-    /// Memory, private to this tab (no other tab shares it, so it records no origins).
+    /// Memory, private to this tab (no other tab shares it: its origin records are never
+    /// read by another).
     Memory(RefCell<MemoryStore>),
 }
 
@@ -78,18 +64,18 @@ impl Storage {
         }
     }
 
-    /// Everything the engine starts from, and the origin records.
-    pub async fn load(&self) -> Result<(Snapshot, Vec<Origin>), String> {
+    /// Everything the engine starts from (with the origin records).
+    pub async fn load(&self) -> Result<Snapshot, String> {
         match self {
             Storage::IndexedDb(db) => db.load().await,
-            Storage::Memory(store) => Ok((store.borrow().snapshot(), Vec::new())),
+            Storage::Memory(store) => Ok(store.borrow().snapshot()),
         }
     }
 
     /// Executes a write (with the origin records it carries) whole; resolves once it is stored.
-    pub async fn write(&self, write: StorageWrite, origins: &[Origin]) -> Result<(), WriteError> {
+    pub async fn write(&self, write: StorageWrite) -> Result<(), WriteError> {
         match self {
-            Storage::IndexedDb(db) => db.write(write, origins).await,
+            Storage::IndexedDb(db) => db.write(write).await,
             Storage::Memory(store) => {
                 store.borrow_mut().apply(&write);
                 Ok(())

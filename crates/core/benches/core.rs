@@ -91,7 +91,7 @@ fn stored(n: usize) -> Snapshot {
     Snapshot {
         records: Vec::new(),
         pages,
-        history: Vec::new(),
+        ..Snapshot::default()
     }
 }
 

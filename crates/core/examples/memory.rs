@@ -197,10 +197,7 @@ fn write(docs: usize, batch: usize, keep: Option<usize>, documents: usize) {
                 }
             })
             .collect();
-        driver.handle(Input::Commit {
-            requests,
-            metadata: None,
-        });
+        driver.handle(Input::commit(requests));
         driver.settle();
         peak = peak.max(sample().1);
     }

@@ -29,6 +29,7 @@ fn each_write_keeps_what_it_found_what_it_made_and_its_metadata() {
             Input::Commit {
                 requests: vec![edit, delete("todos", "1")],
                 metadata: Some(json!({"screen": "list"})),
+                origin: None,
             },
             w.now,
         )
@@ -240,7 +241,7 @@ fn sync_log_entries_stored_without_a_creation_time_take_their_start() {
         client.store.apply(&StorageWrite {
             token: 0,
             ops,
-            txs: Vec::new(),
+            ..StorageWrite::default()
         });
     }
     assert!(stripped > 0, "the sync log is in the records");

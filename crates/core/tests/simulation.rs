@@ -5,7 +5,10 @@
 //! brief are checked; after every step, each client's live queries equal a fresh run of their
 //! query, and so do queries answered through its indexes. Clients start and stop sync, go
 //! offline, and open the connections their engine asks for (or fail to); every `forceSync`,
-//! `hardDelete` and `flush` they make is answered once healed. `SIM_SEEDS` (default 1000) and
+//! `hardDelete` and `flush` they make is answered once healed. Some writes are other tabs'
+//! requests the client leads for: a request whose answer a reload lost is sent again to the
+//! reloaded engine, which must answer it with the transaction it made (never a second one).
+//! `SIM_SEEDS` (default 1000) and
 //! `SIM_STEPS` (default 200) set the size; `SIM_SEED` replays one seed.
 
 mod common;
@@ -15,13 +18,14 @@ use ferrosync_core::conflict::ConflictStrategy;
 use ferrosync_core::engine::{
     EngineConfig, HistoryRetention, Input, StorageTuning, SyncStatus, Ticket,
 };
+use ferrosync_core::mutation::MutationRequest;
 use ferrosync_core::protocol::{ClientMessage, ServerMessage};
 use ferrosync_core::query::Query;
 use ferrosync_core::retry::RetryPolicy;
 use ferrosync_core::rng::Rng;
 use ferrosync_core::scheduler::MutationStrategy;
-use ferrosync_core::transaction::TxState;
-use ferrosync_core::{Millis, Version};
+use ferrosync_core::transaction::{TxId, TxState};
+use ferrosync_core::{CoreError, Millis, Version};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -96,6 +100,19 @@ struct Node {
     dials_answered: usize,
     /// The requests made in this session (`forceSync`, `hardDelete`, `flush`).
     requests: Vec<Ticket>,
+    /// Other tabs' commit requests this client leads for, not answered `Durable` yet.
+    tabs: Vec<TabRequest>,
+}
+
+/// A commit another tab asked the leading tab for.
+struct TabRequest {
+    /// Its name.
+    request: String,
+    requests: Vec<MutationRequest>,
+    /// Its write tokens, by document (for I3).
+    tokens: Vec<(String, String)>,
+    /// The transaction the leader answered with.
+    tx: TxId,
 }
 
 /// How often each fault and outcome occurred, to show the run exercised them.
@@ -115,6 +132,10 @@ struct Counts {
     requests: u64,
     dials: u64,
     stops: u64,
+    /// Other tabs' requests sent again after a reload lost their answer, and those of them the
+    /// engine answered from their stored origin.
+    resent: u64,
+    recognised: u64,
     /// History pages storage held at the end, and history entries the retention dropped.
     history_pages: u64,
     history_dropped: u64,
@@ -136,6 +157,8 @@ impl std::ops::AddAssign for Counts {
         self.requests += o.requests;
         self.dials += o.dials;
         self.stops += o.stops;
+        self.resent += o.resent;
+        self.recognised += o.recognised;
         self.history_pages += o.history_pages;
         self.history_dropped += o.history_dropped;
     }
@@ -150,13 +173,19 @@ struct Sim {
     now: Millis,
     writes: u64,
     ordered: bool,
+    /// Names other tabs' requests.
+    tab_requests: u64,
     /// The client index behind each client id (ids are per database, kept across reloads).
     owners: BTreeMap<String, usize>,
+    /// See [`Options::unnamed_requests`].
+    unnamed_requests: bool,
 }
 
 struct Options {
     steps: usize,
     broken_dedup: bool,
+    /// A leader that does not name other tabs' requests when it commits them.
+    unnamed_requests: bool,
 }
 
 fn engine_config(seed: u64, variant: u64) -> EngineConfig {
@@ -232,6 +261,7 @@ impl Sim {
                     online: true,
                     dials_answered: 0,
                     requests: Vec::new(),
+                    tabs: Vec::new(),
                 }
             })
             .collect();
@@ -244,6 +274,8 @@ impl Sim {
             now: T0,
             writes: 0,
             ordered: variant % 5 != 4,
+            tab_requests: 0,
+            unnamed_requests: options.unnamed_requests,
             owners: BTreeMap::new(),
         };
         for i in 0..CLIENTS {
@@ -392,14 +424,99 @@ impl Sim {
             }
             requests.push(request);
         }
-        let now = self.local_now(i);
-        if self.nodes[i].client.commit(requests, now).is_ok() {
-            self.counts.commits += 1;
-            for (id, token) in tokens {
-                self.nodes[i].order.entry(id).or_default().push(token);
+        if self.rng.chance(0.25) {
+            self.tab_requests += 1;
+            let request = TabRequest {
+                request: format!("tab{i}:{}", self.tab_requests),
+                requests,
+                tokens,
+                tx: TxId(0),
+            };
+            if let Ok(tx) = self.commit_for_tab(i, &request) {
+                self.nodes[i].tabs.push(TabRequest { tx, ..request });
+            }
+        } else {
+            let now = self.local_now(i);
+            if self.nodes[i].client.commit(requests, now).is_ok() {
+                self.counts.commits += 1;
+                for (id, token) in tokens {
+                    self.nodes[i].order.entry(id).or_default().push(token);
+                }
             }
         }
         self.collect_sends(i);
+    }
+
+    /// Commits another tab's request as the leading tab does (named, unless the leader is the
+    /// broken one that does not).
+    fn commit_for_tab(&mut self, i: usize, request: &TabRequest) -> Result<TxId, CoreError> {
+        let now = self.local_now(i);
+        let commit = Input::Commit {
+            requests: request.requests.clone(),
+            metadata: None,
+            origin: (!self.unnamed_requests).then(|| request.request.clone()),
+        };
+        let known = self.nodes[i]
+            .client
+            .engine
+            .origin(&request.request)
+            .is_some();
+        let tx = self.nodes[i].client.handle(commit, now)?.expect("a commit");
+        if !known {
+            self.counts.commits += 1;
+            for (id, token) in &request.tokens {
+                let order = self.nodes[i].order.entry(id.clone()).or_default();
+                order.push(token.clone());
+            }
+        }
+        Ok(tx)
+    }
+
+    /// The other tabs get the `Durable` answers the leader posted (in a later task: a reload
+    /// before it loses them).
+    fn answer_tabs(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        let durable = &node.client.durable;
+        node.tabs.retain(|t| !durable.contains(&t.tx));
+    }
+
+    /// After a reload, the other tabs send their unanswered requests again: one whose
+    /// transaction was durable gets that transaction (no second one is made).
+    fn resend_tab_requests(&mut self, i: usize) -> Result<(), Violation> {
+        for mut request in std::mem::take(&mut self.nodes[i].tabs) {
+            self.counts.resent += 1;
+            let durable = self.nodes[i].client.durable.contains(&request.tx);
+            let answer = self.commit_for_tab(i, &request);
+            match answer {
+                Ok(tx) if durable && tx != request.tx => {
+                    return violation(
+                        "tabs",
+                        format!(
+                            "client {i}: {} made {} and, sent again, {tx}",
+                            request.request, request.tx
+                        ),
+                    )
+                }
+                Err(e) if durable => {
+                    return violation(
+                        "tabs",
+                        format!(
+                            "client {i}: {} sent again was refused: {e}",
+                            request.request
+                        ),
+                    )
+                }
+                Ok(tx) => {
+                    self.counts.recognised += u64::from(durable);
+                    request.tx = tx;
+                    self.nodes[i].tabs.push(request);
+                }
+                // Lost with the reload, and refused now: the other tab is told why.
+                Err(_) => {}
+            }
+        }
+        self.collect_sends(i);
+        Ok(())
     }
 
     fn complete_write(&mut self, i: usize) -> Result<(), Violation> {
@@ -475,6 +592,7 @@ impl Sim {
 
     fn tick_due(&mut self) {
         for i in 0..CLIENTS {
+            self.answer_tabs(i);
             // A batched write goes out in a later task than the steps that left it.
             let now = self.local_now(i);
             if self.nodes[i].client.tick_unflushed(now) {
@@ -492,7 +610,7 @@ impl Sim {
         }
     }
 
-    fn reload(&mut self, i: usize) {
+    fn reload(&mut self, i: usize) -> Result<(), Violation> {
         if self.nodes[i].connected {
             self.nodes[i].connected = false;
         }
@@ -521,6 +639,7 @@ impl Sim {
         if self.nodes[i].running {
             self.input(i, Input::Start);
         }
+        self.resend_tab_requests(i)
     }
 
     fn step(&mut self) -> Result<(), Violation> {
@@ -563,7 +682,7 @@ impl Sim {
             }
             95..=96 => {
                 self.counts.reloads += 1;
-                self.reload(i);
+                self.reload(i)?;
             }
             97 => {
                 self.counts.busy_toggles += 1;
@@ -911,6 +1030,7 @@ fn invariants_hold_under_injected_faults() {
     let options = Options {
         steps,
         broken_dedup: false,
+        unnamed_requests: false,
     };
     let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
         Ok(seed) => vec![seed.parse().expect("SIM_SEED is a number")],
@@ -948,6 +1068,7 @@ fn invariants_hold_under_injected_faults() {
             c.stops,
             c.history_pages,
             c.history_dropped,
+            c.recognised,
         ];
         assert!(
             exercised.iter().all(|n| *n > 0),
@@ -961,6 +1082,7 @@ fn a_server_that_forgets_processed_mutations_is_caught() {
     let options = Options {
         steps: 200,
         broken_dedup: true,
+        unnamed_requests: false,
     };
     let violations: Vec<Violation> = (0..100)
         .filter_map(|seed| run(seed, &options).err())
@@ -968,5 +1090,21 @@ fn a_server_that_forgets_processed_mutations_is_caught() {
     assert!(
         violations.iter().any(|v| v.invariant == "I2"),
         "re-applied mutations must be reported as I2 violations, got {violations:?}"
+    );
+}
+
+#[test]
+fn a_leader_that_commits_a_request_sent_again_twice_is_caught() {
+    let options = Options {
+        steps: 200,
+        broken_dedup: false,
+        unnamed_requests: true,
+    };
+    let violations: Vec<Violation> = (0..100)
+        .filter_map(|seed| run(seed, &options).err())
+        .collect();
+    assert!(
+        violations.iter().any(|v| v.invariant == "tabs"),
+        "a request committed twice must be reported, got {violations:?}"
     );
 }

@@ -162,9 +162,10 @@ impl Engine {
     pub(super) fn archive_finished(&mut self) {
         for id in std::mem::take(&mut self.finished) {
             if let Some(entry) = self.txs.remove(&id) {
+                let end = entry.tx.into_history();
+                self.origin_ended(&end);
                 if id.0 >= self.history_floor {
-                    self.history
-                        .insert(id, Archived::finished(entry.tx.into_history()));
+                    self.history.insert(id, Archived::finished(end));
                 } else {
                     // Below the floor: older than what the retention keeps.
                     self.count_dropped(1);

@@ -10,6 +10,7 @@ mod dialer;
 mod history;
 mod inbound;
 mod local;
+mod origins;
 mod outbox;
 mod queue;
 mod requests;
@@ -18,6 +19,7 @@ mod store;
 
 pub use backend::{remote_documents, Backend, Call, CallOutcome, CallStep};
 pub use history::HistoryRetention;
+pub use origins::{Origin, ORIGIN_KEPT_MS};
 pub use requests::{Answer, RequestError, Ticket};
 pub use status::{
     PullProgress, SyncLogEntry, SyncLogQuery, SyncLogStatus, SyncProgress, SyncStats, SyncStatus,
@@ -235,6 +237,9 @@ pub enum Input {
         requests: Vec<MutationRequest>,
         /// The application's data about it.
         metadata: Option<Value>,
+        /// The request of another tab it is made for (its [`Origin`] names it), if any: a
+        /// request already committed is not committed again (the step names its transaction).
+        origin: Option<String>,
     },
     /// Remove a document's local copy for good; the step's ticket is answered once storage
     /// holds the removal.
@@ -332,6 +337,7 @@ impl Input {
         Input::Commit {
             requests,
             metadata: None,
+            origin: None,
         }
     }
 }
@@ -550,6 +556,7 @@ pub struct Engine {
     custom: backend::CustomState,
     dialer: dialer::Dialer,
     requests: requests::Requests,
+    origins: origins::Origins,
     status: status::StatusState,
     now: Millis,
     out: Outgoing,
@@ -609,6 +616,7 @@ impl Engine {
             custom: backend::CustomState::default(),
             dialer: dialer::Dialer::default(),
             requests: requests::Requests::default(),
+            origins: origins::Origins::default(),
             status: status::StatusState::default(),
             now: 0,
             out: Outgoing::default(),
@@ -633,9 +641,11 @@ impl Engine {
         match input {
             Input::Loaded(snapshot) => self.load(snapshot)?,
             _ if !self.loaded => return Err(CoreError::NotLoaded),
-            Input::Commit { requests, metadata } => {
-                transaction = Some(self.commit(requests, metadata)?)
-            }
+            Input::Commit {
+                requests,
+                metadata,
+                origin,
+            } => transaction = Some(self.commit_for(origin, requests, metadata)?),
             Input::HardDelete { collection, id } => {
                 self.hard_delete(&collection, &id)?;
                 ticket = Some(self.request_write());

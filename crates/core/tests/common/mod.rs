@@ -290,13 +290,7 @@ impl Client {
         now: Millis,
     ) -> Result<TxId, CoreError> {
         Ok(self
-            .handle(
-                Input::Commit {
-                    requests,
-                    metadata: None,
-                },
-                now,
-            )?
+            .handle(Input::commit(requests), now)?
             .expect("commit returns its id"))
     }
 

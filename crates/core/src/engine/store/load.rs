@@ -30,6 +30,7 @@ impl Engine {
             records,
             pages,
             history,
+            origins,
         } = snapshot;
         let mut records = records
             .into_iter()
@@ -135,6 +136,7 @@ impl Engine {
         self.load_log(logs.into_values().skip(kept).collect());
         let kept_logs: Vec<u64> = self.status.log_ids().collect();
         self.store.log_home.retain(|id, _| kept_logs.contains(id));
+        self.load_origins(origins);
         self.loaded = true;
         Ok(())
     }

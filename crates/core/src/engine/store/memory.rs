@@ -1,15 +1,17 @@
 //! Storage in memory: the key-value store a driver keeps, applying each write whole. It serves
 //! the tests and the simulation, and engines that keep nothing across reloads.
 
-use super::{Snapshot, StorageWrite, StoreOp};
+use super::{Origin, Snapshot, StorageWrite, StoreOp};
 use std::collections::BTreeMap;
 
-/// A key-value store holding log records and pages, as a driver's storage would.
+/// A key-value store holding log records, pages and origin records, as a driver's storage
+/// would.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MemoryStore {
     records: BTreeMap<u64, Vec<u8>>,
     pages: BTreeMap<(String, u32), Vec<u8>>,
     history: BTreeMap<u32, Vec<u8>>,
+    origins: BTreeMap<String, Origin>,
 }
 
 impl MemoryStore {
@@ -42,6 +44,12 @@ impl MemoryStore {
                 }
             }
         }
+        for origin in &write.origins {
+            self.origins.insert(origin.request.clone(), origin.clone());
+        }
+        for request in &write.dropped_origins {
+            self.origins.remove(request);
+        }
     }
 
     /// Everything stored, as the engine loads it.
@@ -50,6 +58,7 @@ impl MemoryStore {
             records: self.records.values().cloned().collect(),
             pages: self.pages.values().cloned().collect(),
             history: self.history.values().cloned().collect(),
+            origins: self.origins.values().cloned().collect(),
         }
     }
 

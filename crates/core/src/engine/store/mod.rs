@@ -26,7 +26,7 @@ pub use layout::{hash, index_for};
 pub use memory::MemoryStore;
 pub use stored_tx::StoredTx;
 
-use super::Engine;
+use super::{Engine, Origin};
 use crate::document::Document;
 use crate::hlc::Hlc;
 use crate::transaction::TxId;
@@ -94,6 +94,8 @@ pub struct Snapshot {
     pub pages: Vec<Vec<u8>>,
     /// The history pages' bytes.
     pub history: Vec<Vec<u8>>,
+    /// The origin records of other tabs' requests ([`StorageWrite::origins`]).
+    pub origins: Vec<Origin>,
 }
 
 /// One operation on storage.
@@ -143,9 +145,10 @@ pub struct StorageWrite {
     pub token: u64,
     /// The operations, in order.
     pub ops: Vec<StoreOp>,
-    /// The transactions whose record or end this write stores (also those that ended before
-    /// any record of theirs was written).
-    pub txs: Vec<TxId>,
+    /// Origin records to store (replacing those of the same request), beside the operations.
+    pub origins: Vec<Origin>,
+    /// The requests whose origin records to delete.
+    pub dropped_origins: Vec<String>,
 }
 
 impl StorageWrite {
@@ -220,6 +223,9 @@ struct InFlight {
     /// History pages written, and deleted.
     history_written: Vec<u32>,
     history_deleted: Vec<u32>,
+    /// Origin records written, and requests whose records it deletes.
+    origins: Vec<Origin>,
+    dropped_origins: Vec<String>,
 }
 
 /// What of the engine's state is not in storage yet.
@@ -430,7 +436,8 @@ impl Engine {
         let write = StorageWrite {
             token,
             ops,
-            txs: written.iter().map(|(id, _, _)| *id).collect(),
+            origins: self.origins_to_write(written.iter().map(|(id, _, _)| *id)),
+            dropped_origins: self.take_dropped_origins(),
         };
         self.store.in_flight = Some(InFlight {
             token,
@@ -444,6 +451,8 @@ impl Engine {
             folded,
             history_written,
             history_deleted,
+            origins: write.origins.clone(),
+            dropped_origins: write.dropped_origins.clone(),
         });
         self.out.effects.push(super::Effect::Persist(write));
     }
@@ -638,6 +647,7 @@ impl Engine {
             }
         }
         self.history_persisted(&done.history_written, &done.history_deleted);
+        self.origins_persisted(&done.origins);
         self.status.storage_ok();
         self.answer_writes(token);
     }
@@ -679,6 +689,7 @@ impl Engine {
         }
         self.store.logs.extend(failed.logs);
         self.store.checkpoint_dirty |= failed.checkpoint;
+        self.origins_failed(failed.dropped_origins);
         self.store.failures += 1;
         self.store.retry_at = Some(self.now + self.config.retry.ceiling(self.store.failures));
         let code = if quota {
@@ -716,6 +727,7 @@ impl Engine {
             }
         }
         self.store.logs.extend(self.status.log_ids());
+        self.origins_reset();
     }
 
     fn checkpoint(&self) -> Checkpoint {
