@@ -265,6 +265,10 @@ fn reads(c: &mut Criterion) {
             json!({"where": {"done": false}, "sort": "title", "limit": 50}),
         ),
         (
+            "find_where_limit_50",
+            json!({"where": {"done": false}, "limit": 50}),
+        ),
+        (
             "find_where_limit_3000",
             json!({"where": {"done": false}, "limit": 3000}),
         ),
