@@ -35,10 +35,11 @@ export type Document<T extends object = DocumentFields> = T & {
 
 /**
  * The stable `code` of every error the engine and its helpers throw, reject with or report
- * (a failed transaction's `error.code`, `getStats().lastErrorCode`). The engine's own codes come
- * first, then the sync protocol's (docs/PROTOCOL.md), which a server's refusal carries as sent.
- * docs/GUIDE.md (Errors) says what each means and whether it is retryable; a code this version
- * does not know (from a newer server) reads as `unknown`.
+ * (a failed transaction's `error.code`, an attempt's and a sync-log entry's `errorCode`,
+ * `getStats().lastErrorCode`). The engine's own codes come first, then the sync protocol's
+ * (docs/PROTOCOL.md), which a server's refusal carries as sent. docs/GUIDE.md (Errors) says
+ * what each means and whether it is retryable; a code this version does not know (from a newer
+ * server) reads as `unknown`.
  */
 export type ErrorCode =
   | 'invalid_argument'

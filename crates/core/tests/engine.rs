@@ -293,9 +293,9 @@ fn attempts_and_push_runs_carry_the_code_of_why_they_failed() {
     w.settle();
     let t = w.clients[0].tx(bad);
     assert_eq!(t.state, Failed);
-    let refused = Some(Code::Protocol(ErrorCode::BadRequest));
-    assert_eq!(t.attempts[0].error_code, refused);
-    assert_eq!(t.error.unwrap().code, refused.unwrap());
+    let refused = Code::Protocol(ErrorCode::BadRequest);
+    assert_eq!(t.attempts[0].error_code, Some(refused));
+    assert_eq!(t.error.unwrap().code, refused);
     let run = last_push(&w.clients[0]);
     assert_eq!(
         (run.status, run.error_count, run.error_code),
