@@ -172,24 +172,6 @@ impl Transaction {
         }
     }
 
-    /// A copy without its mutations (every other field listed, so a new one is not missed).
-    pub fn without_mutations(&self) -> Self {
-        Self {
-            id: self.id,
-            state: self.state,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-            mutations: Vec::new(),
-            attempts: self.attempts.clone(),
-            current_attempt: self.current_attempt,
-            queued_behind: self.queued_behind.clone(),
-            error: self.error.clone(),
-            retries: self.retries,
-            metadata: self.metadata.clone(),
-            confirm: self.confirm.clone(),
-        }
-    }
-
     /// The transaction as the history keeps it once finished: without what only an
     /// unfinished one needs (conflict bases, parked conflicts, what was left to confirm).
     pub fn into_history(mut self) -> Self {
@@ -336,14 +318,7 @@ mod tests {
     use super::*;
     use TxState::*;
 
-    const ALL: [TxState; 6] = [
-        Queued,
-        Pending,
-        Persisting,
-        PersistedAwaitingSync,
-        Completed,
-        Failed,
-    ];
+    const ALL: &[TxState] = TxState::VARIANTS;
 
     #[test]
     fn the_state_machine_allows_exactly_the_documented_transitions() {
@@ -361,8 +336,8 @@ mod tests {
             (PersistedAwaitingSync, Completed),
             (PersistedAwaitingSync, Failed),
         ];
-        for from in ALL {
-            for to in ALL {
+        for &from in ALL {
+            for &to in ALL {
                 assert_eq!(
                     from.can_become(to),
                     allowed.contains(&(from, to)),

@@ -76,16 +76,22 @@ impl<'de> Visitor<'de> for Variant {
 /// Implements `Deserialize` for an enum of data-less variants, each read from its name
 /// (`Variant = "name"`, as its `Serialize` writes it), through [`read`]. With
 /// `other Variant`, a name not listed reads as that variant (serde's `#[serde(other)]`).
+/// Also lists the variants, as the enum's `VARIANTS`.
 #[macro_export]
 macro_rules! deserialize_unit_enum {
     ($enum:ident { $($variant:ident = $name:literal),+ $(,)? } $(other $other:ident)?) => {
+        impl $enum {
+            /// Every variant, in the order listed where it is deserialized.
+            pub const VARIANTS: &'static [$enum] = &[$($enum::$variant),+];
+        }
+
         impl<'de> serde::Deserialize<'de> for $enum {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 const NAMES: &[&str] = &[$($name),+];
-                const VARIANTS: &[$enum] = &[$($enum::$variant),+];
-                let other = None $(.or(VARIANTS.iter().position(|v| *v == $enum::$other)))?;
+                let variants = $enum::VARIANTS;
+                let other = None $(.or(variants.iter().position(|v| *v == $enum::$other)))?;
                 $crate::unit_enum::read(deserializer, stringify!($enum), NAMES, other)
-                    .map(|index| VARIANTS[index])
+                    .map(|index| variants[index])
             }
         }
     };

@@ -24,17 +24,19 @@ impl Writer {
         self.0.extend_from_slice(&n.to_le_bytes());
     }
 
-    /// Only the fixed-width layouts of earlier formats hold these (written by tests).
+    /// Only the layouts of earlier formats hold these (written by tests).
     #[cfg(test)]
     pub(super) fn u64(&mut self, n: u64) {
         self.0.extend_from_slice(&n.to_le_bytes());
     }
 
+    #[cfg(test)]
     pub(super) fn bytes(&mut self, b: &[u8]) {
         self.u32(b.len() as u32);
         self.0.extend_from_slice(b);
     }
 
+    #[cfg(test)]
     pub(super) fn str(&mut self, s: &str) {
         self.bytes(s.as_bytes());
     }
@@ -54,12 +56,34 @@ impl Writer {
         self.0.extend_from_slice(s.as_bytes());
     }
 
+    /// What `write` writes, behind its variable-length length.
+    pub(super) fn prefixed(&mut self, write: impl FnOnce(&mut Self)) {
+        // One byte for the length, as most are short; moved along when it takes more.
+        let at = self.0.len();
+        self.0.push(0);
+        write(self);
+        let len = self.0.len() - at - 1;
+        if len < 0x80 {
+            self.0[at] = len as u8;
+        } else {
+            let mut prefix = Writer(Vec::new());
+            prefix.varint(len as u64);
+            self.0.splice(at..=at, prefix.0);
+        }
+    }
+
+    /// A number near `base` (a time after another): its difference, zigzag encoded so that
+    /// a smaller one is short too.
+    pub(super) fn after(&mut self, n: u64, base: u64) {
+        let delta = n.wrapping_sub(base) as i64;
+        self.varint(((delta << 1) ^ (delta >> 63)) as u64);
+    }
+
     /// A timestamp after `previous` (the one before it in the same list): the wall clock's
     /// difference (zigzag, so an earlier one is short too) and the counter; the node only when
     /// it changed ([`node_changed`], which the caller's flag byte says).
     pub(super) fn hlc_after(&mut self, hlc: Hlc, previous: Hlc) {
-        let delta = hlc.wall.wrapping_sub(previous.wall) as i64;
-        self.varint(((delta << 1) ^ (delta >> 63)) as u64);
+        self.after(hlc.wall, previous.wall);
         self.varint(u64::from(hlc.counter));
         if node_changed(hlc, previous) {
             self.u32(hlc.node);
@@ -152,9 +176,26 @@ impl<'a> Reader<'a> {
 
     /// What [`Writer::text`] wrote.
     pub(super) fn text(&mut self) -> Result<&'a str, CoreError> {
-        let len = usize::try_from(self.varint()?).unwrap_or(usize::MAX);
-        let bytes = self.take(len)?;
+        let bytes = self.prefixed()?;
         self.utf8(bytes)
+    }
+
+    /// What [`Writer::prefixed`] wrote around.
+    pub(super) fn prefixed(&mut self) -> Result<&'a [u8], CoreError> {
+        let len = usize::try_from(self.varint()?).unwrap_or(usize::MAX);
+        self.take(len)
+    }
+
+    /// How many bytes were read.
+    pub(super) fn position(&self) -> usize {
+        self.at
+    }
+
+    /// What [`Writer::after`] wrote, given the same `base`.
+    pub(super) fn after(&mut self, base: u64) -> Result<u64, CoreError> {
+        let zigzag = self.varint()?;
+        let delta = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
+        Ok(base.wrapping_add(delta as u64))
     }
 
     /// What [`Writer::hlc_after`] wrote, given whether the node changed.
@@ -163,10 +204,8 @@ impl<'a> Reader<'a> {
         previous: Hlc,
         node_changed: bool,
     ) -> Result<Hlc, CoreError> {
-        let zigzag = self.varint()?;
-        let delta = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
         Ok(Hlc {
-            wall: previous.wall.wrapping_add(delta as u64),
+            wall: self.after(previous.wall)?,
             counter: self.varint32()?,
             node: if node_changed {
                 self.u32()?

@@ -12,14 +12,15 @@
 //!   and the history its entries when first read);
 //! - page: `FSP3`, collection `text`, `varint` index, `varint` count (of the collection's pages
 //!   when it was written), `varint` as_of (the record it includes everything up to), documents;
-//! - record: `FSL5`, `varint` seq, the JSON of [`RecordMeta`] as `text`, the unfinished
+//! - record: `FSL6`, `varint` seq, the JSON of [`RecordMeta`] as `text`, the unfinished
 //!   transactions, the finished ones, those finished stored as their heads alone (their
 //!   mutations are those of the transaction's copy in an earlier record), `varint` groups of
 //!   (collection `text`, documents), `varint` removals of (collection `text`, id `text`);
-//! - history page: `FSH3`, `varint` index, transactions.
+//! - history page: `FSH4`, `varint` index, transactions.
 //!
 //! The earlier formats still read, their transactions rewritten in the current layout as they
-//! are: with fixed-width integers and strings behind a `u32` length, records `FSL4`, `FSL3` (no
+//! are: with the transactions' heads as JSON, records `FSL5` and history pages `FSH3`; with
+//! fixed-width integers and strings behind a `u32` length, records `FSL4`, `FSL3` (no
 //! heads) and `FSL2` (the transactions inside the JSON), pages `FSP2`, history pages `FSH2` and
 //! `FSH1` (the transactions as one JSON array).
 
@@ -34,8 +35,11 @@ use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 
 const PAGE_MAGIC: &[u8; 4] = b"FSP3";
-const RECORD_MAGIC: &[u8; 4] = b"FSL5";
-const HISTORY_MAGIC: &[u8; 4] = b"FSH3";
+const RECORD_MAGIC: &[u8; 4] = b"FSL6";
+const HISTORY_MAGIC: &[u8; 4] = b"FSH4";
+/// The formats with the transactions' heads as JSON.
+const RECORD_MAGIC_5: &[u8; 4] = b"FSL5";
+const HISTORY_MAGIC_3: &[u8; 4] = b"FSH3";
 /// The formats with fixed-width integers: records with heads, without, and with the
 /// transactions inside the JSON; pages; history pages with transactions apart and inside JSON.
 const RECORD_MAGIC_4: &[u8; 4] = b"FSL4";
@@ -173,12 +177,17 @@ impl HistoryPage {
 
     /// A history page from its bytes.
     pub fn decode(bytes: &[u8]) -> Result<HistoryPage, CoreError> {
-        let formats = [HISTORY_MAGIC, HISTORY_MAGIC_2, HISTORY_MAGIC_1];
+        let formats = [
+            HISTORY_MAGIC,
+            HISTORY_MAGIC_3,
+            HISTORY_MAGIC_2,
+            HISTORY_MAGIC_1,
+        ];
         let (mut r, magic) = open(bytes, &formats, "history page")?;
-        let page = if magic == HISTORY_MAGIC {
+        let page = if magic == HISTORY_MAGIC || magic == HISTORY_MAGIC_3 {
             HistoryPage {
                 index: r.varint32()?,
-                txs: r.txs()?,
+                txs: r.txs(magic == HISTORY_MAGIC_3)?,
             }
         } else if magic == HISTORY_MAGIC_2 {
             HistoryPage {
@@ -289,11 +298,17 @@ impl Record {
 
     /// A record from its bytes.
     pub fn decode(bytes: &[u8]) -> Result<Record, CoreError> {
-        let formats = [RECORD_MAGIC, RECORD_MAGIC_4, RECORD_MAGIC_3, RECORD_MAGIC_2];
+        let formats = [
+            RECORD_MAGIC,
+            RECORD_MAGIC_5,
+            RECORD_MAGIC_4,
+            RECORD_MAGIC_3,
+            RECORD_MAGIC_2,
+        ];
         let (mut r, magic) = open(bytes, &formats, "log record")?;
-        // The formats differ in their integers and strings (compact, or fixed-width), and in
-        // where the transactions are.
-        let compact = magic == RECORD_MAGIC;
+        // The formats differ in their integers and strings (compact, or fixed-width), in where
+        // the transactions are and in their heads.
+        let compact = magic == RECORD_MAGIC || magic == RECORD_MAGIC_5;
         let count = |r: &mut Reader<'_>| match compact {
             true => r.varint(),
             false => r.u32().map(u64::from),
@@ -303,7 +318,7 @@ impl Record {
             false => r.string(),
         };
         let txs = |r: &mut Reader<'_>| match compact {
-            true => r.txs(),
+            true => r.txs(magic == RECORD_MAGIC_5),
             false => r.fixed_txs(),
         };
         let seq = if compact { r.varint()? } else { r.u64()? };
@@ -434,17 +449,21 @@ impl Writer {
 }
 
 impl Reader<'_> {
-    /// What [`Writer::txs`] wrote.
-    fn txs(&mut self) -> Result<Vec<StoredTx>, CoreError> {
+    /// What [`Writer::txs`] wrote; with `json_heads`, the transactions' heads as the formats
+    /// before the binary head wrote them.
+    fn txs(&mut self, json_heads: bool) -> Result<Vec<StoredTx>, CoreError> {
         let count = self.varint()?;
         let mut txs = Vec::with_capacity(self.capped(count) / 4);
         for _ in 0..count {
             let (id, updated_at) = (TxId(self.varint()?), self.varint()?);
-            let len = usize::try_from(self.varint()?).unwrap_or(usize::MAX);
-            txs.push(StoredTx {
-                id,
-                updated_at,
-                bytes: self.take(len)?.into(),
+            let bytes = self.prefixed()?;
+            txs.push(match json_heads {
+                true => StoredTx::from_json_head(id, updated_at, bytes, false)?,
+                false => StoredTx {
+                    id,
+                    updated_at,
+                    bytes: bytes.into(),
+                },
             });
         }
         Ok(txs)
@@ -457,7 +476,12 @@ impl Reader<'_> {
         let mut txs = Vec::with_capacity(self.capped(count.into()) / 20);
         for _ in 0..count {
             let (id, updated_at) = (TxId(self.u64()?), self.u64()?);
-            txs.push(StoredTx::from_fixed(id, updated_at, self.bytes()?)?);
+            txs.push(StoredTx::from_json_head(
+                id,
+                updated_at,
+                self.bytes()?,
+                true,
+            )?);
         }
         Ok(txs)
     }
@@ -504,7 +528,7 @@ impl Reader<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixed_layout::fixed_tx;
+    use super::super::fixed_layout::{fixed_tx, json_head_tx};
     use super::*;
     use crate::document::Fields;
     use crate::mutation::{Mutation, Op};
@@ -562,7 +586,23 @@ mod tests {
         assert_eq!((read.txs[0].id, read.txs[0].updated_at), (TxId(9), 5));
         let joined = read.finished_heads[0].with_mutations_of(&read.txs[0]);
         assert_eq!(joined.decode().unwrap(), tx);
-        // The same record as formats 4 and 3 wrote it (3: no heads), with fixed-width parts.
+        // The same record as format 5 wrote it: the transactions' heads as JSON.
+        let json_heads = |txs: &[StoredTx]| txs.iter().map(json_head_tx).collect::<Vec<_>>();
+        let mut old = Writer(Vec::new());
+        old.0.extend_from_slice(RECORD_MAGIC_5);
+        old.varint(record.seq);
+        old.text(&serde_json::to_string(&record.meta).unwrap());
+        old.txs(&json_heads(&record.txs));
+        old.txs(&json_heads(&record.finished));
+        old.txs(&json_heads(&record.finished_heads));
+        old.varint(1);
+        old.text("todos");
+        old.docs(&record.docs[0].1);
+        old.varint(1);
+        old.text("notes");
+        old.text("x");
+        assert_eq!(Record::decode(&old.0).unwrap(), record, "format 5");
+        // As formats 4 and 3 wrote it (3: no heads), with fixed-width parts.
         let fixed = |tx: &StoredTx| (tx.clone(), fixed_tx(&tx.decode().unwrap()));
         for (magic, heads) in [(RECORD_MAGIC_4, true), (RECORD_MAGIC_3, false)] {
             let mut old = Writer(Vec::new());
@@ -573,7 +613,7 @@ mod tests {
             old.fixed_txs(&record.finished.iter().map(fixed).collect::<Vec<_>>());
             if heads {
                 let head = &record.finished_heads[0];
-                old.fixed_txs(&[(head.clone(), head.bytes.to_vec())]);
+                old.fixed_txs(&[(head.clone(), json_head_tx(head).bytes.to_vec())]);
             }
             old.u32(1);
             old.str("todos");
@@ -616,6 +656,12 @@ mod tests {
             HistoryPage::decode(&history.pieces().to_vec()).unwrap(),
             history
         );
+        // A history page of format 3: the transactions' heads as JSON.
+        let mut old = Writer(Vec::new());
+        old.0.extend_from_slice(HISTORY_MAGIC_3);
+        old.varint(3);
+        old.txs(&json_heads(&history.txs));
+        assert_eq!(HistoryPage::decode(&old.0).unwrap(), history);
         // A history page of format 2: fixed-width parts.
         let mut old = Writer(Vec::new());
         old.0.extend_from_slice(HISTORY_MAGIC_2);

@@ -1,11 +1,11 @@
-//! Writes the fixed-width layouts of the formats before the compact one, so tests can build
+//! Writes the layouts of earlier formats (fixed-width parts, heads as JSON), so tests can build
 //! the bytes an older version stored and check that they still read.
 
-use super::bytes::Writer;
-use super::stored_tx::StoredTx;
+use super::bytes::{Reader, Writer};
+use super::stored_tx::{op_tag, StoredTx};
+use super::tx_head;
 use crate::document::{Document, Fields};
 use crate::hlc::Hlc;
-use crate::mutation::Op;
 use crate::transaction::Transaction;
 
 impl Writer {
@@ -56,18 +56,12 @@ impl Writer {
 /// version, optional wire id, changed-at and original fields, the rare parts' JSON (empty for
 /// none).
 pub(super) fn fixed_tx(tx: &Transaction) -> Vec<u8> {
-    let mut out = Writer(Vec::new());
-    out.str(&serde_json::to_string(&tx.without_mutations()).unwrap());
+    let mut out = Writer(json_head(tx));
     out.u32(tx.mutations.len() as u32);
     for m in &tx.mutations {
         out.str(&m.collection);
         out.str(&m.doc_id);
-        let (tag, fields) = match &m.op {
-            Op::Insert { fields } => (0, Some(fields)),
-            Op::Update { patch } => (1, Some(patch)),
-            Op::Delete => (2, None),
-            Op::Put { fields } => (3, Some(fields)),
-        };
+        let (tag, fields) = op_tag(&m.op);
         out.0.push(tag);
         fields.into_iter().for_each(|f| out.str(f.as_json()));
         out.fixed_hlc(m.hlc);
@@ -84,4 +78,35 @@ pub(super) fn fixed_tx(tx: &Transaction) -> Vec<u8> {
         out.str(&rare);
     }
     out.0
+}
+
+/// A transaction's head as the formats before the binary head wrote it: its JSON without its
+/// mutations, behind a `u32` length.
+pub(super) fn json_head(tx: &Transaction) -> Vec<u8> {
+    let head = Transaction {
+        mutations: Vec::new(),
+        ..tx.clone()
+    };
+    let mut out = Writer(Vec::new());
+    out.str(&serde_json::to_string(&head).unwrap());
+    out.0
+}
+
+/// A stored transaction as the formats with compact mutations and a JSON head wrote it (a head
+/// alone when `stored` is one).
+pub(super) fn json_head_tx(stored: &StoredTx) -> StoredTx {
+    let mut bytes = json_head(&stored.decode_head());
+    bytes.extend_from_slice(&stored.bytes[stored.head().bytes.len()..]);
+    StoredTx {
+        bytes: bytes.into(),
+        ..stored.clone()
+    }
+}
+
+impl StoredTx {
+    /// The transaction without its mutations, read from its head.
+    fn decode_head(&self) -> Transaction {
+        let mut r = Reader::new(&self.bytes, "transaction");
+        tx_head::read(&mut r, self.id, self.updated_at).unwrap()
+    }
 }

@@ -19,6 +19,7 @@ mod layout;
 mod load;
 mod memory;
 mod stored_tx;
+mod tx_head;
 
 pub use codec::{doc_size, history_page_of, HistoryPage, Page, Pieces, Record, RecordMeta};
 pub use layout::{hash, index_for};

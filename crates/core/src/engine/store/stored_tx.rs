@@ -2,24 +2,25 @@
 //! what it needs: the id and the time it last changed are beside it, and its bytes are decoded
 //! when the transaction is wanted (an unfinished one at load, a history entry when first read).
 //!
-//! Bytes (the parts are [`super::bytes`]'s): the transaction's JSON without its mutations behind
-//! a `u32` length (its head), then `varint` mutations, each: `u8` flags (the op in the low two
+//! Bytes (the parts are [`super::bytes`]'s): its head ([`super::tx_head`]: the transaction
+//! without its mutations), then `varint` mutations, each: `u8` flags (the op in the low two
 //! bits: 0 insert, 1 update, 2 delete, 3 put; then which parts follow), the collection `text`
 //! unless the one before's, the document id `text`, its fields `text` unless a delete, the
 //! timestamp after the one before, `varint` base version, then those the flags name: `varint`
 //! wire id, `varint` changed-at, original fields `text`, and the JSON of the rarely set parts
 //! (base, parked conflict, metadata) as `text`.
 //!
-//! The formats before stored the mutations with fixed-width parts (see
-//! [`StoredTx::from_fixed`]); a load rewrites those in this layout.
+//! The formats before stored the head as JSON, and before that the mutations with fixed-width
+//! parts too (see [`StoredTx::from_json_head`]); a load rewrites those in this layout.
 
 use super::bytes::{node_changed, Reader, Writer};
 use super::codec::corrupt;
+use super::tx_head;
 use crate::doc_set::FastHasher;
 use crate::document::{Document, Fields};
 use crate::hlc::Hlc;
 use crate::mutation::{Mutation, Op, ParkedConflict};
-use crate::transaction::{Transaction, TxId};
+use crate::transaction::{Transaction, TxError, TxId};
 use crate::{CoreError, Millis};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -53,34 +54,41 @@ pub struct StoredTx {
     pub bytes: Rc<[u8]>,
 }
 
-/// What a mutation rarely holds, as JSON.
+/// What a mutation or a transaction's head rarely holds, as JSON: a mutation's base, parked
+/// conflict and metadata, a transaction's error, metadata and what is left to confirm.
 #[derive(Default, Serialize, Deserialize)]
-struct Rare {
+pub(super) struct Rare {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    base: Option<Box<Document>>,
+    pub(super) base: Option<Box<Document>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    parked: Option<Box<ParkedConflict>>,
+    pub(super) parked: Option<Box<ParkedConflict>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    metadata: Option<Value>,
+    pub(super) metadata: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) error: Option<TxError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) confirm: Option<Value>,
+}
+
+/// An op's tag (the low two bits of a mutation's flags) and its fields, if it has any.
+pub(super) fn op_tag(op: &Op) -> (u8, Option<&Fields>) {
+    match op {
+        Op::Insert { fields } => (0, Some(fields)),
+        Op::Update { patch } => (1, Some(patch)),
+        Op::Delete => (2, None),
+        Op::Put { fields } => (3, Some(fields)),
+    }
 }
 
 impl StoredTx {
     /// A transaction's stored form.
     pub fn of(tx: &Transaction) -> Self {
-        let shell = serde_json::to_string(&tx.without_mutations()).expect("transactions serialize");
-        let mut out = Writer(Vec::with_capacity(
-            8 + shell.len() + 64 * tx.mutations.len(),
-        ));
-        out.str(&shell);
+        let mut out = Writer(Vec::with_capacity(32 + 64 * tx.mutations.len()));
+        tx_head::write(&mut out, tx);
         out.varint(tx.mutations.len() as u64);
         let mut previous: Option<&Mutation> = None;
         for m in &tx.mutations {
-            let (op, fields) = match &m.op {
-                Op::Insert { fields } => (0, Some(fields)),
-                Op::Update { patch } => (1, Some(patch)),
-                Op::Delete => (2, None),
-                Op::Put { fields } => (3, Some(fields)),
-            };
+            let (op, fields) = op_tag(&m.op);
             let before = previous.map_or(Hlc::default(), |p| p.hlc);
             let same_collection = previous.is_some_and(|p| p.collection == m.collection);
             // Most mutations hold none of the rare parts: nothing is cloned or encoded then.
@@ -90,6 +98,7 @@ impl StoredTx {
                         base: m.base.clone(),
                         parked: m.parked.clone(),
                         metadata: m.metadata.clone(),
+                        ..Rare::default()
                     };
                     serde_json::to_string(&rare).expect("mutations serialize")
                 });
@@ -128,24 +137,32 @@ impl StoredTx {
         }
     }
 
-    /// A transaction stored by the formats before the compact one, in the current layout: a
-    /// head alone stays as it is (heads did not change), a whole transaction is decoded and
-    /// written again.
-    pub(super) fn from_fixed(
+    /// A transaction stored by the formats before the binary head, in the current layout: its
+    /// head was its JSON behind a `u32` length, its mutations compact or, before those
+    /// (`fixed`), with fixed-width parts. The head is written again, compact mutations are kept
+    /// as they are, fixed-width ones are read and written again; a head alone stays alone.
+    pub(super) fn from_json_head(
         id: TxId,
         updated_at: Millis,
         bytes: &[u8],
+        fixed: bool,
     ) -> Result<Self, CoreError> {
         let mut r = Reader::new(bytes, WHAT);
-        let shell = r.str()?;
+        let mut tx: Transaction =
+            serde_json::from_str(r.str()?).map_err(|e| Self::unreadable(id, e))?;
+        (tx.id, tx.updated_at) = (id, updated_at);
         if r.at_end() {
+            return Ok(StoredTx::of(&tx).head());
+        }
+        if !fixed {
+            let head = StoredTx::of(&tx).head();
+            let mut joined = head.bytes.to_vec();
+            joined.extend_from_slice(&bytes[r.position()..]);
             return Ok(StoredTx {
-                id,
-                updated_at,
-                bytes: bytes.into(),
+                bytes: joined.into(),
+                ..head
             });
         }
-        let mut tx: Transaction = serde_json::from_str(shell).map_err(|e| unreadable(id, e))?;
         let count = r.u32()?;
         tx.mutations.reserve(r.capped(count.into()) / 40);
         for _ in 0..count {
@@ -156,24 +173,18 @@ impl StoredTx {
             m.changed_at = r.maybe(Reader::u64)?;
             m.original = r.maybe(|r| r.fields().map(|f| f.owned()))?;
             if let json @ [_, ..] = r.str()?.as_bytes() {
-                rare_of(id, json)?.fill(&mut m);
+                Rare::of(id, json)?.fill(&mut m);
             }
             tx.mutations.push(m);
         }
         r.end()?;
-        Ok(StoredTx {
-            id,
-            updated_at,
-            ..StoredTx::of(&tx)
-        })
+        Ok(StoredTx::of(&tx))
     }
 
-    /// The length of its head: the transaction's JSON without its mutations.
+    /// The length of its head (with the head's length before it); all of it when damaged.
     fn head_len(&self) -> usize {
-        let len = self.bytes.get(..4).map_or(0, |b| {
-            u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize
-        });
-        (4 + len).min(self.bytes.len())
+        let mut r = Reader::new(&self.bytes, WHAT);
+        r.prefixed().map_or(self.bytes.len(), |_| r.position())
     }
 
     /// Its head alone (the transaction without its mutations): what a record stores for a
@@ -205,11 +216,15 @@ impl StoredTx {
         hasher.finish()
     }
 
+    /// The error for the damaged JSON of transaction `id`.
+    fn unreadable(id: TxId, e: serde_json::Error) -> CoreError {
+        corrupt(WHAT, &format!("{id} is unreadable: {e}"))
+    }
+
     /// The transaction it holds.
     pub fn decode(&self) -> Result<Transaction, CoreError> {
         let mut r = Reader::new(&self.bytes, WHAT);
-        let mut tx: Transaction =
-            serde_json::from_str(r.str()?).map_err(|e| unreadable(self.id, e))?;
+        let mut tx = tx_head::read(&mut r, self.id, self.updated_at)?;
         let count = r.varint()?;
         tx.mutations.reserve(r.capped(count) / 8);
         for _ in 0..count {
@@ -235,7 +250,7 @@ impl StoredTx {
                 m.original = Some(r.text_fields()?.owned());
             }
             if flags & RARE != 0 {
-                rare_of(self.id, r.text()?.as_bytes())?.fill(&mut m);
+                Rare::of(self.id, r.text()?.as_bytes())?.fill(&mut m);
             }
             tx.mutations.push(m);
         }
@@ -246,10 +261,6 @@ impl StoredTx {
 
 /// What the bytes are called in errors.
 const WHAT: &str = "transaction";
-
-fn unreadable(id: TxId, e: serde_json::Error) -> CoreError {
-    corrupt(WHAT, &format!("{id} is unreadable: {e}"))
-}
 
 /// The op `tag` names, its fields read by `fields`.
 fn read_op<'a>(
@@ -267,12 +278,12 @@ fn read_op<'a>(
     })
 }
 
-/// The rare parts of a mutation of transaction `id` from their JSON.
-fn rare_of(id: TxId, json: &[u8]) -> Result<Rare, CoreError> {
-    serde_json::from_slice(json).map_err(|e| unreadable(id, e))
-}
-
 impl Rare {
+    /// The rare parts of transaction `id` (or of one of its mutations) from their JSON.
+    pub(super) fn of(id: TxId, json: &[u8]) -> Result<Rare, CoreError> {
+        serde_json::from_slice(json).map_err(|e| StoredTx::unreadable(id, e))
+    }
+
     /// Puts these parts into `m`.
     fn fill(self, m: &mut Mutation) {
         (m.base, m.parked, m.metadata) = (self.base, self.parked, self.metadata);
@@ -295,10 +306,10 @@ impl Reader<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixed_layout::fixed_tx;
+    use super::super::fixed_layout::{fixed_tx, json_head, json_head_tx};
     use super::*;
     use crate::hlc::Hlc;
-    use crate::transaction::{TxError, TxState};
+    use crate::transaction::{Attempt, TxError, TxState};
     use crate::Code;
     use serde_json::json;
 
@@ -364,23 +375,76 @@ mod tests {
             8,
         );
         tx.metadata = Some(json!({"kind": "bulk"}));
+        tx.confirm = Some(json!({"etag": 3}));
+        tx.queued_behind = vec![TxId(5), TxId(300)];
+        tx.current_attempt = Some(2);
+        tx.retries = 1;
+        tx.attempts = vec![
+            Attempt {
+                id: 1,
+                started_at: 6,
+                completed_at: Some(7),
+                error: Some("offline".into()),
+                retry_scheduled_for: Some(1_000_000),
+            },
+            Attempt {
+                id: 2,
+                // A clock set back: earlier than the transaction's creation.
+                started_at: 2,
+                completed_at: None,
+                error: None,
+                retry_scheduled_for: None,
+            },
+        ];
         let stored = StoredTx::of(&tx);
         assert_eq!((stored.id, stored.updated_at), (TxId(7), 8));
         let read = stored.decode().unwrap();
         assert_eq!(read, tx);
         assert_eq!(read.state, TxState::Failed);
-        // As the formats before the compact one stored it: rewritten in the current layout.
-        let fixed = fixed_tx(&tx);
-        assert!(fixed.len() > stored.bytes.len());
-        assert_eq!(StoredTx::from_fixed(tx.id, 8, &fixed).unwrap(), stored);
-        // A head alone is the same in both.
+        // A head alone joins the mutations of another copy.
         let head = stored.head();
-        assert_eq!(StoredTx::from_fixed(tx.id, 8, &head.bytes).unwrap(), head);
-        for len in 0..fixed.len() {
-            assert!(
-                StoredTx::from_fixed(tx.id, 8, &fixed[..len]).is_err() || len == head.bytes.len()
-            );
+        assert_eq!(head.with_mutations_of(&stored), stored);
+        // As earlier formats stored it (head as JSON; mutations compact or fixed-width):
+        // rewritten in the current layout.
+        let compact = json_head_tx(&stored).bytes.to_vec();
+        for (fixed, bytes) in [(false, compact), (true, fixed_tx(&tx))] {
+            assert!(bytes.len() > stored.bytes.len());
+            let read = StoredTx::from_json_head(tx.id, 8, &bytes, fixed).unwrap();
+            assert_eq!(read, stored);
         }
+    }
+
+    #[test]
+    fn a_head_alone_of_an_earlier_format_is_rewritten_alone() {
+        let mut tx = Transaction::new(TxId(3), vec![mutation("a", Op::Delete)], 5);
+        tx.state = TxState::Completed;
+        let stored = StoredTx::of(&tx);
+        let fixed = fixed_tx(&tx);
+        let json_len = json_head(&tx).len();
+        for fixed_parts in [false, true] {
+            let head = StoredTx::from_json_head(tx.id, 5, &fixed[..json_len], fixed_parts);
+            assert_eq!(head.unwrap(), stored.head());
+        }
+        // Every other cut is an error.
+        for len in (0..fixed.len()).filter(|&len| len != json_len) {
+            assert!(StoredTx::from_json_head(tx.id, 5, &fixed[..len], true).is_err());
+        }
+    }
+
+    #[test]
+    fn a_plain_head_takes_a_few_bytes() {
+        let mut tx = Transaction::new(TxId(1_000_000), vec![], 1_764_450_000_000);
+        tx.state = TxState::Completed;
+        tx.attempts.push(Attempt {
+            id: 1,
+            started_at: tx.created_at + 3,
+            completed_at: Some(tx.created_at + 40),
+            error: None,
+            retry_scheduled_for: None,
+        });
+        // Its length, then: state, flags, creation time (6), retries, 1 attempt (id, start,
+        // flags, end), 0 queued behind.
+        assert_eq!(StoredTx::of(&tx).head().bytes.len(), 1 + 15);
     }
 
     #[test]
