@@ -94,6 +94,7 @@ struct CallRun {
 }
 
 impl CallRun {
+    /// A run of `calls` calls, none answered yet.
     fn of(calls: usize) -> Self {
         CallRun {
             unanswered: calls,
@@ -218,6 +219,7 @@ impl Engine {
             _ => return,
         }
         let (_, log) = self.custom.calls.remove(&call.tx).expect("checked");
+        // The code of the call's failure, if it failed.
         let failure = match outcome {
             CallOutcome::Done { .. } => None,
             CallOutcome::Failed { .. } if call.step == CallStep::AwaitSync => {
@@ -278,7 +280,7 @@ impl Engine {
             }
             (CallStep::AwaitSync, CallOutcome::Failed { message, .. }) => self.fail(
                 call.tx,
-                Code::ConfirmFailed,
+                failure.expect("failed"),
                 format!("awaitSync failed: {message}"),
             ),
         }
