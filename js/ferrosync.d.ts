@@ -35,10 +35,11 @@ export type Document<T extends object = DocumentFields> = T & {
 
 /**
  * The stable `code` of every error the engine and its helpers throw, reject with or report
- * (a failed transaction's `error.code`, `getStats().lastErrorCode`). The engine's own codes come
- * first, then the sync protocol's (docs/PROTOCOL.md), which a server's refusal carries as sent.
- * docs/GUIDE.md (Errors) says what each means and whether it is retryable; a code this version
- * does not know (from a newer server) reads as `unknown`.
+ * (a failed transaction's `error.code`, an attempt's and a sync-log entry's `errorCode`,
+ * `getStats().lastErrorCode`). The engine's own codes come first, then the sync protocol's
+ * (docs/PROTOCOL.md), which a server's refusal carries as sent. docs/GUIDE.md (Errors) says
+ * what each means and whether it is retryable; a code this version does not know (from a newer
+ * server) reads as `unknown`.
  */
 export type ErrorCode =
   | 'invalid_argument'
@@ -59,6 +60,7 @@ export type ErrorCode =
   | 'non_retriable'
   | 'confirm_failed'
   | 'retries_exhausted'
+  | 'conflict'
   | 'not_found'
   | 'already_exists'
   | 'deleted'
@@ -177,6 +179,15 @@ export interface Attempt {
   completedAt: number | null;
   /** Why the attempt failed, or `null`. */
   error: string | null;
+  /**
+   * What made the attempt fail, as a stable code, or `null` when it did not fail: `network`
+   * when its answer was lost (the connection dropped, no answer in time, the page reloaded),
+   * the server's code when the server refused it, `conflict` when it met a newer version and
+   * the conflict strategy resolved it, `persist_failed` or `non_retriable` when a custom
+   * backend's `persist` rejected. `null` also in an attempt stored before attempts recorded
+   * their code.
+   */
+  errorCode: ErrorCode | null;
   /** When the next attempt is due (ms since epoch), or `null` if none is scheduled. */
   retryScheduledFor: number | null;
 }
@@ -467,6 +478,14 @@ export interface SyncLogEntry {
   errorCount: number;
   /** Why the run failed, or `null`. */
   error: string | null;
+  /**
+   * What made the run fail, as a stable code, or `null` when it did not fail: `network` when
+   * the connection dropped, no answer came in time or the page reloaded during the run, the
+   * server's code when the server refused the push or pull, a failed custom backend call's
+   * code; a `forceSync`, `push` or `pull` the run served rejects with it. `null` also in an
+   * entry stored before entries recorded their code.
+   */
+  errorCode: ErrorCode | null;
 }
 
 /** Filters for {@link SyncEngine.syncLog}. */
@@ -887,11 +906,16 @@ export declare class SyncEngine {
   start(): Promise<void>;
   /** Stops syncing; local reads and writes keep working. */
   stop(): Promise<void>;
-  /** Pushes and pulls now, without waiting for the next scheduled run. */
+  /**
+   * Pushes and pulls now, without waiting for the next scheduled run. Resolves once sync is
+   * idle. Rejects with a `SyncError` whose `code` is that of a run it caused that failed (the
+   * run's {@link SyncLogEntry.errorCode}), or `network` while the server is unreachable; with
+   * `invalid_state` while sync is stopped.
+   */
   forceSync(): Promise<void>;
-  /** Pushes pending transactions now. */
+  /** Pushes pending transactions now; settles as {@link SyncEngine.forceSync} does. */
   push(): Promise<void>;
-  /** Pulls changes from the server now. */
+  /** Pulls changes from the server now; settles as {@link SyncEngine.forceSync} does. */
   pull(): Promise<void>;
   /**
    * Resolves once everything the engine holds in memory (writes, their ends, documents received

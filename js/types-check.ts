@@ -217,6 +217,7 @@ export async function main(): Promise<void> {
     }
     const attempts: Attempt[] = t.attempts;
     const retryAt: number | null | undefined = attempts[0]?.retryScheduledFor;
+    const attemptCode: ErrorCode | null | undefined = attempts[0]?.errorCode;
     const message: string | undefined = t.error?.message;
     const mutations: Mutation[] = t.mutations;
     for (const m of mutations) {
@@ -233,7 +234,7 @@ export async function main(): Promise<void> {
           break;
       }
     }
-    ids.push(String(retryAt), message ?? '', String(t.queuedBehind.length + t.retries));
+    ids.push(String(retryAt), attemptCode ?? '', message ?? '', String(t.queuedBehind.length + t.retries));
   }
   ids.push(String(stats.historyDropped));
   const offTransaction: () => void = engine.onTransaction((t) => ids.push(t.state));
@@ -242,7 +243,8 @@ export async function main(): Promise<void> {
   // Sync log and conflicts.
   const log: SyncLogEntry[] = engine.syncLog({ limit: 10, status: 'completed', syncType: 'push', from: 0, to: Date.now() });
   const created: number | undefined = log[0]?.createdAt;
-  ids.push(String(created));
+  const runCode: ErrorCode | null | undefined = log[0]?.errorCode;
+  ids.push(String(created), runCode ?? '');
   const everything: SyncLogEntry[] = engine.syncLog();
   const conflicts: Conflict[] = engine.conflicts();
   for (const c of conflicts) {

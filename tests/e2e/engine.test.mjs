@@ -2,7 +2,7 @@
 // transaction history across reloads and under its retention, each write's documents and
 // metadata, the objects in-flight transactions hold, sync progress, stats counting live
 // changes, the sync log by date, and the storage choice (memory, or IndexedDB refused).
-import { check, openPage, seedServer, serverState, withServedPage } from './harness.mjs';
+import { check, freePort, openPage, seedServer, serverState, startServer, withServedPage } from './harness.mjs';
 
 const TOKEN = 'unused'; // the development token withServedPage starts the server with
 
@@ -331,6 +331,60 @@ export function engineTests(binary, www) {
         });
         check(state === 'completed', 'memory storage works where IndexedDB is refused');
         check((await serverState(port, TOKEN)).ids.includes('private-1'), 'and syncs');
+      });
+    },
+
+    async attempts_and_sync_runs_carry_their_codes_and_force_sync_rejects_with_its_runs() {
+      await withPage(async ({ page, origin, dir, port: pagePort }) => {
+        // A server of its own (the page's serves the page), frozen then killed under a sync.
+        const port = await freePort();
+        const server = await startServer(binary, ['--listen', `127.0.0.1:${port}`, '--db', `sqlite://${dir}/runs.db`, '--dev-token', TOKEN, '--allowed-origin', origin]);
+        try {
+          check(port !== pagePort, 'two servers');
+          await openEngine(page, 'runs', { serverUrl: `ws://127.0.0.1:${port}/v1/sync` });
+          const refused = await page.evaluate(async () => {
+            const engine = window.engines.runs;
+            const big = await engine.collection('todos').insert({ _id: 'big', blob: 'x'.repeat(300 * 1024) });
+            await big.settled().catch(() => {});
+            return {
+              attempt: engine.transactions().find((t) => t.id === big.id).attempts[0],
+              run: engine.syncLog({ syncType: 'push', limit: 1 })[0],
+              stats: engine.getStats().value.lastErrorCode,
+            };
+          });
+          check(refused.attempt.errorCode === 'too_large' && /larger than the limit/.test(refused.attempt.error), `the refused attempt: ${JSON.stringify(refused.attempt)}`);
+          check(refused.run.status === 'completed' && refused.run.errorCount === 1 && refused.run.errorCode === null, `its run worked: ${JSON.stringify(refused.run)}`);
+          check(refused.stats === 'too_large', `lastErrorCode: ${refused.stats}`);
+          // Frozen, the server takes a push and a pull and answers neither; then it dies.
+          server.kill('SIGSTOP');
+          await page.evaluate(async () => {
+            const engine = window.engines.runs;
+            const late = await engine.collection('todos').insert({ _id: 'late' });
+            window.late = late.id;
+            while (engine.transactions().find((t) => t.id === late.id).state !== 'persisting') {
+              await new Promise((r) => setTimeout(r, 10));
+            }
+            window.forced = engine.forceSync().then(() => null, (e) => ({ name: e.name, code: e.code, retryable: e.retryable, message: e.message }));
+          });
+          server.kill('SIGKILL');
+          const lost = await page.evaluate(async () => {
+            const engine = window.engines.runs;
+            const forced = await window.forced;
+            return {
+              forced,
+              attempt: engine.transactions().find((t) => t.id === window.late).attempts[0],
+              failed: engine.syncLog({ status: 'failed' }),
+            };
+          });
+          check(lost.forced?.name === 'SyncError' && lost.forced.code === 'network' && lost.forced.retryable === true, `forceSync rejects with its run's code: ${JSON.stringify(lost.forced)}`);
+          check(lost.forced.message.startsWith('connection lost'), lost.forced.message);
+          check(lost.attempt.errorCode === 'network' && lost.attempt.error.startsWith('connection lost'), `the lost attempt: ${JSON.stringify(lost.attempt)}`);
+          const types = lost.failed.map((e) => e.syncType).sort().join();
+          check(types === 'pull,push', `the push and the pull failed: ${JSON.stringify(lost.failed)}`);
+          check(lost.failed.every((e) => e.errorCode === 'network' && e.error === lost.forced.message), `each with its code: ${JSON.stringify(lost.failed)}`);
+        } finally {
+          server.kill('SIGKILL');
+        }
       });
     },
 

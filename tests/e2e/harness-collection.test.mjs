@@ -45,6 +45,7 @@ export function harnessTests(binary, www) {
         check(tx.state === 'completed', `completed after the retry (got ${tx.state})`);
         check(tx.attempts.length === 2, `two attempts (got ${tx.attempts.length})`);
         check(/simulated network failure/.test(tx.attempts[0].error), `the first attempt's error: ${tx.attempts[0].error}`);
+        check(tx.attempts[0].errorCode === 'persist_failed' && tx.attempts[1].errorCode === null, `the attempts' codes: ${JSON.stringify(tx.attempts)}`);
         check(tx.attempts[0].retryScheduledFor !== null, 'the retry was scheduled');
         const calls = await page.evaluate(() => window.t.syncControl.calls.map((c) => [c.attempt, c.failed]));
         check(JSON.stringify(calls) === '[[1,true],[2,false]]', `persist calls: ${JSON.stringify(calls)}`);

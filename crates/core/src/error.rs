@@ -150,6 +150,9 @@ pub enum Code {
     ConfirmFailed,
     /// Every attempt the retry policy allows failed.
     RetriesExhausted,
+    /// A write met a newer version on the server, and the conflict strategy resolved it (an
+    /// attempt's code: the transaction goes on).
+    Conflict,
     /// A code of the protocol: the server's answer, or the same condition met locally
     /// (`not_found`, `already_exists`, `deleted`).
     Protocol(ErrorCode),
@@ -157,7 +160,7 @@ pub enum Code {
 
 impl Code {
     /// The engine's own codes (those of the protocol are [`ErrorCode`]'s).
-    pub const LOCAL: [Code; 18] = [
+    pub const LOCAL: [Code; 19] = [
         Code::InvalidArgument,
         Code::InvalidConfig,
         Code::InvalidQuery,
@@ -176,6 +179,7 @@ impl Code {
         Code::NonRetriable,
         Code::ConfirmFailed,
         Code::RetriesExhausted,
+        Code::Conflict,
     ];
 
     /// The code as JavaScript sees it.
@@ -200,6 +204,7 @@ impl Code {
             NonRetriable => "non_retriable",
             ConfirmFailed => "confirm_failed",
             RetriesExhausted => "retries_exhausted",
+            Conflict => "conflict",
             Protocol(code) => code.as_str(),
         }
     }
@@ -210,7 +215,7 @@ impl Code {
         use Code::*;
         match self {
             InvalidArgument | InvalidConfig | InvalidQuery | InvalidState | UnknownCollection
-            | UnknownConflict | Destroyed => None,
+            | UnknownConflict | Destroyed | Conflict => None,
             PendingWrites | StorageFailed | StorageQuota | Network | PersistFailed
             | RetriesExhausted => Some(true),
             CorruptStorage | ProtocolViolation | BadRemoteData | NonRetriable | ConfirmFailed => {

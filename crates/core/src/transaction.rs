@@ -83,6 +83,10 @@ pub struct Attempt {
     pub completed_at: Option<Millis>,
     /// Why it failed, if it did.
     pub error: Option<String>,
+    /// The stable code of why it failed; `None` when it did not fail, and in attempts stored
+    /// before attempts recorded their code.
+    #[serde(default)]
+    pub error_code: Option<Code>,
     /// When the next attempt is due, if a retry was scheduled.
     pub retry_scheduled_for: Option<Millis>,
 }
@@ -203,6 +207,7 @@ impl Transaction {
             started_at: now,
             completed_at: None,
             error: None,
+            error_code: None,
             retry_scheduled_for: None,
         });
         self.current_attempt = Some(id);
@@ -210,14 +215,20 @@ impl Transaction {
         id
     }
 
-    /// Closes the current attempt, if any, with its outcome.
-    pub fn finish_attempt(&mut self, now: Millis, error: Option<String>, retry_at: Option<Millis>) {
+    /// Closes the current attempt, if any, with its outcome: the code and message of why it
+    /// failed, if it did.
+    pub fn finish_attempt(
+        &mut self,
+        now: Millis,
+        error: Option<(Code, String)>,
+        retry_at: Option<Millis>,
+    ) {
         let Some(current) = self.current_attempt.take() else {
             return;
         };
         if let Some(attempt) = self.attempts.iter_mut().find(|a| a.id == current) {
             attempt.completed_at = Some(now);
-            attempt.error = error;
+            (attempt.error_code, attempt.error) = error.unzip();
             attempt.retry_scheduled_for = retry_at;
         }
         self.updated_at = now;
@@ -225,7 +236,7 @@ impl Transaction {
 
     /// Fails it with `error` (closing any attempt).
     pub fn fail(&mut self, error: TxError, now: Millis) {
-        self.finish_attempt(now, Some(error.message.clone()), None);
+        self.finish_attempt(now, Some((error.code, error.message.clone())), None);
         self.error = Some(error);
         self.queued_behind.clear();
         self.set_state(TxState::Failed, now);
@@ -348,14 +359,34 @@ mod tests {
     fn attempts_record_their_outcome_and_retry_time() {
         let mut tx = Transaction::new(TxId(1), Vec::new(), 10);
         assert_eq!(tx.start_attempt(20), 1);
-        tx.finish_attempt(30, Some("boom".into()), Some(1030));
+        tx.finish_attempt(30, Some((Code::Network, "boom".into())), Some(1030));
         assert_eq!(tx.start_attempt(1030), 2);
         tx.finish_attempt(1040, None, None);
         assert_eq!(tx.current_attempt, None);
         assert_eq!(tx.attempts[0].error.as_deref(), Some("boom"));
+        assert_eq!(tx.attempts[0].error_code, Some(Code::Network));
         assert_eq!(tx.attempts[0].retry_scheduled_for, Some(1030));
         assert_eq!(tx.attempts[1].completed_at, Some(1040));
+        assert_eq!(tx.attempts[1].error_code, None);
+        tx.start_attempt(1045);
         tx.fail(TxError::new(TxId(1), Code::NonRetriable, "no".into()), 1050);
         assert_eq!(tx.state, Failed);
+        assert_eq!(tx.attempts[2].error.as_deref(), Some("no"));
+        assert_eq!(tx.attempts[2].error_code, Some(Code::NonRetriable));
+    }
+
+    #[test]
+    fn an_attempt_stored_before_codes_loads_without_one() {
+        let stored =
+            r#"{"id":1,"startedAt":5,"completedAt":6,"error":"boom","retryScheduledFor":null}"#;
+        let attempt: Attempt = serde_json::from_str(stored).unwrap();
+        assert_eq!(attempt.error.as_deref(), Some("boom"));
+        assert_eq!(attempt.error_code, None);
+        let written = serde_json::to_value(Attempt {
+            error_code: Some(Code::Protocol(crate::protocol::ErrorCode::TooLarge)),
+            ..attempt
+        })
+        .unwrap();
+        assert_eq!(written["errorCode"], "too_large");
     }
 }

@@ -5,7 +5,10 @@ mod common;
 
 use common::*;
 use ferrosync_core::document::{parse_document, Document};
-use ferrosync_core::engine::{Backend, Call, CallOutcome, CallStep, EngineConfig, Input};
+use ferrosync_core::engine::{
+    Backend, Call, CallOutcome, CallStep, EngineConfig, Input, SyncLogEntry, SyncLogQuery,
+    SyncLogStatus,
+};
 use ferrosync_core::hlc::Hlc;
 use ferrosync_core::scheduler::MutationStrategy;
 use ferrosync_core::transaction::TxState;
@@ -61,6 +64,11 @@ fn failed(retryable: bool) -> CallOutcome {
         message: "API down".into(),
         retryable,
     }
+}
+
+/// The newest sync-log run.
+fn last_run(c: &Client) -> SyncLogEntry {
+    c.engine.sync_log(&SyncLogQuery::default())[0].clone()
 }
 
 fn title(c: &Client, id: &str) -> Option<serde_json::Value> {
@@ -143,9 +151,10 @@ fn after_a_reload_persisted_transactions_are_done_and_unpersisted_ones_retried()
     c.handle(Input::BackendReady, T0 + 3).unwrap();
     let retried = c.calls.pop_front().expect("retried after reload");
     assert_eq!((retried.tx, retried.attempt), (unpersisted, 2));
+    let interrupted = &c.tx(unpersisted).attempts[0];
     assert_eq!(
-        c.tx(unpersisted).attempts[0].error.as_deref(),
-        Some("interrupted by a reload")
+        (interrupted.error.as_deref(), interrupted.error_code),
+        (Some("interrupted by a reload"), Some(Code::Network))
     );
 }
 
@@ -160,6 +169,15 @@ fn a_retryable_failure_backs_off_then_a_new_attempt_succeeds() {
     answer(&mut c, call, failed(true), T0 + 10);
     let t = c.tx(tx);
     assert_eq!(t.state, TxState::Pending);
+    assert_eq!(
+        (t.attempts[0].error.as_deref(), t.attempts[0].error_code),
+        (Some("API down"), Some(Code::PersistFailed))
+    );
+    let run = last_run(&c);
+    assert_eq!(
+        (run.status, run.error_code),
+        (SyncLogStatus::Failed, Some(Code::PersistFailed))
+    );
     let retry_at = t.attempts[0].retry_scheduled_for.expect("retry scheduled");
     assert!((T0 + 10..=T0 + 1010).contains(&retry_at), "{retry_at}");
     assert_eq!(c.wake, Some(retry_at));
@@ -174,6 +192,12 @@ fn a_retryable_failure_backs_off_then_a_new_attempt_succeeds() {
     answer(&mut c, again, done(), retry_at + 1);
     assert_eq!(c.tx(tx).state, TxState::Completed);
     assert_eq!(c.tx(tx).attempts.len(), 2);
+    assert_eq!(c.tx(tx).attempts[1].error_code, None);
+    let run = last_run(&c);
+    assert_eq!(
+        (run.status, run.error_code),
+        (SyncLogStatus::Completed, None)
+    );
 }
 
 #[test]
@@ -199,6 +223,8 @@ fn a_non_retriable_failure_fails_at_once_and_rolls_back_its_dependents() {
     let error = c.tx(second).error.unwrap();
     assert_eq!(error.transaction_id, first);
     assert_eq!((error.code, error.retryable), (Code::NonRetriable, false));
+    assert_eq!(c.tx(first).attempts[0].error_code, Some(Code::NonRetriable));
+    assert_eq!(last_run(&c).error_code, Some(Code::NonRetriable));
     assert_eq!(c.visible("1"), None, "rolled back");
 }
 

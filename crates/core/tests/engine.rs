@@ -226,6 +226,116 @@ fn a_multi_mutation_transaction_applies_atomically_on_the_server() {
     assert!(w.clients[0].visible("a").is_none(), "rolled back locally");
 }
 
+/// The newest push run in the sync log.
+fn last_push(c: &Client) -> ferrosync_core::engine::SyncLogEntry {
+    let query = SyncLogQuery {
+        limit: Some(1),
+        sync_type: Some(SyncType::Push),
+        ..SyncLogQuery::default()
+    };
+    c.engine.sync_log(&query)[0].clone()
+}
+
+#[test]
+fn attempts_and_push_runs_carry_the_code_of_why_they_failed() {
+    let mut w = World::online(1, config);
+    // The connection drops under a push: the attempt and its run end with `network`.
+    let tx = w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "a"}))], w.now)
+        .unwrap();
+    while w.clients[0].complete_write(w.now) {}
+    assert!(matches!(
+        w.clients[0].outbox.back(),
+        Some(ClientMessage::Push { .. })
+    ));
+    w.disconnect(0);
+    let lost = &w.clients[0].tx(tx).attempts[0];
+    assert_eq!(lost.error_code, Some(Code::Network), "{lost:?}");
+    assert_eq!(lost.error.as_deref(), Some("connection lost: test"));
+    let run = last_push(&w.clients[0]);
+    assert_eq!(
+        (run.status, run.error_code, run.error.as_deref()),
+        (
+            SyncLogStatus::Failed,
+            Some(Code::Network),
+            Some("connection lost: test")
+        )
+    );
+    // A busy server: the attempt has the server's retryable code and a retry time.
+    w.server.busy = true;
+    w.connect(0);
+    w.settle();
+    let busy = &w.clients[0].tx(tx).attempts[1];
+    assert_eq!(busy.error_code, Some(Code::Protocol(ErrorCode::Busy)));
+    let retry_at = busy.retry_scheduled_for.expect("a retry is scheduled");
+    w.server.busy = false;
+    w.advance(retry_at - w.now);
+    w.settle();
+    let t = w.clients[0].tx(tx);
+    assert_eq!(t.state, Completed);
+    assert_eq!(
+        (t.attempts[2].error_code, t.attempts[2].error.as_deref()),
+        (None, None)
+    );
+    assert_eq!(
+        last_push(&w.clients[0]).error_code,
+        None,
+        "{:?}",
+        last_push(&w.clients[0])
+    );
+    // A refusal: the attempt has the server's code; the run worked, counting one error.
+    let bad = w.clients[0]
+        .commit(
+            vec![insert("todos", json!({"_id": "b", "invalid": true}))],
+            w.now,
+        )
+        .unwrap();
+    w.settle();
+    let t = w.clients[0].tx(bad);
+    assert_eq!(t.state, Failed);
+    let refused = Code::Protocol(ErrorCode::BadRequest);
+    assert_eq!(t.attempts[0].error_code, Some(refused));
+    assert_eq!(t.error.unwrap().code, refused);
+    let run = last_push(&w.clients[0]);
+    assert_eq!(
+        (run.status, run.error_count, run.error_code),
+        (SyncLogStatus::Completed, 1, None)
+    );
+}
+
+#[test]
+fn an_attempt_that_met_a_conflict_carries_the_conflict_code() {
+    let mut w = World::online(2, config);
+    w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "a", "n": 0}))], w.now)
+        .unwrap();
+    w.settle();
+    // Client 1 writes offline while client 0's write lands first.
+    w.disconnect(1);
+    let tx = w.clients[1]
+        .commit(vec![update("todos", "a", json!({"n": 1}))], w.now)
+        .unwrap();
+    w.clients[0]
+        .commit(vec![update("todos", "a", json!({"n": 2}))], w.now)
+        .unwrap();
+    w.settle();
+    w.connect(1);
+    w.settle();
+    let t = w.clients[1].tx(tx);
+    assert_eq!(t.state, Completed);
+    assert_eq!(
+        t.attempts[0].error_code,
+        Some(Code::Conflict),
+        "{:?}",
+        t.attempts
+    );
+    assert!(t.attempts[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .starts_with("conflict on 1 document"));
+}
+
 #[test]
 fn ordered_transactions_queue_per_object_and_a_failure_cascades_to_dependents() {
     let mut w = World::online(1, config);

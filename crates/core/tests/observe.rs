@@ -6,10 +6,11 @@ mod common;
 
 use common::*;
 use ferrosync_core::engine::{
-    EngineConfig, Input, PullProgress, Record, StorageWrite, StoreOp, SyncLogQuery, SyncProgress,
-    SyncType,
+    EngineConfig, Input, PullProgress, Record, StorageWrite, StoreOp, SyncLogEntry, SyncLogQuery,
+    SyncLogStatus, SyncProgress, SyncType,
 };
 use ferrosync_core::scheduler::MutationStrategy;
+use ferrosync_core::Code;
 use serde_json::json;
 
 #[test]
@@ -254,4 +255,36 @@ fn sync_log_entries_stored_without_a_creation_time_take_their_start() {
             "{entry:?}"
         );
     }
+}
+
+/// Entries stored before entries had a code read back without one; a run under way when the
+/// page closed reads as failed with `network`.
+#[test]
+fn sync_log_entries_stored_without_a_code_load_and_interrupted_runs_read_as_network() {
+    let stored = json!({
+        "id": 1, "syncType": "push", "status": "failed", "startedAt": 5, "completedAt": 6,
+        "syncedCount": 0, "errorCount": 0, "error": "no answer from the server in time",
+    });
+    let entry: SyncLogEntry = serde_json::from_value(stored).unwrap();
+    assert_eq!((entry.error.is_some(), entry.error_code), (true, None));
+
+    let mut w = World::online(1, config);
+    w.clients[0]
+        .commit(vec![insert("todos", json!({ "_id": "a" }))], w.now)
+        .unwrap();
+    while w.clients[0].complete_write(w.now) {}
+    let now = w.now;
+    let client = &mut w.clients[0];
+    client.flush(now);
+    client.reload(now);
+    let run = &client.engine.sync_log(&SyncLogQuery::default())[0];
+    assert_eq!(
+        (run.status, run.error.as_deref(), run.error_code),
+        (
+            SyncLogStatus::Failed,
+            Some("interrupted by a reload"),
+            Some(Code::Network)
+        ),
+        "{run:?}"
+    );
 }

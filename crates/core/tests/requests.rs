@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use ferrosync_core::engine::{Input, RequestError, SyncStatus};
+use ferrosync_core::engine::{Input, RequestError, SyncLogQuery, SyncStatus, SyncType};
 use ferrosync_core::protocol::ErrorCode;
 use ferrosync_core::protocol::ServerMessage;
 use ferrosync_core::{Code, Millis};
@@ -102,6 +102,37 @@ fn force_sync_fails_with_the_error_of_a_run_it_caused() {
         "{:?}",
         w.clients[0].answers
     );
+}
+
+#[test]
+fn force_sync_fails_with_its_runs_code_not_the_latest_errors() {
+    let mut w = started();
+    // A refused transaction leaves its code as the latest error.
+    w.clients[0]
+        .commit(
+            vec![insert("todos", json!({"_id": "a", "invalid": true}))],
+            w.now,
+        )
+        .unwrap();
+    w.settle();
+    let refused = Some(Code::Protocol(ErrorCode::BadRequest));
+    assert_eq!(w.clients[0].engine.stats().last_error_code, refused);
+    // The pull the request started loses its connection.
+    let ticket = sync_now(&mut w, 0);
+    w.disconnect(0);
+    assert_eq!(
+        w.clients[0].answers[&ticket],
+        Err(RequestError::Sync(
+            Code::Network,
+            "connection lost: test".into()
+        ))
+    );
+    let run = &w.clients[0].engine.sync_log(&SyncLogQuery::default())[0];
+    assert_eq!(
+        (run.sync_type, run.error_code),
+        (SyncType::Pull, Some(Code::Network))
+    );
+    assert_eq!(w.clients[0].engine.stats().last_error_code, refused);
 }
 
 #[test]

@@ -80,13 +80,38 @@ pub enum CallOutcome {
 /// A collection and document id.
 type Object = (String, DocId);
 
+/// A sync-log run of calls.
+#[derive(Debug)]
+struct CallRun {
+    /// Calls not answered yet.
+    unanswered: usize,
+    /// Calls that succeeded.
+    done: usize,
+    /// Calls that failed.
+    failed: usize,
+    /// The first failed call's code: the run's.
+    code: Option<Code>,
+}
+
+impl CallRun {
+    /// A run of `calls` calls, none answered yet.
+    fn of(calls: usize) -> Self {
+        CallRun {
+            unanswered: calls,
+            done: 0,
+            failed: 0,
+            code: None,
+        }
+    }
+}
+
 /// The custom backend's bookkeeping.
 #[derive(Debug, Default)]
 pub(super) struct CustomState {
     /// Calls under way, with the sync-log run each belongs to.
     calls: BTreeMap<TxId, (Call, u64)>,
-    /// Sync-log runs of calls: (calls unanswered, writes completed, failures).
-    runs: HashMap<u64, (usize, usize, usize)>,
+    /// Sync-log runs of calls, by log id.
+    runs: HashMap<u64, CallRun>,
     /// Remote documents held back until their object is unlocked (`None`: removed).
     deferred: BTreeMap<Object, Option<Document>>,
     /// Transactions loaded while awaiting a confirmation: `awaitSync` is called again for them
@@ -134,7 +159,7 @@ impl Engine {
             return;
         }
         let log = self.start_log(SyncType::Push);
-        self.custom.runs.insert(log, (due.len(), 0, 0));
+        self.custom.runs.insert(log, CallRun::of(due.len()));
         for id in due {
             self.set_retry_at(id, None);
             let entry = self.txs.get_mut(&id).expect("ready");
@@ -163,7 +188,7 @@ impl Engine {
             return;
         }
         let log = self.start_log(SyncType::Push);
-        self.custom.runs.insert(log, (resumed.len(), 0, 0));
+        self.custom.runs.insert(log, CallRun::of(resumed.len()));
         for id in resumed {
             let attempt = self.txs[&id].tx.attempts.len() as u32;
             self.start_call(
@@ -194,7 +219,17 @@ impl Engine {
             _ => return,
         }
         let (_, log) = self.custom.calls.remove(&call.tx).expect("checked");
-        let succeeded = matches!(outcome, CallOutcome::Done { .. });
+        // The code of the call's failure, if it failed.
+        let failure = match outcome {
+            CallOutcome::Done { .. } => None,
+            CallOutcome::Failed { .. } if call.step == CallStep::AwaitSync => {
+                Some(Code::ConfirmFailed)
+            }
+            CallOutcome::Failed {
+                retryable: true, ..
+            } => Some(Code::PersistFailed),
+            CallOutcome::Failed { .. } => Some(Code::NonRetriable),
+        };
         match (call.step, outcome) {
             (CallStep::Persist, CallOutcome::Done { confirm, .. })
                 if confirm.is_some()
@@ -203,7 +238,7 @@ impl Engine {
                 let message = "persist returned `confirm`, but there is no `awaitSync` to \
                                confirm the writes with";
                 self.persist_rejected(call.tx, Code::InvalidConfig, message.into());
-                self.end_call(log, false);
+                self.end_call(log, Some(Code::InvalidConfig));
                 return;
             }
             (
@@ -240,38 +275,38 @@ impl Engine {
                 self.take_external_ids(call.tx, external_ids);
                 self.complete(call.tx);
             }
-            (CallStep::Persist, CallOutcome::Failed { message, retryable }) => {
-                let code = if retryable {
-                    Code::PersistFailed
-                } else {
-                    Code::NonRetriable
-                };
-                self.persist_rejected(call.tx, code, message)
+            (CallStep::Persist, CallOutcome::Failed { message, .. }) => {
+                self.persist_rejected(call.tx, failure.expect("failed"), message)
             }
             (CallStep::AwaitSync, CallOutcome::Failed { message, .. }) => self.fail(
                 call.tx,
-                Code::ConfirmFailed,
+                failure.expect("failed"),
                 format!("awaitSync failed: {message}"),
             ),
         }
-        self.end_call(log, succeeded);
+        self.end_call(log, failure);
     }
 
-    /// A call ended: its run is finished once all its calls are.
-    fn end_call(&mut self, log: u64, succeeded: bool) {
+    /// A call ended, failed with `failure`'s code or not: its run is finished once all its
+    /// calls are, failed with the code of its first failed call if any failed.
+    fn end_call(&mut self, log: u64, failure: Option<Code>) {
         let Some(run) = self.custom.runs.get_mut(&log) else {
             return;
         };
-        run.0 -= 1;
-        if succeeded {
-            run.1 += 1;
-        } else {
-            run.2 += 1;
+        run.unanswered -= 1;
+        match failure {
+            None => run.done += 1,
+            Some(code) => {
+                run.failed += 1;
+                run.code.get_or_insert(code);
+            }
         }
-        if run.0 == 0 {
-            let (_, done, failed) = self.custom.runs.remove(&log).expect("present");
-            let error = (failed > 0).then(|| format!("{failed} transaction(s) failed"));
-            self.finish_log(log, done, failed, error);
+        if run.unanswered == 0 {
+            let run = self.custom.runs.remove(&log).expect("present");
+            let error = run
+                .code
+                .map(|code| (code, format!("{} transaction(s) failed", run.failed)));
+            self.finish_log(log, run.done, run.failed, error);
         }
     }
 
@@ -290,7 +325,9 @@ impl Engine {
             }
             RetryDecision::GiveUp if retryable => {
                 let entry = self.txs.get_mut(&id).expect("called");
-                entry.tx.finish_attempt(self.now, Some(message), None);
+                entry
+                    .tx
+                    .finish_attempt(self.now, Some((code, message)), None);
                 self.fail(id, Code::RetriesExhausted, self.gave_up_message(id));
             }
             RetryDecision::GiveUp => self.fail(id, code, message),

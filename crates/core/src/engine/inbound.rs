@@ -43,7 +43,7 @@ impl Engine {
         let why = format!("connection lost: {reason}");
         self.requeue_all(&why, None);
         if let Some(log) = self.pull.log.take() {
-            self.finish_log(log, 0, 0, Some(why));
+            self.finish_log(log, 0, 0, Some((Code::Network, why)));
         }
         self.pull.start = None;
         self.pull.in_flight = None;
@@ -125,7 +125,8 @@ impl Engine {
                         self.pull.in_flight = None;
                         self.pull.requested = error.retryable;
                         if let Some(log) = self.pull.log.take() {
-                            self.finish_log(log, 0, 0, Some(message.clone()));
+                            let why = (Code::Protocol(error.code), message.clone());
+                            self.finish_log(log, 0, 0, Some(why));
                             self.pull.start = None;
                         }
                     }

@@ -520,6 +520,9 @@ struct PullState {
 const SYNC_LOG_KEPT: usize = 200;
 /// Why a request unanswered within `ack_timeout_ms` is given up on.
 const NO_ANSWER: &str = "no answer from the server in time";
+/// Why an attempt or run under way when the page closed ended (its answer was lost, as
+/// `network` says).
+const INTERRUPTED: &str = "interrupted by a reload";
 
 /// The client engine.
 pub struct Engine {

@@ -272,6 +272,7 @@ impl Engine {
             for id in flight.txs {
                 self.requeue(
                     id,
+                    Code::Protocol(ErrorCode::Aborted),
                     "not processed: an earlier transaction in the same push failed",
                 );
             }
@@ -394,7 +395,9 @@ impl Engine {
             "conflict on {conflicts} document(s); resolved by the {:?} strategy",
             strategy
         );
-        entry.tx.finish_attempt(self.now, Some(message), None);
+        entry
+            .tx
+            .finish_attempt(self.now, Some((Code::Conflict, message)), None);
         if entry
             .tx
             .mutations
@@ -453,7 +456,7 @@ impl Engine {
         let entry = self.txs.get_mut(&id).expect("attempted");
         entry
             .tx
-            .finish_attempt(self.now, Some(message.clone()), retry_at);
+            .finish_attempt(self.now, Some((code, message.clone())), retry_at);
         entry.tx.set_state(TxState::Pending, self.now);
         self.touch(id);
         self.status.fail(code, message);
@@ -470,10 +473,11 @@ impl Engine {
         format!("gave up after {} attempts: {last}", tx.retries)
     }
 
-    /// A sent transaction lost its answer (connection loss, timeout, early stop): it goes back
-    /// to pending with its ids and is re-sent; this does not count against the retry limit.
-    /// Whether it was still waiting for that answer.
-    pub(super) fn requeue(&mut self, id: TxId, why: &str) -> bool {
+    /// A sent transaction lost its answer (connection loss, timeout, early stop): its attempt
+    /// ends with `code` and `why`, and it goes back to pending with its ids and is re-sent;
+    /// this does not count against the retry limit. Whether it was still waiting for that
+    /// answer.
+    pub(super) fn requeue(&mut self, id: TxId, code: Code, why: &str) -> bool {
         let Some(entry) = self.txs.get_mut(&id) else {
             return false;
         };
@@ -484,20 +488,22 @@ impl Engine {
         let entry = self.txs.get_mut(&id).expect("unfinished");
         entry
             .tx
-            .finish_attempt(self.now, Some(why.to_owned()), None);
+            .finish_attempt(self.now, Some((code, why.to_owned())), None);
         entry.tx.set_state(TxState::Pending, self.now);
         self.out.txs.insert(id);
         true
     }
 
-    /// Every push on the wire is given up on (connection lost, or a whole-push error).
+    /// Every push on the wire is given up on (connection lost, or a whole-push error): the
+    /// attempts and runs end with the error's code, `network` without one.
     pub(super) fn requeue_all(&mut self, why: &str, error: Option<&ErrorInfo>) {
+        let code = error.map_or(Code::Network, |e| Code::Protocol(e.code));
         let flights = std::mem::take(&mut self.flights);
         for (_, flight) in flights {
             for id in &flight.txs {
-                self.requeue(*id, why);
+                self.requeue(*id, code, why);
             }
-            self.finish_log(flight.log, 0, 0, Some(why.to_owned()));
+            self.finish_log(flight.log, 0, 0, Some((code, why.to_owned())));
         }
         if let Some(error) = error {
             // The first transaction holding ids holds back all others: back it off.
@@ -521,9 +527,9 @@ impl Engine {
             let flight = self.flights.remove(&seq).expect("listed");
             let mut unanswered = false;
             for id in &flight.txs {
-                unanswered |= self.requeue(*id, NO_ANSWER);
+                unanswered |= self.requeue(*id, Code::Network, NO_ANSWER);
             }
-            self.finish_log(flight.log, 0, 0, Some(NO_ANSWER.into()));
+            self.finish_log(flight.log, 0, 0, Some((Code::Network, NO_ANSWER.into())));
             if unanswered {
                 self.status.fail(Code::Network, NO_ANSWER.into());
             }

@@ -18,8 +18,8 @@ pub type Answer = Result<(), RequestError>;
 pub enum RequestError {
     /// Sync is stopped: `start()` was not called, or `stop()` was.
     Stopped,
-    /// A sync run the request caused failed (its code is the latest error's the stats show),
-    /// or the server is unreachable (`network`); the message says why.
+    /// A sync run the request caused failed (with that run's code and message), or the server
+    /// is unreachable (`network`).
     Sync(Code, String),
 }
 
@@ -118,27 +118,24 @@ impl Engine {
             status: Some(SyncLogStatus::Failed),
             ..SyncLogQuery::default()
         };
-        let failed: Vec<(u64, String)> = self
+        let failed: Vec<(u64, RequestError)> = self
             .sync_log(&failed)
             .into_iter()
             .map(|e| {
+                let why = e.error.clone().unwrap_or_else(|| "sync failed".into());
                 (
                     e.id,
-                    e.error.clone().unwrap_or_else(|| "sync failed".into()),
+                    RequestError::Sync(e.error_code.unwrap_or_default(), why),
                 )
             })
             .collect();
-        let stats = self.stats();
-        let (last_error, failed_code) = (
-            stats.last_error.clone(),
-            stats.last_error_code.unwrap_or(Code::Network),
-        );
+        let last_error = self.stats().last_error.clone();
         let requests = &mut self.requests;
         requests.syncs.retain(|&(ticket, since)| {
             let answer = if status == SyncStatus::Idle {
                 Ok(())
             } else if let Some((_, error)) = failed.iter().find(|(id, _)| *id >= since) {
-                Err(RequestError::Sync(failed_code, error.clone()))
+                Err(error.clone())
             } else if unreachable {
                 let why = last_error.as_deref().unwrap_or("the server is unreachable");
                 Err(RequestError::Sync(Code::Network, format!("offline: {why}")))

@@ -1,6 +1,6 @@
 //! Sync status, stats and the sync log, all derived from engine state.
 
-use super::{Effect, Engine, Link};
+use super::{Effect, Engine, Link, INTERRUPTED};
 use crate::{Code, Millis};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -120,6 +120,10 @@ pub struct SyncLogEntry {
     pub error_count: u64,
     /// Why it failed.
     pub error: Option<String>,
+    /// The stable code of why it failed; `None` when it did not, and in entries stored before
+    /// entries recorded their code.
+    #[serde(default)]
+    pub error_code: Option<Code>,
 }
 
 /// Which sync-log entries `engine.syncLog(query)` returns.
@@ -319,6 +323,7 @@ impl Engine {
             synced_count: 0,
             error_count: 0,
             error: None,
+            error_code: None,
         });
         self.store.logs.insert(id);
         while self.status.log.len() > super::SYNC_LOG_KEPT {
@@ -336,12 +341,13 @@ impl Engine {
         }
     }
 
+    /// Ends run `id`: failed with the code and message of `error`, or completed.
     pub(super) fn finish_log(
         &mut self,
         id: u64,
         synced: usize,
         errors: usize,
-        error: Option<String>,
+        error: Option<(Code, String)>,
     ) {
         let now = self.now;
         if let Some(entry) = self.status.log.iter_mut().find(|e| e.id == id) {
@@ -353,7 +359,7 @@ impl Engine {
             } else {
                 SyncLogStatus::Completed
             };
-            entry.error = error;
+            (entry.error_code, entry.error) = error.unzip();
             self.store.logs.insert(id);
         }
     }
@@ -372,7 +378,8 @@ impl Engine {
             }
             if entry.status == SyncLogStatus::Running {
                 entry.status = SyncLogStatus::Failed;
-                entry.error = Some("interrupted by a reload".into());
+                entry.error = Some(INTERRUPTED.into());
+                entry.error_code = Some(Code::Network);
                 self.store.logs.insert(entry.id);
             }
             self.status.next_log = self.status.next_log.max(entry.id + 1);

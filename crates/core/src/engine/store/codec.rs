@@ -755,6 +755,7 @@ mod tests {
             synced_count: 2,
             error_count: 0,
             error: None,
+            error_code: None,
         };
         let mut old = json!({
             "txs": [tx],

@@ -6,10 +6,10 @@ use super::codec::{HistoryPage, Page, Record};
 use super::layout::{hash, Pages, Unfolded};
 use super::{Snapshot, StoredTx, TxHome};
 use crate::engine::history::Archived;
-use crate::engine::{Engine, SyncLogEntry, TxEntry};
+use crate::engine::{Engine, SyncLogEntry, TxEntry, INTERRUPTED};
 use crate::hlc::{node_of, Hlc, HybridClock};
 use crate::transaction::{Transaction, TxId, TxState};
-use crate::CoreError;
+use crate::{Code, CoreError};
 use std::collections::{BTreeMap, HashMap};
 
 /// A collection's pages as read: its page count, and each written page's `as_of` and bytes.
@@ -269,7 +269,8 @@ impl Engine {
                 persisted.push(tx.id);
             } else if tx.state != TxState::Queued {
                 if tx.state != TxState::Pending {
-                    tx.finish_attempt(self.now, Some("interrupted by a reload".into()), None);
+                    let why = (Code::Network, INTERRUPTED.to_owned());
+                    tx.finish_attempt(self.now, Some(why), None);
                 }
                 tx.state = TxState::Pending;
             }

@@ -385,6 +385,7 @@ mod tests {
                 started_at: 6,
                 completed_at: Some(7),
                 error: Some("offline".into()),
+                error_code: Some(Code::Network),
                 retry_scheduled_for: Some(1_000_000),
             },
             Attempt {
@@ -393,6 +394,7 @@ mod tests {
                 started_at: 2,
                 completed_at: None,
                 error: None,
+                error_code: None,
                 retry_scheduled_for: None,
             },
         ];
@@ -440,6 +442,7 @@ mod tests {
             started_at: tx.created_at + 3,
             completed_at: Some(tx.created_at + 40),
             error: None,
+            error_code: None,
             retry_scheduled_for: None,
         });
         // Its length, then: state, flags, creation time (6), retries, 1 attempt (id, start,

@@ -4,7 +4,8 @@
 //! Bytes, behind their `varint` length: `u8` state (its index in [`TxState::VARIANTS`]),
 //! `u8` flags (which optional parts follow), created-at, `varint` retries, `varint` attempts,
 //! each: `varint` id, started-at after created-at, `u8` flags, then those the flags name:
-//! completed-at after started-at, error `text`, retry time after started-at; `varint` ids it is
+//! completed-at after started-at, error `text`, the error's code (its name) as `text`, retry
+//! time after started-at; `varint` ids it is
 //! queued behind; then those the head's flags name: `varint` current attempt, and the JSON of
 //! the rarely set parts (error, metadata, what is left to confirm) as `text`. Times after
 //! another are [`Writer::after`] it.
@@ -16,7 +17,7 @@ use super::bytes::{Reader, Writer};
 use super::codec::corrupt;
 use super::stored_tx::Rare;
 use crate::transaction::{Attempt, Transaction, TxId, TxState};
-use crate::{CoreError, Millis};
+use crate::{Code, CoreError, Millis};
 
 /// A head's flags: a current attempt follows.
 const CURRENT_ATTEMPT: u8 = 1;
@@ -28,6 +29,8 @@ const COMPLETED: u8 = 1;
 const ERROR: u8 = 2;
 /// An attempt's flags: when its retry is due follows.
 const RETRY: u8 = 4;
+/// An attempt's flags: its error's code follows.
+const CODE: u8 = 8;
 
 /// What the bytes are called in errors.
 const WHAT: &str = "transaction";
@@ -87,6 +90,7 @@ fn write_attempt(out: &mut Writer, attempt: &Attempt, created_at: Millis) {
         started_at,
         completed_at,
         error,
+        error_code,
         retry_scheduled_for,
     } = attempt;
     out.varint((*id).into());
@@ -95,13 +99,17 @@ fn write_attempt(out: &mut Writer, attempt: &Attempt, created_at: Millis) {
     out.0.push(
         flag(completed_at.is_some(), COMPLETED)
             | flag(error.is_some(), ERROR)
-            | flag(retry_scheduled_for.is_some(), RETRY),
+            | flag(retry_scheduled_for.is_some(), RETRY)
+            | flag(error_code.is_some(), CODE),
     );
     if let Some(at) = completed_at {
         out.after(*at, *started_at);
     }
     if let Some(error) = error {
         out.text(error);
+    }
+    if let Some(code) = error_code {
+        out.text(code.as_str());
     }
     if let Some(at) = retry_scheduled_for {
         out.after(*at, *started_at);
@@ -156,6 +164,9 @@ fn read_attempt(r: &mut Reader<'_>, created_at: Millis) -> Result<Attempt, CoreE
             .transpose()?,
         error: (flags & ERROR != 0)
             .then(|| r.text().map(str::to_owned))
+            .transpose()?,
+        error_code: (flags & CODE != 0)
+            .then(|| r.text().map(Code::parse))
             .transpose()?,
         retry_scheduled_for: (flags & RETRY != 0)
             .then(|| r.after(started_at))
