@@ -1077,20 +1077,26 @@ fn invariants_hold_under_injected_faults() {
     }
 }
 
+/// Asserts that runs of 100 seeds with a fault planted by `options` report `invariant`.
+fn assert_caught(options: Options, invariant: &str) {
+    let violations: Vec<Violation> = (0..100)
+        .filter_map(|seed| run(seed, &options).err())
+        .collect();
+    assert!(
+        violations.iter().any(|v| v.invariant == invariant),
+        "the fault must be reported as {invariant}, got {violations:?}"
+    );
+}
+
 #[test]
 fn a_server_that_forgets_processed_mutations_is_caught() {
+    // Re-applied mutations.
     let options = Options {
         steps: 200,
         broken_dedup: true,
         unnamed_requests: false,
     };
-    let violations: Vec<Violation> = (0..100)
-        .filter_map(|seed| run(seed, &options).err())
-        .collect();
-    assert!(
-        violations.iter().any(|v| v.invariant == "I2"),
-        "re-applied mutations must be reported as I2 violations, got {violations:?}"
-    );
+    assert_caught(options, "I2");
 }
 
 #[test]
@@ -1100,11 +1106,5 @@ fn a_leader_that_commits_a_request_sent_again_twice_is_caught() {
         broken_dedup: false,
         unnamed_requests: true,
     };
-    let violations: Vec<Violation> = (0..100)
-        .filter_map(|seed| run(seed, &options).err())
-        .collect();
-    assert!(
-        violations.iter().any(|v| v.invariant == "tabs"),
-        "a request committed twice must be reported, got {violations:?}"
-    );
+    assert_caught(options, "tabs");
 }
