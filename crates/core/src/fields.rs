@@ -320,36 +320,67 @@ impl<'a> Iterator for Entries<'a> {
 
 /// The value at a dotted `path` in the object `object` (canonical JSON text).
 pub(crate) fn raw_at<'a>(object: &'a str, path: &str) -> Option<&'a str> {
-    path.split('.').try_fold(object, raw_in)
+    match path.bytes().position(|b| b == b'.') {
+        None => raw_in(object, path),
+        Some(dot) => raw_at(raw_in(object, &path[..dot])?, &path[dot + 1..]),
+    }
 }
 
 /// The value of `name` in the object `object` (canonical JSON text), if it is an object that
 /// has it.
 pub(crate) fn raw_in<'a>(object: &'a str, name: &str) -> Option<&'a str> {
-    if !object.starts_with('{') {
+    let bytes = object.as_bytes();
+    if bytes.first() != Some(&b'{') {
         return None;
     }
     // Canonical text escapes only `"`, `\` and control characters: a name without them is
     // the key written as it is, and the keys are in order, so the search stops past it.
     let plain = !name.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
-    let entries = Entries {
-        text: object,
-        at: 1,
-    };
-    for entry in entries {
-        let written = &entry.raw_key[1..entry.raw_key.len() - 1];
-        if plain && !written.contains('\\') {
-            match written.cmp(name) {
-                Ordering::Equal => return Some(entry.value),
-                Ordering::Greater => return None,
-                Ordering::Less => continue,
-            }
-        }
-        if entry.name() == name {
-            return Some(entry.value);
+    let mut at = 1;
+    while bytes.get(at) == Some(&b'"') {
+        let (order, key_end) = key_order(object, at, name, plain)?;
+        // Past the `:`.
+        let start = key_end + 1;
+        match order {
+            Ordering::Equal => return object.get(start..value_end(bytes, start)?),
+            Ordering::Greater => return None,
+            // Past the `,` (or onto the closing `}`).
+            Ordering::Less => at = value_end(bytes, start)? + 1,
         }
     }
     None
+}
+
+/// How the key starting at `at` (its opening quote) orders against `name`, read in one pass
+/// without unquoting it, and the index just past the key (unknown, and not needed, when it is
+/// greater). A key with escapes is compared by its content, `Less` unless it is `name`: the
+/// search goes on past it.
+fn key_order(object: &str, at: usize, name: &str, plain: bool) -> Option<(Ordering, usize)> {
+    let bytes = object.as_bytes();
+    if plain {
+        let mut i = at + 1;
+        for &want in name.as_bytes() {
+            match *bytes.get(i)? {
+                b'\\' => break,
+                b'"' => return Some((Ordering::Less, i + 1)),
+                b if b == want => i += 1,
+                b if b < want => return Some((Ordering::Less, string_end(bytes, i)?)),
+                _ => return Some((Ordering::Greater, 0)),
+            }
+        }
+        match *bytes.get(i)? {
+            b'\\' => {}
+            b'"' => return Some((Ordering::Equal, i + 1)),
+            _ => return Some((Ordering::Greater, 0)),
+        }
+    }
+    let end = string_end(bytes, at)?;
+    let order = if unquote(&object[at..end]) == name {
+        Ordering::Equal
+    } else {
+        Ordering::Less
+    };
+    Some((order, end))
 }
 
 /// A JSON string's content (`"a\"b"` → `a"b`); borrowed unless it has escapes.
@@ -362,7 +393,8 @@ fn unquote(raw: &str) -> Cow<'_, str> {
     }
 }
 
-/// The index just past the string starting at `start` (its opening quote).
+/// The index just past the string starting at `start` (its opening quote, or any byte of
+/// it that is not an escape).
 fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
     let mut i = start + 1;
     while i < bytes.len() {
@@ -449,6 +481,35 @@ mod tests {
         for name in ["", "a", "a\"a", "c", "z", "éé"] {
             assert_eq!(f.get(name), None, "{name}");
         }
+    }
+
+    #[test]
+    fn a_name_is_found_among_keys_that_share_its_start_or_sort_around_it() {
+        let f = fields(json!({
+            "a": 1, "ab": 2, "abc": 3, "a\\b": 4, "b\"": 5, "bb": {"x.y": 6, "x": {"y\"": 7}}, "é": 8
+        }));
+        for (name, value) in [
+            ("a", 1),
+            ("ab", 2),
+            ("abc", 3),
+            ("a\\b", 4),
+            ("b\"", 5),
+            ("é", 8),
+        ] {
+            assert_eq!(f.get(name), Some(json!(value)), "{name}");
+        }
+        // Before the first key, between keys, a key's start, past a key, after the last.
+        for name in [
+            "", "0", "aa", "abb", "abcd", "b", "ba", "bbb", "e", "éé", "\\",
+        ] {
+            assert_eq!(f.get(name), None, "{name}");
+        }
+        assert_eq!(f.raw_path("bb.x.y\""), Some("7"));
+        assert_eq!(f.raw_path("bb.x"), Some("{\"y\\\"\":7}"));
+        // A dot always separates steps: a key holding one is not reached by a path.
+        assert_eq!(f.raw_path("bb.x.y"), None);
+        assert_eq!(f.raw_path("a.b"), None);
+        assert_eq!(f.raw_path("missing.x"), None);
     }
 
     #[test]

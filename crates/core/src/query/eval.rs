@@ -126,7 +126,11 @@ pub struct Condition {
 impl Condition {
     /// Whether `doc` meets the condition.
     pub fn matches(&self, doc: &Document) -> bool {
-        let value = Field::of(doc, &self.path);
+        self.holds(Field::of(doc, &self.path))
+    }
+
+    /// Whether the document's value at the condition's path meets it.
+    pub(crate) fn holds(&self, value: Field<'_>) -> bool {
         match &self.op {
             Op::Eq(v) => value.equals(v),
             Op::Ne(v) => !value.equals(v),
@@ -157,10 +161,15 @@ pub(crate) enum Field<'d> {
 impl<'d> Field<'d> {
     /// The value of `path` in `doc`.
     pub(crate) fn of(doc: &'d Document, path: &str) -> Field<'d> {
+        Field::in_text(doc, doc.fields_json(), path)
+    }
+
+    /// The value of `path` in `doc`, whose fields' text `fields` is already read.
+    pub(crate) fn in_text(doc: &'d Document, fields: &'d str, path: &str) -> Field<'d> {
         match path {
             ID_FIELD => Field::Id(doc.id()),
             DELETED_FIELD => Field::Deleted(doc.deleted),
-            _ => raw_at(doc.fields_json(), path).map_or(Field::Missing, Field::Json),
+            _ => raw_at(fields, path).map_or(Field::Missing, Field::Json),
         }
     }
 

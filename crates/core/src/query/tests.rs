@@ -84,6 +84,24 @@ fn a_window_is_cut_from_the_full_order() {
 }
 
 #[test]
+fn a_scan_matches_every_document_once_whatever_batch_it_is_read_in() {
+    // Counts around the read-ahead batch, with tombstones among the documents.
+    for n in [0, 1, 15, 16, 17, 33, 101] {
+        let docs: Vec<Document> = (0..n)
+            .rev()
+            .map(|i| doc(&format!("{i:03}"), json!({"odd": i % 2}), i % 5 == 0))
+            .collect();
+        let q = query(json!({"where": {"odd": 1}}));
+        let mut expected: Vec<&Document> = docs.iter().filter(|d| q.matches(d)).collect();
+        expected.sort_by(|a, b| a.id().cmp(b.id()));
+        assert_eq!(q.run(docs.iter()), expected, "{n} documents");
+        assert_eq!(q.count(docs.iter()), expected.len(), "{n} documents");
+        let q = query(json!({"where": {"odd": 1}, "limit": 3}));
+        assert_eq!(q.run(docs.iter()), &expected[..expected.len().min(3)]);
+    }
+}
+
+#[test]
 fn operators_compare_values_by_type() {
     let docs = [
         doc(
