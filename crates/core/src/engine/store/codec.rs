@@ -33,7 +33,7 @@ use crate::document::Document;
 use crate::engine::{Checkpoint, SyncLogEntry};
 use crate::hlc::Hlc;
 use crate::transaction::{Transaction, TxId};
-use crate::{CoreError, DocId};
+use crate::{CoreError, DocId, Millis};
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 
@@ -377,12 +377,10 @@ impl Record {
         let mut r = Reader::new(&bytes[4..], "log record");
         let seq = r.varint()?;
         r.text()?;
-        // The three lists of transactions, as `Writer::txs` lays them out.
+        // The three lists of transactions, passed over.
         for _ in 0..3 {
             for _ in 0..r.varint()? {
-                r.varint()?;
-                r.varint()?;
-                r.prefixed()?;
+                r.tx_entry()?;
             }
         }
         let groups = r.varint()?;
@@ -489,15 +487,19 @@ impl Writer {
     }
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    /// One transaction of a list [`Writer::txs`] wrote: its id, time and bytes.
+    fn tx_entry(&mut self) -> Result<(TxId, Millis, &'a [u8]), CoreError> {
+        Ok((TxId(self.varint()?), self.varint()?, self.prefixed()?))
+    }
+
     /// What [`Writer::txs`] wrote; with `json_heads`, the transactions' heads as the formats
     /// before the binary head wrote them.
     fn txs(&mut self, json_heads: bool) -> Result<Vec<StoredTx>, CoreError> {
         let count = self.varint()?;
         let mut txs = Vec::with_capacity(self.capped(count) / 4);
         for _ in 0..count {
-            let (id, updated_at) = (TxId(self.varint()?), self.varint()?);
-            let bytes = self.prefixed()?;
+            let (id, updated_at, bytes) = self.tx_entry()?;
             txs.push(match json_heads {
                 true => StoredTx::from_json_head(id, updated_at, bytes, false)?,
                 false => StoredTx {

@@ -151,10 +151,8 @@ impl StoredTx {
         let mut tx: Transaction =
             serde_json::from_str(r.str()?).map_err(|e| Self::unreadable(id, e))?;
         (tx.id, tx.updated_at) = (id, updated_at);
-        if r.at_end() {
-            return Ok(StoredTx::of(&tx).head());
-        }
-        if !fixed {
+        // A head alone, or compact mutations: the new head, then the rest as it is.
+        if r.at_end() || !fixed {
             let head = StoredTx::of(&tx).head();
             let mut joined = head.bytes.to_vec();
             joined.extend_from_slice(&bytes[r.position()..]);
