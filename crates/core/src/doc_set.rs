@@ -1,10 +1,13 @@
-//! Documents keyed by their own id: a hash set whose entries are the documents, so an id is
-//! held once (not again as a map key), hashed with a fast non-cryptographic hash.
+//! Documents keyed by their own id: hash sets whose entries are the documents, so an id is
+//! held once (not again as a map key), hashed with a fast non-cryptographic hash. The documents
+//! are spread over [`SHARDS`] sets that grow one at a time, so growing never holds a whole
+//! table twice (a hash table keeps its old table until the new one is filled), and a load
+//! needs no room made ahead.
 
 use crate::document::Document;
 use std::borrow::Borrow;
 use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 
 /// A fast hash for in-memory tables (FxHash's multiply-rotate): ids are short, and the tables
 /// never leave the engine.
@@ -68,48 +71,99 @@ impl Borrow<str> for Entry {
     }
 }
 
+/// How many hash sets a [`DocSet`] spreads its documents over: growing one copies a
+/// sixteenth of the documents' table, and wasm memory, which never shrinks, keeps that peak.
+const SHARDS: usize = 16;
+
 /// Documents by id.
 #[derive(Debug, Clone, Default)]
-pub struct DocSet(HashSet<Entry, FastBuild>);
+pub struct DocSet([HashSet<Entry, FastBuild>; SHARDS]);
 
 impl DocSet {
-    /// Room for `more` documents without growing.
+    /// The set holding the document with this id: chosen by bits of its hash that the set's
+    /// own table does not use (it takes the lowest for the slot and the highest seven as the
+    /// slot's tag).
+    fn shard(&self, id: &str) -> usize {
+        (FastBuild::default().hash_one(id) >> 40) as usize % SHARDS
+    }
+
+    /// Room for `more` documents without growing (assuming they spread evenly).
     pub fn reserve(&mut self, more: usize) {
-        self.0.reserve(more);
+        for set in &mut self.0 {
+            set.reserve(more.div_ceil(SHARDS));
+        }
     }
 
     /// The document with this id.
     pub fn get(&self, id: &str) -> Option<&Document> {
-        self.0.get(id).map(|e| &e.0)
+        self.0[self.shard(id)].get(id).map(|e| &e.0)
     }
 
     /// Whether a document has this id.
     pub fn contains(&self, id: &str) -> bool {
-        self.0.contains(id)
+        self.0[self.shard(id)].contains(id)
     }
 
     /// Stores a document; returns the one it replaces.
     pub fn insert(&mut self, doc: Document) -> Option<Document> {
-        self.0.replace(Entry(doc)).map(|e| e.0)
+        let shard = self.shard(doc.id());
+        self.0[shard].replace(Entry(doc)).map(|e| e.0)
     }
 
     /// Removes the document with this id.
     pub fn remove(&mut self, id: &str) -> Option<Document> {
-        self.0.take(id).map(|e| e.0)
+        let shard = self.shard(id);
+        self.0[shard].take(id).map(|e| e.0)
     }
 
     /// Every document, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Document> {
-        self.0.iter().map(|e| &e.0)
+        self.0.iter().flatten().map(|e| &e.0)
     }
 
     /// How many documents there are.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.iter().map(HashSet::len).sum()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.iter().all(HashSet::is_empty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hlc::Hlc;
+
+    #[test]
+    fn documents_spread_over_every_shard_and_are_found_again() {
+        let mut set = DocSet::default();
+        let doc = |i: u64| {
+            let fields = serde_json::json!({ "n": i }).as_object().unwrap().clone();
+            Document::new(&format!("d{i}"), fields.into(), i, Hlc::default(), false)
+        };
+        for i in 0..10_000 {
+            assert!(set.insert(doc(i)).is_none());
+        }
+        assert_eq!(
+            set.insert(doc(7)).map(|d| d.version),
+            Some(7),
+            "a replacement"
+        );
+        assert_eq!(set.len(), 10_000);
+        // Evenly enough that no shard's growth copies much more than its share.
+        for shard in &set.0 {
+            assert!(
+                (400..=850).contains(&shard.len()),
+                "{} in a shard",
+                shard.len()
+            );
+        }
+        assert!((0..10_000).all(|i| set.get(&format!("d{i}")).is_some_and(|d| d.version == i)));
+        assert_eq!(set.remove("d42").map(|d| d.version), Some(42));
+        assert!(!set.contains("d42") && set.contains("d43"));
+        assert_eq!(set.iter().count(), 9_999);
     }
 }
