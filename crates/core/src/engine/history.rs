@@ -430,7 +430,8 @@ mod tests {
         };
         let mut engine = Engine::new(config).unwrap();
         let mut store = MemoryStore::default();
-        step(&mut engine, &mut store, Input::Loaded(store.snapshot()));
+        let loaded = Input::Loaded(store.snapshot());
+        step(&mut engine, &mut store, loaded);
         let commit = Input::commit(vec![insert("a"), insert("b")]);
         let id = step(&mut engine, &mut store, commit).unwrap();
         let whole = engine.stored_transaction(id).unwrap();

@@ -287,13 +287,17 @@ fn write(out: &mut Writer, tx: &Transaction, thin: impl Fn(usize) -> bool) {
     }
 }
 
+/// What gives the fields a thin transaction leaves out: of a mutation's collection, document
+/// and timestamp, the fields of the document it wrote.
+type Fill<'a> = dyn Fn(&str, &str, Hlc) -> Option<Fields> + 'a;
+
 /// Reads what [`write`] wrote; `fill` gives the fields a thin transaction left out (none
 /// may be left out without it).
 fn read(
     id: TxId,
     updated_at: Millis,
     bytes: &[u8],
-    fill: Option<&dyn Fn(&str, &str, Hlc) -> Option<Fields>>,
+    fill: Option<&Fill<'_>>,
 ) -> Result<Transaction, CoreError> {
     let mut r = Reader::new(bytes, WHAT);
     let mut tx = tx_head::read(&mut r, id, updated_at)?;
