@@ -11,8 +11,9 @@
 //! (base, parked conflict, metadata) as `text`.
 //!
 //! In memory, a finished transaction may be *thin* (see the engine's history): its bytes are
-//! `u8` 0, the fixed-width timestamps of the first and the last mutation it leaves the fields
-//! out of, then the layout above with an empty `text` for those fields (valid fields are never
+//! `u8` 0 and the fixed-width timestamps of the first and the last mutation it leaves the
+//! fields out of (or `u8` 1 and the one timestamp of those, when they have one), then the
+//! layout above with an empty `text` for those fields (valid fields are never
 //! empty). Storage never holds this form.
 //!
 //! The formats before stored the head as JSON, and before that the mutations with fixed-width
@@ -114,9 +115,11 @@ impl StoredTx {
         };
         let (min, max) = (hlcs().min()?, hlcs().max()?);
         let mut out = Writer(Vec::with_capacity(64 + 16 * tx.mutations.len()));
-        out.0.push(THIN);
+        out.0.push(if min == max { THIN_ONE } else { THIN });
         out.fixed_hlc(min);
-        out.fixed_hlc(max);
+        if min != max {
+            out.fixed_hlc(max);
+        }
         write(&mut out, tx, |at| thin[at]);
         Some(out.0.into())
     }
@@ -124,8 +127,7 @@ impl StoredTx {
     /// The timestamps of the first and the last mutation that `bytes` (a transaction's, thin
     /// or not) leaves the fields out of, if any.
     pub(in crate::engine) fn thin_range(bytes: &[u8]) -> Option<(Hlc, Hlc)> {
-        let mut r = Reader::new(bytes.strip_prefix(&[THIN])?, WHAT);
-        Some((r.hlc().ok()?, r.hlc().ok()?))
+        thin_parts(bytes).map(|(range, _)| range)
     }
 
     /// The transaction `bytes` hold, thin or not, the fields a thin one leaves out given by
@@ -136,8 +138,8 @@ impl StoredTx {
         bytes: &[u8],
         fill: impl Fn(&str, &str, Hlc) -> Option<Fields>,
     ) -> Result<Transaction, CoreError> {
-        match bytes.strip_prefix(&[THIN]) {
-            Some(thin) => read(id, updated_at, &thin[2 * HLC_LEN..], Some(&fill)),
+        match thin_parts(bytes) {
+            Some((_, rest)) => read(id, updated_at, rest, Some(&fill)),
             None => read(id, updated_at, bytes, None),
         }
     }
@@ -230,12 +232,26 @@ impl StoredTx {
     }
 }
 
-/// The first byte of a thin transaction's bytes (a head's length, which starts the others, is
-/// never 0).
+/// The first byte of a thin transaction's bytes whose left-out mutations have two timestamps
+/// or more (a head's length, which starts the others, is never 0 nor 1: a head holds 6 bytes
+/// or more).
 const THIN: u8 = 0;
 
-/// The length of a timestamp of fixed width.
-const HLC_LEN: usize = 16;
+/// The first byte of a thin transaction's bytes whose left-out mutations have one timestamp.
+const THIN_ONE: u8 = 1;
+
+/// A thin transaction's range of timestamps, and the rest of its bytes: `None` if it is not
+/// thin.
+fn thin_parts(bytes: &[u8]) -> Option<((Hlc, Hlc), &[u8])> {
+    let (&first, rest) = bytes.split_first()?;
+    let mut r = Reader::new(rest, WHAT);
+    let min = match first {
+        THIN | THIN_ONE => r.hlc().ok()?,
+        _ => return None,
+    };
+    let max = if first == THIN { r.hlc().ok()? } else { min };
+    Some(((min, max), &rest[r.position()..]))
+}
 
 /// Writes `tx` (its head, then its mutations), leaving out the fields of the mutations at the
 /// positions `thin` names.
