@@ -79,7 +79,7 @@ impl Archived {
             .bytes
             .get()
             .expect("an entry holds its bytes or its transaction");
-        StoredTx::decode_thin(self.id, self.updated_at, bytes, |c, id, hlc| {
+        StoredTx::decode_thin(self.id, self.updated_at, bytes, &|c, id, hlc| {
             docs.fields(c, id, hlc)
         })
         .unwrap_or_else(|e| {
@@ -96,7 +96,7 @@ impl Archived {
     pub(super) fn store(&mut self, docs: Docs<'_>) -> StoredTx {
         let stored = self.stored(docs);
         if let Some(tx) = self.tx.take() {
-            if let Some(thin) = StoredTx::thin(&tx, |m| docs.thins(m)) {
+            if let Some(thin) = StoredTx::thin(&tx, &mut |m| docs.thins(m)) {
                 self.bytes = OnceCell::from(thin);
             }
         }
@@ -138,8 +138,8 @@ impl Archived {
             retired: &Retired::default(),
             ..docs
         };
-        let bytes =
-            StoredTx::thin(&tx, |m| current.thins(m)).unwrap_or_else(|| StoredTx::of(&tx).bytes);
+        let bytes = StoredTx::thin(&tx, &mut |m| current.thins(m))
+            .unwrap_or_else(|| StoredTx::of(&tx).bytes);
         self.bytes = OnceCell::from(bytes);
     }
 }
@@ -296,7 +296,7 @@ impl Engine {
         }
         let retired = std::mem::take(&mut self.retired);
         let mut hlcs: Vec<Hlc> = retired.0.values().flatten().map(|(_, d)| d.hlc).collect();
-        hlcs.sort_unstable();
+        crate::sort::sort(&mut hlcs);
         let docs = Docs::new(&self.collections, &retired);
         for entry in self.history.values_mut() {
             entry.materialize(&hlcs, docs);

@@ -90,7 +90,7 @@ impl StoredTx {
     /// A transaction's stored form.
     pub fn of(tx: &Transaction) -> Self {
         let mut out = Writer(Vec::with_capacity(32 + 64 * tx.mutations.len()));
-        write(&mut out, tx, |_| false);
+        write(&mut out, tx, &[]);
         StoredTx {
             id: tx.id,
             updated_at: tx.updated_at,
@@ -103,7 +103,7 @@ impl StoredTx {
     /// collection holds as it wrote it).
     pub(in crate::engine) fn thin(
         tx: &Transaction,
-        thins: impl FnMut(&Mutation) -> bool,
+        thins: &mut dyn FnMut(&Mutation) -> bool,
     ) -> Option<Rc<[u8]>> {
         let thin: Vec<bool> = tx.mutations.iter().map(thins).collect();
         let hlcs = || {
@@ -120,7 +120,7 @@ impl StoredTx {
         if min != max {
             out.fixed_hlc(max);
         }
-        write(&mut out, tx, |at| thin[at]);
+        write(&mut out, tx, &thin);
         Some(out.0.into())
     }
 
@@ -136,10 +136,10 @@ impl StoredTx {
         id: TxId,
         updated_at: Millis,
         bytes: &[u8],
-        fill: impl Fn(&str, &str, Hlc) -> Option<Fields>,
+        fill: &Fill<'_>,
     ) -> Result<Transaction, CoreError> {
         match thin_parts(bytes) {
-            Some((_, rest)) => read(id, updated_at, rest, Some(&fill)),
+            Some((_, rest)) => read(id, updated_at, rest, Some(fill)),
             None => read(id, updated_at, bytes, None),
         }
     }
@@ -253,9 +253,9 @@ fn thin_parts(bytes: &[u8]) -> Option<((Hlc, Hlc), &[u8])> {
     Some(((min, max), &rest[r.position()..]))
 }
 
-/// Writes `tx` (its head, then its mutations), leaving out the fields of the mutations at the
-/// positions `thin` names.
-fn write(out: &mut Writer, tx: &Transaction, thin: impl Fn(usize) -> bool) {
+/// Writes `tx` (its head, then its mutations), leaving out the fields of the mutations whose
+/// places `thin` marks (none past its end).
+fn write(out: &mut Writer, tx: &Transaction, thin: &[bool]) {
     tx_head::write(out, tx);
     out.varint(tx.mutations.len() as u64);
     let mut previous: Option<&Mutation> = None;
@@ -287,7 +287,8 @@ fn write(out: &mut Writer, tx: &Transaction, thin: impl Fn(usize) -> bool) {
         }
         out.text(&m.doc_id);
         if let Some(fields) = fields {
-            out.text(if thin(at) { "" } else { fields.as_json() });
+            let left_out = thin.get(at).is_some_and(|&thin| thin);
+            out.text(if left_out { "" } else { fields.as_json() });
         }
         out.hlc_after(m.hlc, before);
         out.varint(m.base_version);
@@ -305,7 +306,7 @@ fn write(out: &mut Writer, tx: &Transaction, thin: impl Fn(usize) -> bool) {
 
 /// What gives the fields a thin transaction leaves out: of a mutation's collection, document
 /// and timestamp, the fields of the document it wrote.
-type Fill<'a> = dyn Fn(&str, &str, Hlc) -> Option<Fields> + 'a;
+pub(in crate::engine) type Fill<'a> = dyn Fn(&str, &str, Hlc) -> Option<Fields> + 'a;
 
 /// Reads what [`write`] wrote; `fill` gives the fields a thin transaction left out (none
 /// may be left out without it).
