@@ -959,6 +959,27 @@ impl Sim {
                     );
                 }
             }
+            // The history holds each finished transaction's writes as they were when it
+            // finished, whatever happened to their documents since.
+            for tx in node.client.engine.transactions() {
+                let writes = |t: &ferrosync_core::transaction::Transaction| {
+                    let each = t.mutations.iter();
+                    each.map(|m| (m.collection.clone(), m.doc_id.clone(), m.op.clone(), m.hlc))
+                        .collect::<Vec<_>>()
+                };
+                let seen = node.client.last_seen.get(&tx.id);
+                if tx.state.is_terminal() && seen.is_some_and(|seen| writes(seen) != writes(tx)) {
+                    return violation(
+                        "history",
+                        format!(
+                            "client {i} holds {} as {:?}, but it finished as {:?}",
+                            tx.id,
+                            writes(tx),
+                            seen.map(writes)
+                        ),
+                    );
+                }
+            }
             // The history storage holds is the one memory holds, within the retention, and
             // nothing left it uncounted: every durable transaction is kept or counted dropped.
             let history = node.client.engine.transactions();
