@@ -177,19 +177,46 @@ impl HistoryPage {
         Pieces(pieces)
     }
 
-    /// A history page from its bytes.
-    pub fn decode(bytes: &[u8]) -> Result<HistoryPage, CoreError> {
+    /// A history page from its bytes, taken. Each transaction's bytes are copied out from the
+    /// last one back, and the page's bytes cut short before each once it is copied, so a page
+    /// and its transactions' copies are not held whole side by side (a bulk load's
+    /// transactions make pages of megabytes).
+    pub fn decode(mut bytes: Vec<u8>) -> Result<HistoryPage, CoreError> {
         let formats = [
             HISTORY_MAGIC,
             HISTORY_MAGIC_3,
             HISTORY_MAGIC_2,
             HISTORY_MAGIC_1,
         ];
-        let (mut r, magic) = open(bytes, &formats, "history page")?;
-        let page = if magic == HISTORY_MAGIC || magic == HISTORY_MAGIC_3 {
+        let (mut r, magic) = open(&bytes, &formats, "history page")?;
+        if magic == HISTORY_MAGIC {
+            let index = r.varint32()?;
+            let count = r.varint()?;
+            let mut places = Vec::with_capacity(r.capped(count) / 4);
+            for _ in 0..count {
+                let (id, updated_at, tx) = r.tx_entry()?;
+                places.push((id, updated_at, r.position() - tx.len()..r.position()));
+            }
+            r.end()?;
+            let mut txs = Vec::with_capacity(places.len());
+            for (id, updated_at, place) in places.into_iter().rev() {
+                let start = place.start;
+                let bytes_of_tx = bytes[place].into();
+                txs.push(StoredTx {
+                    id,
+                    updated_at,
+                    bytes: bytes_of_tx,
+                });
+                bytes.truncate(start);
+                bytes.shrink_to_fit();
+            }
+            txs.reverse();
+            return Ok(HistoryPage { index, txs });
+        }
+        let page = if magic == HISTORY_MAGIC_3 {
             HistoryPage {
                 index: r.varint32()?,
-                txs: r.txs(magic == HISTORY_MAGIC_3)?,
+                txs: r.txs(true)?,
             }
         } else if magic == HISTORY_MAGIC_2 {
             HistoryPage {
@@ -647,27 +674,42 @@ mod tests {
             txs: vec![StoredTx::of(&tx)],
         };
         assert_eq!(
-            HistoryPage::decode(&history.pieces().to_vec()).unwrap(),
+            HistoryPage::decode(history.pieces().to_vec()).unwrap(),
             history
+        );
+        // Transactions of different sizes, copied out from the last back.
+        let several = HistoryPage {
+            index: 0,
+            txs: (1..=3)
+                .map(|i| StoredTx {
+                    id: TxId(i),
+                    updated_at: i * 10,
+                    bytes: vec![i as u8; 100 * i as usize].into(),
+                })
+                .collect(),
+        };
+        assert_eq!(
+            HistoryPage::decode(several.pieces().to_vec()).unwrap(),
+            several
         );
         // A history page of format 3: the transactions' heads as JSON.
         let mut old = Writer(Vec::new());
         old.0.extend_from_slice(HISTORY_MAGIC_3);
         old.varint(3);
         old.txs(&json_heads(&history.txs));
-        assert_eq!(HistoryPage::decode(&old.0).unwrap(), history);
+        assert_eq!(HistoryPage::decode(old.0).unwrap(), history);
         // A history page of format 2: fixed-width parts.
         let mut old = Writer(Vec::new());
         old.0.extend_from_slice(HISTORY_MAGIC_2);
         old.u32(3);
         old.fixed_txs(&[fixed(&history.txs[0])]);
-        assert_eq!(HistoryPage::decode(&old.0).unwrap(), history);
+        assert_eq!(HistoryPage::decode(old.0).unwrap(), history);
         // A history page of format 1: the transactions as one JSON array.
         let mut old = Writer(Vec::new());
         old.0.extend_from_slice(HISTORY_MAGIC_1);
         old.u32(3);
         old.str(&serde_json::to_string(&[&tx]).unwrap());
-        assert_eq!(HistoryPage::decode(&old.0).unwrap(), history);
+        assert_eq!(HistoryPage::decode(old.0).unwrap(), history);
         assert_eq!(history_page_of(TxId(HISTORY_PAGE_TXS * 3 + 5)), 3);
     }
 
@@ -772,9 +814,9 @@ mod tests {
         for len in 0..record.len() {
             assert!(Record::decode(&record[..len]).is_err(), "cut at {len}");
         }
-        assert!(HistoryPage::decode(b"FSH1\x00\x00\x00\x00\x02\x00\x00\x00[{").is_err());
-        assert!(HistoryPage::decode(b"FSH2\x00\x00\x00\x00\x02\x00\x00\x00").is_err());
-        assert!(HistoryPage::decode(b"FSH3\x00\x02").is_err());
-        assert!(HistoryPage::decode(b"FSH4\x00\x02").is_err());
+        assert!(HistoryPage::decode(b"FSH1\x00\x00\x00\x00\x02\x00\x00\x00[{".to_vec()).is_err());
+        assert!(HistoryPage::decode(b"FSH2\x00\x00\x00\x00\x02\x00\x00\x00".to_vec()).is_err());
+        assert!(HistoryPage::decode(b"FSH3\x00\x02".to_vec()).is_err());
+        assert!(HistoryPage::decode(b"FSH4\x00\x02".to_vec()).is_err());
     }
 }

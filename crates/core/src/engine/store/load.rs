@@ -143,8 +143,7 @@ impl Engine {
     ) -> Result<BTreeMap<TxId, Archived>, CoreError> {
         let mut history = BTreeMap::new();
         for bytes in stored {
-            let page = HistoryPage::decode(&bytes)?;
-            drop(bytes);
+            let page = HistoryPage::decode(bytes)?;
             self.store.history_pages.insert(page.index);
             history.extend(
                 page.txs
