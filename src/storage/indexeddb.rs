@@ -15,7 +15,7 @@
 //! browser closing the connection (`watch`) and why a transaction aborted (`quota`).
 
 use super::{quota, upgrade, watch, WriteError};
-use ferrosync_core::engine::{Origin, Pieces, Snapshot, StorageWrite, StoreOp};
+use ferrosync_core::engine::{Origin, Pieces, Snapshot, StorageWrite, StoreOp, StoredValues};
 use rexie::{ObjectStore, Rexie, TransactionMode};
 use std::cell::RefCell;
 use std::future::Future;
@@ -81,6 +81,18 @@ fn pieces_value(pieces: &Pieces) -> JsValue {
         at = end;
     }
     array.into()
+}
+
+/// Stored values as the load takes them: each the `Uint8Array` stored, copied into wasm when
+/// taken (once: `Uint8Array::new` on one would copy it first) and released from the JS heap
+/// with it. All are checked to be bytes here, so damage is an error before the load begins.
+fn stored(values: Vec<JsValue>) -> Result<StoredValues, String> {
+    let arrays = values
+        .into_iter()
+        .map(|v| v.dyn_into::<js_sys::Uint8Array>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| "a stored record is not bytes".to_owned())?;
+    Ok(StoredValues::new(arrays.into_iter().map(|a| a.to_vec())))
 }
 
 fn page_key(collection: &str, index: u32) -> JsValue {
@@ -156,8 +168,9 @@ impl Database {
     }
 
     /// Reads everything the engine starts from (and the origin records) in one read-only
-    /// transaction: every log record and page crosses into wasm as its bytes, in one pass. A
-    /// database of the first schema is moved into the log first.
+    /// transaction. The log records and pages stay `Uint8Array`s of the JS heap: each is copied
+    /// into wasm only when the load takes it (see [`stored`]). A database of the first schema
+    /// is moved into the log first.
     pub async fn load(&self) -> Result<Snapshot, String> {
         let db = self.db().await?;
         upgrade::from_first_schema(&db, LOG).await?;
@@ -177,18 +190,6 @@ impl Database {
             origins.get_all(None, None),
         )
         .map_err(|e| format!("cannot read the database: {e}"))?;
-        // Each value is the `Uint8Array` stored: copied into wasm once (`Uint8Array::new` on
-        // one would copy it first).
-        let bytes = |values: Vec<JsValue>| -> Result<Vec<Vec<u8>>, String> {
-            values
-                .iter()
-                .map(|v| {
-                    v.dyn_ref::<js_sys::Uint8Array>()
-                        .map(js_sys::Uint8Array::to_vec)
-                        .ok_or_else(|| "a stored record is not bytes".to_owned())
-                })
-                .collect()
-        };
         let origins = origins
             .iter()
             .map(|v| {
@@ -198,9 +199,9 @@ impl Database {
             })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Snapshot {
-            records: bytes(records)?,
-            pages: bytes(pages)?,
-            history: bytes(history)?,
+            records: stored(records)?,
+            pages: stored(pages)?,
+            history: stored(history)?,
             origins,
         })
     }

@@ -46,7 +46,7 @@ fn engine(n: usize) -> Engine {
 /// A loaded engine holding `n` synced documents in `todos`, which declares `indexes`.
 fn engine_with(n: usize, batch_size: usize, indexes: &[&[&str]]) -> Engine {
     let mut engine = Engine::new(config(batch_size, indexes)).unwrap();
-    engine.handle(Input::Loaded(stored(n)), NOW).unwrap();
+    engine.handle(Input::Loaded(stored(pages(n))), NOW).unwrap();
     engine
 }
 
@@ -66,15 +66,23 @@ fn config(batch_size: usize, indexes: &[&[&str]]) -> EngineConfig {
     }
 }
 
-/// Storage holding `n` synced documents in `todos`, in pages of about 2,000.
-fn stored(n: usize) -> Snapshot {
+/// Storage holding these pages alone.
+fn stored(pages: Vec<Vec<u8>>) -> Snapshot {
+    Snapshot {
+        pages: pages.into(),
+        ..Snapshot::default()
+    }
+}
+
+/// The pages of storage holding `n` synced documents in `todos`, about 2,000 a page.
+fn pages(n: usize) -> Vec<Vec<u8>> {
     let docs: Vec<Document> = (0..n).map(|i| doc(i, i as u64 + 1)).collect();
     let count = n.div_ceil(2_000).max(1);
     let mut pages: Vec<Vec<Document>> = vec![Vec::new(); count];
     for doc in docs {
         pages[index_for(count, hash(doc.id())).unwrap() as usize].push(doc);
     }
-    let pages = pages
+    pages
         .into_iter()
         .enumerate()
         .map(|(index, docs)| {
@@ -87,12 +95,7 @@ fn stored(n: usize) -> Snapshot {
             }
             .encode()
         })
-        .collect();
-    Snapshot {
-        records: Vec::new(),
-        pages,
-        ..Snapshot::default()
-    }
+        .collect()
 }
 
 fn update(i: usize) -> Input {
@@ -297,12 +300,12 @@ fn reads(c: &mut Criterion) {
 
 /// Loading 100k documents from storage (pages of 2,000): the core's part of a cold start.
 fn load(c: &mut Criterion) {
-    let snapshot = stored(DOCS);
+    let pages = pages(DOCS);
     c.bench_function("100k_docs/load_from_pages", |b| {
         b.iter_batched(
-            || (Engine::new(config(100, &[])).unwrap(), snapshot.clone()),
-            |(mut e, snapshot)| {
-                e.handle(Input::Loaded(snapshot), NOW).unwrap();
+            || (Engine::new(config(100, &[])).unwrap(), pages.clone()),
+            |(mut e, pages)| {
+                e.handle(Input::Loaded(stored(pages)), NOW).unwrap();
                 black_box(e)
             },
             BatchSize::LargeInput,

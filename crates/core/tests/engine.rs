@@ -6,7 +6,8 @@ use common::*;
 use ferrosync_core::conflict::ConflictStrategy;
 use ferrosync_core::document::Document;
 use ferrosync_core::engine::{
-    ConflictId, EngineConfig, Input, SyncLogQuery, SyncLogStatus, SyncStatus, SyncType,
+    ConflictId, Engine, EngineConfig, Input, Snapshot, SyncLogQuery, SyncLogStatus, SyncStatus,
+    SyncType,
 };
 use ferrosync_core::protocol::{ClientMessage, ErrorCode, ServerMessage, MAX_WIRE_INT};
 use ferrosync_core::query::Query;
@@ -841,6 +842,43 @@ fn a_reload_mid_transaction_completes_it_exactly_once() {
         .unwrap();
     w.clients[0].reload(w.now);
     assert!(w.clients[0].visible("lost").is_none());
+}
+
+/// A load replays the records in the order storage hands them over (its keys', their sequence
+/// numbers): records out of that order, or one that does not decode, fail the load and say
+/// so, rather than leave an engine built wrong or from part of what is stored.
+#[test]
+fn stored_records_out_of_order_or_damaged_fail_the_load() {
+    let mut c = Client::open(config(1), Store::default(), T0);
+    for id in ["a", "b"] {
+        c.commit(vec![insert("cache", json!({ "_id": id }))], T0)
+            .unwrap();
+        c.flush(T0);
+    }
+    let records: Vec<Vec<u8>> = c.store.snapshot().records.collect();
+    assert!(records.len() >= 2, "{} records", records.len());
+    let load = |records: Vec<Vec<u8>>| {
+        let snapshot = Snapshot {
+            records: records.into(),
+            ..Snapshot::default()
+        };
+        let mut engine = Engine::new(config(1)).unwrap();
+        engine.handle(Input::Loaded(snapshot), T0).map(|_| engine)
+    };
+    let failure = |records| match load(records) {
+        Err(CoreError::CorruptStorage(message)) => message,
+        other => panic!("loaded: {:?}", other.map(|_| ())),
+    };
+    let reversed = records.iter().rev().cloned().collect();
+    let message = failure(reversed);
+    assert!(message.contains("out of order"), "{message}");
+    let mut cut = records.clone();
+    cut.last_mut().unwrap().pop();
+    let message = failure(cut);
+    assert!(message.contains("log record is damaged"), "{message}");
+    let loaded = load(records).expect("in order, they load");
+    let cache = loaded.collection("cache").unwrap();
+    assert!(cache.get("a").is_some() && cache.get("b").is_some());
 }
 
 #[test]

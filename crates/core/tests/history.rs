@@ -87,13 +87,9 @@ fn finished_transactions_survive_a_reload_with_their_states_and_attempts() {
 fn compaction_moves_the_history_into_pages_that_a_reload_reads() {
     let mut c = compacting(None, None);
     let written = write_local(&mut c, 300, T0);
-    let stored = c.store.snapshot();
-    assert!(
-        stored.history.len() >= 2,
-        "history pages: {}",
-        stored.history.len()
-    );
-    assert!(stored.records.len() < 20, "the log stays short");
+    let pages = c.store.snapshot().history.count();
+    assert!(pages >= 2, "history pages: {pages}");
+    assert!(c.store.records() < 20, "the log stays short");
     let reloaded = c.stored();
     assert_eq!(
         ids(reloaded.transactions()),
@@ -112,9 +108,8 @@ fn keep_holds_the_newest_and_every_drop_is_counted_and_gone_from_storage() {
     let kept: Vec<u64> = written[290..].iter().map(|id| id.0).collect();
     assert_eq!(ids(c.engine.transactions()), kept);
     assert_eq!(c.engine.stats().history_dropped, 290);
-    let stored = c.store.snapshot();
     assert_eq!(
-        stored.history.len(),
+        c.store.snapshot().history.count(),
         1,
         "pages below the kept ids are deleted"
     );
@@ -204,15 +199,19 @@ fn a_damaged_history_entry_reads_as_failed_and_says_so() {
     c.flush(T0);
     let mut snapshot = c.store.snapshot();
     let mut damaged = 0;
-    for bytes in &mut snapshot.records {
-        let mut record = Record::decode(bytes).unwrap();
-        let ends = record.finished.iter_mut().chain(&mut record.finished_heads);
-        for tx in ends.filter(|t| t.id == ids[0]) {
-            tx.bytes = b"\x06\x00\x00\x00{\"id\":".to_vec().into();
-            damaged += 1;
-        }
-        *bytes = record.encode();
-    }
+    let records: Vec<Vec<u8>> = snapshot
+        .records
+        .map(|bytes| {
+            let mut record = Record::decode(&bytes).unwrap();
+            let ends = record.finished.iter_mut().chain(&mut record.finished_heads);
+            for tx in ends.filter(|t| t.id == ids[0]) {
+                tx.bytes = b"\x06\x00\x00\x00{\"id\":".to_vec().into();
+                damaged += 1;
+            }
+            record.encode()
+        })
+        .collect();
+    snapshot.records = records.into();
     assert_eq!(damaged, 1, "the first transaction's end is in one record");
     let mut engine = Engine::new(config(3)).unwrap();
     engine.handle(Input::Loaded(snapshot), T0).expect("loads");

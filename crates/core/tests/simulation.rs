@@ -1029,7 +1029,7 @@ fn run(seed: u64, options: &Options) -> Result<Counts, Violation> {
     for node in &sim.nodes {
         sim.counts.conflicts += node.client.engine.stats().conflict_count;
         sim.counts.history_dropped += node.client.engine.stats().history_dropped;
-        sim.counts.history_pages += node.client.store.snapshot().history.len() as u64;
+        sim.counts.history_pages += node.client.store.snapshot().history.count() as u64;
         for tx in node.client.last_seen.values() {
             sim.counts.failed += u64::from(tx.state == TxState::Failed);
             sim.counts.completed += u64::from(tx.state == TxState::Completed);

@@ -27,7 +27,7 @@ pub use status::{
 };
 pub use store::{
     doc_size, hash, index_for, Checkpoint, MemoryStore, Page, Pieces, Record, RecordMeta, Snapshot,
-    StorageTuning, StorageWrite, StoreOp, StoredTx, Unwritten,
+    StorageTuning, StorageWrite, StoreOp, StoredTx, StoredValues, Unwritten,
 };
 
 use crate::collection::{Collection, DocChange};
@@ -227,7 +227,7 @@ impl EngineConfig {
 }
 
 /// Something that happened, for the engine to react to.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Input {
     /// Storage finished loading: must come first, once.
     Loaded(Snapshot),

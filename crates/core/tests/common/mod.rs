@@ -389,8 +389,7 @@ impl Client {
         self.store
             .snapshot()
             .records
-            .iter()
-            .map(|bytes| Record::decode(bytes).expect("decodes"))
+            .map(|bytes| Record::decode(&bytes).expect("decodes"))
             .max_by_key(|r| r.seq * u64::from(r.meta.checkpoint.is_some()))
             .and_then(|r| r.meta.checkpoint)
             .map_or(0, |c| c.cursor)

@@ -15,9 +15,8 @@
 //! - record: `FSL6`, `varint` seq, the JSON of [`RecordMeta`] as `text`, the unfinished
 //!   transactions, the finished ones, those finished stored as their heads alone (their
 //!   mutations are those of the transaction's copy in an earlier record), `varint` groups of
-//!   (collection `text`, documents behind their `varint` length in bytes, so a load counts them
-//!   without reading them: [`Record::peek`]), `varint` removals of (collection `text`, id
-//!   `text`);
+//!   (collection `text`, documents behind their `varint` length in bytes), `varint` removals of
+//!   (collection `text`, id `text`);
 //! - history page: `FSH4`, `varint` index, transactions.
 //!
 //! The earlier formats still read, their transactions rewritten in the current layout as they
@@ -178,19 +177,46 @@ impl HistoryPage {
         Pieces(pieces)
     }
 
-    /// A history page from its bytes.
-    pub fn decode(bytes: &[u8]) -> Result<HistoryPage, CoreError> {
+    /// A history page from its bytes, taken. Each transaction's bytes are copied out from the
+    /// last one back, and the page's bytes cut short before each once it is copied, so a page
+    /// and its transactions' copies are not held whole side by side (a bulk load's
+    /// transactions make pages of megabytes).
+    pub fn decode(mut bytes: Vec<u8>) -> Result<HistoryPage, CoreError> {
         let formats = [
             HISTORY_MAGIC,
             HISTORY_MAGIC_3,
             HISTORY_MAGIC_2,
             HISTORY_MAGIC_1,
         ];
-        let (mut r, magic) = open(bytes, &formats, "history page")?;
-        let page = if magic == HISTORY_MAGIC || magic == HISTORY_MAGIC_3 {
+        let (mut r, magic) = open(&bytes, &formats, "history page")?;
+        if magic == HISTORY_MAGIC {
+            let index = r.varint32()?;
+            let count = r.varint()?;
+            let mut places = Vec::with_capacity(r.capped(count) / 4);
+            for _ in 0..count {
+                let (id, updated_at, tx) = r.tx_entry()?;
+                places.push((id, updated_at, r.position() - tx.len()..r.position()));
+            }
+            r.end()?;
+            let mut txs = Vec::with_capacity(places.len());
+            for (id, updated_at, place) in places.into_iter().rev() {
+                let start = place.start;
+                let bytes_of_tx = bytes[place].into();
+                txs.push(StoredTx {
+                    id,
+                    updated_at,
+                    bytes: bytes_of_tx,
+                });
+                bytes.truncate(start);
+                bytes.shrink_to_fit();
+            }
+            txs.reverse();
+            return Ok(HistoryPage { index, txs });
+        }
+        let page = if magic == HISTORY_MAGIC_3 {
             HistoryPage {
                 index: r.varint32()?,
-                txs: r.txs(magic == HISTORY_MAGIC_3)?,
+                txs: r.txs(true)?,
             }
         } else if magic == HISTORY_MAGIC_2 {
             HistoryPage {
@@ -222,25 +248,6 @@ impl Page {
         out.varint(self.as_of);
         out.docs(&self.docs);
         out.0
-    }
-
-    /// The collection of a page's bytes and how many documents they hold, read without
-    /// decoding the documents (a load makes room for them all first).
-    pub fn peek(bytes: &[u8]) -> Result<(String, usize), CoreError> {
-        let (mut r, magic) = open(bytes, &[PAGE_MAGIC, PAGE_MAGIC_2], "page")?;
-        let (collection, count) = if magic == PAGE_MAGIC {
-            let collection = r.text()?.to_owned();
-            // Past the index, the page count and as_of.
-            for _ in 0..3 {
-                r.varint()?;
-            }
-            (collection, r.varint()?)
-        } else {
-            let collection = r.string()?;
-            r.take(4 + 4 + 8)?;
-            (collection, r.u32()?.into())
-        };
-        Ok((collection, r.capped(count)))
     }
 
     /// A page from its bytes.
@@ -364,33 +371,6 @@ impl Record {
         }
         r.end()?;
         Ok(record)
-    }
-
-    /// A record's sequence number and how many documents it holds of each collection, read
-    /// without decoding them (a record of an earlier format is decoded to count them).
-    pub fn peek(bytes: &[u8]) -> Result<(u64, Vec<(String, usize)>), CoreError> {
-        if bytes.get(..4) != Some(RECORD_MAGIC.as_slice()) {
-            let record = Record::decode(bytes)?;
-            let counts = record.docs.iter().map(|(c, d)| (c.clone(), d.len()));
-            return Ok((record.seq, counts.collect()));
-        }
-        let mut r = Reader::new(&bytes[4..], "log record");
-        let seq = r.varint()?;
-        r.text()?;
-        // The three lists of transactions, passed over.
-        for _ in 0..3 {
-            for _ in 0..r.varint()? {
-                r.tx_entry()?;
-            }
-        }
-        let groups = r.varint()?;
-        let mut counts = Vec::with_capacity(r.capped(groups));
-        for _ in 0..groups {
-            let collection = r.text()?.to_owned();
-            let count = Reader::new(r.prefixed()?, "log record").varint()?;
-            counts.push((collection, usize::try_from(count).unwrap_or(usize::MAX)));
-        }
-        Ok((seq, counts))
     }
 
     /// A record of format 2 (its transactions inside its JSON), without its documents yet.
@@ -625,8 +605,6 @@ mod tests {
         };
         let read = Record::decode(&record.encode()).unwrap();
         assert_eq!(read, record);
-        let counts = (43, vec![("todos".to_owned(), 1)]);
-        assert_eq!(Record::peek(&record.encode()).unwrap(), counts);
         assert_eq!(read.txs[0].decode().unwrap(), tx);
         assert_eq!((read.txs[0].id, read.txs[0].updated_at), (TxId(9), 5));
         let joined = read.finished_heads[0].with_mutations_of(&read.txs[0]);
@@ -647,7 +625,6 @@ mod tests {
         old.text("notes");
         old.text("x");
         assert_eq!(Record::decode(&old.0).unwrap(), record, "format 5");
-        assert_eq!(Record::peek(&old.0).unwrap(), counts);
         // As formats 4 and 3 wrote it (3: no heads), with fixed-width parts.
         let fixed = |tx: &StoredTx| (tx.clone(), fixed_tx(&tx.decode().unwrap()));
         for (magic, heads) in [(RECORD_MAGIC_4, true), (RECORD_MAGIC_3, false)] {
@@ -688,8 +665,6 @@ mod tests {
         old.u64(page.as_of);
         old.fixed_docs(&page.docs);
         assert_eq!(Page::decode(&old.0).unwrap(), page);
-        assert_eq!(Page::peek(&old.0).unwrap(), ("todos".into(), 2));
-        assert_eq!(Page::peek(&page.encode()).unwrap(), ("todos".into(), 2));
         assert_eq!(
             Record::decode(&Record::default().encode()).unwrap(),
             Record::default()
@@ -699,27 +674,42 @@ mod tests {
             txs: vec![StoredTx::of(&tx)],
         };
         assert_eq!(
-            HistoryPage::decode(&history.pieces().to_vec()).unwrap(),
+            HistoryPage::decode(history.pieces().to_vec()).unwrap(),
             history
+        );
+        // Transactions of different sizes, copied out from the last back.
+        let several = HistoryPage {
+            index: 0,
+            txs: (1..=3)
+                .map(|i| StoredTx {
+                    id: TxId(i),
+                    updated_at: i * 10,
+                    bytes: vec![i as u8; 100 * i as usize].into(),
+                })
+                .collect(),
+        };
+        assert_eq!(
+            HistoryPage::decode(several.pieces().to_vec()).unwrap(),
+            several
         );
         // A history page of format 3: the transactions' heads as JSON.
         let mut old = Writer(Vec::new());
         old.0.extend_from_slice(HISTORY_MAGIC_3);
         old.varint(3);
         old.txs(&json_heads(&history.txs));
-        assert_eq!(HistoryPage::decode(&old.0).unwrap(), history);
+        assert_eq!(HistoryPage::decode(old.0).unwrap(), history);
         // A history page of format 2: fixed-width parts.
         let mut old = Writer(Vec::new());
         old.0.extend_from_slice(HISTORY_MAGIC_2);
         old.u32(3);
         old.fixed_txs(&[fixed(&history.txs[0])]);
-        assert_eq!(HistoryPage::decode(&old.0).unwrap(), history);
+        assert_eq!(HistoryPage::decode(old.0).unwrap(), history);
         // A history page of format 1: the transactions as one JSON array.
         let mut old = Writer(Vec::new());
         old.0.extend_from_slice(HISTORY_MAGIC_1);
         old.u32(3);
         old.str(&serde_json::to_string(&[&tx]).unwrap());
-        assert_eq!(HistoryPage::decode(&old.0).unwrap(), history);
+        assert_eq!(HistoryPage::decode(old.0).unwrap(), history);
         assert_eq!(history_page_of(TxId(HISTORY_PAGE_TXS * 3 + 5)), 3);
     }
 
@@ -823,13 +813,10 @@ mod tests {
         .encode();
         for len in 0..record.len() {
             assert!(Record::decode(&record[..len]).is_err(), "cut at {len}");
-            // Counting reads no further than the counts: a cut before them is an error.
-            let peeked = Record::peek(&record[..len]);
-            assert!(peeked.is_err() || peeked.unwrap() == (2, vec![("todos".into(), 1)]));
         }
-        assert!(HistoryPage::decode(b"FSH1\x00\x00\x00\x00\x02\x00\x00\x00[{").is_err());
-        assert!(HistoryPage::decode(b"FSH2\x00\x00\x00\x00\x02\x00\x00\x00").is_err());
-        assert!(HistoryPage::decode(b"FSH3\x00\x02").is_err());
-        assert!(HistoryPage::decode(b"FSH4\x00\x02").is_err());
+        assert!(HistoryPage::decode(b"FSH1\x00\x00\x00\x00\x02\x00\x00\x00[{".to_vec()).is_err());
+        assert!(HistoryPage::decode(b"FSH2\x00\x00\x00\x00\x02\x00\x00\x00".to_vec()).is_err());
+        assert!(HistoryPage::decode(b"FSH3\x00\x02".to_vec()).is_err());
+        assert!(HistoryPage::decode(b"FSH4\x00\x02".to_vec()).is_err());
     }
 }

@@ -4,7 +4,7 @@
 
 use super::codec::{HistoryPage, Page, Record};
 use super::layout::{hash, Pages, Unfolded};
-use super::{Snapshot, StoredTx, TxHome};
+use super::{Snapshot, StoredTx, StoredValues, TxHome};
 use crate::engine::history::Archived;
 use crate::engine::{Engine, SyncLogEntry, TxEntry, INTERRUPTED};
 use crate::hlc::{node_of, Hlc, HybridClock};
@@ -23,38 +23,33 @@ impl Engine {
         if self.loaded {
             return Err(CoreError::AlreadyLoaded);
         }
-        // Each stored value is decoded in turn and dropped once it is, so its memory serves
-        // what is decoded next: a load never holds everything stored beside everything
-        // decoded. The records are counted first, to make room for their documents at once.
+        // Each stored value is taken from storage when the load reaches it and dropped once
+        // decoded, so its memory serves what is decoded next: a load holds one stored value
+        // beside what it has built, never everything stored. Records come in the order of
+        // their sequence numbers (storage's key order), the order they are replayed in.
         let Snapshot {
             records,
             pages,
             history,
             origins,
         } = snapshot;
-        let mut records = records
-            .into_iter()
-            .map(|bytes| Record::peek(&bytes).map(|(seq, counts)| (seq, counts, bytes)))
-            .collect::<Result<Vec<_>, _>>()?;
-        crate::sort::sort_by(&mut records, |a, b| a.0.cmp(&b.0));
-        let mut logged: HashMap<String, usize> = HashMap::new();
-        for (name, count) in records
-            .iter_mut()
-            .flat_map(|(_, counts, _)| counts.drain(..))
-        {
-            *logged.entry(name).or_default() += count;
-        }
-        self.load_pages(pages, logged)?;
+        self.load_pages(pages)?;
         // Transactions stay their stored bytes: only those still unfinished at the end are
         // decoded here; the history's entries are decoded when first read.
         let mut txs: BTreeMap<TxId, StoredTx> = BTreeMap::new();
         let mut history = self.load_history_pages(history)?;
         let mut logs: BTreeMap<u64, SyncLogEntry> = BTreeMap::new();
         let mut checkpoint = None;
-        for (_, _, stored) in records {
+        for stored in records {
             let mut record = Record::decode(&stored)?;
             let (seq, bytes) = (record.seq, stored.len());
             drop(stored);
+            if seq < self.store.log.next_seq {
+                return Err(CoreError::CorruptStorage(format!(
+                    "the log records are out of order: record {seq} comes after record {}",
+                    self.store.log.next_seq - 1
+                )));
+            }
             let unfolded = Unfolded {
                 bytes,
                 ..self.replay_docs(&mut record)
@@ -144,11 +139,11 @@ impl Engine {
     /// Reads the history pages: finished transactions by id.
     fn load_history_pages(
         &mut self,
-        stored: Vec<Vec<u8>>,
+        stored: StoredValues,
     ) -> Result<BTreeMap<TxId, Archived>, CoreError> {
         let mut history = BTreeMap::new();
         for bytes in stored {
-            let page = HistoryPage::decode(&bytes)?;
+            let page = HistoryPage::decode(bytes)?;
             self.store.history_pages.insert(page.index);
             history.extend(
                 page.txs
@@ -160,26 +155,10 @@ impl Engine {
     }
 
     /// Reads the pages into the collections (pages of collections no longer configured stay
-    /// in storage untouched), with room for them and the `logged` documents the records hold
-    /// (by collection) made at once. A collection has as many pages as the newest page says;
-    /// those not written yet hold nothing.
-    fn load_pages(
-        &mut self,
-        stored: Vec<Vec<u8>>,
-        logged: HashMap<String, usize>,
-    ) -> Result<(), CoreError> {
-        let mut room = logged;
-        for bytes in &stored {
-            let (name, docs) = Page::peek(bytes)?;
-            *room.entry(name).or_default() += docs;
-        }
-        for (name, more) in room {
-            if let Some(collection) = self.collections.get_mut(&name) {
-                collection.reserve(more);
-            }
-        }
+    /// in storage untouched). A collection has as many pages as the newest page says; those
+    /// not written yet hold nothing.
+    fn load_pages(&mut self, stored: StoredValues) -> Result<(), CoreError> {
         let mut layouts: HashMap<String, Layout> = HashMap::new();
-        // One page decoded at a time, its bytes dropped once decoded.
         for bytes in stored {
             let page = Page::decode(&bytes)?;
             drop(bytes);

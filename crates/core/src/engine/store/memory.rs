@@ -1,7 +1,7 @@
 //! Storage in memory: the key-value store a driver keeps, applying each write whole. It serves
 //! the tests and the simulation, and engines that keep nothing across reloads.
 
-use super::{Origin, Snapshot, StorageWrite, StoreOp};
+use super::{Origin, Snapshot, StorageWrite, StoreOp, StoredValues};
 use std::collections::BTreeMap;
 
 /// A key-value store holding log records, pages and origin records, as a driver's storage
@@ -52,12 +52,14 @@ impl MemoryStore {
         }
     }
 
-    /// Everything stored, as the engine loads it.
+    /// Everything stored, as the engine loads it (in key order, as a driver's storage hands
+    /// it over).
     pub fn snapshot(&self) -> Snapshot {
+        let values = |values: Vec<Vec<u8>>| StoredValues::from(values);
         Snapshot {
-            records: self.records.values().cloned().collect(),
-            pages: self.pages.values().cloned().collect(),
-            history: self.history.values().cloned().collect(),
+            records: values(self.records.values().cloned().collect()),
+            pages: values(self.pages.values().cloned().collect()),
+            history: values(self.history.values().cloned().collect()),
             origins: self.origins.values().cloned().collect(),
         }
     }

@@ -85,18 +85,61 @@ pub struct Checkpoint {
     pub history_dropped: u64,
 }
 
-/// What storage holds, handed to the engine at start: every log record and page, as stored
-/// (in any order).
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What storage holds, handed to the engine at start: every log record and page, as stored.
+#[derive(Debug, Default)]
 pub struct Snapshot {
-    /// The log records' bytes.
-    pub records: Vec<Vec<u8>>,
-    /// The pages' bytes.
-    pub pages: Vec<Vec<u8>>,
-    /// The history pages' bytes.
-    pub history: Vec<Vec<u8>>,
+    /// The log records' bytes, in the order of their sequence numbers (their keys).
+    pub records: StoredValues,
+    /// The pages' bytes (in any order).
+    pub pages: StoredValues,
+    /// The history pages' bytes (in any order).
+    pub history: StoredValues,
     /// The origin records of other tabs' requests ([`StorageWrite::origins`]).
     pub origins: Vec<Origin>,
+}
+
+/// Stored values (log records, pages or history pages) that a load takes one at a time: a
+/// driver brings each into memory only when it is taken, and the load drops it once decoded,
+/// so memory holds one of them at a time beside what the load builds, never all of them.
+pub struct StoredValues(Box<dyn Iterator<Item = Vec<u8>>>);
+
+impl StoredValues {
+    /// The values `values` yields, each produced when the load reaches it.
+    pub fn new(values: impl Iterator<Item = Vec<u8>> + 'static) -> Self {
+        StoredValues(Box::new(values))
+    }
+}
+
+impl Default for StoredValues {
+    /// None.
+    fn default() -> Self {
+        StoredValues::new(std::iter::empty())
+    }
+}
+
+impl From<Vec<Vec<u8>>> for StoredValues {
+    /// Values already in memory (each dropped once taken).
+    fn from(values: Vec<Vec<u8>>) -> Self {
+        StoredValues::new(values.into_iter())
+    }
+}
+
+impl Iterator for StoredValues {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        self.0.next()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl std::fmt::Debug for StoredValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoredValues")
+    }
 }
 
 /// One operation on storage.

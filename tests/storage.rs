@@ -1,0 +1,168 @@
+//! What IndexedDB holds loads back whole, in real Chromium, with no server: a database whose
+//! log was compacted into pages and history pages, and written to since, reopens with every
+//! document and transaction; a stored value that is not bytes, or bytes that do not decode, is
+//! an error at open that says so, never a value skipped.
+#![cfg(target_arch = "wasm32")]
+
+mod support;
+
+use ferrosync::SyncEngine;
+use serde_json::{json, Value};
+use support::*;
+use wasm_bindgen::{closure::Closure, JsCast, JsValue};
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+use web_sys::{IdbDatabase, IdbTransactionMode};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// The object stores of the engine's schema (version 3), the first schema's included.
+const STORES: [&str; 8] = [
+    "log",
+    "pages",
+    "history",
+    "origins",
+    "documents",
+    "transactions",
+    "sync_log",
+    "meta",
+];
+
+/// A local-only engine's options for database `name`.
+fn options(name: &str) -> Value {
+    json!({
+        "name": name,
+        "collections": [{ "name": "notes", "sync": false }],
+        "requestPersistence": false,
+    })
+}
+
+/// Opens database `name` as it is (any version), or creates it at version 3 with the engine's
+/// stores.
+async fn connect(name: &str) -> Result<IdbDatabase, JsValue> {
+    let factory = web_sys::window().unwrap().indexed_db()?.unwrap();
+    let request = factory.open_with_u32(name, 3)?;
+    let on_upgrade = {
+        let request = request.clone();
+        Closure::<dyn FnMut()>::new(move || {
+            let db: IdbDatabase = request.result().unwrap().unchecked_into();
+            for store in STORES {
+                db.create_object_store(store).unwrap();
+            }
+        })
+    };
+    request.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
+    Ok(idb_result(&request).await?.unchecked_into())
+}
+
+/// How many values the store `store` of database `name` holds.
+async fn stored(name: &str, store: &str) -> u32 {
+    let db = connect(name).await.unwrap();
+    let read = db.transaction_with_str(store).unwrap();
+    let count = idb_result(&read.object_store(store).unwrap().count().unwrap())
+        .await
+        .unwrap();
+    db.close();
+    count.as_f64().unwrap() as u32
+}
+
+/// Inserts notes `from..to`, each its own transaction, each awaited until durable.
+async fn insert_notes(engine: &SyncEngine, from: u32, to: u32) {
+    let notes = engine.collection("notes".into()).unwrap();
+    for i in from..to {
+        let doc = json!({ "_id": format!("n{i}"), "body": format!("note {i}") });
+        wait(notes.insert(js(&doc), JsValue::UNDEFINED))
+            .await
+            .expect("the insert is durable");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_compacted_database_written_to_since_reopens_with_everything() {
+    let name = unique("storage");
+    let engine = open(&options(&name)).await;
+    // More records than the log keeps: compaction folds them into pages and history pages
+    // once storage is idle.
+    insert_notes(&engine, 0, 150).await;
+    for _ in 0..500 {
+        if stored(&name, "pages").await > 0 && stored(&name, "history").await > 0 {
+            break;
+        }
+        sleep(20).await;
+    }
+    assert!(stored(&name, "pages").await > 0, "pages written");
+    assert!(stored(&name, "history").await > 0, "history pages written");
+    insert_notes(&engine, 150, 160).await;
+    assert!(stored(&name, "log").await > 0, "records over the pages");
+    engine.destroy();
+
+    let reopened = open(&options(&name)).await;
+    let notes = reopened.collection("notes".into()).unwrap();
+    assert_eq!(notes.count(JsValue::UNDEFINED).unwrap(), 160);
+    for i in [0, 75, 149, 150, 159] {
+        assert_eq!(
+            get(&reopened, "notes", &format!("n{i}"))["body"],
+            format!("note {i}")
+        );
+    }
+    let history = json(&reopened.transactions(JsValue::UNDEFINED).unwrap());
+    let history = history.as_array().unwrap();
+    assert_eq!(history.len(), 160, "every transaction in the history");
+    assert!(history.iter().all(|t| t["state"] == "completed"));
+    reopened.destroy();
+}
+
+#[wasm_bindgen_test]
+async fn a_stored_value_that_is_not_bytes_or_does_not_decode_fails_the_open() {
+    let junk = js_sys::Uint8Array::from(&b"junk"[..]);
+    let page_key = js_sys::Array::of2(&"notes".into(), &0.into());
+    let cases: [(&str, JsValue, JsValue, &str, &str); 4] = [
+        (
+            "log",
+            1.into(),
+            "text".into(),
+            "a stored record is not bytes",
+            "storage_failed",
+        ),
+        (
+            "log",
+            1.into(),
+            junk.clone().into(),
+            "a stored log record is damaged",
+            "corrupt_storage",
+        ),
+        (
+            "pages",
+            page_key.into(),
+            junk.clone().into(),
+            "a stored page is damaged",
+            "corrupt_storage",
+        ),
+        (
+            "history",
+            0.into(),
+            junk.into(),
+            "a stored history page is damaged",
+            "corrupt_storage",
+        ),
+    ];
+    for (store, key, value, says, error_code) in cases {
+        let name = unique("damaged");
+        let db = connect(&name).await.unwrap();
+        let write = db
+            .transaction_with_str_and_mode(store, IdbTransactionMode::Readwrite)
+            .unwrap();
+        write
+            .object_store(store)
+            .unwrap()
+            .put_with_key(&value, &key)
+            .unwrap();
+        committed(&write).await.unwrap();
+        db.close();
+        let error = SyncEngine::open(js(&options(&name)))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("a damaged `{store}` value opens"));
+        assert!(message(&error).contains(says), "{}", message(&error));
+        assert_eq!(code(&error), error_code, "{}", message(&error));
+    }
+}
