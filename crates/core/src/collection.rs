@@ -341,11 +341,6 @@ impl Collection {
         (true, self.set_synced(doc, merge))
     }
 
-    /// Room for `more` synced documents (a load knows how many are coming).
-    pub fn reserve(&mut self, more: usize) {
-        self.synced.reserve(more);
-    }
-
     /// Stores a synced document while loading, replacing any before it: nothing is reported
     /// (nobody watches yet) and no pending write may exist. Indexes and live queries follow
     /// when the load ends ([`Collection::index_all`]).

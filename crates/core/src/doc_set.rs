@@ -87,13 +87,6 @@ impl DocSet {
         (FastBuild::default().hash_one(id) >> 40) as usize % SHARDS
     }
 
-    /// Room for `more` documents without growing (assuming they spread evenly).
-    pub fn reserve(&mut self, more: usize) {
-        for set in &mut self.0 {
-            set.reserve(more.div_ceil(SHARDS));
-        }
-    }
-
     /// The document with this id.
     pub fn get(&self, id: &str) -> Option<&Document> {
         self.0[self.shard(id)].get(id).map(|e| &e.0)
