@@ -111,7 +111,10 @@ impl DocSet {
 
     /// Every document, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Document> {
-        self.0.iter().flatten().map(|e| &e.0)
+        Iter {
+            sets: self.0[1..].iter(),
+            set: self.0[0].iter(),
+        }
     }
 
     /// How many documents there are.
@@ -122,6 +125,26 @@ impl DocSet {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.0.iter().all(HashSet::is_empty)
+    }
+}
+
+/// The documents of a [`DocSet`], a set after another (a plain loop: `flatten` would also
+/// carry the state for iterating from the back, in every scan's copy of the code).
+struct Iter<'a> {
+    sets: std::slice::Iter<'a, HashSet<Entry, FastBuild>>,
+    set: std::collections::hash_set::Iter<'a, Entry>,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = &'a Document;
+
+    fn next(&mut self) -> Option<&'a Document> {
+        loop {
+            if let Some(entry) = self.set.next() {
+                return Some(&entry.0);
+            }
+            self.set = self.sets.next()?.iter();
+        }
     }
 }
 
