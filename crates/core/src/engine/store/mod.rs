@@ -26,7 +26,6 @@ pub use layout::{hash, index_for};
 pub use memory::MemoryStore;
 pub use stored_tx::StoredTx;
 
-use super::history::Docs;
 use super::{Engine, Origin};
 use crate::document::Document;
 use crate::hlc::Hlc;
@@ -406,8 +405,7 @@ impl Engine {
                 _ => {
                     match self.history.get_mut(id) {
                         Some(entry) => {
-                            let docs = Docs::new(&self.collections, &self.retired);
-                            let stored = entry.store(docs);
+                            let stored = entry.store();
                             // Its mutations are in a record that stays: its head is enough.
                             match self.store.tx_home.get(id) {
                                 Some(home)
@@ -570,7 +568,7 @@ impl Engine {
             index,
             txs: self
                 .history_page(index)
-                .map(|id| self.history[id].stored(self.history_docs()))
+                .map(|id| self.history[id].stored())
                 .collect(),
         }
         .pieces()
