@@ -24,6 +24,7 @@ pub mod engine;
 pub mod error;
 pub mod fields;
 pub mod hlc;
+pub mod id_map;
 pub mod index;
 pub mod live_query;
 pub mod mutation;

@@ -34,6 +34,7 @@ use crate::collection::{Collection, DocChange};
 use crate::conflict::ConflictStrategy;
 use crate::document::{Document, Fields};
 use crate::hlc::{Hlc, HybridClock};
+use crate::id_map::IdMap;
 use crate::live_query::{take_live_changes, LiveChanges, LiveId};
 use crate::mutation::MutationRequest;
 use crate::protocol::{ClientMessage, ServerMessage};
@@ -45,7 +46,7 @@ use crate::transaction::{locked_objects, LockedObject, Transaction, TxId};
 use crate::{ClientId, CoreError, DocId, Millis, MutationId, Version};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 /// Which way data flows (`direction`).
@@ -535,11 +536,11 @@ pub struct Engine {
     /// The names of synced collections.
     synced: BTreeSet<String>,
     /// Unfinished transactions (and, until their step ends, those that just finished).
-    txs: BTreeMap<TxId, TxEntry>,
+    txs: IdMap<TxId, TxEntry>,
     /// Transactions that finished in the step under way, for the history.
     finished: Vec<TxId>,
     /// Finished transactions the retention keeps.
-    history: BTreeMap<TxId, history::Archived>,
+    history: IdMap<TxId, history::Archived>,
     /// The lowest transaction id the history may still hold (older ones were dropped).
     history_floor: u64,
     /// Unfinished transactions that write synced collections.
@@ -551,7 +552,7 @@ pub struct Engine {
     /// The newest version the server is known to hold.
     head: Version,
     link: Link,
-    flights: BTreeMap<u64, Flight>,
+    flights: IdMap<u64, Flight>,
     pull: PullState,
     next_seq: u64,
     store: store::StoreState,
@@ -600,9 +601,9 @@ impl Engine {
             client_id: ClientId::new(),
             clock: HybridClock::new(0, Hlc::default()),
             collections,
-            txs: BTreeMap::new(),
+            txs: IdMap::new(),
             finished: Vec::new(),
-            history: BTreeMap::new(),
+            history: IdMap::new(),
             history_floor: 0,
             unsynced: 0,
             wire_index: HashMap::new(),
@@ -611,7 +612,7 @@ impl Engine {
             cursor: 0,
             head: 0,
             link: Link::Down,
-            flights: BTreeMap::new(),
+            flights: IdMap::new(),
             pull: PullState::default(),
             next_seq: 1,
             store: store::StoreState::new(tuning),

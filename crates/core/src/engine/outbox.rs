@@ -499,7 +499,7 @@ impl Engine {
     pub(super) fn requeue_all(&mut self, why: &str, error: Option<&ErrorInfo>) {
         let code = error.map_or(Code::Network, |e| Code::Protocol(e.code));
         let flights = std::mem::take(&mut self.flights);
-        for (_, flight) in flights {
+        for flight in flights.into_values() {
             for id in &flight.txs {
                 self.requeue(*id, code, why);
             }

@@ -8,6 +8,7 @@ use super::{Snapshot, StoredTx, StoredValues, TxHome};
 use crate::engine::history::Archived;
 use crate::engine::{Engine, SyncLogEntry, TxEntry, INTERRUPTED};
 use crate::hlc::{node_of, Hlc, HybridClock};
+use crate::id_map::IdMap;
 use crate::transaction::{Transaction, TxId, TxState};
 use crate::{Code, CoreError};
 use std::collections::{BTreeMap, HashMap};
@@ -123,7 +124,10 @@ impl Engine {
             .collect::<Result<Vec<_>, _>>()?;
         self.load_transactions(txs.into_iter())?;
         let floor = TxId(self.history_floor);
-        self.history = history.split_off(&floor);
+        while let Some((&id, _)) = history.first_key_value().filter(|(id, _)| **id < floor) {
+            history.remove(&id);
+        }
+        self.history = history;
         self.store.history_home.retain(|id, _| *id >= floor);
         // The retention may keep less than when these were stored.
         self.apply_retention();
@@ -140,16 +144,14 @@ impl Engine {
     fn load_history_pages(
         &mut self,
         stored: StoredValues,
-    ) -> Result<BTreeMap<TxId, Archived>, CoreError> {
-        let mut history = BTreeMap::new();
+    ) -> Result<IdMap<TxId, Archived>, CoreError> {
+        let mut history = IdMap::new();
         for bytes in stored {
             let page = HistoryPage::decode(bytes)?;
             self.store.history_pages.insert(page.index);
-            history.extend(
-                page.txs
-                    .into_iter()
-                    .map(|tx| (tx.id, Archived::from_stored(tx))),
-            );
+            for tx in page.txs {
+                history.insert(tx.id, Archived::from_stored(tx));
+            }
         }
         Ok(history)
     }

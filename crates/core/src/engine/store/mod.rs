@@ -763,7 +763,7 @@ impl Engine {
                     .map(|doc| (name.clone(), doc.id().to_owned())),
             );
         }
-        for (id, entry) in &mut self.txs {
+        for (id, entry) in self.txs.iter_mut() {
             if !entry.tx.state.is_terminal() {
                 entry.revision += 1;
                 self.store.txs.insert(*id);

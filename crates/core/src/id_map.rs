@@ -1,0 +1,335 @@
+//! An ordered map for keys handed out in increasing order (transaction ids, sequence numbers):
+//! its keys sit sorted in one vector and its values beside them in another, so a lookup is a
+//! binary search and adding the newest key is a push. A `BTreeMap` costs the wasm a copy of its
+//! node code (insert, remove, merge, steal, search, drop) for every key and value type; this map's
+//! code per type is a few vector operations.
+//!
+//! Removing a key leaves a hole (the key stays, its value goes) so that removal costs no shift;
+//! holes at either end are skipped at once, and the vectors are compacted when holes outnumber
+//! the values, which keeps removal amortized O(1) and iteration O(len).
+
+use std::fmt;
+use std::ops::{Bound, Index, RangeBounds};
+
+/// An ordered map whose keys mostly arrive in increasing order.
+///
+/// Lookup, [`IdMap::get`] and [`IdMap::remove`] are O(log n) (amortized for removal), and so is
+/// inserting a key above every key held (or one that was removed). Inserting a new key below the
+/// newest shifts the keys above it: O(k) for k keys above, which stays small where inserts come
+/// slightly out of order (answers of parallel requests) and is O(n) only for a key far in the
+/// past.
+#[derive(Clone)]
+pub struct IdMap<K, V> {
+    /// Every slot's key, sorted and distinct.
+    keys: Vec<K>,
+    /// Every slot's value; `None` is a hole (its key was removed).
+    values: Vec<Option<V>>,
+    /// The number of values (slots that are not holes).
+    len: usize,
+    /// The first slot that may hold a value: every slot before it is a hole.
+    head: usize,
+}
+
+impl<K, V> Default for IdMap<K, V> {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            values: Vec::new(),
+            len: 0,
+            head: 0,
+        }
+    }
+}
+
+impl<K: Ord + Copy, V> IdMap<K, V> {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the map holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The slot of `key` among the slots after the leading holes (`Err`: where it would go).
+    fn slot(&self, key: &K) -> Result<usize, usize> {
+        match self.keys[self.head..].binary_search(key) {
+            Ok(i) => Ok(self.head + i),
+            Err(i) => Err(self.head + i),
+        }
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &K) -> Option<&V> {
+        self.values[self.slot(key).ok()?].as_ref()
+    }
+
+    /// The value of `key`, to change.
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        let i = self.slot(key).ok()?;
+        self.values[i].as_mut()
+    }
+
+    /// Whether the map holds `key`.
+    pub fn contains_key(&self, key: &K) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Sets `key`'s value, returning the one it replaces. O(1) amortized for a key above every
+    /// key held, O(log n) for one held or removed; otherwise it shifts the slots above it.
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        if self.keys.last().is_none_or(|last| *last < key) {
+            self.keys.push(key);
+            self.values.push(Some(value));
+            self.len += 1;
+            return None;
+        }
+        let i = match self.keys.binary_search(&key) {
+            Ok(i) => i,
+            Err(i) => {
+                self.keys.insert(i, key);
+                self.values.insert(i, None);
+                i
+            }
+        };
+        self.head = self.head.min(i);
+        let old = self.values[i].replace(value);
+        if old.is_none() {
+            self.len += 1;
+        }
+        old
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        let i = self.slot(key).ok()?;
+        let value = self.values[i].take()?;
+        self.len -= 1;
+        while self.values.last().is_some_and(Option::is_none) {
+            self.values.pop();
+            self.keys.pop();
+        }
+        self.head = self.head.min(self.values.len());
+        while self.values.get(self.head).is_some_and(Option::is_none) {
+            self.head += 1;
+        }
+        if self.values.len() > 2 * self.len {
+            self.compact();
+        }
+        Some(value)
+    }
+
+    /// Drops the holes.
+    fn compact(&mut self) {
+        let mut kept = 0;
+        for i in self.head..self.values.len() {
+            if self.values[i].is_some() {
+                self.keys.swap(kept, i);
+                self.values.swap(kept, i);
+                kept += 1;
+            }
+        }
+        self.keys.truncate(kept);
+        self.values.truncate(kept);
+        self.head = 0;
+    }
+
+    /// The entries in key order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> {
+        self.entries(self.head, self.keys.len())
+    }
+
+    /// The entries of slots `start..end`.
+    fn entries(&self, start: usize, end: usize) -> impl DoubleEndedIterator<Item = (&K, &V)> {
+        let values = self.values[start..end].iter();
+        self.keys[start..end]
+            .iter()
+            .zip(values)
+            .filter_map(|(k, v)| Some((k, v.as_ref()?)))
+    }
+
+    /// The entries whose keys are in `range`, in key order.
+    pub fn range(&self, range: impl RangeBounds<K>) -> impl DoubleEndedIterator<Item = (&K, &V)> {
+        let keys = &self.keys[self.head..];
+        let start = match range.start_bound() {
+            Bound::Included(k) => keys.partition_point(|x| x < k),
+            Bound::Excluded(k) => keys.partition_point(|x| x <= k),
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(k) => keys.partition_point(|x| x <= k),
+            Bound::Excluded(k) => keys.partition_point(|x| x < k),
+            Bound::Unbounded => keys.len(),
+        };
+        self.entries(self.head + start, self.head + end.max(start))
+    }
+
+    /// The keys in order.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &K> {
+        self.iter().map(|(k, _)| k)
+    }
+
+    /// The values in key order.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> {
+        self.iter().map(|(_, v)| v)
+    }
+
+    /// The entries in key order, their values to change.
+    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&K, &mut V)> {
+        let values = self.values[self.head..].iter_mut();
+        self.keys[self.head..]
+            .iter()
+            .zip(values)
+            .filter_map(|(k, v)| Some((k, v.as_mut()?)))
+    }
+
+    /// The values in key order, to change.
+    pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut V> {
+        self.iter_mut().map(|(_, v)| v)
+    }
+
+    /// The entry of the lowest key.
+    pub fn first_key_value(&self) -> Option<(&K, &V)> {
+        self.iter().next()
+    }
+
+    /// The entry of the highest key.
+    pub fn last_key_value(&self) -> Option<(&K, &V)> {
+        self.iter().next_back()
+    }
+
+    /// The entries, taken out in key order.
+    pub fn into_values(self) -> impl DoubleEndedIterator<Item = V> {
+        self.values.into_iter().flatten()
+    }
+}
+
+impl<K: Ord + Copy, V> Index<&K> for IdMap<K, V> {
+    type Output = V;
+
+    fn index(&self, key: &K) -> &V {
+        self.get(key).expect("no entry for the key")
+    }
+}
+
+impl<K: Ord + Copy + fmt::Debug, V: fmt::Debug> fmt::Debug for IdMap<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+    use std::collections::BTreeMap;
+
+    fn entries(map: &IdMap<u64, u64>) -> Vec<(u64, u64)> {
+        map.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
+    #[test]
+    fn inserts_out_of_order_and_iterates_in_key_order() {
+        let mut map = IdMap::new();
+        for k in [5, 1, 9, 3, 7] {
+            assert_eq!(map.insert(k, k * 10), None);
+        }
+        assert_eq!(map.insert(3, 31), Some(30));
+        assert_eq!(entries(&map), [(1, 10), (3, 31), (5, 50), (7, 70), (9, 90)]);
+        assert_eq!(map.len(), 5);
+        let back: Vec<u64> = map.keys().rev().copied().collect();
+        assert_eq!(back, [9, 7, 5, 3, 1]);
+    }
+
+    #[test]
+    fn removes_anywhere_and_reuses_a_removed_key() {
+        let mut map = IdMap::new();
+        for k in 0..10 {
+            map.insert(k, k);
+        }
+        assert_eq!(map.remove(&4), Some(4));
+        assert_eq!(map.remove(&4), None);
+        assert_eq!(map.remove(&0), Some(0));
+        assert_eq!(map.remove(&9), Some(9));
+        assert_eq!(map.get(&4), None);
+        assert!(!map.contains_key(&0));
+        assert_eq!(map.first_key_value(), Some((&1, &1)));
+        assert_eq!(map.last_key_value(), Some((&8, &8)));
+        assert_eq!(map.insert(4, 40), None);
+        assert_eq!(map.insert(0, 1), None);
+        assert_eq!(map.first_key_value(), Some((&0, &1)));
+        assert_eq!(map[&4], 40);
+        assert_eq!(map.len(), 9);
+    }
+
+    #[test]
+    fn compacts_holes_once_they_outnumber_the_values() {
+        let mut map = IdMap::new();
+        for k in 0..100 {
+            map.insert(k, k);
+        }
+        // Every other key from the middle: holes the ends cannot skip.
+        for k in (1..99).step_by(2) {
+            map.remove(&k);
+        }
+        assert!(
+            map.keys.len() <= 2 * map.len() + 1,
+            "{} slots",
+            map.keys.len()
+        );
+        let expected: Vec<(u64, u64)> = (0..100)
+            .filter(|k| k % 2 == 0 || *k == 99)
+            .map(|k| (k, k))
+            .collect();
+        assert_eq!(entries(&map), expected);
+        // Removed from the front, the slots left behind are dropped.
+        for k in (0..90).step_by(2) {
+            map.remove(&k);
+        }
+        assert!(
+            map.keys.len() <= 2 * map.len() + 1,
+            "{} slots",
+            map.keys.len()
+        );
+        assert_eq!(
+            entries(&map),
+            [(90, 90), (92, 92), (94, 94), (96, 96), (98, 98), (99, 99)]
+        );
+    }
+
+    #[test]
+    fn ranges_match_a_btree_map() {
+        let mut rng = Rng::new(7);
+        let mut map = IdMap::new();
+        let mut model = BTreeMap::new();
+        for step in 0..2_000u64 {
+            // Mostly the next key, sometimes one in the past; removals anywhere.
+            let key = match rng.up_to(3) {
+                0 => rng.up_to(step),
+                _ => step,
+            };
+            if rng.up_to(2) == 0 {
+                assert_eq!(map.remove(&key), model.remove(&key));
+            } else {
+                assert_eq!(map.insert(key, step), model.insert(key, step));
+            }
+            assert_eq!(map.len(), model.len());
+            let (lo, hi) = (rng.up_to(step + 1), rng.up_to(step + 1));
+            let got: Vec<_> = map.range(lo..hi.max(lo)).rev().collect();
+            let want: Vec<_> = model.range(lo..hi.max(lo)).rev().collect();
+            assert_eq!(got, want);
+            let got: Vec<_> = map.range(..=lo).collect();
+            assert_eq!(got, model.range(..=lo).collect::<Vec<_>>());
+        }
+        assert_eq!(
+            map.into_values().collect::<Vec<_>>(),
+            model.into_values().collect::<Vec<_>>()
+        );
+    }
+}
