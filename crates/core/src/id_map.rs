@@ -9,7 +9,9 @@
 //! the values, which keeps removal amortized O(1) and iteration O(len).
 
 use std::fmt;
+use std::iter::{FilterMap, Zip};
 use std::ops::{Bound, Index, RangeBounds};
+use std::vec;
 
 /// An ordered map whose keys mostly arrive in increasing order.
 ///
@@ -204,9 +206,29 @@ impl<K: Ord + Copy, V> IdMap<K, V> {
         self.iter().next_back()
     }
 
-    /// The entries, taken out in key order.
+    /// The values, taken out in key order.
     pub fn into_values(self) -> impl DoubleEndedIterator<Item = V> {
         self.values.into_iter().flatten()
+    }
+}
+
+impl<K, V> IntoIterator for IdMap<K, V> {
+    type Item = (K, V);
+    type IntoIter = FilterMap<Zip<vec::IntoIter<K>, vec::IntoIter<Option<V>>>, Taken<K, V>>;
+
+    /// The entries, taken out in key order.
+    fn into_iter(self) -> Self::IntoIter {
+        let taken: Taken<K, V> = |(k, v)| Some((k, v?));
+        self.keys.into_iter().zip(self.values).filter_map(taken)
+    }
+}
+
+/// A slot taken out of the map: its entry, unless it is a hole.
+type Taken<K, V> = fn((K, Option<V>)) -> Option<(K, V)>;
+
+impl<K: Ord + Copy, V: PartialEq> PartialEq for IdMap<K, V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
     }
 }
 

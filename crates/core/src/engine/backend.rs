@@ -8,6 +8,7 @@
 
 use super::{Engine, Link, SyncType};
 use crate::document::{parse_document, Document, DELETED_FIELD};
+use crate::id_map::IdMap;
 use crate::mutation::Op;
 use crate::retry::{FailureKind, RetryDecision};
 use crate::transaction::{TxId, TxState};
@@ -109,7 +110,7 @@ impl CallRun {
 #[derive(Debug, Default)]
 pub(super) struct CustomState {
     /// Calls under way, with the sync-log run each belongs to.
-    calls: BTreeMap<TxId, (Call, u64)>,
+    calls: IdMap<TxId, (Call, u64)>,
     /// Sync-log runs of calls, by log id.
     runs: HashMap<u64, CallRun>,
     /// Remote documents held back until their object is unlocked (`None`: removed).

@@ -5,12 +5,13 @@
 //! Records older than [`ORIGIN_KEPT_MS`] are dropped at load (and deleted with the next write).
 
 use super::Engine;
+use crate::id_map::IdMap;
 use crate::mutation::MutationRequest;
 use crate::transaction::{Transaction, TxId};
 use crate::{CoreError, Millis};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// How long an origin record is kept: no tab re-sends a request this old.
 pub const ORIGIN_KEPT_MS: Millis = 7 * 24 * 3600 * 1000;
@@ -35,7 +36,7 @@ pub(super) struct Origins {
     known: HashMap<String, Origin>,
     /// Requests whose record or end storage lacks, by transaction (`true`: a record without
     /// the end is stored).
-    unwritten: BTreeMap<TxId, (String, bool)>,
+    unwritten: IdMap<TxId, (String, bool)>,
     /// Requests too old to be re-sent, to delete with the next write.
     dropped: Vec<String>,
 }

@@ -507,7 +507,8 @@ impl Engine {
         }
         if let Some(error) = error {
             // The first transaction holding ids holds back all others: back it off.
-            if let Some(&first) = self.queues.wire.values().next() {
+            let first = self.queues.wire.values().next().copied();
+            if let Some(first) = first {
                 self.retry_later(first, Code::Protocol(error.code), error.message.clone());
             }
         }

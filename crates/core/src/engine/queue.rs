@@ -4,9 +4,10 @@
 //! those waiting for a retry time.
 
 use super::Engine;
+use crate::id_map::IdMap;
 use crate::transaction::{TxId, TxState};
 use crate::{DocId, Millis, MutationId};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 type Object = (String, DocId);
 
@@ -22,7 +23,7 @@ pub(super) struct Queues {
     /// Pending, unparked transactions without wire ids: next to be given ids.
     pub ready: BTreeSet<TxId>,
     /// Transactions holding wire ids, by first id: the order they go on the wire.
-    pub wire: BTreeMap<MutationId, TxId>,
+    pub wire: IdMap<MutationId, TxId>,
     /// Every transaction in `wire` below this first id is on the wire (in a push awaiting its
     /// answer), so looking for what to send or retry starts here, not at the oldest.
     pub send_from: MutationId,

@@ -9,7 +9,8 @@
 //! over several slices (a page not written yet leaves its documents in the log). Records are
 //! deleted only in order, once every page a record touched has been rewritten after it.
 
-use std::collections::{BTreeMap, HashMap};
+use crate::id_map::IdMap;
+use std::collections::HashMap;
 
 /// A stable 64-bit hash of a document id (FNV-1a): the page it goes to.
 pub fn hash(id: &str) -> u64 {
@@ -146,7 +147,7 @@ pub struct Log {
     /// The next record's sequence number.
     pub next_seq: u64,
     /// Records in storage (or being written), by sequence number.
-    records: BTreeMap<u64, Unfolded>,
+    records: IdMap<u64, Unfolded>,
     /// Their bytes in all.
     bytes: usize,
     /// Pages per collection.
@@ -218,7 +219,7 @@ impl Log {
     pub fn stale_pages(&self, budget: usize) -> Vec<(String, u32)> {
         let mut chosen: Vec<(String, u32)> = Vec::new();
         let mut spent = 0;
-        for (seq, record) in &self.records {
+        for (seq, record) in self.records.iter() {
             let touched = record
                 .touched
                 .iter()

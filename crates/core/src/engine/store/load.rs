@@ -11,10 +11,10 @@ use crate::hlc::{node_of, Hlc, HybridClock};
 use crate::id_map::IdMap;
 use crate::transaction::{Transaction, TxId, TxState};
 use crate::{Code, CoreError};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// A collection's pages as read: its page count, and each written page's `as_of` and bytes.
-type Layout = (usize, BTreeMap<u32, (u64, usize)>);
+type Layout = (usize, IdMap<u32, (u64, usize)>);
 
 impl Engine {
     /// Rebuilds the engine from storage. Transactions that were on the wire go back to pending
@@ -37,9 +37,9 @@ impl Engine {
         self.load_pages(pages)?;
         // Transactions stay their stored bytes: only those still unfinished at the end are
         // decoded here; the history's entries are decoded when first read.
-        let mut txs: BTreeMap<TxId, StoredTx> = BTreeMap::new();
+        let mut txs: IdMap<TxId, StoredTx> = IdMap::new();
         let mut history = self.load_history_pages(history)?;
-        let mut logs: BTreeMap<u64, SyncLogEntry> = BTreeMap::new();
+        let mut logs: IdMap<u64, SyncLogEntry> = IdMap::new();
         let mut checkpoint = None;
         for stored in records {
             let mut record = Record::decode(&stored)?;

@@ -2,15 +2,16 @@
 //! the tests and the simulation, and engines that keep nothing across reloads.
 
 use super::{Origin, Snapshot, StorageWrite, StoreOp, StoredValues};
+use crate::id_map::IdMap;
 use std::collections::BTreeMap;
 
 /// A key-value store holding log records, pages and origin records, as a driver's storage
 /// would.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MemoryStore {
-    records: BTreeMap<u64, Vec<u8>>,
+    records: IdMap<u64, Vec<u8>>,
     pages: BTreeMap<(String, u32), Vec<u8>>,
-    history: BTreeMap<u32, Vec<u8>>,
+    history: IdMap<u32, Vec<u8>>,
     origins: BTreeMap<String, Origin>,
 }
 
