@@ -12,11 +12,12 @@ use crate::tabs::messages::{self, LeaderState, Request, TabMessage};
 use crate::tabs::Channel;
 use ferrosync_core::collection::{ChangeKind, Collection, DocChange};
 use ferrosync_core::document::Document;
+use ferrosync_core::id_map::IdMap;
 use ferrosync_core::live_query::take_live_changes;
 use ferrosync_core::transaction::{Transaction, TxId};
 use ferrosync_core::Code;
 use gloo_timers::callback::Interval;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use web_sys::AbortController;
@@ -58,13 +59,13 @@ pub struct Follower {
     /// Where this tab syncs once it leads.
     pub(super) source: Option<Source>,
     pub(super) collections: HashMap<String, Collection>,
-    pub(super) transactions: BTreeMap<TxId, Transaction>,
+    pub(super) transactions: IdMap<TxId, Transaction>,
     pub(super) state: Option<LeaderState>,
     /// Told when the first snapshot arrives.
     ready: Vec<Pending<()>>,
     has_snapshot: bool,
     next_seq: u64,
-    pub(super) pending: BTreeMap<u64, Forwarded>,
+    pub(super) pending: IdMap<u64, Forwarded>,
     pub(super) settlements: HashMap<TxId, Rc<Settlement>>,
     hello_timer: Option<Interval>,
     /// The queued request for the database's lock (this tab leads once it is granted).
@@ -93,12 +94,12 @@ impl Follower {
             options,
             source,
             collections,
-            transactions: BTreeMap::new(),
+            transactions: IdMap::new(),
             state: None,
             ready: Vec::new(),
             has_snapshot: false,
             next_seq: 1,
-            pending: BTreeMap::new(),
+            pending: IdMap::new(),
             settlements: HashMap::new(),
             hello_timer: None,
             waiting_lock: None,
@@ -310,7 +311,7 @@ impl Follower {
             TabMessage::Reply { to, seq, result } if to == self.tab => self.answered(seq, result),
             TabMessage::Leader { tab } if tab != self.tab => {
                 self.hello();
-                for (seq, pending) in &self.pending {
+                for (seq, pending) in self.pending.iter() {
                     self.channel.post(&TabMessage::Request {
                         tab: self.tab.clone(),
                         seq: *seq,
@@ -332,7 +333,7 @@ impl Follower {
             waiting.abort();
         }
         self.hub.clear();
-        for (_, pending) in std::mem::take(&mut self.pending) {
+        for pending in std::mem::take(&mut self.pending).into_values() {
             pending.caller.reject(js::destroyed());
         }
         for (_, settlement) in self.settlements.drain() {
@@ -359,7 +360,7 @@ pub(super) struct FollowerParts {
     pub hub: Hub,
     pub tab: String,
     pub channel: Rc<Channel>,
-    pub pending: BTreeMap<u64, Forwarded>,
+    pub pending: IdMap<u64, Forwarded>,
     pub settlements: HashMap<TxId, Rc<Settlement>>,
     pub mirror: HashMap<String, Collection>,
 }

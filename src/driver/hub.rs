@@ -4,12 +4,13 @@
 use crate::views;
 use ferrosync_core::collection::DocChange;
 use ferrosync_core::document::write_json_string;
+use ferrosync_core::id_map::IdMap;
 use ferrosync_core::live_query::{LiveChanges, LiveId};
 use ferrosync_core::query::Query;
 use ferrosync_core::transaction::Transaction;
 use js_sys::Function;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 
@@ -76,7 +77,7 @@ enum Listener {
 
 /// The subscribers of one engine; moves with it when a follower tab takes over as leader.
 pub struct Hub {
-    listeners: BTreeMap<u64, Listener>,
+    listeners: IdMap<u64, Listener>,
     next: u64,
     callbacks: Rc<CallbackQueue>,
     /// Changes are not reported (see [`Hub::hold_changes`]).
@@ -87,7 +88,7 @@ impl Hub {
     /// A hub whose callbacks wait in `callbacks`.
     pub fn new(callbacks: Rc<CallbackQueue>) -> Hub {
         Hub {
-            listeners: BTreeMap::new(),
+            listeners: IdMap::new(),
             next: 1,
             callbacks,
             held: false,

@@ -108,6 +108,11 @@ impl<K: Ord + Copy, V> IdMap<K, V> {
         old
     }
 
+    /// Removes every entry.
+    pub fn clear(&mut self) {
+        *self = Self::default();
+    }
+
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &K) -> Option<V> {
         let i = self.slot(key).ok()?;
