@@ -8,7 +8,6 @@ use ferrosync_core::engine::{Checkpoint, Record, RecordMeta, StoredTx, SyncLogEn
 use ferrosync_core::transaction::Transaction;
 use rexie::{Rexie, TransactionMode};
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
 use wasm_bindgen::JsValue;
 
 const DOCUMENTS: &str = "documents";
@@ -43,9 +42,13 @@ pub async fn from_first_schema(db: &Rexie, log: &str) -> Result<(), String> {
     if documents.is_empty() && transactions.is_empty() && checkpoint.is_none() {
         return tx.done().await.map(drop).map_err(fail);
     }
-    let mut docs: BTreeMap<String, Vec<Document>> = BTreeMap::new();
+    // Grouped by collection, in the order of their names.
+    let mut docs: Vec<(String, Vec<Document>)> = Vec::new();
     for (collection, doc) in decode_all::<(String, Document)>(&documents, DOCUMENTS)? {
-        docs.entry(collection).or_default().push(doc);
+        match docs.binary_search_by(|(c, _)| c.cmp(&collection)) {
+            Ok(i) => docs[i].1.push(doc),
+            Err(i) => docs.insert(i, (collection, vec![doc])),
+        }
     }
     let record = Record {
         seq: 1,

@@ -33,6 +33,18 @@ pub fn sort_by<T>(v: &mut [T], f: impl Fn(&T, &T) -> Ordering) {
     }
 }
 
+/// Inserts `item` into the sorted `items` where it belongs, unless it is there already: whether
+/// it was not. A few items kept this way take less code in the wasm than a `BTreeSet` of them.
+pub fn insert_sorted<T: Ord>(items: &mut Vec<T>, item: T) -> bool {
+    match items.binary_search(&item) {
+        Ok(_) => false,
+        Err(i) => {
+            items.insert(i, item);
+            true
+        }
+    }
+}
+
 /// A set of `items` built by inserting them one by one. `collect()` into a `BTreeSet` sorts a
 /// buffer of them first with the standard stable sort (and `BTreeSet::from` an array), a copy
 /// per element type; sets built once or from a few items take this instead.

@@ -407,7 +407,7 @@ impl Engine {
         }
         for collection in complete.unwrap_or_default() {
             let gone: Vec<Object> = match self.collections.get(&collection) {
-                Some(c) if self.synced.contains(&collection) => c
+                Some(c) if self.is_synced(&collection) => c
                     .synced_docs()
                     .map(|d| (collection.clone(), d.id().to_owned()))
                     .filter(|key| !seen.contains(key))

@@ -273,6 +273,11 @@ impl Engine {
     }
 
     pub(super) fn is_synced(&self, collection: &str) -> bool {
-        self.synced.contains(collection)
+        holds(&self.synced, collection)
     }
+}
+
+/// Whether the sorted `names` hold `name`.
+pub(super) fn holds(names: &[String], name: &str) -> bool {
+    names.binary_search_by(|n| n.as_str().cmp(name)).is_ok()
 }

@@ -201,10 +201,10 @@ impl EngineConfig {
         if self.collections.is_empty() {
             return bad("at least one collection is needed".into());
         }
-        let mut seen = BTreeSet::new();
+        let mut seen = Vec::new();
         for c in &self.collections {
             c.validate()?;
-            if !seen.insert(&c.name) {
+            if !crate::sort::insert_sorted(&mut seen, &c.name) {
                 return bad(format!("collection `{}` is listed twice", c.name));
             }
         }
@@ -533,8 +533,8 @@ pub struct Engine {
     clock: HybridClock,
     rng: Rng,
     collections: HashMap<String, Collection>,
-    /// The names of synced collections.
-    synced: BTreeSet<String>,
+    /// The names of synced collections, sorted.
+    synced: Vec<String>,
     /// Unfinished transactions (and, until their step ends, those that just finished).
     txs: IdMap<TxId, TxEntry>,
     /// Transactions that finished in the step under way, for the history.
@@ -586,13 +586,10 @@ impl Engine {
             .iter()
             .map(|c| (c.name.clone(), c.collection()))
             .collect();
-        let synced = crate::sort::set(
-            config
-                .collections
-                .iter()
-                .filter(|c| c.sync)
-                .map(|c| c.name.clone()),
-        );
+        let mut synced = Vec::new();
+        for c in config.collections.iter().filter(|c| c.sync) {
+            crate::sort::insert_sorted(&mut synced, c.name.clone());
+        }
         Ok(Self {
             synced,
             rng: Rng::new(config.seed),
@@ -711,7 +708,7 @@ impl Engine {
 
     /// Whether a configured collection syncs (`sync: true`).
     pub fn is_synced_collection(&self, name: &str) -> bool {
-        self.synced.contains(name)
+        self.is_synced(name)
     }
 
     /// A collection's in-memory state.

@@ -1,6 +1,7 @@
 //! The outbox: assigning wire ids, sending durable transactions in id order, and acting on the
 //! server's answers (applied, conflict, rejected), on retries and on lost connections.
 
+use super::local::holds;
 use super::{Engine, Flight, Link, SyncType, NO_ANSWER};
 use crate::conflict::Resolution;
 use crate::document::Document;
@@ -119,7 +120,7 @@ impl Engine {
             .tx
             .mutations
             .iter_mut()
-            .filter(|m| self.synced.contains(&m.collection))
+            .filter(|m| holds(&self.synced, &m.collection))
         {
             m.wire_id = Some(self.next_mutation_id);
             self.wire_index.insert(self.next_mutation_id, id);
@@ -402,7 +403,7 @@ impl Engine {
             .tx
             .mutations
             .iter()
-            .all(|m| !self.synced.contains(&m.collection))
+            .all(|m| !holds(&self.synced, &m.collection))
         {
             // Nothing left for the server: the server's version stands.
             for (collection, doc) in docs {

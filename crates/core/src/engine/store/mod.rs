@@ -33,7 +33,7 @@ use crate::transaction::TxId;
 use crate::{ClientId, Code, DocId, Millis, MutationId, Version};
 use layout::{Log, Unfolded};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 /// A log this many times over its limits is compacted with ordinary writes too, so an engine
 /// that is never idle still keeps its log bounded.
@@ -375,21 +375,17 @@ impl Engine {
             ..codec::Record::default()
         };
         let mut unfolded = Unfolded::default();
-        let mut by_collection: BTreeMap<&str, Vec<Document>> = BTreeMap::new();
+        // The set is in collection order: each collection's documents come one after the other.
         for (collection, id) in &docs {
             unfolded.touch(collection, layout::hash(id));
             match self.collections.get(collection).and_then(|c| c.synced(id)) {
-                Some(doc) => by_collection
-                    .entry(collection)
-                    .or_default()
-                    .push(doc.clone()),
+                Some(doc) => match record.docs.last_mut() {
+                    Some((c, docs)) if c == collection => docs.push(doc.clone()),
+                    _ => record.docs.push((collection.clone(), vec![doc.clone()])),
+                },
                 None => record.removed.push((collection.clone(), id.clone())),
             }
         }
-        record.docs = by_collection
-            .into_iter()
-            .map(|(c, docs)| (c.to_owned(), docs))
-            .collect();
         let mut written: Vec<Written> = Vec::new();
         let mut heads = HashMap::new();
         for id in &tx_ids {
