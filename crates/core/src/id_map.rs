@@ -7,7 +7,11 @@
 //! Removing a key leaves a hole (the key stays, its value goes) so that removal costs no shift;
 //! holes at either end are skipped at once, and the vectors are compacted (and their spare room
 //! given back) when holes outnumber the values, which keeps removal amortized O(1), iteration
-//! O(len) and the memory held at most about twice what the values take.
+//! O(len) and the room held within a small multiple of what the values take.
+//!
+//! Where inserts come out of order: transactions finish (and enter the history) in the order
+//! their answers arrive; a transaction back on the wire after its slot was compacted away; a load
+//! meeting a transaction in an older record than a newer one's. Each shifts the keys above it.
 
 use std::fmt;
 use std::iter::{FilterMap, Zip};
