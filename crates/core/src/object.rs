@@ -1,0 +1,176 @@
+//! Reading structs from JSON objects, for the structs the browser decodes.
+//!
+//! serde's derived `Deserialize` gives each struct two readers, one for an object and one for an
+//! array of its fields in order (which no Ferrosync format writes), and a key reader of its own:
+//! in the WebAssembly, a copy of each for every struct. [`deserialize_object!`] writes a struct's
+//! `Deserialize` that reads objects only, every struct's keys matched by the one [`Key`] reader
+//! (the variants of [`deserialize_tagged!`](crate::deserialize_tagged) read their fields with it
+//! too). As with the derive, unknown fields are ignored, and errors read as serde's own
+//! (`missing field `id``, `duplicate field `id``, `invalid type: …, expected struct Transaction`).
+
+use serde::de::{DeserializeSeed, Error, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use std::fmt;
+
+/// Reads an object's key: its place in the field names, or `None` for a field not read.
+#[derive(Clone, Copy)]
+pub struct Key(pub &'static [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<usize>, D::Error> {
+        deserializer.deserialize_identifier(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("field identifier")
+    }
+
+    fn visit_str<E: Error>(self, key: &str) -> Result<Option<usize>, E> {
+        Ok(self.0.iter().position(|name| *name == key))
+    }
+}
+
+/// Reads the value of field `name` into `slot` (an error if it came before).
+pub fn set<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
+    slot: &mut Option<T>,
+    name: &'static str,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(A::Error::duplicate_field(name));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(())
+}
+
+/// The value of required field `name` (an error if the object lacked it).
+pub fn required<T, E: Error>(slot: Option<T>, name: &'static str) -> Result<T, E> {
+    slot.ok_or_else(|| E::missing_field(name))
+}
+
+/// Implements `Deserialize` for a struct read from a JSON object.
+///
+/// Lists each field as `"wire name" => field: Type`, followed by `= default` when a missing
+/// field takes its type's default (as `#[serde(default)]` does, and as the derive does for an
+/// `Option`).
+#[macro_export]
+macro_rules! deserialize_object {
+    ($struct:ident { $($name:literal => $field:ident: $ty:ty $(= $default:ident)?),* $(,)? }) => {
+        impl<'de> serde::Deserialize<'de> for $struct {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct ObjectVisitor;
+                impl<'de> serde::de::Visitor<'de> for ObjectVisitor {
+                    type Value = $struct;
+
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str(concat!("struct ", stringify!($struct)))
+                    }
+
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> Result<$struct, A::Error> {
+                        $crate::deserialize_object!(
+                            @read map { $($name => $field: $ty $(= $default)?),* }
+                        );
+                        Ok($struct { $($field),* })
+                    }
+                }
+                deserializer.deserialize_map(ObjectVisitor)
+            }
+        }
+    };
+    // Reads the fields from `map` into variables named for them.
+    (@read $map:ident { $($name:literal => $field:ident: $ty:ty $(= $default:ident)?),* }) => {
+        #[allow(non_camel_case_types)]
+        enum Field {
+            $($field),*
+        }
+        const NAMES: &[&str] = &[$($name),*];
+        $(let mut $field: Option<$ty> = None;)*
+        while let Some(key) =
+            serde::de::MapAccess::next_key_seed(&mut $map, $crate::object::Key(NAMES))?
+        {
+            match key {
+                $(Some(i) if i == Field::$field as usize => {
+                    $crate::object::set(&mut $field, $name, &mut $map)?
+                })*
+                _ => {
+                    serde::de::MapAccess::next_value::<serde::de::IgnoredAny>(&mut $map)?;
+                }
+            }
+        }
+        $(let $field = $crate::deserialize_object!(@take $field $name $(= $default)?);)*
+    };
+    (@take $field:ident $name:literal) => {
+        $crate::object::required($field, $name)?
+    };
+    (@take $field:ident $name:literal = default) => {
+        $field.unwrap_or_default()
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[derive(Debug, PartialEq)]
+    struct Point {
+        x: u32,
+        label: Option<String>,
+        tags: Vec<String>,
+    }
+
+    crate::deserialize_object!(Point {
+        "x" => x: u32,
+        "label" => label: Option<String> = default,
+        "tagList" => tags: Vec<String> = default,
+    });
+
+    fn read(text: &str) -> Result<Point, String> {
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn reads_fields_in_any_order_and_defaults_the_missing() {
+        let point = Point {
+            x: 1,
+            label: Some("a".into()),
+            tags: vec!["t".into()],
+        };
+        let text = r#"{"tagList": ["t"], "other": {"x": 2}, "label": "a", "x": 1}"#;
+        assert_eq!(read(text), Ok(point));
+        let bare = Point {
+            x: 2,
+            label: None,
+            tags: vec![],
+        };
+        assert_eq!(read(r#"{"x": 2, "label": null}"#), Ok(bare));
+        let value = json!({"x": 3});
+        let point: Point = serde::Deserialize::deserialize(value).unwrap();
+        assert_eq!(point.x, 3);
+    }
+
+    #[test]
+    fn errors_read_like_serdes() {
+        let error = read(r#"{"label": "a"}"#).unwrap_err();
+        assert!(error.starts_with("missing field `x`"), "{error}");
+        let error = read(r#"{"x": 1, "x": 2}"#).unwrap_err();
+        assert!(error.starts_with("duplicate field `x`"), "{error}");
+        let error = read(r#""x""#).unwrap_err();
+        assert!(
+            error.starts_with(r#"invalid type: string "x", expected struct Point"#),
+            "{error}"
+        );
+        let error = read(r#"{"x": "1"}"#).unwrap_err();
+        assert!(error.starts_with("invalid type: string"), "{error}");
+        assert!(read(r#"{"x": 1"#).is_err());
+        assert!(read("[1, null, []]").is_err());
+    }
+}
