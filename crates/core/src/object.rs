@@ -11,6 +11,7 @@
 use serde::de::{DeserializeSeed, Error, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use std::fmt;
+use std::marker::PhantomData;
 
 /// Reads an object's key: its place in the field names, or `None` for a field not read.
 #[derive(Clone, Copy)]
@@ -54,6 +55,32 @@ pub fn required<T, E: Error>(slot: Option<T>, name: &'static str) -> Result<T, E
     slot.ok_or_else(|| E::missing_field(name))
 }
 
+/// The value of field `name` when the object lacked it, as serde's derive reads it: `None` for an
+/// `Option`, an error for other types.
+pub fn absent<'de, T: Deserialize<'de>, E: Error>(name: &'static str) -> Result<T, E> {
+    T::deserialize(Absent(name, PhantomData))
+}
+
+/// A missing field, as a deserializer that reads `None` and nothing else.
+struct Absent<E>(&'static str, PhantomData<E>);
+
+impl<'de, E: Error> Deserializer<'de> for Absent<E> {
+    type Error = E;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, E> {
+        Err(E::missing_field(self.0))
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        visitor.visit_none()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit
+        unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+    }
+}
+
 /// Implements `Deserialize` for a struct read from a JSON object.
 ///
 /// Lists each field as `"wire name" => field: Type`, followed by `= default` when a missing
@@ -87,7 +114,7 @@ macro_rules! deserialize_object {
         }
     };
     // Reads the fields from `map` into variables named for them.
-    (@read $map:ident { $($name:literal => $field:ident: $ty:ty $(= $default:ident)?),* }) => {
+    (@read $map:ident { $($name:expr => $field:ident: $ty:ty $(= $default:ident)?),* }) => {
         #[allow(non_camel_case_types)]
         enum Field {
             $($field),*
@@ -106,13 +133,19 @@ macro_rules! deserialize_object {
                 }
             }
         }
-        $(let $field = $crate::deserialize_object!(@take $field $name $(= $default)?);)*
+        $(let $field = $crate::deserialize_object!(@take $field $(= $default)?, $name);)*
     };
-    (@take $field:ident $name:literal) => {
+    (@take $field:ident, $name:expr) => {
         $crate::object::required($field, $name)?
     };
-    (@take $field:ident $name:literal = default) => {
+    (@take $field:ident = default, $name:expr) => {
         $field.unwrap_or_default()
+    };
+    (@take $field:ident = absent, $name:expr) => {
+        match $field {
+            Some(value) => value,
+            None => $crate::object::absent($name)?,
+        }
     };
 }
 
