@@ -85,10 +85,16 @@ impl<'de, E: Error> Deserializer<'de> for Absent<E> {
 ///
 /// Lists each field as `"wire name" => field: Type`, followed by `= default` when a missing
 /// field takes its type's default (as `#[serde(default)]` does, and as the derive does for an
-/// `Option`).
+/// `Option`); an optional `=> expression` then builds the struct from those fields.
 #[macro_export]
 macro_rules! deserialize_object {
     ($struct:ident { $($name:literal => $field:ident: $ty:ty $(= $default:ident)?),* $(,)? }) => {
+        $crate::deserialize_object!(
+            $struct { $($name => $field: $ty $(= $default)?),* } => $struct { $($field),* }
+        );
+    };
+    ($struct:ident { $($name:literal => $field:ident: $ty:ty $(= $default:ident)?),* $(,)? }
+        => $build:expr) => {
         impl<'de> serde::Deserialize<'de> for $struct {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 struct ObjectVisitor;
@@ -106,7 +112,7 @@ macro_rules! deserialize_object {
                         $crate::deserialize_object!(
                             @read map { $($name => $field: $ty $(= $default)?),* }
                         );
-                        Ok($struct { $($field),* })
+                        Ok($build)
                     }
                 }
                 deserializer.deserialize_map(ObjectVisitor)
