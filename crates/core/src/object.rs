@@ -3,7 +3,7 @@
 //! serde's derived `Deserialize` gives each struct two readers, one for an object and one for an
 //! array of its fields in order (which no Ferrosync format writes), and a key reader of its own:
 //! in the WebAssembly, a copy of each for every struct. [`deserialize_object!`] writes a struct's
-//! `Deserialize` that reads objects only, every struct's keys matched by the one [`Key`] reader
+//! `Deserialize` that reads objects only, every struct's keys read by the one [`Key`] reader
 //! (the variants of [`deserialize_tagged!`](crate::deserialize_tagged) read their fields with it
 //! too). As with the derive, unknown fields are ignored, and errors read as serde's own
 //! (`missing field `id``, `duplicate field `id``, `invalid type: …, expected struct Transaction`).
@@ -13,9 +13,10 @@ use serde::{Deserialize, Deserializer};
 use std::fmt;
 use std::marker::PhantomData;
 
-/// Reads an object's key: its place in the field names, or `None` for a field not read.
+/// Reads an object's key: its place in a struct's fields, as the struct's own lookup finds it
+/// (comparing the key with its names as constants), or `None` for a field not read.
 #[derive(Clone, Copy)]
-pub struct Key(pub &'static [&'static str]);
+pub struct Key(pub fn(&str) -> Option<usize>);
 
 impl<'de> DeserializeSeed<'de> for Key {
     type Value = Option<usize>;
@@ -33,7 +34,7 @@ impl<'de> Visitor<'de> for Key {
     }
 
     fn visit_str<E: Error>(self, key: &str) -> Result<Option<usize>, E> {
-        Ok(self.0.iter().position(|name| *name == key))
+        Ok((self.0)(key))
     }
 }
 
@@ -125,11 +126,14 @@ macro_rules! deserialize_object {
         enum Field {
             $($field),*
         }
-        const NAMES: &[&str] = &[$($name),*];
+        fn field(key: &str) -> Option<usize> {
+            $(if key == $name {
+                return Some(Field::$field as usize);
+            })*
+            None
+        }
         $(let mut $field: Option<$ty> = None;)*
-        while let Some(key) =
-            serde::de::MapAccess::next_key_seed(&mut $map, $crate::object::Key(NAMES))?
-        {
+        while let Some(key) = serde::de::MapAccess::next_key_seed(&mut $map, $crate::object::Key(field))? {
             match key {
                 $(Some(i) if i == Field::$field as usize => {
                     $crate::object::set(&mut $field, $name, &mut $map)?
