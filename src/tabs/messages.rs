@@ -12,7 +12,7 @@ use ferrosync_core::engine::{SyncLogEntry, SyncProgress, SyncStats, SyncStatus};
 use ferrosync_core::mutation::MutationRequest;
 use ferrosync_core::transaction::{Transaction, TxId};
 use ferrosync_core::{Code, CoreError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 /// A message between tabs (sent as JSON text).
@@ -95,13 +95,18 @@ ferrosync_core::deserialize_tagged!(TabMessage, "type" {
 
 /// Why the leader refused a request: the error's code and message, for the follower to reject
 /// its caller with the same error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Refusal {
     /// The error's code.
     pub code: Code,
     /// The error's message.
     pub message: String,
 }
+
+ferrosync_core::deserialize_object!(Refusal {
+    "code" => code: Code,
+    "message" => message: String,
+});
 
 impl From<CoreError> for Refusal {
     fn from(e: CoreError) -> Self {
@@ -189,7 +194,7 @@ ferrosync_core::deserialize_tagged!(Reply, "kind" {
 });
 
 /// The leader's sync state as followers show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LeaderState {
     /// The client id.
@@ -205,6 +210,15 @@ pub struct LeaderState {
     /// `conflicts()`, as JavaScript sees them.
     pub conflicts: Value,
 }
+
+ferrosync_core::deserialize_object!(LeaderState {
+    "clientId" => client_id: String,
+    "status" => status: SyncStatus,
+    "stats" => stats: SyncStats,
+    "progress" => progress: SyncProgress,
+    "syncLog" => sync_log: Vec<SyncLogEntry>,
+    "conflicts" => conflicts: Value,
+});
 
 impl TabMessage {
     /// The message as channel text.

@@ -14,7 +14,7 @@ use crate::query::{plan, Access, Query};
 use crate::scheduler::MergeFn;
 use crate::transaction::TxId;
 use crate::DocId;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -36,7 +36,7 @@ crate::deserialize_unit_enum!(ChangeKind {
 });
 
 /// One change to the visible view, as subscribers receive it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DocChange {
     /// The collection.
     pub collection: String,
@@ -47,6 +47,13 @@ pub struct DocChange {
     /// The document now (absent when removed).
     pub doc: Option<Document>,
 }
+
+crate::deserialize_object!(DocChange {
+    "collection" => collection: String,
+    "id" => id: DocId,
+    "kind" => kind: ChangeKind,
+    "doc" => doc: Option<Document> = default,
+});
 
 #[derive(Debug, Clone)]
 struct PendingWrite {

@@ -3,7 +3,7 @@
 use crate::error::json_type;
 use crate::hlc::Hlc;
 use crate::{CoreError, DocId, Version};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt;
@@ -31,8 +31,8 @@ pub struct Document {
     pub deleted: bool,
 }
 
-/// A document as serde reads and writes it: `{id, fields, version, hlc, deleted}`.
-#[derive(Serialize, Deserialize)]
+/// A document as serde writes it: `{id, fields, version, hlc, deleted}`.
+#[derive(Serialize)]
 #[serde(rename = "Document")]
 struct Wire<I, F> {
     id: I,
@@ -165,18 +165,13 @@ impl Serialize for Document {
     }
 }
 
-impl<'de> Deserialize<'de> for Document {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let wire = Wire::<String, Fields>::deserialize(deserializer)?;
-        Ok(Document::new(
-            &wire.id,
-            wire.fields,
-            wire.version,
-            wire.hlc,
-            wire.deleted,
-        ))
-    }
-}
+crate::deserialize_object!(Document {
+    "id" => id: String,
+    "fields" => fields: Fields,
+    "version" => version: Version,
+    "hlc" => hlc: Hlc,
+    "deleted" => deleted: bool,
+} => Document::new(&id, fields, version, hlc, deleted));
 
 /// Appends `text` as a JSON string literal.
 pub fn write_json_string(out: &mut String, text: &str) {

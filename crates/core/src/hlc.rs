@@ -8,9 +8,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_CLOCK_SKEW_MS: Millis = 5 * 60 * 1000;
 
 /// A hybrid logical timestamp, totally ordered by `(wall, counter, node)`.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Hlc {
     /// Milliseconds since the Unix epoch (the largest physical time seen).
     pub wall: Millis,
@@ -20,6 +18,12 @@ pub struct Hlc {
     /// exact in JavaScript numbers).
     pub node: u32,
 }
+
+crate::deserialize_object!(Hlc {
+    "wall" => wall: Millis,
+    "counter" => counter: u32,
+    "node" => node: u32,
+});
 
 impl Hlc {
     /// This timestamp with its wall time limited to `physical + MAX_CLOCK_SKEW_MS`.

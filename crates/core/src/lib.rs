@@ -11,7 +11,7 @@
 //!   queries, secondary indexes and live queries;
 //! - [`transaction`], [`scheduler`], [`retry`], [`conflict`]: the write lifecycle;
 //! - [`protocol`], [`server`]: wire messages and the server's apply logic ([`tagged`] reads the
-//!   tagged ones);
+//!   tagged ones, [`object`] the structs);
 //! - [`engine`]: the client state machine tying it together.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -28,6 +28,7 @@ pub mod id_map;
 pub mod index;
 pub mod live_query;
 pub mod mutation;
+pub mod object;
 pub mod protocol;
 pub mod query;
 pub mod retry;

@@ -4,7 +4,7 @@ use crate::document::{Document, Fields, DELETED_FIELD};
 use crate::hlc::Hlc;
 use crate::protocol::ErrorCode;
 use crate::{CoreError, DocId, Millis, MutationId, Version};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// The change a mutation makes to its document.
@@ -108,7 +108,7 @@ impl Op {
 }
 
 /// A write to one document, as the application asked for it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MutationRequest {
     /// The collection written.
     pub collection: String,
@@ -122,7 +122,7 @@ pub struct MutationRequest {
 }
 
 /// A write inside a transaction, with what the engine tracks for it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Mutation {
     /// The collection written.
     pub collection: String,
@@ -155,6 +155,27 @@ pub struct Mutation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed_at: Option<Millis>,
 }
+
+crate::deserialize_object!(MutationRequest {
+    "collection" => collection: String,
+    "doc_id" => doc_id: DocId,
+    "op" => op: Op,
+    "metadata" => metadata: Option<Value> = default,
+});
+
+crate::deserialize_object!(Mutation {
+    "collection" => collection: String,
+    "doc_id" => doc_id: DocId,
+    "op" => op: Op,
+    "hlc" => hlc: Hlc,
+    "base_version" => base_version: Version,
+    "base" => base: Option<Box<Document>> = default,
+    "wire_id" => wire_id: Option<MutationId> = default,
+    "parked" => parked: Option<Box<ParkedConflict>> = default,
+    "original" => original: Option<Fields> = default,
+    "metadata" => metadata: Option<Value> = default,
+    "changed_at" => changed_at: Option<Millis> = default,
+});
 
 impl Mutation {
     /// A write made against `base_version`, holding nothing else yet.
@@ -215,7 +236,7 @@ impl Mutation {
 }
 
 /// A conflict the custom resolver left unresolved, kept until the application resolves it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ParkedConflict {
     /// The document as this client wanted it.
     pub local: Option<Document>,
@@ -224,6 +245,12 @@ pub struct ParkedConflict {
     /// The document both sides started from, if known.
     pub base: Option<Document>,
 }
+
+crate::deserialize_object!(ParkedConflict {
+    "local" => local: Option<Document> = default,
+    "remote" => remote: Document,
+    "base" => base: Option<Document> = default,
+});
 
 #[cfg(test)]
 mod tests {

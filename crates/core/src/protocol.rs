@@ -86,7 +86,7 @@ crate::deserialize_tagged!(ClientMessage, "type" {
 });
 
 /// A transaction on the wire.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WireTransaction {
     /// Its mutations, with contiguous ids.
     pub mutations: Vec<WireMutation>,
@@ -95,8 +95,13 @@ pub struct WireTransaction {
     pub abandon: bool,
 }
 
+crate::deserialize_object!(WireTransaction {
+    "mutations" => mutations: Vec<WireMutation>,
+    "abandon" => abandon: bool = default,
+});
+
 /// A mutation on the wire.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WireMutation {
     /// The client's mutation id.
     pub id: MutationId,
@@ -111,6 +116,15 @@ pub struct WireMutation {
     /// The server version the client last saw for the document (0: none).
     pub base_version: Version,
 }
+
+crate::deserialize_object!(WireMutation {
+    "id" => id: MutationId,
+    "collection" => collection: String,
+    "doc_id" => doc_id: String,
+    "op" => op: Op,
+    "hlc" => hlc: Hlc,
+    "base_version" => base_version: Version,
+});
 
 /// A message from the server to an engine.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -193,7 +207,7 @@ pub fn server_frame(text: &str) -> serde_json::Result<Vec<ServerMessage>> {
 }
 
 /// A half-open version range `(since, cursor]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CursorRange {
     /// Exclusive lower bound.
     pub since: Version,
@@ -201,14 +215,24 @@ pub struct CursorRange {
     pub cursor: Version,
 }
 
+crate::deserialize_object!(CursorRange {
+    "since" => since: Version,
+    "cursor" => cursor: Version,
+});
+
 /// A changed document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Change {
     /// Its collection.
     pub collection: String,
     /// Its latest state, with its version.
     pub doc: Document,
 }
+
+crate::deserialize_object!(Change {
+    "collection" => collection: String,
+    "doc" => doc: Document,
+});
 
 /// What happened to one mutation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -413,7 +437,7 @@ impl std::fmt::Display for ErrorCode {
 }
 
 /// A structured error.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorInfo {
     /// A stable machine-readable code.
     pub code: ErrorCode,
@@ -422,6 +446,12 @@ pub struct ErrorInfo {
     /// Whether the same request may succeed later.
     pub retryable: bool,
 }
+
+crate::deserialize_object!(ErrorInfo {
+    "code" => code: ErrorCode,
+    "message" => message: String,
+    "retryable" => retryable: bool,
+});
 
 impl ErrorInfo {
     /// An error with these parts.

@@ -12,7 +12,7 @@
 //! (`missing field `type``, `unknown variant …`).
 
 use serde::de::{DeserializeOwned, Error, IgnoredAny, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::Deserializer;
 use serde_json::{Map, Value};
 use std::fmt;
 use std::marker::PhantomData;
@@ -83,11 +83,6 @@ pub fn tag_name<E: Error>(value: Value, tag: &str) -> Result<String, E> {
 /// Reads a `T` from JSON text (an object [`read_head`] put in order).
 pub fn reread<T: DeserializeOwned, E: Error>(text: &str) -> Result<T, E> {
     serde_json::from_str(text).map_err(E::custom)
-}
-
-/// Reads a variant's fields into `T` (a struct of them; unknown fields are ignored).
-pub fn fields<'de, T: Deserialize<'de>, A: MapAccess<'de>>(fields: A) -> Result<T, A::Error> {
-    T::deserialize(serde::de::value::MapAccessDeserializer::new(fields))
 }
 
 /// Skips a unit variant's other fields.
@@ -161,13 +156,16 @@ macro_rules! deserialize_tagged {
         )
     };
     (@variant $enum:ident $variant:ident $fields:ident { $($field:ident: $ty:ty),* } => $build:expr) => {{
-        #[derive(serde::Deserialize)]
-        struct Payload {
-            $($field: $ty),*
-        }
-        let Payload { $($field),* } = $crate::tagged::fields($fields)?;
+        let mut fields = $fields;
+        $crate::deserialize_tagged!(@read fields { $($field: $ty),* });
         Ok($build)
     }};
+    // A missing field is `None` for an `Option` and an error otherwise.
+    (@read $map:ident { $($field:ident: $ty:ty),* }) => {
+        $crate::deserialize_object!(
+            @read $map { $(stringify!($field) => $field: $ty = absent),* }
+        )
+    };
 }
 
 #[cfg(test)]

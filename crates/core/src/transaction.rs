@@ -72,7 +72,7 @@ impl TxState {
 }
 
 /// One try at persisting a transaction.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
     /// 1 for the first attempt, then 2, 3, …
@@ -93,7 +93,7 @@ pub struct Attempt {
 
 /// Why a transaction failed; `transaction_id` names the root cause (itself, or the transaction
 /// whose failure it depended on).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TxError {
     /// The transaction whose failure caused this one.
@@ -108,6 +108,22 @@ pub struct TxError {
     pub retryable: bool,
 }
 
+crate::deserialize_object!(Attempt {
+    "id" => id: u32,
+    "startedAt" => started_at: Millis,
+    "completedAt" => completed_at: Option<Millis> = default,
+    "error" => error: Option<String> = default,
+    "errorCode" => error_code: Option<Code> = default,
+    "retryScheduledFor" => retry_scheduled_for: Option<Millis> = default,
+});
+
+crate::deserialize_object!(TxError {
+    "transactionId" => transaction_id: TxId,
+    "code" => code: Code = default,
+    "message" => message: String,
+    "retryable" => retryable: bool = default,
+});
+
 impl TxError {
     /// A failure caused by transaction `transaction_id`, retryable as its code says.
     pub fn new(transaction_id: TxId, code: Code, message: String) -> Self {
@@ -121,7 +137,7 @@ impl TxError {
 }
 
 /// A transaction and its full history, as `engine.transactions()` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Transaction {
     /// Its id.
@@ -152,6 +168,21 @@ pub struct Transaction {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm: Option<Value>,
 }
+
+crate::deserialize_object!(Transaction {
+    "id" => id: TxId,
+    "state" => state: TxState,
+    "createdAt" => created_at: Millis,
+    "updatedAt" => updated_at: Millis,
+    "mutations" => mutations: Vec<Mutation>,
+    "attempts" => attempts: Vec<Attempt>,
+    "currentAttempt" => current_attempt: Option<u32> = default,
+    "queuedBehind" => queued_behind: Vec<TxId>,
+    "error" => error: Option<TxError> = default,
+    "retries" => retries: u32,
+    "metadata" => metadata: Option<Value> = default,
+    "confirm" => confirm: Option<Value> = default,
+});
 
 impl Transaction {
     /// A new transaction in state `pending`.

@@ -9,7 +9,7 @@ use crate::id_map::IdMap;
 use crate::mutation::MutationRequest;
 use crate::transaction::{Transaction, TxId};
 use crate::{CoreError, Millis};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -17,7 +17,7 @@ use std::collections::HashMap;
 pub const ORIGIN_KEPT_MS: Millis = 7 * 24 * 3600 * 1000;
 
 /// Which transaction another tab's commit request created (stored as it is serialized).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Origin {
     /// The request, as the driver names it (unique across tabs and reloads).
     pub request: String,
@@ -28,6 +28,13 @@ pub struct Origin {
     /// The transaction's end, once it finished.
     pub finished: Option<Transaction>,
 }
+
+crate::deserialize_object!(Origin {
+    "request" => request: String,
+    "tx" => tx: TxId,
+    "at" => at: Millis,
+    "finished" => finished: Option<Transaction> = default,
+});
 
 /// The origin records the engine knows, and what storage lacks of them.
 #[derive(Debug, Default)]

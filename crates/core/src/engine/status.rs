@@ -26,7 +26,7 @@ crate::deserialize_unit_enum!(SyncStatus {
 });
 
 /// Counters for the UI.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncStats {
     /// Mutations the server acknowledged as applied.
@@ -45,8 +45,18 @@ pub struct SyncStats {
     pub history_dropped: u64,
 }
 
+crate::deserialize_object!(SyncStats {
+    "pushCount" => push_count: u64,
+    "pullCount" => pull_count: u64,
+    "conflictCount" => conflict_count: u64,
+    "lastSyncAt" => last_sync_at: Option<Millis> = default,
+    "lastError" => last_error: Option<String> = default,
+    "lastErrorCode" => last_error_code: Option<Code> = default,
+    "historyDropped" => history_dropped: u64,
+});
+
 /// How far sync has come, for progress bars (`engine.getProgress()`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncProgress {
     /// Local transactions to synced collections not yet confirmed by the backend.
@@ -55,15 +65,25 @@ pub struct SyncProgress {
     pub pull: Option<PullProgress>,
 }
 
+crate::deserialize_object!(SyncProgress {
+    "unsyncedWrites" => unsynced_writes: u64,
+    "pull" => pull: Option<PullProgress> = default,
+});
+
 /// A pull run's progress, in versions of the server's change log: from the cursor when the run
 /// began to the server's newest version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PullProgress {
     /// Versions received so far.
     pub received: u64,
     /// Versions the run has to receive in all.
     pub total: u64,
 }
+
+crate::deserialize_object!(PullProgress {
+    "received" => received: u64,
+    "total" => total: u64,
+});
 
 /// Push or pull.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -97,7 +117,7 @@ crate::deserialize_unit_enum!(SyncLogStatus {
 });
 
 /// The persisted record of one sync run (`engine.syncLog()`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncLogEntry {
     /// Increasing id.
@@ -125,6 +145,19 @@ pub struct SyncLogEntry {
     #[serde(default)]
     pub error_code: Option<Code>,
 }
+
+crate::deserialize_object!(SyncLogEntry {
+    "id" => id: u64,
+    "syncType" => sync_type: SyncType,
+    "status" => status: SyncLogStatus,
+    "createdAt" => created_at: Millis = default,
+    "startedAt" => started_at: Millis,
+    "completedAt" => completed_at: Option<Millis> = default,
+    "syncedCount" => synced_count: u64,
+    "errorCount" => error_count: u64,
+    "error" => error: Option<String> = default,
+    "errorCode" => error_code: Option<Code> = default,
+});
 
 /// Which sync-log entries `engine.syncLog(query)` returns.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

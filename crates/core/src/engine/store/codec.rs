@@ -33,7 +33,7 @@ use crate::engine::{Checkpoint, SyncLogEntry};
 use crate::hlc::Hlc;
 use crate::transaction::{Transaction, TxId};
 use crate::{CoreError, DocId, Millis};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::rc::Rc;
 
 const PAGE_MAGIC: &[u8; 4] = b"FSP3";
@@ -88,7 +88,7 @@ pub struct Record {
 }
 
 /// A record's settlements, checkpoint and sync log, as JSON.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RecordMeta {
     /// Transactions finished since that the history does not keep: no longer in the outbox.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -101,6 +101,12 @@ pub struct RecordMeta {
     pub sync_log: Vec<SyncLogEntry>,
 }
 
+crate::deserialize_object!(RecordMeta {
+    "settled" => settled: Vec<TxId> = default,
+    "checkpoint" => checkpoint: Option<Checkpoint> = default,
+    "sync_log" => sync_log: Vec<SyncLogEntry> = default,
+});
+
 /// A history page: the kept finished transactions whose ids fall in its range (see
 /// [`history_page_of`]), as of the write that stored it.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,19 +118,21 @@ pub struct HistoryPage {
 }
 
 /// The JSON of a record of format 2: the transactions were part of it.
-#[derive(Deserialize)]
 struct RecordMeta2 {
-    #[serde(default)]
     txs: Vec<Transaction>,
-    #[serde(default)]
     settled: Vec<TxId>,
-    #[serde(default)]
     finished: Vec<Transaction>,
-    #[serde(default)]
     checkpoint: Option<Checkpoint>,
-    #[serde(default)]
     sync_log: Vec<SyncLogEntry>,
 }
+
+crate::deserialize_object!(RecordMeta2 {
+    "txs" => txs: Vec<Transaction> = default,
+    "settled" => settled: Vec<TxId> = default,
+    "finished" => finished: Vec<Transaction> = default,
+    "checkpoint" => checkpoint: Option<Checkpoint> = default,
+    "sync_log" => sync_log: Vec<SyncLogEntry> = default,
+});
 
 /// How many transaction ids one history page covers.
 pub const HISTORY_PAGE_TXS: u64 = 128;

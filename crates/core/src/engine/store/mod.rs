@@ -32,7 +32,7 @@ use crate::hlc::Hlc;
 use crate::transaction::TxId;
 use crate::{ClientId, Code, DocId, Millis, MutationId, Version};
 use layout::{Log, Unfolded};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
 /// A log this many times over its limits is compacted with ordinary writes too, so an engine
@@ -64,7 +64,7 @@ impl Default for StorageTuning {
 }
 
 /// The engine's own stored fields.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Checkpoint {
     /// This database's client id.
     pub client_id: ClientId,
@@ -83,6 +83,16 @@ pub struct Checkpoint {
     #[serde(default)]
     pub history_dropped: u64,
 }
+
+crate::deserialize_object!(Checkpoint {
+    "client_id" => client_id: ClientId,
+    "cursor" => cursor: Version,
+    "next_mutation_id" => next_mutation_id: MutationId,
+    "next_tx" => next_tx: u64,
+    "clock" => clock: Hlc,
+    "history_floor" => history_floor: u64 = default,
+    "history_dropped" => history_dropped: u64 = default,
+});
 
 /// What storage holds, handed to the engine at start: every log record and page, as stored.
 #[derive(Debug, Default)]

@@ -170,7 +170,8 @@ impl StoredTx {
             m.wire_id = r.maybe(Reader::u64)?;
             m.changed_at = r.maybe(Reader::u64)?;
             m.original = r.maybe(|r| r.fields().map(|f| f.owned()))?;
-            if let json @ [_, ..] = r.str()?.as_bytes() {
+            let json = r.str()?;
+            if !json.is_empty() {
                 Rare::of(id, json)?.fill(&mut m);
             }
             tx.mutations.push(m);
@@ -248,7 +249,7 @@ impl StoredTx {
                 m.original = Some(r.text_fields()?.owned());
             }
             if flags & RARE != 0 {
-                Rare::of(self.id, r.text()?.as_bytes())?.fill(&mut m);
+                Rare::of(self.id, r.text()?)?.fill(&mut m);
             }
             tx.mutations.push(m);
         }
@@ -278,8 +279,8 @@ fn read_op<'a>(
 
 impl Rare {
     /// The rare parts of transaction `id` (or of one of its mutations) from their JSON.
-    pub(super) fn of(id: TxId, json: &[u8]) -> Result<Rare, CoreError> {
-        serde_json::from_slice(json).map_err(|e| StoredTx::unreadable(id, e))
+    pub(super) fn of(id: TxId, json: &str) -> Result<Rare, CoreError> {
+        serde_json::from_str(json).map_err(|e| StoredTx::unreadable(id, e))
     }
 
     /// Puts these parts into `m`.

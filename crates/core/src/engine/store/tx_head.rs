@@ -145,7 +145,7 @@ pub(super) fn read(
         tx.current_attempt = Some(head.varint32()?);
     }
     if flags & RARE != 0 {
-        let rare = Rare::of(id, head.text()?.as_bytes())?;
+        let rare = Rare::of(id, head.text()?)?;
         (tx.error, tx.metadata, tx.confirm) = (rare.error, rare.metadata, rare.confirm);
     }
     head.end()?;
