@@ -95,6 +95,21 @@ export default ({ quick }) => {
         lowerIsBetter: true,
         value: (r) => (r.wasmBytes ? r.wasmBytes / r.count : undefined),
       },
+      // Only with a package built with the `alloc-stats` feature (scripts/package.sh).
+      {
+        id: 'memory-wasm-held',
+        title: 'Wasm memory the engine holds per document at the end (alloc-stats builds)',
+        unit: 'bytes',
+        lowerIsBetter: true,
+        value: (r) => (r.heldBytes !== undefined ? r.heldBytes / r.count : undefined),
+      },
+      {
+        id: 'memory-wasm-peak',
+        title: 'Most wasm memory the engine held per document (alloc-stats builds)',
+        unit: 'bytes',
+        lowerIsBetter: true,
+        value: (r) => (r.peakBytes !== undefined ? r.peakBytes / r.count : undefined),
+      },
     ],
   };
 };
