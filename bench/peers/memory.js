@@ -5,7 +5,6 @@
 // (bench/scenarios/memory.mjs: the JS heap after a forced collection, and Ferrosync's wasm
 // memory), and `memory.release()` closes it and deletes its database.
 import { createCollection, localOnlyCollectionOptions } from '@tanstack/db';
-import * as ferrosyncPackage from 'ferrosync';
 import { SyncEngine } from 'ferrosync';
 import { createRxDatabase } from 'rxdb';
 import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
@@ -23,20 +22,6 @@ async function writeAll({ total, batch }, write) {
   for (let i = 0; i < total; i += batch) await write(docs.slice(i, i + batch));
   docs = null;
   return jsonBytes;
-}
-
-/** Runs `open` (which opens a Ferrosync engine and writes or loads its documents) and adds what
- * the engine allocated in wasm memory meanwhile when the package was built with the
- * `alloc-stats` feature (scripts/package.sh): `heldBytes` at the end and `peakBytes`, the most
- * at any time, as counted by its allocator (the wasm memory's size adds the allocator's own
- * overhead and free space to the peak). */
-async function allocated(open) {
-  const stats = ferrosyncPackage.allocStats;
-  if (!stats) return open();
-  const [start] = stats(true);
-  const result = await open();
-  const [held, peak] = stats(false);
-  return { ...result, heldBytes: held - start, peakBytes: peak - start };
 }
 
 /** What each system keeps alive between its run and `release()`. */
@@ -59,7 +44,7 @@ function holdFerrosync(engine) {
 }
 
 export const memory = {
-  ferrosync: ({ single, ...args }) => allocated(async () => {
+  async ferrosync({ single, ...args }) {
     const engine = await openTodos(name('ferrosync'));
     const todos = engine.collection('todos');
     const jsonBytes = await writeAll(args, (docs) => {
@@ -71,14 +56,14 @@ export const memory = {
     });
     holdFerrosync(engine);
     return { jsonBytes, count: held.count(), name: engine.name };
-  }),
+  },
 
   /** Opens the Ferrosync database `name` (written by `ferrosync` and closed by `close()`):
    * the memory of a load. */
-  ferrosyncLoad: ({ name: database }) => allocated(async () => {
+  async ferrosyncLoad({ name: database }) {
     holdFerrosync(await openTodos(database));
     return { count: held.count() };
-  }),
+  },
 
   /** Closes the system the last run kept, keeping its database. */
   close() {
