@@ -540,6 +540,8 @@ pub struct Engine {
     finished: Vec<TxId>,
     /// Finished transactions the retention keeps.
     history: BTreeMap<TxId, history::Archived>,
+    /// Synced documents thin history entries may refer to, replaced in the step under way.
+    retired: history::Retired,
     /// The lowest transaction id the history may still hold (older ones were dropped).
     history_floor: u64,
     /// Unfinished transactions that write synced collections.
@@ -603,6 +605,7 @@ impl Engine {
             txs: BTreeMap::new(),
             finished: Vec::new(),
             history: BTreeMap::new(),
+            retired: history::Retired::default(),
             history_floor: 0,
             unsynced: 0,
             wire_index: HashMap::new(),
@@ -786,6 +789,7 @@ impl Engine {
             .filter_map(|id| self.txs.get(id))
             .map(|e| e.tx.clone())
             .collect();
+        self.materialize_history();
         self.archive_finished();
         if !hold {
             self.flush();
