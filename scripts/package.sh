@@ -10,6 +10,8 @@
 #  - wasm-pack builds the engine (it reads no such file itself: the settings go on its command
 #    line); wasm-opt from the npm package `binaryen` optimizes it (wasm-pack cannot download
 #    its own binaryen here);
+#  - FERROSYNC_CARGO_FEATURES, when set, names cargo features of the wasm crate to build with
+#    (`alloc-stats`: the memory benchmark's counting allocator, never in the package users get);
 #  - when PROFILE sets `gzip-budget-kb`, the build fails if the .wasm, gzipped at level 9 (as the
 #    bundle benchmark counts it), is larger, naming its size and the budget;
 #  - tsc compiles the hand-written modules of js/src (package entry, connectors, test harness,
@@ -33,7 +35,7 @@ build_package() {
   # From an empty directory, so that nothing stale (an earlier build's files) gets packed.
   rm -rf "$package_dir"
   wasm-pack --log-level warn build "${profile_flags[@]}" --target "$target" \
-    --out-dir "$package_dir" -- --quiet
+    --out-dir "$package_dir" -- --quiet ${FERROSYNC_CARGO_FEATURES:+--features "$FERROSYNC_CARGO_FEATURES"}
   if [[ ${#wasm_opt[@]} -gt 0 ]]; then
     npx --no-install wasm-opt "${wasm_opt[@]}" \
       "$package_dir/ferrosync_bg.wasm" -o "$package_dir/ferrosync_bg.wasm"

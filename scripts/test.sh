@@ -42,7 +42,7 @@ section "cargo clippy (native workspace)"
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 
 section "cargo clippy (ferrosync for wasm32)"
-cargo clippy --quiet -p ferrosync --target wasm32-unknown-unknown --all-targets -- -D warnings
+cargo clippy --quiet -p ferrosync --target wasm32-unknown-unknown --all-targets --all-features -- -D warnings
 
 section "PostgreSQL for the server's tests (a throwaway cluster)"
 start_postgres

@@ -14,9 +14,13 @@
 //! - `js`: values to JavaScript objects (serde-wasm-bindgen), JSON in, and errors;
 //! - `views`: the plain objects JavaScript receives (documents, changes, transactions,
 //!   conflicts), used by the API and the driver alike.
-#![forbid(unsafe_code)]
+// Unsafe code only in the `alloc-stats` build's counting allocator.
+#![deny(unsafe_code)]
 
 pub mod options;
+
+#[cfg(all(target_arch = "wasm32", feature = "alloc-stats"))]
+mod alloc_stats;
 
 #[cfg(target_arch = "wasm32")]
 mod api;

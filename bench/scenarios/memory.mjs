@@ -9,11 +9,15 @@ async function freshPage(context) {
   if (error) throw new Error(error);
   const cdp = await page.context().newCDPSession(page);
   /** The JS heap after a forced garbage collection, and the wasm memory (which never shrinks:
-   * its size is its peak). */
+   * its size is its peak); with a package built with the `alloc-stats` feature
+   * (scripts/package.sh), also `[held, peak]`, the bytes the engine has allocated in wasm memory
+   * and the most since the last weighing, as its allocator counts them (the wasm memory adds
+   * the allocator's own overhead and free space to that peak). */
   const weigh = async () => {
     await cdp.send('HeapProfiler.collectGarbage');
     const { usedSize } = await cdp.send('Runtime.getHeapUsage');
-    return { heap: usedSize, wasm: await page.evaluate(() => window.wasmMemory.buffer.byteLength) };
+    const [wasm, alloc] = await page.evaluate(() => [window.wasmMemory.buffer.byteLength, window.ferrosync.allocStats?.(true)]);
+    return { heap: usedSize, wasm, alloc };
   };
   return { page, weigh };
 }
@@ -28,7 +32,8 @@ async function weighed(context, call, args, after = 'release') {
     const result = await page.evaluate(([c, a]) => window.peers.memory[c](a), [call, args]);
     const grown = await weigh();
     await page.evaluate((a) => window.peers.memory[a](), after);
-    return { ...result, heapBytes: grown.heap - before.heap, wasmBytes: grown.wasm - before.wasm };
+    const allocated = before.alloc && { heldBytes: grown.alloc[0] - before.alloc[0], peakBytes: grown.alloc[1] - before.alloc[0] };
+    return { ...result, ...allocated, heapBytes: grown.heap - before.heap, wasmBytes: grown.wasm - before.wasm };
   } finally {
     await page.close();
   }
@@ -94,6 +99,21 @@ export default ({ quick }) => {
         unit: 'bytes',
         lowerIsBetter: true,
         value: (r) => (r.wasmBytes ? r.wasmBytes / r.count : undefined),
+      },
+      // Only with a package built with the `alloc-stats` feature (scripts/package.sh).
+      {
+        id: 'memory-wasm-held',
+        title: 'Wasm memory the engine holds per document when weighed (alloc-stats builds)',
+        unit: 'bytes',
+        lowerIsBetter: true,
+        value: (r) => (r.heldBytes !== undefined ? r.heldBytes / r.count : undefined),
+      },
+      {
+        id: 'memory-wasm-peak',
+        title: 'Most wasm memory the engine held per document (alloc-stats builds)',
+        unit: 'bytes',
+        lowerIsBetter: true,
+        value: (r) => (r.peakBytes !== undefined ? r.peakBytes / r.count : undefined),
       },
     ],
   };

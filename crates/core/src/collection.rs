@@ -359,6 +359,11 @@ impl Collection {
         self.live += usize::from(live);
     }
 
+    /// Makes room for about `additional` more synced documents before a load stores them.
+    pub fn reserve_loaded(&mut self, additional: usize) {
+        self.synced.reserve(additional);
+    }
+
     /// Removes a synced document while loading (it was removed for good later).
     pub fn unload(&mut self, id: &str) {
         if self.synced.remove(id).is_some_and(|old| !old.deleted) {

@@ -117,6 +117,16 @@ impl DocSet {
         }
     }
 
+    /// Makes room for about `additional` more documents at once (spread evenly over the shards),
+    /// so that a load of known size does not grow the tables by doubling: wasm's allocator
+    /// keeps the tables each doubling leaves behind as free space, and the load may end before
+    /// other allocations fill it.
+    pub fn reserve(&mut self, additional: usize) {
+        for shard in &mut self.0 {
+            shard.reserve(additional / SHARDS);
+        }
+    }
+
     /// How many documents there are.
     pub fn len(&self) -> usize {
         self.0.iter().map(HashSet::len).sum()
@@ -152,6 +162,25 @@ impl<'a> Iterator for Iter<'a> {
 mod tests {
     use super::*;
     use crate::hlc::Hlc;
+
+    #[test]
+    fn a_reserved_set_takes_that_many_documents_without_growing() {
+        let mut set = DocSet::default();
+        set.reserve(10_000);
+        let capacity: Vec<usize> = set.0.iter().map(HashSet::capacity).collect();
+        for i in 0..10_000u64 {
+            let fields = serde_json::json!({ "n": i }).as_object().unwrap().clone();
+            set.insert(Document::new(
+                &format!("d{i}"),
+                fields.into(),
+                i,
+                Hlc::default(),
+                false,
+            ));
+        }
+        let after: Vec<usize> = set.0.iter().map(HashSet::capacity).collect();
+        assert_eq!(after, capacity, "no shard grew");
+    }
 
     #[test]
     fn documents_spread_over_every_shard_and_are_found_again() {

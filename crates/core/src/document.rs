@@ -29,6 +29,40 @@ pub struct Document {
     pub hlc: Hlc,
     /// A soft-deleted document: kept as a tombstone so the delete syncs and is never undone.
     pub deleted: bool,
+    /// Whether a thin history entry may refer to this document (in the padding beside
+    /// `deleted`; not part of its value).
+    pub(crate) history_mark: HistoryMark,
+}
+
+/// A mark the engine's history sets on a document that a thin entry (one not holding its own
+/// copy of the document's text) refers to, so that replacing an unmarked document costs
+/// nothing. A copy keeps the mark: a stale one costs the history a scan, never a wrong answer.
+/// It is not part of a document's value (every two marks are equal).
+#[derive(Default)]
+pub(crate) struct HistoryMark(std::sync::atomic::AtomicBool);
+
+impl HistoryMark {
+    /// Whether the document is marked.
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Marks the document.
+    pub(crate) fn set(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Clone for HistoryMark {
+    fn clone(&self) -> Self {
+        HistoryMark(self.is_set().into())
+    }
+}
+
+impl PartialEq for HistoryMark {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// A document as serde writes it: `{id, fields, version, hlc, deleted}`.
@@ -57,6 +91,7 @@ impl Document {
             version,
             hlc,
             deleted,
+            history_mark: HistoryMark::default(),
         }
     }
 

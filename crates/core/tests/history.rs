@@ -225,3 +225,93 @@ fn a_damaged_history_entry_reads_as_failed_and_says_so() {
     );
     assert_eq!(engine.transaction(ids[1]).unwrap().mutations.len(), 1);
 }
+
+/// The finished transaction `id` as storage holds it (a new engine loaded from it).
+fn as_stored(c: &Client, id: TxId) -> Transaction {
+    c.stored().transaction(id).cloned().expect("stored")
+}
+
+#[test]
+fn finished_inserts_read_as_written_after_their_documents_change_or_go() {
+    let mut c = compacting(None, None);
+    let docs = ["a", "b", "c", "d"].map(|id| insert("cache", json!({"_id": id, "title": id})));
+    let first = c.commit(docs.to_vec(), T0).unwrap();
+    c.flush(T0);
+    let written = as_stored(&c, first);
+    assert_eq!(written.state, TxState::Completed);
+    // Each document changes, or goes, in a step of its own, before anything reads the history.
+    c.commit(vec![update("cache", "a", json!({"title": "A"}))], T0 + 1)
+        .unwrap();
+    c.commit(vec![delete("cache", "b")], T0 + 2).unwrap();
+    let removal = Input::HardDelete {
+        collection: "cache".into(),
+        id: "c".into(),
+    };
+    c.request(removal, T0 + 3).unwrap();
+    c.flush(T0 + 3);
+    let cache = c.engine.collection("cache").unwrap();
+    assert_eq!(
+        cache.get("a").unwrap().fields().get("title"),
+        Some(json!("A"))
+    );
+    assert!(cache.get("c").is_none());
+    assert_eq!(c.engine.transaction(first), Some(&written));
+    let stored = c.engine.stored_transaction(first).unwrap();
+    assert_eq!(
+        stored.decode().unwrap(),
+        written,
+        "storage is given whole copies"
+    );
+    // The one left unchanged changes once the history was read; several in one step.
+    c.commit(
+        vec![
+            update("cache", "d", json!({"title": "D"})),
+            insert("cache", json!({"_id": "e"})),
+        ],
+        T0 + 4,
+    )
+    .unwrap();
+    c.commit(vec![delete("cache", "a")], T0 + 5).unwrap();
+    assert_eq!(c.engine.transaction(first), Some(&written));
+    // Compaction writes the history into pages: whole, as a reload reads them.
+    write_local(&mut c, 40, T0 + 6);
+    assert!(c.store.snapshot().history.next().is_some(), "history pages");
+    assert_eq!(as_stored(&c, first), written);
+    assert_eq!(
+        ids(c.engine.transactions()),
+        ids(c.stored().transactions()),
+        "the same history"
+    );
+    for (live, stored) in c
+        .engine
+        .transactions()
+        .into_iter()
+        .zip(c.stored().transactions())
+    {
+        assert_eq!(live, stored);
+    }
+}
+
+#[test]
+fn a_finished_insert_reads_as_written_after_another_client_changes_its_document() {
+    let mut w = World::online(2, config);
+    let first = w.clients[0]
+        .commit(vec![insert("todos", json!({"_id": "x", "n": 1}))], w.now)
+        .unwrap();
+    w.settle();
+    let written = as_stored(&w.clients[0], first);
+    assert_eq!(written.state, TxState::Completed);
+    w.clients[1]
+        .commit(vec![update("todos", "x", json!({"n": 2}))], w.now)
+        .unwrap();
+    w.settle();
+    let c = &w.clients[0];
+    assert_eq!(c.visible("x").unwrap().fields().get("n"), Some(json!(2)));
+    assert_eq!(c.engine.transaction(first), Some(&written));
+    w.clients[1]
+        .commit(vec![delete("todos", "x")], w.now)
+        .unwrap();
+    w.settle();
+    assert_eq!(w.clients[0].engine.transaction(first), Some(&written));
+    assert_eq!(as_stored(&w.clients[0], first), written);
+}

@@ -353,6 +353,7 @@ impl Engine {
     /// transactions, in the per-object queues and among deferred remote documents.
     fn rename(&mut self, collection: &str, from: &str, to: &str) {
         let merge = self.merge_fn();
+        self.replacing_synced(collection, from);
         let c = self.collections.get_mut(collection).expect("configured");
         self.out.changes.extend(c.rename(from, to, merge.as_ref()));
         self.store.docs.insert((collection.into(), from.into()));
@@ -433,6 +434,7 @@ impl Engine {
     /// Makes `doc` the synced state of an object (`None`: removes it).
     fn set_remote(&mut self, (collection, id): Object, doc: Option<Document>) {
         let merge = self.merge_fn();
+        self.replacing_synced(&collection, &id);
         let c = self.collections.get_mut(&collection).expect("synced");
         let change = match doc {
             Some(mut doc) => {

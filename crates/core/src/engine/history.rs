@@ -7,20 +7,37 @@
 //! `historyDropped` stat counts it, kept across reloads, and everything below the *floor* (the
 //! lowest id still kept) is gone from storage as well (see `store`).
 //!
-//! An entry read back from storage stays the JSON stored until it is first read
+//! An entry read back from storage stays the bytes stored until it is first read
 //! ([`Archived`]), so a reload does not decode a history nobody asks for.
+//!
+//! An entry of this session is *thin* once stored: an insert or a put whose document the
+//! collection holds as it wrote it (same id, fields and timestamp) leaves the document's
+//! fields out, and takes them from the collection when read or stored (storage holds full
+//! copies: a reload has no other source for an older state). A document a thin entry refers
+//! to carries a mark; before the engine replaces or removes a marked synced document, it keeps
+//! it aside ([`Engine::replacing_synced`]), and at the step's end the entries whose mutations'
+//! timestamps span a document kept aside are written again, holding their own copies where the
+//! collection's document changed ([`Engine::materialize_history`]). Entries loaded from storage
+//! stay whole.
 
 use super::store::StoredTx;
 use super::Engine;
+use crate::collection::Collection;
+use crate::doc_set::FastBuild;
+use crate::document::{Document, Fields};
+use crate::hlc::Hlc;
+use crate::mutation::{Mutation, Op};
 use crate::transaction::{Transaction, TxError, TxId, TxQuery, TxState};
-use crate::Millis;
+use crate::{DocId, Millis};
 use std::cell::OnceCell;
+use std::collections::HashMap;
 use std::iter::Peekable;
 use std::rc::Rc;
 
-/// A history entry: a finished transaction, decoded from its stored bytes when first read, and
-/// encoded when first stored. At least one of the two is held; the transaction is boxed, so an
-/// entry holding only its bytes is small.
+/// A history entry: a finished transaction, decoded from its bytes when first read, and
+/// encoded when first stored (then thin where it can be: see the module's documentation). At
+/// least one of the two is held; the transaction is boxed, so an entry holding only its bytes
+/// is small.
 #[derive(Debug)]
 pub(super) struct Archived {
     id: TxId,
@@ -50,41 +67,130 @@ impl Archived {
         }
     }
 
-    /// The transaction. An entry whose stored bytes cannot be read (damaged storage) reads as
-    /// a failed transaction whose error says so, rather than hiding it.
-    pub(super) fn tx(&self) -> &Transaction {
-        self.tx.get_or_init(|| {
-            Box::new(self.stored().decode().unwrap_or_else(|e| {
-                let mut tx = Transaction::new(self.id, Vec::new(), self.updated_at);
-                tx.error = Some(TxError::new(self.id, e.code(), e.to_string()));
-                tx.state = TxState::Failed;
-                tx
-            }))
+    /// The transaction, a thin entry's documents found in `docs`.
+    pub(super) fn tx(&self, docs: Docs<'_>) -> &Transaction {
+        self.tx.get_or_init(|| Box::new(self.decode(docs)))
+    }
+
+    /// The transaction its bytes hold. Bytes that cannot be read (damaged storage) read as a
+    /// failed transaction whose error says so, rather than hiding it.
+    fn decode(&self, docs: Docs<'_>) -> Transaction {
+        let bytes = self
+            .bytes
+            .get()
+            .expect("an entry holds its bytes or its transaction");
+        StoredTx::decode_thin(self.id, self.updated_at, bytes, &|c, id, hlc| {
+            docs.fields(c, id, hlc)
+        })
+        .unwrap_or_else(|e| {
+            let mut tx = Transaction::new(self.id, Vec::new(), self.updated_at);
+            tx.error = Some(TxError::new(self.id, e.code(), e.to_string()));
+            tx.state = TxState::Failed;
+            tx
         })
     }
 
-    /// The entry as storage holds it, which from then on is all memory holds of it: the
-    /// bytes are several times smaller than the transaction, decoded again when read.
-    pub(super) fn store(&mut self) -> StoredTx {
-        let stored = self.stored();
-        self.tx.take();
+    /// The entry as storage holds it. From then on memory holds only its bytes, thin where
+    /// the collections hold its documents: several times smaller than the transaction,
+    /// decoded again when read.
+    pub(super) fn store(&mut self, docs: Docs<'_>) -> StoredTx {
+        let stored = self.stored(docs);
+        if let Some(tx) = self.tx.take() {
+            if let Some(thin) = StoredTx::thin(&tx, &mut |m| docs.thins(m)) {
+                self.bytes = OnceCell::from(thin);
+            }
+        }
         stored
     }
 
-    /// The entry as storage holds it.
-    pub(super) fn stored(&self) -> StoredTx {
-        let bytes = self.bytes.get_or_init(|| {
-            let tx = self
-                .tx
-                .get()
-                .expect("an entry holds its bytes or its transaction");
-            StoredTx::of(tx).bytes
-        });
+    /// The entry as storage holds it (whole), a thin entry's documents found in `docs`.
+    pub(super) fn stored(&self, docs: Docs<'_>) -> StoredTx {
+        let whole = |tx: &Transaction| StoredTx::of(tx).bytes;
+        let bytes = match (self.bytes.get(), self.tx.get()) {
+            (Some(bytes), _) if StoredTx::thin_range(bytes).is_none() => bytes.clone(),
+            (Some(_), Some(tx)) => whole(tx),
+            (Some(_), None) => whole(&self.decode(docs)),
+            (None, Some(tx)) => self.bytes.get_or_init(|| whole(tx)).clone(),
+            (None, None) => unreachable!("an entry holds its bytes or its transaction"),
+        };
         StoredTx {
             id: self.id,
             updated_at: self.updated_at,
-            bytes: bytes.clone(),
+            bytes,
         }
+    }
+
+    /// Writes a thin entry again if it may refer to one of the documents `docs` kept aside
+    /// (whose timestamps are `retired`, sorted): it holds its own copy of those from then on.
+    fn materialize(&mut self, retired: &[Hlc], docs: Docs<'_>) {
+        let Some((min, max)) = self.bytes.get().and_then(|b| StoredTx::thin_range(b)) else {
+            return;
+        };
+        let first = retired.partition_point(|hlc| *hlc < min);
+        if retired.get(first).is_none_or(|hlc| *hlc > max) {
+            return;
+        }
+        let tx = match self.tx.take() {
+            Some(tx) => *tx,
+            None => self.decode(docs),
+        };
+        let current = Docs {
+            retired: &Retired::default(),
+            ..docs
+        };
+        let bytes = StoredTx::thin(&tx, &mut |m| current.thins(m))
+            .unwrap_or_else(|| StoredTx::of(&tx).bytes);
+        self.bytes = OnceCell::from(bytes);
+    }
+}
+
+/// The synced documents that thin history entries may refer to and that a step replaced or
+/// removed, by id (and collection), until the step's end.
+#[derive(Debug, Default)]
+pub(super) struct Retired(HashMap<DocId, Vec<(String, Document)>, FastBuild>);
+
+/// Where thin history entries find the documents they leave out: the collections, and what a
+/// step kept aside from them.
+#[derive(Clone, Copy)]
+pub(super) struct Docs<'a> {
+    collections: &'a HashMap<String, Collection>,
+    retired: &'a Retired,
+}
+
+impl<'a> Docs<'a> {
+    /// The documents of `collections`, and those `retired` kept aside.
+    pub(super) fn new(collections: &'a HashMap<String, Collection>, retired: &'a Retired) -> Self {
+        Docs {
+            collections,
+            retired,
+        }
+    }
+
+    /// The fields of the document of `collection` and `id` that the write at `hlc` made.
+    fn fields(&self, collection: &str, id: &str, hlc: Hlc) -> Option<Fields> {
+        let retired = self.retired.0.get(id).into_iter().flatten();
+        retired
+            .filter(|(c, _)| c == collection)
+            .map(|(_, doc)| doc)
+            .chain(self.collections.get(collection).and_then(|c| c.synced(id)))
+            .find(|doc| doc.hlc == hlc)
+            .map(|doc| doc.fields().owned())
+    }
+
+    /// Whether an entry may leave `m`'s fields out: it inserts or puts the document the
+    /// collection holds (same fields and timestamp). The document is marked if so.
+    fn thins(&self, m: &Mutation) -> bool {
+        let (Op::Insert { fields } | Op::Put { fields }) = &m.op else {
+            return false;
+        };
+        let doc = self
+            .collections
+            .get(&m.collection)
+            .and_then(|c| c.synced(&m.doc_id));
+        let held = doc.filter(|doc| {
+            doc.hlc == m.hlc && !doc.deleted && doc.fields_json() == fields.as_json()
+        });
+        held.inspect(|doc| doc.history_mark.set()).is_some()
     }
 }
 
@@ -113,13 +219,13 @@ impl Engine {
         self.txs
             .get(&id)
             .map(|e| &e.tx)
-            .or_else(|| self.history.get(&id).map(Archived::tx))
+            .or_else(|| self.history.get(&id).map(|a| a.tx(self.history_docs())))
     }
 
     /// A finished transaction as storage holds it, if the history keeps it: its bytes are the
     /// history's own (shared, not copied), for whoever keeps the transaction beside it.
     pub fn stored_transaction(&self, id: TxId) -> Option<StoredTx> {
-        self.history.get(&id).map(Archived::stored)
+        self.history.get(&id).map(|a| a.stored(self.history_docs()))
     }
 
     /// Every transaction the engine holds (unfinished, and the history), oldest first.
@@ -142,7 +248,8 @@ impl Engine {
     /// The `limit` newest entries of the history, oldest first.
     pub fn recent_history(&self, limit: usize) -> impl Iterator<Item = &Transaction> {
         let skip = self.history.len().saturating_sub(limit);
-        self.history.values().skip(skip).map(Archived::tx)
+        let docs = self.history_docs();
+        self.history.values().skip(skip).map(move |a| a.tx(docs))
     }
 
     /// Transactions below `before` (all without it), newest first, lazily merged from the
@@ -150,10 +257,49 @@ impl Engine {
     fn newest_first(&self, before: Option<TxId>) -> impl Iterator<Item = &Transaction> {
         let end = before.unwrap_or(TxId(u64::MAX));
         let unfinished = self.txs.range(..end).rev().map(|(_, e)| &e.tx);
-        let finished = self.history.range(..end).rev().map(|(_, a)| a.tx());
+        let docs = self.history_docs();
+        let finished = self
+            .history
+            .range(..end)
+            .rev()
+            .map(move |(_, a)| a.tx(docs));
         Descending {
             a: unfinished.peekable(),
             b: finished.peekable(),
+        }
+    }
+
+    /// Where thin history entries find their documents.
+    pub(super) fn history_docs(&self) -> Docs<'_> {
+        Docs::new(&self.collections, &self.retired)
+    }
+
+    /// Keeps synced document `id` of `collection` aside if a thin history entry may refer to
+    /// it: called before the document is replaced or removed.
+    pub(super) fn replacing_synced(&mut self, collection: &str, id: &str) {
+        let doc = self.collections.get(collection).and_then(|c| c.synced(id));
+        let Some(doc) = doc.filter(|doc| doc.history_mark.is_set()) else {
+            return;
+        };
+        let kept = self.retired.0.entry(id.to_owned()).or_default();
+        // The first kept is the one an entry refers to (a replacement is not marked).
+        if !kept.iter().any(|(c, _)| c == collection) {
+            kept.push((collection.to_owned(), doc.clone()));
+        }
+    }
+
+    /// Writes again the thin entries that may refer to documents this step replaced or
+    /// removed, so each holds its own copy of those, and lets the documents go.
+    pub(super) fn materialize_history(&mut self) {
+        if self.retired.0.is_empty() {
+            return;
+        }
+        let retired = std::mem::take(&mut self.retired);
+        let mut hlcs: Vec<Hlc> = retired.0.values().flatten().map(|(_, d)| d.hlc).collect();
+        crate::sort::sort(&mut hlcs);
+        let docs = Docs::new(&self.collections, &retired);
+        for entry in self.history.values_mut() {
+            entry.materialize(&hlcs, docs);
         }
     }
 
@@ -217,5 +363,98 @@ where
             (Some(_), Some(_)) | (None, _) => self.b.next(),
             (Some(_), None) => self.a.next(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::parse_document;
+    use crate::engine::{CollectionConfig, Effect, EngineConfig, Input, MemoryStore};
+    use crate::mutation::MutationRequest;
+    use serde_json::{json, Value};
+
+    fn request(id: &str, op: fn(Fields) -> Op, fields: Value) -> MutationRequest {
+        let (_, fields) = parse_document(fields).unwrap();
+        MutationRequest {
+            collection: "cache".into(),
+            doc_id: id.into(),
+            op: op(fields),
+            metadata: None,
+        }
+    }
+
+    fn insert(id: &str) -> MutationRequest {
+        let fields = json!({"_id": id, "title": format!("the document {id}")});
+        request(id, |fields| Op::Insert { fields }, fields)
+    }
+
+    fn update(id: &str) -> MutationRequest {
+        request(
+            id,
+            |patch| Op::Update { patch },
+            json!({"_id": id, "done": true}),
+        )
+    }
+
+    /// Feeds `input`, then completes every storage write it leads to.
+    fn step(engine: &mut Engine, store: &mut MemoryStore, input: Input) -> Option<TxId> {
+        let mut step = engine.handle(input, 1).unwrap();
+        let id = step.transaction;
+        while let Some(write) = step.effects.into_iter().find_map(|e| match e {
+            Effect::Persist(write) => Some(write),
+            _ => None,
+        }) {
+            store.apply(&write);
+            let token = write.token;
+            step = engine.handle(Input::Persisted { token }, 1).unwrap();
+        }
+        id
+    }
+
+    /// Whether entry `id` leaves documents out, and its bytes' length.
+    fn thin(engine: &Engine, id: TxId) -> (bool, usize) {
+        let bytes = engine.history[&id].bytes.get().expect("stored");
+        (StoredTx::thin_range(bytes).is_some(), bytes.len())
+    }
+
+    #[test]
+    fn an_entry_leaves_out_the_documents_the_collection_holds_until_they_change() {
+        let config = EngineConfig {
+            collections: vec![CollectionConfig {
+                name: "cache".into(),
+                sync: false,
+                ..CollectionConfig::default()
+            }],
+            ..EngineConfig::default()
+        };
+        let mut engine = Engine::new(config).unwrap();
+        let mut store = MemoryStore::default();
+        let loaded = Input::Loaded(store.snapshot());
+        step(&mut engine, &mut store, loaded);
+        let commit = Input::commit(vec![insert("a"), insert("b")]);
+        let id = step(&mut engine, &mut store, commit).unwrap();
+        let whole = engine.stored_transaction(id).unwrap();
+        let (is_thin, len) = thin(&engine, id);
+        assert!(is_thin);
+        // Both documents' fields are left out; the timestamps' range is held instead.
+        let Op::Insert { fields } = insert("a").op else {
+            unreachable!("an insert")
+        };
+        assert_eq!(len + 2 * fields.as_json().len(), whole.bytes.len() + 33);
+        assert_eq!(
+            engine.history_docs().fields("cache", "a", Hlc::default()),
+            None
+        );
+        // `a` changes: the entry holds its own copy of it from then on, and still leaves `b` out.
+        step(&mut engine, &mut store, Input::commit(vec![update("a")]));
+        // (The range of timestamps it holds is one timestamp then.)
+        assert_eq!(thin(&engine, id), (true, len + fields.as_json().len() - 16));
+        assert_eq!(engine.stored_transaction(id), Some(whole.clone()));
+        assert_eq!(engine.transaction(id), Some(&whole.decode().unwrap()));
+        // `b` changes too: nothing is left out.
+        step(&mut engine, &mut store, Input::commit(vec![update("b")]));
+        assert_eq!(thin(&engine, id), (false, whole.bytes.len()));
+        assert_eq!(engine.stored_transaction(id), Some(whole));
     }
 }

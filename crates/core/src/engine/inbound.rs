@@ -267,6 +267,7 @@ impl Engine {
         self.clock.observe(doc.hlc, self.now);
         let merge = self.merge_fn();
         let key = (collection.to_owned(), doc.id().to_owned());
+        self.replacing_synced(collection, doc.id());
         let c = self
             .collections
             .get_mut(collection)

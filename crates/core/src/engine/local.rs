@@ -143,6 +143,8 @@ impl Engine {
         if c.synced(id).is_none() {
             return Err(OpError::NotFound.refusal(collection, id));
         }
+        self.replacing_synced(collection, id);
+        let c = self.collections.get_mut(collection).expect("checked");
         self.out.changes.extend(c.remove(id, merge.as_ref()));
         self.store.docs.insert((collection.into(), id.into()));
         Ok(())
@@ -205,6 +207,7 @@ impl Engine {
         let custom = self.is_custom();
         for m in &mutations {
             if custom || !self.is_synced(&m.collection) {
+                self.replacing_synced(&m.collection, &m.doc_id);
                 let c = self.collections.get_mut(&m.collection).expect("configured");
                 if let Ok(doc) = m.op.apply(&m.doc_id, c.synced(&m.doc_id), m.hlc) {
                     self.out.changes.extend(c.set_synced(doc, merge.as_ref()));

@@ -541,6 +541,8 @@ pub struct Engine {
     finished: Vec<TxId>,
     /// Finished transactions the retention keeps.
     history: IdMap<TxId, history::Archived>,
+    /// Synced documents thin history entries may refer to, replaced in the step under way.
+    retired: history::Retired,
     /// The lowest transaction id the history may still hold (older ones were dropped).
     history_floor: u64,
     /// Unfinished transactions that write synced collections.
@@ -601,6 +603,7 @@ impl Engine {
             txs: IdMap::new(),
             finished: Vec::new(),
             history: IdMap::new(),
+            retired: history::Retired::default(),
             history_floor: 0,
             unsynced: 0,
             wire_index: HashMap::new(),
@@ -784,6 +787,7 @@ impl Engine {
             .filter_map(|id| self.txs.get(id))
             .map(|e| e.tx.clone())
             .collect();
+        self.materialize_history();
         self.archive_finished();
         if !hold {
             self.flush();

@@ -24,12 +24,11 @@ impl Writer {
         self.0.extend_from_slice(&n.to_le_bytes());
     }
 
-    /// Only the layouts of earlier formats hold these (written by tests).
-    #[cfg(test)]
     pub(super) fn u64(&mut self, n: u64) {
         self.0.extend_from_slice(&n.to_le_bytes());
     }
 
+    /// Only the layouts of earlier formats hold these (written by tests).
     #[cfg(test)]
     pub(super) fn bytes(&mut self, b: &[u8]) {
         self.u32(b.len() as u32);
@@ -77,6 +76,13 @@ impl Writer {
     pub(super) fn after(&mut self, n: u64, base: u64) {
         let delta = n.wrapping_sub(base) as i64;
         self.varint(((delta << 1) ^ (delta >> 63)) as u64);
+    }
+
+    /// A timestamp: `u64` wall, `u32` counter, `u32` node ([`Reader::hlc`] reads it).
+    pub(super) fn fixed_hlc(&mut self, hlc: Hlc) {
+        self.u64(hlc.wall);
+        self.u32(hlc.counter);
+        self.u32(hlc.node);
     }
 
     /// A timestamp after `previous` (the one before it in the same list): the wall clock's
@@ -226,6 +232,15 @@ impl<'a> Reader<'a> {
     pub(super) fn text_fields(&mut self) -> Result<Fields<&'a str>, CoreError> {
         let text = self.text()?;
         self.object(text)
+    }
+
+    /// What [`Reader::text_fields`] reads, or no fields (an empty text) where a thin history
+    /// entry leaves a document's out (see [`super::stored_tx`]; storage never holds those).
+    pub(super) fn thin_fields(&mut self) -> Result<Fields<&'a str>, CoreError> {
+        match self.text()? {
+            "" => Ok(Fields::from_canonical("")),
+            text => self.object(text),
+        }
     }
 
     fn object(&self, text: &'a str) -> Result<Fields<&'a str>, CoreError> {

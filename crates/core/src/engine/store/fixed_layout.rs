@@ -5,17 +5,9 @@ use super::bytes::{Reader, Writer};
 use super::stored_tx::{op_tag, StoredTx};
 use super::tx_head;
 use crate::document::{Document, Fields};
-use crate::hlc::Hlc;
 use crate::transaction::Transaction;
 
 impl Writer {
-    /// A timestamp: `u64` wall, `u32` counter, `u32` node.
-    pub(super) fn fixed_hlc(&mut self, hlc: Hlc) {
-        self.u64(hlc.wall);
-        self.u32(hlc.counter);
-        self.u32(hlc.node);
-    }
-
     /// `0`, or `1` and the value.
     fn fixed_maybe<T>(&mut self, value: Option<T>, write: impl FnOnce(&mut Self, T)) {
         match value {

@@ -168,6 +168,11 @@ impl Engine {
                 continue;
             };
             let bytes = page.docs.iter().map(super::codec::doc_size).sum();
+            if !layouts.contains_key(&page.collection) {
+                // Pages divide the documents by hash evenly: the first one read tells about
+                // how many the collection's pages hold.
+                collection.reserve_loaded(page.docs.len() * page.count as usize);
+            }
             let (count, written) = layouts.entry(page.collection).or_default();
             *count = (*count).max(page.count as usize);
             written.insert(page.index, (page.as_of, bytes));

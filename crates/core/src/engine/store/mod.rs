@@ -26,6 +26,7 @@ pub use layout::{hash, index_for};
 pub use memory::MemoryStore;
 pub use stored_tx::StoredTx;
 
+use super::history::Docs;
 use super::{Engine, Origin};
 use crate::document::Document;
 use crate::hlc::Hlc;
@@ -411,7 +412,8 @@ impl Engine {
                 _ => {
                     match self.history.get_mut(id) {
                         Some(entry) => {
-                            let stored = entry.store();
+                            let docs = Docs::new(&self.collections, &self.retired);
+                            let stored = entry.store(docs);
                             // Its mutations are in a record that stays: its head is enough.
                             match self.store.tx_home.get(id) {
                                 Some(home)
@@ -574,7 +576,7 @@ impl Engine {
             index,
             txs: self
                 .history_page(index)
-                .map(|id| self.history[id].stored())
+                .map(|id| self.history[id].stored(self.history_docs()))
                 .collect(),
         }
         .pieces()

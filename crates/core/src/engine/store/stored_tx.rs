@@ -10,6 +10,12 @@
 //! wire id, `varint` changed-at, original fields `text`, and the JSON of the rarely set parts
 //! (base, parked conflict, metadata) as `text`.
 //!
+//! In memory, a finished transaction may be *thin* (see the engine's history): its bytes are
+//! `u8` 0 and the fixed-width timestamps of the first and the last mutation it leaves the
+//! fields out of (or `u8` 1 and the one timestamp of those, when they have one), then the
+//! layout above with an empty `text` for those fields (valid fields are never
+//! empty). Storage never holds this form.
+//!
 //! The formats before stored the head as JSON, and before that the mutations with fixed-width
 //! parts too (see [`StoredTx::from_json_head`]); a load rewrites those in this layout.
 
@@ -84,56 +90,57 @@ impl StoredTx {
     /// A transaction's stored form.
     pub fn of(tx: &Transaction) -> Self {
         let mut out = Writer(Vec::with_capacity(32 + 64 * tx.mutations.len()));
-        tx_head::write(&mut out, tx);
-        out.varint(tx.mutations.len() as u64);
-        let mut previous: Option<&Mutation> = None;
-        for m in &tx.mutations {
-            let (op, fields) = op_tag(&m.op);
-            let before = previous.map_or(Hlc::default(), |p| p.hlc);
-            let same_collection = previous.is_some_and(|p| p.collection == m.collection);
-            // Most mutations hold none of the rare parts: nothing is cloned or encoded then.
-            let rare =
-                (m.base.is_some() || m.parked.is_some() || m.metadata.is_some()).then(|| {
-                    let rare = Rare {
-                        base: m.base.clone(),
-                        parked: m.parked.clone(),
-                        metadata: m.metadata.clone(),
-                        ..Rare::default()
-                    };
-                    serde_json::to_string(&rare).expect("mutations serialize")
-                });
-            let flag = |set: bool, bit: u8| if set { bit } else { 0 };
-            out.0.push(
-                op | flag(same_collection, SAME_COLLECTION)
-                    | flag(node_changed(m.hlc, before), NODE_CHANGED)
-                    | flag(m.wire_id.is_some(), WIRE_ID)
-                    | flag(m.changed_at.is_some(), CHANGED_AT)
-                    | flag(m.original.is_some(), ORIGINAL)
-                    | flag(rare.is_some(), RARE),
-            );
-            if !same_collection {
-                out.text(&m.collection);
-            }
-            out.text(&m.doc_id);
-            if let Some(fields) = fields {
-                out.text(fields.as_json());
-            }
-            out.hlc_after(m.hlc, before);
-            out.varint(m.base_version);
-            m.wire_id.into_iter().for_each(|id| out.varint(id));
-            m.changed_at.into_iter().for_each(|at| out.varint(at));
-            if let Some(original) = &m.original {
-                out.text(original.as_json());
-            }
-            if let Some(rare) = &rare {
-                out.text(rare);
-            }
-            previous = Some(m);
-        }
+        write(&mut out, tx, &[]);
         StoredTx {
             id: tx.id,
             updated_at: tx.updated_at,
             bytes: out.0.into(),
+        }
+    }
+
+    /// A finished transaction's thin form (see the module's documentation), if `thins` leaves
+    /// out the fields of any of its mutations (an insert's or a put's whose document the
+    /// collection holds as it wrote it).
+    pub(in crate::engine) fn thin(
+        tx: &Transaction,
+        thins: &mut dyn FnMut(&Mutation) -> bool,
+    ) -> Option<Rc<[u8]>> {
+        let thin: Vec<bool> = tx.mutations.iter().map(thins).collect();
+        let hlcs = || {
+            tx.mutations
+                .iter()
+                .zip(&thin)
+                .filter(|t| *t.1)
+                .map(|t| t.0.hlc)
+        };
+        let (min, max) = (hlcs().min()?, hlcs().max()?);
+        let mut out = Writer(Vec::with_capacity(64 + 16 * tx.mutations.len()));
+        out.0.push(if min == max { THIN_ONE } else { THIN });
+        out.fixed_hlc(min);
+        if min != max {
+            out.fixed_hlc(max);
+        }
+        write(&mut out, tx, &thin);
+        Some(out.0.into())
+    }
+
+    /// The timestamps of the first and the last mutation that `bytes` (a transaction's, thin
+    /// or not) leaves the fields out of, if any.
+    pub(in crate::engine) fn thin_range(bytes: &[u8]) -> Option<(Hlc, Hlc)> {
+        thin_parts(bytes).map(|(range, _)| range)
+    }
+
+    /// The transaction `bytes` hold, thin or not, the fields a thin one leaves out given by
+    /// `fill` (of a mutation's collection, document and timestamp: the document it wrote).
+    pub(in crate::engine) fn decode_thin(
+        id: TxId,
+        updated_at: Millis,
+        bytes: &[u8],
+        fill: &Fill<'_>,
+    ) -> Result<Transaction, CoreError> {
+        match thin_parts(bytes) {
+            Some((_, rest)) => read(id, updated_at, rest, Some(fill)),
+            None => read(id, updated_at, bytes, None),
         }
     }
 
@@ -222,40 +229,142 @@ impl StoredTx {
 
     /// The transaction it holds.
     pub fn decode(&self) -> Result<Transaction, CoreError> {
-        let mut r = Reader::new(&self.bytes, WHAT);
-        let mut tx = tx_head::read(&mut r, self.id, self.updated_at)?;
-        let count = r.varint()?;
-        tx.mutations.reserve(r.capped(count) / 8);
-        for _ in 0..count {
-            let flags = r.u8()?;
-            let previous = tx.mutations.last();
-            let collection = match (previous, flags & SAME_COLLECTION != 0) {
-                (Some(previous), true) => previous.collection.clone(),
-                (None, true) => return Err(corrupt(WHAT, "a collection refers to nothing")),
-                (_, false) => r.text()?.to_owned(),
-            };
-            let before = previous.map_or(Hlc::default(), |p| p.hlc);
-            let doc_id = r.text()?.to_owned();
-            let op = read_op(flags & OP, &mut r, Reader::text_fields)?;
-            let hlc = r.hlc_after(before, flags & NODE_CHANGED != 0)?;
-            let mut m = Mutation::new(collection, doc_id, op, hlc, r.varint()?);
-            if flags & WIRE_ID != 0 {
-                m.wire_id = Some(r.varint()?);
-            }
-            if flags & CHANGED_AT != 0 {
-                m.changed_at = Some(r.varint()?);
-            }
-            if flags & ORIGINAL != 0 {
-                m.original = Some(r.text_fields()?.owned());
-            }
-            if flags & RARE != 0 {
-                Rare::of(self.id, r.text()?)?.fill(&mut m);
-            }
-            tx.mutations.push(m);
-        }
-        r.end()?;
-        Ok(tx)
+        read(self.id, self.updated_at, &self.bytes, None)
     }
+}
+
+/// The first byte of a thin transaction's bytes whose left-out mutations have two timestamps
+/// or more (a head's length, which starts the others, is never 0 nor 1: a head holds 6 bytes
+/// or more).
+const THIN: u8 = 0;
+
+/// The first byte of a thin transaction's bytes whose left-out mutations have one timestamp.
+const THIN_ONE: u8 = 1;
+
+/// A thin transaction's range of timestamps, and the rest of its bytes: `None` if it is not
+/// thin.
+fn thin_parts(bytes: &[u8]) -> Option<((Hlc, Hlc), &[u8])> {
+    let (&first, rest) = bytes.split_first()?;
+    let mut r = Reader::new(rest, WHAT);
+    let min = match first {
+        THIN | THIN_ONE => r.hlc().ok()?,
+        _ => return None,
+    };
+    let max = if first == THIN { r.hlc().ok()? } else { min };
+    Some(((min, max), &rest[r.position()..]))
+}
+
+/// Writes `tx` (its head, then its mutations), leaving out the fields of the mutations whose
+/// places `thin` marks (none past its end).
+fn write(out: &mut Writer, tx: &Transaction, thin: &[bool]) {
+    tx_head::write(out, tx);
+    out.varint(tx.mutations.len() as u64);
+    let mut previous: Option<&Mutation> = None;
+    for (at, m) in tx.mutations.iter().enumerate() {
+        let (op, fields) = op_tag(&m.op);
+        let before = previous.map_or(Hlc::default(), |p| p.hlc);
+        let same_collection = previous.is_some_and(|p| p.collection == m.collection);
+        // Most mutations hold none of the rare parts: nothing is cloned or encoded then.
+        let rare = (m.base.is_some() || m.parked.is_some() || m.metadata.is_some()).then(|| {
+            let rare = Rare {
+                base: m.base.clone(),
+                parked: m.parked.clone(),
+                metadata: m.metadata.clone(),
+                ..Rare::default()
+            };
+            serde_json::to_string(&rare).expect("mutations serialize")
+        });
+        let flag = |set: bool, bit: u8| if set { bit } else { 0 };
+        out.0.push(
+            op | flag(same_collection, SAME_COLLECTION)
+                | flag(node_changed(m.hlc, before), NODE_CHANGED)
+                | flag(m.wire_id.is_some(), WIRE_ID)
+                | flag(m.changed_at.is_some(), CHANGED_AT)
+                | flag(m.original.is_some(), ORIGINAL)
+                | flag(rare.is_some(), RARE),
+        );
+        if !same_collection {
+            out.text(&m.collection);
+        }
+        out.text(&m.doc_id);
+        if let Some(fields) = fields {
+            let left_out = thin.get(at).is_some_and(|&thin| thin);
+            out.text(if left_out { "" } else { fields.as_json() });
+        }
+        out.hlc_after(m.hlc, before);
+        out.varint(m.base_version);
+        m.wire_id.into_iter().for_each(|id| out.varint(id));
+        m.changed_at.into_iter().for_each(|at| out.varint(at));
+        if let Some(original) = &m.original {
+            out.text(original.as_json());
+        }
+        if let Some(rare) = &rare {
+            out.text(rare);
+        }
+        previous = Some(m);
+    }
+}
+
+/// What gives the fields a thin transaction leaves out: of a mutation's collection, document
+/// and timestamp, the fields of the document it wrote.
+pub(in crate::engine) type Fill<'a> = dyn Fn(&str, &str, Hlc) -> Option<Fields> + 'a;
+
+/// Reads what [`write`] wrote; `fill` gives the fields a thin transaction left out (none
+/// may be left out without it).
+fn read(
+    id: TxId,
+    updated_at: Millis,
+    bytes: &[u8],
+    fill: Option<&Fill<'_>>,
+) -> Result<Transaction, CoreError> {
+    let mut r = Reader::new(bytes, WHAT);
+    let mut tx = tx_head::read(&mut r, id, updated_at)?;
+    let count = r.varint()?;
+    tx.mutations.reserve(r.capped(count) / 8);
+    let fields = if fill.is_some() {
+        Reader::thin_fields
+    } else {
+        Reader::text_fields
+    };
+    for _ in 0..count {
+        let flags = r.u8()?;
+        let previous = tx.mutations.last();
+        let collection = match (previous, flags & SAME_COLLECTION != 0) {
+            (Some(previous), true) => previous.collection.clone(),
+            (None, true) => return Err(corrupt(WHAT, "a collection refers to nothing")),
+            (_, false) => r.text()?.to_owned(),
+        };
+        let before = previous.map_or(Hlc::default(), |p| p.hlc);
+        let doc_id = r.text()?.to_owned();
+        let mut op = read_op(flags & OP, &mut r, fields)?;
+        let hlc = r.hlc_after(before, flags & NODE_CHANGED != 0)?;
+        if let (
+            Op::Insert { fields } | Op::Put { fields } | Op::Update { patch: fields },
+            Some(fill),
+        ) = (&mut op, fill)
+        {
+            if fields.as_json().is_empty() {
+                *fields = fill(&collection, &doc_id, hlc)
+                    .ok_or_else(|| corrupt(WHAT, "a thin mutation's document is gone"))?;
+            }
+        }
+        let mut m = Mutation::new(collection, doc_id, op, hlc, r.varint()?);
+        if flags & WIRE_ID != 0 {
+            m.wire_id = Some(r.varint()?);
+        }
+        if flags & CHANGED_AT != 0 {
+            m.changed_at = Some(r.varint()?);
+        }
+        if flags & ORIGINAL != 0 {
+            m.original = Some(r.text_fields()?.owned());
+        }
+        if flags & RARE != 0 {
+            Rare::of(id, r.text()?)?.fill(&mut m);
+        }
+        tx.mutations.push(m);
+    }
+    r.end()?;
+    Ok(tx)
 }
 
 /// What the bytes are called in errors.
