@@ -44,8 +44,10 @@ const lines = [
 const sections = [];
 for (const s of results.scenarios) {
   sections.push(`## ${s.number}. ${s.title}`, '', s.about, '');
-  // A scenario whose setup failed has no rows: its failure is listed at the end.
-  for (const m of s.metrics.filter((metric) => metric.rows.length)) {
+  // A scenario whose setup failed has no rows: its failure is listed at the end. A metric no
+  // system measured (one only alloc-stats builds report) is left out.
+  const measured = (metric) => metric.rows.some((row) => Object.keys(row.systems).length);
+  for (const m of s.metrics.filter(measured)) {
     const target = m.target;
     const targetRow = target && m.rows.find((r) => r.case === target.case);
     const own = targetRow?.systems.ferrosync?.median;
