@@ -163,20 +163,19 @@ mod tests {
     use super::*;
     use crate::hlc::Hlc;
 
+    /// Document `d{i}` at version `i`.
+    fn doc(i: u64) -> Document {
+        let fields = serde_json::json!({ "n": i }).as_object().unwrap().clone();
+        Document::new(&format!("d{i}"), fields.into(), i, Hlc::default(), false)
+    }
+
     #[test]
     fn a_reserved_set_takes_that_many_documents_without_growing() {
         let mut set = DocSet::default();
         set.reserve(10_000);
         let capacity: Vec<usize> = set.0.iter().map(HashSet::capacity).collect();
-        for i in 0..10_000u64 {
-            let fields = serde_json::json!({ "n": i }).as_object().unwrap().clone();
-            set.insert(Document::new(
-                &format!("d{i}"),
-                fields.into(),
-                i,
-                Hlc::default(),
-                false,
-            ));
+        for i in 0..10_000 {
+            set.insert(doc(i));
         }
         let after: Vec<usize> = set.0.iter().map(HashSet::capacity).collect();
         assert_eq!(after, capacity, "no shard grew");
@@ -185,10 +184,6 @@ mod tests {
     #[test]
     fn documents_spread_over_every_shard_and_are_found_again() {
         let mut set = DocSet::default();
-        let doc = |i: u64| {
-            let fields = serde_json::json!({ "n": i }).as_object().unwrap().clone();
-            Document::new(&format!("d{i}"), fields.into(), i, Hlc::default(), false)
-        };
         for i in 0..10_000 {
             assert!(set.insert(doc(i)).is_none());
         }
