@@ -182,7 +182,7 @@ impl Follower {
             (caller, Err(r)) => caller.reject(js::refusal(r.code, &r.message)),
             (caller, Ok(other)) => caller.reject(js::refusal(
                 Code::ProtocolViolation,
-                &format!("unexpected answer from the leading tab: {other:?}"),
+                &format!("unexpected answer from the leading tab: {}", other.kind()),
             )),
         }
         // A refused write was shown optimistically: take the leader's state again.

@@ -27,9 +27,10 @@ pub struct Ended {
 impl Ended {
     /// The transaction.
     pub fn decode(&self) -> Transaction {
+        // Its error shown with `Display`: `expect` would compile `CoreError`'s `Debug` in.
         self.stored
             .decode()
-            .expect("a transaction reads back as it was encoded")
+            .unwrap_or_else(|e| panic!("a transaction reads back as it was encoded: {e}"))
     }
 }
 

@@ -187,6 +187,17 @@ pub enum Reply {
     Done,
 }
 
+impl Reply {
+    /// Its `kind`, as the channel names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reply::Committed { .. } => "committed",
+            Reply::Durable { .. } => "durable",
+            Reply::Done => "done",
+        }
+    }
+}
+
 ferrosync_core::deserialize_tagged!(Reply, "kind" {
     "committed" => Committed { tx: TxId },
     "durable" => Durable { tx: TxId, finished: Option<Box<Transaction>> },
