@@ -3,16 +3,15 @@
 
 use super::{Origin, Snapshot, StorageWrite, StoreOp, StoredValues};
 use crate::id_map::IdMap;
-use std::collections::BTreeMap;
 
 /// A key-value store holding log records, pages and origin records, as a driver's storage
 /// would.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MemoryStore {
     records: IdMap<u64, Vec<u8>>,
-    pages: BTreeMap<(String, u32), Vec<u8>>,
+    pages: Sorted<(String, u32), Vec<u8>>,
     history: IdMap<u32, Vec<u8>>,
-    origins: BTreeMap<String, Origin>,
+    origins: Sorted<String, Origin>,
 }
 
 impl MemoryStore {
@@ -28,8 +27,7 @@ impl MemoryStore {
                     index,
                     bytes,
                 } => {
-                    self.pages
-                        .insert((collection.clone(), *index), bytes.clone());
+                    put(&mut self.pages, (collection.clone(), *index), bytes.clone());
                 }
                 StoreOp::DeleteRecords { from, to } => {
                     let doomed: Vec<u64> = self.records.range(from..=to).map(|(k, _)| *k).collect();
@@ -46,10 +44,15 @@ impl MemoryStore {
             }
         }
         for origin in &write.origins {
-            self.origins.insert(origin.request.clone(), origin.clone());
+            put(&mut self.origins, origin.request.clone(), origin.clone());
         }
         for request in &write.dropped_origins {
-            self.origins.remove(request);
+            if let Ok(i) = self
+                .origins
+                .binary_search_by(|(k, _)| k.as_str().cmp(request))
+            {
+                self.origins.remove(i);
+            }
         }
     }
 
@@ -59,9 +62,9 @@ impl MemoryStore {
         let values = |values: Vec<Vec<u8>>| StoredValues::from(values);
         Snapshot {
             records: values(self.records.values().cloned().collect()),
-            pages: values(self.pages.values().cloned().collect()),
+            pages: values(self.pages.iter().map(|(_, v)| v.clone()).collect()),
             history: values(self.history.values().cloned().collect()),
-            origins: self.origins.values().cloned().collect(),
+            origins: self.origins.iter().map(|(_, o)| o.clone()).collect(),
         }
     }
 
@@ -74,9 +77,21 @@ impl MemoryStore {
     pub fn bytes(&self) -> usize {
         self.records
             .values()
-            .chain(self.pages.values())
+            .chain(self.pages.iter().map(|(_, v)| v))
             .chain(self.history.values())
             .map(Vec::len)
             .sum()
+    }
+}
+
+/// Entries sorted by key, as storage lists them: a few pages and origins, for which a vector
+/// costs the wasm less code than a `BTreeMap` of each key and value type.
+type Sorted<K, V> = Vec<(K, V)>;
+
+/// Sets `key`'s value in `entries`.
+fn put<K: Ord, V>(entries: &mut Sorted<K, V>, key: K, value: V) {
+    match entries.binary_search_by(|(k, _)| k.cmp(&key)) {
+        Ok(i) => entries[i].1 = value,
+        Err(i) => entries.insert(i, (key, value)),
     }
 }
