@@ -18,7 +18,7 @@ use ferrosync_core::query::Query;
 use ferrosync_core::transaction::{locked_objects, TxId, TxQuery};
 use ferrosync_core::CoreError;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use wasm_bindgen::JsValue;
 
 /// A follower answers from its mirror and forwards writes and commands to the leading tab.
@@ -54,25 +54,30 @@ impl Role for Follower {
         if requests.is_empty() {
             return Err(CoreError::EmptyTransaction);
         }
-        let mut written: BTreeMap<(String, String), Document> = BTreeMap::new();
+        // Each object's newest write (the map type the engine's own check of writes uses).
+        let mut written: HashMap<(&str, &str), Option<Document>> = HashMap::new();
         for r in &requests {
             let collection = self.collection(&r.collection)?;
-            let key = (r.collection.clone(), r.doc_id.clone());
-            let current = written
-                .get(&key)
-                .or_else(|| collection.get(&r.doc_id))
-                .cloned();
+            let key = (r.collection.as_str(), r.doc_id.as_str());
+            let current = match written.get(&key) {
+                Some(doc) => doc.clone(),
+                None => collection.get(&r.doc_id).cloned(),
+            };
             let hlc = current.as_ref().map(|d| d.hlc).unwrap_or_default();
             let doc =
                 r.op.apply(&r.doc_id, current.as_ref(), hlc)
                     .map_err(|e| e.refusal(&r.collection, &r.doc_id))?;
-            written.insert(key, doc);
+            written.insert(key, Some(doc));
         }
         let mut changes = Vec::new();
-        for ((collection, _), doc) in written {
+        for r in &requests {
+            let key = (r.collection.as_str(), r.doc_id.as_str());
+            let Some(Some(doc)) = written.remove(&key) else {
+                continue;
+            };
             if let Some(change) = self
                 .collections
-                .get_mut(&collection)
+                .get_mut(&r.collection)
                 .and_then(|c| c.set_synced(doc, None))
             {
                 changes.push(change);

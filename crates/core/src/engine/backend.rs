@@ -14,7 +14,7 @@ use crate::retry::{FailureKind, RetryDecision};
 use crate::transaction::{TxId, TxState};
 use crate::{Code, CoreError, DocId};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 /// Where the engine sends transactions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -114,7 +114,7 @@ pub(super) struct CustomState {
     /// Sync-log runs of calls, by log id.
     runs: HashMap<u64, CallRun>,
     /// Remote documents held back until their object is unlocked (`None`: removed).
-    deferred: BTreeMap<Object, Option<Document>>,
+    deferred: HashMap<Object, Option<Document>>,
     /// Transactions loaded while awaiting a confirmation: `awaitSync` is called again for them
     /// once the backend is ready.
     resume: BTreeSet<TxId>,
