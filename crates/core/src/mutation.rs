@@ -217,12 +217,13 @@ impl Mutation {
         let Some(after) = self.modified() else {
             return Map::new();
         };
-        let mut changes: Map<String, Value> = after
-            .fields()
-            .to_map()
-            .into_iter()
-            .filter(|(name, value)| before.get(name) != Some(value))
-            .collect();
+        // Inserted one by one: `collect()` into a map compiles a stable sort of its entries in.
+        let mut changes = Map::new();
+        for (name, value) in after.fields().to_map() {
+            if before.get(&name) != Some(&value) {
+                changes.insert(name, value);
+            }
+        }
         for name in before.keys() {
             if !after.fields().contains_key(name) {
                 changes.insert(name.clone(), Value::Null);
