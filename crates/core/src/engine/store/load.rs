@@ -148,7 +148,7 @@ impl Engine {
         let mut history = IdMap::new();
         for bytes in stored {
             let page = HistoryPage::decode(bytes)?;
-            self.store.history_pages.insert(page.index);
+            crate::sort::insert_sorted(&mut self.store.history_pages, page.index);
             for tx in page.txs {
                 history.insert(tx.id, Archived::from_stored(tx));
             }

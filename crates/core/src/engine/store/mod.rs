@@ -238,8 +238,9 @@ pub(super) struct StoreState {
     history_home: HashMap<TxId, u64>,
     /// The history floor when `history_home` last dropped what lies below it.
     history_home_floor: u64,
-    /// The history pages in storage.
-    history_pages: BTreeSet<u32>,
+    /// The history pages in storage, sorted (a few: a vector takes less code in the wasm than
+    /// a `BTreeSet` of page numbers).
+    history_pages: Vec<u32>,
     /// The write in flight: its token and what it covered.
     in_flight: Option<InFlight>,
     next_token: u64,
@@ -541,13 +542,12 @@ impl Engine {
     /// those it empties) and deletes (those wholly below the floor, or left empty).
     fn plan_history(&self, folded: &[u64]) -> (Vec<u32>, Vec<u32>) {
         let folding = crate::sort::set(folded.iter().copied());
-        let due = crate::sort::set(
-            self.store
-                .history_home
-                .iter()
-                .filter(|(_, home)| folding.contains(home))
-                .map(|(id, _)| history_page_of(*id)),
-        );
+        let mut due = Vec::new();
+        for (id, home) in &self.store.history_home {
+            if folding.contains(home) {
+                crate::sort::insert_sorted(&mut due, history_page_of(*id));
+            }
+        }
         let floor_page = history_page_of(TxId(self.history_floor));
         let (written, emptied): (Vec<u32>, Vec<u32>) = due
             .into_iter()
@@ -706,10 +706,10 @@ impl Engine {
     /// History pages were written (they hold their range's entries) or deleted.
     fn history_persisted(&mut self, written: &[u32], deleted: &[u32]) {
         let store = &mut self.store;
-        store.history_pages.extend(written);
-        for index in deleted {
-            store.history_pages.remove(index);
+        for index in written {
+            crate::sort::insert_sorted(&mut store.history_pages, *index);
         }
+        store.history_pages.retain(|index| !deleted.contains(index));
         // What the retention dropped is below the floor (it drops the oldest and raises the
         // floor past them), and a page written holds its range's entries. This runs after
         // every write and the map holds every entry since the last compaction, so it is
