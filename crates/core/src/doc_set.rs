@@ -205,6 +205,27 @@ mod tests {
     }
 
     #[test]
+    fn marking_a_document_keeps_it_in_place_and_only_when_it_is_held() {
+        let mut set = DocSet::default();
+        for i in 0..1_000 {
+            set.insert(doc(i));
+        }
+        let capacity: Vec<usize> = set.0.iter().map(HashSet::capacity).collect();
+        assert!(!set.mark_for_history("d5", |d| d.version() == 6));
+        assert!(!set.mark_for_history("nope", |_| true));
+        assert!(!set.get("d5").unwrap().history_marked());
+        for i in 0..1_000 {
+            assert!(set.mark_for_history(&format!("d{i}"), |d| d.version() == i));
+        }
+        assert!(set.mark_for_history("d5", |_| true), "marked already");
+        assert!(set.iter().all(Document::history_marked));
+        assert_eq!(set.get("d5"), Some(&doc(5)));
+        assert_eq!(set.len(), 1_000);
+        let after: Vec<usize> = set.0.iter().map(HashSet::capacity).collect();
+        assert_eq!(after, capacity, "no shard grew");
+    }
+
+    #[test]
     fn documents_spread_over_every_shard_and_are_found_again() {
         let mut set = DocSet::default();
         for i in 0..10_000 {
