@@ -47,13 +47,20 @@ const MORE_BIT: u8 = 0x40;
 /// Where the id's length (and the history's mark, its lowest bit) starts.
 const ID_LEN_AT: usize = 1;
 
-/// Appends `n` as a variable-length integer of six bits a byte.
-fn push_uint(out: &mut Vec<u8>, mut n: u64) {
+/// The longest header: its first byte, then the id's length and mark (34 bits), two `u64`s and
+/// two `u32`s, six bits a byte.
+const MAX_HEADER: usize = 1 + 6 + 11 + 11 + 6 + 6;
+
+/// Writes `n` at `at` in `out` as a variable-length integer of six bits a byte; returns where
+/// it ends.
+fn put_uint(out: &mut [u8; MAX_HEADER], mut at: usize, mut n: u64) -> usize {
     while n >= u64::from(MORE_BIT) {
-        out.push((n as u8 & LEN_BITS) | MORE_BIT);
+        out[at] = (n as u8 & LEN_BITS) | MORE_BIT;
         n >>= 6;
+        at += 1;
     }
-    out.push(n as u8);
+    out[at] = n as u8;
+    at + 1
 }
 
 /// The variable-length integer at `*at` in `bytes`, moving `*at` past it.
@@ -73,18 +80,20 @@ fn read_uint(bytes: &[u8], at: &mut usize) -> u64 {
 
 /// A block holding `header`, `id` and `fields`.
 fn pack(header: Header, id: &str, fields: &str) -> Box<str> {
-    let mut bytes = Vec::with_capacity(24 + id.len() + fields.len());
-    bytes.push(0);
-    push_uint(
-        &mut bytes,
+    let mut head = [0; MAX_HEADER];
+    let mut len = put_uint(
+        &mut head,
+        1,
         (id.len() as u64) << 1 | u64::from(header.marked),
     );
-    push_uint(&mut bytes, header.version);
-    push_uint(&mut bytes, header.hlc.wall);
-    push_uint(&mut bytes, header.hlc.counter.into());
-    push_uint(&mut bytes, header.hlc.node.into());
-    bytes[0] = bytes.len() as u8 | if header.deleted { DELETED_BIT } else { 0 };
-    let mut text = String::from_utf8(bytes).expect("a header is ASCII");
+    len = put_uint(&mut head, len, header.version);
+    len = put_uint(&mut head, len, header.hlc.wall);
+    len = put_uint(&mut head, len, header.hlc.counter.into());
+    len = put_uint(&mut head, len, header.hlc.node.into());
+    head[0] = len as u8 | if header.deleted { DELETED_BIT } else { 0 };
+    let mut text = String::with_capacity(len + id.len() + fields.len());
+    // Every header byte is ASCII: one character each.
+    text.extend(head[..len].iter().map(|&byte| char::from(byte)));
     text.push_str(id);
     text.push_str(fields);
     text.into_boxed_str()
@@ -152,45 +161,32 @@ impl Document {
     /// The metadata the header holds.
     fn header(&self) -> Header {
         let bytes = self.block.as_bytes();
-        let at = &mut { ID_LEN_AT };
-        let marked = read_uint(bytes, at) & 1 == 1;
-        let version = read_uint(bytes, at);
-        let wall = read_uint(bytes, at);
-        // Both were written from `u32`s.
-        let counter = read_uint(bytes, at) as u32;
-        let node = read_uint(bytes, at) as u32;
+        let mut at = ID_LEN_AT;
+        let id_len = read_uint(bytes, &mut at);
+        let version = read_uint(bytes, &mut at);
+        let wall = read_uint(bytes, &mut at);
+        let counter = read_uint(bytes, &mut at);
+        let node = read_uint(bytes, &mut at);
         Header {
             version,
+            // Both were written from `u32`s.
             hlc: Hlc {
                 wall,
-                counter,
-                node,
+                counter: counter as u32,
+                node: node as u32,
             },
             deleted: self.deleted(),
-            marked,
+            marked: id_len & 1 == 1,
         }
     }
 
-    /// Writes the block again with the header `change` makes (the id and fields kept).
-    fn rewrite(&mut self, change: impl FnOnce(&mut Header)) {
-        let mut header = self.header();
-        change(&mut header);
-        self.block = pack(header, self.id(), self.fields_json());
-    }
-
-    /// Sets the server version.
+    /// Sets the server version (writing the block again).
     pub fn set_version(&mut self, version: Version) {
-        self.rewrite(|h| h.version = version);
-    }
-
-    /// Sets the timestamp.
-    pub fn set_hlc(&mut self, hlc: Hlc) {
-        self.rewrite(|h| h.hlc = hlc);
-    }
-
-    /// Marks the document soft-deleted, or not.
-    pub fn set_deleted(&mut self, deleted: bool) {
-        self.rewrite(|h| h.deleted = deleted);
+        let header = Header {
+            version,
+            ..self.header()
+        };
+        self.block = pack(header, self.id(), self.fields_json());
     }
 
     /// Replaces the user's fields.
@@ -404,12 +400,12 @@ mod tests {
             "_id": "x\"y", "Z": 1, "_a": [1, {"b": null}], "title": "T"
         }))
         .unwrap();
-        let mut doc = Document::new(&id, fields, 3, Hlc::default(), false);
+        let doc = Document::new(&id, fields, 3, Hlc::default(), false);
         assert_eq!(
             doc.user_json(),
             r#"{"_id":"x\"y","Z":1,"_a":[1,{"b":null}],"title":"T"}"#
         );
-        doc.set_deleted(true);
+        let doc = Document::new(&id, doc.fields(), 3, Hlc::default(), true);
         assert!(doc.user_json().ends_with(r#""title":"T","_deleted":true}"#));
         let empty = Document::new("e", Fields::new(), 0, Hlc::default(), false);
         assert_eq!(empty.user_json(), r#"{"_id":"e"}"#);
@@ -475,25 +471,18 @@ mod tests {
     }
 
     #[test]
-    fn setting_one_value_keeps_the_others() {
+    fn setting_the_version_or_the_fields_keeps_the_rest() {
         let hlc = Hlc {
-            wall: 1_764_489_600_123,
+            wall: u64::MAX,
             counter: 2,
             node: 77,
         };
-        let later = Hlc {
-            wall: u64::MAX,
-            counter: 0,
-            node: 1,
-        };
-        let mut doc = Document::new("ü", Fields::new(), 5, hlc, false);
+        let mut doc = Document::new("ü", Fields::new(), 5, hlc, true);
         doc.set_fields(Fields::from_map(json!({"n": 1}).as_object().unwrap()));
         doc.set_version(u64::MAX);
         assert_eq!((doc.id(), doc.version(), doc.hlc()), ("ü", u64::MAX, hlc));
-        doc.set_hlc(later);
-        doc.set_deleted(true);
-        assert_eq!(doc.version(), u64::MAX);
         doc.set_version(6);
+        doc.set_fields(Fields::from_map(json!({"n": 2}).as_object().unwrap()));
         assert_eq!(
             (
                 doc.id(),
@@ -502,7 +491,7 @@ mod tests {
                 doc.hlc(),
                 doc.deleted()
             ),
-            ("ü", r#"{"n":1}"#, 6, later, true)
+            ("ü", r#"{"n":2}"#, 6, hlc, true)
         );
     }
 
