@@ -99,7 +99,7 @@ impl Collection {
             let collection = role.collection(&self.name).map_err(js::core_error)?;
             Ok(collection
                 .get(id)
-                .filter(|doc| !doc.deleted)
+                .filter(|doc| !doc.deleted())
                 .map_or(JsValue::UNDEFINED, views::document))
         })?
     }

@@ -63,7 +63,7 @@ impl Role for Follower {
                 Some(doc) => doc.clone(),
                 None => collection.get(&r.doc_id).cloned(),
             };
-            let hlc = current.as_ref().map(|d| d.hlc).unwrap_or_default();
+            let hlc = current.as_ref().map(|d| d.hlc()).unwrap_or_default();
             let doc =
                 r.op.apply(&r.doc_id, current.as_ref(), hlc)
                     .map_err(|e| e.refusal(&r.collection, &r.doc_id))?;

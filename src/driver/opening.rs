@@ -270,7 +270,7 @@ fn window_changes(collection: &str, before: &[&Document], after: &[&Document]) -
 fn change(collection: &str, old: Option<&Document>, new: Option<&Document>) -> Option<DocChange> {
     let kind = match (old, new) {
         (None, Some(_)) => ChangeKind::Added,
-        (Some(a), Some(b)) if a.fields() != b.fields() || a.deleted != b.deleted => {
+        (Some(a), Some(b)) if a.fields() != b.fields() || a.deleted() != b.deleted() => {
             ChangeKind::Updated
         }
         (Some(_), None) => ChangeKind::Removed,

@@ -151,6 +151,12 @@ impl Collection {
         self.synced.get(id)
     }
 
+    /// Marks synced document `id` for the history if `held` accepts it; returns whether it
+    /// did (see [`Document::history_marked`]).
+    pub(crate) fn mark_synced(&mut self, id: &str, held: impl FnOnce(&Document) -> bool) -> bool {
+        self.synced.mark_for_history(id, held)
+    }
+
     /// Every visible document, tombstones included, in no particular order.
     pub fn docs(&self) -> impl Iterator<Item = &Document> {
         self.view().docs()
@@ -243,7 +249,7 @@ impl Collection {
     /// after they were filled without `show`, by a bulk load. Live queries report what left and
     /// entered their windows, and the rest as updated.
     pub fn index_all(&mut self) {
-        self.live = self.docs().filter(|d| !d.deleted).count();
+        self.live = self.docs().filter(|d| !d.deleted()).count();
         let indexes = self.indexes.get_mut();
         indexes.reset();
         let view = View {
@@ -341,7 +347,7 @@ impl Collection {
         if self
             .synced
             .get(doc.id())
-            .is_some_and(|old| old.version >= doc.version)
+            .is_some_and(|old| old.version() >= doc.version())
         {
             return (false, None);
         }
@@ -352,8 +358,8 @@ impl Collection {
     /// (nobody watches yet) and no pending write may exist. Indexes and live queries follow
     /// when the load ends ([`Collection::index_all`]).
     pub fn load_synced(&mut self, doc: Document) {
-        let live = !doc.deleted;
-        if self.synced.insert(doc).is_some_and(|old| !old.deleted) {
+        let live = !doc.deleted();
+        if self.synced.insert(doc).is_some_and(|old| !old.deleted()) {
             self.live -= 1;
         }
         self.live += usize::from(live);
@@ -366,7 +372,7 @@ impl Collection {
 
     /// Removes a synced document while loading (it was removed for good later).
     pub fn unload(&mut self, id: &str) {
-        if self.synced.remove(id).is_some_and(|old| !old.deleted) {
+        if self.synced.remove(id).is_some_and(|old| !old.deleted()) {
             self.live -= 1;
         }
     }
@@ -393,7 +399,8 @@ impl Collection {
         let old_to = self.get(to).cloned();
         if let Some(doc) = moved {
             if !self.synced.contains(to) {
-                let renamed = Document::new(to, doc.fields(), doc.version, doc.hlc, doc.deleted);
+                let renamed =
+                    Document::new(to, doc.fields(), doc.version(), doc.hlc(), doc.deleted());
                 self.synced.insert(renamed);
             }
         }
@@ -455,13 +462,13 @@ impl Collection {
         } else {
             self.overlay.remove(id);
         }
-        let was_live = old.as_ref().is_some_and(|d| !d.deleted);
-        let is_live = doc.as_ref().is_some_and(|d| !d.deleted);
+        let was_live = old.as_ref().is_some_and(|d| !d.deleted());
+        let is_live = doc.as_ref().is_some_and(|d| !d.deleted());
         self.live = self.live + usize::from(is_live) - usize::from(was_live);
         let kind = match (&old, &doc) {
             (None, None) => return None,
             // Only what users see counts: a new server version of the same content is silent.
-            (Some(a), Some(b)) if a.fields() == b.fields() && a.deleted == b.deleted => {
+            (Some(a), Some(b)) if a.fields() == b.fields() && a.deleted() == b.deleted() => {
                 return None
             }
             (None, Some(_)) => ChangeKind::Added,
@@ -583,7 +590,7 @@ mod tests {
         );
         c.add_pending(TxId(2), "a", Op::Delete, Hlc::default(), None);
         assert_eq!(c.count(), 0);
-        assert!(c.get("a").unwrap().deleted);
+        assert!(c.get("a").unwrap().deleted());
         let change = c.remove_pending(TxId(1), "a", None).unwrap();
         // Without the insert the delete no longer applies: the document is gone from the view.
         assert_eq!(change.kind, ChangeKind::Removed);

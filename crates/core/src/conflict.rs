@@ -75,7 +75,7 @@ impl ConflictStrategy {
         match self {
             ConflictStrategy::ServerWins => Resolution::KeepServer,
             ConflictStrategy::ClientWins => Resolution::Resend(mutation.op.rebased()),
-            ConflictStrategy::LastWriteWins if mutation.hlc > remote.hlc => {
+            ConflictStrategy::LastWriteWins if mutation.hlc > remote.hlc() => {
                 Resolution::Resend(mutation.op.rebased())
             }
             ConflictStrategy::LastWriteWins => Resolution::KeepServer,

@@ -103,6 +103,29 @@ impl DocSet {
         self.0[shard].replace(Entry(doc)).map(|e| e.0)
     }
 
+    /// Marks the document with this id for the history if `held` accepts it; returns whether
+    /// it did (see [`Document::history_marked`]). A set hands out no `&mut` to its entries (a
+    /// change could move one's hash), so a document to mark is taken out and put back: its
+    /// slot is free again when it returns, so the set never grows for it.
+    pub(crate) fn mark_for_history(
+        &mut self,
+        id: &str,
+        held: impl FnOnce(&Document) -> bool,
+    ) -> bool {
+        let set = &mut self.0[self.shard(id)];
+        match set.get(id) {
+            Some(entry) if held(&entry.0) => {
+                if !entry.0.history_marked() {
+                    let Entry(mut doc) = set.take(id).expect("just found");
+                    doc.mark_for_history();
+                    set.insert(Entry(doc));
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Removes the document with this id.
     pub fn remove(&mut self, id: &str) -> Option<Document> {
         let shard = self.shard(id);
@@ -182,13 +205,34 @@ mod tests {
     }
 
     #[test]
+    fn marking_a_document_keeps_it_in_place_and_only_when_it_is_held() {
+        let mut set = DocSet::default();
+        for i in 0..1_000 {
+            set.insert(doc(i));
+        }
+        let capacity: Vec<usize> = set.0.iter().map(HashSet::capacity).collect();
+        assert!(!set.mark_for_history("d5", |d| d.version() == 6));
+        assert!(!set.mark_for_history("nope", |_| true));
+        assert!(!set.get("d5").unwrap().history_marked());
+        for i in 0..1_000 {
+            assert!(set.mark_for_history(&format!("d{i}"), |d| d.version() == i));
+        }
+        assert!(set.mark_for_history("d5", |_| true), "marked already");
+        assert!(set.iter().all(Document::history_marked));
+        assert_eq!(set.get("d5"), Some(&doc(5)));
+        assert_eq!(set.len(), 1_000);
+        let after: Vec<usize> = set.0.iter().map(HashSet::capacity).collect();
+        assert_eq!(after, capacity, "no shard grew");
+    }
+
+    #[test]
     fn documents_spread_over_every_shard_and_are_found_again() {
         let mut set = DocSet::default();
         for i in 0..10_000 {
             assert!(set.insert(doc(i)).is_none());
         }
         assert_eq!(
-            set.insert(doc(7)).map(|d| d.version),
+            set.insert(doc(7)).map(|d| d.version()),
             Some(7),
             "a replacement"
         );
@@ -201,8 +245,8 @@ mod tests {
                 shard.len()
             );
         }
-        assert!((0..10_000).all(|i| set.get(&format!("d{i}")).is_some_and(|d| d.version == i)));
-        assert_eq!(set.remove("d42").map(|d| d.version), Some(42));
+        assert!((0..10_000).all(|i| set.get(&format!("d{i}")).is_some_and(|d| d.version() == i)));
+        assert_eq!(set.remove("d42").map(|d| d.version()), Some(42));
         assert!(!set.contains("d42") && set.contains("d43"));
         assert_eq!(set.iter().count(), 9_999);
     }

@@ -16,64 +16,87 @@ pub const DELETED_FIELD: &str = "_deleted";
 use crate::fields::raw_in;
 pub use crate::fields::Fields;
 
-/// A document and its sync metadata. Its id and its fields' text are held in one allocation.
-#[derive(Clone, PartialEq)]
+/// A document and its sync metadata, held as one pointer to one allocation: a header (the
+/// metadata, see [`Header`]), the `_id`, then the fields' canonical JSON text.
+#[derive(Clone)]
 pub struct Document {
-    /// The `_id` followed by the fields' canonical JSON text.
-    text: Box<str>,
-    /// Where the id ends in `text`.
-    id_len: u32,
-    /// The server version that produced this state; 0 if the server has never seen it.
-    pub version: Version,
-    /// The timestamp of the write that produced this state (orders last-write-wins).
-    pub hlc: Hlc,
-    /// A soft-deleted document: kept as a tombstone so the delete syncs and is never undone.
-    pub deleted: bool,
-    /// Whether a thin history entry may refer to this document (in the padding beside
-    /// `deleted`; not part of its value).
-    pub(crate) history_mark: HistoryMark,
+    block: Box<str>,
 }
 
-/// A mark the engine's history sets on a document that a thin entry (one not holding its own
-/// copy of the document's text) refers to, so that replacing an unmarked document costs
-/// nothing. A copy keeps the mark: a stale one costs the history a scan, never a wrong answer.
-/// It is not part of a document's value (every two marks are equal).
-#[derive(Default)]
-pub(crate) struct HistoryMark(std::sync::atomic::AtomicBool);
-
-impl HistoryMark {
-    /// Whether the document is marked.
-    pub(crate) fn is_set(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Marks the document.
-    pub(crate) fn set(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-impl Clone for HistoryMark {
-    fn clone(&self) -> Self {
-        HistoryMark(self.is_set().into())
-    }
-}
-
-impl PartialEq for HistoryMark {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-/// A document as serde writes it: `{id, fields, version, hlc, deleted}`.
-#[derive(Serialize)]
-#[serde(rename = "Document")]
-struct Wire<I, F> {
-    id: I,
-    fields: F,
+/// A document's metadata as its block's header holds it. The header is ASCII (every byte below
+/// 0x80), so the block is text and the id starts on a character boundary: reading the id or
+/// the fields is a few byte reads, never a UTF-8 check. Its first byte is the header's length
+/// (six bits) and the `deleted` flag (bit 6); then come variable-length integers of six bits a
+/// byte (bit 6 set: more follow), least significant first: the id's length shifted left once
+/// beside the history's mark, the version, and the timestamp's wall time, counter and node.
+/// Typically 15-20 bytes.
+#[derive(Clone, Copy)]
+struct Header {
     version: Version,
     hlc: Hlc,
     deleted: bool,
+    marked: bool,
+}
+
+/// The first byte's bit for a deleted document.
+const DELETED_BIT: u8 = 0x40;
+/// The first byte's bits holding the header's length.
+const LEN_BITS: u8 = 0x3F;
+/// A header byte's bit saying another follows in the same integer.
+const MORE_BIT: u8 = 0x40;
+/// Where the id's length (and the history's mark, its lowest bit) starts.
+const ID_LEN_AT: usize = 1;
+
+/// The longest header: its first byte, then the id's length and mark (34 bits), two `u64`s and
+/// two `u32`s, six bits a byte.
+const MAX_HEADER: usize = 1 + 6 + 11 + 11 + 6 + 6;
+
+/// Writes `n` at `at` in `out` as a variable-length integer of six bits a byte; returns where
+/// it ends.
+fn put_uint(out: &mut [u8; MAX_HEADER], mut at: usize, mut n: u64) -> usize {
+    while n >= u64::from(MORE_BIT) {
+        out[at] = (n as u8 & LEN_BITS) | MORE_BIT;
+        n >>= 6;
+        at += 1;
+    }
+    out[at] = n as u8;
+    at + 1
+}
+
+/// The variable-length integer at `*at` in `bytes`, moving `*at` past it.
+fn read_uint(bytes: &[u8], at: &mut usize) -> u64 {
+    let mut n = 0;
+    let mut shift = 0;
+    loop {
+        let byte = bytes[*at];
+        *at += 1;
+        n |= u64::from(byte & LEN_BITS) << shift;
+        if byte & MORE_BIT == 0 {
+            return n;
+        }
+        shift += 6;
+    }
+}
+
+/// A block holding `header`, `id` and `fields`.
+fn pack(header: Header, id: &str, fields: &str) -> Box<str> {
+    let mut head = [0; MAX_HEADER];
+    let mut len = put_uint(
+        &mut head,
+        1,
+        (id.len() as u64) << 1 | u64::from(header.marked),
+    );
+    len = put_uint(&mut head, len, header.version);
+    len = put_uint(&mut head, len, header.hlc.wall);
+    len = put_uint(&mut head, len, header.hlc.counter.into());
+    len = put_uint(&mut head, len, header.hlc.node.into());
+    head[0] = len as u8 | if header.deleted { DELETED_BIT } else { 0 };
+    let mut text = String::with_capacity(len + id.len() + fields.len());
+    // Every header byte is ASCII: one character each.
+    text.extend(head[..len].iter().map(|&byte| char::from(byte)));
+    text.push_str(id);
+    text.push_str(fields);
+    text.into_boxed_str()
 }
 
 impl Document {
@@ -85,19 +108,29 @@ impl Document {
         hlc: Hlc,
         deleted: bool,
     ) -> Self {
-        Document {
-            text: pack(id, fields.as_json()),
-            id_len: u32::try_from(id.len()).expect("ids are shorter than 4 GB"),
+        let header = Header {
             version,
             hlc,
             deleted,
-            history_mark: HistoryMark::default(),
+            marked: false,
+        };
+        Document {
+            block: pack(header, id, fields.as_json()),
         }
     }
 
     /// The document's `_id`.
     pub fn id(&self) -> &str {
-        &self.text[..self.id_len as usize]
+        let (start, end) = self.id_range();
+        &self.block[start..end]
+    }
+
+    /// Where the id is in the block.
+    fn id_range(&self) -> (usize, usize) {
+        let bytes = self.block.as_bytes();
+        let start = usize::from(bytes[0] & LEN_BITS);
+        let len = read_uint(bytes, &mut { ID_LEN_AT }) >> 1;
+        (start, start + len as usize)
     }
 
     /// The user's fields.
@@ -107,12 +140,81 @@ impl Document {
 
     /// The fields' canonical JSON text, borrowed from the document.
     pub(crate) fn fields_json(&self) -> &str {
-        &self.text[self.id_len as usize..]
+        &self.block[self.id_range().1..]
+    }
+
+    /// The server version that produced this state; 0 if the server has never seen it.
+    pub fn version(&self) -> Version {
+        self.header().version
+    }
+
+    /// The timestamp of the write that produced this state (orders last-write-wins).
+    pub fn hlc(&self) -> Hlc {
+        self.header().hlc
+    }
+
+    /// A soft-deleted document: kept as a tombstone so the delete syncs and is never undone.
+    pub fn deleted(&self) -> bool {
+        self.block.as_bytes()[0] & DELETED_BIT != 0
+    }
+
+    /// The metadata the header holds.
+    fn header(&self) -> Header {
+        let bytes = self.block.as_bytes();
+        let mut at = ID_LEN_AT;
+        let id_len = read_uint(bytes, &mut at);
+        let version = read_uint(bytes, &mut at);
+        let wall = read_uint(bytes, &mut at);
+        let counter = read_uint(bytes, &mut at);
+        let node = read_uint(bytes, &mut at);
+        Header {
+            version,
+            // Both were written from `u32`s.
+            hlc: Hlc {
+                wall,
+                counter: counter as u32,
+                node: node as u32,
+            },
+            deleted: self.deleted(),
+            marked: id_len & 1 == 1,
+        }
+    }
+
+    /// Sets the server version (writing the block again).
+    pub fn set_version(&mut self, version: Version) {
+        let header = Header {
+            version,
+            ..self.header()
+        };
+        self.block = pack(header, self.id(), self.fields_json());
     }
 
     /// Replaces the user's fields.
     pub fn set_fields(&mut self, fields: Fields<impl AsRef<str>>) {
-        self.text = pack(self.id(), fields.as_json());
+        self.block = pack(self.header(), self.id(), fields.as_json());
+    }
+
+    /// Whether the engine's history marked the document: a thin history entry (one not
+    /// holding its own copy of the document's text) may refer to it, so replacing an unmarked
+    /// document costs the history nothing. A copy keeps the mark (a stale one costs the
+    /// history a scan, never a wrong answer); it is not part of the document's value.
+    pub(crate) fn history_marked(&self) -> bool {
+        self.block.as_bytes()[ID_LEN_AT] & 1 == 1
+    }
+
+    /// Sets the history's mark (see [`Document::history_marked`]), in place.
+    pub(crate) fn mark_for_history(&mut self) {
+        if self.history_marked() {
+            return;
+        }
+        let mut bytes = std::mem::take(&mut self.block)
+            .into_boxed_bytes()
+            .into_vec();
+        bytes[ID_LEN_AT] |= 1;
+        // The mark is a bit of an ASCII byte: the text stays valid (checked: no unsafe code).
+        self.block = String::from_utf8(bytes)
+            .expect("the header stays ASCII")
+            .into_boxed_str();
     }
 
     /// The user-facing JSON: `_id`, the fields, and `_deleted: true` for a tombstone.
@@ -123,7 +225,7 @@ impl Document {
     /// The user-facing JSON of [`Document::to_json`] as text, written straight from the fields'
     /// text: `{"_id":…, fields…, "_deleted":true}`.
     pub fn user_json(&self) -> String {
-        let mut out = String::with_capacity(self.text.len() + 24);
+        let mut out = String::with_capacity(self.block.len() + 24);
         self.write_user_json(&mut out);
         out
     }
@@ -138,7 +240,7 @@ impl Document {
             out.push(',');
             out.push_str(&fields[1..fields.len() - 1]);
         }
-        if self.deleted {
+        if self.deleted() {
             out.push_str(",\"_deleted\":true");
         }
         out.push('}');
@@ -148,7 +250,7 @@ impl Document {
     pub fn field(&self, name: &str) -> Option<Value> {
         match name {
             ID_FIELD => Some(Value::String(self.id().into())),
-            DELETED_FIELD => Some(Value::Bool(self.deleted)),
+            DELETED_FIELD => Some(Value::Bool(self.deleted())),
             _ => self.fields().get(name),
         }
     }
@@ -157,22 +259,27 @@ impl Document {
     pub fn raw_field(&self, name: &str) -> Option<Cow<'_, str>> {
         match name {
             ID_FIELD => {
-                let mut text = String::with_capacity(self.id_len as usize + 2);
-                write_json_string(&mut text, self.id());
+                let id = self.id();
+                let mut text = String::with_capacity(id.len() + 2);
+                write_json_string(&mut text, id);
                 Some(Cow::Owned(text))
             }
-            DELETED_FIELD => Some(Cow::Borrowed(if self.deleted { "true" } else { "false" })),
+            DELETED_FIELD => Some(Cow::Borrowed(if self.deleted() { "true" } else { "false" })),
             _ => raw_in(self.fields_json(), name).map(Cow::Borrowed),
         }
     }
 }
 
-/// An id and fields' text in one allocation.
-fn pack(id: &str, fields: &str) -> Box<str> {
-    let mut text = String::with_capacity(id.len() + fields.len());
-    text.push_str(id);
-    text.push_str(fields);
-    text.into_boxed_str()
+/// Equal documents have equal ids, fields and metadata; the history's mark is ignored.
+impl PartialEq for Document {
+    fn eq(&self, other: &Self) -> bool {
+        // The encoding is canonical: equal values, equal bytes, but for the mark's bit.
+        let (a, b) = (self.block.as_bytes(), other.block.as_bytes());
+        a.len() == b.len()
+            && a[..ID_LEN_AT] == b[..ID_LEN_AT]
+            && a[ID_LEN_AT] | 1 == b[ID_LEN_AT] | 1
+            && a[ID_LEN_AT + 1..] == b[ID_LEN_AT + 1..]
+    }
 }
 
 impl fmt::Debug for Document {
@@ -180,11 +287,22 @@ impl fmt::Debug for Document {
         f.debug_struct("Document")
             .field("id", &self.id())
             .field("fields", &self.fields())
-            .field("version", &self.version)
-            .field("hlc", &self.hlc)
-            .field("deleted", &self.deleted)
+            .field("version", &self.version())
+            .field("hlc", &self.hlc())
+            .field("deleted", &self.deleted())
             .finish()
     }
+}
+
+/// A document as serde writes it: `{id, fields, version, hlc, deleted}`.
+#[derive(Serialize)]
+#[serde(rename = "Document")]
+struct Wire<I, F> {
+    id: I,
+    fields: F,
+    version: Version,
+    hlc: Hlc,
+    deleted: bool,
 }
 
 impl Serialize for Document {
@@ -192,9 +310,9 @@ impl Serialize for Document {
         Wire {
             id: self.id(),
             fields: self.fields(),
-            version: self.version,
-            hlc: self.hlc,
-            deleted: self.deleted,
+            version: self.version(),
+            hlc: self.hlc(),
+            deleted: self.deleted(),
         }
         .serialize(serializer)
     }
@@ -282,12 +400,12 @@ mod tests {
             "_id": "x\"y", "Z": 1, "_a": [1, {"b": null}], "title": "T"
         }))
         .unwrap();
-        let mut doc = Document::new(&id, fields, 3, Hlc::default(), false);
+        let doc = Document::new(&id, fields, 3, Hlc::default(), false);
         assert_eq!(
             doc.user_json(),
             r#"{"_id":"x\"y","Z":1,"_a":[1,{"b":null}],"title":"T"}"#
         );
-        doc.deleted = true;
+        let doc = Document::new(&id, doc.fields(), 3, Hlc::default(), true);
         assert!(doc.user_json().ends_with(r#""title":"T","_deleted":true}"#));
         let empty = Document::new("e", Fields::new(), 0, Hlc::default(), false);
         assert_eq!(empty.user_json(), r#"{"_id":"e"}"#);
@@ -309,6 +427,97 @@ mod tests {
                    "hlc": {"wall": 0, "counter": 0, "node": 0}, "deleted": false})
         );
         assert_eq!(serde_json::from_value::<Document>(wire).unwrap(), doc);
+    }
+
+    #[test]
+    fn the_header_holds_every_value_of_the_metadata() {
+        let clocks = [
+            Hlc::default(),
+            Hlc {
+                wall: 1_764_489_600_123,
+                counter: 7,
+                node: 0x9e37_79b9,
+            },
+            Hlc {
+                wall: u64::MAX,
+                counter: u32::MAX,
+                node: u32::MAX,
+            },
+            Hlc {
+                wall: 63,
+                counter: 64,
+                node: 4095,
+            },
+        ];
+        let versions = [0, 1, 63, 64, 4095, 4096, 1 << 35, u64::MAX - 1, u64::MAX];
+        let ids = ["a", "日本", "ü-😀", &"long id ".repeat(40)];
+        let fields = Fields::from_map(json!({"é": [1, "ß"]}).as_object().unwrap());
+        for (i, &version) in versions.iter().enumerate() {
+            for hlc in clocks {
+                let id = ids[i % ids.len()];
+                let deleted = i % 2 == 1;
+                let doc = Document::new(id, fields.clone(), version, hlc, deleted);
+                assert_eq!(
+                    (doc.id(), doc.version(), doc.hlc(), doc.deleted()),
+                    (id, version, hlc, deleted)
+                );
+                assert_eq!(doc.fields_json(), r#"{"é":[1,"ß"]}"#);
+                let empty = Document::new(id, Fields::new(), version, hlc, !deleted);
+                assert_eq!((empty.id(), empty.fields_json()), (id, "{}"));
+                assert_eq!((empty.version(), empty.hlc()), (version, hlc));
+                assert_eq!(empty.deleted(), !deleted);
+            }
+        }
+    }
+
+    #[test]
+    fn setting_the_version_or_the_fields_keeps_the_rest() {
+        let hlc = Hlc {
+            wall: u64::MAX,
+            counter: 2,
+            node: 77,
+        };
+        let mut doc = Document::new("ü", Fields::new(), 5, hlc, true);
+        doc.set_fields(Fields::from_map(json!({"n": 1}).as_object().unwrap()));
+        doc.set_version(u64::MAX);
+        assert_eq!((doc.id(), doc.version(), doc.hlc()), ("ü", u64::MAX, hlc));
+        doc.set_version(6);
+        doc.set_fields(Fields::from_map(json!({"n": 2}).as_object().unwrap()));
+        assert_eq!(
+            (
+                doc.id(),
+                doc.fields_json(),
+                doc.version(),
+                doc.hlc(),
+                doc.deleted()
+            ),
+            ("ü", r#"{"n":2}"#, 6, hlc, true)
+        );
+    }
+
+    #[test]
+    fn the_history_mark_survives_copies_and_changes_but_not_equality() {
+        let hlc = Hlc {
+            wall: 9,
+            counter: 0,
+            node: 3,
+        };
+        let plain = Document::new("日本", Fields::new(), 1, hlc, false);
+        let mut marked = plain.clone();
+        assert!(!marked.history_marked());
+        marked.mark_for_history();
+        assert!(marked.history_marked() && !plain.history_marked());
+        assert_eq!(marked, plain, "the mark is not part of the value");
+        assert_eq!(
+            (marked.id(), marked.version(), marked.hlc()),
+            ("日本", 1, hlc)
+        );
+        marked.set_version(2);
+        marked.set_fields(Fields::from_map(json!({"a": 1}).as_object().unwrap()));
+        assert!(marked.clone().history_marked());
+        assert_ne!(marked, plain);
+        assert_eq!(format!("{plain:?}"), format!("{:?}", plain.clone()));
+        assert!(format!("{plain:?}").contains(r#"id: "日本""#));
     }
 
     #[test]

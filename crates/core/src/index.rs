@@ -139,7 +139,7 @@ impl Index {
         let mut scratch = Vec::with_capacity(64);
         let mut pairs: Vec<(Box<[u8]>, &str)> = view
             .docs()
-            .filter(|doc| !doc.deleted)
+            .filter(|doc| !doc.deleted())
             .map(|doc| {
                 scratch.clear();
                 self.push_key(doc, &mut scratch);
@@ -167,8 +167,8 @@ impl Index {
         if self.entries.is_none() {
             return;
         }
-        let old_key = old.filter(|d| !d.deleted).map(|d| self.key(d));
-        let new_key = new.filter(|d| !d.deleted).map(|d| self.key(d));
+        let old_key = old.filter(|d| !d.deleted()).map(|d| self.key(d));
+        let new_key = new.filter(|d| !d.deleted()).map(|d| self.key(d));
         if old_key == new_key {
             return;
         }

@@ -77,10 +77,10 @@ impl Op {
         current: Option<&Document>,
         hlc: Hlc,
     ) -> Result<Document, OpError> {
-        if current.is_some_and(|doc| doc.deleted) {
+        if current.is_some_and(|doc| doc.deleted()) {
             return Err(OpError::Deleted);
         }
-        let version = current.map_or(0, |doc| doc.version);
+        let version = current.map_or(0, |doc| doc.version());
         let merged;
         let (fields, deleted) = match (self, current) {
             (Op::Insert { .. }, Some(_)) => return Err(OpError::AlreadyExists),
@@ -229,7 +229,7 @@ impl Mutation {
                 changes.insert(name.clone(), Value::Null);
             }
         }
-        if after.deleted {
+        if after.deleted() {
             changes.insert(DELETED_FIELD.into(), Value::Bool(true));
         }
         changes
@@ -346,7 +346,7 @@ mod tests {
         .unwrap();
         assert_eq!(updated.fields(), fields(json!({"a": 1, "b": 3})));
         let deleted = Op::Delete.apply("x", Some(&updated), hlc).unwrap();
-        assert!(deleted.deleted);
+        assert!(deleted.deleted());
         assert_eq!(
             Op::Update {
                 patch: Fields::new()

@@ -204,7 +204,7 @@ pub fn apply_push(
             Some(len) => answer_bytes += len,
         }
         for write in answer.writes {
-            head = head.max(write.doc.version);
+            head = head.max(write.doc.version());
             docs.insert((write.collection.clone(), write.doc.id().to_owned()), write);
         }
         client.last_mutation_id = last;
@@ -351,7 +351,7 @@ fn apply_transaction(
         .iter()
         .filter_map(|m| {
             let doc = current(&local, m)?;
-            (doc.doc.version > m.base_version && doc.writer != req.client_id)
+            (doc.doc.version() > m.base_version && doc.writer != req.client_id)
                 .then_some((m.id, doc.doc))
         })
         .collect();
@@ -402,7 +402,7 @@ fn apply_transaction(
             }
             Ok(mut doc) => {
                 version += 1;
-                doc.version = version;
+                doc.set_version(version);
                 results.push(MutationResult {
                     id: m.id,
                     outcome: Outcome::Applied { doc: doc.clone() },
@@ -456,7 +456,7 @@ fn rejected(code: ErrorCode, message: &str, retryable: bool) -> Outcome {
 pub fn page(mut rows: Vec<Change>, cursor: Version, limit: usize) -> (Vec<Change>, Version, bool) {
     let has_more = rows.len() > limit;
     rows.truncate(limit);
-    let next = rows.last().map_or(cursor, |c| c.doc.version);
+    let next = rows.last().map_or(cursor, |c| c.doc.version());
     (rows, next, has_more)
 }
 
@@ -526,9 +526,9 @@ impl MemoryServer {
         for write in &commit.writes {
             let key = (write.collection.clone(), write.doc.id().to_owned());
             if let Some(old) = self.docs.insert(key.clone(), write.clone()) {
-                self.by_version.remove(&old.doc.version);
+                self.by_version.remove(&old.doc.version());
             }
-            self.by_version.insert(write.doc.version, key);
+            self.by_version.insert(write.doc.version(), key);
         }
         for r in &commit.outcomes {
             self.outcomes

@@ -57,7 +57,7 @@ fn a_write_is_visible_at_once_durable_then_completed_through_each_state() {
             .unwrap()
             .synced("1")
             .unwrap()
-            .version,
+            .version(),
         1
     );
     assert!(
@@ -83,7 +83,7 @@ fn inserts_reach_other_clients_and_soft_deletes_hide_documents() {
     w.settle();
     for c in &w.clients {
         let todos = c.engine.collection("todos").unwrap();
-        assert!(todos.get("a").unwrap().deleted);
+        assert!(todos.get("a").unwrap().deleted());
         assert!(todos.find(&Query::default()).is_empty());
         assert_eq!(
             todos
@@ -97,7 +97,7 @@ fn inserts_reach_other_clients_and_soft_deletes_hide_documents() {
         assert_eq!(todos.count(), 0);
     }
     assert!(
-        w.server.doc("a").unwrap().deleted,
+        w.server.doc("a").unwrap().deleted(),
         "the tombstone is on the server"
     );
     // Deletes are final: an update of the tombstone is refused locally.
@@ -1094,7 +1094,7 @@ fn future_timestamps_are_clamped_by_the_server() {
     w.settle();
     let stored = w.server.doc("a").unwrap();
     assert_eq!(
-        stored.hlc.wall,
+        stored.hlc().wall,
         w.now + ferrosync_core::hlc::MAX_CLOCK_SKEW_MS
     );
 }

@@ -57,7 +57,7 @@ fn each_write_keeps_what_it_found_what_it_made_and_its_metadata() {
         remove.original.as_ref().map(fields),
         Some(json!({"title": "b", "n": 1}))
     );
-    assert!(remove.modified().unwrap().deleted);
+    assert!(remove.modified().unwrap().deleted());
     w.settle();
     w.clients[0].reload(w.now);
     assert_eq!(

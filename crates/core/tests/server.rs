@@ -62,7 +62,7 @@ fn push(
 
 fn version(outcome: &Outcome) -> u64 {
     match outcome {
-        Outcome::Applied { doc } => doc.version,
+        Outcome::Applied { doc } => doc.version(),
         other => panic!("not applied: {other:?}"),
     }
 }
@@ -170,7 +170,7 @@ fn a_newer_version_by_another_client_is_a_conflict_but_ones_own_is_not() {
     )
     .unwrap();
     assert!(
-        matches!(&other[0], Outcome::Conflict { doc } if doc.version == 2 && doc.fields().get("n").unwrap() == json!(2))
+        matches!(&other[0], Outcome::Conflict { doc } if doc.version() == 2 && doc.fields().get("n").unwrap() == json!(2))
     );
     assert!(matches!(&other[1], Outcome::Rejected { error } if error.code == ErrorCode::Aborted));
     assert!(s.documents().all(|d| d.doc.id() != "b"));
@@ -240,9 +240,9 @@ fn pulls_page_through_changes_in_version_order() {
         pages += 1;
         assert!(changes
             .windows(2)
-            .all(|w| w[0].doc.version < w[1].doc.version));
+            .all(|w| w[0].doc.version() < w[1].doc.version()));
         assert!(
-            changes.iter().all(|c| c.doc.version > cursor),
+            changes.iter().all(|c| c.doc.version() > cursor),
             "never behind the cursor"
         );
         seen.extend(changes.iter().map(|c| c.doc.id().to_owned()));
@@ -267,5 +267,5 @@ fn timestamps_from_the_future_are_clamped_on_apply() {
     let Outcome::Applied { doc } = &out[0] else {
         panic!()
     };
-    assert_eq!(doc.hlc.wall, NOW + MAX_CLOCK_SKEW_MS);
+    assert_eq!(doc.hlc().wall, NOW + MAX_CLOCK_SKEW_MS);
 }

@@ -413,7 +413,7 @@ impl Sim {
             let id = format!("d{}", self.rng.up_to(DOC_POOL - 1));
             let invalid = self.rng.chance(0.02);
             let fields = json!({"w": token, "n": self.rng.up_to(100), "invalid": invalid});
-            let live = self.nodes[i].client.visible(&id).filter(|d| !d.deleted);
+            let live = self.nodes[i].client.visible(&id).filter(|d| !d.deleted());
             let request = match (live, self.rng.up_to(9)) {
                 (None, _) => insert("todos", json!({"_id": id, "w": token, "invalid": invalid})),
                 (Some(_), 0) => delete("todos", &id),
@@ -624,7 +624,7 @@ impl Sim {
             .collection("todos")
             .unwrap()
             .synced_docs()
-            .filter(|d| d.deleted)
+            .filter(|d| d.deleted())
             .map(|d| d.id().to_owned())
             .collect();
         self.nodes[i].tombstones = stored;
@@ -755,7 +755,7 @@ impl Sim {
         node.cursor = cursor;
         let todos = node.client.engine.collection("todos").expect("configured");
         for id in &node.tombstones {
-            if todos.synced(id).is_some_and(|d| !d.deleted) {
+            if todos.synced(id).is_some_and(|d| !d.deleted()) {
                 return violation(
                     "I6",
                     format!("{id} came back on client {i} after it was deleted"),
@@ -764,7 +764,7 @@ impl Sim {
         }
         let deleted: Vec<String> = todos
             .synced_docs()
-            .filter(|d| d.deleted)
+            .filter(|d| d.deleted())
             .map(|d| d.id().to_owned())
             .collect();
         node.tombstones.extend(deleted);
@@ -774,7 +774,7 @@ impl Sim {
     fn check_server_tombstones(&self) -> Result<(), Violation> {
         for node in &self.nodes {
             for id in &node.tombstones {
-                if self.server.doc(id).is_some_and(|d| !d.deleted) {
+                if self.server.doc(id).is_some_and(|d| !d.deleted()) {
                     return violation(
                         "I6",
                         format!("{id} came back on the server after it was deleted"),
@@ -927,8 +927,8 @@ impl Sim {
                 .collect();
             for (id, doc) in &server {
                 let mine = todos.get(id);
-                if mine.map(|d| (d.fields(), d.deleted, d.version))
-                    != Some((doc.fields(), doc.deleted, doc.version))
+                if mine.map(|d| (d.fields(), d.deleted(), d.version()))
+                    != Some((doc.fields(), doc.deleted(), doc.version()))
                 {
                     return violation(
                         "I4",

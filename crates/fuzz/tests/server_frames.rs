@@ -105,8 +105,8 @@ fn check_answers(messages: &[ServerMessage], codes: &[String]) -> BTreeMap<u64, 
                     match &result.outcome {
                         Outcome::Applied { doc } => {
                             let key = (doc.id().to_owned(), doc.fields().as_json().to_owned());
-                            if let Some(earlier) = applied.insert(doc.version, key.clone()) {
-                                assert_eq!(earlier, key, "two writes at version {}", doc.version);
+                            if let Some(earlier) = applied.insert(doc.version(), key.clone()) {
+                                assert_eq!(earlier, key, "two writes at version {}", doc.version());
                             }
                         }
                         Outcome::Rejected { error } => {
@@ -142,7 +142,7 @@ async fn stored(storage: &Storage, tenant: &str) -> (u64, Vec<(u64, String, Stri
         .into_iter()
         .map(|c| {
             (
-                c.doc.version,
+                c.doc.version(),
                 c.doc.id().to_owned(),
                 c.doc.fields().as_json().to_owned(),
             )

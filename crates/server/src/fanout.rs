@@ -458,7 +458,7 @@ mod tests {
             change("todos", "b", 2),
             change("todos", "a", 3),
         ]);
-        let versions: Vec<_> = kept.iter().map(|c| (c.doc.id(), c.doc.version)).collect();
+        let versions: Vec<_> = kept.iter().map(|c| (c.doc.id(), c.doc.version())).collect();
         assert_eq!(versions, [("b", 2), ("a", 3)]);
     }
 }

@@ -109,7 +109,7 @@ async fn a_pull_never_skips_a_change_committed_by_concurrent_writers_on_two_node
             panic!("not a page")
         };
         for change in changes {
-            seen.push((change.doc.version, change.doc.id().to_owned()));
+            seen.push((change.doc.version(), change.doc.id().to_owned()));
         }
         assert!(next >= cursor, "the cursor never goes back");
         cursor = next;
@@ -177,7 +177,7 @@ async fn a_node_that_lost_its_listening_connection_catches_up() {
         let live: ServerMessage = serde_json::from_value(next_json(&mut reader).await).unwrap();
         if let ServerMessage::Changes { changes, range } = live {
             assert!(range.since <= cursor, "nothing is skipped: {range:?}");
-            assert!(changes.iter().all(|c| c.doc.version <= range.cursor));
+            assert!(changes.iter().all(|c| c.doc.version() <= range.cursor));
             cursor = cursor.max(range.cursor);
         }
     }

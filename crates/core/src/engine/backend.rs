@@ -438,7 +438,7 @@ impl Engine {
         let c = self.collections.get_mut(&collection).expect("synced");
         let change = match doc {
             Some(mut doc) => {
-                doc.version = c.synced(&id).map_or(1, |d| d.version + 1);
+                doc.set_version(c.synced(&id).map_or(1, |d| d.version() + 1));
                 c.set_synced(doc, merge.as_ref())
             }
             None => c.remove(&id, merge.as_ref()),

@@ -93,8 +93,8 @@ impl Archived {
     /// The entry as storage holds it. From then on memory holds only its bytes, thin where
     /// the collections hold its documents: several times smaller than the transaction,
     /// decoded again when read.
-    pub(super) fn store(&mut self, docs: Docs<'_>) -> StoredTx {
-        let stored = self.stored(docs);
+    pub(super) fn store(&mut self, mut docs: DocsMut<'_>) -> StoredTx {
+        let stored = self.stored(docs.docs());
         if let Some(tx) = self.tx.take() {
             if let Some(thin) = StoredTx::thin(&tx, &mut |m| docs.thins(m)) {
                 self.bytes = OnceCell::from(thin);
@@ -122,7 +122,7 @@ impl Archived {
 
     /// Writes a thin entry again if it may refer to one of the documents `docs` kept aside
     /// (whose timestamps are `retired`, sorted): it holds its own copy of those from then on.
-    fn materialize(&mut self, retired: &[Hlc], docs: Docs<'_>) {
+    fn materialize(&mut self, retired: &[Hlc], mut docs: DocsMut<'_>) {
         let Some((min, max)) = self.bytes.get().and_then(|b| StoredTx::thin_range(b)) else {
             return;
         };
@@ -132,14 +132,10 @@ impl Archived {
         }
         let tx = match self.tx.take() {
             Some(tx) => *tx,
-            None => self.decode(docs),
+            None => self.decode(docs.docs()),
         };
-        let current = Docs {
-            retired: &Retired::default(),
-            ..docs
-        };
-        let bytes = StoredTx::thin(&tx, &mut |m| current.thins(m))
-            .unwrap_or_else(|| StoredTx::of(&tx).bytes);
+        let bytes =
+            StoredTx::thin(&tx, &mut |m| docs.thins(m)).unwrap_or_else(|| StoredTx::of(&tx).bytes);
         self.bytes = OnceCell::from(bytes);
     }
 }
@@ -173,24 +169,45 @@ impl<'a> Docs<'a> {
             .filter(|(c, _)| c == collection)
             .map(|(_, doc)| doc)
             .chain(self.collections.get(collection).and_then(|c| c.synced(id)))
-            .find(|doc| doc.hlc == hlc)
+            .find(|doc| doc.hlc() == hlc)
             .map(|doc| doc.fields().owned())
+    }
+}
+
+/// [`Docs`], with the collections open to marking the documents thin entries refer to.
+pub(super) struct DocsMut<'a> {
+    collections: &'a mut HashMap<String, Collection>,
+    retired: &'a Retired,
+}
+
+impl<'a> DocsMut<'a> {
+    /// The documents of `collections`, and those `retired` kept aside.
+    pub(super) fn new(
+        collections: &'a mut HashMap<String, Collection>,
+        retired: &'a Retired,
+    ) -> Self {
+        DocsMut {
+            collections,
+            retired,
+        }
+    }
+
+    /// The same documents, to read.
+    fn docs(&self) -> Docs<'_> {
+        Docs::new(self.collections, self.retired)
     }
 
     /// Whether an entry may leave `m`'s fields out: it inserts or puts the document the
     /// collection holds (same fields and timestamp). The document is marked if so.
-    fn thins(&self, m: &Mutation) -> bool {
+    fn thins(&mut self, m: &Mutation) -> bool {
         let (Op::Insert { fields } | Op::Put { fields }) = &m.op else {
             return false;
         };
-        let doc = self
-            .collections
-            .get(&m.collection)
-            .and_then(|c| c.synced(&m.doc_id));
-        let held = doc.filter(|doc| {
-            doc.hlc == m.hlc && !doc.deleted && doc.fields_json() == fields.as_json()
-        });
-        held.inspect(|doc| doc.history_mark.set()).is_some()
+        self.collections.get_mut(&m.collection).is_some_and(|c| {
+            c.mark_synced(&m.doc_id, |doc| {
+                doc.hlc() == m.hlc && !doc.deleted() && doc.fields_json() == fields.as_json()
+            })
+        })
     }
 }
 
@@ -278,7 +295,7 @@ impl Engine {
     /// it: called before the document is replaced or removed.
     pub(super) fn replacing_synced(&mut self, collection: &str, id: &str) {
         let doc = self.collections.get(collection).and_then(|c| c.synced(id));
-        let Some(doc) = doc.filter(|doc| doc.history_mark.is_set()) else {
+        let Some(doc) = doc.filter(|doc| doc.history_marked()) else {
             return;
         };
         let kept = self.retired.0.entry(id.to_owned()).or_default();
@@ -295,11 +312,10 @@ impl Engine {
             return;
         }
         let retired = std::mem::take(&mut self.retired);
-        let mut hlcs: Vec<Hlc> = retired.0.values().flatten().map(|(_, d)| d.hlc).collect();
+        let mut hlcs: Vec<Hlc> = retired.0.values().flatten().map(|(_, d)| d.hlc()).collect();
         crate::sort::sort(&mut hlcs);
-        let docs = Docs::new(&self.collections, &retired);
         for entry in self.history.values_mut() {
-            entry.materialize(&hlcs, docs);
+            entry.materialize(&hlcs, DocsMut::new(&mut self.collections, &retired));
         }
     }
 

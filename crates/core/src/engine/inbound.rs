@@ -264,7 +264,7 @@ impl Engine {
     /// Takes in a document from the server: its timestamp moves the clock, and it replaces the
     /// synced copy (and is written to storage) if its version is newer.
     pub(super) fn store_remote(&mut self, collection: &str, doc: Document) {
-        self.clock.observe(doc.hlc, self.now);
+        self.clock.observe(doc.hlc(), self.now);
         let merge = self.merge_fn();
         let key = (collection.to_owned(), doc.id().to_owned());
         self.replacing_synced(collection, doc.id());

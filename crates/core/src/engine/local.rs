@@ -33,7 +33,7 @@ impl Engine {
                 hlc: self.clock.now(self.now),
                 base_version: self.collections[&r.collection]
                     .synced(&r.doc_id)
-                    .map_or(0, |d| d.version),
+                    .map_or(0, |d| d.version()),
                 base: keep_base
                     .then(|| {
                         self.collections[&r.collection]
@@ -163,7 +163,7 @@ impl Engine {
             return Err(unknown());
         };
         m.op = Op::Put { fields };
-        m.base_version = parked.remote.version;
+        m.base_version = parked.remote.version();
         m.changed_at = Some(self.now);
         let doc = (m.collection.clone(), m.doc_id.clone());
         entry.revision += 1;

@@ -363,7 +363,7 @@ impl Engine {
                 Resolution::KeepServer => keep[index] = false,
                 Resolution::Resend(op) => {
                     m.op = op;
-                    m.base_version = remote.version;
+                    m.base_version = remote.version();
                 }
                 Resolution::Park => {
                     m.parked = Some(Box::new(ParkedConflict {

@@ -168,7 +168,7 @@ impl<'d> Field<'d> {
     pub(crate) fn in_text(doc: &'d Document, fields: &'d str, path: &str) -> Field<'d> {
         match path {
             ID_FIELD => Field::Id(doc.id()),
-            DELETED_FIELD => Field::Deleted(doc.deleted),
+            DELETED_FIELD => Field::Deleted(doc.deleted()),
             _ => raw_at(fields, path).map_or(Field::Missing, Field::Json),
         }
     }

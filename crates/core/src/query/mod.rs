@@ -53,7 +53,7 @@ impl Query {
 
     /// [`Query::matches`] for a document whose fields' text `fields` is already read.
     fn matches_text(&self, doc: &Document, fields: &str) -> bool {
-        (self.include_deleted || !doc.deleted)
+        (self.include_deleted || !doc.deleted())
             && self
                 .filter
                 .iter()

@@ -258,7 +258,7 @@ impl Client {
         let todos = self.engine.collection("todos").expect("todos");
         let ids = |docs: &[&Document]| docs.iter().map(|d| d.id().to_owned()).collect::<Vec<_>>();
         fn content(d: &Document) -> (&str, Fields<&str>, bool) {
-            (d.id(), d.fields(), d.deleted)
+            (d.id(), d.fields(), d.deleted())
         }
         for w in &self.live {
             let mut fresh = w.query.run(todos.docs());

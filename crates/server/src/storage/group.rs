@@ -441,7 +441,7 @@ pub(super) fn decide(batch: &Batch, mut snapshot: Snapshot) -> Result<Decided, s
                 .into_iter()
                 .map(|((collection, _), doc)| Change { collection, doc })
                 .collect();
-            changes.sort_by_key(|c| c.doc.version);
+            changes.sort_by_key(|c| c.doc.version());
             writes.heads.push((tenant.clone(), changed.cursor));
             Committed {
                 tenant,

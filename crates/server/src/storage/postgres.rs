@@ -497,9 +497,9 @@ impl<'a> DocColumns<'a> {
             {
                 column.push(value);
             }
-            c.versions.push(int(d.doc.version));
-            c.deleted.push(d.doc.deleted);
-            c.hlcs.push(serde_json::to_string(&d.doc.hlc)?);
+            c.versions.push(int(d.doc.version()));
+            c.deleted.push(d.doc.deleted());
+            c.hlcs.push(serde_json::to_string(&d.doc.hlc())?);
             c.fields.push(serde_json::to_string(&d.doc.fields())?);
         }
         Ok(c)

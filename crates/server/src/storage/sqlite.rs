@@ -260,10 +260,10 @@ fn write(db: &Connection, writes: &Writes) -> Result<(), StorageError> {
             tenant,
             w.collection,
             w.doc.id(),
-            w.doc.version,
+            w.doc.version(),
             w.writer,
-            w.doc.deleted,
-            serde_json::to_string(&w.doc.hlc)?,
+            w.doc.deleted(),
+            serde_json::to_string(&w.doc.hlc())?,
             serde_json::to_string(&w.doc.fields())?
         ])?;
     }

@@ -460,17 +460,17 @@ impl Writer {
         self.varint(docs.len() as u64);
         let mut previous = Hlc::default();
         for doc in docs {
-            let node = if node_changed(doc.hlc, previous) {
+            let node = if node_changed(doc.hlc(), previous) {
                 NODE_CHANGED
             } else {
                 0
             };
-            self.0.push((u8::from(doc.deleted) * DELETED) | node);
+            self.0.push((u8::from(doc.deleted()) * DELETED) | node);
             self.text(doc.id());
-            self.varint(doc.version);
-            self.hlc_after(doc.hlc, previous);
+            self.varint(doc.version());
+            self.hlc_after(doc.hlc(), previous);
             self.text(doc.fields().as_json());
-            previous = doc.hlc;
+            previous = doc.hlc();
         }
     }
 }

@@ -24,9 +24,9 @@ impl Writer {
         self.u32(docs.len() as u32);
         for doc in docs {
             self.str(doc.id());
-            self.u64(doc.version);
-            self.fixed_hlc(doc.hlc);
-            self.0.push(u8::from(doc.deleted));
+            self.u64(doc.version());
+            self.fixed_hlc(doc.hlc());
+            self.0.push(u8::from(doc.deleted()));
             self.str(doc.fields().as_json());
         }
     }

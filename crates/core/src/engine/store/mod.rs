@@ -26,7 +26,7 @@ pub use layout::{hash, index_for};
 pub use memory::MemoryStore;
 pub use stored_tx::StoredTx;
 
-use super::history::Docs;
+use super::history::DocsMut;
 use super::{Engine, Origin};
 use crate::document::Document;
 use crate::hlc::Hlc;
@@ -413,7 +413,7 @@ impl Engine {
                 _ => {
                     match self.history.get_mut(id) {
                         Some(entry) => {
-                            let docs = Docs::new(&self.collections, &self.retired);
+                            let docs = DocsMut::new(&mut self.collections, &self.retired);
                             let stored = entry.store(docs);
                             // Its mutations are in a record that stays: its head is enough.
                             match self.store.tx_home.get(id) {
