@@ -47,8 +47,8 @@ const MORE_BIT: u8 = 0x40;
 /// Where the id's length (and the history's mark, its lowest bit) starts.
 const ID_LEN_AT: usize = 1;
 
-/// The longest header: its first byte, then the id's length and mark (34 bits), two `u64`s and
-/// two `u32`s, six bits a byte.
+/// The longest header: its first byte, then the id's length and mark (33 bits: ids are shorter
+/// than 4 GB), two `u64`s and two `u32`s, six bits a byte.
 const MAX_HEADER: usize = 1 + 6 + 11 + 11 + 6 + 6;
 
 /// Writes `n` at `at` in `out` as a variable-length integer of six bits a byte; returns where
