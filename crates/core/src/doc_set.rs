@@ -192,15 +192,20 @@ mod tests {
         Document::new(&format!("d{i}"), fields.into(), i, Hlc::default(), false)
     }
 
+    /// Each shard's capacity.
+    fn capacities(set: &DocSet) -> Vec<usize> {
+        set.0.iter().map(HashSet::capacity).collect()
+    }
+
     #[test]
     fn a_reserved_set_takes_that_many_documents_without_growing() {
         let mut set = DocSet::default();
         set.reserve(10_000);
-        let capacity: Vec<usize> = set.0.iter().map(HashSet::capacity).collect();
+        let capacity = capacities(&set);
         for i in 0..10_000 {
             set.insert(doc(i));
         }
-        let after: Vec<usize> = set.0.iter().map(HashSet::capacity).collect();
+        let after = capacities(&set);
         assert_eq!(after, capacity, "no shard grew");
     }
 
@@ -210,7 +215,7 @@ mod tests {
         for i in 0..1_000 {
             set.insert(doc(i));
         }
-        let capacity: Vec<usize> = set.0.iter().map(HashSet::capacity).collect();
+        let capacity = capacities(&set);
         assert!(!set.mark_for_history("d5", |d| d.version() == 6));
         assert!(!set.mark_for_history("nope", |_| true));
         assert!(!set.get("d5").unwrap().history_marked());
@@ -221,7 +226,7 @@ mod tests {
         assert!(set.iter().all(Document::history_marked));
         assert_eq!(set.get("d5"), Some(&doc(5)));
         assert_eq!(set.len(), 1_000);
-        let after: Vec<usize> = set.0.iter().map(HashSet::capacity).collect();
+        let after = capacities(&set);
         assert_eq!(after, capacity, "no shard grew");
     }
 
