@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { check, freePort, launch, seedServer, serverState, startServer } from './harness.mjs';
+import { check, freePort, freeze, launch, seedServer, serverState, startServer } from './harness.mjs';
 
 const TOKEN = 'e2e-demo-token';
 const SCREENSHOT = fileURLToPath(new URL('../../docs/screenshot.png', import.meta.url));
@@ -110,7 +110,7 @@ export function demoTests(binary, demo) {
       const a = await openApp(browser, origin);
       const b = await openApp(browser, origin);
       // Frozen, the server takes the push but answers nothing: the write is under way.
-      server.kill('SIGSTOP');
+      await freeze(server);
       try {
         await add(a, 'Survive the reload');
         await a.locator('[data-testid=transaction][data-state=persisting]').waitFor();
@@ -198,7 +198,7 @@ export function demoTests(binary, demo) {
       await waitForStatus(page, 'idle');
 
       // The server stops answering: the write is syncing, then unanswered (error, retried)...
-      server.kill('SIGSTOP');
+      await freeze(server);
       try {
         await add(page, 'Wait for the server');
         await waitForStatus(page, 'syncing');

@@ -2,7 +2,7 @@
 // transaction history across reloads and under its retention, each write's documents and
 // metadata, the objects in-flight transactions hold, sync progress, stats counting live
 // changes, the sync log by date, and the storage choice (memory, or IndexedDB refused).
-import { check, freePort, openPage, seedServer, serverState, startServer, withServedPage } from './harness.mjs';
+import { check, freePort, freeze, openPage, seedServer, serverState, startServer, withServedPage } from './harness.mjs';
 
 const TOKEN = 'unused'; // the development token withServedPage starts the server with
 
@@ -356,7 +356,7 @@ export function engineTests(binary, www) {
           check(refused.run.status === 'completed' && refused.run.errorCount === 1 && refused.run.errorCode === null, `its run worked: ${JSON.stringify(refused.run)}`);
           check(refused.stats === 'too_large', `lastErrorCode: ${refused.stats}`);
           // Frozen, the server takes a push and a pull and answers neither; then it dies.
-          server.kill('SIGSTOP');
+          await freeze(server);
           await page.evaluate(async () => {
             const engine = window.engines.runs;
             const late = await engine.collection('todos').insert({ _id: 'late' });

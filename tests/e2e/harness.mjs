@@ -2,7 +2,7 @@
 // by playwright-core, the test page, and a runner printing one line per test and a total.
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +37,25 @@ export async function startServer(binary, args) {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`the server did not start: ${log}`);
+}
+
+/** Freezes a server process with `SIGSTOP` and waits until every thread of it has stopped.
+ * The stop is not immediate: it takes effect once the thread given the signal runs, and on a busy
+ * machine the process's other threads can go on serving for milliseconds before that (a frozen
+ * server was seen acknowledging a push sent after the signal). */
+export async function freeze(child) {
+  child.kill('SIGSTOP');
+  const tasks = `/proc/${child.pid}/task`;
+  // A thread's state follows the command's closing parenthesis in its stat: `T` once stopped.
+  const state = (task) => {
+    const stat = readFileSync(`${tasks}/${task}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2];
+  };
+  const stopped = () => readdirSync(tasks).every((task) => state(task) === 'T');
+  for (let i = 0; !stopped(); i++) {
+    if (i === 500) throw new Error(`server ${child.pid} did not stop within 5 s of SIGSTOP`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 /** Headless Chromium with the flags this machine needs. */
