@@ -92,7 +92,11 @@ fn stored(values: Vec<JsValue>) -> Result<StoredValues, String> {
         .map(|v| v.dyn_into::<js_sys::Uint8Array>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| "a stored record is not bytes".to_owned())?;
-    Ok(StoredValues::new(arrays.into_iter().map(|a| a.to_vec())))
+    let bytes = arrays.iter().map(|a| a.length() as usize).sum();
+    Ok(StoredValues::new(
+        arrays.into_iter().map(|a| a.to_vec()),
+        bytes,
+    ))
 }
 
 fn page_key(collection: &str, index: u32) -> JsValue {

@@ -108,7 +108,10 @@ fn snapshot(store: &MemoryStore) -> Snapshot {
         origins,
     } = uncounted(|| store.snapshot());
     assert!(origins.is_empty(), "one tab: no other tab's requests");
-    let outside = |values| StoredValues::new(Outside(values));
+    let outside = |values: StoredValues| {
+        let bytes = values.bytes();
+        StoredValues::new(Outside(values), bytes)
+    };
     Snapshot {
         records: outside(records),
         pages: outside(pages),

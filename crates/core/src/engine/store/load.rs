@@ -41,6 +41,7 @@ impl Engine {
         let mut history = self.load_history_pages(history)?;
         let mut logs: IdMap<u64, SyncLogEntry> = IdMap::new();
         let mut checkpoint = None;
+        let mut unread = records.bytes();
         for stored in records {
             let mut record = Record::decode(&stored)?;
             let (seq, bytes) = (record.seq, stored.len());
@@ -51,6 +52,8 @@ impl Engine {
                     self.store.log.next_seq - 1
                 )));
             }
+            self.reserve_for_log(&record, bytes, unread);
+            unread = unread.saturating_sub(bytes);
             let unfolded = Unfolded {
                 bytes,
                 ..self.replay_docs(&mut record)
@@ -193,6 +196,23 @@ impl Engine {
             self.store.log.pages.insert(collection, loaded);
         }
         Ok(())
+    }
+
+    /// Makes room in each collection that `record` (`bytes` long) is the first to fill (no
+    /// page or earlier record did) for the documents of the records left, `unread` bytes with
+    /// this one, if they hold documents as densely as it does. Filling a set without room
+    /// grows it by doubling, each time hashing every document again.
+    fn reserve_for_log(&mut self, record: &Record, bytes: usize, unread: usize) {
+        for (name, docs) in &record.docs {
+            let Some(collection) = self.collections.get_mut(name) else {
+                continue;
+            };
+            if collection.synced_docs().next().is_none() {
+                // At most one document a byte, so the estimate stays below `unread`.
+                let expected = docs.len() as u128 * unread as u128 / bytes.max(1) as u128;
+                collection.reserve_loaded(expected.min(unread as u128) as usize);
+            }
+        }
     }
 
     /// Applies a record's documents (moved out of it) where their pages do not include them

@@ -111,26 +111,39 @@ pub struct Snapshot {
 /// Stored values (log records, pages or history pages) that a load takes one at a time: a
 /// driver brings each into memory only when it is taken, and the load drops it once decoded,
 /// so memory holds one of them at a time beside what the load builds, never all of them.
-pub struct StoredValues(Box<dyn Iterator<Item = Vec<u8>>>);
+pub struct StoredValues {
+    values: Box<dyn Iterator<Item = Vec<u8>>>,
+    bytes: usize,
+}
 
 impl StoredValues {
-    /// The values `values` yields, each produced when the load reaches it.
-    pub fn new(values: impl Iterator<Item = Vec<u8>> + 'static) -> Self {
-        StoredValues(Box::new(values))
+    /// The values `values` yields, each produced when the load reaches it, `bytes` long in all
+    /// (the load makes room for the documents by it before it has read them).
+    pub fn new(values: impl Iterator<Item = Vec<u8>> + 'static, bytes: usize) -> Self {
+        StoredValues {
+            values: Box::new(values),
+            bytes,
+        }
+    }
+
+    /// How many bytes the values hold in all.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 }
 
 impl Default for StoredValues {
     /// None.
     fn default() -> Self {
-        StoredValues::new(std::iter::empty())
+        StoredValues::new(std::iter::empty(), 0)
     }
 }
 
 impl From<Vec<Vec<u8>>> for StoredValues {
     /// Values already in memory (each dropped once taken).
     fn from(values: Vec<Vec<u8>>) -> Self {
-        StoredValues::new(values.into_iter())
+        let bytes = values.iter().map(Vec::len).sum();
+        StoredValues::new(values.into_iter(), bytes)
     }
 }
 
@@ -138,11 +151,11 @@ impl Iterator for StoredValues {
     type Item = Vec<u8>;
 
     fn next(&mut self) -> Option<Vec<u8>> {
-        self.0.next()
+        self.values.next()
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.0.size_hint()
+        self.values.size_hint()
     }
 }
 
