@@ -15,6 +15,7 @@ fn compacting(keep: Option<usize>, max_age_ms: Option<u64>) -> Client {
     let config = EngineConfig {
         storage: StorageTuning {
             log_records: 4,
+            history_page_bytes: 2_048,
             ..StorageTuning::default()
         },
         history: HistoryRetention { keep, max_age_ms },
