@@ -387,12 +387,14 @@ impl Engine {
         let seq = self.store.log.next_seq.max(1);
         self.store.log.next_seq = seq + 1;
         let compact = std::mem::take(&mut self.store.compact_now) || self.store.overdue();
-        let (pages, folded) = if compact && self.store.compaction_due() {
+        let compacting = compact && self.store.compaction_due();
+        let (pages, folded) = if compacting {
             self.plan_compaction()
         } else {
             (Vec::new(), Vec::new())
         };
-        let (history_due, history_deleted) = self.plan_history(&folded);
+        let folding = crate::sort::set(folded.iter().copied());
+        let (history_due, history_deleted) = self.plan_history(&folding, compacting);
         let docs = std::mem::take(&mut self.store.docs);
         let tx_ids = std::mem::take(&mut self.store.txs);
         let logs = std::mem::take(&mut self.store.logs);
@@ -490,7 +492,9 @@ impl Engine {
             });
         }
         let mut history_written = Vec::new();
-        for (place, page) in self.encode_history_pages(&history_due) {
+        let (history_pages, history_covered) =
+            self.encode_history_pages(&history_due, &folding, self.store.tuning.slice_bytes);
+        for (place, page) in history_pages {
             history_written.push(place);
             ops.push(StoreOp::PutHistory {
                 index: place.key,
@@ -522,7 +526,7 @@ impl Engine {
             pages: page_sizes,
             folded,
             history_written,
-            history_covered: history_due.into_iter().map(|(_, range)| range).collect(),
+            history_covered,
             history_deleted,
             origins: write.origins.clone(),
             dropped_origins: write.dropped_origins.clone(),
@@ -559,16 +563,17 @@ impl Engine {
         (pages, folded)
     }
 
-    /// The history pages this write rewrites (those of the entries in the records it folds;
-    /// the first page when there is none yet) and deletes (those wholly below the floor, or
-    /// left empty).
-    fn plan_history(&self, folded: &[u64]) -> (Vec<HistoryDue>, Vec<u32>) {
-        let folding = crate::sort::set(folded.iter().copied());
+    /// The history pages this write rewrites and deletes (those wholly below the floor, or
+    /// left empty). It must rewrite the pages of the entries in the records it folds (the
+    /// first page when there is none yet); a compaction also writes ahead those of entries
+    /// whose records stay, up to a slice's bytes (see `encode_history_pages`), so that when
+    /// many records fold at once their entries are mostly in pages already.
+    fn plan_history(&self, folding: &BTreeSet<u64>, compacting: bool) -> (Vec<HistoryDue>, Vec<u32>) {
         let floor = TxId(self.history_floor);
         let pages = &self.store.history_pages;
         let mut due = Vec::new();
         for (id, home) in &self.store.history_home {
-            if *id >= floor && folding.contains(home) {
+            if *id >= floor && (compacting || folding.contains(home)) {
                 let page = pages.partition_point(|p| p.first <= *id).max(1) - 1;
                 crate::sort::insert_sorted(&mut due, page);
             }
@@ -596,16 +601,38 @@ impl Engine {
         (written, deleted)
     }
 
-    /// The pages `due` as this write stores them: each with the kept entries of its range, those
-    /// past `history_page_bytes` split off into pages of their own under new keys.
-    fn encode_history_pages(&self, due: &[HistoryDue]) -> Vec<(HistoryPlace, HistoryPage)> {
+    /// The pages `due` as this write stores them, and the ranges of ids they hold: each page
+    /// with the kept entries of its range, those past `history_page_bytes` split off into
+    /// pages of their own under new keys. Once `budget` bytes are written, a page ends before
+    /// an entry when every entry from there on is neither in a page already nor in a record
+    /// this write folds (those stay where they are until a later write).
+    fn encode_history_pages(
+        &self,
+        due: &[HistoryDue],
+        folding: &BTreeSet<u64>,
+        mut budget: usize,
+    ) -> (Vec<(HistoryPlace, HistoryPage)>, Vec<std::ops::Range<TxId>>) {
         let limit = self.store.tuning.history_page_bytes;
+        let home = &self.store.history_home;
         let mut next_key = self.store.history_pages.iter().map(|p| p.key + 1).max();
         let mut pages: Vec<(HistoryPlace, HistoryPage)> = Vec::new();
+        let mut covered = Vec::new();
         for (place, range) in due {
+            // The last entry this write must hold: one in a page already, or folding.
+            let must = self
+                .history
+                .range(range.clone())
+                .rev()
+                .find(|(id, _)| home.get(id).is_none_or(|seq| folding.contains(seq)))
+                .map(|(id, _)| *id);
             let mut bytes = 0;
+            let mut end = range.end;
             let mut current = (*place, Vec::new());
             for (id, entry) in self.history.range(range.clone()) {
+                if budget == 0 && must.is_none_or(|must| *id > must) {
+                    end = *id;
+                    break;
+                }
                 let stored = entry.stored(self.history_docs());
                 let size = codec::txs_size(std::slice::from_ref(&stored));
                 if !current.1.is_empty() && bytes + size > limit {
@@ -617,12 +644,16 @@ impl Engine {
                     bytes = 0;
                 }
                 bytes += size;
+                budget = budget.saturating_sub(size);
                 current.1.push(stored);
             }
             let (place, txs) = current;
-            pages.push((place, HistoryPage { index: place.key, txs }));
+            if !txs.is_empty() {
+                pages.push((place, HistoryPage { index: place.key, txs }));
+                covered.push(range.start..end);
+            }
         }
-        pages
+        (pages, covered)
     }
 
     /// The collections the log touches, with their documents' bytes in all.
