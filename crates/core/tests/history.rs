@@ -106,7 +106,9 @@ fn compaction_moves_the_history_into_pages_that_a_reload_reads() {
 /// The history pages `c`'s storage holds.
 fn history_pages(c: &Client) -> Vec<HistoryPage> {
     let pages = c.store.snapshot().history;
-    pages.map(|bytes| HistoryPage::decode(bytes).unwrap()).collect()
+    pages
+        .map(|bytes| HistoryPage::decode(bytes).unwrap())
+        .collect()
 }
 
 /// The ids of the entries the history pages hold, sorted.
@@ -130,7 +132,11 @@ fn history_pages_hold_about_their_size_in_bytes_each_entry_once() {
     let mut deduped = paged.clone();
     deduped.dedup();
     assert_eq!(paged, deduped, "no entry in two pages");
-    assert!(paged.len() > 250, "most entries are in pages: {}", paged.len());
+    assert!(
+        paged.len() > 250,
+        "most entries are in pages: {}",
+        paged.len()
+    );
     assert!(paged.iter().all(|id| written.contains(&TxId(*id))));
 }
 
@@ -183,7 +189,11 @@ fn history_pages_of_128_ids_are_read_and_written_after() {
     let mut deduped = paged.clone();
     deduped.dedup();
     assert_eq!(paged, deduped, "no entry in two pages");
-    assert!(paged.len() > 550, "most entries are in pages: {}", paged.len());
+    assert!(
+        paged.len() > 550,
+        "most entries are in pages: {}",
+        paged.len()
+    );
     let reloaded = c.stored();
     assert_eq!(
         ids(reloaded.transactions()),

@@ -246,7 +246,11 @@ impl<D: Borrow<Document>> Page<D> {
     /// The page's bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Writer(Vec::with_capacity(
-            32 + self.docs.iter().map(|d| doc_size(d.borrow())).sum::<usize>(),
+            32 + self
+                .docs
+                .iter()
+                .map(|d| doc_size(d.borrow()))
+                .sum::<usize>(),
         ));
         out.0.extend_from_slice(PAGE_MAGIC);
         out.text(&self.collection);

@@ -568,7 +568,11 @@ impl Engine {
     /// first page when there is none yet); a compaction also writes ahead those of entries
     /// whose records stay, up to a slice's bytes (see `encode_history_pages`), so that when
     /// many records fold at once their entries are mostly in pages already.
-    fn plan_history(&self, folding: &BTreeSet<u64>, compacting: bool) -> (Vec<HistoryDue>, Vec<u32>) {
+    fn plan_history(
+        &self,
+        folding: &BTreeSet<u64>,
+        compacting: bool,
+    ) -> (Vec<HistoryDue>, Vec<u32>) {
         let floor = TxId(self.history_floor);
         let pages = &self.store.history_pages;
         let mut due = Vec::new();
@@ -589,8 +593,8 @@ impl Engine {
                 (HistoryPlace { first, key: 0 }, first..TxId(u64::MAX))
             }
         });
-        let (written, emptied): (Vec<HistoryDue>, Vec<HistoryDue>) = due
-            .partition(|(_, range)| self.history.range(range.clone()).next().is_some());
+        let (written, emptied): (Vec<HistoryDue>, Vec<HistoryDue>) =
+            due.partition(|(_, range)| self.history.range(range.clone()).next().is_some());
         let below = pages
             .windows(2)
             .filter(|pair| pair[1].first <= floor)
@@ -640,7 +644,13 @@ impl Engine {
                     next_key = Some(key + 1);
                     let next = (HistoryPlace { first: *id, key }, Vec::new());
                     let (place, txs) = std::mem::replace(&mut current, next);
-                    pages.push((place, HistoryPage { index: place.key, txs }));
+                    pages.push((
+                        place,
+                        HistoryPage {
+                            index: place.key,
+                            txs,
+                        },
+                    ));
                     bytes = 0;
                 }
                 bytes += size;
@@ -649,7 +659,13 @@ impl Engine {
             }
             let (place, txs) = current;
             if !txs.is_empty() {
-                pages.push((place, HistoryPage { index: place.key, txs }));
+                pages.push((
+                    place,
+                    HistoryPage {
+                        index: place.key,
+                        txs,
+                    },
+                ));
                 covered.push(range.start..end);
             }
         }
@@ -771,7 +787,11 @@ impl Engine {
                 entry.durable_revision = revision;
             }
         }
-        self.history_persisted(&done.history_written, &done.history_covered, &done.history_deleted);
+        self.history_persisted(
+            &done.history_written,
+            &done.history_covered,
+            &done.history_deleted,
+        );
         self.origins_persisted(&done.origins);
         self.status.storage_ok();
         self.answer_writes(token);
