@@ -7,6 +7,7 @@ use ferrosync_core::document::{write_json_string, Document, Fields};
 use ferrosync_core::engine::ConflictEntry;
 use ferrosync_core::hlc::Hlc;
 use ferrosync_core::mutation::{Mutation, Op};
+use ferrosync_core::object::json_object;
 use ferrosync_core::transaction::{Attempt, LockedObject, Transaction, TxError, TxState};
 use serde::Serialize;
 use serde_json::Value;
@@ -278,29 +279,19 @@ pub fn transaction_error(error: &TxError) -> JsValue {
     value
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ConflictView<'a> {
-    id: String,
-    collection: &'a str,
-    doc_id: &'a str,
-    local: Option<Value>,
-    remote: Value,
-    base: Option<Value>,
-}
-
-/// Parked conflicts, as `conflicts()` returns them.
+/// Parked conflicts, as `conflicts()` returns them: `{ id, collection, docId, local, remote,
+/// base }` each.
 pub fn conflicts(entries: &[ConflictEntry]) -> Value {
-    let views: Vec<ConflictView<'_>> = entries
-        .iter()
-        .map(|c| ConflictView {
-            id: c.id.to_string(),
-            collection: &c.collection,
-            doc_id: &c.doc_id,
-            local: c.local.as_ref().map(Document::to_json),
-            remote: c.remote.to_json(),
-            base: c.base.as_ref().map(Document::to_json),
-        })
-        .collect();
-    serde_json::to_value(views).expect("conflict views serialize")
+    let json = |doc: Option<&Document>| doc.map_or(Value::Null, Document::to_json);
+    let view = |c: &ConflictEntry| {
+        json_object([
+            ("id", Value::String(c.id.to_string())),
+            ("collection", Value::String(c.collection.clone())),
+            ("docId", Value::String(c.doc_id.clone())),
+            ("local", json(c.local.as_ref())),
+            ("remote", c.remote.to_json()),
+            ("base", json(c.base.as_ref())),
+        ])
+    };
+    Value::Array(entries.iter().map(view).collect())
 }

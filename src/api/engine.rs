@@ -218,7 +218,9 @@ fn read_query<T: DeserializeOwned + Default>(query: &JsValue, method: &str) -> R
     if query.is_undefined() || query.is_null() {
         return Ok(T::default());
     }
-    serde_json::from_value(js::to_json(query, &format!("the {method} query"))?)
+    // Read from the text: the one JSON reader every decoder uses (not serde_json's `Value`
+    // deserializer, which only this would need).
+    serde_json::from_str(&js::json_text(query, &format!("the {method} query"))?)
         .map_err(|e| js::refusal(Code::InvalidQuery, &format!("{method}: {e}")))
 }
 

@@ -3,8 +3,6 @@
 
 use crate::protocol::ErrorCode;
 use crate::DocId;
-use serde::de::value::StrDeserializer;
-use serde::de::IntoDeserializer;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
@@ -239,8 +237,8 @@ impl Code {
         if let Some(local) = Code::LOCAL.iter().find(|c| c.as_str() == name) {
             return *local;
         }
-        let name: StrDeserializer<'_, serde::de::value::Error> = name.into_deserializer();
-        Code::Protocol(ErrorCode::deserialize(name).unwrap_or(ErrorCode::Unknown))
+        let known = ErrorCode::VARIANTS.iter().find(|c| c.as_str() == name);
+        Code::Protocol(known.copied().unwrap_or(ErrorCode::Unknown))
     }
 }
 

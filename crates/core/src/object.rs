@@ -7,9 +7,13 @@
 //! (the variants of [`deserialize_tagged!`](crate::deserialize_tagged) read their fields with it
 //! too). As with the derive, unknown fields are ignored, and errors read as serde's own
 //! (`missing field `id``, `duplicate field `id``, `invalid type: …, expected struct Transaction`).
+//!
+//! [`json_object`] builds the JSON objects the engine hands to JavaScript from their members,
+//! without serde_json's `Value` serializer (`json!` and `to_value` compile one per type).
 
 use serde::de::{DeserializeSeed, Error, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -157,6 +161,16 @@ macro_rules! deserialize_object {
             None => $crate::object::absent($name)?,
         }
     };
+}
+
+/// The JSON object of these members. They are inserted one by one: `collect()` into serde_json's
+/// map (a `BTreeMap`) compiles a stable sort of its entries.
+pub fn json_object<const N: usize>(members: [(&str, Value); N]) -> Value {
+    let mut map = Map::new();
+    for (name, value) in members {
+        map.insert(name.to_owned(), value);
+    }
+    Value::Object(map)
 }
 
 #[cfg(test)]

@@ -10,10 +10,11 @@ use super::{Engine, Link, SyncType};
 use crate::document::{parse_document, Document, DELETED_FIELD};
 use crate::id_map::IdMap;
 use crate::mutation::Op;
+use crate::object::json_object;
 use crate::retry::{FailureKind, RetryDecision};
 use crate::transaction::{TxId, TxState};
 use crate::{Code, CoreError, DocId};
-use serde_json::{json, Value};
+use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap};
 
 /// Where the engine sends transactions.
@@ -488,20 +489,21 @@ impl Engine {
                 .unwrap_or_else(|| self.collections[&m.collection].synced(&m.doc_id).cloned());
             let after = m.op.apply(&m.doc_id, before.as_ref(), m.hlc).ok();
             let (kind, fields) = match &m.op {
-                Op::Insert { fields } => ("insert", Value::Object(fields.to_map())),
-                Op::Update { patch } => ("update", Value::Object(patch.to_map())),
-                Op::Put { fields } => ("update", Value::Object(fields.to_map())),
-                Op::Delete => ("delete", json!({})),
+                Op::Insert { fields } => ("insert", fields.to_map()),
+                Op::Update { patch } => ("update", patch.to_map()),
+                Op::Put { fields } => ("update", fields.to_map()),
+                Op::Delete => ("delete", Map::new()),
             };
-            let change = json!({
-                "id": format!("{id}/{index}"),
-                "type": kind,
-                "collection": m.collection,
-                "key": m.doc_id,
-                "changes": fields,
-                "value": after.as_ref().map(Document::to_json),
-                "original": before.as_ref().map(Document::to_json),
-            });
+            let json = |doc: Option<&Document>| doc.map_or(Value::Null, Document::to_json);
+            let change = json_object([
+                ("id", Value::String(format!("{id}/{index}"))),
+                ("type", Value::String(kind.into())),
+                ("collection", Value::String(m.collection.clone())),
+                ("key", Value::String(m.doc_id.clone())),
+                ("changes", Value::Object(fields)),
+                ("value", json(after.as_ref())),
+                ("original", json(before.as_ref())),
+            ]);
             docs.insert(key, after);
             change
         });
