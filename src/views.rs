@@ -282,15 +282,14 @@ pub fn transaction_error(error: &TxError) -> JsValue {
 /// Parked conflicts, as `conflicts()` returns them: `{ id, collection, docId, local, remote,
 /// base }` each.
 pub fn conflicts(entries: &[ConflictEntry]) -> Value {
-    let json = |doc: Option<&Document>| doc.map_or(Value::Null, Document::to_json);
     let view = |c: &ConflictEntry| {
         json_object([
             ("id", Value::String(c.id.to_string())),
             ("collection", Value::String(c.collection.clone())),
             ("docId", Value::String(c.doc_id.clone())),
-            ("local", json(c.local.as_ref())),
+            ("local", Document::json_or_null(c.local.as_ref())),
             ("remote", c.remote.to_json()),
-            ("base", json(c.base.as_ref())),
+            ("base", Document::json_or_null(c.base.as_ref())),
         ])
     };
     Value::Array(entries.iter().map(view).collect())

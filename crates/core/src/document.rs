@@ -222,6 +222,12 @@ impl Document {
         serde_json::from_str(&self.user_json()).expect("documents are valid JSON")
     }
 
+    /// [`Document::to_json`] of `doc`, or `null` when there is none (a document not yet
+    /// created, or removed).
+    pub fn json_or_null(doc: Option<&Document>) -> Value {
+        doc.map_or(Value::Null, Document::to_json)
+    }
+
     /// The user-facing JSON of [`Document::to_json`] as text, written straight from the fields'
     /// text: `{"_id":…, fields…, "_deleted":true}`.
     pub fn user_json(&self) -> String {

@@ -494,15 +494,14 @@ impl Engine {
                 Op::Put { fields } => ("update", fields.to_map()),
                 Op::Delete => ("delete", Map::new()),
             };
-            let json = |doc: Option<&Document>| doc.map_or(Value::Null, Document::to_json);
             let change = json_object([
                 ("id", Value::String(format!("{id}/{index}"))),
                 ("type", Value::String(kind.into())),
                 ("collection", Value::String(m.collection.clone())),
                 ("key", Value::String(m.doc_id.clone())),
                 ("changes", Value::Object(fields)),
-                ("value", json(after.as_ref())),
-                ("original", json(before.as_ref())),
+                ("value", Document::json_or_null(after.as_ref())),
+                ("original", Document::json_or_null(before.as_ref())),
             ]);
             docs.insert(key, after);
             change
