@@ -121,6 +121,21 @@ fn paged_ids(c: &Client) -> Vec<u64> {
     ids
 }
 
+/// The ids in history pages, after checking that none is in two pages and that more than
+/// `at_least` are paged.
+fn paged_once(c: &Client, at_least: usize) -> Vec<u64> {
+    let paged = paged_ids(c);
+    let mut deduped = paged.clone();
+    deduped.dedup();
+    assert_eq!(paged, deduped, "no entry in two pages");
+    assert!(
+        paged.len() > at_least,
+        "most entries are in pages: {}",
+        paged.len()
+    );
+    paged
+}
+
 #[test]
 fn history_pages_hold_about_their_size_in_bytes_each_entry_once() {
     let mut c = compacting(None, None);
@@ -128,15 +143,7 @@ fn history_pages_hold_about_their_size_in_bytes_each_entry_once() {
     let pages = c.store.snapshot().history;
     // A page takes entries up to 2 KiB (beside its own few bytes).
     assert!(pages.map(|page| page.len()).all(|len| len <= 2_048 + 16));
-    let paged = paged_ids(&c);
-    let mut deduped = paged.clone();
-    deduped.dedup();
-    assert_eq!(paged, deduped, "no entry in two pages");
-    assert!(
-        paged.len() > 250,
-        "most entries are in pages: {}",
-        paged.len()
-    );
+    let paged = paged_once(&c, 250);
     assert!(paged.iter().all(|id| written.contains(&TxId(*id))));
 }
 
@@ -185,15 +192,7 @@ fn history_pages_of_128_ids_are_read_and_written_after() {
         written.iter().map(|id| id.0).collect::<Vec<_>>()
     );
     written.extend(write_local(&mut c, 300, T0 + 1));
-    let paged = paged_ids(&c);
-    let mut deduped = paged.clone();
-    deduped.dedup();
-    assert_eq!(paged, deduped, "no entry in two pages");
-    assert!(
-        paged.len() > 550,
-        "most entries are in pages: {}",
-        paged.len()
-    );
+    paged_once(&c, 550);
     let reloaded = c.stored();
     assert_eq!(
         ids(reloaded.transactions()),
