@@ -103,6 +103,16 @@ fn compaction_moves_the_history_into_pages_that_a_reload_reads() {
         .all(|t| t.state == TxState::Completed));
 }
 
+/// The bytes of `page` as format 4 wrote them: format 5's without the range's first id.
+fn format_4(page: &HistoryPage) -> Vec<u8> {
+    let bytes = page.pieces().to_vec();
+    // After the magic come the index and the first id, each a varint (ending below 0x80).
+    let end_of = |at: usize| at + bytes[at..].iter().position(|b| b & 0x80 == 0).unwrap() + 1;
+    let first_at = end_of(4);
+    let rest = end_of(first_at);
+    [b"FSH4".as_slice(), &bytes[4..first_at], &bytes[rest..]].concat()
+}
+
 /// The history pages `c`'s storage holds.
 fn history_pages(c: &Client) -> Vec<HistoryPage> {
     let pages = c.store.snapshot().history;
@@ -166,6 +176,7 @@ fn history_pages_of_128_ids_are_read_and_written_after() {
             Some(page) => page.txs.push(tx),
             None => by_128.push(HistoryPage {
                 index,
+                first: TxId(u64::from(index) * 128),
                 txs: vec![tx],
             }),
         }
@@ -173,8 +184,7 @@ fn history_pages_of_128_ids_are_read_and_written_after() {
     assert!(by_128.len() >= 2, "pages of format 4: {}", by_128.len());
     for page in &mut by_128 {
         page.txs.sort_by_key(|tx| tx.id);
-        let mut bytes = page.pieces().to_vec();
-        bytes[..4].copy_from_slice(b"FSH4");
+        let bytes = format_4(page);
         ops.push(StoreOp::PutHistory {
             index: page.index,
             bytes: Pieces(vec![bytes.into()]),

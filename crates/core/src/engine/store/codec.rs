@@ -119,6 +119,9 @@ crate::deserialize_object!(RecordMeta {
 pub struct HistoryPage {
     /// Its key in storage.
     pub index: u32,
+    /// The lowest id of the range it holds, as written (pages before `FSH5` held 128 ids
+    /// each: their index times 128).
+    pub first: TxId,
     /// Its transactions, by id.
     pub txs: Vec<StoredTx>,
 }
@@ -170,6 +173,7 @@ impl HistoryPage {
         let mut head = Writer(Vec::with_capacity(32));
         head.0.extend_from_slice(HISTORY_MAGIC);
         head.varint(self.index.into());
+        head.varint(self.first.0);
         head.varint(self.txs.len() as u64);
         // As `Writer::txs` lays them out.
         for tx in &self.txs {
@@ -198,6 +202,10 @@ impl HistoryPage {
         let (mut r, magic) = open(&bytes, &formats, "history page")?;
         if magic == HISTORY_MAGIC || magic == HISTORY_MAGIC_4 {
             let index = r.varint32()?;
+            let first = match magic == HISTORY_MAGIC {
+                true => TxId(r.varint()?),
+                false => old_first(index),
+            };
             let count = r.varint()?;
             let mut places = Vec::with_capacity(r.capped(count) / 4);
             for _ in 0..count {
@@ -218,16 +226,20 @@ impl HistoryPage {
                 bytes.shrink_to_fit();
             }
             txs.reverse();
-            return Ok(HistoryPage { index, txs });
+            return Ok(HistoryPage { index, first, txs });
         }
         let page = if magic == HISTORY_MAGIC_3 {
+            let index = r.varint32()?;
             HistoryPage {
-                index: r.varint32()?,
+                index,
+                first: old_first(index),
                 txs: r.txs(true)?,
             }
         } else if magic == HISTORY_MAGIC_2 {
+            let index = r.u32()?;
             HistoryPage {
-                index: r.u32()?,
+                index,
+                first: old_first(index),
                 txs: r.fixed_txs()?,
             }
         } else {
@@ -235,7 +247,11 @@ impl HistoryPage {
             let txs: Vec<Transaction> = serde_json::from_str(r.str()?)
                 .map_err(|e| corrupt("history page", &format!("unreadable transactions: {e}")))?;
             let txs = txs.iter().map(StoredTx::of).collect();
-            HistoryPage { index, txs }
+            HistoryPage {
+                index,
+                first: old_first(index),
+                txs,
+            }
         };
         r.end()?;
         Ok(page)
@@ -260,6 +276,11 @@ impl<D: Borrow<Document>> Page<D> {
         out.docs(&self.docs);
         out.0
     }
+}
+
+/// The lowest id of a history page of a format before `FSH5` (128 ids a page).
+fn old_first(index: u32) -> TxId {
+    TxId(u64::from(index) * 128)
 }
 
 impl Page {
@@ -685,6 +706,8 @@ mod tests {
         );
         let history = HistoryPage {
             index: 3,
+            // Where pages of 128 ids put index 3, so the older formats below read alike.
+            first: TxId(3 * 128),
             txs: vec![StoredTx::of(&tx)],
         };
         assert_eq!(
@@ -694,6 +717,7 @@ mod tests {
         // Transactions of different sizes, copied out from the last back.
         let several = HistoryPage {
             index: 0,
+            first: TxId(0),
             txs: (1..=3)
                 .map(|i| StoredTx {
                     id: TxId(i),
@@ -724,10 +748,12 @@ mod tests {
         old.u32(3);
         old.str(&serde_json::to_string(&[&tx]).unwrap());
         assert_eq!(HistoryPage::decode(old.0).unwrap(), history);
-        // A history page of format 4: the same layout.
-        let mut old = history.pieces().to_vec();
-        old[..4].copy_from_slice(HISTORY_MAGIC_4);
-        assert_eq!(HistoryPage::decode(old).unwrap(), history);
+        // A history page of format 4: the same layout without the range's first id.
+        let mut old = Writer(Vec::new());
+        old.0.extend_from_slice(HISTORY_MAGIC_4);
+        old.varint(3);
+        old.txs(&history.txs);
+        assert_eq!(HistoryPage::decode(old.0).unwrap(), history);
     }
 
     /// A record as schema 2 wrote it, before the history: no `finished`, no history fields in

@@ -151,10 +151,9 @@ impl Engine {
         let mut history = IdMap::new();
         for bytes in stored {
             let page = HistoryPage::decode(bytes)?;
-            // A page's range starts at its lowest id (the lowest page's, at the lowest of all).
-            let first = page.txs.iter().map(|tx| tx.id).min().unwrap_or(TxId(0));
+            // A page's range starts where it was written to start.
             let place = HistoryPlace {
-                first,
+                first: page.first,
                 key: page.index,
             };
             crate::sort::insert_sorted(&mut self.store.history_pages, place);

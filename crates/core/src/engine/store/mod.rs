@@ -661,6 +661,7 @@ impl Engine {
                         place,
                         HistoryPage {
                             index: place.key,
+                            first: place.first,
                             txs,
                         },
                     ));
@@ -676,6 +677,7 @@ impl Engine {
                     place,
                     HistoryPage {
                         index: place.key,
+                        first: place.first,
                         txs,
                     },
                 ));
