@@ -5,7 +5,8 @@ mod common;
 
 use common::*;
 use ferrosync_core::engine::{
-    Engine, EngineConfig, HistoryRetention, Input, Record, StorageTuning,
+    Engine, EngineConfig, HistoryPage, HistoryRetention, Input, Pieces, Record, StorageTuning,
+    StorageWrite, StoreOp,
 };
 use ferrosync_core::transaction::{Transaction, TxId, TxQuery, TxState};
 use serde_json::json;
@@ -15,6 +16,7 @@ fn compacting(keep: Option<usize>, max_age_ms: Option<u64>) -> Client {
     let config = EngineConfig {
         storage: StorageTuning {
             log_records: 4,
+            history_page_bytes: 2_048,
             ..StorageTuning::default()
         },
         history: HistoryRetention { keep, max_age_ms },
@@ -99,6 +101,113 @@ fn compaction_moves_the_history_into_pages_that_a_reload_reads() {
         .transactions()
         .iter()
         .all(|t| t.state == TxState::Completed));
+}
+
+/// The bytes of `page` as format 4 wrote them: format 5's without the range's first id.
+fn format_4(page: &HistoryPage) -> Vec<u8> {
+    let bytes = page.pieces().to_vec();
+    // After the magic come the index and the first id, each a varint (ending below 0x80).
+    let end_of = |at: usize| at + bytes[at..].iter().position(|b| b & 0x80 == 0).unwrap() + 1;
+    let first_at = end_of(4);
+    let rest = end_of(first_at);
+    [b"FSH4".as_slice(), &bytes[4..first_at], &bytes[rest..]].concat()
+}
+
+/// The history pages `c`'s storage holds.
+fn history_pages(c: &Client) -> Vec<HistoryPage> {
+    let pages = c.store.snapshot().history;
+    pages
+        .map(|bytes| HistoryPage::decode(bytes).unwrap())
+        .collect()
+}
+
+/// The ids of the entries the history pages hold, sorted.
+fn paged_ids(c: &Client) -> Vec<u64> {
+    let mut ids: Vec<u64> = history_pages(c)
+        .iter()
+        .flat_map(|page| page.txs.iter().map(|tx| tx.id.0))
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// The ids in history pages, after checking that none is in two pages and that more than
+/// `at_least` are paged.
+fn paged_once(c: &Client, at_least: usize) -> Vec<u64> {
+    let paged = paged_ids(c);
+    let mut deduped = paged.clone();
+    deduped.dedup();
+    assert_eq!(paged, deduped, "no entry in two pages");
+    assert!(
+        paged.len() > at_least,
+        "most entries are in pages: {}",
+        paged.len()
+    );
+    paged
+}
+
+#[test]
+fn history_pages_hold_about_their_size_in_bytes_each_entry_once() {
+    let mut c = compacting(None, None);
+    let written = write_local(&mut c, 300, T0);
+    let pages = c.store.snapshot().history;
+    // A page takes entries up to 2 KiB (beside its own few bytes).
+    assert!(pages.map(|page| page.len()).all(|len| len <= 2_048 + 16));
+    let paged = paged_once(&c, 250);
+    assert!(paged.iter().all(|id| written.contains(&TxId(*id))));
+}
+
+/// Pages of format 4 (128 ids each, keyed by the ids' 128ths) are read, and compaction writes
+/// after them without losing or repeating an entry.
+#[test]
+fn history_pages_of_128_ids_are_read_and_written_after() {
+    let mut c = compacting(None, None);
+    let mut written = write_local(&mut c, 300, T0);
+    // Storage as format 4 held it: the same entries, paged by their ids' 128ths.
+    let pages = history_pages(&c);
+    let mut ops: Vec<StoreOp> = pages
+        .iter()
+        .map(|page| StoreOp::DeleteHistory { index: page.index })
+        .collect();
+    let mut by_128: Vec<HistoryPage> = Vec::new();
+    for tx in pages.into_iter().flat_map(|page| page.txs) {
+        let index = (tx.id.0 / 128) as u32;
+        match by_128.iter_mut().find(|page| page.index == index) {
+            Some(page) => page.txs.push(tx),
+            None => by_128.push(HistoryPage {
+                index,
+                first: TxId(u64::from(index) * 128),
+                txs: vec![tx],
+            }),
+        }
+    }
+    assert!(by_128.len() >= 2, "pages of format 4: {}", by_128.len());
+    for page in &mut by_128 {
+        page.txs.sort_by_key(|tx| tx.id);
+        let bytes = format_4(page);
+        ops.push(StoreOp::PutHistory {
+            index: page.index,
+            bytes: Pieces(vec![bytes.into()]),
+        });
+    }
+    let expected = paged_ids(&c);
+    c.store.apply(&StorageWrite {
+        ops,
+        ..StorageWrite::default()
+    });
+    assert_eq!(paged_ids(&c), expected);
+    c.reload(T0);
+    assert_eq!(
+        ids(c.engine.transactions()),
+        written.iter().map(|id| id.0).collect::<Vec<_>>()
+    );
+    written.extend(write_local(&mut c, 300, T0 + 1));
+    paged_once(&c, 550);
+    let reloaded = c.stored();
+    assert_eq!(
+        ids(reloaded.transactions()),
+        written.iter().map(|id| id.0).collect::<Vec<_>>()
+    );
 }
 
 #[test]

@@ -211,13 +211,14 @@ fn engine_config(seed: u64, variant: u64) -> EngineConfig {
         pull_page: 4,
         ack_timeout_ms: 5_000,
         batch_writes: variant % 7 < 3,
-        // A log of a few records and pages of a few documents: compactions and page splits
-        // happen all the time.
+        // A log of a few records and pages of a few documents or history entries: compactions
+        // and page splits happen all the time.
         storage: StorageTuning {
             log_records: 3,
             log_bytes: 4_096,
             slice_bytes: 600,
             page_bytes: 300,
+            history_page_bytes: 400,
         },
         // A history that keeps everything, a few, or some dozens: its retention drops entries
         // while compaction moves the rest into history pages.

@@ -26,8 +26,8 @@ pub use status::{
     SyncType,
 };
 pub use store::{
-    doc_size, hash, index_for, Checkpoint, MemoryStore, Page, Pieces, Record, RecordMeta, Snapshot,
-    StorageTuning, StorageWrite, StoreOp, StoredTx, StoredValues, Unwritten,
+    doc_size, hash, index_for, Checkpoint, HistoryPage, MemoryStore, Page, Pieces, Record,
+    RecordMeta, Snapshot, StorageTuning, StorageWrite, StoreOp, StoredTx, StoredValues, Unwritten,
 };
 
 use crate::collection::{Collection, DocChange};

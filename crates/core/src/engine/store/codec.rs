@@ -17,11 +17,12 @@
 //!   mutations are those of the transaction's copy in an earlier record), `varint` groups of
 //!   (collection `text`, documents behind their `varint` length in bytes), `varint` removals of
 //!   (collection `text`, id `text`);
-//! - history page: `FSH4`, `varint` index, transactions.
+//! - history page: `FSH5`, `varint` key, transactions (a range of ids: see `super`).
 //!
 //! The earlier formats still read, their transactions rewritten in the current layout as they
 //! are: with the transactions' heads as JSON and the documents not behind their length,
-//! records `FSL5`; with the transactions' heads as JSON, history pages `FSH3`; with
+//! records `FSL5`; with pages of 128 ids each (the same layout), history pages `FSH4`; with the
+//! transactions' heads as JSON, history pages `FSH3`; with
 //! fixed-width integers and strings behind a `u32` length, records `FSL4`, `FSL3` (no
 //! heads) and `FSL2` (the transactions inside the JSON), pages `FSP2`, history pages `FSH2` and
 //! `FSH1` (the transactions as one JSON array).
@@ -34,11 +35,15 @@ use crate::hlc::Hlc;
 use crate::transaction::{Transaction, TxId};
 use crate::{CoreError, DocId, Millis};
 use serde::Serialize;
+use std::borrow::Borrow;
 use std::rc::Rc;
 
 const PAGE_MAGIC: &[u8; 4] = b"FSP3";
 const RECORD_MAGIC: &[u8; 4] = b"FSL6";
-const HISTORY_MAGIC: &[u8; 4] = b"FSH4";
+const HISTORY_MAGIC: &[u8; 4] = b"FSH5";
+/// History pages of 128 transaction ids each, keyed by the ids' 128ths (each page's range is
+/// now the ids from its lowest up to the next page's lowest: the same entries, read alike).
+const HISTORY_MAGIC_4: &[u8; 4] = b"FSH4";
 /// The formats with the transactions' heads as JSON.
 const RECORD_MAGIC_5: &[u8; 4] = b"FSL5";
 const HISTORY_MAGIC_3: &[u8; 4] = b"FSH3";
@@ -53,8 +58,9 @@ const HISTORY_MAGIC_1: &[u8; 4] = b"FSH1";
 
 /// A snapshot page: every synced document of one collection that hashes to `index`, as of the
 /// record `as_of` (later records' changes to these documents are applied over it on load).
+/// Its documents are owned when read, and may be borrowed to write them (`Page<&Document>`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Page {
+pub struct Page<D = Document> {
     /// The collection.
     pub collection: String,
     /// Its place in the collection's pages (see `layout`).
@@ -64,7 +70,7 @@ pub struct Page {
     /// The sequence number of the record written with it.
     pub as_of: u64,
     /// Its documents.
-    pub docs: Vec<Document>,
+    pub docs: Vec<D>,
 }
 
 /// One storage write's log record: everything the step changed.
@@ -107,12 +113,15 @@ crate::deserialize_object!(RecordMeta {
     "sync_log" => sync_log: Vec<SyncLogEntry> = default,
 });
 
-/// A history page: the kept finished transactions whose ids fall in its range (see
-/// [`history_page_of`]), as of the write that stored it.
+/// A history page: the kept finished transactions whose ids fall in its range, as of the
+/// write that stored it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryPage {
-    /// Its index.
+    /// Its key in storage.
     pub index: u32,
+    /// The lowest id of the range it holds, as written (pages before `FSH5` held 128 ids
+    /// each: their index times 128).
+    pub first: TxId,
     /// Its transactions, by id.
     pub txs: Vec<StoredTx>,
 }
@@ -133,14 +142,6 @@ crate::deserialize_object!(RecordMeta2 {
     "checkpoint" => checkpoint: Option<Checkpoint> = default,
     "sync_log" => sync_log: Vec<SyncLogEntry> = default,
 });
-
-/// How many transaction ids one history page covers.
-pub const HISTORY_PAGE_TXS: u64 = 128;
-
-/// The history page of transaction `id`.
-pub fn history_page_of(id: TxId) -> u32 {
-    (id.0 / HISTORY_PAGE_TXS) as u32
-}
 
 /// Bytes in pieces, stored as the pieces one after the other. A history page goes to storage
 /// this way: it can hold much of the history, whose transactions' bytes it then shares rather
@@ -172,6 +173,7 @@ impl HistoryPage {
         let mut head = Writer(Vec::with_capacity(32));
         head.0.extend_from_slice(HISTORY_MAGIC);
         head.varint(self.index.into());
+        head.varint(self.first.0);
         head.varint(self.txs.len() as u64);
         // As `Writer::txs` lays them out.
         for tx in &self.txs {
@@ -192,13 +194,18 @@ impl HistoryPage {
     pub fn decode(mut bytes: Vec<u8>) -> Result<HistoryPage, CoreError> {
         let formats = [
             HISTORY_MAGIC,
+            HISTORY_MAGIC_4,
             HISTORY_MAGIC_3,
             HISTORY_MAGIC_2,
             HISTORY_MAGIC_1,
         ];
         let (mut r, magic) = open(&bytes, &formats, "history page")?;
-        if magic == HISTORY_MAGIC {
+        if magic == HISTORY_MAGIC || magic == HISTORY_MAGIC_4 {
             let index = r.varint32()?;
+            let first = match magic == HISTORY_MAGIC {
+                true => TxId(r.varint()?),
+                false => old_first(index),
+            };
             let count = r.varint()?;
             let mut places = Vec::with_capacity(r.capped(count) / 4);
             for _ in 0..count {
@@ -219,16 +226,20 @@ impl HistoryPage {
                 bytes.shrink_to_fit();
             }
             txs.reverse();
-            return Ok(HistoryPage { index, txs });
+            return Ok(HistoryPage { index, first, txs });
         }
         let page = if magic == HISTORY_MAGIC_3 {
+            let index = r.varint32()?;
             HistoryPage {
-                index: r.varint32()?,
+                index,
+                first: old_first(index),
                 txs: r.txs(true)?,
             }
         } else if magic == HISTORY_MAGIC_2 {
+            let index = r.u32()?;
             HistoryPage {
-                index: r.u32()?,
+                index,
+                first: old_first(index),
                 txs: r.fixed_txs()?,
             }
         } else {
@@ -236,18 +247,26 @@ impl HistoryPage {
             let txs: Vec<Transaction> = serde_json::from_str(r.str()?)
                 .map_err(|e| corrupt("history page", &format!("unreadable transactions: {e}")))?;
             let txs = txs.iter().map(StoredTx::of).collect();
-            HistoryPage { index, txs }
+            HistoryPage {
+                index,
+                first: old_first(index),
+                txs,
+            }
         };
         r.end()?;
         Ok(page)
     }
 }
 
-impl Page {
+impl<D: Borrow<Document>> Page<D> {
     /// The page's bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Writer(Vec::with_capacity(
-            32 + self.docs.iter().map(doc_size).sum::<usize>(),
+            32 + self
+                .docs
+                .iter()
+                .map(|d| doc_size(d.borrow()))
+                .sum::<usize>(),
         ));
         out.0.extend_from_slice(PAGE_MAGIC);
         out.text(&self.collection);
@@ -257,7 +276,14 @@ impl Page {
         out.docs(&self.docs);
         out.0
     }
+}
 
+/// The lowest id of a history page of a format before `FSH5` (128 ids a page).
+fn old_first(index: u32) -> TxId {
+    TxId(u64::from(index) * 128)
+}
+
+impl Page {
     /// A page from its bytes.
     pub fn decode(bytes: &[u8]) -> Result<Page, CoreError> {
         let (mut r, magic) = open(bytes, &[PAGE_MAGIC, PAGE_MAGIC_2], "page")?;
@@ -409,7 +435,7 @@ pub fn doc_size(doc: &Document) -> usize {
 }
 
 /// About how many bytes transactions take in a record or history page.
-fn txs_size(txs: &[StoredTx]) -> usize {
+pub(super) fn txs_size(txs: &[StoredTx]) -> usize {
     txs.iter().map(|tx| 12 + tx.bytes.len()).sum()
 }
 
@@ -456,10 +482,11 @@ impl Writer {
     }
 
     /// Documents: each a flags byte, id, version, timestamp (after the one before) and fields.
-    fn docs(&mut self, docs: &[Document]) {
+    fn docs<D: Borrow<Document>>(&mut self, docs: &[D]) {
         self.varint(docs.len() as u64);
         let mut previous = Hlc::default();
         for doc in docs {
+            let doc = doc.borrow();
             let node = if node_changed(doc.hlc(), previous) {
                 NODE_CHANGED
             } else {
@@ -679,6 +706,8 @@ mod tests {
         );
         let history = HistoryPage {
             index: 3,
+            // Where pages of 128 ids put index 3, so the older formats below read alike.
+            first: TxId(3 * 128),
             txs: vec![StoredTx::of(&tx)],
         };
         assert_eq!(
@@ -688,6 +717,7 @@ mod tests {
         // Transactions of different sizes, copied out from the last back.
         let several = HistoryPage {
             index: 0,
+            first: TxId(0),
             txs: (1..=3)
                 .map(|i| StoredTx {
                     id: TxId(i),
@@ -718,7 +748,12 @@ mod tests {
         old.u32(3);
         old.str(&serde_json::to_string(&[&tx]).unwrap());
         assert_eq!(HistoryPage::decode(old.0).unwrap(), history);
-        assert_eq!(history_page_of(TxId(HISTORY_PAGE_TXS * 3 + 5)), 3);
+        // A history page of format 4: the same layout without the range's first id.
+        let mut old = Writer(Vec::new());
+        old.0.extend_from_slice(HISTORY_MAGIC_4);
+        old.varint(3);
+        old.txs(&history.txs);
+        assert_eq!(HistoryPage::decode(old.0).unwrap(), history);
     }
 
     /// A record as schema 2 wrote it, before the history: no `finished`, no history fields in
@@ -826,5 +861,6 @@ mod tests {
         assert!(HistoryPage::decode(b"FSH2\x00\x00\x00\x00\x02\x00\x00\x00".to_vec()).is_err());
         assert!(HistoryPage::decode(b"FSH3\x00\x02".to_vec()).is_err());
         assert!(HistoryPage::decode(b"FSH4\x00\x02".to_vec()).is_err());
+        assert!(HistoryPage::decode(b"FSH5\x00\x02".to_vec()).is_err());
     }
 }

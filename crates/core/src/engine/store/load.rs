@@ -4,7 +4,7 @@
 
 use super::codec::{HistoryPage, Page, Record};
 use super::layout::{hash, Pages, Unfolded};
-use super::{Snapshot, StoredTx, StoredValues, TxHome};
+use super::{HistoryPlace, Snapshot, StoredTx, StoredValues, TxHome};
 use crate::engine::history::Archived;
 use crate::engine::{Engine, SyncLogEntry, TxEntry, INTERRUPTED};
 use crate::hlc::{node_of, Hlc, HybridClock};
@@ -151,7 +151,12 @@ impl Engine {
         let mut history = IdMap::new();
         for bytes in stored {
             let page = HistoryPage::decode(bytes)?;
-            crate::sort::insert_sorted(&mut self.store.history_pages, page.index);
+            // A page's range starts where it was written to start.
+            let place = HistoryPlace {
+                first: page.first,
+                key: page.index,
+            };
+            crate::sort::insert_sorted(&mut self.store.history_pages, place);
             for tx in page.txs {
                 history.insert(tx.id, Archived::from_stored(tx));
             }

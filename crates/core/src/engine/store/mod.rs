@@ -8,8 +8,10 @@
 //! reload must see changes (its wire ids, a conflict's resolution, a retry count); states that
 //! follow from durability are derived on load, and its end is a `finished` entry (the history's
 //! copy of it) in a later record, written with whatever comes next. Compaction moves the
-//! `finished` entries of the records it folds into history pages, one per range of
-//! transaction ids; pages wholly below the history's floor are deleted.
+//! `finished` entries of the records it folds into history pages, each holding a range of
+//! transaction ids and about `history_page_bytes` (a page that grows past it is split, so a
+//! compaction rewrites a page's worth of the history, not the history); pages wholly below the
+//! history's floor are deleted.
 
 mod bytes;
 mod codec;
@@ -21,7 +23,7 @@ mod memory;
 mod stored_tx;
 mod tx_head;
 
-pub use codec::{doc_size, history_page_of, HistoryPage, Page, Pieces, Record, RecordMeta};
+pub use codec::{doc_size, HistoryPage, Page, Pieces, Record, RecordMeta};
 pub use layout::{hash, index_for};
 pub use memory::MemoryStore;
 pub use stored_tx::StoredTx;
@@ -51,6 +53,8 @@ pub struct StorageTuning {
     pub slice_bytes: usize,
     /// A collection's pages are split once they average more bytes than this.
     pub page_bytes: usize,
+    /// A history page is split once it would hold more bytes than this.
+    pub history_page_bytes: usize,
 }
 
 impl Default for StorageTuning {
@@ -60,6 +64,7 @@ impl Default for StorageTuning {
             log_bytes: 2 * 1024 * 1024,
             slice_bytes: 1024 * 1024,
             page_bytes: 512 * 1024,
+            history_page_bytes: 64 * 1024,
         }
     }
 }
@@ -251,9 +256,9 @@ pub(super) struct StoreState {
     history_home: HashMap<TxId, u64>,
     /// The history floor when `history_home` last dropped what lies below it.
     history_home_floor: u64,
-    /// The history pages in storage, sorted (a few: a vector takes less code in the wasm than
-    /// a `BTreeSet` of page numbers).
-    history_pages: Vec<u32>,
+    /// The history pages in storage, by the ranges they hold (a few: a vector takes less code
+    /// in the wasm than a map).
+    history_pages: Vec<HistoryPlace>,
     /// The write in flight: its token and what it covered.
     in_flight: Option<InFlight>,
     next_token: u64,
@@ -270,6 +275,17 @@ struct TxHome {
     /// are unchanged when the transaction ends, its `finished` entry is its head alone.
     mutations: Option<u64>,
 }
+
+/// A history page in storage: it holds the kept entries from `first` up to the next page's
+/// `first` (the lowest page, from the lowest id), stored under `key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct HistoryPlace {
+    pub first: TxId,
+    pub key: u32,
+}
+
+/// A history page a write rewrites: its place, and the ids of the range it holds.
+type HistoryDue = (HistoryPlace, std::ops::Range<TxId>);
 
 /// A transaction a write stores: the revision written (0: its end), and its mutations' hash.
 type Written = (TxId, u64, Option<u64>);
@@ -288,8 +304,10 @@ struct InFlight {
     /// Pages rewritten, with their bytes; records folded.
     pages: Vec<(String, u32, usize)>,
     folded: Vec<u64>,
-    /// History pages written, and deleted.
-    history_written: Vec<u32>,
+    /// History pages written (a rewritten page and those split from it), the ranges of ids
+    /// they hold, and the keys of those deleted.
+    history_written: Vec<HistoryPlace>,
+    history_covered: Vec<std::ops::Range<TxId>>,
     history_deleted: Vec<u32>,
     /// Origin records written, and requests whose records it deletes.
     origins: Vec<Origin>,
@@ -382,12 +400,14 @@ impl Engine {
         let seq = self.store.log.next_seq.max(1);
         self.store.log.next_seq = seq + 1;
         let compact = std::mem::take(&mut self.store.compact_now) || self.store.overdue();
-        let (pages, folded) = if compact && self.store.compaction_due() {
+        let compacting = compact && self.store.compaction_due();
+        let (pages, folded) = if compacting {
             self.plan_compaction()
         } else {
             (Vec::new(), Vec::new())
         };
-        let (history_written, history_deleted) = self.plan_history(&folded);
+        let folding = crate::sort::set(folded.iter().copied());
+        let (history_due, history_deleted) = self.plan_history(&folding, compacting);
         let docs = std::mem::take(&mut self.store.docs);
         let tx_ids = std::mem::take(&mut self.store.txs);
         let logs = std::mem::take(&mut self.store.logs);
@@ -484,10 +504,14 @@ impl Engine {
                 bytes,
             });
         }
-        for &index in &history_written {
+        let mut history_written = Vec::new();
+        let (history_pages, history_covered) =
+            self.encode_history_pages(&history_due, &folding, self.store.tuning.slice_bytes);
+        for (place, page) in history_pages {
+            history_written.push(place);
             ops.push(StoreOp::PutHistory {
-                index,
-                bytes: self.encode_history_page(index),
+                index: place.key,
+                bytes: page.pieces(),
             });
         }
         ops.extend(
@@ -515,6 +539,7 @@ impl Engine {
             pages: page_sizes,
             folded,
             history_written,
+            history_covered,
             history_deleted,
             origins: write.origins.clone(),
             dropped_origins: write.dropped_origins.clone(),
@@ -551,48 +576,115 @@ impl Engine {
         (pages, folded)
     }
 
-    /// The history pages this write stores (those of the entries in the records it folds, and
-    /// those it empties) and deletes (those wholly below the floor, or left empty).
-    fn plan_history(&self, folded: &[u64]) -> (Vec<u32>, Vec<u32>) {
-        let folding = crate::sort::set(folded.iter().copied());
+    /// The history pages this write rewrites and deletes (those wholly below the floor, or
+    /// left empty). It must rewrite the pages of the entries in the records it folds (the
+    /// first page when there is none yet); a compaction also writes ahead those of entries
+    /// whose records stay, up to a slice's bytes (see `encode_history_pages`), so that when
+    /// many records fold at once their entries are mostly in pages already.
+    fn plan_history(
+        &self,
+        folding: &BTreeSet<u64>,
+        compacting: bool,
+    ) -> (Vec<HistoryDue>, Vec<u32>) {
+        let floor = TxId(self.history_floor);
+        let pages = &self.store.history_pages;
         let mut due = Vec::new();
         for (id, home) in &self.store.history_home {
-            if folding.contains(home) {
-                crate::sort::insert_sorted(&mut due, history_page_of(*id));
+            if *id >= floor && (compacting || folding.contains(home)) {
+                let page = pages.partition_point(|p| p.first <= *id).max(1) - 1;
+                crate::sort::insert_sorted(&mut due, page);
             }
         }
-        let floor_page = history_page_of(TxId(self.history_floor));
-        let (written, emptied): (Vec<u32>, Vec<u32>) = due
-            .into_iter()
-            .filter(|index| *index >= floor_page)
-            .partition(|index| self.history_page(*index).next().is_some());
-        let deleted = self
-            .store
-            .history_pages
-            .iter()
-            .copied()
-            .filter(|index| *index < floor_page || emptied.contains(index))
+        let due = due.into_iter().map(|page| match pages.get(page) {
+            Some(place) => {
+                let start = if page == 0 { TxId(0) } else { place.first };
+                let end = pages.get(page + 1).map_or(TxId(u64::MAX), |p| p.first);
+                (*place, start..end)
+            }
+            None => {
+                let first = TxId(0);
+                (HistoryPlace { first, key: 0 }, first..TxId(u64::MAX))
+            }
+        });
+        let (written, emptied): (Vec<HistoryDue>, Vec<HistoryDue>) =
+            due.partition(|(_, range)| self.history.range(range.clone()).next().is_some());
+        let below = pages
+            .windows(2)
+            .filter(|pair| pair[1].first <= floor)
+            .map(|pair| pair[0].key);
+        let deleted = below
+            .chain(emptied.iter().map(|(place, _)| place.key))
             .collect();
         (written, deleted)
     }
 
-    /// The ids of the kept history entries in page `index`.
-    fn history_page(&self, index: u32) -> impl Iterator<Item = &TxId> {
-        let first = u64::from(index) * codec::HISTORY_PAGE_TXS;
-        self.history
-            .range(TxId(first)..TxId(first + codec::HISTORY_PAGE_TXS))
-            .map(|(id, _)| id)
-    }
-
-    fn encode_history_page(&self, index: u32) -> Pieces {
-        HistoryPage {
-            index,
-            txs: self
-                .history_page(index)
-                .map(|id| self.history[id].stored(self.history_docs()))
-                .collect(),
+    /// The pages `due` as this write stores them, and the ranges of ids they hold: each page
+    /// with the kept entries of its range, those past `history_page_bytes` split off into
+    /// pages of their own under new keys. Once `budget` bytes are written, a page ends before
+    /// an entry when every entry from there on is neither in a page already nor in a record
+    /// this write folds (those stay where they are until a later write).
+    fn encode_history_pages(
+        &self,
+        due: &[HistoryDue],
+        folding: &BTreeSet<u64>,
+        mut budget: usize,
+    ) -> (Vec<(HistoryPlace, HistoryPage)>, Vec<std::ops::Range<TxId>>) {
+        let limit = self.store.tuning.history_page_bytes;
+        let home = &self.store.history_home;
+        let mut next_key = self.store.history_pages.iter().map(|p| p.key + 1).max();
+        let mut pages: Vec<(HistoryPlace, HistoryPage)> = Vec::new();
+        let mut covered = Vec::new();
+        for (place, range) in due {
+            // The last entry this write must hold: one in a page already, or folding.
+            let must = self
+                .history
+                .range(range.clone())
+                .rev()
+                .find(|(id, _)| home.get(id).is_none_or(|seq| folding.contains(seq)))
+                .map(|(id, _)| *id);
+            let mut bytes = 0;
+            let mut end = range.end;
+            let mut current = (*place, Vec::new());
+            for (id, entry) in self.history.range(range.clone()) {
+                if budget == 0 && must.is_none_or(|must| *id > must) {
+                    end = *id;
+                    break;
+                }
+                let stored = entry.stored(self.history_docs());
+                let size = codec::txs_size(std::slice::from_ref(&stored));
+                if !current.1.is_empty() && bytes + size > limit {
+                    let key = next_key.unwrap_or(place.key + 1);
+                    next_key = Some(key + 1);
+                    let next = (HistoryPlace { first: *id, key }, Vec::new());
+                    let (place, txs) = std::mem::replace(&mut current, next);
+                    pages.push((
+                        place,
+                        HistoryPage {
+                            index: place.key,
+                            first: place.first,
+                            txs,
+                        },
+                    ));
+                    bytes = 0;
+                }
+                bytes += size;
+                budget = budget.saturating_sub(size);
+                current.1.push(stored);
+            }
+            let (place, txs) = current;
+            if !txs.is_empty() {
+                pages.push((
+                    place,
+                    HistoryPage {
+                        index: place.key,
+                        first: place.first,
+                        txs,
+                    },
+                ));
+                covered.push(range.start..end);
+            }
         }
-        .pieces()
+        (pages, covered)
     }
 
     /// The collections the log touches, with their documents' bytes in all.
@@ -638,15 +730,15 @@ impl Engine {
     }
 
     /// The bytes of page `index` of `collection` (one of `count` pages) as it will be once this
-    /// write lands: every synced document whose id goes there.
+    /// write lands: every synced document whose id goes there (borrowed, not copied: a
+    /// compaction slice encodes a megabyte of pages).
     fn encode_page(&self, collection: &str, index: u32, seq: u64, count: usize) -> Vec<u8> {
-        let docs: Vec<Document> = self
+        let docs: Vec<&Document> = self
             .collections
             .get(collection)
             .into_iter()
             .flat_map(|c| c.synced_docs())
             .filter(|doc| index_for(count, layout::hash(doc.id())) == Some(index))
-            .cloned()
             .collect();
         Page {
             collection: collection.to_owned(),
@@ -710,19 +802,30 @@ impl Engine {
                 entry.durable_revision = revision;
             }
         }
-        self.history_persisted(&done.history_written, &done.history_deleted);
+        self.history_persisted(
+            &done.history_written,
+            &done.history_covered,
+            &done.history_deleted,
+        );
         self.origins_persisted(&done.origins);
         self.status.storage_ok();
         self.answer_writes(token);
     }
 
-    /// History pages were written (they hold their range's entries) or deleted.
-    fn history_persisted(&mut self, written: &[u32], deleted: &[u32]) {
+    /// History pages were written (they hold the ranges `covered`'s entries) or deleted.
+    fn history_persisted(
+        &mut self,
+        written: &[HistoryPlace],
+        covered: &[std::ops::Range<TxId>],
+        deleted: &[u32],
+    ) {
         let store = &mut self.store;
-        for index in written {
-            crate::sort::insert_sorted(&mut store.history_pages, *index);
+        store
+            .history_pages
+            .retain(|p| !deleted.contains(&p.key) && !written.iter().any(|w| w.key == p.key));
+        for place in written {
+            crate::sort::insert_sorted(&mut store.history_pages, *place);
         }
-        store.history_pages.retain(|index| !deleted.contains(index));
         // What the retention dropped is below the floor (it drops the oldest and raises the
         // floor past them), and a page written holds its range's entries. This runs after
         // every write and the map holds every entry since the last compaction, so it is
@@ -734,7 +837,7 @@ impl Engine {
         store.history_home_floor = floor;
         store
             .history_home
-            .retain(|id, _| id.0 >= floor && !written.contains(&history_page_of(*id)));
+            .retain(|id, _| id.0 >= floor && !covered.iter().any(|range| range.contains(id)));
     }
 
     /// A write failed: nothing of it exists; what it covered is written again later, and the
