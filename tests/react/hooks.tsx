@@ -270,8 +270,10 @@ const scenarios: Record<string, () => Promise<unknown>> = {
     const before = { ...made };
     const root = mount(engine, <Everything />);
     await until(() => text('everything').startsWith('0 - offline'), () => text('everything'));
-    // Six hooks: two on collections, two on observables, two on transactions.
-    check(snapshot(active) === snapshot({ collection: 2, observable: 2, transactions: 2 }), `active ${snapshot(active)}`);
+    // Six hooks: two on collections, two on observables, two on transactions. React subscribes
+    // in effects that run after the first render shows, so wait for them.
+    const six = snapshot({ collection: 2, observable: 2, transactions: 2 });
+    await until(() => snapshot(active) === six, () => `active ${snapshot(active)}`);
     // StrictMode did subscribe, unsubscribe and subscribe again.
     const calls = made.collection - before.collection;
     check(calls === 4, `StrictMode's second mount subscribed again (${calls} collection subscriptions)`);
@@ -367,7 +369,8 @@ const scenarios: Record<string, () => Promise<unknown>> = {
     await todos.insert({ _id: 'b', title: 'beta', done: false });
     root = mount(engine, <OpenTodos />);
     await until(() => text('list') === 'alphabeta', () => text('list'));
-    check(live('collection') === 1, `mounted again: one subscription (${active.collection})`);
+    // The text can show before the subscribing effect has run.
+    await until(() => live('collection') === 1, () => `mounted again: one subscription (${active.collection})`);
 
     await todos.update('b', { done: true });
     await until(() => text('list') === 'alpha', () => text('list'));
@@ -379,7 +382,7 @@ const scenarios: Record<string, () => Promise<unknown>> = {
       </StrictMode>,
     );
     await until(() => text('list') === 'beta', () => text('list'));
-    check(live('collection') === 1, `the new query replaced the old subscription (${active.collection})`);
+    await until(() => live('collection') === 1, () => `the new query replaced the old subscription (${active.collection})`);
     await todos.insert({ _id: 'c', title: 'gamma', done: true });
     await until(() => text('list') === 'betagamma', () => text('list'));
     root.unmount();
