@@ -287,6 +287,16 @@ pub(super) struct HistoryPlace {
 /// A history page a write rewrites: its place, and the ids of the range it holds.
 type HistoryDue = (HistoryPlace, std::ops::Range<TxId>);
 
+/// The page stored at `place`, holding `txs`.
+fn history_page(place: HistoryPlace, txs: Vec<StoredTx>) -> (HistoryPlace, HistoryPage) {
+    let page = HistoryPage {
+        index: place.key,
+        first: place.first,
+        txs,
+    };
+    (place, page)
+}
+
 /// A transaction a write stores: the revision written (0: its end), and its mutations' hash.
 type Written = (TxId, u64, Option<u64>);
 
@@ -657,14 +667,7 @@ impl Engine {
                     next_key = Some(key + 1);
                     let next = (HistoryPlace { first: *id, key }, Vec::new());
                     let (place, txs) = std::mem::replace(&mut current, next);
-                    pages.push((
-                        place,
-                        HistoryPage {
-                            index: place.key,
-                            first: place.first,
-                            txs,
-                        },
-                    ));
+                    pages.push(history_page(place, txs));
                     bytes = 0;
                 }
                 bytes += size;
@@ -673,14 +676,7 @@ impl Engine {
             }
             let (place, txs) = current;
             if !txs.is_empty() {
-                pages.push((
-                    place,
-                    HistoryPage {
-                        index: place.key,
-                        first: place.first,
-                        txs,
-                    },
-                ));
+                pages.push(history_page(place, txs));
                 covered.push(range.start..end);
             }
         }
