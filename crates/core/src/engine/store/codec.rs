@@ -228,33 +228,23 @@ impl HistoryPage {
             txs.reverse();
             return Ok(HistoryPage { index, first, txs });
         }
-        let page = if magic == HISTORY_MAGIC_3 {
-            let index = r.varint32()?;
-            HistoryPage {
-                index,
-                first: old_first(index),
-                txs: r.txs(true)?,
-            }
+        // The older formats: pages of 128 ids, each starting at its index times 128.
+        let (index, txs) = if magic == HISTORY_MAGIC_3 {
+            (r.varint32()?, r.txs(true)?)
         } else if magic == HISTORY_MAGIC_2 {
-            let index = r.u32()?;
-            HistoryPage {
-                index,
-                first: old_first(index),
-                txs: r.fixed_txs()?,
-            }
+            (r.u32()?, r.fixed_txs()?)
         } else {
             let index = r.u32()?;
             let txs: Vec<Transaction> = serde_json::from_str(r.str()?)
                 .map_err(|e| corrupt("history page", &format!("unreadable transactions: {e}")))?;
-            let txs = txs.iter().map(StoredTx::of).collect();
-            HistoryPage {
-                index,
-                first: old_first(index),
-                txs,
-            }
+            (index, txs.iter().map(StoredTx::of).collect())
         };
         r.end()?;
-        Ok(page)
+        Ok(HistoryPage {
+            index,
+            first: old_first(index),
+            txs,
+        })
     }
 }
 
