@@ -9,7 +9,9 @@ use ferrosync_core::engine::{
     ConflictId, Engine, EngineConfig, Input, Snapshot, SyncLogQuery, SyncLogStatus, SyncStatus,
     SyncType,
 };
-use ferrosync_core::protocol::{ClientMessage, ErrorCode, ServerMessage, MAX_WIRE_INT};
+use ferrosync_core::protocol::{
+    ClientMessage, CursorRange, ErrorCode, ServerMessage, MAX_WIRE_INT,
+};
 use ferrosync_core::query::Query;
 use ferrosync_core::scheduler::{MergeFn, MutationStrategy};
 use ferrosync_core::transaction::TxState::*;
@@ -202,6 +204,31 @@ fn a_welcome_leaving_no_mutation_id_is_refused_not_obeyed() {
         })
         .collect();
     assert_eq!(pushed, [1]);
+}
+
+#[test]
+fn a_push_result_answering_no_push_in_flight_leaves_the_cursor() {
+    // Found by fuzzing: an answer to a push never sent, with an empty result list, moved the
+    // cursor over a range of writes the engine had never seen.
+    let mut c = Client::open(config(3), Store::default(), T0);
+    c.handle(Input::Connected { live: true }, T0).unwrap();
+    let client_id = c.engine.client_id().to_owned();
+    let welcome = ServerMessage::Welcome {
+        client_id,
+        last_mutation_id: 0,
+        head: 0,
+    };
+    c.handle(Input::Server(welcome), T0).unwrap();
+    let stray = ServerMessage::PushResult {
+        seq: 999,
+        results: Vec::new(),
+        range: Some(CursorRange {
+            since: 0,
+            cursor: 40,
+        }),
+    };
+    c.handle(Input::Server(stray), T0).unwrap();
+    assert_eq!(c.engine.cursor(), 0);
 }
 
 #[test]

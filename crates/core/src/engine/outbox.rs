@@ -269,16 +269,18 @@ impl Engine {
             applied += a;
             errors += e;
         }
-        if let Some(flight) = self.flights.remove(&seq) {
-            for id in flight.txs {
-                self.requeue(
-                    id,
-                    Code::Protocol(ErrorCode::Aborted),
-                    "not processed: an earlier transaction in the same push failed",
-                );
-            }
-            self.finish_log(flight.log, applied, errors, None);
+        let Some(flight) = self.flights.remove(&seq) else {
+            // An answer to no push in flight: its range is of writes this engine cannot place.
+            return;
+        };
+        for id in flight.txs {
+            self.requeue(
+                id,
+                Code::Protocol(ErrorCode::Aborted),
+                "not processed: an earlier transaction in the same push failed",
+            );
         }
+        self.finish_log(flight.log, applied, errors, None);
         // The range holds this push's own writes; they are in the view only if all settled.
         if let (Some(range), true) = (range, all_settled) {
             self.advance_cursor(range);
