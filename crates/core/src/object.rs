@@ -5,8 +5,10 @@
 //! in the WebAssembly, a copy of each for every struct. [`deserialize_object!`] writes a struct's
 //! `Deserialize` that reads objects only, every struct's keys read by the one [`Key`] reader
 //! (the variants of [`deserialize_tagged!`](crate::deserialize_tagged) read their fields with it
-//! too). As with the derive, unknown fields are ignored, and errors read as serde's own
-//! (`missing field `id``, `duplicate field `id``, `invalid type: …, expected struct Transaction`).
+//! too). As with the derive, unknown fields are ignored (refused for a struct marked
+//! `deny_unknown_fields`, as serde's attribute does), and errors read as serde's own
+//! (`missing field `id``, `duplicate field `id``, `invalid type: …, expected struct Transaction`,
+//! `unknown field `x`, expected one of `limit`, `state``).
 //!
 //! [`json_object`] builds the JSON objects the engine hands to JavaScript from their members,
 //! without serde_json's `Value` serializer (`json!` and `to_value` compile one per type).
@@ -18,9 +20,13 @@ use std::fmt;
 use std::marker::PhantomData;
 
 /// Reads an object's key: its place in a struct's fields, as the struct's own lookup finds it
-/// (comparing the key with its names as constants), or `None` for a field not read.
+/// (comparing the key with its names as constants), or `None` for a field not read; with the
+/// struct's names, a key that is none of them is an error (`unknown field`).
 #[derive(Clone, Copy)]
-pub struct Key(pub fn(&str) -> Option<usize>);
+pub struct Key(
+    pub fn(&str) -> Option<usize>,
+    pub Option<&'static [&'static str]>,
+);
 
 impl<'de> DeserializeSeed<'de> for Key {
     type Value = Option<usize>;
@@ -38,7 +44,10 @@ impl<'de> Visitor<'de> for Key {
     }
 
     fn visit_str<E: Error>(self, key: &str) -> Result<Option<usize>, E> {
-        Ok((self.0)(key))
+        match ((self.0)(key), self.1) {
+            (None, Some(names)) => Err(E::unknown_field(key, names)),
+            (place, _) => Ok(place),
+        }
     }
 }
 
@@ -90,9 +99,17 @@ impl<'de, E: Error> Deserializer<'de> for Absent<E> {
 ///
 /// Lists each field as `"wire name" => field: Type`, followed by `= default` when a missing
 /// field takes its type's default (as `#[serde(default)]` does, and as the derive does for an
-/// `Option`); an optional `=> expression` then builds the struct from those fields.
+/// `Option`); an optional `=> expression` then builds the struct from those fields. A leading
+/// `deny_unknown_fields` refuses keys that are none of the fields.
 #[macro_export]
 macro_rules! deserialize_object {
+    (deny_unknown_fields $struct:ident {
+        $($name:literal => $field:ident: $ty:ty $(= $default:ident)?),* $(,)?
+    }) => {
+        $crate::deserialize_object!(@impl $struct, Some(&[$($name),*]),
+            { $($name => $field: $ty $(= $default)?),* } => $struct { $($field),* }
+        );
+    };
     ($struct:ident { $($name:literal => $field:ident: $ty:ty $(= $default:ident)?),* $(,)? }) => {
         $crate::deserialize_object!(
             $struct { $($name => $field: $ty $(= $default)?),* } => $struct { $($field),* }
@@ -100,6 +117,13 @@ macro_rules! deserialize_object {
     };
     ($struct:ident { $($name:literal => $field:ident: $ty:ty $(= $default:ident)?),* $(,)? }
         => $build:expr) => {
+        $crate::deserialize_object!(@impl $struct, None,
+            { $($name => $field: $ty $(= $default)?),* } => $build
+        );
+    };
+    // The impl, with the names that are the only keys allowed (`None`: any key).
+    (@impl $struct:ident, $known:expr,
+        { $($name:literal => $field:ident: $ty:ty $(= $default:ident)?),* } => $build:expr) => {
         impl<'de> serde::Deserialize<'de> for $struct {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 struct ObjectVisitor;
@@ -115,7 +139,7 @@ macro_rules! deserialize_object {
                         mut map: A,
                     ) -> Result<$struct, A::Error> {
                         $crate::deserialize_object!(
-                            @read map { $($name => $field: $ty $(= $default)?),* }
+                            @read map $known, { $($name => $field: $ty $(= $default)?),* }
                         );
                         Ok($build)
                     }
@@ -125,7 +149,8 @@ macro_rules! deserialize_object {
         }
     };
     // Reads the fields from `map` into variables named for them.
-    (@read $map:ident { $($name:expr => $field:ident: $ty:ty $(= $default:ident)?),* }) => {
+    (@read $map:ident $known:expr,
+        { $($name:expr => $field:ident: $ty:ty $(= $default:ident)?),* }) => {
         #[allow(non_camel_case_types)]
         enum Field {
             $($field),*
@@ -137,7 +162,7 @@ macro_rules! deserialize_object {
             None
         }
         $(let mut $field: Option<$ty> = None;)*
-        while let Some(key) = serde::de::MapAccess::next_key_seed(&mut $map, $crate::object::Key(field))? {
+        while let Some(key) = serde::de::MapAccess::next_key_seed(&mut $map, $crate::object::Key(field, $known))? {
             match key {
                 $(Some(i) if i == Field::$field as usize => {
                     $crate::object::set(&mut $field, $name, &mut $map)?
@@ -229,5 +254,39 @@ mod tests {
         assert!(error.starts_with("invalid type: string"), "{error}");
         assert!(read(r#"{"x": 1"#).is_err());
         assert!(read("[1, null, []]").is_err());
+    }
+
+    #[test]
+    fn queries_read_their_fields_and_refuse_unknown_ones() {
+        use crate::engine::{SyncLogQuery, SyncLogStatus, SyncType};
+        use crate::transaction::{TxId, TxQuery, TxState};
+        let query: TxQuery = serde_json::from_str(r#"{"before": 7, "state": "failed"}"#).unwrap();
+        let expected = TxQuery {
+            limit: None,
+            before: Some(TxId(7)),
+            state: Some(TxState::Failed),
+        };
+        assert_eq!(query, expected);
+        let text = r#"{"syncType": "push", "status": "completed", "limit": 2, "from": 1, "to": 9}"#;
+        let query: SyncLogQuery = serde_json::from_str(text).unwrap();
+        let expected = SyncLogQuery {
+            limit: Some(2),
+            status: Some(SyncLogStatus::Completed),
+            sync_type: Some(SyncType::Push),
+            from: Some(1),
+            to: Some(9),
+        };
+        assert_eq!(query, expected);
+        let error = serde_json::from_str::<TxQuery>(r#"{"limit": 1, "sate": "failed"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("unknown field `sate`, expected one of `limit`, `before`, `state`"),
+            "{error}"
+        );
+        let error = serde_json::from_str::<SyncLogQuery>(r#"{"sync_type": "push"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("unknown field `sync_type`"), "{error}");
     }
 }

@@ -163,7 +163,7 @@ macro_rules! deserialize_tagged {
     // A missing field is `None` for an `Option` and an error otherwise.
     (@read $map:ident { $($field:ident: $ty:ty),* }) => {
         $crate::deserialize_object!(
-            @read $map { $(stringify!($field) => $field: $ty = absent),* }
+            @read $map None, { $(stringify!($field) => $field: $ty = absent),* }
         )
     };
 }

@@ -283,8 +283,7 @@ impl Transaction {
 
 /// Which transactions `engine.transactions(query)` returns: the `limit` newest with ids below
 /// `before`, in `state` if given, oldest first.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TxQuery {
     /// At most this many (the newest of those matching).
     pub limit: Option<usize>,
@@ -293,6 +292,12 @@ pub struct TxQuery {
     /// Only transactions in this state.
     pub state: Option<TxState>,
 }
+
+crate::deserialize_object!(deny_unknown_fields TxQuery {
+    "limit" => limit: Option<usize> = default,
+    "before" => before: Option<TxId> = default,
+    "state" => state: Option<TxState> = default,
+});
 
 impl TxQuery {
     /// Whether `tx` is below `before` and in `state`.

@@ -2,7 +2,7 @@
 
 use super::{Effect, Engine, Link, INTERRUPTED};
 use crate::{Code, Millis};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::VecDeque;
 
 /// What the UI shows about sync.
@@ -160,8 +160,7 @@ crate::deserialize_object!(SyncLogEntry {
 });
 
 /// Which sync-log entries `engine.syncLog(query)` returns.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SyncLogQuery {
     /// At most this many (the newest).
     pub limit: Option<usize>,
@@ -174,6 +173,14 @@ pub struct SyncLogQuery {
     /// Only entries created at or before this time.
     pub to: Option<Millis>,
 }
+
+crate::deserialize_object!(deny_unknown_fields SyncLogQuery {
+    "limit" => limit: Option<usize> = default,
+    "status" => status: Option<SyncLogStatus> = default,
+    "syncType" => sync_type: Option<SyncType> = default,
+    "from" => from: Option<Millis> = default,
+    "to" => to: Option<Millis> = default,
+});
 
 impl SyncLogQuery {
     /// Whether `entry` matches every filter.

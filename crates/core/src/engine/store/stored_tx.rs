@@ -28,7 +28,7 @@ use crate::hlc::Hlc;
 use crate::mutation::{Mutation, Op, ParkedConflict};
 use crate::transaction::{Transaction, TxError, TxId};
 use crate::{CoreError, Millis};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use std::hash::Hasher;
 use std::rc::Rc;
@@ -62,19 +62,27 @@ pub struct StoredTx {
 
 /// What a mutation or a transaction's head rarely holds, as JSON: a mutation's base, parked
 /// conflict and metadata, a transaction's error, metadata and what is left to confirm.
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Default, Serialize)]
 pub(super) struct Rare {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) base: Option<Box<Document>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) parked: Option<Box<ParkedConflict>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) metadata: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) error: Option<TxError>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) confirm: Option<Value>,
 }
+
+crate::deserialize_object!(Rare {
+    "base" => base: Option<Box<Document>> = default,
+    "parked" => parked: Option<Box<ParkedConflict>> = default,
+    "metadata" => metadata: Option<Value> = default,
+    "error" => error: Option<TxError> = default,
+    "confirm" => confirm: Option<Value> = default,
+});
 
 /// An op's tag (the low two bits of a mutation's flags) and its fields, if it has any.
 pub(super) fn op_tag(op: &Op) -> (u8, Option<&Fields>) {
