@@ -34,10 +34,10 @@ use std::collections::HashMap;
 use std::iter::Peekable;
 use std::rc::Rc;
 
-/// A history entry: a finished transaction, decoded from its bytes when first read, and
-/// encoded when first stored (then thin where it can be: see the module's documentation). At
-/// least one of the two is held; the transaction is boxed, so an entry holding only its bytes
-/// is small.
+/// A history entry: a finished transaction, decoded from its bytes when read (until the
+/// engine's next input), and encoded when first stored (then thin where it can be: see the
+/// module's documentation). At least one of the two is held; the transaction is boxed, so an
+/// entry holding only its bytes is small.
 #[derive(Debug)]
 pub(super) struct Archived {
     id: TxId,
@@ -70,6 +70,13 @@ impl Archived {
     /// The transaction, a thin entry's documents found in `docs`.
     pub(super) fn tx(&self, docs: Docs<'_>) -> &Transaction {
         self.tx.get_or_init(|| Box::new(self.decode(docs)))
+    }
+
+    /// Lets go of the transaction if the bytes it decodes from are held.
+    fn forget_decoded(&mut self) {
+        if self.bytes.get().is_some() {
+            self.tx.take();
+        }
     }
 
     /// The transaction its bytes hold. Bytes that cannot be read (damaged storage) read as a
@@ -236,7 +243,7 @@ impl Engine {
         self.txs
             .get(&id)
             .map(|e| &e.tx)
-            .or_else(|| self.history.get(&id).map(|a| a.tx(self.history_docs())))
+            .or_else(|| self.history.get(&id).map(|a| self.read(a)))
     }
 
     /// A finished transaction as storage holds it, if the history keeps it: its bytes are the
@@ -265,8 +272,7 @@ impl Engine {
     /// The `limit` newest entries of the history, oldest first.
     pub fn recent_history(&self, limit: usize) -> impl Iterator<Item = &Transaction> {
         let skip = self.history.len().saturating_sub(limit);
-        let docs = self.history_docs();
-        self.history.values().skip(skip).map(move |a| a.tx(docs))
+        self.history.values().skip(skip).map(|a| self.read(a))
     }
 
     /// Transactions below `before` (all without it), newest first, lazily merged from the
@@ -274,15 +280,28 @@ impl Engine {
     fn newest_first(&self, before: Option<TxId>) -> impl Iterator<Item = &Transaction> {
         let end = before.unwrap_or(TxId(u64::MAX));
         let unfinished = self.txs.range(..end).rev().map(|(_, e)| &e.tx);
-        let docs = self.history_docs();
-        let finished = self
-            .history
-            .range(..end)
-            .rev()
-            .map(move |(_, a)| a.tx(docs));
+        let finished = self.history.range(..end).rev().map(|(_, a)| self.read(a));
         Descending {
             a: unfinished.peekable(),
             b: finished.peekable(),
+        }
+    }
+
+    /// History entry `a`'s transaction. One decoded for this read is noted, and let go at the
+    /// next input: an app reading its history does not keep it decoded for good.
+    fn read<'a>(&'a self, a: &'a Archived) -> &'a Transaction {
+        if a.tx.get().is_none() {
+            self.decoded.borrow_mut().push(a.id);
+        }
+        a.tx(self.history_docs())
+    }
+
+    /// Lets go of the history entries decoded for reads since the last input.
+    pub(super) fn forget_decoded(&mut self) {
+        for id in std::mem::take(self.decoded.get_mut()) {
+            if let Some(entry) = self.history.get_mut(&id) {
+                entry.forget_decoded();
+            }
         }
     }
 
@@ -468,6 +487,18 @@ mod tests {
         assert_eq!(thin(&engine, id), (true, len + fields.as_json().len() - 16));
         assert_eq!(engine.stored_transaction(id), Some(whole.clone()));
         assert_eq!(engine.transaction(id), Some(&whole.decode().unwrap()));
+        assert!(
+            engine.history[&id].tx.get().is_some(),
+            "decoded for the read"
+        );
+        step(&mut engine, &mut store, Input::Tick);
+        assert!(
+            engine.history[&id].tx.get().is_none(),
+            "let go at the next input"
+        );
+        assert_eq!(engine.transactions().len(), 2);
+        step(&mut engine, &mut store, Input::Tick);
+        assert!(engine.history.values().all(|a| a.tx.get().is_none()));
         // `b` changes too: nothing is left out.
         step(&mut engine, &mut store, Input::commit(vec![update("b")]));
         assert_eq!(thin(&engine, id), (false, whole.bytes.len()));

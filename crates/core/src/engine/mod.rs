@@ -46,6 +46,7 @@ use crate::transaction::{locked_objects, LockedObject, Transaction, TxId};
 use crate::{ClientId, CoreError, DocId, Millis, MutationId, Version};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
@@ -541,6 +542,9 @@ pub struct Engine {
     finished: Vec<TxId>,
     /// Finished transactions the retention keeps.
     history: IdMap<TxId, history::Archived>,
+    /// History entries decoded for a read since the last input: they hold only their bytes
+    /// again at the next one ([`Engine::forget_decoded`]).
+    decoded: RefCell<Vec<TxId>>,
     /// Synced documents thin history entries may refer to, replaced in the step under way.
     retired: history::Retired,
     /// The lowest transaction id the history may still hold (older ones were dropped).
@@ -603,6 +607,7 @@ impl Engine {
             txs: IdMap::new(),
             finished: Vec::new(),
             history: IdMap::new(),
+            decoded: RefCell::new(Vec::new()),
             retired: history::Retired::default(),
             history_floor: 0,
             unsynced: 0,
@@ -629,6 +634,7 @@ impl Engine {
 
     /// Reacts to `input` at time `now` (milliseconds since the epoch).
     pub fn handle(&mut self, input: Input, now: Millis) -> Result<Step, CoreError> {
+        self.forget_decoded();
         self.now = self.now.max(now);
         // A commit only adds a transaction that is not durable yet: nothing more can be sent
         // or completed, so the outbox is left alone (keeps a burst of writes linear).
