@@ -65,7 +65,7 @@ pub struct Leader {
     /// Numbers the flushes scheduled, so one replaced by a sooner one does nothing.
     pub(super) flush_ticket: u64,
     /// An input other than live changes came since the last write was issued: what that
-    /// write leaves is flushed in the next task.
+    /// write leaves is flushed as soon as it completes (in a microtask).
     pub(super) prompt_flush: bool,
 }
 
@@ -128,8 +128,9 @@ impl Leader {
     ///
     /// The engine batches writes: what a commit changed is written by a microtask, so every
     /// commit of the current task (a burst of `insert` calls) goes in one IndexedDB transaction;
-    /// what a completed write leaves (the compaction of finished local-only transactions, say)
-    /// waits for the next task, so the commits its durability lets callers make join it.
+    /// so are the commits a completed write left waiting (made while it was under way), so
+    /// their write overlaps the sending of the pushes it let go. What a push's answer settled
+    /// waits for the next task, so the commits its settlement lets callers make join it.
     /// Changes received live wait [`RECEIVED_WRITE_DELAY_MS`], and so does what a completed
     /// write leaves when only such changes came meanwhile.
     pub fn input(&mut self, input: Input) -> Result<Option<TxId>, CoreError> {
@@ -148,20 +149,22 @@ impl Leader {
 
     /// [`Leader::input`], also returning the request's ticket.
     fn step(&mut self, input: Input) -> Result<(Option<TxId>, Option<Ticket>), CoreError> {
-        let committed = matches!(input, Input::Commit { .. });
-        let lazy = match input {
-            Input::Server(ServerMessage::Changes { .. }) => true,
-            Input::Persisted { .. } => !self.prompt_flush,
-            Input::Tick => false,
+        // Commits, and what the write that just completed left when such inputs came while it
+        // was under way, are written once this task's other commits joined them; anything else
+        // later (see `flush_later`).
+        let (soon, lazy) = match input {
+            Input::Server(ServerMessage::Changes { .. }) => (false, true),
+            Input::Persisted { .. } => (self.prompt_flush, !self.prompt_flush),
+            Input::Tick => (false, false),
             _ => {
                 self.prompt_flush = true;
-                false
+                (matches!(input, Input::Commit { .. }), false)
             }
         };
         let step = self.engine.handle(input, now())?;
         self.execute(step.effects);
         if step.unflushed {
-            if committed {
+            if soon {
                 self.flush_soon();
             } else {
                 self.flush_later(lazy);
