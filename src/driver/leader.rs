@@ -65,8 +65,11 @@ pub struct Leader {
     /// Numbers the flushes scheduled, so one replaced by a sooner one does nothing.
     pub(super) flush_ticket: u64,
     /// An input other than live changes came since the last write was issued: what that
-    /// write leaves is flushed as soon as it completes (in a microtask).
+    /// write leaves is flushed in the next task, not once the page is idle.
     pub(super) prompt_flush: bool,
+    /// A commit came since the last write was issued: what that write leaves is flushed as
+    /// soon as it completes (in a microtask), so it overlaps the sending of the pushes.
+    pub(super) commit_waiting: bool,
 }
 
 /// What a step changed that the other tabs should see.
@@ -121,6 +124,7 @@ impl Leader {
             flush_idle: false,
             flush_ticket: 0,
             prompt_flush: false,
+            commit_waiting: false,
         }
     }
 
@@ -149,16 +153,18 @@ impl Leader {
 
     /// [`Leader::input`], also returning the request's ticket.
     fn step(&mut self, input: Input) -> Result<(Option<TxId>, Option<Ticket>), CoreError> {
-        // Commits, and what the write that just completed left when such inputs came while it
+        // Commits, and what the write that just completed left when commits came while it
         // was under way, are written once this task's other commits joined them; anything else
         // later (see `flush_later`).
         let (soon, lazy) = match input {
             Input::Server(ServerMessage::Changes { .. }) => (false, true),
-            Input::Persisted { .. } => (self.prompt_flush, !self.prompt_flush),
+            Input::Persisted { .. } => (self.commit_waiting, !self.prompt_flush),
             Input::Tick => (false, false),
             _ => {
                 self.prompt_flush = true;
-                (matches!(input, Input::Commit { .. }), false)
+                let commit = matches!(input, Input::Commit { .. });
+                self.commit_waiting |= commit;
+                (commit, false)
             }
         };
         let step = self.engine.handle(input, now())?;
@@ -279,6 +285,7 @@ impl Leader {
             return;
         };
         self.prompt_flush = false;
+        self.commit_waiting = false;
         let token = write.token;
         let me = self.me.clone();
         wasm_bindgen_futures::spawn_local(async move {
