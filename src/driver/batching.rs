@@ -1,7 +1,8 @@
-//! When the leading tab's batched storage writes go: what a task's commits changed in a
-//! microtask (one IndexedDB transaction for a burst of writes), what a completed write leaves in
-//! the next task, changes received live once the page is idle, and compaction when it has time
-//! to spare (see [`Leader::input`]).
+//! When the leading tab's batched storage writes go: what a task's commits changed, and the
+//! commits a completed write left waiting, in a microtask (one IndexedDB transaction for a burst
+//! of writes), what else a completed write or a push's answer leaves in the next task, changes
+//! received live once the page is idle, and compaction when it has time to spare (see
+//! [`Leader::input`]).
 
 use super::leader::Leader;
 use crate::js::{self, now};

@@ -65,8 +65,11 @@ pub struct Leader {
     /// Numbers the flushes scheduled, so one replaced by a sooner one does nothing.
     pub(super) flush_ticket: u64,
     /// An input other than live changes came since the last write was issued: what that
-    /// write leaves is flushed in the next task.
+    /// write leaves is flushed in the next task, not once the page is idle.
     pub(super) prompt_flush: bool,
+    /// A commit came since the last write was issued: what that write leaves is flushed as
+    /// soon as it completes (in a microtask), so it overlaps the sending of the pushes.
+    pub(super) commit_waiting: bool,
 }
 
 /// What a step changed that the other tabs should see.
@@ -121,6 +124,7 @@ impl Leader {
             flush_idle: false,
             flush_ticket: 0,
             prompt_flush: false,
+            commit_waiting: false,
         }
     }
 
@@ -128,8 +132,9 @@ impl Leader {
     ///
     /// The engine batches writes: what a commit changed is written by a microtask, so every
     /// commit of the current task (a burst of `insert` calls) goes in one IndexedDB transaction;
-    /// what a completed write leaves (the compaction of finished local-only transactions, say)
-    /// waits for the next task, so the commits its durability lets callers make join it.
+    /// so are the commits a completed write left waiting (made while it was under way), so
+    /// their write overlaps the sending of the pushes it let go. What a push's answer settled
+    /// waits for the next task, so the commits its settlement lets callers make join it.
     /// Changes received live wait [`RECEIVED_WRITE_DELAY_MS`], and so does what a completed
     /// write leaves when only such changes came meanwhile.
     pub fn input(&mut self, input: Input) -> Result<Option<TxId>, CoreError> {
@@ -148,20 +153,24 @@ impl Leader {
 
     /// [`Leader::input`], also returning the request's ticket.
     fn step(&mut self, input: Input) -> Result<(Option<TxId>, Option<Ticket>), CoreError> {
-        let committed = matches!(input, Input::Commit { .. });
-        let lazy = match input {
-            Input::Server(ServerMessage::Changes { .. }) => true,
-            Input::Persisted { .. } => !self.prompt_flush,
-            Input::Tick => false,
+        // Commits, and what the write that just completed left when commits came while it
+        // was under way, are written once this task's other commits joined them; anything else
+        // later (see `flush_later`).
+        let (soon, lazy) = match input {
+            Input::Server(ServerMessage::Changes { .. }) => (false, true),
+            Input::Persisted { .. } => (self.commit_waiting, !self.prompt_flush),
+            Input::Tick => (false, false),
             _ => {
                 self.prompt_flush = true;
-                false
+                let commit = matches!(input, Input::Commit { .. });
+                self.commit_waiting |= commit;
+                (commit, false)
             }
         };
         let step = self.engine.handle(input, now())?;
         self.execute(step.effects);
         if step.unflushed {
-            if committed {
+            if soon {
                 self.flush_soon();
             } else {
                 self.flush_later(lazy);
@@ -276,6 +285,7 @@ impl Leader {
             return;
         };
         self.prompt_flush = false;
+        self.commit_waiting = false;
         let token = write.token;
         let me = self.me.clone();
         wasm_bindgen_futures::spawn_local(async move {

@@ -1297,6 +1297,51 @@ fn a_reload_before_a_batched_compaction_is_written_finishes_the_stored_transacti
 }
 
 #[test]
+fn batched_writes_store_a_push_s_settlements_with_the_next_commits_and_a_reload_before_sends_them_again(
+) {
+    let mut w = World::online(1, |seed| EngineConfig {
+        batch_writes: true,
+        ..config(seed)
+    });
+    let now = w.now;
+    let c = &mut w.clients[0];
+    let a = c
+        .commit(vec![insert("todos", json!({"_id": "a"}))], now)
+        .unwrap();
+    assert!(c.tick_unflushed(now));
+    w.settle();
+    let c = &mut w.clients[0];
+    assert_eq!(c.tx(a).state, Completed, "settled from the answer");
+    assert!(
+        c.writes.is_empty() && c.unflushed,
+        "its end waits for a write"
+    );
+    // A commit its settlement lets the caller make: one write holds both.
+    let b = c
+        .commit(vec![insert("todos", json!({"_id": "b"}))], now)
+        .unwrap();
+    assert!(c.tick_unflushed(now));
+    assert_eq!(c.writes.len(), 1);
+    let record = record_of(&c.writes[0]);
+    assert_eq!(record.txs.iter().map(|t| t.id).collect::<Vec<_>>(), [b]);
+    let ended: Vec<_> = record.finished_heads.iter().map(|t| t.id).collect();
+    assert_eq!(ended, [a], "with the end of the one answered");
+    // Reloaded before that write: `a` is stored unsettled, so it is sent again with its ids and
+    // the server answers it from its record, without applying it again (`b` was never durable).
+    c.reload(now);
+    assert_eq!(c.tx(a).state, Pending, "unsettled, as storage holds it");
+    w.connect(0);
+    w.settle();
+    let c = &mut w.clients[0];
+    assert_eq!(c.tx(a).state, Completed);
+    assert_eq!(c.history[&a].last(), Some(&Completed));
+    c.flush(now);
+    assert!(c.stored().unfinished().next().is_none());
+    assert_eq!(w.server.mem.head(), 1, "applied once");
+    assert!(w.server.doc("a").is_some() && w.server.doc("b").is_none());
+}
+
+#[test]
 fn pushes_stop_growing_at_their_byte_size_so_frames_stay_under_the_server_limit() {
     let mut w = World::online(1, config);
     let big = "x".repeat(60_000);

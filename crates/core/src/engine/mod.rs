@@ -144,12 +144,14 @@ pub struct EngineConfig {
     pub seed: u64,
     /// The reference server's protocol, or the application's own functions.
     pub backend: Backend,
-    /// Group storage writes across steps: a `Commit`, `Persisted` or live `changes` step does
-    /// not start a storage write itself but reports [`Step::unflushed`], and the driver feeds
-    /// [`Input::Tick`] when it chooses (after the current burst of commits, say), so a burst
-    /// of transactions, and the compaction of those finished before it, go in one write, and
-    /// changes received live (which nothing waits on being durable: a reload before their
-    /// write pulls them again) go in one write per burst.
+    /// Group storage writes across steps: a `Commit`, `Persisted`, `push_result` or live
+    /// `changes` step does not start a storage write itself but reports [`Step::unflushed`],
+    /// and the driver feeds [`Input::Tick`] when it chooses (after the current burst of
+    /// commits, say), so a burst of transactions, and the compaction of those finished before
+    /// it, go in one write; the ends of the transactions a push settled (which nothing waits on
+    /// being durable: a reload before their write sends them again, and the server answers
+    /// with their outcome) join the commits their settlement lets callers make; and changes
+    /// received live (a reload before their write pulls them again) go in one write per burst.
     pub batch_writes: bool,
     /// When storage compacts its log, and how large its pages grow.
     pub storage: StorageTuning,
@@ -644,7 +646,9 @@ impl Engine {
                 input,
                 Input::Commit { .. }
                     | Input::Persisted { .. }
-                    | Input::Server(ServerMessage::Changes { .. })
+                    | Input::Server(
+                        ServerMessage::Changes { .. } | ServerMessage::PushResult { .. }
+                    )
             );
         let mut transaction = None;
         let mut ticket = None;
