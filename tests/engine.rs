@@ -556,7 +556,7 @@ async fn local_only_collections_persist_without_syncing() {
 
 #[wasm_bindgen_test]
 #[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
-async fn a_transaction_body_gets_one_collection_object_per_name() {
+async fn a_transaction_body_writing_one_collection_gets_one_object_for_it() {
     let a = open(&config(&unique("t"), json!({}))).await;
     let seen: Rc<RefCell<Vec<JsValue>>> = Rc::default();
     let kept = seen.clone();
@@ -578,7 +578,10 @@ async fn a_transaction_body_gets_one_collection_object_per_name() {
     .unwrap();
     assert_eq!(settled(&tx).await.unwrap()["state"], "completed");
     let seen = seen.borrow();
-    assert!(seen[0] == seen[1], "the same object for the same name");
+    assert!(
+        seen[0] == seen[1],
+        "the same object for the same collection"
+    );
     assert!(seen[2] != seen[0], "a new one once the first was freed");
     let present = |id: &str| get(&a, "cache", id).is_object();
     assert!(present("a") && present("b"), "both writes committed");

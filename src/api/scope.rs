@@ -32,10 +32,10 @@ fn add(pending: &Pending, request: Result<MutationRequest, JsValue>) -> Result<(
 pub struct TransactionScope {
     shared: Shared,
     pending: Pending,
-    /// The collections handed out so far: a body that calls `collection(name)` for each write
+    /// The collection handed out last: a body that calls `collection(name)` for each write
     /// gets the same object each time, not a new one that wasm memory holds until the page's
     /// garbage collector frees it.
-    collections: RefCell<Vec<Handed>>,
+    last: RefCell<Option<Handed>>,
 }
 
 impl TransactionScope {
@@ -43,7 +43,7 @@ impl TransactionScope {
         TransactionScope {
             shared,
             pending: Rc::new(RefCell::new(Some(Vec::new()))),
-            collections: RefCell::default(),
+            last: RefCell::default(),
         }
     }
 
@@ -65,12 +65,12 @@ impl Writes {
 
 #[wasm_bindgen]
 impl TransactionScope {
-    /// A collection to write to inside the transaction (the same object for the same name).
+    /// A collection to write to inside the transaction (the same object as the call before
+    /// when it named the same collection).
     pub fn collection(&self, name: String) -> Result<JsValue, JsValue> {
-        let mut collections = self.collections.borrow_mut();
-        // One the app has `free()`d is let go, and a new one made.
-        collections.retain(|handed| !handed.freed.get());
-        if let Some(handed) = collections.iter().find(|handed| handed.name == name) {
+        let mut last = self.last.borrow_mut();
+        // One the app has `free()`d is not handed out again.
+        if let Some(handed) = last.as_ref().filter(|h| h.name == name && !h.freed.get()) {
             return Ok(handed.object.clone());
         }
         self.shared
@@ -82,7 +82,7 @@ impl TransactionScope {
             pending: self.pending.clone(),
             freed: freed.clone(),
         });
-        collections.push(Handed {
+        *last = Some(Handed {
             name,
             object: object.clone(),
             freed,
