@@ -830,7 +830,7 @@ export declare class TransactionCollection<T extends object = DocumentFields> {
 /** The argument of the body of {@link SyncEngine.transaction}. */
 export declare class TransactionScope {
   private constructor();
-  /** The collection `name`, for writes in this transaction. */
+  /** The collection `name`, for writes in this transaction: the same object as the call before when it named the same collection (unless that one was `free()`d). */
   collection<T extends object = DocumentFields>(name: string): TransactionCollection<T>;
   /** Releases the object's memory. */
   free(): void;

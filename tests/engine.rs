@@ -556,6 +556,40 @@ async fn local_only_collections_persist_without_syncing() {
 
 #[wasm_bindgen_test]
 #[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
+async fn a_transaction_body_writing_one_collection_gets_one_object_for_it() {
+    let a = open(&config(&unique("t"), json!({}))).await;
+    let seen: Rc<RefCell<Vec<JsValue>>> = Rc::default();
+    let kept = seen.clone();
+    let body = Closure::<dyn Fn(JsValue)>::new(move |t: JsValue| {
+        let first = call(&t, "collection", &["cache".into()]);
+        let again = call(&t, "collection", &["cache".into()]);
+        call(&first, "insert", &[js(&json!({ "_id": "a" }))]);
+        // An app may free it: the next call gets a new one, which still writes.
+        call(&first, "free", &[]);
+        let fresh = call(&t, "collection", &["cache".into()]);
+        call(&fresh, "insert", &[js(&json!({ "_id": "b" }))]);
+        kept.borrow_mut().extend([first, again, fresh]);
+    });
+    let tx = wait(a.transaction(
+        body.as_ref().unchecked_ref::<js_sys::Function>().clone(),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(settled(&tx).await.unwrap()["state"], "completed");
+    let seen = seen.borrow();
+    assert!(
+        seen[0] == seen[1],
+        "the same object for the same collection"
+    );
+    assert!(seen[2] != seen[0], "a new one once the first was freed");
+    let present = |id: &str| get(&a, "cache", id).is_object();
+    assert!(present("a") && present("b"), "both writes committed");
+    a.destroy();
+}
+
+#[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
 async fn a_refused_token_is_reported_as_the_last_error() {
     let mut options = config(&unique("t"), json!({}));
     options["authToken"] = json!("not-a-valid-token");

@@ -6,7 +6,7 @@ use crate::driver::Shared;
 use crate::js;
 use ferrosync_core::mutation::MutationRequest;
 use ferrosync_core::Code;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
@@ -32,6 +32,10 @@ fn add(pending: &Pending, request: Result<MutationRequest, JsValue>) -> Result<(
 pub struct TransactionScope {
     shared: Shared,
     pending: Pending,
+    /// The collection handed out last: a body that calls `collection(name)` for each write
+    /// gets the same object each time, not a new one that wasm memory holds until the page's
+    /// garbage collector frees it.
+    last: RefCell<Option<Handed>>,
 }
 
 impl TransactionScope {
@@ -39,6 +43,7 @@ impl TransactionScope {
         TransactionScope {
             shared,
             pending: Rc::new(RefCell::new(Some(Vec::new()))),
+            last: RefCell::default(),
         }
     }
 
@@ -60,16 +65,39 @@ impl Writes {
 
 #[wasm_bindgen]
 impl TransactionScope {
-    /// A collection to write to inside the transaction.
-    pub fn collection(&self, name: String) -> Result<TransactionCollection, JsValue> {
+    /// A collection to write to inside the transaction (the same object as the call before
+    /// when it named the same collection).
+    pub fn collection(&self, name: String) -> Result<JsValue, JsValue> {
+        let mut last = self.last.borrow_mut();
+        // One the app has `free()`d is not handed out again.
+        if let Some(handed) = last.as_ref().filter(|h| h.name == name && !h.freed.get()) {
+            return Ok(handed.object.clone());
+        }
         self.shared
             .with(|role| role.collection(&name).map(|_| ()))?
             .map_err(js::core_error)?;
-        Ok(TransactionCollection {
-            name,
+        let freed = Rc::new(Cell::new(false));
+        let object = JsValue::from(TransactionCollection {
+            name: name.clone(),
             pending: self.pending.clone(),
-        })
+            freed: freed.clone(),
+        });
+        *last = Some(Handed {
+            name,
+            object: object.clone(),
+            freed,
+        });
+        Ok(object)
     }
+}
+
+/// A collection a scope has handed out.
+struct Handed {
+    name: String,
+    /// The [`TransactionCollection`] as JavaScript holds it.
+    object: JsValue,
+    /// Set when JavaScript frees it (only `free()` can: the scope holds it until then).
+    freed: Rc<Cell<bool>>,
 }
 
 /// A collection inside a transaction: writes join the transaction.
@@ -77,6 +105,13 @@ impl TransactionScope {
 pub struct TransactionCollection {
     name: String,
     pending: Pending,
+    freed: Rc<Cell<bool>>,
+}
+
+impl Drop for TransactionCollection {
+    fn drop(&mut self) {
+        self.freed.set(true);
+    }
 }
 
 #[wasm_bindgen]
