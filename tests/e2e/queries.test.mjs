@@ -108,6 +108,7 @@ export function queryTests(binary, www) {
               nested: run({ where: { 'meta.city': 'Oslo', done: true } }),
               twoSorts: run({ where: { n: { $lt: 8 } }, sort: ['title', '-n'] }),
               page: run({ where: { done: false }, sort: '-n', offset: 2, limit: 3 }),
+              firstById: run({ where: { done: false }, offset: 2, limit: 4 }),
               counted: todos.count({ where: { done: false }, offset: 20, limit: 100 }),
             };
           });
@@ -120,6 +121,7 @@ export function queryTests(binary, www) {
             nested: 'd03 d06 d09 d15 d18 d21 d27 d30 d33 d39',
             twoSorts: 'd07 d00 d01 d02 d03 d04 d05 d06',
             page: 'd35 d34 d32',
+            firstById: 'd04 d05 d07 d08',
             counted: 6,
           };
           check(JSON.stringify(ids) === JSON.stringify(expected), `indexes ${JSON.stringify(indexes)}: ${JSON.stringify(ids)}`);

@@ -92,8 +92,8 @@ fn pack(header: Header, id: &str, fields: &str) -> Box<str> {
     len = put_uint(&mut head, len, header.hlc.node.into());
     head[0] = len as u8 | if header.deleted { DELETED_BIT } else { 0 };
     let mut text = String::with_capacity(len + id.len() + fields.len());
-    // Every header byte is ASCII: one character each.
-    text.extend(head[..len].iter().map(|&byte| char::from(byte)));
+    // Every header byte is ASCII: the header is text as it is.
+    text.push_str(std::str::from_utf8(&head[..len]).expect("the header is ASCII"));
     text.push_str(id);
     text.push_str(fields);
     text.into_boxed_str()

@@ -148,7 +148,49 @@ impl Query {
     /// Runs the query over documents by scanning them all: filter, order, window. With a
     /// limit, the first `offset + limit` matches are kept in a heap as the documents stream by.
     pub fn run<'a>(&self, docs: impl Iterator<Item = &'a Document>) -> Vec<&'a Document> {
-        self.select(self.matching(docs))
+        match self.reach() {
+            Some(reach) if self.sort.is_empty() => self.first_by_id(docs, reach),
+            _ => self.select(self.matching(docs)),
+        }
+    }
+
+    /// [`Query::run`] for a query without sort fields and with a limit: its results are the
+    /// first `reach` matches in `_id` order, so once `reach` are held, a document whose id
+    /// comes after the last of them cannot be one, and its fields are not read.
+    fn first_by_id<'a>(
+        &self,
+        docs: impl Iterator<Item = &'a Document>,
+        reach: usize,
+    ) -> Vec<&'a Document> {
+        if reach == 0 {
+            return Vec::new();
+        }
+        let mut best: BinaryHeap<Ranked<'a>> = BinaryHeap::with_capacity(reach.min(1 << 16) + 1);
+        // The last id held once the heap is full.
+        let mut last: Option<&'a str> = None;
+        let mut matching = self.matching(docs);
+        while let Some(doc) = matching.next_where(|doc| last.is_none_or(|last| doc.id() < last)) {
+            let ranked = Ranked {
+                key: Vec::new(),
+                doc,
+            };
+            if best.len() < reach {
+                best.push(ranked);
+            } else if let Some(mut worst) = best.peek_mut() {
+                // Admitted: it comes before the last held.
+                *worst = ranked;
+            }
+            if best.len() == reach {
+                last = best.peek().map(|worst| worst.doc.id());
+            }
+        }
+        let mut ranked = best.into_vec();
+        ranked.sort_unstable();
+        ranked
+            .into_iter()
+            .skip(self.offset)
+            .map(|r| r.doc)
+            .collect()
     }
 
     /// How many documents `run` would return, without collecting or sorting them.
@@ -219,10 +261,18 @@ impl<'a, I: Iterator<Item = &'a Document>> Iterator for Matching<'_, 'a, I> {
     type Item = &'a Document;
 
     fn next(&mut self) -> Option<&'a Document> {
+        self.next_where(|_| true)
+    }
+}
+
+impl<'a, I: Iterator<Item = &'a Document>> Matching<'_, 'a, I> {
+    /// The next document that `admit` accepts and that matches (`admit` is asked first: what
+    /// it refuses is not matched).
+    fn next_where(&mut self, mut admit: impl FnMut(&'a Document) -> bool) -> Option<&'a Document> {
         loop {
             while let Some(&(doc, fields)) = self.batch.get(self.next) {
                 self.next += 1;
-                if self.query.matches_text(doc, fields) {
+                if admit(doc) && self.query.matches_text(doc, fields) {
                     return Some(doc);
                 }
             }

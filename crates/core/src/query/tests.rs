@@ -84,6 +84,43 @@ fn a_window_is_cut_from_the_full_order() {
 }
 
 #[test]
+fn without_sort_fields_a_window_holds_the_first_matches_by_id_in_any_arrival_order() {
+    // A query without sort fields stops reading the fields of documents whose ids come after
+    // its window's: the windows still equal those cut from the full result, with tombstones,
+    // ids of unequal lengths and documents arriving in a shuffled order.
+    let mut rng = crate::rng::Rng::new(11);
+    let mut docs: Vec<Document> = (0..600)
+        .map(|i| {
+            let fields = json!({"done": rng.next_u64() % 3 == 0, "n": i});
+            doc(&format!("d{i}"), fields, i % 7 == 0)
+        })
+        .collect();
+    for i in (1..docs.len()).rev() {
+        docs.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+    }
+    for (filter, deleted) in [
+        (json!({"done": false}), false),
+        (json!({"done": true}), true),
+        (json!({}), false),
+        (json!({"n": {"$gte": 590}}), false),
+    ] {
+        let all = query(json!({"where": filter, "includeDeleted": deleted})).run(docs.iter());
+        assert!(all.windows(2).all(|w| w[0].id() < w[1].id()));
+        for (offset, limit) in [(0, 0), (0, 1), (0, 50), (7, 13), (40, 400), (0, 1000)] {
+            let q = query(json!({
+                "where": filter, "includeDeleted": deleted, "offset": offset, "limit": limit
+            }));
+            let expected = &all[offset.min(all.len())..(offset + limit).min(all.len())];
+            assert_eq!(
+                ids(q.run(docs.iter())),
+                ids(expected.iter().copied()),
+                "{filter} {offset}+{limit}"
+            );
+        }
+    }
+}
+
+#[test]
 fn a_scan_matches_every_document_once_whatever_batch_it_is_read_in() {
     // Counts around the read-ahead batch, with tombstones among the documents.
     for n in [0, 1, 15, 16, 17, 33, 101] {

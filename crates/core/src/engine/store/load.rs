@@ -175,18 +175,20 @@ impl Engine {
             let Some(collection) = self.collections.get_mut(&page.collection) else {
                 continue;
             };
-            let bytes = page.docs.iter().map(super::codec::doc_size).sum();
             if !layouts.contains_key(&page.collection) {
                 // Pages divide the documents by hash evenly: the first one read tells about
                 // how many the collection's pages hold.
                 collection.reserve_loaded(page.docs.len() * page.count as usize);
             }
+            // Their size is counted as they go in, while each is in the cache.
+            let mut bytes = 0;
+            for doc in page.docs {
+                bytes += super::codec::doc_size(&doc);
+                collection.load_synced(doc);
+            }
             let (count, written) = layouts.entry(page.collection).or_default();
             *count = (*count).max(page.count as usize);
             written.insert(page.index, (page.as_of, bytes));
-            for doc in page.docs {
-                collection.load_synced(doc);
-            }
         }
         for (collection, (count, written)) in layouts {
             if written.keys().any(|&index| index as usize >= count) {
