@@ -165,32 +165,18 @@ impl Query {
         if reach == 0 {
             return Vec::new();
         }
-        let mut best: BinaryHeap<Ranked<'a>> = BinaryHeap::with_capacity(reach.min(1 << 16) + 1);
-        // The last id held once the heap is full.
-        let mut last: Option<&'a str> = None;
+        let mut best = Best::new(reach);
         let mut matching = self.matching(docs);
-        while let Some(doc) = matching.next_where(|doc| last.is_none_or(|last| doc.id() < last)) {
-            let ranked = Ranked {
+        // Once the window is full, only a document whose id comes before its last can join it.
+        while let Some(doc) =
+            matching.next_where(|doc| best.bar().is_none_or(|last| doc.id() < last.doc.id()))
+        {
+            best.offer(Ranked {
                 key: Vec::new(),
                 doc,
-            };
-            if best.len() < reach {
-                best.push(ranked);
-            } else if let Some(mut worst) = best.peek_mut() {
-                // Admitted: it comes before the last held.
-                *worst = ranked;
-            }
-            if best.len() == reach {
-                last = best.peek().map(|worst| worst.doc.id());
-            }
+            });
         }
-        let mut ranked = best.into_vec();
-        ranked.sort_unstable();
-        ranked
-            .into_iter()
-            .skip(self.offset)
-            .map(|r| r.doc)
-            .collect()
+        self.window(best.into_vec())
     }
 
     /// How many documents `run` would return, without collecting or sorting them.
@@ -214,29 +200,61 @@ impl Query {
             key: self.order_key(doc),
             doc,
         });
-        let mut ranked: Vec<Ranked<'a>> = match self.reach() {
+        let ranked = match self.reach() {
             Some(0) => return Vec::new(),
             Some(reach) => {
-                let mut best = BinaryHeap::with_capacity(reach.min(1 << 16) + 1);
-                for item in keyed {
-                    if best.len() < reach {
-                        best.push(item);
-                    } else if let Some(mut worst) = best.peek_mut() {
-                        if item < *worst {
-                            *worst = item;
-                        }
-                    }
-                }
+                let mut best = Best::new(reach);
+                keyed.for_each(|item| best.offer(item));
                 best.into_vec()
             }
             None => keyed.collect(),
         };
+        self.window(ranked)
+    }
+
+    /// The window of `ranked` (every candidate for it): sorted, past the offset.
+    fn window<'a>(&self, mut ranked: Vec<Ranked<'a>>) -> Vec<&'a Document> {
         ranked.sort_unstable();
         ranked
             .into_iter()
             .skip(self.offset)
             .map(|r| r.doc)
             .collect()
+    }
+}
+
+/// The best `reach` documents offered so far, in a heap whose top is the worst of them.
+struct Best<'a> {
+    heap: BinaryHeap<Ranked<'a>>,
+    reach: usize,
+}
+
+impl<'a> Best<'a> {
+    fn new(reach: usize) -> Self {
+        Best {
+            heap: BinaryHeap::with_capacity(reach.min(1 << 16) + 1),
+            reach,
+        }
+    }
+
+    /// Keeps `item` if it is among the best so far.
+    fn offer(&mut self, item: Ranked<'a>) {
+        if self.heap.len() < self.reach {
+            self.heap.push(item);
+        } else if let Some(mut worst) = self.heap.peek_mut() {
+            if item < *worst {
+                *worst = item;
+            }
+        }
+    }
+
+    /// The worst held, once `reach` are: what a later document must come before to be kept.
+    fn bar(&self) -> Option<&Ranked<'a>> {
+        self.heap.peek().filter(|_| self.heap.len() == self.reach)
+    }
+
+    fn into_vec(self) -> Vec<Ranked<'a>> {
+        self.heap.into_vec()
     }
 }
 
