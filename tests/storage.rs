@@ -1,7 +1,7 @@
-//! What IndexedDB holds loads back whole, in real Chromium, with no server: a database whose
-//! log was compacted into pages and history pages, and written to since, reopens with every
-//! document and transaction; a stored value that is not bytes, or bytes that do not decode, is
-//! an error at open that says so, never a value skipped.
+//! What IndexedDB holds, in real Chromium, with no server: an insert is stored once its promise
+//! resolves; a database whose log was compacted into pages and history pages, and written to
+//! since, reopens with every document and transaction; a stored value that is not bytes, or
+//! bytes that do not decode, is an error at open that says so, never a value skipped.
 #![cfg(target_arch = "wasm32")]
 
 mod support;
@@ -74,6 +74,52 @@ async fn insert_notes(engine: &SyncEngine, from: u32, to: u32) {
             .await
             .expect("the insert is durable");
     }
+}
+
+/// Whether a value of the `log` or `pages` store of database `name` holds `text` (documents'
+/// fields are stored as their JSON text), read through a connection of its own.
+async fn holds(name: &str, text: &str) -> bool {
+    let db = connect(name).await.unwrap();
+    let read = db
+        .transaction_with_str_sequence(&js_sys::Array::of2(&"log".into(), &"pages".into()))
+        .unwrap();
+    let mut found = false;
+    for store in ["log", "pages"] {
+        let values = idb_result(&read.object_store(store).unwrap().get_all().unwrap())
+            .await
+            .unwrap();
+        found |= js_sys::Array::from(&values).iter().any(|value| {
+            let bytes = js_sys::Uint8Array::new(&value).to_vec();
+            bytes.windows(text.len()).any(|w| w == text.as_bytes())
+        });
+    }
+    db.close();
+    found
+}
+
+#[wasm_bindgen_test]
+async fn an_insert_is_in_indexeddb_once_its_promise_resolves() {
+    let name = unique("storage");
+    let engine = open(&options(&name)).await;
+    let notes = engine.collection("notes".into()).unwrap();
+    for i in 0..20 {
+        let body = format!("durable note {i}");
+        // As the fields' JSON text holds it, quotes included (so note 1 is not found in 10).
+        let stored_text = format!("\"{body}\"");
+        assert!(
+            !holds(&name, &stored_text).await,
+            "insert {i} not yet stored"
+        );
+        let doc = json!({ "_id": format!("n{i}"), "body": body });
+        wait(notes.insert(js(&doc), JsValue::UNDEFINED))
+            .await
+            .expect("the insert is durable");
+        assert!(
+            holds(&name, &stored_text).await,
+            "insert {i} stored when it resolved"
+        );
+    }
+    engine.destroy();
 }
 
 #[wasm_bindgen_test]

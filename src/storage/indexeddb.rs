@@ -211,9 +211,9 @@ impl Database {
     }
 
     /// Executes a write (with its origin records) in one read-write transaction;
-    /// resolves once it has committed. Every request is issued at once; only the end is
-    /// awaited. The write's bytes are dropped once copied into the requests, so wasm memory
-    /// does not hold them while IndexedDB works.
+    /// resolves once it has committed. Every request is issued at once, then the commit;
+    /// only the end is awaited. The write's bytes are dropped once copied into the requests,
+    /// so wasm memory does not hold them while IndexedDB works.
     pub async fn write(&self, write: StorageWrite) -> Result<(), WriteError> {
         let was_open = self.db.borrow().is_some();
         let db = match self.db().await {
@@ -332,9 +332,14 @@ impl Database {
         }
         let size = write.bytes();
         drop(write);
-        let issued = futures::future::try_join_all(requests).await;
-        let ended = tx.done().await;
-        if let (Ok(_), Ok(rexie::TransactionResult::Committed)) = (issued, ended) {
+        // Told to commit once every request is issued (the first poll of `try_join_all` polls
+        // each), IndexedDB commits as soon as the last one is executed, not once its success
+        // has come back to the page and found no other request: a round trip less, a fifth of
+        // a one-record write in Chromium. Every browser with Web Locks, which the tabs need,
+        // has `commit()`.
+        let (answered, ended) =
+            futures::join!(futures::future::try_join_all(requests), tx.commit());
+        if let (Ok(_), Ok(())) = (answered, ended) {
             return Ok(());
         }
         let probe = self
