@@ -908,8 +908,8 @@ export declare class SyncEngine {
   stop(): Promise<void>;
   /**
    * Pushes and pulls now, without waiting for the next scheduled run. Resolves once sync is
-   * idle. Rejects with a `SyncError` whose `code` is that of a run it caused that failed (the
-   * run's {@link SyncLogEntry.errorCode}), or `network` while the server is unreachable; with
+   * idle. Rejects with a `SyncError` whose `code` is that of a failed run it waited for
+   * (under way when it was called, or one it caused: the run's {@link SyncLogEntry.errorCode}), or `network` while the server is unreachable; with
    * `invalid_state` while sync is stopped.
    */
   forceSync(): Promise<void>;

@@ -136,6 +136,27 @@ fn force_sync_fails_with_its_runs_code_not_the_latest_errors() {
 }
 
 #[test]
+fn force_sync_made_during_a_run_fails_with_that_run_s_error() {
+    let mut w = started();
+    // The first request's pull is under way when the second comes: the second joins it.
+    let first = sync_now(&mut w, 0);
+    let second = sync_now(&mut w, 0);
+    let pulls = w.clients[0]
+        .outbox
+        .iter()
+        .filter(|m| matches!(m, ferrosync_core::protocol::ClientMessage::Pull { .. }))
+        .count();
+    assert_eq!(pulls, 1, "one pull run for both");
+    w.disconnect(0);
+    let lost = Err(RequestError::Sync(
+        Code::Network,
+        "connection lost: test".into(),
+    ));
+    assert_eq!(w.clients[0].answers[&first], lost);
+    assert_eq!(w.clients[0].answers[&second], lost);
+}
+
+#[test]
 fn hard_delete_and_flush_are_answered_once_storage_holds_what_they_changed() {
     let mut w = World::new(1, config);
     w.clients[0]

@@ -62,8 +62,8 @@ impl Requests {
 }
 
 impl Engine {
-    /// `forceSync`/`push`/`pull`: answered once sync is idle, or with the error of a run
-    /// started since, or at once while the server is unreachable or sync is stopped.
+    /// `forceSync`/`push`/`pull`: answered once sync is idle, or with the error of a run under
+    /// way or started since, or at once while the server is unreachable or sync is stopped.
     pub(super) fn request_sync(&mut self, push: bool, pull: bool) -> Ticket {
         let ticket = self.requests.ticket();
         if !self.dialer.running() {
@@ -71,7 +71,7 @@ impl Engine {
             self.requests.answers.push((ticket, stopped));
             return ticket;
         }
-        let since = self.status.next_log_id();
+        let since = self.status.first_awaited_log_id();
         self.requests.syncs.push((ticket, since));
         self.sync_now(push, pull);
         ticket
@@ -106,8 +106,8 @@ impl Engine {
         });
     }
 
-    /// Answers the sync requests that settled: sync is idle; a run started since they were
-    /// made failed; or the server is unreachable (offline, no connection being opened).
+    /// Answers the sync requests that settled: sync is idle; a run under way when they were
+    /// made, or started since, failed; or the server is unreachable (offline, no connection being opened).
     fn answer_syncs(&mut self) {
         if self.requests.syncs.is_empty() {
             return;

@@ -263,9 +263,13 @@ impl StatusState {
     pub fn conflicts(&mut self, count: usize) {
         self.stats.conflict_count += count as u64;
     }
-    /// The id the next sync-log entry gets.
-    pub fn next_log_id(&self) -> u64 {
-        self.next_log
+    /// The first run a sync request made now waits for: the oldest still under way (a request
+    /// joins a run under way rather than starting one beside it), or else the next one.
+    pub fn first_awaited_log_id(&self) -> u64 {
+        self.log
+            .iter()
+            .find(|e| e.status == SyncLogStatus::Running)
+            .map_or(self.next_log, |e| e.id)
     }
     /// The ids of the kept sync-log entries.
     pub fn log_ids(&self) -> impl Iterator<Item = u64> + '_ {
