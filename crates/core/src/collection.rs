@@ -283,9 +283,10 @@ impl Collection {
             None => Some(op.apply(id, old.as_ref(), hlc)),
             Some(_) => None,
         };
+        // Most documents get one write: room for one, not the four a first push makes.
         self.pending
             .entry(id.to_owned())
-            .or_default()
+            .or_insert_with(|| Vec::with_capacity(1))
             .push(PendingWrite { tx, op, hlc });
         match next {
             Some(Ok(doc)) => self.show(id, old, Some(doc)),

@@ -202,7 +202,8 @@ impl Engine {
         }
         entry.tx.finish_attempt(self.now, None, None);
         entry.tx.set_state(TxState::Completed, self.now);
-        let mutations = entry.tx.mutations.clone();
+        // Taken out meanwhile, not copied (as `retire` does).
+        let mutations = std::mem::take(&mut entry.tx.mutations);
         let merge = self.merge_fn();
         let custom = self.is_custom();
         for m in &mutations {
@@ -217,7 +218,8 @@ impl Engine {
                 }
             }
         }
-        self.retire(id, &mutations);
+        self.txs.get_mut(&id).expect("finishing").tx.mutations = mutations;
+        self.retire(id);
     }
 
     /// Fails a transaction and rolls it back; under the ordered strategy its dependents fail
@@ -238,23 +240,32 @@ impl Engine {
         for (tx_id, msg) in failing {
             let entry = self.txs.get_mut(&tx_id).expect("listed above");
             entry.tx.fail(TxError::new(id, code, msg), self.now);
-            let mutations = entry.tx.mutations.clone();
-            self.retire(tx_id, &mutations);
+            self.retire(tx_id);
         }
         self.status.record(code, message);
     }
 
     /// Takes a finished transaction off the overlay, out of storage and off the wire index.
-    fn retire(&mut self, id: TxId, mutations: &[Mutation]) {
+    /// Its mutations are taken out of it meanwhile, not copied (a transaction of 1,000 writes
+    /// would copy every document's fields).
+    fn retire(&mut self, id: TxId) {
         let merge = self.merge_fn();
         let mut changes: Vec<DocChange> = Vec::new();
-        for m in mutations {
+        let mutations = self
+            .txs
+            .get_mut(&id)
+            .map(|e| std::mem::take(&mut e.tx.mutations))
+            .unwrap_or_default();
+        for m in &mutations {
             if let Some(c) = self.collections.get_mut(&m.collection) {
                 changes.extend(c.remove_pending(id, &m.doc_id, merge.as_ref()));
             }
             if let Some(wire) = m.wire_id {
                 self.wire_index.remove(&wire);
             }
+        }
+        if let Some(entry) = self.txs.get_mut(&id) {
+            entry.tx.mutations = mutations;
         }
         self.out.changes.extend(changes);
         self.untrack(id);

@@ -69,10 +69,11 @@ impl Engine {
             crate::sort::sort(&mut objects);
             objects.dedup();
             for object in &objects {
+                // Most objects have one transaction queued: room for one, not a first push's four.
                 self.queues
                     .on_object
                     .entry(object.clone())
-                    .or_default()
+                    .or_insert_with(|| Vec::with_capacity(1))
                     .push(id);
             }
             self.queues.claims.insert(id, objects);

@@ -49,7 +49,8 @@ pub struct StorageTuning {
     pub log_records: usize,
     /// …or more bytes than this.
     pub log_bytes: usize,
-    /// About how many bytes of pages one compaction slice rewrites.
+    /// About how many bytes one compaction slice rewrites: its pages, then history pages
+    /// written ahead with what its pages leave (a storage write holds them all at once).
     pub slice_bytes: usize,
     /// A collection's pages are split once they average more bytes than this.
     pub page_bytes: usize,
@@ -515,8 +516,10 @@ impl Engine {
             });
         }
         let mut history_written = Vec::new();
+        let paged: usize = page_sizes.iter().map(|(_, _, bytes)| bytes).sum();
+        let ahead = self.store.tuning.slice_bytes.saturating_sub(paged);
         let (history_pages, history_covered) =
-            self.encode_history_pages(&history_due, &folding, self.store.tuning.slice_bytes);
+            self.encode_history_pages(&history_due, &folding, ahead);
         for (place, page) in history_pages {
             history_written.push(place);
             ops.push(StoreOp::PutHistory {
@@ -589,8 +592,9 @@ impl Engine {
     /// The history pages this write rewrites and deletes (those wholly below the floor, or
     /// left empty). It must rewrite the pages of the entries in the records it folds (the
     /// first page when there is none yet); a compaction also writes ahead those of entries
-    /// whose records stay, up to a slice's bytes (see `encode_history_pages`), so that when
-    /// many records fold at once their entries are mostly in pages already.
+    /// whose records stay, with what its pages leave of a slice's bytes (see
+    /// `encode_history_pages`), so that when many records fold at once their entries are
+    /// mostly in pages already.
     fn plan_history(
         &self,
         folding: &BTreeSet<u64>,
