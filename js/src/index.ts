@@ -18,6 +18,7 @@ export type {
   ConfirmationStatus,
   ConnectorChangeType,
   ConnectorChange,
+  ListContext,
   LogListener,
   ModelConnectorBuilder,
   RestConnector,
@@ -32,6 +33,7 @@ export type {
   SyncRunState,
   UnconfirmedChange,
   WriteConfirmation,
+  WriteSpec,
 } from './connectors.js';
 export { createTestCollection } from './testing.js';
 export type { SyncControl, TestCollection, TestCollectionOptions } from './testing.js';

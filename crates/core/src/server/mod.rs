@@ -3,14 +3,19 @@
 //! crate adds only storage and network around [`apply_push`] and [`page`].
 
 use crate::document::Document;
-use crate::mutation::Op;
 use crate::protocol::ErrorCode;
 use crate::protocol::{
     json_len, Change, CursorRange, ErrorInfo, MutationResult, Outcome, WireMutation,
     WireTransaction, MAX_WIRE_INT,
 };
 use crate::{ClientId, Millis, MutationId, Version};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+mod memory;
+mod transaction;
+
+pub use memory::MemoryServer;
+use transaction::{apply_transaction, reject_all, rejected};
 
 /// How many mutation ids behind a client's newest a replay is still answered with its outcome;
 /// an older one is answered `unknown_outcome`. More than an engine ever has unanswered.
@@ -244,32 +249,6 @@ fn applied_before(
     Some(Outcome::Applied { doc: doc.doc })
 }
 
-struct TxAnswer {
-    results: Vec<MutationResult>,
-    writes: Vec<ServerDoc>,
-}
-
-/// The whole transaction rejected: `failing` with `error`, the others `aborted`.
-fn reject_all(tx: &WireTransaction, failing: MutationId, error: ErrorInfo) -> TxAnswer {
-    TxAnswer {
-        results: tx
-            .mutations
-            .iter()
-            .map(|m| MutationResult {
-                id: m.id,
-                outcome: if m.id == failing {
-                    Outcome::Rejected {
-                        error: error.clone(),
-                    }
-                } else {
-                    aborted(failing)
-                },
-            })
-            .collect(),
-        writes: Vec::new(),
-    }
-}
-
 /// The first and last mutation ids of a transaction: contiguous, from 1 to [`MAX_WIRE_INT`].
 fn id_span(tx: &WireTransaction) -> Result<(MutationId, MutationId), ErrorInfo> {
     let bad = |msg: &str| ErrorInfo::new(ErrorCode::BadRequest, msg, false);
@@ -312,145 +291,6 @@ fn busy() -> ErrorInfo {
     )
 }
 
-/// Applies one new transaction on top of `docs` (this push's earlier writes) and the view.
-/// `Err` is a retryable failure: nothing is recorded and processing stops.
-fn apply_transaction(
-    view: &impl ServerView,
-    docs: &BTreeMap<(String, String), ServerDoc>,
-    req: PushRequest<'_>,
-    tx: &WireTransaction,
-    head: Version,
-    check: MutationCheck<'_>,
-) -> Result<TxAnswer, ErrorInfo> {
-    if tx.abandon {
-        let error = ErrorInfo::new(
-            ErrorCode::Abandoned,
-            "the client gave up on this transaction",
-            false,
-        );
-        return Ok(reject_all(tx, tx.mutations[0].id, error));
-    }
-    for m in &tx.mutations {
-        if let Err(error) = check(m) {
-            if error.retryable {
-                return Err(error);
-            }
-            return Ok(reject_all(tx, m.id, error));
-        }
-    }
-    let mut local: HashMap<(&str, &str), ServerDoc> = HashMap::new();
-    let current = |local: &HashMap<(&str, &str), ServerDoc>, m: &WireMutation| {
-        local
-            .get(&(m.collection.as_str(), m.doc_id.as_str()))
-            .cloned()
-            .or_else(|| docs.get(&(m.collection.clone(), m.doc_id.clone())).cloned())
-            .or_else(|| view.document(&m.collection, &m.doc_id))
-    };
-    let conflicts: Vec<(MutationId, Document)> = tx
-        .mutations
-        .iter()
-        .filter_map(|m| {
-            let doc = current(&local, m)?;
-            (doc.doc.version() > m.base_version && doc.writer != req.client_id)
-                .then_some((m.id, doc.doc))
-        })
-        .collect();
-    if !conflicts.is_empty() {
-        let results = tx
-            .mutations
-            .iter()
-            .map(|m| MutationResult {
-                id: m.id,
-                outcome: match conflicts.iter().find(|(id, _)| *id == m.id) {
-                    Some((_, doc)) => Outcome::Conflict { doc: doc.clone() },
-                    None => aborted(conflicts[0].0),
-                },
-            })
-            .collect();
-        return Ok(TxAnswer {
-            results,
-            writes: Vec::new(),
-        });
-    }
-    let mut version = head;
-    let mut results = Vec::new();
-    for m in &tx.mutations {
-        let existing = current(&local, m);
-        let hlc = m.hlc.clamped(req.now);
-        match m
-            .op
-            .apply(&m.doc_id, existing.as_ref().map(|d| &d.doc), hlc)
-        {
-            Err(e) => {
-                let error = ErrorInfo::new(
-                    e.code(),
-                    describe(&m.op, e, &m.collection, &m.doc_id),
-                    false,
-                );
-                return Ok(reject_all(tx, m.id, error));
-            }
-            Ok(doc) if json_len(&doc.fields(), req.bounds.max_doc_bytes).is_none() => {
-                let error = ErrorInfo::new(
-                    ErrorCode::TooLarge,
-                    format!(
-                        "{}/{} would be larger than the limit of {} bytes",
-                        m.collection, m.doc_id, req.bounds.max_doc_bytes
-                    ),
-                    false,
-                );
-                return Ok(reject_all(tx, m.id, error));
-            }
-            Ok(mut doc) => {
-                version += 1;
-                doc.set_version(version);
-                results.push(MutationResult {
-                    id: m.id,
-                    outcome: Outcome::Applied { doc: doc.clone() },
-                });
-                let write = ServerDoc {
-                    collection: m.collection.clone(),
-                    doc,
-                    writer: req.client_id.to_owned(),
-                };
-                local.insert((m.collection.as_str(), m.doc_id.as_str()), write);
-            }
-        }
-    }
-    Ok(TxAnswer {
-        results,
-        writes: local.into_values().collect(),
-    })
-}
-
-fn describe(op: &Op, error: crate::mutation::OpError, collection: &str, id: &str) -> String {
-    let verb = match op {
-        Op::Insert { .. } => "insert",
-        Op::Update { .. } => "update",
-        Op::Delete => "delete",
-        Op::Put { .. } => "replace",
-    };
-    let why = match error {
-        crate::mutation::OpError::NotFound => "it does not exist",
-        crate::mutation::OpError::AlreadyExists => "it already exists",
-        crate::mutation::OpError::Deleted => "it was deleted",
-    };
-    format!("cannot {verb} {collection}/{id}: {why}")
-}
-
-fn aborted(cause: MutationId) -> Outcome {
-    rejected(
-        ErrorCode::Aborted,
-        &format!("not applied: mutation {cause} of the same transaction was not applied"),
-        false,
-    )
-}
-
-fn rejected(code: ErrorCode, message: &str, retryable: bool) -> Outcome {
-    Outcome::Rejected {
-        error: ErrorInfo::new(code, message, retryable),
-    }
-}
-
 /// A pull page from the changes after `cursor`, fetched in version order with `limit + 1`
 /// rows so that `has_more` is known without a second query.
 pub fn page(mut rows: Vec<Change>, cursor: Version, limit: usize) -> (Vec<Change>, Version, bool) {
@@ -458,101 +298,4 @@ pub fn page(mut rows: Vec<Change>, cursor: Version, limit: usize) -> (Vec<Change
     rows.truncate(limit);
     let next = rows.last().map_or(cursor, |c| c.doc.version());
     (rows, next, has_more)
-}
-
-/// One tenant's server state in memory: the reference for tests and the simulation, and the
-/// model the storage-backed server must behave like.
-#[derive(Debug, Clone, Default)]
-pub struct MemoryServer {
-    docs: HashMap<(String, String), ServerDoc>,
-    by_version: BTreeMap<Version, (String, String)>,
-    clients: HashMap<ClientId, ClientRecord>,
-    outcomes: HashMap<(ClientId, MutationId), Outcome>,
-    head: Version,
-}
-
-impl ServerView for MemoryServer {
-    fn client(&self, client: &str) -> Option<ClientRecord> {
-        self.clients.get(client).cloned()
-    }
-    fn document(&self, collection: &str, id: &str) -> Option<ServerDoc> {
-        self.docs
-            .get(&(collection.to_owned(), id.to_owned()))
-            .cloned()
-    }
-    fn outcome(&self, client: &str, id: MutationId) -> Option<Outcome> {
-        self.outcomes.get(&(client.to_owned(), id)).cloned()
-    }
-}
-
-impl MemoryServer {
-    /// An empty server.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The newest committed version.
-    pub fn head(&self) -> Version {
-        self.head
-    }
-
-    /// The last mutation id processed for a client.
-    pub fn last_mutation_id(&self, client: &str) -> MutationId {
-        self.clients.get(client).map_or(0, |c| c.last_mutation_id)
-    }
-
-    /// Every stored document.
-    pub fn documents(&self) -> impl Iterator<Item = &ServerDoc> {
-        self.docs.values()
-    }
-
-    /// Applies a push and commits it; returns the commit (its results and range).
-    pub fn push(
-        &mut self,
-        req: PushRequest<'_>,
-        check: MutationCheck<'_>,
-    ) -> Result<PushCommit, ErrorInfo> {
-        let req = PushRequest {
-            head: self.head,
-            ..req
-        };
-        let commit = apply_push(self, req, check)?;
-        self.commit(req.client_id, &commit);
-        Ok(commit)
-    }
-
-    /// Stores what [`apply_push`] decided, as one atomic step.
-    pub fn commit(&mut self, client_id: &str, commit: &PushCommit) {
-        for write in &commit.writes {
-            let key = (write.collection.clone(), write.doc.id().to_owned());
-            if let Some(old) = self.docs.insert(key.clone(), write.clone()) {
-                self.by_version.remove(&old.doc.version());
-            }
-            self.by_version.insert(write.doc.version(), key);
-        }
-        for r in &commit.outcomes {
-            self.outcomes
-                .insert((client_id.to_owned(), r.id), r.outcome.clone());
-        }
-        self.clients
-            .insert(client_id.to_owned(), commit.client.clone());
-        self.head = self.head.max(commit.head);
-    }
-
-    /// The changes after `cursor`: at most `limit`, the next cursor, and whether more wait.
-    pub fn pull(&self, cursor: Version, limit: usize) -> (Vec<Change>, Version, bool) {
-        let rows = self
-            .by_version
-            .range(cursor + 1..)
-            .take(limit + 1)
-            .map(|(_, key)| {
-                let stored = &self.docs[key];
-                Change {
-                    collection: stored.collection.clone(),
-                    doc: stored.doc.clone(),
-                }
-            })
-            .collect();
-        page(rows, cursor, limit)
-    }
 }
