@@ -123,6 +123,35 @@ async fn an_insert_is_in_indexeddb_once_its_promise_resolves() {
 }
 
 #[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
+async fn documents_received_live_reach_indexeddb_without_a_flush() {
+    let tenant = unique("t");
+    let writer = open(&config(&tenant, json!({}))).await;
+    let reader_config = config(&tenant, json!({}));
+    let reader = open(&reader_config).await;
+    let title = unique("received live");
+    insert(&writer, json!({ "_id": "live", "title": title })).await;
+    until("the reader has it", || {
+        get(&reader, "todos", "live")["title"] == title
+    })
+    .await;
+    // Nothing waits on a received change's write, so nothing here asks for it: the engine
+    // writes it on its own, a while later, when the page is idle.
+    let name = reader_config["name"].as_str().unwrap();
+    let mut stored = false;
+    for _ in 0..200 {
+        stored = holds(name, &title).await;
+        if stored {
+            break;
+        }
+        sleep(50).await;
+    }
+    assert!(stored, "the received document is in IndexedDB");
+    writer.destroy();
+    reader.destroy();
+}
+
+#[wasm_bindgen_test]
 async fn a_compacted_database_written_to_since_reopens_with_everything() {
     let name = unique("storage");
     let engine = open(&options(&name)).await;
