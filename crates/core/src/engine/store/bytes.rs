@@ -122,7 +122,12 @@ impl<'a> Reader<'a> {
     }
 
     pub(super) fn u8(&mut self) -> Result<u8, CoreError> {
-        Ok(self.take(1)?[0])
+        let byte = *self
+            .bytes
+            .get(self.at)
+            .ok_or_else(|| corrupt(self.what, "it ends early"))?;
+        self.at += 1;
+        Ok(byte)
     }
 
     pub(super) fn u32(&mut self) -> Result<u32, CoreError> {
@@ -159,6 +164,11 @@ impl<'a> Reader<'a> {
 
     /// What [`Writer::varint`] wrote.
     pub(super) fn varint(&mut self) -> Result<u64, CoreError> {
+        // Most numbers (lengths, counters, a timestamp's difference) fit in one byte.
+        if let Some(&byte) = self.bytes.get(self.at).filter(|&&b| b < 0x80) {
+            self.at += 1;
+            return Ok(u64::from(byte));
+        }
         let mut n = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.u8()?;
@@ -244,10 +254,25 @@ impl<'a> Reader<'a> {
     }
 
     fn object(&self, text: &'a str) -> Result<Fields<&'a str>, CoreError> {
-        if !(text.starts_with('{') && text.ends_with('}')) {
-            return Err(corrupt(self.what, "a document's fields are not an object"));
-        }
+        self.check_object(text.as_bytes())?;
         Ok(Fields::from_canonical(text))
+    }
+
+    /// A document's fields as [`Writer::text`] wrote them, checked to be an object's text but
+    /// not yet to be UTF-8 (see [`crate::document::Document::from_utf8`]).
+    pub(super) fn object_bytes(&mut self) -> Result<&'a [u8], CoreError> {
+        let text = self.prefixed()?;
+        self.check_object(text)?;
+        Ok(text)
+    }
+
+    /// An error unless `text` is enclosed in braces, as an object's JSON text is.
+    fn check_object(&self, text: &[u8]) -> Result<(), CoreError> {
+        if text.first() == Some(&b'{') && text.last() == Some(&b'}') {
+            Ok(())
+        } else {
+            Err(corrupt(self.what, "a document's fields are not an object"))
+        }
     }
 
     fn utf8(&self, bytes: &'a [u8]) -> Result<&'a str, CoreError> {

@@ -544,16 +544,12 @@ impl<'a> Reader<'a> {
             if flags & !(DELETED | NODE_CHANGED) != 0 {
                 return Err(corrupt(self.what, "a document's flags are unknown"));
             }
-            let id = self.text()?;
+            let id = self.prefixed()?;
             let version = self.varint()?;
             let hlc = self.hlc_after(previous, flags & NODE_CHANGED != 0)?;
-            docs.push(Document::new(
-                id,
-                self.text_fields()?,
-                version,
-                hlc,
-                flags & DELETED != 0,
-            ));
+            let fields = self.object_bytes()?;
+            let doc = Document::from_utf8(id, fields, version, hlc, flags & DELETED != 0);
+            docs.push(doc.ok_or_else(|| corrupt(self.what, "text is not UTF-8"))?);
             previous = hlc;
         }
         Ok(docs)
@@ -852,5 +848,43 @@ mod tests {
         assert!(HistoryPage::decode(b"FSH3\x00\x02".to_vec()).is_err());
         assert!(HistoryPage::decode(b"FSH4\x00\x02".to_vec()).is_err());
         assert!(HistoryPage::decode(b"FSH5\x00\x02".to_vec()).is_err());
+    }
+
+    #[test]
+    fn a_document_whose_text_is_not_utf8_is_an_error() {
+        let page = |id: &str| {
+            Page {
+                collection: "todos".into(),
+                index: 0,
+                count: 1,
+                as_of: 1,
+                docs: vec![doc(id, 1, false)],
+            }
+            .encode()
+        };
+        let (id, t) = ("日本", "é");
+        let bytes = page(id);
+        let find = |part: &str| {
+            let part = part.as_bytes();
+            bytes.windows(part.len()).position(|w| w == part).unwrap()
+        };
+        let (in_id, in_fields) = (find(id), find(t));
+        for (at, byte) in [
+            (in_id, 0xff),
+            (in_id + 2, b'a'),
+            (in_fields, 0xa9),
+            (in_fields + 1, b'a'),
+        ] {
+            let mut damaged = bytes.clone();
+            damaged[at] = byte;
+            let error = Page::decode(&damaged).unwrap_err().to_string();
+            assert!(error.contains("not UTF-8"), "{at}: {error}");
+        }
+        // The id's last character cut short: what follows it, the fields' brace, cannot continue it.
+        let mut cut = page("é");
+        let at = cut.iter().position(|&b| b == 0xa9).unwrap();
+        cut[at] = b'{';
+        assert!(Page::decode(&cut).is_err());
+        assert_eq!(Page::decode(&bytes).unwrap().docs, vec![doc(id, 1, false)]);
     }
 }
