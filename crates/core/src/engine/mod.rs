@@ -5,6 +5,7 @@
 //! execute: persist a batch to storage, send a message, notify subscribers, wake up at a time.
 //! Writes are sent only after they are durable, so a reload never reuses a mutation id.
 
+mod answers;
 mod backend;
 mod config;
 mod dialer;
@@ -16,6 +17,7 @@ mod origins;
 mod outbox;
 mod queue;
 mod requests;
+mod retries;
 mod status;
 mod store;
 
