@@ -199,15 +199,9 @@ fn insert_into_live_queries(e: &mut Engine, queries: usize, i: usize) -> bool {
     // Each new title sorts first, so every insert lands in every query's window.
     let title = format!("a {:09}", 999_999_999 - i);
     let id = format!("new{i}");
-    let (doc_id, fields) =
-        parse_document(json!({"_id": id, "title": title, "done": false})).unwrap();
+    let doc = json!({"_id": id, "title": title, "done": false});
     e.handle(
-        Input::commit(vec![MutationRequest {
-            collection: "todos".into(),
-            doc_id,
-            op: Op::Insert { fields },
-            metadata: None,
-        }]),
+        Input::commit(vec![MutationRequest::insert("todos", doc).unwrap()]),
         NOW,
     )
     .unwrap();

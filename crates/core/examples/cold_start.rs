@@ -6,11 +6,10 @@
 //!
 //! `cargo run --release -p ferrosync-core --example cold_start [-- DOCS]` (default 100,000).
 
-use ferrosync_core::document::parse_document;
 use ferrosync_core::engine::{
     CollectionConfig, Effect, Engine, EngineConfig, Input, MemoryStore, StorageWrite,
 };
-use ferrosync_core::mutation::{MutationRequest, Op};
+use ferrosync_core::mutation::MutationRequest;
 use ferrosync_core::query::Query;
 use serde_json::json;
 use std::time::Instant;
@@ -64,13 +63,7 @@ fn main() {
         let requests = (start..(start + 10_000).min(docs))
             .map(|i| {
                 let doc = json!({ "_id": format!("d{i}"), "title": format!("document {i}"), "done": i % 2 == 1 });
-                let (doc_id, fields) = parse_document(doc).expect("a valid document");
-                MutationRequest {
-                    collection: "todos".into(),
-                    doc_id,
-                    op: Op::Insert { fields },
-                    metadata: None,
-                }
+                MutationRequest::insert("todos", doc).expect("a valid document")
             })
             .collect();
         step(&mut engine, &mut store, Input::commit(requests));

@@ -15,7 +15,7 @@ use ferrosync_core::engine::{
     StorageWrite, StoredValues,
 };
 use ferrosync_core::hlc::Hlc;
-use ferrosync_core::mutation::{MutationRequest, Op};
+use ferrosync_core::mutation::MutationRequest;
 use serde_json::json;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -232,13 +232,7 @@ fn write(docs: usize, batch: usize, keep: Option<usize>, documents: usize) {
             .map(|i| {
                 let doc = document(i);
                 json_bytes += doc.to_string().len();
-                let (doc_id, fields) = parse_document(doc).expect("a valid document");
-                MutationRequest {
-                    collection: "todos".into(),
-                    doc_id,
-                    op: Op::Insert { fields },
-                    metadata: None,
-                }
+                MutationRequest::insert("todos", doc).expect("a valid document")
             })
             .collect();
         driver.handle(Input::commit(requests));

@@ -1,6 +1,6 @@
 //! Mutations: what a write does to one document, and how it applies.
 
-use crate::document::{Document, Fields, DELETED_FIELD};
+use crate::document::{parse_document, Document, Fields, DELETED_FIELD};
 use crate::hlc::Hlc;
 use crate::protocol::ErrorCode;
 use crate::{CoreError, DocId, Millis, MutationId, Version};
@@ -119,6 +119,19 @@ pub struct MutationRequest {
     /// The application's data about the write (`{ metadata }` of `insert`, `update`, `delete`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
+}
+
+impl MutationRequest {
+    /// An insert of `doc` (a JSON object with its `_id`) into `collection`.
+    pub fn insert(collection: &str, doc: Value) -> Result<Self, CoreError> {
+        let (doc_id, fields) = parse_document(doc)?;
+        Ok(MutationRequest {
+            collection: collection.into(),
+            doc_id,
+            op: Op::Insert { fields },
+            metadata: None,
+        })
+    }
 }
 
 /// A write inside a transaction, with what the engine tracks for it.

@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use ferrosync_core::collection::{ChangeKind, DocChange};
-use ferrosync_core::document::{parse_document, parse_patch, Document, Fields};
+use ferrosync_core::document::{parse_patch, Document, Fields};
 use ferrosync_core::engine::{
     Answer, Call, CollectionConfig, Effect, Engine, EngineConfig, Input, MemoryStore, Record,
     StorageWrite, StoreOp, SyncProgress, SyncStatus, Ticket,
@@ -46,13 +46,7 @@ pub fn config(seed: u64) -> EngineConfig {
 }
 
 pub fn insert(collection: &str, doc: Value) -> MutationRequest {
-    let (doc_id, fields) = parse_document(doc).expect("valid test document");
-    MutationRequest {
-        collection: collection.into(),
-        doc_id,
-        op: Op::Insert { fields },
-        metadata: None,
-    }
+    MutationRequest::insert(collection, doc).expect("valid test document")
 }
 
 pub fn update(collection: &str, id: &str, patch: Value) -> MutationRequest {
