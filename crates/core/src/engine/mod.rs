@@ -16,16 +16,18 @@ mod local;
 mod origins;
 mod outbox;
 mod queue;
+mod remote;
 mod requests;
 mod retries;
 mod status;
 mod store;
 
-pub use backend::{remote_documents, Backend, Call, CallOutcome, CallStep};
+pub use backend::{Backend, Call, CallOutcome, CallStep};
 pub use config::{CollectionConfig, Direction, EngineConfig};
 pub use history::HistoryRetention;
 pub use io::{ConflictEntry, ConflictId, Effect, Input, Step};
 pub use origins::{Origin, ORIGIN_KEPT_MS};
+pub use remote::remote_documents;
 pub use requests::{Answer, RequestError, Ticket};
 pub use status::{
     PullProgress, SyncLogEntry, SyncLogQuery, SyncLogStatus, SyncProgress, SyncStats, SyncStatus,
