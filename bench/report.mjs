@@ -22,6 +22,34 @@ const results = JSON.parse(readFileSync(input, 'utf8'));
 const charts = join(dirname(input), 'charts');
 mkdirSync(charts, { recursive: true });
 
+/** How a figure was taken from `reps` repetitions. */
+function medianOf(reps) {
+  return reps === 1 ? 'one run' : `median of ${reps} runs`;
+}
+
+/** A run's date and time (UTC), to the minute. */
+function when(run) {
+  return run.date.slice(0, 16).replace('T', ' ');
+}
+
+/** A line naming the scenarios whose figures come from earlier runs (`BENCH_ONLY` runs merge
+ * into the results), with each run's date and machine; none when every one is this run's. */
+function earlierRuns(results) {
+  const runs = new Map();
+  for (const s of results.scenarios) {
+    const run = s.run ?? { date: results.date };
+    if (run.date === results.date) continue;
+    if (!runs.has(run.date)) runs.set(run.date, { run, numbers: [] });
+    runs.get(run.date).numbers.push(s.number);
+  }
+  if (runs.size === 0) return [];
+  const described = [...runs.values()].sort((a, b) => b.run.date.localeCompare(a.run.date)).map(({ run, numbers }) => {
+    const machine = run.conditions ? `, ${run.conditions.cpu} (${run.conditions.cpus} cores), Chromium ${run.conditions.chromium}` : '';
+    return `${numbers.join(', ')} from ${when(run)} UTC (${medianOf(run.reps)}${machine})`;
+  });
+  return [`- Earlier runs: scenarios ${described.join('; ')}; compare them with this run's through their ratios.`];
+}
+
 const c = results.conditions;
 const lines = [
   '# Ferrosync benchmarks',
@@ -31,8 +59,9 @@ const lines = [
   `Ferrosync beside the engines users would otherwise pick, and beside the raw platform, in one page of headless Chromium, in the same run. ` +
     `Run them with \`npm run bench\` (25–35 minutes from a fresh clone on 2 cores, depending on what else runs) or \`npm run bench -- --quick\` (a smoke test).`,
   '',
-  `- Run: ${results.date.slice(0, 16).replace('T', ' ')} UTC, ${results.quick ? 'quick mode (small sizes, 1 run: indicative only)' : `median of ${results.reps} runs after a warm-up run`}.`,
+  `- Run: ${when(results)} UTC, ${results.quick ? 'quick mode (small sizes, 1 run: indicative only)' : `${medianOf(results.reps)} after a warm-up run`}.`,
   `- Machine: ${c.cpu} (${c.cpus} cores), ${c.memoryGiB} GiB, ${c.os}; Chromium ${c.chromium} headless, with a profile on disk (IndexedDB and OPFS in files, as in a user\'s browser); Node ${c.node}.`,
+  ...earlierRuns(results),
   `- Clock: \`performance.now()\` resolution ${format(c.timerResolutionMs)} ms in the page.`,
   '- Each cell: median [min–max]. "×" is how many times better Ferrosync is than that system (above 1: Ferrosync is better; below 1: it loses). Raw platform figures are the limit, not competitors.',
   '',

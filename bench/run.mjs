@@ -10,11 +10,13 @@
 // - BENCH_URL: the ferrosync-server serving the page at /peers/ (and its sync endpoint);
 // - BENCH_JWT_SECRET: signs one token per tenant, so scenarios never see each other's documents;
 // - BENCH_QUICK=1: small sizes and one repetition, a smoke test;
-// - BENCH_REPS: repetitions (default 3); BENCH_ONLY: comma-separated scenario ids to run;
+// - BENCH_REPS: repetitions (default 3); BENCH_ONLY: comma-separated scenario ids to run, whose
+//   results replace those of the same scenarios in the results file, the others kept (each
+//   scenario records the run it comes from: its date, repetitions and machine);
 // - BENCH_RESULTS: the JSON file (default bench/results/latest.json);
 // - BENCH_PKG: the Ferrosync package (default pkg).
 import { createHmac } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -84,14 +86,15 @@ try {
     cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), timerResolutionMs: clock,
   };
   context.page = page;
-  for (const scenario of selected) results.scenarios.push(await runScenario(scenario));
+  const runOf = { date: results.date, reps, conditions: results.conditions };
+  for (const scenario of selected) results.scenarios.push({ ...(await runScenario(scenario)), run: runOf });
 } finally {
   await browser.close();
   rmSync(profile, { recursive: true, force: true });
 }
 
 mkdirSync(dirname(OUT), { recursive: true });
-writeFileSync(OUT, `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync(OUT, `${JSON.stringify(only && !quick ? mergedInto(OUT, results) : results, null, 2)}\n`);
 console.log(`results: ${OUT}`);
 if (results.errors.length) {
   console.error(`${results.errors.length} failure(s):`);
@@ -169,4 +172,15 @@ function summarise(metric, label, args, samples, failures) {
     r.ferrosyncAdvantage = metric.lowerIsBetter ? r.median / own : own / r.median;
   }
   return row;
+}
+
+/** `part`'s scenarios in place of the same scenarios of the results in `file` (if any), the
+ * others kept as they were, each with the run it came from. */
+function mergedInto(file, part) {
+  if (!existsSync(file)) return part;
+  const earlier = JSON.parse(readFileSync(file, 'utf8'));
+  const scenarios = earlier.scenarios.map((s) => part.scenarios.find((p) => p.id === s.id) ?? s);
+  scenarios.push(...part.scenarios.filter((p) => !earlier.scenarios.some((s) => s.id === p.id)));
+  console.log(`results of ${part.scenarios.map((s) => s.id).join(', ')} merged into ${file}`);
+  return { ...part, scenarios };
 }

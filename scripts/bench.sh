@@ -6,7 +6,8 @@
 # then runs the REST connector benchmark (bench/rest.mjs).
 # `npm run bench -- --quick` is a smoke test (small sizes, one repetition, a few minutes); its
 # results and report go to target/bench/ instead, so the committed ones stay the full run's.
-# BENCH_REPS (default 3) sets the repetitions; BENCH_ONLY=id,id runs some scenarios only.
+# BENCH_REPS (default 3) sets the repetitions; BENCH_ONLY=id,id runs some scenarios only and
+# merges their results into the committed ones (the report names the scenarios of earlier runs).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -77,7 +78,11 @@ fi
 
 echo "==> running the benchmarks in headless Chromium" >&2
 status=0
-rm -f "$results"
+# A run of some scenarios (BENCH_ONLY, not --quick) merges into the results there; any other
+# run starts from none.
+if [ -z "${BENCH_ONLY:-}" ] || [ -n "${BENCH_QUICK:-}" ]; then
+  rm -f "$results"
+fi
 BENCH_URL="http://127.0.0.1:$port" BENCH_JWT_SECRET="$jwt_secret" BENCH_RESULTS="$results" BENCH_PKG="$(realpath "$package_dir")" \
   node bench/run.mjs || status=$?
 if [ -f "$results" ]; then
