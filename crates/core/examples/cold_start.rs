@@ -6,13 +6,14 @@
 //!
 //! `cargo run --release -p ferrosync-core --example cold_start [-- DOCS]` (default 100,000).
 
-use ferrosync_core::engine::{
-    CollectionConfig, Effect, Engine, EngineConfig, Input, MemoryStore, StorageWrite,
-};
+mod support;
+
+use ferrosync_core::engine::{CollectionConfig, Engine, EngineConfig, Input};
 use ferrosync_core::mutation::MutationRequest;
 use ferrosync_core::query::Query;
 use serde_json::json;
 use std::time::Instant;
+use support::{document, Driver};
 
 /// The scenario's engine: one local-only collection, `todos`.
 fn config() -> EngineConfig {
@@ -27,47 +28,20 @@ fn config() -> EngineConfig {
     }
 }
 
-/// Steps `engine` and completes every storage write it asks for, ticking batched ones out.
-fn step(engine: &mut Engine, store: &mut MemoryStore, input: Input) {
-    let mut inputs = vec![input];
-    while let Some(input) = inputs.pop() {
-        let step = engine.handle(input, 0).expect("the engine steps");
-        let writes: Vec<StorageWrite> = step
-            .effects
-            .into_iter()
-            .filter_map(|effect| match effect {
-                Effect::Persist(write) => Some(write),
-                _ => None,
-            })
-            .collect();
-        if step.unflushed {
-            inputs.push(Input::Tick);
-        }
-        for write in writes {
-            store.apply(&write);
-            inputs.push(Input::Persisted { token: write.token });
-        }
-        engine.take_live_changes();
-    }
-}
-
 fn main() {
     let docs: usize = std::env::args()
         .nth(1)
         .map_or(100_000, |a| a.parse().expect("a number"));
-    let mut engine = Engine::new(config()).expect("a valid config");
-    let mut store = MemoryStore::default();
-    let empty = store.snapshot();
-    step(&mut engine, &mut store, Input::Loaded(empty));
+    // Storage never goes idle between the bench's writes: nothing compacts.
+    let mut driver = Driver::new(config(), false);
     for start in (0..docs).step_by(10_000) {
         let requests = (start..(start + 10_000).min(docs))
-            .map(|i| {
-                let doc = json!({ "_id": format!("d{i}"), "title": format!("document {i}"), "done": i % 2 == 1 });
-                MutationRequest::insert("todos", doc).expect("a valid document")
-            })
+            .map(|i| MutationRequest::insert("todos", document(i)).expect("a valid document"))
             .collect();
-        step(&mut engine, &mut store, Input::commit(requests));
+        driver.handle(Input::commit(requests));
+        driver.settle(|store, write| store.apply(write));
     }
+    let Driver { engine, store, .. } = driver;
     drop(engine);
     println!(
         "{docs} documents: storage holds {} records, {} bytes",

@@ -8,17 +8,19 @@
 //! `cargo run --release -p ferrosync-core --example memory [-- DOCS [BATCH]]` (BATCH 1: single
 //! inserts; default 100,000 documents in transactions of 1,000).
 
+mod support;
+
 use ferrosync_core::doc_set::DocSet;
 use ferrosync_core::document::{parse_document, Document};
 use ferrosync_core::engine::{
-    CollectionConfig, Effect, Engine, EngineConfig, HistoryRetention, Input, MemoryStore, Snapshot,
-    StorageWrite, StoredValues,
+    CollectionConfig, Engine, EngineConfig, HistoryRetention, Input, MemoryStore, Snapshot,
+    StoredValues,
 };
 use ferrosync_core::hlc::Hlc;
 use ferrosync_core::mutation::MutationRequest;
-use serde_json::json;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use support::{document, Driver};
 
 /// The system allocator, counting the bytes it holds and the most it held, except while
 /// `UNCOUNTED` (storage's own work: in the browser it happens outside wasm memory).
@@ -120,46 +122,6 @@ fn snapshot(store: &MemoryStore) -> Snapshot {
     }
 }
 
-/// An engine and its storage, driven as the browser's leader drives it.
-struct Driver {
-    engine: Engine,
-    store: MemoryStore,
-    writes: Vec<StorageWrite>,
-    unflushed: bool,
-    compact: bool,
-}
-
-impl Driver {
-    fn handle(&mut self, input: Input) {
-        let step = self.engine.handle(input, 0).expect("the engine steps");
-        self.unflushed |= step.unflushed;
-        self.compact = step.compact;
-        for effect in step.effects {
-            if let Effect::Persist(write) = effect {
-                self.writes.push(write);
-            }
-        }
-        self.engine.take_live_changes();
-    }
-
-    /// Completes every storage write, ticking batched ones out, then compacts while due.
-    fn settle(&mut self) {
-        loop {
-            while let Some(write) = self.writes.pop() {
-                uncounted(|| self.store.apply(&write));
-                self.handle(Input::Persisted { token: write.token });
-            }
-            if std::mem::take(&mut self.unflushed) {
-                self.handle(Input::Tick);
-            } else if std::mem::take(&mut self.compact) {
-                self.handle(Input::Compact);
-            } else {
-                return;
-            }
-        }
-    }
-}
-
 /// `keep`: how many finished transactions the history keeps (`None`: all, the default).
 fn config(keep: Option<usize>) -> EngineConfig {
     EngineConfig {
@@ -175,11 +137,6 @@ fn config(keep: Option<usize>) -> EngineConfig {
         batch_writes: true,
         ..EngineConfig::default()
     }
-}
-
-/// The benchmark's document `i` (bench/peers/docs.mjs), with its `_id`.
-fn document(i: usize) -> serde_json::Value {
-    json!({ "_id": format!("d{i}"), "title": format!("document {i}"), "done": i % 2 == 1 })
 }
 
 fn main() {
@@ -217,14 +174,7 @@ fn write(docs: usize, batch: usize, keep: Option<usize>, documents: usize) {
     };
 
     let mut json_bytes = 0;
-    let mut driver = Driver {
-        engine: Engine::new(config(keep)).expect("a valid config"),
-        store: MemoryStore::default(),
-        writes: Vec::new(),
-        unflushed: false,
-        compact: false,
-    };
-    driver.handle(Input::Loaded(driver.store.snapshot()));
+    let mut driver = Driver::new(config(keep), true);
     let (base, _) = sample();
     let mut peak = 0;
     for start in (0..docs).step_by(batch) {
@@ -236,7 +186,7 @@ fn write(docs: usize, batch: usize, keep: Option<usize>, documents: usize) {
             })
             .collect();
         driver.handle(Input::commit(requests));
-        driver.settle();
+        driver.settle(|store, write| uncounted(|| store.apply(write)));
         peak = peak.max(sample().1);
     }
     println!(

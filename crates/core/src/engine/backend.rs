@@ -7,7 +7,7 @@
 //! into it, and remote documents replace it. Under the ordered strategy a remote document for an
 //! object a transaction holds (persisting, or awaiting sync) waits until that transaction ends.
 
-use super::{Engine, Link, SyncType};
+use super::{Engine, Link, Object, SyncType};
 use crate::document::Document;
 use crate::id_map::IdMap;
 use crate::mutation::Op;
@@ -79,9 +79,6 @@ pub enum CallOutcome {
         retryable: bool,
     },
 }
-
-/// A collection and document id.
-pub(super) type Object = (String, DocId);
 
 /// A sync-log run of calls.
 #[derive(Debug)]

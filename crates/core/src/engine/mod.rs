@@ -46,9 +46,12 @@ use crate::protocol::ServerMessage;
 use crate::query::Query;
 use crate::rng::Rng;
 use crate::transaction::{locked_objects, LockedObject, Transaction, TxId};
-use crate::{ClientId, CoreError, Millis, MutationId, Version};
+use crate::{ClientId, CoreError, DocId, Millis, MutationId, Version};
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
+
+/// A collection and document id: an object the ordered strategy locks.
+type Object = (String, DocId);
 
 /// A transaction plus what the engine tracks about it.
 #[derive(Debug, Clone)]

@@ -3,13 +3,11 @@
 //! wire ids, those holding ids in the order the server must see them, local-only ones, and
 //! those waiting for a retry time.
 
-use super::Engine;
+use super::{Engine, Object};
 use crate::id_map::IdMap;
 use crate::transaction::{TxId, TxState};
-use crate::{DocId, Millis, MutationId};
+use crate::{Millis, MutationId};
 use std::collections::{BTreeSet, HashMap};
-
-type Object = (String, DocId);
 
 #[derive(Debug, Default)]
 pub(super) struct Queues {

@@ -2,8 +2,7 @@
 //! the application's JSON, they replace the synced state, or wait while the ordered strategy
 //! holds their object under a transaction.
 
-use super::backend::Object;
-use super::{Engine, SyncType};
+use super::{Engine, Object, SyncType};
 use crate::document::{parse_document, Document, DELETED_FIELD};
 use crate::CoreError;
 use serde_json::Value;
