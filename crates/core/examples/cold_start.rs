@@ -8,32 +8,19 @@
 
 mod support;
 
-use ferrosync_core::engine::{CollectionConfig, Engine, EngineConfig, Input};
+use ferrosync_core::engine::{Engine, Input};
 use ferrosync_core::mutation::MutationRequest;
 use ferrosync_core::query::Query;
 use serde_json::json;
 use std::time::Instant;
-use support::{document, Driver};
-
-/// The scenario's engine: one local-only collection, `todos`.
-fn config() -> EngineConfig {
-    EngineConfig {
-        collections: vec![CollectionConfig {
-            name: "todos".into(),
-            sync: false,
-            ..CollectionConfig::default()
-        }],
-        batch_writes: true,
-        ..EngineConfig::default()
-    }
-}
+use support::{config, document, Driver};
 
 fn main() {
     let docs: usize = std::env::args()
         .nth(1)
         .map_or(100_000, |a| a.parse().expect("a number"));
     // Storage never goes idle between the bench's writes: nothing compacts.
-    let mut driver = Driver::new(config(), false);
+    let mut driver = Driver::new(config(None), false);
     for start in (0..docs).step_by(10_000) {
         let requests = (start..(start + 10_000).min(docs))
             .map(|i| MutationRequest::insert("todos", document(i)).expect("a valid document"))
@@ -51,7 +38,7 @@ fn main() {
     let query = Query::from_json(&json!({ "where": { "done": false }, "limit": 50 })).unwrap();
     let snapshot = store.snapshot();
     let start = Instant::now();
-    let mut loaded = Engine::new(config()).expect("a valid config");
+    let mut loaded = Engine::new(config(None)).expect("a valid config");
     loaded
         .handle(Input::Loaded(snapshot), 0)
         .expect("storage loads");

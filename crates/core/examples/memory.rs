@@ -12,15 +12,12 @@ mod support;
 
 use ferrosync_core::doc_set::DocSet;
 use ferrosync_core::document::{parse_document, Document};
-use ferrosync_core::engine::{
-    CollectionConfig, Engine, EngineConfig, HistoryRetention, Input, MemoryStore, Snapshot,
-    StoredValues,
-};
+use ferrosync_core::engine::{Engine, Input, MemoryStore, Snapshot, StoredValues};
 use ferrosync_core::hlc::Hlc;
 use ferrosync_core::mutation::MutationRequest;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use support::{document, Driver};
+use support::{config, document, Driver};
 
 /// The system allocator, counting the bytes it holds and the most it held, except while
 /// `UNCOUNTED` (storage's own work: in the browser it happens outside wasm memory).
@@ -119,23 +116,6 @@ fn snapshot(store: &MemoryStore) -> Snapshot {
         pages: outside(pages),
         history: outside(history),
         origins,
-    }
-}
-
-/// `keep`: how many finished transactions the history keeps (`None`: all, the default).
-fn config(keep: Option<usize>) -> EngineConfig {
-    EngineConfig {
-        history: HistoryRetention {
-            keep,
-            max_age_ms: None,
-        },
-        collections: vec![CollectionConfig {
-            name: "todos".into(),
-            sync: false,
-            ..CollectionConfig::default()
-        }],
-        batch_writes: true,
-        ..EngineConfig::default()
     }
 }
 

@@ -1,8 +1,29 @@
-//! What the examples share: the benchmark's documents, and an engine driven over a memory store
+//! What the examples share: the benchmark's engine configuration and documents, and an engine driven over a memory store
 //! as the browser's leader drives it.
 
-use ferrosync_core::engine::{Effect, Engine, EngineConfig, Input, MemoryStore, StorageWrite};
+use ferrosync_core::engine::{
+    CollectionConfig, Effect, Engine, EngineConfig, HistoryRetention, Input, MemoryStore,
+    StorageWrite,
+};
 use serde_json::{json, Value};
+
+/// The benchmark's engine: one local-only collection, `todos`, its writes batched; the history
+/// keeps `keep` finished transactions (`None`: all, the default).
+pub fn config(keep: Option<usize>) -> EngineConfig {
+    EngineConfig {
+        history: HistoryRetention {
+            keep,
+            max_age_ms: None,
+        },
+        collections: vec![CollectionConfig {
+            name: "todos".into(),
+            sync: false,
+            ..CollectionConfig::default()
+        }],
+        batch_writes: true,
+        ..EngineConfig::default()
+    }
+}
 
 /// The benchmark's document `i` (bench/peers/docs.mjs), with its `_id`.
 pub fn document(i: usize) -> Value {
