@@ -8,7 +8,9 @@
 //! lowest id still kept) is gone from storage as well (see `store`).
 //!
 //! An entry read back from storage stays the bytes stored until it is first read
-//! ([`Archived`]), so a reload does not decode a history nobody asks for.
+//! ([`Archived`]), so a reload does not decode a history nobody asks for. The entries' bytes
+//! are packed many to a page ([`PackedHistory`]): an entry is an 8-byte place in the history's
+//! map, not an allocation of its own.
 //!
 //! An entry of this session is *thin* once stored: an insert or a put whose document the
 //! collection holds as it wrote it (same id, fields and timestamp) leaves the document's
@@ -20,7 +22,7 @@
 //! collection's document changed ([`Engine::materialize_history`]). Entries loaded from storage
 //! stay whole.
 
-use super::store::StoredTx;
+use super::store::{Packed, PackedHistory, StoredTx};
 use super::Engine;
 use crate::collection::Collection;
 use crate::doc_set::FastBuild;
@@ -32,17 +34,15 @@ use crate::{DocId, Millis};
 use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::iter::Peekable;
-use std::rc::Rc;
 
 /// A history entry: a finished transaction, decoded from its bytes when read (until the
 /// engine's next input), and encoded when first stored (then thin where it can be: see the
-/// module's documentation). At least one of the two is held; the transaction is boxed, so an
-/// entry holding only its bytes is small.
+/// module's documentation), its bytes packed with other entries' ([`PackedHistory`]). At least
+/// one of the two is held; the transaction is boxed, so an entry holding only its bytes is
+/// small (its id is the history's key).
 #[derive(Debug)]
 pub(super) struct Archived {
-    id: TxId,
-    updated_at: Millis,
-    bytes: OnceCell<Rc<[u8]>>,
+    packed: Option<Packed>,
     tx: OnceCell<Box<Transaction>>,
 }
 
@@ -50,87 +50,114 @@ impl Archived {
     /// A transaction that finished in this session.
     pub(super) fn finished(tx: Transaction) -> Self {
         Archived {
-            id: tx.id,
-            updated_at: tx.updated_at,
-            bytes: OnceCell::new(),
+            packed: None,
             tx: OnceCell::from(Box::new(tx)),
         }
     }
 
-    /// An entry as storage held it.
-    pub(super) fn from_stored(stored: StoredTx) -> Self {
+    /// An entry as storage held it, its bytes packed in `packed`.
+    pub(super) fn from_stored(stored: &StoredTx, packed: &mut PackedHistory) -> Self {
         Archived {
-            id: stored.id,
-            updated_at: stored.updated_at,
-            bytes: OnceCell::from(stored.bytes),
+            packed: Some(packed.pack(stored.updated_at, &stored.bytes)),
             tx: OnceCell::new(),
         }
     }
 
-    /// The transaction, a thin entry's documents found in `docs`.
-    pub(super) fn tx(&self, docs: Docs<'_>) -> &Transaction {
-        self.tx.get_or_init(|| Box::new(self.decode(docs)))
+    /// Lets go of its bytes in `packed` (the entry leaves the history).
+    pub(super) fn release(self, packed: &mut PackedHistory) {
+        if let Some(at) = self.packed {
+            packed.release(at);
+        }
+    }
+
+    /// When it last changed.
+    fn updated_at(&self, packed: &PackedHistory) -> Millis {
+        match (self.tx.get(), self.packed) {
+            (Some(tx), _) => tx.updated_at,
+            (None, Some(at)) => packed.get(at).0,
+            (None, None) => unreachable!("an entry holds its bytes or its transaction"),
+        }
+    }
+
+    /// The transaction (entry `id`), a thin entry's documents found in `docs`.
+    pub(super) fn tx(&self, id: TxId, docs: Docs<'_>) -> &Transaction {
+        self.tx.get_or_init(|| Box::new(self.decode(id, docs)))
     }
 
     /// Lets go of the transaction if the bytes it decodes from are held.
     fn forget_decoded(&mut self) {
-        if self.bytes.get().is_some() {
+        if self.packed.is_some() {
             self.tx.take();
         }
     }
 
     /// The transaction its bytes hold. Bytes that cannot be read (damaged storage) read as a
     /// failed transaction whose error says so, rather than hiding it.
-    fn decode(&self, docs: Docs<'_>) -> Transaction {
-        let bytes = self
-            .bytes
-            .get()
+    fn decode(&self, id: TxId, docs: Docs<'_>) -> Transaction {
+        let at = self
+            .packed
             .expect("an entry holds its bytes or its transaction");
-        StoredTx::decode_thin(self.id, self.updated_at, bytes, &|c, id, hlc| {
-            docs.fields(c, id, hlc)
+        let (updated_at, bytes) = docs.packed.get(at);
+        StoredTx::decode_thin(id, updated_at, bytes, &|c, doc, hlc| {
+            docs.fields(c, doc, hlc)
         })
         .unwrap_or_else(|e| {
-            let mut tx = Transaction::new(self.id, Vec::new(), self.updated_at);
-            tx.error = Some(TxError::new(self.id, e.code(), e.to_string()));
+            let mut tx = Transaction::new(id, Vec::new(), updated_at);
+            tx.error = Some(TxError::new(id, e.code(), e.to_string()));
             tx.state = TxState::Failed;
             tx
         })
     }
 
-    /// The entry as storage holds it. From then on memory holds only its bytes, thin where
-    /// the collections hold its documents: several times smaller than the transaction,
+    /// The entry (`id`) as storage holds it. From then on memory holds only its bytes, thin
+    /// where the collections hold its documents: several times smaller than the transaction,
     /// decoded again when read.
-    pub(super) fn store(&mut self, mut docs: DocsMut<'_>) -> StoredTx {
-        let stored = self.stored(docs.docs());
+    pub(super) fn store(&mut self, id: TxId, mut docs: DocsMut<'_>) -> StoredTx {
+        let stored = self.stored(id, docs.docs());
         if let Some(tx) = self.tx.take() {
-            if let Some(thin) = StoredTx::thin(&tx, &mut |m| docs.thins(m)) {
-                self.bytes = OnceCell::from(thin);
+            match (StoredTx::thin(&tx, &mut |m| docs.thins(m)), self.packed) {
+                (Some(thin), Some(at)) if docs.packed.get(at).1 == &thin[..] => {}
+                (Some(thin), _) => self.repack(tx.updated_at, &thin, docs.packed),
+                (None, None) => self.repack(tx.updated_at, &stored.bytes, docs.packed),
+                (None, Some(_)) => {}
             }
         }
         stored
     }
 
-    /// The entry as storage holds it (whole), a thin entry's documents found in `docs`.
-    pub(super) fn stored(&self, docs: Docs<'_>) -> StoredTx {
+    /// The entry (`id`) as storage holds it (whole), a thin entry's documents found in `docs`.
+    pub(super) fn stored(&self, id: TxId, docs: Docs<'_>) -> StoredTx {
         let whole = |tx: &Transaction| StoredTx::of(tx).bytes;
-        let bytes = match (self.bytes.get(), self.tx.get()) {
-            (Some(bytes), _) if StoredTx::thin_range(bytes).is_none() => bytes.clone(),
-            (Some(_), Some(tx)) => whole(tx),
-            (Some(_), None) => whole(&self.decode(docs)),
-            (None, Some(tx)) => self.bytes.get_or_init(|| whole(tx)).clone(),
+        let bytes = match (self.packed, self.tx.get()) {
+            (Some(at), _) if StoredTx::thin_range(docs.packed.get(at).1).is_none() => {
+                return docs.packed.stored(id, at);
+            }
+            (_, Some(tx)) => whole(tx),
+            (Some(_), None) => whole(&self.decode(id, docs)),
             (None, None) => unreachable!("an entry holds its bytes or its transaction"),
         };
         StoredTx {
-            id: self.id,
-            updated_at: self.updated_at,
+            id,
+            updated_at: self.updated_at(docs.packed),
             bytes,
         }
     }
 
-    /// Writes a thin entry again if it may refer to one of the documents `docs` kept aside
-    /// (whose timestamps are `retired`, sorted): it holds its own copy of those from then on.
-    fn materialize(&mut self, retired: &[Hlc], mut docs: DocsMut<'_>) {
-        let Some((min, max)) = self.bytes.get().and_then(|b| StoredTx::thin_range(b)) else {
+    /// Packs `bytes` as its bytes from now on, letting go of those it held.
+    fn repack(&mut self, updated_at: Millis, bytes: &[u8], packed: &mut PackedHistory) {
+        if let Some(old) = self.packed.replace(packed.pack(updated_at, bytes)) {
+            packed.release(old);
+        }
+    }
+
+    /// Writes a thin entry (`id`) again if it may refer to one of the documents `docs` kept
+    /// aside (whose timestamps are `retired`, sorted): it holds its own copy of those from then
+    /// on.
+    fn materialize(&mut self, id: TxId, retired: &[Hlc], mut docs: DocsMut<'_>) {
+        let Some(at) = self.packed else {
+            return;
+        };
+        let Some((min, max)) = StoredTx::thin_range(docs.packed.get(at).1) else {
             return;
         };
         let first = retired.partition_point(|hlc| *hlc < min);
@@ -139,11 +166,11 @@ impl Archived {
         }
         let tx = match self.tx.take() {
             Some(tx) => *tx,
-            None => self.decode(docs.docs()),
+            None => self.decode(id, docs.docs()),
         };
         let bytes =
             StoredTx::thin(&tx, &mut |m| docs.thins(m)).unwrap_or_else(|| StoredTx::of(&tx).bytes);
-        self.bytes = OnceCell::from(bytes);
+        self.repack(tx.updated_at, &bytes, docs.packed);
     }
 }
 
@@ -152,20 +179,26 @@ impl Archived {
 #[derive(Debug, Default)]
 pub(super) struct Retired(HashMap<DocId, Vec<(String, Document)>, FastBuild>);
 
-/// Where thin history entries find the documents they leave out: the collections, and what a
-/// step kept aside from them.
+/// Where history entries find their bytes (`packed`) and thin ones the documents they leave
+/// out: the collections, and what a step kept aside from them.
 #[derive(Clone, Copy)]
 pub(super) struct Docs<'a> {
     collections: &'a HashMap<String, Collection>,
     retired: &'a Retired,
+    packed: &'a PackedHistory,
 }
 
 impl<'a> Docs<'a> {
-    /// The documents of `collections`, and those `retired` kept aside.
-    pub(super) fn new(collections: &'a HashMap<String, Collection>, retired: &'a Retired) -> Self {
+    /// The documents of `collections`, those `retired` kept aside, and the entries' bytes.
+    pub(super) fn new(
+        collections: &'a HashMap<String, Collection>,
+        retired: &'a Retired,
+        packed: &'a PackedHistory,
+    ) -> Self {
         Docs {
             collections,
             retired,
+            packed,
         }
     }
 
@@ -181,27 +214,31 @@ impl<'a> Docs<'a> {
     }
 }
 
-/// [`Docs`], with the collections open to marking the documents thin entries refer to.
+/// [`Docs`], with the collections open to marking the documents thin entries refer to, and
+/// the entries' bytes to packing.
 pub(super) struct DocsMut<'a> {
     collections: &'a mut HashMap<String, Collection>,
     retired: &'a Retired,
+    packed: &'a mut PackedHistory,
 }
 
 impl<'a> DocsMut<'a> {
-    /// The documents of `collections`, and those `retired` kept aside.
+    /// The documents of `collections`, those `retired` kept aside, and the entries' bytes.
     pub(super) fn new(
         collections: &'a mut HashMap<String, Collection>,
         retired: &'a Retired,
+        packed: &'a mut PackedHistory,
     ) -> Self {
         DocsMut {
             collections,
             retired,
+            packed,
         }
     }
 
-    /// The same documents, to read.
+    /// The same documents and bytes, to read.
     fn docs(&self) -> Docs<'_> {
-        Docs::new(self.collections, self.retired)
+        Docs::new(self.collections, self.retired, self.packed)
     }
 
     /// Whether an entry may leave `m`'s fields out: it inserts or puts the document the
@@ -228,12 +265,13 @@ pub struct HistoryRetention {
 }
 
 impl HistoryRetention {
-    /// Whether the oldest entry must go: more than `keep` are held, or it is too old.
-    fn drops(&self, held: usize, oldest: &Archived, now: Millis) -> bool {
+    /// Whether the oldest entry (last changed at `oldest`) must go: more than `keep` are held,
+    /// or it is too old.
+    fn drops(&self, held: usize, oldest: Millis, now: Millis) -> bool {
         self.keep.is_some_and(|keep| held > keep)
             || self
                 .max_age_ms
-                .is_some_and(|age| oldest.updated_at.saturating_add(age) < now)
+                .is_some_and(|age| oldest.saturating_add(age) < now)
     }
 }
 
@@ -243,13 +281,15 @@ impl Engine {
         self.txs
             .get(&id)
             .map(|e| &e.tx)
-            .or_else(|| self.history.get(&id).map(|a| self.read(a)))
+            .or_else(|| self.history.get(&id).map(|a| self.read(id, a)))
     }
 
-    /// A finished transaction as storage holds it, if the history keeps it: its bytes are the
-    /// history's own (shared, not copied), for whoever keeps the transaction beside it.
+    /// A finished transaction as storage holds it, if the history keeps it, for whoever keeps
+    /// the transaction beside it.
     pub fn stored_transaction(&self, id: TxId) -> Option<StoredTx> {
-        self.history.get(&id).map(|a| a.stored(self.history_docs()))
+        self.history
+            .get(&id)
+            .map(|a| a.stored(id, self.history_docs()))
     }
 
     /// Every transaction the engine holds (unfinished, and the history), oldest first.
@@ -272,7 +312,8 @@ impl Engine {
     /// The `limit` newest entries of the history, oldest first.
     pub fn recent_history(&self, limit: usize) -> impl Iterator<Item = &Transaction> {
         let skip = self.history.len().saturating_sub(limit);
-        self.history.values().skip(skip).map(|a| self.read(a))
+        let entries = self.history.iter().skip(skip);
+        entries.map(|(id, a)| self.read(*id, a))
     }
 
     /// Transactions below `before` (all without it), newest first, lazily merged from the
@@ -280,20 +321,24 @@ impl Engine {
     fn newest_first(&self, before: Option<TxId>) -> impl Iterator<Item = &Transaction> {
         let end = before.unwrap_or(TxId(u64::MAX));
         let unfinished = self.txs.range(..end).rev().map(|(_, e)| &e.tx);
-        let finished = self.history.range(..end).rev().map(|(_, a)| self.read(a));
+        let finished = self
+            .history
+            .range(..end)
+            .rev()
+            .map(|(id, a)| self.read(*id, a));
         Descending {
             a: unfinished.peekable(),
             b: finished.peekable(),
         }
     }
 
-    /// History entry `a`'s transaction. One decoded for this read is noted, and let go at the
-    /// next input: an app reading its history does not keep it decoded for good.
-    fn read<'a>(&'a self, a: &'a Archived) -> &'a Transaction {
+    /// History entry `a`'s transaction (of id `id`). One decoded for this read is noted, and
+    /// let go at the next input: an app reading its history does not keep it decoded for good.
+    fn read<'a>(&'a self, id: TxId, a: &'a Archived) -> &'a Transaction {
         if a.tx.get().is_none() {
-            self.decoded.borrow_mut().push(a.id);
+            self.decoded.borrow_mut().push(id);
         }
-        a.tx(self.history_docs())
+        a.tx(id, self.history_docs())
     }
 
     /// Lets go of the history entries decoded for reads since the last input.
@@ -305,9 +350,9 @@ impl Engine {
         }
     }
 
-    /// Where thin history entries find their documents.
+    /// Where history entries find their bytes, and thin ones their documents.
     pub(super) fn history_docs(&self) -> Docs<'_> {
-        Docs::new(&self.collections, &self.retired)
+        Docs::new(&self.collections, &self.retired, &self.packed_history)
     }
 
     /// Keeps synced document `id` of `collection` aside if a thin history entry may refer to
@@ -333,8 +378,9 @@ impl Engine {
         let retired = std::mem::take(&mut self.retired);
         let mut hlcs: Vec<Hlc> = retired.0.values().flatten().map(|(_, d)| d.hlc()).collect();
         crate::sort::sort(&mut hlcs);
-        for entry in self.history.values_mut() {
-            entry.materialize(&hlcs, DocsMut::new(&mut self.collections, &retired));
+        for (id, entry) in self.history.iter_mut() {
+            let docs = DocsMut::new(&mut self.collections, &retired, &mut self.packed_history);
+            entry.materialize(*id, &hlcs, docs);
         }
     }
 
@@ -361,10 +407,13 @@ impl Engine {
         let retention = self.config.history;
         let mut dropped = 0;
         while let Some((&id, oldest)) = self.history.first_key_value() {
+            let oldest = oldest.updated_at(&self.packed_history);
             if !retention.drops(self.history.len(), oldest, self.now) {
                 break;
             }
-            self.history.remove(&id);
+            if let Some(entry) = self.history.remove(&id) {
+                entry.release(&mut self.packed_history);
+            }
             self.history_floor = id.0 + 1;
             dropped += 1;
         }
@@ -449,7 +498,8 @@ mod tests {
 
     /// Whether entry `id` leaves documents out, and its bytes' length.
     fn thin(engine: &Engine, id: TxId) -> (bool, usize) {
-        let bytes = engine.history[&id].bytes.get().expect("stored");
+        let at = engine.history[&id].packed.expect("stored");
+        let bytes = engine.packed_history.get(at).1;
         (StoredTx::thin_range(bytes).is_some(), bytes.len())
     }
 

@@ -147,6 +147,8 @@ pub struct Engine {
     finished: Vec<TxId>,
     /// Finished transactions the retention keeps.
     history: IdMap<TxId, history::Archived>,
+    /// The history entries' bytes.
+    packed_history: store::PackedHistory,
     /// History entries decoded for a read since the last input: they hold only their bytes
     /// again at the next one ([`Engine::forget_decoded`]).
     decoded: RefCell<Vec<TxId>>,
@@ -212,6 +214,7 @@ impl Engine {
             txs: IdMap::new(),
             finished: Vec::new(),
             history: IdMap::new(),
+            packed_history: store::PackedHistory::default(),
             decoded: RefCell::new(Vec::new()),
             retired: history::Retired::default(),
             history_floor: 0,

@@ -76,7 +76,7 @@ impl Engine {
                 self.store.tx_home.remove(&tx.id);
                 txs.remove(&tx.id);
                 self.store.history_home.insert(tx.id, seq);
-                history.insert(tx.id, Archived::from_stored(tx));
+                self.load_entry(&mut history, &tx);
             }
             for head in record.finished_heads {
                 // Its mutations are in the record its last version is in, unless compaction
@@ -87,10 +87,7 @@ impl Engine {
                     continue;
                 };
                 self.store.history_home.insert(head.id, home.seq);
-                history.insert(
-                    head.id,
-                    Archived::from_stored(head.with_mutations_of(&body)),
-                );
+                self.load_entry(&mut history, &head.with_mutations_of(&body));
             }
             for mut entry in record.meta.sync_log {
                 if entry.created_at == 0 {
@@ -128,7 +125,9 @@ impl Engine {
         self.load_transactions(txs.into_iter())?;
         let floor = TxId(self.history_floor);
         while let Some((&id, _)) = history.first_key_value().filter(|(id, _)| **id < floor) {
-            history.remove(&id);
+            if let Some(entry) = history.remove(&id) {
+                entry.release(&mut self.packed_history);
+            }
         }
         self.history = history;
         self.store.history_home.retain(|id, _| *id >= floor);
@@ -158,10 +157,19 @@ impl Engine {
             };
             crate::sort::insert_sorted(&mut self.store.history_pages, place);
             for tx in page.txs {
-                history.insert(tx.id, Archived::from_stored(tx));
+                self.load_entry(&mut history, &tx);
             }
         }
         Ok(history)
+    }
+
+    /// Puts `stored` in `history`, the history being loaded, in place of an older version of
+    /// it there.
+    fn load_entry(&mut self, history: &mut IdMap<TxId, Archived>, stored: &StoredTx) {
+        let entry = Archived::from_stored(stored, &mut self.packed_history);
+        if let Some(older) = history.insert(stored.id, entry) {
+            older.release(&mut self.packed_history);
+        }
     }
 
     /// Reads the pages into the collections (pages of collections no longer configured stay

@@ -20,12 +20,14 @@ mod fixed_layout;
 mod layout;
 mod load;
 mod memory;
+mod packed;
 mod stored_tx;
 mod tx_head;
 
 pub use codec::{doc_size, HistoryPage, Page, Pieces, Record, RecordMeta};
 pub use layout::{hash, index_for};
 pub use memory::MemoryStore;
+pub(super) use packed::{Packed, PackedHistory};
 pub use stored_tx::StoredTx;
 
 use super::history::DocsMut;
@@ -457,8 +459,12 @@ impl Engine {
                 _ => {
                     match self.history.get_mut(id) {
                         Some(entry) => {
-                            let docs = DocsMut::new(&mut self.collections, &self.retired);
-                            let stored = entry.store(docs);
+                            let docs = DocsMut::new(
+                                &mut self.collections,
+                                &self.retired,
+                                &mut self.packed_history,
+                            );
+                            let stored = entry.store(*id, docs);
                             // Its mutations are in a record that stays: its head is enough.
                             match self.store.tx_home.get(id) {
                                 Some(home)
@@ -664,7 +670,7 @@ impl Engine {
                     end = *id;
                     break;
                 }
-                let stored = entry.stored(self.history_docs());
+                let stored = entry.stored(*id, self.history_docs());
                 let size = codec::txs_size(std::slice::from_ref(&stored));
                 if !current.1.is_empty() && bytes + size > limit {
                     let key = next_key.unwrap_or(place.key + 1);

@@ -55,8 +55,9 @@ pub struct StoredTx {
     pub id: TxId,
     /// When it last changed (the history's retention reads it).
     pub updated_at: Millis,
-    /// The transaction's bytes (see the module's documentation), shared: the history's entry,
-    /// the record and the history page storing it hold one copy.
+    /// The transaction's bytes (see the module's documentation), shared: the record and the
+    /// history page storing it hold one copy (the history's memory packs its own,
+    /// [`super::PackedHistory`]).
     pub bytes: Rc<[u8]>,
 }
 
