@@ -157,7 +157,7 @@ async fn a_compacted_database_written_to_since_reopens_with_everything() {
     let engine = open(&options(&name)).await;
     // More records than the log keeps: compaction folds them into pages and history pages
     // once storage is idle.
-    insert_notes(&engine, 0, 150).await;
+    insert_notes(&engine, 0, 1_100).await;
     for _ in 0..500 {
         if stored(&name, "pages").await > 0 && stored(&name, "history").await > 0 {
             break;
@@ -166,14 +166,14 @@ async fn a_compacted_database_written_to_since_reopens_with_everything() {
     }
     assert!(stored(&name, "pages").await > 0, "pages written");
     assert!(stored(&name, "history").await > 0, "history pages written");
-    insert_notes(&engine, 150, 160).await;
+    insert_notes(&engine, 1_100, 1_110).await;
     assert!(stored(&name, "log").await > 0, "records over the pages");
     engine.destroy();
 
     let reopened = open(&options(&name)).await;
     let notes = reopened.collection("notes".into()).unwrap();
-    assert_eq!(notes.count(JsValue::UNDEFINED).unwrap(), 160);
-    for i in [0, 75, 149, 150, 159] {
+    assert_eq!(notes.count(JsValue::UNDEFINED).unwrap(), 1_110);
+    for i in [0, 550, 1_099, 1_100, 1_109] {
         assert_eq!(
             get(&reopened, "notes", &format!("n{i}"))["body"],
             format!("note {i}")
@@ -181,7 +181,7 @@ async fn a_compacted_database_written_to_since_reopens_with_everything() {
     }
     let history = json(&reopened.transactions(JsValue::UNDEFINED).unwrap());
     let history = history.as_array().unwrap();
-    assert_eq!(history.len(), 160, "every transaction in the history");
+    assert_eq!(history.len(), 1_110, "every transaction in the history");
     assert!(history.iter().all(|t| t["state"] == "completed"));
     reopened.destroy();
 }

@@ -27,23 +27,115 @@ use std::vec;
 /// past.
 #[derive(Clone)]
 pub struct IdMap<K, V> {
-    /// Every slot's key, sorted and distinct.
-    keys: Vec<K>,
+    /// The keys and where the holes are.
+    slots: Slots<K>,
     /// Every slot's value; `None` is a hole (its key was removed).
     values: Vec<Option<V>>,
+}
+
+/// A map's keys and the bookkeeping of its holes, apart from its values: this code is compiled
+/// once per key type instead of once per map type. What is a hole, it asks the map.
+#[derive(Clone)]
+struct Slots<K> {
+    /// Every slot's key, sorted and distinct.
+    keys: Vec<K>,
     /// The number of values (slots that are not holes).
     len: usize,
     /// The first slot that may hold a value: every slot before it is a hole.
     head: usize,
 }
 
+/// Whether slot `i` is a hole.
+type Holes<'a> = &'a dyn Fn(usize) -> bool;
+
+impl<K: Ord + Copy> Slots<K> {
+    /// The slot of `key` among the slots after the leading holes (`Err`: where it would go).
+    fn find(&self, key: &K) -> Result<usize, usize> {
+        match self.keys[self.head..].binary_search(key) {
+            Ok(i) => Ok(self.head + i),
+            Err(i) => Err(self.head + i),
+        }
+    }
+
+    /// The slot for `key`, and whether it is new (the map adds a hole there for it).
+    fn place(&mut self, key: K) -> (usize, bool) {
+        if self.keys.last().is_none_or(|last| *last < key) {
+            self.keys.push(key);
+            return (self.keys.len() - 1, true);
+        }
+        let placed = match self.keys.binary_search(&key) {
+            Ok(i) => (i, false),
+            Err(i) => {
+                self.keys.insert(i, key);
+                (i, true)
+            }
+        };
+        self.head = self.head.min(placed.0);
+        placed
+    }
+
+    /// Notes a value taken out: drops the holes at the end and skips those at the start.
+    /// Returns how many slots are left.
+    fn taken(&mut self, holes: Holes) -> usize {
+        self.len -= 1;
+        while !self.keys.is_empty() && holes(self.keys.len() - 1) {
+            self.keys.pop();
+        }
+        self.head = self.head.min(self.keys.len());
+        while self.head < self.keys.len() && holes(self.head) {
+            self.head += 1;
+        }
+        self.keys.len()
+    }
+
+    /// The slots whose keys are within `start` and `end`, past the leading holes.
+    fn span(&self, start: Bound<&K>, end: Bound<&K>) -> (usize, usize) {
+        let keys = &self.keys[self.head..];
+        // How many keys are below `k` (or at most `k`, `through` it).
+        let below = |k: &K, through: bool| keys.partition_point(|x| x < k || (through && x == k));
+        let from = match start {
+            Bound::Included(k) => below(k, false),
+            Bound::Excluded(k) => below(k, true),
+            Bound::Unbounded => 0,
+        };
+        let to = match end {
+            Bound::Included(k) => below(k, true),
+            Bound::Excluded(k) => below(k, false),
+            Bound::Unbounded => keys.len(),
+        };
+        (self.head + from, self.head + to.max(from))
+    }
+
+    /// Whether holes outnumber the values.
+    fn crowded(&self) -> bool {
+        self.keys.len() > 2 * self.len
+    }
+
+    /// Drops the keys of the holes, and the room left over once the map holds a fraction of
+    /// what it held.
+    fn compact(&mut self, holes: Holes) {
+        let mut kept = 0;
+        for i in self.head..self.keys.len() {
+            if !holes(i) {
+                self.keys[kept] = self.keys[i];
+                kept += 1;
+            }
+        }
+        self.keys.truncate(kept);
+        self.keys.shrink_to(2 * kept);
+        self.head = 0;
+    }
+}
+
 impl<K, V> Default for IdMap<K, V> {
     fn default() -> Self {
         Self {
-            keys: Vec::new(),
+            slots: Slots {
+                keys: Vec::new(),
+                len: 0,
+                head: 0,
+            },
             values: Vec::new(),
-            len: 0,
-            head: 0,
         }
     }
 }
@@ -56,30 +148,22 @@ impl<K: Ord + Copy, V> IdMap<K, V> {
 
     /// The number of entries.
     pub fn len(&self) -> usize {
-        self.len
+        self.slots.len
     }
 
     /// Whether the map holds no entry.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The slot of `key` among the slots after the leading holes (`Err`: where it would go).
-    fn slot(&self, key: &K) -> Result<usize, usize> {
-        match self.keys[self.head..].binary_search(key) {
-            Ok(i) => Ok(self.head + i),
-            Err(i) => Err(self.head + i),
-        }
+        self.slots.len == 0
     }
 
     /// The value of `key`.
     pub fn get(&self, key: &K) -> Option<&V> {
-        self.values[self.slot(key).ok()?].as_ref()
+        self.values[self.slots.find(key).ok()?].as_ref()
     }
 
     /// The value of `key`, to change.
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        let i = self.slot(key).ok()?;
+        let i = self.slots.find(key).ok()?;
         self.values[i].as_mut()
     }
 
@@ -91,24 +175,13 @@ impl<K: Ord + Copy, V> IdMap<K, V> {
     /// Sets `key`'s value, returning the one it replaces. O(1) amortized for a key above every
     /// key held, O(log n) for one held or removed; otherwise it shifts the slots above it.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
-        if self.keys.last().is_none_or(|last| *last < key) {
-            self.keys.push(key);
-            self.values.push(Some(value));
-            self.len += 1;
-            return None;
+        let (i, new) = self.slots.place(key);
+        if new {
+            self.values.insert(i, None);
         }
-        let i = match self.keys.binary_search(&key) {
-            Ok(i) => i,
-            Err(i) => {
-                self.keys.insert(i, key);
-                self.values.insert(i, None);
-                i
-            }
-        };
-        self.head = self.head.min(i);
         let old = self.values[i].replace(value);
         if old.is_none() {
-            self.len += 1;
+            self.slots.len += 1;
         }
         old
     }
@@ -120,49 +193,29 @@ impl<K: Ord + Copy, V> IdMap<K, V> {
 
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &K) -> Option<V> {
-        let i = self.slot(key).ok()?;
+        let i = self.slots.find(key).ok()?;
         let value = self.values[i].take()?;
-        self.len -= 1;
-        while self.values.last().is_some_and(Option::is_none) {
-            self.values.pop();
-            self.keys.pop();
-        }
-        self.head = self.head.min(self.values.len());
-        while self.values.get(self.head).is_some_and(Option::is_none) {
-            self.head += 1;
-        }
-        if self.values.len() > 2 * self.len {
-            self.compact();
+        let values = &self.values;
+        let left = self.slots.taken(&|j| values[j].is_none());
+        self.values.truncate(left);
+        if self.slots.crowded() {
+            let values = &self.values;
+            self.slots.compact(&|j| values[j].is_none());
+            self.values.retain(Option::is_some);
+            self.values.shrink_to(2 * self.slots.len);
         }
         Some(value)
     }
 
-    /// Drops the holes, and the room left over once the map holds a fraction of what it held.
-    fn compact(&mut self) {
-        let mut kept = 0;
-        for i in self.head..self.values.len() {
-            if self.values[i].is_some() {
-                self.keys.swap(kept, i);
-                self.values.swap(kept, i);
-                kept += 1;
-            }
-        }
-        self.keys.truncate(kept);
-        self.values.truncate(kept);
-        self.keys.shrink_to(2 * kept);
-        self.values.shrink_to(2 * kept);
-        self.head = 0;
-    }
-
     /// The entries in key order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> {
-        self.entries(self.head, self.keys.len())
+        self.entries(self.slots.head, self.slots.keys.len())
     }
 
     /// The entries of slots `start..end`.
     fn entries(&self, start: usize, end: usize) -> impl DoubleEndedIterator<Item = (&K, &V)> {
         let values = self.values[start..end].iter();
-        self.keys[start..end]
+        self.slots.keys[start..end]
             .iter()
             .zip(values)
             .filter_map(|(k, v)| Some((k, v.as_ref()?)))
@@ -170,18 +223,8 @@ impl<K: Ord + Copy, V> IdMap<K, V> {
 
     /// The entries whose keys are in `range`, in key order.
     pub fn range(&self, range: impl RangeBounds<K>) -> impl DoubleEndedIterator<Item = (&K, &V)> {
-        let keys = &self.keys[self.head..];
-        let start = match range.start_bound() {
-            Bound::Included(k) => keys.partition_point(|x| x < k),
-            Bound::Excluded(k) => keys.partition_point(|x| x <= k),
-            Bound::Unbounded => 0,
-        };
-        let end = match range.end_bound() {
-            Bound::Included(k) => keys.partition_point(|x| x <= k),
-            Bound::Excluded(k) => keys.partition_point(|x| x < k),
-            Bound::Unbounded => keys.len(),
-        };
-        self.entries(self.head + start, self.head + end.max(start))
+        let (start, end) = self.slots.span(range.start_bound(), range.end_bound());
+        self.entries(start, end)
     }
 
     /// The keys in order.
@@ -196,8 +239,8 @@ impl<K: Ord + Copy, V> IdMap<K, V> {
 
     /// The entries in key order, their values to change.
     pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&K, &mut V)> {
-        let values = self.values[self.head..].iter_mut();
-        self.keys[self.head..]
+        let values = self.values[self.slots.head..].iter_mut();
+        self.slots.keys[self.slots.head..]
             .iter()
             .zip(values)
             .filter_map(|(k, v)| Some((k, v.as_mut()?)))
@@ -231,7 +274,11 @@ impl<K, V> IntoIterator for IdMap<K, V> {
     /// The entries, taken out in key order.
     fn into_iter(self) -> Self::IntoIter {
         let taken: Taken<K, V> = |(k, v)| Some((k, v?));
-        self.keys.into_iter().zip(self.values).filter_map(taken)
+        self.slots
+            .keys
+            .into_iter()
+            .zip(self.values)
+            .filter_map(taken)
     }
 }
 
@@ -240,7 +287,7 @@ type Taken<K, V> = fn((K, Option<V>)) -> Option<(K, V)>;
 
 impl<K: Ord + Copy, V: PartialEq> PartialEq for IdMap<K, V> {
     fn eq(&self, other: &Self) -> bool {
-        self.len == other.len && self.iter().eq(other.iter())
+        self.slots.len == other.slots.len && self.iter().eq(other.iter())
     }
 }
 
@@ -313,9 +360,9 @@ mod tests {
             map.remove(&k);
         }
         assert!(
-            map.keys.len() <= 2 * map.len() + 1,
+            map.slots.keys.len() <= 2 * map.len() + 1,
             "{} slots",
-            map.keys.len()
+            map.slots.keys.len()
         );
         let expected: Vec<(u64, u64)> = (0..100)
             .filter(|k| k % 2 == 0 || *k == 99)
@@ -327,9 +374,9 @@ mod tests {
             map.remove(&k);
         }
         assert!(
-            map.keys.len() <= 2 * map.len() + 1,
+            map.slots.keys.len() <= 2 * map.len() + 1,
             "{} slots",
-            map.keys.len()
+            map.slots.keys.len()
         );
         assert_eq!(
             entries(&map),

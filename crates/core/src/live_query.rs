@@ -217,10 +217,11 @@ impl LiveQuery {
 
     /// Runs the query for `top`.
     fn run(&self, view: &View<'_>, indexes: &mut Indexes, track: bool) -> BTreeSet<Entry> {
-        plan::find(&self.reach, view, indexes, track)
-            .into_iter()
-            .map(|doc| self.entry(doc))
-            .collect()
+        crate::sort::set(
+            plan::find(&self.reach, view, indexes, track)
+                .into_iter()
+                .map(|doc| self.entry(doc)),
+        )
     }
 
     /// Reads `top` again; returns the entries it gained.

@@ -47,7 +47,9 @@ const LOG_OVERDUE: usize = 8;
 /// When the log is compacted, and how pages are sized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StorageTuning {
-    /// Compaction is due once the log holds more records than this…
+    /// Compaction is due once the log holds more records than this… (Folding a record
+    /// rewrites the pages it touched, which single writes spread over all of them: a log of
+    /// `n` records costs a rewrite of the pages every `n` writes at most.)
     pub log_records: usize,
     /// …or more bytes than this.
     pub log_bytes: usize,
@@ -63,7 +65,7 @@ pub struct StorageTuning {
 impl Default for StorageTuning {
     fn default() -> Self {
         StorageTuning {
-            log_records: 64,
+            log_records: 1024,
             log_bytes: 2 * 1024 * 1024,
             slice_bytes: 1024 * 1024,
             page_bytes: 512 * 1024,
