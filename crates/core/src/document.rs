@@ -180,7 +180,15 @@ impl Document {
 
     /// The fields' canonical JSON text, borrowed from the document.
     pub(crate) fn fields_json(&self) -> &str {
-        &self.block[self.id_range().1..]
+        self.id_and_fields().1
+    }
+
+    /// Its `_id` and its fields' JSON text, the header read once for both (a scan that
+    /// compares ids and then matches fields reads each document's header once).
+    pub(crate) fn id_and_fields(&self) -> (&str, &str) {
+        let (start, end) = self.id_range();
+        let (head_and_id, fields) = self.block.split_at(end);
+        (&head_and_id[start..], fields)
     }
 
     /// The server version that produced this state; 0 if the server has never seen it.

@@ -168,13 +168,14 @@ impl Query {
         let mut best = Best::new(reach);
         let mut matching = self.matching(docs);
         // Once the window is full, only a document whose id comes before its last can join it.
-        while let Some(doc) =
-            matching.next_where(|doc| best.bar().is_none_or(|last| doc.id() < last.doc.id()))
-        {
+        // That last id is kept here: it changes only when a document joins.
+        let mut bar: Option<&str> = None;
+        while let Some(doc) = matching.next_where(|id| bar.is_none_or(|last| id < last)) {
             best.offer(Ranked {
                 key: Vec::new(),
                 doc,
             });
+            bar = best.bar().map(|last| last.doc.id());
         }
         self.window(best.into_vec())
     }
@@ -260,7 +261,7 @@ impl<'a> Best<'a> {
 
 /// How many documents a scan reads ahead: their texts, each in its own allocation, are read
 /// first for the whole batch, so that the memory reads overlap instead of each one waiting for
-/// the document before it to be matched. Taking a document's fields' text reads its first byte
+/// the document before it to be matched. Taking a document's id and fields' text reads its first byte
 /// (slicing the packed text checks that the fields start on a character boundary), which is
 /// the read that brings the text into the cache.
 const BATCH: usize = 16;
@@ -269,8 +270,8 @@ const BATCH: usize = 16;
 struct Matching<'q, 'a, I> {
     query: &'q Query,
     docs: I,
-    /// Documents read ahead, with their fields' text.
-    batch: Vec<(&'a Document, &'a str)>,
+    /// Documents read ahead, with their ids and their fields' text.
+    batch: Vec<(&'a Document, &'a str, &'a str)>,
     /// The next one to match in `batch`.
     next: usize,
 }
@@ -284,20 +285,23 @@ impl<'a, I: Iterator<Item = &'a Document>> Iterator for Matching<'_, 'a, I> {
 }
 
 impl<'a, I: Iterator<Item = &'a Document>> Matching<'_, 'a, I> {
-    /// The next document that `admit` accepts and that matches (`admit` is asked first: what
-    /// it refuses is not matched).
-    fn next_where(&mut self, mut admit: impl FnMut(&'a Document) -> bool) -> Option<&'a Document> {
+    /// The next document whose id `admit` accepts and that matches (`admit` is asked first:
+    /// what it refuses is not matched).
+    fn next_where(&mut self, mut admit: impl FnMut(&str) -> bool) -> Option<&'a Document> {
         loop {
-            while let Some(&(doc, fields)) = self.batch.get(self.next) {
+            while let Some(&(doc, id, fields)) = self.batch.get(self.next) {
                 self.next += 1;
-                if admit(doc) && self.query.matches_text(doc, fields) {
+                if admit(id) && self.query.matches_text(doc, fields) {
                     return Some(doc);
                 }
             }
             self.batch.clear();
             self.next = 0;
             let ahead = self.docs.by_ref().take(BATCH);
-            self.batch.extend(ahead.map(|doc| (doc, doc.fields_json())));
+            self.batch.extend(ahead.map(|doc| {
+                let (id, fields) = doc.id_and_fields();
+                (doc, id, fields)
+            }));
             if self.batch.is_empty() {
                 return None;
             }
