@@ -19,8 +19,8 @@ impl Leader {
         for tx in txs.iter().filter(|tx| tx.state.is_terminal()) {
             // Every transaction waited on has a settlement.
             if let Some(settlement) = self.settlements.remove(&tx.id) {
-                // The history's bytes when it keeps the transaction, copied out of its packed
-                // page (no encoding) when it holds only those; else encoded from `tx`.
+                // The history's bytes when it keeps the transaction: copied out of its packed
+                // page (no encoding) when those are whole, else the transaction encoded.
                 match self.engine.stored_transaction(tx.id) {
                     Some(stored) => settlement.settle_stored(stored, tx),
                     None => settlement.settle(tx),
