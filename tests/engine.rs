@@ -692,3 +692,33 @@ async fn documents_received_from_the_server_are_durable_once_flush_resolves() {
     a.destroy();
     reopened.destroy();
 }
+
+#[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
+async fn a_finished_transactions_handle_answers_the_same_once_the_history_or_the_engine_is_gone() {
+    // The history keeps everything (the handle reads it there), or nothing (the handle keeps
+    // its own copy).
+    for history in [json!({}), json!({ "transactionHistory": { "keep": 0 } })] {
+        let a = open(&config(&unique("t"), history.clone())).await;
+        let done = insert(&a, json!({ "_id": "1", "title": "kept" })).await;
+        let big = "x".repeat(300 * 1024);
+        let refused = insert(&a, json!({ "_id": "2", "blob": big })).await;
+        let completed = settled(&done).await.unwrap();
+        assert_eq!(completed["state"], "completed", "{history}");
+        assert_eq!(json(&prop(&done, "transaction")), completed, "{history}");
+        let failed = settled(&refused).await.unwrap_err();
+        assert_eq!(code(&failed), "too_large", "{history}");
+        let failed_view = json(&prop(&refused, "transaction"));
+        assert_eq!(failed_view["state"], "failed", "{history}");
+        a.destroy();
+        assert_eq!(settled(&done).await.unwrap(), completed, "{history}");
+        assert_eq!(json(&prop(&done, "transaction")), completed, "{history}");
+        let again = settled(&refused).await.unwrap_err();
+        assert_eq!(message(&again), message(&failed), "{history}");
+        assert_eq!(
+            json(&prop(&refused, "transaction")),
+            failed_view,
+            "{history}"
+        );
+    }
+}
