@@ -102,9 +102,15 @@ impl Settlement {
 }
 
 /// The settlements that read their transaction from the engine's history, so that each takes a
-/// copy before the engine goes (those whose handles were collected are let go as it grows).
+/// copy before the engine goes. Held weakly: a handle the page collected lets go of its
+/// settlement, which leaves the list when the sweep (a few places looked at for each one added)
+/// comes by, so the list stays about as long as the settlements alive.
 #[derive(Default)]
-pub struct HistoryReaders(Vec<Weak<Settlement>>);
+pub struct HistoryReaders {
+    settlements: Vec<Weak<Settlement>>,
+    /// The next place the sweep looks at.
+    sweep: usize,
+}
 
 impl HistoryReaders {
     /// Settles `settlement` with `tx`, finished in `engine`. While the history keeps `tx` for as
@@ -120,17 +126,25 @@ impl HistoryReaders {
             return;
         }
         settlement.settle_in_history(tx);
-        if self.0.len() == self.0.capacity() {
-            self.0.retain(|s| s.strong_count() > 0);
-            // Room for as many again: the list is swept once per as many settlements as it holds.
-            self.0.reserve(self.0.len().max(16));
+        // Two places for each one added: the dead leave faster than the list grows.
+        for _ in 0..2 {
+            if self.sweep >= self.settlements.len() {
+                self.sweep = 0;
+            }
+            match self.settlements.get(self.sweep) {
+                Some(s) if s.strong_count() == 0 => {
+                    self.settlements.swap_remove(self.sweep);
+                }
+                Some(_) => self.sweep += 1,
+                None => break,
+            }
         }
-        self.0.push(Rc::downgrade(settlement));
+        self.settlements.push(Rc::downgrade(settlement));
     }
 
     /// `engine` is about to go: every settlement still read from its history takes a copy.
     pub fn keep_copies(&mut self, engine: &Engine) {
-        for settlement in self.0.drain(..).filter_map(|s| s.upgrade()) {
+        for settlement in self.settlements.drain(..).filter_map(|s| s.upgrade()) {
             settlement.keep_copy(engine);
         }
     }
