@@ -284,9 +284,21 @@ async fn a_custom_resolver_merges_or_parks_conflicts() {
     let tenant = unique("t");
     let parked = Rc::new(RefCell::new(false));
     let park = parked.clone();
+    // A finished transaction of B's, settled (through the package's lazy `settled`) before the
+    // conflicts: its handle and settled value, and their states as the resolver reads them
+    // (the engine cannot be read there).
+    let finished = Rc::new(RefCell::new(None::<(JsValue, JsValue)>));
+    let read_inside = Rc::new(RefCell::new(Vec::<(Value, Value)>::new()));
+    let (finished_seen, read) = (finished.clone(), read_inside.clone());
     // Merges titles; parks instead once `park` is set.
     let resolver = Closure::<dyn Fn(JsValue) -> JsValue>::new(move |input: JsValue| {
         let input = json(&input);
+        if let Some((handle, value)) = &*finished_seen.borrow() {
+            let view = json(&call(value, "_view", &[]));
+            let snapshot = json(&prop(handle, "transaction"));
+            read.borrow_mut()
+                .push((view["state"].clone(), snapshot["state"].clone()));
+        }
         if *park.borrow() {
             return JsValue::UNDEFINED;
         }
@@ -312,6 +324,11 @@ async fn a_custom_resolver_merges_or_parks_conflicts() {
         .await
         .unwrap();
     until("B has it", || !get(&b, "todos", "1").is_null()).await;
+    let own = insert(&b, json!({ "_id": "2", "title": "B's own" })).await;
+    let value = wait(call(&own, "_settledLazily", &[]).unchecked_into())
+        .await
+        .unwrap();
+    *finished.borrow_mut() = Some((own, value));
     for (round, expected) in [(1, "A1+B1"), (2, "A2+B2")] {
         *parked.borrow_mut() = round == 2;
         wait(b.stop()).await.unwrap();
@@ -351,12 +368,20 @@ async fn a_custom_resolver_merges_or_parks_conflicts() {
         }
         wait(b.force_sync()).await.unwrap();
         let (_, docs) = server_state(&tenant).await;
-        assert_eq!(
-            docs[0]["fields"]["title"], expected,
-            "the server has the merge"
-        );
+        let doc = docs
+            .iter()
+            .find(|d| d["id"] == "1")
+            .expect("the server has 1");
+        assert_eq!(doc["fields"]["title"], expected, "the server has the merge");
     }
     assert_eq!(json(&b.conflicts().unwrap()), json!([]));
+    let completed = (json!("completed"), json!("completed"));
+    let read_inside = read_inside.borrow();
+    assert!(
+        !read_inside.is_empty() && read_inside.iter().all(|read| *read == completed),
+        "a settled transaction, read inside the resolver (its value and its handle's \
+         snapshot): {read_inside:?}"
+    );
     a.destroy();
     b.destroy();
 }

@@ -78,7 +78,14 @@ impl TransactionHandle {
     /// package entry's `settled` builds the view only when JavaScript reads it.
     #[wasm_bindgen(js_name = "_settledLazily")]
     pub fn settled_lazily(&self) -> Promise {
-        self.settled_as(|handle| Finished(handle).into())
+        self.settled_as(|handle| {
+            // The view may be built inside a `conflictResolver` or `merge`, where the engine
+            // cannot be read: the settlement keeps its own copy.
+            let _ = handle
+                .shared
+                .with(|role| role.keep_copy(&handle.settlement));
+            Finished(handle).into()
+        })
     }
 }
 
@@ -96,8 +103,8 @@ impl TransactionHandle {
 }
 
 /// A completed transaction, whose view is built when asked for (by the package entry's lazy
-/// `settled` value; not part of the public API): read from the engine while it keeps it, else
-/// from its settlement.
+/// `settled` value; not part of the public API): read from the engine while it can be, else
+/// from the copy its settlement keeps.
 #[wasm_bindgen(skip_typescript)]
 pub struct Finished(TransactionHandle);
 
