@@ -319,9 +319,15 @@ export declare class TransactionHandle {
   private constructor();
   /** The transaction id. */
   readonly id: number;
-  /** The current state (live: read again to see changes). */
+  /**
+   * The current state (live: read again to see changes). `undefined` when read inside a
+   * `conflictResolver` or `merge`, which cannot read the engine, unless `settled()` resolved.
+   */
   readonly state: TransactionState;
-  /** A snapshot of the transaction as it is now. */
+  /**
+   * A snapshot of the transaction as it is now. `undefined` when read inside a
+   * `conflictResolver` or `merge`, which cannot read the engine, unless `settled()` resolved.
+   */
   readonly transaction: Transaction;
   /**
    * Waits until the transaction is settled.

@@ -284,9 +284,21 @@ async fn a_custom_resolver_merges_or_parks_conflicts() {
     let tenant = unique("t");
     let parked = Rc::new(RefCell::new(false));
     let park = parked.clone();
+    // A finished transaction of B's, settled (through the package's lazy `settled`) before the
+    // conflicts: its handle and settled value, and their states as the resolver reads them
+    // (the engine cannot be read there).
+    let finished = Rc::new(RefCell::new(None::<(JsValue, JsValue)>));
+    let read_inside = Rc::new(RefCell::new(Vec::<(Value, Value)>::new()));
+    let (finished_seen, read) = (finished.clone(), read_inside.clone());
     // Merges titles; parks instead once `park` is set.
     let resolver = Closure::<dyn Fn(JsValue) -> JsValue>::new(move |input: JsValue| {
         let input = json(&input);
+        if let Some((handle, value)) = &*finished_seen.borrow() {
+            let view = json(&call(value, "_view", &[]));
+            let snapshot = json(&prop(handle, "transaction"));
+            read.borrow_mut()
+                .push((view["state"].clone(), snapshot["state"].clone()));
+        }
         if *park.borrow() {
             return JsValue::UNDEFINED;
         }
@@ -312,6 +324,11 @@ async fn a_custom_resolver_merges_or_parks_conflicts() {
         .await
         .unwrap();
     until("B has it", || !get(&b, "todos", "1").is_null()).await;
+    let own = insert(&b, json!({ "_id": "2", "title": "B's own" })).await;
+    let value = wait(call(&own, "_settledLazily", &[]).unchecked_into())
+        .await
+        .unwrap();
+    *finished.borrow_mut() = Some((own, value));
     for (round, expected) in [(1, "A1+B1"), (2, "A2+B2")] {
         *parked.borrow_mut() = round == 2;
         wait(b.stop()).await.unwrap();
@@ -351,12 +368,20 @@ async fn a_custom_resolver_merges_or_parks_conflicts() {
         }
         wait(b.force_sync()).await.unwrap();
         let (_, docs) = server_state(&tenant).await;
-        assert_eq!(
-            docs[0]["fields"]["title"], expected,
-            "the server has the merge"
-        );
+        let doc = docs
+            .iter()
+            .find(|d| d["id"] == "1")
+            .expect("the server has 1");
+        assert_eq!(doc["fields"]["title"], expected, "the server has the merge");
     }
     assert_eq!(json(&b.conflicts().unwrap()), json!([]));
+    let completed = (json!("completed"), json!("completed"));
+    let read_inside = read_inside.borrow();
+    assert!(
+        !read_inside.is_empty() && read_inside.iter().all(|read| *read == completed),
+        "a settled transaction, read inside the resolver (its value and its handle's \
+         snapshot): {read_inside:?}"
+    );
     a.destroy();
     b.destroy();
 }
@@ -691,4 +716,34 @@ async fn documents_received_from_the_server_are_durable_once_flush_resolves() {
     wait(reopened.flush()).await.unwrap();
     a.destroy();
     reopened.destroy();
+}
+
+#[wasm_bindgen_test]
+#[cfg_attr(not(ferrosync_test_server), ignore = "needs the server npm test runs")]
+async fn a_finished_transactions_handle_answers_the_same_once_the_history_or_the_engine_is_gone() {
+    // The history keeps everything (the handle reads it there), or nothing (the handle keeps
+    // its own copy).
+    for history in [json!({}), json!({ "transactionHistory": { "keep": 0 } })] {
+        let a = open(&config(&unique("t"), history.clone())).await;
+        let done = insert(&a, json!({ "_id": "1", "title": "kept" })).await;
+        let big = "x".repeat(300 * 1024);
+        let refused = insert(&a, json!({ "_id": "2", "blob": big })).await;
+        let completed = settled(&done).await.unwrap();
+        assert_eq!(completed["state"], "completed", "{history}");
+        assert_eq!(json(&prop(&done, "transaction")), completed, "{history}");
+        let failed = settled(&refused).await.unwrap_err();
+        assert_eq!(code(&failed), "too_large", "{history}");
+        let failed_view = json(&prop(&refused, "transaction"));
+        assert_eq!(failed_view["state"], "failed", "{history}");
+        a.destroy();
+        assert_eq!(settled(&done).await.unwrap(), completed, "{history}");
+        assert_eq!(json(&prop(&done, "transaction")), completed, "{history}");
+        let again = settled(&refused).await.unwrap_err();
+        assert_eq!(message(&again), message(&failed), "{history}");
+        assert_eq!(
+            json(&prop(&refused, "transaction")),
+            failed_view,
+            "{history}"
+        );
+    }
 }

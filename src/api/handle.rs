@@ -1,7 +1,7 @@
 //! Objects handed back to JavaScript: a transaction's handle and the status/stats observables.
 
 use super::{once_fn, unlisten};
-use crate::driver::{Ended, Settlement, Shared, Topic};
+use crate::driver::{Settlement, Shared, Topic};
 use crate::js;
 use crate::views;
 use ferrosync_core::transaction::TxId;
@@ -36,10 +36,15 @@ impl TransactionHandle {
             .flatten();
         live.or_else(|| {
             self.settlement
-                .ended()
-                .map(|e| views::transaction(&e.decode()))
+                .transaction()
+                .map(|tx| views::transaction(&tx))
         })
         .unwrap_or(JsValue::UNDEFINED)
+    }
+
+    /// Another handle of the same transaction.
+    fn again(&self) -> Self {
+        TransactionHandle::new(self.shared.clone(), self.id, self.settlement.clone())
     }
 }
 
@@ -66,42 +71,49 @@ impl TransactionHandle {
     /// Resolves with the transaction once completed; rejects with its error (which carries
     /// `transactionId`) once failed.
     pub fn settled(&self) -> Promise {
-        self.settled_as(|ended| views::transaction(&ended.decode()))
+        self.settled_as(|handle| handle.view())
     }
 
     /// As `settled`, resolving with a [`Finished`] transaction instead of its view: the
     /// package entry's `settled` builds the view only when JavaScript reads it.
     #[wasm_bindgen(js_name = "_settledLazily")]
     pub fn settled_lazily(&self) -> Promise {
-        self.settled_as(|ended| Finished(ended).into())
-    }
-}
-
-impl TransactionHandle {
-    /// A promise of the transaction's end: `resolve` of the completed transaction, or its error.
-    fn settled_as(&self, resolve: fn(Ended) -> JsValue) -> Promise {
-        let settlement = self.settlement.clone();
-        future_to_promise(async move {
-            let ended = settlement.wait().await.ok_or_else(js::destroyed)?;
-            if let Some(error) = &ended.error {
-                return Err(views::transaction_error(error));
-            }
-            Ok(resolve(ended))
+        self.settled_as(|handle| {
+            // The view may be built inside a `conflictResolver` or `merge`, where the engine
+            // cannot be read: the settlement keeps its own copy.
+            let _ = handle
+                .shared
+                .with(|role| role.keep_copy(&handle.settlement));
+            Finished(handle).into()
         })
     }
 }
 
-/// A completed transaction, as storage holds it, whose view is built when asked for (by the
-/// package entry's lazy `settled` value; not part of the public API).
+impl TransactionHandle {
+    /// A promise of the transaction's end: `resolve` of (a handle of) the completed
+    /// transaction, or its error.
+    fn settled_as(&self, resolve: fn(TransactionHandle) -> JsValue) -> Promise {
+        let handle = self.again();
+        future_to_promise(async move {
+            let end = handle.settlement.wait().await.ok_or_else(js::destroyed)?;
+            end.map_err(|error| views::transaction_error(&error))?;
+            Ok(resolve(handle))
+        })
+    }
+}
+
+/// A completed transaction, whose view is built when asked for (by the package entry's lazy
+/// `settled` value; not part of the public API): read from the engine while it can be, else
+/// from the copy its settlement keeps.
 #[wasm_bindgen(skip_typescript)]
-pub struct Finished(Ended);
+pub struct Finished(TransactionHandle);
 
 #[wasm_bindgen]
 impl Finished {
     /// The transaction as `settled` resolves with it.
     #[wasm_bindgen(js_name = "_view")]
     pub fn view(&self) -> JsValue {
-        views::transaction(&self.0.decode())
+        self.0.view()
     }
 }
 

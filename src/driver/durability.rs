@@ -19,12 +19,7 @@ impl Leader {
         for tx in txs.iter().filter(|tx| tx.state.is_terminal()) {
             // Every transaction waited on has a settlement.
             if let Some(settlement) = self.settlements.remove(&tx.id) {
-                // The history's bytes when it keeps the transaction: copied out of its packed
-                // page (no encoding) when those are whole, else the transaction encoded.
-                match self.engine.stored_transaction(tx.id) {
-                    Some(stored) => settlement.settle_stored(stored, tx),
-                    None => settlement.settle(tx),
-                }
+                self.history_readers.settle(&self.engine, &settlement, tx);
                 let result = outcome(tx).map(|()| (tx.id, settlement));
                 self.durable_waiters.answer(&tx.id, result);
             }
@@ -53,7 +48,7 @@ impl Leader {
         let tx = self.engine.transaction(id)?;
         if tx.state.is_terminal() {
             let settlement = Rc::new(Settlement::default());
-            settlement.settle(tx);
+            self.history_readers.settle(&self.engine, &settlement, tx);
             return Some(settlement);
         }
         Some(self.settlement_of(id))
@@ -66,7 +61,9 @@ impl Leader {
     /// Takes over a settlement a follower handed out for transaction `id`.
     pub(super) fn adopt_settlement(&mut self, id: TxId, settlement: Rc<Settlement>) {
         match self.engine.transaction(id) {
-            Some(tx) if tx.state.is_terminal() => settlement.settle(tx),
+            Some(tx) if tx.state.is_terminal() => {
+                self.history_readers.settle(&self.engine, &settlement, tx);
+            }
             Some(_) => {
                 self.settlements.insert(id, settlement);
             }

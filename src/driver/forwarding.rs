@@ -4,7 +4,7 @@
 
 use super::follower::{Caller, Follower};
 use super::pending::{Answer, Pending};
-use super::{Committed, Hub, Role, Topic};
+use super::{Committed, Hub, Role, Settlement, Topic};
 use crate::js;
 use crate::tabs::messages::{Request, TabMessage};
 use ferrosync_core::collection::Collection;
@@ -136,6 +136,9 @@ impl Role for Follower {
     fn transaction(&self, id: TxId) -> Option<JsValue> {
         self.transactions.get(&id).map(crate::views::transaction)
     }
+
+    /// A follower's settlements hold their copies already.
+    fn keep_copy(&self, _settlement: &Settlement) {}
 
     /// The mirrored transactions `query` selects.
     fn transactions(&self, query: &TxQuery) -> JsValue {

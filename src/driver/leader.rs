@@ -5,6 +5,7 @@
 
 use super::connection::Link;
 use super::pending::{answered, Answer, Waiting};
+use super::settlement::HistoryReaders;
 use super::{Committed, Handle, Hub, Settlement, Source, Topic};
 use crate::js::{self, now};
 use crate::storage::Storage;
@@ -46,6 +47,8 @@ pub struct Leader {
     /// Callers waiting for a transaction to be durable.
     pub(super) durable_waiters: Waiting<TxId, Committed>,
     pub(super) settlements: HashMap<TxId, Rc<Settlement>>,
+    /// The settlements of finished transactions that read them from the history.
+    pub(super) history_readers: HistoryReaders,
     /// Callers waiting for the engine's answer to their request.
     ticket_waiters: Waiting<Ticket, ()>,
     /// Answers that came in the step that made their request, before it was waited on (a
@@ -115,6 +118,7 @@ impl Leader {
             wake_timer: None,
             durable_waiters: Waiting::default(),
             settlements: HashMap::new(),
+            history_readers: HistoryReaders::default(),
             ticket_waiters: Waiting::default(),
             early_answers: Vec::new(),
             flush_queued: false,
@@ -341,6 +345,7 @@ impl Leader {
         for (_, settlement) in self.settlements.drain() {
             settlement.abandon();
         }
+        self.history_readers.keep_copies(&self.engine);
         // A write under way keeps its own reference and closes the database when done.
         self.storage = None;
         self.tabs.lock = None;

@@ -4,7 +4,7 @@
 use super::connection::NO_SOURCE;
 use super::leader::Leader;
 use super::pending::{answered, Answer};
-use super::{Committed, Follower, Hub, Role, Topic};
+use super::{Committed, Follower, Hub, Role, Settlement, Topic};
 use crate::tabs::messages::TabMessage;
 use crate::{js, views};
 use ferrosync_core::collection::Collection;
@@ -88,6 +88,10 @@ impl Role for Leader {
 
     fn transaction(&self, id: TxId) -> Option<JsValue> {
         self.engine.transaction(id).map(views::transaction)
+    }
+
+    fn keep_copy(&self, settlement: &Settlement) {
+        settlement.keep_copy(&self.engine);
     }
 
     fn transactions(&self, query: &TxQuery) -> JsValue {

@@ -38,7 +38,7 @@ pub use leader::Leader;
 pub use opening::open;
 pub use pending::{wait, Answer};
 pub use role::{Committed, Role};
-pub use settlement::{Ended, Settlement};
+pub use settlement::Settlement;
 
 use crate::js;
 use ferrosync_core::Code;

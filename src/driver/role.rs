@@ -46,6 +46,9 @@ pub trait Role {
     fn client_id(&self) -> String;
     /// One transaction's view, while this tab knows it.
     fn transaction(&self, id: TxId) -> Option<JsValue>;
+    /// Gives `settlement` its own copy of its finished transaction, to be read where the engine
+    /// cannot be (inside a `conflictResolver` or `merge`).
+    fn keep_copy(&self, settlement: &Settlement);
     /// `transactions(query)`.
     fn transactions(&self, query: &TxQuery) -> JsValue;
     /// `getLockedObjects()`.

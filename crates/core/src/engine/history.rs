@@ -284,6 +284,14 @@ impl Engine {
             .or_else(|| self.history.get(&id).map(|a| self.read(id, a)))
     }
 
+    /// Whether the history keeps transaction `id`, once finished, for as long as this engine
+    /// runs: its retention keeps everything (the default) and `id` is not below the floor an
+    /// earlier retention left. Whoever needs the finished transaction later may then read it
+    /// here instead of keeping a copy.
+    pub fn history_keeps(&self, id: TxId) -> bool {
+        self.config.history == HistoryRetention::default() && id.0 >= self.history_floor
+    }
+
     /// A finished transaction as storage holds it, if the history keeps it, for whoever keeps
     /// the transaction beside it.
     pub fn stored_transaction(&self, id: TxId) -> Option<StoredTx> {

@@ -19,6 +19,12 @@ pub(super) fn node_changed(hlc: Hlc, previous: Hlc) -> bool {
 /// Writes the layout's parts.
 pub(super) struct Writer(pub(super) Vec<u8>);
 
+/// How many bytes [`Writer::varint`] writes for `n`.
+pub(super) fn varint_len(n: u64) -> usize {
+    let bits = 64 - (n | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
 impl Writer {
     pub(super) fn u32(&mut self, n: u32) {
         self.0.extend_from_slice(&n.to_le_bytes());
@@ -324,7 +330,11 @@ mod tests {
             node: 8,
         };
         let mut out = Writer(Vec::new());
-        numbers.iter().for_each(|&n| out.varint(n));
+        for n in numbers {
+            let before = out.0.len();
+            out.varint(n);
+            assert_eq!(out.0.len() - before, varint_len(n), "{n}'s length");
+        }
         out.text("é\"x");
         out.hlc_after(later, previous);
         out.hlc_after(earlier, previous);

@@ -11,7 +11,7 @@
 //! ones stay until the page empties: an entry is written again at most once per document it
 //! leaves out, so they stay within the history's own size.
 
-use super::bytes::{Reader, Writer};
+use super::bytes::{varint_len, Reader, Writer};
 use super::StoredTx;
 use crate::transaction::TxId;
 use crate::Millis;
@@ -54,10 +54,7 @@ pub(in crate::engine) struct PackedHistory {
 impl PackedHistory {
     /// Packs `bytes`, an entry last changed at `updated_at`, and returns its place.
     pub(in crate::engine) fn pack(&mut self, updated_at: Millis, bytes: &[u8]) -> Packed {
-        let mut head = Writer(Vec::with_capacity(16));
-        head.varint(updated_at);
-        head.varint(bytes.len() as u64);
-        let size = head.0.len() + bytes.len();
+        let size = varint_len(updated_at) + varint_len(bytes.len() as u64) + bytes.len();
         let fits = |page: &Page| page.bytes.capacity() - page.bytes.len() >= size;
         let slot = match self.filling {
             Some(slot) if fits(&self.pages[slot]) => slot,
@@ -73,8 +70,12 @@ impl PackedHistory {
         };
         let page = &mut self.pages[slot];
         let offset = page.bytes.len();
-        page.bytes.extend_from_slice(&head.0);
-        page.bytes.extend_from_slice(bytes);
+        // The head written straight into the page (its room was checked above).
+        let mut writer = Writer(std::mem::take(&mut page.bytes));
+        writer.varint(updated_at);
+        writer.varint(bytes.len() as u64);
+        writer.0.extend_from_slice(bytes);
+        page.bytes = writer.0;
         page.live += 1;
         Packed {
             page: NonZeroU32::new(slot as u32 + 1).expect("a slot counted from 1"),
